@@ -1,0 +1,273 @@
+//! [`ChunkConfig`]: buffer, chunk and batch sizes, pool bounds, and their validation.
+
+use std::fmt;
+use std::time::Duration;
+
+/// Capacity of each pooled buffer, in bytes. This is the default `buffer_size`.
+pub const DEFAULT_BUFFER_SIZE: usize = 50 * (1 << 10); // 50 KiB
+/// Length at which a buffer is cut into a chunk. This is the default `chunk_threshold`.
+pub const DEFAULT_CHUNK_THRESHOLD: usize = 32 * (1 << 10); // 32 KiB
+/// Items per batch on the batch path. This is the default `batch_size`.
+pub const DEFAULT_BATCH_SIZE: usize = 1000;
+/// Buffers a pool keeps at most. This is the default `max_pooled`.
+pub const DEFAULT_MAX_POOLED: usize = 256;
+/// Factor applied to `buffer_size` to get the default `max_retained`.
+pub const DEFAULT_RETAIN_FACTOR: usize = 2;
+/// Chunks `Streamer::spawn` may queue ahead of a slow reader. This is the default.
+pub const DEFAULT_CHANNEL_CAPACITY: usize = 4;
+
+/// How chunkstream sizes its buffers, chunks and batches.
+///
+/// A zero in any size field means "use the default", as in the Go package this crate
+/// succeeds; [`ChunkConfig::validate`] fills them in and rejects contradictions.
+///
+/// # Examples
+///
+/// ```
+/// use chunkstream::ChunkConfig;
+///
+/// let config = ChunkConfig { buffer_size: 16 * 1024, chunk_threshold: 8 * 1024, ..Default::default() }
+///     .validate()
+///     .unwrap();
+/// assert_eq!(config.max_retained, 32 * 1024);
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ChunkConfig {
+    /// Initial capacity of each pooled buffer, in bytes. Default 51_200 (50 KiB).
+    pub buffer_size: usize,
+    /// A buffer is cut into a chunk once its length reaches this many bytes, always on
+    /// an item boundary. Default 32_768 (32 KiB). Must not exceed `buffer_size`.
+    pub chunk_threshold: usize,
+    /// Items per batch on the batch path ([`Streamer::stream_batch`](crate::Streamer::stream_batch)).
+    /// Default 1000.
+    pub batch_size: usize,
+    /// When set, a partly filled buffer is sent once this long has passed since its
+    /// first byte, so a slow source still reaches the client promptly. Default `None`.
+    pub flush_interval: Option<Duration>,
+    /// Buffers a pool keeps for reuse at most. Default 256. Must be at least 1.
+    pub max_pooled: usize,
+    /// A returned buffer whose capacity exceeds this is dropped rather than pooled.
+    /// Default `2 * buffer_size`. Must be at least `buffer_size`.
+    pub max_retained: usize,
+    /// Chunks [`Streamer::spawn`](crate::Streamer::spawn) may queue ahead of the reader
+    /// (its backpressure bound). Default 4.
+    pub channel_capacity: usize,
+}
+
+impl Default for ChunkConfig {
+    fn default() -> Self {
+        ChunkConfig {
+            buffer_size: DEFAULT_BUFFER_SIZE,
+            chunk_threshold: DEFAULT_CHUNK_THRESHOLD,
+            batch_size: DEFAULT_BATCH_SIZE,
+            flush_interval: None,
+            max_pooled: DEFAULT_MAX_POOLED,
+            max_retained: DEFAULT_BUFFER_SIZE * DEFAULT_RETAIN_FACTOR,
+            channel_capacity: DEFAULT_CHANNEL_CAPACITY,
+        }
+    }
+}
+
+impl ChunkConfig {
+    /// A configuration with a given buffer size and chunk threshold, other fields default
+    /// (`max_retained` follows the buffer size).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let config = chunkstream::ChunkConfig::with_sizes(8192, 4096);
+    /// assert_eq!(config.max_retained, 16384);
+    /// ```
+    pub fn with_sizes(buffer_size: usize, chunk_threshold: usize) -> Self {
+        ChunkConfig {
+            buffer_size,
+            chunk_threshold,
+            max_retained: 0,
+            ..Default::default()
+        }
+    }
+
+    /// Fills zero fields with their defaults and rejects contradictions.
+    ///
+    /// Zero `buffer_size`, `chunk_threshold`, `batch_size`, `max_pooled`,
+    /// `channel_capacity` become their defaults; zero `max_retained` becomes twice the
+    /// (filled) buffer size; `Some(Duration::ZERO)` as `flush_interval` becomes `None`.
+    ///
+    /// # Errors
+    ///
+    /// A [`ConfigError`] naming the field and the values when the chunk threshold exceeds
+    /// the buffer size, or the retained bound is below the buffer size.
+    pub fn validate(mut self) -> Result<Self, ConfigError> {
+        fn fill(field: &mut usize, default: usize) {
+            if *field == 0 {
+                *field = default;
+            }
+        }
+        fill(&mut self.buffer_size, DEFAULT_BUFFER_SIZE);
+        fill(
+            &mut self.chunk_threshold,
+            DEFAULT_CHUNK_THRESHOLD.min(self.buffer_size),
+        );
+        fill(&mut self.batch_size, DEFAULT_BATCH_SIZE);
+        fill(&mut self.max_pooled, DEFAULT_MAX_POOLED);
+        fill(&mut self.channel_capacity, DEFAULT_CHANNEL_CAPACITY);
+        fill(
+            &mut self.max_retained,
+            self.buffer_size.saturating_mul(DEFAULT_RETAIN_FACTOR),
+        );
+        if self.flush_interval == Some(Duration::ZERO) {
+            self.flush_interval = None;
+        }
+        if self.chunk_threshold > self.buffer_size {
+            return Err(ConfigError::ThresholdAboveBuffer {
+                chunk_threshold: self.chunk_threshold,
+                buffer_size: self.buffer_size,
+            });
+        }
+        if self.max_retained < self.buffer_size {
+            return Err(ConfigError::RetainedBelowBuffer {
+                max_retained: self.max_retained,
+                buffer_size: self.buffer_size,
+            });
+        }
+        Ok(self)
+    }
+
+    /// The part of the configuration a [`BufferPool`](crate::BufferPool) is built from.
+    pub fn pool_config(&self) -> PoolConfig {
+        PoolConfig {
+            buffer_size: self.buffer_size,
+            max_pooled: self.max_pooled,
+            max_retained: self.max_retained,
+        }
+    }
+}
+
+/// The bounds a pool is built with; see [`ChunkConfig::pool_config`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PoolConfig {
+    /// Capacity of a freshly allocated buffer, in bytes.
+    pub buffer_size: usize,
+    /// Buffers kept for reuse at most.
+    pub max_pooled: usize,
+    /// Buffers with more capacity than this are dropped on return.
+    pub max_retained: usize,
+}
+
+impl Default for PoolConfig {
+    fn default() -> Self {
+        ChunkConfig::default().pool_config()
+    }
+}
+
+/// A contradiction in a [`ChunkConfig`], found by [`ChunkConfig::validate`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// `chunk_threshold` is larger than `buffer_size`: every chunk would need a regrown
+    /// buffer.
+    ThresholdAboveBuffer {
+        /// The requested threshold.
+        chunk_threshold: usize,
+        /// The buffer size it exceeds.
+        buffer_size: usize,
+    },
+    /// `max_retained` is smaller than `buffer_size`: the pool would drop every buffer it
+    /// hands out.
+    RetainedBelowBuffer {
+        /// The requested retention bound.
+        max_retained: usize,
+        /// The buffer size it is below.
+        buffer_size: usize,
+    },
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ConfigError::ThresholdAboveBuffer {
+                chunk_threshold,
+                buffer_size,
+            } => write!(
+                f,
+                "invalid chunk config: chunk_threshold ({chunk_threshold}) exceeds buffer_size ({buffer_size})"
+            ),
+            ConfigError::RetainedBelowBuffer {
+                max_retained,
+                buffer_size,
+            } => write!(
+                f,
+                "invalid chunk config: max_retained ({max_retained}) is below buffer_size ({buffer_size})"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn zeros_become_defaults() {
+        let zero = ChunkConfig {
+            buffer_size: 0,
+            chunk_threshold: 0,
+            batch_size: 0,
+            flush_interval: Some(Duration::ZERO),
+            max_pooled: 0,
+            max_retained: 0,
+            channel_capacity: 0,
+        };
+        assert_eq!(zero.validate().unwrap(), ChunkConfig::default());
+    }
+
+    #[test]
+    fn zero_threshold_follows_a_small_buffer() {
+        let config = ChunkConfig::with_sizes(1024, 0).validate().unwrap();
+        assert_eq!(config.chunk_threshold, 1024);
+        assert_eq!(config.max_retained, 2048);
+    }
+
+    #[test]
+    fn threshold_above_buffer_is_rejected() {
+        let err = ChunkConfig::with_sizes(1024, 4096).validate().unwrap_err();
+        assert_eq!(
+            err,
+            ConfigError::ThresholdAboveBuffer {
+                chunk_threshold: 4096,
+                buffer_size: 1024
+            }
+        );
+        let message = err.to_string();
+        assert!(message.contains("chunk_threshold (4096)"), "{message}");
+        assert!(message.contains("buffer_size (1024)"), "{message}");
+    }
+
+    #[test]
+    fn retained_below_buffer_is_rejected() {
+        let config = ChunkConfig {
+            max_retained: 100,
+            ..ChunkConfig::default()
+        };
+        let err = config.validate().unwrap_err();
+        assert_eq!(
+            err,
+            ConfigError::RetainedBelowBuffer {
+                max_retained: 100,
+                buffer_size: DEFAULT_BUFFER_SIZE
+            }
+        );
+        assert!(err.to_string().contains("max_retained (100)"));
+    }
+
+    #[test]
+    fn defaults_are_the_go_claims() {
+        let config = ChunkConfig::default();
+        assert_eq!(config.buffer_size, 51_200);
+        assert_eq!(config.chunk_threshold, 32_768);
+        assert_eq!(config.batch_size, 1000);
+        assert_eq!(config.validate(), Ok(ChunkConfig::default()));
+    }
+}

@@ -1,0 +1,48 @@
+//! [`EncodeError`]: why a value could not be encoded.
+
+use std::error::Error;
+use std::fmt;
+
+use super::finite::NON_FINITE;
+
+/// A value that could not be encoded as JSON.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum EncodeError {
+    /// A float was NaN or infinite; JSON has no representation for it.
+    NonFiniteFloat,
+    /// The serializer failed: a map key that is not a string, or an error raised by the
+    /// value's `Serialize` implementation. The serializer's own error is the source.
+    Serialize(Box<dyn Error + Send + Sync + 'static>),
+}
+
+impl EncodeError {
+    /// Wraps a serializer's error, recognising the non-finite float check.
+    pub(crate) fn from_serializer<E: Error + Send + Sync + 'static>(err: E) -> Self {
+        if err.to_string().contains(NON_FINITE) {
+            EncodeError::NonFiniteFloat
+        } else {
+            EncodeError::Serialize(Box::new(err))
+        }
+    }
+}
+
+impl fmt::Display for EncodeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            EncodeError::NonFiniteFloat => {
+                f.write_str("cannot encode a non-finite float (NaN or infinity) as JSON")
+            }
+            EncodeError::Serialize(err) => write!(f, "serialization failed: {err}"),
+        }
+    }
+}
+
+impl Error for EncodeError {
+    fn source(&self) -> Option<&(dyn Error + 'static)> {
+        match self {
+            EncodeError::NonFiniteFloat => None,
+            EncodeError::Serialize(err) => Some(&**err),
+        }
+    }
+}

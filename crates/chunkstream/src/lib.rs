@@ -1,0 +1,94 @@
+//! Stream large results (database rows, collections, channels) to HTTP clients as
+//! chunked JSON, fast and in bounded memory.
+//!
+//! Each item is encoded straight into a pooled buffer; once the buffer reaches the chunk
+//! threshold (32 KiB by default) it is handed to the HTTP stack as a [`bytes::Bytes`]
+//! without a copy, and it returns to its pool when the socket is done with it.
+//!
+//! ```
+//! # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+//! use futures_util::TryStreamExt;
+//! use chunkstream::{ChunkConfig, Streamer, source};
+//!
+//! #[derive(serde::Serialize)]
+//! struct Ticket { id: u32, title: String }
+//!
+//! let streamer = Streamer::new(ChunkConfig::default())?;
+//! let rows = source::from_iter((1..=2).map(|id| (id, format!("ticket {id}"))));
+//! let chunks = streamer.stream(rows, |(id, title)| {
+//!     Ok::<_, std::convert::Infallible>(Ticket { id, title })
+//! });
+//! let body: Vec<u8> = chunks.map_ok(|chunk| chunk.to_vec()).try_concat().await?;
+//! assert_eq!(body, br#"[{"id":1,"title":"ticket 1"},{"id":2,"title":"ticket 2"}]"#);
+//! # Ok::<_, Box<dyn std::error::Error>>(())
+//! # }).unwrap();
+//! ```
+//!
+//! # The flow of one item
+//!
+//! source → (batch) → transform → [`Encoder`] → [`Format`] framing → pooled `Vec<u8>`
+//! → at the threshold, a zero-copy `Bytes` chunk → [`ChunkStream`] → HTTP body; the
+//! buffer goes back to its [`BufferPool`] when the last `Bytes` is dropped.
+//!
+//! # Semantics
+//!
+//! - The concatenated chunks of a successful stream are exactly the transformed items, in
+//!   order; an empty source gives `[]` (JSON array) or an empty body (NDJSON).
+//! - An error before the first chunk is the stream's first item, so a server can still
+//!   answer with an error status. An error after it is the last item and a JSON array
+//!   never gets its closing `]`: a truncated array never looks complete.
+//! - A panic in a transform, a source or a `Serialize` impl becomes a
+//!   [`StreamError::Panicked`], not a crashed task or a hung response.
+//! - Dropping the [`ChunkStream`] stops the source at once; so do
+//!   [`ChunkStream::cancel_on`] and [`ChunkStream::timeout`].
+//! - Memory is bounded by [`ChunkConfig`], not by the size of the result.
+//!
+//! # Crate features
+//!
+//! Features are additive. [`pool::DefaultPool`] and [`encode::DefaultEncoder`] are the
+//! strategies the enabled features select (precedence in the module `defaults`, as
+//! documented on those aliases).
+//!
+//! - `pool-freelist` (default): [`pool::FreelistPool`], a bounded lock-free queue.
+//! - `pool-object-pool`: `pool::ObjectPool`, on the `object-pool` crate.
+//! - `pool-thread-local`: `pool::ThreadLocalPool`, per-thread stacks spilling to a
+//!   shared queue.
+//! - `encoder-serde-json` (default): [`encode::SerdeJson`], the reference (always compiled).
+//! - `encoder-simd-json`: `encode::SimdJson`.
+//! - `encoder-sonic-rs`: `encode::SonicRs`.
+//! - `axum`: `StreamResponse` implements axum's `IntoResponse`.
+//! - `sqlx`: sources from sqlx pools and queries.
+//! - `full`: all of the above.
+//!
+//! [`pool::NoPool`] is always available.
+#![cfg_attr(docsrs, feature(doc_cfg))]
+#![warn(missing_docs)]
+
+#[macro_use]
+mod macros;
+
+mod chunk;
+pub mod config;
+mod defaults;
+pub mod encode;
+mod error;
+mod format;
+mod pipeline;
+pub mod pool;
+mod response;
+pub mod source;
+mod stream;
+mod streamer;
+pub mod transform;
+
+pub use config::{ChunkConfig, ConfigError, PoolConfig};
+pub use encode::{EncodeError, Encoder};
+pub use error::{BoxError, StreamError};
+pub use format::Format;
+pub use pool::{BufferPool, PoolStats};
+pub use response::StreamResponse;
+pub use stream::ChunkStream;
+pub use streamer::Streamer;
+
+/// Re-exported so users can cancel streams without naming tokio-util themselves.
+pub use tokio_util::sync::CancellationToken;

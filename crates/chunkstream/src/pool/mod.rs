@@ -1,0 +1,85 @@
+//! Buffer pools: the [`BufferPool`] trait, its statistics, and the strategies.
+//!
+//! Every strategy is bounded (`max_pooled` buffers, `max_retained` capacity), clears a
+//! buffer when it comes back, drops buffers that grew past `max_retained` (Go's `fmt`
+//! does the same for the same reason, golang/go#23199), and counts what happened in
+//! [`PoolStats`].
+//!
+//! | strategy | feature | how |
+//! | --- | --- | --- |
+//! | [`NoPool`] | always | a fresh `Vec::with_capacity(buffer_size)` each time |
+#![cfg_attr(
+    feature = "pool-freelist",
+    doc = "| [`FreelistPool`] | `pool-freelist` | a bounded lock-free queue |"
+)]
+//!
+//! [`DefaultPool`] names the strategy chosen by the enabled features (see the crate docs).
+
+mod stats;
+
+mod none;
+pub use none::NoPool;
+
+cfg_pool_freelist! {
+    mod freelist;
+    pub use freelist::FreelistPool;
+}
+
+pub use crate::defaults::DefaultPool;
+pub use stats::{PoolCounters, PoolStats};
+
+use crate::config::PoolConfig;
+
+/// A source of reusable byte buffers.
+///
+/// `get` hands out an empty buffer with at least [`initial_size`](BufferPool::initial_size)
+/// capacity; `put` takes one back (the pool clears it, and may drop it). Implementations
+/// are shared between tasks and threads, so every method takes `&self`.
+///
+/// # Examples
+///
+/// ```
+/// use chunkstream::{BufferPool, pool::NoPool, PoolConfig};
+///
+/// let pool = NoPool::new(PoolConfig::default());
+/// let mut buf = pool.get();
+/// buf.extend_from_slice(b"[1,2,3]");
+/// pool.put(buf);
+/// assert_eq!(pool.stats().returned, 1);
+/// ```
+pub trait BufferPool: Send + Sync + 'static {
+    /// Takes an empty buffer from the pool, or allocates one.
+    fn get(&self) -> Vec<u8>;
+
+    /// Gives a buffer back. The pool clears it; it drops it when the pool is full or the
+    /// buffer's capacity exceeds the retention bound.
+    fn put(&self, buf: Vec<u8>);
+
+    /// Capacity of freshly allocated buffers, in bytes.
+    fn initial_size(&self) -> usize;
+
+    /// A snapshot of the pool's counters.
+    fn stats(&self) -> PoolStats;
+}
+
+/// A pool that can be built from [`PoolConfig`] bounds, as
+/// [`Streamer::new`](crate::Streamer::new) does for [`DefaultPool`].
+pub trait FromPoolConfig: BufferPool + Sized {
+    /// Builds the pool with these bounds.
+    fn from_pool_config(config: PoolConfig) -> Self;
+}
+
+impl<P: BufferPool + ?Sized> BufferPool for std::sync::Arc<P> {
+    fn get(&self) -> Vec<u8> {
+        (**self).get()
+    }
+    fn put(&self, buf: Vec<u8>) {
+        (**self).put(buf)
+    }
+    fn initial_size(&self) -> usize {
+        (**self).initial_size()
+    }
+    fn stats(&self) -> PoolStats {
+        (**self).stats()
+    }
+}
