@@ -1,1 +1,12 @@
-//! Shared helpers for the criterion benches.
+//! Workloads, contestants, peers and scenarios shared by the criterion benches and the
+//! lab (`chunkstream-lab` depends on this library, so both measure the same things).
+//!
+//! - [`workload`]: the seeded items (tickets, small, large);
+//! - [`contestants`]: the pool strategies and encoders under test, in one list;
+//! - [`peers`]: the naive path, `axum-streams`, the limit;
+//! - [`scenario`]: one way of answering a request, drained and timed or checked.
+
+pub mod contestants;
+pub mod peers;
+pub mod scenario;
+pub mod workload;

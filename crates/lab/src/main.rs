@@ -1,5 +1,230 @@
-//! The chunkstream lab (filled by the lab issue).
+//! The chunkstream lab: measures pool strategies, encoders, formats, sources and
+//! settings side by side (peers and the limit included) and regenerates `reports/`.
+//!
+//! `cargo run --release -p chunkstream-lab` runs `compare`; see `--help` for the other
+//! subcommands. The lab measures; it asserts nothing.
 
-fn main() {
-    println!("chunkstream-lab: not yet implemented");
+mod alloc_count;
+mod claims;
+mod cmd;
+mod env_info;
+mod first_byte;
+mod measure;
+mod plot;
+mod pool_ops;
+mod report;
+mod sources;
+mod stats;
+mod steady_alloc;
+mod table;
+
+use std::path::PathBuf;
+
+use chunkstream::BoxError;
+use chunkstream_benches::contestants::{EncoderKind, PoolKind};
+use chunkstream_benches::workload::Workload;
+use clap::{Parser, Subcommand};
+
+use crate::env_info::Environment;
+
+#[cfg(not(feature = "dhat-heap"))]
+#[global_allocator]
+static ALLOC: alloc_count::Counting = alloc_count::Counting;
+
+#[cfg(feature = "dhat-heap")]
+#[global_allocator]
+static ALLOC: dhat::Alloc = dhat::Alloc;
+
+/// Measures chunkstream's strategies and settings and writes reports/.
+#[derive(Debug, Parser)]
+#[command(name = "chunkstream-lab", version)]
+struct Cli {
+    /// Where reports are written (default: the workspace's reports/; reports/quick with
+    /// --quick, so a smoke run never overwrites a real one).
+    #[arg(long, global = true)]
+    out: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Pools x encoders x formats x sources on three workloads, with peers and the
+    /// limit, as ratios (the default).
+    Compare {
+        /// Small requests, few rounds (the CI smoke test).
+        #[arg(long)]
+        quick: bool,
+        /// Interleaved rounds.
+        #[arg(long)]
+        rounds: Option<usize>,
+        /// Seconds for the timed rounds.
+        #[arg(long)]
+        budget: Option<f64>,
+    },
+    /// Sweep buffer size x chunk threshold x batch size; optimum per workload; plots.
+    Tune {
+        /// A few configurations, tiny requests.
+        #[arg(long)]
+        quick: bool,
+        /// Interleaved rounds.
+        #[arg(long)]
+        rounds: Option<usize>,
+        /// Seconds for the timed rounds.
+        #[arg(long)]
+        budget: Option<f64>,
+    },
+    /// Bytes and blocks allocated per request, each strategy in its own process (build
+    /// with `--features dhat-heap` for dhat).
+    Alloc {
+        /// Requests measured per strategy.
+        #[arg(long, default_value_t = 1000)]
+        requests: u64,
+    },
+    /// A pprof flamegraph of one scenario into reports/flamegraphs/.
+    Profile {
+        /// tickets, small or large.
+        #[arg(long, default_value = "tickets", value_parser = parse_workload)]
+        workload: Workload,
+        /// Pool strategy.
+        #[arg(long, default_value = "freelist", value_parser = parse_pool)]
+        pool: PoolKind,
+        /// Encoder.
+        #[arg(long, default_value = "serde_json", value_parser = parse_encoder)]
+        encoder: EncoderKind,
+        /// Seconds of sampling.
+        #[arg(long, default_value_t = 5.0)]
+        seconds: f64,
+    },
+    /// 1, 2, 8 and 64 concurrent requests on a two-worker runtime, per strategy.
+    Concurrency {
+        /// Fewer, smaller requests.
+        #[arg(long)]
+        quick: bool,
+    },
+    /// Ten million tickets through the streamer, resident memory sampled.
+    Soak {
+        /// Tickets streamed.
+        #[arg(long, default_value_t = 10_000_000)]
+        items: u64,
+    },
+    /// Regenerates the markdown (and plots) from the CSVs in reports/.
+    Report,
+    /// One strategy's allocations, run by `alloc` in a child process.
+    #[command(hide = true)]
+    AllocChild {
+        #[arg(long)]
+        pool: String,
+        #[arg(long)]
+        requests: u64,
+    },
+}
+
+fn parse_workload(s: &str) -> Result<Workload, String> {
+    Workload::from_name(s).ok_or_else(|| format!("unknown workload {s}"))
+}
+
+fn parse_pool(s: &str) -> Result<PoolKind, String> {
+    PoolKind::from_name(s).ok_or_else(|| format!("unknown or disabled pool {s}"))
+}
+
+fn parse_encoder(s: &str) -> Result<EncoderKind, String> {
+    EncoderKind::from_name(s).ok_or_else(|| format!("unknown or disabled encoder {s}"))
+}
+
+fn reports_dir() -> PathBuf {
+    let dir = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../reports"));
+    dir.canonicalize().unwrap_or(dir)
+}
+
+fn main() -> Result<(), BoxError> {
+    let cli = Cli::parse();
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let command = cli.command.unwrap_or(Command::Compare {
+        quick: false,
+        rounds: None,
+        budget: None,
+    });
+    let args = if args.is_empty() {
+        vec!["compare".to_owned()]
+    } else {
+        args
+    };
+    let env = Environment::capture(&args);
+    let quick = matches!(
+        command,
+        Command::Compare { quick: true, .. }
+            | Command::Tune { quick: true, .. }
+            | Command::Concurrency { quick: true }
+    );
+    let out = cli.out.unwrap_or_else(|| {
+        if quick {
+            reports_dir().join("quick")
+        } else {
+            reports_dir()
+        }
+    });
+    let started = std::time::Instant::now();
+    match command {
+        Command::Compare {
+            quick,
+            rounds,
+            budget,
+        } => {
+            cmd::compare::run(
+                &cmd::compare::Options {
+                    quick,
+                    rounds,
+                    budget,
+                },
+                &env,
+                &out,
+            )?;
+        }
+        Command::Tune {
+            quick,
+            rounds,
+            budget,
+        } => {
+            cmd::tune::run(
+                &cmd::tune::Options {
+                    quick,
+                    rounds,
+                    budget,
+                },
+                &env,
+                &out,
+            )?;
+        }
+        Command::Alloc { requests } => cmd::alloc::run(requests, &env, &out)?,
+        Command::Profile {
+            workload,
+            pool,
+            encoder,
+            seconds,
+        } => {
+            cmd::profile::run(
+                &cmd::profile::Options {
+                    workload,
+                    pool,
+                    encoder,
+                    seconds,
+                },
+                &out,
+            )?;
+        }
+        Command::Concurrency { quick } => cmd::concurrency::run(quick, &env, &out)?,
+        Command::Soak { items } => cmd::soak::run(items, &env, &out)?,
+        Command::Report => {
+            report::regenerate(&out)?;
+            println!("regenerated the reports in {}", out.display());
+        }
+        Command::AllocChild { pool, requests } => return cmd::alloc::child(&pool, requests),
+    }
+    eprintln!(
+        "done in {:.1} s; reports in {}",
+        started.elapsed().as_secs_f64(),
+        out.display()
+    );
+    Ok(())
 }

@@ -1,0 +1,175 @@
+//! The peers chunkstream is measured against, in the same groups and tables: the naive
+//! per-item path, `axum-streams` (defaults and with its buffering options), and the
+//! limit.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::response::{IntoResponse, Response};
+use axum_streams::StreamBodyAsOptions;
+use bytes::Bytes;
+use chunkstream::BoxError;
+use futures_util::{Stream, StreamExt, TryStreamExt};
+use serde::Serialize;
+
+use crate::scenario::{Chunks, ChunksFactory, Limit, Scenario, Streaming};
+
+/// The in-memory source: the items of a leaked slice, by reference (no clone).
+pub fn memory<T: Sync>(
+    items: &'static [T],
+) -> impl Stream<Item = Result<&'static T, Infallible>> + Send + 'static {
+    chunkstream::source::from_iter(items.iter())
+}
+
+/// A peer of chunkstream, by name.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum PeerKind {
+    /// One `serde_json::to_vec` (plus the separator) and one `Bytes` per item.
+    Naive,
+    /// `axum-streams` `json_array` with its defaults.
+    AxumStreams,
+    /// `axum-streams` buffering ready items (`buffering_ready_items(1000)`).
+    AxumStreamsItems,
+    /// `axum-streams` buffering bytes (`buffering_bytes(32 KiB)`).
+    AxumStreamsBytes,
+}
+
+/// The streaming peers, in report order (the limit is separate: see [`Limit`]).
+pub const PEERS: [PeerKind; 4] = [
+    PeerKind::Naive,
+    PeerKind::AxumStreams,
+    PeerKind::AxumStreamsItems,
+    PeerKind::AxumStreamsBytes,
+];
+
+/// Items `axum-streams` buffers in the `AxumStreamsItems` variant.
+pub const AXUM_STREAMS_ITEMS: usize = 1000;
+/// Bytes `axum-streams` buffers in the `AxumStreamsBytes` variant.
+pub const AXUM_STREAMS_BYTES: usize = 32 * 1024; // 32 KiB, chunkstream's default threshold
+
+impl PeerKind {
+    /// The name used in reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            PeerKind::Naive => "naive",
+            PeerKind::AxumStreams => "axum-streams",
+            PeerKind::AxumStreamsItems => "axum-streams items=1000",
+            PeerKind::AxumStreamsBytes => "axum-streams bytes=32KiB",
+        }
+    }
+
+    /// The JSON array response of `source` as this peer writes it.
+    pub fn response<S, U, E>(self, source: S) -> Response
+    where
+        S: Stream<Item = Result<U, E>> + Send + 'static,
+        U: Serialize + Send + Sync + 'static,
+        E: Into<BoxError> + 'static,
+    {
+        match self {
+            PeerKind::Naive => Response::new(Body::from_stream(naive(source))),
+            PeerKind::AxumStreams => axum_streams(StreamBodyAsOptions::new(), source),
+            PeerKind::AxumStreamsItems => axum_streams(
+                StreamBodyAsOptions::new().buffering_ready_items(AXUM_STREAMS_ITEMS),
+                source,
+            ),
+            PeerKind::AxumStreamsBytes => axum_streams(
+                StreamBodyAsOptions::new().buffering_bytes(AXUM_STREAMS_BYTES),
+                source,
+            ),
+        }
+    }
+
+    /// The body of [`response`](PeerKind::response), read as its HTTP data frames.
+    pub fn body<S, U, E>(self, source: S) -> Chunks
+    where
+        S: Stream<Item = Result<U, E>> + Send + 'static,
+        U: Serialize + Send + Sync + 'static,
+        E: Into<BoxError> + 'static,
+    {
+        self.response(source)
+            .into_body()
+            .into_data_stream()
+            .map_err(BoxError::from)
+            .boxed()
+    }
+
+    /// A factory of this peer's bodies over `source()`.
+    pub fn factory<F, S, U, E>(self, source: F) -> ChunksFactory
+    where
+        F: Fn() -> S + Send + Sync + 'static,
+        S: Stream<Item = Result<U, E>> + Send + 'static,
+        U: Serialize + Send + Sync + 'static,
+        E: Into<BoxError> + 'static,
+    {
+        Arc::new(move || self.body(source()))
+    }
+}
+
+/// The naive path: every item in its own `Vec` (`serde_json::to_vec`, with the array
+/// separator written first) and its own `Bytes`; `[` and `]` are static.
+pub fn naive<S, U, E>(source: S) -> Chunks
+where
+    S: Stream<Item = Result<U, E>> + Send + 'static,
+    U: Serialize + Send + 'static,
+    E: Into<BoxError> + 'static,
+{
+    let open = futures_util::stream::once(async { Ok(Bytes::from_static(b"[")) });
+    let close = futures_util::stream::once(async { Ok(Bytes::from_static(b"]")) });
+    let items = source.enumerate().map(|(i, item)| {
+        let item = item.map_err(Into::into)?;
+        let mut out = Vec::with_capacity(128); // what serde_json::to_vec starts with
+        if i > 0 {
+            out.push(b',');
+        }
+        serde_json::to_writer(&mut out, &item)?;
+        Ok(Bytes::from(out))
+    });
+    open.chain(items).chain(close).boxed()
+}
+
+/// An `axum-streams` JSON array response with `options`.
+pub fn axum_streams<S, U, E>(options: StreamBodyAsOptions, source: S) -> Response
+where
+    S: Stream<Item = Result<U, E>> + Send + 'static,
+    U: Serialize + Send + Sync + 'static,
+    E: Into<BoxError> + 'static,
+{
+    let source = source.map_err(|e| axum::Error::new(e.into()));
+    options.json_array_with_errors(source).into_response()
+}
+
+/// A named scenario.
+pub struct Named {
+    /// Name in reports.
+    pub name: &'static str,
+    /// The scenario.
+    pub scenario: Box<dyn Scenario>,
+}
+
+impl std::fmt::Debug for Named {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Named")
+            .field("name", &self.name)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Every streaming peer over the in-memory `items`, then the limit.
+pub fn all<T: Serialize + Send + Sync + 'static>(items: &'static [T]) -> Vec<Named> {
+    let mut out: Vec<Named> = PEERS
+        .iter()
+        .map(|&peer| Named {
+            name: peer.name(),
+            scenario: Box::new(Streaming(peer.factory(move || memory(items)))),
+        })
+        .collect();
+    out.push(Named {
+        name: LIMIT,
+        scenario: Box::new(Limit::new(items)),
+    });
+    out
+}
+
+/// The limit's name in reports.
+pub const LIMIT: &str = "limit";

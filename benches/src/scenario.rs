@@ -1,0 +1,319 @@
+//! A scenario is one way of answering one request: it produces a body (a stream of
+//! chunks) that is drained and timed, or collected and checked against the reference.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use chunkstream::{BoxError, BufferPool, ChunkConfig, Encoder, Format, PoolStats, Streamer};
+use futures_util::future::BoxFuture;
+use futures_util::stream::BoxStream;
+use futures_util::{FutureExt, Stream, StreamExt, TryStreamExt};
+use serde::Serialize;
+
+use crate::contestants::{EncoderKind, PoolKind, WithParts, with_parts};
+
+/// A response body: chunks or the error that ended it.
+pub type Chunks = BoxStream<'static, Result<Bytes, BoxError>>;
+
+/// Makes a fresh body for each request; shared by concurrent requests.
+pub type ChunksFactory = Arc<dyn Fn() -> Chunks + Send + Sync>;
+
+/// What one drained request measured.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Sample {
+    /// Body bytes.
+    pub bytes: u64,
+    /// Chunks (data frames) in the body.
+    pub chunks: u64,
+    /// From the request's start to its first chunk.
+    pub first_chunk: Duration,
+}
+
+/// One way of answering a request.
+pub trait Scenario: Send {
+    /// Answers one request and drains the body, counting bytes and chunks.
+    fn run(&mut self) -> BoxFuture<'static, Result<Sample, BoxError>>;
+    /// Answers one request and returns the whole body, for checking.
+    fn body(&mut self) -> BoxFuture<'static, Result<Vec<u8>, BoxError>>;
+}
+
+/// Drains `chunks`, counting bytes, chunks and the time to the first chunk.
+pub async fn drain(mut chunks: Chunks) -> Result<Sample, BoxError> {
+    let start = Instant::now();
+    let mut sample = Sample::default();
+    while let Some(chunk) = chunks.next().await {
+        let chunk = chunk?;
+        if sample.chunks == 0 {
+            sample.first_chunk = start.elapsed();
+        }
+        sample.chunks += 1;
+        sample.bytes += chunk.len() as u64;
+    }
+    Ok(sample)
+}
+
+/// The concatenated body of `chunks`.
+pub async fn collect(chunks: Chunks) -> Result<Vec<u8>, BoxError> {
+    chunks
+        .try_fold(Vec::new(), |mut body, chunk| async move {
+            body.extend_from_slice(&chunk);
+            Ok(body)
+        })
+        .await
+}
+
+/// A scenario that streams a fresh body per request.
+pub struct Streaming(pub ChunksFactory);
+
+impl std::fmt::Debug for Streaming {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Streaming")
+    }
+}
+
+impl Scenario for Streaming {
+    fn run(&mut self) -> BoxFuture<'static, Result<Sample, BoxError>> {
+        drain((self.0)()).boxed()
+    }
+    fn body(&mut self) -> BoxFuture<'static, Result<Vec<u8>, BoxError>> {
+        collect((self.0)()).boxed()
+    }
+}
+
+/// The limit: one `serde_json::to_writer` of the whole slice into a buffer allocated
+/// once, outside the timed requests.
+#[derive(Debug)]
+pub struct Limit<T: 'static> {
+    items: &'static [T],
+    buf: Arc<Mutex<Vec<u8>>>,
+}
+
+impl<T: Serialize + Sync + 'static> Limit<T> {
+    /// The limit for `items`.
+    pub fn new(items: &'static [T]) -> Self {
+        let size = serde_json::to_vec(items).map_or(0, |v| v.len());
+        Limit {
+            items,
+            buf: Arc::new(Mutex::new(Vec::with_capacity(size + 64))),
+        }
+    }
+}
+
+impl<T: Serialize + Sync + 'static> Scenario for Limit<T> {
+    fn run(&mut self) -> BoxFuture<'static, Result<Sample, BoxError>> {
+        let (items, buf) = (self.items, Arc::clone(&self.buf));
+        async move {
+            let start = Instant::now();
+            let mut buf = buf.lock().map_err(|_| "limit buffer poisoned")?;
+            buf.clear();
+            serde_json::to_writer(&mut *buf, items)?;
+            Ok(Sample {
+                bytes: buf.len() as u64,
+                chunks: 1,
+                first_chunk: start.elapsed(),
+            })
+        }
+        .boxed()
+    }
+    fn body(&mut self) -> BoxFuture<'static, Result<Vec<u8>, BoxError>> {
+        let items = self.items;
+        async move { Ok(serde_json::to_vec(items)?) }.boxed()
+    }
+}
+
+/// Which streamer method a chunkstream scenario calls.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Path {
+    /// `Streamer::stream` with `transform::passthrough`.
+    Item,
+    /// `Streamer::stream_batch` with `transform::batch_passthrough` (`batch_size` items).
+    Batch,
+    /// `Streamer::spawn`: the work on its own task, chunks through a bounded channel.
+    Spawn,
+}
+
+/// A chunkstream body factory and its pool (for hit rates).
+pub struct Built {
+    /// Makes one body per call.
+    pub chunks: ChunksFactory,
+    /// Makes one `ChunkStream` per call (to serve as an HTTP body as is).
+    pub streams: Arc<dyn Fn() -> chunkstream::ChunkStream + Send + Sync>,
+    /// Counters of the pool every body draws from.
+    pub stats: Arc<dyn Fn() -> PoolStats + Send + Sync>,
+}
+
+impl std::fmt::Debug for Built {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Built")
+            .field("stats", &(self.stats)())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Builds a chunkstream body factory: `pool` x `encoder` with `config` and `format`,
+/// streaming the items of `source()` along `path`.
+///
+/// # Panics
+///
+/// When `config` does not validate (the lab only builds valid ones).
+pub fn chunkstream<F, S, U, SE>(
+    pool: PoolKind,
+    encoder: EncoderKind,
+    config: &ChunkConfig,
+    format: Format,
+    path: Path,
+    source: F,
+) -> Built
+where
+    F: Fn() -> S + Send + Sync + 'static,
+    S: Stream<Item = Result<U, SE>> + Send + 'static,
+    U: Serialize + Send + 'static,
+    SE: Into<BoxError> + Send + 'static,
+{
+    struct Build<F> {
+        config: ChunkConfig,
+        format: Format,
+        path: Path,
+        source: F,
+    }
+    impl<F, S, U, SE> WithParts for Build<F>
+    where
+        F: Fn() -> S + Send + Sync + 'static,
+        S: Stream<Item = Result<U, SE>> + Send + 'static,
+        U: Serialize + Send + 'static,
+        SE: Into<BoxError> + Send + 'static,
+    {
+        type Output = Built;
+        fn run<P: BufferPool, E: Encoder>(self, pool: Arc<P>, encoder: E) -> Built {
+            let streamer = Streamer::with_parts(self.config, Arc::clone(&pool), encoder)
+                .expect("the lab builds valid configurations")
+                .with_format(self.format);
+            let (path, source) = (self.path, self.source);
+            let streams: Arc<dyn Fn() -> chunkstream::ChunkStream + Send + Sync> =
+                Arc::new(move || match path {
+                    Path::Item => streamer.stream(source(), chunkstream::transform::passthrough()),
+                    Path::Batch => {
+                        streamer.stream_batch(source(), chunkstream::transform::batch_passthrough())
+                    }
+                    Path::Spawn => streamer.spawn(source(), chunkstream::transform::passthrough()),
+                });
+            let make = Arc::clone(&streams);
+            let chunks: ChunksFactory = Arc::new(move || make().map_err(BoxError::from).boxed());
+            Built {
+                chunks,
+                streams,
+                stats: Arc::new(move || pool.stats()),
+            }
+        }
+    }
+    let code = Build {
+        config: config.clone(),
+        format,
+        path,
+        source,
+    };
+    with_parts(pool, encoder, config.pool_config(), code)
+}
+
+/// The reference value of a body of `items` in `format`, as parsed JSON values (a body
+/// is checked by value, not bytes: encoders may print numbers differently).
+pub fn reference<T: Serialize>(items: &[T]) -> Result<serde_json::Value, BoxError> {
+    Ok(serde_json::to_value(items)?)
+}
+
+/// Parses a body in `format` back to one JSON array value.
+///
+/// # Errors
+///
+/// When the body is not valid JSON (or NDJSON).
+pub fn parse_body(format: Format, body: &[u8]) -> Result<serde_json::Value, BoxError> {
+    match format {
+        Format::Ndjson => {
+            let text = std::str::from_utf8(body)?;
+            if !text.is_empty() && !text.ends_with('\n') {
+                return Err("NDJSON body does not end with a newline".into());
+            }
+            let values = text
+                .lines()
+                .map(serde_json::from_str)
+                .collect::<Result<Vec<serde_json::Value>, _>>()?;
+            Ok(serde_json::Value::Array(values))
+        }
+        _ => Ok(serde_json::from_slice(body)?),
+    }
+}
+
+/// Checks that `scenario`'s body, parsed, equals `expected`.
+///
+/// # Errors
+///
+/// When the scenario fails, the body does not parse, or it parses to other values.
+pub async fn check(
+    scenario: &mut dyn Scenario,
+    format: Format,
+    expected: &serde_json::Value,
+) -> Result<(), BoxError> {
+    let body = scenario.body().await?;
+    let got = parse_body(format, &body)?;
+    if &got == expected {
+        Ok(())
+    } else {
+        let n = got.as_array().map_or(0, Vec::len);
+        Err(format!(
+            "body differs from the reference ({n} values, {} bytes)",
+            body.len()
+        )
+        .into())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{peers, workload};
+
+    fn block_on<F: std::future::Future>(f: F) -> F::Output {
+        tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap()
+            .block_on(f)
+    }
+
+    #[test]
+    fn every_contestant_matches_the_reference() {
+        let items = workload::leak(workload::tickets(300));
+        let expected = reference(items).unwrap();
+        let config = ChunkConfig::with_sizes(4096, 2048);
+        block_on(async {
+            for format in [Format::JsonArray, Format::Ndjson] {
+                for path in [Path::Item, Path::Batch] {
+                    for &pool in crate::contestants::POOLS {
+                        for &encoder in crate::contestants::ENCODERS {
+                            let built =
+                                chunkstream(pool, encoder, &config, format, path, move || {
+                                    peers::memory(items)
+                                });
+                            check(&mut Streaming(built.chunks), format, &expected)
+                                .await
+                                .unwrap();
+                        }
+                    }
+                }
+            }
+            for mut peer in peers::all(items) {
+                check(&mut *peer.scenario, Format::JsonArray, &expected)
+                    .await
+                    .unwrap_or_else(|e| panic!("{}: {e}", peer.name));
+            }
+        });
+    }
+
+    #[test]
+    fn a_wrong_body_fails_the_check() {
+        let items = workload::leak(workload::small(3));
+        let expected = reference(&items[..2]).unwrap();
+        let err = block_on(check(&mut Limit::new(items), Format::JsonArray, &expected));
+        assert!(err.is_err());
+    }
+}

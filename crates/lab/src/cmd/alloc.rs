@@ -1,0 +1,140 @@
+//! `alloc`: bytes and blocks allocated per request, per pool strategy, each strategy in
+//! its own child process (the lab re-invoked with the hidden `alloc-child`
+//! subcommand), so one strategy's heap never shows in another's figures. Built with
+//! `--features dhat-heap`, the children count with dhat's global allocator; otherwise
+//! with the lab's counting allocator.
+
+use std::path::Path as FsPath;
+use std::process::Command;
+
+use chunkstream::{BoxError, ChunkConfig, Format};
+use chunkstream_benches::contestants::{DEFAULT_ENCODER, POOLS, PoolKind};
+use chunkstream_benches::peers;
+use chunkstream_benches::scenario::{self, Path, Scenario, Streaming};
+use chunkstream_benches::workload;
+
+use crate::env_info::Environment;
+use crate::report;
+use crate::table::{Table, fmt_num};
+
+/// Tickets per request.
+pub(crate) const ITEMS: usize = 100;
+
+/// The columns of `alloc.csv`.
+pub(crate) const COLUMNS: &[&str] = &[
+    "pool",
+    "tool",
+    "items",
+    "requests",
+    "blocks_per_request",
+    "bytes_per_request",
+    "max_live_bytes",
+];
+
+/// Runs one child per strategy and writes `alloc.csv` and the markdown.
+pub(crate) fn run(requests: u64, env: &Environment, out: &FsPath) -> Result<(), BoxError> {
+    let exe = std::env::current_exe()?;
+    let mut table = Table::new(COLUMNS);
+    for pool in POOLS {
+        let output = Command::new(&exe)
+            .args([
+                "alloc-child",
+                "--pool",
+                pool.name(),
+                "--requests",
+                &requests.to_string(),
+            ])
+            .output()?;
+        if !output.status.success() {
+            return Err(format!(
+                "alloc child for {} failed: {}",
+                pool.name(),
+                String::from_utf8_lossy(&output.stderr)
+            )
+            .into());
+        }
+        let text = String::from_utf8_lossy(&output.stdout);
+        let line = text
+            .lines()
+            .find(|l| l.starts_with("tool="))
+            .ok_or("no result from the alloc child")?;
+        let field = |k: &str| {
+            line.split_whitespace()
+                .find_map(|kv| kv.strip_prefix(k).and_then(|v| v.strip_prefix('=')))
+                .unwrap_or("")
+                .to_owned()
+        };
+        table.push(vec![
+            pool.name().to_owned(),
+            field("tool"),
+            ITEMS.to_string(),
+            requests.to_string(),
+            field("blocks"),
+            field("bytes"),
+            field("max_live"),
+        ]);
+    }
+    std::fs::create_dir_all(out)?;
+    table.write(&out.join("alloc.csv"))?;
+    env.write(&out.join("alloc.env"))?;
+    report::regenerate(out)?;
+    println!("{}", report::markdown_table(COLUMNS, &table.rows));
+    Ok(())
+}
+
+/// Heap totals so far: (blocks, bytes, max live bytes).
+#[cfg(feature = "dhat-heap")]
+fn heap() -> (u64, u64, u64) {
+    let s = dhat::HeapStats::get();
+    (s.total_blocks, s.total_bytes, s.max_bytes as u64)
+}
+
+#[cfg(not(feature = "dhat-heap"))]
+fn heap() -> (u64, u64, u64) {
+    let c = crate::alloc_count::Counts::now();
+    (c.allocs, c.bytes, 0)
+}
+
+/// The child: warms up, then prints the allocations per request of `requests`
+/// requests of [`ITEMS`] tickets with strategy `pool`.
+pub(crate) fn child(pool: &str, requests: u64) -> Result<(), BoxError> {
+    #[cfg(feature = "dhat-heap")]
+    let _profiler = dhat::Profiler::builder()
+        .file_name(std::env::temp_dir().join(format!("chunkstream-lab-dhat-{pool}.json")))
+        .build();
+    let tool = if cfg!(feature = "dhat-heap") {
+        "dhat"
+    } else {
+        "counting"
+    };
+    let pool = PoolKind::from_name(pool).ok_or("unknown pool")?;
+    let rt = tokio::runtime::Builder::new_current_thread().build()?;
+    let items = workload::leak(workload::tickets(ITEMS));
+    let built = scenario::chunkstream(
+        pool,
+        DEFAULT_ENCODER,
+        &ChunkConfig::default(),
+        Format::JsonArray,
+        Path::Item,
+        move || peers::memory(items),
+    );
+    let mut scenario = Streaming(built.chunks);
+    let (blocks, bytes, max_live) = rt.block_on(async {
+        for _ in 0..requests.min(100) {
+            scenario.run().await?;
+        }
+        let before = heap();
+        for _ in 0..requests {
+            scenario.run().await?;
+        }
+        let after = heap();
+        Ok::<_, BoxError>((after.0 - before.0, after.1 - before.1, after.2))
+    })?;
+    let per = requests.max(1) as f64;
+    println!(
+        "tool={tool} blocks={} bytes={} max_live={max_live}",
+        fmt_num(blocks as f64 / per, 2),
+        fmt_num(bytes as f64 / per, 1)
+    );
+    Ok(())
+}

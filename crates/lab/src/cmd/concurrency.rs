@@ -1,0 +1,129 @@
+//! `concurrency`: 1, 2, 8 and 64 concurrent requests on a two-worker runtime, per pool
+//! strategy: throughput and pool hit rate. Requests use `Streamer::spawn`, so buffers
+//! are taken on the encoding task and returned by the reading task, often on another
+//! worker thread.
+
+use std::path::Path as FsPath;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
+
+use chunkstream::{BoxError, ChunkConfig, Format};
+use chunkstream_benches::contestants::{DEFAULT_ENCODER, POOLS};
+use chunkstream_benches::peers;
+use chunkstream_benches::scenario::{self, Built, Path, drain};
+use chunkstream_benches::workload::{self, Workload};
+
+use crate::env_info::Environment;
+use crate::report;
+use crate::stats::{median, ratio};
+use crate::table::{Table, fmt_num};
+
+/// Concurrent requests measured.
+pub(crate) const LEVELS: &[usize] = &[1, 2, 8, 64];
+
+/// Runs `requests` requests with `level` in flight; returns (seconds, hits, taken).
+fn measure(
+    rt: &tokio::runtime::Runtime,
+    built: &Built,
+    level: usize,
+    requests: u64,
+) -> Result<(f64, u64, u64), BoxError> {
+    let before = (built.stats)();
+    let start = Instant::now();
+    rt.block_on(async {
+        let next = Arc::new(AtomicU64::new(0));
+        let tasks: Vec<_> = (0..level)
+            .map(|_| {
+                let (next, make) = (Arc::clone(&next), Arc::clone(&built.chunks));
+                tokio::spawn(async move {
+                    while next.fetch_add(1, Ordering::Relaxed) < requests {
+                        drain(make()).await?;
+                    }
+                    Ok::<_, BoxError>(())
+                })
+            })
+            .collect();
+        for task in tasks {
+            task.await??;
+        }
+        Ok::<_, BoxError>(())
+    })?;
+    let seconds = start.elapsed().as_secs_f64();
+    let after = (built.stats)();
+    Ok((
+        seconds,
+        after.hits - before.hits,
+        after.taken() - before.taken(),
+    ))
+}
+
+/// Measures every pool at every level, `rounds` interleaved rounds; writes
+/// `concurrency.csv` and the markdown.
+pub(crate) fn run(quick: bool, env: &Environment, out: &FsPath) -> Result<(), BoxError> {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    let bytes = if quick { 64 * 1024 } else { 1 << 20 };
+    let items = workload::leak(workload::tickets(Workload::Tickets.items_for_bytes(bytes)));
+    let body = serde_json::to_vec(items)?.len() as f64;
+    let (rounds, requests) = if quick { (2, 16) } else { (5, 192) };
+    let built: Vec<Built> = POOLS
+        .iter()
+        .map(|&pool| {
+            scenario::chunkstream(
+                pool,
+                DEFAULT_ENCODER,
+                &ChunkConfig::default(),
+                Format::JsonArray,
+                Path::Spawn,
+                move || peers::memory(items),
+            )
+        })
+        .collect();
+    let mut table = Table::new(&[
+        "pool",
+        "concurrent",
+        "requests",
+        "mb_per_s",
+        "hit_rate",
+        "rounds",
+    ]);
+    for &level in LEVELS {
+        let mut seconds = vec![Vec::new(); POOLS.len()];
+        let mut hits = vec![(0, 0); POOLS.len()];
+        measure(&rt, &built[0], level, level as u64)?; // warm-up
+        for round in 0..rounds {
+            for k in 0..POOLS.len() {
+                let i = (k + round) % POOLS.len();
+                let (s, h, t) = measure(&rt, &built[i], level, requests)?;
+                seconds[i].push(s);
+                hits[i].0 += h;
+                hits[i].1 += t;
+            }
+        }
+        for (i, pool) in POOLS.iter().enumerate() {
+            table.push(vec![
+                pool.name().to_owned(),
+                level.to_string(),
+                requests.to_string(),
+                fmt_num(body * requests as f64 / median(&seconds[i]) / 1e6, 1),
+                fmt_num(ratio(hits[i].0 as f64, hits[i].1 as f64), 3),
+                rounds.to_string(),
+            ]);
+        }
+    }
+    std::fs::create_dir_all(out)?;
+    table.write(&out.join("concurrency.csv"))?;
+    env.write(&out.join("concurrency.env"))?;
+    report::regenerate(out)?;
+    println!(
+        "{}",
+        report::markdown_table(
+            &table.header.iter().map(String::as_str).collect::<Vec<_>>(),
+            &table.rows
+        )
+    );
+    Ok(())
+}

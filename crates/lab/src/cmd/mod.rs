@@ -1,0 +1,8 @@
+//! The lab's subcommands, one module each.
+
+pub(crate) mod alloc;
+pub(crate) mod compare;
+pub(crate) mod concurrency;
+pub(crate) mod profile;
+pub(crate) mod soak;
+pub(crate) mod tune;

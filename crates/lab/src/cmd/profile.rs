@@ -1,0 +1,81 @@
+//! `profile`: a pprof flamegraph (SVG) of one scenario, into `reports/flamegraphs/`.
+
+use std::path::Path as FsPath;
+use std::time::{Duration, Instant};
+
+use chunkstream::{BoxError, ChunkConfig, Format};
+use chunkstream_benches::contestants::{EncoderKind, PoolKind};
+use chunkstream_benches::peers;
+use chunkstream_benches::scenario::{self, Path, Scenario, Streaming};
+use chunkstream_benches::workload::{self, Workload};
+
+/// Options of `profile`.
+#[derive(Clone, Debug)]
+pub(crate) struct Options {
+    /// The workload.
+    pub(crate) workload: Workload,
+    /// The pool strategy.
+    pub(crate) pool: PoolKind,
+    /// The encoder.
+    pub(crate) encoder: EncoderKind,
+    /// Seconds of sampling.
+    pub(crate) seconds: f64,
+}
+
+fn scenario_for(options: &Options) -> Box<dyn Scenario> {
+    fn make<T: serde::Serialize + Send + Sync + 'static>(
+        o: &Options,
+        items: &'static [T],
+    ) -> Box<dyn Scenario> {
+        let built = scenario::chunkstream(
+            o.pool,
+            o.encoder,
+            &ChunkConfig::default(),
+            Format::JsonArray,
+            Path::Item,
+            move || peers::memory(items),
+        );
+        Box::new(Streaming(built.chunks))
+    }
+    let n = options.workload.items_for_bytes(1 << 20);
+    match options.workload {
+        Workload::Tickets => make(options, workload::leak(workload::tickets(n))),
+        Workload::Small => make(options, workload::leak(workload::small(n))),
+        Workload::Large => make(options, workload::leak(workload::large(n))),
+    }
+}
+
+/// Samples the scenario at 999 Hz for the given time; writes the flamegraph.
+pub(crate) fn run(options: &Options, out: &FsPath) -> Result<(), BoxError> {
+    let rt = tokio::runtime::Builder::new_current_thread().build()?;
+    let mut scenario = scenario_for(options);
+    let guard = pprof::ProfilerGuardBuilder::default()
+        .frequency(999)
+        .blocklist(&["libc", "libgcc", "pthread", "vdso"])
+        .build()?;
+    let until = Instant::now() + Duration::from_secs_f64(options.seconds);
+    let mut requests = 0u64;
+    rt.block_on(async {
+        while Instant::now() < until {
+            scenario.run().await?;
+            requests += 1;
+        }
+        Ok::<_, BoxError>(())
+    })?;
+    let report = guard.report().build()?;
+    let dir = out.join("flamegraphs");
+    std::fs::create_dir_all(&dir)?;
+    let file = dir.join(format!(
+        "{}-{}-{}.svg",
+        options.workload.name(),
+        options.pool.name(),
+        options.encoder.name()
+    ));
+    report.flamegraph(std::fs::File::create(&file)?)?;
+    println!(
+        "{} requests profiled; flamegraph: {}",
+        requests,
+        file.display()
+    );
+    Ok(())
+}

@@ -1,0 +1,122 @@
+//! `soak`: ten million tickets (generated on the fly, never held) through the streamer,
+//! with the resident set sampled from `/proc/self/status`: memory must stay flat.
+
+use std::path::Path as FsPath;
+use std::time::Instant;
+
+use chunkstream::{BoxError, ChunkConfig, Format};
+use chunkstream_benches::contestants::{DEFAULT_ENCODER, DEFAULT_POOL};
+use chunkstream_benches::scenario::{self, Path};
+use chunkstream_benches::workload::{SEED, Ticket};
+use futures_util::StreamExt;
+
+use crate::env_info::Environment;
+use crate::report;
+use crate::table::{Table, fmt_num};
+
+/// Chunks between two samples of the resident set.
+const SAMPLE_EVERY: u64 = 512;
+
+/// A field of `/proc/self/status` in KiB (`VmRSS`, `VmHWM`), or 0 where there is none.
+pub(crate) fn status_kib(field: &str) -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with(field) && l[field.len()..].starts_with(':'))
+                .and_then(|l| l.split_whitespace().nth(1).and_then(|v| v.parse().ok()))
+        })
+        .unwrap_or(0)
+}
+
+fn mib(kib: u64) -> f64 {
+    kib as f64 / 1024.0
+}
+
+/// Streams `items` tickets and writes `soak.csv` (samples), `soak_summary.csv` and the
+/// markdown.
+pub(crate) fn run(items: u64, env: &Environment, out: &FsPath) -> Result<(), BoxError> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let built = scenario::chunkstream(
+        DEFAULT_POOL,
+        DEFAULT_ENCODER,
+        &ChunkConfig::default(),
+        Format::JsonArray,
+        Path::Item,
+        move || {
+            chunkstream::source::from_iter((1..=items as i64).map(|id| Ticket::generate(SEED, id)))
+        },
+    );
+    let baseline = status_kib("VmRSS");
+    let start = Instant::now();
+    let mut samples = Table::new(&["seconds", "bytes_streamed", "chunks", "rss_kib"]);
+    let (bytes, chunks, peak) = rt.block_on(async {
+        let mut body = (built.chunks)();
+        let (mut bytes, mut chunks, mut peak) = (0u64, 0u64, baseline);
+        while let Some(chunk) = body.next().await {
+            bytes += chunk?.len() as u64;
+            chunks += 1;
+            if chunks % SAMPLE_EVERY == 1 {
+                let rss = status_kib("VmRSS");
+                peak = peak.max(rss);
+                samples.push(vec![
+                    fmt_num(start.elapsed().as_secs_f64(), 2),
+                    bytes.to_string(),
+                    chunks.to_string(),
+                    rss.to_string(),
+                ]);
+            }
+        }
+        Ok::<_, BoxError>((bytes, chunks, peak.max(status_kib("VmRSS"))))
+    })?;
+    let seconds = start.elapsed().as_secs_f64();
+    let hwm = status_kib("VmHWM");
+    let stats = (built.stats)();
+    let mut summary = Table::new(&[
+        "items",
+        "bytes",
+        "chunks",
+        "seconds",
+        "mb_per_s",
+        "baseline_mib",
+        "peak_sampled_mib",
+        "vm_hwm_mib",
+        "peak_above_baseline_mib",
+        "pool_hits",
+        "pool_misses",
+        "pooled_buffers",
+    ]);
+    summary.push(vec![
+        items.to_string(),
+        bytes.to_string(),
+        chunks.to_string(),
+        fmt_num(seconds, 1),
+        fmt_num(bytes as f64 / seconds / 1e6, 1),
+        fmt_num(mib(baseline), 1),
+        fmt_num(mib(peak), 1),
+        fmt_num(mib(hwm), 1),
+        fmt_num(mib(peak.max(hwm).saturating_sub(baseline)), 1),
+        stats.hits.to_string(),
+        stats.misses.to_string(),
+        stats.pooled.to_string(),
+    ]);
+    std::fs::create_dir_all(out)?;
+    samples.write(&out.join("soak.csv"))?;
+    summary.write(&out.join("soak_summary.csv"))?;
+    env.write(&out.join("soak_summary.env"))?;
+    report::regenerate(out)?;
+    println!(
+        "{}",
+        report::markdown_table(
+            &summary
+                .header
+                .iter()
+                .map(String::as_str)
+                .collect::<Vec<_>>(),
+            &summary.rows
+        )
+    );
+    Ok(())
+}

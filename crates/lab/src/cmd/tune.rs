@@ -1,0 +1,226 @@
+//! `tune`: the sweep of buffer size x chunk threshold x batch size around the Go
+//! package's 50 KiB / 32 KiB / 1000, on each workload, with the limit in the same
+//! interleaved rounds.
+
+use std::path::Path as FsPath;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chunkstream::{BoxError, ChunkConfig, Format};
+use chunkstream_benches::contestants::{DEFAULT_ENCODER, DEFAULT_POOL};
+use chunkstream_benches::peers;
+use chunkstream_benches::scenario::{self, Limit, Path, Streaming};
+use chunkstream_benches::workload::{self, Workload};
+use serde::Serialize;
+
+use crate::env_info::Environment;
+use crate::measure::{self, Entry, Plan};
+use crate::report;
+use crate::table::{Table, fmt_num};
+
+/// Buffer sizes swept, KiB.
+pub(crate) const BUFFERS_KIB: &[usize] = &[4, 8, 16, 32, 50, 64, 128, 256];
+/// Chunk thresholds swept, KiB (only those not above the buffer).
+pub(crate) const THRESHOLDS_KIB: &[usize] = &[4, 8, 16, 32, 64, 128];
+/// Batch sizes swept.
+pub(crate) const BATCHES: &[usize] = &[1, 10, 100, 1000, 10_000];
+
+/// Options of `tune`.
+#[derive(Clone, Debug)]
+pub(crate) struct Options {
+    /// A handful of configurations, tiny requests.
+    pub(crate) quick: bool,
+    /// Rounds (default 5, quick 1).
+    pub(crate) rounds: Option<usize>,
+    /// Seconds of timed rounds (default 180, quick 3).
+    pub(crate) budget: Option<f64>,
+}
+
+/// The columns of `tuning.csv`.
+pub(crate) const COLUMNS: &[&str] = &[
+    "workload",
+    "buffer_kib",
+    "threshold_kib",
+    "batch",
+    "ratio",
+    "ratio_min",
+    "ratio_max",
+    "mb_per_s",
+    "allocs_per_request",
+    "alloc_bytes_per_request",
+    "chunks_per_request",
+    "first_chunk_us",
+    "check",
+];
+
+/// A configuration of the sweep.
+#[derive(Clone, Copy, Debug)]
+struct Point {
+    workload: Workload,
+    buffer_kib: usize,
+    threshold_kib: usize,
+    batch: usize,
+}
+
+/// The configurations swept (buffer x threshold <= buffer x batch).
+pub(crate) fn grid(quick: bool) -> Vec<(usize, usize, usize)> {
+    let (buffers, thresholds, batches): (&[usize], &[usize], &[usize]) = if quick {
+        (&[16, 50], &[8, 32], &[10, 1000])
+    } else {
+        (BUFFERS_KIB, THRESHOLDS_KIB, BATCHES)
+    };
+    let mut out = Vec::new();
+    for &b in buffers {
+        for &t in thresholds.iter().filter(|&&t| t <= b) {
+            for &n in batches {
+                out.push((b, t, n));
+            }
+        }
+    }
+    out
+}
+
+fn add<T: Serialize + Send + Sync + 'static>(
+    entries: &mut Vec<Entry<Option<Point>>>,
+    workload: Workload,
+    items: &'static [T],
+    quick: bool,
+) -> Result<(), BoxError> {
+    let expected = Arc::new(scenario::reference(items)?);
+    for (buffer_kib, threshold_kib, batch) in grid(quick) {
+        let config = ChunkConfig {
+            batch_size: batch,
+            ..ChunkConfig::with_sizes(buffer_kib * 1024, threshold_kib * 1024)
+        }
+        .validate()?;
+        let built = scenario::chunkstream(
+            DEFAULT_POOL,
+            DEFAULT_ENCODER,
+            &config,
+            Format::JsonArray,
+            Path::Batch,
+            move || peers::memory(items),
+        );
+        entries.push(Entry {
+            meta: Some(Point {
+                workload,
+                buffer_kib,
+                threshold_kib,
+                batch,
+            }),
+            group: workload.name().to_owned(),
+            is_limit: false,
+            items: items.len() as u64,
+            format: Format::JsonArray,
+            expected: Arc::clone(&expected),
+            scenario: Box::new(Streaming(built.chunks)),
+            stats: Some(built.stats),
+        });
+    }
+    entries.push(Entry {
+        meta: None,
+        group: workload.name().to_owned(),
+        is_limit: true,
+        items: items.len() as u64,
+        format: Format::JsonArray,
+        expected,
+        scenario: Box::new(Limit::new(items)),
+        stats: None,
+    });
+    Ok(())
+}
+
+/// Runs the sweep and writes `tuning.csv`, `tuning.env`, the plots and the markdown.
+pub(crate) fn run(options: &Options, env: &Environment, out: &FsPath) -> Result<(), BoxError> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let quick = options.quick;
+    let bytes = if quick { 64 * 1024 } else { 1 << 20 };
+    let mut entries = Vec::new();
+    let n = |w: Workload| w.items_for_bytes(bytes);
+    add(
+        &mut entries,
+        Workload::Tickets,
+        workload::leak(workload::tickets(n(Workload::Tickets))),
+        quick,
+    )?;
+    add(
+        &mut entries,
+        Workload::Small,
+        workload::leak(workload::small(n(Workload::Small))),
+        quick,
+    )?;
+    add(
+        &mut entries,
+        Workload::Large,
+        workload::leak(workload::large(n(Workload::Large))),
+        quick,
+    )?;
+    let plan = Plan {
+        rounds: options.rounds.unwrap_or(if quick { 1 } else { 5 }).max(1),
+        budget: Duration::from_secs_f64(options.budget.unwrap_or(if quick { 3.0 } else { 180.0 })),
+        alloc_requests: 2,
+    };
+    eprintln!(
+        "tune: {} configurations, {} rounds",
+        entries.len(),
+        plan.rounds
+    );
+    let outcomes = measure::run(&rt, &mut entries, plan, "tune");
+    let mut table = Table::new(COLUMNS);
+    for (entry, o) in entries.iter().zip(&outcomes) {
+        let Some(p) = entry.meta else { continue };
+        table.push(vec![
+            p.workload.name().to_owned(),
+            p.buffer_kib.to_string(),
+            p.threshold_kib.to_string(),
+            p.batch.to_string(),
+            fmt_num(o.ratio, 3),
+            fmt_num(o.ratio_range.0, 3),
+            fmt_num(o.ratio_range.1, 3),
+            fmt_num(o.bytes_per_sec / 1e6, 1),
+            fmt_num(o.allocs, 1),
+            fmt_num(o.alloc_bytes, 0),
+            o.chunks.to_string(),
+            fmt_num(o.first_chunk.as_secs_f64() * 1e6, 0),
+            match &o.check {
+                Ok(()) => "ok".to_owned(),
+                Err(e) => format!("FAILED: {e}"),
+            },
+        ]);
+    }
+    std::fs::create_dir_all(out)?;
+    table.write(&out.join("tuning.csv"))?;
+    env.write(&out.join("tuning.env"))?;
+    report::regenerate(out)?;
+    let tuning_md = std::fs::read_to_string(out.join("tuning.md"))?;
+    // The optimum table is the first table of the report.
+    let summary: String = tuning_md
+        .lines()
+        .skip_while(|l| !l.starts_with("## Optimum"))
+        .take_while(|l| !l.starts_with("## Plots"))
+        .collect::<Vec<_>>()
+        .join("\n");
+    println!("{summary}");
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn grid_never_puts_the_threshold_above_the_buffer() {
+        let grid = grid(false);
+        assert!(grid.iter().all(|&(b, t, _)| t <= b));
+        assert!(
+            grid.contains(&(50, 32, 1000)),
+            "the Go settings are in the sweep"
+        );
+        assert_eq!(
+            grid.iter().filter(|&&(b, _, n)| b == 4 && n == 1).count(),
+            1
+        );
+    }
+}

@@ -1,0 +1,150 @@
+//! The environment a report was measured in: command, commit, rustc, CPU, features,
+//! build profile, date. Stored as `key=value` lines beside each CSV.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::Command;
+
+use chunkstream_benches::contestants::{ENCODERS, POOLS};
+
+/// Key-value description of a run.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Environment(pub BTreeMap<String, String>);
+
+impl Environment {
+    /// Describes this process: `subcommand` is what the lab was asked to do (its
+    /// arguments after the binary name).
+    pub(crate) fn capture(args: &[String]) -> Self {
+        let release = !cfg!(debug_assertions);
+        let mut command = String::from("cargo run");
+        if release {
+            command.push_str(" --release");
+        }
+        command.push_str(" -p chunkstream-lab");
+        if cfg!(feature = "dhat-heap") {
+            command.push_str(" --features dhat-heap");
+        }
+        if !args.is_empty() {
+            command.push_str(" -- ");
+            command.push_str(&args.join(" "));
+        }
+        let mut map = BTreeMap::new();
+        let mut put = |k: &str, v: String| {
+            map.insert(k.to_owned(), v);
+        };
+        put("command", command);
+        put(
+            "command_line",
+            std::env::args().collect::<Vec<_>>().join(" "),
+        );
+        put("commit", run("git", &["rev-parse", "HEAD"]));
+        put(
+            "dirty",
+            (!run("git", &["status", "--porcelain", "--untracked-files=no"]).is_empty())
+                .to_string(),
+        );
+        put("rustc", run("rustc", &["--version"]));
+        put("cpu", cpu_model());
+        put(
+            "cores",
+            std::thread::available_parallelism()
+                .map_or(0, |n| n.get())
+                .to_string(),
+        );
+        put(
+            "profile",
+            if release { "release" } else { "debug" }.to_owned(),
+        );
+        put(
+            "pools",
+            POOLS.iter().map(|p| p.name()).collect::<Vec<_>>().join(" "),
+        );
+        put(
+            "encoders",
+            ENCODERS
+                .iter()
+                .map(|e| e.name())
+                .collect::<Vec<_>>()
+                .join(" "),
+        );
+        put(
+            "features",
+            format!(
+                "chunkstream default features; lab dhat-heap={}",
+                cfg!(feature = "dhat-heap")
+            ),
+        );
+        put("date", run("date", &["-u", "+%Y-%m-%dT%H:%M:%SZ"]));
+        Environment(map)
+    }
+
+    /// A value, or `"?"`.
+    pub(crate) fn get(&self, key: &str) -> &str {
+        self.0.get(key).map_or("?", String::as_str)
+    }
+
+    /// `key=value` lines.
+    pub(crate) fn to_text(&self) -> String {
+        self.0
+            .iter()
+            .map(|(k, v)| format!("{k}={}\n", v.replace('\n', " ")))
+            .collect()
+    }
+
+    /// Parses [`to_text`](Environment::to_text).
+    pub(crate) fn from_text(text: &str) -> Self {
+        Environment(
+            text.lines()
+                .filter_map(|line| line.split_once('='))
+                .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                .collect(),
+        )
+    }
+
+    /// Writes `path`.
+    pub(crate) fn write(&self, path: &Path) -> std::io::Result<()> {
+        std::fs::write(path, self.to_text())
+    }
+
+    /// Reads `path`, or an empty environment.
+    pub(crate) fn read(path: &Path) -> Self {
+        std::fs::read_to_string(path)
+            .map_or_else(|_| Environment::default(), |t| Self::from_text(&t))
+    }
+}
+
+fn run(program: &str, args: &[&str]) -> String {
+    Command::new(program)
+        .args(args)
+        .output()
+        .ok()
+        .filter(|out| out.status.success())
+        .map_or_else(
+            || "?".to_owned(),
+            |out| String::from_utf8_lossy(&out.stdout).trim().to_owned(),
+        )
+}
+
+fn cpu_model() -> String {
+    std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|info| {
+            info.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split_once(':'))
+                .map(|(_, v)| v.trim().to_owned())
+        })
+        .unwrap_or_else(|| "?".to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trips_as_text() {
+        let env = Environment::capture(&["compare".to_owned(), "--quick".to_owned()]);
+        assert!(env.get("command").ends_with("-- compare --quick"));
+        assert_eq!(Environment::from_text(&env.to_text()), env);
+    }
+}

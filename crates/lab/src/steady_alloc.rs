@@ -1,0 +1,80 @@
+//! Allocations per small request in steady state (100 tickets after warm-up), per pool
+//! strategy and peer, with the counting allocator: the design's "at most 1 KiB per
+//! 100-item request" target and the Go claim of 111 KB -> 54 KB.
+
+use chunkstream::{ChunkConfig, Format};
+use chunkstream_benches::contestants::{DEFAULT_ENCODER, POOLS};
+use chunkstream_benches::peers;
+use chunkstream_benches::scenario::{self, Path, Scenario, Streaming};
+use chunkstream_benches::workload;
+use tokio::runtime::Runtime;
+
+use crate::alloc_count::Counts;
+use crate::table::{Table, fmt_num};
+
+/// Items per request, as in the design's target.
+pub(crate) const ITEMS: usize = 100;
+
+/// The columns of `alloc_steady.csv`.
+pub(crate) const COLUMNS: &[&str] = &[
+    "contestant",
+    "pool",
+    "encoder",
+    "items",
+    "json_bytes",
+    "allocs_per_request",
+    "bytes_per_request",
+    "requests",
+];
+
+/// Counts allocations over `requests` requests of [`ITEMS`] tickets after `warmup`.
+pub(crate) fn measure(rt: &Runtime, warmup: u64, requests: u64) -> Table {
+    let items = workload::leak(workload::tickets(ITEMS));
+    let json = serde_json::to_vec(items).map_or(0, |v| v.len());
+    let config = ChunkConfig::default();
+    let mut contestants: Vec<(String, String, String, Box<dyn Scenario>)> = Vec::new();
+    for &pool in POOLS {
+        let built = scenario::chunkstream(
+            pool,
+            DEFAULT_ENCODER,
+            &config,
+            Format::JsonArray,
+            Path::Item,
+            move || peers::memory(items),
+        );
+        contestants.push((
+            "chunkstream".into(),
+            pool.name().into(),
+            DEFAULT_ENCODER.name().into(),
+            Box::new(Streaming(built.chunks)),
+        ));
+    }
+    for peer in peers::all(items) {
+        contestants.push((peer.name.into(), "-".into(), "-".into(), peer.scenario));
+    }
+    let mut table = Table::new(COLUMNS);
+    for (name, pool, encoder, mut scenario) in contestants {
+        let counts = rt.block_on(async {
+            for _ in 0..warmup {
+                scenario.run().await.ok();
+            }
+            let before = Counts::now();
+            for _ in 0..requests {
+                scenario.run().await.ok();
+            }
+            Counts::now().since(before)
+        });
+        let per = requests.max(1) as f64;
+        table.push(vec![
+            name,
+            pool,
+            encoder,
+            ITEMS.to_string(),
+            json.to_string(),
+            fmt_num(counts.allocs as f64 / per, 2),
+            fmt_num(counts.bytes as f64 / per, 1),
+            requests.to_string(),
+        ]);
+    }
+    table
+}
