@@ -9,6 +9,7 @@ use axum::Router;
 use axum::body::Body;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use axum::serve::ListenerExt;
 use chunkstream::{BoxError, ChunkStream};
 use chunkstream_benches::peers::PeerKind;
 use chunkstream_benches::scenario::{Chunks, ChunksFactory};
@@ -173,6 +174,11 @@ impl Server {
         }
         let listener = runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))?;
         let addr = listener.local_addr()?;
+        // TCP_NODELAY, as a production server sets it: without it, bodies written as many
+        // small frames stall on Nagle's algorithm and the client's delayed ACKs.
+        let listener = listener.tap_io(|tcp| {
+            let _ = tcp.set_nodelay(true);
+        });
         runtime.spawn(async move { axum::serve(listener, router).await });
         Ok(Server {
             base: format!("http://{addr}"),
