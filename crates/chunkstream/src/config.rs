@@ -26,10 +26,16 @@ pub const DEFAULT_CHANNEL_CAPACITY: usize = 4;
 /// ```
 /// use chunkstream::ChunkConfig;
 ///
-/// let config = ChunkConfig { buffer_size: 16 * 1024, chunk_threshold: 8 * 1024, ..Default::default() }
-///     .validate()
-///     .unwrap();
+/// // Zero means "default": here `max_retained` becomes twice the buffer size.
+/// let config = ChunkConfig {
+///     buffer_size: 16 * 1024,
+///     chunk_threshold: 8 * 1024,
+///     max_retained: 0,
+///     ..Default::default()
+/// }
+/// .validate()?;
 /// assert_eq!(config.max_retained, 32 * 1024);
+/// # Ok::<_, chunkstream::ConfigError>(())
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ChunkConfig {
@@ -82,7 +88,7 @@ impl ChunkConfig {
         ChunkConfig {
             buffer_size,
             chunk_threshold,
-            max_retained: 0,
+            max_retained: buffer_size.saturating_mul(DEFAULT_RETAIN_FACTOR),
             ..Default::default()
         }
     }

@@ -127,11 +127,11 @@ where
                 // error; before the first chunk, the error comes first and alone.
                 *this.source = None;
                 *this.pending = None;
-                if this.writer.chunks() > 0 {
-                    if let Some(chunk) = this.writer.take_chunk() {
-                        *this.error = Some(err);
-                        return Poll::Ready(Some(Ok(chunk)));
-                    }
+                if this.writer.chunks() > 0
+                    && let Some(chunk) = this.writer.take_chunk()
+                {
+                    *this.error = Some(err);
+                    return Poll::Ready(Some(Ok(chunk)));
                 }
                 this.writer.release();
                 Poll::Ready(Some(Err(err)))
@@ -167,7 +167,10 @@ where
                 Ok(Ok(more)) => more,
                 Ok(Err(err)) => return Poll::Ready(Err(err)),
                 Err(payload) => {
-                    return Poll::Ready(Err(StreamError::panicked(Some(writer.written()), payload)));
+                    return Poll::Ready(Err(StreamError::panicked(
+                        Some(writer.written()),
+                        payload,
+                    )));
                 }
             };
             if !more {
@@ -177,10 +180,10 @@ where
                 disarm(flush);
                 return Poll::Ready(Ok(writer.take_chunk()));
             }
-            if let Some(flush) = flush.as_mut().filter(|_| was_empty && writer.pending() > 0) {
-                if let Err(err) = flush.arm() {
-                    return Poll::Ready(Err(err));
-                }
+            if let Some(flush) = flush.as_mut().filter(|_| was_empty && writer.pending() > 0)
+                && let Err(err) = flush.arm()
+            {
+                return Poll::Ready(Err(err));
             }
         }
 

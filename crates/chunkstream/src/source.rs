@@ -20,17 +20,15 @@ use tokio::sync::mpsc;
 /// assert_eq!(items, vec![Ok(1), Ok(2), Ok(3)]);
 /// # });
 /// ```
-pub fn from_iter<I: IntoIterator>(
-    items: I,
-) -> futures_util::stream::Iter<
-    std::iter::Map<I::IntoIter, fn(I::Item) -> Result<I::Item, Infallible>>,
-> {
-    futures_util::stream::iter(
-        items
-            .into_iter()
-            .map(Ok as fn(I::Item) -> Result<I::Item, Infallible>),
-    )
+pub fn from_iter<I: IntoIterator>(items: I) -> IterSource<I::IntoIter> {
+    futures_util::stream::iter(items.into_iter().map(Ok as OkFn<I::Item>))
 }
+
+/// `Ok` as a function pointer, so [`IterSource`] can be named.
+type OkFn<T> = fn(T) -> Result<T, Infallible>;
+
+/// The source made by [`from_iter`]: every item of the iterator `I`, wrapped in `Ok`.
+pub type IterSource<I> = futures_util::stream::Iter<std::iter::Map<I, OkFn<<I as Iterator>::Item>>>;
 
 /// A source over a stream that cannot fail.
 pub fn from_stream<S: Stream>(stream: S) -> Infallibly<S> {

@@ -44,8 +44,9 @@ use crate::config::PoolConfig;
 /// let pool = NoPool::new(PoolConfig::default());
 /// let mut buf = pool.get();
 /// buf.extend_from_slice(b"[1,2,3]");
-/// pool.put(buf);
-/// assert_eq!(pool.stats().returned, 1);
+/// pool.put(buf); // NoPool frees it
+/// assert_eq!(pool.stats().misses, 1);
+/// assert_eq!(pool.stats().outstanding, 0);
 /// ```
 pub trait BufferPool: Send + Sync + 'static {
     /// Takes an empty buffer from the pool, or allocates one.

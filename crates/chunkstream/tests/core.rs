@@ -1,0 +1,24 @@
+//! The core's integration tests, one binary (faster to link on a small machine).
+//!
+//! - `property`: random items x configs x formats x pools x paths against the reference.
+//! - `zero_copy`: chunks are the pooled buffers themselves, and go back to the pool.
+//! - `errors`: source, transform, panic and encode failures, before and after the
+//!   first chunk.
+//! - `cancel`: dropping the stream, a token and a timeout stop the source at once.
+//! - `flush`: `flush_interval` sends partial buffers from a slow source.
+//! - `config`: invalid configurations are refused by the streamer.
+
+mod common;
+
+#[path = "core/cancel.rs"]
+mod cancel;
+#[path = "core/config.rs"]
+mod config;
+#[path = "core/errors.rs"]
+mod errors;
+#[path = "core/flush.rs"]
+mod flush;
+#[path = "core/property.rs"]
+mod property;
+#[path = "core/zero_copy.rs"]
+mod zero_copy;

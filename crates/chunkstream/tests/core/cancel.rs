@@ -1,0 +1,173 @@
+use std::sync::Arc;
+use std::sync::atomic::Ordering::SeqCst;
+use std::time::Duration;
+
+use chunkstream::encode::SerdeJson;
+use chunkstream::pool::FreelistPool;
+use chunkstream::{
+    BufferPool, CancellationToken, ChunkConfig, ChunkStream, StreamError, Streamer, transform,
+};
+use futures_util::StreamExt;
+use futures_util::stream;
+
+use crate::common::{Counted, tickets};
+
+fn streamer() -> Streamer<FreelistPool, SerdeJson> {
+    let config = ChunkConfig::with_sizes(4096, 2048).validate().unwrap();
+    let pool = Arc::new(FreelistPool::new(config.pool_config()));
+    Streamer::with_parts(config, pool, SerdeJson).unwrap()
+}
+
+/// An endless source of tickets (cycled), counting pulls and its own drop.
+fn endless() -> (
+    Counted<
+        impl futures_util::Stream<Item = Result<crate::common::Ticket, std::io::Error>> + Unpin,
+    >,
+    Arc<std::sync::atomic::AtomicUsize>,
+    Arc<std::sync::atomic::AtomicUsize>,
+) {
+    let rows = tickets(64, 11);
+    Counted::new(stream::iter(rows.into_iter().cycle().map(Ok)))
+}
+
+/// Waits (bounded) until `cond` holds, yielding to the runtime in between.
+async fn eventually(what: &str, cond: impl Fn() -> bool) {
+    for _ in 0..2000 {
+        if cond() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    panic!("timed out waiting for: {what}");
+}
+
+fn alive_tasks() -> usize {
+    tokio::runtime::Handle::current()
+        .metrics()
+        .num_alive_tasks()
+}
+
+#[tokio::test]
+async fn dropping_the_stream_stops_the_source_at_once() {
+    let streamer = streamer();
+    let (source, pulled, dropped) = endless();
+    let mut chunks = streamer.stream(source, transform::passthrough());
+    let first = chunks.next().await.unwrap().unwrap();
+    let pulled_at_drop = pulled.load(SeqCst);
+    assert!(pulled_at_drop > 0);
+    drop(chunks);
+    assert_eq!(
+        dropped.load(SeqCst),
+        1,
+        "the source is dropped with the stream"
+    );
+    tokio::task::yield_now().await;
+    assert_eq!(
+        pulled.load(SeqCst),
+        pulled_at_drop,
+        "no pull after the drop"
+    );
+    drop(first);
+    let stats = streamer.pool().stats();
+    assert_eq!(stats.outstanding, 0, "{stats:?}");
+    assert_eq!(stats.taken(), stats.given_back());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dropping_a_spawned_stream_ends_its_task() {
+    let streamer = streamer();
+    let (source, pulled, dropped) = endless();
+    let mut chunks = streamer.spawn(source, transform::passthrough());
+    let first = chunks.next().await.unwrap().unwrap();
+    assert!(alive_tasks() >= 1);
+    drop(chunks);
+    eventually("the task drops the source", || dropped.load(SeqCst) == 1).await;
+    let pulled_at_end = pulled.load(SeqCst);
+    // Bounded read-ahead: the channel holds `channel_capacity` chunks at most.
+    let per_chunk = 2048 / 400 + 1;
+    assert!(
+        pulled_at_end <= (streamer.config().channel_capacity + 3) * per_chunk + 64,
+        "pulled {pulled_at_end}"
+    );
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    assert_eq!(
+        pulled.load(SeqCst),
+        pulled_at_end,
+        "no pull after the task ended"
+    );
+    eventually("no task left", || alive_tasks() == 0).await;
+    drop(first);
+    let stats = streamer.pool().stats();
+    assert_eq!(stats.outstanding, 0, "{stats:?}");
+}
+
+async fn check_stopped_by(
+    make: impl Fn(ChunkStream) -> ChunkStream,
+    stop: impl FnOnce(),
+    expected: fn(&StreamError) -> bool,
+    spawned: bool,
+) {
+    let streamer = streamer();
+    let (source, pulled, dropped) = endless();
+    // A source that waits forever after the first 20 items, like a stalled query.
+    let stalling = source.take(20).chain(stream::pending());
+    let raw = if spawned {
+        streamer.spawn(stalling, transform::passthrough())
+    } else {
+        streamer.stream(stalling, transform::passthrough())
+    };
+    let mut chunks = make(raw);
+    let mut received = vec![chunks.next().await.unwrap().unwrap()];
+    stop();
+    let err = loop {
+        match chunks.next().await.expect("the stream ends with an error") {
+            Ok(chunk) => received.push(chunk),
+            Err(err) => break err,
+        }
+    };
+    assert!(expected(&err), "{err:?}");
+    assert!(chunks.next().await.is_none());
+    eventually("the source is dropped", || dropped.load(SeqCst) == 1).await;
+    let pulled_at_stop = pulled.load(SeqCst);
+    assert!(pulled_at_stop <= 20);
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    assert_eq!(
+        pulled.load(SeqCst),
+        pulled_at_stop,
+        "no pull after the stop"
+    );
+    drop((received, chunks));
+    eventually("no task left", || alive_tasks() == 0).await;
+    eventually("buffers returned", || {
+        streamer.pool().stats().outstanding == 0
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_token_stops_the_stream() {
+    for spawned in [false, true] {
+        let token = CancellationToken::new();
+        let child = token.clone();
+        check_stopped_by(
+            move |chunks| chunks.cancel_on(child.clone()),
+            || token.cancel(),
+            |err| matches!(err, StreamError::Cancelled),
+            spawned,
+        )
+        .await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_timeout_stops_the_stream() {
+    for spawned in [false, true] {
+        check_stopped_by(
+            |chunks| chunks.timeout(Duration::from_millis(50)),
+            || {},
+            |err| matches!(err, StreamError::TimedOut(after) if *after == Duration::from_millis(50)),
+            spawned,
+        )
+        .await;
+    }
+}

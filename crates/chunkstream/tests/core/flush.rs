@@ -1,0 +1,76 @@
+use std::sync::Arc;
+use std::time::Duration;
+
+use chunkstream::encode::SerdeJson;
+use chunkstream::pool::FreelistPool;
+use chunkstream::{ChunkConfig, Format, Streamer, transform};
+use futures_util::{StreamExt, stream};
+use tokio::time::Instant;
+
+use crate::common::parse_body;
+
+/// One item every 100 ms, as a slow query would deliver them; the end, too, comes 100 ms
+/// after the last item.
+fn slow_source(
+    n: u64,
+) -> impl futures_util::Stream<Item = Result<u64, std::io::Error>> + Send + 'static {
+    stream::unfold(0_u64, move |i| async move {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        (i < n).then_some((Ok(i), i + 1))
+    })
+}
+
+#[tokio::test(start_paused = true)]
+async fn partial_buffers_are_sent_once_the_interval_passes() {
+    let config = ChunkConfig {
+        flush_interval: Some(Duration::from_millis(20)),
+        ..ChunkConfig::default()
+    };
+    let config = config.validate().unwrap();
+    let pool = Arc::new(FreelistPool::new(config.pool_config()));
+    for format in [Format::JsonArray, Format::Ndjson] {
+        let streamer = Streamer::with_parts(config.clone(), Arc::clone(&pool), SerdeJson)
+            .unwrap()
+            .with_format(format);
+        let start = Instant::now();
+        let mut chunks = streamer.stream(slow_source(5), transform::passthrough());
+        let mut arrivals = Vec::new();
+        let mut body = Vec::new();
+        while let Some(chunk) = chunks.next().await {
+            let chunk = chunk.unwrap();
+            arrivals.push((start.elapsed(), chunk.clone()));
+            body.extend_from_slice(&chunk);
+        }
+        // Item i is pulled at (i + 1) * 100 ms and must be sent 20 ms later, alone,
+        // long before the 32 KiB threshold fills.
+        for (i, (at, chunk)) in arrivals.iter().take(5).enumerate() {
+            let expected = Duration::from_millis(100 * (i as u64 + 1) + 20);
+            assert!(
+                *at >= expected && *at <= expected + Duration::from_millis(5),
+                "{format:?} chunk {i} at {at:?}"
+            );
+            let text = std::str::from_utf8(chunk).unwrap();
+            let item = text.trim_start_matches(['[', ',']).trim_end();
+            assert_eq!(item, i.to_string(), "{format:?}: chunk {i} is {text:?}");
+        }
+        // The JSON array closes with its own last chunk, when the source ends.
+        let expected_chunks = if format == Format::JsonArray { 6 } else { 5 };
+        assert_eq!(arrivals.len(), expected_chunks, "{format:?}");
+        assert_eq!(
+            parse_body(format, &body).unwrap(),
+            (0..5).map(serde_json::Value::from).collect::<Vec<_>>()
+        );
+    }
+    drop(pool);
+}
+
+#[tokio::test(start_paused = true)]
+async fn without_an_interval_a_slow_source_waits_for_the_threshold() {
+    let config = ChunkConfig::default();
+    let streamer = Streamer::new(config).unwrap();
+    let start = Instant::now();
+    let mut chunks = streamer.stream(slow_source(3), transform::passthrough());
+    let first = chunks.next().await.unwrap().unwrap();
+    assert_eq!(&first[..], b"[0,1,2]");
+    assert_eq!(start.elapsed(), Duration::from_millis(400));
+}
