@@ -128,7 +128,7 @@ pub(crate) fn run(options: &Options, env: &Environment, out: &FsPath) -> Result<
     drop(server);
     drop(sqlite);
 
-    let (pool_rounds, pool_ops) = if quick { (3, 20_000) } else { (15, 2_000_000) };
+    let (pool_rounds, pool_ops) = if quick { (5, 10_000) } else { (101, 200_000) };
     let pools = pool_ops::measure(pool_rounds, pool_ops);
     let steady = if quick {
         steady_alloc::measure(&rt, 5, 20)
