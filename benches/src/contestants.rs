@@ -9,6 +9,9 @@ use chunkstream::encode::SerdeJson;
 use chunkstream::pool::{FreelistPool, NoPool};
 use chunkstream::{BufferPool, Encoder, PoolConfig};
 
+/// The chunkstream features the benches and the lab are built with (reports show it).
+pub const FEATURES: &str = "default (pool-freelist, encoder-serde-json)";
+
 /// A pool strategy under test.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum PoolKind {

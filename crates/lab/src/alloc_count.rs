@@ -6,8 +6,9 @@
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
-/// The system allocator, counting.
+/// The system allocator, counting (not installed under `dhat-heap`).
 #[derive(Debug)]
+#[cfg_attr(feature = "dhat-heap", allow(dead_code))]
 pub(crate) struct Counting;
 
 static ALLOCS: AtomicU64 = AtomicU64::new(0);

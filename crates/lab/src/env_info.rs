@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::Command;
 
-use chunkstream_benches::contestants::{ENCODERS, POOLS};
+use chunkstream_benches::contestants::{ENCODERS, FEATURES, POOLS};
 
 /// Key-value description of a run.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -70,7 +70,7 @@ impl Environment {
         put(
             "features",
             format!(
-                "chunkstream default features; lab dhat-heap={}",
+                "chunkstream {FEATURES}; lab dhat-heap={}",
                 cfg!(feature = "dhat-heap")
             ),
         );

@@ -80,14 +80,21 @@ pub(crate) fn grid(quick: bool) -> Vec<(usize, usize, usize)> {
     out
 }
 
+/// Configurations re-measured per workload in the confirmation stage (plus the Go
+/// package's): the best of the sweep.
+const CONFIRM_TOP: usize = 5;
+
+/// The Go package's configuration (buffer KiB, threshold KiB, batch).
+const GO_POINT: (usize, usize, usize) = (50, 32, 1000);
+
 fn add<T: Serialize + Send + Sync + 'static>(
     entries: &mut Vec<Entry<Option<Point>>>,
     workload: Workload,
     items: &'static [T],
-    quick: bool,
+    points: &[(usize, usize, usize)],
 ) -> Result<(), BoxError> {
     let expected = Arc::new(scenario::reference(items)?);
-    for (buffer_kib, threshold_kib, batch) in grid(quick) {
+    for &(buffer_kib, threshold_kib, batch) in points {
         let config = ChunkConfig {
             batch_size: batch,
             ..ChunkConfig::with_sizes(buffer_kib * 1024, threshold_kib * 1024)
@@ -130,44 +137,36 @@ fn add<T: Serialize + Send + Sync + 'static>(
     Ok(())
 }
 
-/// Runs the sweep and writes `tuning.csv`, `tuning.env`, the plots and the markdown.
-pub(crate) fn run(options: &Options, env: &Environment, out: &FsPath) -> Result<(), BoxError> {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
-    let quick = options.quick;
-    let bytes = if quick { 64 * 1024 } else { 1 << 20 };
-    let mut entries = Vec::new();
-    let n = |w: Workload| w.items_for_bytes(bytes);
-    add(
-        &mut entries,
-        Workload::Tickets,
-        workload::leak(workload::tickets(n(Workload::Tickets))),
-        quick,
-    )?;
-    add(
-        &mut entries,
-        Workload::Small,
-        workload::leak(workload::small(n(Workload::Small))),
-        quick,
-    )?;
-    add(
-        &mut entries,
-        Workload::Large,
-        workload::leak(workload::large(n(Workload::Large))),
-        quick,
-    )?;
-    let plan = Plan {
-        rounds: options.rounds.unwrap_or(if quick { 1 } else { 5 }).max(1),
-        budget: Duration::from_secs_f64(options.budget.unwrap_or(if quick { 3.0 } else { 180.0 })),
-        alloc_requests: 2,
-    };
-    eprintln!(
-        "tune: {} configurations, {} rounds",
-        entries.len(),
-        plan.rounds
-    );
-    let outcomes = measure::run(&rt, &mut entries, plan, "tune");
+/// The leaked items of the three workloads.
+struct Items {
+    tickets: &'static [workload::Ticket],
+    small: &'static [workload::Small],
+    large: &'static [workload::Large],
+}
+
+impl Items {
+    fn add(
+        &self,
+        entries: &mut Vec<Entry<Option<Point>>>,
+        w: Workload,
+        points: &[(usize, usize, usize)],
+    ) -> Result<(), BoxError> {
+        match w {
+            Workload::Tickets => add(entries, w, self.tickets, points),
+            Workload::Small => add(entries, w, self.small, points),
+            Workload::Large => add(entries, w, self.large, points),
+        }
+    }
+}
+
+/// Measures `entries` and returns their rows of `tuning.csv`.
+fn measure_table(
+    rt: &tokio::runtime::Runtime,
+    entries: &mut [Entry<Option<Point>>],
+    plan: Plan,
+    label: &str,
+) -> Table {
+    let outcomes = measure::run(rt, entries, plan, label);
     let mut table = Table::new(COLUMNS);
     for (entry, o) in entries.iter().zip(&outcomes) {
         let Some(p) = entry.meta else { continue };
@@ -190,8 +189,86 @@ pub(crate) fn run(options: &Options, env: &Environment, out: &FsPath) -> Result<
             },
         ]);
     }
+    table
+}
+
+/// The best `CONFIRM_TOP` configurations of `workload` in the sweep, and the Go one.
+pub(crate) fn finalists(sweep: &Table, workload: &str) -> Vec<(usize, usize, usize)> {
+    let mut rows: Vec<_> = sweep
+        .iter()
+        .filter(|r| r.get("workload") == workload && !r.num("ratio").is_nan())
+        .collect();
+    rows.sort_by(|a, b| b.num("ratio").total_cmp(&a.num("ratio")));
+    let parse = |r: &crate::table::Row<'_>, c: &str| r.get(c).parse::<usize>().unwrap_or(0);
+    let mut out: Vec<(usize, usize, usize)> = rows
+        .iter()
+        .take(CONFIRM_TOP)
+        .map(|r| {
+            (
+                parse(r, "buffer_kib"),
+                parse(r, "threshold_kib"),
+                parse(r, "batch"),
+            )
+        })
+        .collect();
+    if !out.contains(&GO_POINT) {
+        out.push(GO_POINT);
+    }
+    out
+}
+
+/// Runs the sweep, then re-measures the finalists of each workload (the best of the
+/// sweep and the Go configuration) with more rounds: the maximum of hundreds of noisy
+/// medians is biased upwards, the confirmation is not. Writes `tuning.csv` (the sweep),
+/// `tuning_confirm.csv`, `tuning.env`, the plots and the markdown.
+pub(crate) fn run(options: &Options, env: &Environment, out: &FsPath) -> Result<(), BoxError> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let quick = options.quick;
+    let bytes = if quick { 64 * 1024 } else { 1 << 20 };
+    let n = |w: Workload| w.items_for_bytes(bytes);
+    let items = Items {
+        tickets: workload::leak(workload::tickets(n(Workload::Tickets))),
+        small: workload::leak(workload::small(n(Workload::Small))),
+        large: workload::leak(workload::large(n(Workload::Large))),
+    };
+    let mut entries = Vec::new();
+    for w in Workload::ALL {
+        items.add(&mut entries, w, &grid(quick))?;
+    }
+    let plan = Plan {
+        rounds: options.rounds.unwrap_or(if quick { 1 } else { 5 }).max(1),
+        budget: Duration::from_secs_f64(options.budget.unwrap_or(if quick { 3.0 } else { 180.0 })),
+        alloc_requests: 2,
+    };
+    eprintln!(
+        "tune: {} configurations, {} rounds",
+        entries.len(),
+        plan.rounds
+    );
+    let sweep = measure_table(&rt, &mut entries, plan, "tune");
+    drop(entries);
+
+    let mut entries = Vec::new();
+    for w in Workload::ALL {
+        items.add(&mut entries, w, &finalists(&sweep, w.name()))?;
+    }
+    let plan = Plan {
+        rounds: if quick { 2 } else { 15 },
+        budget: Duration::from_secs_f64(if quick { 1.0 } else { 45.0 }),
+        alloc_requests: 2,
+    };
+    eprintln!(
+        "tune: confirming {} finalists, {} rounds",
+        entries.len(),
+        plan.rounds
+    );
+    let confirm = measure_table(&rt, &mut entries, plan, "confirm");
+
     std::fs::create_dir_all(out)?;
-    table.write(&out.join("tuning.csv"))?;
+    sweep.write(&out.join("tuning.csv"))?;
+    confirm.write(&out.join("tuning_confirm.csv"))?;
     env.write(&out.join("tuning.env"))?;
     report::regenerate(out)?;
     let tuning_md = std::fs::read_to_string(out.join("tuning.md"))?;
