@@ -35,11 +35,15 @@ fn bucket_size(index: usize) -> usize {
 ///
 /// Each non-empty returned buffer counts in a power-of-two size bucket (64 B to 32 MiB).
 /// Every `period` returns ([`DEFAULT_CALIBRATION_PERIOD`] by default) the counts are
-/// read and reset: the most frequent bucket becomes the allocation size (buffers from
-/// the inner pool with less capacity are grown to it by `get`), and the largest bucket
-/// among the most frequent ones that together cover 95% of the returns becomes the
-/// retention bound (buffers with more capacity are dropped by `put`, counted as
-/// `dropped_oversize`, and never reach the inner pool). Until the first calibration the
+/// read and reset:
+///
+/// - the most frequent bucket becomes the allocation size: `get` grows a buffer from the
+///   inner pool with less capacity to it, and shrinks one above the retention bound to
+///   it (so an inner pool built with a larger `buffer_size` still keeps its buffers);
+/// - the largest bucket among the most frequent ones that together cover 95% of the
+///   returns becomes the retention bound: `put` drops a buffer with more capacity
+///   (counted as `dropped_oversize`) before it reaches the inner pool.
+/// Until the first calibration the
 /// inner pool's own sizes apply. The inner pool's bounds always apply as well.
 ///
 /// Nothing here is on unless you choose it: wrap a pool and hand it to
@@ -205,8 +209,14 @@ impl<P: BufferPool> BufferPool for Calibrated<P> {
     fn get(&self) -> Vec<u8> {
         let mut buf = self.inner.get();
         let size = self.size.load(Ordering::Relaxed);
+        let max_retained = self.max_retained.load(Ordering::Relaxed);
         if buf.capacity() < size {
             buf.reserve_exact(size - buf.len());
+        } else if max_retained != 0 && buf.capacity() > max_retained {
+            // A buffer sized before calibration (or by the inner pool's own
+            // `buffer_size`) would be dropped on return: bring it to the learned size
+            // instead, so the inner pool can keep it.
+            buf.shrink_to(size);
         }
         buf
     }
