@@ -43,8 +43,9 @@ fn bucket_size(index: usize) -> usize {
 /// - the largest bucket among the most frequent ones that together cover 95% of the
 ///   returns becomes the retention bound: `put` drops a buffer with more capacity
 ///   (counted as `dropped_oversize`) before it reaches the inner pool.
-/// Until the first calibration the
-/// inner pool's own sizes apply. The inner pool's bounds always apply as well.
+///
+/// Until the first calibration the inner pool's own sizes apply; the inner pool's bounds
+/// always apply as well. Empty buffers given back are not counted.
 ///
 /// Nothing here is on unless you choose it: wrap a pool and hand it to
 /// [`Streamer::with_parts`](crate::Streamer::with_parts).
@@ -52,9 +53,9 @@ fn bucket_size(index: usize) -> usize {
 /// # Examples
 ///
 /// ```
-/// use chunkstream::{BufferPool, PoolConfig, pool::{Calibrated, FreelistPool}};
+/// use chunkstream::{BufferPool, PoolConfig, pool::{Calibrated, NoPool}};
 ///
-/// let inner = FreelistPool::new(PoolConfig { buffer_size: 1024, max_pooled: 16, max_retained: 1 << 22 });
+/// let inner = NoPool::new(PoolConfig { buffer_size: 1024, max_pooled: 16, max_retained: 1 << 22 });
 /// let pool = Calibrated::with_period(inner, 100);
 /// for _ in 0..100 {
 ///     let mut buf = pool.get();
