@@ -18,7 +18,10 @@ use serde_json::{Value, json};
 use common::{body, tickets};
 
 /// Encodes without letting a panic escape, so a panicking encoder fails with a message.
-fn encode<E: Encoder, T: Serialize + ?Sized>(encoder: &E, value: &T) -> Result<Vec<u8>, EncodeError> {
+fn encode<E: Encoder, T: Serialize + ?Sized>(
+    encoder: &E,
+    value: &T,
+) -> Result<Vec<u8>, EncodeError> {
     let mut out = Vec::new();
     match catch_unwind(AssertUnwindSafe(|| encoder.encode(value, &mut out))) {
         Ok(result) => result.map(|()| out),
@@ -34,15 +37,26 @@ struct WithFloat {
 
 fn refuses_non_finite_floats<E: Encoder>(encoder: E) {
     let name = encoder.name();
-    let non_finite = |result: Result<Vec<u8>, EncodeError>| {
-        matches!(result, Err(EncodeError::NonFiniteFloat))
-    };
+    let non_finite =
+        |result: Result<Vec<u8>, EncodeError>| matches!(result, Err(EncodeError::NonFiniteFloat));
     assert!(non_finite(encode(&encoder, &f64::NAN)), "{name}: NaN");
     assert!(non_finite(encode(&encoder, &f64::INFINITY)), "{name}: inf");
-    assert!(non_finite(encode(&encoder, &f32::NEG_INFINITY)), "{name}: -inf f32");
-    assert!(non_finite(encode(&encoder, &vec![1.0, f64::NAN])), "{name}: in a seq");
-    assert!(non_finite(encode(&encoder, &Some(f64::NAN))), "{name}: in an option");
-    let nested = WithFloat { name: "x", ratio: f32::NAN };
+    assert!(
+        non_finite(encode(&encoder, &f32::NEG_INFINITY)),
+        "{name}: -inf f32"
+    );
+    assert!(
+        non_finite(encode(&encoder, &vec![1.0, f64::NAN])),
+        "{name}: in a seq"
+    );
+    assert!(
+        non_finite(encode(&encoder, &Some(f64::NAN))),
+        "{name}: in an option"
+    );
+    let nested = WithFloat {
+        name: "x",
+        ratio: f32::NAN,
+    };
     assert!(non_finite(encode(&encoder, &nested)), "{name}: in a struct");
     let map = BTreeMap::from([("k", f64::NAN)]);
     assert!(non_finite(encode(&encoder, &map)), "{name}: in a map");
@@ -102,7 +116,15 @@ fn sample(depth: u32) -> Sample {
         control: (0_u8..0x20).map(char::from).chain(['\u{7f}']).collect(),
         unicode: "é ß 漢字 🦀 \u{2028}\u{2029} \u{fffd}",
         floats: vec![
-            0.0, 0.1, -1.5, 1e21, 1e-7, 123_456_789.012_345_67, f64::MAX, f64::MIN_POSITIVE, 2.5e-300,
+            0.0,
+            0.1,
+            -1.5,
+            1e21,
+            1e-7,
+            123_456_789.012_345_67,
+            f64::MAX,
+            f64::MIN_POSITIVE,
+            2.5e-300,
         ],
         ints: (u64::MAX, i64::MIN, -1, 255),
         optional: (depth > 0).then(|| Box::new(sample(depth - 1))),
@@ -123,9 +145,8 @@ fn sample(depth: u32) -> Sample {
 }
 
 fn parsed(bytes: &[u8]) -> Value {
-    serde_json::from_slice(bytes).unwrap_or_else(|err| {
-        panic!("invalid JSON ({err}): {}", String::from_utf8_lossy(bytes))
-    })
+    serde_json::from_slice(bytes)
+        .unwrap_or_else(|err| panic!("invalid JSON ({err}): {}", String::from_utf8_lossy(bytes)))
 }
 
 fn agrees_with_serde_json<E: Encoder>(encoder: E) {
@@ -172,7 +193,10 @@ async fn streams<E: Encoder>(encoder: E) {
         let got = body(streamer.stream(source::from_iter(rows.clone()), transform::passthrough()))
             .await
             .unwrap();
-        let expected: Vec<Value> = rows.iter().map(|t| serde_json::to_value(t).unwrap()).collect();
+        let expected: Vec<Value> = rows
+            .iter()
+            .map(|t| serde_json::to_value(t).unwrap())
+            .collect();
         let got: Vec<Value> = match format {
             Format::JsonArray => serde_json::from_slice(&got).unwrap(),
             _ => got
@@ -190,7 +214,10 @@ async fn streams<E: Encoder>(encoder: E) {
         assert!(
             matches!(
                 err,
-                StreamError::Encode { index: 2, source: EncodeError::NonFiniteFloat }
+                StreamError::Encode {
+                    index: 2,
+                    source: EncodeError::NonFiniteFloat
+                }
             ),
             "{name}: {err:?}"
         );

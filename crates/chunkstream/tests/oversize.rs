@@ -19,8 +19,8 @@ fn pool_config() -> PoolConfig {
 
 async fn big_item<P: BufferPool>(name: &str, pool: P) {
     let pool = Arc::new(pool);
-    let streamer = Streamer::with_parts(ChunkConfig::default(), Arc::clone(&pool), SerdeJson)
-        .unwrap();
+    let streamer =
+        Streamer::with_parts(ChunkConfig::default(), Arc::clone(&pool), SerdeJson).unwrap();
     let items = vec![
         "small".to_owned(),
         "é\"\n".repeat(3).to_owned() + &"x".repeat(BIG),
@@ -65,7 +65,11 @@ async fn freelist() {
 #[cfg(feature = "pool-object-pool")]
 #[tokio::test]
 async fn object_pool() {
-    big_item("ObjectPool", chunkstream::pool::ObjectPool::new(pool_config())).await;
+    big_item(
+        "ObjectPool",
+        chunkstream::pool::ObjectPool::new(pool_config()),
+    )
+    .await;
 }
 
 #[cfg(feature = "pool-thread-local")]
@@ -80,5 +84,9 @@ async fn thread_local() {
 
 #[tokio::test]
 async fn calibrated() {
-    big_item("Calibrated<NoPool>", Calibrated::new(NoPool::new(pool_config()))).await;
+    big_item(
+        "Calibrated<NoPool>",
+        Calibrated::new(NoPool::new(pool_config())),
+    )
+    .await;
 }

@@ -82,7 +82,10 @@ async fn stress<P: BufferPool>(name: &str, pool: P) {
     assert!(stats.taken() > 0);
     assert_eq!(stats.outstanding, 0, "{name}: {stats:?}");
     assert_eq!(stats.taken(), stats.given_back(), "{name}: {stats:?}");
-    assert!(stats.pooled <= bounds.max_pooled as u64, "{name}: {stats:?}");
+    assert!(
+        stats.pooled <= bounds.max_pooled as u64,
+        "{name}: {stats:?}"
+    );
     assert!(
         stats.pooled_bytes <= (bounds.max_pooled * bounds.max_retained) as u64,
         "{name}: {stats:?}"
@@ -107,7 +110,11 @@ async fn freelist() {
 #[cfg(feature = "pool-object-pool")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn object_pool() {
-    stress("ObjectPool", chunkstream::pool::ObjectPool::new(pool_config())).await;
+    stress(
+        "ObjectPool",
+        chunkstream::pool::ObjectPool::new(pool_config()),
+    )
+    .await;
 }
 
 #[cfg(feature = "pool-thread-local")]

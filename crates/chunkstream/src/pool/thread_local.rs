@@ -254,11 +254,11 @@ impl Drop for ThreadLocalPool {
     /// free theirs when they next use a pool, or exit).
     fn drop(&mut self) {
         let _ = LOCAL.try_with(|local| {
-            if let Ok(mut local) = local.try_borrow_mut() {
-                if local.is_owned_by(&self.shared) {
-                    local.bufs.clear();
-                    local.owner = Weak::new();
-                }
+            if let Ok(mut local) = local.try_borrow_mut()
+                && local.is_owned_by(&self.shared)
+            {
+                local.bufs.clear();
+                local.owner = Weak::new();
             }
         });
     }
@@ -383,7 +383,7 @@ mod tests {
         assert_eq!(a.stats().hits, 1);
         assert_eq!(b.stats().hits, 0);
         let buf_b = b.get();
-        assert_eq!(b.stats().hits, 1, "b's buffer went to b's queue when a took over");
+        assert_eq!(b.stats().hits, 1, "b's buffer is on the thread's stack");
         b.put(buf_b);
         a.put(again);
     }

@@ -30,15 +30,28 @@ pub(crate) fn ticket(i: u64) -> Ticket {
     let n = i as usize;
     Ticket {
         id: 10_000 + i,
-        title: format!("Ticket #{i}: export \"large\" reports times out after {} s", 30 + i % 90),
+        title: format!(
+            "Ticket #{i}: export \"large\" reports times out after {} s",
+            30 + i % 90
+        ),
         status: STATUSES[n % STATUSES.len()].to_owned(),
         priority: (i % 5) as u8,
-        assignee: (i % 7 != 0).then(|| PEOPLE[n % PEOPLE.len()].to_owned()),
+        assignee: (!i.is_multiple_of(7)).then(|| PEOPLE[n % PEOPLE.len()].to_owned()),
         tags: (0..1 + n % 3)
             .map(|k| TAGS[(n + k) % TAGS.len()].to_owned())
             .collect(),
-        created_at: format!("2024-{:02}-{:02}T{:02}:14:07Z", 1 + i % 12, 1 + i % 28, i % 24),
-        updated_at: format!("2024-{:02}-{:02}T{:02}:51:33Z", 1 + i % 12, 1 + i % 28, i % 24),
+        created_at: format!(
+            "2024-{:02}-{:02}T{:02}:14:07Z",
+            1 + i % 12,
+            1 + i % 28,
+            i % 24
+        ),
+        updated_at: format!(
+            "2024-{:02}-{:02}T{:02}:51:33Z",
+            1 + i % 12,
+            1 + i % 28,
+            i % 24
+        ),
         estimate_hours: 0.25 * (1 + i % 40) as f64,
         description: format!(
             "Customer {i} reports that the monthly export stalls.\n\
@@ -90,8 +103,7 @@ pub(crate) fn alloc_per_request<P: chunkstream::BufferPool>(
     let rows: &'static [Ticket] = Box::leak(tickets(100).into_boxed_slice());
     let json_size = serde_json::to_vec(rows).unwrap().len();
     let config = ChunkConfig::default();
-    let streamer =
-        Streamer::with_parts(config, std::sync::Arc::new(pool), SerdeJson).unwrap();
+    let streamer = Streamer::with_parts(config, std::sync::Arc::new(pool), SerdeJson).unwrap();
     let runtime = tokio::runtime::Builder::new_current_thread()
         .build()
         .unwrap();
