@@ -123,6 +123,11 @@ impl Shared {
 /// queue. Thread teardown never panics (`LocalKey::try_with`), and a dying thread's
 /// buffers go back to the shared queue.
 ///
+/// The price of the per-thread stacks: a thread that gave buffers back and then stops
+/// using the pool holds on to them (at most [`local_capacity`](Self::local_capacity))
+/// until it exits or uses another `ThreadLocalPool`; they count against `max_pooled`
+/// meanwhile.
+///
 /// # Examples
 ///
 /// ```
