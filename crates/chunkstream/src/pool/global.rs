@@ -34,9 +34,12 @@ pub fn global() -> &'static Arc<DefaultPool> {
 /// # Examples
 ///
 /// ```
-/// let mut buf = chunkstream::pool::get_buffer();
+/// use chunkstream::{BufferPool, pool};
+///
+/// let mut buf = pool::get_buffer();
 /// buf.extend_from_slice(b"{}");
-/// chunkstream::pool::put_buffer(buf);
+/// pool::put_buffer(buf);
+/// assert!(pool::global().stats().given_back() >= 1);
 /// ```
 pub fn get_buffer() -> Vec<u8> {
     global().get()
