@@ -45,22 +45,34 @@
 //!
 //! # Crate features
 //!
-//! Features are additive. [`pool::DefaultPool`] and [`encode::DefaultEncoder`] are the
-//! strategies the enabled features select (precedence in the module `defaults`, as
-//! documented on those aliases).
+//! Features are additive: a service picks its strategies in its own `Cargo.toml`, and
+//! [`pool::DefaultPool`] and [`encode::DefaultEncoder`] (what [`Streamer::new`] uses)
+//! name the ones the enabled features select, in this order of precedence:
 //!
-//! - `pool-freelist` (default): [`pool::FreelistPool`], a bounded lock-free queue.
-//! - `pool-object-pool`: `pool::ObjectPool`, on the `object-pool` crate.
-//! - `pool-thread-local`: `pool::ThreadLocalPool`, per-thread stacks spilling to a
-//!   shared queue.
-//! - `encoder-serde-json` (default): [`encode::SerdeJson`], the reference (always compiled).
-//! - `encoder-simd-json`: `encode::SimdJson`.
-//! - `encoder-sonic-rs`: `encode::SonicRs`.
+//! - pool: `pool-thread-local`, then `pool-object-pool`, then `pool-freelist`, else
+//!   [`pool::NoPool`];
+//! - encoder: `encoder-sonic-rs`, then `encoder-simd-json`, else [`encode::SerdeJson`].
+//!
+//! For example, `chunkstream = { version = "0.1", default-features = false, features =
+//! ["pool-thread-local", "encoder-sonic-rs"] }` makes `Streamer::new` use
+//! `ThreadLocalPool` and `SonicRs`.
+//!
+//! - `pool-freelist` (default): `pool::FreelistPool`, a bounded lock-free queue.
+//! - `pool-object-pool`: `pool::ObjectPool`, on the `object-pool` crate, with the bounds
+//!   that crate lacks.
+//! - `pool-thread-local`: `pool::ThreadLocalPool`, small per-thread stacks spilling to and
+//!   refilling from a shared bounded queue.
+//! - `encoder-serde-json` (default): [`encode::SerdeJson`], the reference (always
+//!   compiled; the feature states the choice).
+//! - `encoder-simd-json`: `encode::SimdJson`, the simd-json serializer.
+//! - `encoder-sonic-rs`: `encode::SonicRs`, the sonic-rs serializer.
 //! - `axum`: `StreamResponse` implements axum's `IntoResponse`.
 //! - `sqlx`: sources from sqlx pools and queries.
 //! - `full`: all of the above.
 //!
-//! [`pool::NoPool`] is always available.
+//! Always available, whatever the features: [`pool::NoPool`], the
+//! [`pool::Calibrated`] wrapper (learns buffer sizes from the chunks it sees), and the
+//! process-wide [`pool::global`] pool with [`pool::get_buffer`] and [`pool::put_buffer`].
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![warn(missing_docs)]
 

@@ -4,77 +4,42 @@
 
 mod common;
 
-use std::sync::Arc;
-
-use chunkstream::encode::SerdeJson;
 use chunkstream::pool::{FreelistPool, NoPool};
-use chunkstream::{BufferPool, ChunkConfig, Streamer, source, transform};
-
-use common::{Ticket, drain_ready, tickets};
 
 #[global_allocator]
 static ALLOC: dhat::Alloc = dhat::Alloc;
 
-const REQUESTS: u64 = 1000;
-const ROWS: usize = 100;
-
-/// Average bytes and blocks allocated per request of `rows`, after a warm-up.
-fn per_request<P: BufferPool>(
-    streamer: &Streamer<P, SerdeJson>,
-    rows: &'static [Ticket],
-) -> (u64, u64, usize) {
-    let mut body_len = 0;
-    for _ in 0..10 {
-        body_len =
-            drain_ready(streamer.stream(source::from_iter(rows.iter()), transform::passthrough()));
-    }
-    let before = dhat::HeapStats::get();
-    for _ in 0..REQUESTS {
-        drain_ready(streamer.stream(source::from_iter(rows.iter()), transform::passthrough()));
-    }
-    let after = dhat::HeapStats::get();
-    (
-        (after.total_bytes - before.total_bytes) / REQUESTS,
-        (after.total_blocks - before.total_blocks) / REQUESTS,
-        body_len,
-    )
-}
-
 #[test]
 fn pooled_requests_allocate_almost_nothing() {
     let _profiler = dhat::Profiler::builder().testing().build();
-    // Leaked so the source can borrow it for the stream's `'static` lifetime.
-    let rows: &'static [Ticket] = Vec::leak(tickets(ROWS, 42));
-    let config = ChunkConfig::default().validate().unwrap();
+    let pooled = common::alloc_per_request(FreelistPool::default(), 10, 1000);
+    let fresh = common::alloc_per_request(NoPool::default(), 10, 1000);
 
-    let freelist = Streamer::with_parts(
-        config.clone(),
-        Arc::new(FreelistPool::new(config.pool_config())),
-        SerdeJson,
-    )
-    .unwrap();
-    let (pooled_bytes, pooled_blocks, json_len) = per_request(&freelist, rows);
+    println!(
+        "request of 100 tickets, {} bytes of JSON:",
+        pooled.json_size
+    );
+    println!(
+        "  FreelistPool: {} bytes in {} blocks per request",
+        pooled.bytes, pooled.blocks
+    );
+    println!(
+        "  NoPool:       {} bytes in {} blocks per request",
+        fresh.bytes, fresh.blocks
+    );
 
-    let no_pool = Streamer::with_parts(
-        config.clone(),
-        Arc::new(NoPool::new(config.pool_config())),
-        SerdeJson,
-    )
-    .unwrap();
-    let (fresh_bytes, fresh_blocks, _) = per_request(&no_pool, rows);
-
-    println!("request of {ROWS} tickets, {json_len} bytes of JSON:");
-    println!("  FreelistPool: {pooled_bytes} bytes in {pooled_blocks} blocks per request");
-    println!("  NoPool:       {fresh_bytes} bytes in {fresh_blocks} blocks per request");
-
-    dhat::assert!(json_len > 40_000, "the workload is ~400-500 bytes per row");
     dhat::assert!(
-        pooled_bytes <= 2048,
-        "FreelistPool allocated {pooled_bytes} bytes per request"
+        pooled.json_size > 40_000,
+        "the workload is ~400-500 bytes per row"
     );
     dhat::assert!(
-        fresh_bytes >= json_len as u64,
-        "NoPool allocated {fresh_bytes} bytes per request"
+        pooled.bytes <= 2048,
+        "FreelistPool allocated {} bytes per request",
+        pooled.bytes
     );
-    dhat::assert_eq!(freelist.pool().stats().outstanding, 0);
+    dhat::assert!(
+        fresh.bytes >= fresh.json_size as u64,
+        "NoPool allocated {} bytes per request",
+        fresh.bytes
+    );
 }

@@ -15,6 +15,17 @@ mod serde_json;
 
 pub use self::error::EncodeError;
 pub use self::serde_json::SerdeJson;
+
+cfg_encoder_simd_json! {
+    mod simd_json;
+    pub use self::simd_json::SimdJson;
+}
+
+cfg_encoder_sonic_rs! {
+    mod sonic_rs;
+    pub use self::sonic_rs::SonicRs;
+}
+
 pub use crate::defaults::DefaultEncoder;
 
 pub(crate) use finite::Finite;

@@ -12,17 +12,44 @@
     feature = "pool-freelist",
     doc = "| [`FreelistPool`] | `pool-freelist` | a bounded lock-free queue |"
 )]
+#![cfg_attr(
+    feature = "pool-object-pool",
+    doc = "| [`ObjectPool`] | `pool-object-pool` | the `object-pool` crate's stack, bounded |"
+)]
+#![cfg_attr(
+    feature = "pool-thread-local",
+    doc = "| [`ThreadLocalPool`] | `pool-thread-local` | per-thread stacks spilling to a shared queue |"
+)]
 //!
-//! [`DefaultPool`] names the strategy chosen by the enabled features (see the crate docs).
+//! [`DefaultPool`] names the strategy chosen by the enabled features (see the crate docs);
+//! [`global`] is a process-wide one, with the [`get_buffer`] and [`put_buffer`] helpers.
+//! [`Calibrated`] wraps any pool and learns its buffer sizes from the chunks it sees.
+//!
+//! No pool uses `unsafe` (forbidden in this module).
+#![forbid(unsafe_code)]
 
 mod stats;
 
+mod calibrated;
+mod global;
 mod none;
+pub use calibrated::{Calibrated, DEFAULT_CALIBRATION_PERIOD};
+pub use global::{get_buffer, global, put_buffer};
 pub use none::NoPool;
 
 cfg_pool_freelist! {
     mod freelist;
     pub use freelist::FreelistPool;
+}
+
+cfg_pool_object_pool! {
+    mod object;
+    pub use object::ObjectPool;
+}
+
+cfg_pool_thread_local! {
+    mod thread_local;
+    pub use thread_local::{MAX_LOCAL_BUFFERS, ThreadLocalPool};
 }
 
 pub use crate::defaults::DefaultPool;
@@ -44,9 +71,10 @@ use crate::config::PoolConfig;
 /// let pool = NoPool::new(PoolConfig::default());
 /// let mut buf = pool.get();
 /// buf.extend_from_slice(b"[1,2,3]");
-/// pool.put(buf); // NoPool frees it
-/// assert_eq!(pool.stats().misses, 1);
-/// assert_eq!(pool.stats().outstanding, 0);
+/// pool.put(buf);
+/// // `NoPool` keeps nothing: the buffer was given back, and dropped.
+/// let stats = pool.stats();
+/// assert_eq!((stats.given_back(), stats.returned, stats.outstanding), (1, 0, 0));
 /// ```
 pub trait BufferPool: Send + Sync + 'static {
     /// Takes an empty buffer from the pool, or allocates one.

@@ -6,20 +6,44 @@ use crate::config::PoolConfig;
 /// Allocates a fresh `Vec::with_capacity(buffer_size)` on every `get` and frees every
 /// buffer given back. Always available; the reference the other strategies must match.
 ///
-/// Every `get` counts as a miss and every `put` as `dropped_full` (nothing is kept).
-#[derive(Debug, Default)]
+/// Every `get` counts as a miss. Every `put` frees the buffer and counts it as
+/// `dropped_oversize` when its capacity exceeds `max_retained` (as any pool would), and
+/// as `dropped_full` otherwise (a pool of capacity zero is always full).
+///
+/// # Examples
+///
+/// ```
+/// use chunkstream::{BufferPool, PoolConfig, pool::NoPool};
+///
+/// let pool = NoPool::new(PoolConfig { buffer_size: 1024, max_pooled: 1, max_retained: 2048 });
+/// let buf = pool.get();
+/// assert!(buf.capacity() >= 1024);
+/// pool.put(buf);
+/// pool.put(Vec::with_capacity(4096));
+/// let stats = pool.stats();
+/// assert_eq!((stats.misses, stats.dropped_full, stats.dropped_oversize), (1, 1, 1));
+/// ```
+#[derive(Debug)]
 pub struct NoPool {
     buffer_size: usize,
+    max_retained: usize,
     counters: PoolCounters,
 }
 
 impl NoPool {
-    /// A pool that never pools; only `config.buffer_size` is used.
+    /// A pool that never pools; `max_pooled` is ignored.
     pub fn new(config: PoolConfig) -> Self {
         NoPool {
             buffer_size: config.buffer_size,
+            max_retained: config.max_retained,
             counters: PoolCounters::default(),
         }
+    }
+}
+
+impl Default for NoPool {
+    fn default() -> Self {
+        NoPool::new(PoolConfig::default())
     }
 }
 
@@ -36,7 +60,11 @@ impl BufferPool for NoPool {
     }
 
     fn put(&self, buf: Vec<u8>) {
-        self.counters.dropped_full();
+        if buf.capacity() > self.max_retained {
+            self.counters.dropped_oversize();
+        } else {
+            self.counters.dropped_full();
+        }
         drop(buf);
     }
 

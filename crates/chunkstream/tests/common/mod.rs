@@ -1,10 +1,10 @@
-//! Shared by the integration tests: a tickets workload, the reference encoding, and
-//! helpers to drain a `ChunkStream`.
-#![allow(dead_code, unreachable_pub)] // each test binary uses a different part
+//! Helpers shared by the integration tests: a tickets-like workload, the reference
+//! encoding, body collection, a counting source, and dhat measurement.
+#![allow(dead_code)] // each test binary uses a part of this module
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::task::{Context, Poll, Waker};
+use std::task::{Context, Poll};
 
 use bytes::Bytes;
 use chunkstream::{ChunkStream, Format, StreamError};
@@ -12,114 +12,137 @@ use futures_util::{Stream, StreamExt};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-/// A row like the original service's tickets: about 400-500 bytes of JSON.
+/// A row of the original service's tickets table: about 400-500 bytes of JSON.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct Ticket {
-    pub id: u64,
-    pub title: String,
-    pub description: String,
-    pub status: String,
-    pub priority: u8,
-    pub assignee: String,
-    pub reporter: String,
-    pub tags: Vec<String>,
-    pub created_at: String,
-    pub updated_at: String,
-    pub estimate_hours: f64,
-    pub comments: u32,
+pub(crate) struct Ticket {
+    pub(crate) id: u64,
+    pub(crate) title: String,
+    pub(crate) status: String,
+    pub(crate) priority: u8,
+    pub(crate) assignee: Option<String>,
+    pub(crate) tags: Vec<String>,
+    pub(crate) created_at: String,
+    pub(crate) updated_at: String,
+    pub(crate) estimate_hours: f64,
+    pub(crate) description: String,
 }
 
-/// A small deterministic generator (splitmix64), so workloads are the same every run.
-pub struct Rng(u64);
+const STATUSES: [&str; 4] = ["open", "in_progress", "blocked", "closed"];
+const PEOPLE: [&str; 5] = ["alice", "bob", "chloé", "dmitri", "eun-ji"];
+const TAGS: [&str; 6] = ["backend", "frontend", "db", "urgent", "customer", "infra"];
 
-impl Rng {
-    pub fn new(seed: u64) -> Self {
-        Rng(seed)
-    }
-
-    pub fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    pub fn pick<'a>(&mut self, items: &[&'a str]) -> &'a str {
-        items[(self.next_u64() % items.len() as u64) as usize]
+/// A deterministic ticket; ids and every field vary with `i`.
+pub(crate) fn ticket(i: u64) -> Ticket {
+    let n = i as usize;
+    Ticket {
+        id: 10_000 + i,
+        title: format!(
+            "Ticket #{i}: export \"large\" reports times out after {} s",
+            30 + i % 90
+        ),
+        status: STATUSES[n % STATUSES.len()].to_owned(),
+        priority: (i % 5) as u8,
+        assignee: (!i.is_multiple_of(7)).then(|| PEOPLE[n % PEOPLE.len()].to_owned()),
+        tags: (0..1 + n % 3)
+            .map(|k| TAGS[(n + k) % TAGS.len()].to_owned())
+            .collect(),
+        created_at: format!(
+            "2024-{:02}-{:02}T{:02}:14:07Z",
+            1 + i % 12,
+            1 + i % 28,
+            i % 24
+        ),
+        updated_at: format!(
+            "2024-{:02}-{:02}T{:02}:51:33Z",
+            1 + i % 12,
+            1 + i % 28,
+            i % 24
+        ),
+        estimate_hours: 0.25 * (1 + i % 40) as f64,
+        description: format!(
+            "Customer {i} reports that the monthly export stalls.\n\
+             Steps: Reports → Export → \"CSV\". Expected a file, got a 504 from the \
+             gateway after the\ttimeout; see ticket {} and C:\\ops\\export.md.",
+            i.wrapping_mul(7919) % 100_000
+        ),
     }
 }
 
-const WORDS: &[&str] = &[
-    "login",
-    "fails",
-    "after",
-    "upgrade",
-    "report",
-    "export",
-    "slow",
-    "timeout",
-    "customer",
-    "invoice",
-    "missing",
-    "dashboard",
-    "crash",
-    "mobile",
-    "sync",
-    "error",
-    "payment",
-    "retry",
-    "queue",
-    "latency",
-];
-const STATUSES: &[&str] = &["open", "in_progress", "blocked", "resolved", "closed"];
-const PEOPLE: &[&str] = &[
-    "alice.martin",
-    "bob.nguyen",
-    "carla.rossi",
-    "dmitri.ivanov",
-    "eve.okafor",
-];
-
-fn sentence(rng: &mut Rng, words: usize) -> String {
-    (0..words)
-        .map(|_| rng.pick(WORDS))
-        .collect::<Vec<_>>()
-        .join(" ")
+/// `n` tickets.
+pub(crate) fn tickets(n: usize) -> Vec<Ticket> {
+    (0..n as u64).map(ticket).collect()
 }
 
-/// `n` tickets, the same for the same seed.
-pub fn tickets(n: usize, seed: u64) -> Vec<Ticket> {
-    let mut rng = Rng::new(seed);
-    (0..n as u64)
-        .map(|id| Ticket {
-            id: id + 1,
-            title: sentence(&mut rng, 6),
-            description: sentence(&mut rng, 28),
-            status: rng.pick(STATUSES).to_owned(),
-            priority: (rng.next_u64() % 5) as u8 + 1,
-            assignee: rng.pick(PEOPLE).to_owned(),
-            reporter: rng.pick(PEOPLE).to_owned(),
-            tags: (0..3).map(|_| rng.pick(WORDS).to_owned()).collect(),
-            created_at: format!(
-                "2026-0{}-1{}T08:30:00Z",
-                1 + rng.next_u64() % 9,
-                rng.next_u64() % 10
-            ),
-            updated_at: format!(
-                "2026-1{}-2{}T17:45:00Z",
-                rng.next_u64() % 3,
-                rng.next_u64() % 10
-            ),
-            estimate_hours: (rng.next_u64() % 400) as f64 / 4.0,
-            comments: (rng.next_u64() % 40) as u32,
-        })
-        .collect()
+/// Reads a chunk stream to its end, keeping the chunks.
+pub(crate) async fn chunks(mut stream: ChunkStream) -> Result<Vec<Bytes>, StreamError> {
+    let mut chunks = Vec::new();
+    while let Some(chunk) = stream.next().await {
+        chunks.push(chunk?);
+    }
+    Ok(chunks)
+}
+
+/// Reads a chunk stream to its end and concatenates the body.
+pub(crate) async fn body(stream: ChunkStream) -> Result<Vec<u8>, StreamError> {
+    Ok(chunks(stream).await?.concat())
+}
+
+/// Bytes and blocks allocated per request, measured by dhat, and the JSON size of one
+/// request's body.
+#[derive(Debug)]
+pub(crate) struct AllocPerRequest {
+    pub(crate) bytes: u64,
+    pub(crate) blocks: u64,
+    pub(crate) json_size: usize,
+}
+
+/// Steady-state allocations of one request of 100 tickets with `pool` and serde_json:
+/// `warmup` requests first, then the average over `requests`. The rows live for the
+/// whole process, so only the streaming itself allocates. Requires a dhat profiler.
+pub(crate) fn alloc_per_request<P: chunkstream::BufferPool>(
+    pool: P,
+    warmup: u64,
+    requests: u64,
+) -> AllocPerRequest {
+    use chunkstream::{ChunkConfig, Streamer, encode::SerdeJson, source, transform};
+
+    let rows: &'static [Ticket] = Box::leak(tickets(100).into_boxed_slice());
+    let json_size = serde_json::to_vec(rows).unwrap().len();
+    let config = ChunkConfig::default();
+    let streamer = Streamer::with_parts(config, std::sync::Arc::new(pool), SerdeJson).unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let request = || async {
+        let mut chunks = streamer.stream(source::from_iter(rows.iter()), transform::passthrough());
+        let mut len = 0;
+        while let Some(chunk) = chunks.next().await {
+            len += chunk.unwrap().len(); // dropped here: the buffer goes back to the pool
+        }
+        assert_eq!(len, json_size);
+    };
+    runtime.block_on(async {
+        for _ in 0..warmup {
+            request().await;
+        }
+    });
+    let before = dhat::HeapStats::get();
+    runtime.block_on(async {
+        for _ in 0..requests {
+            request().await;
+        }
+    });
+    let after = dhat::HeapStats::get();
+    AllocPerRequest {
+        bytes: (after.total_bytes - before.total_bytes) / requests,
+        blocks: (after.total_blocks - before.total_blocks) / requests,
+        json_size,
+    }
 }
 
 /// The reference: the items as `serde_json::to_writer` of the whole `Vec` gives them,
 /// parsed back to values.
-pub fn reference<T: Serialize>(items: &[T]) -> Vec<Value> {
+pub(crate) fn reference<T: Serialize>(items: &[T]) -> Vec<Value> {
     let mut out = Vec::new();
     serde_json::to_writer(&mut out, items).unwrap();
     match serde_json::from_slice(&out).unwrap() {
@@ -129,7 +152,7 @@ pub fn reference<T: Serialize>(items: &[T]) -> Vec<Value> {
 }
 
 /// Parses a whole body of the given format back to values.
-pub fn parse_body(format: Format, body: &[u8]) -> Result<Vec<Value>, serde_json::Error> {
+pub(crate) fn parse_body(format: Format, body: &[u8]) -> Result<Vec<Value>, serde_json::Error> {
     match format {
         Format::JsonArray => serde_json::from_slice(body),
         _ => serde_json::Deserializer::from_slice(body)
@@ -139,7 +162,7 @@ pub fn parse_body(format: Format, body: &[u8]) -> Result<Vec<Value>, serde_json:
 }
 
 /// All chunks of a stream, and the error it ended with, if any.
-pub async fn drain(mut chunks: ChunkStream) -> (Vec<Bytes>, Option<StreamError>) {
+pub(crate) async fn drain(mut chunks: ChunkStream) -> (Vec<Bytes>, Option<StreamError>) {
     let mut got = Vec::new();
     while let Some(item) = chunks.next().await {
         match item {
@@ -156,33 +179,7 @@ pub async fn drain(mut chunks: ChunkStream) -> (Vec<Bytes>, Option<StreamError>)
     (got, None)
 }
 
-/// Drains a stream whose source is always ready, without a runtime (no allocation of its
-/// own), returning the body length.
-pub fn drain_ready(mut chunks: ChunkStream) -> usize {
-    let mut cx = Context::from_waker(Waker::noop());
-    let mut len = 0;
-    loop {
-        match chunks.as_mut_pin().poll_next(&mut cx) {
-            Poll::Ready(Some(Ok(chunk))) => len += chunk.len(),
-            Poll::Ready(Some(Err(err))) => panic!("stream failed: {err}"),
-            Poll::Ready(None) => return len,
-            Poll::Pending => panic!("source was not ready"),
-        }
-    }
-}
-
-/// Helper trait: `Pin<&mut ChunkStream>` from `&mut ChunkStream` (it is `Unpin`).
-pub trait AsMutPin {
-    fn as_mut_pin(&mut self) -> std::pin::Pin<&mut Self>;
-}
-
-impl<T: Unpin> AsMutPin for T {
-    fn as_mut_pin(&mut self) -> std::pin::Pin<&mut Self> {
-        std::pin::Pin::new(self)
-    }
-}
-
-pub fn concat(chunks: &[Bytes]) -> Vec<u8> {
+pub(crate) fn concat(chunks: &[Bytes]) -> Vec<u8> {
     chunks
         .iter()
         .flat_map(|chunk| chunk.iter().copied())
@@ -190,14 +187,14 @@ pub fn concat(chunks: &[Bytes]) -> Vec<u8> {
 }
 
 /// A source that counts the items pulled from it and flags when it is dropped.
-pub struct Counted<S> {
-    pub inner: S,
-    pub pulled: Arc<AtomicUsize>,
-    pub dropped: Arc<AtomicUsize>,
+pub(crate) struct Counted<S> {
+    pub(crate) inner: S,
+    pub(crate) pulled: Arc<AtomicUsize>,
+    pub(crate) dropped: Arc<AtomicUsize>,
 }
 
 impl<S> Counted<S> {
-    pub fn new(inner: S) -> (Self, Arc<AtomicUsize>, Arc<AtomicUsize>) {
+    pub(crate) fn new(inner: S) -> (Self, Arc<AtomicUsize>, Arc<AtomicUsize>) {
         let pulled = Arc::new(AtomicUsize::new(0));
         let dropped = Arc::new(AtomicUsize::new(0));
         let counted = Counted {

@@ -26,7 +26,7 @@ fn endless() -> (
     Arc<std::sync::atomic::AtomicUsize>,
     Arc<std::sync::atomic::AtomicUsize>,
 ) {
-    let rows = tickets(64, 11);
+    let rows = tickets(64);
     Counted::new(stream::iter(rows.into_iter().cycle().map(Ok)))
 }
 

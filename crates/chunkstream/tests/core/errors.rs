@@ -198,7 +198,7 @@ async fn transform_panic_is_an_error_and_the_runtime_keeps_serving() {
     );
     drop(chunks);
     // The runtime still serves other streams.
-    let rows = tickets(50, 3);
+    let rows = tickets(50);
     let (chunks, err) = tokio::spawn(drain(
         streamer.spawn(source::from_iter(rows.clone()), transform::passthrough()),
     ))

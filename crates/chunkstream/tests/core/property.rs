@@ -1,4 +1,4 @@
-//! Every pool x encoder x format x path, on random items and random valid configs, gives
+//! Every pool x encoder (as compiled in) x format x path, on random items and random valid configs, gives
 //! exactly what the reference gives (`NoPool` + one `serde_json::to_writer` of the whole
 //! `Vec`), in chunks of at least the threshold (but the last) cut on item boundaries.
 
@@ -186,7 +186,7 @@ fn for_each_pool_and_encoder(
 ) {
     let pool_config = case.config.clone().validate().unwrap().pool_config();
     macro_rules! with {
-        ($name:literal, $pool:expr, $encoder:expr) => {{
+        ($name:expr, $pool:expr, $encoder:expr) => {{
             let pool = Arc::new($pool);
             f($name, &mut |format, path| {
                 run(case, Arc::clone(&pool), $encoder, format, path)
@@ -199,11 +199,26 @@ fn for_each_pool_and_encoder(
             );
         }};
     }
-    with!("no-pool/serde_json", NoPool::new(pool_config), SerdeJson);
-    with!(
-        "freelist/serde_json",
-        chunkstream::pool::FreelistPool::new(pool_config),
-        SerdeJson
+    macro_rules! with_every_encoder {
+        ($name:expr, $pool:expr) => {{
+            with!(concat!($name, "/serde_json"), $pool, SerdeJson);
+            #[cfg(feature = "encoder-simd-json")]
+            with!(concat!($name, "/simd-json"), $pool, chunkstream::encode::SimdJson);
+            #[cfg(feature = "encoder-sonic-rs")]
+            with!(concat!($name, "/sonic-rs"), $pool, chunkstream::encode::SonicRs);
+        }};
+    }
+    with_every_encoder!("no-pool", NoPool::new(pool_config));
+    #[cfg(feature = "pool-freelist")]
+    with_every_encoder!("freelist", chunkstream::pool::FreelistPool::new(pool_config));
+    #[cfg(feature = "pool-object-pool")]
+    with_every_encoder!("object-pool", chunkstream::pool::ObjectPool::new(pool_config));
+    #[cfg(feature = "pool-thread-local")]
+    with_every_encoder!("thread-local", chunkstream::pool::ThreadLocalPool::new(pool_config));
+    #[cfg(feature = "pool-freelist")]
+    with_every_encoder!(
+        "calibrated-freelist",
+        chunkstream::pool::Calibrated::new(chunkstream::pool::FreelistPool::new(pool_config))
     );
 }
 

@@ -43,7 +43,7 @@ async fn chunks_are_the_pooled_buffers() {
         handed_out: Mutex::new(HashSet::new()),
     });
     let streamer = Streamer::with_parts(config, Arc::clone(&pool), SerdeJson).unwrap();
-    let rows = tickets(200, 7);
+    let rows = tickets(200);
 
     let (chunks, err) =
         drain(streamer.stream(source::from_iter(rows.clone()), transform::passthrough())).await;
@@ -89,7 +89,7 @@ async fn buffers_are_reused_across_requests() {
     let config = ChunkConfig::with_sizes(4096, 2048).validate().unwrap();
     let pool = Arc::new(FreelistPool::new(config.pool_config()));
     let streamer = Streamer::with_parts(config, Arc::clone(&pool), SerdeJson).unwrap();
-    let rows = tickets(100, 1);
+    let rows = tickets(100);
     for _ in 0..20 {
         let (chunks, err) =
             drain(streamer.stream(source::from_iter(rows.clone()), transform::passthrough())).await;

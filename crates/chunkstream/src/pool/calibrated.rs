@@ -1,0 +1,290 @@
+//! [`Calibrated`]: a wrapper that learns buffer sizes from the buffers it sees come back.
+
+use std::fmt;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+
+use super::{BufferPool, FromPoolConfig, PoolStats};
+use crate::config::PoolConfig;
+
+/// Returns between two calibrations of a [`Calibrated`] pool. This is the default.
+pub const DEFAULT_CALIBRATION_PERIOD: u64 = 1000;
+
+/// Share of the returns, in percent, whose size bucket the learned retention bound
+/// covers.
+const RETAINED_PERCENTILE: u64 = 95;
+
+/// The smallest size bucket is `1 << MIN_BITS` bytes (64 B).
+const MIN_BITS: u32 = 6;
+/// Size buckets: 64 B, 128 B, ... 32 MiB (larger lengths count in the last one).
+const BUCKETS: usize = 20;
+
+/// The bucket of a buffer length: the smallest `64 << i` that holds it.
+fn bucket(len: usize) -> usize {
+    let units = len.saturating_sub(1) >> MIN_BITS;
+    let index = (usize::BITS - units.leading_zeros()) as usize;
+    index.min(BUCKETS - 1)
+}
+
+/// The size of a bucket, in bytes.
+fn bucket_size(index: usize) -> usize {
+    (1 << MIN_BITS) << index
+}
+
+/// Wraps any pool and learns, from the lengths of the buffers given back, the size to
+/// allocate and the capacity worth keeping, as valyala/bytebufferpool does.
+///
+/// Each non-empty returned buffer counts in a power-of-two size bucket (64 B to 32 MiB).
+/// Every `period` returns ([`DEFAULT_CALIBRATION_PERIOD`] by default) the counts are
+/// read and reset:
+///
+/// - the most frequent bucket becomes the allocation size: `get` grows a buffer from the
+///   inner pool with less capacity to it, and shrinks one above the retention bound to
+///   it (so an inner pool built with a larger `buffer_size` still keeps its buffers);
+/// - the largest bucket among the most frequent ones that together cover 95% of the
+///   returns becomes the retention bound: `put` drops a buffer with more capacity
+///   (counted as `dropped_oversize`) before it reaches the inner pool.
+///
+/// Until the first calibration the inner pool's own sizes apply; the inner pool's bounds
+/// always apply as well. Empty buffers given back are not counted.
+///
+/// Nothing here is on unless you choose it: wrap a pool and hand it to
+/// [`Streamer::with_parts`](crate::Streamer::with_parts).
+///
+/// # Examples
+///
+/// ```
+/// use chunkstream::{BufferPool, PoolConfig, pool::{Calibrated, NoPool}};
+///
+/// let inner = NoPool::new(PoolConfig { buffer_size: 1024, max_pooled: 16, max_retained: 1 << 22 });
+/// let pool = Calibrated::with_period(inner, 100);
+/// for _ in 0..100 {
+///     let mut buf = pool.get();
+///     buf.resize(3000, b' '); // chunks of about 3 KB
+///     pool.put(buf);
+/// }
+/// assert_eq!(pool.calibrated_size(), Some(4096));
+/// assert_eq!(pool.initial_size(), 4096);
+/// assert!(pool.get().capacity() >= 4096);
+/// ```
+pub struct Calibrated<P> {
+    inner: P,
+    period: u64,
+    calls: [AtomicU64; BUCKETS],
+    returns: AtomicU64,
+    calibrating: AtomicBool,
+    /// Learned allocation size; 0 until the first calibration.
+    size: AtomicUsize,
+    /// Learned retention bound; 0 until the first calibration.
+    max_retained: AtomicUsize,
+    dropped_oversize: AtomicU64,
+}
+
+impl<P: BufferPool> Calibrated<P> {
+    /// Wraps `inner`, calibrating every [`DEFAULT_CALIBRATION_PERIOD`] returns.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use chunkstream::{BufferPool, PoolConfig, pool::{Calibrated, NoPool}};
+    ///
+    /// let pool = Calibrated::new(NoPool::new(PoolConfig::default()));
+    /// assert_eq!(pool.calibrated_size(), None);
+    /// assert_eq!(pool.initial_size(), 51_200); // the inner pool's, until calibrated
+    /// ```
+    pub fn new(inner: P) -> Self {
+        Calibrated::with_period(inner, DEFAULT_CALIBRATION_PERIOD)
+    }
+
+    /// Wraps `inner`, calibrating every `period` returns (a `period` of zero is taken
+    /// as one).
+    pub fn with_period(inner: P, period: u64) -> Self {
+        Calibrated {
+            inner,
+            period: period.max(1),
+            calls: std::array::from_fn(|_| AtomicU64::new(0)),
+            returns: AtomicU64::new(0),
+            calibrating: AtomicBool::new(false),
+            size: AtomicUsize::new(0),
+            max_retained: AtomicUsize::new(0),
+            dropped_oversize: AtomicU64::new(0),
+        }
+    }
+
+    /// The wrapped pool.
+    pub fn inner(&self) -> &P {
+        &self.inner
+    }
+
+    /// Returns between two calibrations.
+    pub fn period(&self) -> u64 {
+        self.period
+    }
+
+    /// The learned allocation size, in bytes, once calibrated.
+    pub fn calibrated_size(&self) -> Option<usize> {
+        non_zero(self.size.load(Ordering::Relaxed))
+    }
+
+    /// The learned retention bound, in bytes of capacity, once calibrated.
+    pub fn calibrated_max_retained(&self) -> Option<usize> {
+        non_zero(self.max_retained.load(Ordering::Relaxed))
+    }
+
+    /// Counts a returned length; calibrates when a period is complete.
+    fn record(&self, len: usize) {
+        if len == 0 {
+            return; // an unused buffer says nothing about chunk sizes
+        }
+        self.calls[bucket(len)].fetch_add(1, Ordering::Relaxed);
+        if self.returns.fetch_add(1, Ordering::AcqRel) + 1 >= self.period {
+            self.calibrate();
+        }
+    }
+
+    fn calibrate(&self) {
+        if self
+            .calibrating
+            .compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed)
+            .is_err()
+        {
+            return; // another thread is at it
+        }
+        self.returns.store(0, Ordering::Release);
+        let mut counts: [(u64, usize); BUCKETS] = [(0, 0); BUCKETS];
+        let mut total = 0_u64;
+        for (index, (count, size)) in counts.iter_mut().enumerate() {
+            *count = self.calls[index].swap(0, Ordering::Relaxed);
+            *size = bucket_size(index);
+            total += *count;
+        }
+        if total > 0 {
+            // Most frequent first; on a tie, the smaller size first.
+            counts.sort_unstable_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+            let size = counts[0].1;
+            let covered = total.saturating_mul(RETAINED_PERCENTILE) / 100;
+            let (mut sum, mut max_retained) = (0_u64, size);
+            for &(count, bucket_size) in &counts {
+                if sum >= covered || count == 0 {
+                    break;
+                }
+                sum += count;
+                max_retained = max_retained.max(bucket_size);
+            }
+            self.size.store(size, Ordering::Relaxed);
+            self.max_retained.store(max_retained, Ordering::Relaxed);
+        }
+        self.calibrating.store(false, Ordering::Release);
+    }
+}
+
+fn non_zero(value: usize) -> Option<usize> {
+    (value != 0).then_some(value)
+}
+
+impl<P: BufferPool + Default> Default for Calibrated<P> {
+    fn default() -> Self {
+        Calibrated::new(P::default())
+    }
+}
+
+impl<P: FromPoolConfig> FromPoolConfig for Calibrated<P> {
+    /// The inner pool built from `config`, calibrating every
+    /// [`DEFAULT_CALIBRATION_PERIOD`] returns.
+    fn from_pool_config(config: PoolConfig) -> Self {
+        Calibrated::new(P::from_pool_config(config))
+    }
+}
+
+impl<P: fmt::Debug> fmt::Debug for Calibrated<P> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Calibrated")
+            .field("inner", &self.inner)
+            .field("period", &self.period)
+            .field("size", &self.size.load(Ordering::Relaxed))
+            .field("max_retained", &self.max_retained.load(Ordering::Relaxed))
+            .finish_non_exhaustive()
+    }
+}
+
+impl<P: BufferPool> BufferPool for Calibrated<P> {
+    fn get(&self) -> Vec<u8> {
+        let mut buf = self.inner.get();
+        let size = self.size.load(Ordering::Relaxed);
+        let max_retained = self.max_retained.load(Ordering::Relaxed);
+        if buf.capacity() < size {
+            buf.reserve_exact(size - buf.len());
+        } else if max_retained != 0 && buf.capacity() > max_retained {
+            // A buffer sized before calibration (or by the inner pool's own
+            // `buffer_size`) would be dropped on return: bring it to the learned size
+            // instead, so the inner pool can keep it.
+            buf.shrink_to(size);
+        }
+        buf
+    }
+
+    fn put(&self, buf: Vec<u8>) {
+        self.record(buf.len());
+        match self.max_retained.load(Ordering::Relaxed) {
+            0 => self.inner.put(buf),
+            max if buf.capacity() > max => {
+                self.dropped_oversize.fetch_add(1, Ordering::Relaxed);
+            }
+            _ => self.inner.put(buf),
+        }
+    }
+
+    fn initial_size(&self) -> usize {
+        self.calibrated_size()
+            .unwrap_or_else(|| self.inner.initial_size())
+    }
+
+    /// The inner pool's statistics, plus the buffers this wrapper dropped as oversize.
+    fn stats(&self) -> PoolStats {
+        let mut stats = self.inner.stats();
+        stats.dropped_oversize += self.dropped_oversize.load(Ordering::Relaxed);
+        stats.outstanding = stats.taken().saturating_sub(stats.given_back());
+        stats
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pool::NoPool;
+
+    #[test]
+    fn buckets_are_powers_of_two_from_64_bytes() {
+        assert_eq!(bucket_size(bucket(0)), 64);
+        assert_eq!(bucket_size(bucket(1)), 64);
+        assert_eq!(bucket_size(bucket(64)), 64);
+        assert_eq!(bucket_size(bucket(65)), 128);
+        assert_eq!(bucket_size(bucket(7000)), 8192);
+        assert_eq!(bucket_size(bucket(8192)), 8192);
+        assert_eq!(bucket_size(bucket(8193)), 16384);
+        assert_eq!(bucket_size(bucket(usize::MAX)), 32 << 20);
+    }
+
+    #[test]
+    fn learns_the_most_frequent_size_and_the_95th_percentile() {
+        let pool = Calibrated::with_period(NoPool::new(PoolConfig::default()), 100);
+        for i in 0..100 {
+            // 90% about 1 KiB, 6% about 4 KiB, 4% about 64 KiB.
+            let len = match i % 50 {
+                0 | 1 => 60_000,
+                2..=4 => 4000,
+                _ => 1000,
+            };
+            pool.put(vec![b'x'; len]);
+        }
+        assert_eq!(pool.calibrated_size(), Some(1024));
+        assert_eq!(pool.calibrated_max_retained(), Some(4096));
+    }
+
+    #[test]
+    fn empty_buffers_are_not_counted() {
+        let pool = Calibrated::with_period(NoPool::new(PoolConfig::default()), 2);
+        pool.put(Vec::new());
+        pool.put(Vec::new());
+        assert_eq!(pool.calibrated_size(), None);
+    }
+}

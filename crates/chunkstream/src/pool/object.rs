@@ -1,0 +1,188 @@
+//! [`ObjectPool`]: the `object-pool` crate, with the bounds it lacks.
+
+use std::fmt;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use object_pool::{Pool, ReusableOwned};
+
+use super::{BufferPool, FromPoolConfig, PoolCounters, PoolStats};
+use crate::config::PoolConfig;
+
+/// Buffers kept in an [`object_pool::Pool`] (a mutex-guarded stack), pulled as owned
+/// `ReusableOwned` values.
+///
+/// The `object-pool` crate keeps every object it ever made and never clears one; this
+/// wrapper adds the contract every chunkstream pool keeps. A `get` pulls an owned
+/// buffer and detaches it from its `ReusableOwned` guard, so the buffer can travel
+/// inside a `Bytes` chunk; a `put` clears it and attaches it back, unless its capacity
+/// exceeds `max_retained` or `max_pooled` buffers are already kept (then it is
+/// dropped and counted).
+///
+/// # Examples
+///
+/// ```
+/// use chunkstream::{BufferPool, PoolConfig, pool::ObjectPool};
+///
+/// let pool = ObjectPool::new(PoolConfig { buffer_size: 1024, max_pooled: 2, max_retained: 4096 });
+/// let mut buf = pool.get(); // a miss: the pool starts empty
+/// buf.extend_from_slice(b"[]");
+/// pool.put(buf);
+/// let buf = pool.get(); // a hit, cleared
+/// assert!(buf.is_empty());
+/// assert_eq!((pool.stats().hits, pool.stats().misses), (1, 1));
+/// pool.put(Vec::with_capacity(1 << 20)); // larger than max_retained: dropped
+/// assert_eq!(pool.stats().dropped_oversize, 1);
+/// # pool.put(buf);
+/// ```
+pub struct ObjectPool {
+    pool: Arc<Pool<Vec<u8>>>,
+    /// Buffers attached to `pool`, or about to be: a `put` reserves a slot here before
+    /// attaching, a hit releases it after pulling, so this never undercounts and the
+    /// pool never holds more than `max_pooled` buffers.
+    kept: AtomicUsize,
+    buffer_size: usize,
+    max_pooled: usize,
+    max_retained: usize,
+    counters: PoolCounters,
+}
+
+impl ObjectPool {
+    /// An empty pool with these bounds (`max_pooled` of zero is taken as one).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use chunkstream::{BufferPool, PoolConfig, pool::ObjectPool};
+    ///
+    /// let pool = ObjectPool::new(PoolConfig::default());
+    /// assert_eq!(pool.initial_size(), 51_200);
+    /// ```
+    pub fn new(config: PoolConfig) -> Self {
+        ObjectPool {
+            pool: Arc::new(Pool::from_vec(Vec::new())),
+            kept: AtomicUsize::new(0),
+            buffer_size: config.buffer_size,
+            max_pooled: config.max_pooled.max(1),
+            max_retained: config.max_retained,
+            counters: PoolCounters::default(),
+        }
+    }
+
+    /// Reserves one of the `max_pooled` slots; `false` when all are taken.
+    fn reserve(&self) -> bool {
+        self.kept
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |kept| {
+                (kept < self.max_pooled).then_some(kept + 1)
+            })
+            .is_ok()
+    }
+}
+
+impl Default for ObjectPool {
+    fn default() -> Self {
+        ObjectPool::new(PoolConfig::default())
+    }
+}
+
+impl FromPoolConfig for ObjectPool {
+    fn from_pool_config(config: PoolConfig) -> Self {
+        ObjectPool::new(config)
+    }
+}
+
+impl fmt::Debug for ObjectPool {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ObjectPool")
+            .field("kept", &self.kept.load(Ordering::Relaxed))
+            .field("buffer_size", &self.buffer_size)
+            .field("max_pooled", &self.max_pooled)
+            .field("max_retained", &self.max_retained)
+            .field("counters", &self.counters)
+            .finish()
+    }
+}
+
+impl BufferPool for ObjectPool {
+    fn get(&self) -> Vec<u8> {
+        match self.pool.try_pull_owned() {
+            Some(reusable) => {
+                let (_pool, buf) = ReusableOwned::detach(reusable);
+                self.kept.fetch_sub(1, Ordering::AcqRel);
+                self.counters.hit(buf.capacity());
+                buf
+            }
+            None => {
+                self.counters.miss();
+                Vec::with_capacity(self.buffer_size)
+            }
+        }
+    }
+
+    fn put(&self, mut buf: Vec<u8>) {
+        if buf.capacity() > self.max_retained {
+            self.counters.dropped_oversize();
+            return;
+        }
+        if !self.reserve() {
+            self.counters.dropped_full();
+            return;
+        }
+        buf.clear();
+        self.counters.returned(buf.capacity());
+        self.pool.attach(buf);
+    }
+
+    fn initial_size(&self) -> usize {
+        self.buffer_size
+    }
+
+    fn stats(&self) -> PoolStats {
+        self.counters.snapshot()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pool(max_pooled: usize) -> ObjectPool {
+        ObjectPool::new(PoolConfig {
+            buffer_size: 64,
+            max_pooled,
+            max_retained: 128,
+        })
+    }
+
+    #[test]
+    fn reuses_and_clears() {
+        let pool = pool(4);
+        let mut buf = pool.get();
+        buf.extend_from_slice(b"hello");
+        let ptr = buf.as_ptr();
+        pool.put(buf);
+        let again = pool.get();
+        assert_eq!(again.as_ptr(), ptr);
+        assert!(again.is_empty());
+        let stats = pool.stats();
+        assert_eq!((stats.hits, stats.misses, stats.returned), (1, 1, 1));
+        assert_eq!(stats.outstanding, 1);
+        assert_eq!(stats.pooled, 0);
+    }
+
+    #[test]
+    fn drops_when_full_or_oversize() {
+        let pool = pool(1);
+        let (a, b) = (pool.get(), pool.get());
+        pool.put(a);
+        pool.put(b);
+        pool.put(Vec::with_capacity(1024));
+        let stats = pool.stats();
+        assert_eq!(stats.returned, 1);
+        assert_eq!(stats.dropped_full, 1);
+        assert_eq!(stats.dropped_oversize, 1);
+        assert_eq!(stats.pooled, 1);
+        assert_eq!(stats.pooled_bytes, 64);
+        assert_eq!(pool.pool.len(), 1);
+    }
+}

@@ -1,0 +1,291 @@
+//! Every encoder: refuses NaN and non-string map keys with an `EncodeError` (never a
+//! panic), and agrees with serde_json, the reference, by parsed value.
+
+mod common;
+
+use std::collections::{BTreeMap, HashMap};
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::Arc;
+
+use chunkstream::encode::SerdeJson;
+use chunkstream::pool::NoPool;
+use chunkstream::{
+    ChunkConfig, EncodeError, Encoder, Format, StreamError, Streamer, source, transform,
+};
+use serde::Serialize;
+use serde_json::{Value, json};
+
+use common::{body, tickets};
+
+/// Encodes without letting a panic escape, so a panicking encoder fails with a message.
+fn encode<E: Encoder, T: Serialize + ?Sized>(
+    encoder: &E,
+    value: &T,
+) -> Result<Vec<u8>, EncodeError> {
+    let mut out = Vec::new();
+    match catch_unwind(AssertUnwindSafe(|| encoder.encode(value, &mut out))) {
+        Ok(result) => result.map(|()| out),
+        Err(_) => panic!("{} panicked", encoder.name()),
+    }
+}
+
+#[derive(Serialize)]
+struct WithFloat {
+    name: &'static str,
+    ratio: f32,
+}
+
+fn refuses_non_finite_floats<E: Encoder>(encoder: E) {
+    let name = encoder.name();
+    let non_finite =
+        |result: Result<Vec<u8>, EncodeError>| matches!(result, Err(EncodeError::NonFiniteFloat));
+    assert!(non_finite(encode(&encoder, &f64::NAN)), "{name}: NaN");
+    assert!(non_finite(encode(&encoder, &f64::INFINITY)), "{name}: inf");
+    assert!(
+        non_finite(encode(&encoder, &f32::NEG_INFINITY)),
+        "{name}: -inf f32"
+    );
+    assert!(
+        non_finite(encode(&encoder, &vec![1.0, f64::NAN])),
+        "{name}: in a seq"
+    );
+    assert!(
+        non_finite(encode(&encoder, &Some(f64::NAN))),
+        "{name}: in an option"
+    );
+    let nested = WithFloat {
+        name: "x",
+        ratio: f32::NAN,
+    };
+    assert!(non_finite(encode(&encoder, &nested)), "{name}: in a struct");
+    let map = BTreeMap::from([("k", f64::NAN)]);
+    assert!(non_finite(encode(&encoder, &map)), "{name}: in a map");
+}
+
+fn refuses_non_string_keys<E: Encoder>(encoder: E) {
+    let name = encoder.name();
+    let tuple_keys = BTreeMap::from([((1, 2), 3)]);
+    let err = encode(&encoder, &tuple_keys).expect_err(name);
+    assert!(matches!(err, EncodeError::Serialize(_)), "{name}: {err:?}");
+    println!("{name}, tuple keys: {err}");
+
+    let byte_keys = HashMap::from([(vec![1_u8, 2], 3)]);
+    let err = encode(&encoder, &byte_keys).expect_err(name);
+    assert!(matches!(err, EncodeError::Serialize(_)), "{name}: {err:?}");
+
+    let unit_keys = BTreeMap::from([((), "unit")]);
+    assert!(encode(&encoder, &unit_keys).is_err(), "{name}: unit key");
+}
+
+#[derive(Serialize)]
+enum Shape {
+    Unit,
+    Newtype(i32),
+    Tuple(i32, String),
+    Struct { w: u16, h: u16 },
+}
+
+#[derive(Serialize)]
+struct Sample {
+    escapes: String,
+    control: String,
+    unicode: &'static str,
+    floats: Vec<f64>,
+    ints: (u64, i64, i8, u8),
+    optional: Option<Box<Sample>>,
+    shapes: Vec<Shape>,
+    map: BTreeMap<String, Vec<Option<bool>>>,
+    int_keys: BTreeMap<i32, char>,
+    bytes: serde_bytes_like::Bytes,
+    empty: (Vec<u8>, BTreeMap<String, u8>, String),
+}
+
+/// Serialized with `serialize_bytes`, without a dependency on serde_bytes.
+mod serde_bytes_like {
+    pub(crate) struct Bytes(pub(crate) Vec<u8>);
+    impl serde::Serialize for Bytes {
+        fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+            s.serialize_bytes(&self.0)
+        }
+    }
+}
+
+fn sample(depth: u32) -> Sample {
+    Sample {
+        escapes: "quote \" backslash \\ slash / \u{8}\u{c}\n\r\t end".to_owned(),
+        control: (0_u8..0x20).map(char::from).chain(['\u{7f}']).collect(),
+        unicode: "é ß 漢字 🦀 \u{2028}\u{2029} \u{fffd}",
+        floats: vec![
+            0.0,
+            0.1,
+            -1.5,
+            1e21,
+            1e-7,
+            123_456_789.012_345_67,
+            f64::MAX,
+            f64::MIN_POSITIVE,
+            2.5e-300,
+        ],
+        ints: (u64::MAX, i64::MIN, -1, 255),
+        optional: (depth > 0).then(|| Box::new(sample(depth - 1))),
+        shapes: vec![
+            Shape::Unit,
+            Shape::Newtype(-7),
+            Shape::Tuple(1, "t".into()),
+            Shape::Struct { w: 3, h: 4 },
+        ],
+        map: BTreeMap::from([
+            ("a".into(), vec![Some(true), None]),
+            ("\"quoted\" key\n".into(), vec![]),
+        ]),
+        int_keys: BTreeMap::from([(-1, 'x'), (42, '"')]),
+        bytes: serde_bytes_like::Bytes(vec![0, 1, 254, 255]),
+        empty: (Vec::new(), BTreeMap::new(), String::new()),
+    }
+}
+
+fn parsed(bytes: &[u8]) -> Value {
+    serde_json::from_slice(bytes)
+        .unwrap_or_else(|err| panic!("invalid JSON ({err}): {}", String::from_utf8_lossy(bytes)))
+}
+
+fn agrees_with_serde_json<E: Encoder>(encoder: E) {
+    let name = encoder.name();
+    let values = [
+        parsed(&encode(&SerdeJson, &sample(2)).unwrap()),
+        json!(null),
+        json!([]),
+        json!({}),
+        json!("\u{0}"),
+        json!([[[[{"deep": [1, 2.5, "three", null, true]}]]]]),
+    ];
+    for (i, value) in values.iter().enumerate() {
+        let reference = encode(&SerdeJson, value).unwrap();
+        let got = encode(&encoder, value).unwrap();
+        assert_eq!(parsed(&got), parsed(&reference), "{name}: value {i}");
+    }
+    // Typed values, not only `serde_json::Value`.
+    let reference = encode(&SerdeJson, &sample(2)).unwrap();
+    let got = encode(&encoder, &sample(2)).unwrap();
+    assert_eq!(parsed(&got), parsed(&reference), "{name}: sample");
+    let rows = tickets(50);
+    let reference = encode(&SerdeJson, &rows).unwrap();
+    let got = encode(&encoder, &rows).unwrap();
+    assert_eq!(parsed(&got), parsed(&reference), "{name}: tickets");
+    // f32: simd-json prints an f32 with the digits of its f64 widening; compared as f32.
+    let floats = [0.1_f32, 1.0 / 3.0, 3.4e38, 1e-38];
+    let got: Vec<f64> = serde_json::from_slice(&encode(&encoder, &floats).unwrap()).unwrap();
+    let got: Vec<f32> = got.into_iter().map(|f| f as f32).collect();
+    assert_eq!(got, floats, "{name}: f32");
+}
+
+/// Through a streamer, both formats: the body parses to the reference, and a NaN in the
+/// third item is an encode error naming index 2.
+async fn streams<E: Encoder>(encoder: E) {
+    let name = encoder.name();
+    let config = ChunkConfig::with_sizes(4096, 2048);
+    let pool = Arc::new(NoPool::new(config.pool_config()));
+    for format in [Format::JsonArray, Format::Ndjson] {
+        let streamer = Streamer::with_parts(config.clone(), Arc::clone(&pool), encoder.clone())
+            .unwrap()
+            .with_format(format);
+        let rows = tickets(40);
+        let got = body(streamer.stream(source::from_iter(rows.clone()), transform::passthrough()))
+            .await
+            .unwrap();
+        let expected: Vec<Value> = rows
+            .iter()
+            .map(|t| serde_json::to_value(t).unwrap())
+            .collect();
+        let got: Vec<Value> = match format {
+            Format::JsonArray => serde_json::from_slice(&got).unwrap(),
+            _ => got
+                .split(|&b| b == b'\n')
+                .filter(|line| !line.is_empty())
+                .map(parsed)
+                .collect(),
+        };
+        assert_eq!(got, expected, "{name}, {format:?}");
+
+        let floats = [1.0, 2.0, f64::NAN, 4.0];
+        let err = body(streamer.stream(source::from_iter(floats), transform::passthrough()))
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(
+                err,
+                StreamError::Encode {
+                    index: 2,
+                    source: EncodeError::NonFiniteFloat
+                }
+            ),
+            "{name}: {err:?}"
+        );
+
+        // A map with non-string keys in the second item: an encode error naming index 1.
+        let maps = vec![BTreeMap::new(), BTreeMap::from([((1, 2), 3)])];
+        let err = body(streamer.stream(source::from_iter(maps), transform::passthrough()))
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(
+                err,
+                StreamError::Encode {
+                    index: 1,
+                    source: EncodeError::Serialize(_)
+                }
+            ),
+            "{name}: {err:?}"
+        );
+    }
+}
+
+macro_rules! encoder_tests {
+    ($(#[$cfg:meta] $module:ident, $encoder:expr;)*) => {$(
+        #[$cfg]
+        mod $module {
+            use super::*;
+
+            #[test]
+            fn refuses_nan() {
+                refuses_non_finite_floats($encoder);
+            }
+
+            #[test]
+            fn refuses_non_string_map_keys() {
+                refuses_non_string_keys($encoder);
+            }
+
+            #[test]
+            fn agrees_with_the_reference() {
+                agrees_with_serde_json($encoder);
+            }
+
+            #[tokio::test]
+            async fn streams_both_formats() {
+                streams($encoder).await;
+            }
+        }
+    )*};
+}
+
+encoder_tests! {
+    // Always compiled, whatever the features.
+    #[cfg(all())] serde_json_encoder, chunkstream::encode::SerdeJson;
+    #[cfg(feature = "encoder-simd-json")] simd_json_encoder, chunkstream::encode::SimdJson;
+    #[cfg(feature = "encoder-sonic-rs")] sonic_rs_encoder, chunkstream::encode::SonicRs;
+}
+
+/// sonic-rs writes the same bytes as serde_json (simd-json does not: its floats differ).
+#[cfg(feature = "encoder-sonic-rs")]
+#[test]
+fn sonic_rs_is_byte_identical_to_serde_json() {
+    let encoder = chunkstream::encode::SonicRs;
+    let reference = encode(&SerdeJson, &sample(2)).unwrap();
+    assert_eq!(
+        String::from_utf8(encode(&encoder, &sample(2)).unwrap()).unwrap(),
+        String::from_utf8(reference).unwrap()
+    );
+    let rows = tickets(50);
+    assert!(encode(&encoder, &rows).unwrap() == encode(&SerdeJson, &rows).unwrap());
+}
