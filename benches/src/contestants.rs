@@ -5,12 +5,12 @@
 
 use std::sync::Arc;
 
-use chunkstream::encode::SerdeJson;
-use chunkstream::pool::{FreelistPool, NoPool};
+use chunkstream::encode::{SerdeJson, SimdJson, SonicRs};
+use chunkstream::pool::{Calibrated, FreelistPool, NoPool, ObjectPool, ThreadLocalPool};
 use chunkstream::{BufferPool, Encoder, PoolConfig};
 
 /// The chunkstream features the benches and the lab are built with (reports show it).
-pub const FEATURES: &str = "default (pool-freelist, encoder-serde-json)";
+pub const FEATURES: &str = "full (every pool and encoder)";
 
 /// A pool strategy under test.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -19,6 +19,12 @@ pub enum PoolKind {
     None,
     /// `pool::FreelistPool`: a bounded lock-free queue.
     Freelist,
+    /// `pool::ObjectPool`: the `object-pool` crate, bounded.
+    ObjectPool,
+    /// `pool::ThreadLocalPool`: per-thread stacks spilling to a shared queue.
+    ThreadLocal,
+    /// `pool::Calibrated<FreelistPool>`: a freelist that learns its sizes.
+    Calibrated,
 }
 
 /// An encoder under test.
@@ -26,13 +32,27 @@ pub enum PoolKind {
 pub enum EncoderKind {
     /// `encode::SerdeJson`: the reference.
     SerdeJson,
+    /// `encode::SimdJson`.
+    SimdJson,
+    /// `encode::SonicRs`.
+    SonicRs,
 }
 
 /// Every pool strategy the enabled features provide, baseline first.
-pub const POOLS: &[PoolKind] = &[PoolKind::None, PoolKind::Freelist];
+pub const POOLS: &[PoolKind] = &[
+    PoolKind::None,
+    PoolKind::Freelist,
+    PoolKind::ObjectPool,
+    PoolKind::ThreadLocal,
+    PoolKind::Calibrated,
+];
 
 /// Every encoder the enabled features provide, reference first.
-pub const ENCODERS: &[EncoderKind] = &[EncoderKind::SerdeJson];
+pub const ENCODERS: &[EncoderKind] = &[
+    EncoderKind::SerdeJson,
+    EncoderKind::SimdJson,
+    EncoderKind::SonicRs,
+];
 
 /// The pool the library uses by default (the one the single-strategy scenarios use).
 pub const DEFAULT_POOL: PoolKind = PoolKind::Freelist;
@@ -70,6 +90,9 @@ impl PoolKind {
         match self {
             PoolKind::None => "none",
             PoolKind::Freelist => "freelist",
+            PoolKind::ObjectPool => "object-pool",
+            PoolKind::ThreadLocal => "thread-local",
+            PoolKind::Calibrated => "calibrated",
         }
     }
 
@@ -88,6 +111,9 @@ impl PoolKind {
         match self {
             PoolKind::None => code.run(Arc::new(NoPool::new(config))),
             PoolKind::Freelist => code.run(Arc::new(FreelistPool::new(config))),
+            PoolKind::ObjectPool => code.run(Arc::new(ObjectPool::new(config))),
+            PoolKind::ThreadLocal => code.run(Arc::new(ThreadLocalPool::new(config))),
+            PoolKind::Calibrated => code.run(Arc::new(Calibrated::new(FreelistPool::new(config)))),
         }
     }
 }
@@ -97,6 +123,8 @@ impl EncoderKind {
     pub fn name(self) -> &'static str {
         match self {
             EncoderKind::SerdeJson => "serde_json",
+            EncoderKind::SimdJson => "simd-json",
+            EncoderKind::SonicRs => "sonic-rs",
         }
     }
 
@@ -109,6 +137,8 @@ impl EncoderKind {
     pub fn with<V: WithEncoder>(self, code: V) -> V::Output {
         match self {
             EncoderKind::SerdeJson => code.run(SerdeJson),
+            EncoderKind::SimdJson => code.run(SimdJson),
+            EncoderKind::SonicRs => code.run(SonicRs),
         }
     }
 }
