@@ -56,8 +56,11 @@
 //! - `encoder-serde-json` (default): [`encode::SerdeJson`], the reference (always compiled).
 //! - `encoder-simd-json`: `encode::SimdJson`.
 //! - `encoder-sonic-rs`: `encode::SonicRs`.
-//! - `axum`: `StreamResponse` implements axum's `IntoResponse`.
-//! - `sqlx`: sources from sqlx pools and queries.
+//! - `axum`: [`StreamResponse`] implements axum's `IntoResponse` (`Content-Type`,
+//!   `X-Total-Count`, chunked body, error statuses; see its docs), and [`metrics`] emits
+//!   `tracing` spans and events.
+//! - `sqlx`: `sql`, sources from sqlx pools and queries that a handler can return
+//!   (`sql::rows`, `sql::row_batches`, `sql::count`).
 //! - `full`: all of the above.
 //!
 //! [`pool::NoPool`] is always available.
@@ -73,10 +76,14 @@ mod defaults;
 pub mod encode;
 mod error;
 mod format;
+pub mod metrics;
 mod pipeline;
 pub mod pool;
-mod response;
+pub mod response;
 pub mod source;
+cfg_sqlx! {
+    pub mod sql;
+}
 mod stream;
 mod streamer;
 pub mod transform;
