@@ -96,10 +96,10 @@ impl StreamResponse {
     ///
     /// ```
     /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
-    /// use chunkstream::{ChunkConfig, StreamResponse, Streamer, source};
+    /// use chunkstream::{ChunkConfig, StreamResponse, Streamer};
     ///
     /// let streamer = Streamer::new(ChunkConfig::default()).unwrap();
-    /// let failing = source::from_iter([Err::<u32, _>(std::io::Error::other("no table"))]);
+    /// let failing = futures_util::stream::iter([Err::<u32, _>(std::io::Error::other("no table"))]);
     /// let response = StreamResponse::new(streamer.stream(failing, chunkstream::transform::passthrough()))
     ///     .start()
     ///     .await;

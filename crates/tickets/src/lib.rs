@@ -58,7 +58,11 @@ impl App {
     /// # Errors
     ///
     /// The database's or the configuration's error.
-    pub async fn open(database_url: &str, tickets: u64, config: ChunkConfig) -> Result<App, BoxError> {
+    pub async fn open(
+        database_url: &str,
+        tickets: u64,
+        config: ChunkConfig,
+    ) -> Result<App, BoxError> {
         sqlx::any::install_default_drivers();
         let db = AnyPoolOptions::new()
             .max_connections(8)
@@ -174,8 +178,13 @@ fn ticket_rows(
     app: &App,
     streamer: &Streamer,
     params: ListParams,
-) -> (impl futures_util::Stream<Item = sql::RowResult<Ticket>> + Send + 'static, Probe) {
-    let limit = params.limit.map_or(i64::MAX, |l| l.min(i64::MAX as u64) as i64);
+) -> (
+    impl futures_util::Stream<Item = sql::RowResult<Ticket>> + Send + 'static,
+    Probe,
+) {
+    let limit = params
+        .limit
+        .map_or(i64::MAX, |l| l.min(i64::MAX as u64) as i64);
     let status = params.status;
     let rows = sql::rows(app.db.clone(), move |db| {
         sqlx::query_as::<_, Ticket>(SELECT)

@@ -60,22 +60,67 @@ impl SplitMix64 {
     }
 }
 
-const STATUSES: &[&str] = &["open", "open", "in_progress", "blocked", "resolved", "closed"];
+const STATUSES: &[&str] = &[
+    "open",
+    "open",
+    "in_progress",
+    "blocked",
+    "resolved",
+    "closed",
+];
 const PRIORITIES: &[&str] = &["low", "medium", "medium", "high", "critical"];
 const PEOPLE: &[&str] = &[
-    "ada.lovelace", "alan.turing", "grace.hopper", "edsger.dijkstra", "barbara.liskov",
-    "donald.knuth", "margaret.hamilton", "ken.thompson", "frances.allen", "john.backus",
+    "ada.lovelace",
+    "alan.turing",
+    "grace.hopper",
+    "edsger.dijkstra",
+    "barbara.liskov",
+    "donald.knuth",
+    "margaret.hamilton",
+    "ken.thompson",
+    "frances.allen",
+    "john.backus",
 ];
-const PROJECTS: &[&str] = &["billing", "checkout", "search", "mobile", "platform", "reporting"];
-const COMPONENTS: &[&str] = &["api", "database", "frontend", "auth", "payments", "infra", "export"];
+const PROJECTS: &[&str] = &[
+    "billing",
+    "checkout",
+    "search",
+    "mobile",
+    "platform",
+    "reporting",
+];
+const COMPONENTS: &[&str] = &[
+    "api", "database", "frontend", "auth", "payments", "infra", "export",
+];
 const TAGS: &[&str] = &[
-    "bug", "regression", "customer", "performance", "security", "ux", "flaky", "p1", "backend",
+    "bug",
+    "regression",
+    "customer",
+    "performance",
+    "security",
+    "ux",
+    "flaky",
+    "p1",
+    "backend",
     "data",
 ];
-const VERBS: &[&str] = &["fails", "times out", "returns stale data", "crashes", "is slow", "loses state"];
+const VERBS: &[&str] = &[
+    "fails",
+    "times out",
+    "returns stale data",
+    "crashes",
+    "is slow",
+    "loses state",
+];
 const THINGS: &[&str] = &[
-    "invoice export", "login form", "search results page", "payment retry", "nightly report",
-    "user settings", "order history", "webhook delivery",
+    "invoice export",
+    "login form",
+    "search results page",
+    "payment retry",
+    "nightly report",
+    "user settings",
+    "order history",
+    "webhook delivery",
 ];
 const DETAILS: &[&str] = &[
     "Steps to reproduce: open the page, apply two filters and wait for the refresh.",
@@ -110,10 +155,7 @@ pub fn ticket(id: i64) -> Ticket {
     Ticket {
         id,
         title: format!("The {thing} {verb} (#{id})"),
-        description: format!(
-            "The {thing} {verb} for some users. {}",
-            rng.pick(DETAILS)
-        ),
+        description: format!("The {thing} {verb} for some users. {}", rng.pick(DETAILS)),
         status: status.to_owned(),
         priority: priority.to_owned(),
         assignee: (rng.below(5) != 0).then(|| rng.pick(PEOPLE).to_owned()),

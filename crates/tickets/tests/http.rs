@@ -9,9 +9,9 @@
 use std::io::Write as _;
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::SeqCst};
-use std::sync::Arc;
 use std::task::Poll;
 use std::time::Duration;
 
@@ -21,9 +21,9 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use chunkstream::metrics::ItemCounter;
 use chunkstream::{BufferPool, ChunkConfig, StreamResponse, Streamer, sql, transform};
+use chunkstream_tickets::App;
 use chunkstream_tickets::model::{Summary, Ticket, summarize};
 use chunkstream_tickets::seed::{self, COLUMNS, SEED_EPOCH};
-use chunkstream_tickets::App;
 use futures_util::StreamExt;
 use serde_json::Value;
 use sqlx::AnyPool;
@@ -67,7 +67,9 @@ impl Db {
             run_blocking(async move {
                 let base = base2;
                 sqlx::any::install_default_drivers();
-                let pool = AnyPool::connect(&base).await.expect("connect to DATABASE_URL");
+                let pool = AnyPool::connect(&base)
+                    .await
+                    .expect("connect to DATABASE_URL");
                 sqlx::query(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"))
                     .execute(&pool)
                     .await
@@ -88,7 +90,9 @@ impl Db {
     }
 
     async fn app(&self, config: ChunkConfig) -> App {
-        App::open(&self.url, TICKETS, config).await.expect("open app")
+        App::open(&self.url, TICKETS, config)
+            .await
+            .expect("open app")
     }
 }
 
@@ -214,7 +218,9 @@ fn db_in_use(db: &AnyPool) -> u32 {
 }
 
 fn alive_tasks() -> usize {
-    tokio::runtime::Handle::current().metrics().num_alive_tasks()
+    tokio::runtime::Handle::current()
+        .metrics()
+        .num_alive_tasks()
 }
 
 /// The ticket rows in id order, every row of `broken_id` with a NULL title (which fails to
@@ -238,14 +244,21 @@ async fn hundred_thousand_tickets_both_formats(db: Db) {
     let addr = serve(app.router()).await;
     let expected = expected_tickets(1..=TICKETS as i64);
 
-    let response = client().get(format!("http://{addr}/tickets")).send().await.unwrap();
+    let response = client()
+        .get(format!("http://{addr}/tickets"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), 200);
     assert_eq!(header(&response, "content-type"), "application/json");
     assert_eq!(header(&response, "x-total-count"), TICKETS.to_string());
     let body = response.bytes().await.unwrap();
     let got: Vec<Value> = serde_json::from_slice(&body).unwrap();
     assert_eq!(got.len(), expected.len());
-    assert!(got == expected, "the JSON array differs from the seeded rows");
+    assert!(
+        got == expected,
+        "the JSON array differs from the seeded rows"
+    );
 
     let response = client()
         .get(format!("http://{addr}/tickets.ndjson"))
@@ -263,11 +276,17 @@ async fn hundred_thousand_tickets_both_formats(db: Db) {
         .collect();
     assert!(body.ends_with(b"\n"));
     assert_eq!(got.len(), expected.len());
-    assert!(got == expected, "the NDJSON lines differ from the seeded rows");
+    assert!(
+        got == expected,
+        "the NDJSON lines differ from the seeded rows"
+    );
 
     let stats = app.buffer_pool_stats();
     assert_eq!(stats.outstanding, 0, "{stats:?}");
-    assert!(stats.hits > 0, "buffers are reused across chunks: {stats:?}");
+    assert!(
+        stats.hits > 0,
+        "buffers are reused across chunks: {stats:?}"
+    );
 }
 
 /// `/tickets/summary` streams batches through the formulas.
@@ -277,7 +296,9 @@ async fn summary_is_the_batch_path_with_formulas(db: Db) {
     let limit = 5_000;
     let now = SEED_EPOCH + 86_400;
     let response = client()
-        .get(format!("http://{addr}/tickets/summary?limit={limit}&as_of={now}"))
+        .get(format!(
+            "http://{addr}/tickets/summary?limit={limit}&as_of={now}"
+        ))
         .send()
         .await
         .unwrap();
@@ -342,7 +363,11 @@ async fn disconnect_after_first_chunk_stops_the_query(db: Db) {
     let app = db.app(ChunkConfig::default()).await;
     let spawned_rows = ItemCounter::new();
     let spawned = {
-        let (db, streamer, counter) = (app.db().clone(), app.streamer().clone(), spawned_rows.clone());
+        let (db, streamer, counter) = (
+            app.db().clone(),
+            app.streamer().clone(),
+            spawned_rows.clone(),
+        );
         Router::new().route(
             "/spawned",
             get(move || {
@@ -363,7 +388,11 @@ async fn disconnect_after_first_chunk_stops_the_query(db: Db) {
     for (path, rows_read) in [("/tickets", None), ("/spawned", Some(&spawned_rows))] {
         let read = || rows_read.map_or_else(|| app.rows_read(), ItemCounter::get);
         let before = read();
-        let response = client().get(format!("http://{addr}{path}")).send().await.unwrap();
+        let response = client()
+            .get(format!("http://{addr}{path}"))
+            .send()
+            .await
+            .unwrap();
         assert_eq!(response.status(), 200);
         let mut body = response.bytes_stream();
         let first = body.next().await.unwrap().unwrap();
@@ -435,7 +464,11 @@ async fn failure_mid_stream_is_an_incomplete_transfer(db: Db) {
     let addr = serve(router).await;
 
     for path in ["/decode", "/transform"] {
-        let response = client().get(format!("http://{addr}{path}")).send().await.unwrap();
+        let response = client()
+            .get(format!("http://{addr}{path}"))
+            .send()
+            .await
+            .unwrap();
         assert_eq!(response.status(), 200, "{path}: the body had started");
         let mut received = Vec::new();
         let mut body = response.bytes_stream();
@@ -450,14 +483,19 @@ async fn failure_mid_stream_is_an_incomplete_transfer(db: Db) {
             }
         }
         assert!(failed, "{path}: the transfer must end in an error");
-        assert!(!received.is_empty(), "{path}: chunks came before the failure");
+        assert!(
+            !received.is_empty(),
+            "{path}: chunks came before the failure"
+        );
         assert!(
             serde_json::from_slice::<Value>(&received).is_err(),
             "{path}: a truncated body must not parse"
         );
         assert!(!received.ends_with(b"]"));
     }
-    assert!(eventually(|| app.buffer_pool_stats().outstanding == 0 && db_in_use(app.db()) == 0).await);
+    assert!(
+        eventually(|| app.buffer_pool_stats().outstanding == 0 && db_in_use(app.db()) == 0).await
+    );
 }
 
 /// A query that fails before its first row: an error status and a JSON problem body.
@@ -475,7 +513,11 @@ async fn failure_before_first_row_is_an_error_status(db: Db) {
         }),
     );
     let addr = serve(router).await;
-    let response = client().get(format!("http://{addr}/bad")).send().await.unwrap();
+    let response = client()
+        .get(format!("http://{addr}/bad"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), 500);
     assert_eq!(header(&response, "content-type"), "application/json");
     let problem: Value = json(response).await;
@@ -495,7 +537,11 @@ async fn gzip_reaches_the_client_before_a_slow_source_ends(db: Db) {
     };
     let app = db.app(config).await;
     let source_done = Arc::new(AtomicBool::new(false));
-    let (pool, streamer, done) = (app.db().clone(), app.streamer().clone(), source_done.clone());
+    let (pool, streamer, done) = (
+        app.db().clone(),
+        app.streamer().clone(),
+        source_done.clone(),
+    );
     let router = Router::new()
         .route(
             "/slow",
@@ -594,7 +640,11 @@ async fn slow_reader_keeps_server_buffers_bounded(db: Db) {
     let peak = Arc::new(AtomicU64::new(0));
     let sampling = Arc::new(AtomicBool::new(true));
     let sampler = {
-        let (pool, peak, sampling) = (app.streamer().pool().clone(), peak.clone(), sampling.clone());
+        let (pool, peak, sampling) = (
+            app.streamer().pool().clone(),
+            peak.clone(),
+            sampling.clone(),
+        );
         tokio::spawn(async move {
             while sampling.load(SeqCst) {
                 peak.fetch_max(pool.stats().outstanding, SeqCst);
@@ -602,12 +652,18 @@ async fn slow_reader_keeps_server_buffers_bounded(db: Db) {
             }
         })
     };
-    let response = client().get(format!("http://{addr}/spawned")).send().await.unwrap();
+    let response = client()
+        .get(format!("http://{addr}/spawned"))
+        .send()
+        .await
+        .unwrap();
     let mut body = response.bytes_stream();
     let mut read = 0_u64;
     // Read about 4 MiB (of ~48 MB) slowly: a few KiB at a time with pauses.
     while read < 4 << 20 {
-        let Some(chunk) = body.next().await else { break };
+        let Some(chunk) = body.next().await else {
+            break;
+        };
         read += chunk.unwrap().len() as u64;
         tokio::time::sleep(Duration::from_millis(2)).await;
     }
@@ -626,7 +682,10 @@ async fn slow_reader_keeps_server_buffers_bounded(db: Db) {
         TICKETS * 480 / threshold
     );
     assert!(peak >= 1);
-    assert!(peak <= bound, "peak {peak} buffers outstanding, bound {bound}");
+    assert!(
+        peak <= bound,
+        "peak {peak} buffers outstanding, bound {bound}"
+    );
     assert!(eventually(|| app.buffer_pool_stats().outstanding == 0).await);
 }
 

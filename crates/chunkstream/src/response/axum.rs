@@ -79,7 +79,7 @@ mod tests {
     #[tokio::test]
     async fn error_before_first_chunk_is_a_status() {
         let streamer = Streamer::new(ChunkConfig::default()).unwrap();
-        let failing = source::from_iter([Err::<u32, _>(std::io::Error::other("boom"))]);
+        let failing = futures_util::stream::iter([Err::<u32, _>(std::io::Error::other("boom"))]);
         let response = StreamResponse::new(streamer.stream(failing, transform::passthrough()))
             .start()
             .await
