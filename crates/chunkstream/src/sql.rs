@@ -31,6 +31,30 @@
 //! # Ok::<_, Box<dyn std::error::Error>>(())
 //! # }).unwrap();
 //! ```
+//!
+//! In an axum handler (with the `axum` feature), the stream leaves the handler inside the
+//! response; [`start`](crate::StreamResponse::start) turns a failing query into an error
+//! status:
+//!
+//! ```
+//! # #[cfg(feature = "axum")] {
+//! use axum::extract::State;
+//! use chunkstream::{StreamResponse, Streamer, sql, transform};
+//!
+//! #[derive(serde::Serialize, sqlx::FromRow)]
+//! struct Ticket { id: i64, title: String }
+//!
+//! async fn tickets(State((pool, streamer)): State<(sqlx::SqlitePool, Streamer)>) -> StreamResponse {
+//!     let rows = sql::rows(pool, |pool| {
+//!         sqlx::query_as::<_, Ticket>("SELECT id, title FROM tickets ORDER BY id").fetch(pool)
+//!     });
+//!     StreamResponse::new(streamer.stream(rows, transform::passthrough())).start().await
+//! }
+//!
+//! let _app: axum::Router<(sqlx::SqlitePool, Streamer)> =
+//!     axum::Router::new().route("/tickets", axum::routing::get(tickets));
+//! # }
+//! ```
 
 use std::fmt;
 use std::future::Future;

@@ -45,7 +45,9 @@ impl Db {
     fn sqlite() -> Db {
         static URL: OnceLock<String> = OnceLock::new();
         let url = URL.get_or_init(|| {
-            // Under the target directory's scratch space; kept for the process's life.
+            // Under the target directory's scratch space, kept for the process's life
+            // (statics are never dropped); earlier runs' directories are removed here.
+            remove_stale_dirs();
             let dir = tempfile::Builder::new()
                 .prefix("chunkstream-http-")
                 .tempdir_in(env!("CARGO_TARGET_TMPDIR"))
@@ -93,6 +95,29 @@ impl Db {
         App::open(&self.url, TICKETS, config)
             .await
             .expect("open app")
+    }
+}
+
+/// Removes the database directories that runs older than an hour left behind.
+fn remove_stale_dirs() {
+    let Ok(entries) = std::fs::read_dir(env!("CARGO_TARGET_TMPDIR")) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let stale = entry
+            .metadata()
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|modified| modified.elapsed().ok())
+            .is_some_and(|age| age > Duration::from_secs(3600));
+        if stale
+            && entry
+                .file_name()
+                .to_string_lossy()
+                .starts_with("chunkstream-http-")
+        {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
     }
 }
 
