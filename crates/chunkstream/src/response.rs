@@ -30,6 +30,13 @@ cfg_axum! {
 ///   terminating chunk, so the client sees an incomplete body) and is logged with
 ///   `tracing` at `WARN`.
 ///
+/// Behind tower-http's `CompressionLayer` (gzip) the chunks still reach the client as
+/// they are made: the encoder (async-compression 0.4) flushes whenever the body is not
+/// ready, so a slow stream is not held back to its end (the concern of tower-http#292;
+/// tested with tower-http 0.6). For a slow source, set
+/// [`ChunkConfig::flush_interval`](crate::ChunkConfig::flush_interval) so that partly
+/// filled buffers go out too.
+///
 /// # Examples
 ///
 /// ```

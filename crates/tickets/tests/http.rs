@@ -187,6 +187,7 @@ backends!(
     failure_before_first_row_is_an_error_status,
     gzip_reaches_the_client_before_a_slow_source_ends,
     slow_reader_keeps_server_buffers_bounded,
+    typed_pools_stream_through_the_same_code,
 );
 
 // ---------------------------------------------------------------------------------------
@@ -712,6 +713,43 @@ async fn slow_reader_keeps_server_buffers_bounded(db: Db) {
         "peak {peak} buffers outstanding, bound {bound}"
     );
     assert!(eventually(|| app.buffer_pool_stats().outstanding == 0).await);
+}
+
+/// The service goes through sqlx's `Any` driver; `sql::rows` works the same with the
+/// typed pools (`SqlitePool`, `PgPool`), through the same generic code.
+async fn typed_pools_stream_through_the_same_code(db: Db) {
+    async fn body<DB: sqlx::Database>(pool: sqlx::Pool<DB>) -> Vec<Value>
+    where
+        for<'c> &'c mut DB::Connection: sqlx::Executor<'c, Database = DB>,
+        for<'q> DB::Arguments<'q>: sqlx::IntoArguments<'q, DB>,
+        (i64, String): for<'r> sqlx::FromRow<'r, DB::Row>,
+    {
+        let streamer = Streamer::new(ChunkConfig::with_sizes(1024, 512)).unwrap();
+        let rows = sql::rows(pool, |pool| {
+            sqlx::query_as::<_, (i64, String)>(
+                "SELECT id, title FROM tickets ORDER BY id LIMIT 300",
+            )
+            .fetch(pool)
+        });
+        let chunks: Vec<bytes::Bytes> = streamer
+            .stream(rows, |(id, title)| {
+                Ok::<_, std::convert::Infallible>(serde_json::json!({ "id": id, "title": title }))
+            })
+            .map(Result::unwrap)
+            .collect()
+            .await;
+        assert!(chunks.len() > 1);
+        serde_json::from_slice(&chunks.concat()).unwrap()
+    }
+    let got = if db.url.starts_with("postgres") {
+        body(sqlx::PgPool::connect(&db.url).await.unwrap()).await
+    } else {
+        body(sqlx::SqlitePool::connect(&db.url).await.unwrap()).await
+    };
+    let expected: Vec<Value> = (1..=300)
+        .map(|id| serde_json::json!({ "id": id, "title": seed::ticket(id).title }))
+        .collect();
+    assert_eq!(got, expected);
 }
 
 #[test]
