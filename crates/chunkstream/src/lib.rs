@@ -111,3 +111,8 @@ pub use streamer::Streamer;
 
 /// Re-exported so users can cancel streams without naming tokio-util themselves.
 pub use tokio_util::sync::CancellationToken;
+
+// The README's examples are compiled and run as doctests, so they stay true.
+#[cfg(all(doctest, feature = "axum", feature = "sqlx"))]
+#[doc = include_str!("../../../README.md")]
+struct ReadmeDoctests;
