@@ -66,8 +66,11 @@
 //!   compiled; the feature states the choice).
 //! - `encoder-simd-json`: `encode::SimdJson`, the simd-json serializer.
 //! - `encoder-sonic-rs`: `encode::SonicRs`, the sonic-rs serializer.
-//! - `axum`: `StreamResponse` implements axum's `IntoResponse`.
-//! - `sqlx`: sources from sqlx pools and queries.
+//! - `axum`: [`StreamResponse`] implements axum's `IntoResponse` (`Content-Type`,
+//!   `X-Total-Count`, chunked body, error statuses; see its docs), and [`metrics`] emits
+//!   `tracing` spans and events.
+//! - `sqlx`: `sql`, sources from sqlx pools and queries that a handler can return
+//!   (`sql::rows`, `sql::row_batches`, `sql::count`).
 //! - `full`: all of the above.
 //!
 //! Always available, whatever the features: [`pool::NoPool`], the
@@ -85,10 +88,14 @@ mod defaults;
 pub mod encode;
 mod error;
 mod format;
+pub mod metrics;
 mod pipeline;
 pub mod pool;
-mod response;
+pub mod response;
 pub mod source;
+cfg_sqlx! {
+    pub mod sql;
+}
 mod stream;
 mod streamer;
 pub mod transform;
@@ -104,3 +111,8 @@ pub use streamer::Streamer;
 
 /// Re-exported so users can cancel streams without naming tokio-util themselves.
 pub use tokio_util::sync::CancellationToken;
+
+// The README's examples are compiled and run as doctests, so they stay true.
+#[cfg(all(doctest, feature = "axum", feature = "sqlx"))]
+#[doc = include_str!("../../../README.md")]
+struct ReadmeDoctests;

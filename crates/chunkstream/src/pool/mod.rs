@@ -112,3 +112,57 @@ impl<P: BufferPool + ?Sized> BufferPool for std::sync::Arc<P> {
         (**self).stats()
     }
 }
+
+/// The contract every bounded queue-backed pool keeps, checked on each of them.
+#[cfg(all(test, any(feature = "pool-freelist", feature = "pool-object-pool")))]
+mod contract {
+    use super::*;
+
+    fn small(max_pooled: usize) -> PoolConfig {
+        PoolConfig {
+            buffer_size: 64,
+            max_pooled,
+            max_retained: 128,
+        }
+    }
+
+    fn reuses_and_clears<P: BufferPool>(pool: P) {
+        let mut buf = pool.get();
+        buf.extend_from_slice(b"hello");
+        let ptr = buf.as_ptr();
+        pool.put(buf);
+        let again = pool.get();
+        assert_eq!(again.as_ptr(), ptr);
+        assert!(again.is_empty());
+        let stats = pool.stats();
+        assert_eq!((stats.hits, stats.misses, stats.returned), (1, 1, 1));
+        assert_eq!((stats.outstanding, stats.pooled), (1, 0));
+    }
+
+    fn drops_when_full_or_oversize<P: BufferPool>(pool: P) {
+        let (a, b) = (pool.get(), pool.get());
+        pool.put(a);
+        pool.put(b);
+        pool.put(Vec::with_capacity(1024));
+        let stats = pool.stats();
+        assert_eq!(stats.returned, 1);
+        assert_eq!(stats.dropped_full, 1);
+        assert_eq!(stats.dropped_oversize, 1);
+        assert_eq!(stats.pooled, 1);
+        assert_eq!(stats.pooled_bytes, 64);
+    }
+
+    #[cfg(feature = "pool-freelist")]
+    #[test]
+    fn freelist() {
+        reuses_and_clears(FreelistPool::new(small(4)));
+        drops_when_full_or_oversize(FreelistPool::new(small(1)));
+    }
+
+    #[cfg(feature = "pool-object-pool")]
+    #[test]
+    fn object_pool() {
+        reuses_and_clears(ObjectPool::new(small(4)));
+        drops_when_full_or_oversize(ObjectPool::new(small(1)));
+    }
+}

@@ -203,18 +203,35 @@ fn for_each_pool_and_encoder(
         ($name:expr, $pool:expr) => {{
             with!(concat!($name, "/serde_json"), $pool, SerdeJson);
             #[cfg(feature = "encoder-simd-json")]
-            with!(concat!($name, "/simd-json"), $pool, chunkstream::encode::SimdJson);
+            with!(
+                concat!($name, "/simd-json"),
+                $pool,
+                chunkstream::encode::SimdJson
+            );
             #[cfg(feature = "encoder-sonic-rs")]
-            with!(concat!($name, "/sonic-rs"), $pool, chunkstream::encode::SonicRs);
+            with!(
+                concat!($name, "/sonic-rs"),
+                $pool,
+                chunkstream::encode::SonicRs
+            );
         }};
     }
     with_every_encoder!("no-pool", NoPool::new(pool_config));
     #[cfg(feature = "pool-freelist")]
-    with_every_encoder!("freelist", chunkstream::pool::FreelistPool::new(pool_config));
+    with_every_encoder!(
+        "freelist",
+        chunkstream::pool::FreelistPool::new(pool_config)
+    );
     #[cfg(feature = "pool-object-pool")]
-    with_every_encoder!("object-pool", chunkstream::pool::ObjectPool::new(pool_config));
+    with_every_encoder!(
+        "object-pool",
+        chunkstream::pool::ObjectPool::new(pool_config)
+    );
     #[cfg(feature = "pool-thread-local")]
-    with_every_encoder!("thread-local", chunkstream::pool::ThreadLocalPool::new(pool_config));
+    with_every_encoder!(
+        "thread-local",
+        chunkstream::pool::ThreadLocalPool::new(pool_config)
+    );
     #[cfg(feature = "pool-freelist")]
     with_every_encoder!(
         "calibrated-freelist",

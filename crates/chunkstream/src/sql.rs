@@ -1,0 +1,352 @@
+//! Sources from sqlx: a query over an owned pool as a `'static` stream a handler can
+//! return, row batches, and a count for `X-Total-Count`.
+//!
+//! `sqlx::query_as(..).fetch(&pool)` borrows the pool, so its stream cannot leave the
+//! handler that made it (axum#2156, sqlx#3887). [`rows`] takes the pool by value (a
+//! `sqlx::Pool` is a cheap handle) and a closure that builds the query against it; the
+//! returned [`Rows`] owns both, is `'static + Send`, and is a source for
+//! [`Streamer::stream`](crate::Streamer::stream).
+//!
+//! Any sqlx database works through the same code: SQLite (embedded, the one the tickets
+//! demo uses) and PostgreSQL are tested.
+//!
+//! # Examples
+//!
+//! ```
+//! # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+//! use futures_util::TryStreamExt;
+//! use chunkstream::{ChunkConfig, Streamer, sql, transform};
+//!
+//! let pool = sqlx::SqlitePool::connect("sqlite::memory:").await?;
+//! let rows = sql::rows(pool.clone(), |pool| {
+//!     sqlx::query_as::<_, (i64, String)>("SELECT 1, 'one' UNION ALL SELECT 2, 'two'").fetch(pool)
+//! });
+//! let streamer = Streamer::new(ChunkConfig::default())?;
+//! let body: Vec<u8> = streamer
+//!     .stream(rows, transform::passthrough())
+//!     .map_ok(|chunk| chunk.to_vec())
+//!     .try_concat()
+//!     .await?;
+//! assert_eq!(body, br#"[[1,"one"],[2,"two"]]"#);
+//! # Ok::<_, Box<dyn std::error::Error>>(())
+//! # }).unwrap();
+//! ```
+//!
+//! In an axum handler (with the `axum` feature), the stream leaves the handler inside the
+//! response; [`start`](crate::StreamResponse::start) turns a failing query into an error
+//! status:
+//!
+//! ```
+//! # #[cfg(feature = "axum")] {
+//! use axum::extract::State;
+//! use chunkstream::{StreamResponse, Streamer, sql, transform};
+//!
+//! #[derive(serde::Serialize, sqlx::FromRow)]
+//! struct Ticket { id: i64, title: String }
+//!
+//! async fn tickets(State((pool, streamer)): State<(sqlx::SqlitePool, Streamer)>) -> StreamResponse {
+//!     let rows = sql::rows(pool, |pool| {
+//!         sqlx::query_as::<_, Ticket>("SELECT id, title FROM tickets ORDER BY id").fetch(pool)
+//!     });
+//!     StreamResponse::new(streamer.stream(rows, transform::passthrough())).start().await
+//! }
+//!
+//! let _app: axum::Router<(sqlx::SqlitePool, Streamer)> =
+//!     axum::Router::new().route("/tickets", axum::routing::get(tickets));
+//! # }
+//! ```
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::task::{Context, Poll};
+
+use futures_core::Stream;
+use futures_core::stream::BoxStream;
+use futures_util::StreamExt;
+use sqlx::{Database, Executor, FromRow, IntoArguments, Pool};
+
+use crate::source::{Batched, batched};
+
+/// A row of a [`Rows`] source, or the database error that ended it.
+pub type RowResult<T> = Result<T, sqlx::Error>;
+
+/// Streams the rows of the query that `query` builds against `pool`, owning the pool.
+///
+/// `query` is called once, on the first poll, with a reference to the pool the stream
+/// owns; the query it returns may therefore borrow the pool (as `fetch(pool)` does) and
+/// anything `'static` it captured. Bind values by value (`.bind(status)` with an owned
+/// `String`); the SQL text must be `'static` (a literal), or see [`rows_with`] for SQL
+/// built at run time.
+///
+/// The stream ends after the first error. Dropping it drops the query at once, and sqlx
+/// returns the connection to the pool.
+///
+/// # Examples
+///
+/// See the [module docs](self).
+pub fn rows<DB, T, F>(pool: Pool<DB>, query: F) -> Rows<T>
+where
+    DB: Database,
+    T: Send + 'static,
+    F: for<'p> FnOnce(&'p Pool<DB>) -> BoxStream<'p, RowResult<T>> + Send + 'static,
+{
+    rows_with(pool, (), move |pool, ()| query(pool))
+}
+
+/// Like [`rows`], with an owned value `owned` (typically the SQL text as a `String`, or
+/// the values to bind) that the query may borrow for as long as it runs.
+///
+/// # Examples
+///
+/// ```
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+/// use futures_util::TryStreamExt;
+///
+/// let pool = sqlx::SqlitePool::connect("sqlite::memory:").await?;
+/// let sql = format!("SELECT {} AS n", 41 + 1);
+/// let rows = chunkstream::sql::rows_with(pool, sql, |pool, sql| {
+///     sqlx::query_scalar::<_, i64>(sql).fetch(pool)
+/// });
+/// let all: Vec<i64> = rows.try_collect().await?;
+/// assert_eq!(all, [42]);
+/// # Ok::<_, Box<dyn std::error::Error>>(())
+/// # }).unwrap();
+/// ```
+pub fn rows_with<DB, O, T, F>(pool: Pool<DB>, owned: O, query: F) -> Rows<T>
+where
+    DB: Database,
+    O: Send + Sync + 'static,
+    T: Send + 'static,
+    F: for<'p> FnOnce(&'p Pool<DB>, &'p O) -> BoxStream<'p, RowResult<T>> + Send + 'static,
+{
+    let slot = Arc::new(Mutex::new(None));
+    let yielder = Yielder {
+        slot: Arc::clone(&slot),
+    };
+    // The future owns the pool and `owned`, and the query's stream borrows them: a
+    // self-referential state that only an `async` block can hold in safe Rust. Each row
+    // is passed out through `slot`, and the block then yields once.
+    let driver = async move {
+        let (pool, owned) = (pool, owned);
+        let mut stream = query(&pool, &owned);
+        while let Some(row) = stream.next().await {
+            let failed = row.is_err();
+            yielder.send(row).await;
+            if failed {
+                break;
+            }
+        }
+    };
+    Rows {
+        driver: Some(Box::pin(driver)),
+        slot,
+    }
+}
+
+/// Like [`rows`], grouped into batches of `size` rows (the last may be shorter): the
+/// source for [`Streamer::stream_batch`](crate::Streamer::stream_batch), and the
+/// successor of the Go package's `SQLBatchFetcher` / `ScanBatch`.
+///
+/// The rows read before an error come out as a short batch, then the error.
+///
+/// # Examples
+///
+/// ```
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+/// use futures_util::TryStreamExt;
+///
+/// let pool = sqlx::SqlitePool::connect("sqlite::memory:").await?;
+/// let batches = chunkstream::sql::row_batches(pool, 2, |pool| {
+///     sqlx::query_scalar::<_, i64>("SELECT 1 UNION ALL SELECT 2 UNION ALL SELECT 3").fetch(pool)
+/// });
+/// let all: Vec<Vec<i64>> = batches.try_collect().await?;
+/// assert_eq!(all, [vec![1, 2], vec![3]]);
+/// # Ok::<_, Box<dyn std::error::Error>>(())
+/// # }).unwrap();
+/// ```
+pub fn row_batches<DB, T, F>(
+    pool: Pool<DB>,
+    size: usize,
+    query: F,
+) -> Batched<Rows<T>, T, sqlx::Error>
+where
+    DB: Database,
+    T: Send + 'static,
+    F: for<'p> FnOnce(&'p Pool<DB>) -> BoxStream<'p, RowResult<T>> + Send + 'static,
+{
+    batched(rows(pool, query), size)
+}
+
+/// Runs `sql`, a query returning one integer (such as `SELECT COUNT(*) FROM t`), for the
+/// `X-Total-Count` of a response.
+///
+/// # Errors
+///
+/// The database's error, or [`sqlx::Error::Decode`] if the count is negative.
+///
+/// # Examples
+///
+/// ```
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+/// let pool = sqlx::SqlitePool::connect("sqlite::memory:").await?;
+/// assert_eq!(chunkstream::sql::count(&pool, "SELECT 3").await?, 3);
+/// # Ok::<_, Box<dyn std::error::Error>>(())
+/// # }).unwrap();
+/// ```
+pub async fn count<DB>(pool: &Pool<DB>, sql: &str) -> Result<u64, sqlx::Error>
+where
+    DB: Database,
+    for<'c> &'c Pool<DB>: Executor<'c, Database = DB>,
+    for<'q> <DB as Database>::Arguments<'q>: IntoArguments<'q, DB>,
+    (i64,): for<'r> FromRow<'r, DB::Row>,
+{
+    let n: i64 = sqlx::query_scalar(sql).fetch_one(pool).await?;
+    u64::try_from(n).map_err(|err| sqlx::Error::Decode(Box::new(err)))
+}
+
+/// The source made by [`rows`], [`rows_with`]: the rows of a query, owning its pool.
+///
+/// `'static` and `Send`, so a handler can return it inside a response.
+#[must_use = "streams do nothing unless polled"]
+pub struct Rows<T> {
+    /// Runs the query; `None` once it has finished.
+    driver: Option<Pin<Box<dyn Future<Output = ()> + Send>>>,
+    /// Where the driver leaves each row.
+    slot: Arc<Mutex<Option<RowResult<T>>>>,
+}
+
+impl<T> fmt::Debug for Rows<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Rows")
+            .field("running", &self.driver.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<T> Stream for Rows<T> {
+    type Item = RowResult<T>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let this = &mut *self;
+        let Some(driver) = this.driver.as_mut() else {
+            return Poll::Ready(None);
+        };
+        let finished = driver.as_mut().poll(cx).is_ready();
+        let row = take(&this.slot);
+        if finished {
+            this.driver = None; // drops the query and the pool handle now
+        }
+        match row {
+            Some(row) => Poll::Ready(Some(row)),
+            None if finished => Poll::Ready(None),
+            // The query registered the waker: it is waiting on the database.
+            None => Poll::Pending,
+        }
+    }
+}
+
+fn take<T>(slot: &Mutex<Option<T>>) -> Option<T> {
+    slot.lock().unwrap_or_else(PoisonError::into_inner).take()
+}
+
+/// The driver's end of the slot.
+struct Yielder<T> {
+    slot: Arc<Mutex<Option<RowResult<T>>>>,
+}
+
+impl<T> Yielder<T> {
+    /// Leaves `row` in the slot and returns `Pending` once, so that [`Rows::poll_next`]
+    /// hands it out before the driver reads the next one.
+    async fn send(&self, row: RowResult<T>) {
+        *self.slot.lock().unwrap_or_else(PoisonError::into_inner) = Some(row);
+        YieldOnce(false).await;
+    }
+}
+
+/// Pending on its first poll (without waking: the caller is about to return a row and
+/// will be polled again), ready on the second.
+struct YieldOnce(bool);
+
+impl Future for YieldOnce {
+    type Output = ();
+
+    fn poll(mut self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<()> {
+        if self.0 {
+            Poll::Ready(())
+        } else {
+            self.0 = true;
+            Poll::Pending
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use futures_util::StreamExt;
+    use sqlx::sqlite::SqlitePoolOptions;
+
+    use super::*;
+
+    const MANY: &str = "WITH RECURSIVE c(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM c \
+                        WHERE n < 1000000) SELECT n FROM c";
+
+    async fn one_connection() -> sqlx::SqlitePool {
+        SqlitePoolOptions::new()
+            .max_connections(1)
+            .acquire_timeout(Duration::from_secs(10))
+            .connect("sqlite::memory:")
+            .await
+            .unwrap()
+    }
+
+    fn assert_static_send<T: Send + 'static>(_: &T) {}
+
+    #[tokio::test]
+    async fn an_error_ends_the_stream() {
+        let pool = one_connection().await;
+        let mut rows = rows(pool, |pool| {
+            sqlx::query_scalar::<_, i64>("SELECT n FROM nowhere").fetch(pool)
+        });
+        assert_static_send(&rows);
+        assert!(rows.next().await.unwrap().is_err());
+        assert!(rows.next().await.is_none());
+        assert!(rows.next().await.is_none());
+    }
+
+    #[tokio::test]
+    async fn dropping_the_stream_returns_the_connection() {
+        let pool = one_connection().await;
+        let mut many = rows(pool.clone(), |pool| {
+            sqlx::query_scalar::<_, i64>(MANY).fetch(pool)
+        });
+        for expected in 1..=3 {
+            assert_eq!(many.next().await.unwrap().unwrap(), expected);
+        }
+        drop(many);
+        // The only connection is free again: the query has let go of it.
+        let n: i64 = sqlx::query_scalar("SELECT 7")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+        assert_eq!(n, 7);
+    }
+
+    #[tokio::test]
+    async fn batches_and_count() {
+        let pool = one_connection().await;
+        let sizes: Vec<usize> = row_batches(pool.clone(), 400_000, |pool| {
+            sqlx::query_scalar::<_, i64>(MANY).fetch(pool)
+        })
+        .map(|batch| batch.unwrap().len())
+        .collect()
+        .await;
+        assert_eq!(sizes, [400_000, 400_000, 200_000]);
+        let n = count(&pool, "SELECT COUNT(*) FROM (SELECT 1 UNION ALL SELECT 2)").await;
+        assert_eq!(n.unwrap(), 2);
+        assert!(count(&pool, "SELECT -1").await.is_err());
+    }
+}
