@@ -37,11 +37,23 @@ impl Environment {
             "command_line",
             std::env::args().collect::<Vec<_>>().join(" "),
         );
-        put("commit", run("git", &["rev-parse", "HEAD"]));
+        put("commit", run("git", &["-C", ROOT, "rev-parse", "HEAD"]));
         put(
             "dirty",
-            (!run("git", &["status", "--porcelain", "--untracked-files=no"]).is_empty())
-                .to_string(),
+            // Uncommitted changes to anything but the reports themselves.
+            (!run(
+                "git",
+                &[
+                    "status",
+                    "--porcelain",
+                    "--untracked-files=no",
+                    "--",
+                    ".",
+                    ":!reports",
+                ],
+            )
+            .is_empty())
+            .to_string(),
         );
         put("rustc", run("rustc", &["--version"]));
         put("cpu", cpu_model());
@@ -112,6 +124,10 @@ impl Environment {
             .map_or_else(|_| Environment::default(), |t| Self::from_text(&t))
     }
 }
+
+/// The workspace root (the commit and the dirty state are the workspace's, wherever
+/// the lab runs from).
+const ROOT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
 
 fn run(program: &str, args: &[&str]) -> String {
     Command::new(program)
