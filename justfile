@@ -68,7 +68,7 @@ lint:
 ci:
     bash .ci/run
 
-# The tickets service on 127.0.0.1:3000, seeded with 100,000 tickets.
+# The tickets service on 127.0.0.1:3000 (first start seeds target/tickets.db with 100,000 tickets).
 [group('demo')]
 demo:
-    cargo run --release -p chunkstream-tickets -- --tickets 100000
+    cargo run --release -p chunkstream-tickets -- --db target/tickets.db --tickets 100000
