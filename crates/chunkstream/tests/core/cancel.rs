@@ -3,7 +3,7 @@ use std::sync::atomic::Ordering::SeqCst;
 use std::time::Duration;
 
 use chunkstream::encode::SerdeJson;
-use chunkstream::pool::FreelistPool;
+use chunkstream::pool::{DefaultPool, FromPoolConfig};
 use chunkstream::{
     BufferPool, CancellationToken, ChunkConfig, ChunkStream, StreamError, Streamer, transform,
 };
@@ -12,9 +12,9 @@ use futures_util::stream;
 
 use crate::common::{Counted, tickets};
 
-fn streamer() -> Streamer<FreelistPool, SerdeJson> {
+fn streamer() -> Streamer<DefaultPool, SerdeJson> {
     let config = ChunkConfig::with_sizes(4096, 2048).validate().unwrap();
-    let pool = Arc::new(FreelistPool::new(config.pool_config()));
+    let pool = Arc::new(DefaultPool::from_pool_config(config.pool_config()));
     Streamer::with_parts(config, pool, SerdeJson).unwrap()
 }
 

@@ -2,15 +2,15 @@ use std::io;
 use std::sync::Arc;
 
 use chunkstream::encode::{EncodeError, SerdeJson};
-use chunkstream::pool::{FreelistPool, NoPool};
+use chunkstream::pool::{DefaultPool, FromPoolConfig, NoPool};
 use chunkstream::{BufferPool, ChunkConfig, Format, StreamError, Streamer, source, transform};
 use futures_util::stream;
 
 use crate::common::{concat, drain, parse_body, tickets};
 
-fn small_streamer() -> Streamer<FreelistPool, SerdeJson> {
+fn small_streamer() -> Streamer<DefaultPool, SerdeJson> {
     let config = ChunkConfig::with_sizes(2048, 1024).validate().unwrap();
-    let pool = Arc::new(FreelistPool::new(config.pool_config()));
+    let pool = Arc::new(DefaultPool::from_pool_config(config.pool_config()));
     Streamer::with_parts(config, pool, SerdeJson).unwrap()
 }
 

@@ -2,7 +2,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chunkstream::encode::SerdeJson;
-use chunkstream::pool::FreelistPool;
+use chunkstream::pool::{DefaultPool, FromPoolConfig};
 use chunkstream::{ChunkConfig, Format, Streamer, transform};
 use futures_util::{StreamExt, stream};
 use tokio::time::Instant;
@@ -27,7 +27,7 @@ async fn partial_buffers_are_sent_once_the_interval_passes() {
         ..ChunkConfig::default()
     };
     let config = config.validate().unwrap();
-    let pool = Arc::new(FreelistPool::new(config.pool_config()));
+    let pool = Arc::new(DefaultPool::from_pool_config(config.pool_config()));
     for format in [Format::JsonArray, Format::Ndjson] {
         let streamer = Streamer::with_parts(config.clone(), Arc::clone(&pool), SerdeJson)
             .unwrap()

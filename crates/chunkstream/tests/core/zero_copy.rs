@@ -2,14 +2,14 @@ use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 
 use chunkstream::encode::SerdeJson;
-use chunkstream::pool::FreelistPool;
+use chunkstream::pool::{DefaultPool, FromPoolConfig};
 use chunkstream::{BufferPool, ChunkConfig, PoolStats, Streamer, source, transform};
 
 use crate::common::{drain, reference, tickets};
 
 /// Records the address of every buffer the inner pool hands out.
 struct Recording {
-    inner: FreelistPool,
+    inner: DefaultPool,
     handed_out: Mutex<HashSet<usize>>,
 }
 
@@ -39,7 +39,7 @@ async fn chunks_are_the_pooled_buffers() {
         .validate()
         .unwrap();
     let pool = Arc::new(Recording {
-        inner: FreelistPool::new(config.pool_config()),
+        inner: DefaultPool::from_pool_config(config.pool_config()),
         handed_out: Mutex::new(HashSet::new()),
     });
     let streamer = Streamer::with_parts(config, Arc::clone(&pool), SerdeJson).unwrap();
@@ -84,10 +84,11 @@ async fn chunks_are_the_pooled_buffers() {
     assert_eq!(after.dropped_oversize, 0);
 }
 
+#[cfg(any(feature = "pool-freelist", feature = "pool-object-pool", feature = "pool-thread-local"))]
 #[tokio::test]
 async fn buffers_are_reused_across_requests() {
     let config = ChunkConfig::with_sizes(4096, 2048).validate().unwrap();
-    let pool = Arc::new(FreelistPool::new(config.pool_config()));
+    let pool = Arc::new(DefaultPool::from_pool_config(config.pool_config()));
     let streamer = Streamer::with_parts(config, Arc::clone(&pool), SerdeJson).unwrap();
     let rows = tickets(100);
     for _ in 0..20 {
