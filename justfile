@@ -71,4 +71,5 @@ ci:
 # The tickets service on 127.0.0.1:3000 (first start seeds target/tickets.db with 100,000 tickets).
 [group('demo')]
 demo:
+    mkdir -p target
     cargo run --release -p chunkstream-tickets -- --db target/tickets.db --tickets 100000
