@@ -209,6 +209,8 @@ impl<P: fmt::Debug> fmt::Debug for Calibrated<P> {
 impl<P: BufferPool> BufferPool for Calibrated<P> {
     fn get(&self) -> Vec<u8> {
         let mut buf = self.inner.get();
+        // A no-op (pools hand out empty buffers) that spares reading the length back.
+        buf.clear();
         let size = self.size.load(Ordering::Relaxed);
         let max_retained = self.max_retained.load(Ordering::Relaxed);
         if buf.capacity() < size {

@@ -2,6 +2,7 @@
 
 use crossbeam_queue::ArrayQueue;
 
+use super::stats::ExtraBytes;
 use super::{BufferPool, FromPoolConfig, PoolCounters, PoolStats};
 use crate::config::PoolConfig;
 
@@ -9,6 +10,10 @@ use crate::config::PoolConfig;
 ///
 /// A `get` pops a buffer or allocates one; a `put` clears the buffer and pushes it back,
 /// or drops it when the queue is full or its capacity exceeds `max_retained`.
+///
+/// Each operation costs the queue's own atomics plus one counter (`hits` or
+/// `returned`); `pooled` is the queue's length and `pooled_bytes` is computed from it,
+/// corrected only for buffers whose capacity is not `buffer_size`.
 ///
 /// # Examples
 ///
@@ -28,6 +33,8 @@ pub struct FreelistPool {
     buffer_size: usize,
     max_retained: usize,
     counters: PoolCounters,
+    /// Capacity of the queued buffers beyond `queue.len() * buffer_size`.
+    extra: ExtraBytes,
 }
 
 impl FreelistPool {
@@ -47,6 +54,7 @@ impl FreelistPool {
             buffer_size: config.buffer_size,
             max_retained: config.max_retained,
             counters: PoolCounters::default(),
+            extra: ExtraBytes::default(),
         }
     }
 }
@@ -67,7 +75,8 @@ impl BufferPool for FreelistPool {
     fn get(&self) -> Vec<u8> {
         match self.queue.pop() {
             Some(buf) => {
-                self.counters.hit(buf.capacity());
+                self.extra.sub(buf.capacity(), self.buffer_size);
+                self.counters.hit();
                 buf
             }
             None => {
@@ -84,9 +93,14 @@ impl BufferPool for FreelistPool {
         }
         buf.clear();
         let capacity = buf.capacity();
+        // Counted before the push, so a concurrent `get` never takes it out first.
+        self.extra.add(capacity, self.buffer_size);
         match self.queue.push(buf) {
-            Ok(()) => self.counters.returned(capacity),
-            Err(_full) => self.counters.dropped_full(),
+            Ok(()) => self.counters.returned(),
+            Err(_full) => {
+                self.extra.sub(capacity, self.buffer_size);
+                self.counters.dropped_full();
+            }
         }
     }
 
@@ -94,7 +108,10 @@ impl BufferPool for FreelistPool {
         self.buffer_size
     }
 
+    /// Exact once the threads using the pool are quiescent.
     fn stats(&self) -> PoolStats {
-        self.counters.snapshot()
+        let pooled = self.queue.len() as u64;
+        self.counters
+            .snapshot(pooled, self.extra.total(pooled, self.buffer_size))
     }
 }

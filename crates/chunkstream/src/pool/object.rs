@@ -6,6 +6,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use object_pool::{Pool, ReusableOwned};
 
+use super::stats::ExtraBytes;
 use super::{BufferPool, FromPoolConfig, PoolCounters, PoolStats};
 use crate::config::PoolConfig;
 
@@ -45,6 +46,8 @@ pub struct ObjectPool {
     max_pooled: usize,
     max_retained: usize,
     counters: PoolCounters,
+    /// Capacity of the kept buffers beyond `kept * buffer_size`.
+    extra: ExtraBytes,
 }
 
 impl ObjectPool {
@@ -66,6 +69,7 @@ impl ObjectPool {
             max_pooled: config.max_pooled.max(1),
             max_retained: config.max_retained,
             counters: PoolCounters::default(),
+            extra: ExtraBytes::default(),
         }
     }
 
@@ -108,8 +112,9 @@ impl BufferPool for ObjectPool {
         match self.pool.try_pull_owned() {
             Some(reusable) => {
                 let (_pool, buf) = ReusableOwned::detach(reusable);
+                self.extra.sub(buf.capacity(), self.buffer_size);
                 self.kept.fetch_sub(1, Ordering::AcqRel);
-                self.counters.hit(buf.capacity());
+                self.counters.hit();
                 buf
             }
             None => {
@@ -129,7 +134,8 @@ impl BufferPool for ObjectPool {
             return;
         }
         buf.clear();
-        self.counters.returned(buf.capacity());
+        self.extra.add(buf.capacity(), self.buffer_size);
+        self.counters.returned();
         self.pool.attach(buf);
     }
 
@@ -137,7 +143,11 @@ impl BufferPool for ObjectPool {
         self.buffer_size
     }
 
+    /// Exact once the threads using the pool are quiescent (`pooled` counts the slots
+    /// reserved by `put`s in flight too).
     fn stats(&self) -> PoolStats {
-        self.counters.snapshot()
+        let pooled = self.kept.load(Ordering::Relaxed) as u64;
+        self.counters
+            .snapshot(pooled, self.extra.total(pooled, self.buffer_size))
     }
 }

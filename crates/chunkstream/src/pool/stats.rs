@@ -1,6 +1,6 @@
 //! Pool counters shared by every strategy.
 
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
 /// What a pool has done since it was made.
 ///
@@ -48,6 +48,23 @@ impl PoolStats {
 }
 
 /// Atomic counters behind [`PoolStats`], for pool implementations (including your own).
+///
+/// One relaxed atomic add per event. What a pool holds (`pooled`, `pooled_bytes`) is not
+/// counted here: the pool knows it better and more cheaply (the length of its queue, say),
+/// and passes it to [`snapshot`](Self::snapshot).
+///
+/// # Examples
+///
+/// ```
+/// use chunkstream::pool::PoolCounters;
+///
+/// let counters = PoolCounters::default();
+/// counters.miss();
+/// counters.returned();
+/// counters.hit();
+/// let stats = counters.snapshot(0, 0);
+/// assert_eq!((stats.hits, stats.misses, stats.returned, stats.outstanding), (1, 1, 1, 1));
+/// ```
 #[derive(Debug, Default)]
 pub struct PoolCounters {
     hits: AtomicU64,
@@ -55,17 +72,12 @@ pub struct PoolCounters {
     returned: AtomicU64,
     dropped_full: AtomicU64,
     dropped_oversize: AtomicU64,
-    // Signed: a hit may be counted just before the matching return on another thread.
-    pooled: AtomicI64,
-    pooled_bytes: AtomicI64,
 }
 
 impl PoolCounters {
-    /// A `get` served from the pool: one fewer buffer pooled.
-    pub fn hit(&self, capacity: usize) {
+    /// A `get` served from the pool.
+    pub fn hit(&self) {
         self.hits.fetch_add(1, Relaxed);
-        self.pooled.fetch_sub(1, Relaxed);
-        self.pooled_bytes.fetch_sub(capacity as i64, Relaxed);
     }
 
     /// A `get` that allocated.
@@ -74,10 +86,8 @@ impl PoolCounters {
     }
 
     /// A buffer kept for reuse.
-    pub fn returned(&self, capacity: usize) {
+    pub fn returned(&self) {
         self.returned.fetch_add(1, Relaxed);
-        self.pooled.fetch_add(1, Relaxed);
-        self.pooled_bytes.fetch_add(capacity as i64, Relaxed);
     }
 
     /// A buffer dropped because the pool was full.
@@ -90,24 +100,67 @@ impl PoolCounters {
         self.dropped_oversize.fetch_add(1, Relaxed);
     }
 
-    /// A snapshot. Counters are read one by one, so a snapshot taken while other threads
-    /// use the pool may be off by the operations in flight.
-    pub fn snapshot(&self) -> PoolStats {
-        let hits = self.hits.load(Relaxed);
-        let misses = self.misses.load(Relaxed);
-        let returned = self.returned.load(Relaxed);
-        let dropped_full = self.dropped_full.load(Relaxed);
-        let dropped_oversize = self.dropped_oversize.load(Relaxed);
-        let given_back = returned + dropped_full + dropped_oversize;
-        PoolStats {
-            hits,
-            misses,
-            returned,
-            dropped_full,
-            dropped_oversize,
-            outstanding: (hits + misses).saturating_sub(given_back),
-            pooled: self.pooled.load(Relaxed).max(0) as u64,
-            pooled_bytes: self.pooled_bytes.load(Relaxed).max(0) as u64,
+    /// A snapshot, with what the pool holds now (`pooled` buffers of `pooled_bytes`
+    /// bytes of capacity in total) as the pool itself reports it.
+    ///
+    /// Counters are read one by one, so a snapshot taken while other threads use the
+    /// pool may be off by the operations in flight; it is exact once they are quiescent.
+    pub fn snapshot(&self, pooled: u64, pooled_bytes: u64) -> PoolStats {
+        let mut stats = PoolStats {
+            hits: self.hits.load(Relaxed),
+            misses: self.misses.load(Relaxed),
+            returned: self.returned.load(Relaxed),
+            dropped_full: self.dropped_full.load(Relaxed),
+            dropped_oversize: self.dropped_oversize.load(Relaxed),
+            outstanding: 0,
+            pooled,
+            pooled_bytes,
+        };
+        stats.outstanding = stats.taken().saturating_sub(stats.given_back());
+        stats
+    }
+}
+
+/// Bytes of capacity held beyond `count * buffer_size`, for pools whose buffers nearly
+/// all have the configured capacity: only a buffer of another capacity (one that grew,
+/// say) touches the atomic, so `pooled_bytes` costs nothing on the common path.
+#[cfg(any(
+    feature = "pool-freelist",
+    feature = "pool-object-pool",
+    feature = "pool-thread-local"
+))]
+#[derive(Debug, Default)]
+pub(crate) struct ExtraBytes(std::sync::atomic::AtomicI64);
+
+#[cfg(any(
+    feature = "pool-freelist",
+    feature = "pool-object-pool",
+    feature = "pool-thread-local"
+))]
+impl ExtraBytes {
+    /// A buffer of `capacity` entered the pool.
+    #[inline]
+    pub(crate) fn add(&self, capacity: usize, buffer_size: usize) {
+        if capacity != buffer_size {
+            self.0
+                .fetch_add(capacity as i64 - buffer_size as i64, Relaxed);
         }
+    }
+
+    /// A buffer of `capacity` left the pool.
+    #[inline]
+    pub(crate) fn sub(&self, capacity: usize, buffer_size: usize) {
+        if capacity != buffer_size {
+            self.0
+                .fetch_sub(capacity as i64 - buffer_size as i64, Relaxed);
+        }
+    }
+
+    /// `pooled_bytes` for `count` pooled buffers.
+    pub(crate) fn total(&self, count: u64, buffer_size: usize) -> u64 {
+        (count as i64)
+            .saturating_mul(buffer_size as i64)
+            .saturating_add(self.0.load(Relaxed))
+            .max(0) as u64
     }
 }

@@ -3,11 +3,12 @@
 
 use std::cell::RefCell;
 use std::fmt;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Weak};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, PoisonError, Weak};
 
 use crossbeam_queue::ArrayQueue;
 
+use super::stats::ExtraBytes;
 use super::{BufferPool, FromPoolConfig, PoolCounters, PoolStats};
 use crate::config::PoolConfig;
 
@@ -15,93 +16,302 @@ use crate::config::PoolConfig;
 /// that is smaller, so most of the pool stays shared.
 pub const MAX_LOCAL_BUFFERS: usize = 8;
 
-/// Buffers cached by a thread, for the pool that used this thread last.
+/// One thread's counters for one pool.
 ///
-/// A `thread_local!` is per type, not per pool, so the cache belongs to one pool at a
-/// time (`owner`): when another pool uses the thread, the old owner's buffers go back to
-/// its shared queue (or are freed, if that pool is gone) and the cache changes hands.
+/// Only the thread whose slot holds the shard writes it, so a counter is bumped with a
+/// plain load and store (no locked read-modify-write) and stays exact; `stats` reads
+/// every shard. A shard outlives its thread's claim: it stays registered (and counted)
+/// and is handed, with its counts, to the next thread that claims the pool.
+#[derive(Debug, Default)]
+struct Shard {
+    /// Held by a thread's slot; a free shard may be taken over by another thread.
+    in_use: AtomicBool,
+    hits: AtomicU64,
+    misses: AtomicU64,
+    returned: AtomicU64,
+}
+
+/// Adds one to a counter that only the calling thread writes.
+#[inline]
+fn bump(counter: &AtomicU64) {
+    counter.store(counter.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
+}
+
+/// The calling thread's slot: a stack of buffers, its counters and its share of the
+/// bound, for the pool that claimed the thread last.
+///
+/// A `thread_local!` is per type, not per pool, so the slot belongs to one pool at a
+/// time (`owner`): when another pool puts a buffer on the thread, the old owner gets its
+/// buffers and slots back (or they are freed, if that pool is gone) and the slot changes
+/// hands.
 struct Local {
     owner: Weak<Shared>,
+    /// `owner`'s address, compared on every operation (cheaper than `Weak::as_ptr`).
+    owner_id: usize,
     bufs: Vec<Vec<u8>>,
+    /// This thread's counters for `owner`; `Some` while owned.
+    shard: Option<Arc<Shard>>,
+    /// Slots of the owner's `max_pooled` reserved for `bufs`: the stack holds this many
+    /// buffers at most.
+    capacity: usize,
 }
 
 impl Local {
-    fn is_owned_by(&self, shared: &Arc<Shared>) -> bool {
-        std::ptr::eq(self.owner.as_ptr(), Arc::as_ptr(shared))
+    #[inline]
+    fn is_owned_by(&self, shared: &Shared) -> bool {
+        self.owner_id == std::ptr::from_ref(shared).addr()
     }
 
-    /// Gives the cached buffers back to their pool's shared queue (they stay counted as
-    /// pooled there), or frees them if that pool is gone.
-    fn spill(&mut self) {
+    /// Gives the slot up: the stack's buffers go to the owner's shared queue (taking
+    /// their reserved slots with them), the unused reserved slots are released, and the
+    /// shard is freed for another thread. If the owner is gone, the buffers are freed.
+    fn release(&mut self) {
         let bufs = std::mem::take(&mut self.bufs);
-        if let Some(owner) = self.owner.upgrade() {
+        let capacity = std::mem::take(&mut self.capacity);
+        let shard = self.shard.take();
+        self.owner_id = 0;
+        if let Some(owner) = std::mem::take(&mut self.owner).upgrade() {
+            owner.release(capacity - bufs.len());
             for buf in bufs {
-                owner.push_shared(buf);
+                if !owner.push_queue(buf) {
+                    // Counted as returned, freed without a hit.
+                    owner.lost.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        }
+        if let Some(shard) = shard {
+            shard.in_use.store(false, Ordering::Release);
+        }
+    }
+
+    /// Makes `shared` the owner of this thread's slot, reserving its stack's capacity
+    /// against `max_pooled` in one go (none if the pool cannot spare it).
+    #[cold]
+    #[inline(never)]
+    fn claim(&mut self, shared: &Arc<Shared>) {
+        self.release();
+        self.owner = Arc::downgrade(shared);
+        self.owner_id = Arc::as_ptr(shared).addr();
+        self.shard = Some(shared.free_shard());
+        let wanted = shared.local_capacity;
+        self.capacity = if wanted > 0 && shared.reserve(wanted) {
+            wanted
+        } else {
+            0
+        };
+        self.bufs.reserve(self.capacity);
+    }
+
+    /// A `get` by the owning thread from its stack, with no atomic read-modify-write.
+    #[inline]
+    fn pop(&mut self, shared: &Shared) -> Option<Vec<u8>> {
+        let shard = self.shard.as_ref()?;
+        let mut buf = self.bufs.pop()?;
+        // Already empty; saying so lets the compiler skip reading the length back, which
+        // would stall on the store that `put` just made (a wide load spanning narrower
+        // stores is not forwarded), a few ns in a tight get/put loop.
+        buf.clear();
+        shared.extra.sub(buf.capacity(), shared.buffer_size);
+        bump(&shard.hits);
+        Some(buf)
+    }
+
+    /// A `get` by the owning thread when its stack is empty: the shared queue, then a
+    /// new buffer.
+    #[cold]
+    #[inline(never)]
+    fn get_slow(&mut self, shared: &Shared) -> Vec<u8> {
+        let Some(shard) = &self.shard else {
+            return shared.get();
+        };
+        match shared.pop_queue() {
+            Some(buf) => {
+                shared.extra.sub(buf.capacity(), shared.buffer_size);
+                bump(&shard.hits);
+                buf
+            }
+            None => {
+                bump(&shard.misses);
+                Vec::with_capacity(shared.buffer_size)
             }
         }
     }
 
-    /// Makes `shared` the owner of this thread's cache.
-    fn claim(&mut self, shared: &Arc<Shared>) {
+    /// A `put` of a cleared buffer that fits `max_retained`, claiming the slot for
+    /// `shared` if another pool (or none) holds it: the stack if it has room (no atomic
+    /// read-modify-write), else the shared queue if the bound allows, else dropped.
+    #[inline]
+    fn put(&mut self, shared: &Arc<Shared>, buf: Vec<u8>) {
         if !self.is_owned_by(shared) {
-            self.spill();
-            self.owner = Arc::downgrade(shared);
+            self.claim(shared);
+        }
+        match &self.shard {
+            Some(shard) if self.bufs.len() < self.capacity => {
+                self.bufs.push(buf);
+                // Read back from the stack rather than before the push: measurably
+                // faster in a tight get/put loop (the compiler schedules it better).
+                let capacity = self.bufs.last().map_or(shared.buffer_size, Vec::capacity);
+                shared.extra.add(capacity, shared.buffer_size);
+                bump(&shard.returned);
+            }
+            _ => self.put_slow(shared, buf),
+        }
+    }
+
+    /// [`put`](Self::put) when the stack is full: the shared queue if the bound allows,
+    /// else dropped.
+    #[cold]
+    #[inline(never)]
+    fn put_slow(&mut self, shared: &Shared, buf: Vec<u8>) {
+        let Some(shard) = &self.shard else {
+            return shared.put(buf);
+        };
+        if !shared.reserve(1) {
+            shared.counters.dropped_full();
+            return;
+        }
+        shared.extra.add(buf.capacity(), shared.buffer_size);
+        if shared.push_queue(buf) {
+            bump(&shard.returned);
+        } else {
+            shared.counters.dropped_full();
         }
     }
 }
 
 impl Drop for Local {
-    /// Thread teardown: the cached buffers go back to the shared queue, so the pool's
-    /// count of kept buffers stays true when threads come and go.
+    /// Thread teardown: the cached buffers go back to the shared queue and the reserved
+    /// slots are released, so the pool's bound and counts stay true when threads come
+    /// and go.
     fn drop(&mut self) {
-        self.spill();
+        self.release();
     }
 }
 
 thread_local! {
     static LOCAL: RefCell<Local> = const {
-        RefCell::new(Local { owner: Weak::new(), bufs: Vec::new() })
+        RefCell::new(Local {
+            owner: Weak::new(),
+            owner_id: 0,
+            bufs: Vec::new(),
+            shard: None,
+            capacity: 0,
+        })
     };
 }
 
 /// State shared by every thread using one [`ThreadLocalPool`].
 struct Shared {
     queue: ArrayQueue<Vec<u8>>,
-    /// Buffers kept by the pool, in the queue and in threads' caches together (or about
-    /// to be: a `put` reserves a slot before placing the buffer, a hit releases it after
-    /// taking one). Never above `max_pooled`, and never below the queue's length, so a
-    /// push to the queue by a slot holder always finds room.
+    /// Slots of `max_pooled` in use: one for each buffer in the queue (or about to be: a
+    /// push reserves first, a pop releases after), plus the whole capacity of every
+    /// thread's stack, reserved when the thread claims the pool. Never above
+    /// `max_pooled`, and never below the queue's length, so a push to the queue by a
+    /// slot holder always finds room.
     kept: AtomicUsize,
     buffer_size: usize,
     max_pooled: usize,
     max_retained: usize,
     local_capacity: usize,
+    /// Events of threads without a slot for this pool, and the rare drops.
     counters: PoolCounters,
+    /// Capacity of the pooled buffers (queue and stacks) beyond `pooled * buffer_size`.
+    extra: ExtraBytes,
+    /// Every shard ever handed to a thread.
+    shards: Mutex<Vec<Arc<Shard>>>,
+    /// Pooled buffers freed without being taken (a failed push to the queue, which the
+    /// bound rules out): `pooled = returned - hits - lost`.
+    lost: AtomicU64,
 }
 
 impl Shared {
-    fn reserve(&self) -> bool {
+    fn reserve(&self, slots: usize) -> bool {
         self.kept
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |kept| {
-                (kept < self.max_pooled).then_some(kept + 1)
+                (kept + slots <= self.max_pooled).then_some(kept + slots)
             })
             .is_ok()
     }
 
-    fn release(&self) {
-        self.kept.fetch_sub(1, Ordering::AcqRel);
+    fn release(&self, slots: usize) {
+        if slots > 0 {
+            self.kept.fetch_sub(slots, Ordering::AcqRel);
+        }
+    }
+
+    /// A free shard (another thread gave it up), or a new registered one.
+    fn free_shard(&self) -> Arc<Shard> {
+        let mut shards = self.shards.lock().unwrap_or_else(PoisonError::into_inner);
+        let free = shards.iter().find(|shard| {
+            shard
+                .in_use
+                .compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed)
+                .is_ok()
+        });
+        if let Some(shard) = free {
+            return Arc::clone(shard);
+        }
+        let shard = Arc::new(Shard {
+            in_use: AtomicBool::new(true),
+            ..Shard::default()
+        });
+        shards.push(Arc::clone(&shard));
+        shard
+    }
+
+    /// Pops from the shared queue, releasing the buffer's slot.
+    fn pop_queue(&self) -> Option<Vec<u8>> {
+        let buf = self.queue.pop()?;
+        self.release(1);
+        Some(buf)
     }
 
     /// Pushes a buffer that holds a slot to the shared queue. The queue has room for
     /// `max_pooled` buffers and at most `kept - 1` are in it, so this always succeeds;
-    /// should it not, the buffer is freed and its slot released.
-    fn push_shared(&self, buf: Vec<u8>) -> bool {
+    /// should it not, the buffer is freed and its slot released. The buffer must already
+    /// be counted in `extra`.
+    fn push_queue(&self, buf: Vec<u8>) -> bool {
+        let capacity = buf.capacity();
         match self.queue.push(buf) {
             Ok(()) => true,
             Err(_buf) => {
-                self.release();
+                self.extra.sub(capacity, self.buffer_size);
+                self.release(1);
                 false
             }
+        }
+    }
+
+    /// A `get` by a thread without a slot for this pool: the shared queue only.
+    #[cold]
+    #[inline(never)]
+    fn get(&self) -> Vec<u8> {
+        match self.pop_queue() {
+            Some(buf) => {
+                self.extra.sub(buf.capacity(), self.buffer_size);
+                self.counters.hit();
+                buf
+            }
+            None => {
+                self.counters.miss();
+                Vec::with_capacity(self.buffer_size)
+            }
+        }
+    }
+
+    /// A `put` by a thread without a slot for this pool: the shared queue only.
+    #[cold]
+    #[inline(never)]
+    fn put(&self, buf: Vec<u8>) {
+        if !self.reserve(1) {
+            self.counters.dropped_full();
+            return;
+        }
+        self.extra.add(buf.capacity(), self.buffer_size);
+        if self.push_queue(buf) {
+            self.counters.returned();
+        } else {
+            self.counters.dropped_full();
         }
     }
 }
@@ -115,18 +325,38 @@ impl Shared {
 /// between workers, so a buffer is often taken on one thread and given back on another;
 /// a purely thread-local pool misses on every get in that pattern.
 ///
-/// Bounded per thread (the stack) and in total: at most `max_pooled` buffers are kept,
-/// stacks and queue together. Buffers above `max_retained` are dropped.
+/// A thread's stack serves one pool at a time, the last one that put a buffer on the
+/// thread; when another pool does, the stack's buffers go back to their own pool's
+/// shared queue. Thread teardown never panics (`LocalKey::try_with`), and a dying
+/// thread's buffers go back to the shared queue.
 ///
-/// A thread's stack serves one pool at a time, the last one that used the thread;
-/// when another pool uses it, the stack's buffers go back to their own pool's shared
-/// queue. Thread teardown never panics (`LocalKey::try_with`), and a dying thread's
-/// buffers go back to the shared queue.
+/// # Cost
 ///
-/// The price of the per-thread stacks: a thread that gave buffers back and then stops
-/// using the pool holds on to them (at most [`local_capacity`](Self::local_capacity))
-/// until it exits or uses another `ThreadLocalPool`; they count against `max_pooled`
-/// meanwhile.
+/// A `get` or `put` served by the thread's own stack does no atomic read-modify-write
+/// at all, which is what makes this the fastest strategy on one thread:
+///
+/// - **Counters**: the thread's slot holds its own counter shard for the pool, written
+///   only by that thread (plain relaxed load and store); [`stats`](BufferPool::stats)
+///   sums the shards and the shared counters of the slow paths. A shard stays counted
+///   after its thread moves to another pool or exits (a later thread reuses it).
+/// - **Bound**: a thread reserves its whole stack ([`local_capacity`](Self::local_capacity)
+///   slots) against `max_pooled` in one atomic when it claims the pool, and releases it
+///   when it gives the slot up or exits; each buffer in the shared queue holds one
+///   slot. So at most `max_pooled` buffers are kept, stacks and queue together. When
+///   too many threads hold stacks for the bulk reservation to succeed, a thread works
+///   through the shared queue alone.
+/// - **`pooled`** is `returned - hits` (every kept buffer was returned and leaves by a
+///   hit); `pooled_bytes` is derived from it, corrected only for buffers whose capacity
+///   is not `buffer_size`.
+///
+/// Statistics are exact once the threads using the pool are quiescent (a snapshot
+/// taken meanwhile may be off by the operations in flight). Buffers above
+/// `max_retained` are dropped.
+///
+/// The price of the per-thread stacks: a thread that claimed the pool and then stops
+/// using it holds on to its reserved slots and cached buffers (at most
+/// [`local_capacity`](Self::local_capacity)) until it exits or another
+/// `ThreadLocalPool` claims it; they count against `max_pooled` meanwhile.
 ///
 /// # Examples
 ///
@@ -169,6 +399,9 @@ impl ThreadLocalPool {
                 max_retained: config.max_retained,
                 local_capacity: MAX_LOCAL_BUFFERS.min(max_pooled / 4),
                 counters: PoolCounters::default(),
+                extra: ExtraBytes::default(),
+                shards: Mutex::new(Vec::new()),
+                lost: AtomicU64::new(0),
             }),
         }
     }
@@ -188,42 +421,28 @@ impl ThreadLocalPool {
     pub fn local_capacity(&self) -> usize {
         self.shared.local_capacity
     }
+}
 
-    /// Pops from this thread's stack if it belongs to this pool.
-    fn pop_local(&self) -> Option<Vec<u8>> {
+impl ThreadLocalPool {
+    /// A `get` the thread's stack could not serve.
+    #[cold]
+    #[inline(never)]
+    fn get_slow(&self) -> Vec<u8> {
+        let shared = &self.shared;
         LOCAL
-            .try_with(|local| {
-                let mut local = local.try_borrow_mut().ok()?;
-                if local.is_owned_by(&self.shared) {
-                    local.bufs.pop()
-                } else {
-                    None
-                }
+            .try_with(|local| match local.try_borrow_mut() {
+                Ok(mut local) if local.is_owned_by(shared) => local.get_slow(shared),
+                _ => shared.get(),
             })
-            .ok()
-            .flatten()
+            .unwrap_or_else(|_| shared.get())
     }
 
-    /// Pushes on this thread's stack (claiming it for this pool); hands the buffer back
-    /// when the stack is full or unavailable (thread teardown).
-    fn push_local(&self, buf: Vec<u8>) -> Result<(), Vec<u8>> {
-        if self.shared.local_capacity == 0 {
-            return Err(buf);
-        }
-        let mut buf = Some(buf);
-        let _ = LOCAL.try_with(|local| {
-            let Ok(mut local) = local.try_borrow_mut() else {
-                return;
-            };
-            local.claim(&self.shared);
-            if local.bufs.len() < self.shared.local_capacity {
-                local.bufs.extend(buf.take());
-            }
-        });
-        match buf {
-            None => Ok(()),
-            Some(buf) => Err(buf),
-        }
+    /// A buffer above `max_retained`, dropped.
+    #[cold]
+    #[inline(never)]
+    fn drop_oversize(&self, buf: Vec<u8>) {
+        self.shared.counters.dropped_oversize();
+        drop(buf);
     }
 }
 
@@ -249,21 +468,21 @@ impl fmt::Debug for ThreadLocalPool {
             .field("max_pooled", &shared.max_pooled)
             .field("max_retained", &shared.max_retained)
             .field("local_capacity", &shared.local_capacity)
-            .field("counters", &shared.counters)
+            .field("stats", &self.stats())
             .finish()
     }
 }
 
 impl Drop for ThreadLocalPool {
     /// Frees this thread's cached buffers now if they belong to this pool (other threads
-    /// free theirs when they next use a pool, or exit).
+    /// free theirs when another pool claims them, or they exit).
     fn drop(&mut self) {
         let _ = LOCAL.try_with(|local| {
             if let Ok(mut local) = local.try_borrow_mut()
                 && local.is_owned_by(&self.shared)
             {
                 local.bufs.clear();
-                local.owner = Weak::new();
+                local.release();
             }
         });
     }
@@ -271,40 +490,38 @@ impl Drop for ThreadLocalPool {
 
 impl BufferPool for ThreadLocalPool {
     fn get(&self) -> Vec<u8> {
-        let shared = &*self.shared;
-        match self.pop_local().or_else(|| shared.queue.pop()) {
-            Some(buf) => {
-                shared.release();
-                shared.counters.hit(buf.capacity());
-                buf
+        let shared = &self.shared;
+        let popped = LOCAL.try_with(|local| {
+            let mut local = local.try_borrow_mut().ok()?;
+            if local.is_owned_by(shared) {
+                local.pop(shared)
+            } else {
+                None
             }
-            None => {
-                shared.counters.miss();
-                Vec::with_capacity(shared.buffer_size)
-            }
+        });
+        match popped {
+            Ok(Some(buf)) => buf,
+            _ => self.get_slow(),
         }
     }
 
     fn put(&self, mut buf: Vec<u8>) {
-        let shared = &*self.shared;
+        let shared = &self.shared;
         if buf.capacity() > shared.max_retained {
-            shared.counters.dropped_oversize();
-            return;
-        }
-        if !shared.reserve() {
-            shared.counters.dropped_full();
-            return;
+            return self.drop_oversize(buf);
         }
         buf.clear();
-        let capacity = buf.capacity();
-        let kept = match self.push_local(buf) {
-            Ok(()) => true,
-            Err(buf) => shared.push_shared(buf),
-        };
-        if kept {
-            shared.counters.returned(capacity);
-        } else {
-            shared.counters.dropped_full();
+        let mut buf = Some(buf);
+        let _ = LOCAL.try_with(|local| {
+            if let Ok(mut local) = local.try_borrow_mut()
+                && let Some(buf) = buf.take()
+            {
+                local.put(shared, buf);
+            }
+        });
+        // No slot (thread teardown): through the shared queue.
+        if let Some(buf) = buf {
+            shared.put(buf);
         }
     }
 
@@ -312,8 +529,30 @@ impl BufferPool for ThreadLocalPool {
         self.shared.buffer_size
     }
 
+    /// The shared counters plus every thread's shard; exact once the threads using the
+    /// pool are quiescent.
     fn stats(&self) -> PoolStats {
-        self.shared.counters.snapshot()
+        let shared = &*self.shared;
+        let mut stats = shared.counters.snapshot(0, 0);
+        for shard in shared
+            .shards
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .iter()
+        {
+            stats.hits += shard.hits.load(Ordering::Relaxed);
+            stats.misses += shard.misses.load(Ordering::Relaxed);
+            stats.returned += shard.returned.load(Ordering::Relaxed);
+        }
+        stats.outstanding = stats.taken().saturating_sub(stats.given_back());
+        // Every buffer kept was counted as returned, and leaves by a hit (or, never in
+        // practice, as lost); the pool frees none while it lives.
+        stats.pooled = stats
+            .returned
+            .saturating_sub(stats.hits)
+            .saturating_sub(shared.lost.load(Ordering::Relaxed));
+        stats.pooled_bytes = shared.extra.total(stats.pooled, shared.buffer_size);
+        stats
     }
 }
 

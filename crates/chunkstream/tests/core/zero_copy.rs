@@ -84,7 +84,11 @@ async fn chunks_are_the_pooled_buffers() {
     assert_eq!(after.dropped_oversize, 0);
 }
 
-#[cfg(any(feature = "pool-freelist", feature = "pool-object-pool", feature = "pool-thread-local"))]
+#[cfg(any(
+    feature = "pool-freelist",
+    feature = "pool-object-pool",
+    feature = "pool-thread-local"
+))]
 #[tokio::test]
 async fn buffers_are_reused_across_requests() {
     let config = ChunkConfig::with_sizes(4096, 2048).validate().unwrap();
