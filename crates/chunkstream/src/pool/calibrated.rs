@@ -13,6 +13,11 @@ pub const DEFAULT_CALIBRATION_PERIOD: u64 = 1000;
 /// covers.
 const RETAINED_PERCENTILE: u64 = 95;
 
+/// A buffer is kept while its capacity is at most this many times the learned bound:
+/// bounds are learned from lengths, and encoders reserve capacity ahead of what they
+/// write (sonic-rs does), so capacity runs ahead of length.
+const CAPACITY_SLACK: usize = 2;
+
 /// The smallest size bucket is `1 << MIN_BITS` bytes (64 B).
 const MIN_BITS: u32 = 6;
 /// Size buckets: 64 B, 128 B, ... 32 MiB (larger lengths count in the last one).
@@ -41,8 +46,9 @@ fn bucket_size(index: usize) -> usize {
 ///   inner pool with less capacity to it, and shrinks one above the retention bound to
 ///   it (so an inner pool built with a larger `buffer_size` still keeps its buffers);
 /// - the largest bucket among the most frequent ones that together cover 95% of the
-///   returns becomes the retention bound: `put` drops a buffer with more capacity
-///   (counted as `dropped_oversize`) before it reaches the inner pool.
+///   returns becomes the retention bound: `put` drops a buffer with more than twice that
+///   capacity (counted as `dropped_oversize`) before it reaches the inner pool. The
+///   factor two is slack for encoders that reserve capacity ahead of what they write.
 ///
 /// Until the first calibration the inner pool's own sizes apply; the inner pool's bounds
 /// always apply as well. Empty buffers given back are not counted.
@@ -215,7 +221,8 @@ impl<P: BufferPool> BufferPool for Calibrated<P> {
         let max_retained = self.max_retained.load(Ordering::Relaxed);
         if buf.capacity() < size {
             buf.reserve_exact(size - buf.len());
-        } else if max_retained != 0 && buf.capacity() > max_retained {
+        } else if max_retained != 0 && buf.capacity() > max_retained.saturating_mul(CAPACITY_SLACK)
+        {
             // A buffer sized before calibration (or by the inner pool's own
             // `buffer_size`) would be dropped on return: bring it to the learned size
             // instead, so the inner pool can keep it.
@@ -228,7 +235,7 @@ impl<P: BufferPool> BufferPool for Calibrated<P> {
         self.record(buf.len());
         match self.max_retained.load(Ordering::Relaxed) {
             0 => self.inner.put(buf),
-            max if buf.capacity() > max => {
+            max if buf.capacity() > max.saturating_mul(CAPACITY_SLACK) => {
                 self.dropped_oversize.fetch_add(1, Ordering::Relaxed);
             }
             _ => self.inner.put(buf),
@@ -288,5 +295,25 @@ mod tests {
         pool.put(Vec::new());
         pool.put(Vec::new());
         assert_eq!(pool.calibrated_size(), None);
+    }
+
+    #[test]
+    fn capacity_reserved_ahead_of_length_is_kept() {
+        let pool = Calibrated::with_period(NoPool::new(PoolConfig::default()), 10);
+        for _ in 0..10 {
+            pool.put(vec![b'x'; 4000]);
+        }
+        assert_eq!(pool.calibrated_max_retained(), Some(4096));
+        let dropped_before = pool.stats().dropped_oversize;
+        // An encoder reserved spare room: 4000 bytes written in 6000 of capacity.
+        let mut reserved = Vec::with_capacity(6000);
+        reserved.extend_from_slice(&[b'x'; 4000]);
+        pool.put(reserved);
+        assert_eq!(pool.stats().dropped_oversize, dropped_before);
+        // Past twice the bound, the buffer is dropped.
+        let mut grown = Vec::with_capacity(9000);
+        grown.extend_from_slice(&[b'x'; 4000]);
+        pool.put(grown);
+        assert_eq!(pool.stats().dropped_oversize, dropped_before + 1);
     }
 }
