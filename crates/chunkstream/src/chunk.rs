@@ -83,12 +83,12 @@ impl<P: BufferPool, E: Encoder> ChunkWriter<P, E> {
         self.buf.len() >= self.threshold
     }
 
-    fn buffer(&mut self) -> &mut Vec<u8> {
+    /// Takes a buffer from the pool if the writer holds none.
+    fn ensure_buffer(&mut self) {
         if !self.holds_buffer {
             self.buf = self.pool.get();
             self.holds_buffer = true;
         }
-        &mut self.buf
     }
 
     /// Frames and encodes one item. On failure the buffer is as it was before the call.
@@ -99,8 +99,8 @@ impl<P: BufferPool, E: Encoder> ChunkWriter<P, E> {
     /// if its `Serialize` implementation panics.
     pub(crate) fn write<T: Serialize + ?Sized>(&mut self, item: &T) -> Result<(), StreamError> {
         let index = self.written;
-        let (format, encoder) = (self.format, self.encoder.clone());
-        let buf = self.buffer();
+        self.ensure_buffer();
+        let (format, encoder, buf) = (self.format, &self.encoder, &mut self.buf);
         let start = buf.len();
         format.write_prefix(index, buf);
         let encoded = catch_unwind(AssertUnwindSafe(|| encoder.encode(item, buf)));
@@ -139,7 +139,8 @@ impl<P: BufferPool, E: Encoder> ChunkWriter<P, E> {
     pub(crate) fn finish(&mut self) -> Option<Bytes> {
         let (format, written) = (self.format, self.written);
         if format.has_end() {
-            format.write_end(written, self.buffer());
+            self.ensure_buffer();
+            format.write_end(written, &mut self.buf);
         }
         self.take_chunk()
     }

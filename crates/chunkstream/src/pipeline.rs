@@ -94,52 +94,6 @@ impl FlushTimer {
     }
 }
 
-impl<S, I, SE, F, It, P, E> Pipeline<S, F, It, P, E>
-where
-    S: Stream<Item = Result<I, SE>>,
-    SE: Into<BoxError>,
-    F: FnMut(I) -> Result<It, StreamError>,
-    It: Iterator,
-    It::Item: Serialize,
-    P: BufferPool,
-    E: Encoder,
-{
-    fn poll_chunk(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Bytes, StreamError>>> {
-        let this = self.project();
-        let Some(source) = this.source.as_mut() else {
-            return Poll::Ready(this.error.take().map(Err));
-        };
-        let advanced = advance(source, this.step, this.pending, this.writer, this.flush, cx);
-        match advanced {
-            Poll::Pending => Poll::Pending,
-            Poll::Ready(Ok(Some(chunk))) => Poll::Ready(Some(Ok(chunk))),
-            Poll::Ready(Ok(None)) => {
-                // The source is done: close the body and send what is left.
-                *this.source = None;
-                Poll::Ready(this.writer.finish().map(Ok))
-            }
-            Poll::Ready(Err(err)) => {
-                // Stop the source at once. Items already encoded still go out when the
-                // body has started (an NDJSON client keeps every complete line), then the
-                // error; before the first chunk, the error comes first and alone.
-                *this.source = None;
-                *this.pending = None;
-                if this.writer.chunks() > 0
-                    && let Some(chunk) = this.writer.take_chunk()
-                {
-                    *this.error = Some(err);
-                    return Poll::Ready(Some(Ok(chunk)));
-                }
-                this.writer.release();
-                Poll::Ready(Some(Err(err)))
-            }
-        }
-    }
-}
-
 /// Runs the pipeline until it has a chunk (`Ok(Some)`), the source ends (`Ok(None)`),
 /// something fails, or the source is not ready and no flush is due.
 fn advance<S, I, SE, F, It, P, E>(
@@ -260,6 +214,34 @@ where
     type Item = Result<Bytes, StreamError>;
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        self.poll_chunk(cx)
+        let this = self.project();
+        let Some(source) = this.source.as_mut() else {
+            return Poll::Ready(this.error.take().map(Err));
+        };
+        let advanced = advance(source, this.step, this.pending, this.writer, this.flush, cx);
+        match advanced {
+            Poll::Pending => Poll::Pending,
+            Poll::Ready(Ok(Some(chunk))) => Poll::Ready(Some(Ok(chunk))),
+            Poll::Ready(Ok(None)) => {
+                // The source is done: close the body and send what is left.
+                *this.source = None;
+                Poll::Ready(this.writer.finish().map(Ok))
+            }
+            Poll::Ready(Err(err)) => {
+                // Stop the source at once. Items already encoded still go out when the
+                // body has started (an NDJSON client keeps every complete line), then the
+                // error; before the first chunk, the error comes first and alone.
+                *this.source = None;
+                *this.pending = None;
+                if this.writer.chunks() > 0
+                    && let Some(chunk) = this.writer.take_chunk()
+                {
+                    *this.error = Some(err);
+                    return Poll::Ready(Some(Ok(chunk)));
+                }
+                this.writer.release();
+                Poll::Ready(Some(Err(err)))
+            }
+        }
     }
 }
