@@ -6,7 +6,8 @@
 // block), so the pipe is not counted.
 //
 //	version             ok <runtime.Version()>
-//	load <path>         ok <tickets> <bytes of json.Marshal of all of them>
+//	load <path>         ok <tickets> <bytes of json.Marshal of all of them>  (the path is
+//	                    the rest of the line, spaces included)
 //	bulk <repeats>      ok <bytes> <seconds>  the streamer over the loaded tickets,
 //	                                          `repeats` times, chunks drained and released
 //	limit <repeats>     ok <bytes> <seconds>  json.Marshal of the whole slice, `repeats` times
@@ -53,11 +54,12 @@ func serve(in io.Reader, out io.Writer) error {
 	lines.Buffer(make([]byte, 0, 64*1024), 1<<20)
 	w := bufio.NewWriter(out)
 	for lines.Scan() {
-		fields := strings.Fields(lines.Text())
-		if len(fields) == 0 {
+		line := strings.TrimSpace(lines.Text())
+		if line == "" {
 			continue
 		}
-		answer, err := s.run(fields[0], fields[1:])
+		fields := strings.Fields(line)
+		answer, err := s.run(fields[0], fields[1:], strings.TrimSpace(strings.TrimPrefix(line, fields[0])))
 		if err != nil {
 			answer = "err " + strings.ReplaceAll(err.Error(), "\n", " ")
 		} else {
@@ -76,18 +78,19 @@ func serve(in io.Reader, out io.Writer) error {
 	return lines.Err()
 }
 
-// run executes one command and returns its answer without the "ok " prefix.
-func (s *server) run(command string, args []string) (string, error) {
+// run executes one command and returns its answer without the "ok " prefix. `rest` is
+// the line after the command, so a path may contain spaces.
+func (s *server) run(command string, args []string, rest string) (string, error) {
 	switch command {
 	case "version":
 		return runtime.Version(), nil
 	case "quit":
 		return "bye", nil
 	case "load":
-		if len(args) != 1 {
+		if rest == "" {
 			return "", errors.New("usage: load <path>")
 		}
-		tickets, err := workload.Load(args[0])
+		tickets, err := workload.Load(rest)
 		if err != nil {
 			return "", err
 		}

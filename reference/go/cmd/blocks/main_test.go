@@ -12,7 +12,7 @@ import (
 )
 
 func TestServeAnswersOneLinePerCommand(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "tickets.json")
+	path := filepath.Join(t.TempDir(), "lab tickets.json")
 	tickets := workload.Generate(300)
 	data, _ := json.Marshal(tickets)
 	if err := os.WriteFile(path, data, 0o600); err != nil {
