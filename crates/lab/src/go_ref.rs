@@ -150,7 +150,9 @@ pub(crate) struct GoBlocks {
 }
 
 impl GoBlocks {
-    /// Builds (go build, cached under target/) and starts the Go block server, loading `tickets` (the lab's exact tickets, written as a JSON array file by the caller).
+    /// Builds (`go build` into `target/go-ref/`; Go's build cache makes a rebuild of
+    /// unchanged sources quick) and starts the Go block server, loading `tickets_json`
+    /// (the lab's exact tickets, written as a JSON array file by the caller).
     ///
     /// # Errors
     ///
@@ -513,6 +515,46 @@ mod tests {
         assert!(
             !Path::new(&format!("/proc/{pid}")).exists(),
             "the go process outlived its GoBlocks"
+        );
+    }
+
+    #[test]
+    fn a_build_failure_gives_the_compilers_first_lines() {
+        if !go_installed("a_build_failure_gives_the_compilers_first_lines") {
+            return;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let source = dir.path().join("broken.go");
+        std::fs::write(&source, "package main\n\nfunc main() { notDefined() }\n").unwrap();
+        let out = dir.path().join("broken");
+        let args = [
+            OsStr::new("build"),
+            OsStr::new("-o"),
+            out.as_os_str(),
+            source.as_os_str(),
+        ];
+        let err = run_go(OsStr::new("go"), &args, &[]).unwrap_err();
+        assert!(
+            err.reason.starts_with("not run (go build failed: "),
+            "{err}"
+        );
+        assert!(err.reason.contains("undefined: notDefined"), "{err}");
+        assert!(!err.reason.contains('\n'), "{err:?}");
+    }
+
+    #[test]
+    fn a_dead_server_is_an_error_not_a_hang() {
+        if !go_installed("a_dead_server_is_an_error_not_a_hang") {
+            return;
+        }
+        let file = write_tickets(10).unwrap();
+        let mut go = GoBlocks::start(file.path()).unwrap();
+        go.child.kill().unwrap();
+        go.child.wait().unwrap();
+        let err = go.bulk_block(1).unwrap_err();
+        assert!(
+            err.reason.starts_with("not run (go block server exited"),
+            "{err}"
         );
     }
 
