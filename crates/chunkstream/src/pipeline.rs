@@ -6,7 +6,7 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
-use futures_core::Stream;
+use futures_core::{FusedStream, Stream};
 use serde::Serialize;
 use tokio::time::{Instant, Sleep};
 
@@ -219,29 +219,50 @@ where
             return Poll::Ready(this.error.take().map(Err));
         };
         let advanced = advance(source, this.step, this.pending, this.writer, this.flush, cx);
-        match advanced {
-            Poll::Pending => Poll::Pending,
-            Poll::Ready(Ok(Some(chunk))) => Poll::Ready(Some(Ok(chunk))),
-            Poll::Ready(Ok(None)) => {
-                // The source is done: close the body and send what is left.
-                *this.source = None;
-                Poll::Ready(this.writer.finish().map(Ok))
-            }
+        let err = match advanced {
+            Poll::Pending => return Poll::Pending,
+            Poll::Ready(Ok(Some(chunk))) => return Poll::Ready(Some(Ok(chunk))),
+            // The source is done: drop it, close the body and send what is left.
+            Poll::Ready(Ok(None)) => match drop_source(this.source) {
+                Ok(()) => return Poll::Ready(this.writer.finish().map(Ok)),
+                Err(err) => err,
+            },
             Poll::Ready(Err(err)) => {
-                // Stop the source at once. Items already encoded still go out when the
-                // body has started (an NDJSON client keeps every complete line), then the
-                // error; before the first chunk, the error comes first and alone.
-                *this.source = None;
-                *this.pending = None;
-                if this.writer.chunks() > 0
-                    && let Some(chunk) = this.writer.take_chunk()
-                {
-                    *this.error = Some(err);
-                    return Poll::Ready(Some(Ok(chunk)));
-                }
-                this.writer.release();
-                Poll::Ready(Some(Err(err)))
+                // Stop the source at once (a panic in its `Drop` changes nothing: the
+                // stream already fails with `err`).
+                let _ = drop_source(this.source);
+                err
             }
+        };
+        // Items already encoded still go out when the body has started (an NDJSON client
+        // keeps every complete line), then the error; before the first chunk, the error
+        // comes first and alone.
+        *this.pending = None;
+        if this.writer.chunks() > 0
+            && let Some(chunk) = this.writer.take_chunk()
+        {
+            *this.error = Some(err);
+            return Poll::Ready(Some(Ok(chunk)));
         }
+        this.writer.release();
+        Poll::Ready(Some(Err(err)))
     }
+}
+
+impl<S, F, It, P, E> FusedStream for Pipeline<S, F, It, P, E>
+where
+    Self: Stream,
+    P: BufferPool,
+{
+    /// Done once the source is gone and no error waits: the last chunk is out.
+    fn is_terminated(&self) -> bool {
+        self.source.is_none() && self.error.is_none()
+    }
+}
+
+/// Drops the source; a panic in its `Drop` becomes [`StreamError::Panicked`].
+fn drop_source<S>(source: &mut Option<Pin<Box<S>>>) -> Result<(), StreamError> {
+    let source = source.take();
+    catch_unwind(AssertUnwindSafe(move || drop(source)))
+        .map_err(|payload| StreamError::panicked(None, payload))
 }

@@ -5,9 +5,11 @@
 //!
 //! - normally: the last item it sends is marked as such (or the source ended without
 //!   any), and the reader's stream ends after it;
-//! - stopped (a stalled reader): the task drops the source, empties the channel (so every
-//!   queued buffer goes back to its pool) and returns the error, which the reader gets
-//!   from the task's `JoinHandle` once the channel is empty and closed;
+//! - stopped (a stalled reader, or a stop from `ChunkStream::cancel_on`, `timeout` or
+//!   `stop_on`, which the task watches itself, even while nobody polls the reader): the
+//!   task drops the source, empties the channel (so every queued buffer goes back to its
+//!   pool) and returns the error, which the reader gets from the task's `JoinHandle` once
+//!   the channel is empty and closed;
 //! - abnormally (a panic outside the caught sections): the `JoinHandle` reports it and
 //!   the reader gets [`StreamError::Panicked`], never a normal end.
 
@@ -21,11 +23,13 @@ use std::time::Duration;
 use bytes::Bytes;
 use futures_core::{FusedStream, Stream};
 use futures_util::StreamExt;
+use futures_util::stream::FuturesUnordered;
 use tokio::sync::{Semaphore, mpsc};
 use tokio::task::{JoinError, JoinHandle};
+use tokio::time::Sleep;
 
 use crate::error::StreamError;
-use crate::stream::ChunkStream;
+use crate::stream::{ChunkStream, StopFuture};
 
 type Item = Result<Bytes, StreamError>;
 
@@ -57,25 +61,29 @@ pub(crate) fn spawn_chunks(
     // in practice anyway.
     let (tx, rx) = mpsc::channel(capacity.clamp(1, Semaphore::MAX_PERMITS));
     let rx: SharedReceiver = Arc::new(Mutex::new(rx));
-    let task = runtime.spawn(run(chunks, tx, Arc::clone(&rx), stall));
-    ChunkStream::from_stream(
-        format,
-        Spawned {
-            rx,
-            task: Some(task),
-            done: false,
-        },
-    )
+    let (stops_tx, stops) = mpsc::unbounded_channel();
+    let feeder = Feeder {
+        tx,
+        stops,
+        armed: FuturesUnordered::new(),
+        stall,
+    };
+    let task = runtime.spawn(run(chunks, feeder, Arc::clone(&rx)));
+    let reader = Spawned {
+        rx,
+        task: Some(task),
+        done: false,
+    };
+    ChunkStream::spawned(format, reader, stops_tx)
 }
 
 /// The task: feeds the channel, and on a stop releases everything before reporting it.
 async fn run(
     mut chunks: ChunkStream,
-    tx: mpsc::Sender<Sent>,
+    mut feeder: Feeder,
     rx: SharedReceiver,
-    stall: Option<Duration>,
 ) -> Result<(), StreamError> {
-    let end = feed(&mut chunks, &tx, stall).await;
+    let end = feeder.feed(&mut chunks).await;
     if end.is_err() {
         // The reader gets the error from the JoinHandle; the chunks it did not take go
         // back to the pool now, whether or not it ever polls again.
@@ -87,33 +95,70 @@ async fn run(
     end
 }
 
-/// Sends every item of `chunks` through `tx`, until the last one, the reader's drop, or
-/// a stall.
-async fn feed(
-    chunks: &mut ChunkStream,
-    tx: &mpsc::Sender<Sent>,
+/// The task's side of the channel, and what may stop it.
+struct Feeder {
+    tx: mpsc::Sender<Sent>,
+    /// Stops handed over by the reader's `ChunkStream::stop_on`.
+    stops: mpsc::UnboundedReceiver<StopFuture>,
+    /// The stops received so far, watched together.
+    armed: FuturesUnordered<StopFuture>,
     stall: Option<Duration>,
-) -> Result<(), StreamError> {
-    loop {
-        // Stop as soon as the reader is gone, even while the source is pending.
-        let next = tokio::select! {
-            biased;
-            () = tx.closed() => return Ok(()),
-            next = chunks.next() => next,
-        };
-        let Some(item) = next else { return Ok(()) };
-        let last = item.is_err();
-        let permit = match stall {
-            None => tx.reserve().await,
-            Some(limit) => tokio::time::timeout(limit, tx.reserve())
-                .await
-                .map_err(|_| StreamError::Stalled(limit))?,
-        };
-        let Ok(permit) = permit else { return Ok(()) }; // the reader is gone
-        permit.send(Sent { item, last });
-        if last {
-            return Ok(());
+}
+
+impl Feeder {
+    /// Sends every item of `chunks`, until the last one, the reader's drop (`Ok`: there
+    /// is nobody to tell), a stop or a stall (`Err`).
+    async fn feed(&mut self, chunks: &mut ChunkStream) -> Result<(), StreamError> {
+        let tx = self.tx.clone();
+        loop {
+            let Some(item) = self.until(&tx, chunks.next(), &mut None).await? else {
+                return Ok(());
+            };
+            let last = item.is_err() || chunks.is_terminated();
+            // The stall limit counts from the first wait for room, across new stops.
+            let mut stall = self
+                .stall
+                .map(|limit| (limit, Box::pin(tokio::time::sleep(limit))));
+            let Ok(permit) = self.until(&tx, tx.reserve(), &mut stall).await? else {
+                return Ok(()); // the reader is gone
+            };
+            permit.send(Sent { item, last });
+            if last {
+                return Ok(());
+            }
         }
+    }
+
+    /// Awaits `ready`, watching the reader, the stops (arming new ones on the way) and
+    /// the stall deadline. A reader gone is `Err(Cancelled)`, which nobody will read.
+    async fn until<T>(
+        &mut self,
+        tx: &mpsc::Sender<Sent>,
+        ready: impl Future<Output = T>,
+        stall: &mut Option<(Duration, Pin<Box<Sleep>>)>,
+    ) -> Result<T, StreamError> {
+        let mut ready = std::pin::pin!(ready);
+        loop {
+            tokio::select! {
+                biased;
+                () = tx.closed() => return Err(StreamError::Cancelled),
+                Some(err) = self.armed.next(), if !self.armed.is_empty() => return Err(err),
+                limit = expired(stall) => return Err(StreamError::Stalled(limit)),
+                Some(stop) = self.stops.recv() => self.armed.push(stop),
+                value = &mut ready => return Ok(value),
+            }
+        }
+    }
+}
+
+/// Completes with the limit when the stall deadline passes; never without one.
+async fn expired(stall: &mut Option<(Duration, Pin<Box<Sleep>>)>) -> Duration {
+    match stall {
+        Some((limit, sleep)) => {
+            sleep.as_mut().await;
+            *limit
+        }
+        None => std::future::pending().await,
     }
 }
 

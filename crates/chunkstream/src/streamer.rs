@@ -137,7 +137,7 @@ impl<P: BufferPool, E: Encoder> Streamer<P, E> {
             result
         };
         let pipeline = Pipeline::new(source, step, writer, self.config.flush_interval);
-        ChunkStream::from_stream(self.format, pipeline)
+        ChunkStream::from_fused(self.format, pipeline)
     }
 
     /// Streams `source` in batches of `batch_size` items through the batch `transform`.
@@ -168,7 +168,7 @@ impl<P: BufferPool, E: Encoder> Streamer<P, E> {
         };
         let source = batched(source, self.config.batch_size);
         let pipeline = Pipeline::new(source, step, writer, self.config.flush_interval);
-        ChunkStream::from_stream(self.format, pipeline)
+        ChunkStream::from_fused(self.format, pipeline)
     }
 
     /// Like [`stream`](Streamer::stream), but the work runs on a tokio task that feeds

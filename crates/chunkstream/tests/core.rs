@@ -7,6 +7,7 @@
 //! - `cancel`: dropping the stream, a token and a timeout stop the source at once.
 //! - `flush`: `flush_interval` sends partial buffers from a slow source.
 //! - `config`: invalid configurations are refused by the streamer.
+//! - `end`: a stream whose last chunk is out is done (no late error), also over HTTP.
 
 mod common;
 
@@ -14,6 +15,8 @@ mod common;
 mod cancel;
 #[path = "core/config.rs"]
 mod config;
+#[path = "core/end.rs"]
+mod end;
 #[path = "core/errors.rs"]
 mod errors;
 #[path = "core/flush.rs"]

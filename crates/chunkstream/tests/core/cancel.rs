@@ -246,3 +246,71 @@ fn a_stall_before_the_first_chunk_is_a_503() {
         http::StatusCode::SERVICE_UNAVAILABLE
     );
 }
+
+/// A spawned stream whose reader stopped polling: a token and a timeout still stop the
+/// task, drop the source and release every buffer, without any poll of the reader.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_token_and_a_timeout_stop_a_spawned_task_while_the_reader_is_stalled() {
+    for (by_token, batch) in [(true, false), (true, true), (false, false), (false, true)] {
+        let config = ChunkConfig::with_sizes(4096, 2048)
+            .with_channel_capacity(1)
+            .validate()
+            .unwrap();
+        let pool = Arc::new(DefaultPool::from_pool_config(config.pool_config()));
+        let streamer = Streamer::with_parts(config, pool, SerdeJson).unwrap();
+        let (source, _pulled, dropped) = endless();
+        let spawned = if batch {
+            streamer.spawn_batch(source, transform::batch_passthrough())
+        } else {
+            streamer.spawn(source, transform::passthrough())
+        };
+        let token = CancellationToken::new();
+        let mut chunks = if by_token {
+            spawned.cancel_on(token.clone())
+        } else {
+            spawned.timeout(Duration::from_millis(50))
+        };
+        drop(chunks.next().await.unwrap().unwrap());
+        // The reader stops here; the channel is full and the task waits for room.
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        assert_eq!(dropped.load(SeqCst), 0);
+        token.cancel();
+        let what = format!("token {by_token}, batch {batch}");
+        eventually(&format!("{what}: the source is dropped"), || {
+            dropped.load(SeqCst) == 1
+        })
+        .await;
+        eventually(&format!("{what}: every buffer is back"), || {
+            streamer.pool().stats().outstanding == 0
+        })
+        .await;
+        let err = chunks.next().await.unwrap().unwrap_err();
+        let expected = if by_token { "cancelled" } else { "timed_out" };
+        assert_eq!(err.kind(), expected, "{what}: {err:?}");
+        assert!(chunks.next().await.is_none());
+    }
+}
+
+/// The direct path runs only when polled: a stalled reader keeps its source until it
+/// polls again (then the timeout ends the stream) or drops the stream.
+#[tokio::test(start_paused = true)]
+async fn the_direct_path_does_nothing_while_unpolled_and_dropping_releases() {
+    let streamer = streamer();
+    let (source, _pulled, dropped) = endless();
+    let mut chunks = streamer
+        .stream(source, transform::passthrough())
+        .timeout(Duration::from_millis(50));
+    drop(chunks.next().await.unwrap().unwrap());
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(dropped.load(SeqCst), 0, "nothing runs while unpolled");
+    let err = chunks.next().await.unwrap().unwrap_err();
+    assert!(matches!(err, StreamError::TimedOut(_)), "{err:?}");
+    assert_eq!(dropped.load(SeqCst), 1, "the next poll drops the source");
+
+    let (source, _pulled, dropped) = endless();
+    let mut chunks = streamer.stream(source, transform::passthrough());
+    drop(chunks.next().await.unwrap().unwrap());
+    drop(chunks);
+    assert_eq!(dropped.load(SeqCst), 1, "dropping releases at once");
+    assert_eq!(streamer.pool().stats().outstanding, 0);
+}
