@@ -135,8 +135,10 @@ impl<T, E> Stream for ChannelSource<T, E> {
 /// Groups a source's items into batches of `size` (at least 1).
 ///
 /// Every batch is full except perhaps the last: a source that is not ready keeps the
-/// partial batch waiting. When the source fails, the items read before the error come
-/// out first as a (short) batch, then the error, then nothing.
+/// partial batch waiting (on [`Streamer::stream_batch`](crate::Streamer::stream_batch),
+/// the flush deadline of [`ChunkConfig::flush_interval`](crate::ChunkConfig::flush_interval)
+/// sends such a batch on when it passes). When the source fails, the items read before
+/// the error come out first as a (short) batch, then the error, then nothing.
 ///
 /// # Examples
 ///
@@ -173,6 +175,20 @@ pin_project_lite::pin_project! {
         batch: Vec<T>,
         pending_error: Option<E>,
         done: bool,
+    }
+}
+
+impl<S, T, E> crate::pipeline::Units for Batched<S, T, E>
+where
+    S: Stream<Item = Result<T, E>>,
+{
+    fn gathering(&self) -> bool {
+        !self.batch.is_empty()
+    }
+
+    fn take_gathered(self: Pin<&mut Self>) -> Option<Self::Item> {
+        let batch = self.project().batch;
+        (!batch.is_empty()).then(|| Ok(std::mem::take(batch)))
     }
 }
 

@@ -12,7 +12,7 @@ use crate::defaults::{DefaultEncoder, DefaultPool};
 use crate::encode::Encoder;
 use crate::error::{BoxError, StreamError};
 use crate::format::Format;
-use crate::pipeline::Pipeline;
+use crate::pipeline::{Items, Pipeline};
 use crate::pool::{BufferPool, FromPoolConfig};
 use crate::source::batched;
 use crate::spawned::spawn_chunks;
@@ -136,14 +136,17 @@ impl<P: BufferPool, E: Encoder> Streamer<P, E> {
             index += 1;
             result
         };
-        let pipeline = Pipeline::new(source, step, writer, self.config.flush_interval);
+        let pipeline = Pipeline::new(Items::new(source), step, writer, self.config.flush_interval);
         ChunkStream::from_fused(self.format, pipeline)
     }
 
     /// Streams `source` in batches of `batch_size` items through the batch `transform`.
     ///
-    /// Batches are full except perhaps the last (see [`source::batched`](crate::source::batched));
-    /// a batch's values are still cut into chunks at the threshold. A transform error is
+    /// Batches are full except perhaps the last (see [`source::batched`](crate::source::batched)),
+    /// and except when the flush deadline ([`ChunkConfig::flush_interval`]) passes while
+    /// items wait in a partial batch: that batch is then transformed and sent at once,
+    /// so a slow source reaches the client as promptly as on the per-item path. A batch's
+    /// values are still cut into chunks at the threshold. A transform error is
     /// [`StreamError::Transform`] with the index of the batch's first item.
     pub fn stream_batch<S, T, SE, F, U, TE>(&self, source: S, mut transform: F) -> ChunkStream
     where
