@@ -11,6 +11,10 @@ pub const DEFAULT_CHUNK_THRESHOLD: usize = 32 * (1 << 10); // 32 KiB
 pub const DEFAULT_BATCH_SIZE: usize = 1000;
 /// Buffers a pool keeps at most. This is the default `max_pooled`.
 pub const DEFAULT_MAX_POOLED: usize = 256;
+/// The largest `buffer_size` accepted: each buffer is allocated with this capacity.
+pub const MAX_BUFFER_SIZE: usize = 1 << 30; // 1 GiB
+/// The largest `max_pooled` accepted: some pools reserve a slot per buffer up front.
+pub const MAX_POOLED: usize = 1 << 16; // 65_536 buffers
 /// Factor applied to `buffer_size` to get the default `max_retained`.
 pub const DEFAULT_RETAIN_FACTOR: usize = 2;
 /// Chunks `Streamer::spawn` may queue ahead of a slow reader. This is the default.
@@ -197,35 +201,42 @@ impl ChunkConfig {
         self
     }
 
-    /// Fills zero fields with their defaults and rejects contradictions.
+    /// Fills zero fields with their defaults and rejects what cannot be honoured.
     ///
-    /// Zero `buffer_size`, `chunk_threshold`, `batch_size`, `max_pooled`,
-    /// `channel_capacity` become their defaults; zero `max_retained` becomes twice the
+    /// One rule for every field, shared with [`PoolConfig::validate`]: a zero means "the
+    /// default". Zero `buffer_size`, `chunk_threshold`, `batch_size`, `max_pooled`,
+    /// `channel_capacity` become their defaults (a zero threshold becomes the default or
+    /// the buffer size, whichever is smaller); zero `max_retained` becomes twice the
     /// (filled) buffer size; `Some(Duration::ZERO)` as `flush_interval` or
     /// `stall_timeout` becomes `None`.
     ///
+    /// Accepted, after filling:
+    ///
+    /// | field | range |
+    /// | --- | --- |
+    /// | `buffer_size` | `1..=`[`MAX_BUFFER_SIZE`] (1 GiB) |
+    /// | `chunk_threshold` | `1..=buffer_size` |
+    /// | `batch_size` | any (a batch's storage grows as items come, it is not reserved up front) |
+    /// | `max_pooled` | `1..=`[`MAX_POOLED`] (65_536) |
+    /// | `max_retained` | `buffer_size..=usize::MAX` |
+    /// | `channel_capacity` | any (above tokio's limit of `usize::MAX >> 3` queued chunks, that limit applies) |
+    /// | `flush_interval`, `stall_timeout` | any (above 30 years, 30 years applies) |
+    ///
+    /// Every configuration it accepts works on every path.
+    ///
     /// # Errors
     ///
-    /// A [`ConfigError`] naming the field and the values when the chunk threshold exceeds
-    /// the buffer size, or the retained bound is below the buffer size.
+    /// A [`ConfigError`] naming the field, its value and the accepted range.
     pub fn validate(mut self) -> Result<Self, ConfigError> {
-        fn fill(field: &mut usize, default: usize) {
-            if *field == 0 {
-                *field = default;
-            }
-        }
-        fill(&mut self.buffer_size, DEFAULT_BUFFER_SIZE);
+        let pool = self.pool_config().validate()?;
+        (self.buffer_size, self.max_pooled, self.max_retained) =
+            (pool.buffer_size, pool.max_pooled, pool.max_retained);
         fill(
             &mut self.chunk_threshold,
             DEFAULT_CHUNK_THRESHOLD.min(self.buffer_size),
         );
         fill(&mut self.batch_size, DEFAULT_BATCH_SIZE);
-        fill(&mut self.max_pooled, DEFAULT_MAX_POOLED);
         fill(&mut self.channel_capacity, DEFAULT_CHANNEL_CAPACITY);
-        fill(
-            &mut self.max_retained,
-            self.buffer_size.saturating_mul(DEFAULT_RETAIN_FACTOR),
-        );
         if self.flush_interval == Some(Duration::ZERO) {
             self.flush_interval = None;
         }
@@ -235,12 +246,6 @@ impl ChunkConfig {
         if self.chunk_threshold > self.buffer_size {
             return Err(ConfigError::ThresholdAboveBuffer {
                 chunk_threshold: self.chunk_threshold,
-                buffer_size: self.buffer_size,
-            });
-        }
-        if self.max_retained < self.buffer_size {
-            return Err(ConfigError::RetainedBelowBuffer {
-                max_retained: self.max_retained,
                 buffer_size: self.buffer_size,
             });
         }
@@ -286,7 +291,90 @@ impl Default for PoolConfig {
     }
 }
 
+/// A zero means "the default" (the one rule of [`ChunkConfig::validate`]).
+fn fill(field: &mut usize, default: usize) {
+    if *field == 0 {
+        *field = default;
+    }
+}
+
+/// `value` within `min..=max`, or the error naming `field`.
+fn check_range(
+    field: &'static str,
+    value: usize,
+    min: usize,
+    max: usize,
+) -> Result<(), ConfigError> {
+    if (min..=max).contains(&value) {
+        Ok(())
+    } else {
+        Err(ConfigError::OutOfRange {
+            field,
+            value,
+            min,
+            max,
+        })
+    }
+}
+
 impl PoolConfig {
+    /// Fills zero fields with their defaults and rejects what a pool cannot honour, by the
+    /// same rule as [`ChunkConfig::validate`]: zero `buffer_size` and `max_pooled` become
+    /// their defaults, zero `max_retained` twice the buffer size; `buffer_size` must be in
+    /// `1..=`[`MAX_BUFFER_SIZE`], `max_pooled` in `1..=`[`MAX_POOLED`], and `max_retained`
+    /// at least `buffer_size` (or every buffer would be dropped on return).
+    ///
+    /// [`FromPoolConfig::try_from_pool_config`](crate::pool::FromPoolConfig::try_from_pool_config)
+    /// builds a pool from validated bounds.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use chunkstream::PoolConfig;
+    ///
+    /// let zeros = PoolConfig::default().with_buffer_size(0).with_max_pooled(0).with_max_retained(0);
+    /// assert_eq!(zeros.validate(), Ok(PoolConfig::default()));
+    /// assert!(PoolConfig::default().with_max_retained(1).validate().is_err());
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// A [`ConfigError`] naming the field, its value and the accepted range.
+    pub fn validate(self) -> Result<Self, ConfigError> {
+        let config = self.fill_defaults();
+        check_range("buffer_size", config.buffer_size, 1, MAX_BUFFER_SIZE)?;
+        check_range("max_pooled", config.max_pooled, 1, MAX_POOLED)?;
+        if config.max_retained < config.buffer_size {
+            return Err(ConfigError::RetainedBelowBuffer {
+                max_retained: config.max_retained,
+                buffer_size: config.buffer_size,
+            });
+        }
+        Ok(config)
+    }
+
+    /// The same bounds with zeros replaced by the defaults, unchecked (the first half of
+    /// [`validate`](PoolConfig::validate)).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use chunkstream::PoolConfig;
+    ///
+    /// let filled = PoolConfig::default().with_max_pooled(0).fill_defaults();
+    /// assert_eq!(filled.max_pooled, PoolConfig::default().max_pooled);
+    /// ```
+    #[must_use]
+    pub fn fill_defaults(mut self) -> Self {
+        fill(&mut self.buffer_size, DEFAULT_BUFFER_SIZE);
+        fill(&mut self.max_pooled, DEFAULT_MAX_POOLED);
+        fill(
+            &mut self.max_retained,
+            self.buffer_size.saturating_mul(DEFAULT_RETAIN_FACTOR),
+        );
+        self
+    }
+
     /// The same bounds with another `buffer_size`.
     #[must_use]
     pub fn with_buffer_size(mut self, buffer_size: usize) -> Self {
@@ -309,7 +397,8 @@ impl PoolConfig {
     }
 }
 
-/// A contradiction in a [`ChunkConfig`], found by [`ChunkConfig::validate`].
+/// A value out of range or a contradiction in a [`ChunkConfig`] or a [`PoolConfig`],
+/// found by [`ChunkConfig::validate`] or [`PoolConfig::validate`].
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum ConfigError {
@@ -329,6 +418,17 @@ pub enum ConfigError {
         /// The buffer size it is below.
         buffer_size: usize,
     },
+    /// A field is outside the range that can be honoured.
+    OutOfRange {
+        /// The field's name.
+        field: &'static str,
+        /// The requested value.
+        value: usize,
+        /// The smallest accepted value (after a zero became the default).
+        min: usize,
+        /// The largest accepted value.
+        max: usize,
+    },
 }
 
 impl fmt::Display for ConfigError {
@@ -347,6 +447,15 @@ impl fmt::Display for ConfigError {
             } => write!(
                 f,
                 "invalid chunk config: max_retained ({max_retained}) is below buffer_size ({buffer_size})"
+            ),
+            ConfigError::OutOfRange {
+                field,
+                value,
+                min,
+                max,
+            } => write!(
+                f,
+                "invalid chunk config: {field} ({value}) is out of range: accepted {min}..={max} (0 means the default)"
             ),
         }
     }

@@ -164,6 +164,9 @@ where
     }
 }
 
+/// The most items a batch reserves room for before they come.
+const MAX_BATCH_RESERVE: usize = 1024;
+
 pin_project_lite::pin_project! {
     /// The source made by [`batched`].
     #[derive(Debug)]
@@ -211,7 +214,10 @@ where
             match ready!(this.source.as_mut().poll_next(cx)) {
                 Some(Ok(item)) => {
                     if this.batch.is_empty() {
-                        this.batch.reserve_exact(*this.size);
+                        // Up front, room for a typical batch, not for any `size` (which
+                        // may be as large as `usize::MAX`); a larger one grows as needed.
+                        this.batch
+                            .reserve_exact((*this.size).min(MAX_BATCH_RESERVE));
                     }
                     this.batch.push(item);
                     if this.batch.len() == *this.size {

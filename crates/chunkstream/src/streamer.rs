@@ -54,7 +54,7 @@ impl Streamer<DefaultPool, DefaultEncoder> {
     /// The [`ConfigError`] of [`ChunkConfig::validate`].
     pub fn new(config: ChunkConfig) -> Result<Self, ConfigError> {
         let config = config.validate()?;
-        let pool = Arc::new(DefaultPool::from_pool_config(config.pool_config()));
+        let pool = Arc::new(DefaultPool::try_from_pool_config(config.pool_config())?);
         Streamer::with_parts(config, pool, DefaultEncoder::default())
     }
 }

@@ -67,7 +67,7 @@ impl Default for FreelistPool {
 
 impl FromPoolConfig for FreelistPool {
     fn from_pool_config(config: PoolConfig) -> Self {
-        FreelistPool::new(config)
+        FreelistPool::new(config.fill_defaults())
     }
 }
 

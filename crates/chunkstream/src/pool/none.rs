@@ -49,7 +49,7 @@ impl Default for NoPool {
 
 impl FromPoolConfig for NoPool {
     fn from_pool_config(config: PoolConfig) -> Self {
-        NoPool::new(config)
+        NoPool::new(config.fill_defaults())
     }
 }
 

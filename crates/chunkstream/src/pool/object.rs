@@ -91,7 +91,7 @@ impl Default for ObjectPool {
 
 impl FromPoolConfig for ObjectPool {
     fn from_pool_config(config: PoolConfig) -> Self {
-        ObjectPool::new(config)
+        ObjectPool::new(config.fill_defaults())
     }
 }
 

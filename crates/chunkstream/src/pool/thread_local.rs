@@ -454,7 +454,7 @@ impl Default for ThreadLocalPool {
 
 impl FromPoolConfig for ThreadLocalPool {
     fn from_pool_config(config: PoolConfig) -> Self {
-        ThreadLocalPool::new(config)
+        ThreadLocalPool::new(config.fill_defaults())
     }
 }
 
