@@ -81,8 +81,21 @@ pin_project_lite::pin_project! {
     }
 }
 
-impl<S, F, It, P: BufferPool, E> Pipeline<S, F, It, P, E> {
+impl<S, F, It, P: BufferPool, E> Pipeline<Items<S>, F, It, P, E> {
+    /// A pipeline over a source of single items.
     pub(crate) fn new(
+        source: S,
+        step: F,
+        writer: ChunkWriter<P, E>,
+        flush_interval: Option<Duration>,
+    ) -> Self {
+        Pipeline::over_units(Items::new(source), step, writer, flush_interval)
+    }
+}
+
+impl<S, F, It, P: BufferPool, E> Pipeline<S, F, It, P, E> {
+    /// A pipeline over any [`Units`] source, a batching one included.
+    pub(crate) fn over_units(
         source: S,
         step: F,
         writer: ChunkWriter<P, E>,

@@ -26,7 +26,7 @@ use futures_util::StreamExt;
 use futures_util::stream::FuturesUnordered;
 use tokio::sync::{Semaphore, mpsc};
 use tokio::task::{JoinError, JoinHandle};
-use tokio::time::Sleep;
+use tokio::time::{Instant, Sleep};
 
 use crate::error::StreamError;
 use crate::stream::{ChunkStream, StopFuture};
@@ -62,13 +62,12 @@ pub(crate) fn spawn_chunks(
     let (tx, rx) = mpsc::channel(capacity.clamp(1, Semaphore::MAX_PERMITS));
     let rx: SharedReceiver = Arc::new(Mutex::new(rx));
     let (stops_tx, stops) = mpsc::unbounded_channel();
-    let feeder = Feeder {
-        tx,
+    let watch = Watch {
         stops,
         armed: FuturesUnordered::new(),
-        stall,
+        stall: stall.map(|limit| (limit, None)),
     };
-    let task = runtime.spawn(run(chunks, feeder, Arc::clone(&rx)));
+    let task = runtime.spawn(run(chunks, tx, watch, Arc::clone(&rx)));
     let reader = Spawned {
         rx,
         task: Some(task),
@@ -80,10 +79,11 @@ pub(crate) fn spawn_chunks(
 /// The task: feeds the channel, and on a stop releases everything before reporting it.
 async fn run(
     mut chunks: ChunkStream,
-    mut feeder: Feeder,
+    tx: mpsc::Sender<Sent>,
+    mut watch: Watch,
     rx: SharedReceiver,
 ) -> Result<(), StreamError> {
-    let end = feeder.feed(&mut chunks).await;
+    let end = feed(&mut chunks, &tx, &mut watch).await;
     if end.is_err() {
         // The reader gets the error from the JoinHandle; the chunks it did not take go
         // back to the pool now, whether or not it ever polls again.
@@ -95,55 +95,72 @@ async fn run(
     end
 }
 
-/// The task's side of the channel, and what may stop it.
-struct Feeder {
-    tx: mpsc::Sender<Sent>,
-    /// Stops handed over by the reader's `ChunkStream::stop_on`.
+/// Sends every item of `chunks` through `tx`, until the last one (`Ok`), or the reader's
+/// drop, a stop or a stall (`Err`).
+async fn feed(
+    chunks: &mut ChunkStream,
+    tx: &mpsc::Sender<Sent>,
+    watch: &mut Watch,
+) -> Result<(), StreamError> {
+    loop {
+        let Some(item) = watch.until(tx, chunks.next(), false).await? else {
+            return Ok(());
+        };
+        let last = item.is_err() || chunks.is_terminated();
+        let permit = match tx.try_reserve() {
+            Ok(permit) => permit,
+            // The channel is full: wait for the reader, within the stall limit.
+            Err(mpsc::error::TrySendError::Full(())) => watch
+                .until(tx, tx.reserve(), true)
+                .await?
+                .map_err(|_| StreamError::Cancelled)?,
+            Err(mpsc::error::TrySendError::Closed(())) => return Err(StreamError::Cancelled),
+        };
+        permit.send(Sent { item, last });
+        if last {
+            return Ok(());
+        }
+    }
+}
+
+/// What may stop the task besides its own end: the reader's drop, the stops handed over
+/// by the reader's `ChunkStream::stop_on`, and the stall limit.
+struct Watch {
     stops: mpsc::UnboundedReceiver<StopFuture>,
     /// The stops received so far, watched together.
     armed: FuturesUnordered<StopFuture>,
-    stall: Option<Duration>,
+    /// The stall limit and its timer (made on first use, reset for each wait).
+    stall: Option<(Duration, Option<Pin<Box<Sleep>>>)>,
 }
 
-impl Feeder {
-    /// Sends every item of `chunks`, until the last one, the reader's drop (`Ok`: there
-    /// is nobody to tell), a stop or a stall (`Err`).
-    async fn feed(&mut self, chunks: &mut ChunkStream) -> Result<(), StreamError> {
-        let tx = self.tx.clone();
-        loop {
-            let Some(item) = self.until(&tx, chunks.next(), &mut None).await? else {
-                return Ok(());
-            };
-            let last = item.is_err() || chunks.is_terminated();
-            // The stall limit counts from the first wait for room, across new stops.
-            let mut stall = self
-                .stall
-                .map(|limit| (limit, Box::pin(tokio::time::sleep(limit))));
-            let Ok(permit) = self.until(&tx, tx.reserve(), &mut stall).await? else {
-                return Ok(()); // the reader is gone
-            };
-            permit.send(Sent { item, last });
-            if last {
-                return Ok(());
-            }
-        }
-    }
-
-    /// Awaits `ready`, watching the reader, the stops (arming new ones on the way) and
-    /// the stall deadline. A reader gone is `Err(Cancelled)`, which nobody will read.
+impl Watch {
+    /// Awaits `ready`, watching the reader, the stops (arming new ones on the way) and,
+    /// when `stall` is set, the stall limit from now. A reader gone is `Err(Cancelled)`,
+    /// which nobody will read.
     async fn until<T>(
         &mut self,
         tx: &mpsc::Sender<Sent>,
         ready: impl Future<Output = T>,
-        stall: &mut Option<(Duration, Pin<Box<Sleep>>)>,
+        stall: bool,
     ) -> Result<T, StreamError> {
         let mut ready = std::pin::pin!(ready);
+        let mut timer = match &mut self.stall {
+            Some((limit, sleep)) if stall => {
+                let deadline = Instant::now() + (*limit).min(FAR_FUTURE);
+                match sleep {
+                    Some(sleep) => sleep.as_mut().reset(deadline),
+                    None => *sleep = Some(Box::pin(tokio::time::sleep_until(deadline))),
+                }
+                sleep.as_mut().map(|sleep| (*limit, sleep))
+            }
+            _ => None,
+        };
         loop {
             tokio::select! {
                 biased;
                 () = tx.closed() => return Err(StreamError::Cancelled),
                 Some(err) = self.armed.next(), if !self.armed.is_empty() => return Err(err),
-                limit = expired(stall) => return Err(StreamError::Stalled(limit)),
+                limit = expired(&mut timer) => return Err(StreamError::Stalled(limit)),
                 Some(stop) = self.stops.recv() => self.armed.push(stop),
                 value = &mut ready => return Ok(value),
             }
@@ -151,9 +168,13 @@ impl Feeder {
     }
 }
 
+/// The longest wait taken literally (30 years): a longer limit means the same, and
+/// cannot overflow an `Instant`.
+const FAR_FUTURE: Duration = Duration::from_secs(30 * 365 * 24 * 60 * 60);
+
 /// Completes with the limit when the stall deadline passes; never without one.
-async fn expired(stall: &mut Option<(Duration, Pin<Box<Sleep>>)>) -> Duration {
-    match stall {
+async fn expired(timer: &mut Option<(Duration, &mut Pin<Box<Sleep>>)>) -> Duration {
+    match timer {
         Some((limit, sleep)) => {
             sleep.as_mut().await;
             *limit

@@ -148,8 +148,10 @@ impl ChunkStream {
     ///   [`spawn_batch`](crate::Streamer::spawn_batch)) hands `stop` to its task, which
     ///   watches it even while nobody polls the stream (a stalled client): when it
     ///   completes, the task drops the source at once and releases the chunks queued for
-    ///   the reader; the reader gets the error on its next poll. If the task has already
-    ///   finished (all chunks queued), the stop is watched by the reader instead, as below.
+    ///   the reader; the reader gets the error on its next poll. A stop applied once the
+    ///   task has finished (every chunk queued) is watched by the reader instead, as
+    ///   below; one that reaches the task just as it finishes goes with it (the work is
+    ///   done, and the queued chunks are the whole body).
     /// - a direct stream ([`Streamer::stream`](crate::Streamer::stream),
     ///   [`stream_batch`](crate::Streamer::stream_batch)) runs only inside `poll_next`, so
     ///   the stop is checked only when the stream is polled: while nobody polls it,

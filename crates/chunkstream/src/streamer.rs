@@ -12,10 +12,10 @@ use crate::defaults::{DefaultEncoder, DefaultPool};
 use crate::encode::Encoder;
 use crate::error::{BoxError, StreamError};
 use crate::format::Format;
-use crate::pipeline::{Items, Pipeline};
+use crate::pipeline::Pipeline;
 use crate::pool::{BufferPool, FromPoolConfig};
 use crate::source::batched;
-use crate::spawned::spawn_chunks;
+pub(crate) use crate::spawned::spawn_chunks;
 use crate::stream::ChunkStream;
 
 /// Streams sources as chunked JSON, with buffers from a pool `P` and values encoded by
@@ -136,7 +136,7 @@ impl<P: BufferPool, E: Encoder> Streamer<P, E> {
             index += 1;
             result
         };
-        let pipeline = Pipeline::new(Items::new(source), step, writer, self.config.flush_interval);
+        let pipeline = Pipeline::new(source, step, writer, self.config.flush_interval);
         ChunkStream::from_fused(self.format, pipeline)
     }
 
@@ -170,7 +170,7 @@ impl<P: BufferPool, E: Encoder> Streamer<P, E> {
                 })
         };
         let source = batched(source, self.config.batch_size);
-        let pipeline = Pipeline::new(source, step, writer, self.config.flush_interval);
+        let pipeline = Pipeline::over_units(source, step, writer, self.config.flush_interval);
         ChunkStream::from_fused(self.format, pipeline)
     }
 
