@@ -108,8 +108,18 @@ pub trait BufferPool: Send + Sync + 'static {
 /// A pool that can be built from [`PoolConfig`] bounds, as
 /// [`Streamer::new`](crate::Streamer::new) does for [`DefaultPool`].
 pub trait FromPoolConfig: BufferPool + Sized {
-    /// Builds the pool with these bounds.
+    /// Builds the pool with these bounds, zeros filled with the defaults (the rule of
+    /// [`PoolConfig::validate`]); the other bounds are taken as given.
     fn from_pool_config(config: PoolConfig) -> Self;
+
+    /// Builds the pool with these bounds once [`PoolConfig::validate`] accepts them.
+    ///
+    /// # Errors
+    ///
+    /// The [`ConfigError`](crate::ConfigError) of [`PoolConfig::validate`].
+    fn try_from_pool_config(config: PoolConfig) -> Result<Self, crate::ConfigError> {
+        Ok(Self::from_pool_config(config.validate()?))
+    }
 }
 
 impl<P: BufferPool + ?Sized> BufferPool for std::sync::Arc<P> {
