@@ -91,6 +91,7 @@ mod format;
 pub mod metrics;
 mod pipeline;
 pub mod pool;
+pub mod raw;
 pub mod response;
 pub mod source;
 cfg_sqlx! {
@@ -105,6 +106,7 @@ pub use encode::{EncodeError, Encoder};
 pub use error::{BoxError, StreamError};
 pub use format::Format;
 pub use pool::{BufferPool, PoolStats};
+pub use raw::RawJson;
 pub use response::StreamResponse;
 pub use stream::ChunkStream;
 pub use streamer::Streamer;

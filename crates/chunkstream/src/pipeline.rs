@@ -7,13 +7,13 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use futures_core::Stream;
-use serde::Serialize;
 use tokio::time::{Instant, Sleep};
 
 use crate::chunk::ChunkWriter;
 use crate::encode::Encoder;
 use crate::error::{BoxError, StreamError};
 use crate::pool::BufferPool;
+use crate::raw::WriteItem;
 
 pin_project_lite::pin_project! {
     /// Pulls units (an item, or a batch) from `source`, turns each into values with
@@ -109,7 +109,7 @@ where
     SE: Into<BoxError>,
     F: FnMut(I) -> Result<It, StreamError>,
     It: Iterator,
-    It::Item: Serialize,
+    It::Item: WriteItem,
     P: BufferPool,
     E: Encoder,
 {
@@ -182,13 +182,13 @@ fn write_until_full<It, P, E>(
 ) -> Result<bool, StreamError>
 where
     It: Iterator,
-    It::Item: Serialize,
+    It::Item: WriteItem,
     P: BufferPool,
     E: Encoder,
 {
     while !writer.is_full() {
         match values.next() {
-            Some(value) => writer.write(&value)?,
+            Some(value) => value.write_to(writer)?,
             None => return Ok(false),
         }
     }
@@ -207,7 +207,7 @@ where
     SE: Into<BoxError>,
     F: FnMut(I) -> Result<It, StreamError>,
     It: Iterator,
-    It::Item: Serialize,
+    It::Item: WriteItem,
     P: BufferPool,
     E: Encoder,
 {

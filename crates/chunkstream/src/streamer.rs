@@ -106,7 +106,7 @@ impl<P: BufferPool, E: Encoder> Streamer<P, E> {
         self.format
     }
 
-    fn writer(&self) -> ChunkWriter<P, E> {
+    pub(crate) fn writer(&self) -> ChunkWriter<P, E> {
         ChunkWriter::new(
             Arc::clone(&self.pool),
             self.encoder.clone(),
@@ -233,7 +233,7 @@ impl<P, E> fmt::Debug for Streamer<P, E> {
 }
 
 /// Runs `chunks` on a tokio task feeding a channel of `capacity` chunks.
-fn spawn_chunks(mut chunks: ChunkStream, capacity: usize) -> ChunkStream {
+pub(crate) fn spawn_chunks(mut chunks: ChunkStream, capacity: usize) -> ChunkStream {
     let format = chunks.format();
     let Ok(runtime) = tokio::runtime::Handle::try_current() else {
         return ChunkStream::from_error(format, StreamError::NoRuntime);
