@@ -195,9 +195,14 @@ where
 ///   sqlx does not decode a `json` column as a `String`).
 ///
 /// Each row is trusted to be one JSON value unless the stream validates it; see
-/// [`raw`](crate::raw) for the trust model. The database decides how values are written:
-/// PostgreSQL writes a `float8` 1.0 as `1`, SQLite writes booleans as `0` and `1` (use
-/// `json(iif(done, 'true', 'false'))`), so compare with the typed path by value.
+/// [`raw`](crate::raw) for the trust model. The database decides how values are written,
+/// so compare with the typed path by value, not by bytes:
+///
+/// - PostgreSQL writes a `float8` 1.0 as `1` (the same number; a strict client that
+///   tells integers from floats sees the difference), and every float exactly;
+/// - SQLite writes a REAL with 15 significant digits (0.30000000000000004 becomes 0.3):
+///   keep floats that need all 17 digits on the typed path, or store them as integers;
+///   it writes booleans as `0` and `1` (use `json(iif(done, 'true', 'false'))`).
 ///
 /// # Examples
 ///
