@@ -274,7 +274,8 @@ impl<P: BufferPool, E: Encoder> Streamer<P, E> {
     ///
     /// let streamer = Streamer::new(ChunkConfig::default())?;
     /// let rows = source::from_iter(["1", "{oops", "3"]);
-    /// let err = streamer.stream_raw_validated(rows).try_concat().await.unwrap_err();
+    /// let chunks = streamer.stream_raw_validated(rows);
+    /// let err = chunks.map_ok(|c| c.to_vec()).try_concat().await.unwrap_err();
     /// assert!(matches!(err, StreamError::Encode { index: 1, .. }));
     /// # Ok::<_, Box<dyn std::error::Error>>(())
     /// # }).unwrap();
