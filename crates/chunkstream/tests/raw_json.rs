@@ -111,6 +111,7 @@ enum Floats {
     Exact,
     /// The same to 15 significant digits (a relative difference of at most 1e-14): what
     /// SQLite's JSON functions write.
+    #[cfg_attr(not(feature = "sqlx"), allow(dead_code))]
     Digits15,
 }
 
