@@ -11,7 +11,7 @@
 //! body, and an item that breaks the promise makes a body that is not JSON.
 //!
 //! [`Streamer::stream_raw_validated`] and [`Streamer::spawn_raw_validated`] check every
-//! item first with [`RawJson::validate`] (one parse, no allocation for the value) and
+//! item first with [`RawJson::validate`] (one parse, without building the value) and
 //! refuse the first invalid item with [`StreamError::Encode`], carrying the item's index
 //! and an [`InvalidJson`]; that item is never written, and a JSON array that fails
 //! never gets its closing `]`.
