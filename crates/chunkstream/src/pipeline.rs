@@ -7,13 +7,13 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use futures_core::{FusedStream, Stream};
-use serde::Serialize;
 use tokio::time::{Instant, Sleep};
 
 use crate::chunk::ChunkWriter;
 use crate::encode::Encoder;
 use crate::error::{BoxError, StreamError};
 use crate::pool::BufferPool;
+use crate::raw::WriteItem;
 
 /// A source as the pipeline reads it: units (items, or batches of them).
 ///
@@ -176,7 +176,7 @@ where
     SE: Into<BoxError>,
     F: FnMut(I) -> Result<It, StreamError>,
     It: Iterator,
-    It::Item: Serialize,
+    It::Item: WriteItem,
     P: BufferPool,
     E: Encoder,
 {
@@ -267,13 +267,13 @@ fn write_until_full<It, P, E>(
 ) -> Result<bool, StreamError>
 where
     It: Iterator,
-    It::Item: Serialize,
+    It::Item: WriteItem,
     P: BufferPool,
     E: Encoder,
 {
     while !writer.is_full() {
         match values.next() {
-            Some(value) => writer.write(&value)?,
+            Some(value) => value.write_to(writer)?,
             None => return Ok(false),
         }
     }
@@ -292,7 +292,7 @@ where
     SE: Into<BoxError>,
     F: FnMut(I) -> Result<It, StreamError>,
     It: Iterator,
-    It::Item: Serialize,
+    It::Item: WriteItem,
     P: BufferPool,
     E: Encoder,
 {
