@@ -77,6 +77,7 @@
 //! [`pool::Calibrated`] wrapper (learns buffer sizes from the chunks it sees), and the
 //! process-wide [`pool::global`] pool with [`pool::get_buffer`] and [`pool::put_buffer`].
 #![cfg_attr(docsrs, feature(doc_cfg))]
+#![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
 #[macro_use]
