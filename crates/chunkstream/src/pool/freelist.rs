@@ -20,7 +20,11 @@ use crate::config::PoolConfig;
 /// ```
 /// use chunkstream::{BufferPool, PoolConfig, pool::FreelistPool};
 ///
-/// let pool = FreelistPool::new(PoolConfig { buffer_size: 1024, max_pooled: 2, max_retained: 4096 });
+/// let mut config = PoolConfig::default();
+/// config.buffer_size = 1024;
+/// config.max_pooled = 2;
+/// config.max_retained = 4096;
+/// let pool = FreelistPool::new(config);
 /// let buf = pool.get(); // a miss: the pool starts empty
 /// pool.put(buf);
 /// let buf = pool.get(); // a hit

@@ -15,7 +15,11 @@ use crate::config::PoolConfig;
 /// ```
 /// use chunkstream::{BufferPool, PoolConfig, pool::NoPool};
 ///
-/// let pool = NoPool::new(PoolConfig { buffer_size: 1024, max_pooled: 1, max_retained: 2048 });
+/// let mut config = PoolConfig::default();
+/// config.buffer_size = 1024;
+/// config.max_pooled = 1;
+/// config.max_retained = 2048;
+/// let pool = NoPool::new(config);
 /// let buf = pool.get();
 /// assert!(buf.capacity() >= 1024);
 /// pool.put(buf);

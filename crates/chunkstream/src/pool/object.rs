@@ -25,7 +25,11 @@ use crate::config::PoolConfig;
 /// ```
 /// use chunkstream::{BufferPool, PoolConfig, pool::ObjectPool};
 ///
-/// let pool = ObjectPool::new(PoolConfig { buffer_size: 1024, max_pooled: 2, max_retained: 4096 });
+/// let mut config = PoolConfig::default();
+/// config.buffer_size = 1024;
+/// config.max_pooled = 2;
+/// config.max_retained = 4096;
+/// let pool = ObjectPool::new(config);
 /// let mut buf = pool.get(); // a miss: the pool starts empty
 /// buf.extend_from_slice(b"[]");
 /// pool.put(buf);

@@ -378,7 +378,11 @@ impl Shared {
 /// ```
 /// use chunkstream::{BufferPool, PoolConfig, pool::ThreadLocalPool};
 ///
-/// let pool = ThreadLocalPool::new(PoolConfig { buffer_size: 1024, max_pooled: 64, max_retained: 4096 });
+/// let mut config = PoolConfig::default();
+/// config.buffer_size = 1024;
+/// config.max_pooled = 64;
+/// config.max_retained = 4096;
+/// let pool = ThreadLocalPool::new(config);
 /// let buf = pool.get(); // a miss: the pool starts empty
 /// std::thread::scope(|s| {
 ///     // Given back on another thread, which then exits.
@@ -431,7 +435,8 @@ impl ThreadLocalPool {
     /// use chunkstream::{PoolConfig, pool::ThreadLocalPool};
     ///
     /// assert_eq!(ThreadLocalPool::new(PoolConfig::default()).local_capacity(), 8);
-    /// let small = PoolConfig { max_pooled: 8, ..PoolConfig::default() };
+    /// let mut small = PoolConfig::default();
+    /// small.max_pooled = 8;
     /// assert_eq!(ThreadLocalPool::new(small).local_capacity(), 2);
     /// ```
     pub fn local_capacity(&self) -> usize {
