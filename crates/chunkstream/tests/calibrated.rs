@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use chunkstream::encode::SerdeJson;
 use chunkstream::pool::{Calibrated, NoPool};
-use chunkstream::{BufferPool, ChunkConfig, PoolConfig, Streamer, source, transform};
+use chunkstream::{BufferPool, ChunkConfig, Streamer, source, transform};
 
 use common::{body, tickets};
 
@@ -75,11 +75,10 @@ async fn settles_on_8_kib_and_drops_a_rare_1_mib_buffer() {
 fn inner_pool_keeps_only_calibrated_buffers() {
     use chunkstream::pool::FreelistPool;
 
-    let mut config = PoolConfig::default();
-    config.buffer_size = 1024;
+    let mut config = ChunkConfig::with_sizes(1024, 1024);
     config.max_pooled = 8;
     config.max_retained = 4 << 20;
-    let pool = Calibrated::with_period(FreelistPool::new(config), 100);
+    let pool = Calibrated::with_period(FreelistPool::new(config.pool_config()), 100);
     for _ in 0..100 {
         let mut buf = pool.get();
         buf.resize(7000, b'x');

@@ -10,18 +10,17 @@ use std::sync::mpsc::sync_channel;
 
 use bytes::Bytes;
 use chunkstream::pool::ThreadLocalPool;
-use chunkstream::{BufferPool, PoolConfig};
+use chunkstream::{BufferPool, ChunkConfig};
 
 const ROUNDS: usize = 100_000;
 
 const MAX_POOLED: usize = 64;
 
 fn pool() -> Arc<ThreadLocalPool> {
-    let mut config = PoolConfig::default();
-    config.buffer_size = 1024;
+    let mut config = ChunkConfig::with_sizes(1024, 1024);
     config.max_pooled = MAX_POOLED;
     config.max_retained = 4096;
-    Arc::new(ThreadLocalPool::new(config))
+    Arc::new(ThreadLocalPool::new(config.pool_config()))
 }
 
 /// Get on this thread, put on another one.
