@@ -155,8 +155,8 @@ impl Local {
         }
     }
 
-    /// [`put`](Self::put) when the stack is full: the shared queue if the bound allows,
-    /// else dropped.
+    /// [`put`](Self::put) when the stack is full or the stacks hold their share: the
+    /// shared queue if the bound allows, else dropped.
     #[cold]
     #[inline(never)]
     fn put_slow(&mut self, shared: &Shared, buf: Vec<u8>) {
