@@ -63,6 +63,7 @@ fn refuses_non_finite_floats<E: Encoder>(encoder: E) {
     assert!(non_finite(encode(&encoder, &map)), "{name}: in a map");
 }
 
+/// Keys serde_json refuses (a tuple, bytes as a sequence, a unit) are refused.
 fn refuses_non_string_keys<E: Encoder>(encoder: E) {
     let name = std::any::type_name::<E>();
     let tuple_keys = BTreeMap::from([((1, 2), 3)]);
@@ -238,7 +239,8 @@ async fn streams<E: Encoder>(encoder: E) {
             "{name}, {format:?}"
         );
 
-        // A map with non-string keys in the second item: an encode error naming index 1.
+        // Tuple keys (refused, as serde_json refuses them) in the second item: an encode
+        // error naming index 1.
         let maps = vec![BTreeMap::new(), BTreeMap::from([((1, 2), 3)])];
         let err = body(streamer.stream(source::from_iter(maps), transform::passthrough()))
             .await
