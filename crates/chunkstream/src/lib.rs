@@ -78,21 +78,23 @@
 //!   that crate lacks.
 //! - `pool-thread-local`: `pool::ThreadLocalPool`, small per-thread stacks spilling to and
 //!   refilling from a shared bounded queue.
-//! - `encoder-serde-json` (default): [`encode::SerdeJson`], the reference (always
-//!   compiled; the feature states the choice).
 //! - `encoder-simd-json`: `encode::SimdJson`, the simd-json serializer.
 //! - `encoder-sonic-rs`: `encode::SonicRs`, the sonic-rs serializer.
+//! - `tracing`: [`metrics`] runs each observed stream in a `tracing` span and ends it
+//!   with a `DEBUG` event carrying the stream's metrics.
 //! - `axum`: [`StreamResponse`] implements axum's `IntoResponse` (`Content-Type`,
-//!   `X-Total-Count`, chunked body, error statuses; see its docs), and [`metrics`] emits
-//!   `tracing` spans and events.
+//!   `X-Total-Count`, chunked body, error statuses; see its docs) and logs its failures;
+//!   enables `tracing`.
 //! - `sqlx`: `sql`, sources from sqlx pools and queries that a handler can return
 //!   (`sql::rows`, `sql::row_batches`, `sql::json_rows`, `sql::count`).
 //! - `full`: all of the above.
 //!
-//! Always available, whatever the features: [`pool::NoPool`], the
+//! Always available, whatever the features: [`encode::SerdeJson`] (the reference
+//! encoder: the crate uses serde_json itself, so it has no feature), [`pool::NoPool`], the
 //! [`pool::Calibrated`] wrapper (learns buffer sizes from the chunks it sees), and the
 //! process-wide [`pool::global`] pool with [`pool::get_buffer`] and [`pool::put_buffer`].
 #![cfg_attr(docsrs, feature(doc_cfg))]
+#![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
 #[macro_use]
@@ -122,7 +124,7 @@ pub use config::{ChunkConfig, ConfigError, PoolConfig};
 pub use encode::{EncodeError, Encoder};
 pub use error::{BoxError, StreamError};
 pub use format::Format;
-pub use pool::{BufferPool, PoolStats};
+pub use pool::{BufferPool, FromPoolConfig, PoolStats};
 pub use raw::RawJson;
 pub use response::StreamResponse;
 pub use stream::ChunkStream;

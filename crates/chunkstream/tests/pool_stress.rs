@@ -19,10 +19,11 @@ const REQUESTS: usize = 200;
 const MAX_ITEMS: usize = 12;
 
 fn config() -> ChunkConfig {
-    ChunkConfig::with_sizes(2048, 1024)
-        .with_batch_size(5)
-        .with_max_pooled(32)
-        .with_max_retained(4096)
+    let mut config = ChunkConfig::with_sizes(2048, 1024);
+    config.batch_size = 5;
+    config.max_pooled = 32;
+    config.max_retained = 4096;
+    config
 }
 
 fn pool_config() -> PoolConfig {
