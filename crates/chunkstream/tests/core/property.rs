@@ -110,6 +110,8 @@ enum Path {
     Stream,
     Batch,
     Spawn,
+    /// The batch path with this many encode workers (`spawn_batch` when even).
+    Parallel(usize),
 }
 
 fn run<P: BufferPool, E: Encoder>(
@@ -128,6 +130,16 @@ fn run<P: BufferPool, E: Encoder>(
         Path::Batch => streamer.stream_batch(source, transform::batch_passthrough()),
         Path::Spawn => {
             runtime().block_on(async { streamer.spawn(source, transform::passthrough()) })
+        }
+        Path::Parallel(workers) => {
+            let streamer = streamer.with_encode_workers(workers);
+            if workers % 2 == 0 {
+                runtime().block_on(async {
+                    streamer.spawn_batch(source, transform::batch_passthrough())
+                })
+            } else {
+                streamer.stream_batch(source, transform::batch_passthrough())
+            }
         }
     };
     let (chunks, err) = runtime().block_on(drain(chunks));
@@ -243,15 +255,25 @@ proptest! {
     #![proptest_config(ProptestConfig { cases: 1000, ..ProptestConfig::default() })]
 
     #[test]
-    fn chunks_match_the_reference(case in case()) {
+    fn chunks_match_the_reference(case in case(), workers in 1_usize..=4) {
         let expected = reference(&case.items);
         let mut result = Ok(());
         for_each_pool_and_encoder(&case, |name, run| {
             for format in [Format::JsonArray, Format::Ndjson] {
-                for path in [Path::Stream, Path::Batch, Path::Spawn] {
+                let mut sequential = Vec::new();
+                for path in [Path::Stream, Path::Batch, Path::Spawn, Path::Parallel(workers)] {
                     if result.is_ok() {
                         let chunks = run(format, path);
-                        result = check(&case, &expected, format, &chunks, &format!("{name} {format:?} {path:?}"));
+                        let what = format!("{name} {format:?} {path:?}");
+                        result = check(&case, &expected, format, &chunks, &what);
+                        // The parallel path writes the sequential batch path's very bytes.
+                        match path {
+                            Path::Batch => sequential = concat(&chunks),
+                            Path::Parallel(_) if result.is_ok() && concat(&chunks) != sequential => {
+                                result = Err(TestCaseError::fail(format!("{what}: not the sequential bytes")));
+                            }
+                            _ => {}
+                        }
                     }
                 }
             }
