@@ -7,6 +7,8 @@
 //! - `cancel`: dropping the stream, a token and a timeout stop the source at once.
 //! - `flush`: `flush_interval` sends partial buffers from a slow source.
 //! - `config`: invalid configurations are refused by the streamer.
+//! - `parallel`: parallel encoding on the batch path: failures, drops, permits, memory.
+//! - `run_ahead`: a source polled on its own task, bounded, stopped with the stream.
 
 mod common;
 
@@ -18,7 +20,11 @@ mod config;
 mod errors;
 #[path = "core/flush.rs"]
 mod flush;
+#[path = "core/parallel.rs"]
+mod parallel;
 #[path = "core/property.rs"]
 mod property;
+#[path = "core/run_ahead.rs"]
+mod run_ahead;
 #[path = "core/zero_copy.rs"]
 mod zero_copy;
