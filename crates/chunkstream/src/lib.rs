@@ -43,6 +43,36 @@
 //!   [`ChunkStream::cancel_on`] and [`ChunkStream::timeout`].
 //! - Memory is bounded by [`ChunkConfig`], not by the size of the result.
 //!
+//! # Parallel encoding
+//!
+//! One stream encodes on one core. For a large result served while other cores are idle
+//! (an export, a report, a dump), [`Streamer::with_encode_workers`] lets the batch path
+//! ([`Streamer::stream_batch`], [`Streamer::spawn_batch`]) encode up to that many
+//! batches at once on tokio's blocking pool and emit them strictly in source order: the
+//! body is byte for byte the sequential one, errors included, and chunks still end on item
+//! boundaries. It costs memory (about `workers + 1` batches of encoded JSON per stream;
+//! see the method's docs for the exact bound) and nothing under load: encoding threads
+//! come from shared [`EncodePermits`] sized to the cores, and a stream that finds none
+//! free encodes on its own task, as the sequential path does. Leave it at 1 (the default)
+//! for small results and slow sources.
+//!
+//! A source that does real work per item (decoding database rows) can run on a task of
+//! its own, a bounded number of items ahead, with [`source::run_ahead`]:
+//!
+//! ```
+//! # tokio::runtime::Builder::new_multi_thread().worker_threads(2).build().unwrap().block_on(async {
+//! use futures_util::TryStreamExt;
+//! use chunkstream::{ChunkConfig, Streamer, source, transform};
+//!
+//! let streamer = Streamer::new(ChunkConfig::default())?.with_encode_workers(2);
+//! let rows = source::run_ahead(source::from_iter(0..5_000_u32), 2000);
+//! let chunks = streamer.stream_batch(rows, transform::batch_passthrough());
+//! let body: Vec<u8> = chunks.map_ok(|chunk| chunk.to_vec()).try_concat().await?;
+//! assert_eq!(body, serde_json::to_vec(&(0..5_000).collect::<Vec<u32>>())?);
+//! # Ok::<_, Box<dyn std::error::Error>>(())
+//! # }).unwrap();
+//! ```
+//!
 //! # Crate features
 //!
 //! Features are additive: a service picks its strategies in its own `Cargo.toml`, and

@@ -194,12 +194,16 @@ impl<P: BufferPool, E: Encoder> Streamer<P, E> {
     /// # Memory
     ///
     /// A stream holds at most `workers` batches in flight, plus the chunks of one batch
-    /// waiting for the reader, plus one carried buffer: about `(workers + 1) * batch_size
-    /// * item_json_size` bytes of pooled buffers (rounded up to whole buffers, plus
-    /// `2 * buffer_size`), and the transformed values of up to `workers` batches. With
-    /// the defaults (1000 items a batch) and ~450-byte rows, 4 workers hold about 2.3 MB
-    /// per stream, against about 50 KiB on the sequential path. `max_pooled` should cover
-    /// the buffers of the streams you run at once, or the pool drops the surplus.
+    /// waiting for the reader, plus one carried buffer. In pooled buffers (each of
+    /// `buffer_size` capacity, filled to about `chunk_threshold`) that is at most
+    /// `(workers + 1) * (ceil(batch_json / chunk_threshold) + 1) + 2`, where `batch_json`
+    /// is the JSON size of one batch; add the transformed values of up to `workers`
+    /// batches. With the defaults (1000 items a batch, 50 KiB buffers cut at 32 KiB) and
+    /// ~470-byte tickets, that bound is 50 buffers (2.5 MB) for 2 workers and 82 (4.1 MB)
+    /// for 4, against 2 buffers on the sequential path; the `parallel` test of the core
+    /// measures it (peaks of 33 and 54 buffers when it was written). `max_pooled` should
+    /// cover the buffers of the streams you run at once, or the pool drops the surplus.
+    /// Smaller batches lower the bound and the gain alike.
     ///
     /// # Examples
     ///

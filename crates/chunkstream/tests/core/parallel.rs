@@ -284,7 +284,7 @@ async fn concurrent_streams_share_the_permits() {
 
 #[tokio::test(start_paused = true)]
 async fn with_a_flush_interval_the_batch_path_stays_sequential_and_flushes() {
-    let mut config = ChunkConfig::default();
+    let mut config = ChunkConfig::with_sizes(51_200, 32_768);
     config.flush_interval = Some(Duration::from_millis(20));
     config.batch_size = 1;
     let streamer = Streamer::new(config).unwrap().with_encode_workers(4);
