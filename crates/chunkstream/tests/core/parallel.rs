@@ -365,3 +365,48 @@ async fn memory_stays_within_the_documented_bound() {
         assert_eq!(pool.out.load(SeqCst), 0);
     }
 }
+
+#[tokio::test]
+async fn a_concurrent_transform_runs_on_the_workers_with_the_same_body_and_errors() {
+    let here = std::thread::current().id();
+    let streamer = streamer(2, 2);
+    let threads = Arc::new(Mutex::new(HashSet::new()));
+    let seen = Arc::clone(&threads);
+    let doubled = move |batch: Vec<u64>| {
+        seen.lock().unwrap().insert(std::thread::current().id());
+        if batch.contains(&777) {
+            return Err(io::Error::other("bad batch"));
+        }
+        Ok(batch.into_iter().map(|n| n * 2).collect::<Vec<_>>())
+    };
+    let got =
+        body(streamer.stream_batch_concurrent(source::from_iter(0..700_u64), doubled.clone()))
+            .await
+            .unwrap();
+    assert_eq!(
+        got,
+        serde_json::to_vec(&(0..700).map(|n| n * 2).collect::<Vec<u64>>()).unwrap()
+    );
+    assert!(
+        threads.lock().unwrap().iter().any(|id| *id != here),
+        "the transform ran on a worker"
+    );
+    // A transform error names the batch's first item, after the batches before it.
+    let sequential = drain(
+        streamer
+            .clone()
+            .with_encode_workers(1)
+            .stream_batch(source::from_iter(0..2000_u64), doubled.clone()),
+    )
+    .await;
+    let concurrent =
+        drain(streamer.stream_batch_concurrent(source::from_iter(0..2000_u64), doubled)).await;
+    assert_eq!(concat(&concurrent.0), concat(&sequential.0));
+    for (_, err) in [sequential, concurrent] {
+        assert!(
+            matches!(err, Some(StreamError::Transform { index: 700, .. })),
+            "{err:?}"
+        );
+    }
+    assert_eq!(streamer.pool().stats().outstanding, 0);
+}

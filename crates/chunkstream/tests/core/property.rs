@@ -112,7 +112,8 @@ enum Path {
     Stream,
     Batch,
     Spawn,
-    /// The batch path with this many encode workers (`spawn_batch` when even).
+    /// The batch path with this many encode workers: `stream_batch` (4),
+    /// `stream_batch_concurrent` (1, 3) or `spawn_batch` (2).
     Parallel(usize),
 }
 
@@ -135,12 +136,14 @@ fn run<P: BufferPool, E: Encoder>(
         }
         Path::Parallel(workers) => {
             let streamer = streamer.with_encode_workers(workers);
-            if workers % 2 == 0 {
-                runtime().block_on(async {
+            match workers % 4 {
+                0 => streamer.stream_batch(source, transform::batch_passthrough()),
+                2 => runtime().block_on(async {
                     streamer.spawn_batch(source, transform::batch_passthrough())
-                })
-            } else {
-                streamer.stream_batch(source, transform::batch_passthrough())
+                }),
+                _ => streamer.stream_batch_concurrent(source, |batch: Vec<Value>| {
+                    Ok::<_, std::convert::Infallible>(batch)
+                }),
             }
         }
     };
@@ -322,6 +325,8 @@ struct FailCase {
     /// Drop the parallel stream after this many chunks.
     cancel_after: Option<usize>,
     workers: usize,
+    /// Whether the parallel stream transforms on the workers (`stream_batch_concurrent`).
+    concurrent: bool,
 }
 
 fn fail_case() -> impl Strategy<Value = FailCase> {
@@ -336,8 +341,9 @@ fn fail_case() -> impl Strategy<Value = FailCase> {
         prop::option::of((failure, any::<prop::sample::Index>())),
         prop::option::of(0_usize..6),
         1_usize..=4,
+        any::<bool>(),
     )
-        .prop_map(|(case, failure, cancel_after, workers)| {
+        .prop_map(|(case, failure, cancel_after, workers, concurrent)| {
             let at = |index: prop::sample::Index| index.index(case.items.len() + 1);
             let failure = failure.map(|(kind, index)| (kind, at(index)));
             FailCase {
@@ -345,11 +351,13 @@ fn fail_case() -> impl Strategy<Value = FailCase> {
                 failure,
                 cancel_after,
                 workers,
+                concurrent,
             }
         })
 }
 
-type FailingSource = futures_util::stream::Iter<std::vec::IntoIter<Result<Item, std::io::Error>>>;
+type FailingSource =
+    futures_util::stream::Iter<std::vec::IntoIter<Result<(usize, Item), std::io::Error>>>;
 
 /// The case's items as a source, with the case's source, encode or panic failure.
 fn failing_source(fail: &FailCase) -> FailingSource {
@@ -369,26 +377,28 @@ fn failing_source(fail: &FailCase) -> FailingSource {
         Some((Failure::Panic, at)) => items.insert(at, Ok(Item::Bomb)),
         Some((Failure::Transform, _)) | None => {}
     }
-    futures_util::stream::iter(items)
+    let indexed = items.into_iter().enumerate();
+    futures_util::stream::iter(
+        indexed
+            .map(|(i, item)| item.map(|item| (i, item)))
+            .collect::<Vec<_>>(),
+    )
 }
 
-/// A pass-through batch transform that refuses the batch holding item `at` when the case
-/// fails there.
+/// A batch transform that drops the indices, and refuses the batch holding item `at`
+/// when the case fails there.
 fn failing_transform(
     fail: &FailCase,
-) -> impl FnMut(Vec<Item>) -> Result<Vec<Item>, std::io::Error> + Send + 'static {
+) -> impl Fn(Vec<(usize, Item)>) -> Result<Vec<Item>, std::io::Error> + Send + Sync + 'static {
     let at = match fail.failure {
         Some((Failure::Transform, at)) => Some(at),
         _ => None,
     };
-    let mut seen = 0;
-    move |batch: Vec<Item>| {
-        let range = seen..seen + batch.len();
-        seen = range.end;
-        match at {
-            Some(at) if range.contains(&at) => Err(std::io::Error::other("transform failed")),
-            _ => Ok(batch),
+    move |batch: Vec<(usize, Item)>| {
+        if batch.iter().any(|(i, _)| Some(*i) == at) {
+            return Err(std::io::Error::other("transform failed"));
         }
+        Ok(batch.into_iter().map(|(_, item)| item).collect())
     }
 }
 
@@ -447,7 +457,10 @@ fn parallel_matches_sequential<P: BufferPool, E: Encoder>(
     what: &str,
 ) -> Result<(), TestCaseError> {
     for format in [Format::JsonArray, Format::Ndjson] {
-        let what = format!("{what} {format:?} {} workers", fail.workers);
+        let what = format!(
+            "{what} {format:?} {} workers, concurrent {}",
+            fail.workers, fail.concurrent
+        );
         let streamer =
             Streamer::with_parts(fail.case.config.clone(), Arc::clone(&pool), encoder.clone())
                 .unwrap()
@@ -456,9 +469,12 @@ fn parallel_matches_sequential<P: BufferPool, E: Encoder>(
         let (chunks, seq_err, _) = runtime().block_on(read(sequential, None));
         let seq_body = concat(&chunks);
         drop(chunks);
-        let parallel = streamer
-            .with_encode_workers(fail.workers)
-            .stream_batch(failing_source(fail), failing_transform(fail));
+        let streamer = streamer.with_encode_workers(fail.workers);
+        let parallel = if fail.concurrent {
+            streamer.stream_batch_concurrent(failing_source(fail), failing_transform(fail))
+        } else {
+            streamer.stream_batch(failing_source(fail), failing_transform(fail))
+        };
         let (chunks, par_err, ended) = runtime().block_on(read(parallel, fail.cancel_after));
         let par_body = concat(&chunks);
         drop(chunks);
