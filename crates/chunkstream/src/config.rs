@@ -27,17 +27,20 @@ pub const DEFAULT_CHANNEL_CAPACITY: usize = 4;
 /// use chunkstream::ChunkConfig;
 ///
 /// // Zero means "default": here `max_retained` becomes twice the buffer size.
-/// let config = ChunkConfig {
-///     buffer_size: 16 * 1024,
-///     chunk_threshold: 8 * 1024,
-///     max_retained: 0,
-///     ..Default::default()
-/// }
-/// .validate()?;
+/// let config = ChunkConfig::default()
+///     .with_buffer_size(16 * 1024)
+///     .with_chunk_threshold(8 * 1024)
+///     .with_max_retained(0)
+///     .validate()?;
 /// assert_eq!(config.max_retained, 32 * 1024);
 /// # Ok::<_, chunkstream::ConfigError>(())
 /// ```
+///
+/// The struct is `#[non_exhaustive]`: build it from [`ChunkConfig::default`] with the
+/// `with_*` setters (or assign its public fields), so that a new field is not a breaking
+/// change.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct ChunkConfig {
     /// Initial capacity of each pooled buffer, in bytes. Default 51_200 (50 KiB).
     pub buffer_size: usize,
@@ -58,6 +61,15 @@ pub struct ChunkConfig {
     /// Chunks [`Streamer::spawn`](crate::Streamer::spawn) may queue ahead of the reader
     /// (its backpressure bound). Default 4.
     pub channel_capacity: usize,
+    /// The write-stall limit of a spawned stream ([`Streamer::spawn`](crate::Streamer::spawn),
+    /// [`Streamer::spawn_batch`](crate::Streamer::spawn_batch)): when a chunk has waited
+    /// this long for room in the full channel (the reader took nothing meanwhile), the
+    /// task stops, drops the source (and, say, the database connection it holds) and
+    /// every queued buffer, and the reader's next item is
+    /// [`StreamError::Stalled`](crate::StreamError::Stalled). Default `None`: no limit.
+    /// The direct paths ([`Streamer::stream`](crate::Streamer::stream)) have no task that
+    /// could notice a stall; they do nothing at all while they are not polled.
+    pub stall_timeout: Option<Duration>,
 }
 
 impl Default for ChunkConfig {
@@ -70,6 +82,7 @@ impl Default for ChunkConfig {
             max_pooled: DEFAULT_MAX_POOLED,
             max_retained: DEFAULT_BUFFER_SIZE * DEFAULT_RETAIN_FACTOR,
             channel_capacity: DEFAULT_CHANNEL_CAPACITY,
+            stall_timeout: None,
         }
     }
 }
@@ -93,11 +106,103 @@ impl ChunkConfig {
         }
     }
 
+    /// The same configuration with another `buffer_size`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let config = chunkstream::ChunkConfig::default().with_buffer_size(64 * 1024);
+    /// assert_eq!(config.buffer_size, 64 * 1024);
+    /// ```
+    #[must_use]
+    pub fn with_buffer_size(mut self, buffer_size: usize) -> Self {
+        self.buffer_size = buffer_size;
+        self
+    }
+
+    /// The same configuration with another `chunk_threshold`.
+    #[must_use]
+    pub fn with_chunk_threshold(mut self, chunk_threshold: usize) -> Self {
+        self.chunk_threshold = chunk_threshold;
+        self
+    }
+
+    /// The same configuration with another `batch_size`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let config = chunkstream::ChunkConfig::default().with_batch_size(10);
+    /// assert_eq!(config.batch_size, 10);
+    /// ```
+    #[must_use]
+    pub fn with_batch_size(mut self, batch_size: usize) -> Self {
+        self.batch_size = batch_size;
+        self
+    }
+
+    /// The same configuration with another `flush_interval` (a `Duration`, or `None`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// let config = chunkstream::ChunkConfig::default().with_flush_interval(Duration::from_millis(20));
+    /// assert_eq!(config.flush_interval, Some(Duration::from_millis(20)));
+    /// ```
+    #[must_use]
+    pub fn with_flush_interval(mut self, flush_interval: impl Into<Option<Duration>>) -> Self {
+        self.flush_interval = flush_interval.into();
+        self
+    }
+
+    /// The same configuration with another `max_pooled`.
+    #[must_use]
+    pub fn with_max_pooled(mut self, max_pooled: usize) -> Self {
+        self.max_pooled = max_pooled;
+        self
+    }
+
+    /// The same configuration with another `max_retained`.
+    #[must_use]
+    pub fn with_max_retained(mut self, max_retained: usize) -> Self {
+        self.max_retained = max_retained;
+        self
+    }
+
+    /// The same configuration with another `channel_capacity`.
+    #[must_use]
+    pub fn with_channel_capacity(mut self, channel_capacity: usize) -> Self {
+        self.channel_capacity = channel_capacity;
+        self
+    }
+
+    /// The same configuration with another `stall_timeout` (a `Duration`, or `None`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use chunkstream::ChunkConfig;
+    ///
+    /// let config = ChunkConfig::default()
+    ///     .with_batch_size(10)
+    ///     .with_stall_timeout(Duration::from_secs(30));
+    /// assert_eq!(config.stall_timeout, Some(Duration::from_secs(30)));
+    /// ```
+    #[must_use]
+    pub fn with_stall_timeout(mut self, stall_timeout: impl Into<Option<Duration>>) -> Self {
+        self.stall_timeout = stall_timeout.into();
+        self
+    }
+
     /// Fills zero fields with their defaults and rejects contradictions.
     ///
     /// Zero `buffer_size`, `chunk_threshold`, `batch_size`, `max_pooled`,
     /// `channel_capacity` become their defaults; zero `max_retained` becomes twice the
-    /// (filled) buffer size; `Some(Duration::ZERO)` as `flush_interval` becomes `None`.
+    /// (filled) buffer size; `Some(Duration::ZERO)` as `flush_interval` or
+    /// `stall_timeout` becomes `None`.
     ///
     /// # Errors
     ///
@@ -123,6 +228,9 @@ impl ChunkConfig {
         );
         if self.flush_interval == Some(Duration::ZERO) {
             self.flush_interval = None;
+        }
+        if self.stall_timeout == Some(Duration::ZERO) {
+            self.stall_timeout = None;
         }
         if self.chunk_threshold > self.buffer_size {
             return Err(ConfigError::ThresholdAboveBuffer {
@@ -150,7 +258,19 @@ impl ChunkConfig {
 }
 
 /// The bounds a pool is built with; see [`ChunkConfig::pool_config`].
+///
+/// `#[non_exhaustive]`: build it from [`PoolConfig::default`] with the `with_*` setters.
+///
+/// # Examples
+///
+/// ```
+/// use chunkstream::PoolConfig;
+///
+/// let config = PoolConfig::default().with_buffer_size(1024).with_max_pooled(8).with_max_retained(4096);
+/// assert_eq!((config.buffer_size, config.max_pooled, config.max_retained), (1024, 8, 4096));
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct PoolConfig {
     /// Capacity of a freshly allocated buffer, in bytes.
     pub buffer_size: usize,
@@ -163,6 +283,29 @@ pub struct PoolConfig {
 impl Default for PoolConfig {
     fn default() -> Self {
         ChunkConfig::default().pool_config()
+    }
+}
+
+impl PoolConfig {
+    /// The same bounds with another `buffer_size`.
+    #[must_use]
+    pub fn with_buffer_size(mut self, buffer_size: usize) -> Self {
+        self.buffer_size = buffer_size;
+        self
+    }
+
+    /// The same bounds with another `max_pooled`.
+    #[must_use]
+    pub fn with_max_pooled(mut self, max_pooled: usize) -> Self {
+        self.max_pooled = max_pooled;
+        self
+    }
+
+    /// The same bounds with another `max_retained`.
+    #[must_use]
+    pub fn with_max_retained(mut self, max_retained: usize) -> Self {
+        self.max_retained = max_retained;
+        self
     }
 }
 
@@ -225,6 +368,7 @@ mod tests {
             max_pooled: 0,
             max_retained: 0,
             channel_capacity: 0,
+            stall_timeout: Some(Duration::ZERO),
         };
         assert_eq!(zero.validate().unwrap(), ChunkConfig::default());
     }

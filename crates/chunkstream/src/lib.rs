@@ -93,6 +93,7 @@ mod pipeline;
 pub mod pool;
 pub mod response;
 pub mod source;
+mod spawned;
 cfg_sqlx! {
     pub mod sql;
 }

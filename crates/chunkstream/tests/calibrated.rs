@@ -16,19 +16,18 @@ use common::{body, tickets};
 async fn settles_on_8_kib_and_drops_a_rare_1_mib_buffer() {
     // The inner pool would keep anything up to 4 MiB: only the learned bound may drop the
     // big buffer.
-    let inner = NoPool::new(PoolConfig {
-        buffer_size: 64 << 10,
-        max_pooled: 64,
-        max_retained: 4 << 20,
-    });
+    let inner = NoPool::new(
+        PoolConfig::default()
+            .with_buffer_size(64 << 10)
+            .with_max_pooled(64)
+            .with_max_retained(4 << 20),
+    );
     let pool = Arc::new(Calibrated::with_period(inner, 200));
     assert_eq!(pool.initial_size(), 64 << 10);
-    let config = ChunkConfig {
-        buffer_size: 64 << 10,
-        chunk_threshold: 7 << 10,
-        max_retained: 4 << 20,
-        ..ChunkConfig::default()
-    };
+    let config = ChunkConfig::default()
+        .with_buffer_size(64 << 10)
+        .with_chunk_threshold(7 << 10)
+        .with_max_retained(4 << 20);
     let streamer = Streamer::with_parts(config, Arc::clone(&pool), SerdeJson).unwrap();
 
     // About 250 chunks of ~8 KiB, one of them holding a 1 MiB item.
@@ -81,11 +80,12 @@ fn inner_pool_keeps_only_calibrated_buffers() {
     use chunkstream::pool::FreelistPool;
 
     let pool = Calibrated::with_period(
-        FreelistPool::new(PoolConfig {
-            buffer_size: 1024,
-            max_pooled: 8,
-            max_retained: 4 << 20,
-        }),
+        FreelistPool::new(
+            PoolConfig::default()
+                .with_buffer_size(1024)
+                .with_max_pooled(8)
+                .with_max_retained(4 << 20),
+        ),
         100,
     );
     for _ in 0..100 {

@@ -15,11 +15,12 @@ use chunkstream::{BufferPool, PoolConfig};
 const ROUNDS: usize = 100_000;
 
 fn pool() -> Arc<ThreadLocalPool> {
-    Arc::new(ThreadLocalPool::new(PoolConfig {
-        buffer_size: 1024,
-        max_pooled: 64,
-        max_retained: 4096,
-    }))
+    Arc::new(ThreadLocalPool::new(
+        PoolConfig::default()
+            .with_buffer_size(1024)
+            .with_max_pooled(64)
+            .with_max_retained(4096),
+    ))
 }
 
 /// Get on this thread, put on another one.

@@ -19,14 +19,10 @@ const REQUESTS: usize = 200;
 const MAX_ITEMS: usize = 12;
 
 fn config() -> ChunkConfig {
-    ChunkConfig {
-        buffer_size: 2048,
-        chunk_threshold: 1024,
-        batch_size: 5,
-        max_pooled: 32,
-        max_retained: 4096,
-        ..ChunkConfig::default()
-    }
+    ChunkConfig::with_sizes(2048, 1024)
+        .with_batch_size(5)
+        .with_max_pooled(32)
+        .with_max_retained(4096)
 }
 
 fn pool_config() -> PoolConfig {

@@ -28,10 +28,7 @@ pub(crate) fn measure(
     period: Duration,
     requests: usize,
 ) -> Table {
-    let config = ChunkConfig {
-        flush_interval: Some(interval),
-        ..ChunkConfig::default()
-    };
+    let config = ChunkConfig::default().with_flush_interval(interval);
     let mut delays = Vec::new();
     if let Ok(streamer) = Streamer::new(config) {
         for _ in 0..requests {

@@ -61,7 +61,7 @@ fn bucket_size(index: usize) -> usize {
 /// ```
 /// use chunkstream::{BufferPool, PoolConfig, pool::{Calibrated, NoPool}};
 ///
-/// let inner = NoPool::new(PoolConfig { buffer_size: 1024, max_pooled: 16, max_retained: 1 << 22 });
+/// let inner = NoPool::new(PoolConfig::default().with_buffer_size(1024).with_max_pooled(16).with_max_retained(1 << 22));
 /// let pool = Calibrated::with_period(inner, 100);
 /// for _ in 0..100 {
 ///     let mut buf = pool.get();

@@ -20,7 +20,7 @@ use crate::config::PoolConfig;
 /// ```
 /// use chunkstream::{BufferPool, PoolConfig, pool::FreelistPool};
 ///
-/// let pool = FreelistPool::new(PoolConfig { buffer_size: 1024, max_pooled: 2, max_retained: 4096 });
+/// let pool = FreelistPool::new(PoolConfig::default().with_buffer_size(1024).with_max_pooled(2).with_max_retained(4096));
 /// let buf = pool.get(); // a miss: the pool starts empty
 /// pool.put(buf);
 /// let buf = pool.get(); // a hit

@@ -363,7 +363,7 @@ impl Shared {
 /// ```
 /// use chunkstream::{BufferPool, PoolConfig, pool::ThreadLocalPool};
 ///
-/// let pool = ThreadLocalPool::new(PoolConfig { buffer_size: 1024, max_pooled: 64, max_retained: 4096 });
+/// let pool = ThreadLocalPool::new(PoolConfig::default().with_buffer_size(1024).with_max_pooled(64).with_max_retained(4096));
 /// let buf = pool.get(); // a miss: the pool starts empty
 /// std::thread::scope(|s| {
 ///     // Given back on another thread, which then exits.
@@ -415,7 +415,7 @@ impl ThreadLocalPool {
     /// use chunkstream::{PoolConfig, pool::ThreadLocalPool};
     ///
     /// assert_eq!(ThreadLocalPool::new(PoolConfig::default()).local_capacity(), 8);
-    /// let small = PoolConfig { max_pooled: 8, ..PoolConfig::default() };
+    /// let small = PoolConfig::default().with_max_pooled(8);
     /// assert_eq!(ThreadLocalPool::new(small).local_capacity(), 2);
     /// ```
     pub fn local_capacity(&self) -> usize {

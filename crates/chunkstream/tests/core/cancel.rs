@@ -171,3 +171,78 @@ async fn a_timeout_stops_the_stream() {
         .await;
     }
 }
+
+fn stall_limited(stall: Duration) -> Streamer<DefaultPool, SerdeJson> {
+    let config = ChunkConfig::with_sizes(4096, 2048)
+        .with_channel_capacity(1)
+        .with_stall_timeout(stall)
+        .validate()
+        .unwrap();
+    let pool = Arc::new(DefaultPool::from_pool_config(config.pool_config()));
+    Streamer::with_parts(config, pool, SerdeJson).unwrap()
+}
+
+/// A reader that stops reading: after `stall_timeout` with the channel full, the task
+/// drops the source and every buffer, without being polled, and the reader's next item
+/// is `Stalled`.
+#[tokio::test(start_paused = true)]
+async fn a_stalled_reader_releases_the_source_and_every_buffer() {
+    let stall = Duration::from_millis(100);
+    for batch in [false, true] {
+        let streamer = stall_limited(stall);
+        let (source, pulled, dropped) = endless();
+        let mut chunks = if batch {
+            streamer.spawn_batch(source, transform::batch_passthrough())
+        } else {
+            streamer.spawn(source, transform::passthrough())
+        };
+        drop(chunks.next().await.unwrap().unwrap());
+        // Not polled from here on. Before the limit, the source is still held.
+        tokio::time::sleep(stall / 2).await;
+        assert_eq!(dropped.load(SeqCst), 0, "batch {batch}: dropped too early");
+        assert!(streamer.pool().stats().outstanding > 0);
+        tokio::time::sleep(stall).await;
+        assert_eq!(dropped.load(SeqCst), 1, "batch {batch}: source still held");
+        let stats = streamer.pool().stats();
+        assert_eq!(stats.outstanding, 0, "batch {batch}: {stats:?}");
+        let pulled_at_stall = pulled.load(SeqCst);
+        tokio::time::sleep(stall * 10).await;
+        assert_eq!(pulled.load(SeqCst), pulled_at_stall);
+        // The reader comes back: the stream ends with the stall, then nothing.
+        let err = chunks.next().await.unwrap().unwrap_err();
+        assert!(
+            matches!(err, StreamError::Stalled(after) if after == stall),
+            "{err:?}"
+        );
+        assert_eq!(err.kind(), "stalled");
+        assert!(chunks.next().await.is_none());
+        assert_eq!(alive_tasks(), 0);
+    }
+}
+
+/// A reader that is slow but never stops for as long as the limit gets the whole body.
+#[tokio::test(start_paused = true)]
+async fn a_slow_reader_within_the_stall_limit_gets_everything() {
+    let stall = Duration::from_millis(100);
+    let streamer = stall_limited(stall);
+    let rows = tickets(200);
+    let mut chunks = streamer.spawn(
+        futures_util::stream::iter(rows.clone().into_iter().map(Ok::<_, std::io::Error>)),
+        transform::passthrough(),
+    );
+    let mut body = Vec::new();
+    while let Some(chunk) = chunks.next().await {
+        body.extend_from_slice(&chunk.unwrap());
+        tokio::time::sleep(stall * 9 / 10).await;
+    }
+    assert_eq!(body, serde_json::to_vec(&rows).unwrap());
+}
+
+#[test]
+fn a_stall_before_the_first_chunk_is_a_503() {
+    let err = StreamError::Stalled(Duration::from_secs(1));
+    assert_eq!(
+        chunkstream::response::error_status(&err),
+        http::StatusCode::SERVICE_UNAVAILABLE
+    );
+}

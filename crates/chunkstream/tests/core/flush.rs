@@ -22,10 +22,7 @@ fn slow_source(
 
 #[tokio::test(start_paused = true)]
 async fn partial_buffers_are_sent_once_the_interval_passes() {
-    let config = ChunkConfig {
-        flush_interval: Some(Duration::from_millis(20)),
-        ..ChunkConfig::default()
-    };
+    let config = ChunkConfig::default().with_flush_interval(Duration::from_millis(20));
     let config = config.validate().unwrap();
     let pool = Arc::new(DefaultPool::from_pool_config(config.pool_config()));
     for format in [Format::JsonArray, Format::Ndjson] {

@@ -1,0 +1,184 @@
+//! The spawned path: a [`ChunkStream`] run on a tokio task that feeds a bounded channel,
+//! and the reading end of that channel.
+//!
+//! The task ends in one of three ways, and the reader always learns which:
+//!
+//! - normally: the last item it sends is marked as such (or the source ended without
+//!   any), and the reader's stream ends after it;
+//! - stopped (a stalled reader): the task drops the source, empties the channel (so every
+//!   queued buffer goes back to its pool) and returns the error, which the reader gets
+//!   from the task's `JoinHandle` once the channel is empty and closed;
+//! - abnormally (a panic outside the caught sections): the `JoinHandle` reports it and
+//!   the reader gets [`StreamError::Panicked`], never a normal end.
+
+use std::future::Future;
+use std::panic::catch_unwind;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::{Context, Poll, ready};
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures_core::{FusedStream, Stream};
+use futures_util::StreamExt;
+use tokio::sync::{Semaphore, mpsc};
+use tokio::task::{JoinError, JoinHandle};
+
+use crate::error::StreamError;
+use crate::stream::ChunkStream;
+
+type Item = Result<Bytes, StreamError>;
+
+/// One item through the channel, and whether it is the stream's last.
+struct Sent {
+    item: Item,
+    last: bool,
+}
+
+/// The channel's receiving end, shared so that the task can empty it when it stops.
+type SharedReceiver = Arc<Mutex<mpsc::Receiver<Sent>>>;
+
+/// Runs `chunks` on a tokio task feeding a channel of `capacity` chunks, stopping when a
+/// chunk waits longer than `stall` for room.
+pub(crate) fn spawn_chunks(
+    chunks: ChunkStream,
+    capacity: usize,
+    stall: Option<Duration>,
+) -> ChunkStream {
+    let format = chunks.format();
+    let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+        return ChunkStream::from_error(format, StreamError::NoRuntime);
+    };
+    // A stall limit needs timers; without them `sleep` panics: report it instead.
+    if stall.is_some() && catch_unwind(|| tokio::time::sleep(Duration::ZERO)).is_err() {
+        return ChunkStream::from_error(format, StreamError::NoRuntime);
+    }
+    // tokio's bounded channel takes at most `Semaphore::MAX_PERMITS`; more is unbounded
+    // in practice anyway.
+    let (tx, rx) = mpsc::channel(capacity.clamp(1, Semaphore::MAX_PERMITS));
+    let rx: SharedReceiver = Arc::new(Mutex::new(rx));
+    let task = runtime.spawn(run(chunks, tx, Arc::clone(&rx), stall));
+    ChunkStream::from_stream(
+        format,
+        Spawned {
+            rx,
+            task: Some(task),
+            done: false,
+        },
+    )
+}
+
+/// The task: feeds the channel, and on a stop releases everything before reporting it.
+async fn run(
+    mut chunks: ChunkStream,
+    tx: mpsc::Sender<Sent>,
+    rx: SharedReceiver,
+    stall: Option<Duration>,
+) -> Result<(), StreamError> {
+    let end = feed(&mut chunks, &tx, stall).await;
+    if end.is_err() {
+        // The reader gets the error from the JoinHandle; the chunks it did not take go
+        // back to the pool now, whether or not it ever polls again.
+        let mut rx = lock(&rx);
+        rx.close();
+        while rx.try_recv().is_ok() {}
+    }
+    drop(chunks); // the source goes before the task reports its end
+    end
+}
+
+/// Sends every item of `chunks` through `tx`, until the last one, the reader's drop, or
+/// a stall.
+async fn feed(
+    chunks: &mut ChunkStream,
+    tx: &mpsc::Sender<Sent>,
+    stall: Option<Duration>,
+) -> Result<(), StreamError> {
+    loop {
+        // Stop as soon as the reader is gone, even while the source is pending.
+        let next = tokio::select! {
+            biased;
+            () = tx.closed() => return Ok(()),
+            next = chunks.next() => next,
+        };
+        let Some(item) = next else { return Ok(()) };
+        let last = item.is_err();
+        let permit = match stall {
+            None => tx.reserve().await,
+            Some(limit) => tokio::time::timeout(limit, tx.reserve())
+                .await
+                .map_err(|_| StreamError::Stalled(limit))?,
+        };
+        let Ok(permit) = permit else { return Ok(()) }; // the reader is gone
+        permit.send(Sent { item, last });
+        if last {
+            return Ok(());
+        }
+    }
+}
+
+fn lock(rx: &SharedReceiver) -> MutexGuard<'_, mpsc::Receiver<Sent>> {
+    // Nothing panics while the lock is held; recover the guard all the same.
+    rx.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// What the reader reports for a task that ended without a last item.
+fn task_end(joined: Result<Result<(), StreamError>, JoinError>) -> Option<Item> {
+    match joined {
+        Ok(Ok(())) => None,
+        Ok(Err(err)) => Some(Err(err)),
+        Err(err) if err.is_panic() => Some(Err(StreamError::panicked(None, err.into_panic()))),
+        // Aborted from outside: the runtime is shutting down.
+        Err(_) => Some(Err(StreamError::Cancelled)),
+    }
+}
+
+/// The reading end of a spawned stream; dropping it aborts the task.
+struct Spawned {
+    rx: SharedReceiver,
+    /// `None` once the task's end has been reported.
+    task: Option<JoinHandle<Result<(), StreamError>>>,
+    done: bool,
+}
+
+impl Stream for Spawned {
+    type Item = Item;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Item>> {
+        let this = &mut *self;
+        if this.done {
+            return Poll::Ready(None);
+        }
+        let received = lock(&this.rx).poll_recv(cx);
+        match ready!(received) {
+            Some(Sent { item, last }) => {
+                this.done = last;
+                Poll::Ready(Some(item))
+            }
+            None => {
+                let Some(task) = this.task.as_mut() else {
+                    this.done = true;
+                    return Poll::Ready(None);
+                };
+                let joined = ready!(Pin::new(task).poll(cx));
+                this.task = None;
+                this.done = true;
+                Poll::Ready(task_end(joined))
+            }
+        }
+    }
+}
+
+impl FusedStream for Spawned {
+    fn is_terminated(&self) -> bool {
+        self.done
+    }
+}
+
+impl Drop for Spawned {
+    fn drop(&mut self) {
+        if let Some(task) = &self.task {
+            task.abort();
+        }
+    }
+}
