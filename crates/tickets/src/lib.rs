@@ -100,7 +100,7 @@ impl Settings {
     /// The chunk configuration the streamers get: [`Settings::chunk`] with the stall
     /// limit.
     fn chunk_config(&self) -> ChunkConfig {
-        self.chunk.clone()
+        self.chunk.clone().with_stall_timeout(self.stall_timeout)
     }
 }
 
