@@ -265,7 +265,10 @@ pub async fn request_context(
             .remove::<ApiError>()
             .unwrap_or_else(|| ApiError::from_status(status));
         span.in_scope(|| {
-            if status.is_server_error() {
+            if err.code() == "overloaded" {
+                // Routine under load; `/healthz` reports the saturation.
+                tracing::debug!(status = status.as_u16(), error = %err, "request refused");
+            } else if status.is_server_error() {
                 tracing::warn!(status = status.as_u16(), error = %err, "request failed");
             } else {
                 tracing::debug!(status = status.as_u16(), error = %err, "request refused");

@@ -107,6 +107,8 @@ fn main() -> ExitCode {
 }
 
 async fn run(args: Args) -> Result<(), BoxError> {
+    // From here on Ctrl-C and SIGTERM stop the process (during seeding too).
+    let stop = futures_util::FutureExt::shared(shutdown::signal());
     let url = args
         .database_url
         .unwrap_or_else(|| format!("sqlite://{}?mode=rwc", args.db.display()));
@@ -119,24 +121,25 @@ async fn run(args: Args) -> Result<(), BoxError> {
         expose_errors: args.expose_errors,
         ..Settings::default()
     };
-    let app = App::open(&url, args.tickets, settings).await?;
+    let app = tokio::select! {
+        app = App::open(&url, args.tickets, settings) => app?,
+        name = stop.clone() => {
+            tracing::info!(signal = name, "stopped before serving");
+            return Ok(());
+        }
+    };
     let listener = tokio::net::TcpListener::bind(args.addr)
         .await
         .map_err(|err| format!("cannot listen on {}: {err}", args.addr))?;
     let addr = listener.local_addr()?;
     tracing::info!(
-        pool = ?args.pool,
-        encoder = ?args.encoder,
+        pool = args.pool.name(),
+        encoder = args.encoder.name(),
         "listening on http://{addr}"
     );
-    let stopped = shutdown::serve(
-        listener,
-        app.router(),
-        shutdown::signal(),
-        args.shutdown_timeout,
-    )
-    .await
-    .map_err(|err| format!("serving on {addr} failed: {err}"))?;
+    let stopped = shutdown::serve(listener, app.router(), stop, args.shutdown_timeout)
+        .await
+        .map_err(|err| format!("serving on {addr} failed: {err}"))?;
     if stopped == Stopped::Drained {
         tracing::info!("every response finished; stopped");
     }

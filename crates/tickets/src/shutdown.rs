@@ -18,26 +18,32 @@ pub enum Stopped {
     Cut,
 }
 
-/// Completes on Ctrl-C (SIGINT) or, on Unix, SIGTERM; returns the signal's name.
-pub async fn signal() -> &'static str {
+/// A future that completes on Ctrl-C (SIGINT) or, on Unix, SIGTERM, with the signal's
+/// name. The handlers are installed when this is called (not when the future is first
+/// polled), so a signal that arrives in between is not lost. Call it inside a tokio
+/// runtime.
+pub fn signal() -> impl std::future::Future<Output = &'static str> + Send + 'static {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};
-        let terminate = signal(SignalKind::terminate());
-        let interrupt = signal(SignalKind::interrupt());
-        match (terminate, interrupt) {
-            (Ok(mut terminate), Ok(mut interrupt)) => tokio::select! {
-                _ = terminate.recv() => "SIGTERM",
-                _ = interrupt.recv() => "SIGINT",
-            },
-            _ => {
-                let _ = tokio::signal::ctrl_c().await;
-                "Ctrl-C"
+        let handlers = signal(SignalKind::terminate()).and_then(|terminate| {
+            signal(SignalKind::interrupt()).map(|interrupt| (terminate, interrupt))
+        });
+        async move {
+            match handlers {
+                Ok((mut terminate, mut interrupt)) => tokio::select! {
+                    _ = terminate.recv() => "SIGTERM",
+                    _ = interrupt.recv() => "SIGINT",
+                },
+                Err(_) => {
+                    let _ = tokio::signal::ctrl_c().await;
+                    "Ctrl-C"
+                }
             }
         }
     }
     #[cfg(not(unix))]
-    {
+    async {
         let _ = tokio::signal::ctrl_c().await;
         "Ctrl-C"
     }
