@@ -63,8 +63,8 @@ struct Args {
     /// Small requests (`load`).
     #[arg(long, default_value_t = 500)]
     small: usize,
-    /// Times a download retries after a 503 (`load`).
-    #[arg(long, default_value_t = 20)]
+    /// Times a request retries after a 503, waiting its Retry-After (`load`).
+    #[arg(long, default_value_t = 300)]
     retries: u32,
     /// Concurrent clients (`small`; also the small requests' concurrency in `load`).
     #[arg(long, default_value_t = 8)]
@@ -344,6 +344,35 @@ impl Tally {
     }
 }
 
+/// GETs `url` until it is not a 503 (at most `retries` more times, waiting each 503's
+/// `Retry-After`, capped at 2 s), recording every outcome; the time of the complete
+/// response, if one came.
+async fn fetch_retrying(
+    client: &reqwest::Client,
+    url: &str,
+    reference: &Bytes,
+    tally: &Tally,
+    retries: u32,
+    what: &str,
+) -> Option<Duration> {
+    for attempt in 0..=retries {
+        let began = Instant::now();
+        let outcome = fetch(client, url, reference).await;
+        tally.record(&outcome, what);
+        match outcome {
+            Outcome::Busy(wait) if attempt < retries => {
+                tokio::time::sleep(wait.min(Duration::from_secs(2))).await;
+            }
+            Outcome::Busy(_) => {
+                tally.gave_up.fetch_add(1, Relaxed);
+            }
+            Outcome::Complete => return Some(began.elapsed()),
+            Outcome::Wrong(_) => return None,
+        }
+    }
+    None
+}
+
 fn client() -> Result<reqwest::Client, Error> {
     Ok(reqwest::Client::builder()
         .no_gzip()
@@ -423,34 +452,22 @@ async fn load(args: &Args, server: &Server) -> Result<(), Error> {
         let (client, url, reference) = (client.clone(), full_url.clone(), reference.clone());
         let (tally, times, retries) = (downloads.clone(), download_times.clone(), args.retries);
         tasks.spawn(async move {
-            for attempt in 0..=retries {
-                let began = Instant::now();
-                let outcome = fetch(&client, &url, &reference).await;
-                tally.record(&outcome, &format!("download {i}"));
-                match outcome {
-                    Outcome::Busy(wait) if attempt < retries => {
-                        tokio::time::sleep(wait.min(Duration::from_secs(2))).await;
-                    }
-                    Outcome::Busy(_) => {
-                        tally.gave_up.fetch_add(1, Relaxed);
-                    }
-                    Outcome::Complete => {
-                        times.lock().unwrap().push(began.elapsed());
-                        return;
-                    }
-                    Outcome::Wrong(_) => return,
-                }
+            let what = format!("download {i}");
+            if let Some(took) =
+                fetch_retrying(&client, &url, &reference, &tally, retries, &what).await
+            {
+                times.lock().unwrap().push(took);
             }
         });
     }
     let next = Arc::new(AtomicU64::new(0));
     for _ in 0..args.concurrency.max(1) {
         let (client, url, reference) = (client.clone(), small_url.clone(), small_reference.clone());
-        let (tally, next, total) = (small.clone(), next.clone(), args.small as u64);
+        let (tally, next, total, retries) =
+            (small.clone(), next.clone(), args.small as u64, args.retries);
         tasks.spawn(async move {
             while next.fetch_add(1, Relaxed) < total {
-                let outcome = fetch(&client, &url, &reference).await;
-                tally.record(&outcome, "small request");
+                fetch_retrying(&client, &url, &reference, &tally, retries, "small request").await;
             }
         });
     }
