@@ -178,12 +178,12 @@ impl<T> futures_util::Stream for OwnedRows<T> {
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         let this = self.get_mut();
-        if let Some(driver) = this.driver.as_mut() {
-            if driver.as_mut().poll(cx).is_ready() {
-                // The query is done; its sender is gone, so the receiver ends after the
-                // rows still queued.
-                this.driver = None;
-            }
+        if let Some(driver) = this.driver.as_mut()
+            && driver.as_mut().poll(cx).is_ready()
+        {
+            // The query is done; its sender is gone, so the receiver ends after the rows
+            // still queued.
+            this.driver = None;
         }
         this.rows.poll_recv(cx)
     }

@@ -152,10 +152,8 @@ impl ApiError {
         body.insert("error".into(), self.code.into());
         body.insert("message".into(), self.message.clone().into());
         body.insert("request_id".into(), request_id.0.clone().into());
-        if expose {
-            if let Some(detail) = &self.detail {
-                body.insert("detail".into(), detail.clone().into());
-            }
+        if let Some(detail) = self.detail.as_ref().filter(|_| expose) {
+            body.insert("detail".into(), detail.clone().into());
         }
         let mut response = Response::new(Body::from(serde_json::Value::Object(body).to_string()));
         *response.status_mut() = self.status;
