@@ -27,7 +27,31 @@ fn tickets() -> Command {
     command
 }
 
+/// A directory of its own under the target directory's scratch space, kept (the
+/// processes using it may outlive a test's panic); earlier runs' directories older than an
+/// hour are removed on first use.
 fn scratch_dir() -> PathBuf {
+    static CLEANED: std::sync::Once = std::sync::Once::new();
+    CLEANED.call_once(|| {
+        let Ok(entries) = std::fs::read_dir(env!("CARGO_TARGET_TMPDIR")) else {
+            return;
+        };
+        for entry in entries.flatten() {
+            let stale = entry
+                .metadata()
+                .and_then(|m| m.modified())
+                .ok()
+                .and_then(|modified| modified.elapsed().ok())
+                .is_some_and(|age| age > Duration::from_secs(3600));
+            let ours = entry
+                .file_name()
+                .to_string_lossy()
+                .starts_with("chunkstream-cli-");
+            if stale && ours {
+                let _ = std::fs::remove_dir_all(entry.path());
+            }
+        }
+    });
     tempfile::Builder::new()
         .prefix("chunkstream-cli-")
         .tempdir_in(env!("CARGO_TARGET_TMPDIR"))
