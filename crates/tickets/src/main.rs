@@ -1,48 +1,147 @@
 //! `tickets`: the chunkstream demo service. See the library docs for the endpoints.
 
+use std::io::IsTerminal as _;
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
 
-use chunkstream::ChunkConfig;
-use chunkstream_tickets::App;
+use chunkstream_tickets::shutdown::{self, Stopped};
+use chunkstream_tickets::strategy::{EncoderKind, PoolKind};
+use chunkstream_tickets::{App, BoxError, Settings};
 use clap::Parser;
+
+const AFTER_HELP: &str = "\
+Endpoints:
+  GET /tickets           the tickets as a JSON array (?limit=N, ?status=S), X-Total-Count
+  GET /tickets.ndjson    the same, one ticket per line
+  GET /tickets/summary   derived fields per ticket (?limit=N, ?status=S, ?as_of=UNIX_SECONDS)
+  GET /healthz           200: streams in progress and the database pool's state
+  GET /readyz            the same; 503 while every stream slot is taken
+
+Errors are JSON: {\"error\", \"message\", \"request_id\"}; a 503 carries Retry-After.
+
+Environment:
+  RUST_LOG               log filter, default \"info\" (for instance RUST_LOG=debug, or
+                         RUST_LOG=info,sqlx=debug to log every SQL statement)
+  NO_COLOR               no colours in the log (there are none when stderr is not a terminal)
+  TICKETS_EXPOSE_ERRORS  =true: like --expose-errors";
 
 /// Streams a table of tickets as chunked JSON (chunkstream's demo service).
 #[derive(Debug, Parser)]
-#[command(version)]
+#[command(version, after_help = AFTER_HELP)]
 struct Args {
     /// The SQLite file; created and seeded on first start.
     #[arg(long, default_value = "tickets.db")]
     db: PathBuf,
-    /// A database URL instead of `--db` (for instance `postgres://...`).
+    /// A database URL instead of `--db` (for instance `postgres://user:pw@host/db`).
     #[arg(long)]
     database_url: Option<String>,
-    /// Tickets to seed an empty database with.
-    #[arg(long, default_value_t = 10_000)]
+    /// Tickets to seed an empty database with (a table with rows is left as it is).
+    #[arg(long, default_value_t = 100_000)]
     tickets: u64,
     /// Address to listen on.
     #[arg(long, default_value = "127.0.0.1:3000")]
     addr: SocketAddr,
+    /// Buffer pool strategy.
+    #[arg(long, value_enum, default_value_t = PoolKind::Freelist)]
+    pool: PoolKind,
+    /// JSON encoder.
+    #[arg(long, value_enum, default_value_t = EncoderKind::SerdeJson)]
+    encoder: EncoderKind,
+    /// Database connections at most.
+    #[arg(long, default_value_t = 8)]
+    db_connections: u32,
+    /// Downloads in progress at most (at most --db-connections); more get 503 at once.
+    #[arg(long, default_value_t = 8)]
+    max_streams: usize,
+    /// Seconds a download waits for a client that stopped reading before it is cut.
+    #[arg(long, value_name = "SECS", default_value = "30", value_parser = seconds)]
+    stall_timeout: Duration,
+    /// Seconds open responses get to finish after Ctrl-C or SIGTERM before they are cut.
+    #[arg(long, value_name = "SECS", default_value = "10", value_parser = seconds)]
+    shutdown_timeout: Duration,
+    /// Put internal error details in error responses (for development only).
+    #[arg(long, env = "TICKETS_EXPOSE_ERRORS")]
+    expose_errors: bool,
 }
 
-#[tokio::main]
-async fn main() -> Result<(), chunkstream_tickets::BoxError> {
+fn seconds(text: &str) -> Result<Duration, String> {
+    text.parse::<f64>()
+        .ok()
+        .and_then(|secs| Duration::try_from_secs_f64(secs).ok())
+        .filter(|d| *d <= Duration::from_secs(86_400 * 365))
+        .ok_or_else(|| format!("{text:?} is not a number of seconds from 0 to 31536000"))
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    let ansi = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
     tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_ansi(ansi)
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
         )
         .init();
-    let args = Args::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            eprintln!("tickets: error: cannot start the async runtime: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(run(args));
+    // Responses still open after the grace period are cut here.
+    runtime.shutdown_timeout(Duration::from_secs(1));
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("tickets: error: {err}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(args: Args) -> Result<(), BoxError> {
+    // From here on Ctrl-C and SIGTERM stop the process (during seeding too).
+    let stop = futures_util::FutureExt::shared(shutdown::signal());
     let url = args
         .database_url
         .unwrap_or_else(|| format!("sqlite://{}?mode=rwc", args.db.display()));
-    let app = App::open(&url, args.tickets, ChunkConfig::default()).await?;
-    let listener = tokio::net::TcpListener::bind(args.addr).await?;
-    tracing::info!(addr = %listener.local_addr()?, "tickets: listening");
-    axum::serve(listener, app.router())
-        .with_graceful_shutdown(async {
-            let _ = tokio::signal::ctrl_c().await;
-        })
-        .await?;
+    let settings = Settings {
+        pool: args.pool,
+        encoder: args.encoder,
+        db_connections: args.db_connections,
+        max_streams: args.max_streams,
+        stall_timeout: args.stall_timeout,
+        expose_errors: args.expose_errors,
+        ..Settings::default()
+    };
+    let app = tokio::select! {
+        app = App::open(&url, args.tickets, settings) => app?,
+        name = stop.clone() => {
+            tracing::info!(signal = name, "stopped before serving");
+            return Ok(());
+        }
+    };
+    let listener = tokio::net::TcpListener::bind(args.addr)
+        .await
+        .map_err(|err| format!("cannot listen on {}: {err}", args.addr))?;
+    let addr = listener.local_addr()?;
+    tracing::info!(
+        pool = args.pool.name(),
+        encoder = args.encoder.name(),
+        "listening on http://{addr}"
+    );
+    let stopped = shutdown::serve(listener, app.router(), stop, args.shutdown_timeout)
+        .await
+        .map_err(|err| format!("serving on {addr} failed: {err}"))?;
+    if stopped == Stopped::Drained {
+        tracing::info!("every response finished; stopped");
+    }
     Ok(())
 }

@@ -94,7 +94,7 @@ pub fn summarize(ticket: &Ticket, now: i64) -> Result<Summary, BadTimestamp> {
         .map(parse_rfc3339)
         .transpose()?;
     let end = resolved.unwrap_or(now);
-    let age_hours = (end - created).max(0) / 3600;
+    let age_hours = end.saturating_sub(created).max(0) / 3600;
     let done = is_done(&ticket.status);
     let sla_breached = age_hours > ticket.sla_hours;
     let age_days = age_hours / 24;
@@ -113,7 +113,7 @@ pub fn summarize(ticket: &Ticket, now: i64) -> Result<Summary, BadTimestamp> {
         assignee: ticket.assignee.clone(),
         age_days,
         sla_breached,
-        sla_remaining_hours: (!done).then(|| ticket.sla_hours - age_hours),
+        sla_remaining_hours: (!done).then(|| ticket.sla_hours.saturating_sub(age_hours)),
         priority_score,
     })
 }

@@ -8,8 +8,11 @@ use crate::model::{Ticket, format_rfc3339};
 pub const COLUMNS: &str = "id, title, description, status, priority, assignee, reporter, tags, \
      project, component, sla_hours, estimate_hours, comments, created_at, updated_at, resolved_at";
 
+/// The table, with `{ID}` standing for the key column's type: `INTEGER PRIMARY KEY` on
+/// SQLite (an alias of the row key, so `ORDER BY id` walks the table in its own order)
+/// and `BIGINT PRIMARY KEY` elsewhere.
 const SCHEMA: &str = "CREATE TABLE IF NOT EXISTS tickets (
-    id BIGINT PRIMARY KEY,
+    id {ID},
     title TEXT NOT NULL,
     description TEXT NOT NULL,
     status TEXT NOT NULL,
@@ -26,6 +29,30 @@ const SCHEMA: &str = "CREATE TABLE IF NOT EXISTS tickets (
     updated_at TEXT NOT NULL,
     resolved_at TEXT
 )";
+
+/// `?status=` with `ORDER BY id`, and its count, read this index instead of the table.
+const STATUS_INDEX: &str = "CREATE INDEX IF NOT EXISTS tickets_status_id ON tickets (status, id)";
+
+/// The statement that creates the table on SQLite (`sqlite`) or another database.
+pub fn schema(sqlite: bool) -> String {
+    SCHEMA.replace(
+        "{ID}",
+        if sqlite {
+            "INTEGER PRIMARY KEY"
+        } else {
+            "BIGINT PRIMARY KEY"
+        },
+    )
+}
+
+/// What [`seed`] found or did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Seeded {
+    /// Tickets in the table now.
+    pub rows: u64,
+    /// Whether this call inserted them (`false`: the table had rows already).
+    pub inserted: bool,
+}
 
 /// All seeded tickets were created before this instant (2023-11-14T22:13:20Z).
 pub const SEED_EPOCH: i64 = 1_700_000_000;
@@ -175,61 +202,90 @@ pub fn ticket(id: i64) -> Ticket {
 /// Rows per `INSERT` (16 parameters each; well under SQLite's and PostgreSQL's limits).
 const ROWS_PER_INSERT: usize = 500;
 
-/// Creates the table if needed and, if it is empty, fills it with tickets `1..=n`.
-/// Returns the number of tickets in the table.
+/// Creates the table (see [`schema`]) and its index if needed and, if the table is
+/// empty, fills it with tickets `1..=n` in one transaction, logging progress at `INFO`
+/// about every second. A table that has rows is left as it is, whatever `n`.
 ///
 /// # Errors
 ///
 /// The database's error.
-pub async fn seed(pool: &AnyPool, n: u64) -> Result<u64, sqlx::Error> {
-    sqlx::query(SCHEMA).execute(pool).await?;
+pub async fn seed(pool: &AnyPool, n: u64, sqlite: bool) -> Result<Seeded, sqlx::Error> {
+    sqlx::query(&schema(sqlite)).execute(pool).await?;
+    sqlx::query(STATUS_INDEX).execute(pool).await?;
     let existing: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM tickets")
         .fetch_one(pool)
         .await?;
     if existing > 0 {
-        return Ok(existing as u64);
+        return Ok(Seeded {
+            rows: existing as u64,
+            inserted: false,
+        });
     }
+    tracing::info!(tickets = n, "seeding an empty tickets table");
+    let started = std::time::Instant::now();
+    let mut reported = started;
     let mut tx = pool.begin().await?;
     let mut next = 1_i64;
     while next as u64 <= n {
         let rows = (n + 1 - next as u64).min(ROWS_PER_INSERT as u64) as usize;
-        let mut sql = format!("INSERT INTO tickets ({COLUMNS}) VALUES ");
-        for row in 0..rows {
-            sql.push_str(if row == 0 { "(" } else { ",(" });
-            for col in 0..16 {
-                if col > 0 {
-                    sql.push(',');
-                }
-                sql.push_str(&format!("${}", row * 16 + col + 1));
-            }
-            sql.push(')');
-        }
-        let mut insert = sqlx::query(&sql);
-        for id in next..next + rows as i64 {
-            let t = ticket(id);
-            insert = insert
-                .bind(t.id)
-                .bind(t.title)
-                .bind(t.description)
-                .bind(t.status)
-                .bind(t.priority)
-                .bind(t.assignee)
-                .bind(t.reporter)
-                .bind(t.tags)
-                .bind(t.project)
-                .bind(t.component)
-                .bind(t.sla_hours)
-                .bind(t.estimate_hours)
-                .bind(t.comments)
-                .bind(t.created_at)
-                .bind(t.updated_at)
-                .bind(t.resolved_at);
-        }
-        insert.execute(&mut *tx).await?;
+        insert(&mut tx, next, rows).await?;
         next += rows as i64;
+        if reported.elapsed() >= std::time::Duration::from_secs(1) {
+            reported = std::time::Instant::now();
+            tracing::info!("seeding: {} of {n} tickets", next - 1);
+        }
     }
     tx.commit().await?;
-    Ok(n)
+    tracing::info!(
+        elapsed_secs = started.elapsed().as_secs_f64(),
+        "seeded {n} tickets"
+    );
+    Ok(Seeded {
+        rows: n,
+        inserted: true,
+    })
+}
+
+/// Inserts tickets `first..first + rows` with one statement.
+async fn insert(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    first: i64,
+    rows: usize,
+) -> Result<(), sqlx::Error> {
+    let mut sql = format!("INSERT INTO tickets ({COLUMNS}) VALUES ");
+    for row in 0..rows {
+        sql.push_str(if row == 0 { "(" } else { ",(" });
+        for col in 0..16 {
+            if col > 0 {
+                sql.push(',');
+            }
+            sql.push_str(&format!("${}", row * 16 + col + 1));
+        }
+        sql.push(')');
+    }
+    let mut insert = sqlx::query(&sql);
+    for id in first..first + rows as i64 {
+        let t = ticket(id);
+        insert = insert
+            .bind(t.id)
+            .bind(t.title)
+            .bind(t.description)
+            .bind(t.status)
+            .bind(t.priority)
+            .bind(t.assignee)
+            .bind(t.reporter)
+            .bind(t.tags)
+            .bind(t.project)
+            .bind(t.component)
+            .bind(t.sla_hours)
+            .bind(t.estimate_hours)
+            .bind(t.comments)
+            .bind(t.created_at)
+            .bind(t.updated_at)
+            .bind(t.resolved_at);
+    }
+    insert.execute(&mut **tx).await?;
+    Ok(())
 }
 
 #[cfg(test)]

@@ -21,9 +21,9 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use chunkstream::metrics::ItemCounter;
 use chunkstream::{BufferPool, ChunkConfig, StreamResponse, Streamer, sql, transform};
-use chunkstream_tickets::App;
 use chunkstream_tickets::model::{Summary, Ticket, summarize};
 use chunkstream_tickets::seed::{self, COLUMNS, SEED_EPOCH};
+use chunkstream_tickets::{App, Settings};
 use futures_util::StreamExt;
 use serde_json::Value;
 use sqlx::AnyPool;
@@ -92,9 +92,55 @@ impl Db {
     }
 
     async fn app(&self, config: ChunkConfig) -> App {
-        App::open(&self.url, TICKETS, config)
+        self.app_with(Settings {
+            chunk: config,
+            ..Settings::default()
+        })
+        .await
+    }
+
+    async fn app_with(&self, settings: Settings) -> App {
+        App::open(&self.url, TICKETS, settings)
             .await
             .expect("open app")
+    }
+}
+
+impl Db {
+    /// A database of its own for one test (a new SQLite file, or a new PostgreSQL
+    /// schema beside the shared one), not yet seeded.
+    fn scratch(&self, name: &str) -> Db {
+        if self.url.starts_with("sqlite") {
+            let dir = tempfile::Builder::new()
+                .prefix("chunkstream-http-")
+                .tempdir_in(env!("CARGO_TARGET_TMPDIR"))
+                .expect("temp dir");
+            let path: PathBuf = dir.keep().join(format!("{name}.db"));
+            return Db {
+                url: format!("sqlite://{}?mode=rwc", path.display()),
+            };
+        }
+        let base = std::env::var("DATABASE_URL").expect("DATABASE_URL");
+        let schema = format!("chunkstream_http_{name}");
+        let schema2 = schema.clone();
+        let base2 = base.clone();
+        run_blocking(async move {
+            sqlx::any::install_default_drivers();
+            let pool = AnyPool::connect(&base2).await.expect("connect");
+            sqlx::query(&format!("DROP SCHEMA IF EXISTS {schema2} CASCADE"))
+                .execute(&pool)
+                .await
+                .expect("drop schema");
+            sqlx::query(&format!("CREATE SCHEMA {schema2}"))
+                .execute(&pool)
+                .await
+                .expect("create schema");
+            pool.close().await;
+        });
+        let sep = if base.contains('?') { '&' } else { '?' };
+        Db {
+            url: format!("{base}{sep}options=-c%20search_path%3D{schema}"),
+        }
     }
 }
 
@@ -126,7 +172,7 @@ fn remove_stale_dirs() {
 fn seed_once(url: &str) {
     let url = url.to_owned();
     run_blocking(async move {
-        let app = App::open(&url, TICKETS, ChunkConfig::default())
+        let app = App::open(&url, TICKETS, Settings::default())
             .await
             .expect("seed");
         app.db().close().await;
@@ -184,7 +230,12 @@ backends!(
     query_parameters_filter_and_limit,
     disconnect_after_first_chunk_stops_the_query,
     failure_mid_stream_is_an_incomplete_transfer,
-    failure_before_first_row_is_an_error_status,
+    internal_errors_are_generic_with_a_request_id,
+    stalled_readers_get_a_fast_503_then_service_recovers,
+    stalled_client_is_cut_after_the_stall_limit,
+    summary_as_of_out_of_range_is_a_400,
+    errors_share_one_json_shape,
+    strategies_are_named_not_feature_selected,
     gzip_reaches_the_client_before_a_slow_source_ends,
     slow_reader_keeps_server_buffers_bounded,
     typed_pools_stream_through_the_same_code,
@@ -216,6 +267,60 @@ fn expected_tickets(range: impl Iterator<Item = i64>) -> Vec<Value> {
 
 async fn json<T: serde::de::DeserializeOwned>(response: reqwest::Response) -> T {
     serde_json::from_slice(&response.bytes().await.unwrap()).unwrap()
+}
+
+/// The JSON error body of a response, after checking its shape: `Content-Type:
+/// application/json`, `error`, `message` and `request_id` (the `X-Request-Id` header).
+async fn problem(response: reqwest::Response) -> Value {
+    let status = response.status();
+    assert_eq!(
+        header(&response, "content-type"),
+        "application/json",
+        "{status}"
+    );
+    let id = header(&response, "x-request-id").to_owned();
+    let body = response.bytes().await.unwrap();
+    let problem: Value = serde_json::from_slice(&body)
+        .unwrap_or_else(|err| panic!("{status}: not JSON ({err}): {body:?}"));
+    assert!(problem["error"].is_string(), "{status}: {problem}");
+    assert!(problem["message"].is_string(), "{status}: {problem}");
+    assert_eq!(problem["request_id"], id.as_str(), "{status}: {problem}");
+    problem
+}
+
+/// A client that sends `GET path`, reads the start of the response and then stops
+/// reading, with a small receive buffer, keeping the connection open until dropped.
+/// Returns the connection and the response's status.
+async fn stalled_reader(addr: SocketAddr, path: &str) -> (tokio::net::TcpStream, u16) {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    let mut stream = socket.connect(addr).await.unwrap();
+    stream
+        .write_all(format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\n\r\n").as_bytes())
+        .await
+        .unwrap();
+    let mut head = [0_u8; 512];
+    let n = stream.read(&mut head).await.unwrap();
+    let status = std::str::from_utf8(&head[9..12.min(n)])
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| {
+            panic!(
+                "no HTTP response: {:?}",
+                String::from_utf8_lossy(&head[..n])
+            )
+        });
+    (stream, status)
+}
+
+/// A GET that must be answered within `within` (a generous bound: the point is an
+/// answer instead of a wait for a connection, not speed).
+async fn get_within(url: &str, within: Duration) -> reqwest::Response {
+    tokio::time::timeout(within, client().get(url).send())
+        .await
+        .unwrap_or_else(|_| panic!("{url}: no answer within {within:?}"))
+        .unwrap()
 }
 
 fn header<'a>(response: &'a reqwest::Response, name: &str) -> &'a str {
@@ -380,6 +485,9 @@ async fn query_parameters_filter_and_limit(db: Db) {
         .await
         .unwrap();
     assert_eq!(response.status(), 400);
+    let problem = problem(response).await;
+    assert_eq!(problem["error"], "invalid_query");
+    assert!(problem["message"].as_str().unwrap().contains("limit"));
 }
 
 /// The client goes away after the first chunk: the query stops far short of the total,
@@ -524,32 +632,66 @@ async fn failure_mid_stream_is_an_incomplete_transfer(db: Db) {
     );
 }
 
-/// A query that fails before its first row: an error status and a JSON problem body.
-async fn failure_before_first_row_is_an_error_status(db: Db) {
-    let app = db.app(ChunkConfig::default()).await;
-    let (pool, streamer) = (app.db().clone(), app.streamer().clone());
-    let router = Router::new().route(
-        "/bad",
-        get(move || {
-            let rows = sql::rows(pool.clone(), |db| {
-                sqlx::query_as::<_, Ticket>("SELECT * FROM no_such_table").fetch(db)
-            });
-            let chunks = streamer.stream(rows, transform::passthrough());
-            async move { StreamResponse::new(chunks).start().await }
-        }),
-    );
-    let addr = serve(router).await;
-    let response = client()
-        .get(format!("http://{addr}/bad"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 500);
-    assert_eq!(header(&response, "content-type"), "application/json");
-    let problem: Value = json(response).await;
-    assert_eq!(problem["error"], "source");
-    let message = problem["message"].as_str().unwrap();
-    assert!(message.contains("no_such_table"), "{message}");
+/// A query that fails (before any row is sent): a `500` whose body is the generic JSON
+/// error with the request id of the `X-Request-Id` header, and no database text; with
+/// `expose_errors` the detail is there too. Checked for a failing row query (the count
+/// works, the rows do not) and a failing count (no table).
+async fn internal_errors_are_generic_with_a_request_id(db: Db) {
+    let db = db.scratch("errors");
+    let settings = |expose_errors| Settings {
+        expose_errors,
+        ..Settings::default()
+    };
+    let app = App::open(&db.url, 20, settings(false)).await.unwrap();
+    let exposed = App::with_pool(app.db().clone(), settings(true)).unwrap();
+    let (addr, exposed_addr) = (serve(app.router()).await, serve(exposed.router()).await);
+    let secret_words = [
+        "title",
+        "tickets",
+        "column",
+        "relation",
+        "table",
+        "sqlite",
+        "error returned",
+    ];
+
+    for (breakage, detail_word) in [
+        (
+            "ALTER TABLE tickets RENAME COLUMN title TO heading",
+            "title",
+        ),
+        ("DROP TABLE tickets", "tickets"),
+    ] {
+        sqlx::query(breakage).execute(app.db()).await.unwrap();
+        let response = client()
+            .get(format!("http://{addr}/tickets"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 500, "{breakage}");
+        let id = header(&response, "x-request-id").to_owned();
+        let generic = problem(response).await;
+        assert_eq!(generic["error"], "internal", "{breakage}: {generic}");
+        assert_eq!(generic["request_id"], id.as_str());
+        assert!(generic.get("detail").is_none(), "{generic}");
+        let text = generic.to_string().to_lowercase();
+        for word in secret_words {
+            assert!(
+                !text.contains(word),
+                "{breakage}: {word:?} reached the client: {text}"
+            );
+        }
+
+        let response = client()
+            .get(format!("http://{exposed_addr}/tickets"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 500);
+        let exposed = problem(response).await;
+        let detail = exposed["detail"].as_str().unwrap_or_default();
+        assert!(detail.contains(detail_word), "{breakage}: {exposed}");
+    }
 }
 
 /// Behind tower-http's gzip `CompressionLayer`, with a source of one row per 50 ms and a
@@ -757,4 +899,288 @@ fn response_types_are_send() {
     send::<Streamer>();
     let _: fn(Response) = |r| drop(r.into_response());
     let _ = State(());
+}
+
+/// Eight clients that stop reading hold every stream slot (and the connections their
+/// streams use): a new download is answered at once with a `503`, `Retry-After` and the
+/// JSON error, never after a 30 s wait for a connection; `/readyz` says `503` and
+/// `/healthz` reports the saturation. Once the stalled clients go, service is normal.
+async fn stalled_readers_get_a_fast_503_then_service_recovers(db: Db) {
+    let settings = Settings {
+        stall_timeout: Duration::from_secs(600),
+        ..Settings::default()
+    };
+    let slots = settings.max_streams;
+    let app = db.app_with(settings).await;
+    let addr = serve(app.router()).await;
+    let mut stalled = Vec::new();
+    for _ in 0..slots {
+        let (reader, status) = stalled_reader(addr, "/tickets").await;
+        assert_eq!(status, 200);
+        stalled.push(reader);
+    }
+    assert!(eventually(|| db_in_use(app.db()) as usize == slots).await);
+
+    let response = get_within(
+        &format!("http://{addr}/tickets?limit=5"),
+        Duration::from_secs(5),
+    )
+    .await;
+    assert_eq!(response.status(), 503);
+    assert_eq!(header(&response, "retry-after"), "1");
+    assert_eq!(problem(response).await["error"], "overloaded");
+    let response = get_within(
+        &format!("http://{addr}/tickets/summary?limit=5"),
+        Duration::from_secs(5),
+    )
+    .await;
+    assert_eq!(response.status(), 503);
+
+    let response = get_within(&format!("http://{addr}/readyz"), Duration::from_secs(5)).await;
+    assert_eq!(response.status(), 503);
+    let ready = problem(response).await;
+    assert_eq!(ready["status"], "saturated");
+    let response = get_within(&format!("http://{addr}/healthz"), Duration::from_secs(5)).await;
+    assert_eq!(response.status(), 200);
+    let health: Value = json(response).await;
+    assert_eq!(health["status"], "saturated", "{health}");
+    assert_eq!(health["streams"]["active"], slots, "{health}");
+    assert_eq!(health["streams"]["max"], slots, "{health}");
+
+    drop(stalled); // the clients go
+    assert!(eventually(|| db_in_use(app.db()) == 0 && app.streams().0 == 0).await);
+    let response = get_within(&format!("http://{addr}/readyz"), Duration::from_secs(5)).await;
+    assert_eq!(response.status(), 200);
+    let response = client()
+        .get(format!("http://{addr}/tickets?limit=5"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let got: Vec<Value> = json(response).await;
+    assert_eq!(got, expected_tickets(1..=5));
+}
+
+/// A client that stops reading but stays connected loses its stream after the stall
+/// limit: its slot and its database connection come back without it leaving.
+async fn stalled_client_is_cut_after_the_stall_limit(db: Db) {
+    let settings = Settings {
+        stall_timeout: Duration::from_millis(500),
+        db_connections: 2,
+        max_streams: 2,
+        ..Settings::default()
+    };
+    let app = db.app_with(settings).await;
+    let addr = serve(app.router()).await;
+    let mut stalled = Vec::new();
+    for path in ["/tickets", "/tickets/summary"] {
+        let (reader, status) = stalled_reader(addr, path).await;
+        assert_eq!(status, 200);
+        stalled.push(reader);
+    }
+    // Both slots are taken for now (the stall limit has not passed yet, or just has).
+    let freed = eventually(|| app.streams().0 == 0 && db_in_use(app.db()) == 0).await;
+    assert!(
+        freed,
+        "the stalled streams still hold {} slots and {} connections",
+        app.streams().0,
+        db_in_use(app.db())
+    );
+    let response = client()
+        .get(format!("http://{addr}/tickets?limit=5"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let got: Vec<Value> = json(response).await;
+    assert_eq!(got, expected_tickets(1..=5));
+    drop(stalled);
+}
+
+/// `as_of` outside years 1 to 9999 (and values that do not fit an i64) is a `400` that
+/// names the parameter; the bounds themselves work.
+async fn summary_as_of_out_of_range_is_a_400(db: Db) {
+    let app = db.app(ChunkConfig::default()).await;
+    let addr = serve(app.router()).await;
+    for as_of in [
+        "-9223372036854775808",
+        "9223372036854775807",
+        "-62135596801",
+        "253402300800",
+        "99999999999999999999",
+        "1e9",
+    ] {
+        let response = client()
+            .get(format!(
+                "http://{addr}/tickets/summary?limit=3&as_of={as_of}"
+            ))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 400, "as_of={as_of}");
+        let problem = problem(response).await;
+        let message = problem["message"].as_str().unwrap();
+        assert!(message.contains("as_of"), "as_of={as_of}: {message}");
+    }
+    for as_of in [
+        chunkstream_tickets::params::MIN_AS_OF,
+        chunkstream_tickets::params::MAX_AS_OF,
+    ] {
+        let response = client()
+            .get(format!(
+                "http://{addr}/tickets/summary?limit=3&as_of={as_of}"
+            ))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200, "as_of={as_of}");
+        let got: Vec<Summary> = json(response).await;
+        let expected: Vec<Summary> = (1..=3)
+            .map(|id| summarize(&seed::ticket(id), as_of).unwrap())
+            .collect();
+        assert_eq!(got, expected);
+        assert!(
+            got.iter().all(|s| (0..=9999 * 366).contains(&s.age_days)),
+            "{got:?}"
+        );
+    }
+}
+
+/// Every 4xx and 5xx has the same JSON shape: a route that does not exist (404), a
+/// method it does not take (405), a request target over 8 KiB (414), too many headers
+/// (431), a value that does not parse (400), and an unknown parameter, named (400).
+async fn errors_share_one_json_shape(db: Db) {
+    let app = db.app(ChunkConfig::default()).await;
+    let addr = serve(app.router()).await;
+    let client = client();
+    let base = format!("http://{addr}");
+
+    let response = client.get(format!("{base}/nope")).send().await.unwrap();
+    assert_eq!(response.status(), 404);
+    assert_eq!(problem(response).await["error"], "not_found");
+
+    let response = client.post(format!("{base}/tickets")).send().await.unwrap();
+    assert_eq!(response.status(), 405);
+    assert!(header(&response, "allow").contains("GET"));
+    assert_eq!(problem(response).await["error"], "method_not_allowed");
+
+    let long = "x".repeat(10 * 1024);
+    let response = client
+        .get(format!("{base}/tickets?status={long}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 414);
+    assert_eq!(problem(response).await["error"], "uri_too_long");
+
+    let mut request = client.get(format!("{base}/tickets?limit=1"));
+    for i in 0..80 {
+        request = request.header(format!("x-extra-{i}"), "1");
+    }
+    let response = request.send().await.unwrap();
+    assert_eq!(response.status(), 431);
+    assert_eq!(problem(response).await["error"], "headers_too_large");
+
+    let response = client
+        .get(format!("{base}/tickets?limit=-1"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 400);
+    assert_eq!(problem(response).await["error"], "invalid_query");
+
+    for (query, named) in [
+        ("/tickets?limt=5", vec!["limt"]),
+        ("/tickets.ndjson?limit=5&as_of=1&x=2", vec!["as_of", "x"]),
+        ("/tickets/summary?limit=5&stat=open", vec!["stat"]),
+    ] {
+        let response = client.get(format!("{base}{query}")).send().await.unwrap();
+        assert_eq!(response.status(), 400, "{query}");
+        let problem = problem(response).await;
+        assert_eq!(problem["error"], "unknown_parameter", "{query}");
+        let message = problem["message"].as_str().unwrap();
+        for name in named {
+            assert!(message.contains(name), "{query}: {message}");
+        }
+    }
+
+    // Successful responses carry the request id too.
+    let response = client.get(format!("{base}/healthz")).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    assert!(!header(&response, "x-request-id").is_empty());
+}
+
+/// The service's pool and encoder are the ones its settings name (freelist and
+/// serde_json by default, whatever features the build enabled), and every combination
+/// streams the same values.
+async fn strategies_are_named_not_feature_selected(db: Db) {
+    use chunkstream_tickets::strategy::{EncoderKind, PoolKind};
+    let app = db.app(ChunkConfig::default()).await;
+    let addr = serve(app.router()).await;
+    let health: Value = json(
+        client()
+            .get(format!("http://{addr}/healthz"))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(health["strategy"]["pool"], "freelist", "{health}");
+    assert_eq!(health["strategy"]["encoder"], "serde-json", "{health}");
+
+    let expected = expected_tickets(1..=200);
+    for (pool, encoder) in [
+        (PoolKind::ThreadLocal, EncoderKind::SonicRs),
+        (PoolKind::ObjectPool, EncoderKind::SimdJson),
+        (PoolKind::None, EncoderKind::SerdeJson),
+    ] {
+        let settings = Settings {
+            pool,
+            encoder,
+            ..Settings::default()
+        };
+        let app = App::with_pool(app.db().clone(), settings).unwrap();
+        let addr = serve(app.router()).await;
+        let health: Value = json(
+            client()
+                .get(format!("http://{addr}/healthz"))
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await;
+        assert_eq!(health["strategy"]["pool"], pool.name());
+        assert_eq!(health["strategy"]["encoder"], encoder.name());
+        let response = client()
+            .get(format!("http://{addr}/tickets?limit=200"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+        let got: Vec<Value> = json(response).await;
+        assert_eq!(got, expected, "{pool:?} {encoder:?}");
+    }
+}
+
+/// On SQLite, `id` is the row key (`INTEGER PRIMARY KEY`): `ORDER BY id` walks the
+/// table itself, with no separate index and no sort.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_orders_by_the_row_key() {
+    let db = Db::sqlite();
+    let app = db.app(ChunkConfig::default()).await;
+    let id_type: String =
+        sqlx::query_scalar("SELECT type FROM pragma_table_info('tickets') WHERE name = 'id'")
+            .fetch_one(app.db())
+            .await
+            .unwrap();
+    assert_eq!(id_type, "INTEGER");
+    let mut conn = app.db().acquire().await.unwrap();
+    let plan: Vec<(i64, i64, i64, String)> = sqlx::query_as(&format!(
+        "EXPLAIN QUERY PLAN SELECT {COLUMNS} FROM tickets ORDER BY id LIMIT 10"
+    ))
+    .fetch_all(&mut *conn)
+    .await
+    .unwrap();
+    let plan: Vec<&str> = plan.iter().map(|row| row.3.as_str()).collect();
+    assert_eq!(plan, ["SCAN tickets"], "{plan:?}");
 }

@@ -1,0 +1,569 @@
+//! `loadtest`: a bounded load client for the tickets service, loopback only.
+//!
+//! It starts the `tickets` binary (the one built beside it, or `--server PATH`) on
+//! 127.0.0.1 with a fresh SQLite database, or uses a running one (`--addr`, loopback
+//! only), then:
+//!
+//! - `load` (the default): `--stalled` readers that request `/tickets` and stop reading,
+//!   `--downloads` concurrent full downloads of `/tickets` and `--small` requests of
+//!   `/tickets?limit=10`; every response must be complete and byte-identical to the
+//!   reference taken before the load, or a clean `503` (JSON body, `Retry-After`). It
+//!   reports counts, times and the server's peak RSS (`VmHWM` of its process), and exits
+//!   non-zero if any response was neither.
+//! - `small`: `/tickets?limit=10` from `--concurrency` clients for `--seconds`, and the
+//!   rate.
+//!
+//! Everything has a deadline (`--deadline`); it stops by itself.
+
+use std::io::{BufRead as _, BufReader};
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use clap::{Parser, ValueEnum};
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+
+/// A bounded load client for the tickets service (loopback only; stops by itself).
+#[derive(Debug, Parser)]
+struct Args {
+    /// What to run.
+    #[arg(value_enum, default_value_t = Mode::Load)]
+    mode: Mode,
+    /// A running server on this loopback address instead of starting one.
+    #[arg(long)]
+    addr: Option<SocketAddr>,
+    /// Its process id, to read its peak RSS (with --addr).
+    #[arg(long)]
+    pid: Option<u32>,
+    /// The `tickets` binary to start (default: the one beside this program).
+    #[arg(long)]
+    server: Option<PathBuf>,
+    /// The SQLite file the started server uses (default: a fresh one, removed after).
+    #[arg(long)]
+    db: Option<PathBuf>,
+    /// Tickets in the started server's table.
+    #[arg(long, default_value_t = 100_000)]
+    tickets: u64,
+    /// The started server's --stall-timeout, in seconds.
+    #[arg(long, default_value_t = 2.0)]
+    stall_timeout: f64,
+    /// Extra flags for the started server (for instance `--server-arg=--pool=thread-local`).
+    #[arg(long = "server-arg")]
+    server_args: Vec<String>,
+    /// Concurrent full downloads (`load`).
+    #[arg(long, default_value_t = 64)]
+    downloads: usize,
+    /// Readers that stop reading (`load`).
+    #[arg(long, default_value_t = 8)]
+    stalled: usize,
+    /// Small requests (`load`).
+    #[arg(long, default_value_t = 500)]
+    small: usize,
+    /// Times a request retries after a 503, waiting its Retry-After (`load`).
+    #[arg(long, default_value_t = 300)]
+    retries: u32,
+    /// Concurrent clients (`small`; also the small requests' concurrency in `load`).
+    #[arg(long, default_value_t = 8)]
+    concurrency: usize,
+    /// Seconds to run (`small`).
+    #[arg(long, default_value_t = 10.0)]
+    seconds: f64,
+    /// Seconds after which everything stops and the run fails.
+    #[arg(long, default_value_t = 300.0)]
+    deadline: f64,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum Mode {
+    /// Full downloads, stalled readers and small requests at once.
+    Load,
+    /// The rate of small requests.
+    Small,
+}
+
+type Error = Box<dyn std::error::Error + Send + Sync>;
+
+fn main() -> std::process::ExitCode {
+    let args = Args::parse();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    let deadline = Duration::from_secs_f64(args.deadline);
+    let result = runtime.block_on(async {
+        match tokio::time::timeout(deadline, run(&args)).await {
+            Ok(result) => result,
+            Err(_) => Err(format!("deadline of {deadline:?} passed").into()),
+        }
+    });
+    runtime.shutdown_timeout(Duration::from_secs(1));
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("loadtest: FAILED: {err}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(args: &Args) -> Result<(), Error> {
+    let server = match args.addr {
+        Some(addr) => {
+            if !addr.ip().is_loopback() {
+                return Err(format!("{addr} is not a loopback address").into());
+            }
+            Server {
+                addr,
+                pid: args.pid,
+                child: None,
+                _dir: None,
+            }
+        }
+        None => Server::start(args)?,
+    };
+    let result = match args.mode {
+        Mode::Load => load(args, &server).await,
+        Mode::Small => small(args, &server).await,
+    };
+    println!("server_peak_rss_kib={}", server.peak_rss_kib().unwrap_or(0));
+    drop(server);
+    result
+}
+
+/// The server under test; a started one is stopped (SIGKILL) when dropped.
+struct Server {
+    addr: SocketAddr,
+    pid: Option<u32>,
+    child: Option<Child>,
+    _dir: Option<tempfile_dir::TempDir>,
+}
+
+impl Server {
+    fn start(args: &Args) -> Result<Server, Error> {
+        let exe = match &args.server {
+            Some(path) => path.clone(),
+            None => std::env::current_exe()?.with_file_name("tickets"),
+        };
+        let dir = tempfile_dir::TempDir::new()?;
+        let db = args
+            .db
+            .clone()
+            .unwrap_or_else(|| dir.path().join("tickets.db"));
+        let mut child = Command::new(&exe)
+            .arg("--db")
+            .arg(&db)
+            .args(["--tickets", &args.tickets.to_string()])
+            .args(["--addr", "127.0.0.1:0"])
+            .args(["--stall-timeout", &args.stall_timeout.to_string()])
+            .args(["--shutdown-timeout", "1"])
+            .args(&args.server_args)
+            .env("RUST_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(|err| format!("cannot start {}: {err}", exe.display()))?;
+        let stderr = child.stderr.take().expect("piped stderr");
+        let (tx, rx) = std::sync::mpsc::channel();
+        // Reads the server's log to the end (a full pipe would block it), passing on the
+        // address it listens on.
+        std::thread::spawn(move || {
+            let mut tx = Some(tx);
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if let Some(addr) = line.split("listening on http://").nth(1) {
+                    if let Some(tx) = tx.take() {
+                        let _ = tx.send(
+                            addr.split_whitespace()
+                                .next()
+                                .unwrap_or_default()
+                                .to_owned(),
+                        );
+                    }
+                } else if line.contains("WARN") || line.contains("ERROR") {
+                    eprintln!("server: {line}");
+                }
+            }
+        });
+        let started = Instant::now();
+        let addr = rx
+            .recv_timeout(Duration::from_secs(600))
+            .map_err(|_| "the server did not start listening (see its log above)")?;
+        eprintln!(
+            "loadtest: server up on {addr} after {:.1} s",
+            started.elapsed().as_secs_f64()
+        );
+        Ok(Server {
+            addr: addr.parse()?,
+            pid: Some(child.id()),
+            child: Some(child),
+            _dir: Some(dir),
+        })
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    /// `VmHWM` of the server's process, in KiB.
+    fn peak_rss_kib(&self) -> Option<u64> {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid?)).ok()?;
+        status
+            .lines()
+            .find_map(|line| line.strip_prefix("VmHWM:"))
+            .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Some(child) = &mut self.child {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// A temporary directory, removed on drop (std only).
+mod tempfile_dir {
+    use std::path::{Path, PathBuf};
+
+    pub(crate) struct TempDir(PathBuf);
+
+    impl TempDir {
+        pub(crate) fn new() -> std::io::Result<TempDir> {
+            let nanos = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.subsec_nanos());
+            let path = std::env::temp_dir()
+                .join(format!("tickets-loadtest-{}-{nanos}", std::process::id()));
+            std::fs::create_dir_all(&path)?;
+            Ok(TempDir(path))
+        }
+
+        pub(crate) fn path(&self) -> &Path {
+            &self.0
+        }
+    }
+
+    impl Drop for TempDir {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+}
+
+/// What one request got.
+#[derive(Debug)]
+enum Outcome {
+    /// Complete and identical to the reference.
+    Complete,
+    /// A clean 503: JSON error body and `Retry-After`.
+    Busy(Duration),
+    /// Anything else, described.
+    Wrong(String),
+}
+
+/// GETs `url` and compares the whole body with `reference`.
+async fn fetch(client: &reqwest::Client, url: &str, reference: &Bytes) -> Outcome {
+    let response = match client.get(url).send().await {
+        Ok(response) => response,
+        Err(err) => return Outcome::Wrong(format!("request failed: {err}")),
+    };
+    let status = response.status();
+    let retry_after = response
+        .headers()
+        .get("retry-after")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    let body = match response.bytes().await {
+        Ok(body) => body,
+        Err(err) => return Outcome::Wrong(format!("{status}: body failed: {err}")),
+    };
+    if status == 503 {
+        let problem: Option<serde_json::Value> = serde_json::from_slice(&body).ok();
+        let clean = problem
+            .as_ref()
+            .is_some_and(|p| p["error"].is_string() && p["request_id"].is_string());
+        return match (clean, retry_after) {
+            (true, Some(secs)) => Outcome::Busy(Duration::from_secs(secs)),
+            _ => Outcome::Wrong(format!(
+                "503 without a JSON error body and Retry-After: {:?}",
+                String::from_utf8_lossy(&body)
+            )),
+        };
+    }
+    if status != 200 {
+        return Outcome::Wrong(format!(
+            "status {status}: {:?}",
+            String::from_utf8_lossy(&body[..body.len().min(300)])
+        ));
+    }
+    if body != *reference {
+        return Outcome::Wrong(format!(
+            "200 with {} bytes that differ from the reference's {}",
+            body.len(),
+            reference.len()
+        ));
+    }
+    Outcome::Complete
+}
+
+/// Counts of outcomes, shared by the clients.
+#[derive(Debug, Default)]
+struct Tally {
+    complete: AtomicU64,
+    busy: AtomicU64,
+    wrong: AtomicU64,
+    gave_up: AtomicU64,
+}
+
+impl Tally {
+    fn record(&self, outcome: &Outcome, what: &str) {
+        match outcome {
+            Outcome::Complete => self.complete.fetch_add(1, Relaxed),
+            Outcome::Busy(_) => self.busy.fetch_add(1, Relaxed),
+            Outcome::Wrong(why) => {
+                eprintln!("loadtest: {what}: {why}");
+                self.wrong.fetch_add(1, Relaxed)
+            }
+        };
+    }
+
+    fn line(&self, name: &str) -> String {
+        format!(
+            "{name}_complete={} {name}_503={} {name}_wrong={} {name}_gave_up={}",
+            self.complete.load(Relaxed),
+            self.busy.load(Relaxed),
+            self.wrong.load(Relaxed),
+            self.gave_up.load(Relaxed)
+        )
+    }
+}
+
+/// GETs `url` until it is not a 503 (at most `retries` more times, waiting each 503's
+/// `Retry-After`, capped at 2 s), recording every outcome; the time of the complete
+/// response, if one came.
+async fn fetch_retrying(
+    client: &reqwest::Client,
+    url: &str,
+    reference: &Bytes,
+    tally: &Tally,
+    retries: u32,
+    what: &str,
+) -> Option<Duration> {
+    for attempt in 0..=retries {
+        let began = Instant::now();
+        let outcome = fetch(client, url, reference).await;
+        tally.record(&outcome, what);
+        match outcome {
+            Outcome::Busy(wait) if attempt < retries => {
+                tokio::time::sleep(wait.min(Duration::from_secs(2))).await;
+            }
+            Outcome::Busy(_) => {
+                tally.gave_up.fetch_add(1, Relaxed);
+            }
+            Outcome::Complete => return Some(began.elapsed()),
+            Outcome::Wrong(_) => return None,
+        }
+    }
+    None
+}
+
+fn client() -> Result<reqwest::Client, Error> {
+    Ok(reqwest::Client::builder()
+        .no_gzip()
+        .no_proxy()
+        .pool_max_idle_per_host(0)
+        .build()?)
+}
+
+/// A reader that sends `GET path`, reads the start of the response, then stops reading
+/// and keeps the connection open until dropped; and the response's status.
+async fn stalled_reader(
+    addr: SocketAddr,
+    path: &str,
+) -> Result<(tokio::net::TcpStream, u16), Error> {
+    let socket = match addr.ip() {
+        IpAddr::V4(_) => tokio::net::TcpSocket::new_v4()?,
+        IpAddr::V6(_) => tokio::net::TcpSocket::new_v6()?,
+    };
+    socket.set_recv_buffer_size(4096)?;
+    let mut stream = socket.connect(addr).await?;
+    stream
+        .write_all(format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\n\r\n").as_bytes())
+        .await?;
+    let mut head = [0_u8; 1024];
+    let n = stream.read(&mut head).await?;
+    let status = head[..n]
+        .strip_prefix(b"HTTP/1.1 ")
+        .and_then(|rest| std::str::from_utf8(rest.get(..3)?).ok())
+        .and_then(|code| code.parse().ok())
+        .ok_or("no HTTP response")?;
+    Ok((stream, status))
+}
+
+async fn load(args: &Args, server: &Server) -> Result<(), Error> {
+    let client = client()?;
+    // The references, taken while the server is idle.
+    let full_url = server.url("/tickets");
+    let small_url = server.url("/tickets?limit=10");
+    let reference = client
+        .get(&full_url)
+        .send()
+        .await?
+        .error_for_status()?
+        .bytes()
+        .await?;
+    let small_reference = client
+        .get(&small_url)
+        .send()
+        .await?
+        .error_for_status()?
+        .bytes()
+        .await?;
+    serde_json::from_slice::<serde_json::Value>(&reference)
+        .map_err(|err| format!("the reference download is not JSON: {err}"))?;
+    eprintln!(
+        "loadtest: reference: {} bytes; {} stalled readers, {} downloads, {} small requests",
+        reference.len(),
+        args.stalled,
+        args.downloads,
+        args.small
+    );
+
+    let started = Instant::now();
+    let mut stalled = Vec::new();
+    let mut stalled_503 = 0;
+    for _ in 0..args.stalled {
+        let (reader, status) = stalled_reader(server.addr, "/tickets").await?;
+        stalled_503 += usize::from(status == 503);
+        stalled.push(reader);
+    }
+
+    let downloads = Arc::new(Tally::default());
+    let small = Arc::new(Tally::default());
+    let download_times = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in 0..args.downloads {
+        let (client, url, reference) = (client.clone(), full_url.clone(), reference.clone());
+        let (tally, times, retries) = (downloads.clone(), download_times.clone(), args.retries);
+        tasks.spawn(async move {
+            let what = format!("download {i}");
+            if let Some(took) =
+                fetch_retrying(&client, &url, &reference, &tally, retries, &what).await
+            {
+                times.lock().unwrap().push(took);
+            }
+        });
+    }
+    let next = Arc::new(AtomicU64::new(0));
+    for _ in 0..args.concurrency.max(1) {
+        let (client, url, reference) = (client.clone(), small_url.clone(), small_reference.clone());
+        let (tally, next, total, retries) =
+            (small.clone(), next.clone(), args.small as u64, args.retries);
+        tasks.spawn(async move {
+            while next.fetch_add(1, Relaxed) < total {
+                fetch_retrying(&client, &url, &reference, &tally, retries, "small request").await;
+            }
+        });
+    }
+    while let Some(joined) = tasks.join_next().await {
+        joined?;
+    }
+    let elapsed = started.elapsed();
+    drop(stalled);
+
+    let mut times = download_times.lock().unwrap().clone();
+    times.sort();
+    let pct = |p: f64| {
+        times
+            .get(((times.len() as f64 * p) as usize).min(times.len().saturating_sub(1)))
+            .map_or(0.0, |d| d.as_secs_f64())
+    };
+    println!("{}", downloads.line("downloads"));
+    println!("{}", small.line("small"));
+    println!(
+        "stalled_readers={} stalled_refused_503={stalled_503}",
+        args.stalled
+    );
+    println!(
+        "download_secs_p50={:.3} download_secs_max={:.3} elapsed_secs={:.3} reference_bytes={}",
+        pct(0.5),
+        pct(1.0),
+        elapsed.as_secs_f64(),
+        reference.len()
+    );
+
+    // After the load, the service is normal again.
+    let health: serde_json::Value = serde_json::from_slice(
+        &client
+            .get(server.url("/healthz"))
+            .send()
+            .await?
+            .bytes()
+            .await?,
+    )?;
+    println!("healthz_after={health}");
+    let after = fetch(&client, &full_url, &reference).await;
+    let wrong = downloads.wrong.load(Relaxed) + small.wrong.load(Relaxed);
+    if wrong > 0 {
+        return Err(format!("{wrong} responses were neither complete nor a clean 503").into());
+    }
+    if downloads.complete.load(Relaxed) == 0 {
+        return Err("no download completed".into());
+    }
+    if !matches!(after, Outcome::Complete) {
+        return Err(format!("after the load, a download got {after:?}").into());
+    }
+    println!("result=ok");
+    Ok(())
+}
+
+async fn small(args: &Args, server: &Server) -> Result<(), Error> {
+    let client = client()?;
+    let url = server.url("/tickets?limit=10");
+    let reference = client
+        .get(&url)
+        .send()
+        .await?
+        .error_for_status()?
+        .bytes()
+        .await?;
+    let until = Instant::now() + Duration::from_secs_f64(args.seconds);
+    let tally = Arc::new(Tally::default());
+    let started = Instant::now();
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..args.concurrency.max(1) {
+        let (client, url, reference, tally) = (
+            client.clone(),
+            url.clone(),
+            reference.clone(),
+            tally.clone(),
+        );
+        tasks.spawn(async move {
+            while Instant::now() < until {
+                let outcome = fetch(&client, &url, &reference).await;
+                tally.record(&outcome, "small request");
+            }
+        });
+    }
+    while let Some(joined) = tasks.join_next().await {
+        joined?;
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    let done = tally.complete.load(Relaxed);
+    println!("{}", tally.line("small"));
+    println!(
+        "small_requests_per_sec={:.1} concurrency={} seconds={elapsed:.2}",
+        done as f64 / elapsed,
+        args.concurrency
+    );
+    if tally.wrong.load(Relaxed) > 0 {
+        return Err("some responses were wrong".into());
+    }
+    Ok(())
+}

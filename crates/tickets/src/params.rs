@@ -1,0 +1,105 @@
+//! Query strings: each endpoint's parameters, refused with a `400` naming the problem
+//! (unknown names included, so a typo like `limt=5` is not a full download).
+
+use axum::extract::{FromRequestParts, Query};
+use axum::http::request::Parts;
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+
+use crate::error::ApiError;
+
+/// Earliest `as_of` accepted: 0001-01-01T00:00:00Z.
+pub const MIN_AS_OF: i64 = -62_135_596_800;
+/// Latest `as_of` accepted: 9999-12-31T23:59:59Z.
+pub const MAX_AS_OF: i64 = 253_402_300_799;
+
+/// A query string type and the parameter names it accepts.
+pub trait QueryParams: DeserializeOwned {
+    /// Every accepted name.
+    const NAMES: &'static [&'static str];
+
+    /// Checks values that parse but are out of range.
+    ///
+    /// # Errors
+    ///
+    /// A `400` naming the parameter and the accepted range.
+    fn check(&self) -> Result<(), ApiError> {
+        Ok(())
+    }
+}
+
+/// The query string of `/tickets` and `/tickets.ndjson`.
+#[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq)]
+pub struct ListParams {
+    /// At most this many tickets.
+    pub limit: Option<u64>,
+    /// Only tickets with this status.
+    pub status: Option<String>,
+}
+
+impl QueryParams for ListParams {
+    const NAMES: &'static [&'static str] = &["limit", "status"];
+}
+
+/// The query string of `/tickets/summary`.
+#[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq)]
+pub struct SummaryParams {
+    /// At most this many tickets.
+    pub limit: Option<u64>,
+    /// Only tickets with this status.
+    pub status: Option<String>,
+    /// "Now" for the summary formulas, in Unix seconds, from [`MIN_AS_OF`] to
+    /// [`MAX_AS_OF`] (years 1 to 9999).
+    pub as_of: Option<i64>,
+}
+
+impl QueryParams for SummaryParams {
+    const NAMES: &'static [&'static str] = &["limit", "status", "as_of"];
+
+    fn check(&self) -> Result<(), ApiError> {
+        match self.as_of {
+            Some(as_of) if !(MIN_AS_OF..=MAX_AS_OF).contains(&as_of) => Err(ApiError::bad_request(
+                "invalid_query",
+                format!(
+                    "as_of: {as_of} is out of range; Unix seconds from {MIN_AS_OF} \
+                         (0001-01-01) to {MAX_AS_OF} (9999-12-31) are accepted"
+                ),
+            )),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// The extractor: the parsed, checked query string, or a `400` JSON error.
+#[derive(Clone, Debug)]
+pub struct Params<T>(pub T);
+
+impl<S: Send + Sync, T: QueryParams> FromRequestParts<S> for Params<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, ApiError> {
+        let Query(pairs) = Query::<Vec<(String, String)>>::try_from_uri(&parts.uri)
+            .map_err(|rejection| ApiError::bad_request("invalid_query", rejection.body_text()))?;
+        let mut unknown: Vec<&str> = pairs
+            .iter()
+            .map(|(name, _)| name.as_str())
+            .filter(|name| !T::NAMES.contains(name))
+            .collect();
+        unknown.dedup();
+        if !unknown.is_empty() {
+            return Err(ApiError::bad_request(
+                "unknown_parameter",
+                format!(
+                    "unknown query parameter{}: {}; this endpoint accepts {}",
+                    if unknown.len() == 1 { "" } else { "s" },
+                    unknown.join(", "),
+                    T::NAMES.join(", ")
+                ),
+            ));
+        }
+        let Query(params) = Query::<T>::try_from_uri(&parts.uri)
+            .map_err(|rejection| ApiError::bad_request("invalid_query", rejection.body_text()))?;
+        params.check()?;
+        Ok(Params(params))
+    }
+}
