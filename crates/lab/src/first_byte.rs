@@ -20,6 +20,7 @@ pub(crate) const COLUMNS: &[&str] = &[
     "flush_interval_ms",
     "item_period_ms",
     "delay_ms_median",
+    "delay_ms_min",
     "delay_ms_max",
     "requests",
 ];
@@ -80,11 +81,13 @@ pub(crate) fn measure(
             }
         }
         let max = delays.iter().copied().fold(f64::NAN, f64::max);
+        let min = delays.iter().copied().fold(f64::NAN, f64::min);
         table.push(vec![
             path_name(path).to_owned(),
             fmt_num(interval.as_secs_f64() * 1e3, 1),
             fmt_num(period.as_secs_f64() * 1e3, 1),
             fmt_num(median(&delays), 2),
+            fmt_num(min, 2),
             fmt_num(max, 2),
             delays.len().to_string(),
         ]);

@@ -92,7 +92,10 @@ pub(crate) fn measure(
     };
     let version = go.go_version().to_owned();
     let mb_s = |series: &[f64]| {
-        let per_sec: Vec<f64> = series.iter().map(|&s| ratio(bytes as f64, s) / 1e6).collect();
+        let per_sec: Vec<f64> = series
+            .iter()
+            .map(|&s| ratio(bytes as f64, s) / 1e6)
+            .collect();
         Estimate::of(&per_sec)
     };
     let mut notes = vec![format!("ok ({version})")];
@@ -109,7 +112,13 @@ pub(crate) fn measure(
                 3,
                 "chunkstream MB/s over Go MB/s, per pair",
             );
-            push(&mut table, BULK_CHUNKSTREAM, &mb_s(&series.contestant), 1, "");
+            push(
+                &mut table,
+                BULK_CHUNKSTREAM,
+                &mb_s(&series.contestant),
+                1,
+                "",
+            );
             push(&mut table, BULK_GO, &mb_s(&series.reference), 1, "");
         }
         Err(e) => notes.push(format!("bulk failed: {e}")),
@@ -147,10 +156,34 @@ pub(crate) fn measure(
     match go_ref::request_figures() {
         Ok(f) => {
             let note = "go test -bench Request -benchmem";
-            push(&mut table, REQUEST_POOLED_BYTES, &Estimate::exact(f.pooled_bytes), 0, note);
-            push(&mut table, REQUEST_POOLED_ALLOCS, &Estimate::exact(f.pooled_allocs), 0, note);
-            push(&mut table, REQUEST_UNPOOLED_BYTES, &Estimate::exact(f.unpooled_bytes), 0, note);
-            push(&mut table, REQUEST_UNPOOLED_ALLOCS, &Estimate::exact(f.unpooled_allocs), 0, note);
+            push(
+                &mut table,
+                REQUEST_POOLED_BYTES,
+                &Estimate::exact(f.pooled_bytes),
+                0,
+                note,
+            );
+            push(
+                &mut table,
+                REQUEST_POOLED_ALLOCS,
+                &Estimate::exact(f.pooled_allocs),
+                0,
+                note,
+            );
+            push(
+                &mut table,
+                REQUEST_UNPOOLED_BYTES,
+                &Estimate::exact(f.unpooled_bytes),
+                0,
+                note,
+            );
+            push(
+                &mut table,
+                REQUEST_UNPOOLED_ALLOCS,
+                &Estimate::exact(f.unpooled_allocs),
+                0,
+                note,
+            );
         }
         Err(e) => notes.push(format!("request figures: {e}")),
     }

@@ -22,6 +22,7 @@ mod sources;
 mod stats;
 mod steady_alloc;
 mod table;
+mod tradeoff;
 
 use std::path::PathBuf;
 

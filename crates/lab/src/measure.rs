@@ -167,15 +167,12 @@ pub(crate) fn run<M>(
     let bar = progress(label, (2 * n) as u64);
     for (entry, outcome) in entries.iter_mut().zip(&mut outcomes) {
         bar.set_message(format!("checking {}", entry.group));
-        outcome.check =
-            prepare(rt, entry, outcome, plan.alloc_requests).map_err(|e| e.to_string());
+        outcome.check = prepare(rt, entry, outcome, plan.alloc_requests).map_err(|e| e.to_string());
         bar.inc(1);
     }
 
     let limit_of = |entries: &[Entry<M>], group: &str| {
-        entries
-            .iter()
-            .position(|e| e.is_limit && e.group == group)
+        entries.iter().position(|e| e.is_limit && e.group == group)
     };
     let mut limit_blocks: Vec<Vec<f64>> = vec![Vec::new(); n];
     let mut limit_reps: Vec<Option<u64>> = vec![None; n];

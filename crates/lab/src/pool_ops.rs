@@ -19,7 +19,7 @@ use chunkstream::{BoxError, BufferPool, PoolConfig};
 use chunkstream_benches::contestants::{POOLS, WithPool};
 
 use crate::paired::{self, Block, Schedule, Series};
-use crate::stats::{Estimate, ratio};
+use crate::stats::ratio;
 use crate::table::{Table, fmt_num};
 
 /// The columns of `pool_ops.csv`.
@@ -48,7 +48,7 @@ pub(crate) const CROSS_THREAD: &str = "get on one thread and put on another";
 /// Two threads at once on one pool.
 pub(crate) const TWO_THREADS: &str = "two threads at once";
 /// One thread, against Go's `sync.Pool`.
-pub(crate) const VS_GO: &str = "one thread, vs Go";
+pub(crate) const VS_GO: &str = "one thread against Go";
 /// The reference: a fresh buffer and its drop.
 pub(crate) const FRESH: &str = "fresh Vec";
 /// Go's own pool and allocation (rows measured in Go).
@@ -74,7 +74,11 @@ impl std::fmt::Debug for GoPool<'_> {
 }
 
 /// `reps` get + put on this thread: seconds per op.
-fn one_thread(get: &(dyn Fn() -> Vec<u8> + Sync), put: &(dyn Fn(Vec<u8>) + Sync), reps: u64) -> f64 {
+fn one_thread(
+    get: &(dyn Fn() -> Vec<u8> + Sync),
+    put: &(dyn Fn(Vec<u8>) + Sync),
+    reps: u64,
+) -> f64 {
     let start = Instant::now();
     for _ in 0..reps {
         let buf = get();
@@ -254,34 +258,4 @@ pub(crate) fn measure(schedule: &Schedule, mut go: Option<GoPool<'_>>) -> Result
         push(&mut table, ONE_THREAD, GO_POOL, GO_FRESH, &series, f64::NAN);
     }
     Ok(table)
-}
-
-/// The cost estimate of a row (`ratio`, `ratio_lo`, `ratio_hi`).
-pub(crate) fn row_ratio(row: &crate::table::Row<'_>) -> Estimate {
-    Estimate {
-        median: row.num("ratio"),
-        lo: row.num("ratio_lo"),
-        hi: row.num("ratio_hi"),
-        n: row.get("pairs").parse().unwrap_or(0),
-    }
-}
-
-/// The ns estimate of a row.
-pub(crate) fn row_ns(row: &crate::table::Row<'_>) -> Estimate {
-    Estimate {
-        median: row.num("ns_per_op"),
-        lo: row.num("ns_lo"),
-        hi: row.num("ns_hi"),
-        n: row.get("pairs").parse().unwrap_or(0),
-    }
-}
-
-/// The reference's ns estimate of a row.
-pub(crate) fn row_reference_ns(row: &crate::table::Row<'_>) -> Estimate {
-    Estimate {
-        median: row.num("reference_ns"),
-        lo: row.num("reference_ns_lo"),
-        hi: row.num("reference_ns_hi"),
-        n: row.get("pairs").parse().unwrap_or(0),
-    }
 }

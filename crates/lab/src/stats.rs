@@ -111,34 +111,6 @@ impl Estimate {
         }
     }
 
-    /// The ratio `a / b` of the medians of two independent sets of samples, with a
-    /// bootstrap interval (each set resampled on its own).
-    pub(crate) fn quotient(a: &[f64], b: &[f64]) -> Estimate {
-        let a: Vec<f64> = a.iter().copied().filter(|v| v.is_finite()).collect();
-        let b: Vec<f64> = b.iter().copied().filter(|v| v.is_finite()).collect();
-        if a.is_empty() || b.is_empty() {
-            return Estimate::MISSING;
-        }
-        let mut rng = Rng::new(BOOTSTRAP_SEED ^ ((a.len() as u64) << 32) ^ b.len() as u64);
-        let mut draw = |values: &[f64], buf: &mut Vec<f64>| {
-            buf.clear();
-            buf.extend((0..values.len()).map(|_| values[rng.below(values.len() as u64) as usize]));
-            buf.sort_by(f64::total_cmp);
-            median_sorted(buf)
-        };
-        let (mut ba, mut bb) = (Vec::new(), Vec::new());
-        let mut quotients: Vec<f64> = (0..RESAMPLES)
-            .map(|_| ratio(draw(&a, &mut ba), draw(&b, &mut bb)))
-            .collect();
-        quotients.sort_by(f64::total_cmp);
-        Estimate {
-            median: ratio(median(&a), median(&b)),
-            lo: quantile_sorted(&quotients, 0.025),
-            hi: quantile_sorted(&quotients, 0.975),
-            n: a.len().min(b.len()),
-        }
-    }
-
     /// Every figure scaled by `k` (for units).
     pub(crate) fn scale(self, k: f64) -> Estimate {
         Estimate {
@@ -166,11 +138,6 @@ impl Estimate {
             self.hi,
             d = decimals
         )
-    }
-
-    /// The half-width of the interval relative to the median.
-    pub(crate) fn relative_width(&self) -> f64 {
-        ratio((self.hi - self.lo) / 2.0, self.median.abs())
     }
 }
 
@@ -247,24 +214,13 @@ mod tests {
     }
 
     #[test]
-    fn wider_spread_gives_a_wider_interval() {
-        let tight: Vec<f64> = (0..50).map(|i| 1.0 + (i % 5) as f64 * 0.001).collect();
-        let loose: Vec<f64> = (0..50).map(|i| 1.0 + (i % 5) as f64 * 0.1).collect();
-        assert!(Estimate::of(&tight).relative_width() < Estimate::of(&loose).relative_width());
-    }
-
-    #[test]
-    fn quotient_of_medians() {
-        let a = [4.0, 4.1, 3.9, 4.0, 4.05];
-        let b = [2.0, 2.0, 2.0, 2.0, 2.0];
-        let q = Estimate::quotient(&a, &b);
-        assert_eq!(q.median, 2.0);
-        assert!(q.lo <= 2.0 && q.hi >= 2.0 && q.hi < 2.1);
-    }
-
-    #[test]
     fn verdicts_need_the_whole_interval() {
-        let e = |lo, median, hi| Estimate { median, lo, hi, n: 10 };
+        let e = |lo, median, hi| Estimate {
+            median,
+            lo,
+            hi,
+            n: 10,
+        };
         assert_eq!(side(&e(0.96, 0.97, 0.98), 0.95, true), Side::Right);
         assert_eq!(side(&e(0.90, 0.96, 0.99), 0.95, true), Side::Inconclusive);
         assert_eq!(side(&e(0.90, 0.92, 0.94), 0.95, true), Side::Wrong);

@@ -17,13 +17,13 @@ use std::path::Path as FsPath;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::noise::Noise;
+use crate::paired::Schedule;
+use crate::stats::median;
 use chunkstream::{BoxError, ChunkConfig, Format};
 use chunkstream_benches::contestants::{
     DEFAULT_ENCODER, DEFAULT_POOL, ENCODERS, EncoderKind, POOLS, PoolKind,
 };
-use crate::noise::Noise;
-use crate::paired::Schedule;
-use crate::stats::median;
 use chunkstream_benches::peers::{self, LIMIT, PEERS, PeerKind};
 use chunkstream_benches::scenario::{self, Limit, Path, Scenario, Streaming};
 use chunkstream_benches::workload::{self, Workload};
@@ -101,7 +101,8 @@ pub(crate) fn run(options: &Options, env: &Environment, out: &FsPath) -> Result<
         .build()?;
     let quick = options.quick;
     let bytes = request_bytes(quick);
-    let block = Duration::from_secs_f64(options.block_ms.unwrap_or(if quick { 1.0 } else { 3.0 }) / 1e3);
+    let block =
+        Duration::from_secs_f64(options.block_ms.unwrap_or(if quick { 1.0 } else { 3.0 }) / 1e3);
     let budget = options.budget.unwrap_or(if quick { 3.0 } else { 130.0 });
 
     let mut matrix = Matrix::default();
@@ -170,7 +171,12 @@ pub(crate) fn run(options: &Options, env: &Environment, out: &FsPath) -> Result<
     let go_table = {
         let mut first = Vec::new();
         let mut block = measure::block(&rt, &mut rust, &mut first);
-        go_bench::measure(go.as_mut().map_err(|e| e.as_str()), &mut block, rust_bytes, &side)
+        go_bench::measure(
+            go.as_mut().map_err(|e| e.as_str()),
+            &mut block,
+            rust_bytes,
+            &side,
+        )
     };
     if let Err(reason) = &go {
         eprintln!("compare: Go {reason}");
@@ -186,12 +192,22 @@ pub(crate) fn run(options: &Options, env: &Environment, out: &FsPath) -> Result<
         let (a, b) = (std::rc::Rc::clone(&go), go);
         pool_ops::GoPool {
             pool: Box::new(move |n| Ok(a.borrow_mut().pool_block(n).map_err(|e| e.to_string())?)),
-            alloc: Box::new(move |n| Ok(b.borrow_mut().alloc_block(n).map_err(|e| e.to_string())?)),
+            alloc: Box::new(move |n| {
+                Ok(b.borrow_mut().alloc_block(n).map_err(|e| e.to_string())?)
+            }),
         }
     });
     eprintln!("compare: pool get + put");
     let pools = pool_ops::measure(&pool_schedule, go_pool)?;
-    noise.add("pool_ops", median(&pools.iter().map(|r| r.num("reference_variation")).collect::<Vec<_>>()));
+    noise.add(
+        "pool_ops",
+        median(
+            &pools
+                .iter()
+                .map(|r| r.num("reference_variation"))
+                .collect::<Vec<_>>(),
+        ),
+    );
     drop(go);
 
     let steady = if quick {
@@ -267,7 +283,6 @@ pub(crate) fn format_name(format: Format) -> &'static str {
         _ => "json_array",
     }
 }
-
 
 /// A contestant served over HTTP, waiting for the server to start.
 struct Pending {
