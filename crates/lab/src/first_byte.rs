@@ -11,7 +11,7 @@ use chunkstream_benches::scenario::{self, Path};
 use futures_util::StreamExt;
 use tokio::runtime::Runtime;
 
-use crate::stats::median;
+use crate::stats::Estimate;
 use crate::table::{Table, fmt_num};
 
 /// The columns of `first_byte.csv`.
@@ -20,7 +20,8 @@ pub(crate) const COLUMNS: &[&str] = &[
     "flush_interval_ms",
     "item_period_ms",
     "delay_ms_median",
-    "delay_ms_min",
+    "delay_ms_lo",
+    "delay_ms_hi",
     "delay_ms_max",
     "requests",
 ];
@@ -28,7 +29,8 @@ pub(crate) const COLUMNS: &[&str] = &[
 /// Streams 3 items, one per `period`, with `interval` as the flush interval, `requests`
 /// times, on the per-item path (`stream`) and the batch path (`stream_batch`, batches
 /// of the default 1000 items, so only the deadline can send the first item early); the
-/// delay is from the first item's production to the first chunk. The pool (freelist)
+/// delay is from the first item's production to the first chunk; the report gives its
+/// median with a bootstrap 95% interval. The pool (freelist)
 /// and encoder (serde_json) are named, not the feature-selected defaults.
 pub(crate) fn measure(
     rt: &Runtime,
@@ -36,8 +38,13 @@ pub(crate) fn measure(
     period: Duration,
     requests: usize,
 ) -> Table {
-    let mut config = ChunkConfig::default();
-    config.flush_interval = Some(interval);
+    // Field assignment, not a struct literal: the config is `#[non_exhaustive]`.
+    #[allow(clippy::field_reassign_with_default)]
+    let config = {
+        let mut config = ChunkConfig::default();
+        config.flush_interval = Some(interval);
+        config
+    };
     let mut table = Table::new(COLUMNS);
     for path in [Path::Item, Path::Batch] {
         let produced: Arc<Mutex<Option<Instant>>> = Arc::default();
@@ -81,13 +88,14 @@ pub(crate) fn measure(
             }
         }
         let max = delays.iter().copied().fold(f64::NAN, f64::max);
-        let min = delays.iter().copied().fold(f64::NAN, f64::min);
+        let delay = Estimate::of(&delays);
         table.push(vec![
             path_name(path).to_owned(),
             fmt_num(interval.as_secs_f64() * 1e3, 1),
             fmt_num(period.as_secs_f64() * 1e3, 1),
-            fmt_num(median(&delays), 2),
-            fmt_num(min, 2),
+            fmt_num(delay.median, 2),
+            fmt_num(delay.lo, 2),
+            fmt_num(delay.hi, 2),
             fmt_num(max, 2),
             delays.len().to_string(),
         ]);

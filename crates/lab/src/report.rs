@@ -108,7 +108,10 @@ pub(crate) fn render_compare(compare: &Table, beside: &Beside<'_>, env: &Environ
          the same client. The other encoders' limits and the HTTP limit are also measured \
          against the serde_json limit. Allocations are per request, counted in an untimed \
          pass. `check` is whether the body parsed to the reference values before timing. \
-         MB/s is absolute and depends on the machine's load; read the ratios.\n\n",
+         `limit noise` is the limit's block-to-block variation during that row's alternation \
+         (the noise gate's input): a row far above the others was measured while the machine \
+         was busy, and its ratio is less trustworthy than its interval suggests. MB/s is \
+         absolute and depends on the machine's load; read the ratios.\n\n",
     );
     let mut workloads: Vec<&str> = Vec::new();
     for r in compare.iter() {
@@ -138,6 +141,7 @@ pub(crate) fn render_compare(compare: &Table, beside: &Beside<'_>, env: &Environ
                     r.get("limit").to_owned(),
                     ci(r, "ratio", "ratio_lo", "ratio_hi"),
                     r.get("pairs").to_owned(),
+                    fmt_num(r.num("limit_variation") * 100.0, 1),
                     r.get("mb_per_s").to_owned(),
                     r.get("allocs_per_request").to_owned(),
                     kib(r.num("alloc_bytes_per_request")),
@@ -159,6 +163,7 @@ pub(crate) fn render_compare(compare: &Table, beside: &Beside<'_>, env: &Environ
                 "limit",
                 "ratio to limit [95%]",
                 "pairs",
+                "limit noise %",
                 "MB/s",
                 "allocs/req",
                 "KiB alloc/req",
@@ -273,7 +278,8 @@ pub(crate) fn render_compare(compare: &Table, beside: &Beside<'_>, env: &Environ
     if let Some(t) = beside.first_byte {
         body.push_str(
             "## First byte from a slow source (`flush_interval`)\n\nThree items 25 ms \
-             apart, a 10 ms interval, on the per-item and the batch path.\n\n",
+             apart, a 10 ms interval, on the per-item and the batch path; the delay's median \
+             with a bootstrap 95% interval (`lo`, `hi`) and the largest delay.\n\n",
         );
         body.push_str(&raw_table(t));
         body.push('\n');

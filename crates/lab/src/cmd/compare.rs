@@ -219,7 +219,7 @@ pub(crate) fn run(options: &Options, env: &Environment, out: &FsPath) -> Result<
         &rt,
         Duration::from_millis(10),
         Duration::from_millis(25),
-        if quick { 2 } else { 5 },
+        if quick { 3 } else { 20 },
     );
     let mixed = if quick {
         mixed::measure(&rt, 20, 2, Workload::Tickets.items_for_bytes(256 * 1024))?
