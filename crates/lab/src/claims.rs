@@ -314,11 +314,11 @@ pub(crate) fn claims(inputs: &Inputs<'_>) -> Vec<Verdict> {
             ),
             &decide(
                 &ratio_of(&mine),
-                1.0,
+                1.0 + TOLERANCE,
                 false,
                 (
-                    "holds (as cheap as Go's, or cheaper)",
-                    "refuted (costlier than Go's)",
+                    "holds (at most 3% above Go's, or cheaper)",
+                    "refuted (more than 3% above Go's)",
                 ),
             ),
         ),
@@ -458,24 +458,29 @@ pub(crate) struct Headline {
     pub(crate) ratio: Estimate,
 }
 
-/// The headline ratios: chunkstream over Go (bulk), the in-memory path over its limit,
-/// the HTTP path over the HTTP limit (tickets, freelist, serde_json).
+/// The headline ratios: chunkstream over Go (bulk stream) and the in-memory path over
+/// its limit (tickets, freelist, serde_json). The HTTP rows are not headlines: client and
+/// server need both cores, so their ratios move with the machine's load far more than
+/// the single-threaded ones (see `compare.md`).
 pub(crate) fn headlines(inputs: &Inputs<'_>) -> Vec<Headline> {
-    let mut out = vec![Headline {
-        what: "chunkstream MB/s over the Go package's (bulk stream of tickets)".into(),
-        ratio: go_bench::figure(inputs.go, go_bench::BULK_RATIO).unwrap_or_default(),
-    }];
-    for (source, limit) in [
-        ("memory", "the serde_json limit"),
-        ("http", "the HTTP limit"),
-    ] {
-        out.push(Headline {
-            what: format!("chunkstream over {limit} ({source}, tickets, freelist, serde_json)"),
-            ratio: chunkstream_row(inputs.compare, "tickets", source, "freelist", "serde_json")
-                .map_or(Estimate::MISSING, |r| ratio_of(&r)),
-        });
-    }
-    out
+    vec![
+        Headline {
+            what: "chunkstream MB/s over the Go package's (bulk stream of tickets)".into(),
+            ratio: go_bench::figure(inputs.go, go_bench::BULK_RATIO).unwrap_or_default(),
+        },
+        Headline {
+            what: "chunkstream over the serde_json limit (memory, tickets, freelist, serde_json)"
+                .into(),
+            ratio: chunkstream_row(
+                inputs.compare,
+                "tickets",
+                "memory",
+                "freelist",
+                "serde_json",
+            )
+            .map_or(Estimate::MISSING, |r| ratio_of(&r)),
+        },
+    ]
 }
 
 /// Verdicts on the design's targets.

@@ -38,7 +38,7 @@ pub(crate) const REQUEST_UNPOOLED_BYTES: &str = "request_unpooled_bytes";
 pub(crate) const REQUEST_UNPOOLED_ALLOCS: &str = "request_unpooled_allocs";
 
 /// Starts the Go block server on `tickets` (written as a JSON array to a temporary file).
-pub(crate) fn start(tickets: &[Ticket]) -> Result<GoBlocks, String> {
+fn start(tickets: &[Ticket]) -> Result<GoBlocks, String> {
     let dir = tempfile::tempdir().map_err(|e| format!("not run (temporary folder: {e})"))?;
     let path: PathBuf = dir.path().join("tickets.json");
     let json = serde_json::to_vec(tickets).map_err(|e| format!("not run ({e})"))?;
@@ -66,139 +66,189 @@ fn bulk(go: &mut GoBlocks, bytes: u64) -> impl FnMut(u64) -> Result<f64, BoxErro
     }
 }
 
-/// Measures chunkstream's bulk stream (`rust`: seconds per request of `bytes` bytes)
-/// against Go's, Go against its own limit, and Go's request figures. With `go` an
-/// `Err`, the table says why nothing was measured.
-pub(crate) fn measure(
-    go: Result<&mut GoBlocks, &str>,
-    rust: &mut Block<'_>,
-    bytes: u64,
-    schedule: &Schedule,
-) -> Table {
-    let mut table = Table::new(COLUMNS);
-    let go = match go {
-        Ok(go) => go,
-        Err(reason) => {
-            table.push(vec![
+/// The Go package in one run of the lab: its block server (or why it is missing) and
+/// the bulk alternations measured so far.
+pub(crate) struct GoRun {
+    go: Result<GoBlocks, String>,
+    bulk: Vec<Series>,
+    notes: Vec<String>,
+}
+
+impl std::fmt::Debug for GoRun {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GoRun")
+            .field("slices", &self.bulk.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl GoRun {
+    /// Starts Go on `tickets` (or records why it cannot run).
+    pub(crate) fn start(tickets: &[Ticket]) -> GoRun {
+        GoRun {
+            go: start(tickets),
+            bulk: Vec::new(),
+            notes: Vec::new(),
+        }
+    }
+
+    /// Why Go is not measured, if it is not.
+    pub(crate) fn missing(&self) -> Option<&str> {
+        self.go.as_ref().err().map(String::as_str)
+    }
+
+    /// The block server, when Go runs.
+    pub(crate) fn blocks(&mut self) -> Option<&mut GoBlocks> {
+        self.go.as_mut().ok()
+    }
+
+    /// One slice of the bulk comparison: chunkstream's bulk stream (`rust`: seconds per
+    /// request of `bytes` bytes) alternating with Go's. The lab measures several slices
+    /// spread over its run, so a change of load between them is averaged out.
+    pub(crate) fn bulk_slice(&mut self, rust: &mut Block<'_>, bytes: u64, schedule: &Schedule) {
+        let Ok(go) = self.go.as_mut() else {
+            return;
+        };
+        let mut theirs = bulk(go, bytes);
+        match paired::alternate(&mut theirs, rust, schedule) {
+            Ok(series) => self.bulk.push(series),
+            Err(e) => self.notes.push(format!("bulk failed: {e}")),
+        }
+    }
+
+    /// Go against its own limit and Go's request figures, then the table of every Go
+    /// figure (`bytes`: chunkstream's bytes per request, for MB/s). The block server
+    /// stays up (for the pool figures).
+    pub(crate) fn finish(&mut self, bytes: u64, schedule: &Schedule) -> Table {
+        let mut table = Table::new(COLUMNS);
+        let go = match self.go.as_mut() {
+            Ok(go) => go,
+            Err(reason) => {
+                table.push(vec![
+                    STATUS.into(),
+                    String::new(),
+                    String::new(),
+                    String::new(),
+                    "0".into(),
+                    reason.clone(),
+                ]);
+                return table;
+            }
+        };
+        let mut notes = vec![format!("ok ({})", go.go_version())];
+        notes.extend(self.notes.iter().cloned());
+        let mb_s = |times: &[f64]| {
+            let per_sec: Vec<f64> = times
+                .iter()
+                .map(|&s| ratio(bytes as f64, s) / 1e6)
+                .collect();
+            Estimate::of(&per_sec)
+        };
+        if !self.bulk.is_empty() {
+            let all =
+                |f: fn(&Series) -> Vec<f64>| -> Vec<f64> { self.bulk.iter().flat_map(f).collect() };
+            push(
+                &mut table,
+                BULK_RATIO,
+                &Estimate::of(&all(Series::speed_ratios)),
+                3,
+                &format!(
+                    "chunkstream MB/s over Go MB/s; per pair; {} slices spread over the run",
+                    self.bulk.len()
+                ),
+            );
+            push(
+                &mut table,
+                BULK_CHUNKSTREAM,
+                &mb_s(&all(|s| s.contestant.clone())),
+                1,
+                "",
+            );
+            push(
+                &mut table,
+                BULK_GO,
+                &mb_s(&all(|s| s.reference.clone())),
+                1,
+                "",
+            );
+        }
+        let own: Result<Series, BoxError> = {
+            // Go's limit and Go's stream, both in Go's own seconds per pass; the two
+            // closures share the one Go process.
+            let go = std::cell::RefCell::new(&mut *go);
+            let mut limit = |reps: u64| {
+                let (_, s) = go
+                    .borrow_mut()
+                    .limit_block(reps as usize)
+                    .map_err(|e| e.to_string())?;
+                Ok::<_, BoxError>(s / reps.max(1) as f64)
+            };
+            let mut stream = |reps: u64| {
+                let (_, s) = go
+                    .borrow_mut()
+                    .bulk_block(reps as usize)
+                    .map_err(|e| e.to_string())?;
+                Ok::<_, BoxError>(s / reps.max(1) as f64)
+            };
+            paired::alternate(&mut limit, &mut stream, schedule)
+        };
+        match own {
+            Ok(series) => push(
+                &mut table,
+                GO_VS_LIMIT,
+                &series.speed(),
+                3,
+                "Go streamer MB/s over json.Marshal of the slice; per pair",
+            ),
+            Err(e) => notes.push(format!("Go vs its limit failed: {e}")),
+        }
+        match go_ref::request_figures() {
+            Ok(f) => {
+                let note = "go test -bench Request -benchmem";
+                push(
+                    &mut table,
+                    REQUEST_POOLED_BYTES,
+                    &Estimate::exact(f.pooled_bytes),
+                    0,
+                    note,
+                );
+                push(
+                    &mut table,
+                    REQUEST_POOLED_ALLOCS,
+                    &Estimate::exact(f.pooled_allocs),
+                    0,
+                    note,
+                );
+                push(
+                    &mut table,
+                    REQUEST_UNPOOLED_BYTES,
+                    &Estimate::exact(f.unpooled_bytes),
+                    0,
+                    note,
+                );
+                push(
+                    &mut table,
+                    REQUEST_UNPOOLED_ALLOCS,
+                    &Estimate::exact(f.unpooled_allocs),
+                    0,
+                    note,
+                );
+            }
+            Err(e) => notes.push(format!("request figures: {e}")),
+        }
+        table.rows.insert(
+            0,
+            vec![
                 STATUS.into(),
                 String::new(),
                 String::new(),
                 String::new(),
                 "0".into(),
-                reason.to_owned(),
-            ]);
-            return table;
-        }
-    };
-    let version = go.go_version().to_owned();
-    let mb_s = |series: &[f64]| {
-        let per_sec: Vec<f64> = series
-            .iter()
-            .map(|&s| ratio(bytes as f64, s) / 1e6)
-            .collect();
-        Estimate::of(&per_sec)
-    };
-    let mut notes = vec![format!("ok ({version})")];
-    let bulk_series: Result<Series, BoxError> = {
-        let mut theirs = bulk(go, bytes);
-        paired::alternate(&mut theirs, rust, schedule)
-    };
-    match bulk_series {
-        Ok(series) => {
-            push(
-                &mut table,
-                BULK_RATIO,
-                &series.speed(),
-                3,
-                "chunkstream MB/s over Go MB/s, per pair",
-            );
-            push(
-                &mut table,
-                BULK_CHUNKSTREAM,
-                &mb_s(&series.contestant),
-                1,
-                "",
-            );
-            push(&mut table, BULK_GO, &mb_s(&series.reference), 1, "");
-        }
-        Err(e) => notes.push(format!("bulk failed: {e}")),
+                notes.join("; "),
+            ],
+        );
+        table
     }
-    let own: Result<Series, BoxError> = {
-        // Go's limit and Go's stream, both in Go's own seconds per pass; the two
-        // closures share the one Go process.
-        let go = std::cell::RefCell::new(&mut *go);
-        let mut limit = |reps: u64| {
-            let (_, s) = go
-                .borrow_mut()
-                .limit_block(reps as usize)
-                .map_err(|e| e.to_string())?;
-            Ok::<_, BoxError>(s / reps.max(1) as f64)
-        };
-        let mut stream = |reps: u64| {
-            let (_, s) = go
-                .borrow_mut()
-                .bulk_block(reps as usize)
-                .map_err(|e| e.to_string())?;
-            Ok::<_, BoxError>(s / reps.max(1) as f64)
-        };
-        paired::alternate(&mut limit, &mut stream, schedule)
-    };
-    match own {
-        Ok(series) => push(
-            &mut table,
-            GO_VS_LIMIT,
-            &series.speed(),
-            3,
-            "Go streamer MB/s over json.Marshal of the slice, per pair",
-        ),
-        Err(e) => notes.push(format!("Go vs its limit failed: {e}")),
-    }
-    match go_ref::request_figures() {
-        Ok(f) => {
-            let note = "go test -bench Request -benchmem";
-            push(
-                &mut table,
-                REQUEST_POOLED_BYTES,
-                &Estimate::exact(f.pooled_bytes),
-                0,
-                note,
-            );
-            push(
-                &mut table,
-                REQUEST_POOLED_ALLOCS,
-                &Estimate::exact(f.pooled_allocs),
-                0,
-                note,
-            );
-            push(
-                &mut table,
-                REQUEST_UNPOOLED_BYTES,
-                &Estimate::exact(f.unpooled_bytes),
-                0,
-                note,
-            );
-            push(
-                &mut table,
-                REQUEST_UNPOOLED_ALLOCS,
-                &Estimate::exact(f.unpooled_allocs),
-                0,
-                note,
-            );
-        }
-        Err(e) => notes.push(format!("request figures: {e}")),
-    }
-    table.rows.insert(
-        0,
-        vec![
-            STATUS.into(),
-            String::new(),
-            String::new(),
-            String::new(),
-            "0".into(),
-            notes.join("; "),
-        ],
-    );
-    table
 }
 
 /// A figure of `go.csv` by name.

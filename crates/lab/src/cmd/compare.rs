@@ -105,8 +105,19 @@ pub(crate) fn run(options: &Options, env: &Environment, out: &FsPath) -> Result<
         Duration::from_secs_f64(options.block_ms.unwrap_or(if quick { 1.0 } else { 3.0 }) / 1e3);
     let budget = options.budget.unwrap_or(if quick { 3.0 } else { 130.0 });
 
-    let mut matrix = Matrix::default();
     let tickets = workload::leak(workload::tickets(Workload::Tickets.items_for_bytes(bytes)));
+    // The Go package, when `go` is there: its bulk stream alternates with chunkstream's
+    // in two slices, one before the matrix and one after, so a change of load during
+    // the run weighs on both.
+    eprintln!("compare: the Go package (building it if needed)");
+    let mut go = GoSide::start(tickets, block, quick);
+    if let Some(reason) = go.run.missing() {
+        eprintln!("compare: Go {reason}");
+    }
+    go.slice(&rt);
+    let rust_bytes = go.bytes;
+
+    let mut matrix = Matrix::default();
     let small = workload::leak(workload::small(Workload::Small.items_for_bytes(bytes)));
     let large = workload::leak(workload::large(Workload::Large.items_for_bytes(bytes)));
     matrix.add(Workload::Tickets, tickets)?;
@@ -146,48 +157,18 @@ pub(crate) fn run(options: &Options, env: &Environment, out: &FsPath) -> Result<
     drop(server);
     drop(sqlite);
 
-    // The Go package, when `go` is there: its bulk stream beside chunkstream's, then
-    // its pool beside ours.
-    eprintln!("compare: the Go package (building it if needed)");
-    let mut go = go_bench::start(tickets);
-    let side = Schedule {
-        block,
-        budget: Duration::from_secs_f64(if quick { 0.05 } else { 3.0 }),
-        min_pairs: if quick { 5 } else { 31 },
-        max_pairs: 5000,
-    };
-    let bulk = scenario::chunkstream(
-        PoolKind::Freelist,
-        EncoderKind::SerdeJson,
-        &ChunkConfig::default(),
-        Format::JsonArray,
-        Path::Item,
-        move || peers::memory(tickets),
-    );
-    let mut rust = Streaming(bulk.chunks);
-    let rust_bytes = rt
-        .block_on(async { scenario::Scenario::run(&mut rust).await })?
-        .bytes;
-    let go_table = {
-        let mut first = Vec::new();
-        let mut block = measure::block(&rt, &mut rust, &mut first);
-        go_bench::measure(
-            go.as_mut().map_err(|e| e.as_str()),
-            &mut block,
-            rust_bytes,
-            &side,
-        )
-    };
-    if let Err(reason) = &go {
-        eprintln!("compare: Go {reason}");
-    }
+    // The Go package, when `go` is there: the rest of its bulk comparison, then its
+    // pool beside ours.
+    eprintln!("compare: the Go package");
+    go.slice(&rt);
+    let go_table = go.run.finish(rust_bytes, &go.side);
     let pool_schedule = Schedule {
         block: Duration::from_secs_f64(if quick { 0.5e-3 } else { 2e-3 }),
         budget: Duration::from_secs_f64(if quick { 0.02 } else { 0.4 }),
         min_pairs: if quick { 5 } else { 31 },
         max_pairs: 5000,
     };
-    let go_pool = go.as_mut().ok().map(|go| {
+    let go_pool = go.run.blocks().map(|go| {
         let go = std::rc::Rc::new(std::cell::RefCell::new(go));
         let (a, b) = (std::rc::Rc::clone(&go), go);
         pool_ops::GoPool {
@@ -242,6 +223,52 @@ pub(crate) fn run(options: &Options, env: &Environment, out: &FsPath) -> Result<
         eprintln!("\nWARNING: {warning}\n");
     }
     Ok(())
+}
+
+/// The Go package and chunkstream's side of the bulk comparison: the tickets in memory,
+/// `stream`, freelist, serde_json.
+struct GoSide {
+    run: go_bench::GoRun,
+    rust: Streaming,
+    bytes: u64,
+    /// One slice of the bulk alternation.
+    bulk: Schedule,
+    /// Go against its own limit.
+    side: Schedule,
+}
+
+impl GoSide {
+    fn start(tickets: &'static [workload::Ticket], block: Duration, quick: bool) -> Self {
+        let built = scenario::chunkstream(
+            PoolKind::Freelist,
+            EncoderKind::SerdeJson,
+            &ChunkConfig::default(),
+            Format::JsonArray,
+            Path::Item,
+            move || peers::memory(tickets),
+        );
+        let bytes = serde_json::to_vec(tickets).map_or(0, |v| v.len() as u64);
+        let schedule = |seconds| Schedule {
+            block,
+            budget: Duration::from_secs_f64(if quick { 0.05 } else { seconds }),
+            min_pairs: if quick { 5 } else { 31 },
+            max_pairs: 5000,
+        };
+        GoSide {
+            run: go_bench::GoRun::start(tickets),
+            rust: Streaming(built.chunks),
+            bytes,
+            bulk: schedule(2.0),
+            side: schedule(2.0),
+        }
+    }
+
+    /// One slice of the bulk alternation.
+    fn slice(&mut self, rt: &tokio::runtime::Runtime) {
+        let mut first = Vec::new();
+        let mut rust = measure::block(rt, &mut self.rust, &mut first);
+        self.run.bulk_slice(&mut rust, self.bytes, &self.bulk);
+    }
 }
 
 fn row(meta: &Meta, limit: &str, items: u64, o: &Outcome) -> Vec<String> {
