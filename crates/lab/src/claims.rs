@@ -344,7 +344,7 @@ pub(crate) fn claims(inputs: &Inputs<'_>) -> Vec<Verdict> {
     );
     let go_here = match go_bytes {
         (Some(before), Some(after)) => format!(
-            "{} KB -> {} KB (go test -benchmem, 100 tickets)",
+            "{} KB -> {} KB (go test -benchmem, 100 tickets; averages over 2000 requests)",
             fmt_num(before.median / 1000.0, 1),
             fmt_num(after.median / 1000.0, 1)
         ),
@@ -539,7 +539,7 @@ pub(crate) fn targets(inputs: &Inputs<'_>) -> Vec<Verdict> {
                             && r.get("pool") == "-"
                             && r.get("encoder") == "-"
                     })
-                    .map(|r| format!("{} {}x", r.get("contestant"), fmt_num(r.num("ratio"), 2)))
+                    .map(|r| format!("{} {}x", r.get("contestant"), ratio_of(&r).show(2)))
                     .collect();
                 verdict(
                     what,

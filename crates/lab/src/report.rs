@@ -334,7 +334,7 @@ pub(crate) fn render_tuning(
         .map(|s| {
             vec![
                 s.workload.clone(),
-                s.knob.to_owned(),
+                tradeoff::knob_name(s.knob).to_owned(),
                 fmt_num(s.value, 0),
                 s.ratio.clone(),
                 s.optimum.clone(),

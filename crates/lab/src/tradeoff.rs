@@ -12,6 +12,11 @@ use crate::table::{Row, Table, fmt_num};
 /// Buffers in flight per stream: the one being filled and the chunk being written.
 pub(crate) const BUFFERS_IN_FLIGHT: f64 = 2.0;
 
+/// The name in words of a knob's column.
+pub(crate) fn knob_name(column: &str) -> &'static str {
+    KNOBS.iter().find(|k| k.0 == column).map_or("?", |k| k.1)
+}
+
 /// The knobs of the sweep: column, name in words, unit, Go's setting.
 pub(crate) const KNOBS: [(&str, &str, &str, f64); 3] = [
     ("buffer_kib", "buffer size", "KiB", GO_BUFFER_KIB),
@@ -109,19 +114,27 @@ pub(crate) fn recommendations(smallest: &[Smallest]) -> Vec<(String, String)> {
             .map(|s| format!("{} {}", s.workload, fmt_num(s.value, 0)))
             .collect();
         let trade = match knob {
-            "buffer_kib" => format!(
-                "per stream {} x {} KiB = {} KiB in flight where Go's {} KiB holds {} KiB: \
-                 {} KiB less per stream, {} MiB less for 1000 concurrent streams, for at \
-                 most {}% of throughput",
-                fmt_num(BUFFERS_IN_FLIGHT, 0),
-                fmt_num(value, 0),
-                fmt_num(BUFFERS_IN_FLIGHT * value, 0),
-                fmt_num(go, 0),
-                fmt_num(BUFFERS_IN_FLIGHT * go, 0),
-                fmt_num(BUFFERS_IN_FLIGHT * (go - value), 0),
-                fmt_num(BUFFERS_IN_FLIGHT * (go - value) * 1000.0 / 1024.0, 1),
-                fmt_num(TOLERANCE * 100.0, 0),
-            ),
+            "buffer_kib" => {
+                let diff = BUFFERS_IN_FLIGHT * (go - value);
+                let (amount, word) = if diff >= 0.0 {
+                    (diff, "less")
+                } else {
+                    (-diff, "more")
+                };
+                format!(
+                    "per stream {} x {} KiB = {} KiB in flight where Go's {} KiB holds {} KiB: \
+                     {} KiB {word} per stream, {} MiB {word} for 1000 concurrent streams, \
+                     within {}% of the best throughput",
+                    fmt_num(BUFFERS_IN_FLIGHT, 0),
+                    fmt_num(value, 0),
+                    fmt_num(BUFFERS_IN_FLIGHT * value, 0),
+                    fmt_num(go, 0),
+                    fmt_num(BUFFERS_IN_FLIGHT * go, 0),
+                    fmt_num(amount, 0),
+                    fmt_num(amount * 1000.0 / 1024.0, 1),
+                    fmt_num(TOLERANCE * 100.0, 0),
+                )
+            }
             "threshold_kib" => format!(
                 "the threshold sets the chunk size, not the memory (the buffer does): a \
                  smaller one sends the first chunk sooner and writes more, smaller frames; \
