@@ -1,7 +1,7 @@
 //! Paired measurement of contestants against their group's limit: every contestant is
 //! checked against the reference, warmed up and its allocations counted (untimed), then
 //! contestants are timed one after another, each in its own tight alternation with its
-//! limit ([`paired`](crate::paired)): one ratio per pair, the median with a bootstrap
+//! limit ([`paired`]): one ratio per pair, the median with a bootstrap
 //! 95% interval.
 
 use std::sync::Arc;
