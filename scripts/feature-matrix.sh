@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Tests chunkstream under each feature set that matters, one at a time:
-# each pool feature alone, each encoder feature alone, and no features,
+# each pool feature alone, each encoder feature alone, `tracing` alone, and no features,
 # then the downstream feature-check crate on its own (so that cargo does not unify
 # its features with the other workspace members').
 #
@@ -21,7 +21,7 @@ run() {
 
 for features in \
     pool-freelist pool-object-pool pool-thread-local \
-    encoder-serde-json encoder-simd-json encoder-sonic-rs
+    encoder-simd-json encoder-sonic-rs tracing
 do
     run test -p chunkstream --no-default-features --features "$features" --lib --tests -- --skip property::
 done

@@ -7,7 +7,7 @@ use std::hint::black_box;
 
 use chunkstream::Encoder;
 use chunkstream::Format;
-use chunkstream_benches::contestants::{ENCODERS, WithEncoder};
+use chunkstream_benches::contestants::{ENCODERS, EncoderKind, WithEncoder};
 use chunkstream_benches::scenario::{parse_body, reference};
 use chunkstream_benches::workload::{self, Workload};
 use criterion::measurement::WallTime;
@@ -40,17 +40,13 @@ struct Bench<'a, 'g, T> {
 impl<T: Serialize> WithEncoder for Bench<'_, '_, T> {
     type Output = ();
     fn run<E: Encoder>(self, encoder: E) {
+        let name = EncoderKind::of(&encoder).map_or(std::any::type_name::<E>(), EncoderKind::name);
         let mut out = Vec::with_capacity(2 * REQUEST_BYTES);
         encode_all(&encoder, self.items, &mut out);
         let got = parse_body(Format::JsonArray, &out).expect("valid JSON");
-        assert_eq!(
-            &got,
-            self.expected,
-            "{} differs from serde_json",
-            encoder.name()
-        );
+        assert_eq!(&got, self.expected, "{name} differs from serde_json");
         let items = self.items;
-        self.group.bench_function(encoder.name(), |b| {
+        self.group.bench_function(name, |b| {
             b.iter(|| encode_all(&encoder, black_box(items), &mut out))
         });
     }

@@ -128,6 +128,19 @@ impl EncoderKind {
         }
     }
 
+    /// The kind of encoder `E`, if it is one of [`ENCODERS`] (chunkstream's `Encoder`
+    /// trait carries no name: naming is report plumbing, kept here).
+    pub fn of<E: Encoder>(_encoder: &E) -> Option<Self> {
+        let id = std::any::TypeId::of::<E>();
+        ENCODERS.iter().copied().find(|kind| {
+            id == match kind {
+                EncoderKind::SerdeJson => std::any::TypeId::of::<SerdeJson>(),
+                EncoderKind::SimdJson => std::any::TypeId::of::<SimdJson>(),
+                EncoderKind::SonicRs => std::any::TypeId::of::<SonicRs>(),
+            }
+        })
+    }
+
     /// Parses [`name`](EncoderKind::name).
     pub fn from_name(name: &str) -> Option<Self> {
         ENCODERS.iter().copied().find(|e| e.name() == name)
@@ -196,7 +209,10 @@ mod tests {
         impl WithParts for Names {
             type Output = (&'static str, String);
             fn run<P: BufferPool, E: Encoder>(self, _pool: Arc<P>, encoder: E) -> Self::Output {
-                (encoder.name(), std::any::type_name::<P>().to_owned())
+                (
+                    EncoderKind::of(&encoder).map_or("?", EncoderKind::name),
+                    std::any::type_name::<P>().to_owned(),
+                )
             }
         }
         let (encoder, pool) = with_parts(

@@ -121,6 +121,17 @@ impl<P: BufferPool, E: Encoder> ChunkWriter<P, E> {
         }
     }
 
+    /// Frames one item that is already JSON and copies its bytes as they are: no encoder,
+    /// no check (the caller vouches that `json` is one JSON value).
+    pub(crate) fn write_raw(&mut self, json: &[u8]) {
+        let index = self.written;
+        self.ensure_buffer();
+        self.format.write_prefix(index, &mut self.buf);
+        self.buf.extend_from_slice(json);
+        self.format.write_suffix(&mut self.buf);
+        self.written += 1;
+    }
+
     /// Hands out the current buffer as a chunk, if it holds any byte.
     pub(crate) fn take_chunk(&mut self) -> Option<Bytes> {
         if self.buf.is_empty() {

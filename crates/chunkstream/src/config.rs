@@ -11,6 +11,10 @@ pub const DEFAULT_CHUNK_THRESHOLD: usize = 32 * (1 << 10); // 32 KiB
 pub const DEFAULT_BATCH_SIZE: usize = 1000;
 /// Buffers a pool keeps at most. This is the default `max_pooled`.
 pub const DEFAULT_MAX_POOLED: usize = 256;
+/// The largest `buffer_size` accepted: each buffer is allocated with this capacity.
+pub const MAX_BUFFER_SIZE: usize = 1 << 30; // 1 GiB
+/// The largest `max_pooled` accepted: some pools reserve a slot per buffer up front.
+pub const MAX_POOLED: usize = 1 << 16; // 65_536 buffers
 /// Factor applied to `buffer_size` to get the default `max_retained`.
 pub const DEFAULT_RETAIN_FACTOR: usize = 2;
 /// Chunks `Streamer::spawn` may queue ahead of a slow reader. This is the default.
@@ -27,17 +31,20 @@ pub const DEFAULT_CHANNEL_CAPACITY: usize = 4;
 /// use chunkstream::ChunkConfig;
 ///
 /// // Zero means "default": here `max_retained` becomes twice the buffer size.
-/// let config = ChunkConfig {
-///     buffer_size: 16 * 1024,
-///     chunk_threshold: 8 * 1024,
-///     max_retained: 0,
-///     ..Default::default()
-/// }
-/// .validate()?;
+/// let config = ChunkConfig::default()
+///     .with_buffer_size(16 * 1024)
+///     .with_chunk_threshold(8 * 1024)
+///     .with_max_retained(0)
+///     .validate()?;
 /// assert_eq!(config.max_retained, 32 * 1024);
 /// # Ok::<_, chunkstream::ConfigError>(())
 /// ```
+///
+/// The struct is `#[non_exhaustive]`: build it from [`ChunkConfig::default`] with the
+/// `with_*` setters (or assign its public fields), so that a new field is not a breaking
+/// change.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct ChunkConfig {
     /// Initial capacity of each pooled buffer, in bytes. Default 51_200 (50 KiB).
     pub buffer_size: usize,
@@ -58,6 +65,15 @@ pub struct ChunkConfig {
     /// Chunks [`Streamer::spawn`](crate::Streamer::spawn) may queue ahead of the reader
     /// (its backpressure bound). Default 4.
     pub channel_capacity: usize,
+    /// The write-stall limit of a spawned stream ([`Streamer::spawn`](crate::Streamer::spawn),
+    /// [`Streamer::spawn_batch`](crate::Streamer::spawn_batch)): when a chunk has waited
+    /// this long for room in the full channel (the reader took nothing meanwhile), the
+    /// task stops, drops the source (and, say, the database connection it holds) and
+    /// every queued buffer, and the reader's next item is
+    /// [`StreamError::Stalled`](crate::StreamError::Stalled). Default `None`: no limit.
+    /// The direct paths ([`Streamer::stream`](crate::Streamer::stream)) have no task that
+    /// could notice a stall; they do nothing at all while they are not polled.
+    pub stall_timeout: Option<Duration>,
 }
 
 impl Default for ChunkConfig {
@@ -70,6 +86,7 @@ impl Default for ChunkConfig {
             max_pooled: DEFAULT_MAX_POOLED,
             max_retained: DEFAULT_BUFFER_SIZE * DEFAULT_RETAIN_FACTOR,
             channel_capacity: DEFAULT_CHANNEL_CAPACITY,
+            stall_timeout: None,
         }
     }
 }
@@ -93,46 +110,142 @@ impl ChunkConfig {
         }
     }
 
-    /// Fills zero fields with their defaults and rejects contradictions.
+    /// The same configuration with another `buffer_size`.
     ///
-    /// Zero `buffer_size`, `chunk_threshold`, `batch_size`, `max_pooled`,
-    /// `channel_capacity` become their defaults; zero `max_retained` becomes twice the
-    /// (filled) buffer size; `Some(Duration::ZERO)` as `flush_interval` becomes `None`.
+    /// # Examples
+    ///
+    /// ```
+    /// let config = chunkstream::ChunkConfig::default().with_buffer_size(64 * 1024);
+    /// assert_eq!(config.buffer_size, 64 * 1024);
+    /// ```
+    #[must_use]
+    pub fn with_buffer_size(mut self, buffer_size: usize) -> Self {
+        self.buffer_size = buffer_size;
+        self
+    }
+
+    /// The same configuration with another `chunk_threshold`.
+    #[must_use]
+    pub fn with_chunk_threshold(mut self, chunk_threshold: usize) -> Self {
+        self.chunk_threshold = chunk_threshold;
+        self
+    }
+
+    /// The same configuration with another `batch_size`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let config = chunkstream::ChunkConfig::default().with_batch_size(10);
+    /// assert_eq!(config.batch_size, 10);
+    /// ```
+    #[must_use]
+    pub fn with_batch_size(mut self, batch_size: usize) -> Self {
+        self.batch_size = batch_size;
+        self
+    }
+
+    /// The same configuration with another `flush_interval` (a `Duration`, or `None`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// let config = chunkstream::ChunkConfig::default().with_flush_interval(Duration::from_millis(20));
+    /// assert_eq!(config.flush_interval, Some(Duration::from_millis(20)));
+    /// ```
+    #[must_use]
+    pub fn with_flush_interval(mut self, flush_interval: impl Into<Option<Duration>>) -> Self {
+        self.flush_interval = flush_interval.into();
+        self
+    }
+
+    /// The same configuration with another `max_pooled`.
+    #[must_use]
+    pub fn with_max_pooled(mut self, max_pooled: usize) -> Self {
+        self.max_pooled = max_pooled;
+        self
+    }
+
+    /// The same configuration with another `max_retained`.
+    #[must_use]
+    pub fn with_max_retained(mut self, max_retained: usize) -> Self {
+        self.max_retained = max_retained;
+        self
+    }
+
+    /// The same configuration with another `channel_capacity`.
+    #[must_use]
+    pub fn with_channel_capacity(mut self, channel_capacity: usize) -> Self {
+        self.channel_capacity = channel_capacity;
+        self
+    }
+
+    /// The same configuration with another `stall_timeout` (a `Duration`, or `None`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use chunkstream::ChunkConfig;
+    ///
+    /// let config = ChunkConfig::default()
+    ///     .with_batch_size(10)
+    ///     .with_stall_timeout(Duration::from_secs(30));
+    /// assert_eq!(config.stall_timeout, Some(Duration::from_secs(30)));
+    /// ```
+    #[must_use]
+    pub fn with_stall_timeout(mut self, stall_timeout: impl Into<Option<Duration>>) -> Self {
+        self.stall_timeout = stall_timeout.into();
+        self
+    }
+
+    /// Fills zero fields with their defaults and rejects what cannot be honoured.
+    ///
+    /// One rule for every field, shared with [`PoolConfig::validate`]: a zero means "the
+    /// default". Zero `buffer_size`, `chunk_threshold`, `batch_size`, `max_pooled`,
+    /// `channel_capacity` become their defaults (a zero threshold becomes the default or
+    /// the buffer size, whichever is smaller); zero `max_retained` becomes twice the
+    /// (filled) buffer size; `Some(Duration::ZERO)` as `flush_interval` or
+    /// `stall_timeout` becomes `None`.
+    ///
+    /// Accepted, after filling:
+    ///
+    /// | field | range |
+    /// | --- | --- |
+    /// | `buffer_size` | `1..=`[`MAX_BUFFER_SIZE`] (1 GiB) |
+    /// | `chunk_threshold` | `1..=buffer_size` |
+    /// | `batch_size` | any (a batch's storage grows as items come, it is not reserved up front) |
+    /// | `max_pooled` | `1..=`[`MAX_POOLED`] (65_536) |
+    /// | `max_retained` | `buffer_size..=usize::MAX` |
+    /// | `channel_capacity` | any (above tokio's limit of `usize::MAX >> 3` queued chunks, that limit applies) |
+    /// | `flush_interval`, `stall_timeout` | any (above 30 years, 30 years applies) |
+    ///
+    /// Every configuration it accepts works on every path.
     ///
     /// # Errors
     ///
-    /// A [`ConfigError`] naming the field and the values when the chunk threshold exceeds
-    /// the buffer size, or the retained bound is below the buffer size.
+    /// A [`ConfigError`] naming the field, its value and the accepted range.
     pub fn validate(mut self) -> Result<Self, ConfigError> {
-        fn fill(field: &mut usize, default: usize) {
-            if *field == 0 {
-                *field = default;
-            }
-        }
-        fill(&mut self.buffer_size, DEFAULT_BUFFER_SIZE);
+        let pool = self.pool_config().validate()?;
+        (self.buffer_size, self.max_pooled, self.max_retained) =
+            (pool.buffer_size, pool.max_pooled, pool.max_retained);
         fill(
             &mut self.chunk_threshold,
             DEFAULT_CHUNK_THRESHOLD.min(self.buffer_size),
         );
         fill(&mut self.batch_size, DEFAULT_BATCH_SIZE);
-        fill(&mut self.max_pooled, DEFAULT_MAX_POOLED);
         fill(&mut self.channel_capacity, DEFAULT_CHANNEL_CAPACITY);
-        fill(
-            &mut self.max_retained,
-            self.buffer_size.saturating_mul(DEFAULT_RETAIN_FACTOR),
-        );
         if self.flush_interval == Some(Duration::ZERO) {
             self.flush_interval = None;
+        }
+        if self.stall_timeout == Some(Duration::ZERO) {
+            self.stall_timeout = None;
         }
         if self.chunk_threshold > self.buffer_size {
             return Err(ConfigError::ThresholdAboveBuffer {
                 chunk_threshold: self.chunk_threshold,
-                buffer_size: self.buffer_size,
-            });
-        }
-        if self.max_retained < self.buffer_size {
-            return Err(ConfigError::RetainedBelowBuffer {
-                max_retained: self.max_retained,
                 buffer_size: self.buffer_size,
             });
         }
@@ -150,7 +263,19 @@ impl ChunkConfig {
 }
 
 /// The bounds a pool is built with; see [`ChunkConfig::pool_config`].
+///
+/// `#[non_exhaustive]`: build it from [`PoolConfig::default`] with the `with_*` setters.
+///
+/// # Examples
+///
+/// ```
+/// use chunkstream::PoolConfig;
+///
+/// let config = PoolConfig::default().with_buffer_size(1024).with_max_pooled(8).with_max_retained(4096);
+/// assert_eq!((config.buffer_size, config.max_pooled, config.max_retained), (1024, 8, 4096));
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct PoolConfig {
     /// Capacity of a freshly allocated buffer, in bytes.
     pub buffer_size: usize,
@@ -166,7 +291,114 @@ impl Default for PoolConfig {
     }
 }
 
-/// A contradiction in a [`ChunkConfig`], found by [`ChunkConfig::validate`].
+/// A zero means "the default" (the one rule of [`ChunkConfig::validate`]).
+fn fill(field: &mut usize, default: usize) {
+    if *field == 0 {
+        *field = default;
+    }
+}
+
+/// `value` within `min..=max`, or the error naming `field`.
+fn check_range(
+    field: &'static str,
+    value: usize,
+    min: usize,
+    max: usize,
+) -> Result<(), ConfigError> {
+    if (min..=max).contains(&value) {
+        Ok(())
+    } else {
+        Err(ConfigError::OutOfRange {
+            field,
+            value,
+            min,
+            max,
+        })
+    }
+}
+
+impl PoolConfig {
+    /// Fills zero fields with their defaults and rejects what a pool cannot honour, by the
+    /// same rule as [`ChunkConfig::validate`]: zero `buffer_size` and `max_pooled` become
+    /// their defaults, zero `max_retained` twice the buffer size; `buffer_size` must be in
+    /// `1..=`[`MAX_BUFFER_SIZE`], `max_pooled` in `1..=`[`MAX_POOLED`], and `max_retained`
+    /// at least `buffer_size` (or every buffer would be dropped on return).
+    ///
+    /// [`FromPoolConfig::try_from_pool_config`](crate::pool::FromPoolConfig::try_from_pool_config)
+    /// builds a pool from validated bounds.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use chunkstream::PoolConfig;
+    ///
+    /// let zeros = PoolConfig::default().with_buffer_size(0).with_max_pooled(0).with_max_retained(0);
+    /// assert_eq!(zeros.validate(), Ok(PoolConfig::default()));
+    /// assert!(PoolConfig::default().with_max_retained(1).validate().is_err());
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// A [`ConfigError`] naming the field, its value and the accepted range.
+    pub fn validate(self) -> Result<Self, ConfigError> {
+        let config = self.fill_defaults();
+        check_range("buffer_size", config.buffer_size, 1, MAX_BUFFER_SIZE)?;
+        check_range("max_pooled", config.max_pooled, 1, MAX_POOLED)?;
+        if config.max_retained < config.buffer_size {
+            return Err(ConfigError::RetainedBelowBuffer {
+                max_retained: config.max_retained,
+                buffer_size: config.buffer_size,
+            });
+        }
+        Ok(config)
+    }
+
+    /// The same bounds with zeros replaced by the defaults, unchecked (the first half of
+    /// [`validate`](PoolConfig::validate)).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use chunkstream::PoolConfig;
+    ///
+    /// let filled = PoolConfig::default().with_max_pooled(0).fill_defaults();
+    /// assert_eq!(filled.max_pooled, PoolConfig::default().max_pooled);
+    /// ```
+    #[must_use]
+    pub fn fill_defaults(mut self) -> Self {
+        fill(&mut self.buffer_size, DEFAULT_BUFFER_SIZE);
+        fill(&mut self.max_pooled, DEFAULT_MAX_POOLED);
+        fill(
+            &mut self.max_retained,
+            self.buffer_size.saturating_mul(DEFAULT_RETAIN_FACTOR),
+        );
+        self
+    }
+
+    /// The same bounds with another `buffer_size`.
+    #[must_use]
+    pub fn with_buffer_size(mut self, buffer_size: usize) -> Self {
+        self.buffer_size = buffer_size;
+        self
+    }
+
+    /// The same bounds with another `max_pooled`.
+    #[must_use]
+    pub fn with_max_pooled(mut self, max_pooled: usize) -> Self {
+        self.max_pooled = max_pooled;
+        self
+    }
+
+    /// The same bounds with another `max_retained`.
+    #[must_use]
+    pub fn with_max_retained(mut self, max_retained: usize) -> Self {
+        self.max_retained = max_retained;
+        self
+    }
+}
+
+/// A value out of range or a contradiction in a [`ChunkConfig`] or a [`PoolConfig`],
+/// found by [`ChunkConfig::validate`] or [`PoolConfig::validate`].
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum ConfigError {
@@ -186,6 +418,17 @@ pub enum ConfigError {
         /// The buffer size it is below.
         buffer_size: usize,
     },
+    /// A field is outside the range that can be honoured.
+    OutOfRange {
+        /// The field's name.
+        field: &'static str,
+        /// The requested value.
+        value: usize,
+        /// The smallest accepted value (after a zero became the default).
+        min: usize,
+        /// The largest accepted value.
+        max: usize,
+    },
 }
 
 impl fmt::Display for ConfigError {
@@ -204,6 +447,15 @@ impl fmt::Display for ConfigError {
             } => write!(
                 f,
                 "invalid chunk config: max_retained ({max_retained}) is below buffer_size ({buffer_size})"
+            ),
+            ConfigError::OutOfRange {
+                field,
+                value,
+                min,
+                max,
+            } => write!(
+                f,
+                "invalid chunk config: {field} ({value}) is out of range: accepted {min}..={max} (0 means the default)"
             ),
         }
     }
@@ -225,6 +477,7 @@ mod tests {
             max_pooled: 0,
             max_retained: 0,
             channel_capacity: 0,
+            stall_timeout: Some(Duration::ZERO),
         };
         assert_eq!(zero.validate().unwrap(), ChunkConfig::default());
     }

@@ -46,6 +46,10 @@ pub enum StreamError {
     Cancelled,
     /// The stream's timeout elapsed.
     TimedOut(Duration),
+    /// The reader of a spawned stream took no chunk for this long while the channel was
+    /// full (see [`ChunkConfig::stall_timeout`](crate::ChunkConfig::stall_timeout)): the
+    /// task stopped and released the source and its buffers.
+    Stalled(Duration),
     /// The stream needed a tokio runtime (for `spawn`, `flush_interval` or a timeout) and
     /// was used outside one, or in one without timers enabled.
     NoRuntime,
@@ -65,7 +69,7 @@ impl StreamError {
     }
 
     /// A short machine-readable name for the kind of failure ("source", "transform",
-    /// "encode", "panicked", "cancelled", "timed_out", "no_runtime").
+    /// "encode", "panicked", "cancelled", "timed_out", "stalled", "no_runtime").
     pub fn kind(&self) -> &'static str {
         match self {
             StreamError::Source(_) => "source",
@@ -74,6 +78,7 @@ impl StreamError {
             StreamError::Panicked { .. } => "panicked",
             StreamError::Cancelled => "cancelled",
             StreamError::TimedOut(_) => "timed_out",
+            StreamError::Stalled(_) => "stalled",
             StreamError::NoRuntime => "no_runtime",
         }
     }
@@ -99,6 +104,9 @@ impl fmt::Display for StreamError {
             } => write!(f, "panicked: {message}"),
             StreamError::Cancelled => f.write_str("stream cancelled"),
             StreamError::TimedOut(after) => write!(f, "stream timed out after {after:?}"),
+            StreamError::Stalled(after) => {
+                write!(f, "stream stopped: the reader took no chunk for {after:?}")
+            }
             StreamError::NoRuntime => {
                 f.write_str("no tokio runtime with timers enabled to run the stream on")
             }

@@ -43,6 +43,22 @@
 //!   [`ChunkStream::cancel_on`] and [`ChunkStream::timeout`].
 //! - Memory is bounded by [`ChunkConfig`], not by the size of the result.
 //!
+//! # From the database
+//!
+//! A service that streams rows can let the database write the JSON: SQLite's
+//! `json_object(...)`, PostgreSQL's `row_to_json(t)::text` or `json_build_object(...)`.
+//! `sql::json_rows` (feature `sqlx`) turns such a query into [`RawJson`] items and
+//! [`Streamer::stream_raw`] copies each into the pooled buffer between the framing: no
+//! row is decoded into a struct and no value is encoded, so the encoder plays no part. It pays when decoding and encoding are where the time goes and the
+//! database can shape the JSON the clients expect; keep the typed path when a transform
+//! needs the values, or the database cannot write them as they must be (SQLite writes
+//! floats with 15 significant digits).
+//!
+//! `stream_raw` trusts each item to be exactly one valid JSON value (and, in NDJSON, to
+//! hold no line break); [`Streamer::stream_raw_validated`] parses each item first and
+//! refuses an invalid one with a [`StreamError::Encode`] naming its index, before any of
+//! its bytes are written. See [`raw`].
+//!
 //! # Crate features
 //!
 //! Features are additive: a service picks its strategies in its own `Cargo.toml`, and
@@ -62,21 +78,23 @@
 //!   that crate lacks.
 //! - `pool-thread-local`: `pool::ThreadLocalPool`, small per-thread stacks spilling to and
 //!   refilling from a shared bounded queue.
-//! - `encoder-serde-json` (default): [`encode::SerdeJson`], the reference (always
-//!   compiled; the feature states the choice).
 //! - `encoder-simd-json`: `encode::SimdJson`, the simd-json serializer.
 //! - `encoder-sonic-rs`: `encode::SonicRs`, the sonic-rs serializer.
+//! - `tracing`: [`metrics`] runs each observed stream in a `tracing` span and ends it
+//!   with a `DEBUG` event carrying the stream's metrics.
 //! - `axum`: [`StreamResponse`] implements axum's `IntoResponse` (`Content-Type`,
-//!   `X-Total-Count`, chunked body, error statuses; see its docs), and [`metrics`] emits
-//!   `tracing` spans and events.
+//!   `X-Total-Count`, chunked body, error statuses; see its docs) and logs its failures;
+//!   enables `tracing`.
 //! - `sqlx`: `sql`, sources from sqlx pools and queries that a handler can return
-//!   (`sql::rows`, `sql::row_batches`, `sql::count`).
+//!   (`sql::rows`, `sql::row_batches`, `sql::json_rows`, `sql::count`).
 //! - `full`: all of the above.
 //!
-//! Always available, whatever the features: [`pool::NoPool`], the
+//! Always available, whatever the features: [`encode::SerdeJson`] (the reference
+//! encoder: the crate uses serde_json itself, so it has no feature), [`pool::NoPool`], the
 //! [`pool::Calibrated`] wrapper (learns buffer sizes from the chunks it sees), and the
 //! process-wide [`pool::global`] pool with [`pool::get_buffer`] and [`pool::put_buffer`].
 #![cfg_attr(docsrs, feature(doc_cfg))]
+#![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
 #[macro_use]
@@ -91,8 +109,10 @@ mod format;
 pub mod metrics;
 mod pipeline;
 pub mod pool;
+pub mod raw;
 pub mod response;
 pub mod source;
+mod spawned;
 cfg_sqlx! {
     pub mod sql;
 }
@@ -104,7 +124,8 @@ pub use config::{ChunkConfig, ConfigError, PoolConfig};
 pub use encode::{EncodeError, Encoder};
 pub use error::{BoxError, StreamError};
 pub use format::Format;
-pub use pool::{BufferPool, PoolStats};
+pub use pool::{BufferPool, FromPoolConfig, PoolStats};
+pub use raw::RawJson;
 pub use response::StreamResponse;
 pub use stream::ChunkStream;
 pub use streamer::Streamer;

@@ -7,7 +7,7 @@
 //! pool, both given through a [`Probe`]. Nothing in the core pipeline changes: this is a
 //! wrapper, and a stream that is not observed pays nothing.
 //!
-//! With the `axum` feature (which brings in `tracing`), each observed stream also runs in
+//! With the `tracing` feature (which `axum` enables), each observed stream also runs in
 //! a `chunkstream` span and ends with a `DEBUG` event carrying the metrics.
 //!
 //! # Examples
@@ -50,6 +50,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use futures_core::Stream;
 
+use crate::defaults::trace;
 use crate::error::StreamError;
 use crate::pool::{BufferPool, PoolStats};
 use crate::stream::ChunkStream;
@@ -323,52 +324,6 @@ impl Drop for Observed {
     fn drop(&mut self) {
         self.report();
     }
-}
-
-/// The `tracing` side, when the crate has it (with the `axum` feature), and no-ops
-/// otherwise: the one place that decides.
-#[cfg(feature = "axum")]
-mod trace {
-    pub(super) type Span = tracing::Span;
-
-    pub(super) fn span() -> Span {
-        tracing::debug_span!("chunkstream")
-    }
-
-    pub(super) fn enter(span: &Span) -> tracing::span::Entered<'_> {
-        span.enter()
-    }
-
-    pub(super) fn finished(span: &Span, m: &super::StreamMetrics) {
-        let _entered = span.enter();
-        tracing::debug!(
-            outcome = ?m.outcome,
-            items = m.items,
-            chunks = m.chunks,
-            bytes = m.bytes,
-            time_to_first_chunk_us = m.time_to_first_chunk.map(|d| d.as_micros() as u64),
-            elapsed_us = m.elapsed.as_micros() as u64,
-            pool_hits = m.pool_hits,
-            pool_misses = m.pool_misses,
-            "stream ended"
-        );
-    }
-}
-
-#[cfg(not(feature = "axum"))]
-mod trace {
-    pub(super) type Span = ();
-
-    pub(super) fn span() -> Span {}
-
-    /// Stands for `tracing`'s entered-span guard.
-    pub(super) struct Entered;
-
-    pub(super) fn enter(_span: &Span) -> Entered {
-        Entered
-    }
-
-    pub(super) fn finished(_span: &Span, _m: &super::StreamMetrics) {}
 }
 
 #[cfg(test)]

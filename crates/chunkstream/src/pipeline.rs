@@ -6,19 +6,64 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
-use futures_core::Stream;
-use serde::Serialize;
+use futures_core::{FusedStream, Stream};
 use tokio::time::{Instant, Sleep};
 
 use crate::chunk::ChunkWriter;
 use crate::encode::Encoder;
 use crate::error::{BoxError, StreamError};
 use crate::pool::BufferPool;
+use crate::raw::WriteItem;
+
+/// A source as the pipeline reads it: units (items, or batches of them).
+///
+/// A batching source can hand over the batch it is still gathering, so that the flush
+/// deadline reaches items waiting in a partial batch as well as bytes waiting in a
+/// partial buffer.
+pub(crate) trait Units: Stream {
+    /// Whether items wait in a unit not yet yielded.
+    fn gathering(&self) -> bool {
+        false
+    }
+
+    /// Yields the unit being gathered now, if any.
+    fn take_gathered(self: Pin<&mut Self>) -> Option<Self::Item> {
+        None
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// A source of single items: nothing is ever gathered.
+    pub(crate) struct Items<S> {
+        #[pin]
+        source: S,
+    }
+}
+
+impl<S> Items<S> {
+    pub(crate) fn new(source: S) -> Self {
+        Items { source }
+    }
+}
+
+impl<S: Stream> Stream for Items<S> {
+    type Item = S::Item;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<S::Item>> {
+        self.project().source.poll_next(cx)
+    }
+}
+
+impl<S: Stream> Units for Items<S> {}
 
 pin_project_lite::pin_project! {
     /// Pulls units (an item, or a batch) from `source`, turns each into values with
     /// `step`, and writes the values through `writer`, yielding a chunk whenever the
     /// buffer reaches the threshold, the flush deadline passes, or the source ends.
+    ///
+    /// The flush deadline runs from the moment the first item is waiting, in the buffer
+    /// or in a partial batch; when it passes, the partial batch is transformed and
+    /// written, and the buffer is sent.
     ///
     /// Nothing is pulled from the source except inside `poll_next`, so dropping the
     /// pipeline stops the source at once; the source is also dropped as soon as the
@@ -29,13 +74,28 @@ pin_project_lite::pin_project! {
         pending: Option<It>,
         writer: ChunkWriter<P, E>,
         flush: Option<FlushTimer>,
+        // The deadline passed: send the buffer once the pending values are written.
+        flush_due: bool,
         // The error to yield after the last chunk of a body that failed mid-way.
         error: Option<StreamError>,
     }
 }
 
-impl<S, F, It, P: BufferPool, E> Pipeline<S, F, It, P, E> {
+impl<S, F, It, P: BufferPool, E> Pipeline<Items<S>, F, It, P, E> {
+    /// A pipeline over a source of single items.
     pub(crate) fn new(
+        source: S,
+        step: F,
+        writer: ChunkWriter<P, E>,
+        flush_interval: Option<Duration>,
+    ) -> Self {
+        Pipeline::over_units(Items::new(source), step, writer, flush_interval)
+    }
+}
+
+impl<S, F, It, P: BufferPool, E> Pipeline<S, F, It, P, E> {
+    /// A pipeline over any [`Units`] source, a batching one included.
+    pub(crate) fn over_units(
         source: S,
         step: F,
         writer: ChunkWriter<P, E>,
@@ -47,6 +107,7 @@ impl<S, F, It, P: BufferPool, E> Pipeline<S, F, It, P, E> {
             pending: None,
             writer,
             flush: flush_interval.map(FlushTimer::new),
+            flush_due: false,
             error: None,
         }
     }
@@ -60,16 +121,21 @@ struct FlushTimer {
     armed: bool,
 }
 
+/// The longest interval the timer takes literally: 30 years, tokio's own "far future". A
+/// longer one (up to `Duration::MAX`) means the same in practice, and cannot overflow an
+/// `Instant`.
+const FAR_FUTURE: Duration = Duration::from_secs(30 * 365 * 24 * 60 * 60);
+
 impl FlushTimer {
     fn new(interval: Duration) -> Self {
         FlushTimer {
-            interval,
+            interval: interval.min(FAR_FUTURE),
             sleep: None,
             armed: false,
         }
     }
 
-    /// Starts the deadline for a buffer that just received its first byte.
+    /// Starts the deadline for the first item now waiting (in the buffer or a batch).
     fn arm(&mut self) -> Result<(), StreamError> {
         let deadline = Instant::now() + self.interval;
         match &mut self.sleep {
@@ -102,21 +168,21 @@ fn advance<S, I, SE, F, It, P, E>(
     pending: &mut Option<It>,
     writer: &mut ChunkWriter<P, E>,
     flush: &mut Option<FlushTimer>,
+    flush_due: &mut bool,
     cx: &mut Context<'_>,
 ) -> Poll<Result<Option<Bytes>, StreamError>>
 where
-    S: Stream<Item = Result<I, SE>>,
+    S: Units<Item = Result<I, SE>>,
     SE: Into<BoxError>,
     F: FnMut(I) -> Result<It, StreamError>,
     It: Iterator,
-    It::Item: Serialize,
+    It::Item: WriteItem,
     P: BufferPool,
     E: Encoder,
 {
     loop {
         // Values already transformed but not yet written (the rest of a batch).
         if let Some(values) = pending {
-            let was_empty = writer.pending() == 0;
             let more = match catch_unwind(AssertUnwindSafe(|| write_until_full(values, writer))) {
                 Ok(Ok(more)) => more,
                 Ok(Err(err)) => return Poll::Ready(Err(err)),
@@ -134,17 +200,42 @@ where
                 disarm(flush);
                 return Poll::Ready(Ok(writer.take_chunk()));
             }
-            if let Some(flush) = flush.as_mut().filter(|_| was_empty && writer.pending() > 0)
+            if let Some(flush) = flush.as_mut().filter(|f| !f.armed && writer.pending() > 0)
                 && let Err(err) = flush.arm()
             {
                 return Poll::Ready(Err(err));
             }
         }
+        // The deadline passed and every value waiting has been written: send them.
+        if std::mem::take(flush_due) {
+            disarm(flush);
+            if let Some(chunk) = writer.take_chunk() {
+                return Poll::Ready(Ok(Some(chunk)));
+            }
+        }
 
-        let polled = match catch_unwind(AssertUnwindSafe(|| source.as_mut().poll_next(cx))) {
+        let mut polled = match catch_unwind(AssertUnwindSafe(|| source.as_mut().poll_next(cx))) {
             Ok(polled) => polled,
             Err(payload) => return Poll::Ready(Err(StreamError::panicked(None, payload))),
         };
+        if polled.is_pending()
+            && let Some(timer) = flush.as_mut()
+        {
+            if !timer.armed
+                && source.gathering()
+                && let Err(err) = timer.arm()
+            {
+                return Poll::Ready(Err(err));
+            }
+            if timer.expired(cx) {
+                // Send what waits: a partial batch goes through the transform first.
+                *flush_due = true;
+                match source.as_mut().take_gathered() {
+                    Some(unit) => polled = Poll::Ready(Some(unit)),
+                    None => continue,
+                }
+            }
+        }
         match polled {
             Poll::Ready(Some(Ok(unit))) => {
                 let index = writer.written();
@@ -163,13 +254,7 @@ where
                 disarm(flush);
                 return Poll::Ready(Ok(None));
             }
-            Poll::Pending => {
-                if flush.as_mut().is_some_and(|flush| flush.expired(cx)) {
-                    disarm(flush);
-                    return Poll::Ready(Ok(writer.take_chunk()));
-                }
-                return Poll::Pending;
-            }
+            Poll::Pending => return Poll::Pending,
         }
     }
 }
@@ -182,13 +267,13 @@ fn write_until_full<It, P, E>(
 ) -> Result<bool, StreamError>
 where
     It: Iterator,
-    It::Item: Serialize,
+    It::Item: WriteItem,
     P: BufferPool,
     E: Encoder,
 {
     while !writer.is_full() {
         match values.next() {
-            Some(value) => writer.write(&value)?,
+            Some(value) => value.write_to(writer)?,
             None => return Ok(false),
         }
     }
@@ -203,11 +288,11 @@ fn disarm(flush: &mut Option<FlushTimer>) {
 
 impl<S, I, SE, F, It, P, E> Stream for Pipeline<S, F, It, P, E>
 where
-    S: Stream<Item = Result<I, SE>>,
+    S: Units<Item = Result<I, SE>>,
     SE: Into<BoxError>,
     F: FnMut(I) -> Result<It, StreamError>,
     It: Iterator,
-    It::Item: Serialize,
+    It::Item: WriteItem,
     P: BufferPool,
     E: Encoder,
 {
@@ -218,30 +303,59 @@ where
         let Some(source) = this.source.as_mut() else {
             return Poll::Ready(this.error.take().map(Err));
         };
-        let advanced = advance(source, this.step, this.pending, this.writer, this.flush, cx);
-        match advanced {
-            Poll::Pending => Poll::Pending,
-            Poll::Ready(Ok(Some(chunk))) => Poll::Ready(Some(Ok(chunk))),
-            Poll::Ready(Ok(None)) => {
-                // The source is done: close the body and send what is left.
-                *this.source = None;
-                Poll::Ready(this.writer.finish().map(Ok))
-            }
+        let advanced = advance(
+            source,
+            this.step,
+            this.pending,
+            this.writer,
+            this.flush,
+            this.flush_due,
+            cx,
+        );
+        let err = match advanced {
+            Poll::Pending => return Poll::Pending,
+            Poll::Ready(Ok(Some(chunk))) => return Poll::Ready(Some(Ok(chunk))),
+            // The source is done: drop it, close the body and send what is left.
+            Poll::Ready(Ok(None)) => match drop_source(this.source) {
+                Ok(()) => return Poll::Ready(this.writer.finish().map(Ok)),
+                Err(err) => err,
+            },
             Poll::Ready(Err(err)) => {
-                // Stop the source at once. Items already encoded still go out when the
-                // body has started (an NDJSON client keeps every complete line), then the
-                // error; before the first chunk, the error comes first and alone.
-                *this.source = None;
-                *this.pending = None;
-                if this.writer.chunks() > 0
-                    && let Some(chunk) = this.writer.take_chunk()
-                {
-                    *this.error = Some(err);
-                    return Poll::Ready(Some(Ok(chunk)));
-                }
-                this.writer.release();
-                Poll::Ready(Some(Err(err)))
+                // Stop the source at once (a panic in its `Drop` changes nothing: the
+                // stream already fails with `err`).
+                let _ = drop_source(this.source);
+                err
             }
+        };
+        // Items already encoded still go out when the body has started (an NDJSON client
+        // keeps every complete line), then the error; before the first chunk, the error
+        // comes first and alone.
+        *this.pending = None;
+        if this.writer.chunks() > 0
+            && let Some(chunk) = this.writer.take_chunk()
+        {
+            *this.error = Some(err);
+            return Poll::Ready(Some(Ok(chunk)));
         }
+        this.writer.release();
+        Poll::Ready(Some(Err(err)))
     }
+}
+
+impl<S, F, It, P, E> FusedStream for Pipeline<S, F, It, P, E>
+where
+    Self: Stream,
+    P: BufferPool,
+{
+    /// Done once the source is gone and no error waits: the last chunk is out.
+    fn is_terminated(&self) -> bool {
+        self.source.is_none() && self.error.is_none()
+    }
+}
+
+/// Drops the source; a panic in its `Drop` becomes [`StreamError::Panicked`].
+fn drop_source<S>(source: &mut Option<Pin<Box<S>>>) -> Result<(), StreamError> {
+    let source = source.take();
+    catch_unwind(AssertUnwindSafe(move || drop(source)))
+        .map_err(|payload| StreamError::panicked(None, payload))
 }

@@ -179,8 +179,8 @@ impl StreamResponse {
 }
 
 /// The HTTP status for a stream that failed before its first chunk: `503 Service
-/// Unavailable` when cancelled, `504 Gateway Timeout` when timed out, `500 Internal Server
-/// Error` otherwise.
+/// Unavailable` when cancelled or stopped for a stalled reader (the server shed the
+/// work), `504 Gateway Timeout` when timed out, `500 Internal Server Error` otherwise.
 ///
 /// # Examples
 ///
@@ -191,7 +191,7 @@ impl StreamResponse {
 /// ```
 pub fn error_status(err: &StreamError) -> StatusCode {
     match err {
-        StreamError::Cancelled => StatusCode::SERVICE_UNAVAILABLE,
+        StreamError::Cancelled | StreamError::Stalled(_) => StatusCode::SERVICE_UNAVAILABLE,
         StreamError::TimedOut(_) => StatusCode::GATEWAY_TIMEOUT,
         _ => StatusCode::INTERNAL_SERVER_ERROR,
     }

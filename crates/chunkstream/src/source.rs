@@ -135,8 +135,10 @@ impl<T, E> Stream for ChannelSource<T, E> {
 /// Groups a source's items into batches of `size` (at least 1).
 ///
 /// Every batch is full except perhaps the last: a source that is not ready keeps the
-/// partial batch waiting. When the source fails, the items read before the error come
-/// out first as a (short) batch, then the error, then nothing.
+/// partial batch waiting (on [`Streamer::stream_batch`](crate::Streamer::stream_batch),
+/// the flush deadline of [`ChunkConfig::flush_interval`](crate::ChunkConfig::flush_interval)
+/// sends such a batch on when it passes). When the source fails, the items read before
+/// the error come out first as a (short) batch, then the error, then nothing.
 ///
 /// # Examples
 ///
@@ -162,6 +164,9 @@ where
     }
 }
 
+/// The most items a batch reserves room for before they come.
+const MAX_BATCH_RESERVE: usize = 1024;
+
 pin_project_lite::pin_project! {
     /// The source made by [`batched`].
     #[derive(Debug)]
@@ -173,6 +178,20 @@ pin_project_lite::pin_project! {
         batch: Vec<T>,
         pending_error: Option<E>,
         done: bool,
+    }
+}
+
+impl<S, T, E> crate::pipeline::Units for Batched<S, T, E>
+where
+    S: Stream<Item = Result<T, E>>,
+{
+    fn gathering(&self) -> bool {
+        !self.batch.is_empty()
+    }
+
+    fn take_gathered(self: Pin<&mut Self>) -> Option<Self::Item> {
+        let batch = self.project().batch;
+        (!batch.is_empty()).then(|| Ok(std::mem::take(batch)))
     }
 }
 
@@ -195,7 +214,10 @@ where
             match ready!(this.source.as_mut().poll_next(cx)) {
                 Some(Ok(item)) => {
                     if this.batch.is_empty() {
-                        this.batch.reserve_exact(*this.size);
+                        // Up front, room for a typical batch, not for any `size` (which
+                        // may be as large as `usize::MAX`); a larger one grows as needed.
+                        this.batch
+                            .reserve_exact((*this.size).min(MAX_BATCH_RESERVE));
                     }
                     this.batch.push(item);
                     if this.batch.len() == *this.size {

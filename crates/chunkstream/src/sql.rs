@@ -1,5 +1,6 @@
 //! Sources from sqlx: a query over an owned pool as a `'static` stream a handler can
-//! return, row batches, and a count for `X-Total-Count`.
+//! return, row batches, rows the database already made into JSON ([`json_rows`]), and a
+//! count for `X-Total-Count`.
 //!
 //! `sqlx::query_as(..).fetch(&pool)` borrows the pool, so its stream cannot leave the
 //! handler that made it (axum#2156, sqlx#3887). [`rows`] takes the pool by value (a
@@ -64,9 +65,10 @@ use std::task::{Context, Poll};
 
 use futures_core::Stream;
 use futures_core::stream::BoxStream;
-use futures_util::StreamExt;
+use futures_util::{StreamExt, TryStreamExt};
 use sqlx::{Database, Executor, FromRow, IntoArguments, Pool};
 
+use crate::raw::RawJson;
 use crate::source::{Batched, batched};
 
 /// A row of a [`Rows`] source, or the database error that ended it.
@@ -177,6 +179,93 @@ where
     F: for<'p> FnOnce(&'p Pool<DB>) -> BoxStream<'p, RowResult<T>> + Send + 'static,
 {
     batched(rows(pool, query), size)
+}
+
+/// Streams rows that the database already made into JSON text, as [`RawJson`] items for
+/// [`Streamer::stream_raw`](crate::Streamer::stream_raw) (or
+/// [`stream_raw_validated`](crate::Streamer::stream_raw_validated)): the service never
+/// decodes a row into a struct, and chunkstream copies the text into the body as it is.
+///
+/// `query` selects one text column per row, the row's JSON, and decodes it as `String`
+/// (or anything `Into<RawJson>`); otherwise as [`rows`]. The JSON comes from:
+///
+/// - SQLite: `SELECT json_object('id', id, 'title', title) FROM tickets ORDER BY id`;
+/// - PostgreSQL: `SELECT row_to_json(t)::text FROM (SELECT id, title FROM tickets ORDER
+///   BY id) t`, or `json_build_object('id', id, 'title', title)::text` (cast to `text`:
+///   sqlx does not decode a `json` column as a `String`).
+///
+/// Each row is trusted to be one JSON value unless the stream validates it; see
+/// [`raw`](crate::raw) for the trust model. The database decides how values are written,
+/// so compare with the typed path by value, not by bytes:
+///
+/// - PostgreSQL writes a `float8` 1.0 as `1` (the same number; a strict client that
+///   tells integers from floats sees the difference), and every float exactly;
+/// - SQLite writes a REAL with 15 significant digits (0.30000000000000004 becomes 0.3):
+///   keep floats that need all 17 digits on the typed path, or store them as integers;
+///   it writes booleans as `0` and `1` (use `json(iif(done, 'true', 'false'))`).
+///
+/// # Examples
+///
+/// ```
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+/// use futures_util::TryStreamExt;
+/// use chunkstream::{ChunkConfig, Streamer, sql};
+///
+/// let pool = sqlx::SqlitePool::connect("sqlite::memory:").await?;
+/// let rows = sql::json_rows(pool, |pool| {
+///     sqlx::query_scalar::<_, String>(
+///         "SELECT json_object('id', 1, 'title', 'one') UNION ALL \
+///          SELECT json_object('id', 2, 'title', 'two')",
+///     )
+///     .fetch(pool)
+/// });
+/// let streamer = Streamer::new(ChunkConfig::default())?;
+/// let body: Vec<u8> = streamer
+///     .stream_raw(rows)
+///     .map_ok(|chunk| chunk.to_vec())
+///     .try_concat()
+///     .await?;
+/// assert_eq!(body, br#"[{"id":1,"title":"one"},{"id":2,"title":"two"}]"#);
+/// # Ok::<_, Box<dyn std::error::Error>>(())
+/// # }).unwrap();
+/// ```
+pub fn json_rows<DB, J, F>(pool: Pool<DB>, query: F) -> Rows<RawJson>
+where
+    DB: Database,
+    J: Into<RawJson> + Send + 'static,
+    F: for<'p> FnOnce(&'p Pool<DB>) -> BoxStream<'p, RowResult<J>> + Send + 'static,
+{
+    rows(pool, move |pool| query(pool).map_ok(Into::into).boxed())
+}
+
+/// Like [`json_rows`], with an owned value the query may borrow; see [`rows_with`].
+///
+/// # Examples
+///
+/// ```
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+/// use futures_util::TryStreamExt;
+///
+/// let pool = sqlx::SqlitePool::connect("sqlite::memory:").await?;
+/// let sql = format!("SELECT json_object('n', {})", 41 + 1);
+/// let rows = chunkstream::sql::json_rows_with(pool, sql, |pool, sql| {
+///     sqlx::query_scalar::<_, String>(sql).fetch(pool)
+/// });
+/// let all: Vec<chunkstream::RawJson> = rows.try_collect().await?;
+/// assert_eq!(all[0].as_bytes(), br#"{"n":42}"#);
+/// # Ok::<_, Box<dyn std::error::Error>>(())
+/// # }).unwrap();
+/// ```
+pub fn json_rows_with<DB, O, J, F>(pool: Pool<DB>, owned: O, query: F) -> Rows<RawJson>
+where
+    DB: Database,
+    O: Send + Sync + 'static,
+    J: Into<RawJson> + Send + 'static,
+    F: for<'p> FnOnce(&'p Pool<DB>, &'p O) -> BoxStream<'p, RowResult<J>> + Send + 'static,
+{
+    rows_with(pool, owned, move |pool, owned| {
+        query(pool, owned).map_ok(Into::into).boxed()
+    })
 }
 
 /// Runs `sql`, a query returning one integer (such as `SELECT COUNT(*) FROM t`), for the

@@ -9,14 +9,22 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
-use futures_core::Stream;
-use http_body::{Body, Frame};
+use futures_core::{FusedStream, Stream};
+use futures_util::StreamExt;
+use http_body::{Body, Frame, SizeHint};
+use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::error::StreamError;
 use crate::format::Format;
 
-type BoxChunks = Pin<Box<dyn Stream<Item = Result<Bytes, StreamError>> + Send>>;
+type BoxChunks = Pin<Box<dyn FusedStream<Item = Result<Bytes, StreamError>> + Send>>;
+
+/// A future that stops a stream with the error it returns.
+pub(crate) type StopFuture = Pin<Box<dyn Future<Output = StreamError> + Send>>;
+
+/// Where the stops of a spawned stream go: to its task, which watches them itself.
+pub(crate) type StopSender = mpsc::UnboundedSender<StopFuture>;
 
 /// A stream of encoded JSON chunks: `Stream<Item = Result<Bytes, StreamError>>`, and an
 /// [`http_body::Body`] with the same chunks as data frames.
@@ -27,6 +35,11 @@ type BoxChunks = Pin<Box<dyn Stream<Item = Result<Bytes, StreamError>> + Send>>;
 ///
 /// Dropping a `ChunkStream` stops its source at once: nothing more is pulled, and every
 /// buffer goes back to its pool once the chunks already handed out are dropped.
+///
+/// Once the last chunk is out the stream is done: it yields `None` from then on (never a
+/// late error such as a timeout that passes afterwards), and says so through
+/// [`FusedStream::is_terminated`] and [`Body::is_end_stream`]. A panic that escapes the
+/// stream's work becomes [`StreamError::Panicked`], its last item.
 ///
 /// # Examples
 ///
@@ -46,25 +59,50 @@ type BoxChunks = Pin<Box<dyn Stream<Item = Result<Bytes, StreamError>> + Send>>;
 /// ```
 #[must_use = "streams do nothing unless polled"]
 pub struct ChunkStream {
-    inner: BoxChunks,
+    /// `None` once the stream has ended.
+    inner: Option<BoxChunks>,
     format: Format,
+    /// For a spawned stream, while its task runs: where stops go.
+    stops: Option<StopSender>,
 }
 
 impl ChunkStream {
-    /// Wraps any stream of chunks as a `ChunkStream` of the given format.
+    /// Wraps any stream of chunks as a `ChunkStream` of the given format. It is done once
+    /// `stream` yields `None`.
     pub fn from_stream<S>(format: Format, stream: S) -> Self
     where
         S: Stream<Item = Result<Bytes, StreamError>> + Send + 'static,
     {
+        ChunkStream::from_fused(format, stream.fuse())
+    }
+
+    /// Wraps a stream that knows when it is done (after its last item, not only after
+    /// its `None`).
+    pub(crate) fn from_fused<S>(format: Format, stream: S) -> Self
+    where
+        S: FusedStream<Item = Result<Bytes, StreamError>> + Send + 'static,
+    {
         ChunkStream {
-            inner: Box::pin(stream),
+            inner: Some(Box::pin(stream)),
             format,
+            stops: None,
+        }
+    }
+
+    /// A spawned stream: `stop_on` hands its stops to the task through `stops`.
+    pub(crate) fn spawned<S>(format: Format, stream: S, stops: StopSender) -> Self
+    where
+        S: FusedStream<Item = Result<Bytes, StreamError>> + Send + 'static,
+    {
+        ChunkStream {
+            stops: Some(stops),
+            ..ChunkStream::from_fused(format, stream)
         }
     }
 
     /// A stream whose only item is `err`.
     pub fn from_error(format: Format, err: StreamError) -> Self {
-        ChunkStream::from_stream(
+        ChunkStream::from_fused(
             format,
             futures_util::stream::once(std::future::ready(Err(err))),
         )
@@ -81,7 +119,8 @@ impl ChunkStream {
     }
 
     /// Stops the stream when `token` is cancelled: the source is dropped at once and
-    /// [`StreamError::Cancelled`] is the last item.
+    /// [`StreamError::Cancelled`] is the last item. See [`stop_on`](ChunkStream::stop_on)
+    /// for when the stop can act.
     pub fn cancel_on(self, token: CancellationToken) -> Self {
         self.stop_on(async move {
             token.cancelled_owned().await;
@@ -89,9 +128,11 @@ impl ChunkStream {
         })
     }
 
-    /// Stops the stream `after` this long (counted from the first poll): the source is
-    /// dropped at once and [`StreamError::TimedOut`] is the last item. Needs a tokio
-    /// runtime with timers; without one the stream fails with [`StreamError::NoRuntime`].
+    /// Stops the stream `after` this long: the source is dropped at once and
+    /// [`StreamError::TimedOut`] is the last item. The time counts from the first poll of
+    /// a direct stream, from this call for a spawned one (its task starts at once). See
+    /// [`stop_on`](ChunkStream::stop_on) for when the stop can act. Needs a tokio runtime
+    /// with timers; without one the stream fails with [`StreamError::NoRuntime`].
     pub fn timeout(self, after: Duration) -> Self {
         self.stop_on(async move {
             tokio::time::sleep(after).await;
@@ -99,17 +140,50 @@ impl ChunkStream {
         })
     }
 
-    /// Stops the stream when `stop` completes, with the error it returns.
-    pub fn stop_on<F>(self, stop: F) -> Self
+    /// Stops the stream when `stop` completes, with the error it returns as the last item.
+    ///
+    /// Where the stop acts depends on the path:
+    ///
+    /// - a spawned stream ([`Streamer::spawn`](crate::Streamer::spawn),
+    ///   [`spawn_batch`](crate::Streamer::spawn_batch)) hands `stop` to its task, which
+    ///   watches it even while nobody polls the stream (a stalled client): when it
+    ///   completes, the task drops the source at once and releases the chunks queued for
+    ///   the reader; the reader gets the error on its next poll. A stop applied once the
+    ///   task has finished (every chunk queued) is watched by the reader instead, as
+    ///   below; one that reaches the task just as it finishes goes with it (the work is
+    ///   done, and the queued chunks are the whole body).
+    /// - a direct stream ([`Streamer::stream`](crate::Streamer::stream),
+    ///   [`stream_batch`](crate::Streamer::stream_batch)) runs only inside `poll_next`, so
+    ///   the stop is checked only when the stream is polled: while nobody polls it,
+    ///   nothing runs and the source stays held; the next poll after `stop` completed
+    ///   drops the source and returns the error. Dropping the stream releases everything
+    ///   at once, whenever it happens.
+    ///
+    /// A stream that has already yielded its last chunk is done: a stop completing later
+    /// changes nothing.
+    pub fn stop_on<F>(mut self, stop: F) -> Self
     where
         F: Future<Output = StreamError> + Send + 'static,
     {
-        let format = self.format;
-        ChunkStream::from_stream(
-            format,
+        let Some(inner) = self.inner.take() else {
+            return self; // already done
+        };
+        let mut stop: StopFuture = Box::pin(stop);
+        if let Some(stops) = &self.stops {
+            match stops.send(stop) {
+                Ok(()) => {
+                    self.inner = Some(inner);
+                    return self;
+                }
+                // The task has finished: the reader watches the stop.
+                Err(mpsc::error::SendError(unsent)) => stop = unsent,
+            }
+        }
+        ChunkStream::from_fused(
+            self.format,
             Stoppable {
-                inner: Some(self.inner),
-                stop: Box::pin(stop),
+                inner: Some(inner),
+                stop,
             },
         )
     }
@@ -127,7 +201,51 @@ impl Stream for ChunkStream {
     type Item = Result<Bytes, StreamError>;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        self.inner.as_mut().poll_next(cx)
+        let this = &mut *self;
+        let Some(inner) = this.inner.as_mut() else {
+            return Poll::Ready(None);
+        };
+        // The pipeline catches the panics of user code; this catches the rest (a pool, a
+        // source's `Drop`), so that no panic escapes into the HTTP stack.
+        let polled = match catch_unwind(AssertUnwindSafe(|| inner.as_mut().poll_next(cx))) {
+            Ok(polled) => polled,
+            Err(payload) => {
+                this.end();
+                return Poll::Ready(Some(Err(StreamError::panicked(None, payload))));
+            }
+        };
+        let done = match &polled {
+            Poll::Ready(None) => true,
+            Poll::Ready(Some(_)) => inner.is_terminated(),
+            Poll::Pending => false,
+        };
+        if done {
+            this.end();
+        }
+        polled
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        match &self.inner {
+            Some(inner) => inner.size_hint(),
+            None => (0, Some(0)),
+        }
+    }
+}
+
+impl ChunkStream {
+    /// Drops what is left of the work (a panic in a `Drop` is contained), once done.
+    fn end(&mut self) {
+        self.stops = None;
+        if let Some(inner) = self.inner.take() {
+            let _ = catch_unwind(AssertUnwindSafe(move || drop(inner)));
+        }
+    }
+}
+
+impl FusedStream for ChunkStream {
+    fn is_terminated(&self) -> bool {
+        self.inner.is_none()
     }
 }
 
@@ -142,12 +260,35 @@ impl Body for ChunkStream {
         self.poll_next(cx)
             .map(|item| item.map(|chunk| chunk.map(Frame::data)))
     }
+
+    /// True once the last chunk is out (or the stream failed).
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_none()
+    }
+
+    /// Exactly zero once the stream is done; unknown before (chunks are made as the
+    /// source delivers items).
+    fn size_hint(&self) -> SizeHint {
+        if self.inner.is_none() {
+            SizeHint::with_exact(0)
+        } else {
+            SizeHint::default()
+        }
+    }
 }
 
-/// A stream that ends with an error as soon as `stop` completes.
+/// A stream that ends with an error as soon as `stop` completes, unless it is done.
 struct Stoppable {
     inner: Option<BoxChunks>,
-    stop: Pin<Box<dyn Future<Output = StreamError> + Send>>,
+    stop: StopFuture,
+}
+
+impl FusedStream for Stoppable {
+    fn is_terminated(&self) -> bool {
+        self.inner
+            .as_ref()
+            .is_none_or(|inner| inner.is_terminated())
+    }
 }
 
 impl Stream for Stoppable {
@@ -155,7 +296,8 @@ impl Stream for Stoppable {
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         let this = &mut *self;
-        let Some(inner) = this.inner.as_mut() else {
+        let Some(inner) = this.inner.as_mut().filter(|inner| !inner.is_terminated()) else {
+            this.inner = None;
             return Poll::Ready(None);
         };
         // A timer outside a runtime panics; report it as an error instead.
@@ -168,12 +310,10 @@ impl Stream for Stoppable {
             this.inner = None; // drops the source now
             return Poll::Ready(Some(Err(err)));
         }
-        match inner.as_mut().poll_next(cx) {
-            Poll::Ready(None) => {
-                this.inner = None;
-                Poll::Ready(None)
-            }
-            other => other,
+        let polled = inner.as_mut().poll_next(cx);
+        if inner.is_terminated() {
+            this.inner = None;
         }
+        polled
     }
 }

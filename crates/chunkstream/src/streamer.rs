@@ -1,16 +1,10 @@
 //! [`Streamer`]: turns a source and a transform into a [`ChunkStream`].
 
 use std::fmt;
-use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
 
-use bytes::Bytes;
 use futures_core::Stream;
-use futures_util::StreamExt;
 use serde::Serialize;
-use tokio::sync::mpsc;
-use tokio::task::JoinHandle;
 
 use crate::chunk::ChunkWriter;
 use crate::config::{ChunkConfig, ConfigError};
@@ -21,6 +15,7 @@ use crate::format::Format;
 use crate::pipeline::Pipeline;
 use crate::pool::{BufferPool, FromPoolConfig};
 use crate::source::batched;
+pub(crate) use crate::spawned::spawn_chunks;
 use crate::stream::ChunkStream;
 
 /// Streams sources as chunked JSON, with buffers from a pool `P` and values encoded by
@@ -59,7 +54,7 @@ impl Streamer<DefaultPool, DefaultEncoder> {
     /// The [`ConfigError`] of [`ChunkConfig::validate`].
     pub fn new(config: ChunkConfig) -> Result<Self, ConfigError> {
         let config = config.validate()?;
-        let pool = Arc::new(DefaultPool::from_pool_config(config.pool_config()));
+        let pool = Arc::new(DefaultPool::try_from_pool_config(config.pool_config())?);
         Streamer::with_parts(config, pool, DefaultEncoder::default())
     }
 }
@@ -106,7 +101,7 @@ impl<P: BufferPool, E: Encoder> Streamer<P, E> {
         self.format
     }
 
-    fn writer(&self) -> ChunkWriter<P, E> {
+    pub(crate) fn writer(&self) -> ChunkWriter<P, E> {
         ChunkWriter::new(
             Arc::clone(&self.pool),
             self.encoder.clone(),
@@ -142,13 +137,16 @@ impl<P: BufferPool, E: Encoder> Streamer<P, E> {
             result
         };
         let pipeline = Pipeline::new(source, step, writer, self.config.flush_interval);
-        ChunkStream::from_stream(self.format, pipeline)
+        ChunkStream::from_fused(self.format, pipeline)
     }
 
     /// Streams `source` in batches of `batch_size` items through the batch `transform`.
     ///
-    /// Batches are full except perhaps the last (see [`source::batched`](crate::source::batched));
-    /// a batch's values are still cut into chunks at the threshold. A transform error is
+    /// Batches are full except perhaps the last (see [`source::batched`](crate::source::batched)),
+    /// and except when the flush deadline ([`ChunkConfig::flush_interval`]) passes while
+    /// items wait in a partial batch: that batch is then transformed and sent at once,
+    /// so a slow source reaches the client as promptly as on the per-item path. A batch's
+    /// values are still cut into chunks at the threshold. A transform error is
     /// [`StreamError::Transform`] with the index of the batch's first item.
     pub fn stream_batch<S, T, SE, F, U, TE>(&self, source: S, mut transform: F) -> ChunkStream
     where
@@ -172,8 +170,8 @@ impl<P: BufferPool, E: Encoder> Streamer<P, E> {
                 })
         };
         let source = batched(source, self.config.batch_size);
-        let pipeline = Pipeline::new(source, step, writer, self.config.flush_interval);
-        ChunkStream::from_stream(self.format, pipeline)
+        let pipeline = Pipeline::over_units(source, step, writer, self.config.flush_interval);
+        ChunkStream::from_fused(self.format, pipeline)
     }
 
     /// Like [`stream`](Streamer::stream), but the work runs on a tokio task that feeds
@@ -181,7 +179,12 @@ impl<P: BufferPool, E: Encoder> Streamer<P, E> {
     /// encoder works ahead of a slow client by at most that many chunks.
     ///
     /// Dropping the returned stream ends the task at once (the source is dropped with
-    /// it). Outside a tokio runtime the stream's only item is [`StreamError::NoRuntime`].
+    /// it). With [`ChunkConfig::stall_timeout`] set, a reader that takes no chunk for that
+    /// long while the channel is full stops the task: the source and every queued buffer
+    /// are released without the reader being polled, and its next item is
+    /// [`StreamError::Stalled`]. A panic that escapes the task is reported as
+    /// [`StreamError::Panicked`], never as a normal end. Outside a tokio runtime the
+    /// stream's only item is [`StreamError::NoRuntime`].
     pub fn spawn<S, T, SE, F, U, TE>(&self, source: S, transform: F) -> ChunkStream
     where
         S: Stream<Item = Result<T, SE>> + Send + 'static,
@@ -190,7 +193,11 @@ impl<P: BufferPool, E: Encoder> Streamer<P, E> {
         U: Serialize + Send + 'static,
         TE: Into<BoxError>,
     {
-        spawn_chunks(self.stream(source, transform), self.config.channel_capacity)
+        spawn_chunks(
+            self.stream(source, transform),
+            self.config.channel_capacity,
+            self.config.stall_timeout,
+        )
     }
 
     /// Like [`stream_batch`](Streamer::stream_batch), on a task; see [`spawn`](Streamer::spawn).
@@ -206,6 +213,7 @@ impl<P: BufferPool, E: Encoder> Streamer<P, E> {
         spawn_chunks(
             self.stream_batch(source, transform),
             self.config.channel_capacity,
+            self.config.stall_timeout,
         )
     }
 }
@@ -229,50 +237,5 @@ impl<P, E> fmt::Debug for Streamer<P, E> {
             .field("encoder", &std::any::type_name::<E>())
             .field("format", &self.format)
             .finish()
-    }
-}
-
-/// Runs `chunks` on a tokio task feeding a channel of `capacity` chunks.
-fn spawn_chunks(mut chunks: ChunkStream, capacity: usize) -> ChunkStream {
-    let format = chunks.format();
-    let Ok(runtime) = tokio::runtime::Handle::try_current() else {
-        return ChunkStream::from_error(format, StreamError::NoRuntime);
-    };
-    let (tx, rx) = mpsc::channel(capacity.max(1));
-    let task = runtime.spawn(async move {
-        loop {
-            // Stop as soon as the reader is gone, even while the source is pending.
-            let next = tokio::select! {
-                biased;
-                () = tx.closed() => break,
-                next = chunks.next() => next,
-            };
-            let Some(item) = next else { break };
-            let failed = item.is_err();
-            if tx.send(item).await.is_err() || failed {
-                break;
-            }
-        }
-    });
-    ChunkStream::from_stream(format, Spawned { rx, task })
-}
-
-/// The reading end of a spawned stream; dropping it aborts the task.
-struct Spawned {
-    rx: mpsc::Receiver<Result<Bytes, StreamError>>,
-    task: JoinHandle<()>,
-}
-
-impl Stream for Spawned {
-    type Item = Result<Bytes, StreamError>;
-
-    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        self.rx.poll_recv(cx)
-    }
-}
-
-impl Drop for Spawned {
-    fn drop(&mut self) {
-        self.task.abort();
     }
 }

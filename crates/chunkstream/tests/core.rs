@@ -7,6 +7,9 @@
 //! - `cancel`: dropping the stream, a token and a timeout stop the source at once.
 //! - `flush`: `flush_interval` sends partial buffers from a slow source.
 //! - `config`: invalid configurations are refused by the streamer.
+//! - `config_range`: every accepted configuration works on every path (property test
+//!   over the whole range of every field); the rest is a `ConfigError`.
+//! - `end`: a stream whose last chunk is out is done (no late error), also over HTTP.
 
 mod common;
 
@@ -14,6 +17,10 @@ mod common;
 mod cancel;
 #[path = "core/config.rs"]
 mod config;
+#[path = "core/config_range.rs"]
+mod config_range;
+#[path = "core/end.rs"]
+mod end;
 #[path = "core/errors.rs"]
 mod errors;
 #[path = "core/flush.rs"]

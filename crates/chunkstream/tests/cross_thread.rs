@@ -10,16 +10,17 @@ use std::sync::mpsc::sync_channel;
 
 use bytes::Bytes;
 use chunkstream::pool::ThreadLocalPool;
-use chunkstream::{BufferPool, PoolConfig};
+use chunkstream::{BufferPool, ChunkConfig};
 
 const ROUNDS: usize = 100_000;
 
+const MAX_POOLED: usize = 64;
+
 fn pool() -> Arc<ThreadLocalPool> {
-    Arc::new(ThreadLocalPool::new(PoolConfig {
-        buffer_size: 1024,
-        max_pooled: 64,
-        max_retained: 4096,
-    }))
+    let mut config = ChunkConfig::with_sizes(1024, 1024);
+    config.max_pooled = MAX_POOLED;
+    config.max_retained = 4096;
+    Arc::new(ThreadLocalPool::new(config.pool_config()))
 }
 
 /// Get on this thread, put on another one.
@@ -90,4 +91,122 @@ fn chunk_dropped_on_another_thread() {
     );
     assert_eq!(stats.outstanding, 0);
     assert!(stats.hit_rate() >= 0.90, "{stats:?}");
+}
+
+/// Starts `threads` threads that each take `each` buffers from `pool`, give them back,
+/// and then stay alive, idle, until the returned sender is dropped. They run one after
+/// the other, so the pool's state when this returns does not depend on scheduling.
+fn idle_threads(
+    pool: &Arc<ThreadLocalPool>,
+    threads: usize,
+    each: usize,
+) -> (
+    std::sync::mpsc::Sender<()>,
+    Vec<std::thread::JoinHandle<()>>,
+) {
+    let (stop_tx, stop_rx) = std::sync::mpsc::channel::<()>();
+    let stop_rx = Arc::new(std::sync::Mutex::new(stop_rx));
+    let mut handles = Vec::new();
+    for _ in 0..threads {
+        let (done_tx, done_rx) = sync_channel::<()>(0);
+        let mine = Arc::clone(pool);
+        let stop_rx = Arc::clone(&stop_rx);
+        handles.push(std::thread::spawn(move || {
+            let bufs: Vec<_> = (0..each).map(|_| mine.get()).collect();
+            for buf in bufs {
+                mine.put(buf);
+            }
+            done_tx.send(()).unwrap();
+            // Idle until told to stop (the sender is dropped: `recv` fails).
+            let _ = stop_rx.lock().unwrap().recv();
+        }));
+        done_rx.recv().unwrap();
+        assert!(
+            pool.stats().pooled <= MAX_POOLED as u64,
+            "{:?}",
+            pool.stats()
+        );
+    }
+    (stop_tx, handles)
+}
+
+/// Gets on one thread and puts on another, `rounds` times, one buffer at a time (so the
+/// pool is quiescent between rounds), checking after each round that the pool holds at
+/// most `max_pooled` buffers. Returns the statistics of those rounds alone.
+fn hand_over(pool: &Arc<ThreadLocalPool>, rounds: usize) -> (u64, u64) {
+    let before = pool.stats();
+    let (to_putter, putter_rx) = sync_channel::<Vec<u8>>(0);
+    let (ack_tx, ack_rx) = sync_channel::<()>(0);
+    let putter = std::thread::spawn({
+        let pool = Arc::clone(pool);
+        move || {
+            for buf in putter_rx {
+                pool.put(buf);
+                ack_tx.send(()).unwrap();
+            }
+        }
+    });
+    let getter = std::thread::spawn({
+        let pool = Arc::clone(pool);
+        move || {
+            for round in 0..rounds {
+                let mut buf = pool.get();
+                buf.extend_from_slice(&round.to_le_bytes());
+                to_putter.send(buf).unwrap();
+                ack_rx.recv().unwrap();
+                let stats = pool.stats();
+                assert!(
+                    stats.pooled <= MAX_POOLED as u64,
+                    "round {round}: {stats:?}"
+                );
+                assert_eq!(stats.outstanding, 0, "round {round}: {stats:?}");
+            }
+        }
+    });
+    getter.join().unwrap();
+    putter.join().unwrap();
+    let after = pool.stats();
+    (after.hits - before.hits, after.misses - before.misses)
+}
+
+/// The repro of a pool that stopped pooling: 8 threads each did one get and put and
+/// stay alive; a reservation per thread for its whole stack used to exhaust
+/// `max_pooled = 64`, so every later cross-thread put was dropped and every get missed.
+#[test]
+fn idle_threads_do_not_exhaust_the_bound() {
+    let pool = pool();
+    let (stop, idle) = idle_threads(&pool, 8, 1);
+    let (hits, misses) = hand_over(&pool, 10_000);
+    println!("8 idle threads, then 10,000 cross-thread get/put: {hits} hits, {misses} misses");
+    assert!(
+        hits as f64 / 10_000.0 >= 0.9,
+        "{hits} hits, {misses} misses"
+    );
+    drop(stop);
+    idle.into_iter().for_each(|t| t.join().unwrap());
+}
+
+/// 64 threads that used the pool (more buffers each than a thread's stack holds) and
+/// stay alive idle: the buffers they keep on their stacks are counted against
+/// `max_pooled`, never more than it is held, and the cross-thread traffic that follows
+/// still finds buffers.
+#[test]
+fn many_idle_threads_keep_the_pool_bounded_and_pooling() {
+    let pool = pool();
+    let (stop, idle) = idle_threads(&pool, 64, 10);
+    let stats = pool.stats();
+    println!("after 64 idle threads: {stats:?}");
+    assert!(stats.pooled <= MAX_POOLED as u64, "{stats:?}");
+    let (hits, misses) = hand_over(&pool, 10_000);
+    println!("then 10,000 cross-thread get/put: {hits} hits, {misses} misses");
+    assert!(
+        hits as f64 / 10_000.0 >= 0.9,
+        "{hits} hits, {misses} misses"
+    );
+    drop(stop);
+    idle.into_iter().for_each(|t| t.join().unwrap());
+    // Their stacks went back to the shared queue as they exited; still within the bound.
+    let stats = pool.stats();
+    assert!(stats.pooled <= MAX_POOLED as u64, "{stats:?}");
+    assert_eq!(stats.outstanding, 0, "{stats:?}");
 }

@@ -1,5 +1,6 @@
-//! Every encoder: refuses NaN and non-string map keys with an `EncodeError` (never a
-//! panic), and agrees with serde_json, the reference, by parsed value.
+//! Every encoder: refuses NaN with an `EncodeError` (never a panic), accepts and refuses
+//! exactly the map keys serde_json does, and agrees with serde_json, the reference, by
+//! parsed value.
 
 mod common;
 
@@ -25,7 +26,7 @@ fn encode<E: Encoder, T: Serialize + ?Sized>(
     let mut out = Vec::new();
     match catch_unwind(AssertUnwindSafe(|| encoder.encode(value, &mut out))) {
         Ok(result) => result.map(|()| out),
-        Err(_) => panic!("{} panicked", encoder.name()),
+        Err(_) => panic!("{} panicked", std::any::type_name::<E>()),
     }
 }
 
@@ -36,7 +37,7 @@ struct WithFloat {
 }
 
 fn refuses_non_finite_floats<E: Encoder>(encoder: E) {
-    let name = encoder.name();
+    let name = std::any::type_name::<E>();
     let non_finite =
         |result: Result<Vec<u8>, EncodeError>| matches!(result, Err(EncodeError::NonFiniteFloat));
     assert!(non_finite(encode(&encoder, &f64::NAN)), "{name}: NaN");
@@ -62,8 +63,9 @@ fn refuses_non_finite_floats<E: Encoder>(encoder: E) {
     assert!(non_finite(encode(&encoder, &map)), "{name}: in a map");
 }
 
+/// Keys serde_json refuses (a tuple, bytes as a sequence, a unit) are refused.
 fn refuses_non_string_keys<E: Encoder>(encoder: E) {
-    let name = encoder.name();
+    let name = std::any::type_name::<E>();
     let tuple_keys = BTreeMap::from([((1, 2), 3)]);
     let err = encode(&encoder, &tuple_keys).expect_err(name);
     assert!(matches!(err, EncodeError::Serialize(_)), "{name}: {err:?}");
@@ -150,7 +152,7 @@ fn parsed(bytes: &[u8]) -> Value {
 }
 
 fn agrees_with_serde_json<E: Encoder>(encoder: E) {
-    let name = encoder.name();
+    let name = std::any::type_name::<E>();
     let values = [
         parsed(&encode(&SerdeJson, &sample(2)).unwrap()),
         json!(null),
@@ -182,7 +184,7 @@ fn agrees_with_serde_json<E: Encoder>(encoder: E) {
 /// Through a streamer, both formats: the body parses to the reference, and a NaN in the
 /// third item is an encode error naming index 2.
 async fn streams<E: Encoder>(encoder: E) {
-    let name = encoder.name();
+    let name = std::any::type_name::<E>();
     let config = ChunkConfig::with_sizes(4096, 2048);
     let pool = Arc::new(NoPool::new(config.pool_config()));
     for format in [Format::JsonArray, Format::Ndjson] {
@@ -222,7 +224,23 @@ async fn streams<E: Encoder>(encoder: E) {
             "{name}: {err:?}"
         );
 
-        // A map with non-string keys in the second item: an encode error naming index 1.
+        // `bool` keys are strings in JSON, with every encoder (simd-json used to refuse).
+        let maps = vec![BTreeMap::from([(true, 1)]), BTreeMap::from([(false, 2)])];
+        let got = body(streamer.stream(source::from_iter(maps), transform::passthrough()))
+            .await
+            .unwrap();
+        let expected = match format {
+            Format::JsonArray => r#"[{"true":1},{"false":2}]"#,
+            _ => "{\"true\":1}\n{\"false\":2}\n",
+        };
+        assert_eq!(
+            String::from_utf8(got).unwrap(),
+            expected,
+            "{name}, {format:?}"
+        );
+
+        // Tuple keys (refused, as serde_json refuses them) in the second item: an encode
+        // error naming index 1.
         let maps = vec![BTreeMap::new(), BTreeMap::from([((1, 2), 3)])];
         let err = body(streamer.stream(source::from_iter(maps), transform::passthrough()))
             .await
@@ -236,6 +254,231 @@ async fn streams<E: Encoder>(encoder: E) {
                 }
             ),
             "{name}: {err:?}"
+        );
+    }
+}
+
+/// A map written entry by entry from pairs, so keys need no `Ord` (floats) and come in
+/// the given order; `split` uses `serialize_key` and `serialize_value` instead of
+/// `serialize_entry`.
+struct Pairs<K, V> {
+    pairs: Vec<(K, V)>,
+    split: bool,
+}
+
+impl<K: Serialize, V: Serialize> Serialize for Pairs<K, V> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut map = serializer.serialize_map(Some(self.pairs.len()))?;
+        for (key, value) in &self.pairs {
+            if self.split {
+                map.serialize_key(key)?;
+                map.serialize_value(value)?;
+            } else {
+                map.serialize_entry(key, value)?;
+            }
+        }
+        map.end()
+    }
+}
+
+#[derive(Serialize, Clone, Copy)]
+struct UnitStruct;
+
+#[derive(Serialize, Clone)]
+struct Newtype<T>(T);
+
+#[derive(Serialize, Clone)]
+struct Point {
+    x: i32,
+}
+
+#[derive(Serialize, Clone)]
+enum Variant {
+    Plain,
+    Other,
+    Wrapped(u8),
+    Pair(u8, u8),
+    Fields { a: u8 },
+}
+
+/// One map per key kind, each checked with both ways of writing an entry: the encoder
+/// accepts it exactly when plain `serde_json::to_vec` does, and the accepted output
+/// parses to the same value.
+fn keys_as_serde_json<E: Encoder>(encoder: E) {
+    let name = std::any::type_name::<E>();
+    let mut accepted = 0;
+    let mut refused = 0;
+    let mut check = |what: &str,
+                     json: Result<Vec<u8>, serde_json::Error>,
+                     ours: Result<Vec<u8>, EncodeError>| {
+        match (json, ours) {
+            (Ok(reference), Ok(got)) => {
+                assert_eq!(parsed(&got), parsed(&reference), "{name}: {what}");
+                accepted += 1;
+            }
+            (Err(_), Err(err)) => {
+                assert!(
+                    matches!(err, EncodeError::Serialize(_) | EncodeError::NonFiniteFloat),
+                    "{name}: {what}: {err:?}"
+                );
+                refused += 1;
+            }
+            (Ok(reference), Err(err)) => panic!(
+                "{name}: {what}: refused ({err}), serde_json writes {}",
+                String::from_utf8_lossy(&reference)
+            ),
+            (Err(reference), Ok(got)) => panic!(
+                "{name}: {what}: accepted as {}, serde_json refuses ({reference})",
+                String::from_utf8_lossy(&got)
+            ),
+        }
+    };
+    macro_rules! case {
+        ($what:expr, [$($key:expr),+ $(,)?]) => {
+            for split in [false, true] {
+                let map = Pairs { pairs: vec![$(($key, 1)),+], split };
+                let what = format!("{} (split: {split})", $what);
+                check(&what, serde_json::to_vec(&map), encode(&encoder, &map));
+            }
+        };
+    }
+    case!("string", ["a", "", "quote \" and \\", "é 🦀"]);
+    case!("String", [String::from("owned")]);
+    case!("char", ['x', '"', '漢']);
+    case!("bool", [true, false]);
+    case!("i8", [i8::MIN, -1_i8, 0, i8::MAX]);
+    case!("i16", [i16::MIN, i16::MAX]);
+    case!("i32", [i32::MIN, -7, i32::MAX]);
+    case!("i64", [i64::MIN, i64::MAX]);
+    case!("i128", [i128::MIN, i128::MAX]);
+    case!("u8", [0_u8, u8::MAX]);
+    case!("u16", [u16::MAX]);
+    case!("u32", [u32::MAX]);
+    case!("u64", [u64::MAX]);
+    case!("u128", [u128::MAX]);
+    case!("f32", [0.1_f32, -1.5, 1.0, 3.4e38, 1e-38]);
+    case!(
+        "f64",
+        [
+            0.0_f64,
+            -0.0,
+            0.1,
+            1.0,
+            1e21,
+            1e-7,
+            f64::MAX,
+            f64::MIN_POSITIVE
+        ]
+    );
+    case!("f32 NaN", [f32::NAN]);
+    case!("f64 infinity", [f64::INFINITY]);
+    case!("f64 -infinity", [f64::NEG_INFINITY]);
+    case!("unit", [()]);
+    case!("unit struct", [UnitStruct]);
+    case!("newtype of u32", [Newtype(7_u32)]);
+    case!("newtype of str", [Newtype("n")]);
+    case!("newtype of bool", [Newtype(true)]);
+    case!("newtype of f64", [Newtype(2.5_f64)]);
+    case!("newtype of tuple", [Newtype((1, 2))]);
+    case!("unit variants", [Variant::Plain, Variant::Other]);
+    case!("newtype variant", [Variant::Wrapped(1)]);
+    case!("tuple variant", [Variant::Pair(1, 2)]);
+    case!("struct variant", [Variant::Fields { a: 1 }]);
+    case!("Some", [Some(3_u8)]);
+    case!("Some string", [Some("s")]);
+    case!("None", [None::<u8>]);
+    case!("tuple", [(1, 2)]);
+    case!("1-tuple", [(1,)]);
+    case!("struct", [Point { x: 1 }]);
+    case!("Vec<u8>", [vec![1_u8, 2]]);
+    case!("bytes", [serde_bytes_like::Bytes(vec![1, 2])]);
+    case!("map", [BTreeMap::from([("k", 1)])]);
+    // A `Display` key (through `collect_str`) and a nested map with an accepted key.
+    case!("collect_str", [std::net::Ipv4Addr::LOCALHOST]);
+    let nested = BTreeMap::from([(1_u8, BTreeMap::from([(false, [1.5_f32])]))]);
+    check(
+        "nested",
+        serde_json::to_vec(&nested),
+        encode(&encoder, &nested),
+    );
+    println!("{name}: {accepted} accepted, {refused} refused, as serde_json");
+    assert!(accepted > 0 && refused > 0);
+}
+
+/// A non-finite float in the third item (at any depth) is `StreamError::Encode` naming
+/// index 2 with `EncodeError::NonFiniteFloat`, on every path and in both formats.
+async fn non_finite_on_every_path<E: Encoder>(encoder: E) {
+    let name = std::any::type_name::<E>();
+    let mut config = ChunkConfig::with_sizes(4096, 2048);
+    config.batch_size = 2;
+    let pool = Arc::new(NoPool::new(config.pool_config()));
+    let items = || {
+        vec![
+            BTreeMap::from([("v", vec![1.0])]),
+            BTreeMap::from([("v", vec![2.0])]),
+            BTreeMap::from([("v", vec![3.0, f64::INFINITY])]),
+            BTreeMap::from([("v", vec![4.0])]),
+        ]
+    };
+    for format in [Format::JsonArray, Format::Ndjson] {
+        let streamer = Streamer::with_parts(config.clone(), Arc::clone(&pool), encoder.clone())
+            .unwrap()
+            .with_format(format);
+        let paths = [
+            (
+                "stream",
+                streamer.stream(source::from_iter(items()), transform::passthrough()),
+            ),
+            (
+                "stream_batch",
+                streamer.stream_batch(source::from_iter(items()), transform::batch_passthrough()),
+            ),
+            (
+                "spawn",
+                streamer.spawn(source::from_iter(items()), transform::passthrough()),
+            ),
+            (
+                "spawn_batch",
+                streamer.spawn_batch(source::from_iter(items()), transform::batch_passthrough()),
+            ),
+        ];
+        for (path, stream) in paths {
+            let err = body(stream).await.unwrap_err();
+            assert!(
+                matches!(
+                    err,
+                    StreamError::Encode {
+                        index: 2,
+                        source: EncodeError::NonFiniteFloat
+                    }
+                ),
+                "{name}, {path}, {format:?}: {err:?}"
+            );
+        }
+        // A NaN map key is refused the same way.
+        let keys = vec![
+            Pairs {
+                pairs: vec![(1.0, 1)],
+                split: false,
+            },
+            Pairs {
+                pairs: vec![(f64::NAN, 2)],
+                split: false,
+            },
+        ];
+        let err = body(streamer.stream(source::from_iter(keys), transform::passthrough()))
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(
+                err,
+                StreamError::Encode {
+                    index: 1,
+                    source: EncodeError::NonFiniteFloat
+                }
+            ),
+            "{name}, NaN key, {format:?}: {err:?}"
         );
     }
 }
@@ -254,6 +497,16 @@ macro_rules! encoder_tests {
             #[test]
             fn refuses_non_string_map_keys() {
                 refuses_non_string_keys($encoder);
+            }
+
+            #[test]
+            fn map_keys_as_serde_json() {
+                keys_as_serde_json($encoder);
+            }
+
+            #[tokio::test]
+            async fn non_finite_is_an_encode_error_on_every_path() {
+                non_finite_on_every_path($encoder).await;
             }
 
             #[test]

@@ -19,14 +19,11 @@ const REQUESTS: usize = 200;
 const MAX_ITEMS: usize = 12;
 
 fn config() -> ChunkConfig {
-    ChunkConfig {
-        buffer_size: 2048,
-        chunk_threshold: 1024,
-        batch_size: 5,
-        max_pooled: 32,
-        max_retained: 4096,
-        ..ChunkConfig::default()
-    }
+    let mut config = ChunkConfig::with_sizes(2048, 1024);
+    config.batch_size = 5;
+    config.max_pooled = 32;
+    config.max_retained = 4096;
+    config
 }
 
 fn pool_config() -> PoolConfig {

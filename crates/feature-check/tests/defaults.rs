@@ -6,7 +6,7 @@ use std::any::{TypeId, type_name};
 
 use chunkstream::encode::{DefaultEncoder, SonicRs};
 use chunkstream::pool::{DefaultPool, ThreadLocalPool};
-use chunkstream::{BufferPool, ChunkConfig, Encoder};
+use chunkstream::{BufferPool, ChunkConfig};
 
 #[test]
 fn default_pool_is_thread_local() {
@@ -26,14 +26,13 @@ fn default_encoder_is_sonic_rs() {
         "DefaultEncoder is {}",
         type_name::<DefaultEncoder>()
     );
-    assert_eq!(DefaultEncoder::default().name(), "sonic-rs");
 }
 
 #[test]
 fn streamer_new_uses_them() {
     let streamer: chunkstream_feature_check::DefaultStreamer =
         chunkstream::Streamer::new(ChunkConfig::default()).unwrap();
-    assert_eq!(streamer.encoder().name(), "sonic-rs");
+    let _: &SonicRs = streamer.encoder();
     let buf = streamer.pool().get();
     streamer.pool().put(buf);
     assert_eq!(streamer.pool().stats().returned, 1);

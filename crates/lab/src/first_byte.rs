@@ -38,13 +38,7 @@ pub(crate) fn measure(
     period: Duration,
     requests: usize,
 ) -> Table {
-    // Field assignment, not a struct literal: the config is `#[non_exhaustive]`.
-    #[allow(clippy::field_reassign_with_default)]
-    let config = {
-        let mut config = ChunkConfig::default();
-        config.flush_interval = Some(interval);
-        config
-    };
+    let config = ChunkConfig::default().with_flush_interval(interval);
     let mut table = Table::new(COLUMNS);
     for path in [Path::Item, Path::Batch] {
         let produced: Arc<Mutex<Option<Instant>>> = Arc::default();

@@ -557,10 +557,7 @@ async fn failure_before_first_row_is_an_error_status(db: Db) {
 /// while the source is still running.
 async fn gzip_reaches_the_client_before_a_slow_source_ends(db: Db) {
     const ROWS: i64 = 30;
-    let config = ChunkConfig {
-        flush_interval: Some(Duration::from_millis(10)),
-        ..ChunkConfig::default()
-    };
+    let config = ChunkConfig::default().with_flush_interval(Duration::from_millis(10));
     let app = db.app(config).await;
     let source_done = Arc::new(AtomicBool::new(false));
     let (pool, streamer, done) = (

@@ -3,28 +3,16 @@
 use std::error::Error;
 use std::fmt;
 
-use super::finite::NON_FINITE;
-
 /// A value that could not be encoded as JSON.
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum EncodeError {
     /// A float was NaN or infinite; JSON has no representation for it.
     NonFiniteFloat,
-    /// The serializer failed: a map key that is not a string, or an error raised by the
+    /// The serializer failed: a map key that JSON cannot have (see
+    /// [`encode`](crate::encode) for which keys are accepted), or an error raised by the
     /// value's `Serialize` implementation. The serializer's own error is the source.
     Serialize(Box<dyn Error + Send + Sync + 'static>),
-}
-
-impl EncodeError {
-    /// Wraps a serializer's error, recognising the non-finite float check.
-    pub(crate) fn from_serializer<E: Error + Send + Sync + 'static>(err: E) -> Self {
-        if err.to_string().contains(NON_FINITE) {
-            EncodeError::NonFiniteFloat
-        } else {
-            EncodeError::Serialize(Box::new(err))
-        }
-    }
 }
 
 impl fmt::Display for EncodeError {

@@ -1,16 +1,41 @@
 //! Encoders: how one value becomes JSON bytes appended to a buffer.
 //!
 //! An [`Encoder`] only serializes; framing (`[`, `,`, `]` or newlines) belongs to
-//! [`Format`](crate::Format), so any encoder works with any format. Every encoder refuses
-//! non-finite floats (serde_json would silently print `null`) and maps with non-string
-//! keys, with an [`EncodeError`].
+//! [`Format`](crate::Format), so any encoder works with any format.
 //!
-//! serde_json is the reference. sonic-rs writes byte-identical output; simd-json does
-//! not (it prints `1e21` for serde_json's `1e+21`, and f32 values with f64 digits), so
-//! compare encoders by parsing their output back, not by bytes.
+//! serde_json is the reference, and every encoder accepts and refuses exactly the items
+//! it does, with two rules of this crate's own on top:
+//!
+//! - **Non-finite floats** (NaN, infinities) are refused at any depth, as
+//!   [`EncodeError::NonFiniteFloat`] (serde_json alone would silently print `null`).
+//! - **Map keys** follow serde_json's rules, applied by this crate before the encoder
+//!   sees the key, so the encoders cannot differ: a string or `char` key is itself; a
+//!   `bool` key becomes `"true"` or `"false"`; an integer key (`i8` to `i128`, `u8` to
+//!   `u128`) its decimal digits; a finite float key the digits serde_json writes for it;
+//!   a unit enum variant its name; a newtype struct or `Some` the key inside. Any other
+//!   key (unit, `None`, unit struct, bytes, sequence, tuple, map, struct, or a newtype,
+//!   tuple or struct variant) is refused as [`EncodeError::Serialize`], and a
+//!   non-finite float key as [`EncodeError::NonFiniteFloat`].
+//!
+//! ```
+//! use std::collections::BTreeMap;
+//! use chunkstream::{Encoder, encode::SerdeJson};
+//!
+//! let mut out = Vec::new();
+//! SerdeJson.encode(&BTreeMap::from([(true, 1)]), &mut out).unwrap();
+//! SerdeJson.encode(&BTreeMap::from([(-7_i64, 'x')]), &mut out).unwrap();
+//! assert_eq!(out, br#"{"true":1}{"-7":"x"}"#);
+//! assert!(SerdeJson.encode(&BTreeMap::from([((1, 2), 3)]), &mut out).is_err());
+//! ```
+//!
+//! sonic-rs writes byte-identical output; simd-json does not (it prints `1e21` for
+//! serde_json's `1e+21`, and f32 values with f64 digits), so compare encoders by parsing
+//! their output back, not by bytes. Map keys are the exception: they are written by the
+//! rules above, so they are the same text with every encoder.
 
 mod error;
 mod finite;
+mod key;
 mod serde_json;
 
 pub use self::error::EncodeError;
@@ -28,7 +53,7 @@ cfg_encoder_sonic_rs! {
 
 pub use crate::defaults::DefaultEncoder;
 
-pub(crate) use finite::Finite;
+use finite::checked;
 
 use serde::Serialize;
 
@@ -53,13 +78,11 @@ pub trait Encoder: Clone + Send + Sync + 'static {
     /// # Errors
     ///
     /// [`EncodeError`] when the value cannot be JSON: a non-finite float, a map key that
-    /// is not a string, or an error from the value's `Serialize` implementation.
+    /// cannot be a JSON key (see the [module docs](self) for which can), or an error from
+    /// the value's `Serialize` implementation.
     fn encode<T: Serialize + ?Sized>(
         &self,
         value: &T,
         out: &mut Vec<u8>,
     ) -> Result<(), EncodeError>;
-
-    /// A short name for reports ("serde_json", "simd-json", "sonic-rs").
-    fn name(&self) -> &'static str;
 }

@@ -2,7 +2,7 @@
 
 use serde::Serialize;
 
-use super::{EncodeError, Encoder, Finite};
+use super::{EncodeError, Encoder, checked};
 
 /// serde_json's compact serializer. The reference every other encoder is checked against.
 /// This is the default encoder.
@@ -17,12 +17,6 @@ impl Encoder for SerdeJson {
         out: &mut Vec<u8>,
     ) -> Result<(), EncodeError> {
         let mut serializer = serde_json::Serializer::new(out);
-        Finite(value)
-            .serialize(&mut serializer)
-            .map_err(EncodeError::from_serializer)
-    }
-
-    fn name(&self) -> &'static str {
-        "serde_json"
+        checked(value, |value| value.serialize(&mut serializer))
     }
 }

@@ -2,7 +2,7 @@
 
 use serde::Serialize;
 
-use super::{EncodeError, Encoder, Finite};
+use super::{EncodeError, Encoder, checked};
 
 /// simd-json's compact serializer (`simd_json::serde::to_writer`).
 ///
@@ -30,10 +30,6 @@ impl Encoder for SimdJson {
         value: &T,
         out: &mut Vec<u8>,
     ) -> Result<(), EncodeError> {
-        ::simd_json::serde::to_writer(out, &Finite(value)).map_err(EncodeError::from_serializer)
-    }
-
-    fn name(&self) -> &'static str {
-        "simd-json"
+        checked(value, |value| ::simd_json::serde::to_writer(out, value))
     }
 }

@@ -2,7 +2,7 @@
 
 use serde::Serialize;
 
-use super::{EncodeError, Encoder, Finite};
+use super::{EncodeError, Encoder, checked};
 
 /// sonic-rs's compact serializer (`sonic_rs::Serializer`, writing through its own
 /// `WriteExt` straight into the pooled `Vec<u8>`). Its output is byte-identical to
@@ -29,12 +29,6 @@ impl Encoder for SonicRs {
         out: &mut Vec<u8>,
     ) -> Result<(), EncodeError> {
         let mut serializer = ::sonic_rs::Serializer::new(out);
-        Finite(value)
-            .serialize(&mut serializer)
-            .map_err(EncodeError::from_serializer)
-    }
-
-    fn name(&self) -> &'static str {
-        "sonic-rs"
+        checked(value, |value| value.serialize(&mut serializer))
     }
 }

@@ -36,7 +36,8 @@ fn bucket_size(index: usize) -> usize {
 }
 
 /// Wraps any pool and learns, from the lengths of the buffers given back, the size to
-/// allocate and the capacity worth keeping, as valyala/bytebufferpool does.
+/// allocate and the capacity worth keeping, as valyala/bytebufferpool does, never below
+/// what a chunk needs.
 ///
 /// Each non-empty returned buffer counts in a power-of-two size bucket (64 B to 32 MiB).
 /// Every `period` returns ([`DEFAULT_CALIBRATION_PERIOD`] by default) the counts are
@@ -53,6 +54,24 @@ fn bucket_size(index: usize) -> usize {
 /// Until the first calibration the inner pool's own sizes apply; the inner pool's bounds
 /// always apply as well. Empty buffers given back are not counted.
 ///
+/// # The floor: what a chunk needs
+///
+/// A chunk is cut once its buffer reaches the chunk threshold, so a buffer must hold the
+/// threshold plus the item that crosses it. Learning less would defeat the pool: after a
+/// run of tiny responses (one small buffer each) every later chunk would start from a
+/// tiny buffer, grow by doubling (copying its data each time) and be dropped as
+/// oversize. So neither learned value ever goes below a **floor**:
+///
+/// - by default, the inner pool's [`initial_size`](BufferPool::initial_size) (a pool
+///   built from a [`ChunkConfig`](crate::ChunkConfig)'s bounds has `buffer_size`, which
+///   [`validate`](crate::ChunkConfig::validate) keeps at or above the threshold): the
+///   wrapper learns larger sizes (big items), never smaller ones;
+/// - with [`with_chunk_threshold`](Self::with_chunk_threshold), the threshold plus one
+///   item's headroom, learned too: the size of the 95th percentile of the overshoots
+///   (how far past the threshold the chunks went, which is less than one item), 64
+///   bytes until a chunk has reached the threshold. The wrapper may then learn sizes
+///   below the inner pool's `buffer_size`, down to what the chunks really take.
+///
 /// Nothing here is on unless you choose it: wrap a pool and hand it to
 /// [`Streamer::with_parts`](crate::Streamer::with_parts).
 ///
@@ -61,7 +80,7 @@ fn bucket_size(index: usize) -> usize {
 /// ```
 /// use chunkstream::{BufferPool, PoolConfig, pool::{Calibrated, NoPool}};
 ///
-/// let inner = NoPool::new(PoolConfig { buffer_size: 1024, max_pooled: 16, max_retained: 1 << 22 });
+/// let inner = NoPool::new(PoolConfig::default().with_buffer_size(1024).with_max_pooled(16).with_max_retained(1 << 22));
 /// let pool = Calibrated::with_period(inner, 100);
 /// for _ in 0..100 {
 ///     let mut buf = pool.get();
@@ -83,6 +102,13 @@ pub struct Calibrated<P> {
     /// Learned retention bound; 0 until the first calibration.
     max_retained: AtomicUsize,
     dropped_oversize: AtomicU64,
+    /// The chunk threshold, once given: 0 means "unknown" (the floor is then the inner
+    /// pool's initial size).
+    threshold: usize,
+    /// Returns that reached `threshold`, by bucket of how far past it they went.
+    overshoots: [AtomicU64; BUCKETS],
+    /// Learned headroom past the threshold, in bytes; the smallest bucket until learned.
+    headroom: AtomicUsize,
 }
 
 impl<P: BufferPool> Calibrated<P> {
@@ -113,6 +139,47 @@ impl<P: BufferPool> Calibrated<P> {
             size: AtomicUsize::new(0),
             max_retained: AtomicUsize::new(0),
             dropped_oversize: AtomicU64::new(0),
+            threshold: 0,
+            overshoots: std::array::from_fn(|_| AtomicU64::new(0)),
+            headroom: AtomicUsize::new(bucket_size(0)),
+        }
+    }
+
+    /// Tells the wrapper the streamer's chunk threshold, so its floor becomes the
+    /// threshold plus one item's learned headroom instead of the inner pool's initial
+    /// size (see [the floor](Self#the-floor-what-a-chunk-needs)). A threshold of zero
+    /// keeps the default floor.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use chunkstream::{BufferPool, ChunkConfig, pool::{Calibrated, NoPool}};
+    ///
+    /// let config = ChunkConfig::default(); // 32 KiB threshold, 50 KiB buffers
+    /// let pool = Calibrated::with_period(NoPool::new(config.pool_config()), 100)
+    ///     .with_chunk_threshold(config.chunk_threshold);
+    /// // 100 tiny responses: one 20-byte buffer each.
+    /// for _ in 0..100 {
+    ///     let mut buf = pool.get();
+    ///     buf.extend_from_slice(br#"[{"id":1,"ok":true}]"#);
+    ///     pool.put(buf);
+    /// }
+    /// // Learned from them: not 64 bytes, but what a 32 KiB chunk needs.
+    /// assert!(pool.calibrated_size().unwrap() > 32 << 10);
+    /// assert!(pool.floor() > 32 << 10);
+    /// ```
+    pub fn with_chunk_threshold(mut self, threshold: usize) -> Self {
+        self.threshold = threshold;
+        self
+    }
+
+    /// The size neither learned value goes below, in bytes: the chunk threshold plus
+    /// the learned headroom of one item if [`with_chunk_threshold`](Self::with_chunk_threshold)
+    /// gave one, else the inner pool's initial size.
+    pub fn floor(&self) -> usize {
+        match self.threshold {
+            0 => self.inner.initial_size(),
+            threshold => threshold.saturating_add(self.headroom.load(Ordering::Relaxed)),
         }
     }
 
@@ -142,6 +209,9 @@ impl<P: BufferPool> Calibrated<P> {
             return; // an unused buffer says nothing about chunk sizes
         }
         self.calls[bucket(len)].fetch_add(1, Ordering::Relaxed);
+        if self.threshold != 0 && len >= self.threshold {
+            self.overshoots[bucket(len - self.threshold)].fetch_add(1, Ordering::Relaxed);
+        }
         if self.returns.fetch_add(1, Ordering::AcqRel) + 1 >= self.period {
             self.calibrate();
         }
@@ -156,31 +226,46 @@ impl<P: BufferPool> Calibrated<P> {
             return; // another thread is at it
         }
         self.returns.store(0, Ordering::Release);
-        let mut counts: [(u64, usize); BUCKETS] = [(0, 0); BUCKETS];
-        let mut total = 0_u64;
-        for (index, (count, size)) in counts.iter_mut().enumerate() {
-            *count = self.calls[index].swap(0, Ordering::Relaxed);
-            *size = bucket_size(index);
-            total += *count;
+        if let Some((_, headroom)) = learn(&self.overshoots) {
+            self.headroom.store(headroom, Ordering::Relaxed);
         }
-        if total > 0 {
-            // Most frequent first; on a tie, the smaller size first.
-            counts.sort_unstable_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
-            let size = counts[0].1;
-            let covered = total.saturating_mul(RETAINED_PERCENTILE) / 100;
-            let (mut sum, mut max_retained) = (0_u64, size);
-            for &(count, bucket_size) in &counts {
-                if sum >= covered || count == 0 {
-                    break;
-                }
-                sum += count;
-                max_retained = max_retained.max(bucket_size);
-            }
-            self.size.store(size, Ordering::Relaxed);
-            self.max_retained.store(max_retained, Ordering::Relaxed);
+        if let Some((size, max_retained)) = learn(&self.calls) {
+            let floor = self.floor();
+            self.size.store(size.max(floor), Ordering::Relaxed);
+            self.max_retained
+                .store(max_retained.max(floor), Ordering::Relaxed);
         }
         self.calibrating.store(false, Ordering::Release);
     }
+}
+
+/// Reads and resets the counts of a histogram of sizes: the most frequent bucket's size
+/// and the largest size among the most frequent buckets that together cover
+/// [`RETAINED_PERCENTILE`] of the counts; `None` when nothing was counted.
+fn learn(histogram: &[AtomicU64; BUCKETS]) -> Option<(usize, usize)> {
+    let mut counts: [(u64, usize); BUCKETS] = [(0, 0); BUCKETS];
+    let mut total = 0_u64;
+    for (index, (count, size)) in counts.iter_mut().enumerate() {
+        *count = histogram[index].swap(0, Ordering::Relaxed);
+        *size = bucket_size(index);
+        total += *count;
+    }
+    if total == 0 {
+        return None;
+    }
+    // Most frequent first; on a tie, the smaller size first.
+    counts.sort_unstable_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+    let most_frequent = counts[0].1;
+    let covered = total.saturating_mul(RETAINED_PERCENTILE) / 100;
+    let (mut sum, mut percentile) = (0_u64, most_frequent);
+    for &(count, bucket_size) in &counts {
+        if sum >= covered || count == 0 {
+            break;
+        }
+        sum += count;
+        percentile = percentile.max(bucket_size);
+    }
+    Some((most_frequent, percentile))
 }
 
 fn non_zero(value: usize) -> Option<usize> {
@@ -273,9 +358,18 @@ mod tests {
         assert_eq!(bucket_size(bucket(usize::MAX)), 32 << 20);
     }
 
+    /// A pool whose floor (its initial size) is the smallest bucket.
+    fn small_inner() -> NoPool {
+        NoPool::new(PoolConfig {
+            buffer_size: 64,
+            max_pooled: 16,
+            max_retained: 64 << 20,
+        })
+    }
+
     #[test]
     fn learns_the_most_frequent_size_and_the_95th_percentile() {
-        let pool = Calibrated::with_period(NoPool::new(PoolConfig::default()), 100);
+        let pool = Calibrated::with_period(small_inner(), 100);
         for i in 0..100 {
             // 90% about 1 KiB, 6% about 4 KiB, 4% about 64 KiB.
             let len = match i % 50 {
@@ -299,7 +393,7 @@ mod tests {
 
     #[test]
     fn capacity_reserved_ahead_of_length_is_kept() {
-        let pool = Calibrated::with_period(NoPool::new(PoolConfig::default()), 10);
+        let pool = Calibrated::with_period(small_inner(), 10);
         for _ in 0..10 {
             pool.put(vec![b'x'; 4000]);
         }
@@ -315,5 +409,39 @@ mod tests {
         grown.extend_from_slice(&[b'x'; 4000]);
         pool.put(grown);
         assert_eq!(pool.stats().dropped_oversize, dropped_before + 1);
+    }
+
+    #[test]
+    fn never_learns_below_the_inner_pools_initial_size_by_default() {
+        let pool = Calibrated::with_period(NoPool::new(PoolConfig::default()), 10);
+        for _ in 0..10 {
+            pool.put(vec![b'x'; 20]);
+        }
+        assert_eq!(pool.floor(), 51_200);
+        assert_eq!(pool.calibrated_size(), Some(51_200));
+        assert_eq!(pool.calibrated_max_retained(), Some(51_200));
+    }
+
+    #[test]
+    fn with_a_threshold_the_floor_is_the_threshold_plus_a_learned_item() {
+        let pool = Calibrated::with_period(NoPool::new(PoolConfig::default()), 10)
+            .with_chunk_threshold(1000);
+        // Tiny responses only: the threshold plus the smallest headroom.
+        for _ in 0..10 {
+            pool.put(vec![b'x'; 20]);
+        }
+        assert_eq!(pool.floor(), 1064);
+        assert_eq!(pool.calibrated_size(), Some(1064));
+        // Chunks that went up to 400 bytes past the threshold: a 512-byte headroom.
+        for i in 0..10 {
+            pool.put(vec![b'x'; 1000 + 40 * i]);
+        }
+        assert_eq!(pool.floor(), 1512);
+        assert_eq!(pool.calibrated_size(), Some(2048));
+        // Tiny responses again: the learned headroom stays.
+        for _ in 0..10 {
+            pool.put(vec![b'x'; 20]);
+        }
+        assert_eq!(pool.calibrated_size(), Some(1512));
     }
 }

@@ -20,7 +20,7 @@ use crate::config::PoolConfig;
 /// ```
 /// use chunkstream::{BufferPool, PoolConfig, pool::FreelistPool};
 ///
-/// let pool = FreelistPool::new(PoolConfig { buffer_size: 1024, max_pooled: 2, max_retained: 4096 });
+/// let pool = FreelistPool::new(PoolConfig::default().with_buffer_size(1024).with_max_pooled(2).with_max_retained(4096));
 /// let buf = pool.get(); // a miss: the pool starts empty
 /// pool.put(buf);
 /// let buf = pool.get(); // a hit
@@ -67,7 +67,7 @@ impl Default for FreelistPool {
 
 impl FromPoolConfig for FreelistPool {
     fn from_pool_config(config: PoolConfig) -> Self {
-        FreelistPool::new(config)
+        FreelistPool::new(config.fill_defaults())
     }
 }
 

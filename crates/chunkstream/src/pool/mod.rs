@@ -32,15 +32,13 @@
 //! derives what it holds at snapshot time instead of tracking it per operation:
 //! `pooled` is the queue's length (or the count of kept slots), and `pooled_bytes` is
 //! `pooled * buffer_size` plus an adjustment that only a buffer of another capacity
-//! touches. `ThreadLocalPool`'s fast path (the thread's own stack) does no atomic
-//! read-modify-write at all: each thread counts in its own shard (single writer, plain
-//! load and store), and its stack's share of `max_pooled` is reserved in one go when the
-//! thread claims the pool, not per buffer. Snapshots read the counters one by one, so
+//! touches. `ThreadLocalPool`'s fast path (the thread's own stack) counts in the thread's
+//! own shard (single writer, plain load and store); its one atomic is the bound, which
+//! counts the buffers held, not per-thread reservations. Snapshots read the counters one by one, so
 //! they are exact once the threads using the pool are quiescent, and may be off by the
 //! operations in flight otherwise.
 //!
-//! No pool uses `unsafe` (forbidden in this module).
-#![forbid(unsafe_code)]
+//! No pool uses `unsafe` (it is forbidden in the whole crate).
 
 mod stats;
 
@@ -108,8 +106,18 @@ pub trait BufferPool: Send + Sync + 'static {
 /// A pool that can be built from [`PoolConfig`] bounds, as
 /// [`Streamer::new`](crate::Streamer::new) does for [`DefaultPool`].
 pub trait FromPoolConfig: BufferPool + Sized {
-    /// Builds the pool with these bounds.
+    /// Builds the pool with these bounds, zeros filled with the defaults (the rule of
+    /// [`PoolConfig::validate`]); the other bounds are taken as given.
     fn from_pool_config(config: PoolConfig) -> Self;
+
+    /// Builds the pool with these bounds once [`PoolConfig::validate`] accepts them.
+    ///
+    /// # Errors
+    ///
+    /// The [`ConfigError`](crate::ConfigError) of [`PoolConfig::validate`].
+    fn try_from_pool_config(config: PoolConfig) -> Result<Self, crate::ConfigError> {
+        Ok(Self::from_pool_config(config.validate()?))
+    }
 }
 
 impl<P: BufferPool + ?Sized> BufferPool for std::sync::Arc<P> {

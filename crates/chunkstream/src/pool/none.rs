@@ -15,7 +15,7 @@ use crate::config::PoolConfig;
 /// ```
 /// use chunkstream::{BufferPool, PoolConfig, pool::NoPool};
 ///
-/// let pool = NoPool::new(PoolConfig { buffer_size: 1024, max_pooled: 1, max_retained: 2048 });
+/// let pool = NoPool::new(PoolConfig::default().with_buffer_size(1024).with_max_pooled(1).with_max_retained(2048));
 /// let buf = pool.get();
 /// assert!(buf.capacity() >= 1024);
 /// pool.put(buf);
@@ -49,7 +49,7 @@ impl Default for NoPool {
 
 impl FromPoolConfig for NoPool {
     fn from_pool_config(config: PoolConfig) -> Self {
-        NoPool::new(config)
+        NoPool::new(config.fill_defaults())
     }
 }
 

@@ -25,7 +25,7 @@ use crate::config::PoolConfig;
 /// ```
 /// use chunkstream::{BufferPool, PoolConfig, pool::ObjectPool};
 ///
-/// let pool = ObjectPool::new(PoolConfig { buffer_size: 1024, max_pooled: 2, max_retained: 4096 });
+/// let pool = ObjectPool::new(PoolConfig::default().with_buffer_size(1024).with_max_pooled(2).with_max_retained(4096));
 /// let mut buf = pool.get(); // a miss: the pool starts empty
 /// buf.extend_from_slice(b"[]");
 /// pool.put(buf);
@@ -91,7 +91,7 @@ impl Default for ObjectPool {
 
 impl FromPoolConfig for ObjectPool {
     fn from_pool_config(config: PoolConfig) -> Self {
-        ObjectPool::new(config)
+        ObjectPool::new(config.fill_defaults())
     }
 }
 

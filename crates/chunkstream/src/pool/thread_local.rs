@@ -16,6 +16,11 @@ use crate::config::PoolConfig;
 /// that is smaller, so most of the pool stays shared.
 pub const MAX_LOCAL_BUFFERS: usize = 8;
 
+/// Threads' stacks together hold at most `max_pooled / LOCAL_SHARE_DIVISOR` buffers, so
+/// threads that cached buffers and went idle leave at least the rest of the pool to the
+/// shared queue.
+const LOCAL_SHARE_DIVISOR: usize = 2;
+
 /// One thread's counters for one pool.
 ///
 /// Only the thread whose slot holds the shard writes it, so a counter is bumped with a
@@ -37,8 +42,8 @@ fn bump(counter: &AtomicU64) {
     counter.store(counter.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
 }
 
-/// The calling thread's slot: a stack of buffers, its counters and its share of the
-/// bound, for the pool that claimed the thread last.
+/// The calling thread's slot: a stack of buffers and its counters, for the pool that
+/// claimed the thread last.
 ///
 /// A `thread_local!` is per type, not per pool, so the slot belongs to one pool at a
 /// time (`owner`): when another pool puts a buffer on the thread, the old owner gets its
@@ -51,9 +56,6 @@ struct Local {
     bufs: Vec<Vec<u8>>,
     /// This thread's counters for `owner`; `Some` while owned.
     shard: Option<Arc<Shard>>,
-    /// Slots of the owner's `max_pooled` reserved for `bufs`: the stack holds this many
-    /// buffers at most.
-    capacity: usize,
 }
 
 impl Local {
@@ -62,16 +64,14 @@ impl Local {
         self.owner_id == std::ptr::from_ref(shared).addr()
     }
 
-    /// Gives the slot up: the stack's buffers go to the owner's shared queue (taking
-    /// their reserved slots with them), the unused reserved slots are released, and the
-    /// shard is freed for another thread. If the owner is gone, the buffers are freed.
+    /// Gives the slot up: the stack's buffers go to the owner's shared queue (each
+    /// already holds its slot of `max_pooled`), and the shard is freed for another
+    /// thread. If the owner is gone, the buffers are freed.
     fn release(&mut self) {
         let bufs = std::mem::take(&mut self.bufs);
-        let capacity = std::mem::take(&mut self.capacity);
         let shard = self.shard.take();
         self.owner_id = 0;
         if let Some(owner) = std::mem::take(&mut self.owner).upgrade() {
-            owner.release(capacity - bufs.len());
             for buf in bufs {
                 if !owner.push_queue(buf) {
                     // Counted as returned, freed without a hit.
@@ -84,8 +84,8 @@ impl Local {
         }
     }
 
-    /// Makes `shared` the owner of this thread's slot, reserving its stack's capacity
-    /// against `max_pooled` in one go (none if the pool cannot spare it).
+    /// Makes `shared` the owner of this thread's slot. Nothing is reserved: a slot of
+    /// `max_pooled` is taken per buffer the stack holds.
     #[cold]
     #[inline(never)]
     fn claim(&mut self, shared: &Arc<Shared>) {
@@ -93,20 +93,16 @@ impl Local {
         self.owner = Arc::downgrade(shared);
         self.owner_id = Arc::as_ptr(shared).addr();
         self.shard = Some(shared.free_shard());
-        let wanted = shared.local_capacity;
-        self.capacity = if wanted > 0 && shared.reserve(wanted) {
-            wanted
-        } else {
-            0
-        };
-        self.bufs.reserve(self.capacity);
+        self.bufs.reserve(shared.local_capacity);
     }
 
-    /// A `get` by the owning thread from its stack, with no atomic read-modify-write.
+    /// A `get` by the owning thread from its stack: one atomic to give the buffer's slot
+    /// back, no lock and no shared queue.
     #[inline]
     fn pop(&mut self, shared: &Shared) -> Option<Vec<u8>> {
         let shard = self.shard.as_ref()?;
         let mut buf = self.bufs.pop()?;
+        shared.release(1);
         // Already empty; saying so lets the compiler skip reading the length back, which
         // would stall on the store that `put` just made (a wide load spanning narrower
         // stores is not forwarded), a few ns in a tight get/put loop.
@@ -138,15 +134,16 @@ impl Local {
     }
 
     /// A `put` of a cleared buffer that fits `max_retained`, claiming the slot for
-    /// `shared` if another pool (or none) holds it: the stack if it has room (no atomic
-    /// read-modify-write), else the shared queue if the bound allows, else dropped.
+    /// `shared` if another pool (or none) holds it: the stack if it has room and the
+    /// stacks' share of the bound allows (one atomic), else the shared queue if the
+    /// bound allows, else dropped.
     #[inline]
     fn put(&mut self, shared: &Arc<Shared>, buf: Vec<u8>) {
         if !self.is_owned_by(shared) {
             self.claim(shared);
         }
         match &self.shard {
-            Some(shard) if self.bufs.len() < self.capacity => {
+            Some(shard) if self.bufs.len() < shared.local_capacity && shared.reserve_local() => {
                 self.bufs.push(buf);
                 // Read back from the stack rather than before the push: measurably
                 // faster in a tight get/put loop (the compiler schedules it better).
@@ -158,8 +155,8 @@ impl Local {
         }
     }
 
-    /// [`put`](Self::put) when the stack is full: the shared queue if the bound allows,
-    /// else dropped.
+    /// [`put`](Self::put) when the stack is full or the stacks hold their share: the
+    /// shared queue if the bound allows, else dropped.
     #[cold]
     #[inline(never)]
     fn put_slow(&mut self, shared: &Shared, buf: Vec<u8>) {
@@ -180,9 +177,8 @@ impl Local {
 }
 
 impl Drop for Local {
-    /// Thread teardown: the cached buffers go back to the shared queue and the reserved
-    /// slots are released, so the pool's bound and counts stay true when threads come
-    /// and go.
+    /// Thread teardown: the cached buffers go back to the shared queue with their slots,
+    /// so the pool's bound and counts stay true when threads come and go.
     fn drop(&mut self) {
         self.release();
     }
@@ -195,7 +191,6 @@ thread_local! {
             owner_id: 0,
             bufs: Vec::new(),
             shard: None,
-            capacity: 0,
         })
     };
 }
@@ -203,14 +198,16 @@ thread_local! {
 /// State shared by every thread using one [`ThreadLocalPool`].
 struct Shared {
     queue: ArrayQueue<Vec<u8>>,
-    /// Slots of `max_pooled` in use: one for each buffer in the queue (or about to be: a
-    /// push reserves first, a pop releases after), plus the whole capacity of every
-    /// thread's stack, reserved when the thread claims the pool. Never above
-    /// `max_pooled`, and never below the queue's length, so a push to the queue by a
-    /// slot holder always finds room.
+    /// Buffers held, one slot of `max_pooled` each: those in the queue and those on
+    /// threads' stacks (or about to be: a push reserves first, a pop releases after).
+    /// Never above `max_pooled`, and never below the queue's length, so a push to the
+    /// queue by a slot holder always finds room.
     kept: AtomicUsize,
     buffer_size: usize,
     max_pooled: usize,
+    /// A stack takes a buffer only while fewer than this many are held in all, so idle
+    /// threads' stacks strand at most this many.
+    local_limit: usize,
     max_retained: usize,
     local_capacity: usize,
     /// Events of threads without a slot for this pool, and the rare drops.
@@ -233,6 +230,19 @@ impl Shared {
             .is_ok()
     }
 
+    /// Reserves a slot for a buffer going onto a thread's stack: only while fewer than
+    /// `local_limit` buffers are held, so the stacks leave the rest of `max_pooled` to
+    /// the shared queue.
+    #[inline]
+    fn reserve_local(&self) -> bool {
+        self.kept
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |kept| {
+                (kept < self.local_limit).then_some(kept + 1)
+            })
+            .is_ok()
+    }
+
+    #[inline]
     fn release(&self, slots: usize) {
         if slots > 0 {
             self.kept.fetch_sub(slots, Ordering::AcqRel);
@@ -332,19 +342,23 @@ impl Shared {
 ///
 /// # Cost
 ///
-/// A `get` or `put` served by the thread's own stack does no atomic read-modify-write
-/// at all, which is what makes this the fastest strategy on one thread:
+/// A `get` or `put` served by the thread's own stack takes no lock and touches no
+/// shared queue; it does one atomic read-modify-write, on the bound:
 ///
 /// - **Counters**: the thread's slot holds its own counter shard for the pool, written
 ///   only by that thread (plain relaxed load and store); [`stats`](BufferPool::stats)
 ///   sums the shards and the shared counters of the slow paths. A shard stays counted
 ///   after its thread moves to another pool or exits (a later thread reuses it).
-/// - **Bound**: a thread reserves its whole stack ([`local_capacity`](Self::local_capacity)
-///   slots) against `max_pooled` in one atomic when it claims the pool, and releases it
-///   when it gives the slot up or exits; each buffer in the shared queue holds one
-///   slot. So at most `max_pooled` buffers are kept, stacks and queue together. When
-///   too many threads hold stacks for the bulk reservation to succeed, a thread works
-///   through the shared queue alone.
+/// - **Bound**: the pool counts the buffers it actually holds, one slot of
+///   `max_pooled` per buffer on a stack or in the shared queue, taken when the buffer
+///   comes in and given back when it leaves. So at most `max_pooled` buffers are kept,
+///   stacks and queue together, however many threads have used the pool.
+/// - **Stacks' share**: a stack takes a buffer only while the pool holds fewer than
+///   half of `max_pooled`; past that, returns go to the shared queue. A thread that
+///   cached buffers and went idle (a parked worker, a blocking-pool thread) strands at
+///   most its stack ([`local_capacity`](Self::local_capacity) buffers), and all idle
+///   threads together at most half the pool: the other half always serves threads
+///   that hand buffers to one another.
 /// - **`pooled`** is `returned - hits` (every kept buffer was returned and leaves by a
 ///   hit); `pooled_bytes` is derived from it, corrected only for buffers whose capacity
 ///   is not `buffer_size`.
@@ -354,16 +368,17 @@ impl Shared {
 /// `max_retained` are dropped.
 ///
 /// The price of the per-thread stacks: a thread that claimed the pool and then stops
-/// using it holds on to its reserved slots and cached buffers (at most
+/// using it holds on to its cached buffers (at most
 /// [`local_capacity`](Self::local_capacity)) until it exits or another
-/// `ThreadLocalPool` claims it; they count against `max_pooled` meanwhile.
+/// `ThreadLocalPool` claims it; they count against `max_pooled` meanwhile, within the
+/// stacks' half.
 ///
 /// # Examples
 ///
 /// ```
 /// use chunkstream::{BufferPool, PoolConfig, pool::ThreadLocalPool};
 ///
-/// let pool = ThreadLocalPool::new(PoolConfig { buffer_size: 1024, max_pooled: 64, max_retained: 4096 });
+/// let pool = ThreadLocalPool::new(PoolConfig::default().with_buffer_size(1024).with_max_pooled(64).with_max_retained(4096));
 /// let buf = pool.get(); // a miss: the pool starts empty
 /// std::thread::scope(|s| {
 ///     // Given back on another thread, which then exits.
@@ -396,6 +411,7 @@ impl ThreadLocalPool {
                 kept: AtomicUsize::new(0),
                 buffer_size: config.buffer_size,
                 max_pooled,
+                local_limit: max_pooled / LOCAL_SHARE_DIVISOR,
                 max_retained: config.max_retained,
                 local_capacity: MAX_LOCAL_BUFFERS.min(max_pooled / 4),
                 counters: PoolCounters::default(),
@@ -415,7 +431,7 @@ impl ThreadLocalPool {
     /// use chunkstream::{PoolConfig, pool::ThreadLocalPool};
     ///
     /// assert_eq!(ThreadLocalPool::new(PoolConfig::default()).local_capacity(), 8);
-    /// let small = PoolConfig { max_pooled: 8, ..PoolConfig::default() };
+    /// let small = PoolConfig::default().with_max_pooled(8);
     /// assert_eq!(ThreadLocalPool::new(small).local_capacity(), 2);
     /// ```
     pub fn local_capacity(&self) -> usize {
@@ -454,7 +470,7 @@ impl Default for ThreadLocalPool {
 
 impl FromPoolConfig for ThreadLocalPool {
     fn from_pool_config(config: PoolConfig) -> Self {
-        ThreadLocalPool::new(config)
+        ThreadLocalPool::new(config.fill_defaults())
     }
 }
 

@@ -8,10 +8,7 @@ fn streamer_refuses_contradictions() {
         "{err}"
     );
 
-    let config = ChunkConfig {
-        max_retained: 10,
-        ..ChunkConfig::default()
-    };
+    let config = ChunkConfig::default().with_max_retained(10);
     let err = Streamer::new(config).unwrap_err();
     assert!(
         matches!(err, ConfigError::RetainedBelowBuffer { .. }),
@@ -21,15 +18,15 @@ fn streamer_refuses_contradictions() {
 
 #[test]
 fn streamer_fills_zeros() {
-    let zeros = ChunkConfig {
-        buffer_size: 0,
-        chunk_threshold: 0,
-        batch_size: 0,
-        flush_interval: None,
-        max_pooled: 0,
-        max_retained: 0,
-        channel_capacity: 0,
-    };
+    let zeros = ChunkConfig::default()
+        .with_buffer_size(0)
+        .with_chunk_threshold(0)
+        .with_batch_size(0)
+        .with_flush_interval(None)
+        .with_max_pooled(0)
+        .with_max_retained(0)
+        .with_channel_capacity(0)
+        .with_stall_timeout(None);
     let streamer = Streamer::new(zeros).unwrap();
     assert_eq!(streamer.config(), &ChunkConfig::default());
 }

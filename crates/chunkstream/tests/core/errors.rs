@@ -261,3 +261,165 @@ fn spawn_outside_a_runtime_is_an_error_not_a_panic() {
     assert!(chunks.is_empty());
     assert!(matches!(err, Some(StreamError::NoRuntime)), "{err:?}");
 }
+
+/// The four ways to run a stream.
+#[derive(Clone, Copy, Debug)]
+enum Path {
+    Stream,
+    StreamBatch,
+    Spawn,
+    SpawnBatch,
+}
+
+const PATHS: [Path; 4] = [
+    Path::Stream,
+    Path::StreamBatch,
+    Path::Spawn,
+    Path::SpawnBatch,
+];
+
+fn run<P: BufferPool, S>(
+    streamer: &Streamer<P, SerdeJson>,
+    path: Path,
+    source: S,
+) -> chunkstream::ChunkStream
+where
+    S: futures_util::Stream<Item = Result<u64, io::Error>> + Send + 'static,
+{
+    match path {
+        Path::Stream => streamer.stream(source, transform::passthrough()),
+        Path::StreamBatch => streamer.stream_batch(source, transform::batch_passthrough()),
+        Path::Spawn => streamer.spawn(source, transform::passthrough()),
+        Path::SpawnBatch => streamer.spawn_batch(source, transform::batch_passthrough()),
+    }
+}
+
+/// A source of `0..n` whose `Drop` panics (unless the thread is already panicking).
+struct PanicOnDrop(std::ops::Range<u64>);
+
+impl futures_util::Stream for PanicOnDrop {
+    type Item = Result<u64, io::Error>;
+
+    fn poll_next(
+        mut self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Self::Item>> {
+        std::task::Poll::Ready(self.0.next().map(Ok))
+    }
+}
+
+impl Drop for PanicOnDrop {
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            panic!("source drop exploded");
+        }
+    }
+}
+
+/// Asserts the stream ended with `Panicked` and its body does not look complete.
+fn assert_panicked(format: Format, what: &str, chunks: &[bytes::Bytes], err: Option<StreamError>) {
+    assert!(
+        matches!(err, Some(StreamError::Panicked { .. })),
+        "{what}: ended with {err:?} after {} bytes",
+        concat(chunks).len()
+    );
+    if format == Format::JsonArray {
+        assert!(
+            !concat(chunks).ends_with(b"]"),
+            "{what}: a failed array got its closing bracket"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_source_whose_drop_panics_ends_with_panicked_on_every_path() {
+    for format in [Format::Ndjson, Format::JsonArray] {
+        for path in PATHS {
+            for n in [0, 3] {
+                let streamer = small_streamer().with_format(format);
+                let chunks = run(&streamer, path, PanicOnDrop(0..n));
+                // On a task of its own, so that a panic escaping `poll_next` fails here.
+                let (chunks, err) = tokio::spawn(drain(chunks))
+                    .await
+                    .expect("the panic escaped the stream");
+                assert_panicked(
+                    format,
+                    &format!("{format:?} {path:?} {n} items"),
+                    &chunks,
+                    err,
+                );
+                let stats = streamer.pool().stats();
+                assert_eq!(stats.outstanding, 0, "{stats:?}");
+            }
+        }
+    }
+}
+
+/// A pool that panics on its `n`th `get` (1-based).
+struct PanicsOnGet {
+    inner: NoPool,
+    gets: std::sync::atomic::AtomicUsize,
+    panic_at: usize,
+}
+
+impl BufferPool for PanicsOnGet {
+    fn get(&self) -> Vec<u8> {
+        let n = 1 + self.gets.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        assert!(n != self.panic_at, "pool get exploded");
+        self.inner.get()
+    }
+    fn put(&self, buf: Vec<u8>) {
+        self.inner.put(buf)
+    }
+    fn initial_size(&self) -> usize {
+        self.inner.initial_size()
+    }
+    fn stats(&self) -> chunkstream::PoolStats {
+        self.inner.stats()
+    }
+}
+
+#[tokio::test]
+async fn a_pool_that_panics_in_get_ends_with_panicked_on_every_path() {
+    // One item per chunk: three gets for the items, the JSON array's `]` needs a fourth
+    // (in `finish`); NDJSON has no end, so its pool fails on the third item instead.
+    for (format, panic_at) in [(Format::JsonArray, 4), (Format::Ndjson, 3)] {
+        for path in PATHS {
+            let config = ChunkConfig::with_sizes(64, 1).with_batch_size(2);
+            let pool = Arc::new(PanicsOnGet {
+                inner: NoPool::new(config.clone().validate().unwrap().pool_config()),
+                gets: Default::default(),
+                panic_at,
+            });
+            let streamer = Streamer::with_parts(config, pool, SerdeJson)
+                .unwrap()
+                .with_format(format);
+            let chunks = run(&streamer, path, stream::iter((0..3).map(Ok)));
+            let (chunks, err) = tokio::spawn(drain(chunks))
+                .await
+                .expect("the panic escaped the stream");
+            assert_panicked(format, &format!("{format:?} {path:?}"), &chunks, err);
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_spawned_task_that_panics_is_never_a_200() {
+    for format in [Format::Ndjson, Format::JsonArray] {
+        for path in [Path::Spawn, Path::SpawnBatch] {
+            let streamer = small_streamer().with_format(format);
+            let chunks = run(&streamer, path, PanicOnDrop(0..0));
+            let response = chunkstream::StreamResponse::new(chunks).start().await;
+            assert_eq!(
+                response.error().map(StreamError::kind),
+                Some("panicked"),
+                "{format:?} {path:?}"
+            );
+            assert_eq!(
+                response.status(),
+                http::StatusCode::INTERNAL_SERVER_ERROR,
+                "{format:?} {path:?}"
+            );
+        }
+    }
+}

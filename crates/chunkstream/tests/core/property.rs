@@ -74,10 +74,10 @@ fn config() -> impl Strategy<Value = ChunkConfig> {
     (6_u32..18)
         .prop_flat_map(|exp| (1_usize << exp)..=(1_usize << (exp + 1)))
         .prop_flat_map(|buffer| (Just(buffer), 1..=buffer, 1_usize..=64, 1_usize..=4))
-        .prop_map(|(buffer, threshold, batch, capacity)| ChunkConfig {
-            batch_size: batch,
-            channel_capacity: capacity,
-            ..ChunkConfig::with_sizes(buffer, threshold)
+        .prop_map(|(buffer, threshold, batch, capacity)| {
+            ChunkConfig::with_sizes(buffer, threshold)
+                .with_batch_size(batch)
+                .with_channel_capacity(capacity)
         })
 }
 

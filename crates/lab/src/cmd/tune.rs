@@ -102,9 +102,9 @@ fn add<T: Serialize + Send + Sync + 'static>(
 ) -> Result<(), BoxError> {
     let expected = Arc::new(scenario::reference(items)?);
     for &(buffer_kib, threshold_kib, batch) in points {
-        let mut config = ChunkConfig::with_sizes(buffer_kib * 1024, threshold_kib * 1024);
-        config.batch_size = batch;
-        let config = config.validate()?;
+        let config = ChunkConfig::with_sizes(buffer_kib * 1024, threshold_kib * 1024)
+            .with_batch_size(batch)
+            .validate()?;
         let built = scenario::chunkstream(
             DEFAULT_POOL,
             DEFAULT_ENCODER,

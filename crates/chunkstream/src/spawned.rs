@@ -1,0 +1,250 @@
+//! The spawned path: a [`ChunkStream`] run on a tokio task that feeds a bounded channel,
+//! and the reading end of that channel.
+//!
+//! The task ends in one of three ways, and the reader always learns which:
+//!
+//! - normally: the last item it sends is marked as such (or the source ended without
+//!   any), and the reader's stream ends after it;
+//! - stopped (a stalled reader, or a stop from `ChunkStream::cancel_on`, `timeout` or
+//!   `stop_on`, which the task watches itself, even while nobody polls the reader): the
+//!   task drops the source, empties the channel (so every queued buffer goes back to its
+//!   pool) and returns the error, which the reader gets from the task's `JoinHandle` once
+//!   the channel is empty and closed;
+//! - abnormally (a panic outside the caught sections): the `JoinHandle` reports it and
+//!   the reader gets [`StreamError::Panicked`], never a normal end.
+
+use std::future::Future;
+use std::panic::catch_unwind;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::{Context, Poll, ready};
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures_core::{FusedStream, Stream};
+use futures_util::StreamExt;
+use futures_util::stream::FuturesUnordered;
+use tokio::sync::{Semaphore, mpsc};
+use tokio::task::{JoinError, JoinHandle};
+use tokio::time::{Instant, Sleep};
+
+use crate::error::StreamError;
+use crate::stream::{ChunkStream, StopFuture};
+
+type Item = Result<Bytes, StreamError>;
+
+/// One item through the channel, and whether it is the stream's last.
+struct Sent {
+    item: Item,
+    last: bool,
+}
+
+/// The channel's receiving end, shared so that the task can empty it when it stops.
+type SharedReceiver = Arc<Mutex<mpsc::Receiver<Sent>>>;
+
+/// Runs `chunks` on a tokio task feeding a channel of `capacity` chunks, stopping when a
+/// chunk waits longer than `stall` for room.
+pub(crate) fn spawn_chunks(
+    chunks: ChunkStream,
+    capacity: usize,
+    stall: Option<Duration>,
+) -> ChunkStream {
+    let format = chunks.format();
+    let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+        return ChunkStream::from_error(format, StreamError::NoRuntime);
+    };
+    // A stall limit needs timers; without them `sleep` panics: report it instead.
+    if stall.is_some() && catch_unwind(|| tokio::time::sleep(Duration::ZERO)).is_err() {
+        return ChunkStream::from_error(format, StreamError::NoRuntime);
+    }
+    // tokio's bounded channel takes at most `Semaphore::MAX_PERMITS`; more is unbounded
+    // in practice anyway.
+    let (tx, rx) = mpsc::channel(capacity.clamp(1, Semaphore::MAX_PERMITS));
+    let rx: SharedReceiver = Arc::new(Mutex::new(rx));
+    let (stops_tx, stops) = mpsc::unbounded_channel();
+    let watch = Watch {
+        stops,
+        armed: FuturesUnordered::new(),
+        stall: stall.map(|limit| (limit, None)),
+    };
+    let task = runtime.spawn(run(chunks, tx, watch, Arc::clone(&rx)));
+    let reader = Spawned {
+        rx,
+        task: Some(task),
+        done: false,
+    };
+    ChunkStream::spawned(format, reader, stops_tx)
+}
+
+/// The task: feeds the channel, and on a stop releases everything before reporting it.
+async fn run(
+    mut chunks: ChunkStream,
+    tx: mpsc::Sender<Sent>,
+    mut watch: Watch,
+    rx: SharedReceiver,
+) -> Result<(), StreamError> {
+    let end = feed(&mut chunks, &tx, &mut watch).await;
+    if end.is_err() {
+        // The reader gets the error from the JoinHandle; the chunks it did not take go
+        // back to the pool now, whether or not it ever polls again.
+        let mut rx = lock(&rx);
+        rx.close();
+        while rx.try_recv().is_ok() {}
+    }
+    drop(chunks); // the source goes before the task reports its end
+    end
+}
+
+/// Sends every item of `chunks` through `tx`, until the last one (`Ok`), or the reader's
+/// drop, a stop or a stall (`Err`).
+async fn feed(
+    chunks: &mut ChunkStream,
+    tx: &mpsc::Sender<Sent>,
+    watch: &mut Watch,
+) -> Result<(), StreamError> {
+    loop {
+        let Some(item) = watch.until(tx, chunks.next(), false).await? else {
+            return Ok(());
+        };
+        let last = item.is_err() || chunks.is_terminated();
+        let permit = match tx.try_reserve() {
+            Ok(permit) => permit,
+            // The channel is full: wait for the reader, within the stall limit.
+            Err(mpsc::error::TrySendError::Full(())) => watch
+                .until(tx, tx.reserve(), true)
+                .await?
+                .map_err(|_| StreamError::Cancelled)?,
+            Err(mpsc::error::TrySendError::Closed(())) => return Err(StreamError::Cancelled),
+        };
+        permit.send(Sent { item, last });
+        if last {
+            return Ok(());
+        }
+    }
+}
+
+/// What may stop the task besides its own end: the reader's drop, the stops handed over
+/// by the reader's `ChunkStream::stop_on`, and the stall limit.
+struct Watch {
+    stops: mpsc::UnboundedReceiver<StopFuture>,
+    /// The stops received so far, watched together.
+    armed: FuturesUnordered<StopFuture>,
+    /// The stall limit and its timer (made on first use, reset for each wait).
+    stall: Option<(Duration, Option<Pin<Box<Sleep>>>)>,
+}
+
+impl Watch {
+    /// Awaits `ready`, watching the reader, the stops (arming new ones on the way) and,
+    /// when `stall` is set, the stall limit from now. A reader gone is `Err(Cancelled)`,
+    /// which nobody will read.
+    async fn until<T>(
+        &mut self,
+        tx: &mpsc::Sender<Sent>,
+        ready: impl Future<Output = T>,
+        stall: bool,
+    ) -> Result<T, StreamError> {
+        let mut ready = std::pin::pin!(ready);
+        let mut timer = match &mut self.stall {
+            Some((limit, sleep)) if stall => {
+                let deadline = Instant::now() + (*limit).min(FAR_FUTURE);
+                match sleep {
+                    Some(sleep) => sleep.as_mut().reset(deadline),
+                    None => *sleep = Some(Box::pin(tokio::time::sleep_until(deadline))),
+                }
+                sleep.as_mut().map(|sleep| (*limit, sleep))
+            }
+            _ => None,
+        };
+        loop {
+            tokio::select! {
+                biased;
+                () = tx.closed() => return Err(StreamError::Cancelled),
+                Some(err) = self.armed.next(), if !self.armed.is_empty() => return Err(err),
+                limit = expired(&mut timer) => return Err(StreamError::Stalled(limit)),
+                Some(stop) = self.stops.recv() => self.armed.push(stop),
+                value = &mut ready => return Ok(value),
+            }
+        }
+    }
+}
+
+/// The longest wait taken literally (30 years): a longer limit means the same, and
+/// cannot overflow an `Instant`.
+const FAR_FUTURE: Duration = Duration::from_secs(30 * 365 * 24 * 60 * 60);
+
+/// Completes with the limit when the stall deadline passes; never without one.
+async fn expired(timer: &mut Option<(Duration, &mut Pin<Box<Sleep>>)>) -> Duration {
+    match timer {
+        Some((limit, sleep)) => {
+            sleep.as_mut().await;
+            *limit
+        }
+        None => std::future::pending().await,
+    }
+}
+
+fn lock(rx: &SharedReceiver) -> MutexGuard<'_, mpsc::Receiver<Sent>> {
+    // Nothing panics while the lock is held; recover the guard all the same.
+    rx.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// What the reader reports for a task that ended without a last item.
+fn task_end(joined: Result<Result<(), StreamError>, JoinError>) -> Option<Item> {
+    match joined {
+        Ok(Ok(())) => None,
+        Ok(Err(err)) => Some(Err(err)),
+        Err(err) if err.is_panic() => Some(Err(StreamError::panicked(None, err.into_panic()))),
+        // Aborted from outside: the runtime is shutting down.
+        Err(_) => Some(Err(StreamError::Cancelled)),
+    }
+}
+
+/// The reading end of a spawned stream; dropping it aborts the task.
+struct Spawned {
+    rx: SharedReceiver,
+    /// `None` once the task's end has been reported.
+    task: Option<JoinHandle<Result<(), StreamError>>>,
+    done: bool,
+}
+
+impl Stream for Spawned {
+    type Item = Item;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Item>> {
+        let this = &mut *self;
+        if this.done {
+            return Poll::Ready(None);
+        }
+        let received = lock(&this.rx).poll_recv(cx);
+        match ready!(received) {
+            Some(Sent { item, last }) => {
+                this.done = last;
+                Poll::Ready(Some(item))
+            }
+            None => {
+                let Some(task) = this.task.as_mut() else {
+                    this.done = true;
+                    return Poll::Ready(None);
+                };
+                let joined = ready!(Pin::new(task).poll(cx));
+                this.task = None;
+                this.done = true;
+                Poll::Ready(task_end(joined))
+            }
+        }
+    }
+}
+
+impl FusedStream for Spawned {
+    fn is_terminated(&self) -> bool {
+        self.done
+    }
+}
+
+impl Drop for Spawned {
+    fn drop(&mut self) {
+        if let Some(task) = &self.task {
+            task.abort();
+        }
+    }
+}
