@@ -714,17 +714,26 @@ pub(crate) fn targets(inputs: &Inputs<'_>) -> Vec<Verdict> {
         {
             Some(r) => {
                 let rate = Estimate::exact(r.num("hit_rate"));
+                let freelist_allocs = inputs
+                    .mixed
+                    .and_then(|t| t.iter().find(|r| r.get("pool") == "freelist"))
+                    .map_or("-", |r| r.get("allocs_per_large_response"));
                 verdict(
                     what,
                     ">= 0.9",
                     none(),
                     format!(
-                        "{} ({} hits, {} misses over {} chunks after {} tiny responses; counted: exact)",
+                        "{} ({} hits, {} misses over {} chunks after {} tiny responses, {} \
+                         buffers dropped as oversize, {} allocations per large response \
+                         (freelist: {}); counted: exact)",
                         fmt_num(rate.median, 3),
                         r.get("hits"),
                         r.get("misses"),
                         r.get("large_chunks"),
-                        r.get("tiny_requests")
+                        r.get("tiny_requests"),
+                        r.get("dropped_oversize"),
+                        r.get("allocs_per_large_response"),
+                        freelist_allocs
                     ),
                     &decide(&rate, 0.9, true, ("met", "missed")),
                 )

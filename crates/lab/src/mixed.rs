@@ -12,6 +12,7 @@ use chunkstream_benches::scenario::{self, Path, drain};
 use chunkstream_benches::workload;
 use tokio::runtime::Runtime;
 
+use crate::alloc_count;
 use crate::stats::ratio;
 use crate::table::{Table, fmt_num};
 
@@ -24,13 +25,17 @@ pub(crate) const COLUMNS: &[&str] = &[
     "hits",
     "misses",
     "hit_rate",
+    "dropped_oversize",
+    "allocs_per_large_response",
 ];
 
 /// Tickets in a tiny response.
 const TINY: usize = 1;
 
 /// `tiny` responses of one ticket, then `large` responses of `large_items` tickets,
-/// per pool; the hit rate is over the large phase.
+/// per pool; the hit rate, the buffers dropped as oversize and the allocations per
+/// response (a buffer that starts too small grows by reallocating) are over the large
+/// phase.
 pub(crate) fn measure(
     rt: &Runtime,
     tiny: u64,
@@ -50,18 +55,25 @@ pub(crate) fn measure(
             Path::Item,
             move || peers::memory(&items[..n.load(Ordering::Relaxed)]),
         );
-        let (before, chunks) = rt.block_on(async {
+        rt.block_on(async {
             for _ in 0..tiny {
                 drain((built.chunks)()).await?;
             }
-            size.store(large_items, Ordering::Relaxed);
-            let before = (built.stats)();
-            let mut chunks = 0;
-            for _ in 0..large {
-                chunks += drain((built.chunks)()).await?.chunks;
-            }
-            Ok::<_, BoxError>((before, chunks))
+            Ok::<_, BoxError>(())
         })?;
+        size.store(large_items, Ordering::Relaxed);
+        let before = (built.stats)();
+        // Counted (untimed): a buffer that starts small and grows reallocates.
+        let (chunks, counts) = alloc_count::counting(|| {
+            rt.block_on(async {
+                let mut chunks = 0;
+                for _ in 0..large {
+                    chunks += drain((built.chunks)()).await?.chunks;
+                }
+                Ok::<_, BoxError>(chunks)
+            })
+        });
+        let chunks = chunks?;
         let after = (built.stats)();
         let hits = after.hits - before.hits;
         let misses = after.misses - before.misses;
@@ -73,6 +85,8 @@ pub(crate) fn measure(
             hits.to_string(),
             misses.to_string(),
             fmt_num(ratio(hits as f64, (hits + misses) as f64), 3),
+            (after.dropped_oversize - before.dropped_oversize).to_string(),
+            fmt_num(counts.allocs as f64 / large.max(1) as f64, 1),
         ]);
     }
     Ok(table)
