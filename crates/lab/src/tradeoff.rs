@@ -121,17 +121,23 @@ pub(crate) fn recommendations(smallest: &[Smallest]) -> Vec<(String, String)> {
                 } else {
                     (-diff, "more")
                 };
+                let saving = if diff == 0.0 {
+                    "the same as Go's".to_owned()
+                } else {
+                    format!(
+                        "{} KiB {word} per stream, {} MiB {word} for 1000 concurrent streams",
+                        fmt_num(amount, 0),
+                        fmt_num(amount * 1000.0 / 1024.0, 1)
+                    )
+                };
                 format!(
                     "per stream {} x {} KiB = {} KiB in flight where Go's {} KiB holds {} KiB: \
-                     {} KiB {word} per stream, {} MiB {word} for 1000 concurrent streams, \
-                     within {}% of the best throughput",
+                     {saving}, within {}% of the best throughput",
                     fmt_num(BUFFERS_IN_FLIGHT, 0),
                     fmt_num(value, 0),
                     fmt_num(BUFFERS_IN_FLIGHT * value, 0),
                     fmt_num(go, 0),
                     fmt_num(BUFFERS_IN_FLIGHT * go, 0),
-                    fmt_num(amount, 0),
-                    fmt_num(amount * 1000.0 / 1024.0, 1),
                     fmt_num(TOLERANCE * 100.0, 0),
                 )
             }
