@@ -8,7 +8,7 @@ set shell := ["bash", "-euo", "pipefail", "-c"]
 default:
     @just --list
 
-# The main job: criterion benches, the lab's comparison, and the reports regenerated.
+# The main job: criterion benches, the lab's comparison (Go too, when installed), the reports.
 [group('bench')]
 bench:
     cargo bench -p chunkstream-benches

@@ -81,33 +81,54 @@ impl Scenario for Streaming {
     }
 }
 
-/// The limit: one `serde_json::to_writer` of the whole slice into a buffer allocated
-/// once, outside the timed requests.
+/// The limit: one `to_writer` of the whole slice by an encoder's own library
+/// (serde_json by default) into a buffer allocated once, outside the timed requests.
 #[derive(Debug)]
 pub struct Limit<T: 'static> {
     items: &'static [T],
+    encoder: EncoderKind,
     buf: Arc<Mutex<Vec<u8>>>,
 }
 
 impl<T: Serialize + Sync + 'static> Limit<T> {
-    /// The limit for `items`.
+    /// The serde_json limit for `items`.
     pub fn new(items: &'static [T]) -> Self {
+        Limit::with_encoder(items, EncoderKind::SerdeJson)
+    }
+
+    /// The limit of `encoder` for `items`: its library's `to_writer` of the slice.
+    pub fn with_encoder(items: &'static [T], encoder: EncoderKind) -> Self {
         let size = serde_json::to_vec(items).map_or(0, |v| v.len());
         Limit {
             items,
-            buf: Arc::new(Mutex::new(Vec::with_capacity(size + 64))),
+            encoder,
+            buf: Arc::new(Mutex::new(Vec::with_capacity(size + size / 4 + 64))),
         }
     }
 }
 
+/// `encoder`'s library writing `items` into `buf` (no chunkstream code involved).
+pub fn encode_whole<T: Serialize + ?Sized>(
+    encoder: EncoderKind,
+    items: &T,
+    buf: &mut Vec<u8>,
+) -> Result<(), BoxError> {
+    match encoder {
+        EncoderKind::SerdeJson => serde_json::to_writer(&mut *buf, items)?,
+        EncoderKind::SimdJson => simd_json::to_writer(&mut *buf, items)?,
+        EncoderKind::SonicRs => sonic_rs::to_writer(&mut *buf, items)?,
+    }
+    Ok(())
+}
+
 impl<T: Serialize + Sync + 'static> Scenario for Limit<T> {
     fn run(&mut self) -> BoxFuture<'static, Result<Sample, BoxError>> {
-        let (items, buf) = (self.items, Arc::clone(&self.buf));
+        let (items, encoder, buf) = (self.items, self.encoder, Arc::clone(&self.buf));
         async move {
             let start = Instant::now();
             let mut buf = buf.lock().map_err(|_| "limit buffer poisoned")?;
             buf.clear();
-            serde_json::to_writer(&mut *buf, items)?;
+            encode_whole(encoder, items, &mut buf)?;
             Ok(Sample {
                 bytes: buf.len() as u64,
                 chunks: 1,
@@ -117,8 +138,13 @@ impl<T: Serialize + Sync + 'static> Scenario for Limit<T> {
         .boxed()
     }
     fn body(&mut self) -> BoxFuture<'static, Result<Vec<u8>, BoxError>> {
-        let items = self.items;
-        async move { Ok(serde_json::to_vec(items)?) }.boxed()
+        let (items, encoder) = (self.items, self.encoder);
+        async move {
+            let mut buf = Vec::new();
+            encode_whole(encoder, items, &mut buf)?;
+            Ok(buf)
+        }
+        .boxed()
     }
 }
 

@@ -1,10 +1,11 @@
-//! A counting global allocator: allocations and bytes, with relaxed atomics, cheap
-//! enough to leave on while timing (dhat's bookkeeping is not; see `alloc`).
+//! A counting global allocator: allocations and bytes, with relaxed atomics. Counting
+//! is off unless a pass asks for it ([`counting`]): timed loops never run while it
+//! counts, they only pay one relaxed load of the switch per allocation.
 //!
 //! A `realloc` counts as one allocation of the new size, as dhat counts it.
 
 use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 
 /// The system allocator, counting (not installed under `dhat-heap`).
 #[derive(Debug)]
@@ -13,20 +14,43 @@ pub(crate) struct Counting;
 
 static ALLOCS: AtomicU64 = AtomicU64::new(0);
 static BYTES: AtomicU64 = AtomicU64::new(0);
+static ON: AtomicBool = AtomicBool::new(false);
+
+#[inline]
+fn count(bytes: usize) {
+    if ON.load(Relaxed) {
+        ALLOCS.fetch_add(1, Relaxed);
+        BYTES.fetch_add(bytes as u64, Relaxed);
+    }
+}
+
+/// Turns counting on or off for the whole process.
+pub(crate) fn set_counting(on: bool) {
+    ON.store(on, Relaxed);
+}
+
+/// Runs `f` with counting on (an untimed pass) and returns what it allocated, on every
+/// thread, while it ran.
+pub(crate) fn counting<R>(f: impl FnOnce() -> R) -> (R, Counts) {
+    set_counting(true);
+    let before = Counts::now();
+    let out = f();
+    let counts = Counts::now().since(before);
+    set_counting(false);
+    (out, counts)
+}
 
 // SAFETY: every method forwards to `System` with the caller's arguments unchanged, so
 // `System`'s guarantees are ours; the counters have no effect on the memory.
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        ALLOCS.fetch_add(1, Relaxed);
-        BYTES.fetch_add(layout.size() as u64, Relaxed);
+        count(layout.size());
         // SAFETY: the caller upholds `GlobalAlloc::alloc`'s contract, passed on as is.
         unsafe { System.alloc(layout) }
     }
 
     unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        ALLOCS.fetch_add(1, Relaxed);
-        BYTES.fetch_add(layout.size() as u64, Relaxed);
+        count(layout.size());
         // SAFETY: as for `alloc`.
         unsafe { System.alloc_zeroed(layout) }
     }
@@ -37,8 +61,7 @@ unsafe impl GlobalAlloc for Counting {
     }
 
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        ALLOCS.fetch_add(1, Relaxed);
-        BYTES.fetch_add(new_size as u64, Relaxed);
+        count(new_size);
         // SAFETY: the caller upholds `GlobalAlloc::realloc`'s contract, passed on as is.
         unsafe { System.realloc(ptr, layout, new_size) }
     }

@@ -1,27 +1,37 @@
-//! Time to the first byte from a slow source with `flush_interval` set: the delay
-//! between the first item leaving the source and its chunk reaching the reader.
+//! Time to the first byte from a slow source with `flush_interval` set, on the per-item
+//! and the batch path: the delay between the first item leaving the source and its
+//! chunk reaching the reader.
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use chunkstream::{ChunkConfig, Streamer};
+use chunkstream::{ChunkConfig, Format};
+use chunkstream_benches::contestants::{EncoderKind, PoolKind};
+use chunkstream_benches::scenario::{self, Path};
 use futures_util::StreamExt;
 use tokio::runtime::Runtime;
 
-use crate::stats::median;
+use crate::stats::Estimate;
 use crate::table::{Table, fmt_num};
 
 /// The columns of `first_byte.csv`.
 pub(crate) const COLUMNS: &[&str] = &[
+    "path",
     "flush_interval_ms",
     "item_period_ms",
     "delay_ms_median",
+    "delay_ms_lo",
+    "delay_ms_hi",
     "delay_ms_max",
     "requests",
 ];
 
 /// Streams 3 items, one per `period`, with `interval` as the flush interval, `requests`
-/// times; the delay is from the first item's production to the first chunk.
+/// times, on the per-item path (`stream`) and the batch path (`stream_batch`, batches
+/// of the default 1000 items, so only the deadline can send the first item early); the
+/// delay is from the first item's production to the first chunk; the report gives its
+/// median with a bootstrap 95% interval. The pool (freelist)
+/// and encoder (serde_json) are named, not the feature-selected defaults.
 pub(crate) fn measure(
     rt: &Runtime,
     interval: Duration,
@@ -29,12 +39,13 @@ pub(crate) fn measure(
     requests: usize,
 ) -> Table {
     let config = ChunkConfig::default().with_flush_interval(interval);
-    let mut delays = Vec::new();
-    if let Ok(streamer) = Streamer::new(config) {
-        for _ in 0..requests {
-            let produced: Arc<Mutex<Option<Instant>>> = Arc::default();
-            let mark = Arc::clone(&produced);
-            let source = futures_util::stream::iter(0..3u32).then(move |i| {
+    let mut table = Table::new(COLUMNS);
+    for path in [Path::Item, Path::Batch] {
+        let produced: Arc<Mutex<Option<Instant>>> = Arc::default();
+        let mark = Arc::clone(&produced);
+        let source = move || {
+            let mark = Arc::clone(&mark);
+            futures_util::stream::iter(0..3u32).then(move |i| {
                 let mark = Arc::clone(&mark);
                 async move {
                     tokio::time::sleep(period).await;
@@ -43,8 +54,22 @@ pub(crate) fn measure(
                         .ok();
                     Ok::<_, std::convert::Infallible>(i)
                 }
-            });
-            let mut chunks = streamer.stream(source, chunkstream::transform::passthrough());
+            })
+        };
+        let built = scenario::chunkstream(
+            PoolKind::Freelist,
+            EncoderKind::SerdeJson,
+            &config,
+            Format::JsonArray,
+            path,
+            source,
+        );
+        let mut delays = Vec::new();
+        for _ in 0..requests {
+            if let Ok(mut p) = produced.lock() {
+                *p = None;
+            }
+            let mut chunks = (built.chunks)();
             let first = rt.block_on(async {
                 let first = chunks.next().await;
                 let at = Instant::now();
@@ -56,15 +81,27 @@ pub(crate) fn measure(
                 delays.push(first.saturating_duration_since(produced).as_secs_f64() * 1e3);
             }
         }
+        let max = delays.iter().copied().fold(f64::NAN, f64::max);
+        let delay = Estimate::of(&delays);
+        table.push(vec![
+            path_name(path).to_owned(),
+            fmt_num(interval.as_secs_f64() * 1e3, 1),
+            fmt_num(period.as_secs_f64() * 1e3, 1),
+            fmt_num(delay.median, 2),
+            fmt_num(delay.lo, 2),
+            fmt_num(delay.hi, 2),
+            fmt_num(max, 2),
+            delays.len().to_string(),
+        ]);
     }
-    let max = delays.iter().copied().fold(f64::NAN, f64::max);
-    let mut table = Table::new(COLUMNS);
-    table.push(vec![
-        fmt_num(interval.as_secs_f64() * 1e3, 1),
-        fmt_num(period.as_secs_f64() * 1e3, 1),
-        fmt_num(median(&delays), 2),
-        fmt_num(max, 2),
-        delays.len().to_string(),
-    ]);
     table
+}
+
+/// The name of a streamer path in reports.
+pub(crate) fn path_name(path: Path) -> &'static str {
+    match path {
+        Path::Item => "stream",
+        Path::Batch => "stream_batch",
+        Path::Spawn => "spawn",
+    }
 }

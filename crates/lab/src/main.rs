@@ -9,8 +9,12 @@ mod claims;
 mod cmd;
 mod env_info;
 mod first_byte;
+mod go_bench;
 mod go_ref;
 mod measure;
+mod mixed;
+mod noise;
+mod paired;
 mod plot;
 mod pool_ops;
 mod report;
@@ -18,6 +22,7 @@ mod sources;
 mod stats;
 mod steady_alloc;
 mod table;
+mod tradeoff;
 
 use std::path::PathBuf;
 
@@ -53,27 +58,29 @@ enum Command {
     /// Pools x encoders x formats x sources on three workloads, with peers and the
     /// limit, as ratios (the default).
     Compare {
-        /// Small requests, few rounds (the CI smoke test).
+        /// Small requests, short alternations (the CI smoke test).
         #[arg(long)]
         quick: bool,
-        /// Interleaved rounds.
-        #[arg(long)]
-        rounds: Option<usize>,
-        /// Seconds for the timed rounds.
+        /// Seconds of paired blocks for the whole matrix, split over the contestants
+        /// (default 130).
         #[arg(long)]
         budget: Option<f64>,
+        /// Milliseconds per timed block (default 3).
+        #[arg(long)]
+        block_ms: Option<f64>,
     },
     /// Sweep buffer size x chunk threshold x batch size; optimum per workload; plots.
     Tune {
         /// A few configurations, tiny requests.
         #[arg(long)]
         quick: bool,
-        /// Interleaved rounds.
-        #[arg(long)]
-        rounds: Option<usize>,
-        /// Seconds for the timed rounds.
+        /// Seconds of paired blocks for the sweep, split over the configurations
+        /// (default 150).
         #[arg(long)]
         budget: Option<f64>,
+        /// Milliseconds per timed block (default 3).
+        #[arg(long)]
+        block_ms: Option<f64>,
     },
     /// Bytes and blocks allocated per request, each strategy in its own process (build
     /// with `--features dhat-heap` for dhat).
@@ -143,8 +150,8 @@ fn main() -> Result<(), BoxError> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let command = cli.command.unwrap_or(Command::Compare {
         quick: false,
-        rounds: None,
         budget: None,
+        block_ms: None,
     });
     let args = if args.is_empty() {
         vec!["compare".to_owned()]
@@ -169,14 +176,14 @@ fn main() -> Result<(), BoxError> {
     match command {
         Command::Compare {
             quick,
-            rounds,
             budget,
+            block_ms,
         } => {
             cmd::compare::run(
                 &cmd::compare::Options {
                     quick,
-                    rounds,
                     budget,
+                    block_ms,
                 },
                 &env,
                 &out,
@@ -184,14 +191,14 @@ fn main() -> Result<(), BoxError> {
         }
         Command::Tune {
             quick,
-            rounds,
             budget,
+            block_ms,
         } => {
             cmd::tune::run(
                 &cmd::tune::Options {
                     quick,
-                    rounds,
                     budget,
+                    block_ms,
                 },
                 &env,
                 &out,

@@ -1,7 +1,8 @@
-//! Interleaved rounds: every contestant is checked against the reference, warmed up and
-//! calibrated, then timed in rounds that visit all contestants in turn (A B C A B C ...,
-//! each round starting one further along), so drift and noise hit every contestant
-//! alike. Ratios to the limit are taken per round, then the median is reported.
+//! Paired measurement of contestants against their group's limit: every contestant is
+//! checked against the reference, warmed up and its allocations counted (untimed), then
+//! contestants are timed one after another, each in its own tight alternation with its
+//! limit ([`paired`]): one ratio per pair, the median with a bootstrap
+//! 95% interval.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -11,8 +12,9 @@ use chunkstream_benches::scenario::{self, Scenario};
 use indicatif::{ProgressBar, ProgressStyle};
 use tokio::runtime::Runtime;
 
-use crate::alloc_count::Counts;
-use crate::stats::{median, range, ratio};
+use crate::alloc_count;
+use crate::paired::{self, Schedule};
+use crate::stats::{Estimate, block_variation, median, ratio};
 
 /// Counters of a contestant's pool.
 pub(crate) type StatsFn = Arc<dyn Fn() -> PoolStats + Send + Sync>;
@@ -51,25 +53,25 @@ impl<M: std::fmt::Debug> std::fmt::Debug for Entry<M> {
 pub(crate) struct Outcome {
     /// `Ok` when the body matched the reference; else why not (then nothing was timed).
     pub(crate) check: Result<(), String>,
-    /// Rounds timed.
-    pub(crate) rounds: usize,
-    /// Requests per round.
+    /// Pairs of blocks timed (contestant blocks; for a limit, all its blocks).
+    pub(crate) pairs: usize,
+    /// Requests per contestant block.
     pub(crate) reps: u64,
-    /// Median body bytes per second over rounds.
+    /// Median body bytes per second over blocks.
     pub(crate) bytes_per_sec: f64,
     /// Median items per second.
     pub(crate) items_per_sec: f64,
-    /// Median over rounds of this entry's throughput / its group limit's throughput.
-    pub(crate) ratio: f64,
-    /// Smallest and largest per-round ratio.
-    pub(crate) ratio_range: (f64, f64),
+    /// This entry's throughput over its group limit's, per pair: median and 95% interval.
+    pub(crate) ratio: Estimate,
+    /// The limit's block-to-block variation during this entry's alternation.
+    pub(crate) limit_variation: f64,
     /// Bytes of one body.
     pub(crate) body_bytes: u64,
     /// Chunks per request.
     pub(crate) chunks: u64,
     /// Median time to the first chunk.
     pub(crate) first_chunk: Duration,
-    /// Allocations per request (counting allocator, steady state).
+    /// Allocations per request (counting allocator, untimed pass).
     pub(crate) allocs: f64,
     /// Bytes allocated per request.
     pub(crate) alloc_bytes: f64,
@@ -81,12 +83,12 @@ impl Default for Outcome {
     fn default() -> Self {
         Outcome {
             check: Err("not run".to_owned()),
-            rounds: 0,
+            pairs: 0,
             reps: 0,
             bytes_per_sec: f64::NAN,
             items_per_sec: f64::NAN,
-            ratio: f64::NAN,
-            ratio_range: (f64::NAN, f64::NAN),
+            ratio: Estimate::MISSING,
+            limit_variation: f64::NAN,
             body_bytes: 0,
             chunks: 0,
             first_chunk: Duration::ZERO,
@@ -100,15 +102,60 @@ impl Default for Outcome {
 /// How long to measure.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Plan {
-    /// Rounds over all entries.
-    pub(crate) rounds: usize,
-    /// Total time for the timed rounds, split evenly over entries and rounds.
-    pub(crate) budget: Duration,
-    /// Requests counted for allocations (after warm-up).
+    /// The alternation of each contestant with its limit.
+    pub(crate) schedule: Schedule,
+    /// Requests counted for allocations (after warm-up, untimed).
     pub(crate) alloc_requests: u64,
 }
 
-/// Measures `entries` on `rt` following `plan`, showing progress as `label`.
+/// The median of the limits' block-to-block variations over `outcomes`: the noise
+/// gate's figure.
+pub(crate) fn noise(outcomes: &[Outcome]) -> f64 {
+    let v: Vec<f64> = outcomes
+        .iter()
+        .map(|o| o.limit_variation)
+        .filter(|v| v.is_finite())
+        .collect();
+    median(&v)
+}
+
+/// A timed block of `scenario`: `reps` requests, seconds per request; the mean time to
+/// the first chunk of the block is pushed to `first`.
+pub(crate) fn block<'a>(
+    rt: &'a Runtime,
+    scenario: &'a mut dyn Scenario,
+    first: &'a mut Vec<f64>,
+) -> impl FnMut(u64) -> Result<f64, BoxError> + 'a {
+    move |reps| {
+        let (elapsed, first_chunk) = rt.block_on(async {
+            let start = Instant::now();
+            let mut first_chunk = Duration::ZERO;
+            for _ in 0..reps {
+                first_chunk += scenario.run().await?.first_chunk;
+            }
+            Ok::<_, BoxError>((start.elapsed(), first_chunk))
+        })?;
+        let reps = reps.max(1) as f64;
+        first.push(first_chunk.as_secs_f64() / reps);
+        Ok(elapsed.as_secs_f64() / reps)
+    }
+}
+
+/// Two distinct elements of a slice, mutably.
+fn pair_mut<T>(items: &mut [T], a: usize, b: usize) -> (&mut T, &mut T) {
+    assert_ne!(a, b, "a contestant is not its own limit");
+    if a < b {
+        let (left, right) = items.split_at_mut(b);
+        (&mut left[a], &mut right[0])
+    } else {
+        let (left, right) = items.split_at_mut(a);
+        (&mut right[0], &mut left[b])
+    }
+}
+
+/// Measures `entries` on `rt` following `plan`, showing progress as `label`: every
+/// entry is checked and its allocations counted (untimed), then each contestant in
+/// turn alternates with its group's limit.
 pub(crate) fn run<M>(
     rt: &Runtime,
     entries: &mut [Entry<M>],
@@ -117,99 +164,100 @@ pub(crate) fn run<M>(
 ) -> Vec<Outcome> {
     let n = entries.len();
     let mut outcomes = vec![Outcome::default(); n];
-    let bar = progress(label, (n * (plan.rounds + 1)) as u64);
-
-    // Check, warm up, count allocations and calibrate every entry.
-    let per_round = plan.budget.as_secs_f64() / (plan.rounds.max(1) * n.max(1)) as f64;
+    let bar = progress(label, (2 * n) as u64);
     for (entry, outcome) in entries.iter_mut().zip(&mut outcomes) {
         bar.set_message(format!("checking {}", entry.group));
-        outcome.check =
-            prepare(rt, entry, outcome, per_round, plan.alloc_requests).map_err(|e| e.to_string());
+        outcome.check = prepare(rt, entry, outcome, plan.alloc_requests).map_err(|e| e.to_string());
         bar.inc(1);
     }
 
-    // Timed rounds, interleaved.
-    let mut seconds = vec![Vec::with_capacity(plan.rounds); n];
-    let mut first = vec![Vec::with_capacity(plan.rounds); n];
-    let stats_before: Vec<Option<PoolStats>> = entries
-        .iter()
-        .map(|e| e.stats.as_ref().map(|s| s()))
-        .collect();
-    for round in 0..plan.rounds {
-        bar.set_message(format!("round {}/{}", round + 1, plan.rounds));
-        for k in 0..n {
-            let i = (k + round) % n;
-            let (entry, outcome) = (&mut entries[i], &outcomes[i]);
-            if outcome.check.is_ok() {
-                let reps = outcome.reps;
-                let scenario = &mut entry.scenario;
-                let (elapsed, first_chunk) = rt.block_on(async {
-                    let start = Instant::now();
-                    let mut first_chunk = Duration::ZERO;
-                    for _ in 0..reps {
-                        match scenario.run().await {
-                            Ok(sample) => first_chunk += sample.first_chunk,
-                            Err(_) => return (Duration::ZERO, Duration::ZERO),
-                        }
-                    }
-                    (start.elapsed(), first_chunk / reps.max(1) as u32)
-                });
-                seconds[i].push(elapsed.as_secs_f64() / reps as f64);
-                first[i].push(first_chunk.as_secs_f64());
-            }
-            bar.inc(1);
-        }
-    }
-    bar.finish_and_clear();
-
-    // Throughputs and ratios to each group's limit, per round.
+    let limit_of = |entries: &[Entry<M>], group: &str| {
+        entries.iter().position(|e| e.is_limit && e.group == group)
+    };
+    let mut limit_blocks: Vec<Vec<f64>> = vec![Vec::new(); n];
+    let mut limit_reps: Vec<Option<u64>> = vec![None; n];
     for i in 0..n {
-        let outcome = &mut outcomes[i];
-        if outcome.check.is_err() {
+        bar.inc(1);
+        if entries[i].is_limit || outcomes[i].check.is_err() {
             continue;
         }
-        let entry = &entries[i];
-        let bytes = outcome.body_bytes as f64;
-        let per_sec: Vec<f64> = seconds[i].iter().map(|&s| ratio(1.0, s)).collect();
-        outcome.rounds = per_sec.len();
-        outcome.bytes_per_sec = median(&per_sec) * bytes;
-        outcome.items_per_sec = median(&per_sec) * entry.items as f64;
-        outcome.first_chunk = Duration::from_secs_f64(median(&first[i]).max(0.0));
-        let limit = entries
-            .iter()
-            .position(|e| e.is_limit && e.group == entry.group);
-        if let Some(l) = limit {
-            let ratios: Vec<f64> = seconds[i]
-                .iter()
-                .zip(&seconds[l])
-                .map(|(&mine, &limit)| ratio(limit, mine))
-                .collect();
-            outcome.ratio = median(&ratios);
-            outcome.ratio_range = range(&ratios);
-        } else {
-            outcome.ratio = f64::NAN;
-            outcome.ratio_range = (f64::NAN, f64::NAN);
+        let Some(l) = limit_of(entries, &entries[i].group) else {
+            continue;
+        };
+        if outcomes[l].check.is_err() {
+            outcomes[i].check = Err(format!("its limit failed: {:?}", outcomes[l].check));
+            continue;
         }
-        outcome.hit_rate = match (&entry.stats, stats_before[i]) {
+        bar.set_message(format!("{} ({})", entries[i].group, i + 1));
+        let before = entries[i].stats.as_ref().map(|s| s());
+        let (entry, limit) = pair_mut(entries, i, l);
+        let mut first = Vec::new();
+        let mut limit_first = Vec::new();
+        let series = {
+            let mut mine = block(rt, &mut *entry.scenario, &mut first);
+            let mut theirs = block(rt, &mut *limit.scenario, &mut limit_first);
+            let result = (|| {
+                let reps = match limit_reps[l] {
+                    Some(reps) => reps,
+                    None => paired::calibrate(&mut theirs, plan.schedule.block)?,
+                };
+                let own = paired::calibrate(&mut mine, plan.schedule.block)?;
+                paired::alternate_with(&mut theirs, reps, &mut mine, own, &plan.schedule)
+            })();
+            match result {
+                Ok(series) => series,
+                Err(e) => {
+                    outcomes[i].check = Err(format!("failed while timed: {e}"));
+                    continue;
+                }
+            }
+        };
+        limit_reps[l] = Some(series.reference_reps);
+        limit_blocks[l].extend_from_slice(&series.reference);
+        let outcome = &mut outcomes[i];
+        let per_sec = ratio(1.0, median(&series.contestant));
+        outcome.pairs = series.pairs();
+        outcome.reps = series.contestant_reps;
+        outcome.bytes_per_sec = per_sec * outcome.body_bytes as f64;
+        outcome.items_per_sec = per_sec * entry.items as f64;
+        outcome.first_chunk = Duration::from_secs_f64(median(&first).max(0.0));
+        outcome.ratio = series.speed();
+        outcome.limit_variation = series.reference_variation();
+        outcome.hit_rate = match (&entry.stats, before) {
             (Some(stats), Some(before)) => {
                 let after = stats();
-                let hits = after.hits - before.hits;
-                let taken = after.taken() - before.taken();
-                ratio(hits as f64, taken as f64)
+                ratio(
+                    (after.hits - before.hits) as f64,
+                    (after.taken() - before.taken()) as f64,
+                )
             }
             _ => f64::NAN,
         };
     }
+    bar.finish_and_clear();
+
+    // The limits: their speed over every block they ran; ratio 1 by definition.
+    for (l, blocks) in limit_blocks.iter().enumerate() {
+        if !entries[l].is_limit || blocks.is_empty() {
+            continue;
+        }
+        let outcome = &mut outcomes[l];
+        let per_sec = ratio(1.0, median(blocks));
+        outcome.pairs = blocks.len();
+        outcome.reps = limit_reps[l].unwrap_or(0);
+        outcome.bytes_per_sec = per_sec * outcome.body_bytes as f64;
+        outcome.items_per_sec = per_sec * entries[l].items as f64;
+        outcome.ratio = Estimate::exact(1.0);
+        outcome.limit_variation = block_variation(blocks);
+    }
     outcomes
 }
 
-/// Checks the body, warms up, counts allocations per request and picks the number of
-/// requests per round.
+/// Checks the body, warms up, and counts allocations per request in an untimed pass.
 fn prepare<M>(
     rt: &Runtime,
     entry: &mut Entry<M>,
     outcome: &mut Outcome,
-    per_round: f64,
     alloc_requests: u64,
 ) -> Result<(), BoxError> {
     rt.block_on(scenario::check(
@@ -218,23 +266,22 @@ fn prepare<M>(
         &entry.expected,
     ))?;
     let scenario = &mut entry.scenario;
-    let (sample, once, counts) = rt.block_on(async {
-        // Warm-up: fills pools, connection pools and caches.
-        let start = Instant::now();
-        let sample = scenario.run().await?;
-        let once = start.elapsed();
-        let before = Counts::now();
-        for _ in 0..alloc_requests {
-            scenario.run().await?;
-        }
-        Ok::<_, BoxError>((sample, once, Counts::now().since(before)))
-    })?;
+    // Warm-up: fills pools, connection pools and caches.
+    let sample = rt.block_on(async { scenario.run().await })?;
+    let (counted, counts) = alloc_count::counting(|| {
+        rt.block_on(async {
+            for _ in 0..alloc_requests {
+                scenario.run().await?;
+            }
+            Ok::<_, BoxError>(())
+        })
+    });
+    counted?;
     let per_request = alloc_requests.max(1) as f64;
     outcome.body_bytes = sample.bytes;
     outcome.chunks = sample.chunks;
     outcome.allocs = counts.allocs as f64 / per_request;
     outcome.alloc_bytes = counts.bytes as f64 / per_request;
-    outcome.reps = ((per_round / once.as_secs_f64().max(1e-7)) as u64).max(1);
     Ok(())
 }
 

@@ -1,4 +1,5 @@
-//! SVG plots of the tuning sweep (plotters, SVG backend).
+//! SVG plots of the tuning sweep (plotters, SVG backend): each point with its 95%
+//! interval as an error bar, the Go package's setting marked.
 
 use std::path::Path;
 
@@ -13,24 +14,26 @@ use crate::table::Table;
 pub(crate) struct Series {
     /// Legend.
     pub(crate) name: String,
-    /// Points, x ascending.
-    pub(crate) points: Vec<(f64, f64)>,
+    /// Points `(x, y, y_lo, y_hi)`, x ascending.
+    pub(crate) points: Vec<(f64, f64, f64, f64)>,
 }
 
-/// A line plot with logarithmic x into `path`.
+/// A line plot with logarithmic x into `path`, error bars on every point, and a
+/// vertical line at `mark` (x, label).
 pub(crate) fn lines(
     path: &Path,
     title: &str,
     x_label: &str,
     y_label: &str,
     series: &[Series],
+    mark: Option<(f64, &str)>,
 ) -> Result<(), BoxError> {
     let points = series.iter().flat_map(|s| s.points.iter());
     let (mut x0, mut x1, mut y1) = (f64::MAX, f64::MIN, 0.0_f64);
-    for &(x, y) in points {
+    for &(x, y, _, hi) in points {
         x0 = x0.min(x);
         x1 = x1.max(x);
-        y1 = y1.max(y);
+        y1 = y1.max(y).max(if hi.is_finite() { hi } else { y });
     }
     if x0 > x1 {
         return Ok(());
@@ -48,18 +51,40 @@ pub(crate) fn lines(
         .x_desc(x_label)
         .y_desc(y_label)
         .draw()?;
+    if let Some((x, label)) = mark {
+        let top = (y1 * 1.1).max(0.1);
+        chart
+            .draw_series(std::iter::once(PathElement::new(
+                vec![(x, 0.0), (x, top)],
+                BLACK.mix(0.6).stroke_width(1),
+            )))?
+            .label(label.to_owned())
+            .legend(|(x, y)| PathElement::new(vec![(x, y - 6), (x, y + 6)], BLACK.stroke_width(1)));
+    }
     for (i, s) in series.iter().enumerate() {
         let color = Palette99::pick(i).to_rgba();
+        chart.draw_series(
+            s.points
+                .iter()
+                .filter(|p| p.2.is_finite() && p.3.is_finite())
+                .map(|&(x, y, lo, hi)| {
+                    ErrorBar::new_vertical(x, lo, y, hi, color.stroke_width(1), 6)
+                }),
+        )?;
         chart
             .draw_series(LineSeries::new(
-                s.points.iter().copied(),
+                s.points.iter().map(|&(x, y, _, _)| (x, y)),
                 color.stroke_width(2),
             ))?
             .label(s.name.clone())
             .legend(move |(x, y)| {
                 PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(2))
             });
-        chart.draw_series(s.points.iter().map(|&p| Circle::new(p, 3, color.filled())))?;
+        chart.draw_series(
+            s.points
+                .iter()
+                .map(|&(x, y, _, _)| Circle::new((x, y), 3, color.filled())),
+        )?;
     }
     chart
         .configure_series_labels()
@@ -71,7 +96,7 @@ pub(crate) fn lines(
     Ok(())
 }
 
-fn sorted(mut points: Vec<(f64, f64)>) -> Vec<(f64, f64)> {
+fn sorted(mut points: Vec<(f64, f64, f64, f64)>) -> Vec<(f64, f64, f64, f64)> {
     points.sort_by(|a, b| a.0.total_cmp(&b.0));
     points
 }
@@ -95,7 +120,14 @@ pub(crate) fn tuning(tuning: &Table, dir: &Path) -> Result<Vec<String>, BoxError
                         .filter(|r| {
                             r.num("threshold_kib") == t && r.num("batch") == claims::GO_BATCH
                         })
-                        .map(|r| (r.num("buffer_kib"), r.num("ratio")))
+                        .map(|r| {
+                            (
+                                r.num("buffer_kib"),
+                                r.num("ratio"),
+                                r.num("ratio_lo"),
+                                r.num("ratio_hi"),
+                            )
+                        })
                         .collect(),
                 ),
             })
@@ -106,8 +138,9 @@ pub(crate) fn tuning(tuning: &Table, dir: &Path) -> Result<Vec<String>, BoxError
             &dir.join(&name),
             &format!("{w}: ratio to the limit by buffer size (batch 1000)"),
             "buffer size (KiB)",
-            "ratio to limit",
+            "ratio to limit (95% interval)",
             &by_buffer,
+            Some((claims::GO_BUFFER_KIB, "Go: 50 KB")),
         )?;
         written.push(name);
 
@@ -121,7 +154,14 @@ pub(crate) fn tuning(tuning: &Table, dir: &Path) -> Result<Vec<String>, BoxError
                     .filter(|r| {
                         r.num("buffer_kib") == buffer && r.num("threshold_kib") == threshold
                     })
-                    .map(|r| (r.num("batch"), r.num("ratio")))
+                    .map(|r| {
+                        (
+                            r.num("batch"),
+                            r.num("ratio"),
+                            r.num("ratio_lo"),
+                            r.num("ratio_hi"),
+                        )
+                    })
                     .collect(),
             ),
         };
@@ -139,8 +179,9 @@ pub(crate) fn tuning(tuning: &Table, dir: &Path) -> Result<Vec<String>, BoxError
             &dir.join(&name),
             &format!("{w}: ratio to the limit by batch size"),
             "batch size (items)",
-            "ratio to limit",
+            "ratio to limit (95% interval)",
             &by_batch,
+            Some((claims::GO_BATCH, "Go: 1000")),
         )?;
         written.push(name);
     }

@@ -8,10 +8,10 @@ use std::path::Path;
 
 use chunkstream::BoxError;
 
-use crate::claims::{self, Inputs, Verdict};
+use crate::claims::{self, Inputs};
 use crate::env_info::Environment;
-use crate::plot;
-use crate::table::{Table, fmt_num};
+use crate::table::{Row, Table, fmt_num};
+use crate::{go_bench, noise, plot, tradeoff};
 
 /// The closing marker of a generated section.
 pub(crate) const END: &str = "<!-- end generated -->";
@@ -61,20 +61,57 @@ fn kib(bytes: f64) -> String {
     fmt_num(bytes / 1024.0, 1)
 }
 
+/// A figure with its interval from three columns of a row: `median [lo, hi]`.
+fn ci(r: &Row<'_>, median: &str, lo: &str, hi: &str) -> String {
+    if r.get(median) == "-" || r.get(median).is_empty() {
+        return "-".to_owned();
+    }
+    format!("{} [{}, {}]", r.get(median), r.get(lo), r.get(hi))
+}
+
+/// The tables `compare` writes beside `compare.csv` (each may be missing).
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Beside<'a> {
+    /// `pool_ops.csv`.
+    pub(crate) pool_ops: Option<&'a Table>,
+    /// `alloc_steady.csv`.
+    pub(crate) steady: Option<&'a Table>,
+    /// `first_byte.csv`.
+    pub(crate) first_byte: Option<&'a Table>,
+    /// `pool_mixed.csv`.
+    pub(crate) mixed: Option<&'a Table>,
+    /// `go.csv`.
+    pub(crate) go: Option<&'a Table>,
+    /// `noise.csv`.
+    pub(crate) noise: Option<&'a Table>,
+}
+
+fn raw_table(t: &Table) -> String {
+    let header: Vec<&str> = t.header.iter().map(String::as_str).collect();
+    markdown_table(&header, &t.rows)
+}
+
 /// `compare.md` from `compare.csv` and the tables measured beside it.
-pub(crate) fn render_compare(
-    compare: &Table,
-    pool_ops: Option<&Table>,
-    steady: Option<&Table>,
-    first_byte: Option<&Table>,
-    env: &Environment,
-) -> String {
-    let mut body = String::from(
-        "Throughput as a ratio to the limit (one `serde_json::to_writer` of the same items \
-         into a preallocated `Vec`), median of per-round ratios with the range over rounds, \
-         all measured in one run with interleaved rounds. Allocations are per request \
-         (counting allocator, after warm-up). `check` is whether the body parsed to the \
-         reference values before timing.\n\n",
+pub(crate) fn render_compare(compare: &Table, beside: &Beside<'_>, env: &Environment) -> String {
+    let mut body = String::new();
+    if let Some(noise) = beside.noise {
+        let _ = writeln!(body, "{}\n", noise::summary(noise));
+    }
+    body.push_str(
+        "Throughput as a ratio to the limit of the contestant's group, paired: each \
+         contestant is timed in short blocks alternating with blocks of its limit (limit, \
+         contestant, limit, ...), one ratio per pair (against the mean of the two limit \
+         blocks around it); the table gives the median ratio with a bootstrap 95% interval. \
+         The limit of an encoder is its library's `to_writer` of the whole slice into one \
+         buffer (`serde_json` for the peers, the channel and SQLite sources); the HTTP limit \
+         is the whole body encoded up front and served as one `Bytes` by the same server to \
+         the same client. The other encoders' limits and the HTTP limit are also measured \
+         against the serde_json limit. Allocations are per request, counted in an untimed \
+         pass. `check` is whether the body parsed to the reference values before timing. \
+         `limit noise` is the limit's block-to-block variation during that row's alternation \
+         (the noise gate's input): a row far above the others was measured while the machine \
+         was busy, and its ratio is less trustworthy than its interval suggests. MB/s is \
+         absolute and depends on the machine's load; read the ratios.\n\n",
     );
     let mut workloads: Vec<&str> = Vec::new();
     for r in compare.iter() {
@@ -101,12 +138,10 @@ pub(crate) fn render_compare(
                     r.get("contestant").to_owned(),
                     r.get("pool").to_owned(),
                     r.get("encoder").to_owned(),
-                    format!(
-                        "**{}** ({}-{})",
-                        r.get("ratio"),
-                        r.get("ratio_min"),
-                        r.get("ratio_max")
-                    ),
+                    r.get("limit").to_owned(),
+                    ci(r, "ratio", "ratio_lo", "ratio_hi"),
+                    r.get("pairs").to_owned(),
+                    fmt_num(r.num("limit_variation") * 100.0, 1),
                     r.get("mb_per_s").to_owned(),
                     r.get("allocs_per_request").to_owned(),
                     kib(r.num("alloc_bytes_per_request")),
@@ -125,7 +160,10 @@ pub(crate) fn render_compare(
                 "contestant",
                 "pool",
                 "encoder",
-                "ratio to limit",
+                "limit",
+                "ratio to limit [95%]",
+                "pairs",
+                "limit noise %",
                 "MB/s",
                 "allocs/req",
                 "KiB alloc/req",
@@ -138,34 +176,79 @@ pub(crate) fn render_compare(
         ));
         body.push('\n');
     }
-    if let Some(t) = pool_ops {
-        body.push_str("## Pool get + put (one thread)\n\n");
+    if let Some(t) = beside.go {
+        let _ = writeln!(
+            body,
+            "## The Go package, measured here\n\nStatus: {}. Its bulk stream (sync.Pool of \
+             50 KB buffers, 32 KB chunks, batches of 1000, fetcher channels, encoding/json) \
+             over the same tickets, paired with chunkstream's (memory, `stream`, freelist, \
+             serde_json) block for block; Go times its blocks itself.\n",
+            go_bench::status(Some(t))
+        );
+        let rows: Vec<Vec<String>> = t
+            .iter()
+            .filter(|r| r.get("figure") != go_bench::STATUS)
+            .map(|r| {
+                vec![
+                    r.get("figure").into(),
+                    ci(&r, "value", "lo", "hi"),
+                    r.get("pairs").into(),
+                    r.get("note").into(),
+                ]
+            })
+            .collect();
+        if !rows.is_empty() {
+            body.push_str(&markdown_table(
+                &["figure", "value [95%]", "pairs", "note"],
+                &rows,
+            ));
+        }
+        body.push('\n');
+    }
+    if let Some(t) = beside.pool_ops {
+        body.push_str(
+            "## Pool get + put\n\nEach strategy paired with a same-run reference: a fresh \
+             `Vec::with_capacity(buffer_size)` and its drop (what a pool replaces), in the same \
+             shape (one thread; get on one thread and put on another, the hand-over untimed; \
+             two threads at once on one pool), and with Go's `sync.Pool` measured in Go. \
+             Ratio = the pool's time over the reference's, per pair (below 1: cheaper). No \
+             timed loop runs while allocations are counted.\n\n",
+        );
         let rows: Vec<Vec<String>> = t
             .iter()
             .map(|r| {
                 vec![
+                    r.get("case").into(),
                     r.get("pool").into(),
-                    r.get("ns_per_get_put").into(),
-                    r.get("ns_min").into(),
-                    r.get("rounds").into(),
-                    r.get("ops_per_round").into(),
+                    r.get("reference").into(),
+                    ci(&r, "ns_per_op", "ns_lo", "ns_hi"),
+                    ci(&r, "reference_ns", "reference_ns_lo", "reference_ns_hi"),
+                    ci(&r, "ratio", "ratio_lo", "ratio_hi"),
+                    r.get("pairs").into(),
+                    r.get("hit_rate").into(),
                 ]
             })
             .collect();
         body.push_str(&markdown_table(
             &[
+                "case",
                 "pool",
-                "ns/op (median)",
-                "ns/op (min)",
-                "rounds",
-                "ops/round",
+                "reference",
+                "ns/op [95%]",
+                "reference ns/op [95%]",
+                "ratio [95%]",
+                "pairs",
+                "hit rate",
             ],
             &rows,
         ));
         body.push('\n');
     }
-    if let Some(t) = steady {
-        body.push_str("## Allocations per 100-ticket request (steady state)\n\n");
+    if let Some(t) = beside.steady {
+        body.push_str(
+            "## Allocations per 100-ticket request (steady state)\n\nCounted (not timed) \
+             in ten passes after warm-up; the interval is over the passes.\n\n",
+        );
         let rows: Vec<Vec<String>> = t
             .iter()
             .map(|r| {
@@ -174,7 +257,7 @@ pub(crate) fn render_compare(
                     r.get("pool").into(),
                     r.get("json_bytes").into(),
                     r.get("allocs_per_request").into(),
-                    r.get("bytes_per_request").into(),
+                    ci(&r, "bytes_per_request", "bytes_lo", "bytes_hi"),
                     r.get("requests").into(),
                 ]
             })
@@ -185,18 +268,28 @@ pub(crate) fn render_compare(
                 "pool",
                 "JSON bytes",
                 "allocs/req",
-                "bytes/req",
+                "bytes/req [95%]",
                 "requests",
             ],
             &rows,
         ));
         body.push('\n');
     }
-    if let Some(t) = first_byte {
-        body.push_str("## First byte from a slow source (`flush_interval`)\n\n");
-        let rows: Vec<Vec<String>> = t.rows.clone();
-        let header: Vec<&str> = t.header.iter().map(String::as_str).collect();
-        body.push_str(&markdown_table(&header, &rows));
+    if let Some(t) = beside.first_byte {
+        body.push_str(
+            "## First byte from a slow source (`flush_interval`)\n\nThree items 25 ms \
+             apart, a 10 ms interval, on the per-item and the batch path; the delay's median \
+             with a bootstrap 95% interval (`lo`, `hi`) and the largest delay.\n\n",
+        );
+        body.push_str(&raw_table(t));
+        body.push('\n');
+    }
+    if let Some(t) = beside.mixed {
+        body.push_str(
+            "## Pools on a mixed workload\n\nTiny responses (one ticket) first, then large \
+             ones (about 1 MiB); the hit rate is over the large responses' buffers.\n\n",
+        );
+        body.push_str(&raw_table(t));
         body.push('\n');
     }
     body.push_str(&environment(env));
@@ -208,114 +301,184 @@ pub(crate) fn render_compare(
 pub(crate) fn render_tuning(
     tuning: &Table,
     confirm: Option<&Table>,
+    noise_table: Option<&Table>,
     plots: &[String],
     env: &Environment,
 ) -> String {
-    let mut body = String::from(
+    let mut body = String::new();
+    if let Some(noise) = noise_table {
+        let _ = writeln!(body, "{}\n", noise::summary(noise));
+    }
+    body.push_str(
         "The sweep: buffer size x chunk threshold (not above the buffer) x batch size, \
-         on the batch path (`stream_batch`), freelist pool, serde_json, in memory. Ratio \
-         to the limit as in `compare.md`; allocations and bytes per request from the \
-         counting allocator; first chunk is the median time to the first chunk. The best \
+         on the batch path (`stream_batch`), freelist pool, serde_json, in memory. Each \
+         configuration alternates with the limit in short blocks (as in `compare.md`): the \
+         ratio is the median of the per-pair ratios with a bootstrap 95% interval. The best \
          configurations of the sweep and the Go package's (50 KiB / 32 KiB / 1000) are then \
-         measured again with more rounds (the confirmation): the optimum below comes from \
-         it, since the best of hundreds of noisy medians is biased upwards.\n\n\
-         ## Optimum per workload\n\n",
+         measured again with more pairs (the confirmation): the optimum comes from it, since \
+         the best of hundreds of noisy medians is biased upwards.\n\n",
     );
+    body.push_str("## What each setting costs\n\n");
+    let _ = writeln!(
+        body,
+        "Per workload and knob, the smallest setting whose best configuration (in the sweep) \
+         is within {}% of the optimum, and the memory that configuration holds per \
+         concurrent stream ({} buffers in flight x the buffer size, plus one batch of items \
+         at their JSON size).\n",
+        fmt_num(claims::TOLERANCE * 100.0, 0),
+        fmt_num(tradeoff::BUFFERS_IN_FLIGHT, 0)
+    );
+    let smallest = tradeoff::smallest(tuning);
+    let rows: Vec<Vec<String>> = smallest
+        .iter()
+        .map(|s| {
+            vec![
+                s.workload.clone(),
+                tradeoff::knob_name(s.knob).to_owned(),
+                fmt_num(s.value, 0),
+                s.ratio.clone(),
+                s.optimum.clone(),
+                fmt_num(s.memory_kib, 0),
+                fmt_num(s.go_memory_kib, 0),
+            ]
+        })
+        .collect();
+    body.push_str(&markdown_table(
+        &[
+            "workload",
+            "knob",
+            "smallest within tolerance",
+            "its ratio [95%]",
+            "optimum (ratio [95%])",
+            "KiB per stream",
+            "KiB per stream at Go's setting",
+        ],
+        &rows,
+    ));
+    body.push_str("\n## Recommended defaults\n\n");
+    for (setting, words) in tradeoff::recommendations(&smallest) {
+        let _ = writeln!(body, "- **{setting}**: {words}");
+    }
+    body.push_str("\n## Optimum per workload (confirmation)\n\n");
     let finals = confirm.unwrap_or(tuning);
     let mut rows = Vec::new();
     for w in claims::workloads(finals) {
         if let Some(opt) = claims::optimum(finals, &w) {
-            rows.push(vec![
-                w.clone(),
-                opt.get("buffer_kib").into(),
-                opt.get("threshold_kib").into(),
-                opt.get("batch").into(),
-                opt.get("ratio").into(),
-                opt.get("allocs_per_request").into(),
-                kib(opt.num("alloc_bytes_per_request")),
-                opt.get("chunks_per_request").into(),
-                opt.get("first_chunk_us").into(),
-            ]);
+            rows.push(tuning_row(&opt));
         }
     }
-    let header = [
-        "workload",
-        "buffer KiB",
-        "threshold KiB",
-        "batch",
-        "ratio",
-        "allocs/req",
-        "KiB alloc/req",
-        "chunks/req",
-        "first chunk µs",
-    ];
-    body.push_str(&markdown_table(&header, &rows));
+    body.push_str(&markdown_table(&TUNING_HEADER, &rows));
     if let Some(confirm) = confirm {
         body.push_str("\n## Confirmation\n\n");
-        body.push_str(&markdown_table(&header, &tuning_rows(confirm)));
+        body.push_str(&markdown_table(&TUNING_HEADER, &tuning_rows(confirm)));
     }
-    body.push_str("\n## Plots (the sweep)\n\n");
+    body.push_str("\n## Plots (the sweep; error bars are 95% intervals)\n\n");
     for p in plots {
         let _ = writeln!(body, "![{p}]({p})\n");
     }
     body.push_str("## The sweep\n\n");
-    body.push_str(&markdown_table(&header, &tuning_rows(tuning)));
+    body.push_str(&markdown_table(&TUNING_HEADER, &tuning_rows(tuning)));
     body.push('\n');
     body.push_str(&environment(env));
     format!("# Tuning sweep\n\n{}", generated(env.get("command"), &body))
 }
 
-fn tuning_rows(tuning: &Table) -> Vec<Vec<String>> {
-    tuning
-        .iter()
-        .map(|r| {
-            vec![
-                r.get("workload").into(),
-                r.get("buffer_kib").into(),
-                r.get("threshold_kib").into(),
-                r.get("batch").into(),
-                r.get("ratio").into(),
-                r.get("allocs_per_request").into(),
-                kib(r.num("alloc_bytes_per_request")),
-                r.get("chunks_per_request").into(),
-                r.get("first_chunk_us").into(),
-            ]
-        })
-        .collect()
+const TUNING_HEADER: [&str; 10] = [
+    "workload",
+    "buffer KiB",
+    "threshold KiB",
+    "batch",
+    "ratio [95%]",
+    "pairs",
+    "allocs/req",
+    "KiB alloc/req",
+    "chunks/req",
+    "first chunk µs",
+];
+
+fn tuning_row(r: &Row<'_>) -> Vec<String> {
+    vec![
+        r.get("workload").into(),
+        r.get("buffer_kib").into(),
+        r.get("threshold_kib").into(),
+        r.get("batch").into(),
+        ci(r, "ratio", "ratio_lo", "ratio_hi"),
+        r.get("pairs").into(),
+        r.get("allocs_per_request").into(),
+        kib(r.num("alloc_bytes_per_request")),
+        r.get("chunks_per_request").into(),
+        r.get("first_chunk_us").into(),
+    ]
 }
 
-fn verdict_rows(verdicts: &[Verdict]) -> Vec<Vec<String>> {
-    verdicts
+fn tuning_rows(tuning: &Table) -> Vec<Vec<String>> {
+    tuning.iter().map(|r| tuning_row(&r)).collect()
+}
+
+/// `claims.md`: the headline ratios, the Go claims and the design's targets against
+/// the measurements, with the noise of the runs they came from.
+pub(crate) fn render_claims(
+    inputs: &Inputs<'_>,
+    noise_tables: &[&Table],
+    sources: &[(String, Environment)],
+) -> String {
+    let mut body = String::new();
+    for t in noise_tables {
+        let _ = writeln!(body, "{}\n", noise::summary(t));
+    }
+    let _ = writeln!(
+        body,
+        "Every figure carries its 95% interval (`median [lo, hi]`). The verdict rule: a \
+         target is met, or a claim holds, only when the whole interval is on the right side \
+         of the threshold; missed or refuted only when the whole interval is on the wrong \
+         side; otherwise `{}`. A tuned setting holds when the gap between the best \
+         configuration with it and the optimum is within {}% over its whole interval. \
+         Counts (allocations, hits) are exact and shown as such. See `README.md` for the \
+         method.\n",
+        claims::INCONCLUSIVE,
+        fmt_num(claims::TOLERANCE * 100.0, 0),
+    );
+    body.push_str("## Headline ratios\n\n");
+    let rows: Vec<Vec<String>> = claims::headlines(inputs)
         .iter()
+        .map(|h| vec![h.what.clone(), h.ratio.show(3)])
+        .collect();
+    body.push_str(&markdown_table(&["ratio", "median [95%]"], &rows));
+    body.push_str(
+        "\n## Go claims\n\nEach claim of the Go package: its published figure, the Go \
+         package measured on this machine in the same run, chunkstream measured here, and \
+         the verdict for chunkstream (against the same-machine Go figure when there is one).\n\n",
+    );
+    let rows: Vec<Vec<String>> = claims::claims(inputs)
+        .into_iter()
         .map(|v| {
             vec![
-                v.what.clone(),
-                v.claim.clone(),
-                v.measured.clone(),
+                v.what,
+                v.claim,
+                v.go_here,
+                v.measured,
                 format!("**{}**", v.verdict),
             ]
         })
-        .collect()
-}
-
-/// `claims.md`: the Go claims and the design's targets against the measurements.
-pub(crate) fn render_claims(inputs: &Inputs<'_>, sources: &[(String, Environment)]) -> String {
-    let mut body = format!(
-        "Each claim of the Go package beside what this lab measured, and a verdict computed \
-         from the CSVs. A tuned setting (from the confirmation stage of `tune`) holds when the best ratio reachable with it is \
-         within {}% of the optimum; bytes per request match a Go figure within {}%.\n\n\
-         ## Go claims\n\n",
-        claims::TOLERANCE * 100.0,
-        claims::BYTES_TOLERANCE * 100.0
-    );
+        .collect();
     body.push_str(&markdown_table(
-        &["claim", "Go", "measured here", "verdict"],
-        &verdict_rows(&claims::claims(inputs)),
+        &[
+            "claim",
+            "Go's published figure",
+            "Go measured here",
+            "chunkstream measured here",
+            "verdict",
+        ],
+        &rows,
     ));
     body.push_str("\n## Design targets\n\n");
+    let rows: Vec<Vec<String>> = claims::targets(inputs)
+        .into_iter()
+        .map(|v| vec![v.what, v.claim, v.measured, format!("**{}**", v.verdict)])
+        .collect();
     body.push_str(&markdown_table(
         &["what", "target", "measured here", "verdict"],
-        &verdict_rows(&claims::targets(inputs)),
+        &rows,
     ));
     body.push_str("\n## Measured by\n\n");
     for (name, env) in sources {
@@ -381,16 +544,22 @@ pub(crate) fn regenerate(dir: &Path) -> Result<String, BoxError> {
     let tuning = read("tuning");
     let confirm = read("tuning_confirm");
     let soak = read("soak_summary");
+    let mixed = read("pool_mixed");
+    let go = read("go");
+    let noise_compare = read("noise");
+    let noise_tuning = read("tuning_noise");
     let mut compare_md = String::new();
     let mut sources = Vec::new();
     if let Some(compare) = &compare {
-        compare_md = render_compare(
-            compare,
-            pool_ops.as_ref(),
-            steady.as_ref(),
-            first_byte.as_ref(),
-            &env("compare"),
-        );
+        let beside = Beside {
+            pool_ops: pool_ops.as_ref(),
+            steady: steady.as_ref(),
+            first_byte: first_byte.as_ref(),
+            mixed: mixed.as_ref(),
+            go: go.as_ref(),
+            noise: noise_compare.as_ref(),
+        };
+        compare_md = render_compare(compare, &beside, &env("compare"));
         std::fs::write(dir.join("compare.md"), &compare_md)?;
         sources.push(("compare".to_owned(), env("compare")));
     }
@@ -398,7 +567,13 @@ pub(crate) fn regenerate(dir: &Path) -> Result<String, BoxError> {
         let plots = plot::tuning(tuning, dir)?;
         std::fs::write(
             dir.join("tuning.md"),
-            render_tuning(tuning, confirm.as_ref(), &plots, &env("tuning")),
+            render_tuning(
+                tuning,
+                confirm.as_ref(),
+                noise_tuning.as_ref(),
+                &plots,
+                &env("tuning"),
+            ),
         )?;
         sources.push(("tune".to_owned(), env("tuning")));
     }
@@ -425,8 +600,14 @@ pub(crate) fn regenerate(dir: &Path) -> Result<String, BoxError> {
         tuning: confirm.as_ref().or(tuning.as_ref()),
         soak: soak.as_ref(),
         first_byte: first_byte.as_ref(),
+        go: go.as_ref(),
+        mixed: mixed.as_ref(),
     };
-    std::fs::write(dir.join("claims.md"), render_claims(&inputs, &sources))?;
+    let noise_tables: Vec<&Table> = noise_compare.iter().chain(noise_tuning.iter()).collect();
+    std::fs::write(
+        dir.join("claims.md"),
+        render_claims(&inputs, &noise_tables, &sources),
+    )?;
     Ok(compare_md)
 }
 
@@ -464,11 +645,11 @@ mod tests {
             t.push(row);
         }
         let env = Environment::from_text("command=cargo run -p chunkstream-lab -- compare\n");
-        let md = render_compare(&t, None, None, None, &env);
+        let md = render_compare(&t, &Beside::default(), &env);
         assert!(md.contains("## tickets") && md.contains("## small"));
         assert!(md.contains("| limit |"));
         assert!(md.contains("<!-- generated by: cargo run -p chunkstream-lab -- compare -->"));
         // Same input, same output: reports regenerate identically.
-        assert_eq!(md, render_compare(&t, None, None, None, &env));
+        assert_eq!(md, render_compare(&t, &Beside::default(), &env));
     }
 }

@@ -134,6 +134,11 @@ pub(crate) fn chunkstream_body(make: Arc<dyn Fn() -> ChunkStream + Send + Sync>)
     Arc::new(move || Body::new(make()))
 }
 
+/// A server body serving `body`, encoded up front, as one `Bytes` (the HTTP limit).
+pub(crate) fn fixed_body(body: bytes::Bytes) -> BodyFactory {
+    Arc::new(move || Body::from(body.clone()))
+}
+
 /// A server body serving a peer's body.
 pub(crate) fn peer_body<F, S, U, E>(peer: PeerKind, source: F) -> BodyFactory
 where

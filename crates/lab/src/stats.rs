@@ -1,13 +1,26 @@
-//! Small statistics: medians and ratios, NaN-aware (a missing figure stays missing).
+//! Small statistics: medians, ratios, seeded bootstrap confidence intervals and the
+//! verdict rule. NaN-aware: a missing figure stays missing.
+
+use chunkstream_benches::workload::Rng;
+
+/// Bootstrap resamples per interval.
+pub(crate) const RESAMPLES: usize = 1000;
+
+/// The seed of every bootstrap (intervals are deterministic functions of the samples).
+pub(crate) const BOOTSTRAP_SEED: u64 = 0x5eed_b007;
 
 /// The median of `values` (the mean of the middle two for an even count); NaN when
 /// there are none. NaNs sort last and count like values.
 pub(crate) fn median(values: &[f64]) -> f64 {
-    if values.is_empty() {
-        return f64::NAN;
-    }
     let mut sorted = values.to_vec();
     sorted.sort_by(f64::total_cmp);
+    median_sorted(&sorted)
+}
+
+fn median_sorted(sorted: &[f64]) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
     let mid = sorted.len() / 2;
     if sorted.len() % 2 == 1 {
         sorted[mid]
@@ -25,14 +38,147 @@ pub(crate) fn ratio(part: f64, whole: f64) -> f64 {
     }
 }
 
-/// The smallest and largest of `values` (NaN, NaN when empty).
-pub(crate) fn range(values: &[f64]) -> (f64, f64) {
-    values.iter().fold((f64::NAN, f64::NAN), |(lo, hi), &v| {
-        (
-            if lo.is_nan() || v < lo { v } else { lo },
-            if hi.is_nan() || v > hi { v } else { hi },
+/// The `q` quantile (0..=1) of sorted values, nearest rank.
+fn quantile_sorted(sorted: &[f64], q: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let i = ((sorted.len() - 1) as f64 * q).round() as usize;
+    sorted[i.min(sorted.len() - 1)]
+}
+
+/// A median with its bootstrap 95% confidence interval.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) struct Estimate {
+    /// The median of the samples.
+    pub(crate) median: f64,
+    /// Lower end of the 95% interval.
+    pub(crate) lo: f64,
+    /// Upper end of the 95% interval.
+    pub(crate) hi: f64,
+    /// Samples it came from.
+    pub(crate) n: usize,
+}
+
+impl Default for Estimate {
+    fn default() -> Self {
+        Estimate::MISSING
+    }
+}
+
+impl Estimate {
+    /// Nothing measured.
+    pub(crate) const MISSING: Estimate = Estimate {
+        median: f64::NAN,
+        lo: f64::NAN,
+        hi: f64::NAN,
+        n: 0,
+    };
+
+    /// An exact figure (a count, not a sample): its interval is itself.
+    pub(crate) fn exact(value: f64) -> Estimate {
+        Estimate {
+            median: value,
+            lo: value,
+            hi: value,
+            n: 1,
+        }
+    }
+
+    /// The median of `samples` with a percentile bootstrap 95% interval of the median
+    /// (seeded: the same samples always give the same interval).
+    pub(crate) fn of(samples: &[f64]) -> Estimate {
+        let values: Vec<f64> = samples.iter().copied().filter(|v| v.is_finite()).collect();
+        if values.is_empty() {
+            return Estimate::MISSING;
+        }
+        let mut rng = Rng::new(BOOTSTRAP_SEED ^ values.len() as u64);
+        let mut medians = Vec::with_capacity(RESAMPLES);
+        let mut resample = vec![0.0; values.len()];
+        for _ in 0..RESAMPLES {
+            for slot in &mut resample {
+                *slot = values[rng.below(values.len() as u64) as usize];
+            }
+            resample.sort_by(f64::total_cmp);
+            medians.push(median_sorted(&resample));
+        }
+        medians.sort_by(f64::total_cmp);
+        Estimate {
+            median: median(&values),
+            lo: quantile_sorted(&medians, 0.025),
+            hi: quantile_sorted(&medians, 0.975),
+            n: values.len(),
+        }
+    }
+
+    /// Every figure scaled by `k` (for units).
+    pub(crate) fn scale(self, k: f64) -> Estimate {
+        Estimate {
+            median: self.median * k,
+            lo: self.lo * k,
+            hi: self.hi * k,
+            n: self.n,
+        }
+    }
+
+    /// Whether nothing was measured.
+    pub(crate) fn is_missing(&self) -> bool {
+        self.median.is_nan()
+    }
+
+    /// `median [lo, hi]` with `decimals` places, `-` when missing.
+    pub(crate) fn show(&self, decimals: usize) -> String {
+        if self.is_missing() {
+            return "-".to_owned();
+        }
+        format!(
+            "{:.d$} [{:.d$}, {:.d$}]",
+            self.median,
+            self.lo,
+            self.hi,
+            d = decimals
         )
-    })
+    }
+}
+
+/// A verdict read from an interval against a threshold.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Side {
+    /// The whole interval is on the right side.
+    Right,
+    /// The whole interval is on the wrong side.
+    Wrong,
+    /// The interval straddles the threshold (or nothing was measured).
+    Inconclusive,
+}
+
+/// Where `estimate` lies against "at least `threshold`" (`higher_is_right`) or "at
+/// most `threshold`": only a whole interval on one side decides.
+pub(crate) fn side(estimate: &Estimate, threshold: f64, higher_is_right: bool) -> Side {
+    if estimate.is_missing() || estimate.lo.is_nan() || estimate.hi.is_nan() {
+        return Side::Inconclusive;
+    }
+    let (right, wrong) = if higher_is_right {
+        (estimate.lo >= threshold, estimate.hi < threshold)
+    } else {
+        (estimate.hi <= threshold, estimate.lo > threshold)
+    };
+    match (right, wrong) {
+        (true, _) => Side::Right,
+        (_, true) => Side::Wrong,
+        _ => Side::Inconclusive,
+    }
+}
+
+/// The block-to-block variation of a series of block times: the median of
+/// `|b[i+1] - b[i]| / mean(b[i], b[i+1])` (NaN with fewer than two blocks).
+pub(crate) fn block_variation(blocks: &[f64]) -> f64 {
+    let steps: Vec<f64> = blocks
+        .windows(2)
+        .map(|w| ratio((w[1] - w[0]).abs(), (w[0] + w[1]) / 2.0))
+        .filter(|v| v.is_finite())
+        .collect();
+    median(&steps)
 }
 
 #[cfg(test)]
@@ -55,8 +201,39 @@ mod tests {
     }
 
     #[test]
-    fn ranges() {
-        assert_eq!(range(&[2.0, 5.0, 1.0]), (1.0, 5.0));
-        assert!(range(&[]).0.is_nan());
+    fn intervals_contain_the_median_and_are_deterministic() {
+        let samples: Vec<f64> = (0..101).map(|i| 1.0 + (i % 7) as f64 * 0.01).collect();
+        let e = Estimate::of(&samples);
+        assert!(e.lo <= e.median && e.median <= e.hi, "{e:?}");
+        assert_eq!(e, Estimate::of(&samples));
+        assert_eq!(e.n, 101);
+        // A constant series has a zero-width interval.
+        let c = Estimate::of(&[2.0; 20]);
+        assert_eq!((c.lo, c.median, c.hi), (2.0, 2.0, 2.0));
+        assert!(Estimate::of(&[]).is_missing());
+    }
+
+    #[test]
+    fn verdicts_need_the_whole_interval() {
+        let e = |lo, median, hi| Estimate {
+            median,
+            lo,
+            hi,
+            n: 10,
+        };
+        assert_eq!(side(&e(0.96, 0.97, 0.98), 0.95, true), Side::Right);
+        assert_eq!(side(&e(0.90, 0.96, 0.99), 0.95, true), Side::Inconclusive);
+        assert_eq!(side(&e(0.90, 0.92, 0.94), 0.95, true), Side::Wrong);
+        assert_eq!(side(&e(0.5, 0.8, 0.9), 1.0, false), Side::Right);
+        assert_eq!(side(&e(1.1, 1.2, 1.3), 1.0, false), Side::Wrong);
+        assert_eq!(side(&Estimate::MISSING, 1.0, false), Side::Inconclusive);
+    }
+
+    #[test]
+    fn variation_between_neighbouring_blocks() {
+        assert_eq!(block_variation(&[1.0, 1.0, 1.0]), 0.0);
+        let v = block_variation(&[1.0, 1.1, 1.0, 1.1]);
+        assert!((v - 0.1 / 1.05).abs() < 1e-9);
+        assert!(block_variation(&[1.0]).is_nan());
     }
 }

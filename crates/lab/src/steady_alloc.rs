@@ -9,7 +9,8 @@ use chunkstream_benches::scenario::{self, Path, Scenario, Streaming};
 use chunkstream_benches::workload;
 use tokio::runtime::Runtime;
 
-use crate::alloc_count::Counts;
+use crate::alloc_count;
+use crate::stats::{Estimate, median};
 use crate::table::{Table, fmt_num};
 
 /// Items per request, as in the design's target.
@@ -24,10 +25,16 @@ pub(crate) const COLUMNS: &[&str] = &[
     "json_bytes",
     "allocs_per_request",
     "bytes_per_request",
+    "bytes_lo",
+    "bytes_hi",
     "requests",
 ];
 
-/// Counts allocations over `requests` requests of [`ITEMS`] tickets after `warmup`.
+/// Counting passes the requests are split into (the interval is over passes).
+const PASSES: u64 = 10;
+
+/// Counts allocations over `requests` requests of [`ITEMS`] tickets after `warmup`, in
+/// untimed passes; the interval is over the passes.
 pub(crate) fn measure(rt: &Runtime, warmup: u64, requests: u64) -> Table {
     let items = workload::leak(workload::tickets(ITEMS));
     let json = serde_json::to_vec(items).map_or(0, |v| v.len());
@@ -54,26 +61,36 @@ pub(crate) fn measure(rt: &Runtime, warmup: u64, requests: u64) -> Table {
     }
     let mut table = Table::new(COLUMNS);
     for (name, pool, encoder, mut scenario) in contestants {
-        let counts = rt.block_on(async {
+        rt.block_on(async {
             for _ in 0..warmup {
                 scenario.run().await.ok();
             }
-            let before = Counts::now();
-            for _ in 0..requests {
-                scenario.run().await.ok();
-            }
-            Counts::now().since(before)
         });
-        let per = requests.max(1) as f64;
+        let per_pass = (requests / PASSES).max(1);
+        let (mut allocs, mut bytes) = (Vec::new(), Vec::new());
+        for _ in 0..PASSES {
+            let ((), counts) = alloc_count::counting(|| {
+                rt.block_on(async {
+                    for _ in 0..per_pass {
+                        scenario.run().await.ok();
+                    }
+                });
+            });
+            allocs.push(counts.allocs as f64 / per_pass as f64);
+            bytes.push(counts.bytes as f64 / per_pass as f64);
+        }
+        let bytes = Estimate::of(&bytes);
         table.push(vec![
             name,
             pool,
             encoder,
             ITEMS.to_string(),
             json.to_string(),
-            fmt_num(counts.allocs as f64 / per, 2),
-            fmt_num(counts.bytes as f64 / per, 1),
-            requests.to_string(),
+            fmt_num(median(&allocs), 2),
+            fmt_num(bytes.median, 1),
+            fmt_num(bytes.lo, 1),
+            fmt_num(bytes.hi, 1),
+            (per_pass * PASSES).to_string(),
         ]);
     }
     table

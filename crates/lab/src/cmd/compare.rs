@@ -17,6 +17,9 @@ use std::path::Path as FsPath;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::noise::Noise;
+use crate::paired::Schedule;
+use crate::stats::median;
 use chunkstream::{BoxError, ChunkConfig, Format};
 use chunkstream_benches::contestants::{
     DEFAULT_ENCODER, DEFAULT_POOL, ENCODERS, EncoderKind, POOLS, PoolKind,
@@ -31,17 +34,18 @@ use crate::env_info::Environment;
 use crate::measure::{self, Entry, Outcome, Plan, StatsFn};
 use crate::sources::{self, BodyFactory, Server, Sqlite};
 use crate::table::{Table, fmt_num};
-use crate::{first_byte, pool_ops, report, steady_alloc};
+use crate::{first_byte, go_bench, mixed, pool_ops, report, steady_alloc};
 
 /// Options of `compare`.
 #[derive(Clone, Debug)]
 pub(crate) struct Options {
-    /// Small requests, few rounds, a short budget (the CI smoke test).
+    /// Small requests, short alternations (the CI smoke test).
     pub(crate) quick: bool,
-    /// Rounds (default 11, quick 3).
-    pub(crate) rounds: Option<usize>,
-    /// Seconds for the timed rounds (default 150, quick 4).
+    /// Seconds of paired blocks for the whole matrix (default 130, quick 3), split
+    /// evenly over the contestants.
     pub(crate) budget: Option<f64>,
+    /// Milliseconds per block (default 3, quick 1).
+    pub(crate) block_ms: Option<f64>,
 }
 
 /// What the report says about one contestant.
@@ -65,14 +69,16 @@ pub(crate) const COLUMNS: &[&str] = &[
     "contestant",
     "pool",
     "encoder",
+    "limit",
     "items",
     "body_bytes",
-    "rounds",
+    "pairs",
     "mb_per_s",
     "items_per_s",
     "ratio",
-    "ratio_min",
-    "ratio_max",
+    "ratio_lo",
+    "ratio_hi",
+    "limit_variation",
     "allocs_per_request",
     "alloc_bytes_per_request",
     "chunks_per_request",
@@ -87,22 +93,31 @@ fn request_bytes(quick: bool) -> usize {
 }
 
 /// Runs the comparison and writes `compare.csv`, `pool_ops.csv`, `alloc_steady.csv`,
-/// `first_byte.csv`, their environment and the markdown into `out`.
+/// `first_byte.csv`, `pool_mixed.csv`, `go.csv`, `noise.csv`, their environment and
+/// the markdown into `out`.
 pub(crate) fn run(options: &Options, env: &Environment, out: &FsPath) -> Result<(), BoxError> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
     let quick = options.quick;
     let bytes = request_bytes(quick);
-    let mut plan = Plan {
-        rounds: options.rounds.unwrap_or(if quick { 3 } else { 11 }),
-        budget: Duration::from_secs_f64(options.budget.unwrap_or(if quick { 4.0 } else { 150.0 })),
-        alloc_requests: if quick { 2 } else { 5 },
-    };
-    plan.rounds = plan.rounds.max(1);
+    let block =
+        Duration::from_secs_f64(options.block_ms.unwrap_or(if quick { 1.0 } else { 3.0 }) / 1e3);
+    let budget = options.budget.unwrap_or(if quick { 3.0 } else { 130.0 });
+
+    let tickets = workload::leak(workload::tickets(Workload::Tickets.items_for_bytes(bytes)));
+    // The Go package, when `go` is there: its bulk stream alternates with chunkstream's
+    // in two slices, one before the matrix and one after, so a change of load during
+    // the run weighs on both.
+    eprintln!("compare: the Go package (building it if needed)");
+    let mut go = GoSide::start(tickets, block, quick);
+    if let Some(reason) = go.run.missing() {
+        eprintln!("compare: Go {reason}");
+    }
+    go.slice(&rt);
+    let rust_bytes = go.bytes;
 
     let mut matrix = Matrix::default();
-    let tickets = workload::leak(workload::tickets(Workload::Tickets.items_for_bytes(bytes)));
     let small = workload::leak(workload::small(Workload::Small.items_for_bytes(bytes)));
     let large = workload::leak(workload::large(Workload::Large.items_for_bytes(bytes)));
     matrix.add(Workload::Tickets, tickets)?;
@@ -113,23 +128,69 @@ pub(crate) fn run(options: &Options, env: &Environment, out: &FsPath) -> Result<
     let server = Server::start(std::mem::take(&mut matrix.routes))?;
     matrix.connect(&server);
 
+    let contestants = matrix.entries.iter().filter(|e| !e.is_limit).count();
+    let plan = Plan {
+        schedule: Schedule {
+            block,
+            budget: Duration::from_secs_f64(budget / contestants.max(1) as f64),
+            min_pairs: if quick { 5 } else { 21 },
+            max_pairs: 5000,
+        },
+        alloc_requests: if quick { 2 } else { 5 },
+    };
     eprintln!(
-        "compare: {} contestants, {} rounds, {:.0} s of timed rounds ({} build)",
-        matrix.entries.len(),
-        plan.rounds,
-        plan.budget.as_secs_f64(),
+        "compare: {contestants} contestants, each alternating with its limit in {:.1} ms \
+         blocks for {:.2} s ({} build)",
+        block.as_secs_f64() * 1e3,
+        plan.schedule.budget.as_secs_f64(),
         env.get("profile")
     );
     let outcomes = measure::run(&rt, &mut matrix.entries, plan, "compare");
     let mut table = Table::new(COLUMNS);
     for (entry, outcome) in matrix.entries.iter().zip(&outcomes) {
-        table.push(row(&entry.meta, entry.items, outcome));
+        let limit = entry.group.split('/').nth(1).unwrap_or("-");
+        table.push(row(&entry.meta, limit, entry.items, outcome));
     }
+    let mut noise = Noise::default();
+    noise.add("compare", measure::noise(&outcomes));
+    drop(matrix);
     drop(server);
     drop(sqlite);
 
-    let (pool_rounds, pool_ops) = if quick { (5, 10_000) } else { (101, 200_000) };
-    let pools = pool_ops::measure(pool_rounds, pool_ops);
+    // The Go package, when `go` is there: the rest of its bulk comparison, then its
+    // pool beside ours.
+    eprintln!("compare: the Go package");
+    go.slice(&rt);
+    let go_table = go.run.finish(rust_bytes, &go.side);
+    let pool_schedule = Schedule {
+        block: Duration::from_secs_f64(if quick { 0.5e-3 } else { 2e-3 }),
+        budget: Duration::from_secs_f64(if quick { 0.02 } else { 0.4 }),
+        min_pairs: if quick { 5 } else { 31 },
+        max_pairs: 5000,
+    };
+    let go_pool = go.run.blocks().map(|go| {
+        let go = std::rc::Rc::new(std::cell::RefCell::new(go));
+        let (a, b) = (std::rc::Rc::clone(&go), go);
+        pool_ops::GoPool {
+            pool: Box::new(move |n| Ok(a.borrow_mut().pool_block(n).map_err(|e| e.to_string())?)),
+            alloc: Box::new(move |n| {
+                Ok(b.borrow_mut().alloc_block(n).map_err(|e| e.to_string())?)
+            }),
+        }
+    });
+    eprintln!("compare: pool get + put");
+    let pools = pool_ops::measure(&pool_schedule, go_pool)?;
+    noise.add(
+        "pool_ops",
+        median(
+            &pools
+                .iter()
+                .map(|r| r.num("reference_variation"))
+                .collect::<Vec<_>>(),
+        ),
+    );
+    drop(go);
+
     let steady = if quick {
         steady_alloc::measure(&rt, 5, 20)
     } else {
@@ -139,21 +200,78 @@ pub(crate) fn run(options: &Options, env: &Environment, out: &FsPath) -> Result<
         &rt,
         Duration::from_millis(10),
         Duration::from_millis(25),
-        if quick { 2 } else { 5 },
+        if quick { 3 } else { 20 },
     );
+    let mixed = if quick {
+        mixed::measure(&rt, 20, 2, Workload::Tickets.items_for_bytes(256 * 1024))?
+    } else {
+        mixed::measure(&rt, 200, 10, Workload::Tickets.items_for_bytes(1 << 20))?
+    };
 
     std::fs::create_dir_all(out)?;
     table.write(&out.join("compare.csv"))?;
     pools.write(&out.join("pool_ops.csv"))?;
     steady.write(&out.join("alloc_steady.csv"))?;
     first.write(&out.join("first_byte.csv"))?;
+    mixed.write(&out.join("pool_mixed.csv"))?;
+    go_table.write(&out.join("go.csv"))?;
+    noise.table().write(&out.join("noise.csv"))?;
     env.write(&out.join("compare.env"))?;
     let markdown = report::regenerate(out)?;
     println!("{markdown}");
+    if let Some(warning) = noise.warning() {
+        eprintln!("\nWARNING: {warning}\n");
+    }
     Ok(())
 }
 
-fn row(meta: &Meta, items: u64, o: &Outcome) -> Vec<String> {
+/// The Go package and chunkstream's side of the bulk comparison: the tickets in memory,
+/// `stream`, freelist, serde_json.
+struct GoSide {
+    run: go_bench::GoRun,
+    rust: Streaming,
+    bytes: u64,
+    /// One slice of the bulk alternation.
+    bulk: Schedule,
+    /// Go against its own limit.
+    side: Schedule,
+}
+
+impl GoSide {
+    fn start(tickets: &'static [workload::Ticket], block: Duration, quick: bool) -> Self {
+        let built = scenario::chunkstream(
+            PoolKind::Freelist,
+            EncoderKind::SerdeJson,
+            &ChunkConfig::default(),
+            Format::JsonArray,
+            Path::Item,
+            move || peers::memory(tickets),
+        );
+        let bytes = serde_json::to_vec(tickets).map_or(0, |v| v.len() as u64);
+        let schedule = |seconds| Schedule {
+            block,
+            budget: Duration::from_secs_f64(if quick { 0.05 } else { seconds }),
+            min_pairs: if quick { 5 } else { 31 },
+            max_pairs: 5000,
+        };
+        GoSide {
+            run: go_bench::GoRun::start(tickets),
+            rust: Streaming(built.chunks),
+            bytes,
+            bulk: schedule(2.0),
+            side: schedule(2.0),
+        }
+    }
+
+    /// One slice of the bulk alternation.
+    fn slice(&mut self, rt: &tokio::runtime::Runtime) {
+        let mut first = Vec::new();
+        let mut rust = measure::block(rt, &mut self.rust, &mut first);
+        self.run.bulk_slice(&mut rust, self.bytes, &self.bulk);
+    }
+}
+
+fn row(meta: &Meta, limit: &str, items: u64, o: &Outcome) -> Vec<String> {
     let check = match &o.check {
         Ok(()) => "ok".to_owned(),
         Err(e) => format!("FAILED: {e}"),
@@ -166,14 +284,16 @@ fn row(meta: &Meta, items: u64, o: &Outcome) -> Vec<String> {
         meta.contestant.clone(),
         meta.pool.clone(),
         meta.encoder.clone(),
+        limit.to_owned(),
         items.to_string(),
         o.body_bytes.to_string(),
-        o.rounds.to_string(),
+        o.pairs.to_string(),
         fmt_num(o.bytes_per_sec / 1e6, 1),
         fmt_num(o.items_per_sec, 0),
-        fmt_num(o.ratio, 3),
-        fmt_num(o.ratio_range.0, 3),
-        fmt_num(o.ratio_range.1, 3),
+        fmt_num(o.ratio.median, 3),
+        fmt_num(o.ratio.lo, 3),
+        fmt_num(o.ratio.hi, 3),
+        fmt_num(o.limit_variation, 4),
         fmt_num(o.allocs, 1),
         fmt_num(o.alloc_bytes, 0),
         o.chunks.to_string(),
@@ -191,22 +311,24 @@ pub(crate) fn format_name(format: Format) -> &'static str {
     }
 }
 
-fn path_name(path: Path) -> &'static str {
-    match path {
-        Path::Item => "stream",
-        Path::Batch => "stream_batch",
-        Path::Spawn => "spawn",
-    }
-}
-
 /// A contestant served over HTTP, waiting for the server to start.
 struct Pending {
     meta: Meta,
     route: String,
+    group: String,
+    is_limit: bool,
     items: u64,
     expected: Arc<serde_json::Value>,
     stats: Option<StatsFn>,
 }
+
+/// The ratio group of a workload and a limit (an encoder's name, or `http`).
+fn group(workload: Workload, limit: &str) -> String {
+    format!("{}/{limit}", workload.name())
+}
+
+/// The limit group of the HTTP rows.
+const HTTP: &str = "http";
 
 #[derive(Default)]
 struct Matrix {
@@ -224,8 +346,18 @@ impl Matrix {
         let expected = Arc::new(scenario::reference(items)?);
         let config = ChunkConfig::default();
         let memory = move || peers::memory(items);
+        let serde = group(workload, DEFAULT_ENCODER.name());
 
-        // Memory, JSON array: every pool x encoder, the peers, the limit.
+        // Each encoder's limit (its library's `to_writer` of the slice), and the other
+        // encoders' limits measured against serde_json's.
+        for &encoder in ENCODERS {
+            self.limit(workload, items, &expected, encoder, true);
+            if encoder != DEFAULT_ENCODER {
+                self.limit(workload, items, &expected, encoder, false);
+            }
+        }
+        // Memory, JSON array: every pool x encoder (against its encoder's limit), the
+        // peers (serde_json inside).
         for &pool in POOLS {
             for &encoder in ENCODERS {
                 self.chunkstream(
@@ -244,16 +376,6 @@ impl Matrix {
         for &peer in &PEERS {
             self.peer(workload, items, &expected, "memory", peer, memory);
         }
-        self.entries.push(Entry {
-            meta: self.meta(workload, "memory", Format::JsonArray, "-", LIMIT, "-", "-"),
-            group: workload.name().to_owned(),
-            is_limit: true,
-            items: items.len() as u64,
-            format: Format::JsonArray,
-            expected: Arc::clone(&expected),
-            scenario: Box::new(Limit::new(items)),
-            stats: None,
-        });
         // Memory, NDJSON: every encoder with the default pool.
         for &encoder in ENCODERS {
             self.chunkstream(
@@ -300,7 +422,36 @@ impl Matrix {
         for &peer in &PEERS {
             self.peer(workload, items, &expected, "channel", peer, channel);
         }
-        // Over HTTP: served from memory by axum, read by reqwest.
+        // Over HTTP: served from memory by axum, read by reqwest, against the HTTP
+        // limit (the whole body encoded up front, served as one `Bytes`), which is
+        // itself measured against the serde_json limit.
+        let body = bytes::Bytes::from(serde_json::to_vec(items)?);
+        for is_limit in [true, false] {
+            let route = format!("{}/limit-{is_limit}", workload.name());
+            self.routes
+                .insert(route.clone(), sources::fixed_body(body.clone()));
+            self.pending.push(Pending {
+                meta: self.meta(
+                    workload,
+                    "http",
+                    Format::JsonArray,
+                    "-",
+                    if is_limit { LIMIT } else { "http limit" },
+                    "-",
+                    DEFAULT_ENCODER.name(),
+                ),
+                route,
+                group: if is_limit {
+                    group(workload, HTTP)
+                } else {
+                    serde.clone()
+                },
+                is_limit,
+                items: items.len() as u64,
+                expected: Arc::clone(&expected),
+                stats: None,
+            });
+        }
         for &pool in POOLS {
             let built = scenario::chunkstream(
                 pool,
@@ -324,6 +475,8 @@ impl Matrix {
                     DEFAULT_ENCODER.name(),
                 ),
                 route,
+                group: group(workload, HTTP),
+                is_limit: false,
                 items: items.len() as u64,
                 expected: Arc::clone(&expected),
                 stats: Some(built.stats),
@@ -348,12 +501,56 @@ impl Matrix {
                     "-",
                 ),
                 route,
+                group: group(workload, HTTP),
+                is_limit: false,
                 items: items.len() as u64,
                 expected: Arc::clone(&expected),
                 stats: None,
             });
         }
         Ok(())
+    }
+
+    /// `encoder`'s limit on `items`: the reference of its group, or (not `is_limit`) a
+    /// contestant measured against serde_json's limit.
+    fn limit<T: Serialize + Send + Sync + 'static>(
+        &mut self,
+        workload: Workload,
+        items: &'static [T],
+        expected: &Arc<serde_json::Value>,
+        encoder: EncoderKind,
+        is_limit: bool,
+    ) {
+        let name = if is_limit {
+            LIMIT.to_owned()
+        } else {
+            format!("{} limit", encoder.name())
+        };
+        self.entries.push(Entry {
+            meta: self.meta(
+                workload,
+                "memory",
+                Format::JsonArray,
+                "-",
+                &name,
+                "-",
+                encoder.name(),
+            ),
+            group: group(
+                workload,
+                if is_limit {
+                    encoder.name()
+                } else {
+                    DEFAULT_ENCODER.name()
+                },
+            ),
+            is_limit,
+            items: items.len() as u64,
+            format: Format::JsonArray,
+            expected: Arc::clone(expected),
+            scenario: Box::new(Limit::with_encoder(items, encoder)),
+            stats: None,
+        });
     }
 
     fn add_sqlite(
@@ -387,8 +584,8 @@ impl Matrix {
         for p in self.pending.drain(..) {
             self.entries.push(Entry {
                 meta: p.meta,
-                group: p_group(&p.route).to_owned(),
-                is_limit: false,
+                group: p.group,
+                is_limit: p.is_limit,
                 items: p.items,
                 format: Format::JsonArray,
                 expected: p.expected,
@@ -423,12 +620,12 @@ impl Matrix {
                 workload,
                 source,
                 format,
-                path_name(path),
+                first_byte::path_name(path),
                 "chunkstream",
                 pool.name(),
                 encoder.name(),
             ),
-            group: workload.name().to_owned(),
+            group: group(workload, encoder.name()),
             is_limit: false,
             items: items.len() as u64,
             format,
@@ -464,7 +661,7 @@ impl Matrix {
                 "-",
                 "-",
             ),
-            group: workload.name().to_owned(),
+            group: group(workload, DEFAULT_ENCODER.name()),
             is_limit: false,
             items: items.len() as u64,
             format: Format::JsonArray,
@@ -495,9 +692,4 @@ impl Matrix {
             encoder: encoder.to_owned(),
         }
     }
-}
-
-/// The workload (ratio group) of an HTTP route, `workload/contestant`.
-fn p_group(route: &str) -> &str {
-    route.split('/').next().unwrap_or(route)
 }

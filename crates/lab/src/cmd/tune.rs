@@ -15,6 +15,8 @@ use serde::Serialize;
 
 use crate::env_info::Environment;
 use crate::measure::{self, Entry, Plan};
+use crate::noise::Noise;
+use crate::paired::Schedule;
 use crate::report;
 use crate::table::{Table, fmt_num};
 
@@ -30,10 +32,11 @@ pub(crate) const BATCHES: &[usize] = &[1, 10, 100, 1000, 10_000];
 pub(crate) struct Options {
     /// A handful of configurations, tiny requests.
     pub(crate) quick: bool,
-    /// Rounds (default 5, quick 1).
-    pub(crate) rounds: Option<usize>,
-    /// Seconds of timed rounds (default 180, quick 3).
+    /// Seconds of paired blocks for the sweep (default 150, quick 2), split over the
+    /// configurations.
     pub(crate) budget: Option<f64>,
+    /// Milliseconds per block (default 3, quick 1).
+    pub(crate) block_ms: Option<f64>,
 }
 
 /// The columns of `tuning.csv`.
@@ -42,9 +45,13 @@ pub(crate) const COLUMNS: &[&str] = &[
     "buffer_kib",
     "threshold_kib",
     "batch",
+    "items",
+    "body_bytes",
+    "pairs",
     "ratio",
-    "ratio_min",
-    "ratio_max",
+    "ratio_lo",
+    "ratio_hi",
+    "limit_variation",
     "mb_per_s",
     "allocs_per_request",
     "alloc_bytes_per_request",
@@ -157,14 +164,15 @@ impl Items {
     }
 }
 
-/// Measures `entries` and returns their rows of `tuning.csv`.
+/// Measures `entries` and returns their rows of `tuning.csv` and the run's noise.
 fn measure_table(
     rt: &tokio::runtime::Runtime,
     entries: &mut [Entry<Option<Point>>],
     plan: Plan,
     label: &str,
-) -> Table {
+) -> (Table, f64) {
     let outcomes = measure::run(rt, entries, plan, label);
+    let noise = measure::noise(&outcomes);
     let mut table = Table::new(COLUMNS);
     for (entry, o) in entries.iter().zip(&outcomes) {
         let Some(p) = entry.meta else { continue };
@@ -173,9 +181,13 @@ fn measure_table(
             p.buffer_kib.to_string(),
             p.threshold_kib.to_string(),
             p.batch.to_string(),
-            fmt_num(o.ratio, 3),
-            fmt_num(o.ratio_range.0, 3),
-            fmt_num(o.ratio_range.1, 3),
+            entry.items.to_string(),
+            o.body_bytes.to_string(),
+            o.pairs.to_string(),
+            fmt_num(o.ratio.median, 3),
+            fmt_num(o.ratio.lo, 3),
+            fmt_num(o.ratio.hi, 3),
+            fmt_num(o.limit_variation, 4),
             fmt_num(o.bytes_per_sec / 1e6, 1),
             fmt_num(o.allocs, 1),
             fmt_num(o.alloc_bytes, 0),
@@ -187,7 +199,7 @@ fn measure_table(
             },
         ]);
     }
-    table
+    (table, noise)
 }
 
 /// The best `CONFIRM_TOP` configurations of `workload` in the sweep, and the Go one.
@@ -196,6 +208,7 @@ pub(crate) fn finalists(sweep: &Table, workload: &str) -> Vec<(usize, usize, usi
         .iter()
         .filter(|r| r.get("workload") == workload && !r.num("ratio").is_nan())
         .collect();
+    // Ranked by the median ratio; ties (flat curves) keep the sweep's order.
     rows.sort_by(|a, b| b.num("ratio").total_cmp(&a.num("ratio")));
     let parse = |r: &crate::table::Row<'_>, c: &str| r.get(c).parse::<usize>().unwrap_or(0);
     let mut out: Vec<(usize, usize, usize)> = rows
@@ -235,38 +248,53 @@ pub(crate) fn run(options: &Options, env: &Environment, out: &FsPath) -> Result<
     for w in Workload::ALL {
         items.add(&mut entries, w, &grid(quick))?;
     }
+    let block =
+        Duration::from_secs_f64(options.block_ms.unwrap_or(if quick { 1.0 } else { 3.0 }) / 1e3);
+    let budget = options.budget.unwrap_or(if quick { 2.0 } else { 150.0 });
+    let configurations = entries.iter().filter(|e| !e.is_limit).count().max(1);
     let plan = Plan {
-        rounds: options.rounds.unwrap_or(if quick { 1 } else { 5 }).max(1),
-        budget: Duration::from_secs_f64(options.budget.unwrap_or(if quick { 3.0 } else { 180.0 })),
+        schedule: Schedule {
+            block,
+            budget: Duration::from_secs_f64(budget / configurations as f64),
+            min_pairs: if quick { 5 } else { 11 },
+            max_pairs: 5000,
+        },
         alloc_requests: 2,
     };
     eprintln!(
-        "tune: {} configurations, {} rounds",
-        entries.len(),
-        plan.rounds
+        "tune: {configurations} configurations, each alternating with its limit for {:.2} s",
+        plan.schedule.budget.as_secs_f64()
     );
-    let sweep = measure_table(&rt, &mut entries, plan, "tune");
+    let (sweep, sweep_noise) = measure_table(&rt, &mut entries, plan, "tune");
     drop(entries);
 
     let mut entries = Vec::new();
     for w in Workload::ALL {
         items.add(&mut entries, w, &finalists(&sweep, w.name()))?;
     }
+    let finalists = entries.iter().filter(|e| !e.is_limit).count().max(1);
     let plan = Plan {
-        rounds: if quick { 2 } else { 15 },
-        budget: Duration::from_secs_f64(if quick { 1.0 } else { 45.0 }),
+        schedule: Schedule {
+            block,
+            budget: Duration::from_secs_f64(if quick { 1.0 } else { 45.0 } / finalists as f64),
+            min_pairs: if quick { 5 } else { 31 },
+            max_pairs: 5000,
+        },
         alloc_requests: 2,
     };
     eprintln!(
-        "tune: confirming {} finalists, {} rounds",
-        entries.len(),
-        plan.rounds
+        "tune: confirming {finalists} finalists, each for {:.2} s",
+        plan.schedule.budget.as_secs_f64()
     );
-    let confirm = measure_table(&rt, &mut entries, plan, "confirm");
+    let (confirm, confirm_noise) = measure_table(&rt, &mut entries, plan, "confirm");
+    let mut noise = Noise::default();
+    noise.add("tune sweep", sweep_noise);
+    noise.add("tune confirmation", confirm_noise);
 
     std::fs::create_dir_all(out)?;
     sweep.write(&out.join("tuning.csv"))?;
     confirm.write(&out.join("tuning_confirm.csv"))?;
+    noise.table().write(&out.join("tuning_noise.csv"))?;
     env.write(&out.join("tuning.env"))?;
     report::regenerate(out)?;
     let tuning_md = std::fs::read_to_string(out.join("tuning.md"))?;
@@ -278,6 +306,9 @@ pub(crate) fn run(options: &Options, env: &Environment, out: &FsPath) -> Result<
         .collect::<Vec<_>>()
         .join("\n");
     println!("{summary}");
+    if let Some(warning) = noise.warning() {
+        eprintln!("\nWARNING: {warning}\n");
+    }
     Ok(())
 }
 

@@ -1,0 +1,211 @@
+//! Paired blocks: a contestant and its reference (the limit of its group, the fresh
+//! allocation a pool replaces, or the Go package) are timed alternately in short blocks,
+//! reference first and last (R C R C ... C R), so both see the same noise. Each
+//! contestant block gives one ratio, against the mean of the two reference blocks
+//! around it; the report gives the median ratio with a bootstrap 95% interval.
+
+use std::time::{Duration, Instant};
+
+use chunkstream::BoxError;
+
+use crate::stats::{Estimate, block_variation};
+
+/// A timed block: runs `reps` units and returns the seconds per unit.
+pub(crate) type Block<'a> = dyn FnMut(u64) -> Result<f64, BoxError> + 'a;
+
+/// How long to alternate.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Schedule {
+    /// Target length of one block (both sides).
+    pub(crate) block: Duration,
+    /// Time for the alternation of one contestant with its reference.
+    pub(crate) budget: Duration,
+    /// Pairs at least (even when that exceeds the budget).
+    pub(crate) min_pairs: usize,
+    /// Pairs at most.
+    pub(crate) max_pairs: usize,
+}
+
+/// The block times of one alternation, seconds per unit.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub(crate) struct Series {
+    /// Reference blocks: one more than the contestant's (first and last).
+    pub(crate) reference: Vec<f64>,
+    /// Contestant blocks.
+    pub(crate) contestant: Vec<f64>,
+    /// Units per reference block.
+    pub(crate) reference_reps: u64,
+    /// Units per contestant block.
+    pub(crate) contestant_reps: u64,
+}
+
+impl Series {
+    /// The reference's time around each contestant block (the mean of its neighbours).
+    fn around(&self) -> impl Iterator<Item = f64> + '_ {
+        self.reference.windows(2).map(|w| (w[0] + w[1]) / 2.0)
+    }
+
+    /// Per pair: the contestant's speed over the reference's (> 1: faster).
+    pub(crate) fn speed_ratios(&self) -> Vec<f64> {
+        self.around()
+            .zip(&self.contestant)
+            .map(|(r, &c)| r / c)
+            .collect()
+    }
+
+    /// Per pair: the contestant's time per unit over the reference's (> 1: costlier).
+    pub(crate) fn cost_ratios(&self) -> Vec<f64> {
+        self.around()
+            .zip(&self.contestant)
+            .map(|(r, &c)| c / r)
+            .collect()
+    }
+
+    /// The contestant's speed relative to the reference, with its interval.
+    pub(crate) fn speed(&self) -> Estimate {
+        Estimate::of(&self.speed_ratios())
+    }
+
+    /// The contestant's cost relative to the reference, with its interval.
+    pub(crate) fn cost(&self) -> Estimate {
+        Estimate::of(&self.cost_ratios())
+    }
+
+    /// The contestant's seconds per unit, with its interval.
+    pub(crate) fn contestant_time(&self) -> Estimate {
+        Estimate::of(&self.contestant)
+    }
+
+    /// The reference's seconds per unit, with its interval.
+    pub(crate) fn reference_time(&self) -> Estimate {
+        Estimate::of(&self.reference)
+    }
+
+    /// The reference's block-to-block variation (the noise gate's input).
+    pub(crate) fn reference_variation(&self) -> f64 {
+        block_variation(&self.reference)
+    }
+
+    /// Pairs measured.
+    pub(crate) fn pairs(&self) -> usize {
+        self.contestant.len()
+    }
+}
+
+/// Units per block so that one block lasts about `target`: doubles from one unit
+/// until a block is long enough (one unit when a single one is already longer).
+pub(crate) fn calibrate(block: &mut Block<'_>, target: Duration) -> Result<u64, BoxError> {
+    let target = target.as_secs_f64();
+    let mut reps = 1u64;
+    loop {
+        let per_unit = block(reps)?;
+        let took = per_unit * reps as f64;
+        if took >= target || reps >= 1 << 24 {
+            // Scale to the target from the last, longest measurement.
+            let scaled = (target / per_unit.max(1e-12)).round() as u64;
+            return Ok(scaled.clamp(1, 1 << 24));
+        }
+        reps *= if took < target / 16.0 { 8 } else { 2 };
+    }
+}
+
+/// Calibrates both sides and alternates them as `schedule` says.
+pub(crate) fn alternate(
+    reference: &mut Block<'_>,
+    contestant: &mut Block<'_>,
+    schedule: &Schedule,
+) -> Result<Series, BoxError> {
+    let reference_reps = calibrate(reference, schedule.block)?;
+    let contestant_reps = calibrate(contestant, schedule.block)?;
+    alternate_with(
+        reference,
+        reference_reps,
+        contestant,
+        contestant_reps,
+        schedule,
+    )
+}
+
+/// Alternates with given block sizes: R C R C ... C R, as many pairs as fit the budget
+/// (measured from the first pairs), within the schedule's bounds.
+pub(crate) fn alternate_with(
+    reference: &mut Block<'_>,
+    reference_reps: u64,
+    contestant: &mut Block<'_>,
+    contestant_reps: u64,
+    schedule: &Schedule,
+) -> Result<Series, BoxError> {
+    let mut series = Series {
+        reference: vec![reference(reference_reps)?],
+        contestant: Vec::new(),
+        reference_reps,
+        contestant_reps,
+    };
+    let start = Instant::now();
+    let budget = schedule.budget.as_secs_f64();
+    let min = schedule.min_pairs.max(1);
+    loop {
+        series.contestant.push(contestant(contestant_reps)?);
+        series.reference.push(reference(reference_reps)?);
+        let done = series.contestant.len();
+        if done >= schedule.max_pairs.max(min) {
+            break;
+        }
+        if done >= min && start.elapsed().as_secs_f64() >= budget {
+            break;
+        }
+    }
+    Ok(series)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ratios_use_the_reference_blocks_around_each_contestant_block() {
+        let s = Series {
+            reference: vec![1.0, 3.0, 1.0],
+            contestant: vec![4.0, 1.0],
+            reference_reps: 1,
+            contestant_reps: 1,
+        };
+        assert_eq!(s.speed_ratios(), vec![0.5, 2.0]);
+        assert_eq!(s.cost_ratios(), vec![2.0, 0.5]);
+        assert_eq!(s.pairs(), 2);
+    }
+
+    #[test]
+    fn alternation_starts_and_ends_with_the_reference() {
+        let order = std::cell::RefCell::new(String::new());
+        let mut r = |_reps: u64| {
+            order.borrow_mut().push('R');
+            Ok(1.0)
+        };
+        let mut c = |_reps: u64| {
+            order.borrow_mut().push('C');
+            Ok(2.0)
+        };
+        let schedule = Schedule {
+            block: Duration::ZERO,
+            budget: Duration::ZERO,
+            min_pairs: 3,
+            max_pairs: 3,
+        };
+        let s = alternate_with(&mut r, 1, &mut c, 1, &schedule).unwrap();
+        assert_eq!(*order.borrow(), "RCRCRCR");
+        assert_eq!(s.speed().median, 0.5);
+        assert_eq!(s.reference_variation(), 0.0);
+    }
+
+    #[test]
+    fn calibration_reaches_the_target() {
+        // A unit of 1 µs: a 1 ms block needs about 1000 units.
+        let mut block = |_reps: u64| Ok(1e-6);
+        let reps = calibrate(&mut block, Duration::from_millis(1)).unwrap();
+        assert_eq!(reps, 1000);
+        // A unit longer than the target: one unit per block.
+        let mut slow = |_reps: u64| Ok(0.01);
+        assert_eq!(calibrate(&mut slow, Duration::from_millis(1)).unwrap(), 1);
+    }
+}

@@ -1,0 +1,241 @@
+//! What the tuning sweep says a setting costs: per knob and workload, the smallest
+//! setting whose best throughput is within the tolerance of the optimum, and the memory
+//! it holds per concurrent stream; the recommended defaults follow from those.
+//!
+//! Memory per stream is counted as the buffers in flight times their size (two: the one
+//! being filled and the chunk being written) plus, on the batch path, one batch of items
+//! (approximated by the items' JSON size).
+
+use crate::claims::{self, GO_BATCH, GO_BUFFER_KIB, GO_THRESHOLD_KIB, TOLERANCE};
+use crate::table::{Row, Table, fmt_num};
+
+/// Buffers in flight per stream: the one being filled and the chunk being written.
+pub(crate) const BUFFERS_IN_FLIGHT: f64 = 2.0;
+
+/// The name in words of a knob's column.
+pub(crate) fn knob_name(column: &str) -> &'static str {
+    KNOBS.iter().find(|k| k.0 == column).map_or("?", |k| k.1)
+}
+
+/// The knobs of the sweep: column, name in words, unit, Go's setting.
+pub(crate) const KNOBS: [(&str, &str, &str, f64); 3] = [
+    ("buffer_kib", "buffer size", "KiB", GO_BUFFER_KIB),
+    ("threshold_kib", "chunk threshold", "KiB", GO_THRESHOLD_KIB),
+    ("batch", "batch size", "items", GO_BATCH),
+];
+
+/// Memory held per concurrent stream by the configuration of `row`, KiB.
+pub(crate) fn memory_kib(row: &Row<'_>) -> f64 {
+    let item_bytes = row.num("body_bytes") / row.num("items");
+    let batch = if item_bytes.is_finite() {
+        row.num("batch") * item_bytes / 1024.0
+    } else {
+        0.0
+    };
+    BUFFERS_IN_FLIGHT * row.num("buffer_kib") + batch
+}
+
+/// The smallest setting of one knob on one workload.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct Smallest {
+    /// The workload.
+    pub(crate) workload: String,
+    /// The knob's column.
+    pub(crate) knob: &'static str,
+    /// The smallest value within the tolerance.
+    pub(crate) value: f64,
+    /// The best ratio with that value, with its interval (as shown).
+    pub(crate) ratio: String,
+    /// The optimum's value of the knob and its ratio.
+    pub(crate) optimum: String,
+    /// Memory per stream of the best configuration with that value, KiB.
+    pub(crate) memory_kib: f64,
+    /// Memory per stream of the best configuration with Go's value, KiB.
+    pub(crate) go_memory_kib: f64,
+}
+
+/// Per workload and knob, the smallest setting within the tolerance of the optimum.
+pub(crate) fn smallest(sweep: &Table) -> Vec<Smallest> {
+    let mut out = Vec::new();
+    for w in claims::workloads(sweep) {
+        let Some(opt) = claims::optimum(sweep, &w) else {
+            continue;
+        };
+        let floor = (1.0 - TOLERANCE) * opt.num("ratio");
+        for (knob, _, _, go) in KNOBS {
+            let mut values: Vec<f64> = sweep
+                .iter()
+                .filter(|r| r.get("workload") == w)
+                .map(|r| r.num(knob))
+                .filter(|v| v.is_finite())
+                .collect();
+            values.sort_by(f64::total_cmp);
+            values.dedup();
+            let best_with = |v: f64| {
+                claims::best(
+                    sweep
+                        .iter()
+                        .filter(|r| r.get("workload") == w && r.num(knob) == v),
+                )
+            };
+            let Some((value, row)) = values
+                .iter()
+                .filter_map(|&v| best_with(v).map(|r| (v, r)))
+                .find(|(_, r)| r.num("ratio") >= floor)
+            else {
+                continue;
+            };
+            out.push(Smallest {
+                workload: w.clone(),
+                knob,
+                value,
+                ratio: claims::ratio_of(&row).show(3),
+                optimum: format!("{} ({})", opt.get(knob), claims::ratio_of(&opt).show(3)),
+                memory_kib: memory_kib(&row),
+                go_memory_kib: best_with(go).map_or(f64::NAN, |r| memory_kib(&r)),
+            });
+        }
+    }
+    out
+}
+
+/// The recommended default of each knob: the largest of the per-workload smallest
+/// settings (so it is within the tolerance on every workload), with the trade in words.
+pub(crate) fn recommendations(smallest: &[Smallest]) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for (knob, name, unit, go) in KNOBS {
+        let rows: Vec<&Smallest> = smallest.iter().filter(|s| s.knob == knob).collect();
+        let Some(pick) = rows.iter().max_by(|a, b| a.value.total_cmp(&b.value)) else {
+            continue;
+        };
+        let value = pick.value;
+        let per_workload: Vec<String> = rows
+            .iter()
+            .map(|s| format!("{} {}", s.workload, fmt_num(s.value, 0)))
+            .collect();
+        let trade = match knob {
+            "buffer_kib" => {
+                let diff = BUFFERS_IN_FLIGHT * (go - value);
+                let (amount, word) = if diff >= 0.0 {
+                    (diff, "less")
+                } else {
+                    (-diff, "more")
+                };
+                let saving = if diff == 0.0 {
+                    "the same as Go's".to_owned()
+                } else {
+                    format!(
+                        "{} KiB {word} per stream, {} MiB {word} for 1000 concurrent streams",
+                        fmt_num(amount, 0),
+                        fmt_num(amount * 1000.0 / 1024.0, 1)
+                    )
+                };
+                format!(
+                    "per stream {} x {} KiB = {} KiB in flight where Go's {} KiB holds {} KiB: \
+                     {saving}, within {}% of the best throughput",
+                    fmt_num(BUFFERS_IN_FLIGHT, 0),
+                    fmt_num(value, 0),
+                    fmt_num(BUFFERS_IN_FLIGHT * value, 0),
+                    fmt_num(go, 0),
+                    fmt_num(BUFFERS_IN_FLIGHT * go, 0),
+                    fmt_num(TOLERANCE * 100.0, 0),
+                )
+            }
+            "threshold_kib" => format!(
+                "the threshold sets the chunk size, not the memory (the buffer does): a \
+                 smaller one sends the first chunk sooner and writes more, smaller frames; \
+                 {} KiB is the smallest within {}% of the optimum on every workload \
+                 (Go: {} KiB)",
+                fmt_num(value, 0),
+                fmt_num(TOLERANCE * 100.0, 0),
+                fmt_num(go, 0),
+            ),
+            _ => {
+                let mem: Vec<String> = rows
+                    .iter()
+                    .map(|s| {
+                        format!(
+                            "{} {} KiB (with Go's {}: {} KiB)",
+                            s.workload,
+                            fmt_num(s.memory_kib, 0),
+                            fmt_num(go, 0),
+                            fmt_num(s.go_memory_kib, 0)
+                        )
+                    })
+                    .collect();
+                format!(
+                    "a batch of {} items is held while it is transformed; memory per \
+                     stream of the best configuration with it: {}",
+                    fmt_num(value, 0),
+                    mem.join(", ")
+                )
+            }
+        };
+        out.push((
+            format!("{name}: {} {unit}", fmt_num(value, 0)),
+            format!(
+                "smallest within {}% of the optimum per workload: {}; {trade}.",
+                fmt_num(TOLERANCE * 100.0, 0),
+                per_workload.join(", ")
+            ),
+        ));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sweep() -> Table {
+        let mut t = Table::new(&[
+            "workload",
+            "buffer_kib",
+            "threshold_kib",
+            "batch",
+            "items",
+            "body_bytes",
+            "ratio",
+            "ratio_lo",
+            "ratio_hi",
+        ]);
+        for (b, th, n, r) in [
+            ("4", "4", "1000", "0.90"),
+            ("16", "8", "1000", "0.975"),
+            ("50", "32", "1000", "0.99"),
+            ("64", "32", "100", "1.00"),
+        ] {
+            t.push(vec![
+                "tickets".into(),
+                b.into(),
+                th.into(),
+                n.into(),
+                "2000".into(),
+                "1024000".into(),
+                r.into(),
+                r.into(),
+                r.into(),
+            ]);
+        }
+        t
+    }
+
+    #[test]
+    fn the_smallest_setting_within_tolerance_and_its_memory() {
+        let s = smallest(&sweep());
+        let buffer = s.iter().find(|s| s.knob == "buffer_kib").unwrap();
+        // 0.975 >= 0.97 x 1.00: 16 KiB is within 3%; 4 KiB (0.90) is not.
+        assert_eq!(buffer.value, 16.0);
+        // 2 x 16 KiB + 1000 items x 512 B.
+        assert_eq!(buffer.memory_kib, 32.0 + 500.0);
+        let batch = s.iter().find(|s| s.knob == "batch").unwrap();
+        assert_eq!(batch.value, 100.0);
+        let recs = recommendations(&s);
+        assert_eq!(recs[0].0, "buffer size: 16 KiB");
+        assert!(
+            recs[0].1.contains("68 KiB less per stream"),
+            "{}",
+            recs[0].1
+        );
+    }
+}
