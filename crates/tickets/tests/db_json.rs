@@ -15,8 +15,9 @@ use chunkstream_tickets::{App, Settings};
 use serde_json::Value;
 use sqlx::AnyPool;
 
-/// Seeded tickets; a few hand-made ones are added after them (see [`ODD_TICKETS`]).
-const TICKETS: u64 = 3_000;
+/// Seeded tickets (about 9 MB of JSON: more than a stalled client's socket buffers take);
+/// a few hand-made ones are added after them (see [`ODD_TICKETS`]).
+const TICKETS: u64 = 20_000;
 
 /// Tickets whose values stress the database's JSON: empty tags and empty tag segments,
 /// quotes, backslashes, line breaks and non-ASCII text, a float that needs 17 digits,
@@ -25,7 +26,7 @@ const TICKETS: u64 = 3_000;
 #[allow(clippy::type_complexity)]
 const ODD_TICKETS: &[(i64, &str, &str, &str, Option<&str>, &str, f64, Option<&str>)] = &[
     (
-        10_001,
+        30_001,
         "quote \" and backslash \\",
         "line\nbreak\ttab é ✓ 😀",
         "odd",
@@ -35,7 +36,7 @@ const ODD_TICKETS: &[(i64, &str, &str, &str, Option<&str>, &str, f64, Option<&st
         None,
     ),
     (
-        10_002,
+        30_002,
         "commas, in, title",
         "",
         "odd",
@@ -45,7 +46,7 @@ const ODD_TICKETS: &[(i64, &str, &str, &str, Option<&str>, &str, f64, Option<&st
         Some("2024-01-02T03:04:05Z"),
     ),
     (
-        10_003,
+        30_003,
         "one tag",
         "{\"not\":\"json\"}",
         "odd",
@@ -194,6 +195,7 @@ backends!(
     db_json_empty_result_is_an_empty_body,
     db_json_rows_are_counted_and_release_their_slot,
     db_json_bad_value_is_a_400,
+    db_json_stalled_reader_holds_its_slot_until_cut,
 );
 
 // ---------------------------------------------------------------------------------------
@@ -313,6 +315,46 @@ async fn compare(
     compared
 }
 
+/// A client that sends `GET path`, reads the response's start, then stops reading (with
+/// a small receive buffer) and stays connected until dropped; and the response's status.
+async fn stalled_reader(addr: SocketAddr, path: &str) -> (tokio::net::TcpStream, u16) {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    let mut stream = socket.connect(addr).await.unwrap();
+    stream
+        .write_all(format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\n\r\n").as_bytes())
+        .await
+        .unwrap();
+    let mut head = [0_u8; 512];
+    let n = stream.read(&mut head).await.unwrap();
+    let status = std::str::from_utf8(&head[9..12.min(n)])
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| {
+            panic!(
+                "no HTTP response: {:?}",
+                String::from_utf8_lossy(&head[..n])
+            )
+        });
+    (stream, status)
+}
+
+/// Polls `check` every 20 ms for up to 10 s; returns its last answer.
+async fn eventually(mut check: impl FnMut() -> bool) -> bool {
+    for _ in 0..500 {
+        if check() {
+            return true;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    check()
+}
+
+fn db_in_use(app: &App) -> u32 {
+    app.db().size() - app.db().num_idle() as u32
+}
+
 fn parse_array(body: &str) -> Vec<Value> {
     serde_json::from_str(body).unwrap_or_else(|err| panic!("not a JSON array ({err}): {body}"))
 }
@@ -400,13 +442,11 @@ async fn db_json_rows_are_counted_and_release_their_slot(db: Db) {
     }
     assert_eq!(app.rows_read() - before, 75);
     // The slot goes back when the response's stream is dropped, just after its end.
-    for _ in 0..250 {
-        if app.streams() == (0, 1) {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
-    assert_eq!(app.streams(), (0, 1));
+    assert!(
+        eventually(|| app.streams() == (0, 1)).await,
+        "{:?}",
+        app.streams()
+    );
 }
 
 /// `json=` takes `service` or `db`; anything else is a 400 that names the parameter.
@@ -424,4 +464,45 @@ async fn db_json_bad_value_is_a_400(db: Db) {
     let (status, _, body) = get(addr, "/tickets?limit=3&json=service").await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(parse_array(&body).len(), 3);
+}
+
+/// A client that stops reading a `json=db` download holds its stream slot and database
+/// connection: with one slot, the next download (either kind) is a `503` at once. After
+/// the stall limit the stream is cut, the slot and connection come back while the client
+/// is still connected, and downloads work again.
+async fn db_json_stalled_reader_holds_its_slot_until_cut(db: Db) {
+    let app = db
+        .app(Settings {
+            max_streams: 1,
+            db_connections: 1,
+            stall_timeout: std::time::Duration::from_millis(1500),
+            ..Settings::default()
+        })
+        .await;
+    let addr = serve(&app).await;
+    let (stalled, status) = stalled_reader(addr, "/tickets?json=db").await;
+    assert_eq!(status, 200);
+    assert_eq!(app.streams(), (1, 1));
+    for path in ["/tickets?limit=5&json=db", "/tickets?limit=5"] {
+        let (status, _, body) = get(addr, path).await;
+        if status == 200 {
+            // Only possible once the stall limit has passed; then the slot must be free.
+            assert_eq!(app.streams().0, 0, "{path} got a slot that was taken");
+            continue;
+        }
+        assert_eq!(status, 503, "{path}: {body}");
+        let problem: Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(problem["error"], "overloaded", "{problem}");
+    }
+    let freed = eventually(|| app.streams().0 == 0 && db_in_use(&app) == 0).await;
+    assert!(
+        freed,
+        "the stalled stream still holds {} slots and {} connections",
+        app.streams().0,
+        db_in_use(&app)
+    );
+    let (status, total, body) = get(addr, "/tickets?limit=5&json=db").await;
+    assert_eq!((status, total.as_deref()), (200, Some("5")), "{body}");
+    assert_eq!(parse_array(&body).len(), 5);
+    drop(stalled);
 }
