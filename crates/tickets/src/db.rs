@@ -71,6 +71,10 @@ impl Dialect {
     /// [`Ticket`](crate::model::Ticket)'s `Serialize`: `tags` split on commas into an
     /// array (empty tags left out), absent `assignee` and `resolved_at` as `null`.
     ///
+    /// SQLite splits `tags` by quoting it as one JSON string and turning each comma into
+    /// `","`; only tags with an empty part (`a,,b`, a leading or trailing comma) take the
+    /// slower path through `json_each` that drops the empty parts.
+    ///
     /// The values are the same as the service's; the text may differ: PostgreSQL writes
     /// an `estimate_hours` of 1.0 as `1`, and SQLite writes it with 15 significant
     /// digits.
@@ -79,9 +83,12 @@ impl Dialect {
             Dialect::Sqlite => {
                 "json_object('id', id, 'title', title, 'description', description, \
                  'status', status, 'priority', priority, 'assignee', assignee, \
-                 'reporter', reporter, 'tags', json((SELECT json_group_array(value) FROM \
+                 'reporter', reporter, 'tags', CASE WHEN tags = '' THEN json_array() \
+                 WHEN instr(',' || tags || ',', ',,') = 0 \
+                 THEN json('[' || replace(json_quote(tags), ',', '\",\"') || ']') \
+                 ELSE json((SELECT json_group_array(value) FROM \
                  json_each('[' || replace(json_quote(tags), ',', '\",\"') || ']') \
-                 WHERE value <> '')), 'project', project, 'component', component, \
+                 WHERE value <> '')) END, 'project', project, 'component', component, \
                  'sla_hours', sla_hours, 'estimate_hours', estimate_hours, \
                  'comments', comments, 'created_at', created_at, 'updated_at', updated_at, \
                  'resolved_at', resolved_at)"
