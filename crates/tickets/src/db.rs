@@ -193,8 +193,15 @@ impl Selection {
         T: for<'r> sqlx::FromRow<'r, sqlx::any::AnyRow> + Send + Unpin + 'static,
         G: Send + Sync + 'static,
     {
-        let sql = self.rows_sql();
-        self.query_as(sql, conn, guard)
+        let limit = self.limit();
+        let owned = (self.rows_sql(), self.status, guard);
+        OwnedRows::new(conn, owned, move |conn, (sql, status, _guard)| {
+            let mut query = sqlx::query_as::<_, T>(sql);
+            if let Some(status) = status {
+                query = query.bind(status.clone());
+            }
+            query.bind(limit).fetch(conn)
+        })
     }
 
     /// Streams the selected rows as the JSON text the database makes of each (see
@@ -207,22 +214,6 @@ impl Selection {
         let owned = (self.json_rows_sql(Dialect::of(&conn)), self.status, guard);
         OwnedRows::new(conn, owned, move |conn, (sql, status, _guard)| {
             let mut query = sqlx::query_scalar::<_, String>(sql);
-            if let Some(status) = status {
-                query = query.bind(status.clone());
-            }
-            query.bind(limit).fetch(conn)
-        })
-    }
-
-    fn query_as<T, G>(self, sql: String, conn: PoolConnection<Any>, guard: G) -> OwnedRows<T>
-    where
-        T: for<'r> sqlx::FromRow<'r, sqlx::any::AnyRow> + Send + Unpin + 'static,
-        G: Send + Sync + 'static,
-    {
-        let limit = self.limit();
-        let owned = (sql, self.status, guard);
-        OwnedRows::new(conn, owned, move |conn, (sql, status, _guard)| {
-            let mut query = sqlx::query_as::<_, T>(sql);
             if let Some(status) = status {
                 query = query.bind(status.clone());
             }

@@ -306,7 +306,7 @@ impl App {
             status: params.status,
             limit: params.limit,
         };
-        let chunks = match params.json.unwrap_or_default() {
+        let (chunks, total) = match params.json.unwrap_or_default() {
             JsonBy::Service => {
                 let (rows, probe, total) = self.ticket_rows(&streamer, selection).await?;
                 let chunks = streamer
@@ -323,7 +323,7 @@ impl App {
                 (chunks, total)
             }
         };
-        respond(chunks.0, chunks.1).await
+        respond(chunks, total).await
     }
 }
 
