@@ -48,6 +48,65 @@ pub fn is_sqlite(url: &str) -> bool {
 const COLUMNS: &str = "id, title, description, status, priority, assignee, reporter, tags, \
      project, component, sla_hours, estimate_hours, comments, created_at, updated_at, resolved_at";
 
+/// Which SQL dialect a connection speaks, for the queries that differ.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Dialect {
+    /// SQLite.
+    Sqlite,
+    /// PostgreSQL.
+    Postgres,
+}
+
+impl Dialect {
+    /// The dialect of `conn`: SQLite, or PostgreSQL for any other backend.
+    pub fn of(conn: &AnyConnection) -> Dialect {
+        if conn.backend_name().eq_ignore_ascii_case("sqlite") {
+            Dialect::Sqlite
+        } else {
+            Dialect::Postgres
+        }
+    }
+
+    /// One ticket row as JSON text, with the field names and types of
+    /// [`Ticket`](crate::model::Ticket)'s `Serialize`: `tags` split on commas into an
+    /// array (empty tags left out), absent `assignee` and `resolved_at` as `null`.
+    ///
+    /// SQLite splits `tags` by quoting it as one JSON string and turning each comma into
+    /// `","`; only tags with an empty part (`a,,b`, a leading or trailing comma) take the
+    /// slower path through `json_each` that drops the empty parts.
+    ///
+    /// The values are the same as the service's; the text may differ: PostgreSQL writes
+    /// an `estimate_hours` of 1.0 as `1`, and SQLite writes it with 15 significant
+    /// digits.
+    pub fn ticket_json(self) -> &'static str {
+        match self {
+            Dialect::Sqlite => {
+                "json_object('id', id, 'title', title, 'description', description, \
+                 'status', status, 'priority', priority, 'assignee', assignee, \
+                 'reporter', reporter, 'tags', CASE WHEN tags = '' THEN json_array() \
+                 WHEN instr(',' || tags || ',', ',,') = 0 \
+                 THEN json('[' || replace(json_quote(tags), ',', '\",\"') || ']') \
+                 ELSE json((SELECT json_group_array(value) FROM \
+                 json_each('[' || replace(json_quote(tags), ',', '\",\"') || ']') \
+                 WHERE value <> '')) END, 'project', project, 'component', component, \
+                 'sla_hours', sla_hours, 'estimate_hours', estimate_hours, \
+                 'comments', comments, 'created_at', created_at, 'updated_at', updated_at, \
+                 'resolved_at', resolved_at)"
+            }
+            Dialect::Postgres => {
+                "json_build_object('id', id, 'title', title, 'description', description, \
+                 'status', status, 'priority', priority, 'assignee', assignee, \
+                 'reporter', reporter, 'tags', \
+                 to_json(array_remove(string_to_array(tags, ','), '')), \
+                 'project', project, 'component', component, 'sla_hours', sla_hours, \
+                 'estimate_hours', estimate_hours, 'comments', comments, \
+                 'created_at', created_at, 'updated_at', updated_at, \
+                 'resolved_at', resolved_at)::text"
+            }
+        }
+    }
+}
+
 /// The queries of one list request: its rows and their count.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Selection {
@@ -79,6 +138,17 @@ impl Selection {
     pub fn rows_sql(&self) -> String {
         format!(
             "SELECT {COLUMNS} FROM tickets{} ORDER BY id LIMIT {}",
+            self.filter(),
+            self.limit_param()
+        )
+    }
+
+    /// The rows of [`rows_sql`](Selection::rows_sql), each as one JSON text made by the
+    /// database in `dialect`.
+    pub fn json_rows_sql(&self, dialect: Dialect) -> String {
+        format!(
+            "SELECT {} FROM tickets{} ORDER BY id LIMIT {}",
+            dialect.ticket_json(),
             self.filter(),
             self.limit_param()
         )
@@ -127,6 +197,23 @@ impl Selection {
         let owned = (self.rows_sql(), self.status, guard);
         OwnedRows::new(conn, owned, move |conn, (sql, status, _guard)| {
             let mut query = sqlx::query_as::<_, T>(sql);
+            if let Some(status) = status {
+                query = query.bind(status.clone());
+            }
+            query.bind(limit).fetch(conn)
+        })
+    }
+
+    /// Streams the selected rows as the JSON text the database makes of each (see
+    /// [`Dialect::ticket_json`]) over `conn`, owned as in [`rows`](Selection::rows).
+    pub fn json_rows<G>(self, conn: PoolConnection<Any>, guard: G) -> OwnedRows<String>
+    where
+        G: Send + Sync + 'static,
+    {
+        let limit = self.limit();
+        let owned = (self.json_rows_sql(Dialect::of(&conn)), self.status, guard);
+        OwnedRows::new(conn, owned, move |conn, (sql, status, _guard)| {
+            let mut query = sqlx::query_scalar::<_, String>(sql);
             if let Some(status) = status {
                 query = query.bind(status.clone());
             }

@@ -3,6 +3,14 @@
 //!
 //! - `GET /tickets`: a JSON array (`?limit=N`, `?status=open`), `X-Total-Count`.
 //! - `GET /tickets.ndjson`: the same rows, one per line.
+//! - `?json=db` on either: the same tickets with the JSON written by the database
+//!   (SQLite `json_object`, PostgreSQL `json_build_object`) and copied into the body
+//!   without the service decoding a row ([`chunkstream::Streamer::spawn_raw`]): the same
+//!   field names, types and values, the same filters, `X-Total-Count`, stream slots and
+//!   stall limit. The text may differ where the database writes numbers its own way
+//!   (PostgreSQL writes an `estimate_hours` of 1.0 as `1`; SQLite keeps 15 significant
+//!   digits). The database's text is trusted to be valid JSON. `?json=service` is the
+//!   default.
 //! - `GET /tickets/summary`: the batch path; each batch of rows goes through the
 //!   "formulas" ([`model::summarize`]: age in days, SLA breached, priority score).
 //!   `?as_of=UNIX_SECONDS` fixes "now" (the current time by default).
@@ -48,7 +56,7 @@ use tower_http::compression::CompressionLayer;
 use crate::db::Selection;
 use crate::error::{ApiError, ExposeErrors};
 use crate::model::{Ticket, summarize};
-use crate::params::{ListParams, Params, SummaryParams};
+use crate::params::{JsonBy, ListParams, Params, SummaryParams};
 use crate::strategy::{AnyStreamer, EncoderKind, PoolKind, SharedPool};
 
 /// An error opening the service.
@@ -270,11 +278,27 @@ impl App {
         ApiError,
     > {
         let (slot, conn, total) = self.open_stream(&selection).await?;
-        let rows = selection.rows::<Ticket, _>(conn, slot);
+        let (rows, probe) = self.counted(streamer, selection.rows::<Ticket, _>(conn, slot));
+        Ok((rows, probe, total))
+    }
+
+    /// `rows` counted (for the request's metrics and [`App::rows_read`]), and the probe
+    /// that reads the count and `streamer`'s pool.
+    fn counted<T, S>(
+        &self,
+        streamer: &AnyStreamer,
+        rows: S,
+    ) -> (
+        impl futures_util::Stream<Item = Result<T, sqlx::Error>> + Send + 'static + use<T, S>,
+        Probe,
+    )
+    where
+        S: futures_util::Stream<Item = Result<T, sqlx::Error>> + Send + 'static,
+    {
         let counter = ItemCounter::new();
         let rows = self.rows_read.count(counter.count(rows));
         let probe = Probe::new().items(&counter).pool(streamer.pool());
-        Ok((rows, probe, total))
+        (rows, probe)
     }
 
     async fn list(&self, streamer: AnyStreamer, params: ListParams) -> Result<Response, ApiError> {
@@ -282,10 +306,23 @@ impl App {
             status: params.status,
             limit: params.limit,
         };
-        let (rows, probe, total) = self.ticket_rows(&streamer, selection).await?;
-        let chunks = streamer
-            .spawn(rows, chunkstream::transform::passthrough())
-            .observe_with(probe, log_metrics("tickets"));
+        let (chunks, total) = match params.json.unwrap_or_default() {
+            JsonBy::Service => {
+                let (rows, probe, total) = self.ticket_rows(&streamer, selection).await?;
+                let chunks = streamer
+                    .spawn(rows, chunkstream::transform::passthrough())
+                    .observe_with(probe, log_metrics("tickets"));
+                (chunks, total)
+            }
+            JsonBy::Db => {
+                let (slot, conn, total) = self.open_stream(&selection).await?;
+                let (rows, probe) = self.counted(&streamer, selection.json_rows(conn, slot));
+                let chunks = streamer
+                    .spawn_raw(rows)
+                    .observe_with(probe, log_metrics("tickets_db_json"));
+                (chunks, total)
+            }
+        };
         respond(chunks, total).await
     }
 }

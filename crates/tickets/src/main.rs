@@ -15,6 +15,8 @@ const AFTER_HELP: &str = "\
 Endpoints:
   GET /tickets           the tickets as a JSON array (?limit=N, ?status=S), X-Total-Count
   GET /tickets.ndjson    the same, one ticket per line
+                         ?json=db on either: the database writes each ticket's JSON
+                         (same fields and values; numbers in the database's notation)
   GET /tickets/summary   derived fields per ticket (?limit=N, ?status=S, ?as_of=UNIX_SECONDS)
   GET /healthz           200: streams in progress and the database pool's state
   GET /readyz            the same; 503 while every stream slot is taken

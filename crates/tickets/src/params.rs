@@ -35,10 +35,26 @@ pub struct ListParams {
     pub limit: Option<u64>,
     /// Only tickets with this status.
     pub status: Option<String>,
+    /// Who writes each ticket's JSON: the service (`json=service`, the default) or the
+    /// database (`json=db`).
+    pub json: Option<JsonBy>,
 }
 
 impl QueryParams for ListParams {
-    const NAMES: &'static [&'static str] = &["limit", "status"];
+    const NAMES: &'static [&'static str] = &["limit", "status", "json"];
+}
+
+/// Who writes the tickets' JSON (`?json=` of `/tickets` and `/tickets.ndjson`).
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum JsonBy {
+    /// The service decodes each row into a [`Ticket`](crate::model::Ticket) and encodes
+    /// it with the configured encoder.
+    #[default]
+    Service,
+    /// The database writes each row as JSON text (SQLite `json_object`, PostgreSQL
+    /// `json_build_object`), which is copied into the body without being parsed.
+    Db,
 }
 
 /// The query string of `/tickets/summary`.

@@ -151,6 +151,17 @@ impl AnyStreamer {
         dispatch!(self, s => s.spawn(source, transform))
     }
 
+    /// [`Streamer::spawn_raw`]: items that are already JSON, trusted and copied as they
+    /// are (the encoder plays no part).
+    pub fn spawn_raw<S, T, SE>(&self, source: S) -> ChunkStream
+    where
+        S: futures_util::Stream<Item = Result<T, SE>> + Send + 'static,
+        T: Into<chunkstream::RawJson>,
+        SE: Into<chunkstream::BoxError>,
+    {
+        dispatch!(self, s => s.spawn_raw(source))
+    }
+
     /// [`Streamer::spawn_batch`] with this streamer's encoder.
     pub fn spawn_batch<S, T, SE, F, U, TE>(&self, source: S, transform: F) -> ChunkStream
     where
