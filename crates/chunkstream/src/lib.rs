@@ -83,6 +83,7 @@
 mod macros;
 
 mod chunk;
+mod collect;
 pub mod config;
 mod defaults;
 pub mod encode;
@@ -92,6 +93,7 @@ pub mod metrics;
 mod pipeline;
 pub mod pool;
 pub mod response;
+mod shortcut;
 pub mod source;
 cfg_sqlx! {
     pub mod sql;
@@ -105,7 +107,7 @@ pub use encode::{EncodeError, Encoder};
 pub use error::{BoxError, StreamError};
 pub use format::Format;
 pub use pool::{BufferPool, PoolStats};
-pub use response::StreamResponse;
+pub use response::{StreamResponse, StreamResponseBuilder};
 pub use stream::ChunkStream;
 pub use streamer::Streamer;
 
