@@ -10,6 +10,7 @@ use axum::Router;
 use axum::extract::State;
 use axum::routing::get;
 use chunkstream::{ChunkConfig, StreamResponse, Streamer, source, sql};
+use futures_util::StreamExt;
 use serde::Serialize;
 use serde_json::{Value, json};
 
@@ -118,17 +119,17 @@ async fn shortest_handler_answers_an_early_error_with_a_status() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shortest_handler_aborts_a_late_error() {
     async fn late(State(streamer): State<Streamer>) -> StreamResponse {
-        let items = (0..1000).map(|i| {
+        // The failing row takes a moment to arrive, as from a database: the chunks
+        // before it are on the wire by then.
+        let items = futures_util::stream::iter(0..1000).then(|i| async move {
             if i == 500 {
+                tokio::time::sleep(Duration::from_millis(20)).await;
                 Err(std::io::Error::other("late"))
             } else {
                 Ok(i)
             }
         });
-        streamer
-            .json(futures_util::stream::iter(items))
-            .respond()
-            .await
+        streamer.json(items).respond().await
     }
     let streamer = Streamer::new(ChunkConfig::with_sizes(256, 64)).unwrap();
     let addr = serve(Router::new().route("/late", get(late)).with_state(streamer)).await;
