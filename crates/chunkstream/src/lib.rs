@@ -91,6 +91,63 @@
 //! # }).unwrap();
 //! ```
 //!
+//! # Examples
+//!
+//! The shortest correct axum handler (features `axum` and `sqlx`): a source of
+//! `Serialize` items in, a started [`StreamResponse`] out. [`Streamer::json`] needs no
+//! transform, and [`ChunkStream::respond`] awaits the first chunk, so a query that fails
+//! before its first row is answered `500` with a JSON body, never `200` and a broken
+//! stream ([`StreamResponse::new`] gives a builder that is not a response until
+//! [`start`](StreamResponseBuilder::start)ed).
+//!
+//! ```
+//! # #[cfg(all(feature = "axum", feature = "sqlx"))] {
+//! use axum::{Router, extract::State, routing::get};
+//! use chunkstream::{ChunkConfig, StreamResponse, Streamer, sql};
+//!
+//! #[derive(serde::Serialize, sqlx::FromRow)]
+//! struct Ticket {
+//!     id: i64,
+//!     title: String,
+//! }
+//!
+//! async fn tickets(State((pool, streamer)): State<(sqlx::SqlitePool, Streamer)>) -> StreamResponse {
+//!     let rows = sql::rows(pool, |pool| {
+//!         sqlx::query_as::<_, Ticket>("SELECT id, title FROM tickets ORDER BY id").fetch(pool)
+//!     });
+//!     streamer.json(rows).respond().await
+//! }
+//!
+//! fn app(pool: sqlx::SqlitePool) -> Router {
+//!     let streamer = Streamer::new(ChunkConfig::default()).expect("a valid config");
+//!     Router::new().route("/tickets", get(tickets)).with_state((pool, streamer))
+//! }
+//! # let _ = app;
+//! # }
+//! ```
+//!
+//! Shared in-memory data needs no `Box::leak`: keep it in an `Arc<[T]>` (or
+//! `Arc<Vec<T>>`) and stream [`source::from_arc`]`(Arc::clone(&data))`. To read a whole
+//! body (in a test, say), [`ChunkStream::collect_bytes`] avoids the `collect` that
+//! `StreamExt` and `BodyExt` would both offer.
+//!
+//! Runnable examples, one per example of the Go package this crate succeeds, each run
+//! and checked by CI (`cargo run -p chunkstream --all-features --example NAME`; the
+//! servers take `-- --once` to make one request with a real client and exit):
+//!
+//! | example | shows |
+//! | --- | --- |
+//! | `basic_streaming` | items in, chunks out; `json`, a transform, NDJSON, chunk sizes |
+//! | `sql_streaming` | an SQLite query (embedded, in memory) through `sql::rows`, a bound parameter, `sql::count` |
+//! | `batch_streaming` | `stream_batch` with a batch transform |
+//! | `custom_config` | buffer, chunk and batch sizes, `flush_interval`, validation errors |
+//! | `error_handling` | an error before the first chunk (status `500`, JSON body) and after it (aborted transfer), as an HTTP client sees them |
+//! | `cancellation` | dropping the stream, a `CancellationToken`, a timeout |
+//! | `buffer_pool` | pool statistics and hit rate across requests; the global pool |
+//! | `custom_pool` | implementing [`BufferPool`] and using it with [`Streamer::with_parts`] |
+//! | `axum_handler` | the shortest handler, shared `Arc` data, a transform with `X-Total-Count` |
+//! | `migration` | a hand-rolled `Body::from_stream` handler beside its chunkstream replacement |
+//!
 //! # Crate features
 //!
 //! Features are additive: a service picks its strategies in its own `Cargo.toml`, and
@@ -133,6 +190,7 @@
 mod macros;
 
 mod chunk;
+mod collect;
 pub mod config;
 mod defaults;
 pub mod encode;
@@ -145,6 +203,8 @@ pub mod pool;
 pub mod raw;
 pub mod response;
 mod run_ahead;
+
+mod shortcut;
 pub mod source;
 mod spawned;
 cfg_sqlx! {
@@ -161,7 +221,7 @@ pub use format::Format;
 pub use parallel::EncodePermits;
 pub use pool::{BufferPool, FromPoolConfig, PoolStats};
 pub use raw::RawJson;
-pub use response::StreamResponse;
+pub use response::{StreamResponse, StreamResponseBuilder};
 pub use stream::ChunkStream;
 pub use streamer::Streamer;
 

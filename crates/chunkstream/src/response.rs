@@ -11,20 +11,23 @@ cfg_axum! {
     mod axum;
 }
 
-/// A response whose body is a [`ChunkStream`]: status, optional total count (sent as
-/// `X-Total-Count`), content type (from the stream's format), and the chunks.
+/// A started response whose body is a [`ChunkStream`]: status, optional total count (sent
+/// as `X-Total-Count`), content type (from the stream's format), and the chunks.
 ///
 /// An HTTP status goes out before the body, so a stream that fails before its first
 /// chunk can only get an error status if that first chunk is awaited before the
-/// response is sent: [`start`](StreamResponse::start) does that. A handler should
-/// return `StreamResponse::new(chunks).start().await`; a response sent without
-/// `start` answers `200` at once, and a failure on its first chunk aborts the transfer.
+/// response is sent. A `StreamResponse` has always done that: the only ways to get one
+/// are [`ChunkStream::respond`] (one call) and
+/// [`StreamResponse::new`]`(chunks)` ... [`.start()`](StreamResponseBuilder::start)`.await`
+/// (to set a status or a total count first). The builder that `new` returns is not a
+/// response, so a handler cannot return a stream that was never started and answer
+/// `200` before its first error.
 ///
 /// With the `axum` feature it implements axum's `IntoResponse`:
 ///
 /// - `Content-Type` from the [`Format`](crate::Format), `X-Total-Count` when known, a
 ///   chunked body;
-/// - a started response that failed before its first chunk answers with the status of
+/// - a stream that failed before its first chunk answers with the status of
 ///   [`error_status`] and a small JSON problem body, `{"error": kind, "message": ...}`;
 /// - a failure after the first chunk aborts the transfer (hyper leaves out the
 ///   terminating chunk, so the client sees an incomplete body) and is logged with
@@ -39,15 +42,35 @@ cfg_axum! {
 ///
 /// # Examples
 ///
-/// ```
-/// use chunkstream::{ChunkConfig, StreamResponse, Streamer, source, transform};
+/// The shortest handler: items in, a started response out.
 ///
-/// let streamer = Streamer::new(ChunkConfig::default()).unwrap();
-/// let response = StreamResponse::new(streamer.stream(source::from_iter(0..10), transform::passthrough()))
-///     .with_total_count(10);
+/// ```
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// use chunkstream::{ChunkConfig, StreamResponse, Streamer, source};
+///
+/// async fn handler(streamer: Streamer) -> StreamResponse {
+///     streamer.json(source::from_iter(0..10)).respond().await
+/// }
+///
+/// let response = handler(Streamer::new(ChunkConfig::default()).unwrap()).await;
 /// assert_eq!(response.status(), http::StatusCode::OK);
 /// assert_eq!(response.content_type(), "application/json");
+/// # });
+/// ```
+///
+/// With a total count:
+///
+/// ```
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// use chunkstream::{ChunkConfig, StreamResponse, Streamer, source};
+///
+/// let streamer = Streamer::new(ChunkConfig::default()).unwrap();
+/// let response = StreamResponse::new(streamer.json(source::from_iter(0..10)))
+///     .with_total_count(10)
+///     .start()
+///     .await;
 /// assert_eq!(response.total_count(), Some(10));
+/// # });
 /// ```
 #[derive(Debug)]
 pub struct StreamResponse {
@@ -57,28 +80,135 @@ pub struct StreamResponse {
     start: Start,
 }
 
-/// How far [`StreamResponse::start`] got.
+/// What [`StreamResponseBuilder::start`] saw first.
 #[derive(Debug)]
 enum Start {
-    /// Not awaited: the first chunk is still in `chunks`.
-    Pending,
     /// The first chunk (`None`: the stream ended without any).
     Started(Option<Bytes>),
     /// The stream failed before its first chunk.
     Failed(StreamError),
 }
 
+/// A [`StreamResponse`] that is not started yet: set its status and total count, then
+/// [`start`](StreamResponseBuilder::start) it. It is deliberately not a response
+/// (no `IntoResponse`): a response sent before its first chunk is awaited would answer
+/// `200` even when the stream fails at once.
+///
+/// # Examples
+///
+/// ```
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// use chunkstream::{ChunkConfig, StreamResponse, Streamer, source};
+///
+/// let streamer = Streamer::new(ChunkConfig::default()).unwrap();
+/// let response = StreamResponse::new(streamer.ndjson(source::from_iter(["a", "b"])))
+///     .with_status(http::StatusCode::PARTIAL_CONTENT)
+///     .with_total_count(2)
+///     .start()
+///     .await;
+/// assert_eq!(response.status(), http::StatusCode::PARTIAL_CONTENT);
+/// assert_eq!(response.content_type(), "application/x-ndjson");
+/// # });
+/// ```
+#[cfg_attr(
+    feature = "axum",
+    doc = r#"
+Returning the builder from an axum handler does not compile:
+
+```compile_fail
+use axum::response::IntoResponse;
+use chunkstream::{ChunkConfig, StreamResponse, Streamer, source};
+
+async fn handler() -> impl IntoResponse {
+    let streamer = Streamer::new(ChunkConfig::default()).unwrap();
+    StreamResponse::new(streamer.json(source::from_iter(0..3))) // no `.start().await`
+}
+```
+"#
+)]
+#[derive(Debug)]
+#[must_use = "a response does nothing until it is started: call `.start().await`"]
+pub struct StreamResponseBuilder {
+    status: StatusCode,
+    total_count: Option<u64>,
+    chunks: ChunkStream,
+}
+
 impl StreamResponse {
-    /// A `200 OK` response streaming `chunks`, with no total count.
-    pub fn new(chunks: ChunkStream) -> Self {
-        StreamResponse {
+    /// A builder for a `200 OK` response streaming `chunks`, with no total count. Finish
+    /// it with [`start`](StreamResponseBuilder::start)`.await`.
+    ///
+    /// For a plain response, [`ChunkStream::respond`] does both in one call.
+    #[allow(clippy::new_ret_no_self)] // the builder is the point: see `StreamResponseBuilder`
+    pub fn new(chunks: ChunkStream) -> StreamResponseBuilder {
+        StreamResponseBuilder {
             status: StatusCode::OK,
             total_count: None,
             chunks,
-            start: Start::Pending,
         }
     }
 
+    /// The error the stream failed with before its first chunk, if it did.
+    pub fn error(&self) -> Option<&StreamError> {
+        match &self.start {
+            Start::Failed(err) => Some(err),
+            Start::Started(_) => None,
+        }
+    }
+
+    /// The status to send: the one given (`200 OK` by default), or, when the stream failed
+    /// before its first chunk, [`error_status`] of that error.
+    pub fn status(&self) -> StatusCode {
+        match &self.start {
+            Start::Failed(err) => error_status(err),
+            Start::Started(_) => self.status,
+        }
+    }
+
+    /// The announced item count, if known.
+    pub fn total_count(&self) -> Option<u64> {
+        self.total_count
+    }
+
+    /// The `Content-Type` of the body.
+    pub fn content_type(&self) -> &'static str {
+        self.chunks.content_type()
+    }
+
+    /// The rest of the body, without the first chunk that starting the response took.
+    pub fn chunks(&self) -> &ChunkStream {
+        &self.chunks
+    }
+
+    /// Takes the whole body out, with the first chunk (or the error) that starting the
+    /// response took put back in front.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// use chunkstream::{ChunkConfig, Streamer, source};
+    ///
+    /// let streamer = Streamer::new(ChunkConfig::default()).unwrap();
+    /// let response = streamer.json(source::from_iter([1, 2])).respond().await;
+    /// let body = response.into_chunks().collect_bytes().await.unwrap();
+    /// assert_eq!(&body[..], b"[1,2]");
+    /// # });
+    /// ```
+    pub fn into_chunks(self) -> ChunkStream {
+        let format = self.chunks.format();
+        match self.start {
+            Start::Started(None) => self.chunks,
+            Start::Started(Some(first)) => ChunkStream::from_stream(
+                format,
+                futures_util::stream::once(std::future::ready(Ok(first))).chain(self.chunks),
+            ),
+            Start::Failed(err) => ChunkStream::from_error(format, err),
+        }
+    }
+}
+
+impl StreamResponseBuilder {
     /// The same response with another status (the status sent when the stream starts
     /// well).
     pub fn with_status(mut self, status: StatusCode) -> Self {
@@ -93,11 +223,10 @@ impl StreamResponse {
     }
 
     /// Awaits the first chunk, so that a stream failing before it can still be answered
-    /// with an error status. Handlers should call it before returning the response.
+    /// with an error status, and gives the response to send.
     ///
-    /// After it, [`error`](StreamResponse::error) tells whether the stream failed before
-    /// its first chunk, and [`status`](StreamResponse::status) is then the error status.
-    /// Calling it again does nothing.
+    /// [`StreamResponse::error`] then tells whether the stream failed before its first
+    /// chunk, and [`StreamResponse::status`] is then the error status.
     ///
     /// # Examples
     ///
@@ -107,74 +236,50 @@ impl StreamResponse {
     ///
     /// let streamer = Streamer::new(ChunkConfig::default()).unwrap();
     /// let failing = futures_util::stream::iter([Err::<u32, _>(std::io::Error::other("no table"))]);
-    /// let response = StreamResponse::new(streamer.stream(failing, chunkstream::transform::passthrough()))
-    ///     .start()
-    ///     .await;
+    /// let response = StreamResponse::new(streamer.json(failing)).start().await;
     /// assert_eq!(response.error().map(|e| e.kind()), Some("source"));
     /// assert_eq!(response.status(), http::StatusCode::INTERNAL_SERVER_ERROR);
     /// # });
     /// ```
-    pub async fn start(mut self) -> Self {
-        if let Start::Pending = self.start {
-            self.start = match self.chunks.next().await {
-                Some(Ok(chunk)) => Start::Started(Some(chunk)),
-                Some(Err(err)) => Start::Failed(err),
-                None => Start::Started(None),
-            };
-        }
-        self
-    }
-
-    /// Whether [`start`](StreamResponse::start) has run.
-    pub fn is_started(&self) -> bool {
-        !matches!(self.start, Start::Pending)
-    }
-
-    /// The error the stream failed with before its first chunk, once
-    /// [`start`](StreamResponse::start) has run.
-    pub fn error(&self) -> Option<&StreamError> {
-        match &self.start {
-            Start::Failed(err) => Some(err),
-            _ => None,
+    pub async fn start(self) -> StreamResponse {
+        let StreamResponseBuilder {
+            status,
+            total_count,
+            mut chunks,
+        } = self;
+        let start = match chunks.next().await {
+            Some(Ok(chunk)) => Start::Started(Some(chunk)),
+            Some(Err(err)) => Start::Failed(err),
+            None => Start::Started(None),
+        };
+        StreamResponse {
+            status,
+            total_count,
+            chunks,
+            start,
         }
     }
+}
 
-    /// The status to send: the one given (`200 OK` by default), or, when the stream failed
-    /// before its first chunk, [`error_status`] of that error.
-    pub fn status(&self) -> StatusCode {
-        match &self.start {
-            Start::Failed(err) => error_status(err),
-            _ => self.status,
-        }
-    }
-
-    /// The announced item count, if known.
-    pub fn total_count(&self) -> Option<u64> {
-        self.total_count
-    }
-
-    /// The `Content-Type` of the body.
-    pub fn content_type(&self) -> &'static str {
-        self.chunks.content_type()
-    }
-
-    /// The body, less the first chunk if [`start`](StreamResponse::start) has taken it.
-    pub fn chunks(&self) -> &ChunkStream {
-        &self.chunks
-    }
-
-    /// Takes the whole body out, with the first chunk (or the error) that
-    /// [`start`](StreamResponse::start) took put back in front.
-    pub fn into_chunks(self) -> ChunkStream {
-        let format = self.chunks.format();
-        match self.start {
-            Start::Pending | Start::Started(None) => self.chunks,
-            Start::Started(Some(first)) => ChunkStream::from_stream(
-                format,
-                futures_util::stream::once(std::future::ready(Ok(first))).chain(self.chunks),
-            ),
-            Start::Failed(err) => ChunkStream::from_error(format, err),
-        }
+impl ChunkStream {
+    /// The response for these chunks, started: awaits the first chunk so that a stream
+    /// failing before it is answered with an error status (see [`StreamResponse`]).
+    /// Short for `StreamResponse::new(self).start().await`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// use chunkstream::{ChunkConfig, Streamer};
+    ///
+    /// let streamer = Streamer::new(ChunkConfig::default()).unwrap();
+    /// let failing = futures_util::stream::iter([Err::<u32, _>(std::io::Error::other("no table"))]);
+    /// let response = streamer.json(failing).respond().await;
+    /// assert_eq!(response.status(), http::StatusCode::INTERNAL_SERVER_ERROR);
+    /// # });
+    /// ```
+    pub async fn respond(self) -> StreamResponse {
+        StreamResponse::new(self).start().await
     }
 }
 

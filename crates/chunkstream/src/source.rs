@@ -243,3 +243,185 @@ where
         }
     }
 }
+
+/// A source over shared, immutable data: each element of `items` (an `Arc<[T]>` or an
+/// `Arc<Vec<T>>`), in order, as a [`Shared`] handle that serializes exactly as the
+/// element does. It never fails.
+///
+/// Sources must be `Send + 'static`, so a stream cannot borrow a slice that lives in
+/// the handler or in the application state. Put the data behind an `Arc` once (in the
+/// state, a cache, ...) and give each request a clone of the `Arc`: the source then owns
+/// a reference count, not a copy, and no element is cloned (`T` need not be `Clone`), so
+/// nobody needs `Box::leak` or a `'static` borrow. A [`Shared`] dereferences to its
+/// element, so a transform reads it by reference:
+/// `streamer.stream(source::from_arc(tickets), |t: Shared<[Ticket]>| Ok(t.id))`.
+///
+/// # Examples
+///
+/// ```
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// use std::sync::Arc;
+/// use chunkstream::{ChunkConfig, Streamer, source};
+///
+/// #[derive(serde::Serialize)]
+/// struct Ticket { id: u32 } // not Clone
+///
+/// // Built once, shared by every request.
+/// let tickets: Arc<[Ticket]> = (1..=3).map(|id| Ticket { id }).collect();
+///
+/// let streamer = Streamer::new(ChunkConfig::default())?;
+/// let body = streamer.json(source::from_arc(Arc::clone(&tickets))).collect_bytes().await?;
+/// assert_eq!(&body[..], br#"[{"id":1},{"id":2},{"id":3}]"#);
+///
+/// // `Arc<Vec<T>>` works the same, and a transform borrows each element.
+/// let names = Arc::new(vec![String::from("a"), String::from("bc")]);
+/// let lengths = streamer.stream(source::from_arc(names), |name: source::Shared<Vec<String>>| {
+///     Ok::<_, std::convert::Infallible>(name.len())
+/// });
+/// assert_eq!(&lengths.collect_bytes().await?[..], b"[1,2]");
+/// # Ok::<_, Box<dyn std::error::Error>>(())
+/// # }).unwrap();
+/// ```
+pub fn from_arc<C: SharedSlice + ?Sized>(items: std::sync::Arc<C>) -> ArcSource<C> {
+    ArcSource { items, next: 0 }
+}
+
+/// The containers [`from_arc`] reads: `[T]` and `Vec<T>` (behind an `Arc`).
+///
+/// Sealed: a `Shared` handle indexes its container, so only containers whose length
+/// cannot change behind a shared reference are allowed.
+pub trait SharedSlice: Send + Sync + 'static + private::Sealed {
+    /// The element type.
+    type Item;
+
+    /// The elements.
+    fn as_items(&self) -> &[Self::Item];
+}
+
+impl<T: Send + Sync + 'static> SharedSlice for [T] {
+    type Item = T;
+
+    fn as_items(&self) -> &[T] {
+        self
+    }
+}
+
+impl<T: Send + Sync + 'static> SharedSlice for Vec<T> {
+    type Item = T;
+
+    fn as_items(&self) -> &[T] {
+        self
+    }
+}
+
+mod private {
+    pub trait Sealed {}
+    impl<T> Sealed for [T] {}
+    impl<T> Sealed for Vec<T> {}
+}
+
+/// The source made by [`from_arc`].
+#[must_use = "streams do nothing unless polled"]
+pub struct ArcSource<C: ?Sized> {
+    items: std::sync::Arc<C>,
+    next: usize,
+}
+
+impl<C: SharedSlice + ?Sized> Stream for ArcSource<C> {
+    type Item = Result<Shared<C>, Infallible>;
+
+    fn poll_next(mut self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let index = self.next;
+        if index >= self.items.as_items().len() {
+            return Poll::Ready(None);
+        }
+        self.next += 1;
+        Poll::Ready(Some(Ok(Shared {
+            items: std::sync::Arc::clone(&self.items),
+            index,
+        })))
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        let left = self.items.as_items().len().saturating_sub(self.next);
+        (left, Some(left))
+    }
+}
+
+impl<C: SharedSlice + ?Sized> std::fmt::Debug for ArcSource<C> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ArcSource")
+            .field("len", &self.items.as_items().len())
+            .field("next", &self.next)
+            .finish()
+    }
+}
+
+/// One element of a shared container, yielded by [`from_arc`]: a reference count and an
+/// index. It dereferences to the element and serializes exactly as the element does.
+///
+/// # Examples
+///
+/// ```
+/// use std::sync::Arc;
+///
+/// let items: Arc<[u32]> = Arc::from([7, 8]);
+/// let first = chunkstream::source::Shared::new(items, 0).unwrap();
+/// assert_eq!(*first, 7);
+/// assert_eq!(serde_json::to_string(&first).unwrap(), "7");
+/// ```
+pub struct Shared<C: ?Sized> {
+    items: std::sync::Arc<C>,
+    index: usize,
+}
+
+impl<C: SharedSlice + ?Sized> Shared<C> {
+    /// The element of `items` at `index`, or `None` when `index` is out of bounds.
+    pub fn new(items: std::sync::Arc<C>, index: usize) -> Option<Self> {
+        (index < items.as_items().len()).then_some(Shared { items, index })
+    }
+
+    /// The element's index in its container.
+    pub fn index(&self) -> usize {
+        self.index
+    }
+}
+
+impl<C: SharedSlice + ?Sized> std::ops::Deref for Shared<C> {
+    type Target = C::Item;
+
+    fn deref(&self) -> &C::Item {
+        // The index was checked against the length when the handle was made, and a
+        // sealed `SharedSlice` behind an `Arc` cannot change its length.
+        &self.items.as_items()[self.index]
+    }
+}
+
+impl<C> serde::Serialize for Shared<C>
+where
+    C: SharedSlice + ?Sized,
+    C::Item: serde::Serialize,
+{
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        (**self).serialize(serializer)
+    }
+}
+
+impl<C> std::fmt::Debug for Shared<C>
+where
+    C: SharedSlice + ?Sized,
+    C::Item: std::fmt::Debug,
+{
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        (**self).fmt(f)
+    }
+}
+
+impl<C: ?Sized> Clone for Shared<C> {
+    fn clone(&self) -> Self {
+        Shared {
+            items: std::sync::Arc::clone(&self.items),
+            index: self.index,
+        }
+    }
+}

@@ -34,7 +34,7 @@
 //! ```
 //!
 //! In an axum handler (with the `axum` feature), the stream leaves the handler inside the
-//! response; [`start`](crate::StreamResponse::start) turns a failing query into an error
+//! response; [`start`](crate::StreamResponseBuilder::start) turns a failing query into an error
 //! status:
 //!
 //! ```

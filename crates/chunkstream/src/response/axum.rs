@@ -13,8 +13,8 @@ pub(crate) const X_TOTAL_COUNT: HeaderName = HeaderName::from_static("x-total-co
 
 impl IntoResponse for StreamResponse {
     /// Sends the status, `Content-Type`, `X-Total-Count` (when known) and the chunked
-    /// body, or, when [`start`](StreamResponse::start) saw the stream fail before its
-    /// first chunk, the error status with a JSON problem body.
+    /// body, or, when the stream failed before its first chunk, the error status with a
+    /// JSON problem body.
     fn into_response(self) -> Response {
         if let Start::Failed(err) = &self.start {
             tracing::warn!(error = %err, kind = err.kind(), "stream failed before its first chunk");

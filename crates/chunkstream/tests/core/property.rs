@@ -257,7 +257,11 @@ fn for_each_pool_and_encoder(
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 1000, ..ProptestConfig::default() })]
+    // 1000 cases in CI (`.ci/run` sets PROPTEST_CASES=1000); a quicker 100 by default.
+    #![proptest_config(ProptestConfig {
+        cases: std::env::var("PROPTEST_CASES").ok().and_then(|n| n.parse().ok()).unwrap_or(100),
+        ..ProptestConfig::default()
+    })]
 
     #[test]
     fn chunks_match_the_reference(case in case(), workers in 1_usize..=4) {

@@ -1,0 +1,283 @@
+//! The shortest handlers, over real HTTP (axum on 127.0.0.1, reqwest) and real SQLite:
+//! `streamer.json(source).respond().await` with no transform, shared data through
+//! `source::from_arc`, and `ChunkStream::collect_bytes`.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::State;
+use axum::routing::get;
+use chunkstream::{ChunkConfig, StreamResponse, Streamer, source, sql};
+use futures_util::StreamExt;
+use serde::Serialize;
+use serde_json::{Value, json};
+
+#[derive(Serialize, sqlx::FromRow)]
+struct Ticket {
+    id: i64,
+    title: String,
+}
+
+async fn serve(router: Router) -> SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+    addr
+}
+
+/// A client that keeps no idle connection, so a finished request leaves no server task.
+fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .pool_max_idle_per_host(0)
+        .build()
+        .unwrap()
+}
+
+async fn sqlite(with_table: bool) -> sqlx::SqlitePool {
+    // One connection: every query sees the same in-memory database.
+    let pool = sqlx::sqlite::SqlitePoolOptions::new()
+        .max_connections(1)
+        .connect("sqlite::memory:")
+        .await
+        .unwrap();
+    if with_table {
+        sqlx::query("CREATE TABLE tickets (id INTEGER PRIMARY KEY, title TEXT NOT NULL)")
+            .execute(&pool)
+            .await
+            .unwrap();
+        for id in 1..=3 {
+            sqlx::query("INSERT INTO tickets (id, title) VALUES (?, ?)")
+                .bind(id)
+                .bind(format!("ticket {id}"))
+                .execute(&pool)
+                .await
+                .unwrap();
+        }
+    }
+    pool
+}
+
+/// The README's first example, written the shortest way.
+async fn tickets(State((pool, streamer)): State<(sqlx::SqlitePool, Streamer)>) -> StreamResponse {
+    let rows = sql::rows(pool, |pool| {
+        sqlx::query_as::<_, Ticket>("SELECT id, title FROM tickets ORDER BY id").fetch(pool)
+    });
+    streamer.json(rows).respond().await
+}
+
+async fn tickets_app(with_table: bool) -> SocketAddr {
+    let streamer = Streamer::new(ChunkConfig::default()).unwrap();
+    let state = (sqlite(with_table).await, streamer);
+    serve(
+        Router::new()
+            .route("/tickets", get(tickets))
+            .with_state(state),
+    )
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shortest_handler_streams_the_rows() {
+    let addr = tickets_app(true).await;
+    let response = client()
+        .get(format!("http://{addr}/tickets"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["content-type"], "application/json");
+    let body: Value = serde_json::from_slice(&response.bytes().await.unwrap()).unwrap();
+    assert_eq!(
+        body,
+        json!([
+            {"id": 1, "title": "ticket 1"},
+            {"id": 2, "title": "ticket 2"},
+            {"id": 3, "title": "ticket 3"},
+        ])
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shortest_handler_answers_an_early_error_with_a_status() {
+    // No table: the query fails before the first row.
+    let addr = tickets_app(false).await;
+    let response = client()
+        .get(format!("http://{addr}/tickets"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 500);
+    assert_eq!(response.headers()["content-type"], "application/json");
+    let body: Value = serde_json::from_slice(&response.bytes().await.unwrap()).unwrap();
+    assert_eq!(body["error"], "source");
+    let message = body["message"].as_str().unwrap();
+    assert!(message.contains("no such table"), "{message}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shortest_handler_aborts_a_late_error() {
+    async fn late(State(streamer): State<Streamer>) -> StreamResponse {
+        // The failing row takes a moment to arrive, as from a database: the chunks
+        // before it are on the wire by then.
+        let items = futures_util::stream::iter(0..1000).then(|i| async move {
+            if i == 500 {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                Err(std::io::Error::other("late"))
+            } else {
+                Ok(i)
+            }
+        });
+        streamer.json(items).respond().await
+    }
+    let streamer = Streamer::new(ChunkConfig::with_sizes(256, 64)).unwrap();
+    let addr = serve(Router::new().route("/late", get(late)).with_state(streamer)).await;
+    let response = client()
+        .get(format!("http://{addr}/late"))
+        .send()
+        .await
+        .unwrap();
+    // The status went out with the first chunk; the error can only abort the transfer.
+    assert_eq!(response.status(), 200);
+    assert!(
+        response.bytes().await.is_err(),
+        "a truncated body must not look complete"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shortest_ndjson_handler_with_a_total_count() {
+    async fn lines(State(streamer): State<Streamer>) -> StreamResponse {
+        StreamResponse::new(streamer.ndjson(source::from_iter(["a", "b"])))
+            .with_total_count(2)
+            .start()
+            .await
+    }
+    let streamer = Streamer::new(ChunkConfig::default()).unwrap();
+    let addr = serve(
+        Router::new()
+            .route("/lines", get(lines))
+            .with_state(streamer),
+    )
+    .await;
+    let response = client()
+        .get(format!("http://{addr}/lines"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["content-type"], "application/x-ndjson");
+    assert_eq!(response.headers()["x-total-count"], "2");
+    assert_eq!(response.text().await.unwrap(), "\"a\"\n\"b\"\n");
+}
+
+/// Not `Clone`: `from_arc` must serve it without copying.
+#[derive(Serialize)]
+struct Row {
+    id: u32,
+    name: String,
+}
+
+#[derive(Clone)]
+struct Shared {
+    streamer: Streamer,
+    rows: Arc<[Row]>,
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn arc_source_serves_shared_state_and_lets_it_go() {
+    async fn rows(State(app): State<Shared>) -> StreamResponse {
+        app.streamer
+            .json(source::from_arc(app.rows))
+            .respond()
+            .await
+    }
+    let data: Arc<[Row]> = (0..2000)
+        .map(|id| Row {
+            id,
+            name: format!("row {id}"),
+        })
+        .collect();
+    let app = Shared {
+        streamer: Streamer::new(ChunkConfig::with_sizes(4096, 1024)).unwrap(),
+        rows: Arc::clone(&data),
+    };
+    let addr = serve(Router::new().route("/rows", get(rows)).with_state(app)).await;
+    for _ in 0..2 {
+        let response = client()
+            .get(format!("http://{addr}/rows"))
+            .send()
+            .await
+            .unwrap();
+        let body: Vec<Value> = serde_json::from_slice(&response.bytes().await.unwrap()).unwrap();
+        assert_eq!(body.len(), 2000);
+        assert_eq!(body[1999], json!({"id": 1999, "name": "row 1999"}));
+    }
+    // Ours and the router's state: no request keeps (or leaked) a reference.
+    let mut count = Arc::strong_count(&data);
+    for _ in 0..500 {
+        if count == 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        count = Arc::strong_count(&data);
+    }
+    assert_eq!(count, 2);
+}
+
+#[tokio::test]
+#[allow(clippy::field_reassign_with_default)] // `ChunkConfig` is meant to be built this way
+async fn arc_vec_source_on_the_batch_path() {
+    let names = Arc::new(vec![
+        String::from("a"),
+        String::from("bcd"),
+        String::from("ef"),
+    ]);
+    let mut config = ChunkConfig::default();
+    config.batch_size = 2;
+    let streamer = Streamer::new(config).unwrap();
+    let lengths = streamer.stream_batch(
+        source::from_arc(Arc::clone(&names)),
+        |batch: Vec<source::Shared<Vec<String>>>| {
+            Ok::<_, std::convert::Infallible>(
+                batch.iter().map(|name| name.len()).collect::<Vec<_>>(),
+            )
+        },
+    );
+    assert_eq!(&lengths.collect_bytes().await.unwrap()[..], b"[1,3,2]");
+    assert_eq!(Arc::strong_count(&names), 1);
+}
+
+#[tokio::test]
+async fn collect_bytes_returns_the_error_not_a_partial_body() {
+    let streamer = Streamer::new(ChunkConfig::with_sizes(64, 16)).unwrap();
+    let items = (0..100).map(|i| {
+        if i == 50 {
+            Err(std::io::Error::other("late"))
+        } else {
+            Ok(i)
+        }
+    });
+    let err = streamer
+        .json(futures_util::stream::iter(items))
+        .collect_bytes()
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), "source");
+}
+
+#[tokio::test]
+async fn collect_bytes_joins_many_chunks() {
+    #[allow(unused_imports)] // both in scope: `collect` would be ambiguous
+    use {futures_util::StreamExt, http_body_util::BodyExt};
+
+    let streamer = Streamer::new(ChunkConfig::with_sizes(64, 16)).unwrap();
+    let body = streamer
+        .json(source::from_iter(0..500))
+        .collect_bytes()
+        .await
+        .unwrap();
+    let expected = serde_json::to_vec(&(0..500).collect::<Vec<_>>()).unwrap();
+    assert_eq!(body, expected);
+}
