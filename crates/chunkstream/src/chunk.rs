@@ -17,8 +17,8 @@ use crate::pool::BufferPool;
 /// Made by [`ChunkWriter`]; `Bytes::from_owner` keeps the bytes where they were encoded,
 /// so no byte is copied between the encoder and the socket.
 pub(crate) struct PooledChunk<P: BufferPool> {
-    buf: Vec<u8>,
-    pool: Arc<P>,
+    pub(crate) buf: Vec<u8>,
+    pub(crate) pool: Arc<P>,
 }
 
 impl<P: BufferPool> AsRef<[u8]> for PooledChunk<P> {

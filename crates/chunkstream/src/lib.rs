@@ -49,15 +49,47 @@
 //! `json_object(...)`, PostgreSQL's `row_to_json(t)::text` or `json_build_object(...)`.
 //! `sql::json_rows` (feature `sqlx`) turns such a query into [`RawJson`] items and
 //! [`Streamer::stream_raw`] copies each into the pooled buffer between the framing: no
-//! row is decoded into a struct and no value is encoded, so the encoder plays no part. It pays when decoding and encoding are where the time goes and the
-//! database can shape the JSON the clients expect; keep the typed path when a transform
-//! needs the values, or the database cannot write them as they must be (SQLite writes
-//! floats with 15 significant digits).
+//! row is decoded into a struct and no value is encoded, so the encoder plays no part. It
+//! pays when decoding and encoding are where the time goes and the database can shape
+//! the JSON the clients expect; keep the typed path when a transform needs the values,
+//! or the database cannot write them as they must be (SQLite writes floats with 15
+//! significant digits).
 //!
 //! `stream_raw` trusts each item to be exactly one valid JSON value (and, in NDJSON, to
 //! hold no line break); [`Streamer::stream_raw_validated`] parses each item first and
 //! refuses an invalid one with a [`StreamError::Encode`] naming its index, before any of
 //! its bytes are written. See [`raw`].
+//!
+//! # Parallel encoding
+//!
+//! One stream encodes on one core. For a large result served while other cores are idle
+//! (an export, a report, a dump), [`Streamer::with_encode_workers`] lets the batch path
+//! ([`Streamer::stream_batch`], [`Streamer::spawn_batch`]) encode up to that many
+//! batches at once on tokio's blocking pool and emit them strictly in source order: the
+//! body is byte for byte the sequential one, errors included, and chunks still end on item
+//! boundaries. [`Streamer::stream_batch_concurrent`] runs an `Fn + Sync` transform on the
+//! workers as well. It costs memory (about `workers + 1` batches of encoded JSON per stream;
+//! see the method's docs for the exact bound) and nothing under load: encoding threads
+//! come from shared [`EncodePermits`] sized to the cores, and a stream that finds none
+//! free encodes on its own task, as the sequential path does. Leave it at 1 (the default)
+//! for small results and slow sources.
+//!
+//! A source that does real work per item (decoding database rows) can run on a task of
+//! its own, a bounded number of items ahead, with [`source::run_ahead`]:
+//!
+//! ```
+//! # tokio::runtime::Builder::new_multi_thread().worker_threads(2).build().unwrap().block_on(async {
+//! use futures_util::TryStreamExt;
+//! use chunkstream::{ChunkConfig, Streamer, source, transform};
+//!
+//! let streamer = Streamer::new(ChunkConfig::default())?.with_encode_workers(2);
+//! let rows = source::run_ahead(source::from_iter(0..5_000_u32), 2000);
+//! let chunks = streamer.stream_batch(rows, transform::batch_passthrough());
+//! let body: Vec<u8> = chunks.map_ok(|chunk| chunk.to_vec()).try_concat().await?;
+//! assert_eq!(body, serde_json::to_vec(&(0..5_000).collect::<Vec<u32>>())?);
+//! # Ok::<_, Box<dyn std::error::Error>>(())
+//! # }).unwrap();
+//! ```
 //!
 //! # Crate features
 //!
@@ -107,10 +139,12 @@ pub mod encode;
 mod error;
 mod format;
 pub mod metrics;
+mod parallel;
 mod pipeline;
 pub mod pool;
 pub mod raw;
 pub mod response;
+mod run_ahead;
 pub mod source;
 mod spawned;
 cfg_sqlx! {
@@ -124,6 +158,7 @@ pub use config::{ChunkConfig, ConfigError, PoolConfig};
 pub use encode::{EncodeError, Encoder};
 pub use error::{BoxError, StreamError};
 pub use format::Format;
+pub use parallel::EncodePermits;
 pub use pool::{BufferPool, FromPoolConfig, PoolStats};
 pub use raw::RawJson;
 pub use response::StreamResponse;

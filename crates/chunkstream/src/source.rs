@@ -8,6 +8,8 @@ use std::task::{Context, Poll, ready};
 use futures_core::Stream;
 use tokio::sync::mpsc;
 
+pub use crate::run_ahead::{RunAhead, run_ahead};
+
 /// A source over a plain iterator; it never fails.
 ///
 /// # Examples

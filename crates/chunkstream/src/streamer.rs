@@ -12,6 +12,7 @@ use crate::defaults::{DefaultEncoder, DefaultPool};
 use crate::encode::Encoder;
 use crate::error::{BoxError, StreamError};
 use crate::format::Format;
+use crate::parallel::Parallel;
 use crate::pipeline::Pipeline;
 use crate::pool::{BufferPool, FromPoolConfig};
 use crate::source::batched;
@@ -43,6 +44,7 @@ pub struct Streamer<P = DefaultPool, E = DefaultEncoder> {
     pool: Arc<P>,
     encoder: E,
     format: Format,
+    pub(crate) parallel: Parallel,
 }
 
 impl Streamer<DefaultPool, DefaultEncoder> {
@@ -72,6 +74,7 @@ impl<P: BufferPool, E: Encoder> Streamer<P, E> {
             pool,
             encoder,
             format: Format::default(),
+            parallel: Parallel::default(),
         })
     }
 
@@ -157,6 +160,9 @@ impl<P: BufferPool, E: Encoder> Streamer<P, E> {
         U: Serialize + Send + 'static,
         TE: Into<BoxError>,
     {
+        if self.parallel.applies(self.config.flush_interval) {
+            return crate::parallel::stream_batch(self, source, transform);
+        }
         let writer = self.writer();
         let mut index = 0_u64;
         let step = move |batch: Vec<T>| {
@@ -225,6 +231,7 @@ impl<P, E: Clone> Clone for Streamer<P, E> {
             pool: Arc::clone(&self.pool),
             encoder: self.encoder.clone(),
             format: self.format,
+            parallel: self.parallel.clone(),
         }
     }
 }
@@ -236,6 +243,7 @@ impl<P, E> fmt::Debug for Streamer<P, E> {
             .field("pool", &std::any::type_name::<P>())
             .field("encoder", &std::any::type_name::<E>())
             .field("format", &self.format)
+            .field("parallel", &self.parallel)
             .finish()
     }
 }

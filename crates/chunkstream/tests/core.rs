@@ -10,6 +10,8 @@
 //! - `config_range`: every accepted configuration works on every path (property test
 //!   over the whole range of every field); the rest is a `ConfigError`.
 //! - `end`: a stream whose last chunk is out is done (no late error), also over HTTP.
+//! - `parallel`: parallel encoding on the batch path: failures, drops, permits, memory.
+//! - `run_ahead`: a source polled on its own task, bounded, stopped with the stream.
 
 mod common;
 
@@ -25,7 +27,11 @@ mod end;
 mod errors;
 #[path = "core/flush.rs"]
 mod flush;
+#[path = "core/parallel.rs"]
+mod parallel;
 #[path = "core/property.rs"]
 mod property;
+#[path = "core/run_ahead.rs"]
+mod run_ahead;
 #[path = "core/zero_copy.rs"]
 mod zero_copy;

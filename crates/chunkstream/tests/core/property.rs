@@ -7,7 +7,9 @@ use std::sync::{Arc, OnceLock};
 use bytes::Bytes;
 use chunkstream::encode::SerdeJson;
 use chunkstream::pool::NoPool;
-use chunkstream::{BufferPool, ChunkConfig, ChunkStream, Encoder, Format, Streamer, transform};
+use chunkstream::{
+    BufferPool, ChunkConfig, ChunkStream, Encoder, Format, StreamError, Streamer, transform,
+};
 use proptest::prelude::*;
 use serde_json::Value;
 
@@ -110,6 +112,9 @@ enum Path {
     Stream,
     Batch,
     Spawn,
+    /// The batch path with this many encode workers: `stream_batch` (4),
+    /// `stream_batch_concurrent` (1, 3) or `spawn_batch` (2).
+    Parallel(usize),
 }
 
 fn run<P: BufferPool, E: Encoder>(
@@ -128,6 +133,18 @@ fn run<P: BufferPool, E: Encoder>(
         Path::Batch => streamer.stream_batch(source, transform::batch_passthrough()),
         Path::Spawn => {
             runtime().block_on(async { streamer.spawn(source, transform::passthrough()) })
+        }
+        Path::Parallel(workers) => {
+            let streamer = streamer.with_encode_workers(workers);
+            match workers % 4 {
+                0 => streamer.stream_batch(source, transform::batch_passthrough()),
+                2 => runtime().block_on(async {
+                    streamer.spawn_batch(source, transform::batch_passthrough())
+                }),
+                _ => streamer.stream_batch_concurrent(source, |batch: Vec<Value>| {
+                    Ok::<_, std::convert::Infallible>(batch)
+                }),
+            }
         }
     };
     let (chunks, err) = runtime().block_on(drain(chunks));
@@ -243,19 +260,284 @@ proptest! {
     #![proptest_config(ProptestConfig { cases: 1000, ..ProptestConfig::default() })]
 
     #[test]
-    fn chunks_match_the_reference(case in case()) {
+    fn chunks_match_the_reference(case in case(), workers in 1_usize..=4) {
         let expected = reference(&case.items);
         let mut result = Ok(());
         for_each_pool_and_encoder(&case, |name, run| {
             for format in [Format::JsonArray, Format::Ndjson] {
-                for path in [Path::Stream, Path::Batch, Path::Spawn] {
+                let mut sequential = Vec::new();
+                for path in [Path::Stream, Path::Batch, Path::Spawn, Path::Parallel(workers)] {
                     if result.is_ok() {
                         let chunks = run(format, path);
-                        result = check(&case, &expected, format, &chunks, &format!("{name} {format:?} {path:?}"));
+                        let what = format!("{name} {format:?} {path:?}");
+                        result = check(&case, &expected, format, &chunks, &what);
+                        // The parallel path writes the sequential batch path's very bytes.
+                        match path {
+                            Path::Batch => sequential = concat(&chunks),
+                            Path::Parallel(_) if result.is_ok() && concat(&chunks) != sequential => {
+                                result = Err(TestCaseError::fail(format!("{what}: not the sequential bytes")));
+                            }
+                            _ => {}
+                        }
                     }
                 }
             }
         });
         result?;
+    }
+}
+
+// The parallel path against the sequential one on failing and cancelled streams.
+
+/// An item of a failing case: a plain value, or one its encoder refuses or panics on.
+#[derive(Clone, Debug)]
+enum Item {
+    Plain(Value),
+    Nan,
+    Bomb,
+}
+
+impl serde::Serialize for Item {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Item::Plain(value) => value.serialize(serializer),
+            Item::Nan => f64::NAN.serialize(serializer),
+            Item::Bomb => panic!("serialize exploded"),
+        }
+    }
+}
+
+/// Where a stream fails: the source yields an error, the transform refuses the batch
+/// holding an item, an item cannot be encoded, or its `Serialize` panics.
+#[derive(Clone, Copy, Debug)]
+enum Failure {
+    Source,
+    Transform,
+    Encode,
+    Panic,
+}
+
+#[derive(Clone, Debug)]
+struct FailCase {
+    case: Case,
+    /// The failure and the item index it happens at.
+    failure: Option<(Failure, usize)>,
+    /// Drop the parallel stream after this many chunks.
+    cancel_after: Option<usize>,
+    workers: usize,
+    /// Whether the parallel stream transforms on the workers (`stream_batch_concurrent`).
+    concurrent: bool,
+}
+
+fn fail_case() -> impl Strategy<Value = FailCase> {
+    let failure = prop_oneof![
+        Just(Failure::Source),
+        Just(Failure::Transform),
+        Just(Failure::Encode),
+        Just(Failure::Panic),
+    ];
+    (
+        case(),
+        prop::option::of((failure, any::<prop::sample::Index>())),
+        prop::option::of(0_usize..6),
+        1_usize..=4,
+        any::<bool>(),
+    )
+        .prop_map(|(case, failure, cancel_after, workers, concurrent)| {
+            let at = |index: prop::sample::Index| index.index(case.items.len() + 1);
+            let failure = failure.map(|(kind, index)| (kind, at(index)));
+            FailCase {
+                case,
+                failure,
+                cancel_after,
+                workers,
+                concurrent,
+            }
+        })
+}
+
+type FailingSource =
+    futures_util::stream::Iter<std::vec::IntoIter<Result<(usize, Item), std::io::Error>>>;
+
+/// The case's items as a source, with the case's source, encode or panic failure.
+fn failing_source(fail: &FailCase) -> FailingSource {
+    let mut items: Vec<Result<Item, std::io::Error>> = fail
+        .case
+        .items
+        .iter()
+        .cloned()
+        .map(Item::Plain)
+        .map(Ok)
+        .collect();
+    match fail.failure {
+        Some((Failure::Source, at)) => {
+            items.insert(at, Err(std::io::Error::other("source failed")))
+        }
+        Some((Failure::Encode, at)) => items.insert(at, Ok(Item::Nan)),
+        Some((Failure::Panic, at)) => items.insert(at, Ok(Item::Bomb)),
+        Some((Failure::Transform, _)) | None => {}
+    }
+    let indexed = items.into_iter().enumerate();
+    futures_util::stream::iter(
+        indexed
+            .map(|(i, item)| item.map(|item| (i, item)))
+            .collect::<Vec<_>>(),
+    )
+}
+
+/// A batch transform that drops the indices, and refuses the batch holding item `at`
+/// when the case fails there.
+fn failing_transform(
+    fail: &FailCase,
+) -> impl Fn(Vec<(usize, Item)>) -> Result<Vec<Item>, std::io::Error> + Send + Sync + 'static {
+    let at = match fail.failure {
+        Some((Failure::Transform, at)) => Some(at),
+        _ => None,
+    };
+    move |batch: Vec<(usize, Item)>| {
+        if batch.iter().any(|(i, _)| Some(*i) == at) {
+            return Err(std::io::Error::other("transform failed"));
+        }
+        Ok(batch.into_iter().map(|(_, item)| item).collect())
+    }
+}
+
+/// Reads at most `limit` chunks (all when `None`), then drops the stream.
+async fn read(
+    mut chunks: ChunkStream,
+    limit: Option<usize>,
+) -> (Vec<Bytes>, Option<StreamError>, bool) {
+    use futures_util::StreamExt;
+    let mut got = Vec::new();
+    while limit.is_none_or(|limit| got.len() < limit) {
+        match chunks.next().await {
+            Some(Ok(chunk)) => got.push(chunk),
+            Some(Err(err)) => {
+                assert!(
+                    chunks.next().await.is_none(),
+                    "an error must be the last item"
+                );
+                return (got, Some(err), true);
+            }
+            None => return (got, None, true),
+        }
+    }
+    (got, None, false)
+}
+
+/// The kind and item index of an error.
+fn describe(err: &Option<StreamError>) -> Option<(&'static str, Option<u64>)> {
+    err.as_ref().map(|err| {
+        let index = match err {
+            StreamError::Transform { index, .. } | StreamError::Encode { index, .. } => {
+                Some(*index)
+            }
+            StreamError::Panicked { index, .. } => *index,
+            _ => None,
+        };
+        (err.kind(), index)
+    })
+}
+
+/// Waits (bounded) until every buffer is back in `pool`.
+async fn all_returned<P: BufferPool>(pool: &P) -> bool {
+    for _ in 0..2000 {
+        if pool.stats().outstanding == 0 {
+            return true;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+    }
+    false
+}
+
+fn parallel_matches_sequential<P: BufferPool, E: Encoder>(
+    fail: &FailCase,
+    pool: Arc<P>,
+    encoder: E,
+    what: &str,
+) -> Result<(), TestCaseError> {
+    for format in [Format::JsonArray, Format::Ndjson] {
+        let what = format!(
+            "{what} {format:?} {} workers, concurrent {}",
+            fail.workers, fail.concurrent
+        );
+        let streamer =
+            Streamer::with_parts(fail.case.config.clone(), Arc::clone(&pool), encoder.clone())
+                .unwrap()
+                .with_format(format);
+        let sequential = streamer.stream_batch(failing_source(fail), failing_transform(fail));
+        let (chunks, seq_err, _) = runtime().block_on(read(sequential, None));
+        let seq_body = concat(&chunks);
+        drop(chunks);
+        let streamer = streamer.with_encode_workers(fail.workers);
+        let parallel = if fail.concurrent {
+            streamer.stream_batch_concurrent(failing_source(fail), failing_transform(fail))
+        } else {
+            streamer.stream_batch(failing_source(fail), failing_transform(fail))
+        };
+        let (chunks, par_err, ended) = runtime().block_on(read(parallel, fail.cancel_after));
+        let par_body = concat(&chunks);
+        drop(chunks);
+        if ended {
+            prop_assert_eq!(&par_body, &seq_body, "{}: bodies differ", what);
+            prop_assert_eq!(
+                describe(&par_err),
+                describe(&seq_err),
+                "{}: errors differ",
+                what
+            );
+            if par_err.is_some() && format == Format::JsonArray {
+                prop_assert!(
+                    serde_json::from_slice::<Value>(&par_body).is_err(),
+                    "{}: a failed array parses",
+                    what
+                );
+            }
+        } else {
+            prop_assert!(
+                seq_body.starts_with(&par_body),
+                "{}: cancelled body is not a prefix",
+                what
+            );
+        }
+        // Workers still in flight at a drop stop at their next item.
+        prop_assert!(
+            runtime().block_on(all_returned(&*pool)),
+            "{}: buffers not returned: {:?}",
+            what,
+            pool.stats()
+        );
+    }
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+    #[test]
+    fn parallel_failures_and_cancellations_match_the_sequential_path(fail in fail_case()) {
+        let pool_config = fail.case.config.clone().validate().unwrap().pool_config();
+        parallel_matches_sequential(&fail, Arc::new(NoPool::new(pool_config)), SerdeJson, "no-pool/serde_json")?;
+        #[cfg(all(feature = "pool-freelist", feature = "encoder-sonic-rs"))]
+        parallel_matches_sequential(
+            &fail,
+            Arc::new(chunkstream::pool::FreelistPool::new(pool_config)),
+            chunkstream::encode::SonicRs,
+            "freelist/sonic-rs",
+        )?;
+        #[cfg(all(feature = "pool-thread-local", feature = "encoder-simd-json"))]
+        parallel_matches_sequential(
+            &fail,
+            Arc::new(chunkstream::pool::ThreadLocalPool::new(pool_config)),
+            chunkstream::encode::SimdJson,
+            "thread-local/simd-json",
+        )?;
+        #[cfg(all(feature = "pool-object-pool", feature = "pool-freelist"))]
+        parallel_matches_sequential(
+            &fail,
+            Arc::new(chunkstream::pool::Calibrated::new(chunkstream::pool::ObjectPool::new(pool_config))),
+            SerdeJson,
+            "calibrated-object-pool/serde_json",
+        )?;
     }
 }
