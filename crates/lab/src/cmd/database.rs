@@ -382,7 +382,10 @@ pub(crate) fn run(quick: bool, env: &Environment, out: &Path) -> Result<(), BoxE
 }
 
 /// Kinds of frame counted in a profile: a name and a test on a frame's name.
-const KINDS: &[(&str, fn(&str) -> bool)] = &[
+/// A test on a frame's name.
+type FrameTest = fn(&str) -> bool;
+
+const KINDS: &[(&str, FrameTest)] = &[
     ("SQLite C library", |n| n.starts_with("sqlite3")),
     ("sqlx", |n| n.contains("sqlx_")),
     ("row decoding (try_get/Decode)", |n| {
@@ -442,14 +445,14 @@ fn profile(
     }
     let pct = |n: isize| 100.0 * n as f64 / total.max(1) as f64;
     let mut threads: Vec<_> = threads.into_iter().collect();
-    threads.sort_by(|a, b| b.1.cmp(&a.1));
+    threads.sort_by_key(|t| std::cmp::Reverse(t.1));
     let threads: Vec<String> = threads
         .iter()
         .take(4)
         .map(|(t, n)| format!("`{t}` {:.0}%", pct(*n)))
         .collect();
     let mut kinds: Vec<(&str, isize)> = KINDS.iter().map(|k| k.0).zip(kinds).collect();
-    kinds.sort_by(|a, b| b.1.cmp(&a.1));
+    kinds.sort_by_key(|k| std::cmp::Reverse(k.1));
     let kinds: Vec<String> = kinds
         .iter()
         .filter(|(_, n)| *n > 0)
