@@ -385,25 +385,40 @@ pub(crate) fn run(quick: bool, env: &Environment, out: &Path) -> Result<(), BoxE
 /// A test on a frame's name.
 type FrameTest = fn(&str) -> bool;
 
+/// Kinds of frame, most specific first: each sample counts for the kind of its innermost
+/// recognised frame (its "self" time, the way a flamegraph's top edge reads).
 const KINDS: &[(&str, FrameTest)] = &[
-    ("SQLite C library", |n| n.starts_with("sqlite3")),
-    ("sqlx", |n| n.contains("sqlx_")),
-    ("row decoding (try_get/Decode)", |n| {
-        n.contains("try_get") || n.contains("Decode") || n.contains("decode_pg")
-    }),
-    ("serde_json", |n| n.contains("serde_json")),
-    ("chunkstream", |n| n.contains("chunkstream::")),
-    ("axum-streams", |n| n.contains("axum_streams")),
-    ("allocation", |n| {
+    ("allocation and freeing", |n| {
         n.contains("alloc_count")
             || n.contains("__rust_alloc")
             || n.contains("__rust_dealloc")
             || n.contains("__rust_realloc")
-            || n.contains("raw_vec")
             || n.contains("malloc")
+            || n.contains("realloc")
+            || n.contains("cfree")
+            || n.contains("drop_in_place<alloc::string::String>")
     }),
-    ("String building", |n| n.contains("alloc::string::String")),
-    ("tokio", |n| n.contains("tokio::")),
+    ("memory copies", |n| {
+        n.contains("memcpy") || n.contains("memmove")
+    }),
+    ("SQLite C library", |n| n.starts_with("sqlite3")),
+    ("row decoding (try_get, Decode, column values)", |n| {
+        n.contains("try_get")
+            || n.contains("Decode")
+            || n.contains("decode_pg")
+            || n.contains("sources::decode")
+            || n.contains("::value::")
+            || n.contains("::row::")
+    }),
+    ("sqlx driver (protocol, statement, worker, channels)", |n| {
+        n.contains("sqlx_")
+    }),
+    ("serde_json encoding", |n| n.contains("serde_json")),
+    ("axum-streams", |n| n.contains("axum_streams")),
+    ("chunkstream framing and buffers", |n| {
+        n.contains("chunkstream::")
+    }),
+    ("tokio runtime", |n| n.contains("tokio::")),
 ];
 
 /// Profiles `make` for `seconds`, writes the flamegraph to `path`; a summary in words.
@@ -413,22 +428,25 @@ fn profile(
     path: &Path,
     seconds: f64,
 ) -> Result<String, BoxError> {
+    const HZ: i32 = 999;
     let guard = pprof::ProfilerGuardBuilder::default()
-        .frequency(999)
+        .frequency(HZ)
         .blocklist(&["libc", "libgcc", "pthread", "vdso"])
         .build()?;
-    let until = Instant::now() + Duration::from_secs_f64(seconds);
+    let start = Instant::now();
+    let until = start + Duration::from_secs_f64(seconds);
     let mut requests = 0u64;
     while Instant::now() < until {
         rt.block_on(unit(make))?;
         requests += 1;
     }
+    let wall = start.elapsed().as_secs_f64();
     let report = guard.report().build()?;
     std::fs::create_dir_all(path.parent().unwrap_or(Path::new(".")))?;
     report.flamegraph(std::fs::File::create(path)?)?;
     let mut total = 0isize;
     let mut threads: HashMap<String, isize> = HashMap::new();
-    let mut kinds = vec![0isize; KINDS.len()];
+    let mut kinds = vec![0isize; KINDS.len() + 1];
     for (frames, &count) in &report.data {
         total += count;
         let thread = frames
@@ -436,12 +454,17 @@ fn profile(
             .trim_end_matches(|c: char| c.is_ascii_digit() || c == '-')
             .to_owned();
         *threads.entry(thread).or_default() += count;
-        let names: Vec<String> = frames.frames.iter().flatten().map(|s| s.name()).collect();
-        for (i, (_, test)) in KINDS.iter().enumerate() {
-            if names.iter().any(|n| test(n)) {
-                kinds[i] += count;
-            }
-        }
+        // Frames run from the innermost (the sampled instruction) outwards.
+        let kind = frames
+            .frames
+            .iter()
+            .flatten()
+            .find_map(|symbol| {
+                let name = symbol.name();
+                KINDS.iter().position(|(_, test)| test(&name))
+            })
+            .unwrap_or(KINDS.len());
+        kinds[kind] += count;
     }
     let pct = |n: isize| 100.0 * n as f64 / total.max(1) as f64;
     let mut threads: Vec<_> = threads.into_iter().collect();
@@ -451,15 +474,27 @@ fn profile(
         .take(4)
         .map(|(t, n)| format!("`{t}` {:.0}%", pct(*n)))
         .collect();
-    let mut kinds: Vec<(&str, isize)> = KINDS.iter().map(|k| k.0).zip(kinds).collect();
+    let mut kinds: Vec<(&str, isize)> = KINDS
+        .iter()
+        .map(|k| k.0)
+        .chain(["other"])
+        .zip(kinds)
+        .collect();
     kinds.sort_by_key(|k| std::cmp::Reverse(k.1));
     let kinds: Vec<String> = kinds
         .iter()
         .filter(|(_, n)| *n > 0)
         .map(|(k, n)| format!("{k} {:.0}%", pct(*n)))
         .collect();
+    let per_request_ms = 1e3 * wall / requests.max(1) as f64;
+    let cpu_ms = 1e3 * total as f64 / f64::from(HZ) / requests.max(1) as f64;
     Ok(format!(
-        "{requests} requests, {total} samples; threads: {}; stacks with: {}.",
+        "{requests} requests in {wall:.1} s: {per_request_ms:.1} ms of wall time per \
+         request, {cpu_ms:.1} ms of this process's CPU per request ({total} samples; \
+         busy {:.0}% of the wall time, all threads together: below 100% the requests \
+         waited, on the database server or for a core of this shared machine). \
+         Threads: {}. Samples by innermost recognised frame: {}.",
+        100.0 * cpu_ms / per_request_ms.max(1e-9),
         threads.join(", "),
         kinds.join(", ")
     ))
