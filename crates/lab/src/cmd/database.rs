@@ -347,9 +347,11 @@ pub(crate) fn run(quick: bool, env: &Environment, out: &Path) -> Result<(), BoxE
         "Not profiled in a quick run.".to_owned()
     } else {
         format!(
-            "pprof at 999 Hz, 4 s of requests each, every thread of the process. Per \
-             profile: the share of samples per thread, then the share of samples whose \
-             stack contains each kind of frame (a sample can count in several kinds).\n\n\
+            "pprof at 999 Hz, 4 s of requests each, every thread of this process (the \
+             PostgreSQL server is another process, not sampled). Per profile: wall and CPU \
+             time per request, the share of samples per thread, and the share of samples \
+             by the kind of their innermost recognised frame (each sample counts once, as \
+             the top edge of the flamegraph reads).\n\n\
              {profiles}"
         )
     };
