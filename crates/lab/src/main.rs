@@ -116,6 +116,20 @@ enum Command {
         #[arg(long, default_value_t = 10_000_000)]
         items: u64,
     },
+    /// Parallel encoding (1, 2, 4 workers) and run-ahead sources against the limit;
+    /// 64 concurrent requests with parallel encoding on and off.
+    Parallel {
+        /// Small requests, short alternations (a smoke run).
+        #[arg(long)]
+        quick: bool,
+    },
+    /// From the database to the body: SQLite, and PostgreSQL when DATABASE_URL points
+    /// to one; typed decode, naive, axum-streams and database-made JSON; flamegraphs.
+    Database {
+        /// Small requests, short alternations, no flamegraphs (a smoke run).
+        #[arg(long)]
+        quick: bool,
+    },
     /// Regenerates the markdown (and plots) from the CSVs in reports/.
     Report,
     /// One strategy's allocations, run by `alloc` in a child process.
@@ -164,6 +178,8 @@ fn main() -> Result<(), BoxError> {
         Command::Compare { quick: true, .. }
             | Command::Tune { quick: true, .. }
             | Command::Concurrency { quick: true }
+            | Command::Parallel { quick: true }
+            | Command::Database { quick: true }
     );
     let out = cli.out.unwrap_or_else(|| {
         if quick {
@@ -222,6 +238,8 @@ fn main() -> Result<(), BoxError> {
             )?;
         }
         Command::Concurrency { quick } => cmd::concurrency::run(quick, &env, &out)?,
+        Command::Parallel { quick } => cmd::parallel::run(quick, &env, &out)?,
+        Command::Database { quick } => cmd::database::run(quick, &env, &out)?,
         Command::Soak { items } => cmd::soak::run(items, &env, &out)?,
         Command::Report => {
             report::regenerate(&out)?;

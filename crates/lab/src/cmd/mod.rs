@@ -3,6 +3,9 @@
 pub(crate) mod alloc;
 pub(crate) mod compare;
 pub(crate) mod concurrency;
+pub(crate) mod database;
+pub(crate) mod paired_rows;
+pub(crate) mod parallel;
 pub(crate) mod profile;
 pub(crate) mod soak;
 pub(crate) mod tune;

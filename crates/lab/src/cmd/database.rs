@@ -1,0 +1,503 @@
+//! `database`: from the database to the body, SQLite always and PostgreSQL when
+//! `DATABASE_URL` points to one: the same tickets table and rows in both, four ways of
+//! answering, paired with "sqlx decode + axum-streams":
+//!
+//! - chunkstream, typed decode + encode (freelist pool, serde_json);
+//! - naive: one `serde_json::to_vec` and one `Bytes` per decoded row;
+//! - chunkstream with the database making the JSON (`stream_raw` over `sql::json_rows`:
+//!   SQLite `json_object(...)`, PostgreSQL `row_to_json(t)::text`).
+//!
+//! Then pprof flamegraphs of the typed and database-JSON scenarios per database into
+//! `flamegraphs/`, with the share of samples per thread and per kind of frame.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chunkstream::encode::SerdeJson;
+use chunkstream::pool::FreelistPool;
+use chunkstream::{BoxError, ChunkConfig, Streamer, sql, transform};
+use chunkstream_benches::peers::{self, PeerKind};
+use chunkstream_benches::scenario::{self, Chunks, ChunksFactory};
+use chunkstream_benches::workload::{self, Ticket, Workload};
+use futures_util::{StreamExt, TryStreamExt};
+use sqlx::Row as _;
+use sqlx::postgres::{PgPool, PgPoolOptions};
+use tokio::runtime::Runtime;
+
+use super::paired_rows::{self, Row, timed};
+use crate::env_info::Environment;
+use crate::paired::Schedule;
+use crate::sources::Sqlite;
+
+const COLUMNS: &str = "id, project_id, title, description, status, priority, assignee, \
+                       reporter, created_at, updated_at, estimate_hours, labels";
+
+const SQLITE_JSON: &str = "SELECT json_object('id', id, 'project_id', project_id, \
+     'title', title, 'description', description, 'status', status, 'priority', priority, \
+     'assignee', assignee, 'reporter', reporter, 'created_at', created_at, \
+     'updated_at', updated_at, 'estimate_hours', estimate_hours, 'labels', labels) \
+     FROM tickets ORDER BY id";
+
+/// The PostgreSQL target from `DATABASE_URL`, or why there is none.
+fn postgres_url() -> Result<String, String> {
+    match std::env::var("DATABASE_URL") {
+        Ok(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => Ok(url),
+        Ok(_) => Err("DATABASE_URL does not point to PostgreSQL".into()),
+        Err(_) => Err("DATABASE_URL is not set".into()),
+    }
+}
+
+/// One database's four ways to answer.
+struct Db {
+    name: &'static str,
+    typed: ChunksFactory,
+    naive: ChunksFactory,
+    axum: ChunksFactory,
+    raw: ChunksFactory,
+}
+
+fn streamer() -> Result<Arc<Streamer<FreelistPool, SerdeJson>>, BoxError> {
+    let config = ChunkConfig::default();
+    let pool = Arc::new(FreelistPool::new(config.pool_config()));
+    Ok(Arc::new(Streamer::with_parts(config, pool, SerdeJson)?))
+}
+
+fn sqlite_db(pool: &'static sqlx::SqlitePool) -> Result<Db, BoxError> {
+    let s = streamer()?;
+    let s2 = Arc::clone(&s);
+    Ok(Db {
+        name: "SQLite",
+        typed: Arc::new(move || {
+            s.stream(Sqlite::rows(pool), transform::passthrough())
+                .map_err(BoxError::from)
+                .boxed()
+        }),
+        naive: Arc::new(move || peers::naive(Sqlite::rows(pool))),
+        axum: Arc::new(move || PeerKind::AxumStreams.body(Sqlite::rows(pool))),
+        raw: Arc::new(move || {
+            let rows = sql::json_rows(pool.clone(), |db| {
+                sqlx::query_scalar::<_, String>(SQLITE_JSON).fetch(db)
+            });
+            s2.stream_raw(rows).map_err(BoxError::from).boxed()
+        }),
+    })
+}
+
+/// A seeded PostgreSQL table (dropped by [`Postgres::drop_table`]).
+struct Postgres {
+    pool: &'static PgPool,
+    table: String,
+}
+
+impl Postgres {
+    async fn seed(url: &str, tickets: &[Ticket]) -> Result<Self, BoxError> {
+        let pool = PgPoolOptions::new().max_connections(2).connect(url).await?;
+        let table = format!("lab_database_tickets_{}", std::process::id());
+        sqlx::query(&format!("DROP TABLE IF EXISTS {table}"))
+            .execute(&pool)
+            .await?;
+        sqlx::query(&format!(
+            "CREATE TABLE {table} (id BIGINT PRIMARY KEY, project_id BIGINT NOT NULL, \
+             title TEXT NOT NULL, description TEXT NOT NULL, status TEXT NOT NULL, \
+             priority TEXT NOT NULL, assignee TEXT NOT NULL, reporter TEXT NOT NULL, \
+             created_at TEXT NOT NULL, updated_at TEXT NOT NULL, \
+             estimate_hours DOUBLE PRECISION NOT NULL, labels TEXT NOT NULL)"
+        ))
+        .execute(&pool)
+        .await?;
+        let insert = format!(
+            "INSERT INTO {table} ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, \
+             $10, $11, $12)"
+        );
+        let mut tx = pool.begin().await?;
+        for t in tickets {
+            sqlx::query(&insert)
+                .bind(t.id)
+                .bind(t.project_id)
+                .bind(&t.title)
+                .bind(&t.description)
+                .bind(&t.status)
+                .bind(&t.priority)
+                .bind(&t.assignee)
+                .bind(&t.reporter)
+                .bind(&t.created_at)
+                .bind(&t.updated_at)
+                .bind(t.estimate_hours)
+                .bind(&t.labels)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        sqlx::query(&format!("ANALYZE {table}"))
+            .execute(&pool)
+            .await?;
+        Ok(Postgres {
+            pool: Box::leak(Box::new(pool)),
+            table,
+        })
+    }
+
+    async fn drop_table(&self) -> Result<(), BoxError> {
+        sqlx::query(&format!("DROP TABLE IF EXISTS {}", self.table))
+            .execute(self.pool)
+            .await?;
+        Ok(())
+    }
+
+    fn db(&self) -> Result<Db, BoxError> {
+        let pool = self.pool;
+        let typed_sql: &'static str =
+            Box::leak(format!("SELECT {COLUMNS} FROM {} ORDER BY id", self.table).into_boxed_str());
+        let json_sql: &'static str = Box::leak(
+            format!(
+                "SELECT row_to_json(t)::text FROM (SELECT {COLUMNS} FROM {} ORDER BY id) t",
+                self.table
+            )
+            .into_boxed_str(),
+        );
+        let rows = move || {
+            sqlx::query(typed_sql)
+                .fetch(pool)
+                .map(|row| Ok::<_, BoxError>(decode_pg(&row?)?))
+        };
+        let s = streamer()?;
+        let s2 = Arc::clone(&s);
+        Ok(Db {
+            name: "PostgreSQL",
+            typed: Arc::new(move || {
+                s.stream(rows(), transform::passthrough())
+                    .map_err(BoxError::from)
+                    .boxed()
+            }),
+            naive: Arc::new(move || peers::naive(rows())),
+            axum: Arc::new(move || PeerKind::AxumStreams.body(rows())),
+            raw: Arc::new(move || {
+                let rows = sql::json_rows(pool.clone(), move |db| {
+                    sqlx::query_scalar::<_, String>(json_sql).fetch(db)
+                });
+                s2.stream_raw(rows).map_err(BoxError::from).boxed()
+            }),
+        })
+    }
+}
+
+fn decode_pg(row: &sqlx::postgres::PgRow) -> Result<Ticket, sqlx::Error> {
+    Ok(Ticket {
+        id: row.try_get(0)?,
+        project_id: row.try_get(1)?,
+        title: row.try_get(2)?,
+        description: row.try_get(3)?,
+        status: row.try_get(4)?,
+        priority: row.try_get(5)?,
+        assignee: row.try_get(6)?,
+        reporter: row.try_get(7)?,
+        created_at: row.try_get(8)?,
+        updated_at: row.try_get(9)?,
+        estimate_hours: row.try_get(10)?,
+        labels: row.try_get(11)?,
+    })
+}
+
+/// Numbers as f64 (an encoder may print `2.0` where the database prints `2`).
+fn normalize(v: serde_json::Value) -> serde_json::Value {
+    use serde_json::Value;
+    match v {
+        Value::Number(n) => n
+            .as_f64()
+            .and_then(serde_json::Number::from_f64)
+            .map_or(Value::Null, Value::Number),
+        Value::Array(a) => Value::Array(a.into_iter().map(normalize).collect()),
+        Value::Object(o) => Value::Object(o.into_iter().map(|(k, v)| (k, normalize(v))).collect()),
+        other => other,
+    }
+}
+
+/// The body's values against the in-memory tickets': "same values" or what differs.
+fn check(rt: &Runtime, make: &ChunksFactory, tickets: &[Ticket]) -> String {
+    let body = match rt.block_on(scenario::collect(make())) {
+        Ok(b) => b,
+        Err(e) => return format!("failed: {e}"),
+    };
+    let parsed = match serde_json::from_slice::<serde_json::Value>(&body) {
+        Ok(v) => normalize(v),
+        Err(e) => return format!("body is not JSON: {e}"),
+    };
+    match serde_json::to_value(tickets).map(normalize) {
+        Ok(expected) if expected == parsed => "same values as the tickets".into(),
+        Ok(_) => "values differ from the tickets".into(),
+        Err(e) => format!("reference failed: {e}"),
+    }
+}
+
+fn unit(make: &ChunksFactory) -> impl std::future::Future<Output = Result<u64, BoxError>> + use<> {
+    let chunks: Chunks = make();
+    async move { Ok(scenario::drain(chunks).await?.bytes) }
+}
+
+/// Runs the comparison (and, unless `quick`, the profiles) and writes `database.md`,
+/// `.csv`, `.env` and `flamegraphs/database-*.svg`.
+pub(crate) fn run(quick: bool, env: &Environment, out: &Path) -> Result<(), BoxError> {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    let bytes = if quick { 128 << 10 } else { 2 << 20 };
+    let tickets = workload::leak(workload::tickets(Workload::Tickets.items_for_bytes(bytes)));
+    let body_bytes = serde_json::to_vec(tickets)?.len() as u64;
+    let schedule = Schedule {
+        block: Duration::from_millis(if quick { 5 } else { 60 }),
+        budget: Duration::from_secs_f64(if quick { 0.6 } else { 11.0 }),
+        min_pairs: if quick { 3 } else { 15 },
+        max_pairs: 2000,
+    };
+    eprintln!(
+        "database: {} tickets ({body_bytes} bytes of JSON)",
+        tickets.len()
+    );
+    let sqlite = rt.block_on(Sqlite::seed(tickets))?;
+    let mut dbs = vec![sqlite_db(sqlite.pool)?];
+    let mut missing = None;
+    let postgres = match postgres_url() {
+        Ok(url) => match rt.block_on(Postgres::seed(&url, tickets)) {
+            Ok(pg) => Some(pg),
+            Err(e) => {
+                missing = Some(format!("PostgreSQL not reachable: {e}"));
+                None
+            }
+        },
+        Err(why) => {
+            missing = Some(why);
+            None
+        }
+    };
+    if let Some(pg) = &postgres {
+        dbs.push(pg.db()?);
+    }
+
+    let mut rows = Vec::new();
+    for db in &dbs {
+        let reference_name = "sqlx decode + axum-streams";
+        let contestants: [(&str, &ChunksFactory, Option<f64>); 3] = [
+            (
+                "chunkstream typed decode + encode (freelist, serde_json)",
+                &db.typed,
+                None,
+            ),
+            ("naive per-item Bytes", &db.naive, None),
+            (
+                "chunkstream, database-made JSON (stream_raw over sql::json_rows)",
+                &db.raw,
+                (db.name == "PostgreSQL").then_some(2.0),
+            ),
+        ];
+        for (name, make, target) in contestants {
+            let row = Row {
+                section: format!("{}, DB to body", db.name),
+                contestant: name.into(),
+                reference: reference_name.into(),
+                bytes: body_bytes,
+                target,
+                note: check(&rt, make, tickets),
+                ..Row::default()
+            };
+            let mut reference = timed(&rt, || unit(&db.axum));
+            let mut cont = timed(&rt, || unit(make));
+            rows.push(row.measure(&mut reference, &mut cont, &schedule));
+        }
+    }
+    if let Some(why) = &missing {
+        for name in [
+            "chunkstream typed decode + encode (freelist, serde_json)",
+            "naive per-item Bytes",
+            "chunkstream, database-made JSON (stream_raw over sql::json_rows)",
+        ] {
+            rows.push(Row {
+                section: "PostgreSQL, DB to body".into(),
+                contestant: name.into(),
+                reference: "sqlx decode + axum-streams".into(),
+                target: name.contains("database-made").then_some(2.0),
+                note: format!("not run: {why}"),
+                ..Row::default()
+            });
+        }
+    }
+
+    let mut profiles = String::new();
+    if !quick {
+        eprintln!("database: profiles");
+        for db in &dbs {
+            for (kind, make) in [("typed", &db.typed), ("dbjson", &db.raw)] {
+                let file = format!("database-{}-{kind}.svg", db.name.to_lowercase());
+                let summary = profile(&rt, make, &out.join("flamegraphs").join(&file), 4.0)?;
+                profiles.push_str(&format!(
+                    "- **{} {kind}** ([flamegraph](flamegraphs/{file})): {summary}\n",
+                    db.name
+                ));
+            }
+        }
+    }
+    if let Some(pg) = &postgres {
+        rt.block_on(pg.drop_table())?;
+    }
+    drop(sqlite);
+
+    let profiles = if profiles.is_empty() {
+        "Not profiled in a quick run.".to_owned()
+    } else {
+        format!(
+            "pprof at 999 Hz, 4 s of requests each, every thread of this process (the \
+             PostgreSQL server is another process, not sampled). Per profile: wall and CPU \
+             time per request, the share of samples per thread, and the share of samples \
+             by the kind of their innermost recognised frame (each sample counts once, as \
+             the top edge of the flamegraph reads).\n\n\
+             {profiles}"
+        )
+    };
+    let body = format!(
+        "{} tickets ({:.1} MB of JSON) from the same table and rows in each database, \
+         drained in the process (no HTTP), on a two-worker tokio runtime. Each contestant \
+         alternates with \"sqlx decode + axum-streams\" (`json_array` with its defaults) \
+         in blocks; the ratio is axum-streams' time over the contestant's (above 1: \
+         faster), median with a bootstrap 95% interval. A target is **met** when the \
+         whole interval is at or above it, **missed** when the whole interval is below, \
+         **inconclusive** otherwise. The note checks each body's values against the \
+         tickets (numbers compared as f64).\n\n\
+         Database-made JSON: SQLite `json_object('id', id, ...)`, PostgreSQL \
+         `row_to_json(t)::text`, read with `sqlx::query_scalar::<_, String>` through \
+         `sql::json_rows` and framed by `Streamer::stream_raw` (no row decoding, no \
+         re-encoding).\n\n{}\n\n## Where the time goes\n\n{profiles}\n",
+        tickets.len(),
+        body_bytes as f64 / 1e6,
+        paired_rows::markdown(&rows),
+    );
+    paired_rows::write(
+        out,
+        "database",
+        "From the database to the body",
+        env,
+        &rows,
+        &body,
+    )?;
+    Ok(())
+}
+
+/// Kinds of frame counted in a profile: a name and a test on a frame's name.
+/// A test on a frame's name.
+type FrameTest = fn(&str) -> bool;
+
+/// Kinds of frame, most specific first: each sample counts for the kind of its innermost
+/// recognised frame (its "self" time, the way a flamegraph's top edge reads).
+const KINDS: &[(&str, FrameTest)] = &[
+    ("allocation and freeing", |n| {
+        n.contains("alloc_count")
+            || n.contains("__rust_alloc")
+            || n.contains("__rust_dealloc")
+            || n.contains("__rust_realloc")
+            || n.contains("malloc")
+            || n.contains("realloc")
+            || n.contains("cfree")
+            || n.contains("drop_in_place<alloc::string::String>")
+    }),
+    ("memory copies", |n| {
+        n.contains("memcpy") || n.contains("memmove")
+    }),
+    ("SQLite C library", |n| n.starts_with("sqlite3")),
+    ("row decoding (try_get, Decode, column values)", |n| {
+        n.contains("try_get")
+            || n.contains("Decode")
+            || n.contains("decode_pg")
+            || n.contains("sources::decode")
+            || n.contains("::value::")
+            || n.contains("::row::")
+    }),
+    ("sqlx driver (protocol, statement, worker, channels)", |n| {
+        n.contains("sqlx_")
+    }),
+    ("serde_json encoding", |n| n.contains("serde_json")),
+    ("axum-streams", |n| n.contains("axum_streams")),
+    ("chunkstream framing and buffers", |n| {
+        n.contains("chunkstream::")
+    }),
+    ("tokio runtime", |n| n.contains("tokio::")),
+];
+
+/// Profiles `make` for `seconds`, writes the flamegraph to `path`; a summary in words.
+fn profile(
+    rt: &Runtime,
+    make: &ChunksFactory,
+    path: &Path,
+    seconds: f64,
+) -> Result<String, BoxError> {
+    const HZ: i32 = 999;
+    let guard = pprof::ProfilerGuardBuilder::default()
+        .frequency(HZ)
+        .blocklist(&["libc", "libgcc", "pthread", "vdso"])
+        .build()?;
+    let start = Instant::now();
+    let until = start + Duration::from_secs_f64(seconds);
+    let mut requests = 0u64;
+    while Instant::now() < until {
+        rt.block_on(unit(make))?;
+        requests += 1;
+    }
+    let wall = start.elapsed().as_secs_f64();
+    let report = guard.report().build()?;
+    std::fs::create_dir_all(path.parent().unwrap_or(Path::new(".")))?;
+    report.flamegraph(std::fs::File::create(path)?)?;
+    let mut total = 0isize;
+    let mut threads: HashMap<String, isize> = HashMap::new();
+    let mut kinds = vec![0isize; KINDS.len() + 1];
+    for (frames, &count) in &report.data {
+        total += count;
+        let thread = frames
+            .thread_name
+            .trim_end_matches(|c: char| c.is_ascii_digit() || c == '-')
+            .to_owned();
+        *threads.entry(thread).or_default() += count;
+        // Frames run from the innermost (the sampled instruction) outwards.
+        let kind = frames
+            .frames
+            .iter()
+            .flatten()
+            .find_map(|symbol| {
+                let name = symbol.name();
+                KINDS.iter().position(|(_, test)| test(&name))
+            })
+            .unwrap_or(KINDS.len());
+        kinds[kind] += count;
+    }
+    let pct = |n: isize| 100.0 * n as f64 / total.max(1) as f64;
+    let mut threads: Vec<_> = threads.into_iter().collect();
+    threads.sort_by_key(|t| std::cmp::Reverse(t.1));
+    let threads: Vec<String> = threads
+        .iter()
+        .take(4)
+        .map(|(t, n)| format!("`{t}` {:.0}%", pct(*n)))
+        .collect();
+    let mut kinds: Vec<(&str, isize)> = KINDS
+        .iter()
+        .map(|k| k.0)
+        .chain(["other"])
+        .zip(kinds)
+        .collect();
+    kinds.sort_by_key(|k| std::cmp::Reverse(k.1));
+    let kinds: Vec<String> = kinds
+        .iter()
+        .filter(|(_, n)| *n > 0)
+        .map(|(k, n)| format!("{k} {:.0}%", pct(*n)))
+        .collect();
+    let per_request_ms = 1e3 * wall / requests.max(1) as f64;
+    let cpu_ms = 1e3 * total as f64 / f64::from(HZ) / requests.max(1) as f64;
+    Ok(format!(
+        "{requests} requests in {wall:.1} s: {per_request_ms:.1} ms of wall time per \
+         request, {cpu_ms:.1} ms of this process's CPU per request ({total} samples; \
+         busy {:.0}% of the wall time, all threads together: below 100% the requests \
+         waited, on the database server or for a core of this shared machine). \
+         Threads: {}. Samples by innermost recognised frame: {}.",
+        100.0 * cpu_ms / per_request_ms.max(1e-9),
+        threads.join(", "),
+        kinds.join(", ")
+    ))
+}

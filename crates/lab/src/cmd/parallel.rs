@@ -1,0 +1,357 @@
+//! `parallel`: parallel, order-preserving encoding and the run-ahead source, as paired
+//! ratios.
+//!
+//! - Bulk tickets in memory, `stream_batch` with 1, 2 and 4 encode workers (as many
+//!   permits), serde_json and sonic-rs, each paired with the single-core serde_json
+//!   limit (one `serde_json::to_writer` of the whole slice);
+//! - the channel and SQLite sources through `source::run_ahead` against the same source
+//!   without it (and with run-ahead and 2 workers, for information);
+//! - 64 concurrent requests with parallel encoding on (2 workers, the process-wide
+//!   permits) against off;
+//! - the peak buffers one stream holds, beside the documented bound;
+//! - an SVG of throughput against workers.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chunkstream::encode::{SerdeJson, SonicRs};
+use chunkstream::pool::FreelistPool;
+use chunkstream::{BoxError, ChunkConfig, EncodePermits, Encoder, Streamer, source, transform};
+use chunkstream_benches::peers;
+use chunkstream_benches::workload::{self, Ticket, Workload};
+use plotters::prelude::*;
+use tokio::runtime::Runtime;
+
+use super::paired_rows::{self, CountingPool, Row, drain, peak_buffers, timed};
+use crate::env_info::Environment;
+use crate::paired::Schedule;
+use crate::sources::{self, Sqlite};
+
+type Pool = CountingPool<FreelistPool>;
+
+/// Capacity of the run-ahead queue, in items.
+const RUN_AHEAD: usize = 2000;
+
+/// Concurrent requests in the load comparison.
+const CONCURRENT: usize = 64;
+
+fn streamer<E: Encoder>(
+    encoder: E,
+    workers: usize,
+) -> Result<(Streamer<Pool, E>, Arc<Pool>), BoxError> {
+    let config = ChunkConfig::default();
+    let pool = Arc::new(CountingPool::new(FreelistPool::new(config.pool_config())));
+    let s = Streamer::with_parts(config, Arc::clone(&pool), encoder)?.with_encode_workers(workers);
+    Ok((s, pool))
+}
+
+/// The documented bound on the buffers of one stream (see `with_encode_workers`).
+fn bound(workers: usize, items: &[Ticket]) -> usize {
+    if workers <= 1 {
+        return 2;
+    }
+    let config = ChunkConfig::default();
+    let batch_json = workload::mean_json_size(items) * config.batch_size;
+    (workers + 1) * (batch_json.div_ceil(config.chunk_threshold) + 1) + 2
+}
+
+/// Runs the measurements and writes `parallel.md`, `.csv`, `.env` and `parallel.svg`.
+pub(crate) fn run(quick: bool, env: &Environment, out: &Path) -> Result<(), BoxError> {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    let bulk_bytes = if quick { 1 << 20 } else { 8 << 20 };
+    let items = workload::leak(workload::tickets(
+        Workload::Tickets.items_for_bytes(bulk_bytes),
+    ));
+    let schedule = Schedule {
+        block: Duration::from_millis(if quick { 5 } else { 40 }),
+        budget: Duration::from_secs_f64(if quick { 0.6 } else { 10.0 }),
+        min_pairs: if quick { 3 } else { 15 },
+        max_pairs: 2000,
+    };
+    let buffer_bytes = ChunkConfig::default().buffer_size;
+    let mut rows = Vec::new();
+
+    // The single-core limit.
+    let limit_bytes = serde_json::to_vec(items)?.len();
+    let mut limit_buf = Vec::with_capacity(limit_bytes + limit_bytes / 4);
+    let mut limit = move |reps: u64| -> Result<f64, BoxError> {
+        let start = std::time::Instant::now();
+        for _ in 0..reps {
+            limit_buf.clear();
+            serde_json::to_writer(&mut limit_buf, items)?;
+        }
+        Ok(start.elapsed().as_secs_f64() / reps.max(1) as f64)
+    };
+
+    eprintln!(
+        "parallel: bulk tickets ({} items, {limit_bytes} bytes)",
+        items.len()
+    );
+    for workers in [1, 2, 4] {
+        for encoder in ["serde_json", "sonic-rs"] {
+            let target = match (workers, encoder) {
+                (2, "serde_json") => Some(1.6),
+                (2, "sonic-rs") => Some(2.5),
+                _ => None,
+            };
+            let base = Row {
+                section: "bulk, memory, stream_batch".into(),
+                contestant: format!("{encoder}, {workers} worker(s)"),
+                reference: "serde_json limit (one to_writer)".into(),
+                bytes: limit_bytes as u64,
+                target,
+                buffer_bytes,
+                bound: Some(bound(workers, items)),
+                ..Row::default()
+            };
+            let row = match encoder {
+                "serde_json" => {
+                    bulk_row(&rt, base, SerdeJson, workers, items, &mut limit, &schedule)?
+                }
+                _ => bulk_row(&rt, base, SonicRs, workers, items, &mut limit, &schedule)?,
+            };
+            rows.push(row);
+        }
+    }
+
+    // Run-ahead on the channel and SQLite sources.
+    let db_items = workload::leak(workload::tickets(
+        Workload::Tickets.items_for_bytes(if quick { 128 << 10 } else { 2 << 20 }),
+    ));
+    let sqlite = rt.block_on(Sqlite::seed(db_items))?;
+    let db_pool = sqlite.pool;
+    let channel_bytes = serde_json::to_vec(items)?.len() as u64;
+    let db_bytes = serde_json::to_vec(db_items)?.len() as u64;
+    for (contestant, workers) in [("run_ahead", 1), ("run_ahead + 2 workers", 2)] {
+        let target = (workers == 1).then_some(1.3);
+        let (plain, _) = streamer(SerdeJson, 1)?;
+        let (ahead, _) = streamer(SerdeJson, workers)?;
+        let ahead = ahead.with_encode_permits(Arc::new(EncodePermits::new(workers)));
+        let row = Row {
+            section: "channel source, stream_batch".into(),
+            contestant: contestant.into(),
+            reference: "same source, no run_ahead, 1 worker".into(),
+            bytes: channel_bytes,
+            target,
+            buffer_bytes,
+            ..Row::default()
+        };
+        let mut reference = timed(&rt, || {
+            drain(plain.stream_batch(sources::channel(items), transform::batch_passthrough()))
+        });
+        let mut cont = timed(&rt, || {
+            drain(ahead.stream_batch(
+                source::run_ahead(sources::channel(items), RUN_AHEAD),
+                transform::batch_passthrough(),
+            ))
+        });
+        rows.push(row.measure(&mut reference, &mut cont, &schedule));
+
+        let row = Row {
+            section: "SQLite source, stream_batch".into(),
+            contestant: contestant.into(),
+            reference: "same source, no run_ahead, 1 worker".into(),
+            bytes: db_bytes,
+            target,
+            buffer_bytes,
+            ..Row::default()
+        };
+        let mut reference = timed(&rt, || {
+            drain(plain.stream_batch(Sqlite::rows(db_pool), transform::batch_passthrough()))
+        });
+        let mut cont = timed(&rt, || {
+            drain(ahead.stream_batch(
+                source::run_ahead(Sqlite::rows(db_pool), RUN_AHEAD),
+                transform::batch_passthrough(),
+            ))
+        });
+        rows.push(row.measure(&mut reference, &mut cont, &schedule));
+    }
+    drop(sqlite);
+
+    // Under load: 64 concurrent requests, parallel encoding on (2 workers, the
+    // process-wide permits) and off.
+    let load_items = workload::leak(workload::tickets(
+        Workload::Tickets.items_for_bytes(if quick { 128 << 10 } else { 1 << 20 }),
+    ));
+    let load_bytes = serde_json::to_vec(load_items)?.len() as u64 * CONCURRENT as u64;
+    let (off, _) = streamer(SerdeJson, 1)?;
+    let (on, _) = streamer(SerdeJson, 2)?;
+    let (off, on) = (Arc::new(off), Arc::new(on));
+    let round = |s: Arc<Streamer<Pool, SerdeJson>>| async move {
+        let tasks: Vec<_> = (0..CONCURRENT)
+            .map(|_| {
+                let s = Arc::clone(&s);
+                tokio::spawn(async move {
+                    drain(s.stream_batch(peers::memory(load_items), transform::batch_passthrough()))
+                        .await
+                })
+            })
+            .collect();
+        let mut bytes = 0;
+        for t in tasks {
+            bytes += t.await??;
+        }
+        Ok::<_, BoxError>(bytes)
+    };
+    let row = Row {
+        section: format!("{CONCURRENT} concurrent requests, stream_batch"),
+        contestant: "parallel encoding on (2 workers, global permits)".into(),
+        reference: "parallel encoding off".into(),
+        bytes: load_bytes,
+        target: Some(0.95),
+        buffer_bytes,
+        ..Row::default()
+    };
+    let load_schedule = Schedule {
+        block: Duration::ZERO,
+        ..schedule
+    };
+    let mut reference = timed(&rt, || round(Arc::clone(&off)));
+    let mut cont = timed(&rt, || round(Arc::clone(&on)));
+    rows.push(row.measure(&mut reference, &mut cont, &load_schedule));
+
+    let plot = out.join("parallel.svg");
+    std::fs::create_dir_all(out)?;
+    plot_workers(&plot, &rows)?;
+    let body = format!(
+        "Paired blocks on a two-worker tokio runtime: each contestant alternates with its \
+         reference (R C R ... C R); the ratio is the reference's time over the \
+         contestant's (above 1: faster), median with a bootstrap 95% interval. A target is \
+         **met** when the whole interval is at or above it, **missed** when the whole \
+         interval is below, **inconclusive** otherwise.\n\n\
+         Bulk rows stream {} tickets ({:.1} MB of JSON) from memory with `stream_batch`, \
+         `with_encode_workers(n)` and `EncodePermits::new(n)`; the reference is one \
+         `serde_json::to_writer` of the whole slice on one core. The channel rows stream \
+         the same tickets through a tokio channel fed by a task; the SQLite rows {} \
+         decoded rows; `run_ahead` polls the source on its own task ({RUN_AHEAD} items \
+         ahead). The load row runs {CONCURRENT} requests of {} tickets at once, on \
+         against off. Peak buffers: the most buffers one stream held at once (a counting \
+         pool), beside the bound `with_encode_workers` documents.\n\n{}\n\n\
+         ![throughput against workers](parallel.svg)\n",
+        items.len(),
+        limit_bytes as f64 / 1e6,
+        db_items.len(),
+        load_items.len(),
+        paired_rows::markdown(&rows),
+    );
+    paired_rows::write(
+        out,
+        "parallel",
+        "Parallel encoding and run-ahead sources",
+        env,
+        &rows,
+        &body,
+    )?;
+    Ok(())
+}
+
+fn bulk_row<E: Encoder>(
+    rt: &Runtime,
+    mut row: Row,
+    encoder: E,
+    workers: usize,
+    items: &'static [Ticket],
+    limit: &mut dyn FnMut(u64) -> Result<f64, BoxError>,
+    schedule: &Schedule,
+) -> Result<Row, BoxError> {
+    let (s, pool) = streamer(encoder, workers)?;
+    let s = s.with_encode_permits(Arc::new(EncodePermits::new(workers)));
+    let unit = || drain(s.stream_batch(peers::memory(items), transform::batch_passthrough()));
+    row.peak_buffers = Some(peak_buffers(rt, &pool, unit)?);
+    let mut cont = timed(rt, unit);
+    Ok(row.measure(limit, &mut cont, schedule))
+}
+
+/// Throughput (MB/s, median with its interval) against workers, per encoder, and the
+/// limit as a line.
+fn plot_workers(path: &Path, rows: &[Row]) -> Result<(), BoxError> {
+    let bulk: Vec<&Row> = rows
+        .iter()
+        .filter(|r| r.section.starts_with("bulk"))
+        .collect();
+    let mb = |r: &Row, t: f64| r.bytes as f64 / t / 1e6;
+    let mut y_max = 1.0_f64;
+    let mut series = Vec::new();
+    for encoder in ["serde_json", "sonic-rs"] {
+        let mut points = Vec::new();
+        for r in bulk.iter().filter(|r| r.contestant.starts_with(encoder)) {
+            let workers: f64 = r
+                .contestant
+                .split(", ")
+                .nth(1)
+                .and_then(|w| w.split(' ').next())
+                .and_then(|w| w.parse().ok())
+                .unwrap_or(f64::NAN);
+            let t = r.series.contestant_time();
+            if t.is_missing() {
+                continue;
+            }
+            let (y, lo, hi) = (mb(r, t.median), mb(r, t.hi), mb(r, t.lo));
+            y_max = y_max.max(hi);
+            points.push((workers, y, lo, hi));
+        }
+        series.push((encoder, points));
+    }
+    let limit = crate::stats::median(
+        &bulk
+            .iter()
+            .map(|r| mb(r, r.series.reference_time().median))
+            .filter(|v| v.is_finite())
+            .collect::<Vec<_>>(),
+    );
+    if limit.is_finite() {
+        y_max = y_max.max(limit);
+    }
+    let root = SVGBackend::new(path, (900, 540)).into_drawing_area();
+    root.fill(&WHITE)?;
+    let mut chart = ChartBuilder::on(&root)
+        .caption(
+            "Bulk tickets: throughput against encode workers",
+            ("sans-serif", 20),
+        )
+        .margin(12)
+        .x_label_area_size(40)
+        .y_label_area_size(56)
+        .build_cartesian_2d(0.5..4.5, 0.0..y_max * 1.15)?;
+    chart
+        .configure_mesh()
+        .x_desc("encode workers")
+        .y_desc("MB/s (median, 95% interval)")
+        .draw()?;
+    if limit.is_finite() {
+        chart
+            .draw_series(std::iter::once(PathElement::new(
+                vec![(0.5, limit), (4.5, limit)],
+                BLACK.mix(0.6).stroke_width(1),
+            )))?
+            .label("serde_json limit (one core)")
+            .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], BLACK));
+    }
+    for (i, (name, points)) in series.iter().enumerate() {
+        let color = Palette99::pick(i).to_rgba();
+        chart
+            .draw_series(LineSeries::new(
+                points.iter().map(|&(x, y, _, _)| (x, y)),
+                color.stroke_width(2),
+            ))?
+            .label(*name)
+            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], color));
+        chart.draw_series(
+            points
+                .iter()
+                .map(|&(x, y, lo, hi)| ErrorBar::new_vertical(x, lo, y, hi, color.filled(), 8)),
+        )?;
+    }
+    chart
+        .configure_series_labels()
+        .border_style(BLACK)
+        .background_style(WHITE.mix(0.8))
+        .draw()?;
+    root.present()?;
+    Ok(())
+}
