@@ -40,6 +40,17 @@ concurrency:
 soak:
     cargo run --release -p chunkstream-lab -- soak
 
+# Parallel encoding (1, 2, 4 workers), run-ahead sources and 64 concurrent requests, paired.
+[group('bench')]
+parallel:
+    cargo run --release -p chunkstream-lab -- parallel
+
+# Database to body on SQLite (and PostgreSQL with DATABASE_URL): decode + encode against
+# database-made JSON, paired, with flamegraphs.
+[group('bench')]
+database:
+    cargo run --release -p chunkstream-lab -- database
+
 # Regenerate the markdown reports and plots from the CSVs in reports/.
 [group('bench')]
 report:
@@ -50,6 +61,8 @@ report:
 smoke:
     cargo test -p chunkstream-benches --benches
     cargo run -p chunkstream-lab -- compare --quick
+    cargo run -p chunkstream-lab -- parallel --quick
+    cargo run -p chunkstream-lab -- database --quick
 
 # Every test of the workspace, every feature.
 [group('check')]
