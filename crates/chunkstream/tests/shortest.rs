@@ -1,6 +1,9 @@
 //! The shortest handlers, over real HTTP (axum on 127.0.0.1, reqwest) and real SQLite:
 //! `streamer.json(source).respond().await` with no transform, shared data through
 //! `source::from_arc`, and `ChunkStream::collect_bytes`.
+//!
+//! Needs the `axum` and `sqlx` features (the feature matrix builds the tests without them).
+#![cfg(all(feature = "axum", feature = "sqlx"))]
 
 use std::net::SocketAddr;
 use std::sync::Arc;

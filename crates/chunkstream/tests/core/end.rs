@@ -7,9 +7,7 @@ use std::time::Duration;
 
 use chunkstream::encode::SerdeJson;
 use chunkstream::pool::NoPool;
-use chunkstream::{
-    ChunkConfig, ChunkStream, Format, StreamError, StreamResponse, Streamer, source, transform,
-};
+use chunkstream::{ChunkConfig, ChunkStream, Format, Streamer, source, transform};
 use futures_util::StreamExt;
 use futures_util::stream::FusedStream;
 use http_body::Body;
@@ -90,6 +88,8 @@ async fn an_empty_ndjson_stream_ends_without_a_late_error() {
 /// stream was stopped (as a timeout would, here at a moment the test chooses: once the
 /// response has started, that is once its last chunk is made). The response must be
 /// complete, not aborted.
+// `StreamResponse` is an axum response only with the `axum` feature.
+#[cfg(feature = "axum")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_complete_response_is_not_aborted_by_a_late_stop() {
     let runs = PATHS.map(|path| tokio::spawn(complete_over_http(path)));
@@ -98,6 +98,7 @@ async fn a_complete_response_is_not_aborted_by_a_late_stop() {
     }
 }
 
+#[cfg(feature = "axum")]
 async fn complete_over_http(path: Path) {
     // 16 MiB in one chunk: more than the socket buffers hold before the client reads, so
     // hyper has to wait for the client before it polls the body again.
@@ -127,9 +128,11 @@ async fn complete_over_http(path: Path) {
                 };
                 let stop = async move {
                     let _ = fired.await;
-                    StreamError::TimedOut(Duration::ZERO)
+                    chunkstream::StreamError::TimedOut(Duration::ZERO)
                 };
-                StreamResponse::new(chunks.stop_on(stop)).start().await
+                chunkstream::StreamResponse::new(chunks.stop_on(stop))
+                    .start()
+                    .await
             }
         }),
     );
