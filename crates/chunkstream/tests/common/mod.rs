@@ -226,3 +226,20 @@ impl<S> Drop for Counted<S> {
         self.dropped.fetch_add(1, Ordering::SeqCst);
     }
 }
+
+/// The four public paths a stream can take, for tests that run on each.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Path {
+    Stream,
+    StreamBatch,
+    Spawn,
+    SpawnBatch,
+}
+
+/// Every [`Path`].
+pub(crate) const PATHS: [Path; 4] = [
+    Path::Stream,
+    Path::StreamBatch,
+    Path::Spawn,
+    Path::SpawnBatch,
+];

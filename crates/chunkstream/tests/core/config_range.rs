@@ -4,6 +4,7 @@
 
 use std::time::Duration;
 
+use crate::common::{PATHS, Path};
 use chunkstream::config::{MAX_BUFFER_SIZE, MAX_POOLED};
 use chunkstream::{
     ChunkConfig, ChunkStream, ConfigError, Format, PoolConfig, Streamer, source, transform,
@@ -20,21 +21,6 @@ const FIELDS: [&str; 8] = [
     "max_retained",
     "channel_capacity",
     "stall_timeout",
-];
-
-#[derive(Clone, Copy, Debug)]
-enum Path {
-    Stream,
-    StreamBatch,
-    Spawn,
-    SpawnBatch,
-}
-
-const PATHS: [Path; 4] = [
-    Path::Stream,
-    Path::StreamBatch,
-    Path::Spawn,
-    Path::SpawnBatch,
 ];
 
 fn run(streamer: &Streamer, path: Path, items: Vec<u32>) -> ChunkStream {

@@ -5,27 +5,13 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::common::{PATHS, Path};
 use chunkstream::encode::SerdeJson;
 use chunkstream::pool::NoPool;
 use chunkstream::{ChunkConfig, ChunkStream, Format, Streamer, source, transform};
 use futures_util::StreamExt;
 use futures_util::stream::FusedStream;
 use http_body::Body;
-
-#[derive(Clone, Copy, Debug)]
-enum Path {
-    Stream,
-    StreamBatch,
-    Spawn,
-    SpawnBatch,
-}
-
-const PATHS: [Path; 4] = [
-    Path::Stream,
-    Path::StreamBatch,
-    Path::Spawn,
-    Path::SpawnBatch,
-];
 
 fn run(streamer: &Streamer<NoPool, SerdeJson>, path: Path, n: u32) -> ChunkStream {
     let items = source::from_iter(0..n);

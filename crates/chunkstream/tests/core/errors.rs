@@ -6,7 +6,7 @@ use chunkstream::pool::{DefaultPool, FromPoolConfig, NoPool};
 use chunkstream::{BufferPool, ChunkConfig, Format, StreamError, Streamer, source, transform};
 use futures_util::stream;
 
-use crate::common::{concat, drain, parse_body, tickets};
+use crate::common::{PATHS, Path, concat, drain, parse_body, tickets};
 
 fn small_streamer() -> Streamer<DefaultPool, SerdeJson> {
     let config = ChunkConfig::with_sizes(2048, 1024).validate().unwrap();
@@ -263,20 +263,6 @@ fn spawn_outside_a_runtime_is_an_error_not_a_panic() {
 }
 
 /// The four ways to run a stream.
-#[derive(Clone, Copy, Debug)]
-enum Path {
-    Stream,
-    StreamBatch,
-    Spawn,
-    SpawnBatch,
-}
-
-const PATHS: [Path; 4] = [
-    Path::Stream,
-    Path::StreamBatch,
-    Path::Spawn,
-    Path::SpawnBatch,
-];
 
 fn run<P: BufferPool, S>(
     streamer: &Streamer<P, SerdeJson>,
