@@ -262,8 +262,6 @@ fn spawn_outside_a_runtime_is_an_error_not_a_panic() {
     assert!(matches!(err, Some(StreamError::NoRuntime)), "{err:?}");
 }
 
-/// The four ways to run a stream.
-
 fn run<P: BufferPool, S>(
     streamer: &Streamer<P, SerdeJson>,
     path: Path,
