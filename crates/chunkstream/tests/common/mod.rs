@@ -243,3 +243,21 @@ pub(crate) const PATHS: [Path; 4] = [
     Path::Spawn,
     Path::SpawnBatch,
 ];
+
+/// Waits (bounded) until `cond` holds, yielding to the runtime in between.
+pub(crate) async fn eventually(what: &str, cond: impl Fn() -> bool) {
+    for _ in 0..2000 {
+        if cond() {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+    }
+    panic!("timed out waiting for: {what}");
+}
+
+/// Tasks alive on the current tokio runtime.
+pub(crate) fn alive_tasks() -> usize {
+    tokio::runtime::Handle::current()
+        .metrics()
+        .num_alive_tasks()
+}

@@ -10,7 +10,7 @@ use chunkstream::{
 use futures_util::StreamExt;
 use futures_util::stream;
 
-use crate::common::{Counted, tickets};
+use crate::common::{Counted, alive_tasks, eventually, tickets};
 
 fn streamer() -> Streamer<DefaultPool, SerdeJson> {
     let config = ChunkConfig::with_sizes(4096, 2048).validate().unwrap();
@@ -28,23 +28,6 @@ fn endless() -> (
 ) {
     let rows = tickets(64);
     Counted::new(stream::iter(rows.into_iter().cycle().map(Ok)))
-}
-
-/// Waits (bounded) until `cond` holds, yielding to the runtime in between.
-async fn eventually(what: &str, cond: impl Fn() -> bool) {
-    for _ in 0..2000 {
-        if cond() {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(1)).await;
-    }
-    panic!("timed out waiting for: {what}");
-}
-
-fn alive_tasks() -> usize {
-    tokio::runtime::Handle::current()
-        .metrics()
-        .num_alive_tasks()
 }
 
 #[tokio::test]

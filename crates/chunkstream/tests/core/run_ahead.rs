@@ -9,23 +9,7 @@ use std::time::Duration;
 use chunkstream::{ChunkConfig, StreamError, Streamer, source, transform};
 use futures_util::{Stream, StreamExt, stream};
 
-use crate::common::{Counted, body, drain, tickets};
-
-async fn eventually(what: &str, cond: impl Fn() -> bool) {
-    for _ in 0..2000 {
-        if cond() {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(1)).await;
-    }
-    panic!("timed out waiting for: {what}");
-}
-
-fn alive_tasks() -> usize {
-    tokio::runtime::Handle::current()
-        .metrics()
-        .num_alive_tasks()
-}
+use crate::common::{Counted, alive_tasks, body, drain, eventually, tickets};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_body_is_the_same_with_and_without_run_ahead() {
