@@ -54,6 +54,10 @@ pub(crate) struct Inputs<'a> {
     pub(crate) go: Option<&'a Table>,
     /// `pool_mixed.csv`.
     pub(crate) mixed: Option<&'a Table>,
+    /// `parallel.csv` (paired rows, some with a target).
+    pub(crate) parallel: Option<&'a Table>,
+    /// `database.csv` (paired rows, some with a target).
+    pub(crate) database: Option<&'a Table>,
 }
 
 /// One line of a claims or targets table.
@@ -741,7 +745,58 @@ pub(crate) fn targets(inputs: &Inputs<'_>) -> Vec<Verdict> {
             None => verdict(what, ">= 0.9", none(), "run `compare`".into(), NOT_MEASURED),
         },
     );
+    out.extend(paired_targets(inputs.parallel, "parallel"));
+    out.extend(paired_targets(inputs.database, "database"));
     out
+}
+
+/// The rows of a paired subcommand's table (`parallel`, `database`) that carry a
+/// target, with the verdict recomputed from their intervals by the same rule. Without
+/// the table, one line says which command to run.
+fn paired_targets(table: Option<&Table>, command: &str) -> Vec<Verdict> {
+    let Some(table) = table else {
+        return vec![verdict(
+            &format!("the `{command}` targets"),
+            "see DESIGN.md",
+            String::new(),
+            format!("run `{command}`"),
+            NOT_MEASURED,
+        )];
+    };
+    table
+        .iter()
+        .filter(|r| r.num("target").is_finite())
+        .map(|r| {
+            let target = r.num("target");
+            let ratio = ratio_of(&r);
+            let what = format!(
+                "{}: {}",
+                r.get("section").replace("; ", ", "),
+                r.get("contestant")
+            );
+            let claim = format!(">= {}x {}", fmt_num(target, 2), r.get("reference"));
+            if ratio.is_missing() {
+                let why = if r.get("note").is_empty() {
+                    "not run"
+                } else {
+                    r.get("note")
+                };
+                return verdict(&what, &claim, String::new(), why.to_owned(), NOT_MEASURED);
+            }
+            verdict(
+                &what,
+                &claim,
+                String::new(),
+                format!(
+                    "{}x ({} MB/s against {} MB/s)",
+                    ratio.show(3),
+                    r.get("mb_per_s"),
+                    r.get("reference_mb_per_s")
+                ),
+                &decide(&ratio, target, true, ("met", "missed")),
+            )
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -947,5 +1002,38 @@ mod tests {
         // Without Go, the pool claim is not judged against a number from another machine.
         let no_go = Inputs { go: None, ..inputs };
         assert!(claims(&no_go)[3].verdict.starts_with(NOT_MEASURED));
+    }
+
+    #[test]
+    fn paired_rows_with_a_target_become_targets_by_the_interval_rule() {
+        let mut t = Table::new(crate::cmd::paired_rows::COLUMNS);
+        let mut push = |contestant: &str, target: &str, ratio: [&str; 3], note: &str| {
+            let mut row = vec![String::new(); t.header.len()];
+            row[0] = "bulk; memory".into();
+            row[1] = contestant.into();
+            row[2] = "limit".into();
+            row[7..10].clone_from_slice(&ratio.map(String::from));
+            row[10] = target.into();
+            row[16] = note.into();
+            t.push(row);
+        };
+        push("no target", "-", ["1.0", "0.9", "1.1"], "");
+        push("met", "1.60", ["1.7", "1.65", "1.75"], "");
+        push("straddles", "1.60", ["1.6", "1.55", "1.65"], "");
+        push("missed", "1.60", ["1.4", "1.3", "1.5"], "");
+        push(
+            "not run",
+            "2.00",
+            ["-", "-", "-"],
+            "not run (DATABASE_URL not set)",
+        );
+        let v = paired_targets(Some(&t), "parallel");
+        let verdicts: Vec<&str> = v.iter().map(|v| v.verdict.as_str()).collect();
+        assert_eq!(verdicts, ["met", INCONCLUSIVE, "missed", NOT_MEASURED]);
+        assert_eq!(v[0].what, "bulk, memory: met");
+        assert_eq!(v[0].claim, ">= 1.60x limit");
+        assert_eq!(v[3].measured, "not run (DATABASE_URL not set)");
+        let missing = paired_targets(None, "database");
+        assert_eq!(missing[0].measured, "run `database`");
     }
 }

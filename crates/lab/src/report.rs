@@ -546,6 +546,8 @@ pub(crate) fn regenerate(dir: &Path) -> Result<String, BoxError> {
     let soak = read("soak_summary");
     let mixed = read("pool_mixed");
     let go = read("go");
+    let parallel = read("parallel");
+    let database = read("database");
     let noise_compare = read("noise");
     let noise_tuning = read("tuning_noise");
     let mut compare_md = String::new();
@@ -602,7 +604,14 @@ pub(crate) fn regenerate(dir: &Path) -> Result<String, BoxError> {
         first_byte: first_byte.as_ref(),
         go: go.as_ref(),
         mixed: mixed.as_ref(),
+        parallel: parallel.as_ref(),
+        database: database.as_ref(),
     };
+    for (name, table) in [("parallel", &parallel), ("database", &database)] {
+        if table.is_some() {
+            sources.push((name.to_owned(), env(name)));
+        }
+    }
     let noise_tables: Vec<&Table> = noise_compare.iter().chain(noise_tuning.iter()).collect();
     std::fs::write(
         dir.join("claims.md"),
