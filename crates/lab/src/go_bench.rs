@@ -37,13 +37,15 @@ pub(crate) const REQUEST_UNPOOLED_BYTES: &str = "request_unpooled_bytes";
 /// Go: allocations per 100-ticket request without its pool.
 pub(crate) const REQUEST_UNPOOLED_ALLOCS: &str = "request_unpooled_allocs";
 
-/// Starts the Go block server on `tickets` (written as a JSON array to a temporary file).
-fn start(tickets: &[Ticket]) -> Result<GoBlocks, String> {
+/// Starts the Go block server on `tickets`, written as a JSON array to a file in the
+/// returned folder (kept while Go runs: a restarted process loads it again).
+fn start(tickets: &[Ticket]) -> Result<(GoBlocks, tempfile::TempDir), String> {
     let dir = tempfile::tempdir().map_err(|e| format!("not run (temporary folder: {e})"))?;
     let path: PathBuf = dir.path().join("tickets.json");
     let json = serde_json::to_vec(tickets).map_err(|e| format!("not run ({e})"))?;
     std::fs::write(&path, json).map_err(|e| format!("not run ({e})"))?;
-    GoBlocks::start(&path).map_err(|e| e.to_string())
+    let go = GoBlocks::start(&path).map_err(|e| e.to_string())?;
+    Ok((go, dir))
 }
 
 fn push(table: &mut Table, figure: &str, e: &Estimate, decimals: usize, note: &str) {
@@ -70,6 +72,8 @@ fn bulk(go: &mut GoBlocks, bytes: u64) -> impl FnMut(u64) -> Result<f64, BoxErro
 /// the bulk alternations measured so far.
 pub(crate) struct GoRun {
     go: Result<GoBlocks, String>,
+    /// The folder of the tickets file Go loads.
+    _tickets: Option<tempfile::TempDir>,
     bulk: Vec<Series>,
     notes: Vec<String>,
 }
@@ -85,8 +89,13 @@ impl std::fmt::Debug for GoRun {
 impl GoRun {
     /// Starts Go on `tickets` (or records why it cannot run).
     pub(crate) fn start(tickets: &[Ticket]) -> GoRun {
+        let (go, dir) = match start(tickets) {
+            Ok((go, dir)) => (Ok(go), Some(dir)),
+            Err(reason) => (Err(reason), None),
+        };
         GoRun {
-            go: start(tickets),
+            go,
+            _tickets: dir,
             bulk: Vec::new(),
             notes: Vec::new(),
         }
@@ -104,11 +113,19 @@ impl GoRun {
 
     /// One slice of the bulk comparison: chunkstream's bulk stream (`rust`: seconds per
     /// request of `bytes` bytes) alternating with Go's. The lab measures several slices
-    /// spread over its run, so a change of load between them is averaged out.
+    /// spread over its run, each (after the first) on a fresh Go process, and the
+    /// headline's interval resamples the slices: it covers a change of load during the
+    /// run and the spread between Go processes, not only the noise within one slice.
     pub(crate) fn bulk_slice(&mut self, rust: &mut Block<'_>, bytes: u64, schedule: &Schedule) {
         let Ok(go) = self.go.as_mut() else {
             return;
         };
+        if !self.bulk.is_empty() {
+            if let Err(e) = go.restart() {
+                self.notes.push(format!("bulk: restarting Go failed: {e}"));
+                return;
+            }
+        }
         let mut theirs = bulk(go, bytes);
         match paired::alternate(&mut theirs, rust, schedule) {
             Ok(series) => self.bulk.push(series),
@@ -137,37 +154,43 @@ impl GoRun {
         };
         let mut notes = vec![format!("ok ({})", go.go_version())];
         notes.extend(self.notes.iter().cloned());
-        let mb_s = |times: &[f64]| {
-            let per_sec: Vec<f64> = times
+        let mb_s = |slices: &[Vec<f64>]| {
+            let per_sec: Vec<Vec<f64>> = slices
                 .iter()
-                .map(|&s| ratio(bytes as f64, s) / 1e6)
+                .map(|times| {
+                    times
+                        .iter()
+                        .map(|&s| ratio(bytes as f64, s) / 1e6)
+                        .collect()
+                })
                 .collect();
-            Estimate::of(&per_sec)
+            Estimate::of_groups(&per_sec)
         };
         if !self.bulk.is_empty() {
-            let all =
-                |f: fn(&Series) -> Vec<f64>| -> Vec<f64> { self.bulk.iter().flat_map(f).collect() };
+            let slices =
+                |f: fn(&Series) -> Vec<f64>| -> Vec<Vec<f64>> { self.bulk.iter().map(f).collect() };
             push(
                 &mut table,
                 BULK_RATIO,
-                &Estimate::of(&all(Series::speed_ratios)),
+                &Estimate::of_groups(&slices(Series::speed_ratios)),
                 3,
                 &format!(
-                    "chunkstream MB/s over Go MB/s; per pair; {} slices spread over the run",
+                    "chunkstream MB/s over Go MB/s; per pair; {} slices spread over the run, \
+                     each on a fresh Go process; interval resamples slices, then pairs",
                     self.bulk.len()
                 ),
             );
             push(
                 &mut table,
                 BULK_CHUNKSTREAM,
-                &mb_s(&all(|s| s.contestant.clone())),
+                &mb_s(&slices(|s| s.contestant.clone())),
                 1,
                 "",
             );
             push(
                 &mut table,
                 BULK_GO,
-                &mb_s(&all(|s| s.reference.clone())),
+                &mb_s(&slices(|s| s.reference.clone())),
                 1,
                 "",
             );

@@ -144,6 +144,10 @@ pub(crate) struct GoBlocks {
     stdin: ChildStdin,
     stdout: BufReader<ChildStdout>,
     version: String,
+    /// The built server, to start a fresh process.
+    binary: PathBuf,
+    /// The tickets file it loads.
+    tickets: PathBuf,
 }
 
 impl GoBlocks {
@@ -174,6 +178,11 @@ impl GoBlocks {
             ],
             &[],
         )?;
+        GoBlocks::spawn(binary, tickets)
+    }
+
+    /// Starts the built server and loads the tickets.
+    fn spawn(binary: PathBuf, tickets: PathBuf) -> Result<GoBlocks, GoUnavailable> {
         let mut child = Command::new(&binary)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
@@ -190,12 +199,26 @@ impl GoBlocks {
             stdin,
             stdout: BufReader::new(stdout),
             version: String::new(),
+            binary,
+            tickets,
         };
         blocks.version = blocks.request("version")?.join(" ");
         let mut load = String::from("load ");
-        load.push_str(&tickets.to_string_lossy());
+        load.push_str(&blocks.tickets.to_string_lossy());
         blocks.request(&load)?;
         Ok(blocks)
+    }
+
+    /// Replaces the process with a fresh one (same binary, same tickets), so a series
+    /// of slices samples the state of several Go processes (heap layout, GC pacing,
+    /// goroutine placement), not only the noise within one.
+    ///
+    /// # Errors
+    ///
+    /// When the new process does not start or does not load the tickets.
+    pub(crate) fn restart(&mut self) -> Result<(), GoUnavailable> {
+        *self = GoBlocks::spawn(self.binary.clone(), self.tickets.clone())?;
+        Ok(())
     }
 
     /// The Go toolchain the server was built with, e.g. `go1.19.8`.
@@ -506,6 +529,16 @@ mod tests {
             go.bulk_block(1).is_ok(),
             "the server serves on after an error"
         );
+
+        // A restart replaces the process: the old one is gone, the new one serves.
+        let old = go.child.id();
+        go.restart().unwrap();
+        assert_ne!(go.child.id(), old);
+        assert!(
+            !Path::new(&format!("/proc/{old}")).exists(),
+            "the old go process lives on"
+        );
+        assert_eq!(go.bulk_block(1).unwrap().0, per_repeat);
 
         let pid = go.child.id();
         drop(go);

@@ -111,6 +111,49 @@ impl Estimate {
         }
     }
 
+    /// The median of the pooled `groups` with a two-level bootstrap 95% interval: each
+    /// resample draws groups with replacement, then samples within each drawn group. Use
+    /// it when the groups may differ from each other (each slice of the Go comparison
+    /// runs a fresh Go process): the interval then covers the spread between groups,
+    /// which a bootstrap of the pooled samples would hide.
+    pub(crate) fn of_groups(groups: &[Vec<f64>]) -> Estimate {
+        let groups: Vec<Vec<f64>> = groups
+            .iter()
+            .map(|g| {
+                g.iter()
+                    .copied()
+                    .filter(|v| v.is_finite())
+                    .collect::<Vec<_>>()
+            })
+            .filter(|g| !g.is_empty())
+            .collect();
+        let pooled: Vec<f64> = groups.iter().flatten().copied().collect();
+        if pooled.is_empty() {
+            return Estimate::MISSING;
+        }
+        let mut rng = Rng::new(BOOTSTRAP_SEED ^ pooled.len() as u64 ^ (groups.len() as u64) << 32);
+        let mut medians = Vec::with_capacity(RESAMPLES);
+        let mut resample = Vec::with_capacity(pooled.len() * 2);
+        for _ in 0..RESAMPLES {
+            resample.clear();
+            for _ in 0..groups.len() {
+                let group = &groups[rng.below(groups.len() as u64) as usize];
+                for _ in 0..group.len() {
+                    resample.push(group[rng.below(group.len() as u64) as usize]);
+                }
+            }
+            resample.sort_by(f64::total_cmp);
+            medians.push(median_sorted(&resample));
+        }
+        medians.sort_by(f64::total_cmp);
+        Estimate {
+            median: median(&pooled),
+            lo: quantile_sorted(&medians, 0.025),
+            hi: quantile_sorted(&medians, 0.975),
+            n: pooled.len(),
+        }
+    }
+
     /// Every figure scaled by `k` (for units).
     pub(crate) fn scale(self, k: f64) -> Estimate {
         Estimate {
@@ -211,6 +254,36 @@ mod tests {
         let c = Estimate::of(&[2.0; 20]);
         assert_eq!((c.lo, c.median, c.hi), (2.0, 2.0, 2.0));
         assert!(Estimate::of(&[]).is_missing());
+    }
+
+    #[test]
+    fn grouped_intervals_cover_the_spread_between_groups() {
+        // Six groups whose levels differ (as fresh processes may), little noise within.
+        let groups: Vec<Vec<f64>> = [3.9, 4.0, 4.1, 4.0, 3.95, 4.15]
+            .iter()
+            .map(|&level| (0..50).map(|i| level + (i % 5) as f64 * 0.001).collect())
+            .collect();
+        let pooled: Vec<f64> = groups.iter().flatten().copied().collect();
+        let narrow = Estimate::of(&pooled);
+        let wide = Estimate::of_groups(&groups);
+        assert_eq!(wide.median, narrow.median);
+        assert_eq!(wide.n, 300);
+        assert!(
+            wide.hi - wide.lo > 2.0 * (narrow.hi - narrow.lo),
+            "{wide:?} vs {narrow:?}"
+        );
+        assert!(wide.lo < 4.0 && wide.hi > 4.0, "{wide:?}");
+        // Groups alike: about the pooled interval. One group: within-group only.
+        let alike = vec![pooled[..50].to_vec(); 6];
+        let e = Estimate::of_groups(&alike);
+        assert!(e.hi - e.lo <= 0.01, "{e:?}");
+        assert_eq!(
+            Estimate::of_groups(&groups[..1]).median,
+            Estimate::of(&groups[0]).median
+        );
+        assert!(Estimate::of_groups(&[]).is_missing());
+        assert!(Estimate::of_groups(&[vec![], vec![f64::NAN]]).is_missing());
+        assert_eq!(wide, Estimate::of_groups(&groups));
     }
 
     #[test]

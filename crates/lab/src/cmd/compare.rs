@@ -107,14 +107,14 @@ pub(crate) fn run(options: &Options, env: &Environment, out: &FsPath) -> Result<
 
     let tickets = workload::leak(workload::tickets(Workload::Tickets.items_for_bytes(bytes)));
     // The Go package, when `go` is there: its bulk stream alternates with chunkstream's
-    // in two slices, one before the matrix and one after, so a change of load during
-    // the run weighs on both.
+    // in slices, half before the matrix and half after, so a change of load during the
+    // run weighs on both; each slice runs a fresh Go process.
     eprintln!("compare: the Go package (building it if needed)");
     let mut go = GoSide::start(tickets, block, quick);
     if let Some(reason) = go.run.missing() {
         eprintln!("compare: Go {reason}");
     }
-    go.slice(&rt);
+    go.slices(&rt);
     let rust_bytes = go.bytes;
 
     let mut matrix = Matrix::default();
@@ -160,7 +160,7 @@ pub(crate) fn run(options: &Options, env: &Environment, out: &FsPath) -> Result<
     // The Go package, when `go` is there: the rest of its bulk comparison, then its
     // pool beside ours.
     eprintln!("compare: the Go package");
-    go.slice(&rt);
+    go.slices(&rt);
     let go_table = go.run.finish(rust_bytes, &go.side);
     let pool_schedule = Schedule {
         block: Duration::from_secs_f64(if quick { 0.5e-3 } else { 2e-3 }),
@@ -225,6 +225,9 @@ pub(crate) fn run(options: &Options, env: &Environment, out: &FsPath) -> Result<
     Ok(())
 }
 
+/// Slices of the Go bulk comparison before the matrix, and again after it.
+const GO_SLICES_EACH_SIDE: usize = 3;
+
 /// The Go package and chunkstream's side of the bulk comparison: the tickets in memory,
 /// `stream`, freelist, serde_json.
 struct GoSide {
@@ -258,16 +261,18 @@ impl GoSide {
             run: go_bench::GoRun::start(tickets),
             rust: Streaming(built.chunks),
             bytes,
-            bulk: schedule(2.0),
+            bulk: schedule(2.0 / GO_SLICES_EACH_SIDE as f64),
             side: schedule(2.0),
         }
     }
 
-    /// One slice of the bulk alternation.
-    fn slice(&mut self, rt: &tokio::runtime::Runtime) {
-        let mut first = Vec::new();
-        let mut rust = measure::block(rt, &mut self.rust, &mut first);
-        self.run.bulk_slice(&mut rust, self.bytes, &self.bulk);
+    /// Slices of the bulk alternation, each on a fresh Go process.
+    fn slices(&mut self, rt: &tokio::runtime::Runtime) {
+        for _ in 0..GO_SLICES_EACH_SIDE {
+            let mut first = Vec::new();
+            let mut rust = measure::block(rt, &mut self.rust, &mut first);
+            self.run.bulk_slice(&mut rust, self.bytes, &self.bulk);
+        }
     }
 }
 
