@@ -120,11 +120,11 @@ impl GoRun {
         let Ok(go) = self.go.as_mut() else {
             return;
         };
-        if !self.bulk.is_empty() {
-            if let Err(e) = go.restart() {
-                self.notes.push(format!("bulk: restarting Go failed: {e}"));
-                return;
-            }
+        if !self.bulk.is_empty()
+            && let Err(e) = go.restart()
+        {
+            self.notes.push(format!("bulk: restarting Go failed: {e}"));
+            return;
         }
         let mut theirs = bulk(go, bytes);
         match paired::alternate(&mut theirs, rust, schedule) {
