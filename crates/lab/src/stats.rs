@@ -88,31 +88,12 @@ impl Estimate {
     /// The median of `samples` with a percentile bootstrap 95% interval of the median
     /// (seeded: the same samples always give the same interval).
     pub(crate) fn of(samples: &[f64]) -> Estimate {
-        let values: Vec<f64> = samples.iter().copied().filter(|v| v.is_finite()).collect();
-        if values.is_empty() {
-            return Estimate::MISSING;
-        }
-        let mut rng = Rng::new(BOOTSTRAP_SEED ^ values.len() as u64);
-        let mut medians = Vec::with_capacity(RESAMPLES);
-        let mut resample = vec![0.0; values.len()];
-        for _ in 0..RESAMPLES {
-            for slot in &mut resample {
-                *slot = values[rng.below(values.len() as u64) as usize];
-            }
-            resample.sort_by(f64::total_cmp);
-            medians.push(median_sorted(&resample));
-        }
-        medians.sort_by(f64::total_cmp);
-        Estimate {
-            median: median(&values),
-            lo: quantile_sorted(&medians, 0.025),
-            hi: quantile_sorted(&medians, 0.975),
-            n: values.len(),
-        }
+        Estimate::of_groups(std::slice::from_ref(&samples.to_vec()))
     }
 
-    /// The median of the pooled `groups` with a two-level bootstrap 95% interval: each
-    /// resample draws groups with replacement, then samples within each drawn group. Use
+    /// The median of the pooled `groups` with a two-level percentile bootstrap 95%
+    /// interval (seeded): each resample draws groups with replacement, then samples
+    /// within each drawn group; one group is the plain bootstrap of [`of`](Estimate::of). Use
     /// it when the groups may differ from each other (each slice of the Go comparison
     /// runs a fresh Go process): the interval then covers the spread between groups,
     /// which a bootstrap of the pooled samples would hide.
@@ -131,7 +112,8 @@ impl Estimate {
         if pooled.is_empty() {
             return Estimate::MISSING;
         }
-        let mut rng = Rng::new(BOOTSTRAP_SEED ^ pooled.len() as u64 ^ (groups.len() as u64) << 32);
+        let mut rng =
+            Rng::new(BOOTSTRAP_SEED ^ pooled.len() as u64 ^ (groups.len() as u64 - 1) << 32);
         let mut medians = Vec::with_capacity(RESAMPLES);
         let mut resample = Vec::with_capacity(pooled.len() * 2);
         for _ in 0..RESAMPLES {
