@@ -1,6 +1,7 @@
 //! The sources beyond memory: a tokio channel fed by a producer task, SQLite through
-//! sqlx (a seeded file in a temporary folder), and an axum server on 127.0.0.1 read by
-//! reqwest.
+//! sqlx (a seeded file in a temporary folder), PostgreSQL through sqlx (a seeded table
+//! on the server `DATABASE_URL` names; the same columns and rows), and an axum server
+//! on 127.0.0.1 read by reqwest.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -15,7 +16,7 @@ use chunkstream_benches::peers::PeerKind;
 use chunkstream_benches::scenario::{Chunks, ChunksFactory};
 use chunkstream_benches::workload::Ticket;
 use futures_util::{Stream, StreamExt, TryStreamExt};
-use sqlx::Row;
+use sqlx::postgres::{PgPool, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqlitePool, SqlitePoolOptions};
 use tokio::sync::mpsc;
 
@@ -39,6 +40,89 @@ pub(crate) fn channel<T: Sync>(
     chunkstream::source::from_channels(rx, errors)
 }
 
+/// The tickets table's columns, in the order of [`Ticket`]'s fields.
+pub(crate) const COLUMNS: &str = "id, project_id, title, description, status, priority, \
+                                  assignee, reporter, created_at, updated_at, \
+                                  estimate_hours, labels";
+
+/// `CREATE TABLE` for the tickets, with the database's names for a 64-bit integer and
+/// a double.
+fn create_table(table: &str, integer: &str, double: &str) -> String {
+    format!(
+        "CREATE TABLE {table} (id {integer} PRIMARY KEY, project_id {integer} NOT NULL, \
+         title TEXT NOT NULL, description TEXT NOT NULL, status TEXT NOT NULL, \
+         priority TEXT NOT NULL, assignee TEXT NOT NULL, reporter TEXT NOT NULL, \
+         created_at TEXT NOT NULL, updated_at TEXT NOT NULL, \
+         estimate_hours {double} NOT NULL, labels TEXT NOT NULL)"
+    )
+}
+
+/// Inserts `tickets` into `table` in one transaction (SQLite and PostgreSQL both take
+/// `$n` placeholders through sqlx).
+async fn insert_tickets<DB>(
+    pool: &sqlx::Pool<DB>,
+    table: &str,
+    tickets: &[Ticket],
+) -> Result<(), BoxError>
+where
+    DB: sqlx::Database,
+    for<'q> i64: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    for<'q> f64: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    for<'q> &'q str: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    for<'q> DB::Arguments<'q>: sqlx::IntoArguments<'q, DB>,
+    for<'c> &'c mut DB::Connection: sqlx::Executor<'c, Database = DB>,
+{
+    let insert = format!(
+        "INSERT INTO {table} ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, \
+         $11, $12)"
+    );
+    let mut tx = pool.begin().await?;
+    for t in tickets {
+        sqlx::query::<DB>(&insert)
+            .bind(t.id)
+            .bind(t.project_id)
+            .bind(t.title.as_str())
+            .bind(t.description.as_str())
+            .bind(t.status.as_str())
+            .bind(t.priority.as_str())
+            .bind(t.assignee.as_str())
+            .bind(t.reporter.as_str())
+            .bind(t.created_at.as_str())
+            .bind(t.updated_at.as_str())
+            .bind(t.estimate_hours)
+            .bind(t.labels.as_str())
+            .execute(&mut *tx)
+            .await?;
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
+/// A ticket decoded from a row of `SELECT {COLUMNS}`, in either database.
+fn decode<R>(row: &R) -> Result<Ticket, sqlx::Error>
+where
+    R: sqlx::Row,
+    usize: sqlx::ColumnIndex<R>,
+    for<'r> i64: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    for<'r> f64: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    for<'r> String: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+{
+    Ok(Ticket {
+        id: row.try_get(0)?,
+        project_id: row.try_get(1)?,
+        title: row.try_get(2)?,
+        description: row.try_get(3)?,
+        status: row.try_get(4)?,
+        priority: row.try_get(5)?,
+        assignee: row.try_get(6)?,
+        reporter: row.try_get(7)?,
+        created_at: row.try_get(8)?,
+        updated_at: row.try_get(9)?,
+        estimate_hours: row.try_get(10)?,
+        labels: row.try_get(11)?,
+    })
+}
+
 /// A seeded SQLite database in a temporary folder (removed on drop).
 #[derive(Debug)]
 pub(crate) struct Sqlite {
@@ -46,9 +130,6 @@ pub(crate) struct Sqlite {
     pub(crate) pool: &'static SqlitePool,
     _dir: tempfile::TempDir,
 }
-
-const COLUMNS: &str = "id, project_id, title, description, status, priority, assignee, \
-                       reporter, created_at, updated_at, estimate_hours, labels";
 
 impl Sqlite {
     /// Creates `tickets.db` in a temporary folder with `tickets` as rows.
@@ -61,36 +142,10 @@ impl Sqlite {
             .max_connections(1)
             .connect_with(options)
             .await?;
-        sqlx::query(
-            "CREATE TABLE tickets (id INTEGER PRIMARY KEY, project_id INTEGER NOT NULL, \
-             title TEXT NOT NULL, description TEXT NOT NULL, status TEXT NOT NULL, \
-             priority TEXT NOT NULL, assignee TEXT NOT NULL, reporter TEXT NOT NULL, \
-             created_at TEXT NOT NULL, updated_at TEXT NOT NULL, \
-             estimate_hours REAL NOT NULL, labels TEXT NOT NULL)",
-        )
-        .execute(&pool)
-        .await?;
-        let mut tx = pool.begin().await?;
-        for t in tickets {
-            sqlx::query(&format!(
-                "INSERT INTO tickets ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-            ))
-            .bind(t.id)
-            .bind(t.project_id)
-            .bind(&t.title)
-            .bind(&t.description)
-            .bind(&t.status)
-            .bind(&t.priority)
-            .bind(&t.assignee)
-            .bind(&t.reporter)
-            .bind(&t.created_at)
-            .bind(&t.updated_at)
-            .bind(t.estimate_hours)
-            .bind(&t.labels)
-            .execute(&mut *tx)
+        sqlx::query(&create_table("tickets", "INTEGER", "REAL"))
+            .execute(&pool)
             .await?;
-        }
-        tx.commit().await?;
+        insert_tickets(&pool, "tickets", tickets).await?;
         Ok(Sqlite {
             pool: Box::leak(Box::new(pool)),
             _dir: dir,
@@ -109,21 +164,94 @@ impl Sqlite {
     }
 }
 
-fn decode(row: &sqlx::sqlite::SqliteRow) -> Result<Ticket, sqlx::Error> {
-    Ok(Ticket {
-        id: row.try_get(0)?,
-        project_id: row.try_get(1)?,
-        title: row.try_get(2)?,
-        description: row.try_get(3)?,
-        status: row.try_get(4)?,
-        priority: row.try_get(5)?,
-        assignee: row.try_get(6)?,
-        reporter: row.try_get(7)?,
-        created_at: row.try_get(8)?,
-        updated_at: row.try_get(9)?,
-        estimate_hours: row.try_get(10)?,
-        labels: row.try_get(11)?,
-    })
+/// The PostgreSQL server from a `DATABASE_URL` value, or why there is none (in words,
+/// for the rows that could not run).
+///
+/// # Errors
+///
+/// `DATABASE_URL is not set` without a value, `DATABASE_URL does not point to
+/// PostgreSQL` for any other scheme.
+pub(crate) fn postgres_url(database_url: Option<String>) -> Result<String, String> {
+    match database_url {
+        Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => Ok(url),
+        Some(_) => Err("DATABASE_URL does not point to PostgreSQL".into()),
+        None => Err("DATABASE_URL is not set".into()),
+    }
+}
+
+/// A seeded table of tickets in PostgreSQL, named for the command and this process
+/// (`lab_<label>_tickets_<pid>`), the same columns and rows as [`Sqlite`]'s; dropped by
+/// [`Postgres::drop_table`].
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Postgres {
+    /// The pool, leaked so row streams can be `'static`.
+    pub(crate) pool: &'static PgPool,
+    /// The table's name.
+    pub(crate) table: &'static str,
+    /// `SELECT {COLUMNS} FROM table ORDER BY id`.
+    select: &'static str,
+}
+
+impl Postgres {
+    /// Seeds the table on the server `DATABASE_URL` names; why not, in words, when it
+    /// is not set, not PostgreSQL, or not reachable.
+    pub(crate) async fn from_env(tickets: &[Ticket], label: &str) -> Result<Self, String> {
+        Postgres::from_url(std::env::var("DATABASE_URL").ok(), tickets, label).await
+    }
+
+    /// [`from_env`](Postgres::from_env) with `database_url` as the variable's value.
+    async fn from_url(
+        database_url: Option<String>,
+        tickets: &[Ticket],
+        label: &str,
+    ) -> Result<Self, String> {
+        let url = postgres_url(database_url)?;
+        Postgres::seed(&url, tickets, label)
+            .await
+            .map_err(|e| format!("PostgreSQL not reachable: {e}"))
+    }
+
+    /// Creates (or recreates) `lab_<label>_tickets_<pid>` on the server at `url` with
+    /// `tickets` as rows.
+    pub(crate) async fn seed(url: &str, tickets: &[Ticket], label: &str) -> Result<Self, BoxError> {
+        let pool = PgPoolOptions::new()
+            .max_connections(2)
+            .acquire_timeout(std::time::Duration::from_secs(10))
+            .connect(url)
+            .await?;
+        let table = format!("lab_{label}_tickets_{}", std::process::id());
+        sqlx::query(&format!("DROP TABLE IF EXISTS {table}"))
+            .execute(&pool)
+            .await?;
+        sqlx::query(&create_table(&table, "BIGINT", "DOUBLE PRECISION"))
+            .execute(&pool)
+            .await?;
+        insert_tickets(&pool, &table, tickets).await?;
+        sqlx::query(&format!("ANALYZE {table}"))
+            .execute(&pool)
+            .await?;
+        let select = format!("SELECT {COLUMNS} FROM {table} ORDER BY id");
+        Ok(Postgres {
+            pool: Box::leak(Box::new(pool)),
+            table: Box::leak(table.into_boxed_str()),
+            select: Box::leak(select.into_boxed_str()),
+        })
+    }
+
+    /// Every ticket in the table, in id order, decoded from its row.
+    pub(crate) fn rows(self) -> impl Stream<Item = Result<Ticket, BoxError>> + Send + 'static {
+        sqlx::query(self.select)
+            .fetch(self.pool)
+            .map(|row| Ok(decode(&row?)?))
+    }
+
+    /// Drops the table.
+    pub(crate) async fn drop_table(self) -> Result<(), BoxError> {
+        sqlx::query(&format!("DROP TABLE IF EXISTS {}", self.table))
+            .execute(self.pool)
+            .await?;
+        Ok(())
+    }
 }
 
 /// Makes a response body on the server, per request.
@@ -205,6 +333,71 @@ impl Server {
             })
             .try_flatten()
             .boxed()
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use chunkstream_benches::workload;
+    use futures_util::TryStreamExt;
+
+    use super::*;
+
+    fn runtime() -> tokio::runtime::Runtime {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("a tokio runtime")
+    }
+
+    #[test]
+    fn without_a_postgres_url_the_reason_is_given_in_words() {
+        assert_eq!(
+            postgres_url(None),
+            Err("DATABASE_URL is not set".to_owned())
+        );
+        assert_eq!(
+            postgres_url(Some("sqlite://tickets.db".into())),
+            Err("DATABASE_URL does not point to PostgreSQL".to_owned())
+        );
+        for url in ["postgres://u@127.0.0.1/db", "postgresql://u@127.0.0.1/db"] {
+            assert_eq!(postgres_url(Some(url.into())), Ok(url.to_owned()));
+        }
+        let tickets = workload::tickets(3);
+        let rt = runtime();
+        let missing = rt.block_on(Postgres::from_url(None, &tickets, "test_missing"));
+        assert_eq!(missing.err().as_deref(), Some("DATABASE_URL is not set"));
+        // Port 1 on the loopback: nothing listens there, the connection is refused.
+        let unreachable = rt.block_on(Postgres::from_url(
+            Some("postgres://lab@127.0.0.1:1/none".into()),
+            &tickets,
+            "test_unreachable",
+        ));
+        let why = unreachable.err().unwrap_or_default();
+        assert!(why.starts_with("PostgreSQL not reachable: "), "{why}");
+    }
+
+    #[test]
+    fn postgres_yields_the_same_tickets_as_sqlite() -> Result<(), BoxError> {
+        let url = match postgres_url(std::env::var("DATABASE_URL").ok()) {
+            Ok(url) => url,
+            Err(why) => {
+                eprintln!("skipped: {why} (PostgreSQL tickets not compared)");
+                return Ok(());
+            }
+        };
+        let tickets = workload::tickets(300);
+        runtime().block_on(async {
+            let sqlite = Sqlite::seed(&tickets).await?;
+            let pg = Postgres::seed(&url, &tickets, "test_same").await?;
+            let from_sqlite: Vec<Ticket> = Sqlite::rows(sqlite.pool).try_collect().await?;
+            let from_pg: Result<Vec<Ticket>, BoxError> = pg.rows().try_collect().await;
+            pg.drop_table().await?;
+            let from_pg = from_pg?;
+            assert_eq!(from_sqlite, tickets);
+            assert_eq!(from_pg, from_sqlite);
+            Ok(())
         })
     }
 }

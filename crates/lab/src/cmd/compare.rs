@@ -7,7 +7,9 @@
 //! - memory, NDJSON, `stream`: the default pool x every encoder;
 //! - memory, JSON array, `stream_batch` and `spawn`: the default pool and encoder;
 //! - channel and HTTP, JSON array: every pool (serde_json) and the peers;
-//! - SQLite (tickets only: the rows of the original service), as the channel.
+//! - SQLite (tickets only: the rows of the original service), as the channel;
+//! - PostgreSQL (the same table and rows) when `DATABASE_URL` points to it, as SQLite;
+//!   otherwise its rows say why they were not run.
 //!
 //! Ratios are to the limit of the same workload: one `serde_json::to_writer` of the
 //! in-memory items, measured in the same rounds.
@@ -32,7 +34,7 @@ use serde::Serialize;
 
 use crate::env_info::Environment;
 use crate::measure::{self, Entry, Outcome, Plan, StatsFn};
-use crate::sources::{self, BodyFactory, Server, Sqlite};
+use crate::sources::{self, BodyFactory, Postgres, Server, Sqlite};
 use crate::table::{Table, fmt_num};
 use crate::{first_byte, go_bench, mixed, pool_ops, report, steady_alloc};
 
@@ -124,7 +126,16 @@ pub(crate) fn run(options: &Options, env: &Environment, out: &FsPath) -> Result<
     matrix.add(Workload::Small, small)?;
     matrix.add(Workload::Large, large)?;
     let sqlite = rt.block_on(Sqlite::seed(tickets))?;
-    matrix.add_sqlite(tickets, sqlite.pool)?;
+    let pool = sqlite.pool;
+    matrix.add_database("sqlite", tickets, move || Sqlite::rows(pool))?;
+    let postgres = rt.block_on(Postgres::from_env(tickets, "compare"));
+    match postgres {
+        Ok(pg) => matrix.add_database("postgres", tickets, move || pg.rows())?,
+        Err(ref why) => {
+            eprintln!("compare: PostgreSQL rows not run ({why})");
+            matrix.not_run("postgres", tickets, why);
+        }
+    }
     let server = Server::start(std::mem::take(&mut matrix.routes))?;
     matrix.connect(&server);
 
@@ -146,16 +157,15 @@ pub(crate) fn run(options: &Options, env: &Environment, out: &FsPath) -> Result<
         env.get("profile")
     );
     let outcomes = measure::run(&rt, &mut matrix.entries, plan, "compare");
-    let mut table = Table::new(COLUMNS);
-    for (entry, outcome) in matrix.entries.iter().zip(&outcomes) {
-        let limit = entry.group.split('/').nth(1).unwrap_or("-");
-        table.push(row(&entry.meta, limit, entry.items, outcome));
-    }
+    let table = matrix.table(&outcomes);
     let mut noise = Noise::default();
     noise.add("compare", measure::noise(&outcomes));
     drop(matrix);
     drop(server);
     drop(sqlite);
+    if let Ok(pg) = postgres {
+        rt.block_on(pg.drop_table())?;
+    }
 
     // The Go package, when `go` is there: the rest of its bulk comparison, then its
     // pool beside ours.
@@ -308,6 +318,21 @@ fn row(meta: &Meta, limit: &str, items: u64, o: &Outcome) -> Vec<String> {
     ]
 }
 
+/// The row of a contestant that was not run, saying why in its `check` column.
+fn not_run_row(meta: &Meta, limit: &str, items: u64, why: &str) -> Vec<String> {
+    let mut cells = row(meta, limit, items, &Outcome::default());
+    for (name, cell) in COLUMNS.iter().zip(&mut cells) {
+        match *name {
+            "check" => *cell = format!("not run ({why})"),
+            "body_bytes" | "pairs" | "chunks_per_request" | "first_chunk_us" => {
+                *cell = "-".to_owned();
+            }
+            _ => {}
+        }
+    }
+    cells
+}
+
 /// The name of a format in reports.
 pub(crate) fn format_name(format: Format) -> &'static str {
     match format {
@@ -335,11 +360,21 @@ fn group(workload: Workload, limit: &str) -> String {
 /// The limit group of the HTTP rows.
 const HTTP: &str = "http";
 
+/// A contestant that could not run (its source is missing), and why.
+struct NotRun {
+    /// Its row goes before the entry with this index.
+    at: usize,
+    meta: Meta,
+    why: String,
+    items: u64,
+}
+
 #[derive(Default)]
 struct Matrix {
     entries: Vec<Entry<Meta>>,
     routes: HashMap<String, BodyFactory>,
     pending: Vec<Pending>,
+    not_run: Vec<NotRun>,
 }
 
 impl Matrix {
@@ -558,19 +593,25 @@ impl Matrix {
         });
     }
 
-    fn add_sqlite(
+    /// A database source of the tickets (`rows` makes one request's rows): every pool
+    /// and every peer, against the serde_json limit.
+    fn add_database<F, S>(
         &mut self,
+        source: &'static str,
         tickets: &'static [workload::Ticket],
-        pool: &'static sqlx::SqlitePool,
-    ) -> Result<(), BoxError> {
+        rows: F,
+    ) -> Result<(), BoxError>
+    where
+        F: Fn() -> S + Copy + Send + Sync + 'static,
+        S: Stream<Item = Result<workload::Ticket, BoxError>> + Send + 'static,
+    {
         let expected = Arc::new(scenario::reference(tickets)?);
-        let rows = move || Sqlite::rows(pool);
         for &p in POOLS {
             self.chunkstream(
                 Workload::Tickets,
                 tickets,
                 &expected,
-                "sqlite",
+                source,
                 p,
                 DEFAULT_ENCODER,
                 Format::JsonArray,
@@ -579,9 +620,68 @@ impl Matrix {
             );
         }
         for &peer in &PEERS {
-            self.peer(Workload::Tickets, tickets, &expected, "sqlite", peer, rows);
+            self.peer(Workload::Tickets, tickets, &expected, source, peer, rows);
         }
         Ok(())
+    }
+
+    /// The rows [`add_database`](Matrix::add_database) would add for `source`, not run
+    /// because of `why`.
+    fn not_run(&mut self, source: &'static str, tickets: &[workload::Ticket], why: &str) {
+        let at = self.entries.len();
+        let items = tickets.len() as u64;
+        let metas: Vec<Meta> = POOLS
+            .iter()
+            .map(|p| {
+                self.meta(
+                    Workload::Tickets,
+                    source,
+                    Format::JsonArray,
+                    first_byte::path_name(Path::Item),
+                    "chunkstream",
+                    p.name(),
+                    DEFAULT_ENCODER.name(),
+                )
+            })
+            .chain(PEERS.iter().map(|peer| {
+                self.meta(
+                    Workload::Tickets,
+                    source,
+                    Format::JsonArray,
+                    "-",
+                    peer.name(),
+                    "-",
+                    "-",
+                )
+            }))
+            .collect();
+        for meta in metas {
+            self.not_run.push(NotRun {
+                at,
+                meta,
+                why: why.to_owned(),
+                items,
+            });
+        }
+    }
+
+    /// `compare.csv`: a row per entry with its outcome, and the rows not run where
+    /// they would have been.
+    fn table(&self, outcomes: &[Outcome]) -> Table {
+        let mut table = Table::new(COLUMNS);
+        let limit = DEFAULT_ENCODER.name();
+        let mut not_run = self.not_run.iter().peekable();
+        for (i, (entry, outcome)) in self.entries.iter().zip(outcomes).enumerate() {
+            while let Some(n) = not_run.next_if(|n| n.at <= i) {
+                table.push(not_run_row(&n.meta, limit, n.items, &n.why));
+            }
+            let limit = entry.group.split('/').nth(1).unwrap_or("-");
+            table.push(row(&entry.meta, limit, entry.items, outcome));
+        }
+        for n in not_run {
+            table.push(not_run_row(&n.meta, limit, n.items, &n.why));
+        }
+        table
     }
 
     /// Adds the HTTP contestants, reading from `server`.
@@ -696,5 +796,107 @@ impl Matrix {
             pool: pool.to_owned(),
             encoder: encoder.to_owned(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn expected(tickets: &[workload::Ticket]) -> Arc<serde_json::Value> {
+        Arc::new(scenario::reference(tickets).expect("tickets encode"))
+    }
+
+    #[test]
+    fn postgres_rows_say_why_they_were_not_run() {
+        let tickets = workload::leak(workload::tickets(10));
+        let mut matrix = Matrix::default();
+        matrix.limit(
+            Workload::Tickets,
+            tickets,
+            &expected(tickets),
+            DEFAULT_ENCODER,
+            true,
+        );
+        matrix.not_run("postgres", tickets, "DATABASE_URL is not set");
+        matrix.limit(
+            Workload::Tickets,
+            tickets,
+            &expected(tickets),
+            EncoderKind::SonicRs,
+            true,
+        );
+        let table = matrix.table(&[Outcome::default(), Outcome::default()]);
+        let sources: Vec<&str> = table.iter().map(|r| r.get("source")).collect();
+        let n = POOLS.len() + PEERS.len();
+        let mut order = vec!["memory"];
+        order.extend(std::iter::repeat_n("postgres", n));
+        order.push("memory");
+        assert_eq!(sources, order, "the rows sit where they would have run");
+        let rows: Vec<_> = table
+            .iter()
+            .filter(|r| r.get("source") == "postgres")
+            .collect();
+        assert_eq!(rows.len(), n);
+        for r in &rows {
+            assert_eq!(r.get("check"), "not run (DATABASE_URL is not set)");
+            assert_eq!(r.get("ratio"), "-");
+        }
+        let md = report::render_compare(
+            &table,
+            &report::Beside::default(),
+            &Environment::from_text("command=cargo run -p chunkstream-lab -- compare\n"),
+        );
+        assert!(
+            md.contains("| postgres | json_array | stream | chunkstream | freelist |"),
+            "{md}"
+        );
+        assert!(md.contains("not run (DATABASE_URL is not set) |"), "{md}");
+    }
+
+    #[test]
+    fn postgres_rows_are_checked_and_paired_like_sqlite() -> Result<(), BoxError> {
+        if let Err(why) = sources::postgres_url(std::env::var("DATABASE_URL").ok()) {
+            eprintln!("skipped: {why} (the compare rows of PostgreSQL not measured)");
+            return Ok(());
+        }
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        let tickets = workload::leak(workload::tickets(200));
+        let pg = rt.block_on(Postgres::from_env(tickets, "test_compare"))?;
+        let mut matrix = Matrix::default();
+        matrix.limit(
+            Workload::Tickets,
+            tickets,
+            &expected(tickets),
+            DEFAULT_ENCODER,
+            true,
+        );
+        matrix.add_database("postgres", tickets, move || pg.rows())?;
+        let plan = Plan {
+            schedule: Schedule {
+                block: Duration::from_millis(1),
+                budget: Duration::from_millis(20),
+                min_pairs: 3,
+                max_pairs: 50,
+            },
+            alloc_requests: 1,
+        };
+        let outcomes = measure::run(&rt, &mut matrix.entries, plan, "test");
+        rt.block_on(pg.drop_table())?;
+        let table = matrix.table(&outcomes);
+        let rows: Vec<_> = table
+            .iter()
+            .filter(|r| r.get("source") == "postgres")
+            .collect();
+        assert_eq!(rows.len(), POOLS.len() + PEERS.len());
+        for r in &rows {
+            assert_eq!(r.get("check"), "ok", "{:?}", r.get("contestant"));
+            assert_eq!(r.get("limit"), "serde_json");
+            assert!(r.num("pairs") >= 3.0, "{}", r.get("pairs"));
+            assert!(r.num("ratio") > 0.0, "{}", r.get("ratio"));
+        }
+        Ok(())
     }
 }

@@ -22,32 +22,18 @@ use chunkstream_benches::peers::{self, PeerKind};
 use chunkstream_benches::scenario::{self, Chunks, ChunksFactory};
 use chunkstream_benches::workload::{self, Ticket, Workload};
 use futures_util::{StreamExt, TryStreamExt};
-use sqlx::Row as _;
-use sqlx::postgres::{PgPool, PgPoolOptions};
 use tokio::runtime::Runtime;
 
 use super::paired_rows::{self, Row, timed};
 use crate::env_info::Environment;
 use crate::paired::Schedule;
-use crate::sources::Sqlite;
-
-const COLUMNS: &str = "id, project_id, title, description, status, priority, assignee, \
-                       reporter, created_at, updated_at, estimate_hours, labels";
+use crate::sources::{COLUMNS, Postgres, Sqlite};
 
 const SQLITE_JSON: &str = "SELECT json_object('id', id, 'project_id', project_id, \
      'title', title, 'description', description, 'status', status, 'priority', priority, \
      'assignee', assignee, 'reporter', reporter, 'created_at', created_at, \
      'updated_at', updated_at, 'estimate_hours', estimate_hours, 'labels', labels) \
      FROM tickets ORDER BY id";
-
-/// The PostgreSQL target from `DATABASE_URL`, or why there is none.
-fn postgres_url() -> Result<String, String> {
-    match std::env::var("DATABASE_URL") {
-        Ok(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => Ok(url),
-        Ok(_) => Err("DATABASE_URL does not point to PostgreSQL".into()),
-        Err(_) => Err("DATABASE_URL is not set".into()),
-    }
-}
 
 /// One database's four ways to answer.
 struct Db {
@@ -85,118 +71,32 @@ fn sqlite_db(pool: &'static sqlx::SqlitePool) -> Result<Db, BoxError> {
     })
 }
 
-/// A seeded PostgreSQL table (dropped by [`Postgres::drop_table`]).
-struct Postgres {
-    pool: &'static PgPool,
-    table: String,
-}
-
-impl Postgres {
-    async fn seed(url: &str, tickets: &[Ticket]) -> Result<Self, BoxError> {
-        let pool = PgPoolOptions::new().max_connections(2).connect(url).await?;
-        let table = format!("lab_database_tickets_{}", std::process::id());
-        sqlx::query(&format!("DROP TABLE IF EXISTS {table}"))
-            .execute(&pool)
-            .await?;
-        sqlx::query(&format!(
-            "CREATE TABLE {table} (id BIGINT PRIMARY KEY, project_id BIGINT NOT NULL, \
-             title TEXT NOT NULL, description TEXT NOT NULL, status TEXT NOT NULL, \
-             priority TEXT NOT NULL, assignee TEXT NOT NULL, reporter TEXT NOT NULL, \
-             created_at TEXT NOT NULL, updated_at TEXT NOT NULL, \
-             estimate_hours DOUBLE PRECISION NOT NULL, labels TEXT NOT NULL)"
-        ))
-        .execute(&pool)
-        .await?;
-        let insert = format!(
-            "INSERT INTO {table} ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, \
-             $10, $11, $12)"
-        );
-        let mut tx = pool.begin().await?;
-        for t in tickets {
-            sqlx::query(&insert)
-                .bind(t.id)
-                .bind(t.project_id)
-                .bind(&t.title)
-                .bind(&t.description)
-                .bind(&t.status)
-                .bind(&t.priority)
-                .bind(&t.assignee)
-                .bind(&t.reporter)
-                .bind(&t.created_at)
-                .bind(&t.updated_at)
-                .bind(t.estimate_hours)
-                .bind(&t.labels)
-                .execute(&mut *tx)
-                .await?;
-        }
-        tx.commit().await?;
-        sqlx::query(&format!("ANALYZE {table}"))
-            .execute(&pool)
-            .await?;
-        Ok(Postgres {
-            pool: Box::leak(Box::new(pool)),
-            table,
-        })
-    }
-
-    async fn drop_table(&self) -> Result<(), BoxError> {
-        sqlx::query(&format!("DROP TABLE IF EXISTS {}", self.table))
-            .execute(self.pool)
-            .await?;
-        Ok(())
-    }
-
-    fn db(&self) -> Result<Db, BoxError> {
-        let pool = self.pool;
-        let typed_sql: &'static str =
-            Box::leak(format!("SELECT {COLUMNS} FROM {} ORDER BY id", self.table).into_boxed_str());
-        let json_sql: &'static str = Box::leak(
-            format!(
-                "SELECT row_to_json(t)::text FROM (SELECT {COLUMNS} FROM {} ORDER BY id) t",
-                self.table
-            )
-            .into_boxed_str(),
-        );
-        let rows = move || {
-            sqlx::query(typed_sql)
-                .fetch(pool)
-                .map(|row| Ok::<_, BoxError>(decode_pg(&row?)?))
-        };
-        let s = streamer()?;
-        let s2 = Arc::clone(&s);
-        Ok(Db {
-            name: "PostgreSQL",
-            typed: Arc::new(move || {
-                s.stream(rows(), transform::passthrough())
-                    .map_err(BoxError::from)
-                    .boxed()
-            }),
-            naive: Arc::new(move || peers::naive(rows())),
-            axum: Arc::new(move || PeerKind::AxumStreams.body(rows())),
-            raw: Arc::new(move || {
-                let rows = sql::json_rows(pool.clone(), move |db| {
-                    sqlx::query_scalar::<_, String>(json_sql).fetch(db)
-                });
-                s2.stream_raw(rows).map_err(BoxError::from).boxed()
-            }),
-        })
-    }
-}
-
-fn decode_pg(row: &sqlx::postgres::PgRow) -> Result<Ticket, sqlx::Error> {
-    Ok(Ticket {
-        id: row.try_get(0)?,
-        project_id: row.try_get(1)?,
-        title: row.try_get(2)?,
-        description: row.try_get(3)?,
-        status: row.try_get(4)?,
-        priority: row.try_get(5)?,
-        assignee: row.try_get(6)?,
-        reporter: row.try_get(7)?,
-        created_at: row.try_get(8)?,
-        updated_at: row.try_get(9)?,
-        estimate_hours: row.try_get(10)?,
-        labels: row.try_get(11)?,
+fn postgres_db(pg: Postgres) -> Result<Db, BoxError> {
+    let pool = pg.pool;
+    let json_sql: &'static str = Box::leak(
+        format!(
+            "SELECT row_to_json(t)::text FROM (SELECT {COLUMNS} FROM {} ORDER BY id) t",
+            pg.table
+        )
+        .into_boxed_str(),
+    );
+    let s = streamer()?;
+    let s2 = Arc::clone(&s);
+    Ok(Db {
+        name: "PostgreSQL",
+        typed: Arc::new(move || {
+            s.stream(pg.rows(), transform::passthrough())
+                .map_err(BoxError::from)
+                .boxed()
+        }),
+        naive: Arc::new(move || peers::naive(pg.rows())),
+        axum: Arc::new(move || PeerKind::AxumStreams.body(pg.rows())),
+        raw: Arc::new(move || {
+            let rows = sql::json_rows(pool.clone(), move |db| {
+                sqlx::query_scalar::<_, String>(json_sql).fetch(db)
+            });
+            s2.stream_raw(rows).map_err(BoxError::from).boxed()
+        }),
     })
 }
 
@@ -258,22 +158,12 @@ pub(crate) fn run(quick: bool, env: &Environment, out: &Path) -> Result<(), BoxE
     );
     let sqlite = rt.block_on(Sqlite::seed(tickets))?;
     let mut dbs = vec![sqlite_db(sqlite.pool)?];
-    let mut missing = None;
-    let postgres = match postgres_url() {
-        Ok(url) => match rt.block_on(Postgres::seed(&url, tickets)) {
-            Ok(pg) => Some(pg),
-            Err(e) => {
-                missing = Some(format!("PostgreSQL not reachable: {e}"));
-                None
-            }
-        },
-        Err(why) => {
-            missing = Some(why);
-            None
-        }
+    let (postgres, missing) = match rt.block_on(Postgres::from_env(tickets, "database")) {
+        Ok(pg) => (Some(pg), None),
+        Err(why) => (None, Some(why)),
     };
-    if let Some(pg) = &postgres {
-        dbs.push(pg.db()?);
+    if let Some(pg) = postgres {
+        dbs.push(postgres_db(pg)?);
     }
 
     let mut rows = Vec::new();
@@ -338,7 +228,7 @@ pub(crate) fn run(quick: bool, env: &Environment, out: &Path) -> Result<(), BoxE
             }
         }
     }
-    if let Some(pg) = &postgres {
+    if let Some(pg) = postgres {
         rt.block_on(pg.drop_table())?;
     }
     drop(sqlite);
@@ -407,7 +297,6 @@ const KINDS: &[(&str, FrameTest)] = &[
     ("row decoding (try_get, Decode, column values)", |n| {
         n.contains("try_get")
             || n.contains("Decode")
-            || n.contains("decode_pg")
             || n.contains("sources::decode")
             || n.contains("::value::")
             || n.contains("::row::")
