@@ -103,7 +103,7 @@ pub(crate) fn render_compare(compare: &Table, beside: &Beside<'_>, env: &Environ
          contestant, limit, ...), one ratio per pair (against the mean of the two limit \
          blocks around it); the table gives the median ratio with a bootstrap 95% interval. \
          The limit of an encoder is its library's `to_writer` of the whole slice into one \
-         buffer (`serde_json` for the peers, the channel and SQLite sources); the HTTP limit \
+         buffer (`serde_json` for the peers, the channel, SQLite and PostgreSQL sources); the HTTP limit \
          is the whole body encoded up front and served as one `Bytes` by the same server to \
          the same client. The other encoders' limits and the HTTP limit are also measured \
          against the serde_json limit. Allocations are per request, counted in an untimed \
