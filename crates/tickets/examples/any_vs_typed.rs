@@ -1,6 +1,7 @@
-//! Measures sqlx's `Any` driver (what the service uses) against the typed pool
-//! (`SqlitePool` or `PgPool`) on the service's query: every ticket decoded into
-//! [`Ticket`], in id order. Alternating rounds; prints the median per driver.
+//! Measures sqlx's `Any` driver against the typed pool (`SqlitePool` or `PgPool`) on the
+//! service's query: every ticket decoded into [`Ticket`], in id order. Alternating rounds;
+//! prints the median per driver. This is why the service runs on the typed pools
+//! (`chunkstream_tickets::db::Db`) rather than on `AnyPool`.
 //!
 //! ```sh
 //! cargo run --release -p chunkstream-tickets --example any_vs_typed -- 'sqlite://target/tickets.db'
