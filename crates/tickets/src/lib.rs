@@ -29,7 +29,7 @@
 //! Responses are gzip-compressed (tower-http's `CompressionLayer`) for clients that ask.
 //! The database is SQLite by default (created and seeded on first start), PostgreSQL when
 //! the URL says `postgres://`; each through sqlx's typed pool ([`db::Db`]), which decodes
-//! rows about 1.3x as fast as sqlx's dynamic `Any` driver.
+//! rows faster than sqlx's dynamic `Any` driver (the `any_vs_typed` example measures it).
 
 pub mod db;
 pub mod error;
