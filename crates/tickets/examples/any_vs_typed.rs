@@ -1,13 +1,20 @@
-//! Measures sqlx's `Any` driver (what the service uses) against the typed pool
-//! (`SqlitePool` or `PgPool`) on the service's query: every ticket decoded into
-//! [`Ticket`], in id order. Alternating rounds; prints the median per driver.
+//! Measures sqlx's `Any` driver against the typed pool (`SqlitePool` or `PgPool`) on the
+//! service's query: every ticket decoded into [`Ticket`], in id order. This is why the
+//! service runs on the typed pools (`chunkstream_tickets::db::Db`) rather than on
+//! `AnyPool`.
+//!
+//! Each round reads the table once through each pool, in alternating order; it prints the
+//! median time per pool and the paired ratio (Any's time over the typed pool's, per
+//! round): its median and its middle half (25th to 75th percentile), since a shared
+//! machine's noise moves single rounds a lot.
 //!
 //! ```sh
 //! cargo run --release -p chunkstream-tickets --example any_vs_typed -- 'sqlite://target/tickets.db'
-//! cargo run --release -p chunkstream-tickets --example any_vs_typed -- "$DATABASE_URL"
+//! cargo run --release -p chunkstream-tickets --example any_vs_typed -- "$DATABASE_URL" 15
 //! ```
 //!
-//! The database must hold the tickets table (start the service on it once).
+//! The arguments are the database URL and the rounds (default 15). The database must
+//! hold the tickets table (start the service on it once).
 
 use std::time::{Duration, Instant};
 
@@ -17,7 +24,6 @@ use futures_util::TryStreamExt;
 const SQL: &str = "SELECT id, title, description, status, priority, assignee, reporter, tags, \
      project, component, sla_hours, estimate_hours, comments, created_at, updated_at, resolved_at \
      FROM tickets ORDER BY id";
-const ROUNDS: usize = 7;
 
 async fn rows<'e, E>(executor: E) -> (u64, Duration)
 where
@@ -37,49 +43,64 @@ where
     (n, started.elapsed())
 }
 
-fn median(mut times: Vec<Duration>) -> Duration {
-    times.sort();
-    times[times.len() / 2]
+/// The `q` quantile (0 to 1) of `values`, by nearest rank.
+fn quantile<T: Copy + PartialOrd>(values: &[T], q: f64) -> T {
+    let mut sorted = values.to_vec();
+    sorted.sort_by(|a, b| a.partial_cmp(b).expect("no NaN"));
+    sorted[((sorted.len() - 1) as f64 * q).round() as usize]
 }
 
 #[tokio::main]
 async fn main() {
-    let url = std::env::args()
-        .nth(1)
+    let mut args = std::env::args().skip(1);
+    let url = args
+        .next()
         .unwrap_or_else(|| "sqlite://target/tickets.db".to_owned());
+    let rounds: usize = args
+        .next()
+        .map_or(15, |r| r.parse().expect("rounds: a number"))
+        .max(1);
     sqlx::any::install_default_drivers();
     let any = sqlx::AnyPool::connect(&url).await.expect("connect (Any)");
     let (mut any_times, mut typed_times) = (Vec::new(), Vec::new());
     let mut count = 0;
-    let typed_name = if url.starts_with("sqlite") {
-        "SqlitePool"
+    let sqlite = url.starts_with("sqlite");
+    let typed_name = if sqlite { "SqlitePool" } else { "PgPool" };
+    let (sqlite_pool, pg_pool) = if sqlite {
+        let pool = sqlx::SqlitePool::connect(&url).await.expect("connect");
+        (Some(pool), None)
     } else {
-        "PgPool"
+        let pool = sqlx::PgPool::connect(&url).await.expect("connect");
+        (None, Some(pool))
     };
-    if url.starts_with("sqlite") {
-        let typed = sqlx::SqlitePool::connect(&url).await.expect("connect");
-        for _ in 0..ROUNDS {
-            let (n, t) = rows(&any).await;
-            any_times.push(t);
-            let (m, u) = rows(&typed).await;
-            typed_times.push(u);
-            assert_eq!(n, m);
-            count = n;
-        }
-    } else {
-        let typed = sqlx::PgPool::connect(&url).await.expect("connect");
-        for _ in 0..ROUNDS {
-            let (n, t) = rows(&any).await;
-            any_times.push(t);
-            let (m, u) = rows(&typed).await;
-            typed_times.push(u);
-            assert_eq!(n, m);
-            count = n;
-        }
+    for round in 0..rounds {
+        let typed = async {
+            match (&sqlite_pool, &pg_pool) {
+                (Some(pool), _) => rows(pool).await,
+                (_, Some(pool)) => rows(pool).await,
+                _ => unreachable!("one pool is open"),
+            }
+        };
+        let ((n, t), (m, u)) = if round % 2 == 0 {
+            let any = rows(&any).await;
+            (any, typed.await)
+        } else {
+            let typed = typed.await;
+            (rows(&any).await, typed)
+        };
+        assert_eq!(n, m, "both pools read the same rows");
+        any_times.push(t);
+        typed_times.push(u);
+        count = n;
     }
-    let (any_median, typed_median) = (median(any_times), median(typed_times));
+    let ratios: Vec<f64> = any_times
+        .iter()
+        .zip(&typed_times)
+        .map(|(any, typed)| any.as_secs_f64() / typed.as_secs_f64())
+        .collect();
+    let (any_median, typed_median) = (quantile(&any_times, 0.5), quantile(&typed_times, 0.5));
     let rate = |d: Duration| count as f64 / d.as_secs_f64();
-    println!("rows={count} rounds={ROUNDS} (medians, alternating rounds)");
+    println!("rows={count} rounds={rounds} (medians; alternating order)");
     println!(
         "AnyPool        {:>8.1} ms  {:>10.0} rows/s",
         any_median.as_secs_f64() * 1e3,
@@ -91,7 +112,9 @@ async fn main() {
         rate(typed_median)
     );
     println!(
-        "typed / Any throughput: {:.2}x",
-        any_median.as_secs_f64() / typed_median.as_secs_f64()
+        "typed / Any throughput, paired per round: median {:.2}x, middle half {:.2}x to {:.2}x",
+        quantile(&ratios, 0.5),
+        quantile(&ratios, 0.25),
+        quantile(&ratios, 0.75)
     );
 }

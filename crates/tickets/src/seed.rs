@@ -1,6 +1,6 @@
 //! The schema and deterministic seeding (a SplitMix64 generator, no `rand`).
 
-use sqlx::AnyPool;
+use crate::db::{Db, Dialect, on_pool};
 
 use crate::model::{Ticket, format_rfc3339};
 
@@ -33,14 +33,13 @@ const SCHEMA: &str = "CREATE TABLE IF NOT EXISTS tickets (
 /// `?status=` with `ORDER BY id`, and its count, read this index instead of the table.
 const STATUS_INDEX: &str = "CREATE INDEX IF NOT EXISTS tickets_status_id ON tickets (status, id)";
 
-/// The statement that creates the table on SQLite (`sqlite`) or another database.
-pub fn schema(sqlite: bool) -> String {
+/// The statement that creates the table in `dialect`.
+pub fn schema(dialect: Dialect) -> String {
     SCHEMA.replace(
         "{ID}",
-        if sqlite {
-            "INTEGER PRIMARY KEY"
-        } else {
-            "BIGINT PRIMARY KEY"
+        match dialect {
+            Dialect::Sqlite => "INTEGER PRIMARY KEY",
+            Dialect::Postgres => "BIGINT PRIMARY KEY",
         },
     )
 }
@@ -199,22 +198,21 @@ pub fn ticket(id: i64) -> Ticket {
     }
 }
 
-/// Rows per `INSERT` (16 parameters each; well under SQLite's and PostgreSQL's limits).
-const ROWS_PER_INSERT: usize = 500;
-
 /// Creates the table (see [`schema`]) and its index if needed and, if the table is
-/// empty, fills it with tickets `1..=n` in one transaction, logging progress at `INFO`
-/// about every second. A table that has rows is left as it is, whatever `n`.
+/// empty, fills it with tickets `1..=n` (see [`insert`]). A table that has rows is left
+/// as it is, whatever `n`.
 ///
 /// # Errors
 ///
 /// The database's error.
-pub async fn seed(pool: &AnyPool, n: u64, sqlite: bool) -> Result<Seeded, sqlx::Error> {
-    sqlx::query(&schema(sqlite)).execute(pool).await?;
-    sqlx::query(STATUS_INDEX).execute(pool).await?;
-    let existing: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM tickets")
-        .fetch_one(pool)
-        .await?;
+pub async fn seed(db: &Db, n: u64) -> Result<Seeded, sqlx::Error> {
+    db.execute(&schema(db.dialect())).await?;
+    db.execute(STATUS_INDEX).await?;
+    let existing: i64 = on_pool!(db, pool => {
+        sqlx::query_scalar("SELECT COUNT(*) FROM tickets")
+            .fetch_one(pool)
+            .await?
+    });
     if existing > 0 {
         return Ok(Seeded {
             rows: existing as u64,
@@ -223,19 +221,7 @@ pub async fn seed(pool: &AnyPool, n: u64, sqlite: bool) -> Result<Seeded, sqlx::
     }
     tracing::info!(tickets = n, "seeding an empty tickets table");
     let started = std::time::Instant::now();
-    let mut reported = started;
-    let mut tx = pool.begin().await?;
-    let mut next = 1_i64;
-    while next as u64 <= n {
-        let rows = (n + 1 - next as u64).min(ROWS_PER_INSERT as u64) as usize;
-        insert(&mut tx, next, rows).await?;
-        next += rows as i64;
-        if reported.elapsed() >= std::time::Duration::from_secs(1) {
-            reported = std::time::Instant::now();
-            tracing::info!("seeding: {} of {n} tickets", next - 1);
-        }
-    }
-    tx.commit().await?;
+    insert(db, (1..=n as i64).map(ticket)).await?;
     tracing::info!(
         elapsed_secs = started.elapsed().as_secs_f64(),
         "seeded {n} tickets"
@@ -246,12 +232,64 @@ pub async fn seed(pool: &AnyPool, n: u64, sqlite: bool) -> Result<Seeded, sqlx::
     })
 }
 
-/// Inserts tickets `first..first + rows` with one statement.
-async fn insert(
-    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
-    first: i64,
-    rows: usize,
-) -> Result<(), sqlx::Error> {
+/// Inserts `tickets` into the table in one transaction, [`ROWS_PER_INSERT`] rows per
+/// statement, logging progress at `INFO` about every second (out of the iterator's
+/// size hint). Nothing is inserted if any statement fails.
+///
+/// # Errors
+///
+/// The database's error (a duplicate `id`, for instance).
+pub async fn insert<I>(db: &Db, tickets: I) -> Result<(), sqlx::Error>
+where
+    I: IntoIterator<Item = Ticket>,
+    I::IntoIter: Send,
+{
+    let mut tickets = tickets.into_iter().peekable();
+    let total = tickets.size_hint().0;
+    let mut reported = std::time::Instant::now();
+    let mut done = 0;
+    on_pool!(db, pool => {
+        let mut tx = pool.begin().await?;
+        while tickets.peek().is_some() {
+            let batch: Vec<Ticket> = tickets.by_ref().take(ROWS_PER_INSERT).collect();
+            let sql = insert_sql(batch.len());
+            let mut insert = sqlx::query(&sql);
+            for t in batch.iter() {
+                insert = insert
+                    .bind(t.id)
+                    .bind(&t.title)
+                    .bind(&t.description)
+                    .bind(&t.status)
+                    .bind(&t.priority)
+                    .bind(&t.assignee)
+                    .bind(&t.reporter)
+                    .bind(&t.tags)
+                    .bind(&t.project)
+                    .bind(&t.component)
+                    .bind(t.sla_hours)
+                    .bind(t.estimate_hours)
+                    .bind(t.comments)
+                    .bind(&t.created_at)
+                    .bind(&t.updated_at)
+                    .bind(&t.resolved_at);
+            }
+            insert.execute(&mut *tx).await?;
+            done += batch.len();
+            if reported.elapsed() >= std::time::Duration::from_secs(1) {
+                reported = std::time::Instant::now();
+                tracing::info!("seeding: {done} of {total} tickets");
+            }
+        }
+        tx.commit().await
+    })
+}
+
+/// Rows per `INSERT` of [`insert`] (16 parameters each; well under SQLite's and
+/// PostgreSQL's limits).
+pub const ROWS_PER_INSERT: usize = 500;
+
+/// `INSERT` of `rows` tickets, with parameters `$1` to `${rows * 16}`.
+fn insert_sql(rows: usize) -> String {
     let mut sql = format!("INSERT INTO tickets ({COLUMNS}) VALUES ");
     for row in 0..rows {
         sql.push_str(if row == 0 { "(" } else { ",(" });
@@ -263,29 +301,7 @@ async fn insert(
         }
         sql.push(')');
     }
-    let mut insert = sqlx::query(&sql);
-    for id in first..first + rows as i64 {
-        let t = ticket(id);
-        insert = insert
-            .bind(t.id)
-            .bind(t.title)
-            .bind(t.description)
-            .bind(t.status)
-            .bind(t.priority)
-            .bind(t.assignee)
-            .bind(t.reporter)
-            .bind(t.tags)
-            .bind(t.project)
-            .bind(t.component)
-            .bind(t.sla_hours)
-            .bind(t.estimate_hours)
-            .bind(t.comments)
-            .bind(t.created_at)
-            .bind(t.updated_at)
-            .bind(t.resolved_at);
-    }
-    insert.execute(&mut **tx).await?;
-    Ok(())
+    sql
 }
 
 #[cfg(test)]

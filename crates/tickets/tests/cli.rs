@@ -258,6 +258,28 @@ fn startup_errors_name_what_failed() {
     assert!(!stderr.contains("Os {"), "{stderr}");
 }
 
+/// A `--database-url` of neither SQLite nor PostgreSQL: one readable line naming the URL
+/// (password hidden) and the schemes the service speaks, a non-zero exit.
+#[test]
+fn an_unsupported_database_url_is_refused_by_name() {
+    let output = tickets()
+        .args(["--database-url", "mysql://rita:secret@127.0.0.1/tickets"])
+        .args(["--addr", "127.0.0.1:0"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("cannot open the database mysql://rita:***@127.0.0.1/tickets"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("unsupported database URL scheme \"mysql\""),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("secret"), "{stderr}");
+}
+
 /// `--help` lists the endpoints, `RUST_LOG` and the defaults the README gives.
 #[test]
 fn help_lists_endpoints_environment_and_defaults() {

@@ -11,9 +11,9 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::OnceLock;
 
-use chunkstream_tickets::{App, Settings};
+use chunkstream_tickets::model::Ticket;
+use chunkstream_tickets::{App, Settings, seed};
 use serde_json::Value;
-use sqlx::AnyPool;
 
 /// Seeded tickets (about 9 MB of JSON: more than a stalled client's socket buffers take);
 /// a few hand-made ones are added after them (see [`ODD_TICKETS`]).
@@ -89,8 +89,7 @@ impl Db {
             let schema = "chunkstream_dbjson_tests";
             let admin = base.clone();
             run_blocking(async move {
-                sqlx::any::install_default_drivers();
-                let pool = AnyPool::connect(&admin).await.expect("connect");
+                let pool = sqlx::PgPool::connect(&admin).await.expect("connect");
                 for sql in [
                     format!("DROP SCHEMA IF EXISTS {schema} CASCADE"),
                     format!("CREATE SCHEMA {schema}"),
@@ -122,26 +121,34 @@ fn prepare(url: &str) {
         let app = App::open(&url, TICKETS, Settings::default())
             .await
             .expect("seed");
-        for &(id, title, description, status, assignee, tags, estimate, resolved) in ODD_TICKETS {
-            sqlx::query(
-                "INSERT INTO tickets (id, title, description, status, priority, assignee, \
-                 reporter, tags, project, component, sla_hours, estimate_hours, comments, \
-                 created_at, updated_at, resolved_at) VALUES ($1, $2, $3, $4, 'low', $5, \
-                 'rita', $6, 'p', 'c', 24, $7, 0, '2024-01-01T00:00:00Z', \
-                 '2024-01-01T00:00:00Z', $8)",
+        let odd: Vec<Ticket> = ODD_TICKETS
+            .iter()
+            .map(
+                |&(id, title, description, status, assignee, tags, estimate_hours, resolved)| {
+                    Ticket {
+                        id,
+                        title: title.to_owned(),
+                        description: description.to_owned(),
+                        status: status.to_owned(),
+                        priority: "low".to_owned(),
+                        assignee: assignee.map(str::to_owned),
+                        reporter: "rita".to_owned(),
+                        tags: tags.to_owned(),
+                        project: "p".to_owned(),
+                        component: "c".to_owned(),
+                        sla_hours: 24,
+                        estimate_hours,
+                        comments: 0,
+                        created_at: "2024-01-01T00:00:00Z".to_owned(),
+                        updated_at: "2024-01-01T00:00:00Z".to_owned(),
+                        resolved_at: resolved.map(str::to_owned),
+                    }
+                },
             )
-            .bind(id)
-            .bind(title)
-            .bind(description)
-            .bind(status)
-            .bind(assignee)
-            .bind(tags)
-            .bind(estimate)
-            .bind(resolved)
-            .execute(app.db())
+            .collect();
+        seed::insert(app.db(), odd)
             .await
-            .expect("insert an odd ticket");
-        }
+            .expect("insert the odd tickets");
         app.db().close().await;
     });
 }

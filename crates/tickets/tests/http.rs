@@ -21,12 +21,12 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use chunkstream::metrics::ItemCounter;
 use chunkstream::{BufferPool, ChunkConfig, StreamResponse, Streamer, sql, transform};
+use chunkstream_tickets::db::{Db as ServiceDb, Dialect};
 use chunkstream_tickets::model::{Summary, Ticket, summarize};
 use chunkstream_tickets::seed::{self, COLUMNS, SEED_EPOCH};
 use chunkstream_tickets::{App, Settings};
 use futures_util::StreamExt;
 use serde_json::Value;
-use sqlx::AnyPool;
 use tower_http::compression::CompressionLayer;
 
 /// Tickets in the shared database.
@@ -68,8 +68,7 @@ impl Db {
             let base2 = base.clone();
             run_blocking(async move {
                 let base = base2;
-                sqlx::any::install_default_drivers();
-                let pool = AnyPool::connect(&base)
+                let pool = sqlx::PgPool::connect(&base)
                     .await
                     .expect("connect to DATABASE_URL");
                 sqlx::query(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"))
@@ -125,8 +124,7 @@ impl Db {
         let schema2 = schema.clone();
         let base2 = base.clone();
         run_blocking(async move {
-            sqlx::any::install_default_drivers();
-            let pool = AnyPool::connect(&base2).await.expect("connect");
+            let pool = sqlx::PgPool::connect(&base2).await.expect("connect");
             sqlx::query(&format!("DROP SCHEMA IF EXISTS {schema2} CASCADE"))
                 .execute(&pool)
                 .await
@@ -238,7 +236,7 @@ backends!(
     strategies_are_named_not_feature_selected,
     gzip_reaches_the_client_before_a_slow_source_ends,
     slow_reader_keeps_server_buffers_bounded,
-    typed_pools_stream_through_the_same_code,
+    the_url_picks_the_typed_pool,
 );
 
 // ---------------------------------------------------------------------------------------
@@ -344,8 +342,21 @@ async fn eventually(mut check: impl FnMut() -> bool) -> bool {
 }
 
 /// Connections checked out of the database pool.
-fn db_in_use(db: &AnyPool) -> u32 {
+fn db_in_use(db: &ServiceDb) -> u32 {
     db.size().saturating_sub(db.num_idle() as u32)
+}
+
+/// The tickets `select` returns, decoded, as a source on the service's own pool (whichever
+/// typed pool it is).
+fn ticket_rows(db: &ServiceDb, select: String) -> sql::Rows<Ticket> {
+    match db.clone() {
+        ServiceDb::Sqlite(pool) => sql::rows_with(pool, select, |pool, select| {
+            sqlx::query_as::<_, Ticket>(select).fetch(pool)
+        }),
+        ServiceDb::Postgres(pool) => sql::rows_with(pool, select, |pool, select| {
+            sqlx::query_as::<_, Ticket>(select).fetch(pool)
+        }),
+    }
 }
 
 fn alive_tasks() -> usize {
@@ -354,12 +365,17 @@ fn alive_tasks() -> usize {
         .num_alive_tasks()
 }
 
-/// The ticket rows in id order, every row of `broken_id` with a NULL title (which fails to
-/// decode into `Ticket::title: String`).
-fn select_with_broken_row(broken_id: i64) -> String {
+/// The ticket rows in id order, the row of `broken_id` with a title that fails to decode
+/// into `Ticket::title: String` in `dialect`: an integer on SQLite (whose typed driver
+/// would decode a NULL as `""`), NULL on PostgreSQL (where a column has one type).
+fn select_with_broken_row(broken_id: i64, dialect: Dialect) -> String {
+    let broken = match dialect {
+        Dialect::Sqlite => "0",
+        Dialect::Postgres => "NULL",
+    };
     let columns = COLUMNS.replacen(
         "title,",
-        &format!("CASE WHEN id = {broken_id} THEN NULL ELSE title END AS title,"),
+        &format!("CASE WHEN id = {broken_id} THEN {broken} ELSE title END AS title,"),
         1,
     );
     format!("SELECT {columns} FROM tickets ORDER BY id")
@@ -506,9 +522,7 @@ async fn disconnect_after_first_chunk_stops_the_query(db: Db) {
             "/spawned",
             get(move || {
                 let select = format!("SELECT {COLUMNS} FROM tickets ORDER BY id");
-                let rows = counter.count(sql::rows_with(db.clone(), select, |db, select| {
-                    sqlx::query_as::<_, Ticket>(select).fetch(db)
-                }));
+                let rows = counter.count(ticket_rows(&db, select));
                 let chunks = streamer.spawn(rows, transform::passthrough());
                 async move { StreamResponse::new(chunks).start().await }
             }),
@@ -571,18 +585,14 @@ async fn failure_mid_stream_is_an_incomplete_transfer(db: Db) {
     let decode = {
         let (pool, streamer) = (pool.clone(), streamer.clone());
         move || {
-            let rows = sql::rows_with(pool.clone(), select_with_broken_row(5_000), |db, select| {
-                sqlx::query_as::<_, Ticket>(select).fetch(db)
-            });
+            let rows = ticket_rows(&pool, select_with_broken_row(5_000, pool.dialect()));
             let chunks = streamer.stream(rows, transform::passthrough());
             async move { StreamResponse::new(chunks).start().await }
         }
     };
     let transform_fails = move || {
         let select = format!("SELECT {COLUMNS} FROM tickets ORDER BY id");
-        let rows = sql::rows_with(pool.clone(), select, |db, select| {
-            sqlx::query_as::<_, Ticket>(select).fetch(db)
-        });
+        let rows = ticket_rows(&pool, select);
         let chunks = streamer.stream(rows, |t: Ticket| {
             if t.id == 3_000 {
                 Err(std::io::Error::other("ticket 3000 is cursed"))
@@ -662,7 +672,7 @@ async fn internal_errors_are_generic_with_a_request_id(db: Db) {
         ),
         ("DROP TABLE tickets", "tickets"),
     ] {
-        sqlx::query(breakage).execute(app.db()).await.unwrap();
+        app.db().execute(breakage).await.unwrap();
         let response = client()
             .get(format!("http://{addr}/tickets"))
             .send()
@@ -712,22 +722,16 @@ async fn gzip_reaches_the_client_before_a_slow_source_ends(db: Db) {
             "/slow",
             get(move || {
                 let done = done.clone();
-                let rows = sql::rows(pool.clone(), |db| {
-                    sqlx::query_as::<_, Ticket>(
-                        "SELECT id, title, description, status, priority, assignee, reporter, \
-                         tags, project, component, sla_hours, estimate_hours, comments, \
-                         created_at, updated_at, resolved_at FROM tickets ORDER BY id LIMIT 30",
-                    )
-                    .fetch(db)
-                })
-                .then(|row| async move {
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    row
-                })
-                .chain(futures_util::stream::poll_fn(move |_| {
-                    done.store(true, SeqCst);
-                    Poll::Ready(None)
-                }));
+                let select = format!("SELECT {COLUMNS} FROM tickets ORDER BY id LIMIT {ROWS}");
+                let rows = ticket_rows(&pool, select)
+                    .then(|row| async move {
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        row
+                    })
+                    .chain(futures_util::stream::poll_fn(move |_| {
+                        done.store(true, SeqCst);
+                        Poll::Ready(None)
+                    }));
                 let chunks = streamer.stream(rows, transform::passthrough());
                 async move { StreamResponse::new(chunks).start().await }
             }),
@@ -788,14 +792,7 @@ async fn slow_reader_keeps_server_buffers_bounded(db: Db) {
     let router = Router::new().route(
         "/spawned",
         get(move || {
-            let rows = sql::rows(pool.clone(), |db| {
-                sqlx::query_as::<_, Ticket>(
-                    "SELECT id, title, description, status, priority, assignee, reporter, \
-                     tags, project, component, sla_hours, estimate_hours, comments, \
-                     created_at, updated_at, resolved_at FROM tickets ORDER BY id",
-                )
-                .fetch(db)
-            });
+            let rows = ticket_rows(&pool, format!("SELECT {COLUMNS} FROM tickets ORDER BY id"));
             let chunks = streamer.spawn(rows, transform::passthrough());
             async move { StreamResponse::new(chunks).start().await }
         }),
@@ -854,9 +851,10 @@ async fn slow_reader_keeps_server_buffers_bounded(db: Db) {
     assert!(eventually(|| app.buffer_pool_stats().outstanding == 0).await);
 }
 
-/// The service goes through sqlx's `Any` driver; `sql::rows` works the same with the
-/// typed pools (`SqlitePool`, `PgPool`), through the same generic code.
-async fn typed_pools_stream_through_the_same_code(db: Db) {
+/// The service runs on the typed pool its URL names (`SqlitePool` for `sqlite:`, `PgPool`
+/// for `postgres:`), never sqlx's `Any`; and `sql::rows` streams from either through the
+/// same generic code.
+async fn the_url_picks_the_typed_pool(db: Db) {
     async fn body<DB: sqlx::Database>(pool: sqlx::Pool<DB>) -> Vec<Value>
     where
         for<'c> &'c mut DB::Connection: sqlx::Executor<'c, Database = DB>,
@@ -880,10 +878,16 @@ async fn typed_pools_stream_through_the_same_code(db: Db) {
         assert!(chunks.len() > 1);
         serde_json::from_slice(&chunks.concat()).unwrap()
     }
-    let got = if db.url.starts_with("postgres") {
-        body(sqlx::PgPool::connect(&db.url).await.unwrap()).await
-    } else {
-        body(sqlx::SqlitePool::connect(&db.url).await.unwrap()).await
+    let app = db.app(ChunkConfig::default()).await;
+    let got = match app.db().clone() {
+        ServiceDb::Sqlite(pool) => {
+            assert!(db.url.starts_with("sqlite:"), "{}: SqlitePool", db.url);
+            body(pool).await
+        }
+        ServiceDb::Postgres(pool) => {
+            assert!(db.url.starts_with("postgres"), "{}: PgPool", db.url);
+            body(pool).await
+        }
     };
     let expected: Vec<Value> = (1..=300)
         .map(|id| serde_json::json!({ "id": id, "title": seed::ticket(id).title }))
@@ -1168,13 +1172,16 @@ async fn strategies_are_named_not_feature_selected(db: Db) {
 async fn sqlite_orders_by_the_row_key() {
     let db = Db::sqlite();
     let app = db.app(ChunkConfig::default()).await;
+    let ServiceDb::Sqlite(pool) = app.db() else {
+        panic!("{}: not on a SqlitePool: {:?}", db.url, app.db())
+    };
     let id_type: String =
         sqlx::query_scalar("SELECT type FROM pragma_table_info('tickets') WHERE name = 'id'")
-            .fetch_one(app.db())
+            .fetch_one(pool)
             .await
             .unwrap();
     assert_eq!(id_type, "INTEGER");
-    let mut conn = app.db().acquire().await.unwrap();
+    let mut conn = pool.acquire().await.unwrap();
     let plan: Vec<(i64, i64, i64, String)> = sqlx::query_as(&format!(
         "EXPLAIN QUERY PLAN SELECT {COLUMNS} FROM tickets ORDER BY id LIMIT 10"
     ))
