@@ -85,7 +85,10 @@ const KINDS: &[(&str, FrameTest)] = &[
 /// Which thread a sample ran on, from its stack: the stream's driver (`main`), an
 /// encoder on tokio's blocking pool, or a runtime worker (producers, run-ahead tasks).
 fn thread_of(thread_name: &str, names: &[String]) -> &'static str {
-    if names.iter().any(|n| n.contains("blocking::pool")) {
+    // Tokio starts its runtime workers on the blocking pool too: tell them apart first.
+    if names.iter().any(|n| n.contains("multi_thread::worker")) {
+        "runtime workers"
+    } else if names.iter().any(|n| n.contains("blocking::pool")) {
         "blocking pool (encoders)"
     } else if thread_name.starts_with("sqlx") {
         "sqlx SQLite worker"
