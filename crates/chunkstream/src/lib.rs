@@ -68,7 +68,7 @@
 //! batches at once on tokio's blocking pool and emit them strictly in source order: the
 //! body is byte for byte the sequential one, errors included, and chunks still end on item
 //! boundaries. [`Streamer::stream_batch_concurrent`] runs an `Fn + Sync` transform on the
-//! workers as well. It costs memory (about `workers + 1` batches of encoded JSON per stream;
+//! workers as well. It costs memory (about `2 * workers + 1` batches of encoded JSON per stream;
 //! see the method's docs for the exact bound) and nothing under load: encoding threads
 //! come from shared [`EncodePermits`] sized to the cores, and a stream that finds none
 //! free encodes on its own task, as the sequential path does. Leave it at 1 (the default)

@@ -1,10 +1,12 @@
 //! Parallel, order-preserving encoding on the batch path.
 //!
 //! With [`Streamer::with_encode_workers`] above 1, [`Streamer::stream_batch`] (and
-//! [`Streamer::spawn_batch`]) keep up to that many batches in flight: the stream's own
-//! task pulls a batch, runs the transform on it (in source order, so an `FnMut` transform
-//! keeps working), and hands the values to a worker on tokio's blocking pool, which
-//! frames and encodes them into pooled buffers of its own; with
+//! [`Streamer::spawn_batch`]) encode up to that many batches at once and keep twice as
+//! many in flight: the stream's own task pulls a batch, runs the transform on it (in
+//! source order, so an `FnMut` transform keeps working), and queues the values for the
+//! stream's workers on tokio's blocking pool, which frame and encode them into pooled
+//! buffers of their own. A worker that ends a batch takes the next one queued at once, so
+//! the cores do not wait for the stream's task between batches; with
 //! [`Streamer::stream_batch_concurrent`] the (`Fn + Sync`) transform runs on the worker
 //! too. The stream emits the batches' buffers strictly in source order, so the body is
 //! byte for byte the one the sequential path writes, for every encoder and format.
@@ -43,14 +45,14 @@ use std::fmt;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 use std::task::{Context, Poll, ready};
 
 use bytes::Bytes;
 use futures_core::Stream;
 use serde::Serialize;
 use tokio::runtime::Handle;
-use tokio::task::JoinHandle;
+use tokio::sync::oneshot;
 
 use crate::chunk::PooledChunk;
 use crate::encode::Encoder;
@@ -180,7 +182,8 @@ impl<P: BufferPool, E: Encoder> Streamer<P, E> {
     /// still end on item boundaries and all but the last are at least the threshold long.
     /// The transform runs on the stream's task in source order; encoding runs on tokio's
     /// blocking pool, a batch at a time per worker, as long as the streamer's
-    /// [`EncodePermits`] allow (else on the stream's task). With
+    /// [`EncodePermits`] allow (else on the stream's task). Up to `workers` more batches
+    /// wait, transformed, so a worker that ends a batch goes straight to the next. With
     /// [`flush_interval`](crate::ChunkConfig::flush_interval) set, the batch path stays
     /// sequential. The per-item path ([`stream`](Streamer::stream)) is unaffected.
     ///
@@ -194,15 +197,16 @@ impl<P: BufferPool, E: Encoder> Streamer<P, E> {
     ///
     /// # Memory
     ///
-    /// A stream holds at most `workers` batches in flight, plus the chunks of one batch
+    /// A stream holds at most `2 * workers` batches in flight (encoding, queued, or
+    /// encoded and waiting for the batch before them), plus the chunks of one batch
     /// waiting for the reader, plus one carried buffer. In pooled buffers (each of
     /// `buffer_size` capacity, filled to about `chunk_threshold`) that is at most
-    /// `(workers + 1) * (ceil(batch_json / chunk_threshold) + 1) + 2`, where `batch_json`
-    /// is the JSON size of one batch; add the transformed values of up to `workers`
-    /// batches. With the defaults (1000 items a batch, 50 KiB buffers cut at 32 KiB) and
-    /// ~470-byte tickets, that bound is 50 buffers (2.5 MB) for 2 workers and 82 (4.1 MB)
-    /// for 4, against 2 buffers on the sequential path; the `parallel` test of the core
-    /// measures it (peaks of 33 and 54 buffers when it was written). `max_pooled` should
+    /// `(2 * workers + 1) * (ceil(batch_json / chunk_threshold) + 1) + 2`, where
+    /// `batch_json` is the JSON size of one batch; add the transformed values of up to
+    /// `2 * workers` batches. With the defaults (1000 items a batch, 50 KiB buffers cut at
+    /// 32 KiB) and ~470-byte tickets, that bound is 82 buffers (4.1 MB) for 2 workers and
+    /// 146 (7.3 MB) for 4, against 2 buffers on the sequential path; the `parallel` test
+    /// of the core measures it. `max_pooled` should
     /// cover the buffers of the streams you run at once, or the pool drops the surplus.
     /// Smaller batches lower the bound and the gain alike.
     ///
@@ -326,6 +330,11 @@ where
         pulled: 0,
         window: VecDeque::new(),
         workers: streamer.parallel.workers,
+        queue: Arc::new(Mutex::new(Queue {
+            jobs: VecDeque::new(),
+            runners: 0,
+            permits: Vec::new(),
+        })),
         permits: Arc::clone(&streamer.parallel.permits),
         runtime: None,
         job: Job {
@@ -528,10 +537,101 @@ impl<P: BufferPool> Drop for Encoded<P> {
     }
 }
 
-/// A batch in the window: on a worker, or encoded (or failed) and waiting its turn.
+/// A batch in the window: queued for or on a worker, or encoded (or failed) and waiting
+/// its turn.
 enum Entry<P: BufferPool> {
-    Running(JoinHandle<Encoded<P>>),
+    Running(oneshot::Receiver<Encoded<P>>),
     Done(Encoded<P>),
+}
+
+/// A batch's encoding, ready to run on a worker.
+type Work<P> = Box<dyn FnOnce() -> Encoded<P> + Send>;
+
+/// The batches of one stream waiting for a worker, and how many workers it has.
+///
+/// A worker (a closure on tokio's blocking pool, holding a permit) takes batches from the
+/// front until the queue is empty, then ends; the stream starts a worker when it queues a
+/// batch and has fewer than `workers` (and a permit is free). So a worker that finishes a
+/// batch goes straight to the next one queued, without a round trip through the stream's
+/// task and a new blocking task per batch.
+struct Queue<P: BufferPool> {
+    jobs: VecDeque<(Work<P>, oneshot::Sender<Encoded<P>>)>,
+    runners: usize,
+    /// The workers' permits, one per worker; a worker that ends gives one back, and the
+    /// stream gives back all that are left when its last batch is in (a worker still
+    /// starting then finds nothing to do).
+    permits: Vec<Permit>,
+}
+
+type SharedQueue<P> = Arc<Mutex<Queue<P>>>;
+
+fn lock<P: BufferPool>(queue: &SharedQueue<P>) -> MutexGuard<'_, Queue<P>> {
+    // Nothing panics while the lock is held; a poisoned lock still holds a valid queue.
+    queue.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// One worker's claim on its stream's queue. A worker that never ran (its runtime shut
+/// down first) gives it up on drop; the last one then drops the queued batches, so their
+/// receivers see the loss instead of waiting forever.
+struct Runner<P: BufferPool> {
+    queue: SharedQueue<P>,
+    /// Still counted in `runners`.
+    counted: bool,
+}
+
+impl<P: BufferPool> Drop for Runner<P> {
+    fn drop(&mut self) {
+        if !self.counted {
+            return;
+        }
+        let orphans = {
+            let mut queue = lock(&self.queue);
+            queue.runners -= 1;
+            queue.permits.pop();
+            if queue.runners == 0 {
+                std::mem::take(&mut queue.jobs)
+            } else {
+                VecDeque::new()
+            }
+        };
+        drop(orphans);
+    }
+}
+
+impl<P: BufferPool> Runner<P> {
+    /// Encodes queued batches until none is left. The worker stops being counted (and
+    /// gives its permit back) before it sends its last result, so a stream that has
+    /// received every batch sees its permits free again.
+    fn run(mut self, stop: &AtomicBool, pool: &Arc<P>) {
+        let mut next = self.take();
+        while let Some((work, done)) = next {
+            if stop.load(Ordering::Relaxed) {
+                // The stream is gone or failed: drop the batch unencoded.
+                drop((work, done));
+                next = self.take();
+                continue;
+            }
+            let encoded = catch_unwind(AssertUnwindSafe(work)).unwrap_or_else(|payload| {
+                Encoded::failed(Arc::clone(pool), StreamError::panicked(None, payload))
+            });
+            next = self.take();
+            // A stream that is gone drops the result, and its buffers go back to the pool.
+            let _ = done.send(encoded);
+        }
+    }
+
+    /// The next queued batch, or `None` (and no longer counted) when there is none.
+    #[allow(clippy::type_complexity)]
+    fn take(&mut self) -> Option<(Work<P>, oneshot::Sender<Encoded<P>>)> {
+        let mut queue = lock(&self.queue);
+        let next = queue.jobs.pop_front();
+        if next.is_none() {
+            queue.runners -= 1;
+            queue.permits.pop();
+            self.counted = false;
+        }
+        next
+    }
 }
 
 enum Phase {
@@ -549,9 +649,12 @@ struct Ordered<S, F, P: BufferPool, E> {
     transform: F,
     /// Items pulled from the source (the index of a transform error).
     pulled: u64,
-    /// Batches in source order, at most `workers`.
+    /// Batches in source order, at most `2 * workers`: `workers` encoding, as many queued
+    /// (or encoded, waiting for the head) so a worker never waits for the stream's task.
     window: VecDeque<Entry<P>>,
     workers: usize,
+    /// The batches waiting for this stream's workers.
+    queue: SharedQueue<P>,
     permits: Arc<EncodePermits>,
     /// The runtime workers are spawned on (looked up at the first batch).
     runtime: Option<Option<Handle>>,
@@ -590,16 +693,16 @@ where
     E: Encoder,
 {
     /// Pulls and dispatches batches while the window has room, the source is ready and
-    /// there is a permit (or nothing in flight: then the batch is encoded here).
+    /// there is a worker or a permit for one (or nothing in flight: then the batch is
+    /// encoded here).
     fn fill(&mut self, cx: &mut Context<'_>) {
-        while self.window.len() < self.workers {
+        while self.window.len() < 2 * self.workers {
+            if self.source.is_none() || (!self.window.is_empty() && !self.can_offload()) {
+                return; // ended, or busy elsewhere: wait for our own batches instead
+            }
             let Some(source) = self.source.as_mut() else {
                 return;
             };
-            let permit = self.permits.try_acquire();
-            if permit.is_none() && !self.window.is_empty() {
-                return; // busy elsewhere: wait for our own batches instead
-            }
             let polled = catch_unwind(AssertUnwindSafe(|| source.as_mut().poll_next(cx)));
             let batch = match polled {
                 Ok(Poll::Pending) => return,
@@ -616,29 +719,64 @@ where
             let first = self.pulled;
             self.pulled += batch.len() as u64;
             match self.transform.prepare(batch, first) {
-                Ok(work) => self.dispatch(work, permit),
+                Ok(work) => self.dispatch(work),
                 Err(err) => return self.fail_at_tail(err),
             }
         }
     }
 
-    /// Transforms (if not done yet) and encodes a batch on a worker if there is a permit
-    /// and a runtime, else here.
-    fn dispatch(&mut self, work: Tr::Work, permit: Option<Permit>) {
+    /// Whether a batch pulled now could go to a worker: one is running, or a permit is
+    /// free to start one.
+    fn can_offload(&mut self) -> bool {
+        self.runtime
+            .get_or_insert_with(|| Handle::try_current().ok())
+            .is_some()
+            && (lock(&self.queue).runners > 0 || self.permits.available() > 0)
+    }
+
+    /// Transforms (if not done yet) and encodes a batch on a worker (queued for this
+    /// stream's workers, starting one if it has fewer than `workers` and a permit is
+    /// free), else here.
+    fn dispatch(&mut self, work: Tr::Work) {
         let runtime = self
             .runtime
             .get_or_insert_with(|| Handle::try_current().ok());
-        let entry = match (permit, runtime.as_ref()) {
-            (Some(permit), Some(runtime)) => {
-                let job = self.job.clone();
-                Entry::Running(runtime.spawn_blocking(move || {
-                    let _permit = permit;
-                    job.encode(Tr::values(work))
-                }))
-            }
-            _ => Entry::Done(self.job.encode(Tr::values(work))),
+        let Some(runtime) = runtime.as_ref() else {
+            let encoded = self.job.encode(Tr::values(work));
+            return self.window.push_back(Entry::Done(encoded));
         };
-        self.window.push_back(entry);
+        let mut queue = lock(&self.queue);
+        let permit = if queue.runners < self.workers {
+            self.permits.try_acquire()
+        } else {
+            None
+        };
+        let start = permit.is_some();
+        if let Some(permit) = permit {
+            queue.runners += 1;
+            queue.permits.push(permit);
+        } else if queue.runners == 0 {
+            drop(queue);
+            let encoded = self.job.encode(Tr::values(work));
+            return self.window.push_back(Entry::Done(encoded));
+        }
+        let job = self.job.clone();
+        let (done, receiver) = oneshot::channel();
+        queue
+            .jobs
+            .push_back((Box::new(move || job.encode(Tr::values(work))), done));
+        drop(queue);
+        self.window.push_back(Entry::Running(receiver));
+        if start {
+            let runner = Runner {
+                queue: Arc::clone(&self.queue),
+                counted: true,
+            };
+            let (stop, pool) = (Arc::clone(&self.job.stop), Arc::clone(&self.job.pool));
+            // If the runtime is shutting down, the closure is dropped unrun: `Runner`'s
+            // drop then releases the queued batches, and the stream reports the loss.
+            drop(runtime.spawn_blocking(move || runner.run(&stop, &pool)));
+        }
     }
 
     /// Queues a failure after the batches in flight, and stops pulling the source.
@@ -697,6 +835,8 @@ impl<S, F, P: BufferPool, E> Ordered<S, F, P, E> {
 
     /// Closes the body after the last batch (`]`, or `[]` when empty).
     fn finish(&mut self) {
+        // Every batch is in: a worker still starting would find nothing to encode.
+        drop(std::mem::take(&mut lock(&self.queue).permits));
         let format = self.job.format;
         if format.has_end() {
             let pool = &self.job.pool;
@@ -758,15 +898,10 @@ fn rebase(err: StreamError, base: u64) -> StreamError {
     }
 }
 
-/// A worker's end that is not a value: a panic outside the encoder, or a runtime that
-/// shut down under it.
-fn lost<P: BufferPool>(pool: Arc<P>, err: tokio::task::JoinError) -> Encoded<P> {
-    let err = if err.is_panic() {
-        StreamError::panicked(None, err.into_panic())
-    } else {
-        StreamError::NoRuntime
-    };
-    Encoded::failed(pool, err)
+/// A batch whose worker never sent it back: its runtime shut down under it (a panic on a
+/// worker comes back as a failed batch).
+fn lost<P: BufferPool>(pool: Arc<P>, _: oneshot::error::RecvError) -> Encoded<P> {
+    Encoded::failed(pool, StreamError::NoRuntime)
 }
 
 impl<S, T, SE, Tr, P, E> Stream for Ordered<S, Tr, P, E>

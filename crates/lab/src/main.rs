@@ -122,6 +122,10 @@ enum Command {
         /// Small requests, short alternations (a smoke run).
         #[arg(long)]
         quick: bool,
+        /// Instead of the ratios: pprof flamegraphs of the parallel path and the
+        /// run-ahead sources into flamegraphs/parallel-*.svg, with a summary.
+        #[arg(long)]
+        profile: bool,
     },
     /// From the database to the body: SQLite, and PostgreSQL when DATABASE_URL points
     /// to one; typed decode, naive, axum-streams and database-made JSON; flamegraphs.
@@ -178,7 +182,7 @@ fn main() -> Result<(), BoxError> {
         Command::Compare { quick: true, .. }
             | Command::Tune { quick: true, .. }
             | Command::Concurrency { quick: true }
-            | Command::Parallel { quick: true }
+            | Command::Parallel { quick: true, .. }
             | Command::Database { quick: true }
     );
     let out = cli.out.unwrap_or_else(|| {
@@ -238,7 +242,13 @@ fn main() -> Result<(), BoxError> {
             )?;
         }
         Command::Concurrency { quick } => cmd::concurrency::run(quick, &env, &out)?,
-        Command::Parallel { quick } => cmd::parallel::run(quick, &env, &out)?,
+        Command::Parallel { quick, profile } => {
+            if profile {
+                cmd::parallel_profile::run(if quick { 1.0 } else { 4.0 }, &out)?;
+            } else {
+                cmd::parallel::run(quick, &env, &out)?;
+            }
+        }
         Command::Database { quick } => cmd::database::run(quick, &env, &out)?,
         Command::Soak { items } => cmd::soak::run(items, &env, &out)?,
         Command::Report => {

@@ -125,8 +125,8 @@ async fn dropping_the_stream_stops_the_source_and_returns_every_buffer() {
         "the source is dropped with the stream"
     );
     let pulled_at_drop = pulled.load(SeqCst);
-    // At most the window of 4 batches (and the one being pulled) was read ahead.
-    assert!(pulled_at_drop <= 6 * 100, "pulled {pulled_at_drop}");
+    // At most the window of 2 * 4 batches (and the one being pulled) was read ahead.
+    assert!(pulled_at_drop <= 10 * 100, "pulled {pulled_at_drop}");
     tokio::time::sleep(Duration::from_millis(10)).await;
     assert_eq!(
         pulled.load(SeqCst),
@@ -351,11 +351,11 @@ async fn memory_stays_within_the_documented_bound() {
             drop(chunk.unwrap()); // a reader that keeps up
         }
         let peak = pool.peak.load(SeqCst) as usize;
-        // The docs: `workers` batches in flight, one batch's chunks, and the carry.
+        // The docs: `2 * workers` batches in flight, one batch's chunks, and the carry.
         let bound = if workers == 1 {
             2
         } else {
-            (workers + 1) * buffers_per_batch + 2
+            (2 * workers + 1) * buffers_per_batch + 2
         };
         println!("{workers} workers: peak {peak} buffers (bound {bound})");
         assert!(
@@ -409,4 +409,44 @@ async fn a_concurrent_transform_runs_on_the_workers_with_the_same_body_and_error
         );
     }
     assert_eq!(streamer.pool().stats().outstanding, 0);
+}
+
+/// An item that counts its serializations.
+struct Counting(u64, Arc<AtomicUsize>);
+
+impl serde::Serialize for Counting {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.1.fetch_add(1, SeqCst);
+        serializer.serialize_u64(self.0)
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_workers_keep_encoding_while_the_reader_is_away() {
+    // 2 workers: the window holds 2 * 2 batches besides the one being read, so a worker
+    // that ends a batch finds the next one queued instead of waiting for the reader.
+    let streamer = streamer(2, 2);
+    let encoded = Arc::new(AtomicUsize::new(0));
+    // 17 bytes an item: each batch of 100 fills a chunk of its own (threshold 1024).
+    let numbers: Vec<u64> = (0..10_000).map(|n| 1_000_000_000_000_000 + n).collect();
+    let items: Vec<Counting> = numbers
+        .iter()
+        .map(|&n| Counting(n, Arc::clone(&encoded)))
+        .collect();
+    let mut chunks =
+        streamer.stream_batch(source::from_iter(items), transform::batch_passthrough());
+    let first = chunks.next().await.unwrap().unwrap();
+    assert!(first.starts_with(format!("[{},", numbers[0]).as_bytes()));
+    // The reader is away: no poll. The first batch was emitted; the 4 after it encode.
+    eventually("five batches encoded without the reader", || {
+        encoded.load(SeqCst) == 5 * 100
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    assert_eq!(encoded.load(SeqCst), 5 * 100, "no more than the window");
+    let rest = body(chunks).await.unwrap();
+    let mut all = first.to_vec();
+    all.extend_from_slice(&rest);
+    assert_eq!(all, serde_json::to_vec(&numbers).unwrap());
+    assert_eq!(streamer.encode_permits().available(), 2);
 }

@@ -6,6 +6,7 @@ pub(crate) mod concurrency;
 pub(crate) mod database;
 pub(crate) mod paired_rows;
 pub(crate) mod parallel;
+pub(crate) mod parallel_profile;
 pub(crate) mod profile;
 pub(crate) mod soak;
 pub(crate) mod tune;

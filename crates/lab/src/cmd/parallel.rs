@@ -53,7 +53,7 @@ fn bound(workers: usize, items: &[Ticket]) -> usize {
     }
     let config = ChunkConfig::default();
     let batch_json = workload::mean_json_size(items) * config.batch_size;
-    (workers + 1) * (batch_json.div_ceil(config.chunk_threshold) + 1) + 2
+    (2 * workers + 1) * (batch_json.div_ceil(config.chunk_threshold) + 1) + 2
 }
 
 /// Runs the measurements and writes `parallel.md`, `.csv`, `.env` and `parallel.svg`.

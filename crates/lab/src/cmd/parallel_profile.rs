@@ -1,0 +1,319 @@
+//! `parallel --profile`: pprof flamegraphs of the parallel batch path and the run-ahead
+//! sources, into `flamegraphs/parallel-*.svg`, with a summary in
+//! `flamegraphs/parallel-profile.md`.
+//!
+//! Each scenario is the one the `parallel` report times, driven the same way (the stream
+//! polled by `block_on` on the main thread, beside a two-worker tokio runtime whose
+//! blocking pool runs the encoders), for a few seconds of back-to-back requests. The
+//! summary says how much CPU one request took against its wall time (how many cores were
+//! busy on average), which threads took it, and which kind of frame: a flamegraph shows
+//! proportions of CPU, so idle cores only show in the busy figure.
+
+use std::collections::HashMap;
+use std::fmt::Write as _;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chunkstream::encode::{SerdeJson, SonicRs};
+use chunkstream::pool::FreelistPool;
+use chunkstream::{
+    BoxError, ChunkConfig, ChunkStream, EncodePermits, Encoder, Streamer, source, transform,
+};
+use chunkstream_benches::peers;
+use chunkstream_benches::workload::{self, Workload};
+
+use super::paired_rows::drain;
+use crate::sources::{self, Sqlite};
+
+/// Samples per second.
+const HZ: i32 = 999;
+
+/// Capacity of the run-ahead queue, as in the `parallel` report.
+const RUN_AHEAD: usize = 2000;
+
+/// A fresh stream per request.
+type Make<'a> = Box<dyn Fn() -> ChunkStream + 'a>;
+
+/// A test on a frame's name.
+type FrameTest = fn(&str) -> bool;
+
+/// Kinds of frame, most specific first: a sample counts for the kind of its innermost
+/// recognised frame (its "self" time, as a flamegraph's top edge reads).
+const KINDS: &[(&str, FrameTest)] = &[
+    ("allocation and freeing", |n| {
+        n.contains("__rust_alloc")
+            || n.contains("__rust_dealloc")
+            || n.contains("__rust_realloc")
+            || n.contains("malloc")
+            || n.contains("realloc")
+            || n.contains("cfree")
+            || n.contains("drop_in_place<alloc::string::String>")
+    }),
+    ("memory copies", |n| {
+        n.contains("memcpy") || n.contains("memmove")
+    }),
+    ("SQLite C library", |n| n.starts_with("sqlite3")),
+    ("row decoding", |n| {
+        n.contains("try_get") || n.contains("Decode") || n.contains("sources::decode")
+    }),
+    ("sqlx driver", |n| n.contains("sqlx_")),
+    ("sonic-rs encoding", |n| n.contains("sonic_rs")),
+    ("serde_json encoding", |n| n.contains("serde_json")),
+    (
+        "thread wake-ups and parking (futex, condvar, unpark)",
+        |n| {
+            n.contains("futex")
+                || n.contains("Condvar")
+                || n.contains("park")
+                || n.contains("syscall")
+                || n.contains("sched_yield")
+        },
+    ),
+    ("channels (tokio mpsc)", |n| n.contains("sync::mpsc")),
+    ("run-ahead queue", |n| n.contains("run_ahead")),
+    ("parallel path bookkeeping (fill, dispatch, emit)", |n| {
+        n.contains("chunkstream::parallel")
+    }),
+    ("batching the source", |n| n.contains("chunkstream::source")),
+    ("other chunkstream", |n| n.contains("chunkstream::")),
+    ("tokio scheduler and blocking pool", |n| {
+        n.contains("tokio::")
+    }),
+];
+
+/// Which thread a sample ran on, from its stack: the stream's driver (`main`), an
+/// encoder on tokio's blocking pool, or a runtime worker (producers, run-ahead tasks).
+fn thread_of(thread_name: &str, names: &[String]) -> &'static str {
+    // Tokio starts its runtime workers on the blocking pool too: tell them apart first.
+    if names.iter().any(|n| n.contains("multi_thread::worker")) {
+        "runtime workers"
+    } else if names.iter().any(|n| n.contains("blocking::pool")) {
+        "blocking pool (encoders)"
+    } else if thread_name.starts_with("sqlx") {
+        "sqlx SQLite worker"
+    } else if thread_name.starts_with("tokio") {
+        "runtime workers"
+    } else {
+        "main (the stream's driver)"
+    }
+}
+
+/// CPU time (user and system) of every thread of this process so far, in seconds, from
+/// `/proc/self/stat` (Linux; clock ticks of 1/100 s). `None` elsewhere.
+fn process_cpu() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // Fields after the command name (which may hold spaces) start with the state (3rd).
+    let rest = stat.rsplit_once(')')?.1;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let utime: f64 = fields.get(11)?.parse().ok()?;
+    let stime: f64 = fields.get(12)?.parse().ok()?;
+    Some((utime + stime) / 100.0)
+}
+
+/// Profiles `make` for `seconds`; writes the flamegraph to `path`; a summary line.
+fn profile(
+    rt: &tokio::runtime::Runtime,
+    make: &Make<'_>,
+    path: &Path,
+    seconds: f64,
+) -> Result<String, BoxError> {
+    let _context = rt.enter();
+    // One request outside the profile: threads and pools warm.
+    rt.block_on(drain(make()))?;
+    let guard = pprof::ProfilerGuardBuilder::default()
+        .frequency(HZ)
+        .blocklist(&["libc", "libgcc", "pthread", "vdso"])
+        .build()?;
+    let cpu_start = process_cpu();
+    let start = Instant::now();
+    let until = start + Duration::from_secs_f64(seconds);
+    let mut requests = 0u64;
+    let mut bytes = 0u64;
+    while Instant::now() < until {
+        bytes += rt.block_on(drain(make()))?;
+        requests += 1;
+    }
+    let wall = start.elapsed().as_secs_f64();
+    let cpu = process_cpu().zip(cpu_start).map(|(end, start)| end - start);
+    let report = guard.report().build()?;
+    report.flamegraph(std::fs::File::create(path)?)?;
+
+    let mut total = 0isize;
+    let mut threads: HashMap<&str, isize> = HashMap::new();
+    let mut kinds = vec![0isize; KINDS.len() + 1];
+    let mut frames_self: HashMap<String, isize> = HashMap::new();
+    for (frames, &count) in &report.data {
+        total += count;
+        let names: Vec<String> = frames.frames.iter().flatten().map(|s| s.name()).collect();
+        *threads
+            .entry(thread_of(&frames.thread_name, &names))
+            .or_default() += count;
+        // Frames run from the innermost (the sampled instruction) outwards.
+        let kind = names
+            .iter()
+            .find_map(|name| KINDS.iter().position(|(_, test)| test(name)))
+            .unwrap_or(KINDS.len());
+        kinds[kind] += count;
+        if let Some(top) = names.first() {
+            *frames_self.entry(short(top)).or_default() += count;
+        }
+    }
+    let pct = |n: isize| 100.0 * n as f64 / total.max(1) as f64;
+    let listed = |mut v: Vec<(String, isize)>, take: usize| -> String {
+        v.sort_by_key(|t| std::cmp::Reverse(t.1));
+        v.iter()
+            .filter(|(_, n)| *n > 0)
+            .take(take)
+            .map(|(k, n)| format!("{k} {:.0}%", pct(*n)))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let threads = listed(
+        threads
+            .into_iter()
+            .map(|(k, n)| (k.to_owned(), n))
+            .collect(),
+        5,
+    );
+    let kinds = listed(
+        KINDS
+            .iter()
+            .map(|k| k.0)
+            .chain(["other"])
+            .map(str::to_owned)
+            .zip(kinds)
+            .collect(),
+        8,
+    );
+    let tops = listed(frames_self.into_iter().collect(), 6);
+    let per_request_ms = 1e3 * wall / requests.max(1) as f64;
+    let busy = match cpu {
+        Some(cpu) => format!(
+            "{:.2} ms of CPU per request, so **{:.2} cores busy** on average",
+            1e3 * cpu / requests.max(1) as f64,
+            cpu / wall
+        ),
+        None => "CPU time unknown".to_owned(),
+    };
+    Ok(format!(
+        "{requests} requests in {wall:.1} s ({:.0} MB/s): {per_request_ms:.2} ms of wall \
+         time and {busy} ({total} samples). Threads: {threads}. By innermost recognised \
+         frame: {kinds}. Top frames (self): {tops}.",
+        bytes as f64 / wall / 1e6,
+    ))
+}
+
+/// A frame's name without its hash and generic arguments, short enough for a summary.
+fn short(name: &str) -> String {
+    let name = name.split("::h").next().unwrap_or(name);
+    let mut out = String::new();
+    let mut depth = 0usize;
+    for c in name.chars() {
+        match c {
+            '<' => depth += 1,
+            '>' => depth = depth.saturating_sub(1),
+            _ if depth == 0 => out.push(c),
+            _ => {}
+        }
+    }
+    format!("`{out}`")
+}
+
+fn streamer<E: Encoder>(encoder: E, workers: usize) -> Result<Streamer<FreelistPool, E>, BoxError> {
+    let config = ChunkConfig::default();
+    let pool = Arc::new(FreelistPool::new(config.pool_config()));
+    Ok(Streamer::with_parts(config, pool, encoder)?
+        .with_encode_workers(workers)
+        .with_encode_permits(Arc::new(EncodePermits::new(workers))))
+}
+
+/// Writes the flamegraphs and their summary into `out/flamegraphs/`.
+pub(crate) fn run(seconds: f64, out: &Path) -> Result<(), BoxError> {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    let dir = out.join("flamegraphs");
+    std::fs::create_dir_all(&dir)?;
+    let items = workload::leak(workload::tickets(
+        Workload::Tickets.items_for_bytes(8 << 20),
+    ));
+    let db_items = workload::leak(workload::tickets(
+        Workload::Tickets.items_for_bytes(2 << 20),
+    ));
+    let sqlite = rt.block_on(Sqlite::seed(db_items))?;
+    let db = sqlite.pool;
+
+    let serde2 = streamer(SerdeJson, 2)?;
+    let sonic2 = streamer(SonicRs, 2)?;
+    let one = streamer(SerdeJson, 1)?;
+    let pass = || transform::batch_passthrough::<&'static workload::Ticket>();
+    let scenarios: Vec<(&str, &str, Make<'_>)> = vec![
+        (
+            "parallel-serde_json-2-workers",
+            "bulk tickets from memory, serde_json, 2 workers",
+            Box::new(|| serde2.stream_batch(peers::memory(items), pass())),
+        ),
+        (
+            "parallel-sonic-rs-2-workers",
+            "bulk tickets from memory, sonic-rs, 2 workers",
+            Box::new(|| sonic2.stream_batch(peers::memory(items), pass())),
+        ),
+        (
+            "parallel-channel-plain",
+            "channel source, no run_ahead (the reference)",
+            Box::new(|| one.stream_batch(sources::channel(items), pass())),
+        ),
+        (
+            "parallel-channel-run_ahead",
+            "channel source, run_ahead",
+            Box::new(|| {
+                one.stream_batch(
+                    source::run_ahead(sources::channel(items), RUN_AHEAD),
+                    pass(),
+                )
+            }),
+        ),
+        (
+            "parallel-sqlite-plain",
+            "SQLite source, no run_ahead (the reference)",
+            Box::new(|| one.stream_batch(Sqlite::rows(db), transform::batch_passthrough())),
+        ),
+        (
+            "parallel-sqlite-run_ahead",
+            "SQLite source, run_ahead",
+            Box::new(|| {
+                one.stream_batch(
+                    source::run_ahead(Sqlite::rows(db), RUN_AHEAD),
+                    transform::batch_passthrough(),
+                )
+            }),
+        ),
+    ];
+    let mut summary = String::from(
+        "# Profiles of the parallel path and the run-ahead sources\n\n\
+         _Generated by `cargo run --release -p chunkstream-lab -- parallel --profile`. Do \
+         not edit: rerun the command._\n\n\
+         pprof at 999 Hz, every thread of the process, the scenarios of the `parallel` \
+         report driven the same way (the stream polled by `block_on` on the main thread, \
+         a two-worker tokio runtime beside it, encoders on its blocking pool). A \
+         flamegraph shows where the CPU went; cores left idle show only in the \
+         \"cores busy\" figure (the process's CPU time from `/proc/self/stat` over wall \
+         time; at most 2 on this machine, less when other processes take the cores). The \
+         sample counts are lower than the CPU time (the profiling signal is process-wide \
+         and pending signals merge), so read the percentages, not the counts.\n\n",
+    );
+    for (file, what, make) in &scenarios {
+        eprintln!("parallel --profile: {what}");
+        let path = dir.join(format!("{file}.svg"));
+        let line = profile(&rt, make, &path, seconds)?;
+        writeln!(summary, "- **{what}** ([flamegraph]({file}.svg)): {line}")?;
+    }
+    drop(scenarios);
+    drop(sqlite);
+    let path = dir.join("parallel-profile.md");
+    std::fs::write(&path, summary)?;
+    println!("flamegraphs and summary: {}", path.display());
+    Ok(())
+}
