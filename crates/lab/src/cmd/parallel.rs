@@ -25,7 +25,7 @@ use tokio::runtime::Runtime;
 
 use super::paired_rows::{self, CountingPool, Row, drain, peak_buffers, timed};
 use crate::env_info::Environment;
-use crate::paired::Schedule;
+use crate::paired::{self, Schedule};
 use crate::sources::{self, Sqlite};
 
 type Pool = CountingPool<FreelistPool>;
@@ -116,6 +116,24 @@ pub(crate) fn run(quick: bool, env: &Environment, out: &Path) -> Result<(), BoxE
             };
             rows.push(row);
         }
+    }
+
+    // What two cores give this machine for the serializer alone: each thread encodes
+    // half the slice at once, no streaming. The 2-worker rows are read against these.
+    for encoder in ["serde_json", "sonic-rs"] {
+        let row = Row {
+            section: "two-core ceiling, memory, no streaming".into(),
+            contestant: format!("{encoder}, half the slice on each of 2 threads"),
+            reference: "serde_json limit (one to_writer)".into(),
+            bytes: limit_bytes as u64,
+            buffer_bytes,
+            ..Row::default()
+        };
+        let mut cont: Box<paired::Block<'_>> = match encoder {
+            "serde_json" => Box::new(two_threads(&rt, SerdeJson, items, limit_bytes)),
+            _ => Box::new(two_threads(&rt, SonicRs, items, limit_bytes)),
+        };
+        rows.push(row.measure(&mut limit, &mut cont, &schedule));
     }
 
     // Run-ahead on the channel and SQLite sources.
@@ -226,7 +244,11 @@ pub(crate) fn run(quick: bool, env: &Environment, out: &Path) -> Result<(), BoxE
          interval is below, **inconclusive** otherwise.\n\n\
          Bulk rows stream {} tickets ({:.1} MB of JSON) from memory with `stream_batch`, \
          `with_encode_workers(n)` and `EncodePermits::new(n)`; the reference is one \
-         `serde_json::to_writer` of the whole slice on one core. The channel rows stream \
+         `serde_json::to_writer` of the whole slice on one core. The two-core ceiling rows \
+         encode half the slice on each of two threads at once (one of them from the \
+         runtime's blocking pool, as the workers are), with no streaming at all: \
+         what this machine's two cores give the serializer alone, the most 2 workers can \
+         reach. The channel rows stream \
          the same tickets through a tokio channel fed by a task; the SQLite rows {} \
          decoded rows; `run_ahead` polls the source on its own task ({RUN_AHEAD} items \
          ahead). The load row runs {CONCURRENT} requests of {} tickets at once, on \
@@ -265,6 +287,35 @@ fn bulk_row<E: Encoder>(
     row.peak_buffers = Some(peak_buffers(rt, &pool, unit)?);
     let mut cont = timed(rt, unit);
     Ok(row.measure(limit, &mut cont, schedule))
+}
+
+/// A block encoding `items` in two halves at once, one on the calling thread and one on
+/// the runtime's blocking pool (whose threads live on between units, as the encode
+/// workers' do), one buffer each: what the machine's two cores give the encoder alone.
+fn two_threads<'a, E: Encoder>(
+    rt: &'a Runtime,
+    encoder: E,
+    items: &'static [Ticket],
+    bytes: usize,
+) -> impl FnMut(u64) -> Result<f64, BoxError> + 'a {
+    let (left, right) = items.split_at(items.len() / 2);
+    let mut mine = Vec::with_capacity(bytes);
+    let mut theirs = Some(Vec::with_capacity(bytes));
+    move |reps: u64| {
+        let start = std::time::Instant::now();
+        for _ in 0..reps {
+            let mut buf = theirs.take().unwrap_or_default();
+            let other = encoder.clone();
+            let handle = rt.spawn_blocking(move || {
+                buf.clear();
+                other.encode(right, &mut buf).map(|()| buf)
+            });
+            mine.clear();
+            encoder.encode(left, &mut mine)?;
+            theirs = Some(rt.block_on(handle)??);
+        }
+        Ok(start.elapsed().as_secs_f64() / reps.max(1) as f64)
+    }
 }
 
 /// Throughput (MB/s, median with its interval) against workers, per encoder, and the
