@@ -13,7 +13,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use tokio::runtime::Runtime;
 
 use crate::alloc_count;
-use crate::paired::{self, Schedule};
+use crate::paired::{self, Schedule, Series};
 use crate::stats::{Estimate, block_variation, median, ratio};
 
 /// Counters of a contestant's pool.
@@ -106,6 +106,11 @@ pub(crate) struct Plan {
     pub(crate) schedule: Schedule,
     /// Requests counted for allocations (after warm-up, untimed).
     pub(crate) alloc_requests: u64,
+    /// Passes over the contestants, each with its share of the schedule's budget and
+    /// pairs. With several, a burst of load from another process that lasts about one
+    /// contestant's turn weighs on a part of its pairs, not all of them, and the
+    /// interval (which resamples passes, then pairs) shows the spread between passes.
+    pub(crate) passes: usize,
 }
 
 /// The median of the limits' block-to-block variations over `outcomes`: the noise
@@ -174,65 +179,93 @@ pub(crate) fn run<M>(
     let limit_of = |entries: &[Entry<M>], group: &str| {
         entries.iter().position(|e| e.is_limit && e.group == group)
     };
+    let passes = plan.passes.max(1);
+    let schedule = Schedule {
+        budget: plan.schedule.budget.div_f64(passes as f64),
+        min_pairs: plan.schedule.min_pairs.div_ceil(passes),
+        ..plan.schedule
+    };
     let mut limit_blocks: Vec<Vec<f64>> = vec![Vec::new(); n];
     let mut limit_reps: Vec<Option<u64>> = vec![None; n];
-    for i in 0..n {
-        bar.inc(1);
-        if entries[i].is_limit || outcomes[i].check.is_err() {
-            continue;
-        }
-        let Some(l) = limit_of(entries, &entries[i].group) else {
-            continue;
-        };
-        if outcomes[l].check.is_err() {
-            outcomes[i].check = Err(format!("its limit failed: {:?}", outcomes[l].check));
-            continue;
-        }
-        bar.set_message(format!("{} ({})", entries[i].group, i + 1));
-        let before = entries[i].stats.as_ref().map(|s| s());
-        let (entry, limit) = pair_mut(entries, i, l);
-        let mut first = Vec::new();
-        let mut limit_first = Vec::new();
-        let series = {
-            let mut mine = block(rt, &mut *entry.scenario, &mut first);
-            let mut theirs = block(rt, &mut *limit.scenario, &mut limit_first);
-            let result = (|| {
-                let reps = match limit_reps[l] {
-                    Some(reps) => reps,
-                    None => paired::calibrate(&mut theirs, plan.schedule.block)?,
-                };
-                let own = paired::calibrate(&mut mine, plan.schedule.block)?;
-                paired::alternate_with(&mut theirs, reps, &mut mine, own, &plan.schedule)
-            })();
-            match result {
-                Ok(series) => series,
-                Err(e) => {
-                    outcomes[i].check = Err(format!("failed while timed: {e}"));
-                    continue;
-                }
+    let mut own_reps: Vec<Option<u64>> = vec![None; n];
+    let mut runs: Vec<Vec<Series>> = vec![Vec::new(); n];
+    let mut firsts: Vec<Vec<f64>> = vec![Vec::new(); n];
+    // Pool hits and takes over each contestant's own passes.
+    let mut pooled: Vec<Option<(u64, u64)>> = vec![None; n];
+    bar.set_length((n + passes * n) as u64);
+    for pass in 0..passes {
+        for i in 0..n {
+            bar.inc(1);
+            if entries[i].is_limit || outcomes[i].check.is_err() {
+                continue;
             }
-        };
-        limit_reps[l] = Some(series.reference_reps);
-        limit_blocks[l].extend_from_slice(&series.reference);
+            let Some(l) = limit_of(entries, &entries[i].group) else {
+                continue;
+            };
+            if outcomes[l].check.is_err() {
+                outcomes[i].check = Err(format!("its limit failed: {:?}", outcomes[l].check));
+                continue;
+            }
+            bar.set_message(format!(
+                "{} ({}, pass {})",
+                entries[i].group,
+                i + 1,
+                pass + 1
+            ));
+            let (entry, limit) = pair_mut(entries, i, l);
+            let before = entry.stats.as_ref().map(|s| s());
+            let mut limit_first = Vec::new();
+            let result = {
+                let mut mine = block(rt, &mut *entry.scenario, &mut firsts[i]);
+                let mut theirs = block(rt, &mut *limit.scenario, &mut limit_first);
+                (|| {
+                    let reps = match limit_reps[l] {
+                        Some(reps) => reps,
+                        None => paired::calibrate(&mut theirs, schedule.block)?,
+                    };
+                    let own = match own_reps[i] {
+                        Some(own) => own,
+                        None => paired::calibrate(&mut mine, schedule.block)?,
+                    };
+                    paired::alternate_with(&mut theirs, reps, &mut mine, own, &schedule)
+                })()
+            };
+            if let (Some(stats), Some(before)) = (&entry.stats, before) {
+                let after = stats();
+                let (hits, taken) = pooled[i].get_or_insert((0, 0));
+                *hits += after.hits - before.hits;
+                *taken += after.taken() - before.taken();
+            }
+            match result {
+                Ok(series) => {
+                    limit_reps[l] = Some(series.reference_reps);
+                    own_reps[i] = Some(series.contestant_reps);
+                    limit_blocks[l].extend_from_slice(&series.reference);
+                    runs[i].push(series);
+                }
+                Err(e) => outcomes[i].check = Err(format!("failed while timed: {e}")),
+            }
+        }
+    }
+    for (i, passes) in runs.iter().enumerate() {
+        if passes.is_empty() || outcomes[i].check.is_err() {
+            continue;
+        }
+        let entry = &entries[i];
         let outcome = &mut outcomes[i];
-        let per_sec = ratio(1.0, median(&series.contestant));
-        outcome.pairs = series.pairs();
-        outcome.reps = series.contestant_reps;
+        let contestant: Vec<f64> = passes.iter().flat_map(|s| s.contestant.clone()).collect();
+        let per_sec = ratio(1.0, median(&contestant));
+        outcome.pairs = contestant.len();
+        outcome.reps = own_reps[i].unwrap_or(0);
         outcome.bytes_per_sec = per_sec * outcome.body_bytes as f64;
         outcome.items_per_sec = per_sec * entry.items as f64;
-        outcome.first_chunk = Duration::from_secs_f64(median(&first).max(0.0));
-        outcome.ratio = series.speed();
-        outcome.limit_variation = series.reference_variation();
-        outcome.hit_rate = match (&entry.stats, before) {
-            (Some(stats), Some(before)) => {
-                let after = stats();
-                ratio(
-                    (after.hits - before.hits) as f64,
-                    (after.taken() - before.taken()) as f64,
-                )
-            }
-            _ => f64::NAN,
-        };
+        outcome.first_chunk = Duration::from_secs_f64(median(&firsts[i]).max(0.0));
+        let ratios: Vec<Vec<f64>> = passes.iter().map(Series::speed_ratios).collect();
+        outcome.ratio = Estimate::of_groups(&ratios);
+        let variations: Vec<f64> = passes.iter().map(Series::reference_variation).collect();
+        outcome.limit_variation = median(&variations);
+        outcome.hit_rate =
+            pooled[i].map_or(f64::NAN, |(hits, taken)| ratio(hits as f64, taken as f64));
     }
     bar.finish_and_clear();
 

@@ -148,6 +148,7 @@ pub(crate) fn run(options: &Options, env: &Environment, out: &FsPath) -> Result<
             max_pairs: 5000,
         },
         alloc_requests: if quick { 2 } else { 5 },
+        passes: if quick { 1 } else { COMPARE_PASSES },
     };
     eprintln!(
         "compare: {contestants} contestants, each alternating with its limit in {:.1} ms \
@@ -234,6 +235,9 @@ pub(crate) fn run(options: &Options, env: &Environment, out: &FsPath) -> Result<
     }
     Ok(())
 }
+
+/// Passes over the matrix's contestants (see [`Plan::passes`]).
+const COMPARE_PASSES: usize = 3;
 
 /// Slices of the Go bulk comparison before the matrix, and again after it.
 /// Many short slices rather than a few long ones: each is a fresh Go process, and Go's
@@ -896,6 +900,7 @@ mod tests {
                 max_pairs: 50,
             },
             alloc_requests: 1,
+            passes: 2,
         };
         let outcomes = measure::run(&rt, &mut matrix.entries, plan, "test");
         rt.block_on(pg.drop_table())?;

@@ -260,6 +260,7 @@ pub(crate) fn run(options: &Options, env: &Environment, out: &FsPath) -> Result<
             max_pairs: 5000,
         },
         alloc_requests: 2,
+        passes: 1,
     };
     eprintln!(
         "tune: {configurations} configurations, each alternating with its limit for {:.2} s",
@@ -281,6 +282,7 @@ pub(crate) fn run(options: &Options, env: &Environment, out: &FsPath) -> Result<
             max_pairs: 5000,
         },
         alloc_requests: 2,
+        passes: 1,
     };
     eprintln!(
         "tune: confirming {finalists} finalists, each for {:.2} s",
