@@ -20,12 +20,17 @@ pub(crate) const COLUMNS: &[&str] = &["figure", "value", "lo", "hi", "pairs", "n
 
 /// Whether Go ran, and its version (`note`), or why not.
 pub(crate) const STATUS: &str = "status";
-/// chunkstream's bulk MB/s over the Go streamer's, paired (the headline).
+/// chunkstream's bulk MB/s over the Go streamer's on one core (`GOMAXPROCS=1`), paired:
+/// the headline, one core each.
 pub(crate) const BULK_RATIO: &str = "bulk_ratio";
 /// chunkstream's bulk MB/s in the pairs.
 pub(crate) const BULK_CHUNKSTREAM: &str = "bulk_chunkstream_mb_s";
-/// The Go streamer's bulk MB/s in the pairs.
+/// The Go streamer's bulk MB/s on one core in the pairs.
 pub(crate) const BULK_GO: &str = "bulk_go_mb_s";
+/// As [`BULK_RATIO`] against Go at its default `GOMAXPROCS` (every core).
+pub(crate) const BULK_RATIO_ALL_CORES: &str = "bulk_ratio_go_all_cores";
+/// The Go streamer's bulk MB/s at its default `GOMAXPROCS`.
+pub(crate) const BULK_GO_ALL_CORES: &str = "bulk_go_all_cores_mb_s";
 /// The Go streamer's MB/s over Go's own limit (`json.Marshal` of the slice), paired.
 pub(crate) const GO_VS_LIMIT: &str = "go_vs_go_limit";
 /// Go: bytes per 100-ticket request with its pool.
@@ -74,7 +79,10 @@ pub(crate) struct GoRun {
     go: Result<GoBlocks, String>,
     /// The folder of the tickets file Go loads.
     _tickets: Option<tempfile::TempDir>,
+    /// Slices with Go on one core (`GOMAXPROCS=1`).
     bulk: Vec<Series>,
+    /// Slices with Go at its default `GOMAXPROCS`.
+    bulk_all_cores: Vec<Series>,
     notes: Vec<String>,
 }
 
@@ -97,6 +105,7 @@ impl GoRun {
             go,
             _tickets: dir,
             bulk: Vec::new(),
+            bulk_all_cores: Vec::new(),
             notes: Vec::new(),
         }
     }
@@ -112,23 +121,29 @@ impl GoRun {
     }
 
     /// One slice of the bulk comparison: chunkstream's bulk stream (`rust`: seconds per
-    /// request of `bytes` bytes) alternating with Go's. The lab measures several slices
-    /// spread over its run, each (after the first) on a fresh Go process, and the
-    /// headline's interval resamples the slices: it covers a change of load during the
-    /// run and the spread between Go processes, not only the noise within one slice.
+    /// request of `bytes` bytes) alternating with Go's, on a fresh Go process, on one
+    /// core and at Go's default `GOMAXPROCS` in turn. The lab measures many slices
+    /// spread over its run, and each ratio's interval resamples the slices: it covers a
+    /// change of load during the run and the spread between Go processes, not only the
+    /// noise within one slice.
+    ///
+    /// One core each is the headline: chunkstream's bulk stream runs on one thread, and
+    /// the Go streamer on one core is both faster (its goroutines hand batches and
+    /// chunks over without crossing cores) and far steadier from process to process than
+    /// on two, so it is the stricter and the reproducible comparison.
     pub(crate) fn bulk_slice(&mut self, rust: &mut Block<'_>, bytes: u64, schedule: &Schedule) {
         let Ok(go) = self.go.as_mut() else {
             return;
         };
-        if !self.bulk.is_empty()
-            && let Err(e) = go.restart()
-        {
+        let one_core = self.bulk.len() <= self.bulk_all_cores.len();
+        if let Err(e) = go.restart(one_core.then_some(1)) {
             self.notes.push(format!("bulk: restarting Go failed: {e}"));
             return;
         }
         let mut theirs = bulk(go, bytes);
         match paired::alternate(&mut theirs, rust, schedule) {
-            Ok(series) => self.bulk.push(series),
+            Ok(series) if one_core => self.bulk.push(series),
+            Ok(series) => self.bulk_all_cores.push(series),
             Err(e) => self.notes.push(format!("bulk failed: {e}")),
         }
     }
@@ -166,34 +181,70 @@ impl GoRun {
                 .collect();
             Estimate::of_groups(&per_sec)
         };
+        let ratios = |slices: &[Series]| -> Estimate {
+            let per_slice: Vec<Vec<f64>> = slices.iter().map(Series::speed_ratios).collect();
+            Estimate::of_groups(&per_slice)
+        };
+        let times = |slices: &[Series], f: fn(&Series) -> Vec<f64>| -> Vec<Vec<f64>> {
+            slices.iter().map(f).collect()
+        };
+        let note = |slices: &[Series], go: &str| {
+            format!(
+                "chunkstream MB/s over Go MB/s ({go}); per pair; {} slices spread over the \
+                 run, each on a fresh Go process; interval resamples slices, then pairs",
+                slices.len()
+            )
+        };
         if !self.bulk.is_empty() {
-            let slices =
-                |f: fn(&Series) -> Vec<f64>| -> Vec<Vec<f64>> { self.bulk.iter().map(f).collect() };
             push(
                 &mut table,
                 BULK_RATIO,
-                &Estimate::of_groups(&slices(Series::speed_ratios)),
+                &ratios(&self.bulk),
                 3,
-                &format!(
-                    "chunkstream MB/s over Go MB/s; per pair; {} slices spread over the run, \
-                     each on a fresh Go process; interval resamples slices, then pairs",
-                    self.bulk.len()
-                ),
+                &note(&self.bulk, "GOMAXPROCS=1: one core each"),
             );
+            let rust: Vec<Series> = self
+                .bulk
+                .iter()
+                .chain(&self.bulk_all_cores)
+                .cloned()
+                .collect();
             push(
                 &mut table,
                 BULK_CHUNKSTREAM,
-                &mb_s(&slices(|s| s.contestant.clone())),
+                &mb_s(&times(&rust, |s| s.contestant.clone())),
                 1,
                 "",
             );
             push(
                 &mut table,
                 BULK_GO,
-                &mb_s(&slices(|s| s.reference.clone())),
+                &mb_s(&times(&self.bulk, |s| s.reference.clone())),
                 1,
-                "",
+                "GOMAXPROCS=1",
             );
+        }
+        if !self.bulk_all_cores.is_empty() {
+            push(
+                &mut table,
+                BULK_RATIO_ALL_CORES,
+                &ratios(&self.bulk_all_cores),
+                3,
+                &note(&self.bulk_all_cores, "Go's default GOMAXPROCS: every core"),
+            );
+            push(
+                &mut table,
+                BULK_GO_ALL_CORES,
+                &mb_s(&times(&self.bulk_all_cores, |s| s.reference.clone())),
+                1,
+                "default GOMAXPROCS",
+            );
+        }
+        // Go against its own limit, the pool and the request figures at Go's default.
+        if let Err(e) = go.restart(None) {
+            notes.push(format!(
+                "restarting Go at its default GOMAXPROCS failed: {e}"
+            ));
         }
         let own: Result<Series, BoxError> = {
             // Go's limit and Go's stream, both in Go's own seconds per pass; the two

@@ -178,12 +178,22 @@ impl GoBlocks {
             ],
             &[],
         )?;
-        GoBlocks::spawn(binary, tickets)
+        GoBlocks::spawn(binary, tickets, None)
     }
 
-    /// Starts the built server and loads the tickets.
-    fn spawn(binary: PathBuf, tickets: PathBuf) -> Result<GoBlocks, GoUnavailable> {
-        let mut child = Command::new(&binary)
+    /// Starts the built server and loads the tickets; `procs` sets `GOMAXPROCS` (None:
+    /// Go's default, every core).
+    fn spawn(
+        binary: PathBuf,
+        tickets: PathBuf,
+        procs: Option<usize>,
+    ) -> Result<GoBlocks, GoUnavailable> {
+        let mut command = Command::new(&binary);
+        match procs {
+            Some(n) => command.env("GOMAXPROCS", n.to_string()),
+            None => command.env_remove("GOMAXPROCS"),
+        };
+        let mut child = command
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -209,15 +219,16 @@ impl GoBlocks {
         Ok(blocks)
     }
 
-    /// Replaces the process with a fresh one (same binary, same tickets), so a series
-    /// of slices samples the state of several Go processes (heap layout, GC pacing,
+    /// Replaces the process with a fresh one (same binary, same tickets) running on
+    /// `procs` cores (`GOMAXPROCS`; None: Go's default, every core), so a series of
+    /// slices samples the state of several Go processes (heap layout, GC pacing,
     /// goroutine placement), not only the noise within one.
     ///
     /// # Errors
     ///
     /// When the new process does not start or does not load the tickets.
-    pub(crate) fn restart(&mut self) -> Result<(), GoUnavailable> {
-        *self = GoBlocks::spawn(self.binary.clone(), self.tickets.clone())?;
+    pub(crate) fn restart(&mut self, procs: Option<usize>) -> Result<(), GoUnavailable> {
+        *self = GoBlocks::spawn(self.binary.clone(), self.tickets.clone(), procs)?;
         Ok(())
     }
 
@@ -532,7 +543,7 @@ mod tests {
 
         // A restart replaces the process: the old one is gone, the new one serves.
         let old = go.child.id();
-        go.restart().unwrap();
+        go.restart(Some(1)).unwrap();
         assert_ne!(go.child.id(), old);
         assert!(
             !Path::new(&format!("/proc/{old}")).exists(),

@@ -182,7 +182,9 @@ pub(crate) fn render_compare(compare: &Table, beside: &Beside<'_>, env: &Environ
             "## The Go package, measured here\n\nStatus: {}. Its bulk stream (sync.Pool of \
              50 KB buffers, 32 KB chunks, batches of 1000, fetcher channels, encoding/json) \
              over the same tickets, paired with chunkstream's (memory, `stream`, freelist, \
-             serde_json) block for block; Go times its blocks itself.\n",
+             serde_json) block for block; Go times its blocks itself. The slices alternate \
+             Go on one core (`GOMAXPROCS=1`, the headline: one core each, Go at its fastest \
+             and steadiest here) and at its default `GOMAXPROCS` (both cores).\n",
             go_bench::status(Some(t))
         );
         let rows: Vec<Vec<String>> = t
