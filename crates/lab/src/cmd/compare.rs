@@ -236,8 +236,11 @@ pub(crate) fn run(options: &Options, env: &Environment, out: &FsPath) -> Result<
     Ok(())
 }
 
-/// Passes over the matrix's contestants (see [`Plan::passes`]).
-const COMPARE_PASSES: usize = 3;
+/// Passes over the matrix's contestants (see [`Plan::passes`]). One: on this 2-core
+/// machine three passes made the headline ratio vary more from run to run (0.94 to
+/// 1.01 over three runs, against 0.991 to 0.996 over four single-pass runs), as each
+/// pass starts its contestant cold again with a third of the pairs.
+const COMPARE_PASSES: usize = 1;
 
 /// Slices of the Go bulk comparison before the matrix, and again after it.
 /// Many short slices rather than a few long ones: each is a fresh Go process, and Go's
