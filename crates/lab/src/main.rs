@@ -9,6 +9,7 @@ mod claims;
 mod cmd;
 mod env_info;
 mod first_byte;
+mod frames;
 mod go_bench;
 mod go_ref;
 mod measure;

@@ -26,6 +26,7 @@ use tokio::runtime::Runtime;
 
 use super::paired_rows::{self, Row, timed};
 use crate::env_info::Environment;
+use crate::frames::{self, FrameTest};
 use crate::paired::Schedule;
 use crate::sources::{COLUMNS, Postgres, Sqlite};
 
@@ -273,26 +274,13 @@ pub(crate) fn run(quick: bool, env: &Environment, out: &Path) -> Result<(), BoxE
     Ok(())
 }
 
-/// Kinds of frame counted in a profile: a name and a test on a frame's name.
-/// A test on a frame's name.
-type FrameTest = fn(&str) -> bool;
-
 /// Kinds of frame, most specific first: each sample counts for the kind of its innermost
 /// recognised frame (its "self" time, the way a flamegraph's top edge reads).
 const KINDS: &[(&str, FrameTest)] = &[
     ("allocation and freeing", |n| {
-        n.contains("alloc_count")
-            || n.contains("__rust_alloc")
-            || n.contains("__rust_dealloc")
-            || n.contains("__rust_realloc")
-            || n.contains("malloc")
-            || n.contains("realloc")
-            || n.contains("cfree")
-            || n.contains("drop_in_place<alloc::string::String>")
+        n.contains("alloc_count") || frames::is_allocation(n)
     }),
-    ("memory copies", |n| {
-        n.contains("memcpy") || n.contains("memmove")
-    }),
+    ("memory copies", frames::is_copy),
     ("SQLite C library", |n| n.starts_with("sqlite3")),
     ("row decoding (try_get, Decode, column values)", |n| {
         n.contains("try_get")
@@ -345,17 +333,8 @@ fn profile(
             .trim_end_matches(|c: char| c.is_ascii_digit() || c == '-')
             .to_owned();
         *threads.entry(thread).or_default() += count;
-        // Frames run from the innermost (the sampled instruction) outwards.
-        let kind = frames
-            .frames
-            .iter()
-            .flatten()
-            .find_map(|symbol| {
-                let name = symbol.name();
-                KINDS.iter().position(|(_, test)| test(&name))
-            })
-            .unwrap_or(KINDS.len());
-        kinds[kind] += count;
+        let names = frames.frames.iter().flatten().map(|symbol| symbol.name());
+        kinds[frames::kind_of(KINDS, names)] += count;
     }
     let pct = |n: isize| 100.0 * n as f64 / total.max(1) as f64;
     let mut threads: Vec<_> = threads.into_iter().collect();

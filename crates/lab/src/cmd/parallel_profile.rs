@@ -24,6 +24,7 @@ use chunkstream_benches::peers;
 use chunkstream_benches::workload::{self, Workload};
 
 use super::paired_rows::drain;
+use crate::frames::{self, FrameTest};
 use crate::sources::{self, Sqlite};
 
 /// Samples per second.
@@ -35,24 +36,11 @@ const RUN_AHEAD: usize = 2000;
 /// A fresh stream per request.
 type Make<'a> = Box<dyn Fn() -> ChunkStream + 'a>;
 
-/// A test on a frame's name.
-type FrameTest = fn(&str) -> bool;
-
 /// Kinds of frame, most specific first: a sample counts for the kind of its innermost
 /// recognised frame (its "self" time, as a flamegraph's top edge reads).
 const KINDS: &[(&str, FrameTest)] = &[
-    ("allocation and freeing", |n| {
-        n.contains("__rust_alloc")
-            || n.contains("__rust_dealloc")
-            || n.contains("__rust_realloc")
-            || n.contains("malloc")
-            || n.contains("realloc")
-            || n.contains("cfree")
-            || n.contains("drop_in_place<alloc::string::String>")
-    }),
-    ("memory copies", |n| {
-        n.contains("memcpy") || n.contains("memmove")
-    }),
+    ("allocation and freeing", frames::is_allocation),
+    ("memory copies", frames::is_copy),
     ("SQLite C library", |n| n.starts_with("sqlite3")),
     ("row decoding", |n| {
         n.contains("try_get") || n.contains("Decode") || n.contains("sources::decode")
@@ -149,12 +137,7 @@ fn profile(
         *threads
             .entry(thread_of(&frames.thread_name, &names))
             .or_default() += count;
-        // Frames run from the innermost (the sampled instruction) outwards.
-        let kind = names
-            .iter()
-            .find_map(|name| KINDS.iter().position(|(_, test)| test(name)))
-            .unwrap_or(KINDS.len());
-        kinds[kind] += count;
+        kinds[frames::kind_of(KINDS, &names)] += count;
         if let Some(top) = names.first() {
             *frames_self.entry(short(top)).or_default() += count;
         }
