@@ -606,9 +606,11 @@ impl<P: BufferPool> Runner<P> {
         let mut next = self.take();
         while let Some((work, done)) = next {
             if stop.load(Ordering::Relaxed) {
-                // The stream is gone or failed: drop the batch unencoded.
-                drop((work, done));
+                // The stream is gone or failed: drop the batch unencoded, after taking the
+                // next one (so a last worker has given its permit back when the stream
+                // sees this batch end).
                 next = self.take();
+                drop((work, done));
                 continue;
             }
             let encoded = catch_unwind(AssertUnwindSafe(work)).unwrap_or_else(|payload| {
@@ -835,8 +837,7 @@ impl<S, F, P: BufferPool, E> Ordered<S, F, P, E> {
 
     /// Closes the body after the last batch (`]`, or `[]` when empty).
     fn finish(&mut self) {
-        // Every batch is in: a worker still starting would find nothing to encode.
-        drop(std::mem::take(&mut lock(&self.queue).permits));
+        self.release_permits();
         let format = self.job.format;
         if format.has_end() {
             let pool = &self.job.pool;
@@ -851,6 +852,12 @@ impl<S, F, P: BufferPool, E> Ordered<S, F, P, E> {
             }
         }
         self.phase = Phase::Finished;
+    }
+
+    /// Gives back the permits of workers not yet ended, once every batch is in: a worker
+    /// still starting would find nothing to encode.
+    fn release_permits(&mut self) {
+        drop(std::mem::take(&mut lock(&self.queue).permits));
     }
 
     /// Ends the body with `err`, as the sequential path does: what was encoded before it
@@ -936,6 +943,7 @@ where
                         this.window.pop_front();
                     }
                     let err = err.take();
+                    this.release_permits();
                     this.phase = Phase::Finished;
                     return Poll::Ready(err.map(Err));
                 }
