@@ -71,7 +71,8 @@
 //! workers as well. It costs memory (about `2 * workers + 1` batches of encoded JSON per stream;
 //! see the method's docs for the exact bound) and nothing under load: encoding threads
 //! come from shared [`EncodePermits`] sized to the cores, and a stream that finds none
-//! free encodes on its own task, as the sequential path does. Leave it at 1 (the default)
+//! free, or runs beside as many streams as there are permits, encodes on its own task,
+//! as the sequential path does. Leave it at 1 (the default)
 //! for small results and slow sources.
 //!
 //! A source that does real work per item (decoding database rows) can run on a task of

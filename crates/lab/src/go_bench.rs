@@ -6,6 +6,7 @@
 //! [`go_ref`]: crate::go_ref
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use chunkstream::BoxError;
 use chunkstream_benches::workload::Ticket;
@@ -83,6 +84,8 @@ pub(crate) struct GoRun {
     bulk: Vec<Series>,
     /// Slices with Go at its default `GOMAXPROCS`.
     bulk_all_cores: Vec<Series>,
+    /// Go's own streaming time, unmeasured, on each fresh process before it is timed.
+    warm_up: Duration,
     notes: Vec<String>,
 }
 
@@ -95,8 +98,9 @@ impl std::fmt::Debug for GoRun {
 }
 
 impl GoRun {
-    /// Starts Go on `tickets` (or records why it cannot run).
-    pub(crate) fn start(tickets: &[Ticket]) -> GoRun {
+    /// Starts Go on `tickets` (or records why it cannot run); each fresh Go process
+    /// streams them for `warm_up` before it is timed.
+    pub(crate) fn start(tickets: &[Ticket], warm_up: Duration) -> GoRun {
         let (go, dir) = match start(tickets) {
             Ok((go, dir)) => (Ok(go), Some(dir)),
             Err(reason) => (Err(reason), None),
@@ -106,6 +110,7 @@ impl GoRun {
             _tickets: dir,
             bulk: Vec::new(),
             bulk_all_cores: Vec::new(),
+            warm_up,
             notes: Vec::new(),
         }
     }
@@ -121,11 +126,11 @@ impl GoRun {
     }
 
     /// One slice of the bulk comparison: chunkstream's bulk stream (`rust`: seconds per
-    /// request of `bytes` bytes) alternating with Go's, on a fresh Go process, on one
-    /// core and at Go's default `GOMAXPROCS` in turn. The lab measures many slices
-    /// spread over its run, and each ratio's interval resamples the slices: it covers a
-    /// change of load during the run and the spread between Go processes, not only the
-    /// noise within one slice.
+    /// request of `bytes` bytes) alternating with Go's, on a fresh Go process (warmed up
+    /// first), on one core and at Go's default `GOMAXPROCS` in turn. The lab measures
+    /// many slices spread over its run, and each ratio's interval resamples the slices:
+    /// it covers a change of load during the run and the spread between Go processes,
+    /// not only the noise within one slice.
     ///
     /// One core each is the headline: chunkstream's bulk stream runs on one thread, and
     /// the Go streamer on one core is both faster (its goroutines hand batches and
@@ -136,7 +141,10 @@ impl GoRun {
             return;
         };
         let one_core = self.bulk.len() <= self.bulk_all_cores.len();
-        if let Err(e) = go.restart(one_core.then_some(1)) {
+        let fresh = go
+            .restart(one_core.then_some(1))
+            .and_then(|()| go.warm_up(self.warm_up));
+        if let Err(e) = fresh {
             self.notes.push(format!("bulk: restarting Go failed: {e}"));
             return;
         }
@@ -188,10 +196,12 @@ impl GoRun {
         let times = |slices: &[Series], f: fn(&Series) -> Vec<f64>| -> Vec<Vec<f64>> {
             slices.iter().map(f).collect()
         };
+        let warm_ms = self.warm_up.as_millis();
         let note = |slices: &[Series], go: &str| {
             format!(
                 "chunkstream MB/s over Go MB/s ({go}); per pair; {} slices spread over the \
-                 run, each on a fresh Go process; interval resamples slices, then pairs",
+                 run, each on a fresh Go process warmed up for {warm_ms} ms; interval \
+                 resamples slices, then pairs",
                 slices.len()
             )
         };
@@ -241,7 +251,7 @@ impl GoRun {
             );
         }
         // Go against its own limit, the pool and the request figures at Go's default.
-        if let Err(e) = go.restart(None) {
+        if let Err(e) = go.restart(None).and_then(|()| go.warm_up(self.warm_up)) {
             notes.push(format!(
                 "restarting Go at its default GOMAXPROCS failed: {e}"
             ));

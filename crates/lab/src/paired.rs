@@ -66,11 +66,6 @@ impl Series {
         Estimate::of(&self.speed_ratios())
     }
 
-    /// The contestant's cost relative to the reference, with its interval.
-    pub(crate) fn cost(&self) -> Estimate {
-        Estimate::of(&self.cost_ratios())
-    }
-
     /// The contestant's seconds per unit, with its interval.
     pub(crate) fn contestant_time(&self) -> Estimate {
         Estimate::of(&self.contestant)

@@ -261,9 +261,46 @@ async fn batches_go_to_other_threads_only_while_permits_are_free() {
     }
 }
 
+#[tokio::test]
+async fn with_as_many_streams_as_permits_each_encodes_on_its_own_task() {
+    let here = std::thread::current().id();
+    let streamer = streamer(2, 2);
+    let permits = Arc::clone(streamer.encode_permits());
+    // Two streams running (not yet polled, not ended) take the two cores.
+    let busy: Vec<_> = (0..2)
+        .map(|_| {
+            streamer.stream_batch(source::from_iter(0..10_u32), transform::batch_passthrough())
+        })
+        .collect();
+    assert_eq!(permits.streams(), 2);
+    let (items, threads) = traced(1000, u64::MAX);
+    let chunks = streamer.stream_batch(source::from_iter(items), transform::batch_passthrough());
+    let got = body(chunks).await.unwrap();
+    assert_eq!(
+        got,
+        serde_json::to_vec(&(0..1000).collect::<Vec<u64>>()).unwrap()
+    );
+    assert_eq!(*threads.lock().unwrap(), HashSet::from([here]));
+    assert_eq!(permits.available(), 2);
+
+    // A stream that ends (here: dropped) gives its place back; a finished one too.
+    let mut busy = busy.into_iter();
+    drop(busy.next());
+    body(busy.next().unwrap()).await.unwrap();
+    assert_eq!(permits.streams(), 0);
+    let (items, threads) = traced(1000, u64::MAX);
+    let chunks = streamer.stream_batch(source::from_iter(items), transform::batch_passthrough());
+    body(chunks).await.unwrap();
+    assert!(threads.lock().unwrap().iter().any(|id| *id != here));
+    assert_eq!(permits.streams(), 0);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_streams_share_the_permits() {
-    let streamer = streamer(4, 2);
+    // 16 streams of 4 workers on 24 permits: fewer streams than permits, so they hand
+    // batches to workers, as many at once as permits are free; bodies intact, every
+    // permit and buffer back at the end.
+    let streamer = streamer(4, 24);
     let rows = tickets(500);
     let expected = serde_json::to_vec(&rows).unwrap();
     let tasks: Vec<_> = (0..16)
@@ -278,7 +315,8 @@ async fn concurrent_streams_share_the_permits() {
     for task in tasks {
         assert_eq!(task.await.unwrap().unwrap(), expected);
     }
-    assert_eq!(streamer.encode_permits().available(), 2);
+    assert_eq!(streamer.encode_permits().available(), 24);
+    assert_eq!(streamer.encode_permits().streams(), 0);
     assert_eq!(streamer.pool().stats().outstanding, 0);
 }
 

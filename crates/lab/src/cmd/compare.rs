@@ -181,12 +181,21 @@ pub(crate) fn run(options: &Options, env: &Environment, out: &FsPath) -> Result<
     };
     let go_pool = go.run.blocks().map(|go| {
         let go = std::rc::Rc::new(std::cell::RefCell::new(go));
-        let (a, b) = (std::rc::Rc::clone(&go), go);
+        let (a, b, c) = (std::rc::Rc::clone(&go), std::rc::Rc::clone(&go), go);
         pool_ops::GoPool {
             pool: Box::new(move |n| Ok(a.borrow_mut().pool_block(n).map_err(|e| e.to_string())?)),
             alloc: Box::new(move |n| {
                 Ok(b.borrow_mut().alloc_block(n).map_err(|e| e.to_string())?)
             }),
+            restart: Box::new(move || {
+                Ok(c.borrow_mut().restart(None).map_err(|e| e.to_string())?)
+            }),
+            slices: if quick { 2 } else { GO_POOL_SLICES },
+            schedule: Schedule {
+                budget: Duration::from_secs_f64(if quick { 0.01 } else { 0.1 }),
+                min_pairs: if quick { 5 } else { 15 },
+                ..pool_schedule
+            },
         }
     });
     eprintln!("compare: pool get + put");
@@ -251,6 +260,19 @@ const GO_SLICES_EACH_SIDE: usize = 30;
 /// The same with `--quick`.
 const GO_SLICES_EACH_SIDE_QUICK: usize = 2;
 
+/// Go's own streaming time on each fresh process before its slice is timed. A fresh Go
+/// process streams 10-40% slower for its first 100-300 ms here (its heap and GC pacing
+/// grow to the workload), by an amount that differs between processes; slices of a few
+/// dozen milliseconds timed cold measured mostly that start-up, and its spread was most
+/// of the headline's run-to-run variation.
+const GO_WARM_UP: Duration = Duration::from_millis(400);
+/// The same with `--quick`.
+const GO_WARM_UP_QUICK: Duration = Duration::from_millis(10);
+
+/// Slices (each on a fresh Go process) of every pool comparison with Go: enough that Go
+/// at its best (see `pool_ops`) is among them whatever share of the time it runs so.
+const GO_POOL_SLICES: usize = 8;
+
 /// The Go package and chunkstream's side of the bulk comparison: the tickets in memory,
 /// `stream`, freelist, serde_json.
 struct GoSide {
@@ -283,7 +305,7 @@ impl GoSide {
             max_pairs: 5000,
         };
         GoSide {
-            run: go_bench::GoRun::start(tickets),
+            run: go_bench::GoRun::start(tickets, if quick { GO_WARM_UP_QUICK } else { GO_WARM_UP }),
             rust: Streaming(built.chunks),
             bytes,
             bulk: schedule(3.0 / GO_SLICES_EACH_SIDE as f64, 9),

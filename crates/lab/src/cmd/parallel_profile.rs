@@ -4,7 +4,8 @@
 //!
 //! Each scenario is the one the `parallel` report times, driven the same way (the stream
 //! polled by `block_on` on the main thread, beside a two-worker tokio runtime whose
-//! blocking pool runs the encoders), for a few seconds of back-to-back requests. The
+//! blocking pool runs the encoders; the load scenarios' 64 streams are tasks on that
+//! runtime), for a few seconds of back-to-back requests. The
 //! summary says how much CPU one request took against its wall time (how many cores were
 //! busy on average), which threads took it, and which kind of frame: a flamegraph shows
 //! proportions of CPU, so idle cores only show in the busy figure.
@@ -22,6 +23,7 @@ use chunkstream::{
 };
 use chunkstream_benches::peers;
 use chunkstream_benches::workload::{self, Workload};
+use tokio::runtime::Runtime;
 
 use super::paired_rows::drain;
 use crate::frames::{self, FrameTest};
@@ -33,8 +35,42 @@ const HZ: i32 = 999;
 /// Capacity of the run-ahead queue, as in the `parallel` report.
 const RUN_AHEAD: usize = 2000;
 
-/// A fresh stream per request.
-type Make<'a> = Box<dyn Fn() -> ChunkStream + 'a>;
+/// One request: drives its streams to the end on the runtime, and returns the bytes.
+type Request<'a> = Box<dyn Fn(&Runtime) -> Result<u64, BoxError> + 'a>;
+
+/// Concurrent requests in the load scenarios, as in the `parallel` report.
+const CONCURRENT: usize = 64;
+
+/// A request of one stream, made fresh by `make` and polled by `block_on`.
+fn one<'a>(make: impl Fn() -> ChunkStream + 'a) -> Request<'a> {
+    Box::new(move |rt: &Runtime| rt.block_on(drain(make())))
+}
+
+/// A request of [`CONCURRENT`] streams of `items` at once, each a task on the runtime,
+/// as the `parallel` report's load row runs them.
+fn concurrent<E: Encoder>(
+    streamer: Arc<Streamer<FreelistPool, E>>,
+    items: &'static [workload::Ticket],
+) -> Request<'static> {
+    Box::new(move |rt: &Runtime| {
+        let tasks: Vec<_> = (0..CONCURRENT)
+            .map(|_| {
+                let s = Arc::clone(&streamer);
+                rt.spawn(async move {
+                    drain(s.stream_batch(peers::memory(items), transform::batch_passthrough()))
+                        .await
+                })
+            })
+            .collect();
+        rt.block_on(async {
+            let mut bytes = 0;
+            for task in tasks {
+                bytes += task.await??;
+            }
+            Ok(bytes)
+        })
+    })
+}
 
 /// Kinds of frame, most specific first: a sample counts for the kind of its innermost
 /// recognised frame (its "self" time, as a flamegraph's top edge reads).
@@ -99,16 +135,16 @@ fn process_cpu() -> Option<f64> {
     Some((utime + stime) / 100.0)
 }
 
-/// Profiles `make` for `seconds`; writes the flamegraph to `path`; a summary line.
+/// Profiles `request` for `seconds`; writes the flamegraph to `path`; a summary line.
 fn profile(
-    rt: &tokio::runtime::Runtime,
-    make: &Make<'_>,
+    rt: &Runtime,
+    request: &Request<'_>,
     path: &Path,
     seconds: f64,
 ) -> Result<String, BoxError> {
     let _context = rt.enter();
     // One request outside the profile: threads and pools warm.
-    rt.block_on(drain(make()))?;
+    request(rt)?;
     let guard = pprof::ProfilerGuardBuilder::default()
         .frequency(HZ)
         .blocklist(&["libc", "libgcc", "pthread", "vdso"])
@@ -119,7 +155,7 @@ fn profile(
     let mut requests = 0u64;
     let mut bytes = 0u64;
     while Instant::now() < until {
-        bytes += rt.block_on(drain(make()))?;
+        bytes += request(rt)?;
         requests += 1;
     }
     let wall = start.elapsed().as_secs_f64();
@@ -230,29 +266,32 @@ pub(crate) fn run(seconds: f64, out: &Path) -> Result<(), BoxError> {
 
     let serde2 = streamer(SerdeJson, 2)?;
     let sonic2 = streamer(SonicRs, 2)?;
-    let one = streamer(SerdeJson, 1)?;
+    let single = streamer(SerdeJson, 1)?;
+    let load_items = workload::leak(workload::tickets(
+        Workload::Tickets.items_for_bytes(1 << 20),
+    ));
     let pass = || transform::batch_passthrough::<&'static workload::Ticket>();
-    let scenarios: Vec<(&str, &str, Make<'_>)> = vec![
+    let scenarios: Vec<(&str, &str, Request<'_>)> = vec![
         (
             "parallel-serde_json-2-workers",
             "bulk tickets from memory, serde_json, 2 workers",
-            Box::new(|| serde2.stream_batch(peers::memory(items), pass())),
+            one(|| serde2.stream_batch(peers::memory(items), pass())),
         ),
         (
             "parallel-sonic-rs-2-workers",
             "bulk tickets from memory, sonic-rs, 2 workers",
-            Box::new(|| sonic2.stream_batch(peers::memory(items), pass())),
+            one(|| sonic2.stream_batch(peers::memory(items), pass())),
         ),
         (
             "parallel-channel-plain",
             "channel source, no run_ahead (the reference)",
-            Box::new(|| one.stream_batch(sources::channel(items), pass())),
+            one(|| single.stream_batch(sources::channel(items), pass())),
         ),
         (
             "parallel-channel-run_ahead",
             "channel source, run_ahead",
-            Box::new(|| {
-                one.stream_batch(
+            one(|| {
+                single.stream_batch(
                     source::run_ahead(sources::channel(items), RUN_AHEAD),
                     pass(),
                 )
@@ -261,17 +300,27 @@ pub(crate) fn run(seconds: f64, out: &Path) -> Result<(), BoxError> {
         (
             "parallel-sqlite-plain",
             "SQLite source, no run_ahead (the reference)",
-            Box::new(|| one.stream_batch(Sqlite::rows(db), transform::batch_passthrough())),
+            one(|| single.stream_batch(Sqlite::rows(db), transform::batch_passthrough())),
         ),
         (
             "parallel-sqlite-run_ahead",
             "SQLite source, run_ahead",
-            Box::new(|| {
-                one.stream_batch(
+            one(|| {
+                single.stream_batch(
                     source::run_ahead(Sqlite::rows(db), RUN_AHEAD),
                     transform::batch_passthrough(),
                 )
             }),
+        ),
+        (
+            "parallel-load-off",
+            "64 concurrent requests, parallel encoding off (the reference)",
+            concurrent(Arc::new(streamer(SerdeJson, 1)?), load_items),
+        ),
+        (
+            "parallel-load-on",
+            "64 concurrent requests, parallel encoding on (2 workers, 2 permits)",
+            concurrent(Arc::new(streamer(SerdeJson, 2)?), load_items),
         ),
     ];
     let mut summary = String::from(
@@ -280,17 +329,19 @@ pub(crate) fn run(seconds: f64, out: &Path) -> Result<(), BoxError> {
          not edit: rerun the command._\n\n\
          pprof at 999 Hz, every thread of the process, the scenarios of the `parallel` \
          report driven the same way (the stream polled by `block_on` on the main thread, \
-         a two-worker tokio runtime beside it, encoders on its blocking pool). A \
+         a two-worker tokio runtime beside it, encoders on its blocking pool; the load \
+         scenarios run their 64 streams as tasks on that runtime, whose two workers then \
+         encode every batch that finds no free permit). A \
          flamegraph shows where the CPU went; cores left idle show only in the \
          \"cores busy\" figure (the process's CPU time from `/proc/self/stat` over wall \
          time; at most 2 on this machine, less when other processes take the cores). The \
          sample counts are lower than the CPU time (the profiling signal is process-wide \
          and pending signals merge), so read the percentages, not the counts.\n\n",
     );
-    for (file, what, make) in &scenarios {
+    for (file, what, request) in &scenarios {
         eprintln!("parallel --profile: {what}");
         let path = dir.join(format!("{file}.svg"));
-        let line = profile(&rt, make, &path, seconds)?;
+        let line = profile(&rt, request, &path, seconds)?;
         writeln!(summary, "- **{what}** ([flamegraph]({file}.svg)): {line}")?;
     }
     drop(scenarios);
