@@ -252,7 +252,9 @@ pub(crate) fn run(quick: bool, env: &Environment, out: &Path) -> Result<(), BoxE
          the same tickets through a tokio channel fed by a task; the SQLite rows {} \
          decoded rows; `run_ahead` polls the source on its own task ({RUN_AHEAD} items \
          ahead). The load row runs {CONCURRENT} requests of {} tickets at once, on \
-         against off. Peak buffers: the most buffers one stream held at once (a counting \
+         against off: with more streams running than permits (one per core), each \
+         stream encodes on its own task, so the row measures what the parallel path \
+         costs a busy service. Peak buffers: the most buffers one stream held at once (a counting \
          pool), beside the bound `with_encode_workers` documents.\n\n{}\n\n\
          ![throughput against workers](parallel.svg)\n",
         items.len(),
