@@ -222,8 +222,8 @@ impl<P: BufferPool, E: Encoder> Streamer<P, E> {
     /// The transform runs on the stream's task in source order; encoding runs on tokio's
     /// blocking pool, a batch at a time per worker, as long as the streamer's
     /// [`EncodePermits`] allow (a permit free, fewer streams running than permits; else
-    /// on the stream's task). Up to `workers` more batches
-    /// wait, transformed, so a worker that ends a batch goes straight to the next. With
+    /// on the stream's task). Up to `workers` more batches wait, transformed, so a worker
+    /// that ends a batch goes straight to the next. With
     /// [`flush_interval`](crate::ChunkConfig::flush_interval) set, the batch path stays
     /// sequential. The per-item path ([`stream`](Streamer::stream)) is unaffected.
     ///
@@ -247,8 +247,8 @@ impl<P: BufferPool, E: Encoder> Streamer<P, E> {
     /// `2 * workers` batches. With the defaults (1000 items a batch, 50 KiB buffers cut at
     /// 32 KiB) and ~470-byte tickets, that bound is 82 buffers (4.1 MB) for 2 workers and
     /// 146 (7.3 MB) for 4, against 2 buffers on the sequential path; the `parallel` test
-    /// of the core measures it. `max_pooled` should
-    /// cover the buffers of the streams you run at once, or the pool drops the surplus.
+    /// of the core measures it. `max_pooled` should cover the buffers of the streams you
+    /// run at once, or the pool drops the surplus.
     /// Smaller batches lower the bound and the gain alike.
     ///
     /// # Examples
@@ -605,6 +605,15 @@ struct Queue<P: BufferPool> {
     permits: Vec<Permit>,
 }
 
+impl<P: BufferPool> Queue<P> {
+    /// A worker ends: one fewer running, and one permit back (none when the stream has
+    /// already given them all back).
+    fn leave(&mut self) {
+        self.runners -= 1;
+        self.permits.pop();
+    }
+}
+
 type SharedQueue<P> = Arc<Mutex<Queue<P>>>;
 
 fn lock<P: BufferPool>(queue: &SharedQueue<P>) -> MutexGuard<'_, Queue<P>> {
@@ -628,8 +637,7 @@ impl<P: BufferPool> Drop for Runner<P> {
         }
         let orphans = {
             let mut queue = lock(&self.queue);
-            queue.runners -= 1;
-            queue.permits.pop();
+            queue.leave();
             if queue.runners == 0 {
                 std::mem::take(&mut queue.jobs)
             } else {
@@ -670,8 +678,7 @@ impl<P: BufferPool> Runner<P> {
         let mut queue = lock(&self.queue);
         let next = queue.jobs.pop_front();
         if next.is_none() {
-            queue.runners -= 1;
-            queue.permits.pop();
+            queue.leave();
             self.counted = false;
         }
         next
