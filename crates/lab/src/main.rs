@@ -19,6 +19,7 @@ mod paired;
 mod plot;
 mod pool_ops;
 mod report;
+mod sampling;
 mod sources;
 mod stats;
 mod steady_alloc;

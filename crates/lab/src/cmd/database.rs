@@ -13,7 +13,7 @@
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use chunkstream::encode::SerdeJson;
 use chunkstream::pool::FreelistPool;
@@ -28,6 +28,7 @@ use super::paired_rows::{self, Row, timed};
 use crate::env_info::Environment;
 use crate::frames::{self, FrameTest};
 use crate::paired::Schedule;
+use crate::sampling::{self, Sampled, shares};
 use crate::sources::{COLUMNS, Postgres, Sqlite};
 
 const SQLITE_JSON: &str = "SELECT json_object('id', id, 'project_id', project_id, \
@@ -307,22 +308,12 @@ fn profile(
     path: &Path,
     seconds: f64,
 ) -> Result<String, BoxError> {
-    const HZ: i32 = 999;
-    let guard = pprof::ProfilerGuardBuilder::default()
-        .frequency(HZ)
-        .blocklist(&["libc", "libgcc", "pthread", "vdso"])
-        .build()?;
-    let start = Instant::now();
-    let until = start + Duration::from_secs_f64(seconds);
-    let mut requests = 0u64;
-    while Instant::now() < until {
-        rt.block_on(unit(make))?;
-        requests += 1;
-    }
-    let wall = start.elapsed().as_secs_f64();
-    let report = guard.report().build()?;
-    std::fs::create_dir_all(path.parent().unwrap_or(Path::new(".")))?;
-    report.flamegraph(std::fs::File::create(path)?)?;
+    let Sampled {
+        report,
+        requests,
+        wall,
+        ..
+    } = sampling::sample(seconds, path, || rt.block_on(unit(make)))?;
     let mut total = 0isize;
     let mut threads: HashMap<String, isize> = HashMap::new();
     let mut kinds = vec![0isize; KINDS.len() + 1];
@@ -336,28 +327,27 @@ fn profile(
         let names = frames.frames.iter().flatten().map(|symbol| symbol.name());
         kinds[frames::kind_of(KINDS, names)] += count;
     }
-    let pct = |n: isize| 100.0 * n as f64 / total.max(1) as f64;
-    let mut threads: Vec<_> = threads.into_iter().collect();
-    threads.sort_by_key(|t| std::cmp::Reverse(t.1));
-    let threads: Vec<String> = threads
-        .iter()
-        .take(4)
-        .map(|(t, n)| format!("`{t}` {:.0}%", pct(*n)))
-        .collect();
-    let mut kinds: Vec<(&str, isize)> = KINDS
-        .iter()
-        .map(|k| k.0)
-        .chain(["other"])
-        .zip(kinds)
-        .collect();
-    kinds.sort_by_key(|k| std::cmp::Reverse(k.1));
-    let kinds: Vec<String> = kinds
-        .iter()
-        .filter(|(_, n)| *n > 0)
-        .map(|(k, n)| format!("{k} {:.0}%", pct(*n)))
-        .collect();
+    let threads = shares(
+        threads
+            .into_iter()
+            .map(|(t, n)| (format!("`{t}`"), n))
+            .collect(),
+        total,
+        4,
+    );
+    let kinds = shares(
+        KINDS
+            .iter()
+            .map(|k| k.0)
+            .chain(["other"])
+            .map(str::to_owned)
+            .zip(kinds)
+            .collect(),
+        total,
+        usize::MAX,
+    );
     let per_request_ms = 1e3 * wall / requests.max(1) as f64;
-    let cpu_ms = 1e3 * total as f64 / f64::from(HZ) / requests.max(1) as f64;
+    let cpu_ms = 1e3 * total as f64 / f64::from(sampling::HZ) / requests.max(1) as f64;
     Ok(format!(
         "{requests} requests in {wall:.1} s: {per_request_ms:.1} ms of wall time per \
          request, {cpu_ms:.1} ms of this process's CPU per request ({total} samples; \
@@ -365,7 +355,7 @@ fn profile(
          waited, on the database server or for a core of this shared machine). \
          Threads: {}. Samples by innermost recognised frame: {}.",
         100.0 * cpu_ms / per_request_ms.max(1e-9),
-        threads.join(", "),
-        kinds.join(", ")
+        threads,
+        kinds
     ))
 }

@@ -14,7 +14,6 @@ use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::path::Path;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
 use chunkstream::encode::{SerdeJson, SonicRs};
 use chunkstream::pool::FreelistPool;
@@ -27,10 +26,8 @@ use tokio::runtime::Runtime;
 
 use super::paired_rows::drain;
 use crate::frames::{self, FrameTest};
+use crate::sampling::{self, Sampled, shares};
 use crate::sources::{self, Sqlite};
-
-/// Samples per second.
-const HZ: i32 = 999;
 
 /// Capacity of the run-ahead queue, as in the `parallel` report.
 const RUN_AHEAD: usize = 2000;
@@ -123,18 +120,6 @@ fn thread_of(thread_name: &str, names: &[String]) -> &'static str {
     }
 }
 
-/// CPU time (user and system) of every thread of this process so far, in seconds, from
-/// `/proc/self/stat` (Linux; clock ticks of 1/100 s). `None` elsewhere.
-fn process_cpu() -> Option<f64> {
-    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
-    // Fields after the command name (which may hold spaces) start with the state (3rd).
-    let rest = stat.rsplit_once(')')?.1;
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    let utime: f64 = fields.get(11)?.parse().ok()?;
-    let stime: f64 = fields.get(12)?.parse().ok()?;
-    Some((utime + stime) / 100.0)
-}
-
 /// Profiles `request` for `seconds`; writes the flamegraph to `path`; a summary line.
 fn profile(
     rt: &Runtime,
@@ -145,23 +130,13 @@ fn profile(
     let _context = rt.enter();
     // One request outside the profile: threads and pools warm.
     request(rt)?;
-    let guard = pprof::ProfilerGuardBuilder::default()
-        .frequency(HZ)
-        .blocklist(&["libc", "libgcc", "pthread", "vdso"])
-        .build()?;
-    let cpu_start = process_cpu();
-    let start = Instant::now();
-    let until = start + Duration::from_secs_f64(seconds);
-    let mut requests = 0u64;
-    let mut bytes = 0u64;
-    while Instant::now() < until {
-        bytes += request(rt)?;
-        requests += 1;
-    }
-    let wall = start.elapsed().as_secs_f64();
-    let cpu = process_cpu().zip(cpu_start).map(|(end, start)| end - start);
-    let report = guard.report().build()?;
-    report.flamegraph(std::fs::File::create(path)?)?;
+    let Sampled {
+        report,
+        requests,
+        bytes,
+        wall,
+        cpu,
+    } = sampling::sample(seconds, path, || request(rt))?;
 
     let mut total = 0isize;
     let mut threads: HashMap<&str, isize> = HashMap::new();
@@ -178,24 +153,15 @@ fn profile(
             *frames_self.entry(short(top)).or_default() += count;
         }
     }
-    let pct = |n: isize| 100.0 * n as f64 / total.max(1) as f64;
-    let listed = |mut v: Vec<(String, isize)>, take: usize| -> String {
-        v.sort_by_key(|t| std::cmp::Reverse(t.1));
-        v.iter()
-            .filter(|(_, n)| *n > 0)
-            .take(take)
-            .map(|(k, n)| format!("{k} {:.0}%", pct(*n)))
-            .collect::<Vec<_>>()
-            .join(", ")
-    };
-    let threads = listed(
+    let threads = shares(
         threads
             .into_iter()
             .map(|(k, n)| (k.to_owned(), n))
             .collect(),
+        total,
         5,
     );
-    let kinds = listed(
+    let kinds = shares(
         KINDS
             .iter()
             .map(|k| k.0)
@@ -203,9 +169,10 @@ fn profile(
             .map(str::to_owned)
             .zip(kinds)
             .collect(),
+        total,
         8,
     );
-    let tops = listed(frames_self.into_iter().collect(), 6);
+    let tops = shares(frames_self.into_iter().collect(), total, 6);
     let per_request_ms = 1e3 * wall / requests.max(1) as f64;
     let busy = match cpu {
         Some(cpu) => format!(

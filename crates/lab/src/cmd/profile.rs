@@ -9,6 +9,8 @@ use chunkstream_benches::peers;
 use chunkstream_benches::scenario::{self, Path, Scenario, Streaming};
 use chunkstream_benches::workload::{self, Workload};
 
+use crate::sampling;
+
 /// Options of `profile`.
 #[derive(Clone, Debug)]
 pub(crate) struct Options {
@@ -49,10 +51,7 @@ fn scenario_for(options: &Options) -> Box<dyn Scenario> {
 pub(crate) fn run(options: &Options, out: &FsPath) -> Result<(), BoxError> {
     let rt = tokio::runtime::Builder::new_current_thread().build()?;
     let mut scenario = scenario_for(options);
-    let guard = pprof::ProfilerGuardBuilder::default()
-        .frequency(999)
-        .blocklist(&["libc", "libgcc", "pthread", "vdso"])
-        .build()?;
+    let guard = sampling::profiler()?;
     let until = Instant::now() + Duration::from_secs_f64(options.seconds);
     let mut requests = 0u64;
     rt.block_on(async {
@@ -63,15 +62,13 @@ pub(crate) fn run(options: &Options, out: &FsPath) -> Result<(), BoxError> {
         Ok::<_, BoxError>(())
     })?;
     let report = guard.report().build()?;
-    let dir = out.join("flamegraphs");
-    std::fs::create_dir_all(&dir)?;
-    let file = dir.join(format!(
+    let file = out.join("flamegraphs").join(format!(
         "{}-{}-{}.svg",
         options.workload.name(),
         options.pool.name(),
         options.encoder.name()
     ));
-    report.flamegraph(std::fs::File::create(&file)?)?;
+    sampling::write_flamegraph(&report, &file)?;
     println!(
         "{} requests profiled; flamegraph: {}",
         requests,

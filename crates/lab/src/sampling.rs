@@ -1,0 +1,111 @@
+//! Sampling the lab's scenarios with pprof for the flamegraphs in `flamegraphs/`
+//! (`profile`, `database`, `parallel --profile`), and the shares of the samples in words.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use chunkstream::BoxError;
+
+/// Samples per second.
+pub(crate) const HZ: i32 = 999;
+
+/// A profiler sampling every thread of the process at [`HZ`], outside the C library and
+/// the kernel's vDSO (their frames do not unwind reliably).
+pub(crate) fn profiler() -> Result<pprof::ProfilerGuard<'static>, BoxError> {
+    Ok(pprof::ProfilerGuardBuilder::default()
+        .frequency(HZ)
+        .blocklist(&["libc", "libgcc", "pthread", "vdso"])
+        .build()?)
+}
+
+/// Writes `report`'s flamegraph to `path`, creating its folder.
+pub(crate) fn write_flamegraph(report: &pprof::Report, path: &Path) -> Result<(), BoxError> {
+    std::fs::create_dir_all(path.parent().unwrap_or(Path::new(".")))?;
+    report.flamegraph(std::fs::File::create(path)?)?;
+    Ok(())
+}
+
+/// Back-to-back requests under the profiler.
+pub(crate) struct Sampled {
+    pub(crate) report: pprof::Report,
+    pub(crate) requests: u64,
+    /// Bytes the requests returned, together.
+    pub(crate) bytes: u64,
+    /// Seconds of wall time.
+    pub(crate) wall: f64,
+    /// Seconds of CPU time of the whole process, when the platform tells.
+    pub(crate) cpu: Option<f64>,
+}
+
+/// Repeats `request` (which returns its bytes) for `seconds` under the profiler, and
+/// writes the flamegraph to `path`.
+pub(crate) fn sample(
+    seconds: f64,
+    path: &Path,
+    mut request: impl FnMut() -> Result<u64, BoxError>,
+) -> Result<Sampled, BoxError> {
+    let guard = profiler()?;
+    let cpu_start = process_cpu();
+    let start = Instant::now();
+    let until = start + Duration::from_secs_f64(seconds);
+    let (mut requests, mut bytes) = (0u64, 0u64);
+    while Instant::now() < until {
+        bytes += request()?;
+        requests += 1;
+    }
+    let wall = start.elapsed().as_secs_f64();
+    let cpu = process_cpu().zip(cpu_start).map(|(end, start)| end - start);
+    let report = guard.report().build()?;
+    write_flamegraph(&report, path)?;
+    Ok(Sampled {
+        report,
+        requests,
+        bytes,
+        wall,
+        cpu,
+    })
+}
+
+/// CPU time (user and system) of every thread of this process so far, in seconds, from
+/// `/proc/self/stat` (Linux; clock ticks of 1/100 s). `None` elsewhere.
+fn process_cpu() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // Fields after the command name (which may hold spaces) start with the state (3rd).
+    let rest = stat.rsplit_once(')')?.1;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let utime: f64 = fields.get(11)?.parse().ok()?;
+    let stime: f64 = fields.get(12)?.parse().ok()?;
+    Some((utime + stime) / 100.0)
+}
+
+/// `name 55%, other 12%`: the `take` largest non-zero counts, largest first, each as a
+/// share of `total`.
+pub(crate) fn shares(mut counts: Vec<(String, isize)>, total: isize, take: usize) -> String {
+    counts.sort_by_key(|c| std::cmp::Reverse(c.1));
+    counts
+        .iter()
+        .filter(|(_, n)| *n > 0)
+        .take(take)
+        .map(|(name, n)| format!("{name} {:.0}%", 100.0 * *n as f64 / total.max(1) as f64))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shares_are_the_largest_first_without_the_empty_ones() {
+        let counts = vec![("a".into(), 1), ("b".into(), 0), ("c".into(), 3)];
+        assert_eq!(shares(counts.clone(), 4, 5), "c 75%, a 25%");
+        assert_eq!(shares(counts, 4, 1), "c 75%");
+    }
+
+    #[test]
+    fn the_process_cpu_time_is_read_on_linux() {
+        if cfg!(target_os = "linux") {
+            assert!(process_cpu().is_some_and(|s| s >= 0.0));
+        }
+    }
+}
