@@ -37,6 +37,18 @@ pub(crate) fn kind_of(
         .unwrap_or(kinds.len())
 }
 
+/// Each kind's name beside its count (counts indexed as [`kind_of`] returns, the last
+/// for frames of no kind: `other`).
+pub(crate) fn named(kinds: &[(&str, FrameTest)], counts: Vec<isize>) -> Vec<(String, isize)> {
+    kinds
+        .iter()
+        .map(|k| k.0)
+        .chain(["other"])
+        .map(str::to_owned)
+        .zip(counts)
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -48,5 +60,9 @@ mod tests {
         assert_eq!(kind_of(kinds, ["malloc", "memmove"]), 0);
         assert_eq!(kind_of(kinds, ["main"]), 2);
         assert_eq!(kind_of(kinds, Vec::<String>::new()), 2);
+        assert_eq!(
+            named(kinds, vec![1, 2, 3]),
+            [("alloc".into(), 1), ("copy".into(), 2), ("other".into(), 3)]
+        );
     }
 }

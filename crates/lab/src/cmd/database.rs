@@ -335,17 +335,7 @@ fn profile(
         total,
         4,
     );
-    let kinds = shares(
-        KINDS
-            .iter()
-            .map(|k| k.0)
-            .chain(["other"])
-            .map(str::to_owned)
-            .zip(kinds)
-            .collect(),
-        total,
-        usize::MAX,
-    );
+    let kinds = shares(frames::named(KINDS, kinds), total, usize::MAX);
     let per_request_ms = 1e3 * wall / requests.max(1) as f64;
     let cpu_ms = 1e3 * total as f64 / f64::from(sampling::HZ) / requests.max(1) as f64;
     Ok(format!(

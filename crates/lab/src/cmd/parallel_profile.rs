@@ -161,17 +161,7 @@ fn profile(
         total,
         5,
     );
-    let kinds = shares(
-        KINDS
-            .iter()
-            .map(|k| k.0)
-            .chain(["other"])
-            .map(str::to_owned)
-            .zip(kinds)
-            .collect(),
-        total,
-        8,
-    );
+    let kinds = shares(frames::named(KINDS, kinds), total, 8);
     let tops = shares(frames_self.into_iter().collect(), total, 6);
     let per_request_ms = 1e3 * wall / requests.max(1) as f64;
     let busy = match cpu {
