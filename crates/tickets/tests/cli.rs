@@ -30,6 +30,14 @@ fn tickets() -> Command {
 /// A directory of its own under the target directory's scratch space, kept (the
 /// processes using it may outlive a test's panic); earlier runs' directories older than an
 /// hour are removed on first use.
+/// Runs `command` to its end, expecting it to refuse to start (exit 1): its stderr.
+fn refused(command: &mut Command) -> String {
+    let output = command.output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    stderr
+}
+
 fn scratch_dir() -> PathBuf {
     static CLEANED: std::sync::Once = std::sync::Once::new();
     CLEANED.call_once(|| {
@@ -224,14 +232,12 @@ fn sigterm_when_idle_stops_at_once() {
 fn startup_errors_name_what_failed() {
     let dir = scratch_dir();
     let missing = dir.join("missing-dir").join("t.db");
-    let output = tickets()
-        .arg("--db")
-        .arg(&missing)
-        .args(["--addr", "127.0.0.1:0"])
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    let stderr = refused(
+        tickets()
+            .arg("--db")
+            .arg(&missing)
+            .args(["--addr", "127.0.0.1:0"]),
+    );
     assert!(
         stderr.contains(&missing.display().to_string()),
         "the path is not named: {stderr}"
@@ -243,14 +249,12 @@ fn startup_errors_name_what_failed() {
 
     let busy = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = busy.local_addr().unwrap().to_string();
-    let output = tickets()
-        .arg("--db")
-        .arg(seeded_copy())
-        .args(["--addr", &addr])
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    let stderr = refused(
+        tickets()
+            .arg("--db")
+            .arg(seeded_copy())
+            .args(["--addr", &addr]),
+    );
     assert!(
         stderr.contains(&format!("cannot listen on {addr}")),
         "{stderr}"
@@ -262,13 +266,11 @@ fn startup_errors_name_what_failed() {
 /// (password hidden) and the schemes the service speaks, a non-zero exit.
 #[test]
 fn an_unsupported_database_url_is_refused_by_name() {
-    let output = tickets()
-        .args(["--database-url", "mysql://rita:secret@127.0.0.1/tickets"])
-        .args(["--addr", "127.0.0.1:0"])
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    let stderr = refused(
+        tickets()
+            .args(["--database-url", "mysql://rita:secret@127.0.0.1/tickets"])
+            .args(["--addr", "127.0.0.1:0"]),
+    );
     assert!(
         stderr.contains("cannot open the database mysql://rita:***@127.0.0.1/tickets"),
         "{stderr}"
