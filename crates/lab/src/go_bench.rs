@@ -177,25 +177,16 @@ impl GoRun {
         };
         let mut notes = vec![format!("ok ({})", go.go_version())];
         notes.extend(self.notes.iter().cloned());
-        let mb_s = |slices: &[Vec<f64>]| {
-            let per_sec: Vec<Vec<f64>> = slices
-                .iter()
-                .map(|times| {
-                    times
-                        .iter()
-                        .map(|&s| ratio(bytes as f64, s) / 1e6)
-                        .collect()
-                })
-                .collect();
-            Estimate::of_groups(&per_sec)
+        // MB/s of one side of each slice (`side`: its seconds per request).
+        let mb_s = |slices: &[Series], side: fn(&Series) -> &[f64]| {
+            paired::over_slices(slices, |s| {
+                side(s)
+                    .iter()
+                    .map(|&t| ratio(bytes as f64, t) / 1e6)
+                    .collect()
+            })
         };
-        let ratios = |slices: &[Series]| -> Estimate {
-            let per_slice: Vec<Vec<f64>> = slices.iter().map(Series::speed_ratios).collect();
-            Estimate::of_groups(&per_slice)
-        };
-        let times = |slices: &[Series], f: fn(&Series) -> Vec<f64>| -> Vec<Vec<f64>> {
-            slices.iter().map(f).collect()
-        };
+        let ratios = |slices: &[Series]| paired::over_slices(slices, Series::speed_ratios);
         let warm_ms = self.warm_up.as_millis();
         let note = |slices: &[Series], go: &str| {
             format!(
@@ -222,14 +213,14 @@ impl GoRun {
             push(
                 &mut table,
                 BULK_CHUNKSTREAM,
-                &mb_s(&times(&rust, |s| s.contestant.clone())),
+                &mb_s(&rust, |s| &s.contestant),
                 1,
                 "",
             );
             push(
                 &mut table,
                 BULK_GO,
-                &mb_s(&times(&self.bulk, |s| s.reference.clone())),
+                &mb_s(&self.bulk, |s| &s.reference),
                 1,
                 "GOMAXPROCS=1",
             );
@@ -245,7 +236,7 @@ impl GoRun {
             push(
                 &mut table,
                 BULK_GO_ALL_CORES,
-                &mb_s(&times(&self.bulk_all_cores, |s| s.reference.clone())),
+                &mb_s(&self.bulk_all_cores, |s| &s.reference),
                 1,
                 "default GOMAXPROCS",
             );

@@ -87,6 +87,13 @@ impl Series {
     }
 }
 
+/// The median and interval of `f` over slices of alternations (several short
+/// alternations of one comparison, spread over a run): each bootstrap resample draws
+/// slices, then values within them (see [`Estimate::of_groups`]).
+pub(crate) fn over_slices(slices: &[Series], f: impl Fn(&Series) -> Vec<f64>) -> Estimate {
+    Estimate::of_groups(&slices.iter().map(f).collect::<Vec<_>>())
+}
+
 /// Units per block so that one block lasts about `target`: doubles from one unit
 /// until a block is long enough (one unit when a single one is already longer).
 pub(crate) fn calibrate(block: &mut Block<'_>, target: Duration) -> Result<u64, BoxError> {

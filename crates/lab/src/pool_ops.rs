@@ -25,7 +25,7 @@ use chunkstream::{BoxError, BufferPool, PoolConfig};
 use chunkstream_benches::contestants::{POOLS, WithPool};
 
 use crate::paired::{self, Block, Schedule, Series};
-use crate::stats::{Estimate, median, ratio};
+use crate::stats::{median, ratio};
 use crate::table::{Table, fmt_num};
 
 /// The columns of `pool_ops.csv`.
@@ -218,11 +218,9 @@ fn push(
     hit_rate: f64,
     go_slices: String,
 ) {
-    let of =
-        |f: fn(&Series) -> Vec<f64>| Estimate::of_groups(&slices.iter().map(f).collect::<Vec<_>>());
-    let ns = of(|s| s.contestant.clone()).scale(1e9);
-    let reference_ns = of(|s| s.reference.clone()).scale(1e9);
-    let cost = of(Series::cost_ratios);
+    let ns = paired::over_slices(slices, |s| s.contestant.clone()).scale(1e9);
+    let reference_ns = paired::over_slices(slices, |s| s.reference.clone()).scale(1e9);
+    let cost = paired::over_slices(slices, Series::cost_ratios);
     let pairs: usize = slices.iter().map(Series::pairs).sum();
     let variation = median(
         &slices
