@@ -570,6 +570,9 @@ mod tests {
             "the old go process lives on"
         );
         assert_eq!(go.bulk_block(1).unwrap().0, per_repeat);
+        // A warm-up streams until its time is spent, then the process serves on.
+        go.warm_up(Duration::from_millis(20)).unwrap();
+        assert_eq!(go.bulk_block(1).unwrap().0, per_repeat);
 
         let pid = go.child.id();
         drop(go);

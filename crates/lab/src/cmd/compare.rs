@@ -253,18 +253,17 @@ const COMPARE_PASSES: usize = 1;
 
 /// Slices of the Go bulk comparison before the matrix, and again after it.
 /// Many short slices rather than a few long ones: each is a fresh Go process, and Go's
-/// speed differs between processes (by about 10-15% here) far more than within one, so
-/// the median settles with the number of processes sampled: with 30 on each side two
-/// runs agree to a few per cent.
+/// speed differs between processes more than within one, so the median settles with
+/// the number of processes sampled: with 30 on each side (and the warm-up) two runs
+/// agree to 2%.
 const GO_SLICES_EACH_SIDE: usize = 30;
 /// The same with `--quick`.
 const GO_SLICES_EACH_SIDE_QUICK: usize = 2;
 
-/// Go's own streaming time on each fresh process before its slice is timed. A fresh Go
-/// process streams 10-40% slower for its first 100-300 ms here (its heap and GC pacing
-/// grow to the workload), by an amount that differs between processes; slices of a few
-/// dozen milliseconds timed cold measured mostly that start-up, and its spread was most
-/// of the headline's run-to-run variation.
+/// Go's own streaming time on each fresh process before its slice is timed (see
+/// `GoBlocks::warm_up`): 100-300 ms of start-up here, so 400 ms. Slices of a few dozen
+/// milliseconds timed cold measured mostly that start-up, and its spread was most of
+/// the headline's run-to-run variation.
 const GO_WARM_UP: Duration = Duration::from_millis(400);
 /// The same with `--quick`.
 const GO_WARM_UP_QUICK: Duration = Duration::from_millis(10);
