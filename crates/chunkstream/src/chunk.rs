@@ -4,11 +4,11 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 
 use bytes::Bytes;
-use serde::Serialize;
 
 use crate::encode::Encoder;
 use crate::error::StreamError;
 use crate::format::Format;
+use crate::item::Item;
 use crate::pool::BufferPool;
 
 /// A pooled buffer owned by a [`Bytes`]: when the last `Bytes` referring to it drops, the
@@ -33,24 +33,30 @@ impl<P: BufferPool> Drop for PooledChunk<P> {
     }
 }
 
-/// Frames and encodes items into the current pooled buffer and cuts it into chunks.
+/// Frames and encodes items into the current pooled buffer and cuts it into chunks: the
+/// one writer of every path. The parallel path's workers write each batch with a batch
+/// writer (no opening, no separator before the batch's first item), and the stream's
+/// writer joins the batches with [`append_batch`](ChunkWriter::append_batch), writing
+/// the opening or the separator itself.
 ///
 /// An item is encoded once, straight into the buffer, and never split across chunks; an
 /// item larger than the buffer grows it (the pool then refuses to keep it).
-pub(crate) struct ChunkWriter<P: BufferPool, E> {
+pub(crate) struct ChunkWriter<P: BufferPool, E, F> {
     pool: Arc<P>,
     encoder: E,
-    format: Format,
+    format: F,
     threshold: usize,
     buf: Vec<u8>,
     /// Whether `buf` came from the pool (an empty `Vec` placeholder otherwise).
     holds_buffer: bool,
+    /// Whether the first item opens the body (false for a batch writer).
+    opens: bool,
     written: u64,
     chunks: u64,
 }
 
-impl<P: BufferPool, E: Encoder> ChunkWriter<P, E> {
-    pub(crate) fn new(pool: Arc<P>, encoder: E, format: Format, threshold: usize) -> Self {
+impl<P: BufferPool, E: Encoder, F: Format> ChunkWriter<P, E, F> {
+    pub(crate) fn new(pool: Arc<P>, encoder: E, format: F, threshold: usize) -> Self {
         ChunkWriter {
             pool,
             encoder,
@@ -58,19 +64,38 @@ impl<P: BufferPool, E: Encoder> ChunkWriter<P, E> {
             threshold,
             buf: Vec::new(),
             holds_buffer: false,
+            opens: true,
             written: 0,
             chunks: 0,
         }
     }
 
+    /// A new writer with the same pool, encoder, format and threshold.
+    pub(crate) fn blank(&self) -> Self {
+        ChunkWriter::new(
+            Arc::clone(&self.pool),
+            self.encoder.clone(),
+            self.format.clone(),
+            self.threshold,
+        )
+    }
+
+    /// A writer for one batch of the parallel path: its first item gets neither the
+    /// opening nor a separator (the stream's writer adds one when it appends the batch).
+    pub(crate) fn for_batch(&self) -> Self {
+        let mut writer = self.blank();
+        writer.opens = false;
+        writer
+    }
+
+    /// The pool buffers come from.
+    pub(crate) fn pool(&self) -> &Arc<P> {
+        &self.pool
+    }
+
     /// Items written so far; also the index of the next item.
     pub(crate) fn written(&self) -> u64 {
         self.written
-    }
-
-    /// Chunks handed out so far.
-    pub(crate) fn chunks(&self) -> u64 {
-        self.chunks
     }
 
     /// Bytes waiting in the current buffer.
@@ -91,22 +116,29 @@ impl<P: BufferPool, E: Encoder> ChunkWriter<P, E> {
         }
     }
 
-    /// Frames and encodes one item. On failure the buffer is as it was before the call.
+    /// Frames and writes one item. On failure the buffer is as it was before the call.
     ///
     /// # Errors
     ///
-    /// [`StreamError::Encode`] if the encoder refuses the item, [`StreamError::Panicked`]
-    /// if its `Serialize` implementation panics.
-    pub(crate) fn write<T: Serialize + ?Sized>(&mut self, item: &T) -> Result<(), StreamError> {
+    /// [`StreamError::Encode`] if the item is refused, [`StreamError::Panicked`] if its
+    /// `Serialize` implementation panics.
+    #[inline]
+    pub(crate) fn write<I: Item + ?Sized>(&mut self, item: &I) -> Result<(), StreamError> {
         let index = self.written;
         self.ensure_buffer();
-        let (format, encoder, buf) = (self.format, &self.encoder, &mut self.buf);
+        let (format, encoder, buf) = (&mut self.format, &self.encoder, &mut self.buf);
         let start = buf.len();
-        format.write_prefix(index, buf);
-        let encoded = catch_unwind(AssertUnwindSafe(|| encoder.encode(item, buf)));
-        match encoded {
+        match (index, self.opens) {
+            (0, true) => format.open(buf),
+            (0, false) => {}
+            _ => format.separator(buf),
+        }
+        format.item_prefix(buf);
+        let format = &*format;
+        let written = catch_unwind(AssertUnwindSafe(|| item.write_json(encoder, format, buf)));
+        match written {
             Ok(Ok(())) => {
-                format.write_suffix(buf);
+                format.item_suffix(buf);
                 self.written += 1;
                 Ok(())
             }
@@ -121,43 +153,88 @@ impl<P: BufferPool, E: Encoder> ChunkWriter<P, E> {
         }
     }
 
-    /// Frames one item that is already JSON and copies its bytes as they are: no encoder,
-    /// no check (the caller vouches that `json` is one JSON value).
-    pub(crate) fn write_raw(&mut self, json: &[u8]) {
-        let index = self.written;
-        self.ensure_buffer();
-        self.format.write_prefix(index, &mut self.buf);
-        self.buf.extend_from_slice(json);
-        self.format.write_suffix(&mut self.buf);
-        self.written += 1;
-    }
-
-    /// Hands out the current buffer as a chunk, if it holds any byte.
-    pub(crate) fn take_chunk(&mut self) -> Option<Bytes> {
+    /// Hands out the current buffer as it is, if it holds any byte.
+    pub(crate) fn take_buf(&mut self) -> Option<Vec<u8>> {
         if self.buf.is_empty() {
             return None;
         }
         self.holds_buffer = false;
+        Some(std::mem::take(&mut self.buf))
+    }
+
+    /// Hands out the current buffer as a chunk, if it holds any byte.
+    pub(crate) fn take_chunk(&mut self) -> Option<Bytes> {
+        let buf = self.take_buf()?;
         self.chunks += 1;
-        let buf = std::mem::take(&mut self.buf);
         Some(Bytes::from_owner(PooledChunk {
             buf,
             pool: Arc::clone(&self.pool),
         }))
     }
 
-    /// Closes the body (`]` or `[]` for a JSON array) and hands out the last chunk.
-    pub(crate) fn finish(&mut self) -> Option<Bytes> {
-        let (format, written) = (self.format, self.written);
-        if format.has_end() {
-            self.ensure_buffer();
-            format.write_end(written, &mut self.buf);
+    /// Appends a batch of `count` items written by a [`for_batch`](ChunkWriter::for_batch)
+    /// writer into `bufs`: the opening (first items of the body) or a separator, then the
+    /// batch's bytes, handing each buffer that reaches the threshold to `emit`. A buffer
+    /// arriving while nothing is pending is kept as it is, not copied.
+    pub(crate) fn append_batch(
+        &mut self,
+        bufs: impl IntoIterator<Item = Vec<u8>>,
+        count: u64,
+        mut emit: impl FnMut(Bytes),
+    ) {
+        if count == 0 {
+            return bufs.into_iter().for_each(|buf| self.pool.put(buf));
         }
-        self.take_chunk()
+        self.ensure_buffer();
+        match self.written {
+            0 => self.format.open(&mut self.buf),
+            _ => self.format.separator(&mut self.buf),
+        }
+        self.written += count;
+        for buf in bufs {
+            if self.buf.is_empty() {
+                self.release();
+                self.buf = buf;
+                self.holds_buffer = true;
+            } else {
+                self.buf.extend_from_slice(&buf);
+                self.pool.put(buf);
+            }
+            if self.is_full() {
+                self.take_chunk().into_iter().for_each(&mut emit);
+            }
+        }
+    }
+
+    /// Closes the body (the closing, or the empty body) and hands out the last chunk.
+    pub(crate) fn finish(&mut self) -> Option<Bytes> {
+        self.ensure_buffer();
+        match self.written {
+            0 => self.format.empty(&mut self.buf),
+            count => self.format.close(count, &mut self.buf),
+        }
+        let last = self.take_chunk();
+        self.release();
+        last
+    }
+
+    /// Ends a body that failed with `err`: once a chunk has gone out, what is pending and
+    /// the format's failure bytes go out as the last chunk; before that, nothing does
+    /// (the error comes first and alone).
+    pub(crate) fn fail(&mut self, err: &StreamError) -> Option<Bytes> {
+        let last = if self.chunks > 0 {
+            self.ensure_buffer();
+            self.format.fail(self.written, err, &mut self.buf);
+            self.take_chunk()
+        } else {
+            None
+        };
+        self.release();
+        last
     }
 }
 
-impl<P: BufferPool, E> ChunkWriter<P, E> {
+impl<P: BufferPool, E, F> ChunkWriter<P, E, F> {
     /// Gives the current buffer back to the pool, discarding what it holds.
     pub(crate) fn release(&mut self) {
         if self.holds_buffer {
@@ -167,7 +244,7 @@ impl<P: BufferPool, E> ChunkWriter<P, E> {
     }
 }
 
-impl<P: BufferPool, E> Drop for ChunkWriter<P, E> {
+impl<P: BufferPool, E, F> Drop for ChunkWriter<P, E, F> {
     fn drop(&mut self) {
         self.release();
     }

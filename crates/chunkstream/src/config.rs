@@ -17,7 +17,7 @@ pub const MAX_BUFFER_SIZE: usize = 1 << 30; // 1 GiB
 pub const MAX_POOLED: usize = 1 << 16; // 65_536 buffers
 /// Factor applied to `buffer_size` to get the default `max_retained`.
 pub const DEFAULT_RETAIN_FACTOR: usize = 2;
-/// Chunks `Streamer::spawn` may queue ahead of a slow reader. This is the default.
+/// Chunks `ChunkStream::spawn` may queue ahead of a slow reader. This is the default.
 pub const DEFAULT_CHANNEL_CAPACITY: usize = 4;
 
 /// How chunkstream sizes its buffers, chunks and batches.
@@ -62,11 +62,10 @@ pub struct ChunkConfig {
     /// A returned buffer whose capacity exceeds this is dropped rather than pooled.
     /// Default `2 * buffer_size`. Must be at least `buffer_size`.
     pub max_retained: usize,
-    /// Chunks [`Streamer::spawn`](crate::Streamer::spawn) may queue ahead of the reader
+    /// Chunks [`ChunkStream::spawn`](crate::ChunkStream::spawn) may queue ahead of the reader
     /// (its backpressure bound). Default 4.
     pub channel_capacity: usize,
-    /// The write-stall limit of a spawned stream ([`Streamer::spawn`](crate::Streamer::spawn),
-    /// [`Streamer::spawn_batch`](crate::Streamer::spawn_batch)): when a chunk has waited
+    /// The write-stall limit of a spawned stream ([`ChunkStream::spawn`](crate::ChunkStream::spawn)): when a chunk has waited
     /// this long for room in the full channel (the reader took nothing meanwhile), the
     /// task stops, drops the source (and, say, the database connection it holds) and
     /// every queued buffer, and the reader's next item is

@@ -1,90 +1,150 @@
-//! [`Format`]: how encoded values are framed in the body.
+//! [`Format`]: how encoded items are framed in the body. Open: a service implements it
+//! for a framing of its own, and every path (per item, batch, spawned, parallel) writes
+//! that framing through the same chunk writer.
 
-/// How values are framed: one JSON array, or one JSON value per line.
+use crate::encode::InvalidJson;
+use crate::error::StreamError;
+
+/// A body framing: what comes before the first item, around and between items, after the
+/// last, what an empty body is, and what a failed body may still write.
+///
+/// The item hooks take `&self` and run once per item on the hot path, monomorphized; the
+/// body hooks take `&mut self`: each stream works on its own clone of the format, so a
+/// format may keep per-stream state in its fields (updated in [`close`](Format::close)
+/// and [`fail`](Format::fail), which see the item count and the error).
 ///
 /// # Examples
+///
+/// RFC 7464 JSON text sequences: each item is `RS item LF`, nothing between items.
 ///
 /// ```
 /// use chunkstream::Format;
 ///
-/// assert_eq!(Format::JsonArray.content_type(), "application/json");
-/// assert_eq!(Format::Ndjson.content_type(), "application/x-ndjson");
-/// assert_eq!(Format::default(), Format::JsonArray);
+/// #[derive(Clone, Copy, Debug)]
+/// struct JsonSeq;
+///
+/// impl Format for JsonSeq {
+///     fn content_type(&self) -> &'static str {
+///         "application/json-seq"
+///     }
+///     fn item_prefix(&self, out: &mut Vec<u8>) {
+///         out.push(0x1e);
+///     }
+///     fn item_suffix(&self, out: &mut Vec<u8>) {
+///         out.push(b'\n');
+///     }
+/// }
+/// assert_eq!(JsonSeq.content_type(), "application/json-seq");
+/// ```
+pub trait Format: Clone + Send + Sync + 'static {
+    /// The `Content-Type` of a body in this format.
+    fn content_type(&self) -> &'static str;
+
+    /// Writes what comes before the first item (`[` for a JSON array).
+    fn open(&mut self, out: &mut Vec<u8>) {
+        let _ = out;
+    }
+
+    /// Writes what comes between two items (`,` for a JSON array).
+    fn separator(&self, out: &mut Vec<u8>) {
+        let _ = out;
+    }
+
+    /// Writes what comes before every item, after the opening or the separator.
+    fn item_prefix(&self, out: &mut Vec<u8>) {
+        let _ = out;
+    }
+
+    /// Writes what comes after every item (`\n` for NDJSON).
+    fn item_suffix(&self, out: &mut Vec<u8>) {
+        let _ = out;
+    }
+
+    /// Writes what closes a successful body of `count` (at least one) items (`]`).
+    fn close(&mut self, count: u64, out: &mut Vec<u8>) {
+        let _ = (count, out);
+    }
+
+    /// Writes the whole body of a successful stream without items (`[]` for a JSON
+    /// array); by default the opening and the closing.
+    fn empty(&mut self, out: &mut Vec<u8>) {
+        self.open(out);
+        self.close(0, out);
+    }
+
+    /// Writes what a body that failed with `err` after `count` items may still end with.
+    /// By default nothing: the transfer is aborted, and a JSON array without its `]`
+    /// never looks complete. Only written when a chunk has already gone out.
+    fn fail(&mut self, count: u64, err: &StreamError, out: &mut Vec<u8>) {
+        let _ = (count, err, out);
+    }
+
+    /// Checks that a validated pre-encoded item can be framed as it is, beyond being one
+    /// JSON value (NDJSON refuses a raw line break). By default every JSON value can.
+    ///
+    /// # Errors
+    ///
+    /// The [`InvalidJson`] that refuses the item.
+    fn check_raw(&self, json: &[u8]) -> Result<(), InvalidJson> {
+        let _ = json;
+        Ok(())
+    }
+}
+
+/// `[item,item,...]`; an empty body is `[]`, and a failed body never gets its `]`.
+///
+/// ```
+/// use chunkstream::{Format, format::JsonArray};
+///
+/// assert_eq!(JsonArray.content_type(), "application/json");
 /// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum Format {
-    /// `[item,item,...]`; an empty source gives `[]`. A stream that fails never writes
-    /// the closing `]`. This is the default.
-    #[default]
-    JsonArray,
-    /// One value per line, each followed by `\n`; an empty source gives an empty body.
-    Ndjson,
-}
+pub struct JsonArray;
 
-impl Format {
-    /// The `Content-Type` of a body in this format.
-    pub fn content_type(self) -> &'static str {
-        match self {
-            Format::JsonArray => "application/json",
-            Format::Ndjson => "application/x-ndjson",
-        }
+impl Format for JsonArray {
+    fn content_type(&self) -> &'static str {
+        "application/json"
     }
 
-    /// Writes what goes before the item at `index` (0-based).
     #[inline]
-    pub(crate) fn write_prefix(self, index: u64, out: &mut Vec<u8>) {
-        match (self, index) {
-            (Format::JsonArray, 0) => out.push(b'['),
-            (Format::JsonArray, _) => out.push(b','),
-            (Format::Ndjson, _) => {}
-        }
+    fn open(&mut self, out: &mut Vec<u8>) {
+        out.push(b'[');
     }
 
-    /// Writes what goes after each item.
     #[inline]
-    pub(crate) fn write_suffix(self, out: &mut Vec<u8>) {
-        if self == Format::Ndjson {
-            out.push(b'\n');
-        }
+    fn separator(&self, out: &mut Vec<u8>) {
+        out.push(b',');
     }
 
-    /// Whether a successful body ends with bytes of its own (`]`).
-    #[inline]
-    pub(crate) fn has_end(self) -> bool {
-        self == Format::JsonArray
-    }
-
-    /// Writes what closes a successful body of `count` items.
-    pub(crate) fn write_end(self, count: u64, out: &mut Vec<u8>) {
-        match (self, count) {
-            (Format::JsonArray, 0) => out.extend_from_slice(b"[]"),
-            (Format::JsonArray, _) => out.push(b']'),
-            (Format::Ndjson, _) => {}
-        }
+    fn close(&mut self, _count: u64, out: &mut Vec<u8>) {
+        out.push(b']');
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+/// One value per line, each followed by `\n`; an empty body is empty.
+///
+/// ```
+/// use chunkstream::{Format, format::Ndjson};
+///
+/// assert_eq!(Ndjson.content_type(), "application/x-ndjson");
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct Ndjson;
 
-    fn frame(format: Format, items: &[&str]) -> String {
-        let mut out = Vec::new();
-        for (i, item) in items.iter().enumerate() {
-            format.write_prefix(i as u64, &mut out);
-            out.extend_from_slice(item.as_bytes());
-            format.write_suffix(&mut out);
-        }
-        format.write_end(items.len() as u64, &mut out);
-        String::from_utf8(out).unwrap()
+impl Format for Ndjson {
+    fn content_type(&self) -> &'static str {
+        "application/x-ndjson"
     }
 
-    #[test]
-    fn frames() {
-        assert_eq!(frame(Format::JsonArray, &[]), "[]");
-        assert_eq!(frame(Format::JsonArray, &["1", "2"]), "[1,2]");
-        assert_eq!(frame(Format::Ndjson, &[]), "");
-        assert_eq!(frame(Format::Ndjson, &["1", "2"]), "1\n2\n");
+    #[inline]
+    fn item_suffix(&self, out: &mut Vec<u8>) {
+        out.push(b'\n');
+    }
+
+    fn check_raw(&self, json: &[u8]) -> Result<(), InvalidJson> {
+        match json.iter().position(|&b| b == b'\n' || b == b'\r') {
+            Some(offset) => Err(InvalidJson::LineBreak { offset }),
+            None => Ok(()),
+        }
     }
 }

@@ -190,38 +190,40 @@
 #[macro_use]
 mod macros;
 
-mod chunk;
-mod collect;
+// In the order of the flow: each module uses only those above it (the `module_order`
+// test checks it).
+mod sync;
 pub mod config;
-mod defaults;
-pub mod encode;
-mod error;
-mod format;
-pub mod metrics;
-mod parallel;
-mod pipeline;
 pub mod pool;
 pub mod raw;
-pub mod response;
+pub mod encode;
+mod error;
 mod run_ahead;
-
-mod shortcut;
 pub mod source;
-mod spawned;
 cfg_sqlx! {
     pub mod sql;
 }
-mod stream;
-mod streamer;
 pub mod transform;
+pub mod format;
+mod item;
+mod chunk;
+mod pipeline;
+mod parallel;
+mod stream;
+mod collect;
+mod spawned;
+pub mod metrics;
+mod streamer;
+pub mod response;
 
 pub use config::{ChunkConfig, ConfigError, PoolConfig};
 pub use encode::{EncodeError, Encoder};
 pub use error::{BoxError, StreamError};
 pub use format::Format;
+pub use item::Item;
 pub use parallel::EncodePermits;
 pub use pool::{BufferPool, FromPoolConfig, PoolStats};
-pub use raw::RawJson;
+pub use raw::{RawJson, Validated};
 pub use response::{StreamResponse, StreamResponseBuilder};
 pub use stream::ChunkStream;
 pub use streamer::Streamer;

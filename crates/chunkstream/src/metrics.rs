@@ -50,7 +50,6 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use futures_core::Stream;
 
-use crate::defaults::trace;
 use crate::error::StreamError;
 use crate::pool::{BufferPool, PoolStats};
 use crate::stream::ChunkStream;
@@ -234,7 +233,7 @@ impl ChunkStream {
     where
         F: FnOnce(StreamMetrics) + Send + 'static,
     {
-        let format = self.format();
+        let (content_type, spawn_with) = (self.content_type(), self.spawn_with);
         let pool_before = probe.pool.as_ref().map(|stats| stats());
         let observed = Observed {
             inner: self,
@@ -248,7 +247,9 @@ impl ChunkStream {
             on_end: Some(Box::new(on_end)),
             span: trace::span(),
         };
-        ChunkStream::from_stream(format, observed)
+        let mut chunks = ChunkStream::from_stream(content_type, observed);
+        chunks.spawn_with = spawn_with;
+        chunks
     }
 }
 
@@ -324,6 +325,52 @@ impl Drop for Observed {
     fn drop(&mut self) {
         self.report();
     }
+}
+
+/// Where metrics are reported: `tracing` with the `tracing` feature, else
+/// nowhere (no-ops).
+#[cfg(feature = "tracing")]
+pub(crate) mod trace {
+    pub(crate) type Span = tracing::Span;
+
+    pub(crate) fn span() -> Span {
+        tracing::debug_span!("chunkstream")
+    }
+
+    pub(crate) fn enter(span: &Span) -> tracing::span::Entered<'_> {
+        span.enter()
+    }
+
+    pub(crate) fn finished(span: &Span, m: &super::StreamMetrics) {
+        let _entered = span.enter();
+        tracing::debug!(
+            outcome = ?m.outcome,
+            items = m.items,
+            chunks = m.chunks,
+            bytes = m.bytes,
+            time_to_first_chunk_us = m.time_to_first_chunk.map(|d| d.as_micros() as u64),
+            elapsed_us = m.elapsed.as_micros() as u64,
+            pool_hits = m.pool_hits,
+            pool_misses = m.pool_misses,
+            "stream ended"
+        );
+    }
+}
+
+#[cfg(not(feature = "tracing"))]
+pub(crate) mod trace {
+    pub(crate) type Span = ();
+
+    pub(crate) fn span() -> Span {}
+
+    /// Stands for `tracing`'s entered-span guard.
+    pub(crate) struct Entered;
+
+    pub(crate) fn enter(_span: &Span) -> Entered {
+        Entered
+    }
+
+    pub(crate) fn finished(_span: &Span, _m: &super::StreamMetrics) {}
 }
 
 #[cfg(test)]

@@ -12,49 +12,11 @@ use tokio::time::{Instant, Sleep};
 use crate::chunk::ChunkWriter;
 use crate::encode::Encoder;
 use crate::error::{BoxError, StreamError};
+use crate::format::Format;
+use crate::item::Item;
 use crate::pool::BufferPool;
-use crate::raw::WriteItem;
-
-/// A source as the pipeline reads it: units (items, or batches of them).
-///
-/// A batching source can hand over the batch it is still gathering, so that the flush
-/// deadline reaches items waiting in a partial batch as well as bytes waiting in a
-/// partial buffer.
-pub(crate) trait Units: Stream {
-    /// Whether items wait in a unit not yet yielded.
-    fn gathering(&self) -> bool {
-        false
-    }
-
-    /// Yields the unit being gathered now, if any.
-    fn take_gathered(self: Pin<&mut Self>) -> Option<Self::Item> {
-        None
-    }
-}
-
-pin_project_lite::pin_project! {
-    /// A source of single items: nothing is ever gathered.
-    pub(crate) struct Items<S> {
-        #[pin]
-        source: S,
-    }
-}
-
-impl<S> Items<S> {
-    pub(crate) fn new(source: S) -> Self {
-        Items { source }
-    }
-}
-
-impl<S: Stream> Stream for Items<S> {
-    type Item = S::Item;
-
-    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<S::Item>> {
-        self.project().source.poll_next(cx)
-    }
-}
-
-impl<S: Stream> Units for Items<S> {}
+use crate::source::{Items, Units};
+use crate::sync::FAR_FUTURE;
 
 pin_project_lite::pin_project! {
     /// Pulls units (an item, or a batch) from `source`, turns each into values with
@@ -68,11 +30,11 @@ pin_project_lite::pin_project! {
     /// Nothing is pulled from the source except inside `poll_next`, so dropping the
     /// pipeline stops the source at once; the source is also dropped as soon as the
     /// pipeline fails or finishes.
-    pub(crate) struct Pipeline<S, F, It, P: BufferPool, E> {
+    pub(crate) struct Pipeline<S, F, It, P: BufferPool, E, Fm> {
         source: Option<Pin<Box<S>>>,
         step: F,
         pending: Option<It>,
-        writer: ChunkWriter<P, E>,
+        writer: ChunkWriter<P, E, Fm>,
         flush: Option<FlushTimer>,
         // The deadline passed: send the buffer once the pending values are written.
         flush_due: bool,
@@ -81,24 +43,24 @@ pin_project_lite::pin_project! {
     }
 }
 
-impl<S, F, It, P: BufferPool, E> Pipeline<Items<S>, F, It, P, E> {
+impl<S, F, It, P: BufferPool, E, Fm> Pipeline<Items<S>, F, It, P, E, Fm> {
     /// A pipeline over a source of single items.
     pub(crate) fn new(
         source: S,
         step: F,
-        writer: ChunkWriter<P, E>,
+        writer: ChunkWriter<P, E, Fm>,
         flush_interval: Option<Duration>,
     ) -> Self {
         Pipeline::over_units(Items::new(source), step, writer, flush_interval)
     }
 }
 
-impl<S, F, It, P: BufferPool, E> Pipeline<S, F, It, P, E> {
+impl<S, F, It, P: BufferPool, E, Fm> Pipeline<S, F, It, P, E, Fm> {
     /// A pipeline over any [`Units`] source, a batching one included.
     pub(crate) fn over_units(
         source: S,
         step: F,
-        writer: ChunkWriter<P, E>,
+        writer: ChunkWriter<P, E, Fm>,
         flush_interval: Option<Duration>,
     ) -> Self {
         Pipeline {
@@ -120,11 +82,6 @@ struct FlushTimer {
     sleep: Option<Pin<Box<Sleep>>>,
     armed: bool,
 }
-
-/// The longest interval the timer takes literally: 30 years, tokio's own "far future". A
-/// longer one (up to `Duration::MAX`) means the same in practice, and cannot overflow an
-/// `Instant`.
-const FAR_FUTURE: Duration = Duration::from_secs(30 * 365 * 24 * 60 * 60);
 
 impl FlushTimer {
     fn new(interval: Duration) -> Self {
@@ -162,11 +119,11 @@ impl FlushTimer {
 
 /// Runs the pipeline until it has a chunk (`Ok(Some)`), the source ends (`Ok(None)`),
 /// something fails, or the source is not ready and no flush is due.
-fn advance<S, I, SE, F, It, P, E>(
+fn advance<S, I, SE, F, It, P, E, Fm>(
     source: &mut Pin<Box<S>>,
     step: &mut F,
     pending: &mut Option<It>,
-    writer: &mut ChunkWriter<P, E>,
+    writer: &mut ChunkWriter<P, E, Fm>,
     flush: &mut Option<FlushTimer>,
     flush_due: &mut bool,
     cx: &mut Context<'_>,
@@ -176,9 +133,10 @@ where
     SE: Into<BoxError>,
     F: FnMut(I) -> Result<It, StreamError>,
     It: Iterator,
-    It::Item: WriteItem,
+    It::Item: Item,
     P: BufferPool,
     E: Encoder,
+    Fm: Format,
 {
     loop {
         // Values already transformed but not yet written (the rest of a batch).
@@ -261,19 +219,20 @@ where
 
 /// Writes values until the buffer is full (`Ok(true)`: more may remain) or the values
 /// run out (`Ok(false)`).
-fn write_until_full<It, P, E>(
+fn write_until_full<It, P, E, Fm>(
     values: &mut It,
-    writer: &mut ChunkWriter<P, E>,
+    writer: &mut ChunkWriter<P, E, Fm>,
 ) -> Result<bool, StreamError>
 where
     It: Iterator,
-    It::Item: WriteItem,
+    It::Item: Item,
     P: BufferPool,
     E: Encoder,
+    Fm: Format,
 {
     while !writer.is_full() {
         match values.next() {
-            Some(value) => value.write_to(writer)?,
+            Some(value) => writer.write(&value)?,
             None => return Ok(false),
         }
     }
@@ -286,15 +245,16 @@ fn disarm(flush: &mut Option<FlushTimer>) {
     }
 }
 
-impl<S, I, SE, F, It, P, E> Stream for Pipeline<S, F, It, P, E>
+impl<S, I, SE, F, It, P, E, Fm> Stream for Pipeline<S, F, It, P, E, Fm>
 where
     S: Units<Item = Result<I, SE>>,
     SE: Into<BoxError>,
     F: FnMut(I) -> Result<It, StreamError>,
     It: Iterator,
-    It::Item: WriteItem,
+    It::Item: Item,
     P: BufferPool,
     E: Encoder,
+    Fm: Format,
 {
     type Item = Result<Bytes, StreamError>;
 
@@ -331,18 +291,15 @@ where
         // keeps every complete line), then the error; before the first chunk, the error
         // comes first and alone.
         *this.pending = None;
-        if this.writer.chunks() > 0
-            && let Some(chunk) = this.writer.take_chunk()
-        {
+        if let Some(chunk) = this.writer.fail(&err) {
             *this.error = Some(err);
             return Poll::Ready(Some(Ok(chunk)));
         }
-        this.writer.release();
         Poll::Ready(Some(Err(err)))
     }
 }
 
-impl<S, F, It, P, E> FusedStream for Pipeline<S, F, It, P, E>
+impl<S, F, It, P, E, Fm> FusedStream for Pipeline<S, F, It, P, E, Fm>
 where
     Self: Stream,
     P: BufferPool,

@@ -1,56 +1,49 @@
 //! Pre-encoded JSON items: [`RawJson`] is text that is already JSON (made by the
 //! database, a cache, another service), framed and copied into the pooled buffer without
-//! parsing or re-encoding, by [`Streamer::stream_raw`] and its variants.
+//! parsing or re-encoding.
 //!
 //! # Trust
 //!
-//! [`Streamer::stream_raw`] and [`Streamer::spawn_raw`] trust each item to be exactly one
-//! valid JSON value, and, for [`Format::Ndjson`], to hold no raw line break (`\n` or
-//! `\r`; JSON allows them as whitespace between tokens, NDJSON does not). The bytes are
-//! copied as they are: the encoder is not involved, so every [`Encoder`] gives the same
-//! body, and an item that breaks the promise makes a body that is not JSON.
+//! The item kind says whether the text is trusted, whatever the method, path or format:
 //!
-//! [`Streamer::stream_raw_validated`] and [`Streamer::spawn_raw_validated`] check every
-//! item first with [`RawJson::validate`] (one parse, without building the value) and
-//! refuse the first invalid item with [`StreamError::Encode`], carrying the item's index
-//! and an [`InvalidJson`]; that item is never written, and a JSON array that fails
-//! never gets its closing `]`.
+//! - a [`RawJson`] item is trusted to be exactly one valid JSON value (and, for NDJSON,
+//!   to hold no raw line break): its bytes are copied as they are, the encoder is not
+//!   involved, and an item that breaks the promise makes a body that is not JSON;
+//! - a [`Validated`] item is checked first with [`RawJson::validate`] (one parse, without
+//!   building the value) and the format's own check (NDJSON refuses a line break); the
+//!   first invalid item ends the stream with [`StreamError::Encode`](crate::StreamError)
+//!   carrying its index and [`EncodeError::InvalidJson`](crate::EncodeError), and is
+//!   never written.
+//!
+//! [`trusted`] and [`validated`] turn a source of anything `Into<RawJson>` into a source
+//! of either kind.
 
 use std::error::Error;
 use std::fmt;
 
 use bytes::Bytes;
 use futures_core::Stream;
-use serde::Serialize;
+use futures_util::StreamExt;
 use serde::de::IgnoredAny;
 use serde_json::value::RawValue;
-
-use crate::chunk::ChunkWriter;
-use crate::encode::{EncodeError, Encoder};
-use crate::error::{BoxError, StreamError};
-use crate::format::Format;
-use crate::pipeline::Pipeline;
-use crate::pool::BufferPool;
-use crate::stream::ChunkStream;
-use crate::streamer::{Streamer, spawn_chunks};
 
 /// One item that is already JSON text, written into the body as it is.
 ///
 /// Made with `From` from a `String`, a `Box<str>`, a `&'static str`, a `Vec<u8>`,
 /// [`Bytes`] or a serde_json `Box<RawValue>`, without copying the text. A `RawJson` is
-/// not `Serialize`: it is streamed by [`Streamer::stream_raw`] and its variants, which
-/// copy its bytes between the framing whatever the encoder (serde_json's `RawValue`,
-/// by contrast, is only written raw by serde_json's own serializer).
+/// not `Serialize`: every path copies its bytes between the framing whatever the encoder
+/// (serde_json's `RawValue`, by contrast, is only written raw by serde_json's own
+/// serializer).
 ///
 /// # Examples
 ///
 /// ```
-/// use chunkstream::{Format, RawJson};
+/// use chunkstream::RawJson;
 ///
 /// let item = RawJson::from(r#"{"id":1}"#);
 /// assert_eq!(item.as_bytes(), br#"{"id":1}"#);
-/// assert!(item.validate(Format::JsonArray).is_ok());
-/// assert!(RawJson::from(String::from("{\"id\":")).validate(Format::JsonArray).is_err());
+/// assert!(item.validate().is_ok());
+/// assert!(RawJson::from(String::from("{\"id\":")).validate().is_err());
 /// ```
 #[derive(Clone, PartialEq, Eq)]
 pub struct RawJson(Repr);
@@ -71,7 +64,8 @@ impl RawJson {
     }
 
     /// Checks that the text is exactly one valid JSON value (UTF-8, whitespace around it
-    /// allowed) and, for [`Format::Ndjson`], that it holds no `\n` or `\r`.
+    /// allowed). A format may refuse more ([`Format::check_raw`](crate::Format::check_raw):
+    /// NDJSON refuses a line break), which a [`Validated`] item also checks.
     ///
     /// # Errors
     ///
@@ -80,25 +74,14 @@ impl RawJson {
     /// # Examples
     ///
     /// ```
-    /// use chunkstream::{Format, RawJson, raw::InvalidJson};
+    /// use chunkstream::{RawJson, raw::InvalidJson};
     ///
-    /// let pretty = RawJson::from("{\n  \"id\": 1\n}");
-    /// assert!(pretty.validate(Format::JsonArray).is_ok());
-    /// assert!(matches!(
-    ///     pretty.validate(Format::Ndjson),
-    ///     Err(InvalidJson::LineBreak { offset: 1 })
-    /// ));
-    /// assert!(matches!(RawJson::from("1 2").validate(Format::JsonArray), Err(InvalidJson::Syntax(_))));
+    /// assert!(RawJson::from("{\n  \"id\": 1\n}").validate().is_ok());
+    /// assert!(matches!(RawJson::from("1 2").validate(), Err(InvalidJson::Syntax(_))));
     /// ```
-    pub fn validate(&self, format: Format) -> Result<(), InvalidJson> {
-        let bytes = self.as_bytes();
-        let text = std::str::from_utf8(bytes).map_err(InvalidJson::Utf8)?;
+    pub fn validate(&self) -> Result<(), InvalidJson> {
+        let text = std::str::from_utf8(self.as_bytes()).map_err(InvalidJson::Utf8)?;
         serde_json::from_str::<IgnoredAny>(text).map_err(InvalidJson::Syntax)?;
-        if format == Format::Ndjson
-            && let Some(offset) = bytes.iter().position(|&b| b == b'\n' || b == b'\r')
-        {
-            return Err(InvalidJson::LineBreak { offset });
-        }
         Ok(())
     }
 }
@@ -188,153 +171,55 @@ impl Error for InvalidJson {
     }
 }
 
-/// A value the pipeline can write: anything `Serialize` goes through the encoder, a
-/// [`RawJson`] is copied as it is.
-pub(crate) trait WriteItem {
-    /// Frames and writes the value through `writer`.
-    fn write_to<P: BufferPool, E: Encoder>(
-        &self,
-        writer: &mut ChunkWriter<P, E>,
-    ) -> Result<(), StreamError>;
-}
+/// A pre-encoded item checked before it is written; see the [module docs](self).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Validated(pub RawJson);
 
-impl<T: Serialize> WriteItem for T {
-    #[inline]
-    fn write_to<P: BufferPool, E: Encoder>(
-        &self,
-        writer: &mut ChunkWriter<P, E>,
-    ) -> Result<(), StreamError> {
-        writer.write(self)
+impl Validated {
+    /// Wraps anything that converts into [`RawJson`].
+    pub fn new(json: impl Into<RawJson>) -> Self {
+        Validated(json.into())
     }
 }
 
-impl WriteItem for RawJson {
-    #[inline]
-    fn write_to<P: BufferPool, E: Encoder>(
-        &self,
-        writer: &mut ChunkWriter<P, E>,
-    ) -> Result<(), StreamError> {
-        writer.write_raw(self.as_bytes());
-        Ok(())
-    }
+/// The items of `source` as trusted [`RawJson`] items.
+///
+/// ```
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// use chunkstream::{ChunkConfig, Streamer, raw, source};
+///
+/// let streamer = Streamer::new(ChunkConfig::default())?;
+/// let rows = raw::trusted(source::from_iter([r#"{"id":1}"#, r#"{"id":2}"#]));
+/// let body = streamer.json(rows).collect_bytes().await?;
+/// assert_eq!(&body[..], br#"[{"id":1},{"id":2}]"#);
+/// # Ok::<_, Box<dyn std::error::Error>>(())
+/// # }).unwrap();
+/// ```
+pub fn trusted<S, T, E>(source: S) -> impl Stream<Item = Result<RawJson, E>>
+where
+    S: Stream<Item = Result<T, E>>,
+    T: Into<RawJson>,
+{
+    source.map(|item| item.map(Into::into))
 }
 
-/// Streaming items that are already JSON; see the [`raw`](crate::raw) module.
-impl<P: BufferPool, E: Encoder> Streamer<P, E> {
-    /// Streams items that are already JSON, trusting each to be exactly one valid JSON
-    /// value (and, for NDJSON, to hold no line break): each item's bytes are framed and
-    /// copied into the pooled buffer, never parsed nor re-encoded, so the encoder plays
-    /// no part.
-    ///
-    /// Chunking, flushing, errors and cancellation are those of
-    /// [`stream`](Streamer::stream). Use [`stream_raw_validated`](Streamer::stream_raw_validated)
-    /// for text you do not trust.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
-    /// use futures_util::TryStreamExt;
-    /// use chunkstream::{ChunkConfig, Streamer, source};
-    ///
-    /// let streamer = Streamer::new(ChunkConfig::default())?;
-    /// let rows = source::from_iter([r#"{"id":1}"#, r#"{"id":2}"#]);
-    /// let body: Vec<u8> = streamer.stream_raw(rows).map_ok(|c| c.to_vec()).try_concat().await?;
-    /// assert_eq!(body, br#"[{"id":1},{"id":2}]"#);
-    /// # Ok::<_, Box<dyn std::error::Error>>(())
-    /// # }).unwrap();
-    /// ```
-    pub fn stream_raw<S, T, SE>(&self, source: S) -> ChunkStream
-    where
-        S: Stream<Item = Result<T, SE>> + Send + 'static,
-        T: Into<RawJson>,
-        SE: Into<BoxError>,
-    {
-        let step = |item: T| Ok(std::iter::once(item.into()));
-        let pipeline = Pipeline::new(source, step, self.writer(), self.config().flush_interval);
-        ChunkStream::from_fused(self.format(), pipeline)
-    }
-
-    /// Like [`stream_raw`](Streamer::stream_raw), but checks each item with
-    /// [`RawJson::validate`] for the streamer's format before writing it.
-    ///
-    /// # Errors
-    ///
-    /// The first invalid item ends the stream with [`StreamError::Encode`] carrying its
-    /// index (0-based) and, as source, an [`EncodeError::Serialize`] holding the
-    /// [`InvalidJson`]. The item is not written; items before it that are already in
-    /// chunks are sent, and a JSON array never gets its closing `]`.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
-    /// use futures_util::TryStreamExt;
-    /// use chunkstream::{ChunkConfig, StreamError, Streamer, source};
-    ///
-    /// let streamer = Streamer::new(ChunkConfig::default())?;
-    /// let rows = source::from_iter(["1", "{oops", "3"]);
-    /// let chunks = streamer.stream_raw_validated(rows);
-    /// let err = chunks.map_ok(|c| c.to_vec()).try_concat().await.unwrap_err();
-    /// assert!(matches!(err, StreamError::Encode { index: 1, .. }));
-    /// # Ok::<_, Box<dyn std::error::Error>>(())
-    /// # }).unwrap();
-    /// ```
-    pub fn stream_raw_validated<S, T, SE>(&self, source: S) -> ChunkStream
-    where
-        S: Stream<Item = Result<T, SE>> + Send + 'static,
-        T: Into<RawJson>,
-        SE: Into<BoxError>,
-    {
-        let format = self.format();
-        let mut index = 0_u64;
-        let step = move |item: T| {
-            let item = item.into();
-            let result = match item.validate(format) {
-                Ok(()) => Ok(std::iter::once(item)),
-                Err(invalid) => Err(StreamError::Encode {
-                    index,
-                    source: EncodeError::Serialize(Box::new(invalid)),
-                }),
-            };
-            index += 1;
-            result
-        };
-        let pipeline = Pipeline::new(source, step, self.writer(), self.config().flush_interval);
-        ChunkStream::from_fused(self.format(), pipeline)
-    }
-
-    /// Like [`stream_raw`](Streamer::stream_raw), on a tokio task feeding a bounded
-    /// channel; see [`spawn`](Streamer::spawn).
-    pub fn spawn_raw<S, T, SE>(&self, source: S) -> ChunkStream
-    where
-        S: Stream<Item = Result<T, SE>> + Send + 'static,
-        T: Into<RawJson>,
-        SE: Into<BoxError>,
-    {
-        spawn_chunks(
-            self.stream_raw(source),
-            self.config().channel_capacity,
-            self.config().stall_timeout,
-        )
-    }
-
-    /// Like [`stream_raw_validated`](Streamer::stream_raw_validated), on a tokio task
-    /// feeding a bounded channel; see [`spawn`](Streamer::spawn).
-    ///
-    /// # Errors
-    ///
-    /// As [`stream_raw_validated`](Streamer::stream_raw_validated).
-    pub fn spawn_raw_validated<S, T, SE>(&self, source: S) -> ChunkStream
-    where
-        S: Stream<Item = Result<T, SE>> + Send + 'static,
-        T: Into<RawJson>,
-        SE: Into<BoxError>,
-    {
-        spawn_chunks(
-            self.stream_raw_validated(source),
-            self.config().channel_capacity,
-            self.config().stall_timeout,
-        )
-    }
+/// The items of `source` as [`Validated`] items: an invalid one ends the stream.
+///
+/// ```
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// use chunkstream::{ChunkConfig, StreamError, Streamer, raw, source};
+///
+/// let streamer = Streamer::new(ChunkConfig::default())?;
+/// let rows = raw::validated(source::from_iter(["1", "{oops", "3"]));
+/// let err = streamer.json(rows).collect_bytes().await.unwrap_err();
+/// assert!(matches!(err, StreamError::Encode { index: 1, .. }));
+/// # Ok::<_, Box<dyn std::error::Error>>(())
+/// # }).unwrap();
+/// ```
+pub fn validated<S, T, E>(source: S) -> impl Stream<Item = Result<Validated, E>>
+where
+    S: Stream<Item = Result<T, E>>,
+    T: Into<RawJson>,
+{
+    source.map(|item| item.map(Validated::new))
 }

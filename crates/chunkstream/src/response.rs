@@ -196,14 +196,14 @@ impl StreamResponse {
     /// # });
     /// ```
     pub fn into_chunks(self) -> ChunkStream {
-        let format = self.chunks.format();
+        let content_type = self.chunks.content_type();
         match self.start {
             Start::Started(None) => self.chunks,
             Start::Started(Some(first)) => ChunkStream::from_stream(
-                format,
+                content_type,
                 futures_util::stream::once(std::future::ready(Ok(first))).chain(self.chunks),
             ),
-            Start::Failed(err) => ChunkStream::from_error(format, err),
+            Start::Failed(err) => ChunkStream::from_error(content_type, err),
         }
     }
 }

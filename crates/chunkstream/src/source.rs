@@ -183,7 +183,7 @@ pin_project_lite::pin_project! {
     }
 }
 
-impl<S, T, E> crate::pipeline::Units for Batched<S, T, E>
+impl<S, T, E> Units for Batched<S, T, E>
 where
     S: Stream<Item = Result<T, E>>,
 {
@@ -425,3 +425,45 @@ impl<C: ?Sized> Clone for Shared<C> {
         }
     }
 }
+
+/// A source as the pipeline reads it: units (items, or batches of them).
+///
+/// A batching source can hand over the batch it is still gathering, so that the flush
+/// deadline reaches items waiting in a partial batch as well as bytes waiting in a
+/// partial buffer.
+pub(crate) trait Units: Stream {
+    /// Whether items wait in a unit not yet yielded.
+    fn gathering(&self) -> bool {
+        false
+    }
+
+    /// Yields the unit being gathered now, if any.
+    fn take_gathered(self: Pin<&mut Self>) -> Option<Self::Item> {
+        None
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// A source of single items: nothing is ever gathered.
+    pub(crate) struct Items<S> {
+        #[pin]
+        source: S,
+    }
+}
+
+impl<S> Items<S> {
+    pub(crate) fn new(source: S) -> Self {
+        Items { source }
+    }
+}
+
+impl<S: Stream> Stream for Items<S> {
+    type Item = S::Item;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<S::Item>> {
+        self.project().source.poll_next(cx)
+    }
+}
+
+impl<S: Stream> Units for Items<S> {}
+

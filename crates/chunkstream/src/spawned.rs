@@ -16,7 +16,7 @@
 use std::future::Future;
 use std::panic::catch_unwind;
 use std::pin::Pin;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
@@ -30,6 +30,7 @@ use tokio::time::{Instant, Sleep};
 
 use crate::error::StreamError;
 use crate::stream::{ChunkStream, StopFuture};
+use crate::sync::{FAR_FUTURE, lock};
 
 type Item = Result<Bytes, StreamError>;
 
@@ -42,20 +43,49 @@ struct Sent {
 /// The channel's receiving end, shared so that the task can empty it when it stops.
 type SharedReceiver = Arc<Mutex<mpsc::Receiver<Sent>>>;
 
+impl ChunkStream {
+    /// Runs the stream's work on a tokio task that feeds a bounded channel of
+    /// [`channel_capacity`](crate::ChunkConfig::channel_capacity) chunks (the Go
+    /// package's `ChunkChan`): the encoder works ahead of a slow client by at most that
+    /// many chunks. Any stream spawns: per item or batch, any item kind, any format, any
+    /// number of encoding workers.
+    ///
+    /// Dropping the returned stream ends the task at once (the source is dropped with
+    /// it). With [`ChunkConfig::stall_timeout`](crate::ChunkConfig::stall_timeout) set,
+    /// a reader that takes no chunk for that long while the channel is full stops the
+    /// task: the source and every queued buffer are released without the reader being
+    /// polled, and its next item is [`StreamError::Stalled`]. A panic that escapes the
+    /// task is reported as [`StreamError::Panicked`], never as a normal end. Outside a
+    /// tokio runtime the stream's only item is [`StreamError::NoRuntime`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// use chunkstream::{ChunkConfig, Streamer, source};
+    ///
+    /// let streamer = Streamer::new(ChunkConfig::default())?;
+    /// let body = streamer.json(source::from_iter([1, 2])).spawn().collect_bytes().await?;
+    /// assert_eq!(&body[..], b"[1,2]");
+    /// # Ok::<_, Box<dyn std::error::Error>>(())
+    /// # }).unwrap();
+    /// ```
+    pub fn spawn(self) -> ChunkStream {
+        let (capacity, stall) = self.spawn_with;
+        spawn_chunks(self, capacity, stall)
+    }
+}
+
 /// Runs `chunks` on a tokio task feeding a channel of `capacity` chunks, stopping when a
 /// chunk waits longer than `stall` for room.
-pub(crate) fn spawn_chunks(
-    chunks: ChunkStream,
-    capacity: usize,
-    stall: Option<Duration>,
-) -> ChunkStream {
-    let format = chunks.format();
+fn spawn_chunks(chunks: ChunkStream, capacity: usize, stall: Option<Duration>) -> ChunkStream {
+    let content_type = chunks.content_type();
     let Ok(runtime) = tokio::runtime::Handle::try_current() else {
-        return ChunkStream::from_error(format, StreamError::NoRuntime);
+        return ChunkStream::from_error(content_type, StreamError::NoRuntime);
     };
     // A stall limit needs timers; without them `sleep` panics: report it instead.
     if stall.is_some() && catch_unwind(|| tokio::time::sleep(Duration::ZERO)).is_err() {
-        return ChunkStream::from_error(format, StreamError::NoRuntime);
+        return ChunkStream::from_error(content_type, StreamError::NoRuntime);
     }
     // tokio's bounded channel takes at most `Semaphore::MAX_PERMITS`; more is unbounded
     // in practice anyway.
@@ -67,13 +97,14 @@ pub(crate) fn spawn_chunks(
         armed: FuturesUnordered::new(),
         stall: stall.map(|limit| (limit, None)),
     };
+    let spawn_with = chunks.spawn_with;
     let task = runtime.spawn(run(chunks, tx, watch, Arc::clone(&rx)));
     let reader = Spawned {
         rx,
         task: Some(task),
         done: false,
     };
-    ChunkStream::spawned(format, reader, stops_tx)
+    ChunkStream::spawned(content_type, spawn_with, reader, stops_tx)
 }
 
 /// The task: feeds the channel, and on a stop releases everything before reporting it.
@@ -168,10 +199,6 @@ impl Watch {
     }
 }
 
-/// The longest wait taken literally (30 years): a longer limit means the same, and
-/// cannot overflow an `Instant`.
-const FAR_FUTURE: Duration = Duration::from_secs(30 * 365 * 24 * 60 * 60);
-
 /// Completes with the limit when the stall deadline passes; never without one.
 async fn expired(timer: &mut Option<(Duration, &mut Pin<Box<Sleep>>)>) -> Duration {
     match timer {
@@ -181,11 +208,6 @@ async fn expired(timer: &mut Option<(Duration, &mut Pin<Box<Sleep>>)>) -> Durati
         }
         None => std::future::pending().await,
     }
-}
-
-fn lock(rx: &SharedReceiver) -> MutexGuard<'_, mpsc::Receiver<Sent>> {
-    // Nothing panics while the lock is held; recover the guard all the same.
-    rx.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// What the reader reports for a task that ended without a last item.

@@ -60,7 +60,7 @@
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 
 use futures_core::Stream;
@@ -70,6 +70,7 @@ use sqlx::{Database, Executor, FromRow, IntoArguments, Pool};
 
 use crate::raw::RawJson;
 use crate::source::{Batched, batched};
+use crate::sync::lock;
 
 /// A row of a [`Rows`] source, or the database error that ended it.
 pub type RowResult<T> = Result<T, sqlx::Error>;
@@ -181,10 +182,11 @@ where
     batched(rows(pool, query), size)
 }
 
-/// Streams rows that the database already made into JSON text, as [`RawJson`] items for
-/// [`Streamer::stream_raw`](crate::Streamer::stream_raw) (or
-/// [`stream_raw_validated`](crate::Streamer::stream_raw_validated)): the service never
-/// decodes a row into a struct, and chunkstream copies the text into the body as it is.
+/// Streams rows that the database already made into JSON text, as trusted [`RawJson`]
+/// items for any stream-making method ([`Streamer::json`](crate::Streamer::json), say;
+/// wrap it in [`raw::validated`](crate::raw::validated) to check each row): the service
+/// never decodes a row into a struct, and chunkstream copies the text into the body as
+/// it is.
 ///
 /// `query` selects one text column per row, the row's JSON, and decodes it as `String`
 /// (or anything `Into<RawJson>`); otherwise as [`rows`]. The JSON comes from:
@@ -221,7 +223,7 @@ where
 /// });
 /// let streamer = Streamer::new(ChunkConfig::default())?;
 /// let body: Vec<u8> = streamer
-///     .stream_raw(rows)
+///     .json(rows)
 ///     .map_ok(|chunk| chunk.to_vec())
 ///     .try_concat()
 ///     .await?;
@@ -337,7 +339,7 @@ impl<T> Stream for Rows<T> {
 }
 
 fn take<T>(slot: &Mutex<Option<T>>) -> Option<T> {
-    slot.lock().unwrap_or_else(PoisonError::into_inner).take()
+    lock(slot).take()
 }
 
 /// The driver's end of the slot.
@@ -349,7 +351,7 @@ impl<T> Yielder<T> {
     /// Leaves `row` in the slot and returns `Pending` once, so that [`Rows::poll_next`]
     /// hands it out before the driver reads the next one.
     async fn send(&self, row: RowResult<T>) {
-        *self.slot.lock().unwrap_or_else(PoisonError::into_inner) = Some(row);
+        *lock(&self.slot) = Some(row);
         YieldOnce(false).await;
     }
 }

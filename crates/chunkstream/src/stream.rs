@@ -16,7 +16,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::error::StreamError;
-use crate::format::Format;
+use crate::sync::FAR_FUTURE;
 
 type BoxChunks = Pin<Box<dyn FusedStream<Item = Result<Bytes, StreamError>> + Send>>;
 
@@ -30,8 +30,9 @@ pub(crate) type StopSender = mpsc::UnboundedSender<StopFuture>;
 /// [`http_body::Body`] with the same chunks as data frames.
 ///
 /// Concatenated, the chunks of a successful stream are the whole body. An error is always
-/// the last item: first and alone if nothing was sent yet, else after the chunks, and a
-/// `JsonArray` body that fails never gets its closing `]`.
+/// the last item: first and alone if nothing was sent yet, else after the chunks (and
+/// what the format writes on failure: nothing for the JSON array, which never gets its
+/// closing `]`).
 ///
 /// Dropping a `ChunkStream` stops its source at once: nothing more is pulled, and every
 /// buffer goes back to its pool once the chunks already handed out are dropped.
@@ -61,70 +62,82 @@ pub(crate) type StopSender = mpsc::UnboundedSender<StopFuture>;
 pub struct ChunkStream {
     /// `None` once the stream has ended.
     inner: Option<BoxChunks>,
-    format: Format,
+    content_type: &'static str,
     /// For a spawned stream, while its task runs: where stops go.
     stops: Option<StopSender>,
+    /// The channel capacity and stall limit [`spawn`](ChunkStream::spawn) uses.
+    pub(crate) spawn_with: (usize, Option<Duration>),
 }
 
 impl ChunkStream {
-    /// Wraps any stream of chunks as a `ChunkStream` of the given format. It is done once
-    /// `stream` yields `None`.
-    pub fn from_stream<S>(format: Format, stream: S) -> Self
+    /// Wraps any stream of chunks as a `ChunkStream` with the given `Content-Type` (a
+    /// [`Format`](crate::Format)'s, say). It is done once `stream` yields `None`.
+    pub fn from_stream<S>(content_type: &'static str, stream: S) -> Self
     where
         S: Stream<Item = Result<Bytes, StreamError>> + Send + 'static,
     {
-        ChunkStream::from_fused(format, stream.fuse())
+        ChunkStream::from_fused(content_type, stream.fuse())
     }
 
     /// Wraps a stream that knows when it is done (after its last item, not only after
     /// its `None`).
-    pub(crate) fn from_fused<S>(format: Format, stream: S) -> Self
+    pub(crate) fn from_fused<S>(content_type: &'static str, stream: S) -> Self
     where
         S: FusedStream<Item = Result<Bytes, StreamError>> + Send + 'static,
     {
+        let defaults = crate::ChunkConfig::default();
         ChunkStream {
             inner: Some(Box::pin(stream)),
-            format,
+            content_type,
             stops: None,
+            spawn_with: (defaults.channel_capacity, defaults.stall_timeout),
         }
     }
 
     /// A spawned stream: `stop_on` hands its stops to the task through `stops`.
-    pub(crate) fn spawned<S>(format: Format, stream: S, stops: StopSender) -> Self
+    pub(crate) fn spawned<S>(
+        content_type: &'static str,
+        spawn_with: (usize, Option<Duration>),
+        stream: S,
+        stops: StopSender,
+    ) -> Self
     where
         S: FusedStream<Item = Result<Bytes, StreamError>> + Send + 'static,
     {
         ChunkStream {
             stops: Some(stops),
-            ..ChunkStream::from_fused(format, stream)
+            spawn_with,
+            ..ChunkStream::from_fused(content_type, stream)
         }
     }
 
     /// A stream whose only item is `err`.
-    pub fn from_error(format: Format, err: StreamError) -> Self {
+    pub fn from_error(content_type: &'static str, err: StreamError) -> Self {
         ChunkStream::from_fused(
-            format,
+            content_type,
             futures_util::stream::once(std::future::ready(Err(err))),
         )
     }
 
-    /// The format of the body.
-    pub fn format(&self) -> Format {
-        self.format
-    }
-
     /// The `Content-Type` of the body.
     pub fn content_type(&self) -> &'static str {
-        self.format.content_type()
+        self.content_type
     }
 
     /// Stops the stream when `token` is cancelled: the source is dropped at once and
     /// [`StreamError::Cancelled`] is the last item. See [`stop_on`](ChunkStream::stop_on)
     /// for when the stop can act.
+    ///
+    /// On a spawned stream both the task and the reader watch the token: the task stops
+    /// even while nobody reads, and the reader's next item is the error, not the chunks
+    /// already queued.
     pub fn cancel_on(self, token: CancellationToken) -> Self {
-        self.stop_on(async move {
-            token.cancelled_owned().await;
-            StreamError::Cancelled
+        self.stop_with(move || {
+            let token = token.clone();
+            Box::pin(async move {
+                token.cancelled_owned().await;
+                StreamError::Cancelled
+            })
         })
     }
 
@@ -133,27 +146,47 @@ impl ChunkStream {
     /// a direct stream, from this call for a spawned one (its task starts at once). See
     /// [`stop_on`](ChunkStream::stop_on) for when the stop can act. Needs a tokio runtime
     /// with timers; without one the stream fails with [`StreamError::NoRuntime`].
+    ///
+    /// As with [`cancel_on`](ChunkStream::cancel_on), a spawned stream's reader gets the
+    /// error next once the time is up.
     pub fn timeout(self, after: Duration) -> Self {
-        self.stop_on(async move {
-            tokio::time::sleep(after).await;
-            StreamError::TimedOut(after)
+        let deadline = self
+            .stops
+            .as_ref()
+            .map(|_| tokio::time::Instant::now() + after.min(FAR_FUTURE));
+        self.stop_with(move || {
+            Box::pin(async move {
+                match deadline {
+                    Some(deadline) => tokio::time::sleep_until(deadline).await,
+                    None => tokio::time::sleep(after).await,
+                }
+                StreamError::TimedOut(after)
+            })
         })
+    }
+
+    /// Stops the stream with the stops `make` makes: one for a spawned stream's task, and
+    /// one for the reader, checked before each item.
+    fn stop_with(self, make: impl Fn() -> StopFuture) -> Self {
+        let this = match &self.stops {
+            Some(_) => self.stop_on(make()),
+            None => self,
+        };
+        this.stop_reader(make())
     }
 
     /// Stops the stream when `stop` completes, with the error it returns as the last item.
     ///
     /// Where the stop acts depends on the path:
     ///
-    /// - a spawned stream ([`Streamer::spawn`](crate::Streamer::spawn),
-    ///   [`spawn_batch`](crate::Streamer::spawn_batch)) hands `stop` to its task, which
+    /// - a spawned stream ([`ChunkStream::spawn`]) hands `stop` to its task, which
     ///   watches it even while nobody polls the stream (a stalled client): when it
     ///   completes, the task drops the source at once and releases the chunks queued for
     ///   the reader; the reader gets the error on its next poll. A stop applied once the
     ///   task has finished (every chunk queued) is watched by the reader instead, as
     ///   below; one that reaches the task just as it finishes goes with it (the work is
     ///   done, and the queued chunks are the whole body).
-    /// - a direct stream ([`Streamer::stream`](crate::Streamer::stream),
-    ///   [`stream_batch`](crate::Streamer::stream_batch)) runs only inside `poll_next`, so
+    /// - a direct stream (one not spawned) runs only inside `poll_next`, so
     ///   the stop is checked only when the stream is polled: while nobody polls it,
     ///   nothing runs and the source stays held; the next poll after `stop` completed
     ///   drops the source and returns the error. Dropping the stream releases everything
@@ -161,38 +194,38 @@ impl ChunkStream {
     ///
     /// A stream that has already yielded its last chunk is done: a stop completing later
     /// changes nothing.
-    pub fn stop_on<F>(mut self, stop: F) -> Self
+    pub fn stop_on<F>(self, stop: F) -> Self
     where
         F: Future<Output = StreamError> + Send + 'static,
     {
-        let Some(inner) = self.inner.take() else {
-            return self; // already done
-        };
         let mut stop: StopFuture = Box::pin(stop);
         if let Some(stops) = &self.stops {
             match stops.send(stop) {
-                Ok(()) => {
-                    self.inner = Some(inner);
-                    return self;
-                }
+                Ok(()) => return self,
                 // The task has finished: the reader watches the stop.
                 Err(mpsc::error::SendError(unsent)) => stop = unsent,
             }
         }
-        ChunkStream::from_fused(
-            self.format,
-            Stoppable {
-                inner: Some(inner),
-                stop,
-            },
-        )
+        self.stop_reader(stop)
+    }
+
+    /// Makes the reader end with `stop`'s error as soon as it completes.
+    fn stop_reader(mut self, stop: StopFuture) -> Self {
+        let Some(inner) = self.inner.take() else {
+            return self; // already done
+        };
+        self.inner = Some(Box::pin(Stoppable {
+            inner: Some(inner),
+            stop,
+        }));
+        self
     }
 }
 
 impl fmt::Debug for ChunkStream {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ChunkStream")
-            .field("format", &self.format)
+            .field("content_type", &self.content_type)
             .finish_non_exhaustive()
     }
 }

@@ -1,36 +1,49 @@
-//! [`Streamer`]: turns a source and a transform into a [`ChunkStream`].
+//! [`Streamer`]: turns a source and a transform into a [`ChunkStream`]. Three methods
+//! make a stream (per item, per batch, per batch with the transform on the workers) and
+//! [`json`](Streamer::json) is the per-item one without a transform; the item kind is
+//! the transform's output type ([`Item`]), the format and the encoding workers are the
+//! streamer's, and spawning is [`ChunkStream::spawn`].
 
 use std::fmt;
 use std::sync::Arc;
 
 use futures_core::Stream;
-use serde::Serialize;
 
 use crate::chunk::ChunkWriter;
 use crate::config::{ChunkConfig, ConfigError};
-use crate::defaults::{DefaultEncoder, DefaultPool};
-use crate::encode::Encoder;
-use crate::error::{BoxError, StreamError};
-use crate::format::Format;
-use crate::parallel::Parallel;
+use crate::encode::{DefaultEncoder, Encoder};
+use crate::error::BoxError;
+use crate::format::{Format, JsonArray};
+use crate::item::Item;
+use crate::parallel::{EncodePermits, InOrder, OnWorkers, Parallel};
 use crate::pipeline::Pipeline;
-use crate::pool::{BufferPool, FromPoolConfig};
+use crate::pool::{BufferPool, DefaultPool, FromPoolConfig};
 use crate::source::batched;
-pub(crate) use crate::spawned::spawn_chunks;
 use crate::stream::ChunkStream;
+use crate::transform::Counted;
 
-/// Streams sources as chunked JSON, with buffers from a pool `P` and values encoded by
-/// `E`. Cheap to clone (the pool is shared); build one per service and use it for every
-/// request.
+/// Streams sources as chunked JSON, with buffers from a pool `P`, values encoded by `E`
+/// and framed by the format `F`. Cheap to clone (the pool is shared); build one per
+/// service and use it for every request.
+///
+/// Every axis is chosen once, and every combination works:
+///
+/// | axis | chosen by |
+/// | --- | --- |
+/// | item kind | the transform's output type: `Serialize`, [`RawJson`](crate::RawJson) (trusted) or [`Validated`](crate::raw::Validated) |
+/// | item or batch | [`stream`](Streamer::stream) / [`json`](Streamer::json), or [`stream_batch`](Streamer::stream_batch) / [`stream_batch_concurrent`](Streamer::stream_batch_concurrent) |
+/// | caller's task or spawned | [`ChunkStream::spawn`] on the result |
+/// | encoding workers | [`with_encode_workers`](Streamer::with_encode_workers) |
+/// | format | [`with_format`](Streamer::with_format): [`JsonArray`], [`Ndjson`](crate::format::Ndjson) or one's own [`Format`] |
 ///
 /// # Examples
 ///
 /// ```
 /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
 /// use futures_util::TryStreamExt;
-/// use chunkstream::{ChunkConfig, Format, Streamer, source};
+/// use chunkstream::{ChunkConfig, Streamer, format::Ndjson, source};
 ///
-/// let streamer = Streamer::new(ChunkConfig::default())?.with_format(Format::Ndjson);
+/// let streamer = Streamer::new(ChunkConfig::default())?.with_format(Ndjson);
 /// let chunks = streamer.stream(source::from_iter(["a", "b"]), |s: &str| {
 ///     Ok::<_, std::convert::Infallible>(s.to_uppercase())
 /// });
@@ -39,17 +52,17 @@ use crate::stream::ChunkStream;
 /// # Ok::<_, Box<dyn std::error::Error>>(())
 /// # }).unwrap();
 /// ```
-pub struct Streamer<P = DefaultPool, E = DefaultEncoder> {
+pub struct Streamer<P = DefaultPool, E = DefaultEncoder, F = JsonArray> {
     config: ChunkConfig,
     pool: Arc<P>,
     encoder: E,
-    format: Format,
-    pub(crate) parallel: Parallel,
+    format: F,
+    parallel: Parallel,
 }
 
-impl Streamer<DefaultPool, DefaultEncoder> {
+impl Streamer<DefaultPool, DefaultEncoder, JsonArray> {
     /// A streamer with the feature-selected [`DefaultPool`] and [`DefaultEncoder`], a new
-    /// pool built from `config`, and the [`Format::JsonArray`] format.
+    /// pool built from `config`, and the [`JsonArray`] format.
     ///
     /// # Errors
     ///
@@ -57,31 +70,43 @@ impl Streamer<DefaultPool, DefaultEncoder> {
     pub fn new(config: ChunkConfig) -> Result<Self, ConfigError> {
         let config = config.validate()?;
         let pool = Arc::new(DefaultPool::try_from_pool_config(config.pool_config())?);
-        Streamer::with_parts(config, pool, DefaultEncoder::default())
+        Ok(Streamer::from_valid(config, pool, DefaultEncoder::default()))
     }
 }
 
-impl<P: BufferPool, E: Encoder> Streamer<P, E> {
+impl<P: BufferPool, E: Encoder> Streamer<P, E, JsonArray> {
     /// A streamer with a given pool and encoder (the pool may be shared with other
-    /// streamers), and the [`Format::JsonArray`] format.
+    /// streamers), and the [`JsonArray`] format.
     ///
     /// # Errors
     ///
     /// The [`ConfigError`] of [`ChunkConfig::validate`].
     pub fn with_parts(config: ChunkConfig, pool: Arc<P>, encoder: E) -> Result<Self, ConfigError> {
-        Ok(Streamer {
-            config: config.validate()?,
-            pool,
-            encoder,
-            format: Format::default(),
-            parallel: Parallel::default(),
-        })
+        Ok(Streamer::from_valid(config.validate()?, pool, encoder))
     }
 
-    /// The same streamer with another framing.
-    pub fn with_format(mut self, format: Format) -> Self {
-        self.format = format;
-        self
+    fn from_valid(config: ChunkConfig, pool: Arc<P>, encoder: E) -> Self {
+        Streamer {
+            config,
+            pool,
+            encoder,
+            format: JsonArray,
+            parallel: Parallel::default(),
+        }
+    }
+}
+
+impl<P: BufferPool, E: Encoder, F: Format> Streamer<P, E, F> {
+    /// The same streamer with another framing: [`JsonArray`] (the default),
+    /// [`Ndjson`](crate::format::Ndjson), or a [`Format`] of one's own.
+    pub fn with_format<G: Format>(self, format: G) -> Streamer<P, E, G> {
+        Streamer {
+            config: self.config,
+            pool: self.pool,
+            encoder: self.encoder,
+            format,
+            parallel: self.parallel,
+        }
     }
 
     /// The validated configuration.
@@ -100,47 +125,87 @@ impl<P: BufferPool, E: Encoder> Streamer<P, E> {
     }
 
     /// The framing.
-    pub fn format(&self) -> Format {
-        self.format
+    pub fn format(&self) -> &F {
+        &self.format
     }
 
-    pub(crate) fn writer(&self) -> ChunkWriter<P, E> {
+    fn writer(&self) -> ChunkWriter<P, E, F> {
         ChunkWriter::new(
             Arc::clone(&self.pool),
             self.encoder.clone(),
-            self.format,
+            self.format.clone(),
             self.config.chunk_threshold,
         )
     }
 
+    fn chunks<S>(&self, stream: S) -> ChunkStream
+    where
+        S: Stream<Item = Result<bytes::Bytes, crate::StreamError>> + Send + 'static,
+    {
+        let mut chunks = ChunkStream::from_stream(self.format.content_type(), stream);
+        chunks.spawn_with = (self.config.channel_capacity, self.config.stall_timeout);
+        chunks
+    }
+
     /// Streams `source` item by item through `transform`.
     ///
-    /// Nothing happens until the returned stream is polled. The transform's error for the
-    /// item at index `i` becomes [`StreamError::Transform`] with `index: i`; a panic
-    /// becomes [`StreamError::Panicked`].
-    pub fn stream<S, T, SE, F, U, TE>(&self, source: S, mut transform: F) -> ChunkStream
+    /// Nothing happens until the returned stream is polled (or
+    /// [`spawn`](ChunkStream::spawn)ed). What the transform returns says what an item is:
+    /// a `Serialize` value is encoded, a [`RawJson`](crate::RawJson) is copied as it is, a
+    /// [`Validated`](crate::raw::Validated) one is checked first. The transform's error
+    /// for the item at index `i` becomes [`StreamError::Transform`](crate::StreamError)
+    /// with `index: i`; a panic becomes [`StreamError::Panicked`](crate::StreamError).
+    pub fn stream<S, T, SE, Tf, U, TE>(&self, source: S, transform: Tf) -> ChunkStream
     where
         S: Stream<Item = Result<T, SE>> + Send + 'static,
         SE: Into<BoxError>,
-        F: FnMut(T) -> Result<U, TE> + Send + 'static,
-        U: Serialize + Send + 'static,
+        Tf: FnMut(T) -> Result<U, TE> + Send + 'static,
+        U: Item + Send + 'static,
         TE: Into<BoxError>,
     {
-        let writer = self.writer();
-        let mut index = 0_u64;
-        let step = move |item: T| {
-            let result =
-                transform(item)
-                    .map(std::iter::once)
-                    .map_err(|err| StreamError::Transform {
-                        index,
-                        source: err.into(),
-                    });
-            index += 1;
-            result
-        };
-        let pipeline = Pipeline::new(source, step, writer, self.config.flush_interval);
-        ChunkStream::from_fused(self.format, pipeline)
+        let mut counted = Counted::new(transform);
+        let step = move |item: T| counted.item(item).map(std::iter::once);
+        let pipeline = Pipeline::new(source, step, self.writer(), self.config.flush_interval);
+        self.chunks(pipeline)
+    }
+
+    /// Streams the items of `source` unchanged (no transform): `Serialize` values,
+    /// [`RawJson`](crate::RawJson) (see [`raw::trusted`](crate::raw::trusted)) or
+    /// [`Validated`](crate::raw::Validated) items. For a response, finish with
+    /// [`respond`](ChunkStream::respond)`().await`, which answers an error before the
+    /// first chunk with an error status.
+    ///
+    /// # Errors
+    ///
+    /// The stream's last item is the [`StreamError`](crate::StreamError) that ended it
+    /// early: the source's error (`Source`), an item that could not be encoded
+    /// (`Encode`), or a panic (`Panicked`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// use chunkstream::{ChunkConfig, Streamer, format::Ndjson, source};
+    ///
+    /// #[derive(serde::Serialize)]
+    /// struct Ticket { id: u32 }
+    ///
+    /// let streamer = Streamer::new(ChunkConfig::default())?;
+    /// let tickets = || source::from_iter((1..=2).map(|id| Ticket { id }));
+    /// let body = streamer.json(tickets()).collect_bytes().await?;
+    /// assert_eq!(&body[..], br#"[{"id":1},{"id":2}]"#);
+    /// let lines = streamer.clone().with_format(Ndjson).json(tickets()).collect_bytes().await?;
+    /// assert_eq!(&lines[..], b"{\"id\":1}\n{\"id\":2}\n");
+    /// # Ok::<_, Box<dyn std::error::Error>>(())
+    /// # }).unwrap();
+    /// ```
+    pub fn json<S, T, SE>(&self, source: S) -> ChunkStream
+    where
+        S: Stream<Item = Result<T, SE>> + Send + 'static,
+        SE: Into<BoxError>,
+        T: Item + Send + 'static,
+    {
+        self.stream(source, Ok::<T, std::convert::Infallible>)
     }
 
     /// Streams `source` in batches of `batch_size` items through the batch `transform`.
@@ -150,93 +215,170 @@ impl<P: BufferPool, E: Encoder> Streamer<P, E> {
     /// items wait in a partial batch: that batch is then transformed and sent at once,
     /// so a slow source reaches the client as promptly as on the per-item path. A batch's
     /// values are still cut into chunks at the threshold. A transform error is
-    /// [`StreamError::Transform`] with the index of the batch's first item.
-    pub fn stream_batch<S, T, SE, F, U, TE>(&self, source: S, mut transform: F) -> ChunkStream
+    /// [`StreamError::Transform`](crate::StreamError) with the index of the batch's first
+    /// item. With [`with_encode_workers`](Streamer::with_encode_workers) above 1 (and no
+    /// flush interval), batches are encoded in parallel, byte for byte the same body.
+    pub fn stream_batch<S, T, SE, Tf, U, TE>(&self, source: S, transform: Tf) -> ChunkStream
     where
         S: Stream<Item = Result<T, SE>> + Send + 'static,
         T: Send + 'static,
         SE: Into<BoxError> + Send + 'static,
-        F: FnMut(Vec<T>) -> Result<Vec<U>, TE> + Send + 'static,
-        U: Serialize + Send + 'static,
+        Tf: FnMut(Vec<T>) -> Result<Vec<U>, TE> + Send + 'static,
+        U: Item + Send + 'static,
         TE: Into<BoxError>,
     {
+        let source = batched(source, self.config.batch_size);
+        let mut counted = Counted::new(transform);
         if self.parallel.applies(self.config.flush_interval) {
-            return crate::parallel::stream_batch(self, source, transform);
+            let ordered = self.parallel.stream(source, InOrder(counted), self.writer());
+            return self.chunks(ordered);
         }
-        let writer = self.writer();
-        let mut index = 0_u64;
-        let step = move |batch: Vec<T>| {
-            let first = index;
-            index += batch.len() as u64;
-            transform(batch)
-                .map(Vec::into_iter)
-                .map_err(|err| StreamError::Transform {
-                    index: first,
-                    source: err.into(),
-                })
+        let step = move |batch: Vec<T>| counted.batch(batch).map(Vec::into_iter);
+        let pipeline = Pipeline::over_units(source, step, self.writer(), self.config.flush_interval);
+        self.chunks(pipeline)
+    }
+
+    /// Like [`stream_batch`](Streamer::stream_batch), but the transform (`Fn + Sync`,
+    /// shared by the workers) runs on the workers too, beside the encoding of its batch,
+    /// so a costly transform is spread over the cores as well. With one worker (or a
+    /// `flush_interval`) this is `stream_batch`.
+    ///
+    /// The body and the errors are the same as `stream_batch`'s; only the source is
+    /// stopped later after a transform error (once the batches before it are out, up to
+    /// `workers` batches later), since the error is only known when its worker ends.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_multi_thread().worker_threads(2).build().unwrap().block_on(async {
+    /// use futures_util::TryStreamExt;
+    /// use chunkstream::{ChunkConfig, Streamer, source};
+    ///
+    /// let streamer = Streamer::new(ChunkConfig::default())?.with_encode_workers(2);
+    /// let squares = |batch: Vec<u64>| {
+    ///     Ok::<_, std::convert::Infallible>(batch.into_iter().map(|n| n * n).collect::<Vec<_>>())
+    /// };
+    /// let chunks = streamer.stream_batch_concurrent(source::from_iter(0..3_u64), squares);
+    /// let body: Vec<u8> = chunks.map_ok(|chunk| chunk.to_vec()).try_concat().await?;
+    /// assert_eq!(body, b"[0,1,4]");
+    /// # Ok::<_, Box<dyn std::error::Error>>(())
+    /// # }).unwrap();
+    /// ```
+    pub fn stream_batch_concurrent<S, T, SE, Tf, U, TE>(
+        &self,
+        source: S,
+        transform: Tf,
+    ) -> ChunkStream
+    where
+        S: Stream<Item = Result<T, SE>> + Send + 'static,
+        T: Send + 'static,
+        SE: Into<BoxError> + Send + 'static,
+        Tf: Fn(Vec<T>) -> Result<Vec<U>, TE> + Send + Sync + 'static,
+        U: Item + Send + 'static,
+        TE: Into<BoxError> + 'static,
+    {
+        if !self.parallel.applies(self.config.flush_interval) {
+            return self.stream_batch(source, transform);
+        }
+        let on_workers = OnWorkers {
+            transform: Arc::new(transform),
+            counted: Counted::new(()),
         };
         let source = batched(source, self.config.batch_size);
-        let pipeline = Pipeline::over_units(source, step, writer, self.config.flush_interval);
-        ChunkStream::from_fused(self.format, pipeline)
+        self.chunks(self.parallel.stream(source, on_workers, self.writer()))
     }
 
-    /// Like [`stream`](Streamer::stream), but the work runs on a tokio task that feeds
-    /// a bounded channel of `channel_capacity` chunks (the Go package's `ChunkChan`): the
-    /// encoder works ahead of a slow client by at most that many chunks.
+    /// The same streamer encoding up to `workers` batches at once on the batch path
+    /// ([`stream_batch`](Streamer::stream_batch) and
+    /// [`stream_batch_concurrent`](Streamer::stream_batch_concurrent), spawned or not).
+    /// 1 (or 0) is the sequential path. This is the default: 1.
     ///
-    /// Dropping the returned stream ends the task at once (the source is dropped with
-    /// it). With [`ChunkConfig::stall_timeout`] set, a reader that takes no chunk for that
-    /// long while the channel is full stops the task: the source and every queued buffer
-    /// are released without the reader being polled, and its next item is
-    /// [`StreamError::Stalled`]. A panic that escapes the task is reported as
-    /// [`StreamError::Panicked`], never as a normal end. Outside a tokio runtime the
-    /// stream's only item is [`StreamError::NoRuntime`].
-    pub fn spawn<S, T, SE, F, U, TE>(&self, source: S, transform: F) -> ChunkStream
-    where
-        S: Stream<Item = Result<T, SE>> + Send + 'static,
-        SE: Into<BoxError>,
-        F: FnMut(T) -> Result<U, TE> + Send + 'static,
-        U: Serialize + Send + 'static,
-        TE: Into<BoxError>,
-    {
-        spawn_chunks(
-            self.stream(source, transform),
-            self.config.channel_capacity,
-            self.config.stall_timeout,
-        )
+    /// The body is byte for byte what the sequential path writes, errors included; chunks
+    /// still end on item boundaries and all but the last are at least the threshold long.
+    /// The transform runs on the stream's task in source order; encoding runs on tokio's
+    /// blocking pool, a batch at a time per worker, as long as the streamer's
+    /// [`EncodePermits`] allow (a permit free, fewer streams running than permits; else
+    /// on the stream's task). Up to `workers` more batches wait, transformed, so a worker
+    /// that ends a batch goes straight to the next. With
+    /// [`flush_interval`](crate::ChunkConfig::flush_interval) set, the batch path stays
+    /// sequential. The per-item path ([`stream`](Streamer::stream)) is unaffected.
+    ///
+    /// # When to turn it on
+    ///
+    /// For large results (thousands of items and more) served while cores are idle: one
+    /// big export, report or dump. Encoding is usually most of a stream's CPU, so two
+    /// workers can nearly halve the time to stream a result from memory or a fast
+    /// source. It gains nothing for small results (a single batch) or slow sources, and
+    /// under load (as many streams as permits) the permits make it fall back to the
+    /// sequential path.
+    ///
+    /// # Memory
+    ///
+    /// A stream holds at most `2 * workers` batches in flight (encoding, queued, or
+    /// encoded and waiting for the batch before them), plus the chunks of one batch
+    /// waiting for the reader, plus one carried buffer. In pooled buffers (each of
+    /// `buffer_size` capacity, filled to about `chunk_threshold`) that is at most
+    /// `(2 * workers + 1) * (ceil(batch_json / chunk_threshold) + 1) + 2`, where
+    /// `batch_json` is the JSON size of one batch; add the transformed values of up to
+    /// `2 * workers` batches. With the defaults (1000 items a batch, 50 KiB buffers cut at
+    /// 32 KiB) and ~470-byte tickets, that bound is 82 buffers (4.1 MB) for 2 workers and
+    /// 146 (7.3 MB) for 4, against 2 buffers on the sequential path; the `parallel` test
+    /// of the core measures it. `max_pooled` should cover the buffers of the streams you
+    /// run at once, or the pool drops the surplus.
+    /// Smaller batches lower the bound and the gain alike.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_multi_thread().worker_threads(2).build().unwrap().block_on(async {
+    /// use futures_util::TryStreamExt;
+    /// use chunkstream::{ChunkConfig, Streamer, source, transform};
+    ///
+    /// let streamer = Streamer::new(ChunkConfig::default())?.with_encode_workers(2);
+    /// let chunks = streamer.stream_batch(source::from_iter(0..10_000), transform::batch_passthrough());
+    /// let body: Vec<u8> = chunks.map_ok(|chunk| chunk.to_vec()).try_concat().await?;
+    /// let expected = serde_json::to_vec(&(0..10_000).collect::<Vec<_>>())?;
+    /// assert_eq!(body, expected);
+    /// # Ok::<_, Box<dyn std::error::Error>>(())
+    /// # }).unwrap();
+    /// ```
+    pub fn with_encode_workers(mut self, workers: usize) -> Self {
+        self.parallel.workers = workers.max(1);
+        self
     }
 
-    /// Like [`stream_batch`](Streamer::stream_batch), on a task; see [`spawn`](Streamer::spawn).
-    pub fn spawn_batch<S, T, SE, F, U, TE>(&self, source: S, transform: F) -> ChunkStream
-    where
-        S: Stream<Item = Result<T, SE>> + Send + 'static,
-        T: Send + 'static,
-        SE: Into<BoxError> + Send + 'static,
-        F: FnMut(Vec<T>) -> Result<Vec<U>, TE> + Send + 'static,
-        U: Serialize + Send + 'static,
-        TE: Into<BoxError>,
-    {
-        spawn_chunks(
-            self.stream_batch(source, transform),
-            self.config.channel_capacity,
-            self.config.stall_timeout,
-        )
+    /// Batches encoded at once on the batch path; see
+    /// [`with_encode_workers`](Streamer::with_encode_workers).
+    pub fn encode_workers(&self) -> usize {
+        self.parallel.workers
+    }
+
+    /// The same streamer drawing its encoding threads from `permits` instead of the
+    /// process-wide [`EncodePermits::global`].
+    pub fn with_encode_permits(mut self, permits: Arc<EncodePermits>) -> Self {
+        self.parallel.permits = permits;
+        self
+    }
+
+    /// The permits the batch path draws its encoding threads from.
+    pub fn encode_permits(&self) -> &Arc<EncodePermits> {
+        &self.parallel.permits
     }
 }
 
-impl<P, E: Clone> Clone for Streamer<P, E> {
+impl<P, E: Clone, F: Clone> Clone for Streamer<P, E, F> {
     fn clone(&self) -> Self {
         Streamer {
             config: self.config.clone(),
             pool: Arc::clone(&self.pool),
             encoder: self.encoder.clone(),
-            format: self.format,
+            format: self.format.clone(),
             parallel: self.parallel.clone(),
         }
     }
 }
 
-impl<P, E> fmt::Debug for Streamer<P, E> {
+impl<P, E, F: fmt::Debug> fmt::Debug for Streamer<P, E, F> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Streamer")
             .field("config", &self.config)

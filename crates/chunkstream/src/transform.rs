@@ -7,6 +7,8 @@
 
 use std::convert::Infallible;
 
+use crate::error::{BoxError, StreamError};
+
 /// The per-item transform that passes items through unchanged.
 ///
 /// # Examples
@@ -61,4 +63,52 @@ pub fn per_item<T, U, E>(
     mut f: impl FnMut(T) -> Result<U, E> + Send + 'static,
 ) -> impl FnMut(Vec<T>) -> Result<Vec<U>, E> + Send {
     move |batch: Vec<T>| batch.into_iter().map(&mut f).collect()
+}
+
+/// A transform and the index of the next item it sees: the one place that numbers items
+/// for [`StreamError::Transform`], on every path.
+pub(crate) struct Counted<F> {
+    transform: F,
+    next: u64,
+}
+
+impl<F> Counted<F> {
+    pub(crate) fn new(transform: F) -> Self {
+        Counted { transform, next: 0 }
+    }
+
+    /// Reserves the indices of a batch of `len` items and returns its first.
+    pub(crate) fn reserve(&mut self, len: usize) -> u64 {
+        let first = self.next;
+        self.next += len as u64;
+        first
+    }
+
+    /// Transforms one item.
+    pub(crate) fn item<T, U, TE>(&mut self, item: T) -> Result<U, StreamError>
+    where
+        F: FnMut(T) -> Result<U, TE>,
+        TE: Into<BoxError>,
+    {
+        let index = self.reserve(1);
+        (self.transform)(item).map_err(|err| failed(index, err))
+    }
+
+    /// Transforms one batch; an error names the batch's first item.
+    pub(crate) fn batch<T, U, TE>(&mut self, batch: Vec<T>) -> Result<Vec<U>, StreamError>
+    where
+        F: FnMut(Vec<T>) -> Result<Vec<U>, TE>,
+        TE: Into<BoxError>,
+    {
+        let first = self.reserve(batch.len());
+        (self.transform)(batch).map_err(|err| failed(first, err))
+    }
+}
+
+/// The error of a transform that refused the item (or batch) starting at `index`.
+pub(crate) fn failed(index: u64, err: impl Into<BoxError>) -> StreamError {
+    StreamError::Transform {
+        index,
+        source: err.into(),
+    }
 }

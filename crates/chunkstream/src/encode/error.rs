@@ -3,6 +3,8 @@
 use std::error::Error;
 use std::fmt;
 
+use crate::raw::InvalidJson;
+
 /// A value that could not be encoded as JSON.
 #[derive(Debug)]
 #[non_exhaustive]
@@ -13,6 +15,9 @@ pub enum EncodeError {
     /// [`encode`](crate::encode) for which keys are accepted), or an error raised by the
     /// value's `Serialize` implementation. The serializer's own error is the source.
     Serialize(Box<dyn Error + Send + Sync + 'static>),
+    /// A [`Validated`](crate::raw::Validated) pre-encoded item is not one JSON value, or
+    /// holds what the format cannot frame.
+    InvalidJson(InvalidJson),
 }
 
 impl fmt::Display for EncodeError {
@@ -22,6 +27,7 @@ impl fmt::Display for EncodeError {
                 f.write_str("cannot encode a non-finite float (NaN or infinity) as JSON")
             }
             EncodeError::Serialize(err) => write!(f, "serialization failed: {err}"),
+            EncodeError::InvalidJson(err) => err.fmt(f),
         }
     }
 }
@@ -31,6 +37,7 @@ impl Error for EncodeError {
         match self {
             EncodeError::NonFiniteFloat => None,
             EncodeError::Serialize(err) => Some(&**err),
+            EncodeError::InvalidJson(err) => Some(err),
         }
     }
 }

@@ -11,41 +11,12 @@
 //! as a type. It is recorded beside it instead, in a [`Refusals`] marker the encoder
 //! reads when the serializer fails: no error text is ever matched.
 
-use std::cell::Cell;
 use std::fmt::Display;
 
 use serde::ser::{self, Serialize, Serializer};
 
 use super::EncodeError;
-use super::key::Key;
-
-/// What the checks refused during one `encode`: the typed marker an [`EncodeError`] is
-/// built from.
-#[derive(Debug, Default)]
-pub(crate) struct Refusals {
-    non_finite: Cell<bool>,
-}
-
-impl Refusals {
-    /// Records a non-finite float and returns the serializer error that stops the
-    /// serialization (its text is for the serializer's sake only).
-    #[cold]
-    pub(crate) fn non_finite<E: ser::Error>(&self) -> E {
-        self.non_finite.set(true);
-        E::custom("non-finite float")
-    }
-
-    /// The error for a serializer that failed: a recorded refusal if there is one, else
-    /// the serializer's own error.
-    #[cold]
-    fn error<E: std::error::Error + Send + Sync + 'static>(&self, err: E) -> EncodeError {
-        if self.non_finite.get() {
-            EncodeError::NonFiniteFloat
-        } else {
-            EncodeError::Serialize(Box::new(err))
-        }
-    }
-}
+use super::key::{Key, Refusals};
 
 /// Serializes `value` with `serialize`, through the checks.
 ///

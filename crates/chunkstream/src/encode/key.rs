@@ -20,11 +20,40 @@
 //! struct, a newtype, tuple or struct variant) is refused, as serde_json refuses it; a
 //! non-finite float key is refused as a non-finite float.
 
+use std::cell::Cell;
 use std::fmt::Display;
 
 use serde::ser::{self, Impossible, Serialize, Serializer};
 
-use super::finite::Refusals;
+use super::EncodeError;
+
+/// What the checks refused during one `encode`: the typed marker an [`EncodeError`] is
+/// built from.
+#[derive(Debug, Default)]
+pub(crate) struct Refusals {
+    non_finite: Cell<bool>,
+}
+
+impl Refusals {
+    /// Records a non-finite float and returns the serializer error that stops the
+    /// serialization (its text is for the serializer's sake only).
+    #[cold]
+    pub(crate) fn non_finite<E: ser::Error>(&self) -> E {
+        self.non_finite.set(true);
+        E::custom("non-finite float")
+    }
+
+    /// The error for a serializer that failed: a recorded refusal if there is one, else
+    /// the serializer's own error.
+    #[cold]
+    pub(crate) fn error<E: std::error::Error + Send + Sync + 'static>(&self, err: E) -> EncodeError {
+        if self.non_finite.get() {
+            EncodeError::NonFiniteFloat
+        } else {
+            EncodeError::Serialize(Box::new(err))
+        }
+    }
+}
 
 /// Longest text of a number key: an `i128` takes 40 bytes, a float 24 at most.
 const NUMBER_KEY_MAX: usize = 48;

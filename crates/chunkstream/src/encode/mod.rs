@@ -39,6 +39,7 @@ mod key;
 mod serde_json;
 
 pub use self::error::EncodeError;
+pub use crate::raw::InvalidJson;
 pub use self::serde_json::SerdeJson;
 
 cfg_encoder_simd_json! {
@@ -51,7 +52,17 @@ cfg_encoder_sonic_rs! {
     pub use self::sonic_rs::SonicRs;
 }
 
-pub use crate::defaults::DefaultEncoder;
+// Precedence, first enabled wins.
+#[cfg(feature = "encoder-sonic-rs")]
+type Selected = self::SonicRs;
+#[cfg(all(feature = "encoder-simd-json", not(feature = "encoder-sonic-rs")))]
+type Selected = self::SimdJson;
+#[cfg(not(any(feature = "encoder-simd-json", feature = "encoder-sonic-rs")))]
+type Selected = self::SerdeJson;
+
+/// The encoder selected by the enabled features: `SonicRs` with `encoder-sonic-rs`, else
+/// `SimdJson` with `encoder-simd-json`, else `SerdeJson` (the default).
+pub type DefaultEncoder = Selected;
 
 use finite::checked;
 

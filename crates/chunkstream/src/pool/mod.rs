@@ -64,10 +64,32 @@ cfg_pool_thread_local! {
     pub use thread_local::{MAX_LOCAL_BUFFERS, ThreadLocalPool};
 }
 
-pub use crate::defaults::DefaultPool;
 pub use stats::{PoolCounters, PoolStats};
 
 use crate::config::PoolConfig;
+
+// Precedence, first enabled wins (so a crate that adds a feature to the defaults gets
+// the strategy it asked for).
+#[cfg(feature = "pool-thread-local")]
+type Selected = self::ThreadLocalPool;
+#[cfg(all(feature = "pool-object-pool", not(feature = "pool-thread-local")))]
+type Selected = self::ObjectPool;
+#[cfg(all(
+    feature = "pool-freelist",
+    not(any(feature = "pool-thread-local", feature = "pool-object-pool"))
+))]
+type Selected = self::FreelistPool;
+#[cfg(not(any(
+    feature = "pool-freelist",
+    feature = "pool-thread-local",
+    feature = "pool-object-pool"
+)))]
+type Selected = self::NoPool;
+
+/// The pool strategy selected by the enabled features: `ThreadLocalPool` with
+/// `pool-thread-local`, else `ObjectPool` with `pool-object-pool`, else `FreelistPool`
+/// with `pool-freelist` (the default), else `NoPool`.
+pub type DefaultPool = Selected;
 
 /// A source of reusable byte buffers.
 ///

@@ -29,14 +29,16 @@ impl IntoResponse for StreamResponse {
         let status = self.status;
         let total_count = self.total_count;
         let chunks = self.into_chunks();
-        let content_type = HeaderValue::from_static(chunks.content_type());
-        let format = chunks.format();
+        // A format of the user's own may name a content type that is no header value.
+        let content_type = HeaderValue::from_str(chunks.content_type())
+            .unwrap_or(HeaderValue::from_static("application/octet-stream"));
+        let content_type_name = chunks.content_type();
         // Once the status is out, an error can only abort the transfer: hyper sees the
         // body's `Err` and closes the connection without the terminating chunk.
         let logged = chunks.inspect_err(|err| {
             tracing::warn!(error = %err, kind = err.kind(), "stream failed mid-body; aborting the transfer");
         });
-        let mut response = Response::new(Body::new(ChunkStream::from_stream(format, logged)));
+        let mut response = Response::new(Body::new(ChunkStream::from_stream(content_type_name, logged)));
         *response.status_mut() = status;
         let headers = response.headers_mut();
         headers.insert(CONTENT_TYPE, content_type);
