@@ -6,7 +6,7 @@ mod common;
 use std::hint::black_box;
 
 use chunkstream::Encoder;
-use chunkstream::Format;
+use chunkstream::Json;
 use chunkstream_benches::contestants::{ENCODERS, EncoderKind, WithEncoder};
 use chunkstream_benches::scenario::{parse_body, reference};
 use chunkstream_benches::workload::{self, Workload};
@@ -43,7 +43,7 @@ impl<T: Serialize> WithEncoder for Bench<'_, '_, T> {
         let name = EncoderKind::of(&encoder).map_or(std::any::type_name::<E>(), EncoderKind::name);
         let mut out = Vec::with_capacity(2 * REQUEST_BYTES);
         encode_all(&encoder, self.items, &mut out);
-        let got = parse_body(Format::JsonArray, &out).expect("valid JSON");
+        let got = parse_body(chunkstream::format::Json::Array, &out).expect("valid JSON");
         assert_eq!(&got, self.expected, "{name} differs from serde_json");
         let items = self.items;
         self.group.bench_function(name, |b| {

@@ -3,7 +3,7 @@
 
 mod common;
 
-use chunkstream::{ChunkConfig, Format};
+use chunkstream::{ChunkConfig, format::Json};
 use chunkstream_benches::contestants::{ENCODERS, POOLS};
 use chunkstream_benches::peers;
 use chunkstream_benches::scenario::{self, Path, Scenario, Streaming, check, reference};
@@ -29,7 +29,7 @@ fn end_to_end(c: &mut Criterion) {
                 pool,
                 encoder,
                 &config,
-                Format::JsonArray,
+                chunkstream::format::Json::Array,
                 Path::Item,
                 move || peers::memory(items),
             );
@@ -44,8 +44,12 @@ fn end_to_end(c: &mut Criterion) {
     let mut group = c.benchmark_group("end_to_end/tickets");
     group.throughput(Throughput::Bytes(size as u64));
     for (name, mut scenario) in contestants {
-        rt.block_on(check(&mut *scenario, Format::JsonArray, &expected))
-            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        rt.block_on(check(
+            &mut *scenario,
+            chunkstream::format::Json::Array,
+            &expected,
+        ))
+        .unwrap_or_else(|e| panic!("{name}: {e}"));
         group.bench_function(name.as_str(), |b| {
             b.iter(|| rt.block_on(scenario.run()).expect("the body streams"))
         });

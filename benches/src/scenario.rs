@@ -5,7 +5,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use chunkstream::{BoxError, BufferPool, ChunkConfig, Encoder, Format, PoolStats, Streamer};
+use chunkstream::{BoxError, BufferPool, ChunkConfig, Encoder, PoolStats, Streamer, format::Json};
 use futures_util::future::BoxFuture;
 use futures_util::stream::BoxStream;
 use futures_util::{FutureExt, Stream, StreamExt, TryStreamExt};
@@ -187,7 +187,7 @@ pub fn chunkstream<F, S, U, SE>(
     pool: PoolKind,
     encoder: EncoderKind,
     config: &ChunkConfig,
-    format: Format,
+    format: Json,
     path: Path,
     source: F,
 ) -> Built
@@ -199,7 +199,7 @@ where
 {
     struct Build<F> {
         config: ChunkConfig,
-        format: Format,
+        format: Json,
         path: Path,
         source: F,
     }
@@ -222,7 +222,9 @@ where
                     Path::Batch => {
                         streamer.stream_batch(source(), chunkstream::transform::batch_passthrough())
                     }
-                    Path::Spawn => streamer.spawn(source(), chunkstream::transform::passthrough()),
+                    Path::Spawn => streamer
+                        .stream(source(), chunkstream::transform::passthrough())
+                        .spawn(),
                 });
             let make = Arc::clone(&streams);
             let chunks: ChunksFactory = Arc::new(move || make().map_err(BoxError::from).boxed());
@@ -253,9 +255,9 @@ pub fn reference<T: Serialize>(items: &[T]) -> Result<serde_json::Value, BoxErro
 /// # Errors
 ///
 /// When the body is not valid JSON (or NDJSON).
-pub fn parse_body(format: Format, body: &[u8]) -> Result<serde_json::Value, BoxError> {
+pub fn parse_body(format: Json, body: &[u8]) -> Result<serde_json::Value, BoxError> {
     match format {
-        Format::Ndjson => {
+        chunkstream::format::Json::Ndjson => {
             let text = std::str::from_utf8(body)?;
             if !text.is_empty() && !text.ends_with('\n') {
                 return Err("NDJSON body does not end with a newline".into());
@@ -277,7 +279,7 @@ pub fn parse_body(format: Format, body: &[u8]) -> Result<serde_json::Value, BoxE
 /// When the scenario fails, the body does not parse, or it parses to other values.
 pub async fn check(
     scenario: &mut dyn Scenario,
-    format: Format,
+    format: Json,
     expected: &serde_json::Value,
 ) -> Result<(), BoxError> {
     let body = scenario.body().await?;
@@ -312,7 +314,10 @@ mod tests {
         let expected = reference(items).unwrap();
         let config = ChunkConfig::with_sizes(4096, 2048);
         block_on(async {
-            for format in [Format::JsonArray, Format::Ndjson] {
+            for format in [
+                chunkstream::format::Json::Array,
+                chunkstream::format::Json::Ndjson,
+            ] {
                 for path in [Path::Item, Path::Batch] {
                     for &pool in crate::contestants::POOLS {
                         for &encoder in crate::contestants::ENCODERS {
@@ -328,9 +333,13 @@ mod tests {
                 }
             }
             for mut peer in peers::all(items) {
-                check(&mut *peer.scenario, Format::JsonArray, &expected)
-                    .await
-                    .unwrap_or_else(|e| panic!("{}: {e}", peer.name));
+                check(
+                    &mut *peer.scenario,
+                    chunkstream::format::Json::Array,
+                    &expected,
+                )
+                .await
+                .unwrap_or_else(|e| panic!("{}: {e}", peer.name));
             }
         });
     }
@@ -339,7 +348,11 @@ mod tests {
     fn a_wrong_body_fails_the_check() {
         let items = workload::leak(workload::small(3));
         let expected = reference(&items[..2]).unwrap();
-        let err = block_on(check(&mut Limit::new(items), Format::JsonArray, &expected));
+        let err = block_on(check(
+            &mut Limit::new(items),
+            chunkstream::format::Json::Array,
+            &expected,
+        ));
         assert!(err.is_err());
     }
 }

@@ -61,7 +61,7 @@ async fn titles(State(app): State<App>) -> Response {
     let titles = app
         .streamer
         .clone()
-        .with_format(chunkstream::Format::Ndjson)
+        .with_format(chunkstream::format::Ndjson)
         .stream(rows, |t: Ticket| Ok::<_, std::convert::Infallible>(t.title));
     StreamResponse::new(titles)
         .with_total_count(total)

@@ -41,7 +41,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     // With a transform (`User` -> its name), NDJSON framing this time.
     let names = streamer
         .clone()
-        .with_format(chunkstream::Format::Ndjson)
+        .with_format(chunkstream::format::Ndjson)
         .stream(source::from_iter(users(2)), |user: User| {
             Ok::<_, std::convert::Infallible>(user.name)
         });

@@ -58,10 +58,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     //    `StreamError::Cancelled`.
     let token = CancellationToken::new();
     let mut chunks = streamer
-        .spawn(
+        .stream(
             ticking(Arc::new(AtomicUsize::new(0))),
             chunkstream::transform::passthrough(),
         )
+        .spawn()
         .cancel_on(token.clone());
     chunks.next().await.transpose()?;
     token.cancel();

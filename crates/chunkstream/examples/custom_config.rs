@@ -45,13 +45,16 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     // The flush interval sends a partly filled buffer from a slow source: one item every
     // 20 ms never fills 8 KiB, yet chunks arrive every ~50 ms instead of at the end.
-    let streamer = Streamer::new(config)?.with_format(Format::Ndjson);
+    let streamer = Streamer::new(config)?.with_format(chunkstream::format::Ndjson);
     let slow = source::from_stream(futures_util::stream::iter(1..=10).then(|i| async move {
         tokio::time::sleep(Duration::from_millis(20)).await;
         i
     }));
     let started = Instant::now();
-    let mut chunks = streamer.ndjson(slow);
+    let mut chunks = streamer
+        .clone()
+        .with_format(chunkstream::format::Ndjson)
+        .json(slow);
     let mut first_chunk = None;
     let mut count = 0;
     while let Some(chunk) = chunks.next().await {

@@ -148,3 +148,68 @@ impl Format for Ndjson {
         }
     }
 }
+
+/// The JSON array or NDJSON, chosen at run time (from a query parameter, say): one
+/// branch per item instead of a type per format.
+///
+/// ```
+/// use chunkstream::{Format, format::Json};
+///
+/// assert_eq!(Json::Ndjson.content_type(), "application/x-ndjson");
+/// assert_eq!(Json::default(), Json::Array);
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum Json {
+    /// [`JsonArray`]; the default.
+    #[default]
+    Array,
+    /// [`Ndjson`].
+    Ndjson,
+}
+
+/// Calls `$method` on the format `$json` stands for.
+macro_rules! either {
+    ($json:expr, $format:ident => $call:expr) => {
+        match $json {
+            Json::Array => {
+                #[allow(unused_mut)]
+                let mut $format = JsonArray;
+                $call
+            }
+            Json::Ndjson => {
+                #[allow(unused_mut)]
+                let mut $format = Ndjson;
+                $call
+            }
+        }
+    };
+}
+
+impl Format for Json {
+    fn content_type(&self) -> &'static str {
+        either!(self, f => f.content_type())
+    }
+
+    #[inline]
+    fn open(&mut self, out: &mut Vec<u8>) {
+        either!(self, f => f.open(out))
+    }
+
+    #[inline]
+    fn separator(&self, out: &mut Vec<u8>) {
+        either!(self, f => f.separator(out))
+    }
+
+    #[inline]
+    fn item_suffix(&self, out: &mut Vec<u8>) {
+        either!(self, f => f.item_suffix(out))
+    }
+
+    fn close(&mut self, count: u64, out: &mut Vec<u8>) {
+        either!(self, f => f.close(count, out))
+    }
+
+    fn check_raw(&self, json: &[u8]) -> Result<(), InvalidJson> {
+        either!(self, f => f.check_raw(json))
+    }
+}

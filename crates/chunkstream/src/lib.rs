@@ -192,29 +192,29 @@ mod macros;
 
 // In the order of the flow: each module uses only those above it (the `module_order`
 // test checks it).
-mod sync;
 pub mod config;
-pub mod pool;
-pub mod raw;
 pub mod encode;
 mod error;
+pub mod pool;
+pub mod raw;
 mod run_ahead;
 pub mod source;
+mod sync;
 cfg_sqlx! {
     pub mod sql;
 }
-pub mod transform;
+mod chunk;
+mod collect;
 pub mod format;
 mod item;
-mod chunk;
-mod pipeline;
-mod parallel;
-mod stream;
-mod collect;
-mod spawned;
 pub mod metrics;
-mod streamer;
+mod parallel;
+mod pipeline;
 pub mod response;
+mod spawned;
+mod stream;
+mod streamer;
+pub mod transform;
 
 pub use config::{ChunkConfig, ConfigError, PoolConfig};
 pub use encode::{EncodeError, Encoder};

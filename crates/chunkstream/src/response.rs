@@ -101,7 +101,7 @@ enum Start {
 /// use chunkstream::{ChunkConfig, StreamResponse, Streamer, source};
 ///
 /// let streamer = Streamer::new(ChunkConfig::default()).unwrap();
-/// let response = StreamResponse::new(streamer.ndjson(source::from_iter(["a", "b"])))
+/// let response = StreamResponse::new(streamer.clone().with_format(chunkstream::format::Ndjson).json(source::from_iter(["a", "b"])))
 ///     .with_status(http::StatusCode::PARTIAL_CONTENT)
 ///     .with_total_count(2)
 ///     .start()

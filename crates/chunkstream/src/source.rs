@@ -466,4 +466,3 @@ impl<S: Stream> Stream for Items<S> {
 }
 
 impl<S: Stream> Units for Items<S> {}
-

@@ -7,7 +7,8 @@
 use std::fmt;
 use std::sync::Arc;
 
-use futures_core::Stream;
+use futures_core::{FusedStream, Stream};
+use futures_util::StreamExt;
 
 use crate::chunk::ChunkWriter;
 use crate::config::{ChunkConfig, ConfigError};
@@ -70,7 +71,11 @@ impl Streamer<DefaultPool, DefaultEncoder, JsonArray> {
     pub fn new(config: ChunkConfig) -> Result<Self, ConfigError> {
         let config = config.validate()?;
         let pool = Arc::new(DefaultPool::try_from_pool_config(config.pool_config())?);
-        Ok(Streamer::from_valid(config, pool, DefaultEncoder::default()))
+        Ok(Streamer::from_valid(
+            config,
+            pool,
+            DefaultEncoder::default(),
+        ))
     }
 }
 
@@ -138,11 +143,13 @@ impl<P: BufferPool, E: Encoder, F: Format> Streamer<P, E, F> {
         )
     }
 
+    /// The stream of `chunks`, which knows when it is done (after its last chunk, not
+    /// only after its `None`), with what [`ChunkStream::spawn`] needs.
     fn chunks<S>(&self, stream: S) -> ChunkStream
     where
-        S: Stream<Item = Result<bytes::Bytes, crate::StreamError>> + Send + 'static,
+        S: FusedStream<Item = Result<bytes::Bytes, crate::StreamError>> + Send + 'static,
     {
-        let mut chunks = ChunkStream::from_stream(self.format.content_type(), stream);
+        let mut chunks = ChunkStream::from_fused(self.format.content_type(), stream);
         chunks.spawn_with = (self.config.channel_capacity, self.config.stall_timeout);
         chunks
     }
@@ -230,11 +237,14 @@ impl<P: BufferPool, E: Encoder, F: Format> Streamer<P, E, F> {
         let source = batched(source, self.config.batch_size);
         let mut counted = Counted::new(transform);
         if self.parallel.applies(self.config.flush_interval) {
-            let ordered = self.parallel.stream(source, InOrder(counted), self.writer());
-            return self.chunks(ordered);
+            let ordered = self
+                .parallel
+                .stream(source, InOrder(counted), self.writer());
+            return self.chunks(ordered.fuse());
         }
         let step = move |batch: Vec<T>| counted.batch(batch).map(Vec::into_iter);
-        let pipeline = Pipeline::over_units(source, step, self.writer(), self.config.flush_interval);
+        let pipeline =
+            Pipeline::over_units(source, step, self.writer(), self.config.flush_interval);
         self.chunks(pipeline)
     }
 
@@ -285,7 +295,11 @@ impl<P: BufferPool, E: Encoder, F: Format> Streamer<P, E, F> {
             counted: Counted::new(()),
         };
         let source = batched(source, self.config.batch_size);
-        self.chunks(self.parallel.stream(source, on_workers, self.writer()))
+        self.chunks(
+            self.parallel
+                .stream(source, on_workers, self.writer())
+                .fuse(),
+        )
     }
 
     /// The same streamer encoding up to `workers` batches at once on the batch path

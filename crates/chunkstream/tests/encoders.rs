@@ -11,7 +11,7 @@ use std::sync::Arc;
 use chunkstream::encode::SerdeJson;
 use chunkstream::pool::NoPool;
 use chunkstream::{
-    ChunkConfig, EncodeError, Encoder, Format, StreamError, Streamer, source, transform,
+    ChunkConfig, EncodeError, Encoder, StreamError, Streamer, format::Json, source, transform,
 };
 use serde::Serialize;
 use serde_json::{Value, json};
@@ -187,7 +187,10 @@ async fn streams<E: Encoder>(encoder: E) {
     let name = std::any::type_name::<E>();
     let config = ChunkConfig::with_sizes(4096, 2048);
     let pool = Arc::new(NoPool::new(config.pool_config()));
-    for format in [Format::JsonArray, Format::Ndjson] {
+    for format in [
+        chunkstream::format::Json::Array,
+        chunkstream::format::Json::Ndjson,
+    ] {
         let streamer = Streamer::with_parts(config.clone(), Arc::clone(&pool), encoder.clone())
             .unwrap()
             .with_format(format);
@@ -200,7 +203,7 @@ async fn streams<E: Encoder>(encoder: E) {
             .map(|t| serde_json::to_value(t).unwrap())
             .collect();
         let got: Vec<Value> = match format {
-            Format::JsonArray => serde_json::from_slice(&got).unwrap(),
+            chunkstream::format::Json::Array => serde_json::from_slice(&got).unwrap(),
             _ => got
                 .split(|&b| b == b'\n')
                 .filter(|line| !line.is_empty())
@@ -230,7 +233,7 @@ async fn streams<E: Encoder>(encoder: E) {
             .await
             .unwrap();
         let expected = match format {
-            Format::JsonArray => r#"[{"true":1},{"false":2}]"#,
+            chunkstream::format::Json::Array => r#"[{"true":1},{"false":2}]"#,
             _ => "{\"true\":1}\n{\"false\":2}\n",
         };
         assert_eq!(
@@ -421,7 +424,10 @@ async fn non_finite_on_every_path<E: Encoder>(encoder: E) {
             BTreeMap::from([("v", vec![4.0])]),
         ]
     };
-    for format in [Format::JsonArray, Format::Ndjson] {
+    for format in [
+        chunkstream::format::Json::Array,
+        chunkstream::format::Json::Ndjson,
+    ] {
         let streamer = Streamer::with_parts(config.clone(), Arc::clone(&pool), encoder.clone())
             .unwrap()
             .with_format(format);
@@ -436,11 +442,15 @@ async fn non_finite_on_every_path<E: Encoder>(encoder: E) {
             ),
             (
                 "spawn",
-                streamer.spawn(source::from_iter(items()), transform::passthrough()),
+                streamer
+                    .stream(source::from_iter(items()), transform::passthrough())
+                    .spawn(),
             ),
             (
                 "spawn_batch",
-                streamer.spawn_batch(source::from_iter(items()), transform::batch_passthrough()),
+                streamer
+                    .stream_batch(source::from_iter(items()), transform::batch_passthrough())
+                    .spawn(),
             ),
         ];
         for (path, stream) in paths {

@@ -51,7 +51,7 @@ async fn stress<P: BufferPool>(name: &str, pool: P) {
                 let chunks = match r % 3 {
                     0 => streamer.stream(source, transform::passthrough()),
                     1 => streamer.stream_batch(source, transform::batch_passthrough()),
-                    _ => streamer.spawn(source, transform::passthrough()),
+                    _ => streamer.stream(source, transform::passthrough()).spawn(),
                 };
                 let body = body(chunks).await.unwrap();
                 assert_eq!(body, expected[n], "stream {s}, request {r}, {n} items");

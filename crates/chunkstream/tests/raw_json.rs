@@ -18,22 +18,25 @@ use chunkstream::encode::{DefaultEncoder, SerdeJson};
 use chunkstream::pool::{DefaultPool, NoPool};
 use chunkstream::raw::InvalidJson;
 use chunkstream::{
-    BufferPool, ChunkConfig, ChunkStream, EncodeError, Encoder, Format, RawJson, StreamError,
-    Streamer, source, transform,
+    BufferPool, ChunkConfig, ChunkStream, EncodeError, Encoder, RawJson, StreamError, Streamer,
+    format::Json, source, transform,
 };
 use futures_util::StreamExt;
 use serde_json::Value;
 
 use common::{body, chunks, tickets};
 
-const FORMATS: [Format; 2] = [Format::JsonArray, Format::Ndjson];
+const FORMATS: [Json; 2] = [
+    chunkstream::format::Json::Array,
+    chunkstream::format::Json::Ndjson,
+];
 
 /// A streamer with `encoder`, a pool of type `P`, and small chunks (so bodies span many).
 fn streamer<P, E>(
     pool: impl FnOnce(chunkstream::PoolConfig) -> P,
     encoder: E,
-    format: Format,
-) -> Streamer<P, E>
+    format: Json,
+) -> Streamer<P, E, Json>
 where
     P: BufferPool,
     E: Encoder,
@@ -62,26 +65,28 @@ const PATHS: [Path; 4] = [
 ];
 const VALIDATING: [Path; 2] = [Path::StreamValidated, Path::SpawnValidated];
 
-fn run<P, E, S, T, SE>(streamer: &Streamer<P, E>, path: Path, source: S) -> ChunkStream
+fn run<P, E, S, T, SE>(streamer: &Streamer<P, E, Json>, path: Path, source: S) -> ChunkStream
 where
     P: BufferPool,
     E: Encoder,
     S: futures_util::Stream<Item = Result<T, SE>> + Send + 'static,
-    T: Into<RawJson>,
-    SE: Into<chunkstream::BoxError>,
+    T: Into<RawJson> + 'static,
+    SE: Into<chunkstream::BoxError> + 'static,
 {
     match path {
-        Path::Stream => streamer.stream_raw(source),
-        Path::StreamValidated => streamer.stream_raw_validated(source),
-        Path::Spawn => streamer.spawn_raw(source),
-        Path::SpawnValidated => streamer.spawn_raw_validated(source),
+        Path::Stream => streamer.json(chunkstream::raw::trusted(source)),
+        Path::StreamValidated => streamer.json(chunkstream::raw::validated(source)),
+        Path::Spawn => streamer.json(chunkstream::raw::trusted(source)).spawn(),
+        Path::SpawnValidated => streamer.json(chunkstream::raw::validated(source)).spawn(),
     }
 }
 
 /// The body `items` must make in `format`: the framing around the bytes as they are.
-fn framed(format: Format, items: &[&[u8]]) -> Vec<u8> {
+fn framed(format: Json, items: &[&[u8]]) -> Vec<u8> {
     match format {
-        Format::JsonArray => [b"[".as_slice(), &items.join(b",".as_slice()), b"]"].concat(),
+        chunkstream::format::Json::Array => {
+            [b"[".as_slice(), &items.join(b",".as_slice()), b"]"].concat()
+        }
         _ => items
             .iter()
             .flat_map(|item| [*item, b"\n"].concat())
@@ -90,12 +95,14 @@ fn framed(format: Format, items: &[&[u8]]) -> Vec<u8> {
 }
 
 /// The values of a body: the array's elements, or one value per NDJSON line.
-fn values(format: Format, body: &[u8]) -> Vec<Value> {
+fn values(format: Json, body: &[u8]) -> Vec<Value> {
     match format {
-        Format::JsonArray => match serde_json::from_slice(body).expect("body is JSON") {
-            Value::Array(items) => items,
-            other => panic!("not an array: {other}"),
-        },
+        chunkstream::format::Json::Array => {
+            match serde_json::from_slice(body).expect("body is JSON") {
+                Value::Array(items) => items,
+                other => panic!("not an array: {other}"),
+            }
+        }
         _ => body
             .split(|&b| b == b'\n')
             .filter(|line| !line.is_empty())
@@ -154,14 +161,11 @@ fn assert_same_values(what: &str, raw: &[Value], typed: &[Value], floats: Floats
 fn invalid(err: &StreamError) -> (u64, &InvalidJson) {
     let StreamError::Encode {
         index,
-        source: EncodeError::Serialize(source),
+        source: EncodeError::InvalidJson(invalid),
     } = err
     else {
         panic!("not a refused raw item: {err:?}");
     };
-    let invalid = source
-        .downcast_ref::<InvalidJson>()
-        .unwrap_or_else(|| panic!("source is not InvalidJson: {source:?}"));
     (*index, invalid)
 }
 
@@ -182,14 +186,14 @@ async fn failing(mut stream: ChunkStream) -> (Vec<Bytes>, StreamError) {
 
 /// Checks what a body that failed at item `index` may hold: complete items only, all
 /// before `index`, and (JSON array) no closing `]`.
-fn assert_truncated_cleanly(format: Format, sent: &[Bytes], items: &[Vec<u8>], index: usize) {
+fn assert_truncated_cleanly(format: Json, sent: &[Bytes], items: &[Vec<u8>], index: usize) {
     let body = sent.concat();
     let whole = framed(
         format,
         &items[..index].iter().map(Vec::as_slice).collect::<Vec<_>>(),
     );
     match format {
-        Format::JsonArray => {
+        chunkstream::format::Json::Array => {
             // A prefix of the successful body of the items before the invalid one,
             // without the `]`.
             assert!(
@@ -257,7 +261,7 @@ mod memory {
                     .unwrap();
                 assert!(got.len() > 10, "{format:?} {path:?}: expected many chunks");
                 assert_eq!(got.concat(), expected, "{format:?} {path:?}");
-                if format == Format::Ndjson {
+                if format == chunkstream::format::Json::Ndjson {
                     assert!(
                         got.iter().all(|c| c.ends_with(b"\n")),
                         "an item split across chunks"
@@ -280,7 +284,7 @@ mod memory {
                 ))
                 .await
                 .unwrap();
-                let empty: &[u8] = if format == Format::JsonArray {
+                let empty: &[u8] = if format == chunkstream::format::Json::Array {
                     b"[]"
                 } else {
                     b""
@@ -302,7 +306,7 @@ mod memory {
                 "default",
                 body(
                     streamer(DefaultPool::new, DefaultEncoder::default(), format)
-                        .stream_raw(source::from_iter(items.clone())),
+                        .json(chunkstream::raw::trusted(source::from_iter(items.clone()))),
                 )
                 .await
                 .unwrap(),
@@ -311,7 +315,7 @@ mod memory {
                 "serde_json",
                 body(
                     streamer(NoPool::new, SerdeJson, format)
-                        .stream_raw(source::from_iter(items.clone())),
+                        .json(chunkstream::raw::trusted(source::from_iter(items.clone()))),
                 )
                 .await
                 .unwrap(),
@@ -321,7 +325,7 @@ mod memory {
                 "simd-json",
                 body(
                     streamer(NoPool::new, chunkstream::encode::SimdJson, format)
-                        .stream_raw(source::from_iter(items.clone())),
+                        .json(chunkstream::raw::trusted(source::from_iter(items.clone()))),
                 )
                 .await
                 .unwrap(),
@@ -331,7 +335,7 @@ mod memory {
                 "sonic-rs",
                 body(
                     streamer(NoPool::new, chunkstream::encode::SonicRs, format)
-                        .stream_raw(source::from_iter(items.clone())),
+                        .json(chunkstream::raw::trusted(source::from_iter(items.clone()))),
                 )
                 .await
                 .unwrap(),
@@ -430,13 +434,13 @@ mod memory {
             b"{\"id\":3}".to_vec(),
         ];
         for path in VALIDATING {
-            let array = streamer(NoPool::new, SerdeJson, Format::JsonArray);
+            let array = streamer(NoPool::new, SerdeJson, chunkstream::format::Json::Array);
             let got = body(run(&array, path, source::from_iter(items.clone())))
                 .await
                 .unwrap();
-            assert_eq!(values(Format::JsonArray, &got).len(), 3);
+            assert_eq!(values(chunkstream::format::Json::Array, &got).len(), 3);
 
-            let ndjson = streamer(NoPool::new, SerdeJson, Format::Ndjson);
+            let ndjson = streamer(NoPool::new, SerdeJson, chunkstream::format::Json::Ndjson);
             let (sent, err) = failing(run(&ndjson, path, source::from_iter(items.clone()))).await;
             let (index, reason) = invalid(&err);
             assert_eq!(index, 1);
@@ -446,19 +450,20 @@ mod memory {
             );
             assert!(sent.is_empty());
         }
-        let ndjson = streamer(NoPool::new, SerdeJson, Format::Ndjson);
-        let trusted = body(ndjson.stream_raw(source::from_iter(items.clone())))
-            .await
-            .unwrap();
+        let ndjson = streamer(NoPool::new, SerdeJson, chunkstream::format::Json::Ndjson);
+        let trusted =
+            body(ndjson.json(chunkstream::raw::trusted(source::from_iter(items.clone()))))
+                .await
+                .unwrap();
         let slices: Vec<&[u8]> = items.iter().map(Vec::as_slice).collect();
-        assert_eq!(trusted, framed(Format::Ndjson, &slices));
+        assert_eq!(trusted, framed(chunkstream::format::Json::Ndjson, &slices));
     }
 
     /// A source error still ends a raw stream as it ends a typed one.
     #[tokio::test]
     async fn a_source_error_ends_the_stream() {
         for path in PATHS {
-            let streamer = streamer(NoPool::new, SerdeJson, Format::JsonArray);
+            let streamer = streamer(NoPool::new, SerdeJson, chunkstream::format::Json::Array);
             let items = vec![Ok("1"), Err(std::io::Error::other("disk on fire")), Ok("3")];
             let (sent, err) =
                 failing(run(&streamer, path, futures_util::stream::iter(items))).await;
@@ -554,7 +559,7 @@ mod database {
     }
 
     /// The body of the typed path: rows decoded into `Ticket` and encoded by serde_json.
-    async fn typed_body<DB>(pool: Pool<DB>, table: &str, format: Format) -> Vec<u8>
+    async fn typed_body<DB>(pool: Pool<DB>, table: &str, format: Json) -> Vec<u8>
     where
         DB: Database,
         for<'c> &'c Pool<DB>: sqlx::Executor<'c, Database = DB>,
@@ -637,7 +642,7 @@ mod database {
                 assert!(!body.ends_with(b"]"), "{ctx}: a failed array got its `]`");
                 // Only whole items before the bad one were sent.
                 let sent_values = match format {
-                    Format::JsonArray => {
+                    chunkstream::format::Json::Array => {
                         let mut closed = body.clone();
                         closed.push(b']');
                         values(format, &closed)
@@ -648,10 +653,17 @@ mod database {
             }
         }
         // The unchecked path trusts the text: the bad row goes out as it is.
-        let streamer = streamer(DefaultPool::new, DefaultEncoder::default(), Format::Ndjson);
-        let trusted = body(streamer.stream_raw(json_source(pool.clone(), bad_sql.to_owned())))
-            .await
-            .unwrap();
+        let streamer = streamer(
+            DefaultPool::new,
+            DefaultEncoder::default(),
+            chunkstream::format::Json::Ndjson,
+        );
+        let trusted = body(streamer.json(chunkstream::raw::trusted(json_source(
+            pool.clone(),
+            bad_sql.to_owned(),
+        ))))
+        .await
+        .unwrap();
         let line = trusted.split(|&b| b == b'\n').nth(at as usize).unwrap();
         assert!(
             serde_json::from_slice::<Value>(line).is_err(),
@@ -720,8 +732,9 @@ mod database {
             let sql = json_sql("tickets");
             for format in FORMATS {
                 let raw = body(
-                    streamer(DefaultPool::new, DefaultEncoder::default(), format)
-                        .stream_raw(json_source(any.clone(), sql.clone())),
+                    streamer(DefaultPool::new, DefaultEncoder::default(), format).json(
+                        chunkstream::raw::trusted(json_source(any.clone(), sql.clone())),
+                    ),
                 )
                 .await
                 .unwrap();
@@ -820,8 +833,9 @@ mod database {
             );
             for format in FORMATS {
                 let raw = body(
-                    streamer(DefaultPool::new, DefaultEncoder::default(), format)
-                        .stream_raw(json_source(any.clone(), sql.clone())),
+                    streamer(DefaultPool::new, DefaultEncoder::default(), format).json(
+                        chunkstream::raw::trusted(json_source(any.clone(), sql.clone())),
+                    ),
                 )
                 .await
                 .unwrap();

@@ -152,10 +152,15 @@ async fn shortest_handler_aborts_a_late_error() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shortest_ndjson_handler_with_a_total_count() {
     async fn lines(State(streamer): State<Streamer>) -> StreamResponse {
-        StreamResponse::new(streamer.ndjson(source::from_iter(["a", "b"])))
-            .with_total_count(2)
-            .start()
-            .await
+        StreamResponse::new(
+            streamer
+                .clone()
+                .with_format(chunkstream::format::Json::Ndjson)
+                .json(source::from_iter(["a", "b"])),
+        )
+        .with_total_count(2)
+        .start()
+        .await
     }
     let streamer = Streamer::new(ChunkConfig::default()).unwrap();
     let addr = serve(

@@ -5,7 +5,7 @@
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use chunkstream::{ChunkConfig, Format};
+use chunkstream::{ChunkConfig, format::Json};
 use chunkstream_benches::contestants::{EncoderKind, PoolKind};
 use chunkstream_benches::scenario::{self, Path};
 use futures_util::StreamExt;
@@ -60,7 +60,7 @@ pub(crate) fn measure(
             PoolKind::Freelist,
             EncoderKind::SerdeJson,
             &config,
-            Format::JsonArray,
+            chunkstream::format::Json::Array,
             path,
             source,
         );

@@ -7,7 +7,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use chunkstream::{BoxError, Format, PoolStats};
+use chunkstream::{BoxError, PoolStats, format::Json};
 use chunkstream_benches::scenario::{self, Scenario};
 use indicatif::{ProgressBar, ProgressStyle};
 use tokio::runtime::Runtime;
@@ -30,7 +30,7 @@ pub(crate) struct Entry<M> {
     /// Items per request.
     pub(crate) items: u64,
     /// How its body is framed (for the check).
-    pub(crate) format: Format,
+    pub(crate) format: Json,
     /// The reference values its body must parse to.
     pub(crate) expected: Arc<serde_json::Value>,
     /// How it answers a request.

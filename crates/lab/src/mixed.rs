@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use chunkstream::{BoxError, ChunkConfig, Format};
+use chunkstream::{BoxError, ChunkConfig, format::Json};
 use chunkstream_benches::contestants::{EncoderKind, PoolKind};
 use chunkstream_benches::peers;
 use chunkstream_benches::scenario::{self, Path, drain};
@@ -51,7 +51,7 @@ pub(crate) fn measure(
             pool,
             EncoderKind::SerdeJson,
             &ChunkConfig::default(),
-            Format::JsonArray,
+            chunkstream::format::Json::Array,
             Path::Item,
             move || peers::memory(&items[..n.load(Ordering::Relaxed)]),
         );

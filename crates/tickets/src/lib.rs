@@ -49,7 +49,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use chunkstream::encode::SerdeJson;
 use chunkstream::metrics::{ItemCounter, Probe, StreamMetrics};
-use chunkstream::{ChunkConfig, ChunkStream, Format, PoolStats, StreamResponse, Streamer};
+use chunkstream::{ChunkConfig, ChunkStream, PoolStats, StreamResponse, Streamer, format::Json};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tower_http::compression::CompressionLayer;
 
@@ -168,7 +168,7 @@ impl App {
         let chunk = settings.chunk_config().validate()?;
         let pool = settings.pool.build(&chunk);
         let json = AnyStreamer::new(chunk, pool, settings.encoder)?;
-        let ndjson = json.clone().with_format(Format::Ndjson);
+        let ndjson = json.clone().with_format(chunkstream::format::Json::Ndjson);
         let connections = db.max_connections() as usize;
         Ok(App {
             slots: Slots::new(settings.max_streams.clamp(1, connections.max(1))),
@@ -303,7 +303,8 @@ impl App {
             JsonBy::Service => {
                 let (rows, probe, total) = self.ticket_rows(&streamer, selection).await?;
                 let chunks = streamer
-                    .spawn(rows, chunkstream::transform::passthrough())
+                    .stream(rows, chunkstream::transform::passthrough())
+                    .spawn()
                     .observe_with(probe, log_metrics("tickets"));
                 (chunks, total)
             }
@@ -311,7 +312,8 @@ impl App {
                 let (slot, conn, total) = self.open_stream(&selection).await?;
                 let (rows, probe) = self.counted(&streamer, selection.json_rows(conn, slot));
                 let chunks = streamer
-                    .spawn_raw(rows)
+                    .json(chunkstream::raw::trusted(rows))
+                    .spawn()
                     .observe_with(probe, log_metrics("tickets_db_json"));
                 (chunks, total)
             }
@@ -372,9 +374,10 @@ async fn summary(
     let streamer = app.json.clone();
     let (rows, probe, total) = app.ticket_rows(&streamer, selection).await?;
     let chunks = streamer
-        .spawn_batch(rows, move |batch: Vec<Ticket>| {
+        .stream_batch(rows, move |batch: Vec<Ticket>| {
             batch.iter().map(|ticket| summarize(ticket, now)).collect()
         })
+        .spawn()
         .observe_with(probe, log_metrics("summary"));
     respond(chunks, total).await
 }

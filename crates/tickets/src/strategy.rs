@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use chunkstream::encode::{SerdeJson, SimdJson, SonicRs};
 use chunkstream::pool::{FreelistPool, FromPoolConfig, NoPool, ObjectPool, ThreadLocalPool};
-use chunkstream::{BufferPool, ChunkConfig, ChunkStream, ConfigError, Format, Streamer};
+use chunkstream::{BufferPool, ChunkConfig, ChunkStream, ConfigError, Streamer, format::Json};
 
 /// A buffer pool shared by the service's streamers, whatever its strategy.
 pub type SharedPool = Arc<dyn BufferPool>;
@@ -121,7 +121,7 @@ impl AnyStreamer {
     }
 
     /// The same streamer with another framing.
-    pub fn with_format(self, format: Format) -> AnyStreamer {
+    pub fn with_format(self, format: Json) -> AnyStreamer {
         match self {
             AnyStreamer::SerdeJson(s) => AnyStreamer::SerdeJson(s.with_format(format)),
             AnyStreamer::SimdJson(s) => AnyStreamer::SimdJson(s.with_format(format)),
@@ -148,7 +148,7 @@ impl AnyStreamer {
         U: serde::Serialize + Send + 'static,
         TE: Into<chunkstream::BoxError>,
     {
-        dispatch!(self, s => s.spawn(source, transform))
+        dispatch!(self, s => s.stream(source, transform).spawn())
     }
 
     /// [`Streamer::spawn_raw`]: items that are already JSON, trusted and copied as they
@@ -159,7 +159,7 @@ impl AnyStreamer {
         T: Into<chunkstream::RawJson>,
         SE: Into<chunkstream::BoxError>,
     {
-        dispatch!(self, s => s.spawn_raw(source))
+        dispatch!(self, s => s.json(chunkstream::raw::trusted(source)).spawn())
     }
 
     /// [`Streamer::spawn_batch`] with this streamer's encoder.
@@ -172,7 +172,7 @@ impl AnyStreamer {
         U: serde::Serialize + Send + 'static,
         TE: Into<chunkstream::BoxError>,
     {
-        dispatch!(self, s => s.spawn_batch(source, transform))
+        dispatch!(self, s => s.stream_batch(source, transform).spawn())
     }
 }
 

@@ -523,7 +523,7 @@ async fn disconnect_after_first_chunk_stops_the_query(db: Db) {
             get(move || {
                 let select = format!("SELECT {COLUMNS} FROM tickets ORDER BY id");
                 let rows = counter.count(ticket_rows(&db, select));
-                let chunks = streamer.spawn(rows, transform::passthrough());
+                let chunks = streamer.stream(rows, transform::passthrough()).spawn();
                 async move { StreamResponse::new(chunks).start().await }
             }),
         )
@@ -793,7 +793,7 @@ async fn slow_reader_keeps_server_buffers_bounded(db: Db) {
         "/spawned",
         get(move || {
             let rows = ticket_rows(&pool, format!("SELECT {COLUMNS} FROM tickets ORDER BY id"));
-            let chunks = streamer.spawn(rows, transform::passthrough());
+            let chunks = streamer.stream(rows, transform::passthrough()).spawn();
             async move { StreamResponse::new(chunks).start().await }
         }),
     );

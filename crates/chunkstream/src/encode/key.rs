@@ -46,7 +46,10 @@ impl Refusals {
     /// The error for a serializer that failed: a recorded refusal if there is one, else
     /// the serializer's own error.
     #[cold]
-    pub(crate) fn error<E: std::error::Error + Send + Sync + 'static>(&self, err: E) -> EncodeError {
+    pub(crate) fn error<E: std::error::Error + Send + Sync + 'static>(
+        &self,
+        err: E,
+    ) -> EncodeError {
         if self.non_finite.get() {
             EncodeError::NonFiniteFloat
         } else {

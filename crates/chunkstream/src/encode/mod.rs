@@ -39,8 +39,8 @@ mod key;
 mod serde_json;
 
 pub use self::error::EncodeError;
-pub use crate::raw::InvalidJson;
 pub use self::serde_json::SerdeJson;
+pub use crate::raw::InvalidJson;
 
 cfg_encoder_simd_json! {
     mod simd_json;

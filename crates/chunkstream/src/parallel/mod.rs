@@ -52,10 +52,10 @@ mod ordering;
 mod permits;
 mod workers;
 
-pub use self::permits::EncodePermits;
-pub(crate) use self::workers::{InOrder, OnWorkers};
 use self::ordering::Ordered;
+pub use self::permits::EncodePermits;
 use self::workers::Transformer;
+pub(crate) use self::workers::{InOrder, OnWorkers};
 use crate::chunk::ChunkWriter;
 use crate::encode::Encoder;
 use crate::error::{BoxError, StreamError};

@@ -6,8 +6,8 @@ use std::fmt;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Poll, ready};
 
 use bytes::Bytes;
@@ -285,9 +285,7 @@ where
                 Some(Entry::Done(_)) => None,
             };
             let head = match (joined, this.window.pop_front()) {
-                (Some(joined), _) => {
-                    joined.unwrap_or_else(|err| lost(this.job.pool(), err))
-                }
+                (Some(joined), _) => joined.unwrap_or_else(|err| lost(this.job.pool(), err)),
                 (None, Some(Entry::Done(encoded))) => encoded,
                 (None, _) => continue, // not reached: the head was just seen done
             };

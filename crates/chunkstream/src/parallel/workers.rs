@@ -34,7 +34,9 @@ pub(crate) trait Transformer<T> {
 
 /// A panic in a batch transform names the first value's index relative to the batch
 /// (0), made absolute when the batch is emitted, as the sequential path names it.
-fn caught<U>(transform: impl FnOnce() -> Result<Vec<U>, StreamError>) -> Result<Vec<U>, StreamError> {
+fn caught<U>(
+    transform: impl FnOnce() -> Result<Vec<U>, StreamError>,
+) -> Result<Vec<U>, StreamError> {
     catch_unwind(AssertUnwindSafe(transform))
         .unwrap_or_else(|payload| Err(StreamError::panicked(Some(0), payload)))
 }

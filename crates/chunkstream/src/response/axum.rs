@@ -55,7 +55,7 @@ mod tests {
     use http_body_util::BodyExt;
 
     use super::*;
-    use crate::{ChunkConfig, Format, Streamer, source, transform};
+    use crate::{ChunkConfig, Streamer, source, transform};
 
     async fn body_of(response: Response) -> Result<Vec<u8>, axum::Error> {
         Ok(response.into_body().collect().await?.to_bytes().to_vec())
@@ -65,7 +65,7 @@ mod tests {
     async fn headers_and_body() {
         let streamer = Streamer::new(ChunkConfig::default())
             .unwrap()
-            .with_format(Format::Ndjson);
+            .with_format(crate::format::Ndjson);
         let chunks = streamer.stream(source::from_iter(1..=3), transform::passthrough());
         let response = StreamResponse::new(chunks)
             .with_total_count(3)

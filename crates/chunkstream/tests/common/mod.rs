@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
-use chunkstream::{ChunkStream, Format, StreamError};
+use chunkstream::{ChunkStream, StreamError, format::Json};
 use futures_util::{Stream, StreamExt};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -152,9 +152,9 @@ pub(crate) fn reference<T: Serialize>(items: &[T]) -> Vec<Value> {
 }
 
 /// Parses a whole body of the given format back to values.
-pub(crate) fn parse_body(format: Format, body: &[u8]) -> Result<Vec<Value>, serde_json::Error> {
+pub(crate) fn parse_body(format: Json, body: &[u8]) -> Result<Vec<Value>, serde_json::Error> {
     match format {
-        Format::JsonArray => serde_json::from_slice(body),
+        chunkstream::format::Json::Array => serde_json::from_slice(body),
         _ => serde_json::Deserializer::from_slice(body)
             .into_iter::<Value>()
             .collect(),

@@ -60,7 +60,7 @@ async fn dropping_the_stream_stops_the_source_at_once() {
 async fn dropping_a_spawned_stream_ends_its_task() {
     let streamer = streamer();
     let (source, pulled, dropped) = endless();
-    let mut chunks = streamer.spawn(source, transform::passthrough());
+    let mut chunks = streamer.stream(source, transform::passthrough()).spawn();
     let first = chunks.next().await.unwrap().unwrap();
     assert!(alive_tasks() >= 1);
     drop(chunks);
@@ -95,7 +95,7 @@ async fn check_stopped_by(
     // A source that waits forever after the first 20 items, like a stalled query.
     let stalling = source.take(20).chain(stream::pending());
     let raw = if spawned {
-        streamer.spawn(stalling, transform::passthrough())
+        streamer.stream(stalling, transform::passthrough()).spawn()
     } else {
         streamer.stream(stalling, transform::passthrough())
     };
@@ -175,9 +175,11 @@ async fn a_stalled_reader_releases_the_source_and_every_buffer() {
         let streamer = stall_limited(stall);
         let (source, pulled, dropped) = endless();
         let mut chunks = if batch {
-            streamer.spawn_batch(source, transform::batch_passthrough())
+            streamer
+                .stream_batch(source, transform::batch_passthrough())
+                .spawn()
         } else {
-            streamer.spawn(source, transform::passthrough())
+            streamer.stream(source, transform::passthrough()).spawn()
         };
         drop(chunks.next().await.unwrap().unwrap());
         // Not polled from here on. Before the limit, the source is still held.
@@ -209,10 +211,12 @@ async fn a_slow_reader_within_the_stall_limit_gets_everything() {
     let stall = Duration::from_millis(100);
     let streamer = stall_limited(stall);
     let rows = tickets(200);
-    let mut chunks = streamer.spawn(
-        futures_util::stream::iter(rows.clone().into_iter().map(Ok::<_, std::io::Error>)),
-        transform::passthrough(),
-    );
+    let mut chunks = streamer
+        .stream(
+            futures_util::stream::iter(rows.clone().into_iter().map(Ok::<_, std::io::Error>)),
+            transform::passthrough(),
+        )
+        .spawn();
     let mut body = Vec::new();
     while let Some(chunk) = chunks.next().await {
         body.extend_from_slice(&chunk.unwrap());
@@ -243,9 +247,11 @@ async fn a_token_and_a_timeout_stop_a_spawned_task_while_the_reader_is_stalled()
         let streamer = Streamer::with_parts(config, pool, SerdeJson).unwrap();
         let (source, _pulled, dropped) = endless();
         let spawned = if batch {
-            streamer.spawn_batch(source, transform::batch_passthrough())
+            streamer
+                .stream_batch(source, transform::batch_passthrough())
+                .spawn()
         } else {
-            streamer.spawn(source, transform::passthrough())
+            streamer.stream(source, transform::passthrough()).spawn()
         };
         let token = CancellationToken::new();
         let mut chunks = if by_token {

@@ -7,7 +7,7 @@ use std::time::Duration;
 use crate::common::{PATHS, Path};
 use chunkstream::config::{MAX_BUFFER_SIZE, MAX_POOLED};
 use chunkstream::{
-    ChunkConfig, ChunkStream, ConfigError, Format, PoolConfig, Streamer, source, transform,
+    ChunkConfig, ChunkStream, ConfigError, PoolConfig, Streamer, format::Json, source, transform,
 };
 use futures_util::StreamExt;
 use proptest::prelude::*;
@@ -23,19 +23,25 @@ const FIELDS: [&str; 8] = [
     "stall_timeout",
 ];
 
-fn run(streamer: &Streamer, path: Path, items: Vec<u32>) -> ChunkStream {
+fn run<P: chunkstream::BufferPool, E: chunkstream::Encoder, F: chunkstream::Format>(
+    streamer: &Streamer<P, E, F>,
+    path: Path,
+    items: Vec<u32>,
+) -> ChunkStream {
     let items = source::from_iter(items);
     match path {
         Path::Stream => streamer.stream(items, transform::passthrough()),
         Path::StreamBatch => streamer.stream_batch(items, transform::batch_passthrough()),
-        Path::Spawn => streamer.spawn(items, transform::passthrough()),
-        Path::SpawnBatch => streamer.spawn_batch(items, transform::batch_passthrough()),
+        Path::Spawn => streamer.stream(items, transform::passthrough()).spawn(),
+        Path::SpawnBatch => streamer
+            .stream_batch(items, transform::batch_passthrough())
+            .spawn(),
     }
 }
 
-fn expected(format: Format, items: &[u32]) -> Vec<u8> {
+fn expected(format: Json, items: &[u32]) -> Vec<u8> {
     match format {
-        Format::JsonArray => serde_json::to_vec(items).unwrap(),
+        chunkstream::format::Json::Array => serde_json::to_vec(items).unwrap(),
         _ => items
             .iter()
             .flat_map(|i| format!("{i}\n").into_bytes())
@@ -68,7 +74,10 @@ fn check(config: &ChunkConfig, items: &[u32]) -> Result<(), TestCaseError> {
         }
     };
     let rt = runtime();
-    for format in [Format::JsonArray, Format::Ndjson] {
+    for format in [
+        chunkstream::format::Json::Array,
+        chunkstream::format::Json::Ndjson,
+    ] {
         let streamer = streamer.clone().with_format(format);
         for path in PATHS {
             let mut chunks = rt.block_on(async { run(&streamer, path, items.to_vec()) });

@@ -8,22 +8,24 @@ use std::time::Duration;
 use crate::common::{PATHS, Path};
 use chunkstream::encode::SerdeJson;
 use chunkstream::pool::NoPool;
-use chunkstream::{ChunkConfig, ChunkStream, Format, Streamer, source, transform};
+use chunkstream::{ChunkConfig, ChunkStream, Streamer, format::Json, source, transform};
 use futures_util::StreamExt;
 use futures_util::stream::FusedStream;
 use http_body::Body;
 
-fn run(streamer: &Streamer<NoPool, SerdeJson>, path: Path, n: u32) -> ChunkStream {
+fn run(streamer: &Streamer<NoPool, SerdeJson, Json>, path: Path, n: u32) -> ChunkStream {
     let items = source::from_iter(0..n);
     match path {
         Path::Stream => streamer.stream(items, transform::passthrough()),
         Path::StreamBatch => streamer.stream_batch(items, transform::batch_passthrough()),
-        Path::Spawn => streamer.spawn(items, transform::passthrough()),
-        Path::SpawnBatch => streamer.spawn_batch(items, transform::batch_passthrough()),
+        Path::Spawn => streamer.stream(items, transform::passthrough()).spawn(),
+        Path::SpawnBatch => streamer
+            .stream_batch(items, transform::batch_passthrough())
+            .spawn(),
     }
 }
 
-fn streamer(config: ChunkConfig, format: Format) -> Streamer<NoPool, SerdeJson> {
+fn streamer(config: ChunkConfig, format: Json) -> Streamer<NoPool, SerdeJson, Json> {
     let config = config.validate().unwrap();
     let pool = Arc::new(NoPool::new(config.pool_config()));
     Streamer::with_parts(config, pool, SerdeJson)
@@ -33,7 +35,10 @@ fn streamer(config: ChunkConfig, format: Format) -> Streamer<NoPool, SerdeJson> 
 
 #[tokio::test(start_paused = true)]
 async fn a_stream_read_to_its_end_stays_ended_after_its_timeout() {
-    for format in [Format::JsonArray, Format::Ndjson] {
+    for format in [
+        chunkstream::format::Json::Array,
+        chunkstream::format::Json::Ndjson,
+    ] {
         for path in PATHS {
             let streamer = streamer(ChunkConfig::default(), format);
             let mut chunks = run(&streamer, path, 3).timeout(Duration::from_millis(10));
@@ -41,7 +46,7 @@ async fn a_stream_read_to_its_end_stays_ended_after_its_timeout() {
             assert!(!chunks.is_end_stream());
             let last = chunks.next().await.unwrap().unwrap();
             let expected: &[u8] = match format {
-                Format::JsonArray => b"[0,1,2]",
+                chunkstream::format::Json::Array => b"[0,1,2]",
                 _ => b"0\n1\n2\n",
             };
             assert_eq!(&last[..], expected, "{format:?} {path:?}");
@@ -60,7 +65,7 @@ async fn a_stream_read_to_its_end_stays_ended_after_its_timeout() {
 #[tokio::test(start_paused = true)]
 async fn an_empty_ndjson_stream_ends_without_a_late_error() {
     for path in PATHS {
-        let streamer = streamer(ChunkConfig::default(), Format::Ndjson);
+        let streamer = streamer(ChunkConfig::default(), chunkstream::format::Json::Ndjson);
         let mut chunks = run(&streamer, path, 0).timeout(Duration::from_millis(10));
         assert!(chunks.next().await.is_none(), "{path:?}");
         assert!(chunks.is_terminated() && chunks.is_end_stream(), "{path:?}");
@@ -92,7 +97,7 @@ async fn complete_over_http(path: Path) {
     const ITEMS: usize = 16;
     let streamer = streamer(
         ChunkConfig::with_sizes(64 << 20, 64 << 20),
-        Format::JsonArray,
+        chunkstream::format::Json::Array,
     );
     let (fire, fired) = tokio::sync::oneshot::channel::<()>();
     let fired = Arc::new(std::sync::Mutex::new(Some(fired)));
@@ -109,8 +114,10 @@ async fn complete_over_http(path: Path) {
                     Path::StreamBatch => {
                         streamer.stream_batch(items, transform::batch_passthrough())
                     }
-                    Path::Spawn => streamer.spawn(items, transform::passthrough()),
-                    Path::SpawnBatch => streamer.spawn_batch(items, transform::batch_passthrough()),
+                    Path::Spawn => streamer.stream(items, transform::passthrough()).spawn(),
+                    Path::SpawnBatch => streamer
+                        .stream_batch(items, transform::batch_passthrough())
+                        .spawn(),
                 };
                 let stop = async move {
                     let _ = fired.await;

@@ -3,7 +3,9 @@ use std::sync::Arc;
 
 use chunkstream::encode::{EncodeError, SerdeJson};
 use chunkstream::pool::{DefaultPool, FromPoolConfig, NoPool};
-use chunkstream::{BufferPool, ChunkConfig, Format, StreamError, Streamer, source, transform};
+use chunkstream::{
+    BufferPool, ChunkConfig, StreamError, Streamer, format::Json, source, transform,
+};
 use futures_util::stream;
 
 use crate::common::{PATHS, Path, concat, drain, parse_body, tickets};
@@ -28,7 +30,10 @@ fn failing_source(
 #[tokio::test]
 async fn source_error_before_first_chunk_is_the_first_item() {
     let streamer = small_streamer();
-    for format in [Format::JsonArray, Format::Ndjson] {
+    for format in [
+        chunkstream::format::Json::Array,
+        chunkstream::format::Json::Ndjson,
+    ] {
         let streamer = streamer.clone().with_format(format);
         let (chunks, err) =
             drain(streamer.stream(failing_source(3), transform::passthrough())).await;
@@ -58,10 +63,12 @@ async fn source_error_after_first_chunk_ends_without_closing_bracket() {
     );
     drop(chunks);
     // Every item encoded before the failure is in the body (an NDJSON client keeps them).
-    let ndjson = streamer.clone().with_format(Format::Ndjson);
+    let ndjson = streamer
+        .clone()
+        .with_format(chunkstream::format::Json::Ndjson);
     let (chunks, err) = drain(ndjson.stream(failing_source(500), transform::passthrough())).await;
     assert!(err.is_some());
-    let values = parse_body(Format::Ndjson, &concat(&chunks)).unwrap();
+    let values = parse_body(chunkstream::format::Json::Ndjson, &concat(&chunks)).unwrap();
     assert_eq!(values.len(), 500);
     drop(chunks);
     assert_eq!(streamer.pool().stats().outstanding, 0);
@@ -180,10 +187,12 @@ async fn transform_panic_is_an_error_and_the_runtime_keeps_serving() {
         other => panic!("unexpected {other:?}"),
     }
     // The same through `spawn`, after the first chunk.
-    let spawned = streamer.spawn(source::from_iter(0..2000_u32), |i| {
-        assert!(i != 1500, "boom");
-        Ok::<_, io::Error>(i)
-    });
+    let spawned = streamer
+        .stream(source::from_iter(0..2000_u32), |i| {
+            assert!(i != 1500, "boom");
+            Ok::<_, io::Error>(i)
+        })
+        .spawn();
     let (chunks, err) = drain(spawned).await;
     assert!(!chunks.is_empty());
     assert!(
@@ -200,13 +209,15 @@ async fn transform_panic_is_an_error_and_the_runtime_keeps_serving() {
     // The runtime still serves other streams.
     let rows = tickets(50);
     let (chunks, err) = tokio::spawn(drain(
-        streamer.spawn(source::from_iter(rows.clone()), transform::passthrough()),
+        streamer
+            .stream(source::from_iter(rows.clone()), transform::passthrough())
+            .spawn(),
     ))
     .await
     .unwrap();
     assert!(err.is_none());
     assert_eq!(
-        parse_body(Format::JsonArray, &concat(&chunks))
+        parse_body(chunkstream::format::Json::Array, &concat(&chunks))
             .unwrap()
             .len(),
         50
@@ -253,7 +264,9 @@ async fn no_pool_behaves_the_same() {
 #[test]
 fn spawn_outside_a_runtime_is_an_error_not_a_panic() {
     let streamer = small_streamer();
-    let chunks = streamer.spawn(source::from_iter(0..3_u8), transform::passthrough());
+    let chunks = streamer
+        .stream(source::from_iter(0..3_u8), transform::passthrough())
+        .spawn();
     let (chunks, err) = tokio::runtime::Builder::new_current_thread()
         .build()
         .unwrap()
@@ -262,8 +275,8 @@ fn spawn_outside_a_runtime_is_an_error_not_a_panic() {
     assert!(matches!(err, Some(StreamError::NoRuntime)), "{err:?}");
 }
 
-fn run<P: BufferPool, S>(
-    streamer: &Streamer<P, SerdeJson>,
+fn run<P: BufferPool, F: chunkstream::Format, S>(
+    streamer: &Streamer<P, SerdeJson, F>,
     path: Path,
     source: S,
 ) -> chunkstream::ChunkStream
@@ -273,8 +286,10 @@ where
     match path {
         Path::Stream => streamer.stream(source, transform::passthrough()),
         Path::StreamBatch => streamer.stream_batch(source, transform::batch_passthrough()),
-        Path::Spawn => streamer.spawn(source, transform::passthrough()),
-        Path::SpawnBatch => streamer.spawn_batch(source, transform::batch_passthrough()),
+        Path::Spawn => streamer.stream(source, transform::passthrough()).spawn(),
+        Path::SpawnBatch => streamer
+            .stream_batch(source, transform::batch_passthrough())
+            .spawn(),
     }
 }
 
@@ -301,13 +316,13 @@ impl Drop for PanicOnDrop {
 }
 
 /// Asserts the stream ended with `Panicked` and its body does not look complete.
-fn assert_panicked(format: Format, what: &str, chunks: &[bytes::Bytes], err: Option<StreamError>) {
+fn assert_panicked(format: Json, what: &str, chunks: &[bytes::Bytes], err: Option<StreamError>) {
     assert!(
         matches!(err, Some(StreamError::Panicked { .. })),
         "{what}: ended with {err:?} after {} bytes",
         concat(chunks).len()
     );
-    if format == Format::JsonArray {
+    if format == chunkstream::format::Json::Array {
         assert!(
             !concat(chunks).ends_with(b"]"),
             "{what}: a failed array got its closing bracket"
@@ -317,7 +332,10 @@ fn assert_panicked(format: Format, what: &str, chunks: &[bytes::Bytes], err: Opt
 
 #[tokio::test]
 async fn a_source_whose_drop_panics_ends_with_panicked_on_every_path() {
-    for format in [Format::Ndjson, Format::JsonArray] {
+    for format in [
+        chunkstream::format::Json::Ndjson,
+        chunkstream::format::Json::Array,
+    ] {
         for path in PATHS {
             for n in [0, 3] {
                 let streamer = small_streamer().with_format(format);
@@ -367,7 +385,10 @@ impl BufferPool for PanicsOnGet {
 async fn a_pool_that_panics_in_get_ends_with_panicked_on_every_path() {
     // One item per chunk: three gets for the items, the JSON array's `]` needs a fourth
     // (in `finish`); NDJSON has no end, so its pool fails on the third item instead.
-    for (format, panic_at) in [(Format::JsonArray, 4), (Format::Ndjson, 3)] {
+    for (format, panic_at) in [
+        (chunkstream::format::Json::Array, 4),
+        (chunkstream::format::Json::Ndjson, 3),
+    ] {
         for path in PATHS {
             let config = ChunkConfig::with_sizes(64, 1).with_batch_size(2);
             let pool = Arc::new(PanicsOnGet {
@@ -389,7 +410,10 @@ async fn a_pool_that_panics_in_get_ends_with_panicked_on_every_path() {
 
 #[tokio::test]
 async fn a_spawned_task_that_panics_is_never_a_200() {
-    for format in [Format::Ndjson, Format::JsonArray] {
+    for format in [
+        chunkstream::format::Json::Ndjson,
+        chunkstream::format::Json::Array,
+    ] {
         for path in [Path::Spawn, Path::SpawnBatch] {
             let streamer = small_streamer().with_format(format);
             let chunks = run(&streamer, path, PanicOnDrop(0..0));

@@ -3,7 +3,7 @@ use std::time::Duration;
 
 use chunkstream::encode::SerdeJson;
 use chunkstream::pool::{DefaultPool, FromPoolConfig};
-use chunkstream::{ChunkConfig, Format, Streamer, transform};
+use chunkstream::{ChunkConfig, Streamer, format::Json, transform};
 use futures_util::{StreamExt, stream};
 use tokio::time::Instant;
 
@@ -25,7 +25,10 @@ async fn partial_buffers_are_sent_once_the_interval_passes() {
     let config = ChunkConfig::default().with_flush_interval(Duration::from_millis(20));
     let config = config.validate().unwrap();
     let pool = Arc::new(DefaultPool::from_pool_config(config.pool_config()));
-    for format in [Format::JsonArray, Format::Ndjson] {
+    for format in [
+        chunkstream::format::Json::Array,
+        chunkstream::format::Json::Ndjson,
+    ] {
         let streamer = Streamer::with_parts(config.clone(), Arc::clone(&pool), SerdeJson)
             .unwrap()
             .with_format(format);
@@ -51,7 +54,11 @@ async fn partial_buffers_are_sent_once_the_interval_passes() {
             assert_eq!(item, i.to_string(), "{format:?}: chunk {i} is {text:?}");
         }
         // The JSON array closes with its own last chunk, when the source ends.
-        let expected_chunks = if format == Format::JsonArray { 6 } else { 5 };
+        let expected_chunks = if format == chunkstream::format::Json::Array {
+            6
+        } else {
+            5
+        };
         assert_eq!(arrivals.len(), expected_chunks, "{format:?}");
         assert_eq!(
             parse_body(format, &body).unwrap(),
@@ -95,7 +102,10 @@ async fn every_path_sends_a_partial_batch_once_the_interval_passes() {
     let config = ChunkConfig::default()
         .with_flush_interval(Duration::from_millis(20))
         .with_batch_size(10);
-    for format in [Format::JsonArray, Format::Ndjson] {
+    for format in [
+        chunkstream::format::Json::Array,
+        chunkstream::format::Json::Ndjson,
+    ] {
         for path in PATHS {
             let streamer = Streamer::new(config.clone()).unwrap().with_format(format);
             let source = slow_source(3);
@@ -103,8 +113,10 @@ async fn every_path_sends_a_partial_batch_once_the_interval_passes() {
             let mut chunks = match path {
                 Path::Stream => streamer.stream(source, transform::passthrough()),
                 Path::StreamBatch => streamer.stream_batch(source, transform::batch_passthrough()),
-                Path::Spawn => streamer.spawn(source, transform::passthrough()),
-                Path::SpawnBatch => streamer.spawn_batch(source, transform::batch_passthrough()),
+                Path::Spawn => streamer.stream(source, transform::passthrough()).spawn(),
+                Path::SpawnBatch => streamer
+                    .stream_batch(source, transform::batch_passthrough())
+                    .spawn(),
             };
             let mut body = Vec::new();
             let mut arrivals = Vec::new();

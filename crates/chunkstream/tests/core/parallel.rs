@@ -12,8 +12,8 @@ use std::time::Duration;
 use chunkstream::encode::SerdeJson;
 use chunkstream::pool::{DefaultPool, FromPoolConfig, NoPool};
 use chunkstream::{
-    BufferPool, CancellationToken, ChunkConfig, EncodePermits, Format, PoolConfig, PoolStats,
-    StreamError, Streamer, source, transform,
+    BufferPool, CancellationToken, ChunkConfig, EncodePermits, PoolConfig, PoolStats, StreamError,
+    Streamer, format::Json, source, transform,
 };
 use futures_util::{StreamExt, stream};
 
@@ -53,7 +53,10 @@ fn floats_failing_at(fail_at: u64) -> impl FnMut(Vec<u64>) -> Result<Vec<f64>, i
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failure_comes_after_the_batches_before_it() {
-    for format in [Format::JsonArray, Format::Ndjson] {
+    for format in [
+        chunkstream::format::Json::Array,
+        chunkstream::format::Json::Ndjson,
+    ] {
         let streamer = streamer(4, 4).with_format(format);
         let chunks = streamer.stream_batch(source::from_iter(0..2000_u64), floats_failing_at(1234));
         let (chunks, err) = drain(chunks).await;
@@ -63,7 +66,7 @@ async fn a_failure_comes_after_the_batches_before_it() {
         );
         let body = concat(&chunks);
         match format {
-            Format::JsonArray => {
+            chunkstream::format::Json::Array => {
                 assert!(!body.ends_with(b"]"));
                 assert!(serde_json::from_slice::<serde_json::Value>(&body).is_err());
             }

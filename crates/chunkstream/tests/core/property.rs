@@ -8,7 +8,7 @@ use bytes::Bytes;
 use chunkstream::encode::SerdeJson;
 use chunkstream::pool::NoPool;
 use chunkstream::{
-    BufferPool, ChunkConfig, ChunkStream, Encoder, Format, StreamError, Streamer, transform,
+    BufferPool, ChunkConfig, ChunkStream, Encoder, StreamError, Streamer, format::Json, transform,
 };
 use proptest::prelude::*;
 use serde_json::Value;
@@ -121,7 +121,7 @@ fn run<P: BufferPool, E: Encoder>(
     case: &Case,
     pool: Arc<P>,
     encoder: E,
-    format: Format,
+    format: Json,
     path: Path,
 ) -> Vec<Bytes> {
     let streamer = Streamer::with_parts(case.config.clone(), pool, encoder)
@@ -132,14 +132,16 @@ fn run<P: BufferPool, E: Encoder>(
         Path::Stream => streamer.stream(source, transform::passthrough()),
         Path::Batch => streamer.stream_batch(source, transform::batch_passthrough()),
         Path::Spawn => {
-            runtime().block_on(async { streamer.spawn(source, transform::passthrough()) })
+            runtime().block_on(async { streamer.stream(source, transform::passthrough()).spawn() })
         }
         Path::Parallel(workers) => {
             let streamer = streamer.with_encode_workers(workers);
             match workers % 4 {
                 0 => streamer.stream_batch(source, transform::batch_passthrough()),
                 2 => runtime().block_on(async {
-                    streamer.spawn_batch(source, transform::batch_passthrough())
+                    streamer
+                        .stream_batch(source, transform::batch_passthrough())
+                        .spawn()
                 }),
                 _ => streamer.stream_batch_concurrent(source, |batch: Vec<Value>| {
                     Ok::<_, std::convert::Infallible>(batch)
@@ -155,7 +157,7 @@ fn run<P: BufferPool, E: Encoder>(
 fn check(
     case: &Case,
     expected: &[Value],
-    format: Format,
+    format: Json,
     chunks: &[Bytes],
     what: &str,
 ) -> Result<(), TestCaseError> {
@@ -166,7 +168,7 @@ fn check(
     let threshold = case.config.clone().validate().unwrap().chunk_threshold;
     let Some((_last, all_but_last)) = chunks.split_last() else {
         prop_assert!(
-            format == Format::Ndjson && expected.is_empty(),
+            format == chunkstream::format::Json::Ndjson && expected.is_empty(),
             "{}: no chunks",
             what
         );
@@ -184,7 +186,7 @@ fn check(
         prefix.extend_from_slice(chunk);
         // Cut on an item boundary: what was sent so far is a whole number of items.
         let whole = match format {
-            Format::JsonArray => {
+            chunkstream::format::Json::Array => {
                 let mut closed = prefix.clone();
                 closed.push(b']');
                 serde_json::from_slice::<Vec<Value>>(&closed).is_ok()
@@ -199,7 +201,7 @@ fn check(
 /// Every pool strategy and encoder compiled in, each built for the case's config.
 fn for_each_pool_and_encoder(
     case: &Case,
-    mut f: impl FnMut(&str, &mut dyn FnMut(Format, Path) -> Vec<Bytes>),
+    mut f: impl FnMut(&str, &mut dyn FnMut(Json, Path) -> Vec<Bytes>),
 ) {
     let pool_config = case.config.clone().validate().unwrap().pool_config();
     macro_rules! with {
@@ -268,7 +270,7 @@ proptest! {
         let expected = reference(&case.items);
         let mut result = Ok(());
         for_each_pool_and_encoder(&case, |name, run| {
-            for format in [Format::JsonArray, Format::Ndjson] {
+            for format in [chunkstream::format::Json::Array, chunkstream::format::Json::Ndjson] {
                 let mut sequential = Vec::new();
                 for path in [Path::Stream, Path::Batch, Path::Spawn, Path::Parallel(workers)] {
                     if result.is_ok() {
@@ -460,7 +462,10 @@ fn parallel_matches_sequential<P: BufferPool, E: Encoder>(
     encoder: E,
     what: &str,
 ) -> Result<(), TestCaseError> {
-    for format in [Format::JsonArray, Format::Ndjson] {
+    for format in [
+        chunkstream::format::Json::Array,
+        chunkstream::format::Json::Ndjson,
+    ] {
         let what = format!(
             "{what} {format:?} {} workers, concurrent {}",
             fail.workers, fail.concurrent
@@ -490,7 +495,7 @@ fn parallel_matches_sequential<P: BufferPool, E: Encoder>(
                 "{}: errors differ",
                 what
             );
-            if par_err.is_some() && format == Format::JsonArray {
+            if par_err.is_some() && format == chunkstream::format::Json::Array {
                 prop_assert!(
                     serde_json::from_slice::<Value>(&par_body).is_err(),
                     "{}: a failed array parses",

@@ -7,7 +7,7 @@
 use std::path::Path as FsPath;
 use std::process::Command;
 
-use chunkstream::{BoxError, ChunkConfig, Format};
+use chunkstream::{BoxError, ChunkConfig, format::Json};
 use chunkstream_benches::contestants::{DEFAULT_ENCODER, POOLS, PoolKind};
 use chunkstream_benches::peers;
 use chunkstream_benches::scenario::{self, Path, Scenario, Streaming};
@@ -115,7 +115,7 @@ pub(crate) fn child(pool: &str, requests: u64) -> Result<(), BoxError> {
         pool,
         DEFAULT_ENCODER,
         &ChunkConfig::default(),
-        Format::JsonArray,
+        chunkstream::format::Json::Array,
         Path::Item,
         move || peers::memory(items),
     );

@@ -22,7 +22,7 @@ use std::time::Duration;
 use crate::noise::Noise;
 use crate::paired::Schedule;
 use crate::stats::median;
-use chunkstream::{BoxError, ChunkConfig, Format};
+use chunkstream::{BoxError, ChunkConfig, format::Json};
 use chunkstream_benches::contestants::{
     DEFAULT_ENCODER, DEFAULT_POOL, ENCODERS, EncoderKind, POOLS, PoolKind,
 };
@@ -55,7 +55,7 @@ pub(crate) struct Options {
 pub(crate) struct Meta {
     workload: Workload,
     source: &'static str,
-    format: Format,
+    format: Json,
     path: &'static str,
     contestant: String,
     pool: String,
@@ -292,7 +292,7 @@ impl GoSide {
             PoolKind::Freelist,
             EncoderKind::SerdeJson,
             &ChunkConfig::default(),
-            Format::JsonArray,
+            chunkstream::format::Json::Array,
             Path::Item,
             move || peers::memory(tickets),
         );
@@ -376,9 +376,9 @@ fn not_run_row(meta: &Meta, limit: &str, items: u64, why: &str) -> Vec<String> {
 }
 
 /// The name of a format in reports.
-pub(crate) fn format_name(format: Format) -> &'static str {
+pub(crate) fn format_name(format: Json) -> &'static str {
     match format {
-        Format::Ndjson => "ndjson",
+        chunkstream::format::Json::Ndjson => "ndjson",
         _ => "json_array",
     }
 }
@@ -449,7 +449,7 @@ impl Matrix {
                     "memory",
                     pool,
                     encoder,
-                    Format::JsonArray,
+                    chunkstream::format::Json::Array,
                     Path::Item,
                     memory,
                 );
@@ -467,7 +467,7 @@ impl Matrix {
                 "memory",
                 DEFAULT_POOL,
                 encoder,
-                Format::Ndjson,
+                chunkstream::format::Json::Ndjson,
                 Path::Item,
                 memory,
             );
@@ -481,7 +481,7 @@ impl Matrix {
                 "memory",
                 DEFAULT_POOL,
                 DEFAULT_ENCODER,
-                Format::JsonArray,
+                chunkstream::format::Json::Array,
                 path,
                 memory,
             );
@@ -496,7 +496,7 @@ impl Matrix {
                 "channel",
                 pool,
                 DEFAULT_ENCODER,
-                Format::JsonArray,
+                chunkstream::format::Json::Array,
                 Path::Item,
                 channel,
             );
@@ -516,7 +516,7 @@ impl Matrix {
                 meta: self.meta(
                     workload,
                     "http",
-                    Format::JsonArray,
+                    chunkstream::format::Json::Array,
                     "-",
                     if is_limit { LIMIT } else { "http limit" },
                     "-",
@@ -539,7 +539,7 @@ impl Matrix {
                 pool,
                 DEFAULT_ENCODER,
                 &config,
-                Format::JsonArray,
+                chunkstream::format::Json::Array,
                 Path::Item,
                 memory,
             );
@@ -550,7 +550,7 @@ impl Matrix {
                 meta: self.meta(
                     workload,
                     "http",
-                    Format::JsonArray,
+                    chunkstream::format::Json::Array,
                     "stream",
                     "chunkstream",
                     pool.name(),
@@ -576,7 +576,7 @@ impl Matrix {
                 meta: self.meta(
                     workload,
                     "http",
-                    Format::JsonArray,
+                    chunkstream::format::Json::Array,
                     "-",
                     peer.name(),
                     "-",
@@ -612,7 +612,7 @@ impl Matrix {
             meta: self.meta(
                 workload,
                 "memory",
-                Format::JsonArray,
+                chunkstream::format::Json::Array,
                 "-",
                 &name,
                 "-",
@@ -628,7 +628,7 @@ impl Matrix {
             ),
             is_limit,
             items: items.len() as u64,
-            format: Format::JsonArray,
+            format: chunkstream::format::Json::Array,
             expected: Arc::clone(expected),
             scenario: Box::new(Limit::with_encoder(items, encoder)),
             stats: None,
@@ -656,7 +656,7 @@ impl Matrix {
                 source,
                 p,
                 DEFAULT_ENCODER,
-                Format::JsonArray,
+                chunkstream::format::Json::Array,
                 Path::Item,
                 rows,
             );
@@ -678,7 +678,7 @@ impl Matrix {
                 self.meta(
                     Workload::Tickets,
                     source,
-                    Format::JsonArray,
+                    chunkstream::format::Json::Array,
                     first_byte::path_name(Path::Item),
                     "chunkstream",
                     p.name(),
@@ -689,7 +689,7 @@ impl Matrix {
                 self.meta(
                     Workload::Tickets,
                     source,
-                    Format::JsonArray,
+                    chunkstream::format::Json::Array,
                     "-",
                     peer.name(),
                     "-",
@@ -734,7 +734,7 @@ impl Matrix {
                 group: p.group,
                 is_limit: p.is_limit,
                 items: p.items,
-                format: Format::JsonArray,
+                format: chunkstream::format::Json::Array,
                 expected: p.expected,
                 scenario: Box::new(Streaming(server.client(&p.route))),
                 stats: p.stats,
@@ -751,7 +751,7 @@ impl Matrix {
         source: &'static str,
         pool: PoolKind,
         encoder: EncoderKind,
-        format: Format,
+        format: Json,
         path: Path,
         make: F,
     ) where
@@ -802,7 +802,7 @@ impl Matrix {
             meta: self.meta(
                 workload,
                 source,
-                Format::JsonArray,
+                chunkstream::format::Json::Array,
                 "-",
                 peer.name(),
                 "-",
@@ -811,7 +811,7 @@ impl Matrix {
             group: group(workload, DEFAULT_ENCODER.name()),
             is_limit: false,
             items: items.len() as u64,
-            format: Format::JsonArray,
+            format: chunkstream::format::Json::Array,
             expected: Arc::clone(expected),
             scenario,
             stats: None,
@@ -823,7 +823,7 @@ impl Matrix {
         &self,
         workload: Workload,
         source: &'static str,
-        format: Format,
+        format: Json,
         path: &'static str,
         contestant: &str,
         pool: &str,

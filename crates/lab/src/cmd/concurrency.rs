@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
-use chunkstream::{BoxError, ChunkConfig, Format};
+use chunkstream::{BoxError, ChunkConfig, format::Json};
 use chunkstream_benches::contestants::{DEFAULT_ENCODER, POOLS};
 use chunkstream_benches::peers;
 use chunkstream_benches::scenario::{self, Built, Path, drain};
@@ -76,7 +76,7 @@ pub(crate) fn run(quick: bool, env: &Environment, out: &FsPath) -> Result<(), Bo
                 pool,
                 DEFAULT_ENCODER,
                 &ChunkConfig::default(),
-                Format::JsonArray,
+                chunkstream::format::Json::Array,
                 Path::Spawn,
                 move || peers::memory(items),
             )

@@ -68,7 +68,9 @@ fn sqlite_db(pool: &'static sqlx::SqlitePool) -> Result<Db, BoxError> {
             let rows = sql::json_rows(pool.clone(), |db| {
                 sqlx::query_scalar::<_, String>(SQLITE_JSON).fetch(db)
             });
-            s2.stream_raw(rows).map_err(BoxError::from).boxed()
+            s2.json(chunkstream::raw::trusted(rows))
+                .map_err(BoxError::from)
+                .boxed()
         }),
     })
 }
@@ -97,7 +99,9 @@ fn postgres_db(pg: Postgres) -> Result<Db, BoxError> {
             let rows = sql::json_rows(pool.clone(), move |db| {
                 sqlx::query_scalar::<_, String>(json_sql).fetch(db)
             });
-            s2.stream_raw(rows).map_err(BoxError::from).boxed()
+            s2.json(chunkstream::raw::trusted(rows))
+                .map_err(BoxError::from)
+                .boxed()
         }),
     })
 }

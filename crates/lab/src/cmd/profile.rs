@@ -3,7 +3,7 @@
 use std::path::Path as FsPath;
 use std::time::{Duration, Instant};
 
-use chunkstream::{BoxError, ChunkConfig, Format};
+use chunkstream::{BoxError, ChunkConfig, format::Json};
 use chunkstream_benches::contestants::{EncoderKind, PoolKind};
 use chunkstream_benches::peers;
 use chunkstream_benches::scenario::{self, Path, Scenario, Streaming};
@@ -33,7 +33,7 @@ fn scenario_for(options: &Options) -> Box<dyn Scenario> {
             o.pool,
             o.encoder,
             &ChunkConfig::default(),
-            Format::JsonArray,
+            chunkstream::format::Json::Array,
             Path::Item,
             move || peers::memory(items),
         );

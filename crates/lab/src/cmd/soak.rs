@@ -4,7 +4,7 @@
 use std::path::Path as FsPath;
 use std::time::Instant;
 
-use chunkstream::{BoxError, ChunkConfig, Format};
+use chunkstream::{BoxError, ChunkConfig, format::Json};
 use chunkstream_benches::contestants::{DEFAULT_ENCODER, DEFAULT_POOL};
 use chunkstream_benches::scenario::{self, Path};
 use chunkstream_benches::workload::{SEED, Ticket};
@@ -43,7 +43,7 @@ pub(crate) fn run(items: u64, env: &Environment, out: &FsPath) -> Result<(), Box
         DEFAULT_POOL,
         DEFAULT_ENCODER,
         &ChunkConfig::default(),
-        Format::JsonArray,
+        chunkstream::format::Json::Array,
         Path::Item,
         move || {
             chunkstream::source::from_iter((1..=items as i64).map(|id| Ticket::generate(SEED, id)))

@@ -6,7 +6,7 @@ use std::path::Path as FsPath;
 use std::sync::Arc;
 use std::time::Duration;
 
-use chunkstream::{BoxError, ChunkConfig, Format};
+use chunkstream::{BoxError, ChunkConfig, format::Json};
 use chunkstream_benches::contestants::{DEFAULT_ENCODER, DEFAULT_POOL};
 use chunkstream_benches::peers;
 use chunkstream_benches::scenario::{self, Limit, Path, Streaming};
@@ -109,7 +109,7 @@ fn add<T: Serialize + Send + Sync + 'static>(
             DEFAULT_POOL,
             DEFAULT_ENCODER,
             &config,
-            Format::JsonArray,
+            chunkstream::format::Json::Array,
             Path::Batch,
             move || peers::memory(items),
         );
@@ -123,7 +123,7 @@ fn add<T: Serialize + Send + Sync + 'static>(
             group: workload.name().to_owned(),
             is_limit: false,
             items: items.len() as u64,
-            format: Format::JsonArray,
+            format: chunkstream::format::Json::Array,
             expected: Arc::clone(&expected),
             scenario: Box::new(Streaming(built.chunks)),
             stats: Some(built.stats),
@@ -134,7 +134,7 @@ fn add<T: Serialize + Send + Sync + 'static>(
         group: workload.name().to_owned(),
         is_limit: true,
         items: items.len() as u64,
-        format: Format::JsonArray,
+        format: chunkstream::format::Json::Array,
         expected,
         scenario: Box::new(Limit::new(items)),
         stats: None,
