@@ -6,7 +6,6 @@ mod common;
 use std::hint::black_box;
 
 use chunkstream::Encoder;
-use chunkstream::Json;
 use chunkstream_benches::contestants::{ENCODERS, EncoderKind, WithEncoder};
 use chunkstream_benches::scenario::{parse_body, reference};
 use chunkstream_benches::workload::{self, Workload};

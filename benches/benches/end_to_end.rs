@@ -3,7 +3,7 @@
 
 mod common;
 
-use chunkstream::{ChunkConfig, format::Json};
+use chunkstream::ChunkConfig;
 use chunkstream_benches::contestants::{ENCODERS, POOLS};
 use chunkstream_benches::peers;
 use chunkstream_benches::scenario::{self, Path, Scenario, Streaming, check, reference};

@@ -10,7 +10,7 @@
 
 use std::time::{Duration, Instant};
 
-use chunkstream::{ChunkConfig, Format, Streamer, source};
+use chunkstream::{ChunkConfig, Streamer, source};
 use futures_util::StreamExt;
 
 #[tokio::main]

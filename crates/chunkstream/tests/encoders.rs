@@ -10,9 +10,7 @@ use std::sync::Arc;
 
 use chunkstream::encode::SerdeJson;
 use chunkstream::pool::NoPool;
-use chunkstream::{
-    ChunkConfig, EncodeError, Encoder, StreamError, Streamer, format::Json, source, transform,
-};
+use chunkstream::{ChunkConfig, EncodeError, Encoder, StreamError, Streamer, source, transform};
 use serde::Serialize;
 use serde_json::{Value, json};
 

@@ -5,7 +5,7 @@
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use chunkstream::{ChunkConfig, format::Json};
+use chunkstream::ChunkConfig;
 use chunkstream_benches::contestants::{EncoderKind, PoolKind};
 use chunkstream_benches::scenario::{self, Path};
 use futures_util::StreamExt;

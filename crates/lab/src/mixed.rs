@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use chunkstream::{BoxError, ChunkConfig, format::Json};
+use chunkstream::{BoxError, ChunkConfig};
 use chunkstream_benches::contestants::{EncoderKind, PoolKind};
 use chunkstream_benches::peers;
 use chunkstream_benches::scenario::{self, Path, drain};

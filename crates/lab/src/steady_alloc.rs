@@ -2,7 +2,7 @@
 //! strategy and peer, with the counting allocator: the design's "at most 1 KiB per
 //! 100-item request" target and the Go claim of 111 KB -> 54 KB.
 
-use chunkstream::{ChunkConfig, format::Json};
+use chunkstream::ChunkConfig;
 use chunkstream_benches::contestants::{DEFAULT_ENCODER, POOLS};
 use chunkstream_benches::peers;
 use chunkstream_benches::scenario::{self, Path, Scenario, Streaming};

@@ -49,7 +49,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use chunkstream::encode::SerdeJson;
 use chunkstream::metrics::{ItemCounter, Probe, StreamMetrics};
-use chunkstream::{ChunkConfig, ChunkStream, PoolStats, StreamResponse, Streamer, format::Json};
+use chunkstream::{ChunkConfig, ChunkStream, PoolStats, StreamResponse, Streamer};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tower_http::compression::CompressionLayer;
 

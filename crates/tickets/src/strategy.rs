@@ -77,11 +77,11 @@ impl EncoderKind {
 #[derive(Clone)]
 pub enum AnyStreamer {
     /// With serde_json.
-    SerdeJson(Streamer<SharedPool, SerdeJson>),
+    SerdeJson(Streamer<SharedPool, SerdeJson, Json>),
     /// With simd-json.
-    SimdJson(Streamer<SharedPool, SimdJson>),
+    SimdJson(Streamer<SharedPool, SimdJson, Json>),
     /// With sonic-rs.
-    SonicRs(Streamer<SharedPool, SonicRs>),
+    SonicRs(Streamer<SharedPool, SonicRs, Json>),
 }
 
 /// Runs `$body` with `$s` bound to the streamer inside any variant.
@@ -108,15 +108,15 @@ impl AnyStreamer {
     ) -> Result<AnyStreamer, ConfigError> {
         let pool = Arc::new(pool);
         Ok(match encoder {
-            EncoderKind::SerdeJson => {
-                AnyStreamer::SerdeJson(Streamer::with_parts(config, pool, SerdeJson)?)
-            }
-            EncoderKind::SimdJson => {
-                AnyStreamer::SimdJson(Streamer::with_parts(config, pool, SimdJson)?)
-            }
-            EncoderKind::SonicRs => {
-                AnyStreamer::SonicRs(Streamer::with_parts(config, pool, SonicRs)?)
-            }
+            EncoderKind::SerdeJson => AnyStreamer::SerdeJson(
+                Streamer::with_parts(config, pool, SerdeJson)?.with_format(Json::Array),
+            ),
+            EncoderKind::SimdJson => AnyStreamer::SimdJson(
+                Streamer::with_parts(config, pool, SimdJson)?.with_format(Json::Array),
+            ),
+            EncoderKind::SonicRs => AnyStreamer::SonicRs(
+                Streamer::with_parts(config, pool, SonicRs)?.with_format(Json::Array),
+            ),
         })
     }
 
@@ -139,40 +139,39 @@ impl AnyStreamer {
         dispatch!(self, s => s.config())
     }
 
-    /// [`Streamer::spawn`] with this streamer's encoder.
-    pub fn spawn<S, T, SE, F, U, TE>(&self, source: S, transform: F) -> ChunkStream
+    /// [`Streamer::stream`] with this streamer's encoder.
+    pub fn stream<S, T, SE, F, U, TE>(&self, source: S, transform: F) -> ChunkStream
     where
         S: futures_util::Stream<Item = Result<T, SE>> + Send + 'static,
         SE: Into<chunkstream::BoxError>,
         F: FnMut(T) -> Result<U, TE> + Send + 'static,
-        U: serde::Serialize + Send + 'static,
+        U: chunkstream::Item + Send + 'static,
         TE: Into<chunkstream::BoxError>,
     {
-        dispatch!(self, s => s.stream(source, transform).spawn())
+        dispatch!(self, s => s.stream(source, transform))
     }
 
-    /// [`Streamer::spawn_raw`]: items that are already JSON, trusted and copied as they
-    /// are (the encoder plays no part).
-    pub fn spawn_raw<S, T, SE>(&self, source: S) -> ChunkStream
+    /// [`Streamer::json`] with this streamer's encoder.
+    pub fn json<S, T, SE>(&self, source: S) -> ChunkStream
     where
         S: futures_util::Stream<Item = Result<T, SE>> + Send + 'static,
-        T: Into<chunkstream::RawJson>,
         SE: Into<chunkstream::BoxError>,
+        T: chunkstream::Item + Send + 'static,
     {
-        dispatch!(self, s => s.json(chunkstream::raw::trusted(source)).spawn())
+        dispatch!(self, s => s.json(source))
     }
 
-    /// [`Streamer::spawn_batch`] with this streamer's encoder.
-    pub fn spawn_batch<S, T, SE, F, U, TE>(&self, source: S, transform: F) -> ChunkStream
+    /// [`Streamer::stream_batch`] with this streamer's encoder.
+    pub fn stream_batch<S, T, SE, F, U, TE>(&self, source: S, transform: F) -> ChunkStream
     where
         S: futures_util::Stream<Item = Result<T, SE>> + Send + 'static,
         T: Send + 'static,
         SE: Into<chunkstream::BoxError> + Send + 'static,
         F: FnMut(Vec<T>) -> Result<Vec<U>, TE> + Send + 'static,
-        U: serde::Serialize + Send + 'static,
+        U: chunkstream::Item + Send + 'static,
         TE: Into<chunkstream::BoxError>,
     {
-        dispatch!(self, s => s.stream_batch(source, transform).spawn())
+        dispatch!(self, s => s.stream_batch(source, transform))
     }
 }
 

@@ -3,7 +3,7 @@ use std::time::Duration;
 
 use chunkstream::encode::SerdeJson;
 use chunkstream::pool::{DefaultPool, FromPoolConfig};
-use chunkstream::{ChunkConfig, Streamer, format::Json, transform};
+use chunkstream::{ChunkConfig, Streamer, transform};
 use futures_util::{StreamExt, stream};
 use tokio::time::Instant;
 

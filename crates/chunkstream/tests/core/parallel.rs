@@ -13,7 +13,7 @@ use chunkstream::encode::SerdeJson;
 use chunkstream::pool::{DefaultPool, FromPoolConfig, NoPool};
 use chunkstream::{
     BufferPool, CancellationToken, ChunkConfig, EncodePermits, PoolConfig, PoolStats, StreamError,
-    Streamer, format::Json, source, transform,
+    Streamer, source, transform,
 };
 use futures_util::{StreamExt, stream};
 

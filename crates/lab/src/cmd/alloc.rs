@@ -7,7 +7,7 @@
 use std::path::Path as FsPath;
 use std::process::Command;
 
-use chunkstream::{BoxError, ChunkConfig, format::Json};
+use chunkstream::{BoxError, ChunkConfig};
 use chunkstream_benches::contestants::{DEFAULT_ENCODER, POOLS, PoolKind};
 use chunkstream_benches::peers;
 use chunkstream_benches::scenario::{self, Path, Scenario, Streaming};

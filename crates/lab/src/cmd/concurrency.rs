@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
-use chunkstream::{BoxError, ChunkConfig, format::Json};
+use chunkstream::{BoxError, ChunkConfig};
 use chunkstream_benches::contestants::{DEFAULT_ENCODER, POOLS};
 use chunkstream_benches::peers;
 use chunkstream_benches::scenario::{self, Built, Path, drain};

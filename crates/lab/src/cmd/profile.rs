@@ -3,7 +3,7 @@
 use std::path::Path as FsPath;
 use std::time::{Duration, Instant};
 
-use chunkstream::{BoxError, ChunkConfig, format::Json};
+use chunkstream::{BoxError, ChunkConfig};
 use chunkstream_benches::contestants::{EncoderKind, PoolKind};
 use chunkstream_benches::peers;
 use chunkstream_benches::scenario::{self, Path, Scenario, Streaming};

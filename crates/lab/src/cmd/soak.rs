@@ -4,7 +4,7 @@
 use std::path::Path as FsPath;
 use std::time::Instant;
 
-use chunkstream::{BoxError, ChunkConfig, format::Json};
+use chunkstream::{BoxError, ChunkConfig};
 use chunkstream_benches::contestants::{DEFAULT_ENCODER, DEFAULT_POOL};
 use chunkstream_benches::scenario::{self, Path};
 use chunkstream_benches::workload::{SEED, Ticket};

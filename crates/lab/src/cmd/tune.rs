@@ -6,7 +6,7 @@ use std::path::Path as FsPath;
 use std::sync::Arc;
 use std::time::Duration;
 
-use chunkstream::{BoxError, ChunkConfig, format::Json};
+use chunkstream::{BoxError, ChunkConfig};
 use chunkstream_benches::contestants::{DEFAULT_ENCODER, DEFAULT_POOL};
 use chunkstream_benches::peers;
 use chunkstream_benches::scenario::{self, Limit, Path, Streaming};
