@@ -68,19 +68,63 @@ impl StreamError {
         StreamError::Panicked { index, message }
     }
 
-    /// A short machine-readable name for the kind of failure ("source", "transform",
-    /// "encode", "panicked", "cancelled", "timed_out", "stalled", "no_runtime").
-    pub fn kind(&self) -> &'static str {
+    /// The kind of failure, without its details.
+    pub fn kind(&self) -> ErrorKind {
         match self {
-            StreamError::Source(_) => "source",
-            StreamError::Transform { .. } => "transform",
-            StreamError::Encode { .. } => "encode",
-            StreamError::Panicked { .. } => "panicked",
-            StreamError::Cancelled => "cancelled",
-            StreamError::TimedOut(_) => "timed_out",
-            StreamError::Stalled(_) => "stalled",
-            StreamError::NoRuntime => "no_runtime",
+            StreamError::Source(_) => ErrorKind::Source,
+            StreamError::Transform { .. } => ErrorKind::Transform,
+            StreamError::Encode { .. } => ErrorKind::Encode,
+            StreamError::Panicked { .. } => ErrorKind::Panicked,
+            StreamError::Cancelled => ErrorKind::Cancelled,
+            StreamError::TimedOut(_) => ErrorKind::TimedOut,
+            StreamError::Stalled(_) => ErrorKind::Stalled,
+            StreamError::NoRuntime => ErrorKind::NoRuntime,
         }
+    }
+}
+
+/// The kind of a [`StreamError`], one per variant; [`as_str`](ErrorKind::as_str) (and
+/// `Display`) gives its machine-readable name.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// [`StreamError::Source`]: "source".
+    Source,
+    /// [`StreamError::Transform`]: "transform".
+    Transform,
+    /// [`StreamError::Encode`]: "encode".
+    Encode,
+    /// [`StreamError::Panicked`]: "panicked".
+    Panicked,
+    /// [`StreamError::Cancelled`]: "cancelled".
+    Cancelled,
+    /// [`StreamError::TimedOut`]: "timed_out".
+    TimedOut,
+    /// [`StreamError::Stalled`]: "stalled".
+    Stalled,
+    /// [`StreamError::NoRuntime`]: "no_runtime".
+    NoRuntime,
+}
+
+impl ErrorKind {
+    /// The kind's name, as logs and error bodies carry it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorKind::Source => "source",
+            ErrorKind::Transform => "transform",
+            ErrorKind::Encode => "encode",
+            ErrorKind::Panicked => "panicked",
+            ErrorKind::Cancelled => "cancelled",
+            ErrorKind::TimedOut => "timed_out",
+            ErrorKind::Stalled => "stalled",
+            ErrorKind::NoRuntime => "no_runtime",
+        }
+    }
+}
+
+impl fmt::Display for ErrorKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
     }
 }
 

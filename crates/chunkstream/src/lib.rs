@@ -218,7 +218,7 @@ pub mod transform;
 
 pub use config::{ChunkConfig, ConfigError, PoolConfig};
 pub use encode::{EncodeError, Encoder};
-pub use error::{BoxError, StreamError};
+pub use error::{BoxError, ErrorKind, StreamError};
 pub use format::Format;
 pub use item::Item;
 pub use parallel::EncodePermits;

@@ -50,7 +50,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use futures_core::Stream;
 
-use crate::error::StreamError;
+use crate::error::{ErrorKind, StreamError};
 use crate::pool::{BufferPool, PoolStats};
 use crate::stream::ChunkStream;
 
@@ -85,7 +85,7 @@ pub enum Outcome {
     /// Every chunk was sent.
     Completed,
     /// The stream ended with an error of this [`kind`](StreamError::kind).
-    Failed(&'static str),
+    Failed(ErrorKind),
     /// The stream was dropped before its end (the client went away).
     Dropped,
 }
@@ -426,7 +426,7 @@ mod tests {
             .observe(move |m| tx.send(m).unwrap());
         let n = chunks.count().await;
         let m = rx.try_recv().unwrap();
-        assert_eq!(m.outcome, Outcome::Failed("source"));
+        assert_eq!(m.outcome, Outcome::Failed(crate::ErrorKind::Source));
         assert_eq!(m.chunks + 1, n as u64);
         assert!(rx.try_recv().is_err(), "one report");
     }

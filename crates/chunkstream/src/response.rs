@@ -316,5 +316,5 @@ pub fn error_status(err: &StreamError) -> StatusCode {
 /// );
 /// ```
 pub fn problem_body(err: &StreamError) -> String {
-    serde_json::json!({ "error": err.kind(), "message": err.to_string() }).to_string()
+    serde_json::json!({ "error": err.kind().as_str(), "message": err.to_string() }).to_string()
 }

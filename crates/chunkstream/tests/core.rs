@@ -27,6 +27,8 @@ mod end;
 mod errors;
 #[path = "core/flush.rs"]
 mod flush;
+#[path = "core/matrix.rs"]
+mod matrix;
 #[path = "core/parallel.rs"]
 mod parallel;
 #[path = "core/property.rs"]

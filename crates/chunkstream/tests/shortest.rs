@@ -272,7 +272,7 @@ async fn collect_bytes_returns_the_error_not_a_partial_body() {
         .collect_bytes()
         .await
         .unwrap_err();
-    assert_eq!(err.kind(), "source");
+    assert_eq!(err.kind().as_str(), "source");
 }
 
 #[tokio::test]

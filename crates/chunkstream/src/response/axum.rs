@@ -17,7 +17,7 @@ impl IntoResponse for StreamResponse {
     /// JSON problem body.
     fn into_response(self) -> Response {
         if let Start::Failed(err) = &self.start {
-            tracing::warn!(error = %err, kind = err.kind(), "stream failed before its first chunk");
+            tracing::warn!(error = %err, kind = err.kind().as_str(), "stream failed before its first chunk");
             let mut response = Response::new(Body::from(problem_body(err)));
             *response.status_mut() = error_status(err);
             response.headers_mut().insert(
@@ -36,7 +36,7 @@ impl IntoResponse for StreamResponse {
         // Once the status is out, an error can only abort the transfer: hyper sees the
         // body's `Err` and closes the connection without the terminating chunk.
         let logged = chunks.inspect_err(|err| {
-            tracing::warn!(error = %err, kind = err.kind(), "stream failed mid-body; aborting the transfer");
+            tracing::warn!(error = %err, kind = err.kind().as_str(), "stream failed mid-body; aborting the transfer");
         });
         let mut response = Response::new(Body::new(ChunkStream::from_stream(content_type_name, logged)));
         *response.status_mut() = status;

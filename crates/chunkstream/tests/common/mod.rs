@@ -151,12 +151,18 @@ pub(crate) fn reference<T: Serialize>(items: &[T]) -> Vec<Value> {
     }
 }
 
-/// Parses a whole body of the given format back to values.
+/// Parses a whole body of the given format back to values. NDJSON is parsed strictly:
+/// every line ends with `\n` and holds exactly one value.
 pub(crate) fn parse_body(format: Json, body: &[u8]) -> Result<Vec<Value>, serde_json::Error> {
+    use serde::de::Error;
     match format {
-        chunkstream::format::Json::Array => serde_json::from_slice(body),
-        _ => serde_json::Deserializer::from_slice(body)
-            .into_iter::<Value>()
+        Json::Array => serde_json::from_slice(body),
+        _ if body.is_empty() => Ok(Vec::new()),
+        _ => body
+            .strip_suffix(b"\n")
+            .ok_or_else(|| serde_json::Error::custom("the last line has no \\n"))?
+            .split(|&b| b == b'\n')
+            .map(serde_json::from_slice)
             .collect(),
     }
 }

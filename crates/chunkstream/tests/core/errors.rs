@@ -420,7 +420,7 @@ async fn a_spawned_task_that_panics_is_never_a_200() {
             let response = chunkstream::StreamResponse::new(chunks).start().await;
             assert_eq!(
                 response.error().map(StreamError::kind),
-                Some("panicked"),
+                Some(chunkstream::ErrorKind::Panicked),
                 "{format:?} {path:?}"
             );
             assert_eq!(

@@ -172,7 +172,7 @@ async fn a_token_and_a_timeout_stop_the_stream() {
             }
         };
         let expected = if by_token { "cancelled" } else { "timed_out" };
-        assert_eq!(err.kind(), expected, "{err:?}");
+        assert_eq!(err.kind().as_str(), expected, "{err:?}");
         assert!(chunks.next().await.is_none());
         assert_eq!(dropped.load(SeqCst), 1);
         assert_eq!(pulled.load(SeqCst), 250);
