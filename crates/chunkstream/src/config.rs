@@ -117,9 +117,14 @@ impl ChunkConfig {
     /// let config = chunkstream::ChunkConfig::default().with_buffer_size(64 * 1024);
     /// assert_eq!(config.buffer_size, 64 * 1024);
     /// ```
+    ///
+    /// `max_retained` follows when it would fall below the new size (it becomes twice
+    /// the size, the default ratio), so asking for a valid size never leaves the
+    /// configuration invalid.
     #[must_use]
     pub fn with_buffer_size(mut self, buffer_size: usize) -> Self {
         self.buffer_size = buffer_size;
+        self.max_retained = retained_for(buffer_size, self.max_retained);
         self
     }
 
@@ -375,9 +380,14 @@ impl PoolConfig {
     }
 
     /// The same bounds with another `buffer_size`.
+    ///
+    /// `max_retained` follows when it would fall below the new size (it becomes twice
+    /// the size, the default ratio), so asking for a valid size never leaves the
+    /// configuration invalid.
     #[must_use]
     pub fn with_buffer_size(mut self, buffer_size: usize) -> Self {
         self.buffer_size = buffer_size;
+        self.max_retained = retained_for(buffer_size, self.max_retained);
         self
     }
 
@@ -393,6 +403,15 @@ impl PoolConfig {
     pub fn with_max_retained(mut self, max_retained: usize) -> Self {
         self.max_retained = max_retained;
         self
+    }
+}
+
+/// The `max_retained` that goes with a new `buffer_size`: kept unless it is below it.
+fn retained_for(buffer_size: usize, max_retained: usize) -> usize {
+    if max_retained != 0 && max_retained < buffer_size {
+        buffer_size.saturating_mul(DEFAULT_RETAIN_FACTOR)
+    } else {
+        max_retained
     }
 }
 
@@ -438,14 +457,14 @@ impl fmt::Display for ConfigError {
                 buffer_size,
             } => write!(
                 f,
-                "invalid chunk config: chunk_threshold ({chunk_threshold}) exceeds buffer_size ({buffer_size})"
+                "invalid config: chunk_threshold ({chunk_threshold}) exceeds buffer_size ({buffer_size})"
             ),
             ConfigError::RetainedBelowBuffer {
                 max_retained,
                 buffer_size,
             } => write!(
                 f,
-                "invalid chunk config: max_retained ({max_retained}) is below buffer_size ({buffer_size})"
+                "invalid config: max_retained ({max_retained}) is below buffer_size ({buffer_size})"
             ),
             ConfigError::OutOfRange {
                 field,
@@ -454,7 +473,7 @@ impl fmt::Display for ConfigError {
                 max,
             } => write!(
                 f,
-                "invalid chunk config: {field} ({value}) is out of range: accepted {min}..={max} (0 means the default)"
+                "invalid config: {field} ({value}) is out of range: accepted {min}..={max} (0 means the default)"
             ),
         }
     }

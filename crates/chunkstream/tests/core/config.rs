@@ -42,3 +42,31 @@ fn key_types_are_send_and_sync_where_it_matters() {
     send_sync::<chunkstream::ChunkConfig>();
     send_sync::<chunkstream::pool::NoPool>();
 }
+
+#[test]
+fn a_larger_buffer_alone_stays_valid_and_max_retained_follows() {
+    let config = ChunkConfig::default().with_buffer_size(128 << 10);
+    let valid = config
+        .validate()
+        .expect("one valid change keeps the config valid");
+    assert!(valid.max_retained >= 128 << 10, "{valid:?}");
+    let pool = chunkstream::PoolConfig::default().with_buffer_size(128 << 10);
+    assert!(pool.validate().is_ok());
+    // A max_retained the user set and the new size allows is kept.
+    let kept = ChunkConfig::default()
+        .with_max_retained(1 << 20)
+        .with_buffer_size(128 << 10);
+    assert_eq!(kept.max_retained, 1 << 20);
+}
+
+#[test]
+fn a_pool_config_error_does_not_name_the_chunk_config() {
+    let err = chunkstream::PoolConfig::default()
+        .with_buffer_size(1024)
+        .with_max_retained(512)
+        .validate()
+        .unwrap_err();
+    let text = err.to_string();
+    assert!(text.contains("max_retained (512)"), "{text}");
+    assert!(!text.contains("chunk config"), "{text}");
+}
