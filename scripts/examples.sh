@@ -35,6 +35,11 @@ check() {
     fi
 }
 
+check json_seq \
+    'workers 2, batch, validated raw, spawned:' \
+    'records: 5000, every path the same bytes: true' \
+    'first record: "{\"id\":0,\"celsius\":0.0}\n"'
+
 check basic_streaming \
     'body: [{"id":1,"name":"user 1"},{"id":2,"name":"user 2"},{"id":3,"name":"user 3"}]' \
     '"user 2"' \
@@ -54,7 +59,7 @@ check batch_streaming \
 
 check custom_config \
     'buffer_size: 16384, chunk_threshold: 8192, batch_size: 250, max_pooled: 32, max_retained: 32768' \
-    'refused: invalid chunk config: chunk_threshold (4096) exceeds buffer_size (1024)' \
+    'refused: invalid config: chunk_threshold (4096) exceeds buffer_size (1024)' \
     'flushed before the end: true'
 
 check error_handling \
