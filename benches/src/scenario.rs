@@ -155,7 +155,7 @@ pub enum Path {
     Item,
     /// `Streamer::stream_batch` with `transform::batch_passthrough` (`batch_size` items).
     Batch,
-    /// `Streamer::spawn`: the work on its own task, chunks through a bounded channel.
+    /// `ChunkStream::spawn`: the work on its own task, chunks through a bounded channel.
     Spawn,
 }
 

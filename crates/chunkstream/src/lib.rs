@@ -26,17 +26,32 @@
 //!
 //! # The flow of one item
 //!
-//! source → (batch) → transform → [`Encoder`] → [`Format`] framing → pooled `Vec<u8>`
-//! → at the threshold, a zero-copy `Bytes` chunk → [`ChunkStream`] → HTTP body; the
-//! buffer goes back to its [`BufferPool`] when the last `Bytes` is dropped.
+//! source → (batch) → transform → [`Item`] (encoded by the [`Encoder`], or pre-encoded
+//! [`RawJson`]) → [`Format`] framing → pooled `Vec<u8>` → at the threshold, a zero-copy
+//! `Bytes` chunk → [`ChunkStream`] (or [`ChunkStream::spawn`]) → HTTP body; the buffer
+//! goes back to its [`BufferPool`] when the last `Bytes` is dropped. The modules follow
+//! this flow, each using only those before it.
+//!
+//! # One API, every combination
+//!
+//! [`Streamer::stream`] (per item), [`Streamer::stream_batch`] (per batch),
+//! [`Streamer::stream_batch_concurrent`] (the batch transform on the encoding workers)
+//! and [`Streamer::json`] (no transform) make a stream. What an item is (a `Serialize`
+//! value, a trusted [`RawJson`], a [`Validated`] one) is the type the transform returns;
+//! spawning is [`ChunkStream::spawn`] on the result; the encoding workers
+//! ([`Streamer::with_encode_workers`]) and the format ([`Streamer::with_format`]) are the
+//! streamer's. Every combination works. [`Format`] is open: [`format::JsonArray`] and
+//! [`format::Ndjson`] are built on it, and a service can define its own.
 //!
 //! # Semantics
 //!
 //! - The concatenated chunks of a successful stream are exactly the transformed items, in
-//!   order; an empty source gives `[]` (JSON array) or an empty body (NDJSON).
+//!   order, framed by the format; an empty source gives `[]` (JSON array) or an empty body
+//!   (NDJSON).
 //! - An error before the first chunk is the stream's first item, so a server can still
 //!   answer with an error status. An error after it is the last item and a JSON array
-//!   never gets its closing `]`: a truncated array never looks complete.
+//!   never gets its closing `]` (a format writes only what its [`Format::fail`] allows):
+//!   a truncated array never looks complete.
 //! - A panic in a transform, a source or a `Serialize` impl becomes a
 //!   [`StreamError::Panicked`], not a crashed task or a hung response.
 //! - Dropping the [`ChunkStream`] stops the source at once; so do
@@ -48,23 +63,23 @@
 //! A service that streams rows can let the database write the JSON: SQLite's
 //! `json_object(...)`, PostgreSQL's `row_to_json(t)::text` or `json_build_object(...)`.
 //! `sql::json_rows` (feature `sqlx`) turns such a query into [`RawJson`] items and
-//! [`Streamer::stream_raw`] copies each into the pooled buffer between the framing: no
+//! [`Streamer::json`] (or any method) copies each into the pooled buffer between the framing: no
 //! row is decoded into a struct and no value is encoded, so the encoder plays no part. It
 //! pays when decoding and encoding are where the time goes and the database can shape
 //! the JSON the clients expect; keep the typed path when a transform needs the values,
 //! or the database cannot write them as they must be (SQLite writes floats with 15
 //! significant digits).
 //!
-//! `stream_raw` trusts each item to be exactly one valid JSON value (and, in NDJSON, to
-//! hold no line break); [`Streamer::stream_raw_validated`] parses each item first and
-//! refuses an invalid one with a [`StreamError::Encode`] naming its index, before any of
+//! A [`RawJson`] item is trusted to be exactly one valid JSON value (and, in NDJSON, to
+//! hold no line break); a [`Validated`] one ([`raw::validated`]) is parsed first, and an
+//! invalid one is refused with a [`StreamError::Encode`] naming its index, before any of
 //! its bytes are written. See [`raw`].
 //!
 //! # Parallel encoding
 //!
 //! One stream encodes on one core. For a large result served while other cores are idle
 //! (an export, a report, a dump), [`Streamer::with_encode_workers`] lets the batch path
-//! ([`Streamer::stream_batch`], [`Streamer::spawn_batch`]) encode up to that many
+//! ([`Streamer::stream_batch`], spawned or not) encode up to that many
 //! batches at once on tokio's blocking pool and emit them strictly in source order: the
 //! body is byte for byte the sequential one, errors included, and chunks still end on item
 //! boundaries. [`Streamer::stream_batch_concurrent`] runs an `Fn + Sync` transform on the
@@ -148,6 +163,7 @@
 //! | `custom_pool` | implementing [`BufferPool`] and using it with [`Streamer::with_parts`] |
 //! | `axum_handler` | the shortest handler, shared `Arc` data, a transform with `X-Total-Count` |
 //! | `migration` | a hand-rolled `Body::from_stream` handler beside its chunkstream replacement |
+//! | `json_seq` | a [`Format`] defined outside the crate (RFC 7464) on every path, parallel included |
 //!
 //! # Crate features
 //!

@@ -525,7 +525,7 @@ const SIMPLE: &[(&str, &str, &str)] = &[
     (
         "concurrency",
         "Concurrency",
-        "Concurrent requests on a two-worker runtime (`Streamer::spawn`: encoding on its own task, chunks dropped by the reader's task), one shared pool per strategy, median over rounds.",
+        "Concurrent requests on a two-worker runtime (`ChunkStream::spawn`: encoding on its own task, chunks dropped by the reader's task), one shared pool per strategy, median over rounds.",
     ),
     (
         "alloc",

@@ -5,7 +5,7 @@
 //! - `GET /tickets.ndjson`: the same rows, one per line.
 //! - `?json=db` on either: the same tickets with the JSON written by the database
 //!   (SQLite `json_object`, PostgreSQL `json_build_object`) and copied into the body
-//!   without the service decoding a row ([`chunkstream::Streamer::spawn_raw`]): the same
+//!   without the service decoding a row (`RawJson` items through [`chunkstream::Streamer::json`], spawned): the same
 //!   field names, types and values, the same filters, `X-Total-Count`, stream slots and
 //!   stall limit. The text may differ where the database writes numbers its own way
 //!   (PostgreSQL writes an `estimate_hours` of 1.0 as `1`; SQLite keeps 15 significant

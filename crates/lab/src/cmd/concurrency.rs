@@ -1,5 +1,5 @@
 //! `concurrency`: 1, 2, 8 and 64 concurrent requests on a two-worker runtime, per pool
-//! strategy: throughput and pool hit rate. Requests use `Streamer::spawn`, so buffers
+//! strategy: throughput and pool hit rate. Requests use `ChunkStream::spawn`, so buffers
 //! are taken on the encoding task and returned by the reading task, often on another
 //! worker thread.
 

@@ -4,7 +4,7 @@
 //!
 //! - chunkstream, typed decode + encode (freelist pool, serde_json);
 //! - naive: one `serde_json::to_vec` and one `Bytes` per decoded row;
-//! - chunkstream with the database making the JSON (`stream_raw` over `sql::json_rows`:
+//! - chunkstream with the database making the JSON (`Streamer::json` over `sql::json_rows`, trusted `RawJson` items:
 //!   SQLite `json_object(...)`, PostgreSQL `row_to_json(t)::text`).
 //!
 //! Then pprof flamegraphs of the typed and database-JSON scenarios per database into
@@ -262,7 +262,7 @@ pub(crate) fn run(quick: bool, env: &Environment, out: &Path) -> Result<(), BoxE
          tickets (numbers compared as f64).\n\n\
          Database-made JSON: SQLite `json_object('id', id, ...)`, PostgreSQL \
          `row_to_json(t)::text`, read with `sqlx::query_scalar::<_, String>` through \
-         `sql::json_rows` and framed by `Streamer::stream_raw` (no row decoding, no \
+         `sql::json_rows` and framed by `Streamer::json` as trusted `RawJson` items (no row decoding, no \
          re-encoding).\n\n{}\n\n## Where the time goes\n\n{profiles}\n",
         tickets.len(),
         body_bytes as f64 / 1e6,
