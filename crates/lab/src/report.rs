@@ -113,6 +113,16 @@ pub(crate) fn render_compare(compare: &Table, beside: &Beside<'_>, env: &Environ
          was busy, and its ratio is less trustworthy than its interval suggests. MB/s is \
          absolute and depends on the machine's load; read the ratios.\n\n",
     );
+    body.push_str(
+        "The `http` rows are served with `TCP_NODELAY` on every connection, as a production \
+         server should set it; the `http (Nagle on)` rows serve the same paths from a server \
+         that leaves Nagle's algorithm on, as `axum::serve` does unless told otherwise, \
+         against the same HTTP limit. The `tickets service` rows are the tickets service \
+         itself (its `App` on SQLite, seeded as the binary seeds it, served by its own \
+         `shutdown::serve` on a runtime with a worker per core) read by one client, \
+         against the same service served by plain `axum::serve` (`before: Nagle on`), \
+         paired; `items` is the response's `limit`.\n\n",
+    );
     let mut workloads: Vec<&str> = Vec::new();
     for r in compare.iter() {
         if !workloads.contains(&r.get("workload")) {
