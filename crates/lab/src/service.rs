@@ -1,13 +1,14 @@
-//! The tickets service as one client sees it: its own `App` (SQLite, seeded as the
-//! binary seeds it) served by its own `shutdown::serve` (its socket settings), read
-//! over loopback HTTP by a real client, against the same `App` served the way the
-//! service was before it set `TCP_NODELAY` (plain `axum::serve`), paired.
+//! The tickets service as one client sees it: its own `App` with its default settings
+//! (SQLite, seeded as the binary seeds it) served by its own `shutdown::serve` (its
+//! socket settings), read over loopback HTTP by a real client, against the service as
+//! it was (serde_json, served by plain `axum::serve`: Nagle's algorithm on), paired.
 
 use std::net::SocketAddr;
 use std::time::Duration;
 
 use chunkstream::BoxError;
 use chunkstream_benches::scenario::ChunksFactory;
+use chunkstream_tickets::strategy::EncoderKind;
 use chunkstream_tickets::{App, Settings, seed, shutdown};
 
 use crate::sources;
@@ -18,7 +19,8 @@ use crate::sources;
 pub(crate) struct Service {
     /// The service as the `tickets` binary serves it.
     now: SocketAddr,
-    /// The same `App` behind plain `axum::serve`: Nagle's algorithm left on.
+    /// The service as it was: serde_json, behind plain `axum::serve` (Nagle's algorithm
+    /// on).
     before: SocketAddr,
     /// Tickets in its table.
     pub(crate) tickets: u64,
@@ -41,6 +43,7 @@ impl Service {
         );
         let (now, before) = runtime.block_on(async {
             let app = App::open(&url, tickets, Settings::default()).await?;
+            let was = App::open(&url, tickets, Self::before()).await?;
             let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
             let now = listener.local_addr()?;
             let router = app.router();
@@ -52,7 +55,7 @@ impl Service {
             ));
             let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
             let before = listener.local_addr()?;
-            tokio::spawn(async move { axum::serve(listener, app.router()).await });
+            tokio::spawn(async move { axum::serve(listener, was.router()).await });
             Ok::<_, BoxError>((now, before))
         })?;
         Ok(Service {
@@ -63,6 +66,14 @@ impl Service {
             _db: db,
             _runtime: runtime,
         })
+    }
+
+    /// The settings of the service as it was.
+    pub(crate) fn before() -> Settings {
+        Settings {
+            encoder: EncoderKind::SerdeJson,
+            ..Settings::default()
+        }
     }
 
     /// Bodies of `GET path` from the service as it is (`now`) or as it was.

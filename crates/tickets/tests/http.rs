@@ -1130,7 +1130,7 @@ async fn strategies_are_named_not_feature_selected(db: Db) {
     )
     .await;
     assert_eq!(health["strategy"]["pool"], "freelist", "{health}");
-    assert_eq!(health["strategy"]["encoder"], "serde-json", "{health}");
+    assert_eq!(health["strategy"]["encoder"], "sonic-rs", "{health}");
 
     let expected = expected_tickets(1..=200);
     for (pool, encoder) in [

@@ -24,7 +24,7 @@ use crate::paired::Schedule;
 use crate::stats::median;
 use chunkstream::{BoxError, ChunkConfig, Format};
 use chunkstream_benches::contestants::{
-    DEFAULT_ENCODER, DEFAULT_POOL, ENCODERS, EncoderKind, POOLS, PoolKind,
+    DEFAULT_ENCODER, DEFAULT_FEATURES_ENCODER, DEFAULT_POOL, ENCODERS, EncoderKind, POOLS, PoolKind,
 };
 use chunkstream_benches::peers::{self, LIMIT, PEERS, PeerKind};
 use chunkstream_benches::scenario::{self, Limit, Path, Scenario, Streaming};
@@ -276,9 +276,9 @@ const SERVICE_TICKETS: u64 = 100_000;
 const SERVICE_MB_ROWS: u64 = 2_330;
 /// The source of the service's rows.
 const SERVICE: &str = "tickets service";
-/// The reference of the service's rows: the same service as it was served before it
-/// set `TCP_NODELAY` (plain `axum::serve`).
-const SERVICE_BEFORE: &str = "before: Nagle on";
+/// The reference of the service's rows: the service as it was (serde_json, served by
+/// plain `axum::serve`, without `TCP_NODELAY`).
+const SERVICE_BEFORE: &str = "before: serde_json, Nagle on";
 
 /// The service's rows: about 1 MB and the whole table, each the service against its
 /// reference.
@@ -288,6 +288,11 @@ fn service_entries(service: &Service) -> Result<Vec<Entry<Meta>>, BoxError> {
         let expected = Arc::new(Service::expected(limit)?);
         let path = format!("/tickets?limit={limit}");
         for now in [false, true] {
+            let settings = if now {
+                chunkstream_tickets::Settings::default()
+            } else {
+                Service::before()
+            };
             entries.push(Entry {
                 meta: Meta {
                     workload: Workload::Tickets,
@@ -295,8 +300,8 @@ fn service_entries(service: &Service) -> Result<Vec<Entry<Meta>>, BoxError> {
                     format: Format::JsonArray,
                     path: "spawn",
                     contestant: if now { "the service" } else { SERVICE_BEFORE }.to_owned(),
-                    pool: PoolKind::Freelist.name().to_owned(),
-                    encoder: EncoderKind::SerdeJson.name().to_owned(),
+                    pool: settings.pool.name().to_owned(),
+                    encoder: settings.encoder.name().to_owned(),
                 },
                 group: format!("service/{path}"),
                 is_limit: !now,
@@ -339,7 +344,7 @@ const GO_WARM_UP_QUICK: Duration = Duration::from_millis(10);
 const GO_POOL_SLICES: usize = 8;
 
 /// The Go package and chunkstream's side of the bulk comparison: the tickets in memory,
-/// `stream`, freelist, serde_json.
+/// `stream`, with the library's default features (freelist, sonic-rs).
 struct GoSide {
     run: go_bench::GoRun,
     rust: Streaming,
@@ -355,8 +360,8 @@ struct GoSide {
 impl GoSide {
     fn start(tickets: &'static [workload::Ticket], block: Duration, quick: bool) -> Self {
         let built = scenario::chunkstream(
-            PoolKind::Freelist,
-            EncoderKind::SerdeJson,
+            DEFAULT_POOL,
+            DEFAULT_FEATURES_ENCODER,
             &ChunkConfig::default(),
             Format::JsonArray,
             Path::Item,
