@@ -278,7 +278,7 @@ const SERVICE_MB_ROWS: u64 = 2_330;
 const SERVICE: &str = "tickets service";
 /// The reference of the service's rows: the service as it was (serde_json, served by
 /// plain `axum::serve`, without `TCP_NODELAY`).
-const SERVICE_BEFORE: &str = "before: serde_json, Nagle on";
+const SERVICE_BEFORE: &str = "before: serde_json + Nagle on";
 
 /// The service's rows: about 1 MB and the whole table, each the service against its
 /// reference.
