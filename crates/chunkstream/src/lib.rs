@@ -198,6 +198,7 @@ pub mod encode;
 mod error;
 mod format;
 pub mod metrics;
+mod pace;
 mod parallel;
 mod pipeline;
 pub mod pool;
@@ -215,7 +216,7 @@ mod stream;
 mod streamer;
 pub mod transform;
 
-pub use config::{ChunkConfig, ConfigError, PoolConfig};
+pub use config::{ChunkConfig, ConfigError, MinDataRate, PoolConfig};
 pub use encode::{EncodeError, Encoder};
 pub use error::{BoxError, StreamError};
 pub use format::Format;
