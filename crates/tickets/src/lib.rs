@@ -96,7 +96,11 @@ pub struct Settings {
     /// Downloads that may wait for a slot at once; more are refused at once. `None` (the
     /// default): [`QUEUE_PER_SLOT`] per slot.
     pub queue_max: Option<usize>,
-    /// How long a download waits in the queue for a slot before a `503`. Default 10 s.
+    /// How long a download waits in the queue for a slot before a `503`. Default 90 s:
+    /// long enough for a full queue ([`QUEUE_PER_SLOT`] downloads per slot) of full
+    /// downloads of the default table to drain on a 2-core machine (the `loadtest
+    /// downloads` scenario; its numbers are in `reports/tickets-fair.txt`). A waiter
+    /// holds a socket and a small task, no buffer and no database connection.
     pub queue_wait: Duration,
     /// The slowest a client may read a stream (after a grace period) before it is cut.
     /// Default [`DEFAULT_MIN_DATA_RATE`].
@@ -123,7 +127,7 @@ impl Default for Settings {
             stream_memory_budget: 64 << 20,
             small_rows: None,
             queue_max: None,
-            queue_wait: Duration::from_secs(10),
+            queue_wait: Duration::from_secs(90),
             min_data_rate: Some(DEFAULT_MIN_DATA_RATE),
             retry_after_secs: 1,
             stall_timeout: Duration::from_secs(30),

@@ -74,7 +74,7 @@ struct Args {
     #[arg(long)]
     queue_max: Option<usize>,
     /// Seconds a download waits for a slot before a 503.
-    #[arg(long, value_name = "SECS", default_value = "10", value_parser = seconds)]
+    #[arg(long, value_name = "SECS", default_value = "90", value_parser = seconds)]
     queue_wait: Duration,
     /// Bytes per second a client must read a stream at (after --min-rate-grace) before
     /// it is cut; 0: no minimum.
