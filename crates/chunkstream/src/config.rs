@@ -556,6 +556,7 @@ mod tests {
             max_retained: 0,
             channel_capacity: 0,
             stall_timeout: Some(Duration::ZERO),
+            min_data_rate: Some(MinDataRate::new(0, Duration::from_secs(5))),
         };
         assert_eq!(zero.validate().unwrap(), ChunkConfig::default());
     }
