@@ -2,8 +2,9 @@
 //! queue in front of them before a `503`.
 //!
 //! A request that finds every slot taken waits in line (tokio's semaphore hands
-//! permits out in the order they were asked for) for at most [`Admission::wait`]; at most
-//! [`Admission::queue_max`] wait at once. It is refused when the line is full or its wait
+//! permits out in the order they were asked for) for at most the queue wait
+//! ([`crate::Settings::queue_wait`]); at most the queue length
+//! ([`crate::Settings::queue_len`]) wait at once. It is refused when the line is full or its wait
 //! runs out, never at once while there is room in the line. Small requests do not come
 //! here at all (see [`crate::Settings::small_rows`]).
 
