@@ -70,6 +70,12 @@ pub(crate) mod trace {
             "stream ended"
         );
     }
+
+    /// A spawned stream cut its reader (stalled or too slow), logged when it happens:
+    /// the reader learns it only once it reads again.
+    pub(crate) fn cut(err: &crate::StreamError) {
+        tracing::warn!(kind = err.kind(), "{err}; source and buffers released");
+    }
 }
 
 #[cfg(not(feature = "tracing"))]
@@ -86,4 +92,6 @@ pub(crate) mod trace {
     }
 
     pub(crate) fn finished(_span: &Span, _m: &crate::metrics::StreamMetrics) {}
+
+    pub(crate) fn cut(_err: &crate::StreamError) {}
 }

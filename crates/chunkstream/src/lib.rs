@@ -230,6 +230,7 @@ pub mod encode;
 mod error;
 mod format;
 pub mod metrics;
+mod pace;
 mod parallel;
 mod pipeline;
 pub mod pool;
@@ -247,7 +248,7 @@ mod stream;
 mod streamer;
 pub mod transform;
 
-pub use config::{ChunkConfig, ConfigError, PoolConfig};
+pub use config::{ChunkConfig, ConfigError, MinDataRate, PoolConfig};
 pub use encode::{EncodeError, Encoder};
 pub use error::{BoxError, StreamError};
 pub use format::Format;

@@ -312,11 +312,7 @@ impl<P: BufferPool, E: Encoder> Streamer<P, E> {
         T: Into<RawJson>,
         SE: Into<BoxError>,
     {
-        spawn_chunks(
-            self.stream_raw(source),
-            self.config().channel_capacity,
-            self.config().stall_timeout,
-        )
+        spawn_chunks(self.stream_raw(source), self.config())
     }
 
     /// Like [`stream_raw_validated`](Streamer::stream_raw_validated), on a tokio task
@@ -331,10 +327,6 @@ impl<P: BufferPool, E: Encoder> Streamer<P, E> {
         T: Into<RawJson>,
         SE: Into<BoxError>,
     {
-        spawn_chunks(
-            self.stream_raw_validated(source),
-            self.config().channel_capacity,
-            self.config().stall_timeout,
-        )
+        spawn_chunks(self.stream_raw_validated(source), self.config())
     }
 }

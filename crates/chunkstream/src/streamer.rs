@@ -188,7 +188,9 @@ impl<P: BufferPool, E: Encoder> Streamer<P, E> {
     /// it). With [`ChunkConfig::stall_timeout`] set, a reader that takes no chunk for that
     /// long while the channel is full stops the task: the source and every queued buffer
     /// are released without the reader being polled, and its next item is
-    /// [`StreamError::Stalled`]. A panic that escapes the task is reported as
+    /// [`StreamError::Stalled`]. With [`ChunkConfig::min_data_rate`] set, a reader whose
+    /// pace falls below it is cut the same way, and its next item is
+    /// [`StreamError::TooSlow`]. A panic that escapes the task is reported as
     /// [`StreamError::Panicked`], never as a normal end. Outside a tokio runtime the
     /// stream's only item is [`StreamError::NoRuntime`].
     ///
@@ -204,11 +206,7 @@ impl<P: BufferPool, E: Encoder> Streamer<P, E> {
         U: Serialize + Send + 'static,
         TE: Into<BoxError>,
     {
-        spawn_chunks(
-            self.stream(source, transform),
-            self.config.channel_capacity,
-            self.config.stall_timeout,
-        )
+        spawn_chunks(self.stream(source, transform), &self.config)
     }
 
     /// Like [`stream_batch`](Streamer::stream_batch), on a task; see [`spawn`](Streamer::spawn).
@@ -221,11 +219,7 @@ impl<P: BufferPool, E: Encoder> Streamer<P, E> {
         U: Serialize + Send + 'static,
         TE: Into<BoxError>,
     {
-        spawn_chunks(
-            self.stream_batch(source, transform),
-            self.config.channel_capacity,
-            self.config.stall_timeout,
-        )
+        spawn_chunks(self.stream_batch(source, transform), &self.config)
     }
 }
 

@@ -229,7 +229,9 @@ backends!(
     disconnect_after_first_chunk_stops_the_query,
     failure_mid_stream_is_an_incomplete_transfer,
     internal_errors_are_generic_with_a_request_id,
-    stalled_readers_get_a_fast_503_then_service_recovers,
+    stalled_readers_take_the_slots_small_requests_pass_downloads_queue,
+    a_queued_download_gets_the_freed_slot,
+    a_client_below_the_minimum_rate_is_cut,
     stalled_client_is_cut_after_the_stall_limit,
     summary_as_of_out_of_range_is_a_400,
     errors_share_one_json_shape,
@@ -905,17 +907,24 @@ fn response_types_are_send() {
     let _ = State(());
 }
 
-/// Eight clients that stop reading hold every stream slot (and the connections their
-/// streams use): a new download is answered at once with a `503`, `Retry-After` and the
-/// JSON error, never after a 30 s wait for a connection; `/readyz` says `503` and
-/// `/healthz` reports the saturation. Once the stalled clients go, service is normal.
-async fn stalled_readers_get_a_fast_503_then_service_recovers(db: Db) {
+/// Clients that stop reading hold every stream slot (and the connections their streams
+/// use): small requests are still served at once, on connections of their own; a
+/// download waits in the queue and gets a `503` with `Retry-After` and the JSON error
+/// only once its wait ran out, or at once when the queue is full; `/readyz` says `503`
+/// while the queue is full and `/healthz` reports slots, queue and refusals. Once the
+/// stalled clients go, service is normal.
+async fn stalled_readers_take_the_slots_small_requests_pass_downloads_queue(db: Db) {
+    let queue_wait = Duration::from_millis(500);
     let settings = Settings {
         stall_timeout: Duration::from_secs(600),
+        min_data_rate: None,
+        queue_max: Some(1),
+        queue_wait,
         ..Settings::default()
     };
-    let slots = settings.max_streams;
+    let small = settings.small_rows();
     let app = db.app_with(settings).await;
+    let slots = app.streams().1;
     let addr = serve(app.router()).await;
     let mut stalled = Vec::new();
     for _ in 0..slots {
@@ -925,44 +934,140 @@ async fn stalled_readers_get_a_fast_503_then_service_recovers(db: Db) {
     }
     assert!(eventually(|| db_in_use(app.db()) as usize == slots).await);
 
+    for path in ["/tickets?limit=5", "/tickets/summary?limit=5"] {
+        let response = get_within(&format!("http://{addr}{path}"), Duration::from_secs(5)).await;
+        assert_eq!(response.status(), 200, "{path}");
+        let got: Vec<Value> = json(response).await;
+        assert_eq!(got.len(), 5, "{path}");
+    }
     let response = get_within(
-        &format!("http://{addr}/tickets?limit=5"),
+        &format!("http://{addr}/tickets?limit={small}"),
         Duration::from_secs(5),
     )
     .await;
-    assert_eq!(response.status(), 503);
-    assert_eq!(header(&response, "retry-after"), "1");
-    assert_eq!(problem(response).await["error"], "overloaded");
-    let response = get_within(
-        &format!("http://{addr}/tickets/summary?limit=5"),
-        Duration::from_secs(5),
-    )
-    .await;
-    assert_eq!(response.status(), 503);
+    assert_eq!(response.status(), 200);
 
+    // A download waits its turn in the queue (of one), then gets the 503.
+    let download = format!("http://{addr}/tickets?limit={}", small + 1);
+    let waiting = tokio::spawn({
+        let download = download.clone();
+        async move {
+            let began = std::time::Instant::now();
+            let response = get_within(&download, Duration::from_secs(30)).await;
+            (began.elapsed(), response)
+        }
+    });
+    assert!(eventually(|| app.admission().waiting == 1).await);
+    // The queue is full: not ready, and another download is refused at once.
     let response = get_within(&format!("http://{addr}/readyz"), Duration::from_secs(5)).await;
     assert_eq!(response.status(), 503);
-    let ready = problem(response).await;
-    assert_eq!(ready["status"], "saturated");
+    assert_eq!(problem(response).await["status"], "saturated");
+    let response = get_within(&download, Duration::from_secs(5)).await;
+    assert_eq!(response.status(), 503);
+    let refused = problem(response).await;
+    assert_eq!(refused["reason"], "queue_full", "{refused}");
+    let (took, response) = waiting.await.unwrap();
+    assert_eq!(response.status(), 503);
+    assert_eq!(header(&response, "retry-after"), "1");
+    assert!(took >= queue_wait, "refused after {took:?}");
+    let refused = problem(response).await;
+    assert_eq!(refused["error"], "overloaded");
+    assert_eq!(refused["reason"], "queue_wait_expired", "{refused}");
+    assert!(refused["waited_ms"].as_u64().unwrap() >= queue_wait.as_millis() as u64);
+
     let response = get_within(&format!("http://{addr}/healthz"), Duration::from_secs(5)).await;
     assert_eq!(response.status(), 200);
     let health: Value = json(response).await;
-    assert_eq!(health["status"], "saturated", "{health}");
+    assert_eq!(health["status"], "queueing", "{health}");
     assert_eq!(health["streams"]["active"], slots, "{health}");
-    assert_eq!(health["streams"]["max"], slots, "{health}");
+    let admission = &health["admission"];
+    assert_eq!(admission["waiting"], 0, "{health}");
+    assert_eq!(admission["queue_max"], 1, "{health}");
+    assert_eq!(admission["refused_timed_out"], 1, "{health}");
+    assert_eq!(admission["refused_queue_full"], 1, "{health}");
 
     drop(stalled); // the clients go
     assert!(eventually(|| db_in_use(app.db()) == 0 && app.streams().0 == 0).await);
     let response = get_within(&format!("http://{addr}/readyz"), Duration::from_secs(5)).await;
     assert_eq!(response.status(), 200);
-    let response = client()
-        .get(format!("http://{addr}/tickets?limit=5"))
-        .send()
-        .await
-        .unwrap();
+    let response = client().get(&download).send().await.unwrap();
     assert_eq!(response.status(), 200);
     let got: Vec<Value> = json(response).await;
-    assert_eq!(got, expected_tickets(1..=5));
+    assert_eq!(got, expected_tickets(1..=small as i64 + 1));
+}
+
+/// A download waiting in the queue gets the first slot that frees, and completes.
+async fn a_queued_download_gets_the_freed_slot(db: Db) {
+    let settings = Settings {
+        stall_timeout: Duration::from_secs(600),
+        min_data_rate: None,
+        max_streams: Some(1),
+        queue_wait: Duration::from_secs(30),
+        ..Settings::default()
+    };
+    let app = db.app_with(settings).await;
+    let addr = serve(app.router()).await;
+    let (reader, status) = stalled_reader(addr, "/tickets").await;
+    assert_eq!(status, 200);
+    let waiting = tokio::spawn(async move {
+        let response = get_within(
+            &format!("http://{addr}/tickets?limit=500"),
+            Duration::from_secs(30),
+        )
+        .await;
+        (response.status(), json::<Vec<Value>>(response).await)
+    });
+    assert!(eventually(|| app.admission().waiting == 1).await);
+    drop(reader);
+    let (status, got) = waiting.await.unwrap();
+    assert_eq!(status, 200);
+    assert_eq!(got, expected_tickets(1..=500));
+    let admission = app.admission();
+    assert_eq!(admission.admitted_after_wait, 1, "{admission:?}");
+    assert_eq!(admission.refused_timed_out, 0, "{admission:?}");
+}
+
+/// A client that keeps reading, but slower than the minimum data rate, loses its stream
+/// once the grace period is over: its slot and its database connection come back
+/// without it leaving, where the stall limit alone would never cut it.
+async fn a_client_below_the_minimum_rate_is_cut(db: Db) {
+    let settings = Settings {
+        stall_timeout: Duration::from_secs(600),
+        min_data_rate: Some(chunkstream::MinDataRate::new(
+            256 << 10,
+            Duration::from_millis(300),
+        )),
+        max_streams: Some(1),
+        ..Settings::default()
+    };
+    let app = db.app_with(settings).await;
+    let addr = serve(app.router()).await;
+    let (mut reader, status) = stalled_reader(addr, "/tickets").await;
+    assert_eq!(status, 200);
+    // Reads 1 KiB every 50 ms (about 20 KiB/s) until the server ends the response.
+    let reading = tokio::spawn(async move {
+        use tokio::io::AsyncReadExt as _;
+        let mut buf = [0_u8; 1024];
+        let mut total = 0;
+        loop {
+            match reader.read(&mut buf).await {
+                Ok(0) | Err(_) => return total,
+                Ok(n) => total += n,
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    });
+    let freed = eventually(|| app.streams().0 == 0 && db_in_use(app.db()) == 0).await;
+    assert!(freed, "the slow stream still holds its slot and connection");
+    assert!(!reading.is_finished() || reading.await.unwrap() > 0);
+    let response = get_within(
+        &format!("http://{addr}/tickets?limit=500"),
+        Duration::from_secs(10),
+    )
+    .await;
+    assert_eq!(response.status(), 200);
+    let got: Vec<Value> = json(response).await;
+    assert_eq!(got, expected_tickets(1..=500));
 }
 
 /// A client that stops reading but stays connected loses its stream after the stall
@@ -970,8 +1075,8 @@ async fn stalled_readers_get_a_fast_503_then_service_recovers(db: Db) {
 async fn stalled_client_is_cut_after_the_stall_limit(db: Db) {
     let settings = Settings {
         stall_timeout: Duration::from_millis(500),
-        db_connections: 2,
-        max_streams: 2,
+        db_connections: 4,
+        max_streams: Some(2),
         ..Settings::default()
     };
     let app = db.app_with(settings).await;
