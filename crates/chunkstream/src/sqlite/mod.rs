@@ -1,13 +1,14 @@
-//! SQLite through rusqlite: a query whose statement runs on a thread of its own and hands
+//! SQLite through rusqlite: a query whose statement runs on a blocking thread and hands
 //! its rows to the stream in bounded batches ([`rows`], [`json_rows`]), a small pool of
 //! read-only connections ([`Pool`]), and a count for `X-Total-Count` ([`count`]).
 //!
-//! sqlx's SQLite driver (the [`sql`](crate::sql) module, feature `sqlx`) runs every
+//! sqlx's SQLite driver (the `sql` module, feature `sqlx`) runs every
 //! statement on a worker thread too, but hands the rows over one at a time through a
 //! channel, and decodes each through its generic row machinery; that costs most of the
 //! time of a stream (the lab's `database` report, `reports/database.md`, measures both
-//! sources on the same rows). Here the statement runs on a plain thread that decodes the
-//! rows with rusqlite and sends them in batches; the stream's task only encodes.
+//! sources on the same rows). Here the statement runs on a thread of tokio's blocking
+//! pool that decodes the rows with rusqlite and sends them in batches; the stream's task
+//! only encodes.
 //!
 //! - **Backpressure.** At most a few batches wait between the statement and the stream
 //!   ([`Rows`] says how many); when they are not taken (a slow client), the statement

@@ -1,4 +1,4 @@
-//! The rows of one statement, run on a thread of its own and handed to the stream in
+//! The rows of one statement, run on a blocking thread and handed to the stream in
 //! bounded batches.
 
 use std::any::Any;
@@ -70,8 +70,9 @@ impl Connect for rusqlite::Connection {
 /// stream owns until the statement ends).
 ///
 /// Nothing runs until the stream is first polled; then the statement starts on a thread
-/// of its own, which decodes the rows (`map` runs there) and hands them over in batches,
-/// a bounded number ahead of the stream. Dropping the stream interrupts the statement
+/// of tokio's blocking pool (a thread of its own outside a tokio runtime), which decodes
+/// the rows (`map` runs there) and hands them over in batches, a bounded number ahead of
+/// the stream; the statement holds that thread until it ends. Dropping the stream interrupts the statement
 /// and releases the connection. A row may wait on that thread until the next one is read
 /// (at most a few hundred rows, or one millisecond once the stream has caught up).
 ///
@@ -234,7 +235,8 @@ where
     let Some(_registered) = Registered::new(running, conn.get_interrupt_handle()) else {
         return Ok(());
     };
-    let mut statement = conn.prepare(sql)?;
+    // Cached on the connection: a pooled connection prepares a service's query once.
+    let mut statement = conn.prepare_cached(sql)?;
     let mut rows = statement.query(params)?;
     let mut batch = Vec::with_capacity(1);
     let mut first_at = Instant::now();
@@ -311,14 +313,11 @@ impl<T> Stream for Rows<T> {
             if this.done {
                 return Poll::Ready(None);
             }
-            if let Some(start) = this.start.take() {
-                let spawned = std::thread::Builder::new()
-                    .name("chunkstream-sqlite".into())
-                    .spawn(start);
-                if let Err(err) = spawned {
-                    this.done = true;
-                    return Poll::Ready(Some(Err(Error::Thread(err))));
-                }
+            if let Some(start) = this.start.take()
+                && let Err(err) = spawn(start)
+            {
+                this.done = true;
+                return Poll::Ready(Some(Err(Error::Thread(err))));
             }
             match ready!(this.rx.poll_recv(cx)) {
                 Some(Message::Rows(rows)) => this.batch = rows.into_iter(),
@@ -333,6 +332,21 @@ impl<T> Stream for Rows<T> {
                 None => this.done = true,
             }
         }
+    }
+}
+
+/// Runs the statement on tokio's blocking pool (its threads are reused, so a small
+/// query pays no thread start), or on a thread of its own outside a runtime.
+fn spawn(statement: Box<dyn FnOnce() + Send>) -> std::io::Result<()> {
+    match tokio::runtime::Handle::try_current() {
+        Ok(runtime) => {
+            drop(runtime.spawn_blocking(statement));
+            Ok(())
+        }
+        Err(_) => std::thread::Builder::new()
+            .name("chunkstream-sqlite".into())
+            .spawn(statement)
+            .map(drop),
     }
 }
 
