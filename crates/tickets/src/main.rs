@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
+use chunkstream_tickets::reader::SqliteDriver;
 use chunkstream_tickets::shutdown::{self, Stopped};
 use chunkstream_tickets::strategy::{EncoderKind, PoolKind};
 use chunkstream_tickets::{App, BoxError, Settings};
@@ -63,6 +64,10 @@ struct Args {
     /// Seconds open responses get to finish after Ctrl-C or SIGTERM before they are cut.
     #[arg(long, value_name = "SECS", default_value = "10", value_parser = seconds)]
     shutdown_timeout: Duration,
+    /// Which driver reads SQLite downloads: rusqlite (a blocking thread, rows in
+    /// batches), or sqlx's driver, to compare the two. PostgreSQL is always read by sqlx.
+    #[arg(long, value_enum, default_value_t = SqliteDriver::Rusqlite)]
+    sqlite_driver: SqliteDriver,
     /// Put internal error details in error responses (for development only).
     #[arg(long, env = "TICKETS_EXPOSE_ERRORS")]
     expose_errors: bool,
@@ -121,6 +126,7 @@ async fn run(args: Args) -> Result<(), BoxError> {
         max_streams: args.max_streams,
         stall_timeout: args.stall_timeout,
         expose_errors: args.expose_errors,
+        sqlite_driver: args.sqlite_driver,
         ..Settings::default()
     };
     let app = tokio::select! {
@@ -137,6 +143,7 @@ async fn run(args: Args) -> Result<(), BoxError> {
     tracing::info!(
         pool = args.pool.name(),
         encoder = args.encoder.name(),
+        sqlite_driver = args.sqlite_driver.name(),
         "listening on http://{addr}"
     );
     let stopped = shutdown::serve(listener, app.router(), stop, args.shutdown_timeout)
