@@ -12,6 +12,11 @@
 //!   non-zero if any response was neither.
 //! - `small`: `/tickets?limit=10` from `--concurrency` clients for `--seconds`, and the
 //!   rate.
+//! - `download`: one client, full downloads of `/tickets` (JSON, no gzip) from one
+//!   started server per `--drivers` entry (its `--sqlite-driver`), all on the same
+//!   SQLite file, alternating round by round (`--repeats` rounds after a warm-up); each
+//!   body must equal the first driver's. It reports each driver's MB/s (median, min,
+//!   max) and the median of the per-round ratios to the last driver.
 //!
 //! Everything has a deadline (`--deadline`); it stops by itself.
 
@@ -28,7 +33,7 @@ use clap::{Parser, ValueEnum};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
 /// A bounded load client for the tickets service (loopback only; stops by itself).
-#[derive(Debug, Parser)]
+#[derive(Clone, Debug, Parser)]
 struct Args {
     /// What to run.
     #[arg(value_enum, default_value_t = Mode::Load)]
@@ -72,6 +77,12 @@ struct Args {
     /// Seconds to run (`small`).
     #[arg(long, default_value_t = 10.0)]
     seconds: f64,
+    /// The servers' `--sqlite-driver`s to compare (`download`).
+    #[arg(long, value_delimiter = ',', default_value = "rusqlite,sqlx")]
+    drivers: Vec<String>,
+    /// Timed rounds, each one download per driver (`download`).
+    #[arg(long, default_value_t = 5)]
+    repeats: usize,
     /// Seconds after which everything stops and the run fails.
     #[arg(long, default_value_t = 300.0)]
     deadline: f64,
@@ -83,6 +94,8 @@ enum Mode {
     Load,
     /// The rate of small requests.
     Small,
+    /// One client's full downloads, per SQLite driver.
+    Download,
 }
 
 type Error = Box<dyn std::error::Error + Send + Sync>;
@@ -111,6 +124,9 @@ fn main() -> std::process::ExitCode {
 }
 
 async fn run(args: &Args) -> Result<(), Error> {
+    if args.mode == Mode::Download {
+        return download(args).await;
+    }
     let server = match args.addr {
         Some(addr) => {
             if !addr.ip().is_loopback() {
@@ -128,6 +144,7 @@ async fn run(args: &Args) -> Result<(), Error> {
     let result = match args.mode {
         Mode::Load => load(args, &server).await,
         Mode::Small => small(args, &server).await,
+        Mode::Download => unreachable!("download starts its own servers"),
     };
     println!("server_peak_rss_kib={}", server.peak_rss_kib().unwrap_or(0));
     drop(server);
@@ -564,6 +581,86 @@ async fn small(args: &Args, server: &Server) -> Result<(), Error> {
     );
     if tally.wrong.load(Relaxed) > 0 {
         return Err("some responses were wrong".into());
+    }
+    Ok(())
+}
+
+/// `download`: one client's full downloads of `/tickets` from one server per driver, on
+/// the same SQLite file, alternating round by round.
+async fn download(args: &Args) -> Result<(), Error> {
+    if args.addr.is_some() || args.drivers.is_empty() || args.repeats == 0 {
+        return Err("download starts its own servers: no --addr, one or more --drivers, one or more --repeats".into());
+    }
+    let dir = tempfile_dir::TempDir::new()?;
+    let mut servers = Vec::new();
+    for driver in &args.drivers {
+        let mut started = args.clone();
+        // The first server seeds the file; the others find it seeded.
+        started.db = Some(
+            args.db
+                .clone()
+                .unwrap_or_else(|| dir.path().join("tickets.db")),
+        );
+        started
+            .server_args
+            .push(format!("--sqlite-driver={driver}"));
+        servers.push((driver.as_str(), Server::start(&started)?));
+    }
+    let client = reqwest::Client::builder().no_gzip().build()?;
+    let mut reference: Option<Bytes> = None;
+    let mut rates = vec![Vec::new(); servers.len()];
+    for round in 0..=args.repeats {
+        for (i, (driver, server)) in servers.iter().enumerate() {
+            let started = Instant::now();
+            let response = client.get(server.url("/tickets")).send().await?;
+            if response.status() != 200 {
+                return Err(format!("{driver}: status {}", response.status()).into());
+            }
+            let body = response.bytes().await?;
+            let seconds = started.elapsed().as_secs_f64();
+            match &reference {
+                None => reference = Some(body.clone()),
+                Some(first) if *first != body => {
+                    return Err(
+                        format!("{driver}: the body differs from the first driver's").into(),
+                    );
+                }
+                Some(_) => {}
+            }
+            // Round 0 warms up the servers' caches and pools.
+            if round > 0 {
+                rates[i].push(body.len() as f64 / seconds / 1e6);
+            }
+        }
+    }
+    let median = |values: &[f64]| {
+        let mut sorted = values.to_vec();
+        sorted.sort_by(f64::total_cmp);
+        sorted[sorted.len() / 2]
+    };
+    let bytes = reference.map_or(0, |body| body.len());
+    println!("download_bytes={bytes} rounds={}", args.repeats);
+    for ((driver, _), rates) in servers.iter().zip(&rates) {
+        let (lo, hi) = rates
+            .iter()
+            .fold((f64::MAX, 0.0_f64), |(lo, hi), &r| (lo.min(r), hi.max(r)));
+        println!(
+            "download_{driver}_mb_per_s median={:.1} min={lo:.1} max={hi:.1}",
+            median(rates)
+        );
+    }
+    let last = rates.len() - 1;
+    for ((driver, _), rates_i) in servers.iter().zip(&rates).take(last) {
+        let ratios: Vec<f64> = rates_i
+            .iter()
+            .zip(&rates[last])
+            .map(|(a, b)| a / b)
+            .collect();
+        println!(
+            "download_ratio_{driver}_to_{} median={:.2}",
+            servers[last].0,
+            median(&ratios)
+        );
     }
     Ok(())
 }
