@@ -238,6 +238,6 @@ pub use streamer::Streamer;
 pub use tokio_util::sync::CancellationToken;
 
 // The README's examples are compiled and run as doctests, so they stay true.
-#[cfg(all(doctest, feature = "axum", feature = "sqlx"))]
+#[cfg(all(doctest, feature = "axum", feature = "sqlx", feature = "rusqlite"))]
 #[doc = include_str!("../../../README.md")]
 struct ReadmeDoctests;
