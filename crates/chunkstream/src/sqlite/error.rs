@@ -11,7 +11,8 @@ pub enum Error {
     Sqlite(rusqlite::Error),
     /// No connection came from the pool in time, or the pool could not be built.
     Pool(r2d2::Error),
-    /// The thread that runs the statement could not be started.
+    /// The thread that runs the statement could not be started, or it stopped before the
+    /// statement ended (its runtime shutting down).
     Thread(std::io::Error),
 }
 
@@ -20,7 +21,7 @@ impl fmt::Display for Error {
         match self {
             Error::Sqlite(err) => write!(f, "SQLite: {err}"),
             Error::Pool(err) => write!(f, "SQLite connection pool: {err}"),
-            Error::Thread(err) => write!(f, "cannot start the SQLite statement's thread: {err}"),
+            Error::Thread(err) => write!(f, "the SQLite statement's thread: {err}"),
         }
     }
 }

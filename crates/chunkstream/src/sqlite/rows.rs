@@ -99,7 +99,7 @@ where
             run(conn, sql.as_ref(), params, &mut map, &tx, &shared)
         }));
         let last = match result {
-            Ok(Ok(())) => return,
+            Ok(Ok(())) => Message::End,
             Ok(Err(err)) => Message::Failed(err),
             Err(panic) => Message::Panicked(panic),
         };
@@ -174,9 +174,12 @@ pub fn count(conn: &rusqlite::Connection, sql: &str, params: impl Params) -> Res
     u64::try_from(n).map_err(|_| Error::Sqlite(rusqlite::Error::IntegralValueOutOfRange(0, n)))
 }
 
-/// What the statement's thread sends.
+/// What the statement's thread sends: rows, then exactly one of the others. A channel
+/// that closes without one (the thread never ran: its runtime was shutting down) is an
+/// error, never a complete result.
 enum Message<T> {
     Rows(Vec<T>),
+    End,
     Failed(Error),
     Panicked(Box<dyn Any + Send>),
 }
@@ -329,7 +332,12 @@ impl<T> Stream for Rows<T> {
                     this.done = true;
                     resume_unwind(panic);
                 }
-                None => this.done = true,
+                Some(Message::End) => this.done = true,
+                None => {
+                    this.done = true;
+                    let stopped = std::io::Error::other("the statement's thread stopped early");
+                    return Poll::Ready(Some(Err(Error::Thread(stopped))));
+                }
             }
         }
     }
