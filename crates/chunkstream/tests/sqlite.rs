@@ -374,6 +374,30 @@ async fn cancel_on_and_timeout_interrupt_the_statement() {
     assert!(read.load(SeqCst) <= 2);
 }
 
+/// A slow statement (millions of steps between its rows) with `flush_interval`: each row
+/// reaches the client before the statement reads the next, never held back for it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_statement_s_rows_are_flushed_one_by_one() {
+    const SLOW: &str = "WITH RECURSIVE c(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM c \
+                        WHERE n < 9000000) SELECT n FROM c WHERE n % 3000000 = 1";
+    let (_dir, path) = database();
+    let pool = one_connection(&path);
+    let read = Arc::new(AtomicUsize::new(0));
+    let config = ChunkConfig::default().with_flush_interval(Duration::from_millis(5));
+    let streamer = Streamer::new(config).unwrap();
+    let mut chunks = streamer.stream(counted(&pool, SLOW, &read), transform::passthrough());
+    let mut body = Vec::new();
+    for row in 1..=3 {
+        body.extend_from_slice(&chunks.next().await.unwrap().unwrap());
+        let sent = body.split(|&b| b == b',').count();
+        assert_eq!(sent, row, "{}", String::from_utf8_lossy(&body));
+        assert_eq!(read.load(SeqCst), row, "row {row} waited for the next one");
+    }
+    let rest = chunks.collect_bytes().await.unwrap();
+    body.extend_from_slice(&rest);
+    assert_eq!(body, b"[1,3000001,6000001]");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_pool_reads_a_wal_file_and_never_writes() {
     let (dir, path) = database();

@@ -23,7 +23,8 @@ const BATCH_ROWS: usize = 256;
 /// rows: that bounds memory, and a stream that is not read stops its statement there.
 const BATCHES_AHEAD: usize = 2;
 /// How long a partial batch may wait for more rows once the stream has nothing left to
-/// encode (the first row goes at once, for an early first byte and early errors).
+/// encode (the first row goes at once, for an early first byte and early errors, and so
+/// does a row that took this long to come: a slow statement's rows are not held).
 const HOLD: Duration = Duration::from_millis(1);
 
 /// Where a statement's rows come from: a [`Pool`] (a connection is taken on the
@@ -72,9 +73,11 @@ impl Connect for rusqlite::Connection {
 /// Nothing runs until the stream is first polled; then the statement starts on a thread
 /// of tokio's blocking pool (a thread of its own outside a tokio runtime), which decodes
 /// the rows (`map` runs there) and hands them over in batches, a bounded number ahead of
-/// the stream; the statement holds that thread until it ends. Dropping the stream interrupts the statement
-/// and releases the connection. A row may wait on that thread until the next one is read
-/// (at most a few hundred rows, or one millisecond once the stream has caught up).
+/// the stream; the statement holds that thread until it ends. Dropping the stream
+/// interrupts the statement and releases the connection. Once the stream has caught up,
+/// rows that come within a millisecond of each other are gathered (one may wait for the
+/// next to be read), and a row that took longer to come is handed over at once: a slow
+/// statement's rows reach the stream, and `flush_interval`, one by one.
 ///
 /// The stream ends after the first error. A panic in `map` resumes in the stream's
 /// `poll_next`, where the streamer turns it into
@@ -242,7 +245,8 @@ where
     let mut statement = conn.prepare_cached(sql)?;
     let mut rows = statement.query(params)?;
     let mut batch = Vec::with_capacity(1);
-    let mut first_at = Instant::now();
+    // When the batch's first row was read, and the last row read while the stream idled.
+    let (mut first_at, mut row_at) = (Instant::now(), Instant::now());
     let outcome = loop {
         let row = match rows.next() {
             Ok(Some(row)) => row,
@@ -256,11 +260,16 @@ where
             Ok(item) => batch.push(item),
             Err(err) => break Err(err),
         }
-        // Hand the batch over when full, or when the stream has caught up (nothing
-        // queued) and the batch has waited long enough or is the very first row.
+        // Hand the batch over when full; or, when the stream has caught up (nothing
+        // queued), if this is the very first row, the batch has waited `HOLD`, or this
+        // row took `HOLD` to come (a slow statement: held, it would wait a whole gap).
         let hand_over = batch.len() >= BATCH_ROWS
-            || (tx.capacity() == BATCHES_AHEAD
-                && (batch.capacity() == 1 || first_at.elapsed() >= HOLD));
+            || (tx.capacity() == BATCHES_AHEAD && {
+                let now = Instant::now();
+                let slow = now.duration_since(row_at) >= HOLD;
+                row_at = now;
+                batch.capacity() == 1 || slow || now.duration_since(first_at) >= HOLD
+            });
         if hand_over {
             let full = std::mem::replace(&mut batch, Vec::with_capacity(BATCH_ROWS));
             if tx.blocking_send(Message::Rows(full)).is_err() {
