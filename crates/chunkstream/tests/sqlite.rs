@@ -547,3 +547,13 @@ async fn over_http_errors_are_a_status_before_the_first_row_and_an_abort_after()
         "a truncated body must not look complete"
     );
 }
+
+#[test]
+fn the_source_pool_and_error_can_leave_a_handler() {
+    fn owned<T: Send + 'static>() {}
+    fn shared<T: Send + Sync + 'static>() {}
+    owned::<sqlite::Rows<Ticket>>();
+    owned::<sqlite::Connection>();
+    shared::<Pool>();
+    shared::<sqlite::Error>();
+}
