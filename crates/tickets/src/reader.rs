@@ -19,7 +19,7 @@ use crate::model::Ticket;
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
 pub enum SqliteDriver {
     /// rusqlite (`chunkstream::sqlite`): the statement runs on a blocking thread and
-    /// hands rows over in batches (the default: several times faster).
+    /// hands rows over in batches (the default; `loadtest download` compares the two).
     #[default]
     Rusqlite,
     /// sqlx's SQLite driver, as PostgreSQL is read.
