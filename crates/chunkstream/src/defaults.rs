@@ -38,8 +38,8 @@ type Encoder = crate::encode::SerdeJson;
 /// with `pool-freelist` (the default), else `NoPool`.
 pub type DefaultPool = Pool;
 
-/// The encoder selected by the enabled features: `SonicRs` with `encoder-sonic-rs`, else
-/// `SimdJson` with `encoder-simd-json`, else `SerdeJson` (the default).
+/// The encoder selected by the enabled features: `SonicRs` with `encoder-sonic-rs` (the
+/// default), else `SimdJson` with `encoder-simd-json`, else `SerdeJson`.
 pub type DefaultEncoder = Encoder;
 
 /// Where [`metrics`](crate::metrics) reports: `tracing` with the `tracing` feature, else

@@ -127,6 +127,34 @@
 //! # }
 //! ```
 //!
+//! # Serving over HTTP: set `TCP_NODELAY`
+//!
+//! `axum::serve` leaves Nagle's algorithm on. hyper writes each chunk as it comes; when
+//! the next one is not ready yet (a spawned stream, a slow source, a flush deadline) the
+//! partly filled last segment of the write waits until the client acknowledges the one
+//! before, and clients delay that ACK (up to 40 ms on Linux). A body then advances one
+//! chunk per delayed ACK. The library cannot reach the socket; the server sets the
+//! option on every connection it accepts:
+//!
+//! ```
+//! # #[cfg(feature = "axum")]
+//! # async fn serve(app: axum::Router) -> std::io::Result<()> {
+//! use axum::serve::ListenerExt as _;
+//!
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:3000")
+//!     .await?
+//!     .tap_io(|tcp| {
+//!         if let Err(err) = tcp.set_nodelay(true) {
+//!             tracing::warn!(%err, "cannot set TCP_NODELAY");
+//!         }
+//!     });
+//! axum::serve(listener, app).await
+//! # }
+//! ```
+//!
+//! The lab measures every path with and without it: `reports/compare.md`, the `http`
+//! rows against the `http (Nagle on)` rows.
+//!
 //! Shared in-memory data needs no `Box::leak`: keep it in an `Arc<[T]>` (or
 //! `Arc<Vec<T>>`) and stream [`source::from_arc`]`(Arc::clone(&data))`. To read a whole
 //! body (in a test, say), [`ChunkStream::collect_bytes`] avoids the `collect` that
@@ -169,7 +197,11 @@
 //! - `pool-thread-local`: `pool::ThreadLocalPool`, small per-thread stacks spilling to and
 //!   refilling from a shared bounded queue.
 //! - `encoder-simd-json`: `encode::SimdJson`, the simd-json serializer.
-//! - `encoder-sonic-rs`: `encode::SonicRs`, the sonic-rs serializer.
+//! - `encoder-sonic-rs` (default): `encode::SonicRs`, the sonic-rs serializer: byte for
+//!   byte serde_json's output (checked over generated values, floats, 128-bit integers
+//!   and every character included) and faster on every workload the lab measures
+//!   (`reports/compare.md`). `default-features = false` builds without it and its
+//!   dependencies (serde_json is always there).
 //! - `tracing`: [`metrics`] runs each observed stream in a `tracing` span and ends it
 //!   with a `DEBUG` event carrying the stream's metrics.
 //! - `axum`: [`StreamResponse`] implements axum's `IntoResponse` (`Content-Type`,

@@ -191,6 +191,11 @@ impl<P: BufferPool, E: Encoder> Streamer<P, E> {
     /// [`StreamError::Stalled`]. A panic that escapes the task is reported as
     /// [`StreamError::Panicked`], never as a normal end. Outside a tokio runtime the
     /// stream's only item is [`StreamError::NoRuntime`].
+    ///
+    /// Serve it with `TCP_NODELAY` set on the connection (see the crate docs, "Serving
+    /// over HTTP"): chunks reach hyper one at a time as the task makes them, and with
+    /// Nagle's algorithm on, the partly filled segment of each write waits for the
+    /// client's delayed ACK.
     pub fn spawn<S, T, SE, F, U, TE>(&self, source: S, transform: F) -> ChunkStream
     where
         S: Stream<Item = Result<T, SE>> + Send + 'static,

@@ -20,6 +20,7 @@ mod plot;
 mod pool_ops;
 mod report;
 mod sampling;
+mod service;
 mod sources;
 mod stats;
 mod steady_alloc;

@@ -113,6 +113,16 @@ pub(crate) fn render_compare(compare: &Table, beside: &Beside<'_>, env: &Environ
          was busy, and its ratio is less trustworthy than its interval suggests. MB/s is \
          absolute and depends on the machine's load; read the ratios.\n\n",
     );
+    body.push_str(
+        "The `http` rows are served with `TCP_NODELAY` on every connection, as a production \
+         server should set it; the `http (Nagle on)` rows serve the same paths from a server \
+         that leaves Nagle's algorithm on, as `axum::serve` does unless told otherwise, \
+         against the same HTTP limit. The `tickets service` rows are the tickets service \
+         itself (its `App` on SQLite, seeded as the binary seeds it, served by its own \
+         `shutdown::serve` on a runtime with a worker per core, default settings) read by \
+         one client, against the service as it was (`before`: serde_json, served by plain \
+         `axum::serve`), paired; `items` is the response's `limit`.\n\n",
+    );
     let mut workloads: Vec<&str> = Vec::new();
     for r in compare.iter() {
         if !workloads.contains(&r.get("workload")) {
@@ -181,8 +191,9 @@ pub(crate) fn render_compare(compare: &Table, beside: &Beside<'_>, env: &Environ
             body,
             "## The Go package, measured here\n\nStatus: {}. Its bulk stream (sync.Pool of \
              50 KB buffers, 32 KB chunks, batches of 1000, fetcher channels, encoding/json) \
-             over the same tickets, paired with chunkstream's (memory, `stream`, freelist, \
-             serde_json) block for block; Go times its blocks itself. The slices alternate \
+             over the same tickets, paired with chunkstream's with its default features \
+             (memory, `stream`, freelist, sonic-rs) block for block; Go times its blocks \
+             itself. The slices alternate \
              Go on one core (`GOMAXPROCS=1`, the headline: one core each, Go at its fastest \
              and steadiest here) and at its default `GOMAXPROCS` (both cores).\n",
             go_bench::status(Some(t))

@@ -324,8 +324,13 @@ pub(crate) struct Server {
 }
 
 impl Server {
-    /// Serves `routes` (`/name` -> body) on an ephemeral port.
-    pub(crate) fn start(routes: HashMap<String, BodyFactory>) -> Result<Self, BoxError> {
+    /// Serves `routes` (`/name` -> body) on an ephemeral port, with `TCP_NODELAY` on
+    /// every accepted connection when `nodelay` (as a production server sets it), or
+    /// with Nagle's algorithm left on (as `axum::serve` leaves it).
+    pub(crate) fn start(
+        routes: HashMap<String, BodyFactory>,
+        nodelay: bool,
+    ) -> Result<Self, BoxError> {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
             .thread_name("lab-server")
@@ -343,10 +348,10 @@ impl Server {
         }
         let listener = runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))?;
         let addr = listener.local_addr()?;
-        // TCP_NODELAY, as a production server sets it: without it, bodies written as many
-        // small frames stall on Nagle's algorithm and the client's delayed ACKs.
-        let listener = listener.tap_io(|tcp| {
-            let _ = tcp.set_nodelay(true);
+        // Without TCP_NODELAY, bodies written a frame at a time stall on Nagle's
+        // algorithm and the client's delayed ACKs.
+        let listener = listener.tap_io(move |tcp| {
+            let _ = tcp.set_nodelay(nodelay);
         });
         runtime.spawn(async move { axum::serve(listener, router).await });
         Ok(Server {
@@ -359,18 +364,22 @@ impl Server {
     /// A factory of client-side bodies: each call sends `GET /name` and streams the
     /// response body as it arrives.
     pub(crate) fn client(&self, name: &str) -> ChunksFactory {
-        let url = format!("{}/{name}", self.base);
-        let client = self.client.clone();
-        Arc::new(move || -> Chunks {
-            let request = client.get(&url).send();
-            futures_util::stream::once(async move {
-                let response = request.await?.error_for_status()?;
-                Ok::<_, BoxError>(response.bytes_stream().map_err(BoxError::from))
-            })
-            .try_flatten()
-            .boxed()
-        })
+        http_body(self.client.clone(), format!("{}/{name}", self.base))
     }
+}
+
+/// A factory of client-side bodies: each call sends `GET url` with `client` and streams
+/// the response body as it arrives (an error status is an error).
+pub(crate) fn http_body(client: reqwest::Client, url: String) -> ChunksFactory {
+    Arc::new(move || -> Chunks {
+        let request = client.get(&url).send();
+        futures_util::stream::once(async move {
+            let response = request.await?.error_for_status()?;
+            Ok::<_, BoxError>(response.bytes_stream().map_err(BoxError::from))
+        })
+        .try_flatten()
+        .boxed()
+    })
 }
 
 #[cfg(test)]

@@ -75,7 +75,7 @@ pub struct Settings {
     pub chunk: ChunkConfig,
     /// The buffer pool strategy. Default: the freelist pool.
     pub pool: PoolKind,
-    /// The JSON encoder. Default: serde_json.
+    /// The JSON encoder. Default: sonic-rs (serde_json's bytes, faster).
     pub encoder: EncoderKind,
     /// Database connections at most. Default 8.
     pub db_connections: u32,

@@ -50,7 +50,7 @@ struct Args {
     #[arg(long, value_enum, default_value_t = PoolKind::Freelist)]
     pool: PoolKind,
     /// JSON encoder.
-    #[arg(long, value_enum, default_value_t = EncoderKind::SerdeJson)]
+    #[arg(long, value_enum, default_value_t = EncoderKind::SonicRs)]
     encoder: EncoderKind,
     /// Database connections at most.
     #[arg(long, default_value_t = 8)]

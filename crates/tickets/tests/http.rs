@@ -1161,7 +1161,7 @@ async fn strategies_are_named_not_feature_selected(db: Db) {
     )
     .await;
     assert_eq!(health["strategy"]["pool"], "freelist", "{health}");
-    assert_eq!(health["strategy"]["encoder"], "serde-json", "{health}");
+    assert_eq!(health["strategy"]["encoder"], "sonic-rs", "{health}");
 
     let expected = expected_tickets(1..=200);
     for (pool, encoder) in [
@@ -1221,4 +1221,83 @@ async fn sqlite_orders_by_the_row_key() {
     .unwrap();
     let plan: Vec<&str> = plan.iter().map(|row| row.3.as_str()).collect();
     assert_eq!(plan, ["SCAN tickets"], "{plan:?}");
+}
+
+/// The service's connections have `TCP_NODELAY` (without it a spawned stream's partly
+/// filled segments wait for the client's delayed ACKs): a real request over a kept-alive
+/// connection to `shutdown::serve`, the function the `tickets` binary serves with, then
+/// the server's end of that connection is found among this process's descriptors and
+/// asked. A server started with plain `axum::serve` answers `false` to the same probe,
+/// so the probe can tell the two apart.
+#[cfg(target_os = "linux")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_service_sets_tcp_nodelay_on_every_connection() {
+    use chunkstream_tickets::shutdown;
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+
+    /// Sends one request on a new connection and reads its whole (chunked) response;
+    /// the connection stays open for the probe.
+    async fn request(addr: SocketAddr) -> tokio::net::TcpStream {
+        let mut conn = tokio::net::TcpStream::connect(addr).await.unwrap();
+        conn.write_all(b"GET /tickets?limit=3 HTTP/1.1\r\nHost: tickets\r\n\r\n")
+            .await
+            .unwrap();
+        let mut response = Vec::new();
+        let mut buf = [0; 4096];
+        while !response.ends_with(b"\r\n0\r\n\r\n") {
+            let n = tokio::time::timeout(Duration::from_secs(10), conn.read(&mut buf))
+                .await
+                .expect("the response within 10 s")
+                .unwrap();
+            assert_ne!(n, 0, "{}", String::from_utf8_lossy(&response));
+            response.extend_from_slice(&buf[..n]);
+        }
+        assert!(response.starts_with(b"HTTP/1.1 200 OK\r\n"));
+        conn
+    }
+
+    /// `TCP_NODELAY` of the server's end of `conn`, found in this process.
+    fn server_nodelay(conn: &tokio::net::TcpStream) -> Option<bool> {
+        let (server, client) = (conn.peer_addr().unwrap(), conn.local_addr().unwrap());
+        std::fs::read_dir("/proc/self/fd")
+            .unwrap()
+            .filter_map(|entry| entry.ok()?.file_name().to_str()?.parse().ok())
+            .find_map(|fd| {
+                // SAFETY: only getsockname, getpeername and getsockopt are called on
+                // the borrowed descriptor, and only within this closure. The server's
+                // end of `conn` stays open while `conn` does; any other descriptor
+                // that closes meanwhile makes these calls fail, nothing more.
+                let fd = unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) };
+                let socket = socket2::SockRef::from(&fd);
+                let ours = socket.local_addr().ok()?.as_socket() == Some(server)
+                    && socket.peer_addr().ok()?.as_socket() == Some(client);
+                ours.then(|| socket.tcp_nodelay().ok()).flatten()
+            })
+    }
+
+    let db = Db::sqlite();
+    let app = db.app(ChunkConfig::default()).await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let service = tokio::spawn(shutdown::serve(
+        listener,
+        app.router(),
+        async move {
+            let _ = stopped.await;
+            "the test's end"
+        },
+        Duration::from_secs(5),
+    ));
+    for _ in 0..3 {
+        let conn = request(addr).await;
+        assert_eq!(server_nodelay(&conn), Some(true));
+    }
+
+    let plain = serve(app.router()).await;
+    let conn = request(plain).await;
+    assert_eq!(server_nodelay(&conn), Some(false));
+
+    let _ = stop.send(());
+    assert_eq!(service.await.unwrap().unwrap(), shutdown::Stopped::Drained);
 }
