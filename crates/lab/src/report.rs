@@ -57,6 +57,64 @@ pub(crate) fn environment(env: &Environment) -> String {
     out
 }
 
+/// The HTTP rows of one workload beside their ceilings, as ratios to the HTTP limit:
+/// encoding then sending (serial: `1 / (1 + H/E)`) and the slower of the two run at
+/// once (overlap: `min(1, E/H)`), from the encoder's limit `E` and the HTTP limit `H`,
+/// both measured against serde_json's limit in the same run. Empty without HTTP rows.
+fn http_ceilings(rows: &[Row<'_>]) -> String {
+    let find = |contestant: &str| {
+        rows.iter()
+            .find(|r| r.get("source") == "memory" && r.get("contestant") == contestant)
+            .or_else(|| rows.iter().find(|r| r.get("contestant") == contestant))
+            .map(|r| r.num("ratio"))
+    };
+    let Some(http) = find("http limit") else {
+        return String::new();
+    };
+    let table: Vec<Vec<String>> = rows
+        .iter()
+        .filter(|r| r.get("source").starts_with("http") && r.get("contestant") == "chunkstream")
+        .filter_map(|r| {
+            let encoder = r.get("encoder");
+            let limit = if encoder == "serde_json" {
+                Some(1.0)
+            } else {
+                find(&format!("{encoder} limit"))
+            }?;
+            Some(vec![
+                r.get("source").to_owned(),
+                r.get("path").to_owned(),
+                r.get("pool").to_owned(),
+                encoder.to_owned(),
+                ci(r, "ratio", "ratio_lo", "ratio_hi"),
+                fmt_num(1.0 / (1.0 + http / limit), 3),
+                fmt_num((limit / http).min(1.0), 3),
+            ])
+        })
+        .collect();
+    if table.is_empty() {
+        return String::new();
+    }
+    format!(
+        "HTTP rows and their ceilings (ratios to the HTTP limit; the HTTP limit ran at \
+         {}x the serde_json limit): `serial` is encoding then sending, `overlap` the \
+         slower of the two at once.\n\n{}\n",
+        fmt_num(http, 3),
+        markdown_table(
+            &[
+                "source",
+                "path",
+                "pool",
+                "encoder",
+                "ratio to HTTP limit [95%]",
+                "serial ceiling",
+                "overlap ceiling",
+            ],
+            &table,
+        )
+    )
+}
+
 fn kib(bytes: f64) -> String {
     fmt_num(bytes / 1024.0, 1)
 }
@@ -185,6 +243,7 @@ pub(crate) fn render_compare(compare: &Table, beside: &Beside<'_>, env: &Environ
             &table,
         ));
         body.push('\n');
+        body.push_str(&http_ceilings(&rows));
     }
     if let Some(t) = beside.go {
         let _ = writeln!(

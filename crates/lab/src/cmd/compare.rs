@@ -481,6 +481,27 @@ fn group(workload: Workload, limit: &str) -> String {
 
 /// The limit group of the HTTP rows.
 const HTTP: &str = "http";
+
+/// How a chunkstream contestant is served over HTTP.
+#[derive(Clone, Copy, Debug)]
+struct Http {
+    pool: PoolKind,
+    encoder: EncoderKind,
+    path: Path,
+    /// `TCP_NODELAY` on the server's connections (else Nagle's algorithm is on).
+    nodelay: bool,
+}
+
+impl Http {
+    fn new(pool: PoolKind, encoder: EncoderKind, path: Path, nodelay: bool) -> Self {
+        Http {
+            pool,
+            encoder,
+            path,
+            nodelay,
+        }
+    }
+}
 /// The source of the HTTP rows served without `TCP_NODELAY`.
 const HTTP_NAGLE: &str = "http (Nagle on)";
 
@@ -618,28 +639,25 @@ impl Matrix {
                 nodelay: true,
             });
         }
-        // Every pool on the direct path; the other paths with the default pool; and each
+        // Every pool on the direct path; the other paths with the default pool; each
         // path again from a server that leaves Nagle's algorithm on (as `axum::serve`
-        // does unless told otherwise), against the same limit.
+        // does unless told otherwise); and the default features' encoder; all against
+        // the same limit.
         for &pool in POOLS {
-            self.http_chunkstream(workload, items, &expected, pool, Path::Item, true, memory);
+            let http = Http::new(pool, DEFAULT_ENCODER, Path::Item, true);
+            self.http_chunkstream(workload, items, &expected, http, memory);
         }
-        for (path, nodelay) in [
-            (Path::Spawn, true),
-            (Path::Parallel, true),
-            (Path::Item, false),
-            (Path::Spawn, false),
-            (Path::Parallel, false),
+        for (encoder, path, nodelay) in [
+            (DEFAULT_ENCODER, Path::Spawn, true),
+            (DEFAULT_ENCODER, Path::Parallel, true),
+            (DEFAULT_ENCODER, Path::Item, false),
+            (DEFAULT_ENCODER, Path::Spawn, false),
+            (DEFAULT_ENCODER, Path::Parallel, false),
+            (DEFAULT_FEATURES_ENCODER, Path::Item, true),
+            (DEFAULT_FEATURES_ENCODER, Path::Spawn, true),
         ] {
-            self.http_chunkstream(
-                workload,
-                items,
-                &expected,
-                DEFAULT_POOL,
-                path,
-                nodelay,
-                memory,
-            );
+            let http = Http::new(DEFAULT_POOL, encoder, path, nodelay);
+            self.http_chunkstream(workload, items, &expected, http, memory);
         }
         for &peer in &PEERS {
             let route = format!(
@@ -822,17 +840,13 @@ impl Matrix {
         }
     }
 
-    /// A chunkstream contestant over HTTP: `pool` and the default encoder along `path`,
-    /// served from memory with `TCP_NODELAY` or without.
-    #[allow(clippy::too_many_arguments)]
+    /// A chunkstream contestant over HTTP, served from memory as `http` says.
     fn http_chunkstream<T, F, S, U, E>(
         &mut self,
         workload: Workload,
         items: &'static [T],
         expected: &Arc<serde_json::Value>,
-        pool: PoolKind,
-        path: Path,
-        nodelay: bool,
+        http: Http,
         make: F,
     ) where
         F: Fn() -> S + Send + Sync + 'static,
@@ -840,20 +854,20 @@ impl Matrix {
         U: Serialize + Send + 'static,
         E: Into<BoxError> + Send + 'static,
     {
-        let config = ChunkConfig::default();
-        let built = scenario::chunkstream(
+        let Http {
             pool,
-            DEFAULT_ENCODER,
-            &config,
-            Format::JsonArray,
+            encoder,
             path,
-            make,
-        );
+            nodelay,
+        } = http;
+        let config = ChunkConfig::default();
+        let built = scenario::chunkstream(pool, encoder, &config, Format::JsonArray, path, make);
         let path = first_byte::path_name(path);
         let route = format!(
-            "{}/chunkstream-{}-{}-{nodelay}",
+            "{}/chunkstream-{}-{}-{}-{nodelay}",
             workload.name(),
             pool.name(),
+            encoder.name(),
             path
         );
         let routes = if nodelay {
@@ -870,7 +884,7 @@ impl Matrix {
                 path,
                 "chunkstream",
                 pool.name(),
-                DEFAULT_ENCODER.name(),
+                encoder.name(),
             ),
             route,
             group: group(workload, HTTP),
