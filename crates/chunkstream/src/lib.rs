@@ -209,6 +209,11 @@
 //!   enables `tracing`.
 //! - `sqlx`: `sql`, sources from sqlx pools and queries that a handler can return
 //!   (`sql::rows`, `sql::row_batches`, `sql::json_rows`, `sql::count`).
+//! - `rusqlite`: `sqlite`, SQLite through rusqlite (bundled SQLite): a statement runs
+//!   on a thread of its own and hands its rows over in bounded batches, interrupted
+//!   when the stream is dropped (`sqlite::rows`, `sqlite::json_rows`, `sqlite::count`),
+//!   with a small pool of read-only connections in WAL mode (`sqlite::Pool`, on r2d2).
+//!   The SQLite source to pick; `reports/database.md` measures it beside sqlx's.
 //! - `full`: all of the above.
 //!
 //! Always available, whatever the features: [`encode::SerdeJson`] (the reference
@@ -244,6 +249,9 @@ mod spawned;
 cfg_sqlx! {
     pub mod sql;
 }
+cfg_rusqlite! {
+    pub mod sqlite;
+}
 mod stream;
 mod streamer;
 pub mod transform;
@@ -263,6 +271,6 @@ pub use streamer::Streamer;
 pub use tokio_util::sync::CancellationToken;
 
 // The README's examples are compiled and run as doctests, so they stay true.
-#[cfg(all(doctest, feature = "axum", feature = "sqlx"))]
+#[cfg(all(doctest, feature = "axum", feature = "sqlx", feature = "rusqlite"))]
 #[doc = include_str!("../../../README.md")]
 struct ReadmeDoctests;

@@ -852,7 +852,7 @@ pub(crate) fn targets(inputs: &Inputs<'_>) -> Vec<Verdict> {
         },
     );
     let what = "tickets service, one client, ~1 MB response (limit=2330), over the service \
-                as it was (serde_json, no TCP_NODELAY)";
+                as it was (serde_json, sqlx, no TCP_NODELAY)";
     let target = format!(">= {SERVICE_TARGET}x");
     let service = compare_row(inputs.compare, |r| {
         r.get("source") == "tickets service"

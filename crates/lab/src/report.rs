@@ -178,8 +178,8 @@ pub(crate) fn render_compare(compare: &Table, beside: &Beside<'_>, env: &Environ
          against the same HTTP limit. The `tickets service` rows are the tickets service \
          itself (its `App` on SQLite, seeded as the binary seeds it, served by its own \
          `shutdown::serve` on a runtime with a worker per core, default settings) read by \
-         one client, against the service as it was (`before`: serde_json, served by plain \
-         `axum::serve`), paired; `items` is the response's `limit`.\n\n",
+         one client, against the service as it was (`before`: serde_json, SQLite read through \
+         sqlx, served by plain `axum::serve`), paired; `items` is the response's `limit`.\n\n",
     );
     let mut workloads: Vec<&str> = Vec::new();
     for r in compare.iter() {

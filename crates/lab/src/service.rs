@@ -1,13 +1,15 @@
 //! The tickets service as one client sees it: its own `App` with its default settings
 //! (SQLite, seeded as the binary seeds it) served by its own `shutdown::serve` (its
 //! socket settings), read over loopback HTTP by a real client, against the service as
-//! it was (serde_json, served by plain `axum::serve`: Nagle's algorithm on), paired.
+//! it was (serde_json, SQLite read through sqlx, served by plain `axum::serve`: Nagle's
+//! algorithm on), paired.
 
 use std::net::SocketAddr;
 use std::time::Duration;
 
 use chunkstream::BoxError;
 use chunkstream_benches::scenario::ChunksFactory;
+use chunkstream_tickets::reader::SqliteDriver;
 use chunkstream_tickets::strategy::EncoderKind;
 use chunkstream_tickets::{App, Settings, seed, shutdown};
 
@@ -19,8 +21,8 @@ use crate::sources;
 pub(crate) struct Service {
     /// The service as the `tickets` binary serves it.
     now: SocketAddr,
-    /// The service as it was: serde_json, behind plain `axum::serve` (Nagle's algorithm
-    /// on).
+    /// The service as it was: serde_json, SQLite read through sqlx, behind plain
+    /// `axum::serve` (Nagle's algorithm on).
     before: SocketAddr,
     /// Tickets in its table.
     pub(crate) tickets: u64,
@@ -72,6 +74,7 @@ impl Service {
     pub(crate) fn before() -> Settings {
         Settings {
             encoder: EncoderKind::SerdeJson,
+            sqlite_driver: SqliteDriver::Sqlx,
             ..Settings::default()
         }
     }

@@ -35,12 +35,16 @@
 //! The database is SQLite by default (created and seeded on first start), PostgreSQL when
 //! the URL says `postgres://`; each through sqlx's typed pool ([`db::Db`]), which decodes
 //! rows faster than sqlx's dynamic `Any` driver (the `any_vs_typed` example measures it).
+//! SQLite downloads read through rusqlite by default ([`reader`]: read-only connections
+//! on the same file, the statement on a blocking thread); [`Settings::sqlite_driver`]
+//! (`--sqlite-driver sqlx`) reads them through sqlx instead, to compare.
 
 pub mod admission;
 pub mod db;
 pub mod error;
 pub mod model;
 pub mod params;
+pub mod reader;
 pub mod seed;
 pub mod shutdown;
 pub mod strategy;
@@ -66,6 +70,7 @@ use crate::db::{Conn, Db, Selection};
 use crate::error::{ApiError, ExposeErrors};
 use crate::model::{Ticket, summarize};
 use crate::params::{JsonBy, ListParams, Params, SummaryParams};
+use crate::reader::SqliteDriver;
 use crate::strategy::{AnyStreamer, EncoderKind, PoolKind, SharedPool};
 
 /// An error opening the service.
@@ -114,6 +119,8 @@ pub struct Settings {
     pub acquire_timeout: Duration,
     /// Error bodies carry the internal detail (for development). Default `false`.
     pub expose_errors: bool,
+    /// Which driver reads SQLite downloads. Default rusqlite (see [`reader`]).
+    pub sqlite_driver: SqliteDriver,
 }
 
 impl Default for Settings {
@@ -133,6 +140,7 @@ impl Default for Settings {
             stall_timeout: Duration::from_secs(30),
             acquire_timeout: Duration::from_secs(5),
             expose_errors: false,
+            sqlite_driver: SqliteDriver::default(),
         }
     }
 }
@@ -231,6 +239,8 @@ impl Settings {
 #[derive(Clone, Debug)]
 pub struct App {
     db: Db,
+    /// The rusqlite pool SQLite downloads read from, unless they read through sqlx.
+    reader: Option<chunkstream::sqlite::Pool>,
     json: AnyStreamer,
     ndjson: AnyStreamer,
     slots: Admission,
@@ -285,6 +295,7 @@ impl App {
         let ndjson = json.clone().with_format(Format::Ndjson);
         let slots = settings.slots(db.max_connections());
         Ok(App {
+            reader: reader::open(&db, settings.sqlite_driver)?,
             slots: Admission::new(slots, settings.queue_len(slots), settings.queue_wait),
             db,
             json,
@@ -329,6 +340,16 @@ impl App {
             SerdeJson,
         )
         .expect("the service's configuration is valid")
+    }
+
+    /// Database connections in use now (by downloads, in whichever pool they read).
+    pub fn connections_in_use(&self) -> u32 {
+        let in_use = |size: u32, idle: u32| size.saturating_sub(idle);
+        let sqlx = in_use(self.db.size(), self.db.num_idle() as u32);
+        sqlx + self
+            .reader
+            .as_ref()
+            .map_or(0, |r| in_use(r.size(), r.idle()))
     }
 
     /// The buffer pool's counters.
@@ -377,10 +398,13 @@ impl App {
                     .map_err(|refused| refuse(self, refused))?,
             )
         };
-        let mut conn = self.db.acquire().await.map_err(|err| match err {
-            sqlx::Error::PoolTimedOut => overloaded().with_detail(err),
-            err => ApiError::internal(err),
-        })?;
+        let mut conn =
+            db::acquire(&self.db, self.reader.as_ref())
+                .await
+                .map_err(|err| match err {
+                    sqlx::Error::PoolTimedOut => overloaded().with_detail(err),
+                    err => ApiError::internal(err),
+                })?;
         let total = selection
             .count(&mut conn)
             .await
@@ -396,7 +420,7 @@ impl App {
         selection: Selection,
     ) -> Result<
         (
-            impl futures_util::Stream<Item = Result<Ticket, sqlx::Error>> + Send + 'static,
+            impl futures_util::Stream<Item = Result<Ticket, BoxError>> + Send + 'static,
             Probe,
             u64,
         ),
@@ -414,11 +438,11 @@ impl App {
         streamer: &AnyStreamer,
         rows: S,
     ) -> (
-        impl futures_util::Stream<Item = Result<T, sqlx::Error>> + Send + 'static + use<T, S>,
+        impl futures_util::Stream<Item = Result<T, BoxError>> + Send + 'static + use<T, S>,
         Probe,
     )
     where
-        S: futures_util::Stream<Item = Result<T, sqlx::Error>> + Send + 'static,
+        S: futures_util::Stream<Item = Result<T, BoxError>> + Send + 'static,
     {
         let counter = ItemCounter::new();
         let rows = self.rows_read.count(counter.count(rows));

@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use chunkstream::MinDataRate;
+use chunkstream_tickets::reader::SqliteDriver;
 use chunkstream_tickets::shutdown::{self, Stopped};
 use chunkstream_tickets::strategy::{EncoderKind, PoolKind};
 use chunkstream_tickets::{App, BoxError, DEFAULT_MIN_DATA_RATE, Settings};
@@ -89,6 +90,10 @@ struct Args {
     /// Seconds open responses get to finish after Ctrl-C or SIGTERM before they are cut.
     #[arg(long, value_name = "SECS", default_value = "10", value_parser = seconds)]
     shutdown_timeout: Duration,
+    /// Which driver reads SQLite downloads: rusqlite (a blocking thread, rows in
+    /// batches), or sqlx's driver, to compare the two. PostgreSQL is always read by sqlx.
+    #[arg(long, value_enum, default_value_t = SqliteDriver::Rusqlite)]
+    sqlite_driver: SqliteDriver,
     /// Put internal error details in error responses (for development only).
     #[arg(long, env = "TICKETS_EXPOSE_ERRORS")]
     expose_errors: bool,
@@ -152,6 +157,7 @@ async fn run(args: Args) -> Result<(), BoxError> {
         min_data_rate: Some(MinDataRate::new(args.min_rate, args.min_rate_grace)),
         stall_timeout: args.stall_timeout,
         expose_errors: args.expose_errors,
+        sqlite_driver: args.sqlite_driver,
         ..Settings::default()
     };
     let app = tokio::select! {
@@ -168,6 +174,7 @@ async fn run(args: Args) -> Result<(), BoxError> {
     tracing::info!(
         pool = args.pool.name(),
         encoder = args.encoder.name(),
+        sqlite_driver = args.sqlite_driver.name(),
         "listening on http://{addr}"
     );
     let stopped = shutdown::serve(listener, app.router(), stop, args.shutdown_timeout)

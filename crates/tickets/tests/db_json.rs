@@ -359,7 +359,7 @@ async fn eventually(mut check: impl FnMut() -> bool) -> bool {
 }
 
 fn db_in_use(app: &App) -> u32 {
-    app.db().size() - app.db().num_idle() as u32
+    app.connections_in_use()
 }
 
 fn parse_array(body: &str) -> Vec<Value> {

@@ -2,7 +2,9 @@
 //! a real HTTP client (reqwest), real SQLite through sqlx in a temporary directory, and
 //! PostgreSQL when `DATABASE_URL` is set (`scripts/ci-postgres.sh` starts one).
 //!
-//! Every test runs once per backend: `sqlite::<name>` always, `postgres::<name>` against
+//! Every test runs once per backend: `sqlite::<name>` always (downloads read by rusqlite,
+//! the default), `sqlite_sqlx::<name>` (the same database, downloads read by sqlx's
+//! driver: `--sqlite-driver sqlx`), `postgres::<name>` against
 //! `DATABASE_URL` (skipped, with a message on stderr, when it is not set). The tests
 //! assert behaviour, never speed; waits are bounded and generous.
 
@@ -23,6 +25,7 @@ use chunkstream::metrics::ItemCounter;
 use chunkstream::{BufferPool, ChunkConfig, StreamResponse, Streamer, sql, transform};
 use chunkstream_tickets::db::{Db as ServiceDb, Dialect};
 use chunkstream_tickets::model::{Summary, Ticket, summarize};
+use chunkstream_tickets::reader::SqliteDriver;
 use chunkstream_tickets::seed::{self, COLUMNS, SEED_EPOCH};
 use chunkstream_tickets::{App, Settings};
 use futures_util::StreamExt;
@@ -35,10 +38,11 @@ const TICKETS: u64 = 100_000;
 // ---------------------------------------------------------------------------------------
 // Backends: one seeded database per process, opened by each test with its own pool.
 
-/// Where the shared, seeded database is.
+/// Where the shared, seeded database is, and which driver reads SQLite downloads.
 #[derive(Clone, Debug)]
 struct Db {
     url: String,
+    driver: SqliteDriver,
 }
 
 impl Db {
@@ -57,7 +61,18 @@ impl Db {
             seed_once(&url);
             url
         });
-        Db { url: url.clone() }
+        Db {
+            url: url.clone(),
+            driver: SqliteDriver::Rusqlite,
+        }
+    }
+
+    /// The SQLite database, its downloads read through sqlx's driver.
+    fn sqlite_sqlx() -> Db {
+        Db {
+            driver: SqliteDriver::Sqlx,
+            ..Db::sqlite()
+        }
     }
 
     fn postgres() -> Option<Db> {
@@ -87,7 +102,10 @@ impl Db {
             Some(url)
         })
         .clone()
-        .map(|url| Db { url })
+        .map(|url| Db {
+            url,
+            driver: SqliteDriver::Sqlx,
+        })
     }
 
     async fn app(&self, config: ChunkConfig) -> App {
@@ -99,6 +117,10 @@ impl Db {
     }
 
     async fn app_with(&self, settings: Settings) -> App {
+        let settings = Settings {
+            sqlite_driver: self.driver,
+            ..settings
+        };
         App::open(&self.url, TICKETS, settings)
             .await
             .expect("open app")
@@ -117,6 +139,7 @@ impl Db {
             let path: PathBuf = dir.keep().join(format!("{name}.db"));
             return Db {
                 url: format!("sqlite://{}?mode=rwc", path.display()),
+                driver: self.driver,
             };
         }
         let base = std::env::var("DATABASE_URL").expect("DATABASE_URL");
@@ -138,6 +161,7 @@ impl Db {
         let sep = if base.contains('?') { '&' } else { '?' };
         Db {
             url: format!("{base}{sep}options=-c%20search_path%3D{schema}"),
+            driver: self.driver,
         }
     }
 }
@@ -205,6 +229,14 @@ macro_rules! backends {
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $name() {
                     super::$name(super::Db::sqlite()).await
+                }
+            )*
+        }
+        mod sqlite_sqlx {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name(super::Db::sqlite_sqlx()).await
                 }
             )*
         }
@@ -343,9 +375,10 @@ async fn eventually(mut check: impl FnMut() -> bool) -> bool {
     check()
 }
 
-/// Connections checked out of the database pool.
-fn db_in_use(db: &ServiceDb) -> u32 {
-    db.size().saturating_sub(db.num_idle() as u32)
+/// Connections checked out of the database pools (sqlx's, and rusqlite's for SQLite
+/// downloads).
+fn db_in_use(app: &App) -> u32 {
+    app.connections_in_use()
 }
 
 /// The tickets `select` returns, decoded, as a source on the service's own pool (whichever
@@ -550,7 +583,7 @@ async fn disconnect_after_first_chunk_stops_the_query(db: Db) {
         drop(body); // the client disconnects
 
         let stopped = eventually(|| {
-            db_in_use(app.db()) == 0
+            db_in_use(&app) == 0
                 && app.buffer_pool_stats().outstanding == 0
                 && alive_tasks() <= baseline
         })
@@ -560,7 +593,7 @@ async fn disconnect_after_first_chunk_stops_the_query(db: Db) {
         assert!(
             stopped,
             "{path}: not cleaned up: db in use {}, buffers {stats:?}, tasks {} (baseline {baseline})",
-            db_in_use(app.db()),
+            db_in_use(&app),
             alive_tasks()
         );
         // The count no longer moves: the query has stopped.
@@ -639,9 +672,7 @@ async fn failure_mid_stream_is_an_incomplete_transfer(db: Db) {
         );
         assert!(!received.ends_with(b"]"));
     }
-    assert!(
-        eventually(|| app.buffer_pool_stats().outstanding == 0 && db_in_use(app.db()) == 0).await
-    );
+    assert!(eventually(|| app.buffer_pool_stats().outstanding == 0 && db_in_use(&app) == 0).await);
 }
 
 /// A query that fails (before any row is sent): a `500` whose body is the generic JSON
@@ -932,7 +963,7 @@ async fn stalled_readers_take_the_slots_small_requests_pass_downloads_queue(db: 
         assert_eq!(status, 200);
         stalled.push(reader);
     }
-    assert!(eventually(|| db_in_use(app.db()) as usize == slots).await);
+    assert!(eventually(|| db_in_use(&app) as usize == slots).await);
 
     for path in ["/tickets?limit=5", "/tickets/summary?limit=5"] {
         let response = get_within(&format!("http://{addr}{path}"), Duration::from_secs(5)).await;
@@ -987,7 +1018,7 @@ async fn stalled_readers_take_the_slots_small_requests_pass_downloads_queue(db: 
     assert_eq!(admission["refused_queue_full"], 1, "{health}");
 
     drop(stalled); // the clients go
-    assert!(eventually(|| db_in_use(app.db()) == 0 && app.streams().0 == 0).await);
+    assert!(eventually(|| db_in_use(&app) == 0 && app.streams().0 == 0).await);
     let response = get_within(&format!("http://{addr}/readyz"), Duration::from_secs(5)).await;
     assert_eq!(response.status(), 200);
     let response = client().get(&download).send().await.unwrap();
@@ -1057,7 +1088,7 @@ async fn a_client_below_the_minimum_rate_is_cut(db: Db) {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     });
-    let freed = eventually(|| app.streams().0 == 0 && db_in_use(app.db()) == 0).await;
+    let freed = eventually(|| app.streams().0 == 0 && db_in_use(&app) == 0).await;
     assert!(freed, "the slow stream still holds its slot and connection");
     assert!(!reading.is_finished() || reading.await.unwrap() > 0);
     let response = get_within(
@@ -1088,12 +1119,12 @@ async fn stalled_client_is_cut_after_the_stall_limit(db: Db) {
         stalled.push(reader);
     }
     // Both slots are taken for now (the stall limit has not passed yet, or just has).
-    let freed = eventually(|| app.streams().0 == 0 && db_in_use(app.db()) == 0).await;
+    let freed = eventually(|| app.streams().0 == 0 && db_in_use(&app) == 0).await;
     assert!(
         freed,
         "the stalled streams still hold {} slots and {} connections",
         app.streams().0,
-        db_in_use(app.db())
+        db_in_use(&app)
     );
     let response = client()
         .get(format!("http://{addr}/tickets?limit=5"))

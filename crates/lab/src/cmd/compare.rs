@@ -7,7 +7,9 @@
 //! - memory, NDJSON, `stream`: the default pool x every encoder;
 //! - memory, JSON array, `stream_batch` and `spawn`: the default pool and encoder;
 //! - channel and HTTP, JSON array: every pool (serde_json) and the peers;
-//! - SQLite (tickets only: the rows of the original service), as the channel;
+//! - SQLite (tickets only: the rows of the original service), as the channel, once
+//!   through sqlx (`sqlite`) and once through rusqlite (`sqlite-rusqlite`,
+//!   `chunkstream::sqlite::rows`) on the same file;
 //! - PostgreSQL (the same table and rows) when `DATABASE_URL` points to it, as SQLite;
 //!   otherwise its rows say why they were not run.
 //!
@@ -129,6 +131,11 @@ pub(crate) fn run(options: &Options, env: &Environment, out: &FsPath) -> Result<
     let sqlite = rt.block_on(Sqlite::seed(tickets))?;
     let pool = sqlite.pool;
     matrix.add_database("sqlite", tickets, move || Sqlite::rows(pool))?;
+    // Leaked like the sqlx pool, so the factory stays `Copy`.
+    let rusqlite: &'static _ = Box::leak(Box::new(sqlite.rusqlite.clone()));
+    matrix.add_database("sqlite-rusqlite", tickets, move || {
+        Sqlite::rusqlite_rows(rusqlite)
+    })?;
     let postgres = rt.block_on(Postgres::from_env(tickets, "compare"));
     match postgres {
         Ok(pg) => matrix.add_database("postgres", tickets, move || pg.rows())?,
@@ -276,9 +283,9 @@ const SERVICE_TICKETS: u64 = 100_000;
 const SERVICE_MB_ROWS: u64 = 2_330;
 /// The source of the service's rows.
 const SERVICE: &str = "tickets service";
-/// The reference of the service's rows: the service as it was (serde_json, served by
-/// plain `axum::serve`, without `TCP_NODELAY`).
-const SERVICE_BEFORE: &str = "before: serde_json + Nagle on";
+/// The reference of the service's rows: the service as it was (serde_json, SQLite read
+/// through sqlx, served by plain `axum::serve`, without `TCP_NODELAY`).
+const SERVICE_BEFORE: &str = "before: serde_json + sqlx + Nagle on";
 
 /// The service's rows: about 1 MB and the whole table, each the service against its
 /// reference.

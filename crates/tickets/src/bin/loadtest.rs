@@ -15,6 +15,11 @@
 //! - `slow`, `downloads`, `burst`, `keepalive` (and `fair`: the four, each on a fresh
 //!   server): the fairness scenarios of issue 18, see the `fair` module. Each prints the
 //!   server's peak RSS and the bound the service's documented sizes give.
+//! - `download`: one client, full downloads of `/tickets` (JSON, no gzip) from one
+//!   started server per `--drivers` entry (its `--sqlite-driver`), all on the same
+//!   SQLite file, alternating round by round (`--repeats` rounds after a warm-up); each
+//!   body must equal the first driver's. It reports each driver's MB/s (median, min,
+//!   max) and the median of the per-round ratios to the last driver.
 //!
 //! Everything has a deadline (`--deadline`); it stops by itself.
 
@@ -34,7 +39,7 @@ use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 mod fair;
 
 /// A bounded load client for the tickets service (loopback only; stops by itself).
-#[derive(Debug, Parser)]
+#[derive(Clone, Debug, Parser)]
 struct Args {
     /// What to run.
     #[arg(value_enum, default_value_t = Mode::Load)]
@@ -99,6 +104,12 @@ struct Args {
     /// Small requests per connection (`burst`).
     #[arg(long, default_value_t = 4)]
     per_connection: usize,
+    /// The servers' `--sqlite-driver`s to compare (`download`).
+    #[arg(long, value_delimiter = ',', default_value = "rusqlite,sqlx")]
+    drivers: Vec<String>,
+    /// Timed rounds, each one download per driver (`download`).
+    #[arg(long, default_value_t = 5)]
+    repeats: usize,
     /// Seconds after which everything stops and the run fails.
     #[arg(long, default_value_t = 300.0)]
     deadline: f64,
@@ -120,6 +131,8 @@ enum Mode {
     Keepalive,
     /// `slow`, `downloads`, `burst` and `keepalive`, each on a fresh server.
     Fair,
+    /// One client's full downloads, per SQLite driver.
+    Download,
 }
 
 type Error = Box<dyn std::error::Error + Send + Sync>;
@@ -148,6 +161,9 @@ fn main() -> std::process::ExitCode {
 }
 
 async fn run(args: &Args) -> Result<(), Error> {
+    if args.mode == Mode::Download {
+        return download(args).await;
+    }
     let modes = match args.mode {
         Mode::Fair => vec![Mode::Slow, Mode::Downloads, Mode::Burst, Mode::Keepalive],
         mode => vec![mode],
@@ -185,6 +201,7 @@ async fn run_one(args: &Args, mode: Mode) -> Result<(), Error> {
         Mode::Burst => fair::burst(args, &server).await,
         Mode::Keepalive => fair::keepalive(args, &server).await,
         Mode::Fair => unreachable!("split into its scenarios"),
+        Mode::Download => unreachable!("download starts its own servers"),
     };
     let peak = server.rss_kib("VmHWM:").unwrap_or(0);
     println!("server_peak_rss_kib={peak} server_start_rss_kib={baseline}");
@@ -669,6 +686,86 @@ async fn small(args: &Args, server: &Server) -> Result<(), Error> {
     );
     if tally.wrong.load(Relaxed) > 0 {
         return Err("some responses were wrong".into());
+    }
+    Ok(())
+}
+
+/// `download`: one client's full downloads of `/tickets` from one server per driver, on
+/// the same SQLite file, alternating round by round.
+async fn download(args: &Args) -> Result<(), Error> {
+    if args.addr.is_some() || args.drivers.is_empty() || args.repeats == 0 {
+        return Err("download starts its own servers: no --addr, one or more --drivers, one or more --repeats".into());
+    }
+    let dir = tempfile_dir::TempDir::new()?;
+    let mut servers = Vec::new();
+    for driver in &args.drivers {
+        let mut started = args.clone();
+        // The first server seeds the file; the others find it seeded.
+        started.db = Some(
+            args.db
+                .clone()
+                .unwrap_or_else(|| dir.path().join("tickets.db")),
+        );
+        started
+            .server_args
+            .push(format!("--sqlite-driver={driver}"));
+        servers.push((driver.as_str(), Server::start(&started)?));
+    }
+    let client = reqwest::Client::builder().no_gzip().build()?;
+    let mut reference: Option<Bytes> = None;
+    let mut rates = vec![Vec::new(); servers.len()];
+    for round in 0..=args.repeats {
+        for (i, (driver, server)) in servers.iter().enumerate() {
+            let started = Instant::now();
+            let response = client.get(server.url("/tickets")).send().await?;
+            if response.status() != 200 {
+                return Err(format!("{driver}: status {}", response.status()).into());
+            }
+            let body = response.bytes().await?;
+            let seconds = started.elapsed().as_secs_f64();
+            match &reference {
+                None => reference = Some(body.clone()),
+                Some(first) if *first != body => {
+                    return Err(
+                        format!("{driver}: the body differs from the first driver's").into(),
+                    );
+                }
+                Some(_) => {}
+            }
+            // Round 0 warms up the servers' caches and pools.
+            if round > 0 {
+                rates[i].push(body.len() as f64 / seconds / 1e6);
+            }
+        }
+    }
+    let median = |values: &[f64]| {
+        let mut sorted = values.to_vec();
+        sorted.sort_by(f64::total_cmp);
+        sorted[sorted.len() / 2]
+    };
+    let bytes = reference.map_or(0, |body| body.len());
+    println!("download_bytes={bytes} rounds={}", args.repeats);
+    for ((driver, _), rates) in servers.iter().zip(&rates) {
+        let (lo, hi) = rates
+            .iter()
+            .fold((f64::MAX, 0.0_f64), |(lo, hi), &r| (lo.min(r), hi.max(r)));
+        println!(
+            "download_{driver}_mb_per_s median={:.1} min={lo:.1} max={hi:.1}",
+            median(rates)
+        );
+    }
+    let last = rates.len() - 1;
+    for ((driver, _), rates_i) in servers.iter().zip(&rates).take(last) {
+        let ratios: Vec<f64> = rates_i
+            .iter()
+            .zip(&rates[last])
+            .map(|(a, b)| a / b)
+            .collect();
+        println!(
+            "download_ratio_{driver}_to_{} median={:.2}",
+            servers[last].0,
+            median(&ratios)
+        );
     }
     Ok(())
 }
