@@ -60,6 +60,11 @@ pub const DEFAULT_POOL: PoolKind = PoolKind::Freelist;
 /// The reference encoder.
 pub const DEFAULT_ENCODER: EncoderKind = EncoderKind::SerdeJson;
 
+/// The encoder the library's default features select (`encode::DefaultEncoder` of a
+/// default build): the one a service that adds `chunkstream` with its defaults streams
+/// with.
+pub const DEFAULT_FEATURES_ENCODER: EncoderKind = EncoderKind::SonicRs;
+
 /// Code generic over the pool strategy.
 pub trait WithPool {
     /// What the code returns.

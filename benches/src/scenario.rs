@@ -5,7 +5,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use chunkstream::{BoxError, BufferPool, ChunkConfig, Encoder, PoolStats, Streamer, format::Json};
+use chunkstream::format::Json;
+use chunkstream::{BoxError, BufferPool, ChunkConfig, EncodePermits, Encoder, PoolStats, Streamer};
 use futures_util::future::BoxFuture;
 use futures_util::stream::BoxStream;
 use futures_util::{FutureExt, Stream, StreamExt, TryStreamExt};
@@ -157,7 +158,13 @@ pub enum Path {
     Batch,
     /// `ChunkStream::spawn`: the work on its own task, chunks through a bounded channel.
     Spawn,
+    /// `Streamer::stream_batch` with two encoding workers (`with_encode_workers(2)`) and
+    /// permits of its own, so other streams in the process do not change its share.
+    Parallel,
 }
+
+/// Encoding workers of [`Path::Parallel`].
+pub const PARALLEL_WORKERS: usize = 2;
 
 /// A chunkstream body factory and its pool (for hit rates).
 pub struct Built {
@@ -215,6 +222,10 @@ where
             let streamer = Streamer::with_parts(self.config, Arc::clone(&pool), encoder)
                 .expect("the lab builds valid configurations")
                 .with_format(self.format);
+            let parallel = streamer
+                .clone()
+                .with_encode_workers(PARALLEL_WORKERS)
+                .with_encode_permits(Arc::new(EncodePermits::new(PARALLEL_WORKERS)));
             let (path, source) = (self.path, self.source);
             let streams: Arc<dyn Fn() -> chunkstream::ChunkStream + Send + Sync> =
                 Arc::new(move || match path {
@@ -225,6 +236,9 @@ where
                     Path::Spawn => streamer
                         .stream(source(), chunkstream::transform::passthrough())
                         .spawn(),
+                    Path::Parallel => {
+                        parallel.stream_batch(source(), chunkstream::transform::batch_passthrough())
+                    }
                 });
             let make = Arc::clone(&streams);
             let chunks: ChunksFactory = Arc::new(move || make().map_err(BoxError::from).boxed());

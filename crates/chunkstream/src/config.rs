@@ -73,6 +73,65 @@ pub struct ChunkConfig {
     /// The direct paths ([`Streamer::stream`](crate::Streamer::stream)) have no task that
     /// could notice a stall; they do nothing at all while they are not polled.
     pub stall_timeout: Option<Duration>,
+    /// The minimum data rate of a spawned stream's reader (the pattern of Kestrel's
+    /// `MinResponseDataRate`): a reader whose average pace, since the stream first had
+    /// to wait for it, falls below [`MinDataRate::bytes_per_second`] once its grace
+    /// period is over, is cut the way a stalled one is, and its next item is
+    /// [`StreamError::TooSlow`](crate::StreamError::TooSlow) with the rate it read at.
+    /// It catches the reader that keeps taking a little, which the stall limit never
+    /// does. Default `None`: no minimum. The direct paths are not affected, for the
+    /// reason given at `stall_timeout`.
+    pub min_data_rate: Option<MinDataRate>,
+}
+
+/// The slowest pace a spawned stream's reader may keep; see
+/// [`ChunkConfig::min_data_rate`].
+///
+/// The reader is judged on the chunks it takes, only while the stream waits for it (its
+/// channel is full), from the first such wait on: until then it kept up, and what it
+/// took went into its own buffers (the HTTP stack's, the socket's), which say nothing
+/// of its pace. It is cut once the time since that first wait exceeds `grace` plus the
+/// time the bytes it took since, and the chunk it is working on, take at
+/// `bytes_per_second`. A reader that keeps at least that pace on average is never cut;
+/// the allowance of one chunk and the grace absorb the steps in which the HTTP stack
+/// takes chunks. Like Kestrel's rule, a reader that was fast for a while earns credit
+/// for a later slow patch.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use chunkstream::{ChunkConfig, config::MinDataRate};
+///
+/// // Kestrel's default: 240 bytes/s after a 5 s grace period.
+/// let config = ChunkConfig::default().with_min_data_rate(MinDataRate::KESTREL);
+/// assert_eq!(config.min_data_rate.unwrap().bytes_per_second, 240);
+/// let config = ChunkConfig::default()
+///     .with_min_data_rate(MinDataRate::new(4096, Duration::from_secs(5)));
+/// assert_eq!(config.min_data_rate.unwrap().grace, Duration::from_secs(5));
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct MinDataRate {
+    /// Bytes per second the reader must average. `0` means no minimum
+    /// ([`ChunkConfig::validate`] turns it into `None`).
+    pub bytes_per_second: u64,
+    /// How long a reader may lag before the rate applies.
+    pub grace: Duration,
+}
+
+impl MinDataRate {
+    /// ASP.NET Core Kestrel's `MinResponseDataRate` default: 240 bytes/s after a 5 s
+    /// grace period.
+    pub const KESTREL: MinDataRate = MinDataRate::new(240, Duration::from_secs(5));
+
+    /// A minimum of `bytes_per_second`, after `grace`.
+    pub const fn new(bytes_per_second: u64, grace: Duration) -> MinDataRate {
+        MinDataRate {
+            bytes_per_second,
+            grace,
+        }
+    }
 }
 
 impl Default for ChunkConfig {
@@ -86,6 +145,7 @@ impl Default for ChunkConfig {
             max_retained: DEFAULT_BUFFER_SIZE * DEFAULT_RETAIN_FACTOR,
             channel_capacity: DEFAULT_CHANNEL_CAPACITY,
             stall_timeout: None,
+            min_data_rate: None,
         }
     }
 }
@@ -205,6 +265,14 @@ impl ChunkConfig {
         self
     }
 
+    /// The same configuration with another `min_data_rate` (a [`MinDataRate`], or
+    /// `None`).
+    #[must_use]
+    pub fn with_min_data_rate(mut self, min_data_rate: impl Into<Option<MinDataRate>>) -> Self {
+        self.min_data_rate = min_data_rate.into();
+        self
+    }
+
     /// Fills zero fields with their defaults and rejects what cannot be honoured.
     ///
     /// One rule for every field, shared with [`PoolConfig::validate`]: a zero means "the
@@ -212,7 +280,7 @@ impl ChunkConfig {
     /// `channel_capacity` become their defaults (a zero threshold becomes the default or
     /// the buffer size, whichever is smaller); zero `max_retained` becomes twice the
     /// (filled) buffer size; `Some(Duration::ZERO)` as `flush_interval` or
-    /// `stall_timeout` becomes `None`.
+    /// `stall_timeout` becomes `None`, and so does a `min_data_rate` of 0 bytes/s.
     ///
     /// Accepted, after filling:
     ///
@@ -225,6 +293,7 @@ impl ChunkConfig {
     /// | `max_retained` | `buffer_size..=usize::MAX` |
     /// | `channel_capacity` | any (above tokio's limit of `usize::MAX >> 3` queued chunks, that limit applies) |
     /// | `flush_interval`, `stall_timeout` | any (above 30 years, 30 years applies) |
+    /// | `min_data_rate` | any rate and grace (a grace above 30 years means 30 years) |
     ///
     /// Every configuration it accepts works on every path.
     ///
@@ -246,6 +315,12 @@ impl ChunkConfig {
         }
         if self.stall_timeout == Some(Duration::ZERO) {
             self.stall_timeout = None;
+        }
+        if self
+            .min_data_rate
+            .is_some_and(|rate| rate.bytes_per_second == 0)
+        {
+            self.min_data_rate = None;
         }
         if self.chunk_threshold > self.buffer_size {
             return Err(ConfigError::ThresholdAboveBuffer {
@@ -496,6 +571,7 @@ mod tests {
             max_retained: 0,
             channel_capacity: 0,
             stall_timeout: Some(Duration::ZERO),
+            min_data_rate: Some(MinDataRate::new(0, Duration::from_secs(5))),
         };
         assert_eq!(zero.validate().unwrap(), ChunkConfig::default());
     }

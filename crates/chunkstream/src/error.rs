@@ -4,6 +4,7 @@ use std::error::Error;
 use std::fmt;
 use std::time::Duration;
 
+use crate::config::MinDataRate;
 use crate::encode::EncodeError;
 
 /// A boxed error from user code (a source or a transform).
@@ -50,6 +51,15 @@ pub enum StreamError {
     /// full (see [`ChunkConfig::stall_timeout`](crate::ChunkConfig::stall_timeout)): the
     /// task stopped and released the source and its buffers.
     Stalled(Duration),
+    /// The reader of a spawned stream fell below the minimum data rate (see
+    /// [`ChunkConfig::min_data_rate`](crate::ChunkConfig::min_data_rate)): the task
+    /// stopped and released the source and its buffers.
+    TooSlow {
+        /// The reader's average rate since the stream began, in bytes per second.
+        bytes_per_second: u64,
+        /// The minimum it fell below.
+        min: MinDataRate,
+    },
     /// The stream needed a tokio runtime (for `spawn`, `flush_interval` or a timeout) and
     /// was used outside one, or in one without timers enabled.
     NoRuntime,
@@ -78,6 +88,7 @@ impl StreamError {
             StreamError::Cancelled => ErrorKind::Cancelled,
             StreamError::TimedOut(_) => ErrorKind::TimedOut,
             StreamError::Stalled(_) => ErrorKind::Stalled,
+            StreamError::TooSlow { .. } => ErrorKind::TooSlow,
             StreamError::NoRuntime => ErrorKind::NoRuntime,
         }
     }
@@ -102,6 +113,8 @@ pub enum ErrorKind {
     TimedOut,
     /// [`StreamError::Stalled`]: "stalled".
     Stalled,
+    /// [`StreamError::TooSlow`]: "too_slow".
+    TooSlow,
     /// [`StreamError::NoRuntime`]: "no_runtime".
     NoRuntime,
 }
@@ -117,6 +130,7 @@ impl ErrorKind {
             ErrorKind::Cancelled => "cancelled",
             ErrorKind::TimedOut => "timed_out",
             ErrorKind::Stalled => "stalled",
+            ErrorKind::TooSlow => "too_slow",
             ErrorKind::NoRuntime => "no_runtime",
         }
     }
@@ -151,6 +165,15 @@ impl fmt::Display for StreamError {
             StreamError::Stalled(after) => {
                 write!(f, "stream stopped: the reader took no chunk for {after:?}")
             }
+            StreamError::TooSlow {
+                bytes_per_second,
+                min,
+            } => write!(
+                f,
+                "stream stopped: the reader took {bytes_per_second} bytes/s, below the \
+                 minimum of {} bytes/s (after a grace period of {:?})",
+                min.bytes_per_second, min.grace
+            ),
             StreamError::NoRuntime => {
                 f.write_str("no tokio runtime with timers enabled to run the stream on")
             }

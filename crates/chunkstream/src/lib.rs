@@ -142,6 +142,34 @@
 //! # }
 //! ```
 //!
+//! # Serving over HTTP: set `TCP_NODELAY`
+//!
+//! `axum::serve` leaves Nagle's algorithm on. hyper writes each chunk as it comes; when
+//! the next one is not ready yet (a spawned stream, a slow source, a flush deadline) the
+//! partly filled last segment of the write waits until the client acknowledges the one
+//! before, and clients delay that ACK (up to 40 ms on Linux). A body then advances one
+//! chunk per delayed ACK. The library cannot reach the socket; the server sets the
+//! option on every connection it accepts:
+//!
+//! ```
+//! # #[cfg(feature = "axum")]
+//! # async fn serve(app: axum::Router) -> std::io::Result<()> {
+//! use axum::serve::ListenerExt as _;
+//!
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:3000")
+//!     .await?
+//!     .tap_io(|tcp| {
+//!         if let Err(err) = tcp.set_nodelay(true) {
+//!             tracing::warn!(%err, "cannot set TCP_NODELAY");
+//!         }
+//!     });
+//! axum::serve(listener, app).await
+//! # }
+//! ```
+//!
+//! The lab measures every path with and without it: `reports/compare.md`, the `http`
+//! rows against the `http (Nagle on)` rows.
+//!
 //! Shared in-memory data needs no `Box::leak`: keep it in an `Arc<[T]>` (or
 //! `Arc<Vec<T>>`) and stream [`source::from_arc`]`(Arc::clone(&data))`. To read a whole
 //! body (in a test, say), [`ChunkStream::collect_bytes`] avoids the `collect` that
@@ -185,7 +213,11 @@
 //! - `pool-thread-local`: `pool::ThreadLocalPool`, small per-thread stacks spilling to and
 //!   refilling from a shared bounded queue.
 //! - `encoder-simd-json`: `encode::SimdJson`, the simd-json serializer.
-//! - `encoder-sonic-rs`: `encode::SonicRs`, the sonic-rs serializer.
+//! - `encoder-sonic-rs` (default): `encode::SonicRs`, the sonic-rs serializer: byte for
+//!   byte serde_json's output (checked over generated values, floats, 128-bit integers
+//!   and every character included) and faster on every workload the lab measures
+//!   (`reports/compare.md`). `default-features = false` builds without it and its
+//!   dependencies (serde_json is always there).
 //! - `tracing`: [`metrics`] runs each observed stream in a `tracing` span and ends it
 //!   with a `DEBUG` event carrying the stream's metrics.
 //! - `axum`: [`StreamResponse`] implements axum's `IntoResponse` (`Content-Type`,
@@ -193,6 +225,11 @@
 //!   enables `tracing`.
 //! - `sqlx`: `sql`, sources from sqlx pools and queries that a handler can return
 //!   (`sql::rows`, `sql::row_batches`, `sql::json_rows`, `sql::count`).
+//! - `rusqlite`: `sqlite`, SQLite through rusqlite (bundled SQLite): a statement runs
+//!   on a thread of its own and hands its rows over in bounded batches, interrupted
+//!   when the stream is dropped (`sqlite::rows`, `sqlite::json_rows`, `sqlite::count`),
+//!   with a small pool of read-only connections in WAL mode (`sqlite::Pool`, on r2d2).
+//!   The SQLite source to pick; `reports/database.md` measures it beside sqlx's.
 //! - `full`: all of the above.
 //!
 //! Always available, whatever the features: [`encode::SerdeJson`] (the reference
@@ -216,14 +253,19 @@ pub mod raw;
 mod run_ahead;
 pub mod source;
 mod sync;
+mod trace;
 cfg_sqlx! {
     pub mod sql;
+}
+cfg_rusqlite! {
+    pub mod sqlite;
 }
 mod chunk;
 mod collect;
 pub mod format;
 mod item;
 pub mod metrics;
+mod pace;
 mod parallel;
 mod pipeline;
 pub mod response;
@@ -232,7 +274,7 @@ mod stream;
 mod streamer;
 pub mod transform;
 
-pub use config::{ChunkConfig, ConfigError, PoolConfig};
+pub use config::{ChunkConfig, ConfigError, MinDataRate, PoolConfig};
 pub use encode::{EncodeError, Encoder};
 pub use error::{BoxError, ErrorKind, StreamError};
 pub use format::Format;
@@ -248,6 +290,6 @@ pub use streamer::Streamer;
 pub use tokio_util::sync::CancellationToken;
 
 // The README's examples are compiled and run as doctests, so they stay true.
-#[cfg(all(doctest, feature = "axum", feature = "sqlx"))]
+#[cfg(all(doctest, feature = "axum", feature = "sqlx", feature = "rusqlite"))]
 #[doc = include_str!("../../../README.md")]
 struct ReadmeDoctests;

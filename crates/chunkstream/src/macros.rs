@@ -77,3 +77,14 @@ macro_rules! cfg_sqlx {
         )*
     };
 }
+
+/// Items compiled with the `rusqlite` feature, badged in the docs.
+macro_rules! cfg_rusqlite {
+    ($($item:item)*) => {
+        $(
+            #[cfg(feature = "rusqlite")]
+            #[cfg_attr(docsrs, doc(cfg(feature = "rusqlite")))]
+            $item
+        )*
+    };
+}

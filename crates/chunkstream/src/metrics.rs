@@ -53,6 +53,7 @@ use futures_core::Stream;
 use crate::error::{ErrorKind, StreamError};
 use crate::pool::{BufferPool, PoolStats};
 use crate::stream::ChunkStream;
+use crate::trace;
 
 /// What one stream did, reported once when it ends.
 #[derive(Clone, Debug, PartialEq)]
@@ -233,7 +234,7 @@ impl ChunkStream {
     where
         F: FnOnce(StreamMetrics) + Send + 'static,
     {
-        let (content_type, spawn_with) = (self.content_type(), self.spawn_with);
+        let (content_type, spawn_with) = (self.content_type(), self.spawn_with.clone());
         let pool_before = probe.pool.as_ref().map(|stats| stats());
         let observed = Observed {
             inner: self,
@@ -287,7 +288,7 @@ impl Observed {
             pool_misses: delta(|s| s.misses),
             outcome: self.outcome.unwrap_or(Outcome::Dropped),
         };
-        trace::finished(&self.span, &metrics);
+        finished(&self.span, &metrics);
         on_end(metrics);
     }
 }
@@ -327,51 +328,25 @@ impl Drop for Observed {
     }
 }
 
-/// Where metrics are reported: `tracing` with the `tracing` feature, else
-/// nowhere (no-ops).
+/// Reports a stream's end: a `DEBUG` event in its span with the `tracing` feature.
 #[cfg(feature = "tracing")]
-pub(crate) mod trace {
-    pub(crate) type Span = tracing::Span;
-
-    pub(crate) fn span() -> Span {
-        tracing::debug_span!("chunkstream")
-    }
-
-    pub(crate) fn enter(span: &Span) -> tracing::span::Entered<'_> {
-        span.enter()
-    }
-
-    pub(crate) fn finished(span: &Span, m: &super::StreamMetrics) {
-        let _entered = span.enter();
-        tracing::debug!(
-            outcome = ?m.outcome,
-            items = m.items,
-            chunks = m.chunks,
-            bytes = m.bytes,
-            time_to_first_chunk_us = m.time_to_first_chunk.map(|d| d.as_micros() as u64),
-            elapsed_us = m.elapsed.as_micros() as u64,
-            pool_hits = m.pool_hits,
-            pool_misses = m.pool_misses,
-            "stream ended"
-        );
-    }
+fn finished(span: &trace::Span, m: &StreamMetrics) {
+    let _entered = span.enter();
+    tracing::debug!(
+        outcome = ?m.outcome,
+        items = m.items,
+        chunks = m.chunks,
+        bytes = m.bytes,
+        time_to_first_chunk_us = m.time_to_first_chunk.map(|d| d.as_micros() as u64),
+        elapsed_us = m.elapsed.as_micros() as u64,
+        pool_hits = m.pool_hits,
+        pool_misses = m.pool_misses,
+        "stream ended"
+    );
 }
 
 #[cfg(not(feature = "tracing"))]
-pub(crate) mod trace {
-    pub(crate) type Span = ();
-
-    pub(crate) fn span() -> Span {}
-
-    /// Stands for `tracing`'s entered-span guard.
-    pub(crate) struct Entered;
-
-    pub(crate) fn enter(_span: &Span) -> Entered {
-        Entered
-    }
-
-    pub(crate) fn finished(_span: &Span, _m: &super::StreamMetrics) {}
-}
+fn finished(_span: &trace::Span, _m: &StreamMetrics) {}
 
 #[cfg(test)]
 mod tests {

@@ -237,7 +237,7 @@ impl StreamResponseBuilder {
     /// let streamer = Streamer::new(ChunkConfig::default()).unwrap();
     /// let failing = futures_util::stream::iter([Err::<u32, _>(std::io::Error::other("no table"))]);
     /// let response = StreamResponse::new(streamer.json(failing)).start().await;
-    /// assert_eq!(response.error().map(|e| e.kind()), Some("source"));
+    /// assert_eq!(response.error().map(|e| e.kind().as_str()), Some("source"));
     /// assert_eq!(response.status(), http::StatusCode::INTERNAL_SERVER_ERROR);
     /// # });
     /// ```
@@ -284,7 +284,7 @@ impl ChunkStream {
 }
 
 /// The HTTP status for a stream that failed before its first chunk: `503 Service
-/// Unavailable` when cancelled or stopped for a stalled reader (the server shed the
+/// Unavailable` when cancelled or stopped for a stalled or too slow reader (the server shed the
 /// work), `504 Gateway Timeout` when timed out, `500 Internal Server Error` otherwise.
 ///
 /// # Examples
@@ -296,7 +296,9 @@ impl ChunkStream {
 /// ```
 pub fn error_status(err: &StreamError) -> StatusCode {
     match err {
-        StreamError::Cancelled | StreamError::Stalled(_) => StatusCode::SERVICE_UNAVAILABLE,
+        StreamError::Cancelled | StreamError::Stalled(_) | StreamError::TooSlow { .. } => {
+            StatusCode::SERVICE_UNAVAILABLE
+        }
         StreamError::TimedOut(_) => StatusCode::GATEWAY_TIMEOUT,
         _ => StatusCode::INTERNAL_SERVER_ERROR,
     }

@@ -5,7 +5,7 @@
 //!
 //! - normally: the last item it sends is marked as such (or the source ended without
 //!   any), and the reader's stream ends after it;
-//! - stopped (a stalled reader, or a stop from `ChunkStream::cancel_on`, `timeout` or
+//! - stopped (a stalled or too slow reader, or a stop from `ChunkStream::cancel_on`, `timeout` or
 //!   `stop_on`, which the task watches itself, even while nobody polls the reader): the
 //!   task drops the source, empties the channel (so every queued buffer goes back to its
 //!   pool) and returns the error, which the reader gets from the task's `JoinHandle` once
@@ -28,9 +28,12 @@ use tokio::sync::{Semaphore, mpsc};
 use tokio::task::{JoinError, JoinHandle};
 use tokio::time::{Instant, Sleep};
 
+use crate::config::ChunkConfig;
 use crate::error::StreamError;
+use crate::pace::Pace;
 use crate::stream::{ChunkStream, StopFuture};
 use crate::sync::{FAR_FUTURE, lock};
+use crate::trace;
 
 type Item = Result<Bytes, StreamError>;
 
@@ -54,9 +57,17 @@ impl ChunkStream {
     /// it). With [`ChunkConfig::stall_timeout`](crate::ChunkConfig::stall_timeout) set,
     /// a reader that takes no chunk for that long while the channel is full stops the
     /// task: the source and every queued buffer are released without the reader being
-    /// polled, and its next item is [`StreamError::Stalled`]. A panic that escapes the
-    /// task is reported as [`StreamError::Panicked`], never as a normal end. Outside a
-    /// tokio runtime the stream's only item is [`StreamError::NoRuntime`].
+    /// polled, and its next item is [`StreamError::Stalled`]. With
+    /// [`ChunkConfig::min_data_rate`](crate::ChunkConfig::min_data_rate) set, a reader
+    /// whose pace falls below it is cut the same way, and its next item is
+    /// [`StreamError::TooSlow`]. A panic that escapes the task is reported as
+    /// [`StreamError::Panicked`], never as a normal end. Outside a tokio runtime the
+    /// stream's only item is [`StreamError::NoRuntime`].
+    ///
+    /// Serve it with `TCP_NODELAY` set on the connection (see the crate docs, "Serving
+    /// over HTTP"): chunks reach hyper one at a time as the task makes them, and with
+    /// Nagle's algorithm on, the partly filled segment of each write waits for the
+    /// client's delayed ACK.
     ///
     /// # Examples
     ///
@@ -71,20 +82,23 @@ impl ChunkStream {
     /// # }).unwrap();
     /// ```
     pub fn spawn(self) -> ChunkStream {
-        let (capacity, stall) = self.spawn_with;
-        spawn_chunks(self, capacity, stall)
+        let config = self.spawn_with.clone();
+        spawn_chunks(self, &config)
     }
 }
 
-/// Runs `chunks` on a tokio task feeding a channel of `capacity` chunks, stopping when a
-/// chunk waits longer than `stall` for room.
-fn spawn_chunks(chunks: ChunkStream, capacity: usize, stall: Option<Duration>) -> ChunkStream {
+/// Runs `chunks` on a tokio task feeding a channel of `config.channel_capacity` chunks,
+/// stopping when a chunk waits longer than `config.stall_timeout` for room, or the reader
+/// falls below `config.min_data_rate`.
+fn spawn_chunks(chunks: ChunkStream, config: &ChunkConfig) -> ChunkStream {
+    let (capacity, stall) = (config.channel_capacity, config.stall_timeout);
     let content_type = chunks.content_type();
     let Ok(runtime) = tokio::runtime::Handle::try_current() else {
         return ChunkStream::from_error(content_type, StreamError::NoRuntime);
     };
-    // A stall limit needs timers; without them `sleep` panics: report it instead.
-    if stall.is_some() && catch_unwind(|| tokio::time::sleep(Duration::ZERO)).is_err() {
+    // Both limits need timers; without them `sleep` panics: report it instead.
+    let timed = stall.is_some() || config.min_data_rate.is_some();
+    if timed && catch_unwind(|| tokio::time::sleep(Duration::ZERO)).is_err() {
         return ChunkStream::from_error(content_type, StreamError::NoRuntime);
     }
     // tokio's bounded channel takes at most `Semaphore::MAX_PERMITS`; more is unbounded
@@ -96,8 +110,11 @@ fn spawn_chunks(chunks: ChunkStream, capacity: usize, stall: Option<Duration>) -
         stops,
         armed: FuturesUnordered::new(),
         stall: stall.map(|limit| (limit, None)),
+        pace: config
+            .min_data_rate
+            .map(|min| (Pace::new(min, capacity), None)),
     };
-    let spawn_with = chunks.spawn_with;
+    let spawn_with = chunks.spawn_with.clone();
     let task = runtime.spawn(run(chunks, tx, watch, Arc::clone(&rx)));
     let reader = Spawned {
         rx,
@@ -115,6 +132,9 @@ async fn run(
     rx: SharedReceiver,
 ) -> Result<(), StreamError> {
     let end = feed(&mut chunks, &tx, &mut watch).await;
+    if let Err(err @ (StreamError::Stalled(_) | StreamError::TooSlow { .. })) = &end {
+        trace::cut(err);
+    }
     if end.is_err() {
         // The reader gets the error from the JoinHandle; the chunks it did not take go
         // back to the pool now, whether or not it ever polls again.
@@ -147,6 +167,9 @@ async fn feed(
                 .map_err(|_| StreamError::Cancelled)?,
             Err(mpsc::error::TrySendError::Closed(())) => return Err(StreamError::Cancelled),
         };
+        if let (Some((pace, _)), Ok(chunk)) = (&mut watch.pace, &item) {
+            pace.sent(chunk.len());
+        }
         permit.send(Sent { item, last });
         if last {
             return Ok(());
@@ -154,35 +177,50 @@ async fn feed(
     }
 }
 
+/// A timer made on first use and reset for each wait.
+type Timer = Option<Pin<Box<Sleep>>>;
+
 /// What may stop the task besides its own end: the reader's drop, the stops handed over
-/// by the reader's `ChunkStream::stop_on`, and the stall limit.
+/// by the reader's `ChunkStream::stop_on`, the stall limit and the minimum data rate.
 struct Watch {
     stops: mpsc::UnboundedReceiver<StopFuture>,
     /// The stops received so far, watched together.
     armed: FuturesUnordered<StopFuture>,
-    /// The stall limit and its timer (made on first use, reset for each wait).
-    stall: Option<(Duration, Option<Pin<Box<Sleep>>>)>,
+    /// The stall limit and its timer.
+    stall: Option<(Duration, Timer)>,
+    /// The reader's pace and its timer.
+    pace: Option<(Pace, Timer)>,
 }
 
 impl Watch {
     /// Awaits `ready`, watching the reader, the stops (arming new ones on the way) and,
-    /// when `stall` is set, the stall limit from now. A reader gone is `Err(Cancelled)`,
-    /// which nobody will read.
+    /// when `waiting` for the reader, the stall limit from now and the minimum rate. A
+    /// reader gone is `Err(Cancelled)`, which nobody will read.
     async fn until<T>(
         &mut self,
         tx: &mpsc::Sender<Sent>,
         ready: impl Future<Output = T>,
-        stall: bool,
+        waiting: bool,
     ) -> Result<T, StreamError> {
         let mut ready = std::pin::pin!(ready);
-        let mut timer = match &mut self.stall {
-            Some((limit, sleep)) if stall => {
-                let deadline = Instant::now() + (*limit).min(FAR_FUTURE);
-                match sleep {
-                    Some(sleep) => sleep.as_mut().reset(deadline),
-                    None => *sleep = Some(Box::pin(tokio::time::sleep_until(deadline))),
-                }
-                sleep.as_mut().map(|sleep| (*limit, sleep))
+        let Watch {
+            stops,
+            armed,
+            stall,
+            pace,
+        } = self;
+        let mut stall = match stall {
+            Some((limit, timer)) if waiting => Some((
+                *limit,
+                arm(timer, Instant::now() + (*limit).min(FAR_FUTURE)),
+            )),
+            _ => None,
+        };
+        let queued = tx.max_capacity() - tx.capacity();
+        let mut pace = match pace {
+            Some((pace, timer)) if waiting => {
+                let deadline = pace.deadline(queued);
+                Some((&*pace, arm(timer, deadline)))
             }
             _ => None,
         };
@@ -190,17 +228,29 @@ impl Watch {
             tokio::select! {
                 biased;
                 () = tx.closed() => return Err(StreamError::Cancelled),
-                Some(err) = self.armed.next(), if !self.armed.is_empty() => return Err(err),
-                limit = expired(&mut timer) => return Err(StreamError::Stalled(limit)),
-                Some(stop) = self.stops.recv() => self.armed.push(stop),
+                Some(err) = armed.next(), if !armed.is_empty() => return Err(err),
+                limit = expired(&mut stall) => return Err(StreamError::Stalled(limit)),
+                pace = expired(&mut pace) => return Err(pace.too_slow(queued)),
+                Some(stop) = stops.recv() => armed.push(stop),
                 value = &mut ready => return Ok(value),
             }
         }
     }
 }
 
-/// Completes with the limit when the stall deadline passes; never without one.
-async fn expired(timer: &mut Option<(Duration, &mut Pin<Box<Sleep>>)>) -> Duration {
+/// `timer` set to go off at `deadline`.
+fn arm(timer: &mut Timer, deadline: Instant) -> &mut Pin<Box<Sleep>> {
+    match timer {
+        Some(sleep) => {
+            sleep.as_mut().reset(deadline);
+            sleep
+        }
+        None => timer.insert(Box::pin(tokio::time::sleep_until(deadline))),
+    }
+}
+
+/// Completes with what the limit carries when its deadline passes; never without one.
+async fn expired<L: Copy>(timer: &mut Option<(L, &mut Pin<Box<Sleep>>)>) -> L {
     match timer {
         Some((limit, sleep)) => {
             sleep.as_mut().await;

@@ -66,7 +66,7 @@ pub struct ChunkStream {
     /// For a spawned stream, while its task runs: where stops go.
     stops: Option<StopSender>,
     /// The channel capacity and stall limit [`spawn`](ChunkStream::spawn) uses.
-    pub(crate) spawn_with: (usize, Option<Duration>),
+    pub(crate) spawn_with: crate::ChunkConfig,
 }
 
 impl ChunkStream {
@@ -85,19 +85,18 @@ impl ChunkStream {
     where
         S: FusedStream<Item = Result<Bytes, StreamError>> + Send + 'static,
     {
-        let defaults = crate::ChunkConfig::default();
         ChunkStream {
             inner: Some(Box::pin(stream)),
             content_type,
             stops: None,
-            spawn_with: (defaults.channel_capacity, defaults.stall_timeout),
+            spawn_with: crate::ChunkConfig::default(),
         }
     }
 
     /// A spawned stream: `stop_on` hands its stops to the task through `stops`.
     pub(crate) fn spawned<S>(
         content_type: &'static str,
-        spawn_with: (usize, Option<Duration>),
+        spawn_with: crate::ChunkConfig,
         stream: S,
         stops: StopSender,
     ) -> Self

@@ -150,7 +150,7 @@ impl<P: BufferPool, E: Encoder, F: Format> Streamer<P, E, F> {
         S: FusedStream<Item = Result<bytes::Bytes, crate::StreamError>> + Send + 'static,
     {
         let mut chunks = ChunkStream::from_fused(self.format.content_type(), stream);
-        chunks.spawn_with = (self.config.channel_capacity, self.config.stall_timeout);
+        chunks.spawn_with = self.config.clone();
         chunks
     }
 

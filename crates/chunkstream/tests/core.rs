@@ -10,6 +10,8 @@
 //! - `config_range`: every accepted configuration works on every path (property test
 //!   over the whole range of every field); the rest is a `ConfigError`.
 //! - `end`: a stream whose last chunk is out is done (no late error), also over HTTP.
+//! - `min_rate`: a reader below `min_data_rate` is cut on the spawned paths, also
+//!   over HTTP; one at the rate is not; the direct paths are not affected.
 //! - `parallel`: parallel encoding on the batch path: failures, drops, permits, memory.
 //! - `run_ahead`: a source polled on its own task, bounded, stopped with the stream.
 
@@ -29,6 +31,8 @@ mod errors;
 mod flush;
 #[path = "core/matrix.rs"]
 mod matrix;
+#[path = "core/min_rate.rs"]
+mod min_rate;
 #[path = "core/parallel.rs"]
 mod parallel;
 #[path = "core/property.rs"]

@@ -550,3 +550,147 @@ fn sonic_rs_is_byte_identical_to_serde_json() {
     let rows = tickets(50);
     assert!(encode(&encoder, &rows).unwrap() == encode(&SerdeJson, &rows).unwrap());
 }
+
+/// sonic-rs against serde_json byte for byte, over generated values: floats from every
+/// bit pattern (finite), f32, the 128-bit integers, strings with any character
+/// (controls, quotes, backslashes, non-ASCII, U+2028), options, maps and nesting, and a
+/// list of values at the edges of float formatting. The default encoder is whichever is
+/// fastest of those that pass this.
+#[cfg(feature = "encoder-sonic-rs")]
+mod sonic_rs_bytes {
+    use std::collections::BTreeMap;
+
+    use proptest::prelude::*;
+    use serde::Serialize;
+
+    use super::{SerdeJson, encode};
+
+    #[derive(Clone, Debug, Serialize)]
+    struct Row {
+        f: f64,
+        g: f32,
+        u: u128,
+        i: i128,
+        a: u64,
+        b: i64,
+        s: String,
+        c: char,
+        floats: Vec<f64>,
+        maybe: Option<String>,
+        map: BTreeMap<String, f64>,
+        nested: Vec<(String, Option<f32>)>,
+    }
+
+    fn finite64() -> impl Strategy<Value = f64> {
+        prop_oneof![
+            any::<u64>().prop_map(f64::from_bits),
+            any::<f64>(),
+            (-1e6..1e6_f64),
+        ]
+        .prop_filter("finite", |f| f.is_finite())
+    }
+
+    fn finite32() -> impl Strategy<Value = f32> {
+        any::<u32>()
+            .prop_map(f32::from_bits)
+            .prop_filter("finite", |f| f.is_finite())
+    }
+
+    fn rows() -> impl Strategy<Value = Row> {
+        (
+            (finite64(), finite32(), any::<u128>(), any::<i128>()),
+            (any::<u64>(), any::<i64>(), any::<String>(), any::<char>()),
+            (
+                prop::collection::vec(finite64(), 0..8),
+                any::<Option<String>>(),
+                prop::collection::btree_map(any::<String>(), finite64(), 0..4),
+                prop::collection::vec((any::<String>(), prop::option::of(finite32())), 0..4),
+            ),
+        )
+            .prop_map(
+                |((f, g, u, i), (a, b, s, c), (floats, maybe, map, nested))| Row {
+                    f,
+                    g,
+                    u,
+                    i,
+                    a,
+                    b,
+                    s,
+                    c,
+                    floats,
+                    maybe,
+                    map,
+                    nested,
+                },
+            )
+    }
+
+    fn same<T: Serialize + ?Sized>(value: &T) -> Result<(), TestCaseError> {
+        let sonic = encode(&chunkstream::encode::SonicRs, value).map_err(|e| {
+            TestCaseError::fail(format!("sonic-rs refused what serde_json takes: {e}"))
+        })?;
+        let reference = encode(&SerdeJson, value).expect("serde_json encodes it");
+        prop_assert_eq!(
+            String::from_utf8_lossy(&sonic),
+            String::from_utf8_lossy(&reference)
+        );
+        Ok(())
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2000))]
+        #[test]
+        fn generated_values(row in rows()) {
+            same(&row)?;
+        }
+    }
+
+    #[test]
+    fn float_formatting_edges() {
+        let edges: Vec<f64> = vec![
+            0.0,
+            -0.0,
+            1.0,
+            -1.0,
+            0.1,
+            0.3,
+            1.5,
+            1e7,
+            1e15,
+            1e16,
+            1e17,
+            1e20,
+            1e21,
+            1e22,
+            1e-5,
+            1e-6,
+            1e-7,
+            1.23e-7,
+            5e-324,
+            2.2250738585072014e-308,
+            f64::MIN_POSITIVE,
+            f64::MAX,
+            f64::MIN,
+            f64::EPSILON,
+            123_456_789_012_345_680_000.0,
+            9_007_199_254_740_993.0,
+            0.000_001,
+            1.0 / 3.0,
+            2.0_f64.powi(53),
+            2.0_f64.powi(64),
+        ];
+        same(&edges).unwrap();
+        let edges32: Vec<f32> = vec![
+            0.1,
+            1e-7,
+            1e21,
+            3.4028235e38,
+            f32::MIN_POSITIVE,
+            1.0 / 3.0,
+            16_777_217.0,
+        ];
+        same(&edges32).unwrap();
+        same(&(u128::MAX, i128::MIN, u64::MAX, i64::MIN)).unwrap();
+        same("\u{0}\u{1f}\u{7f}\"\\/\u{2028}\u{2029}é😀\t\r\n\u{8}\u{c}").unwrap();
+    }
+}

@@ -103,5 +103,6 @@ pub(crate) fn path_name(path: Path) -> &'static str {
         Path::Item => "stream",
         Path::Batch => "stream_batch",
         Path::Spawn => "spawn",
+        Path::Parallel => "parallel",
     }
 }

@@ -20,6 +20,7 @@ mod plot;
 mod pool_ops;
 mod report;
 mod sampling;
+mod service;
 mod sources;
 mod stats;
 mod steady_alloc;
@@ -130,7 +131,8 @@ enum Command {
         profile: bool,
     },
     /// From the database to the body: SQLite, and PostgreSQL when DATABASE_URL points
-    /// to one; typed decode, naive, axum-streams and database-made JSON; flamegraphs.
+    /// to one; typed decode, naive, axum-streams and database-made JSON; on SQLite the
+    /// rusqlite source against the sqlx source and the limit; flamegraphs.
     Database {
         /// Small requests, short alternations, no flamegraphs (a smoke run).
         #[arg(long)]

@@ -57,6 +57,64 @@ pub(crate) fn environment(env: &Environment) -> String {
     out
 }
 
+/// The HTTP rows of one workload beside their ceilings, as ratios to the HTTP limit:
+/// encoding then sending (serial: `1 / (1 + H/E)`) and the slower of the two run at
+/// once (overlap: `min(1, E/H)`), from the encoder's limit `E` and the HTTP limit `H`,
+/// both measured against serde_json's limit in the same run. Empty without HTTP rows.
+fn http_ceilings(rows: &[Row<'_>]) -> String {
+    let find = |contestant: &str| {
+        rows.iter()
+            .find(|r| r.get("source") == "memory" && r.get("contestant") == contestant)
+            .or_else(|| rows.iter().find(|r| r.get("contestant") == contestant))
+            .map(|r| r.num("ratio"))
+    };
+    let Some(http) = find("http limit") else {
+        return String::new();
+    };
+    let table: Vec<Vec<String>> = rows
+        .iter()
+        .filter(|r| r.get("source").starts_with("http") && r.get("contestant") == "chunkstream")
+        .filter_map(|r| {
+            let encoder = r.get("encoder");
+            let limit = if encoder == "serde_json" {
+                Some(1.0)
+            } else {
+                find(&format!("{encoder} limit"))
+            }?;
+            Some(vec![
+                r.get("source").to_owned(),
+                r.get("path").to_owned(),
+                r.get("pool").to_owned(),
+                encoder.to_owned(),
+                ci(r, "ratio", "ratio_lo", "ratio_hi"),
+                fmt_num(1.0 / (1.0 + http / limit), 3),
+                fmt_num((limit / http).min(1.0), 3),
+            ])
+        })
+        .collect();
+    if table.is_empty() {
+        return String::new();
+    }
+    format!(
+        "HTTP rows and their ceilings (ratios to the HTTP limit; the HTTP limit ran at \
+         {}x the serde_json limit): `serial` is encoding then sending, `overlap` the \
+         slower of the two at once.\n\n{}\n",
+        fmt_num(http, 3),
+        markdown_table(
+            &[
+                "source",
+                "path",
+                "pool",
+                "encoder",
+                "ratio to HTTP limit [95%]",
+                "serial ceiling",
+                "overlap ceiling",
+            ],
+            &table,
+        )
+    )
+}
+
 fn kib(bytes: f64) -> String {
     fmt_num(bytes / 1024.0, 1)
 }
@@ -112,6 +170,16 @@ pub(crate) fn render_compare(compare: &Table, beside: &Beside<'_>, env: &Environ
          (the noise gate's input): a row far above the others was measured while the machine \
          was busy, and its ratio is less trustworthy than its interval suggests. MB/s is \
          absolute and depends on the machine's load; read the ratios.\n\n",
+    );
+    body.push_str(
+        "The `http` rows are served with `TCP_NODELAY` on every connection, as a production \
+         server should set it; the `http (Nagle on)` rows serve the same paths from a server \
+         that leaves Nagle's algorithm on, as `axum::serve` does unless told otherwise, \
+         against the same HTTP limit. The `tickets service` rows are the tickets service \
+         itself (its `App` on SQLite, seeded as the binary seeds it, served by its own \
+         `shutdown::serve` on a runtime with a worker per core, default settings) read by \
+         one client, against the service as it was (`before`: serde_json, SQLite read through \
+         sqlx, served by plain `axum::serve`), paired; `items` is the response's `limit`.\n\n",
     );
     let mut workloads: Vec<&str> = Vec::new();
     for r in compare.iter() {
@@ -175,14 +243,16 @@ pub(crate) fn render_compare(compare: &Table, beside: &Beside<'_>, env: &Environ
             &table,
         ));
         body.push('\n');
+        body.push_str(&http_ceilings(&rows));
     }
     if let Some(t) = beside.go {
         let _ = writeln!(
             body,
             "## The Go package, measured here\n\nStatus: {}. Its bulk stream (sync.Pool of \
              50 KB buffers, 32 KB chunks, batches of 1000, fetcher channels, encoding/json) \
-             over the same tickets, paired with chunkstream's (memory, `stream`, freelist, \
-             serde_json) block for block; Go times its blocks itself. The slices alternate \
+             over the same tickets, paired with chunkstream's with its default features \
+             (memory, `stream`, freelist, sonic-rs) block for block; Go times its blocks \
+             itself. The slices alternate \
              Go on one core (`GOMAXPROCS=1`, the headline: one core each, Go at its fastest \
              and steadiest here) and at its default `GOMAXPROCS` (both cores).\n",
             go_bench::status(Some(t))

@@ -1,5 +1,5 @@
 //! The sources beyond memory: a tokio channel fed by a producer task, SQLite through
-//! sqlx (a seeded file in a temporary folder), PostgreSQL through sqlx (a seeded table
+//! sqlx and through rusqlite (one seeded file in a temporary folder), PostgreSQL through sqlx (a seeded table
 //! on the server `DATABASE_URL` names; the same columns and rows), and an axum server
 //! on 127.0.0.1 read by reqwest.
 
@@ -11,6 +11,7 @@ use axum::body::Body;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::serve::ListenerExt;
+use chunkstream::sqlite::{self, rusqlite};
 use chunkstream::{BoxError, ChunkStream};
 use chunkstream_benches::peers::PeerKind;
 use chunkstream_benches::scenario::{Chunks, ChunksFactory};
@@ -123,11 +124,37 @@ where
     })
 }
 
+/// A ticket decoded by rusqlite from a row of `SELECT {COLUMNS}`.
+fn decode_rusqlite(row: &rusqlite::Row<'_>) -> rusqlite::Result<Ticket> {
+    Ok(Ticket {
+        id: row.get(0)?,
+        project_id: row.get(1)?,
+        title: row.get(2)?,
+        description: row.get(3)?,
+        status: row.get(4)?,
+        priority: row.get(5)?,
+        assignee: row.get(6)?,
+        reporter: row.get(7)?,
+        created_at: row.get(8)?,
+        updated_at: row.get(9)?,
+        estimate_hours: row.get(10)?,
+        labels: row.get(11)?,
+    })
+}
+
+/// `SELECT {COLUMNS} FROM tickets ORDER BY id`.
+fn tickets_query() -> &'static str {
+    static QUERY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    QUERY.get_or_init(|| format!("SELECT {COLUMNS} FROM tickets ORDER BY id"))
+}
+
 /// A seeded SQLite database in a temporary folder (removed on drop).
 #[derive(Debug)]
 pub(crate) struct Sqlite {
     /// The pool, leaked so row streams can be `'static`.
     pub(crate) pool: &'static SqlitePool,
+    /// Read-only rusqlite connections to the same file (`chunkstream::sqlite`).
+    pub(crate) rusqlite: sqlite::Pool,
     _dir: tempfile::TempDir,
 }
 
@@ -146,8 +173,11 @@ impl Sqlite {
             .execute(&pool)
             .await?;
         insert_tickets(&pool, "tickets", tickets).await?;
+        let path = dir.path().join("tickets.db");
+        let rusqlite = sqlite::Pool::read_only(path, 4, std::time::Duration::from_secs(10))?;
         Ok(Sqlite {
             pool: Box::leak(Box::new(pool)),
+            rusqlite,
             _dir: dir,
         })
     }
@@ -156,11 +186,17 @@ impl Sqlite {
     pub(crate) fn rows(
         pool: &'static SqlitePool,
     ) -> impl Stream<Item = Result<Ticket, BoxError>> + Send + 'static {
-        static QUERY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-        let query = QUERY.get_or_init(|| format!("SELECT {COLUMNS} FROM tickets ORDER BY id"));
-        sqlx::query(query.as_str())
+        sqlx::query(tickets_query())
             .fetch(pool)
             .map(|row| Ok(decode(&row?)?))
+    }
+
+    /// Every ticket in `pool`, in id order, decoded by rusqlite on the statement's
+    /// thread (`chunkstream::sqlite::rows`).
+    pub(crate) fn rusqlite_rows(
+        pool: &sqlite::Pool,
+    ) -> impl Stream<Item = Result<Ticket, BoxError>> + Send + 'static {
+        sqlite::rows(pool.clone(), tickets_query(), [], decode_rusqlite).map_err(BoxError::from)
     }
 }
 
@@ -288,8 +324,13 @@ pub(crate) struct Server {
 }
 
 impl Server {
-    /// Serves `routes` (`/name` -> body) on an ephemeral port.
-    pub(crate) fn start(routes: HashMap<String, BodyFactory>) -> Result<Self, BoxError> {
+    /// Serves `routes` (`/name` -> body) on an ephemeral port, with `TCP_NODELAY` on
+    /// every accepted connection when `nodelay` (as a production server sets it), or
+    /// with Nagle's algorithm left on (as `axum::serve` leaves it).
+    pub(crate) fn start(
+        routes: HashMap<String, BodyFactory>,
+        nodelay: bool,
+    ) -> Result<Self, BoxError> {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
             .thread_name("lab-server")
@@ -307,10 +348,10 @@ impl Server {
         }
         let listener = runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))?;
         let addr = listener.local_addr()?;
-        // TCP_NODELAY, as a production server sets it: without it, bodies written as many
-        // small frames stall on Nagle's algorithm and the client's delayed ACKs.
-        let listener = listener.tap_io(|tcp| {
-            let _ = tcp.set_nodelay(true);
+        // Without TCP_NODELAY, bodies written a frame at a time stall on Nagle's
+        // algorithm and the client's delayed ACKs.
+        let listener = listener.tap_io(move |tcp| {
+            let _ = tcp.set_nodelay(nodelay);
         });
         runtime.spawn(async move { axum::serve(listener, router).await });
         Ok(Server {
@@ -323,18 +364,22 @@ impl Server {
     /// A factory of client-side bodies: each call sends `GET /name` and streams the
     /// response body as it arrives.
     pub(crate) fn client(&self, name: &str) -> ChunksFactory {
-        let url = format!("{}/{name}", self.base);
-        let client = self.client.clone();
-        Arc::new(move || -> Chunks {
-            let request = client.get(&url).send();
-            futures_util::stream::once(async move {
-                let response = request.await?.error_for_status()?;
-                Ok::<_, BoxError>(response.bytes_stream().map_err(BoxError::from))
-            })
-            .try_flatten()
-            .boxed()
-        })
+        http_body(self.client.clone(), format!("{}/{name}", self.base))
     }
+}
+
+/// A factory of client-side bodies: each call sends `GET url` with `client` and streams
+/// the response body as it arrives (an error status is an error).
+pub(crate) fn http_body(client: reqwest::Client, url: String) -> ChunksFactory {
+    Arc::new(move || -> Chunks {
+        let request = client.get(&url).send();
+        futures_util::stream::once(async move {
+            let response = request.await?.error_for_status()?;
+            Ok::<_, BoxError>(response.bytes_stream().map_err(BoxError::from))
+        })
+        .try_flatten()
+        .boxed()
+    })
 }
 
 #[cfg(test)]

@@ -7,8 +7,9 @@ use std::str::FromStr;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use futures_util::StreamExt;
+use chunkstream::{BoxError, RawJson, sqlite};
 use futures_util::stream::BoxStream;
+use futures_util::{StreamExt, TryStreamExt};
 use sqlx::pool::{PoolConnection, PoolOptions};
 use sqlx::postgres::{PgConnectOptions, PgPool};
 use sqlx::sqlite::{SqliteConnectOptions, SqlitePool};
@@ -156,23 +157,47 @@ impl Db {
     }
 }
 
-/// A connection taken from a [`Db`], back in its pool when dropped.
+/// A connection taken from a [`Db`] (or from the rusqlite pool beside it), back in its
+/// pool when dropped.
 #[derive(Debug)]
 pub enum Conn {
     /// SQLite.
     Sqlite(PoolConnection<sqlx::Sqlite>),
     /// PostgreSQL.
     Postgres(PoolConnection<sqlx::Postgres>),
+    /// SQLite through rusqlite (see [`reader`](crate::reader)); `None` only if a count
+    /// on it failed to give it back.
+    Rusqlite(Option<sqlite::Connection>),
 }
 
-/// Runs `$body` with `$conn` bound to the typed connection inside any [`Conn`] variant.
+/// Runs `$body` with `$c` bound to the typed sqlx connection inside a [`Conn`], or
+/// `$rusqlite` with `$r` bound to a rusqlite one.
 macro_rules! on_conn {
-    ($conn:expr, $c:ident => $body:expr) => {
+    ($conn:expr, $c:ident => $body:expr, $r:ident => $rusqlite:expr) => {
         match $conn {
             Conn::Sqlite($c) => $body,
             Conn::Postgres($c) => $body,
+            Conn::Rusqlite($r) => $rusqlite,
         }
     };
+}
+
+/// A connection for one download: from `reader` (rusqlite) when there is one, else from
+/// `db`'s pool; waiting at most the pool's acquire timeout.
+///
+/// # Errors
+///
+/// As [`Db::acquire`]; `sqlx::Error::PoolTimedOut` when every connection of either
+/// pool stayed in use.
+pub async fn acquire(db: &Db, reader: Option<&sqlite::Pool>) -> Result<Conn, sqlx::Error> {
+    let Some(reader) = reader else {
+        return db.acquire().await;
+    };
+    match reader.get().await {
+        Ok(conn) => Ok(Conn::Rusqlite(Some(conn))),
+        Err(sqlite::Error::Pool(_)) => Err(sqlx::Error::PoolTimedOut),
+        Err(err) => Err(sqlx::Error::Configuration(err.into())),
+    }
 }
 
 impl Conn {
@@ -181,8 +206,14 @@ impl Conn {
         match self {
             Conn::Sqlite(_) => Dialect::Sqlite,
             Conn::Postgres(_) => Dialect::Postgres,
+            Conn::Rusqlite(_) => Dialect::Sqlite,
         }
     }
+}
+
+/// A lost rusqlite connection, as an error.
+fn lost() -> BoxError {
+    "the database connection was lost while counting".into()
 }
 
 /// The ticket columns, in [`Ticket`](crate::model::Ticket) order.
@@ -281,7 +312,8 @@ pub struct Selection {
 }
 
 impl Selection {
-    fn limit(&self) -> i64 {
+    /// The limit as bound to the queries (no limit: the largest).
+    pub(crate) fn limit_value(&self) -> i64 {
         self.limit
             .map_or(i64::MAX, |l| i64::try_from(l).unwrap_or(i64::MAX))
     }
@@ -337,7 +369,7 @@ impl Selection {
     /// # Errors
     ///
     /// The database's error.
-    pub async fn count(&self, conn: &mut Conn) -> Result<u64, sqlx::Error> {
+    pub async fn count(&self, conn: &mut Conn) -> Result<u64, BoxError> {
         let sql = self.count_sql();
         let n: i64 = on_conn!(conn, conn => {
             let mut query = sqlx::query_scalar::<_, i64>(&sql);
@@ -345,50 +377,71 @@ impl Selection {
                 query = query.bind(status.clone());
             }
             if self.limit.is_some() {
-                query = query.bind(self.limit());
+                query = query.bind(self.limit_value());
             }
             query.fetch_one(&mut **conn).await?
+        }, slot => {
+            let (back, n) = crate::reader::count(self, slot.take().ok_or_else(lost)?).await;
+            *slot = back;
+            return n;
         });
         Ok(u64::try_from(n).unwrap_or(0))
     }
 
     /// Streams the selected rows over `conn`, which the stream owns (with `guard`) until
     /// it ends or is dropped.
-    pub fn rows<T, G>(self, conn: Conn, guard: G) -> OwnedRows<T>
+    pub fn rows<T, G>(self, conn: Conn, guard: G) -> BoxStream<'static, Result<T, BoxError>>
     where
         T: for<'r> sqlx::FromRow<'r, sqlx::sqlite::SqliteRow>
             + for<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow>
+            + crate::reader::FromSqliteRow
             + Send
             + Unpin
             + 'static,
         G: Send + Sync + 'static,
     {
-        let limit = self.limit();
-        let owned = (self.rows_sql(), self.status, guard);
-        on_conn!(conn, conn => OwnedRows::new(conn, owned, move |conn, (sql, status, _guard)| {
-            let mut query = sqlx::query_as::<_, T>(sql);
-            if let Some(status) = status {
-                query = query.bind(status.clone());
-            }
-            query.bind(limit).fetch(conn)
-        }))
+        on_conn!(conn, conn => {
+            let limit = self.limit_value();
+            let owned = (self.rows_sql(), self.status, guard);
+            OwnedRows::new(conn, owned, move |conn, (sql, status, _guard)| {
+                let mut query = sqlx::query_as::<_, T>(sql);
+                if let Some(status) = status {
+                    query = query.bind(status.clone());
+                }
+                query.bind(limit).fetch(conn)
+            })
+            .map_err(BoxError::from)
+            .boxed()
+        }, conn => match conn {
+            Some(conn) => crate::reader::rows(&self, conn, guard),
+            None => futures_util::stream::once(async { Err(lost()) }).boxed(),
+        })
     }
 
     /// Streams the selected rows as the JSON text the database makes of each (see
     /// [`Dialect::ticket_json`]) over `conn`, owned as in [`rows`](Selection::rows).
-    pub fn json_rows<G>(self, conn: Conn, guard: G) -> OwnedRows<String>
+    pub fn json_rows<G>(self, conn: Conn, guard: G) -> BoxStream<'static, Result<RawJson, BoxError>>
     where
         G: Send + Sync + 'static,
     {
-        let limit = self.limit();
-        let owned = (self.json_rows_sql(conn.dialect()), self.status, guard);
-        on_conn!(conn, conn => OwnedRows::new(conn, owned, move |conn, (sql, status, _guard)| {
-            let mut query = sqlx::query_scalar::<_, String>(sql);
-            if let Some(status) = status {
-                query = query.bind(status.clone());
-            }
-            query.bind(limit).fetch(conn)
-        }))
+        let dialect = conn.dialect();
+        on_conn!(conn, conn => {
+            let limit = self.limit_value();
+            let owned = (self.json_rows_sql(dialect), self.status, guard);
+            OwnedRows::new(conn, owned, move |conn, (sql, status, _guard)| {
+                let mut query = sqlx::query_scalar::<_, String>(sql);
+                if let Some(status) = status {
+                    query = query.bind(status.clone());
+                }
+                query.bind(limit).fetch(conn)
+            })
+            .map_ok(RawJson::from)
+            .map_err(BoxError::from)
+            .boxed()
+        }, conn => match conn {
+            Some(conn) => crate::reader::json_rows(&self, conn, guard),
+            None => futures_util::stream::once(async { Err(lost()) }).boxed(),
+        })
     }
 }
 

@@ -14,13 +14,18 @@
 //! - `GET /tickets/summary`: the batch path; each batch of rows goes through the
 //!   "formulas" ([`model::summarize`]: age in days, SLA breached, priority score).
 //!   `?as_of=UNIX_SECONDS` fixes "now" (the current time by default).
-//! - `GET /healthz`: `200` with the streams in progress and the database pool's state.
-//! - `GET /readyz`: the same, `503` while every stream slot is taken.
+//! - `GET /healthz`: `200` with the streams in progress, the download queue and the
+//!   database pool's state.
+//! - `GET /readyz`: the same, `503` while every stream slot is taken and the queue is full.
 //!
+//! Admission is by cost ([`admission`]): a request whose `limit` is at most
+//! [`Settings::small_rows`] is served at once on a connection of its own, without a slot.
 //! A download holds one database connection (its count and its rows come from it) and
-//! one of [`Settings::max_streams`] stream slots; when every slot is taken a request is
-//! answered at once with `503` and `Retry-After`. A client that stops reading for
-//! [`Settings::stall_timeout`] loses its stream, and its connection goes back to the pool.
+//! one of the stream slots ([`Settings::slots`]); when every slot is taken it waits in a
+//! bounded first-come-first-served queue for up to [`Settings::queue_wait`], and only then
+//! (or when the queue is full) is answered with `503` and `Retry-After`. A client that
+//! stops reading for [`Settings::stall_timeout`], or reads slower than
+//! [`Settings::min_data_rate`], loses its stream, and its slot and connection are free.
 //!
 //! Every 4xx and 5xx has the JSON body `{"error", "message", "request_id"}`; internal
 //! details go to the log (and to the client only with [`Settings::expose_errors`]).
@@ -30,11 +35,16 @@
 //! The database is SQLite by default (created and seeded on first start), PostgreSQL when
 //! the URL says `postgres://`; each through sqlx's typed pool ([`db::Db`]), which decodes
 //! rows faster than sqlx's dynamic `Any` driver (the `any_vs_typed` example measures it).
+//! SQLite downloads read through rusqlite by default ([`reader`]: read-only connections
+//! on the same file, the statement on a blocking thread); [`Settings::sqlite_driver`]
+//! (`--sqlite-driver sqlx`) reads them through sqlx instead, to compare.
 
+pub mod admission;
 pub mod db;
 pub mod error;
 pub mod model;
 pub mod params;
+pub mod reader;
 pub mod seed;
 pub mod shutdown;
 pub mod strategy;
@@ -49,14 +59,16 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use chunkstream::encode::SerdeJson;
 use chunkstream::metrics::{ItemCounter, Probe, StreamMetrics};
-use chunkstream::{ChunkConfig, ChunkStream, PoolStats, StreamResponse, Streamer};
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use chunkstream::{ChunkConfig, ChunkStream, MinDataRate, PoolStats, StreamResponse, Streamer};
+use tokio::sync::OwnedSemaphorePermit;
 use tower_http::compression::CompressionLayer;
 
+use crate::admission::{Admission, AdmissionStats, Refused};
 use crate::db::{Conn, Db, Selection};
 use crate::error::{ApiError, ExposeErrors};
 use crate::model::{Ticket, summarize};
 use crate::params::{JsonBy, ListParams, Params, SummaryParams};
+use crate::reader::SqliteDriver;
 use crate::strategy::{AnyStreamer, EncoderKind, PoolKind, SharedPool};
 
 /// An error opening the service.
@@ -70,13 +82,32 @@ pub struct Settings {
     pub chunk: ChunkConfig,
     /// The buffer pool strategy. Default: the freelist pool.
     pub pool: PoolKind,
-    /// The JSON encoder. Default: serde_json.
+    /// The JSON encoder. Default: sonic-rs (serde_json's bytes, faster).
     pub encoder: EncoderKind,
-    /// Database connections at most. Default 8.
+    /// Database connections at most. Default 10: 8 for downloads and
+    /// [`SMALL_LANE_CONNECTIONS`] for small requests.
     pub db_connections: u32,
-    /// Streams (downloads) in progress at most; more are refused with `503`. Default 8,
-    /// and never more than `db_connections` (each stream holds a connection).
-    pub max_streams: usize,
+    /// Streams (downloads) in progress at most. `None` (the default): derived, see
+    /// [`Settings::slots`]. Never more than the connections downloads may hold.
+    pub max_streams: Option<usize>,
+    /// Memory the downloads in progress may hold between them, in bytes; with
+    /// [`Settings::stream_memory`] per download it bounds the slots. Default 64 MiB.
+    pub stream_memory_budget: usize,
+    /// Requests with a `limit` of at most this many rows are small: served without a
+    /// slot or a wait. `None` (the default): [`Settings::small_rows`] derives it.
+    pub small_rows: Option<u64>,
+    /// Downloads that may wait for a slot at once; more are refused at once. `None` (the
+    /// default): [`QUEUE_PER_SLOT`] per slot.
+    pub queue_max: Option<usize>,
+    /// How long a download waits in the queue for a slot before a `503`. Default 90 s:
+    /// long enough for a full queue ([`QUEUE_PER_SLOT`] downloads per slot) of full
+    /// downloads of the default table to drain on a 2-core machine (the `loadtest
+    /// downloads` scenario; its numbers are in `reports/tickets-fair.txt`). A waiter
+    /// holds a socket and a small task, no buffer and no database connection.
+    pub queue_wait: Duration,
+    /// The slowest a client may read a stream (after a grace period) before it is cut.
+    /// Default [`DEFAULT_MIN_DATA_RATE`].
+    pub min_data_rate: Option<MinDataRate>,
     /// The `Retry-After` of a `503`, in seconds. Default 1.
     pub retry_after_secs: u64,
     /// How long a stream waits for a client that stopped reading before it is cut and
@@ -86,6 +117,8 @@ pub struct Settings {
     pub acquire_timeout: Duration,
     /// Error bodies carry the internal detail (for development). Default `false`.
     pub expose_errors: bool,
+    /// Which driver reads SQLite downloads. Default rusqlite (see [`reader`]).
+    pub sqlite_driver: SqliteDriver,
 }
 
 impl Default for Settings {
@@ -94,21 +127,108 @@ impl Default for Settings {
             chunk: ChunkConfig::default(),
             pool: PoolKind::default(),
             encoder: EncoderKind::default(),
-            db_connections: 8,
-            max_streams: 8,
+            db_connections: 10,
+            max_streams: None,
+            stream_memory_budget: 64 << 20,
+            small_rows: None,
+            queue_max: None,
+            queue_wait: Duration::from_secs(90),
+            min_data_rate: Some(DEFAULT_MIN_DATA_RATE),
             retry_after_secs: 1,
             stall_timeout: Duration::from_secs(30),
             acquire_timeout: Duration::from_secs(5),
             expose_errors: false,
+            sqlite_driver: SqliteDriver::default(),
         }
     }
 }
 
+/// Database connections kept for small requests: downloads hold at most
+/// `db_connections` minus these, so a small request never waits behind them.
+pub const SMALL_LANE_CONNECTIONS: u32 = 2;
+
+/// Downloads allowed to wait per slot. With a full queue the last one in line waits for
+/// this many downloads per slot to finish; longer lines would mostly time out.
+pub const QUEUE_PER_SLOT: usize = 8;
+
+/// The bytes of JSON budgeted for one ticket when deciding what is small. Every seeded
+/// ticket fits in it (a test in `seed.rs` checks); a larger row only makes a "small"
+/// response take a few more chunks, and wait for its client a little.
+pub const ROW_BUDGET: usize = 1 << 10; // 1 KiB
+
+/// What hyper buffers for one HTTP/1 connection's socket before it stops taking body
+/// chunks: its default `max_buf_size` (`8192 + 4096 * 100` bytes, hyper's
+/// `proto::h1::io::DEFAULT_MAX_BUFFER_SIZE`).
+pub const HTTP_WRITE_BUFFER: usize = 8192 + 4096 * 100;
+
+/// SQLite's default page cache per connection (`PRAGMA cache_size = -2000`: 2000 KiB).
+pub const SQLITE_PAGE_CACHE: usize = 2000 << 10;
+
+/// The service's minimum data rate: 4 KiB/s after a 5 s grace period. Kestrel's 240 B/s
+/// and 5 s guard a connection that costs a socket; a download here holds one of a few
+/// stream slots and database connections, so the floor is where one default chunk
+/// (32 KiB) takes 8 s; a client slower than that would hold a slot and a connection
+/// for a long time on a large table. The grace is Kestrel's.
+pub const DEFAULT_MIN_DATA_RATE: MinDataRate = MinDataRate::new(4 << 10, Duration::from_secs(5));
+
 impl Settings {
     /// The chunk configuration the streamers get: [`Settings::chunk`] with the stall
-    /// limit.
+    /// limit and the minimum data rate.
     fn chunk_config(&self) -> ChunkConfig {
-        self.chunk.clone().with_stall_timeout(self.stall_timeout)
+        self.chunk
+            .clone()
+            .with_stall_timeout(self.stall_timeout)
+            .with_min_data_rate(self.min_data_rate)
+    }
+
+    /// The memory one response holds at most, in bytes: the buffer being filled, the
+    /// chunks queued ahead of the client (`channel_capacity`) and the chunks the HTTP
+    /// stack holds for the socket (up to [`HTTP_WRITE_BUFFER`] of them, one more for
+    /// the one it takes last), each a pooled buffer of `buffer_size` (from the validated
+    /// chunk configuration).
+    pub fn stream_memory(&self) -> usize {
+        let chunk = self.chunk.clone().validate().unwrap_or_default();
+        let in_http = HTTP_WRITE_BUFFER.div_ceil(chunk.chunk_threshold) + 1;
+        chunk
+            .buffer_size
+            .saturating_mul(1 + chunk.channel_capacity + in_http)
+    }
+
+    /// The memory the service holds besides its responses, at most, in bytes: the
+    /// buffers the pool keeps (`max_pooled` of `buffer_size`) and, for SQLite, each
+    /// connection's page cache ([`SQLITE_PAGE_CACHE`]).
+    pub fn fixed_memory(&self, connections: u32) -> usize {
+        let chunk = self.chunk.clone().validate().unwrap_or_default();
+        chunk.max_pooled.saturating_mul(chunk.buffer_size)
+            + (connections as usize).saturating_mul(SQLITE_PAGE_CACHE)
+    }
+
+    /// The stream slots: [`Settings::max_streams`] if set, else as many as the memory
+    /// budget holds; never more than the connections downloads may hold
+    /// (`connections` minus [`SMALL_LANE_CONNECTIONS`], at least 1).
+    pub fn slots(&self, connections: u32) -> usize {
+        let for_downloads = connections.saturating_sub(SMALL_LANE_CONNECTIONS).max(1) as usize;
+        let wanted = self
+            .max_streams
+            .unwrap_or_else(|| self.stream_memory_budget / self.stream_memory().max(1));
+        wanted.clamp(1, for_downloads)
+    }
+
+    /// The queue length: [`Settings::queue_max`], or [`QUEUE_PER_SLOT`] per slot.
+    pub fn queue_len(&self, slots: usize) -> usize {
+        self.queue_max.unwrap_or(slots * QUEUE_PER_SLOT)
+    }
+
+    /// The largest `limit` served without a slot: [`Settings::small_rows`] if set, else
+    /// the rows of [`ROW_BUDGET`] each that fit in the chunks a stream queues ahead of
+    /// its client (`channel_capacity` chunks of `chunk_threshold`): such a response is
+    /// read from the database whole without waiting for the client, so its connection
+    /// is free within a query's time however slowly the client reads.
+    pub fn small_rows(&self) -> u64 {
+        self.small_rows.unwrap_or_else(|| {
+            let chunk = self.chunk.clone().validate().unwrap_or_default();
+            (chunk.channel_capacity.saturating_mul(chunk.chunk_threshold) / ROW_BUDGET) as u64
+        })
     }
 }
 
@@ -117,9 +237,11 @@ impl Settings {
 #[derive(Clone, Debug)]
 pub struct App {
     db: Db,
+    /// The rusqlite pool SQLite downloads read from, unless they read through sqlx.
+    reader: Option<chunkstream::sqlite::Pool>,
     json: AnyStreamer,
     ndjson: AnyStreamer,
-    slots: Slots,
+    slots: Admission,
     rows_read: ItemCounter,
     settings: Arc<Settings>,
 }
@@ -169,9 +291,10 @@ impl App {
         let pool = settings.pool.build(&chunk);
         let json = AnyStreamer::new(chunk, pool, settings.encoder)?;
         let ndjson = json.clone().with_format(chunkstream::format::Json::Ndjson);
-        let connections = db.max_connections() as usize;
+        let slots = settings.slots(db.max_connections());
         Ok(App {
-            slots: Slots::new(settings.max_streams.clamp(1, connections.max(1))),
+            reader: reader::open(&db, settings.sqlite_driver)?,
+            slots: Admission::new(slots, settings.queue_len(slots), settings.queue_wait),
             db,
             json,
             ndjson,
@@ -217,6 +340,16 @@ impl App {
         .expect("the service's configuration is valid")
     }
 
+    /// Database connections in use now (by downloads, in whichever pool they read).
+    pub fn connections_in_use(&self) -> u32 {
+        let in_use = |size: u32, idle: u32| size.saturating_sub(idle);
+        let sqlx = in_use(self.db.size(), self.db.num_idle() as u32);
+        sqlx + self
+            .reader
+            .as_ref()
+            .map_or(0, |r| in_use(r.size(), r.idle()))
+    }
+
     /// The buffer pool's counters.
     pub fn buffer_pool_stats(&self) -> PoolStats {
         self.json.pool().stats()
@@ -229,7 +362,13 @@ impl App {
 
     /// Streams in progress, and the most allowed.
     pub fn streams(&self) -> (usize, usize) {
-        (self.slots.active(), self.slots.max)
+        let stats = self.slots.stats();
+        (stats.active, stats.max)
+    }
+
+    /// The download slots, their queue and the counts of waits and refusals.
+    pub fn admission(&self) -> AdmissionStats {
+        self.slots.stats()
     }
 
     /// The settings it runs with.
@@ -237,18 +376,33 @@ impl App {
         &self.settings
     }
 
-    /// A stream slot and a database connection for one download, and the selection's
-    /// row count read on that connection.
+    /// A stream slot (none for a small request) and a database connection for one
+    /// download, and the selection's row count read on that connection.
     async fn open_stream(
         &self,
         selection: &Selection,
-    ) -> Result<(OwnedSemaphorePermit, Conn, u64), ApiError> {
+    ) -> Result<(Option<OwnedSemaphorePermit>, Conn, u64), ApiError> {
         let overloaded = || ApiError::overloaded(self.settings.retry_after_secs);
-        let slot = self.slots.try_take().ok_or_else(overloaded)?;
-        let mut conn = self.db.acquire().await.map_err(|err| match err {
-            sqlx::Error::PoolTimedOut => overloaded().with_detail(err),
-            err => ApiError::internal(err),
-        })?;
+        let small = selection
+            .limit
+            .is_some_and(|limit| limit <= self.settings.small_rows());
+        let slot = if small {
+            None
+        } else {
+            Some(
+                self.slots
+                    .take()
+                    .await
+                    .map_err(|refused| refuse(self, refused))?,
+            )
+        };
+        let mut conn =
+            db::acquire(&self.db, self.reader.as_ref())
+                .await
+                .map_err(|err| match err {
+                    sqlx::Error::PoolTimedOut => overloaded().with_detail(err),
+                    err => ApiError::internal(err),
+                })?;
         let total = selection
             .count(&mut conn)
             .await
@@ -264,7 +418,7 @@ impl App {
         selection: Selection,
     ) -> Result<
         (
-            impl futures_util::Stream<Item = Result<Ticket, sqlx::Error>> + Send + 'static,
+            impl futures_util::Stream<Item = Result<Ticket, BoxError>> + Send + 'static,
             Probe,
             u64,
         ),
@@ -282,11 +436,11 @@ impl App {
         streamer: &AnyStreamer,
         rows: S,
     ) -> (
-        impl futures_util::Stream<Item = Result<T, sqlx::Error>> + Send + 'static + use<T, S>,
+        impl futures_util::Stream<Item = Result<T, BoxError>> + Send + 'static + use<T, S>,
         Probe,
     )
     where
-        S: futures_util::Stream<Item = Result<T, sqlx::Error>> + Send + 'static,
+        S: futures_util::Stream<Item = Result<T, BoxError>> + Send + 'static,
     {
         let counter = ItemCounter::new();
         let rows = self.rows_read.count(counter.count(rows));
@@ -322,28 +476,13 @@ impl App {
     }
 }
 
-/// The stream slots: at most `max` downloads at once.
-#[derive(Clone, Debug)]
-struct Slots {
-    free: Arc<Semaphore>,
-    max: usize,
-}
-
-impl Slots {
-    fn new(max: usize) -> Slots {
-        Slots {
-            free: Arc::new(Semaphore::new(max)),
-            max,
-        }
-    }
-
-    fn try_take(&self) -> Option<OwnedSemaphorePermit> {
-        Arc::clone(&self.free).try_acquire_owned().ok()
-    }
-
-    fn active(&self) -> usize {
-        self.max.saturating_sub(self.free.available_permits())
-    }
+/// The `503` for a download refused a slot, with the reason and the wait.
+fn refuse(app: &App, refused: Refused) -> ApiError {
+    let mut fields = serde_json::Map::new();
+    fields.insert("reason".into(), refused.reason().into());
+    let waited_ms = u64::try_from(refused.waited().as_millis()).unwrap_or(u64::MAX);
+    fields.insert("waited_ms".into(), waited_ms.into());
+    ApiError::overloaded(app.settings.retry_after_secs).with_fields(fields)
 }
 
 async fn list_json(
@@ -382,13 +521,26 @@ async fn summary(
     respond(chunks, total).await
 }
 
-/// The service's state: `"ok"`, or `"saturated"` while every stream slot is taken.
+/// The service's state: `"ok"`, `"queueing"` while every stream slot is taken, or
+/// `"saturated"` while the queue is full too (a download would be refused at once).
 fn health(app: &App) -> (bool, serde_json::Map<String, serde_json::Value>) {
-    let (active, max) = app.streams();
-    let saturated = active >= max;
+    let admission = app.admission();
+    let queueing = admission.active >= admission.max;
+    let saturated = queueing && admission.waiting >= admission.queue_max;
+    let status = match (saturated, queueing) {
+        (true, _) => "saturated",
+        (false, true) => "queueing",
+        (false, false) => "ok",
+    };
     let body = serde_json::json!({
-        "status": if saturated { "saturated" } else { "ok" },
-        "streams": { "active": active, "max": max },
+        "status": status,
+        "streams": { "active": admission.active, "max": admission.max },
+        "admission": admission,
+        "small_rows": app.settings.small_rows(),
+        "memory": {
+            "per_stream_bytes": app.settings.stream_memory(),
+            "fixed_bytes": app.settings.fixed_memory(app.db.max_connections()),
+        },
         "strategy": {
             "pool": app.settings.pool.name(),
             "encoder": app.settings.encoder.name(),

@@ -6,9 +6,11 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
+use chunkstream::MinDataRate;
+use chunkstream_tickets::reader::SqliteDriver;
 use chunkstream_tickets::shutdown::{self, Stopped};
 use chunkstream_tickets::strategy::{EncoderKind, PoolKind};
-use chunkstream_tickets::{App, BoxError, Settings};
+use chunkstream_tickets::{App, BoxError, DEFAULT_MIN_DATA_RATE, Settings};
 use clap::Parser;
 
 const AFTER_HELP: &str = "\
@@ -18,8 +20,12 @@ Endpoints:
                          ?json=db on either: the database writes each ticket's JSON
                          (same fields and values; numbers in the database's notation)
   GET /tickets/summary   derived fields per ticket (?limit=N, ?status=S, ?as_of=UNIX_SECONDS)
-  GET /healthz           200: streams in progress and the database pool's state
-  GET /readyz            the same; 503 while every stream slot is taken
+  GET /healthz           200: streams in progress, the download queue, the database pool
+  GET /readyz            the same; 503 while every stream slot is taken and the queue is full
+
+Admission: a request with ?limit=N of at most --small-rows rows is served at once,
+without a stream slot. A larger one (a download) takes a slot, waiting up to
+--queue-wait in a first-come-first-served queue of --queue-max; then 503.
 
 Errors are JSON: {\"error\", \"message\", \"request_id\"}; a 503 carries Retry-After.
 
@@ -49,20 +55,45 @@ struct Args {
     #[arg(long, value_enum, default_value_t = PoolKind::Freelist)]
     pool: PoolKind,
     /// JSON encoder.
-    #[arg(long, value_enum, default_value_t = EncoderKind::SerdeJson)]
+    #[arg(long, value_enum, default_value_t = EncoderKind::SonicRs)]
     encoder: EncoderKind,
-    /// Database connections at most.
-    #[arg(long, default_value_t = 8)]
+    /// Database connections at most (2 of them kept for small requests).
+    #[arg(long, default_value_t = 10)]
     db_connections: u32,
-    /// Downloads in progress at most (at most --db-connections); more get 503 at once.
-    #[arg(long, default_value_t = 8)]
-    max_streams: usize,
+    /// Downloads in progress at most [default: what --stream-memory holds, at most
+    /// --db-connections minus the 2 kept for small requests].
+    #[arg(long)]
+    max_streams: Option<usize>,
+    /// Memory the downloads in progress may hold between them, in MiB.
+    #[arg(long, value_name = "MIB", default_value_t = 64)]
+    stream_memory: usize,
+    /// Requests with ?limit= at most this are small: served without a slot [default:
+    /// the rows of 1 KiB that fit in the chunks a stream queues ahead of its client].
+    #[arg(long, value_name = "ROWS")]
+    small_rows: Option<u64>,
+    /// Downloads that may wait for a slot at once [default: 8 per slot].
+    #[arg(long)]
+    queue_max: Option<usize>,
+    /// Seconds a download waits for a slot before a 503.
+    #[arg(long, value_name = "SECS", default_value = "90", value_parser = seconds)]
+    queue_wait: Duration,
+    /// Bytes per second a client must read a stream at (after --min-rate-grace) before
+    /// it is cut; 0: no minimum.
+    #[arg(long, value_name = "BYTES", default_value_t = DEFAULT_MIN_DATA_RATE.bytes_per_second)]
+    min_rate: u64,
+    /// Seconds of grace before --min-rate applies.
+    #[arg(long, value_name = "SECS", default_value = "5", value_parser = seconds)]
+    min_rate_grace: Duration,
     /// Seconds a download waits for a client that stopped reading before it is cut.
     #[arg(long, value_name = "SECS", default_value = "30", value_parser = seconds)]
     stall_timeout: Duration,
     /// Seconds open responses get to finish after Ctrl-C or SIGTERM before they are cut.
     #[arg(long, value_name = "SECS", default_value = "10", value_parser = seconds)]
     shutdown_timeout: Duration,
+    /// Which driver reads SQLite downloads: rusqlite (a blocking thread, rows in
+    /// batches), or sqlx's driver, to compare the two. PostgreSQL is always read by sqlx.
+    #[arg(long, value_enum, default_value_t = SqliteDriver::Rusqlite)]
+    sqlite_driver: SqliteDriver,
     /// Put internal error details in error responses (for development only).
     #[arg(long, env = "TICKETS_EXPOSE_ERRORS")]
     expose_errors: bool,
@@ -119,8 +150,14 @@ async fn run(args: Args) -> Result<(), BoxError> {
         encoder: args.encoder,
         db_connections: args.db_connections,
         max_streams: args.max_streams,
+        stream_memory_budget: args.stream_memory.saturating_mul(1 << 20),
+        small_rows: args.small_rows,
+        queue_max: args.queue_max,
+        queue_wait: args.queue_wait,
+        min_data_rate: Some(MinDataRate::new(args.min_rate, args.min_rate_grace)),
         stall_timeout: args.stall_timeout,
         expose_errors: args.expose_errors,
+        sqlite_driver: args.sqlite_driver,
         ..Settings::default()
     };
     let app = tokio::select! {
@@ -137,6 +174,7 @@ async fn run(args: Args) -> Result<(), BoxError> {
     tracing::info!(
         pool = args.pool.name(),
         encoder = args.encoder.name(),
+        sqlite_driver = args.sqlite_driver.name(),
         "listening on http://{addr}"
     );
     let stopped = shutdown::serve(listener, app.router(), stop, args.shutdown_timeout)

@@ -316,5 +316,8 @@ mod tests {
             .collect();
         let mean = sizes.iter().sum::<usize>() / sizes.len();
         assert!((380..=520).contains(&mean), "mean row size {mean}");
+        // What counts as a small request assumes this (`crate::ROW_BUDGET`).
+        let largest = sizes.iter().max().unwrap();
+        assert!(*largest <= crate::ROW_BUDGET, "largest row {largest}");
     }
 }

@@ -1,11 +1,19 @@
 //! Serving until Ctrl-C or SIGTERM, then draining for a bounded time: open streams that
 //! are still running when the deadline passes (a client that stopped reading, say) are
 //! cut, so the process always exits.
+//!
+//! Every accepted connection gets `TCP_NODELAY`. `axum::serve` leaves Nagle's algorithm
+//! on, and a streamed body is written a chunk at a time as chunks are ready: the last,
+//! partly filled segment of a write then waits for the ACK of the one before, which the
+//! client delays (up to 40 ms on Linux), once per pause of the source. The lab measures
+//! the difference: `reports/compare.md`, the `http` rows of each path with and without
+//! it, and the rows of this service itself.
 
 use std::future::IntoFuture;
 use std::time::Duration;
 
 use axum::Router;
+use axum::serve::ListenerExt as _;
 use tokio::net::TcpListener;
 
 /// How [`serve`] ended.
@@ -50,7 +58,8 @@ pub fn signal() -> impl std::future::Future<Output = &'static str> + Send + 'sta
 }
 
 /// Serves `router` on `listener` until `stop` completes, then stops accepting and waits
-/// at most `grace` for the open connections.
+/// at most `grace` for the open connections. Every accepted connection gets
+/// `TCP_NODELAY` (see the module docs).
 ///
 /// # Errors
 ///
@@ -62,6 +71,11 @@ pub async fn serve(
     grace: Duration,
 ) -> std::io::Result<Stopped> {
     let (stopping, mut stopped) = tokio::sync::watch::channel(false);
+    let listener = listener.tap_io(|tcp| {
+        if let Err(err) = tcp.set_nodelay(true) {
+            tracing::warn!(%err, "cannot set TCP_NODELAY on an accepted connection");
+        }
+    });
     let server = axum::serve(listener, router)
         .with_graceful_shutdown(async move {
             let name = stop.await;

@@ -299,7 +299,7 @@ fn help_lists_endpoints_environment_and_defaults() {
         "[default: 100000]",
         "[default: 127.0.0.1:3000]",
         "[default: freelist]",
-        "[default: serde-json]",
+        "[default: sonic-rs]",
     ] {
         assert!(
             help.contains(needle),

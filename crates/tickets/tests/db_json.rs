@@ -359,7 +359,7 @@ async fn eventually(mut check: impl FnMut() -> bool) -> bool {
 }
 
 fn db_in_use(app: &App) -> u32 {
-    app.db().size() - app.db().num_idle() as u32
+    app.connections_in_use()
 }
 
 fn parse_array(body: &str) -> Vec<Value> {
@@ -430,12 +430,14 @@ async fn db_json_empty_result_is_an_empty_body(db: Db) {
 }
 
 /// The database's rows go through the service's machinery: they are counted in
-/// `rows_read`, and each download holds a stream slot that it gives back, so with one
-/// slot, one download after another all succeed and no slot is left taken.
+/// `rows_read`, and each download (larger than a small request) holds a stream slot
+/// that it gives back, so with one slot, one download after another all succeed and no
+/// slot is left taken.
 async fn db_json_rows_are_counted_and_release_their_slot(db: Db) {
     let app = db
         .app(Settings {
-            max_streams: 1,
+            max_streams: Some(1),
+            small_rows: Some(10),
             ..Settings::default()
         })
         .await;
@@ -448,6 +450,7 @@ async fn db_json_rows_are_counted_and_release_their_slot(db: Db) {
         assert_eq!(parse_array(&body).len(), 25);
     }
     assert_eq!(app.rows_read() - before, 75);
+    assert_eq!(app.admission().admitted_at_once, 3);
     // The slot goes back when the response's stream is dropped, just after its end.
     assert!(
         eventually(|| app.streams() == (0, 1)).await,
@@ -474,13 +477,15 @@ async fn db_json_bad_value_is_a_400(db: Db) {
 }
 
 /// A client that stops reading a `json=db` download holds its stream slot and database
-/// connection: with one slot, the next download (either kind) is a `503` at once. After
-/// the stall limit the stream is cut, the slot and connection come back while the client
-/// is still connected, and downloads work again.
+/// connection: with one slot and no queue wait, the next download (either kind) is a
+/// `503` at once. After the stall limit the stream is cut, the slot and connection come
+/// back while the client is still connected, and downloads work again.
 async fn db_json_stalled_reader_holds_its_slot_until_cut(db: Db) {
     let app = db
         .app(Settings {
-            max_streams: 1,
+            max_streams: Some(1),
+            small_rows: Some(1),
+            queue_wait: std::time::Duration::ZERO,
             db_connections: 1,
             stall_timeout: std::time::Duration::from_millis(1500),
             ..Settings::default()

@@ -2,7 +2,9 @@
 //! a real HTTP client (reqwest), real SQLite through sqlx in a temporary directory, and
 //! PostgreSQL when `DATABASE_URL` is set (`scripts/ci-postgres.sh` starts one).
 //!
-//! Every test runs once per backend: `sqlite::<name>` always, `postgres::<name>` against
+//! Every test runs once per backend: `sqlite::<name>` always (downloads read by rusqlite,
+//! the default), `sqlite_sqlx::<name>` (the same database, downloads read by sqlx's
+//! driver: `--sqlite-driver sqlx`), `postgres::<name>` against
 //! `DATABASE_URL` (skipped, with a message on stderr, when it is not set). The tests
 //! assert behaviour, never speed; waits are bounded and generous.
 
@@ -23,6 +25,7 @@ use chunkstream::metrics::ItemCounter;
 use chunkstream::{BufferPool, ChunkConfig, StreamResponse, Streamer, sql, transform};
 use chunkstream_tickets::db::{Db as ServiceDb, Dialect};
 use chunkstream_tickets::model::{Summary, Ticket, summarize};
+use chunkstream_tickets::reader::SqliteDriver;
 use chunkstream_tickets::seed::{self, COLUMNS, SEED_EPOCH};
 use chunkstream_tickets::{App, Settings};
 use futures_util::StreamExt;
@@ -35,10 +38,11 @@ const TICKETS: u64 = 100_000;
 // ---------------------------------------------------------------------------------------
 // Backends: one seeded database per process, opened by each test with its own pool.
 
-/// Where the shared, seeded database is.
+/// Where the shared, seeded database is, and which driver reads SQLite downloads.
 #[derive(Clone, Debug)]
 struct Db {
     url: String,
+    driver: SqliteDriver,
 }
 
 impl Db {
@@ -57,7 +61,18 @@ impl Db {
             seed_once(&url);
             url
         });
-        Db { url: url.clone() }
+        Db {
+            url: url.clone(),
+            driver: SqliteDriver::Rusqlite,
+        }
+    }
+
+    /// The SQLite database, its downloads read through sqlx's driver.
+    fn sqlite_sqlx() -> Db {
+        Db {
+            driver: SqliteDriver::Sqlx,
+            ..Db::sqlite()
+        }
     }
 
     fn postgres() -> Option<Db> {
@@ -87,7 +102,10 @@ impl Db {
             Some(url)
         })
         .clone()
-        .map(|url| Db { url })
+        .map(|url| Db {
+            url,
+            driver: SqliteDriver::Sqlx,
+        })
     }
 
     async fn app(&self, config: ChunkConfig) -> App {
@@ -99,6 +117,10 @@ impl Db {
     }
 
     async fn app_with(&self, settings: Settings) -> App {
+        let settings = Settings {
+            sqlite_driver: self.driver,
+            ..settings
+        };
         App::open(&self.url, TICKETS, settings)
             .await
             .expect("open app")
@@ -117,6 +139,7 @@ impl Db {
             let path: PathBuf = dir.keep().join(format!("{name}.db"));
             return Db {
                 url: format!("sqlite://{}?mode=rwc", path.display()),
+                driver: self.driver,
             };
         }
         let base = std::env::var("DATABASE_URL").expect("DATABASE_URL");
@@ -138,6 +161,7 @@ impl Db {
         let sep = if base.contains('?') { '&' } else { '?' };
         Db {
             url: format!("{base}{sep}options=-c%20search_path%3D{schema}"),
+            driver: self.driver,
         }
     }
 }
@@ -208,6 +232,14 @@ macro_rules! backends {
                 }
             )*
         }
+        mod sqlite_sqlx {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name(super::Db::sqlite_sqlx()).await
+                }
+            )*
+        }
         mod postgres {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -229,7 +261,9 @@ backends!(
     disconnect_after_first_chunk_stops_the_query,
     failure_mid_stream_is_an_incomplete_transfer,
     internal_errors_are_generic_with_a_request_id,
-    stalled_readers_get_a_fast_503_then_service_recovers,
+    stalled_readers_take_the_slots_small_requests_pass_downloads_queue,
+    a_queued_download_gets_the_freed_slot,
+    a_client_below_the_minimum_rate_is_cut,
     stalled_client_is_cut_after_the_stall_limit,
     summary_as_of_out_of_range_is_a_400,
     errors_share_one_json_shape,
@@ -341,9 +375,10 @@ async fn eventually(mut check: impl FnMut() -> bool) -> bool {
     check()
 }
 
-/// Connections checked out of the database pool.
-fn db_in_use(db: &ServiceDb) -> u32 {
-    db.size().saturating_sub(db.num_idle() as u32)
+/// Connections checked out of the database pools (sqlx's, and rusqlite's for SQLite
+/// downloads).
+fn db_in_use(app: &App) -> u32 {
+    app.connections_in_use()
 }
 
 /// The tickets `select` returns, decoded, as a source on the service's own pool (whichever
@@ -548,7 +583,7 @@ async fn disconnect_after_first_chunk_stops_the_query(db: Db) {
         drop(body); // the client disconnects
 
         let stopped = eventually(|| {
-            db_in_use(app.db()) == 0
+            db_in_use(&app) == 0
                 && app.buffer_pool_stats().outstanding == 0
                 && alive_tasks() <= baseline
         })
@@ -558,7 +593,7 @@ async fn disconnect_after_first_chunk_stops_the_query(db: Db) {
         assert!(
             stopped,
             "{path}: not cleaned up: db in use {}, buffers {stats:?}, tasks {} (baseline {baseline})",
-            db_in_use(app.db()),
+            db_in_use(&app),
             alive_tasks()
         );
         // The count no longer moves: the query has stopped.
@@ -637,9 +672,7 @@ async fn failure_mid_stream_is_an_incomplete_transfer(db: Db) {
         );
         assert!(!received.ends_with(b"]"));
     }
-    assert!(
-        eventually(|| app.buffer_pool_stats().outstanding == 0 && db_in_use(app.db()) == 0).await
-    );
+    assert!(eventually(|| app.buffer_pool_stats().outstanding == 0 && db_in_use(&app) == 0).await);
 }
 
 /// A query that fails (before any row is sent): a `500` whose body is the generic JSON
@@ -905,17 +938,24 @@ fn response_types_are_send() {
     let _ = State(());
 }
 
-/// Eight clients that stop reading hold every stream slot (and the connections their
-/// streams use): a new download is answered at once with a `503`, `Retry-After` and the
-/// JSON error, never after a 30 s wait for a connection; `/readyz` says `503` and
-/// `/healthz` reports the saturation. Once the stalled clients go, service is normal.
-async fn stalled_readers_get_a_fast_503_then_service_recovers(db: Db) {
+/// Clients that stop reading hold every stream slot (and the connections their streams
+/// use): small requests are still served at once, on connections of their own; a
+/// download waits in the queue and gets a `503` with `Retry-After` and the JSON error
+/// only once its wait ran out, or at once when the queue is full; `/readyz` says `503`
+/// while the queue is full and `/healthz` reports slots, queue and refusals. Once the
+/// stalled clients go, service is normal.
+async fn stalled_readers_take_the_slots_small_requests_pass_downloads_queue(db: Db) {
+    let queue_wait = Duration::from_millis(500);
     let settings = Settings {
         stall_timeout: Duration::from_secs(600),
+        min_data_rate: None,
+        queue_max: Some(1),
+        queue_wait,
         ..Settings::default()
     };
-    let slots = settings.max_streams;
+    let small = settings.small_rows();
     let app = db.app_with(settings).await;
+    let slots = app.streams().1;
     let addr = serve(app.router()).await;
     let mut stalled = Vec::new();
     for _ in 0..slots {
@@ -923,46 +963,142 @@ async fn stalled_readers_get_a_fast_503_then_service_recovers(db: Db) {
         assert_eq!(status, 200);
         stalled.push(reader);
     }
-    assert!(eventually(|| db_in_use(app.db()) as usize == slots).await);
+    assert!(eventually(|| db_in_use(&app) as usize == slots).await);
 
+    for path in ["/tickets?limit=5", "/tickets/summary?limit=5"] {
+        let response = get_within(&format!("http://{addr}{path}"), Duration::from_secs(5)).await;
+        assert_eq!(response.status(), 200, "{path}");
+        let got: Vec<Value> = json(response).await;
+        assert_eq!(got.len(), 5, "{path}");
+    }
     let response = get_within(
-        &format!("http://{addr}/tickets?limit=5"),
+        &format!("http://{addr}/tickets?limit={small}"),
         Duration::from_secs(5),
     )
     .await;
-    assert_eq!(response.status(), 503);
-    assert_eq!(header(&response, "retry-after"), "1");
-    assert_eq!(problem(response).await["error"], "overloaded");
-    let response = get_within(
-        &format!("http://{addr}/tickets/summary?limit=5"),
-        Duration::from_secs(5),
-    )
-    .await;
-    assert_eq!(response.status(), 503);
+    assert_eq!(response.status(), 200);
 
+    // A download waits its turn in the queue (of one), then gets the 503.
+    let download = format!("http://{addr}/tickets?limit={}", small + 1);
+    let waiting = tokio::spawn({
+        let download = download.clone();
+        async move {
+            let began = std::time::Instant::now();
+            let response = get_within(&download, Duration::from_secs(30)).await;
+            (began.elapsed(), response)
+        }
+    });
+    assert!(eventually(|| app.admission().waiting == 1).await);
+    // The queue is full: not ready, and another download is refused at once.
     let response = get_within(&format!("http://{addr}/readyz"), Duration::from_secs(5)).await;
     assert_eq!(response.status(), 503);
-    let ready = problem(response).await;
-    assert_eq!(ready["status"], "saturated");
+    assert_eq!(problem(response).await["status"], "saturated");
+    let response = get_within(&download, Duration::from_secs(5)).await;
+    assert_eq!(response.status(), 503);
+    let refused = problem(response).await;
+    assert_eq!(refused["reason"], "queue_full", "{refused}");
+    let (took, response) = waiting.await.unwrap();
+    assert_eq!(response.status(), 503);
+    assert_eq!(header(&response, "retry-after"), "1");
+    assert!(took >= queue_wait, "refused after {took:?}");
+    let refused = problem(response).await;
+    assert_eq!(refused["error"], "overloaded");
+    assert_eq!(refused["reason"], "queue_wait_expired", "{refused}");
+    assert!(refused["waited_ms"].as_u64().unwrap() >= queue_wait.as_millis() as u64);
+
     let response = get_within(&format!("http://{addr}/healthz"), Duration::from_secs(5)).await;
     assert_eq!(response.status(), 200);
     let health: Value = json(response).await;
-    assert_eq!(health["status"], "saturated", "{health}");
+    assert_eq!(health["status"], "queueing", "{health}");
     assert_eq!(health["streams"]["active"], slots, "{health}");
-    assert_eq!(health["streams"]["max"], slots, "{health}");
+    let admission = &health["admission"];
+    assert_eq!(admission["waiting"], 0, "{health}");
+    assert_eq!(admission["queue_max"], 1, "{health}");
+    assert_eq!(admission["refused_timed_out"], 1, "{health}");
+    assert_eq!(admission["refused_queue_full"], 1, "{health}");
 
     drop(stalled); // the clients go
-    assert!(eventually(|| db_in_use(app.db()) == 0 && app.streams().0 == 0).await);
+    assert!(eventually(|| db_in_use(&app) == 0 && app.streams().0 == 0).await);
     let response = get_within(&format!("http://{addr}/readyz"), Duration::from_secs(5)).await;
     assert_eq!(response.status(), 200);
-    let response = client()
-        .get(format!("http://{addr}/tickets?limit=5"))
-        .send()
-        .await
-        .unwrap();
+    let response = client().get(&download).send().await.unwrap();
     assert_eq!(response.status(), 200);
     let got: Vec<Value> = json(response).await;
-    assert_eq!(got, expected_tickets(1..=5));
+    assert_eq!(got, expected_tickets(1..=small as i64 + 1));
+}
+
+/// A download waiting in the queue gets the first slot that frees, and completes.
+async fn a_queued_download_gets_the_freed_slot(db: Db) {
+    let settings = Settings {
+        stall_timeout: Duration::from_secs(600),
+        min_data_rate: None,
+        max_streams: Some(1),
+        queue_wait: Duration::from_secs(30),
+        ..Settings::default()
+    };
+    let app = db.app_with(settings).await;
+    let addr = serve(app.router()).await;
+    let (reader, status) = stalled_reader(addr, "/tickets").await;
+    assert_eq!(status, 200);
+    let waiting = tokio::spawn(async move {
+        let response = get_within(
+            &format!("http://{addr}/tickets?limit=500"),
+            Duration::from_secs(30),
+        )
+        .await;
+        (response.status(), json::<Vec<Value>>(response).await)
+    });
+    assert!(eventually(|| app.admission().waiting == 1).await);
+    drop(reader);
+    let (status, got) = waiting.await.unwrap();
+    assert_eq!(status, 200);
+    assert_eq!(got, expected_tickets(1..=500));
+    let admission = app.admission();
+    assert_eq!(admission.admitted_after_wait, 1, "{admission:?}");
+    assert_eq!(admission.refused_timed_out, 0, "{admission:?}");
+}
+
+/// A client that keeps reading, but slower than the minimum data rate, loses its stream
+/// once the grace period is over: its slot and its database connection come back
+/// without it leaving, where the stall limit alone would never cut it.
+async fn a_client_below_the_minimum_rate_is_cut(db: Db) {
+    let settings = Settings {
+        stall_timeout: Duration::from_secs(600),
+        min_data_rate: Some(chunkstream::MinDataRate::new(
+            256 << 10,
+            Duration::from_millis(300),
+        )),
+        max_streams: Some(1),
+        ..Settings::default()
+    };
+    let app = db.app_with(settings).await;
+    let addr = serve(app.router()).await;
+    let (mut reader, status) = stalled_reader(addr, "/tickets").await;
+    assert_eq!(status, 200);
+    // Reads 1 KiB every 50 ms (about 20 KiB/s) until the server ends the response.
+    let reading = tokio::spawn(async move {
+        use tokio::io::AsyncReadExt as _;
+        let mut buf = [0_u8; 1024];
+        let mut total = 0;
+        loop {
+            match reader.read(&mut buf).await {
+                Ok(0) | Err(_) => return total,
+                Ok(n) => total += n,
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    });
+    let freed = eventually(|| app.streams().0 == 0 && db_in_use(&app) == 0).await;
+    assert!(freed, "the slow stream still holds its slot and connection");
+    assert!(!reading.is_finished() || reading.await.unwrap() > 0);
+    let response = get_within(
+        &format!("http://{addr}/tickets?limit=500"),
+        Duration::from_secs(10),
+    )
+    .await;
+    assert_eq!(response.status(), 200);
+    let got: Vec<Value> = json(response).await;
+    assert_eq!(got, expected_tickets(1..=500));
 }
 
 /// A client that stops reading but stays connected loses its stream after the stall
@@ -970,8 +1106,8 @@ async fn stalled_readers_get_a_fast_503_then_service_recovers(db: Db) {
 async fn stalled_client_is_cut_after_the_stall_limit(db: Db) {
     let settings = Settings {
         stall_timeout: Duration::from_millis(500),
-        db_connections: 2,
-        max_streams: 2,
+        db_connections: 4,
+        max_streams: Some(2),
         ..Settings::default()
     };
     let app = db.app_with(settings).await;
@@ -983,12 +1119,12 @@ async fn stalled_client_is_cut_after_the_stall_limit(db: Db) {
         stalled.push(reader);
     }
     // Both slots are taken for now (the stall limit has not passed yet, or just has).
-    let freed = eventually(|| app.streams().0 == 0 && db_in_use(app.db()) == 0).await;
+    let freed = eventually(|| app.streams().0 == 0 && db_in_use(&app) == 0).await;
     assert!(
         freed,
         "the stalled streams still hold {} slots and {} connections",
         app.streams().0,
-        db_in_use(app.db())
+        db_in_use(&app)
     );
     let response = client()
         .get(format!("http://{addr}/tickets?limit=5"))
@@ -1130,7 +1266,7 @@ async fn strategies_are_named_not_feature_selected(db: Db) {
     )
     .await;
     assert_eq!(health["strategy"]["pool"], "freelist", "{health}");
-    assert_eq!(health["strategy"]["encoder"], "serde-json", "{health}");
+    assert_eq!(health["strategy"]["encoder"], "sonic-rs", "{health}");
 
     let expected = expected_tickets(1..=200);
     for (pool, encoder) in [
@@ -1190,4 +1326,83 @@ async fn sqlite_orders_by_the_row_key() {
     .unwrap();
     let plan: Vec<&str> = plan.iter().map(|row| row.3.as_str()).collect();
     assert_eq!(plan, ["SCAN tickets"], "{plan:?}");
+}
+
+/// The service's connections have `TCP_NODELAY` (without it a spawned stream's partly
+/// filled segments wait for the client's delayed ACKs): a real request over a kept-alive
+/// connection to `shutdown::serve`, the function the `tickets` binary serves with, then
+/// the server's end of that connection is found among this process's descriptors and
+/// asked. A server started with plain `axum::serve` answers `false` to the same probe,
+/// so the probe can tell the two apart.
+#[cfg(target_os = "linux")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_service_sets_tcp_nodelay_on_every_connection() {
+    use chunkstream_tickets::shutdown;
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+
+    /// Sends one request on a new connection and reads its whole (chunked) response;
+    /// the connection stays open for the probe.
+    async fn request(addr: SocketAddr) -> tokio::net::TcpStream {
+        let mut conn = tokio::net::TcpStream::connect(addr).await.unwrap();
+        conn.write_all(b"GET /tickets?limit=3 HTTP/1.1\r\nHost: tickets\r\n\r\n")
+            .await
+            .unwrap();
+        let mut response = Vec::new();
+        let mut buf = [0; 4096];
+        while !response.ends_with(b"\r\n0\r\n\r\n") {
+            let n = tokio::time::timeout(Duration::from_secs(10), conn.read(&mut buf))
+                .await
+                .expect("the response within 10 s")
+                .unwrap();
+            assert_ne!(n, 0, "{}", String::from_utf8_lossy(&response));
+            response.extend_from_slice(&buf[..n]);
+        }
+        assert!(response.starts_with(b"HTTP/1.1 200 OK\r\n"));
+        conn
+    }
+
+    /// `TCP_NODELAY` of the server's end of `conn`, found in this process.
+    fn server_nodelay(conn: &tokio::net::TcpStream) -> Option<bool> {
+        let (server, client) = (conn.peer_addr().unwrap(), conn.local_addr().unwrap());
+        std::fs::read_dir("/proc/self/fd")
+            .unwrap()
+            .filter_map(|entry| entry.ok()?.file_name().to_str()?.parse().ok())
+            .find_map(|fd| {
+                // SAFETY: only getsockname, getpeername and getsockopt are called on
+                // the borrowed descriptor, and only within this closure. The server's
+                // end of `conn` stays open while `conn` does; any other descriptor
+                // that closes meanwhile makes these calls fail, nothing more.
+                let fd = unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) };
+                let socket = socket2::SockRef::from(&fd);
+                let ours = socket.local_addr().ok()?.as_socket() == Some(server)
+                    && socket.peer_addr().ok()?.as_socket() == Some(client);
+                ours.then(|| socket.tcp_nodelay().ok()).flatten()
+            })
+    }
+
+    let db = Db::sqlite();
+    let app = db.app(ChunkConfig::default()).await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let service = tokio::spawn(shutdown::serve(
+        listener,
+        app.router(),
+        async move {
+            let _ = stopped.await;
+            "the test's end"
+        },
+        Duration::from_secs(5),
+    ));
+    for _ in 0..3 {
+        let conn = request(addr).await;
+        assert_eq!(server_nodelay(&conn), Some(true));
+    }
+
+    let plain = serve(app.router()).await;
+    let conn = request(plain).await;
+    assert_eq!(server_nodelay(&conn), Some(false));
+
+    let _ = stop.send(());
+    assert_eq!(service.await.unwrap().unwrap(), shutdown::Stopped::Drained);
 }

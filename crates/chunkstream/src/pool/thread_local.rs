@@ -54,6 +54,11 @@ struct Local {
     /// `owner`'s address, compared on every operation (cheaper than `Weak::as_ptr`).
     owner_id: usize,
     bufs: Vec<Vec<u8>>,
+    /// Slots of `owner`'s `max_pooled` this stack holds (its lease): `bufs.len()` never
+    /// exceeds it, so a push or pop within it touches no shared atomic. It grows by one
+    /// on a put that finds the stack at its lease (while the stacks' share allows) and
+    /// is given back whole on release.
+    lease: usize,
     /// This thread's counters for `owner`; `Some` while owned.
     shard: Option<Arc<Shard>>,
 }
@@ -65,13 +70,15 @@ impl Local {
     }
 
     /// Gives the slot up: the stack's buffers go to the owner's shared queue (each
-    /// already holds its slot of `max_pooled`), and the shard is freed for another
-    /// thread. If the owner is gone, the buffers are freed.
+    /// takes one slot of the lease with it), the rest of the lease goes back, and the
+    /// shard is freed for another thread. If the owner is gone, the buffers are freed.
     fn release(&mut self) {
         let bufs = std::mem::take(&mut self.bufs);
         let shard = self.shard.take();
+        let lease = std::mem::take(&mut self.lease);
         self.owner_id = 0;
         if let Some(owner) = std::mem::take(&mut self.owner).upgrade() {
+            owner.release(lease - bufs.len());
             for buf in bufs {
                 if !owner.push_queue(buf) {
                     // Counted as returned, freed without a hit.
@@ -84,8 +91,8 @@ impl Local {
         }
     }
 
-    /// Makes `shared` the owner of this thread's slot. Nothing is reserved: a slot of
-    /// `max_pooled` is taken per buffer the stack holds.
+    /// Makes `shared` the owner of this thread's slot. Nothing is reserved yet: the
+    /// lease grows as buffers come back to the stack.
     #[cold]
     #[inline(never)]
     fn claim(&mut self, shared: &Arc<Shared>) {
@@ -96,13 +103,12 @@ impl Local {
         self.bufs.reserve(shared.local_capacity);
     }
 
-    /// A `get` by the owning thread from its stack: one atomic to give the buffer's slot
-    /// back, no lock and no shared queue.
+    /// A `get` by the owning thread from its stack: no lock, no shared atomic (the
+    /// buffer's slot stays in the stack's lease).
     #[inline]
     fn pop(&mut self, shared: &Shared) -> Option<Vec<u8>> {
         let shard = self.shard.as_ref()?;
         let mut buf = self.bufs.pop()?;
-        shared.release(1);
         // Already empty; saying so lets the compiler skip reading the length back, which
         // would stall on the store that `put` just made (a wide load spanning narrower
         // stores is not forwarded), a few ns in a tight get/put loop.
@@ -134,16 +140,15 @@ impl Local {
     }
 
     /// A `put` of a cleared buffer that fits `max_retained`, claiming the slot for
-    /// `shared` if another pool (or none) holds it: the stack if it has room and the
-    /// stacks' share of the bound allows (one atomic), else the shared queue if the
-    /// bound allows, else dropped.
+    /// `shared` if another pool (or none) holds it: the stack if its lease has room (no
+    /// shared atomic), else [`put_slow`](Self::put_slow).
     #[inline]
     fn put(&mut self, shared: &Arc<Shared>, buf: Vec<u8>) {
         if !self.is_owned_by(shared) {
             self.claim(shared);
         }
         match &self.shard {
-            Some(shard) if self.bufs.len() < shared.local_capacity && shared.reserve_local() => {
+            Some(shard) if self.bufs.len() < self.lease => {
                 self.bufs.push(buf);
                 // Read back from the stack rather than before the push: measurably
                 // faster in a tight get/put loop (the compiler schedules it better).
@@ -155,14 +160,22 @@ impl Local {
         }
     }
 
-    /// [`put`](Self::put) when the stack is full or the stacks hold their share: the
-    /// shared queue if the bound allows, else dropped.
+    /// [`put`](Self::put) when the stack is at its lease: the stack, if the lease can
+    /// grow by one (the stack is below its capacity and the stacks below their share of
+    /// the bound); else the shared queue if the bound allows; else dropped.
     #[cold]
     #[inline(never)]
     fn put_slow(&mut self, shared: &Shared, buf: Vec<u8>) {
         let Some(shard) = &self.shard else {
             return shared.put(buf);
         };
+        if self.lease < shared.local_capacity && shared.reserve_local() {
+            self.lease += 1;
+            shared.extra.add(buf.capacity(), shared.buffer_size);
+            self.bufs.push(buf);
+            bump(&shard.returned);
+            return;
+        }
         if !shared.reserve(1) {
             shared.counters.dropped_full();
             return;
@@ -190,6 +203,7 @@ thread_local! {
             owner: Weak::new(),
             owner_id: 0,
             bufs: Vec::new(),
+            lease: 0,
             shard: None,
         })
     };
@@ -198,15 +212,15 @@ thread_local! {
 /// State shared by every thread using one [`ThreadLocalPool`].
 struct Shared {
     queue: ArrayQueue<Vec<u8>>,
-    /// Buffers held, one slot of `max_pooled` each: those in the queue and those on
-    /// threads' stacks (or about to be: a push reserves first, a pop releases after).
-    /// Never above `max_pooled`, and never below the queue's length, so a push to the
-    /// queue by a slot holder always finds room.
+    /// Slots of `max_pooled` taken: one per buffer in the queue (or about to be: a push
+    /// reserves first, a pop releases after) and the threads' stacks' leases. Never
+    /// above `max_pooled`, and never below the queue's length, so a push to the queue by
+    /// a slot holder always finds room.
     kept: AtomicUsize,
     buffer_size: usize,
     max_pooled: usize,
-    /// A stack takes a buffer only while fewer than this many are held in all, so idle
-    /// threads' stacks strand at most this many.
+    /// A stack's lease grows only while fewer than this many slots are taken in all, so
+    /// the leases together (what idle threads' stacks can strand) stay within it.
     local_limit: usize,
     max_retained: usize,
     local_capacity: usize,
@@ -230,8 +244,8 @@ impl Shared {
             .is_ok()
     }
 
-    /// Reserves a slot for a buffer going onto a thread's stack: only while fewer than
-    /// `local_limit` buffers are held, so the stacks leave the rest of `max_pooled` to
+    /// Reserves one more slot for a thread's stack's lease: only while fewer than
+    /// `local_limit` slots are taken, so the stacks leave the rest of `max_pooled` to
     /// the shared queue.
     #[inline]
     fn reserve_local(&self) -> bool {
@@ -342,23 +356,25 @@ impl Shared {
 ///
 /// # Cost
 ///
-/// A `get` or `put` served by the thread's own stack takes no lock and touches no
-/// shared queue; it does one atomic read-modify-write, on the bound:
+/// A `get` or `put` served by the thread's own stack takes no lock, touches no shared
+/// queue and does no atomic read-modify-write:
 ///
 /// - **Counters**: the thread's slot holds its own counter shard for the pool, written
 ///   only by that thread (plain relaxed load and store); [`stats`](BufferPool::stats)
 ///   sums the shards and the shared counters of the slow paths. A shard stays counted
 ///   after its thread moves to another pool or exits (a later thread reuses it).
-/// - **Bound**: the pool counts the buffers it actually holds, one slot of
-///   `max_pooled` per buffer on a stack or in the shared queue, taken when the buffer
-///   comes in and given back when it leaves. So at most `max_pooled` buffers are kept,
-///   stacks and queue together, however many threads have used the pool.
-/// - **Stacks' share**: a stack takes a buffer only while the pool holds fewer than
-///   half of `max_pooled`; past that, returns go to the shared queue. A thread that
-///   cached buffers and went idle (a parked worker, a blocking-pool thread) strands at
-///   most its stack ([`local_capacity`](Self::local_capacity) buffers), and all idle
-///   threads together at most half the pool: the other half always serves threads
-///   that hand buffers to one another.
+/// - **Bound**: a buffer in the shared queue holds one slot of `max_pooled`, taken when
+///   it comes in and given back when it leaves; a thread's stack holds a lease of
+///   slots, grown one at a time as buffers come back to it (at most
+///   [`local_capacity`](Self::local_capacity)) and kept while the thread uses the
+///   pool, so its pushes and pops within the lease need no atomic. A stack never holds
+///   more buffers than its lease: at most `max_pooled` buffers are kept, stacks and
+///   queue together, however many threads have used the pool.
+/// - **Stacks' share**: a lease grows only while fewer than half of `max_pooled` slots
+///   are taken; past that, returns go to the shared queue. A thread that cached
+///   buffers and went idle (a parked worker, a blocking-pool thread) strands at most
+///   its lease, and all idle threads together at most half the pool: the other half
+///   always serves threads that hand buffers to one another.
 /// - **`pooled`** is `returned - hits` (every kept buffer was returned and leaves by a
 ///   hit); `pooled_bytes` is derived from it, corrected only for buffers whose capacity
 ///   is not `buffer_size`.

@@ -7,7 +7,9 @@
 //! - memory, NDJSON, `stream`: the default pool x every encoder;
 //! - memory, JSON array, `stream_batch` and `spawn`: the default pool and encoder;
 //! - channel and HTTP, JSON array: every pool (serde_json) and the peers;
-//! - SQLite (tickets only: the rows of the original service), as the channel;
+//! - SQLite (tickets only: the rows of the original service), as the channel, once
+//!   through sqlx (`sqlite`) and once through rusqlite (`sqlite-rusqlite`,
+//!   `chunkstream::sqlite::rows`) on the same file;
 //! - PostgreSQL (the same table and rows) when `DATABASE_URL` points to it, as SQLite;
 //!   otherwise its rows say why they were not run.
 //!
@@ -24,7 +26,7 @@ use crate::paired::Schedule;
 use crate::stats::median;
 use chunkstream::{BoxError, ChunkConfig, format::Json};
 use chunkstream_benches::contestants::{
-    DEFAULT_ENCODER, DEFAULT_POOL, ENCODERS, EncoderKind, POOLS, PoolKind,
+    DEFAULT_ENCODER, DEFAULT_FEATURES_ENCODER, DEFAULT_POOL, ENCODERS, EncoderKind, POOLS, PoolKind,
 };
 use chunkstream_benches::peers::{self, LIMIT, PEERS, PeerKind};
 use chunkstream_benches::scenario::{self, Limit, Path, Scenario, Streaming};
@@ -34,6 +36,7 @@ use serde::Serialize;
 
 use crate::env_info::Environment;
 use crate::measure::{self, Entry, Outcome, Plan, StatsFn};
+use crate::service::Service;
 use crate::sources::{self, BodyFactory, Postgres, Server, Sqlite};
 use crate::table::{Table, fmt_num};
 use crate::{first_byte, go_bench, mixed, pool_ops, report, steady_alloc};
@@ -128,6 +131,11 @@ pub(crate) fn run(options: &Options, env: &Environment, out: &FsPath) -> Result<
     let sqlite = rt.block_on(Sqlite::seed(tickets))?;
     let pool = sqlite.pool;
     matrix.add_database("sqlite", tickets, move || Sqlite::rows(pool))?;
+    // Leaked like the sqlx pool, so the factory stays `Copy`.
+    let rusqlite: &'static _ = Box::leak(Box::new(sqlite.rusqlite.clone()));
+    matrix.add_database("sqlite-rusqlite", tickets, move || {
+        Sqlite::rusqlite_rows(rusqlite)
+    })?;
     let postgres = rt.block_on(Postgres::from_env(tickets, "compare"));
     match postgres {
         Ok(pg) => matrix.add_database("postgres", tickets, move || pg.rows())?,
@@ -136,8 +144,9 @@ pub(crate) fn run(options: &Options, env: &Environment, out: &FsPath) -> Result<
             matrix.not_run("postgres", tickets, why);
         }
     }
-    let server = Server::start(std::mem::take(&mut matrix.routes))?;
-    matrix.connect(&server);
+    let server = Server::start(std::mem::take(&mut matrix.routes), true)?;
+    let nagle = Server::start(std::mem::take(&mut matrix.nagle_routes), false)?;
+    matrix.connect(&server, &nagle);
 
     let contestants = matrix.entries.iter().filter(|e| !e.is_limit).count();
     let plan = Plan {
@@ -158,11 +167,33 @@ pub(crate) fn run(options: &Options, env: &Environment, out: &FsPath) -> Result<
         env.get("profile")
     );
     let outcomes = measure::run(&rt, &mut matrix.entries, plan, "compare");
-    let table = matrix.table(&outcomes);
+    let mut table = matrix.table(&outcomes);
+    drop(server);
+    drop(nagle);
+
+    // The tickets service as one client sees it: long requests, so a plan of its own.
+    eprintln!("compare: the tickets service");
+    let service = Service::start(if quick { 3_000 } else { SERVICE_TICKETS })?;
+    let mut service_entries = service_entries(&service)?;
+    let service_plan = Plan {
+        schedule: Schedule {
+            block,
+            budget: Duration::from_secs_f64(if quick { 0.5 } else { 12.0 }),
+            min_pairs: if quick { 3 } else { 9 },
+            max_pairs: 5000,
+        },
+        alloc_requests: 1,
+        passes: 1,
+    };
+    let service_outcomes = measure::run(&rt, &mut service_entries, service_plan, "service");
+    for (entry, outcome) in service_entries.iter().zip(&service_outcomes) {
+        table.push(row(&entry.meta, SERVICE_BEFORE, entry.items, outcome));
+    }
+    drop(service_entries);
+    drop(service);
     let mut noise = Noise::default();
     noise.add("compare", measure::noise(&outcomes));
     drop(matrix);
-    drop(server);
     drop(sqlite);
     if let Ok(pg) = postgres {
         rt.block_on(pg.drop_table())?;
@@ -245,6 +276,53 @@ pub(crate) fn run(options: &Options, env: &Environment, out: &FsPath) -> Result<
     Ok(())
 }
 
+/// Tickets in the service's table: the 100,000 the `tickets` binary seeds by default
+/// (about 51 MB of JSON for a full download).
+const SERVICE_TICKETS: u64 = 100_000;
+/// The rows of a service response of about 1 MB.
+const SERVICE_MB_ROWS: u64 = 2_330;
+/// The source of the service's rows.
+const SERVICE: &str = "tickets service";
+/// The reference of the service's rows: the service as it was (serde_json, SQLite read
+/// through sqlx, served by plain `axum::serve`, without `TCP_NODELAY`).
+const SERVICE_BEFORE: &str = "before: serde_json + sqlx + Nagle on";
+
+/// The service's rows: about 1 MB and the whole table, each the service against its
+/// reference.
+fn service_entries(service: &Service) -> Result<Vec<Entry<Meta>>, BoxError> {
+    let mut entries = Vec::new();
+    for limit in [SERVICE_MB_ROWS.min(service.tickets), service.tickets] {
+        let expected = Arc::new(Service::expected(limit)?);
+        let path = format!("/tickets?limit={limit}");
+        for now in [false, true] {
+            let settings = if now {
+                chunkstream_tickets::Settings::default()
+            } else {
+                Service::before()
+            };
+            entries.push(Entry {
+                meta: Meta {
+                    workload: Workload::Tickets,
+                    source: SERVICE,
+                    format: chunkstream::format::Json::Array,
+                    path: "spawn",
+                    contestant: if now { "the service" } else { SERVICE_BEFORE }.to_owned(),
+                    pool: settings.pool.name().to_owned(),
+                    encoder: settings.encoder.name().to_owned(),
+                },
+                group: format!("service/{path}"),
+                is_limit: !now,
+                items: limit,
+                format: chunkstream::format::Json::Array,
+                expected: Arc::clone(&expected),
+                scenario: Box::new(Streaming(service.client(now, &path))),
+                stats: None,
+            });
+        }
+    }
+    Ok(entries)
+}
+
 /// Passes over the matrix's contestants (see [`Plan::passes`]). One: on this 2-core
 /// machine three passes made the headline ratio vary more from run to run (0.94 to
 /// 1.01 over three runs, against 0.991 to 0.996 over four single-pass runs), as each
@@ -273,7 +351,7 @@ const GO_WARM_UP_QUICK: Duration = Duration::from_millis(10);
 const GO_POOL_SLICES: usize = 8;
 
 /// The Go package and chunkstream's side of the bulk comparison: the tickets in memory,
-/// `stream`, freelist, serde_json.
+/// `stream`, with the library's default features (freelist, sonic-rs).
 struct GoSide {
     run: go_bench::GoRun,
     rust: Streaming,
@@ -289,8 +367,8 @@ struct GoSide {
 impl GoSide {
     fn start(tickets: &'static [workload::Ticket], block: Duration, quick: bool) -> Self {
         let built = scenario::chunkstream(
-            PoolKind::Freelist,
-            EncoderKind::SerdeJson,
+            DEFAULT_POOL,
+            DEFAULT_FEATURES_ENCODER,
             &ChunkConfig::default(),
             chunkstream::format::Json::Array,
             Path::Item,
@@ -392,6 +470,8 @@ struct Pending {
     items: u64,
     expected: Arc<serde_json::Value>,
     stats: Option<StatsFn>,
+    /// Served with `TCP_NODELAY` (else from the server that leaves Nagle's algorithm on).
+    nodelay: bool,
 }
 
 /// The ratio group of a workload and a limit (an encoder's name, or `http`).
@@ -401,6 +481,29 @@ fn group(workload: Workload, limit: &str) -> String {
 
 /// The limit group of the HTTP rows.
 const HTTP: &str = "http";
+
+/// How a chunkstream contestant is served over HTTP.
+#[derive(Clone, Copy, Debug)]
+struct Http {
+    pool: PoolKind,
+    encoder: EncoderKind,
+    path: Path,
+    /// `TCP_NODELAY` on the server's connections (else Nagle's algorithm is on).
+    nodelay: bool,
+}
+
+impl Http {
+    fn new(pool: PoolKind, encoder: EncoderKind, path: Path, nodelay: bool) -> Self {
+        Http {
+            pool,
+            encoder,
+            path,
+            nodelay,
+        }
+    }
+}
+/// The source of the HTTP rows served without `TCP_NODELAY`.
+const HTTP_NAGLE: &str = "http (Nagle on)";
 
 /// A contestant that could not run (its source is missing), and why.
 struct NotRun {
@@ -415,6 +518,8 @@ struct NotRun {
 struct Matrix {
     entries: Vec<Entry<Meta>>,
     routes: HashMap<String, BodyFactory>,
+    /// The routes of the server without `TCP_NODELAY`.
+    nagle_routes: HashMap<String, BodyFactory>,
     pending: Vec<Pending>,
     not_run: Vec<NotRun>,
 }
@@ -426,7 +531,6 @@ impl Matrix {
         items: &'static [T],
     ) -> Result<(), BoxError> {
         let expected = Arc::new(scenario::reference(items)?);
-        let config = ChunkConfig::default();
         let memory = move || peers::memory(items);
         let serde = group(workload, DEFAULT_ENCODER.name());
 
@@ -532,37 +636,28 @@ impl Matrix {
                 items: items.len() as u64,
                 expected: Arc::clone(&expected),
                 stats: None,
+                nodelay: true,
             });
         }
+        // Every pool on the direct path; the other paths with the default pool; each
+        // path again from a server that leaves Nagle's algorithm on (as `axum::serve`
+        // does unless told otherwise); and the default features' encoder; all against
+        // the same limit.
         for &pool in POOLS {
-            let built = scenario::chunkstream(
-                pool,
-                DEFAULT_ENCODER,
-                &config,
-                chunkstream::format::Json::Array,
-                Path::Item,
-                memory,
-            );
-            let route = format!("{}/chunkstream-{}", workload.name(), pool.name());
-            self.routes
-                .insert(route.clone(), sources::chunkstream_body(built.streams));
-            self.pending.push(Pending {
-                meta: self.meta(
-                    workload,
-                    "http",
-                    chunkstream::format::Json::Array,
-                    "stream",
-                    "chunkstream",
-                    pool.name(),
-                    DEFAULT_ENCODER.name(),
-                ),
-                route,
-                group: group(workload, HTTP),
-                is_limit: false,
-                items: items.len() as u64,
-                expected: Arc::clone(&expected),
-                stats: Some(built.stats),
-            });
+            let http = Http::new(pool, DEFAULT_ENCODER, Path::Item, true);
+            self.http_chunkstream(workload, items, &expected, http, memory);
+        }
+        for (encoder, path, nodelay) in [
+            (DEFAULT_ENCODER, Path::Spawn, true),
+            (DEFAULT_ENCODER, Path::Parallel, true),
+            (DEFAULT_ENCODER, Path::Item, false),
+            (DEFAULT_ENCODER, Path::Spawn, false),
+            (DEFAULT_ENCODER, Path::Parallel, false),
+            (DEFAULT_FEATURES_ENCODER, Path::Item, true),
+            (DEFAULT_FEATURES_ENCODER, Path::Spawn, true),
+        ] {
+            let http = Http::new(DEFAULT_POOL, encoder, path, nodelay);
+            self.http_chunkstream(workload, items, &expected, http, memory);
         }
         for &peer in &PEERS {
             let route = format!(
@@ -588,6 +683,7 @@ impl Matrix {
                 items: items.len() as u64,
                 expected: Arc::clone(&expected),
                 stats: None,
+                nodelay: true,
             });
         }
         Ok(())
@@ -726,9 +822,11 @@ impl Matrix {
         table
     }
 
-    /// Adds the HTTP contestants, reading from `server`.
-    fn connect(&mut self, server: &Server) {
+    /// Adds the HTTP contestants, reading from `server` (or `nagle`, the server without
+    /// `TCP_NODELAY`).
+    fn connect(&mut self, server: &Server, nagle: &Server) {
         for p in self.pending.drain(..) {
+            let server = if p.nodelay { server } else { nagle };
             self.entries.push(Entry {
                 meta: p.meta,
                 group: p.group,
@@ -740,6 +838,69 @@ impl Matrix {
                 stats: p.stats,
             });
         }
+    }
+
+    /// A chunkstream contestant over HTTP, served from memory as `http` says.
+    fn http_chunkstream<T, F, S, U, E>(
+        &mut self,
+        workload: Workload,
+        items: &'static [T],
+        expected: &Arc<serde_json::Value>,
+        http: Http,
+        make: F,
+    ) where
+        F: Fn() -> S + Send + Sync + 'static,
+        S: Stream<Item = Result<U, E>> + Send + 'static,
+        U: Serialize + Send + 'static,
+        E: Into<BoxError> + Send + 'static,
+    {
+        let Http {
+            pool,
+            encoder,
+            path,
+            nodelay,
+        } = http;
+        let config = ChunkConfig::default();
+        let built = scenario::chunkstream(
+            pool,
+            encoder,
+            &config,
+            chunkstream::format::Json::Array,
+            path,
+            make,
+        );
+        let path = first_byte::path_name(path);
+        let route = format!(
+            "{}/chunkstream-{}-{}-{}-{nodelay}",
+            workload.name(),
+            pool.name(),
+            encoder.name(),
+            path
+        );
+        let routes = if nodelay {
+            &mut self.routes
+        } else {
+            &mut self.nagle_routes
+        };
+        routes.insert(route.clone(), sources::chunkstream_body(built.streams));
+        self.pending.push(Pending {
+            meta: self.meta(
+                workload,
+                if nodelay { HTTP } else { HTTP_NAGLE },
+                chunkstream::format::Json::Array,
+                path,
+                "chunkstream",
+                pool.name(),
+                encoder.name(),
+            ),
+            route,
+            group: group(workload, HTTP),
+            is_limit: false,
+            items: items.len() as u64,
+            expected: Arc::clone(expected),
+            stats: Some(built.stats),
+            nodelay,
+        });
     }
 
     #[allow(clippy::too_many_arguments)]

@@ -7,8 +7,14 @@
 //! - chunkstream with the database making the JSON (`Streamer::json` over `sql::json_rows`, trusted `RawJson` items:
 //!   SQLite `json_object(...)`, PostgreSQL `row_to_json(t)::text`).
 //!
-//! Then pprof flamegraphs of the typed and database-JSON scenarios per database into
-//! `flamegraphs/`, with the share of samples per thread and per kind of frame.
+//! On SQLite, the rusqlite source (`chunkstream::sqlite`, the same file) against the
+//! sqlx source: typed decode + encode paired with sqlx's (target 3x) and with the
+//! serde_json limit of the same tickets in memory (target 0.25x); database-made JSON
+//! paired with sqlx's `sql::json_rows` path (target 2x).
+//!
+//! Then pprof flamegraphs of the typed and database-JSON scenarios per database (and
+//! per SQLite source) into `flamegraphs/`, with the share of samples per thread and per
+//! kind of frame.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -17,7 +23,7 @@ use std::time::Duration;
 
 use chunkstream::encode::SerdeJson;
 use chunkstream::pool::FreelistPool;
-use chunkstream::{BoxError, ChunkConfig, Streamer, sql, transform};
+use chunkstream::{BoxError, ChunkConfig, Streamer, sql, sqlite, transform};
 use chunkstream_benches::peers::{self, PeerKind};
 use chunkstream_benches::scenario::{self, Chunks, ChunksFactory};
 use chunkstream_benches::workload::{self, Ticket, Workload};
@@ -46,6 +52,23 @@ struct Db {
     raw: ChunksFactory,
 }
 
+/// The rusqlite source's two ways to answer (SQLite only).
+struct Rusqlite {
+    typed: ChunksFactory,
+    raw: ChunksFactory,
+}
+
+/// The contestants of the rusqlite rows.
+/// (No commas in the names: `claims.md` shows them in a list.)
+const RUSQLITE_TYPED: &str =
+    "chunkstream typed decode + encode over the rusqlite source (sqlite::rows)";
+const RUSQLITE_RAW: &str =
+    "chunkstream database-made JSON over the rusqlite source (sqlite::json_rows)";
+/// Their references.
+const SQLX_TYPED: &str = "chunkstream typed decode + encode over the sqlx source (sql::rows)";
+const SQLX_RAW: &str = "chunkstream database-made JSON over the sqlx source (sql::json_rows)";
+const LIMIT: &str = "serde_json limit (one to_writer of the tickets in memory)";
+
 fn streamer() -> Result<Arc<Streamer<FreelistPool, SerdeJson>>, BoxError> {
     let config = ChunkConfig::default();
     let pool = Arc::new(FreelistPool::new(config.pool_config()));
@@ -73,6 +96,66 @@ fn sqlite_db(pool: &'static sqlx::SqlitePool) -> Result<Db, BoxError> {
                 .boxed()
         }),
     })
+}
+
+fn rusqlite_db(pool: &'static sqlite::Pool) -> Result<Rusqlite, BoxError> {
+    let s = streamer()?;
+    let s2 = Arc::clone(&s);
+    Ok(Rusqlite {
+        typed: Arc::new(move || {
+            s.stream(Sqlite::rusqlite_rows(pool), transform::passthrough())
+                .map_err(BoxError::from)
+                .boxed()
+        }),
+        raw: Arc::new(move || {
+            let rows = sqlite::json_rows(pool.clone(), SQLITE_JSON, []);
+            s2.json(chunkstream::raw::trusted(rows))
+                .map_err(BoxError::from)
+                .boxed()
+        }),
+    })
+}
+
+/// The rusqlite rows: each paired with the sqlx path it replaces, or with the limit.
+fn rusqlite_rows(
+    rt: &Runtime,
+    sqlx: &Db,
+    ours: &Rusqlite,
+    tickets: &'static [Ticket],
+    body_bytes: u64,
+    schedule: &Schedule,
+) -> Vec<Row> {
+    let pairs: [(&str, &ChunksFactory, &str, Option<&ChunksFactory>, f64); 3] = [
+        (
+            RUSQLITE_TYPED,
+            &ours.typed,
+            SQLX_TYPED,
+            Some(&sqlx.typed),
+            3.0,
+        ),
+        (RUSQLITE_TYPED, &ours.typed, LIMIT, None, 0.25),
+        (RUSQLITE_RAW, &ours.raw, SQLX_RAW, Some(&sqlx.raw), 2.0),
+    ];
+    pairs
+        .into_iter()
+        .map(|(name, make, reference_name, reference, target)| {
+            let row = Row {
+                section: "SQLite, DB to body, rusqlite source".into(),
+                contestant: name.into(),
+                reference: reference_name.into(),
+                bytes: body_bytes,
+                target: Some(target),
+                note: check(rt, make, tickets),
+                ..Row::default()
+            };
+            let mut reference = match reference {
+                Some(reference) => timed(rt, || unit(reference)),
+                None => paired_rows::limit_block(tickets),
+            };
+            let mut cont = timed(rt, || unit(make));
+            row.measure(&mut reference, &mut cont, schedule)
+        })
+        .collect()
 }
 
 fn postgres_db(pg: Postgres) -> Result<Db, BoxError> {
@@ -164,6 +247,7 @@ pub(crate) fn run(quick: bool, env: &Environment, out: &Path) -> Result<(), BoxE
     );
     let sqlite = rt.block_on(Sqlite::seed(tickets))?;
     let mut dbs = vec![sqlite_db(sqlite.pool)?];
+    let rusqlite = rusqlite_db(Box::leak(Box::new(sqlite.rusqlite.clone())))?;
     let (postgres, missing) = match rt.block_on(Postgres::from_env(tickets, "database")) {
         Ok(pg) => (Some(pg), None),
         Err(why) => (None, Some(why)),
@@ -188,6 +272,11 @@ pub(crate) fn run(quick: bool, env: &Environment, out: &Path) -> Result<(), BoxE
                 (db.name == "PostgreSQL").then_some(2.0),
             ),
         ];
+        if db.name == "SQLite" {
+            rows.extend(rusqlite_rows(
+                &rt, db, &rusqlite, tickets, body_bytes, &schedule,
+            ));
+        }
         for (name, make, target) in contestants {
             let row = Row {
                 section: format!("{}, DB to body", db.name),
@@ -223,15 +312,21 @@ pub(crate) fn run(quick: bool, env: &Environment, out: &Path) -> Result<(), BoxE
     let mut profiles = String::new();
     if !quick {
         eprintln!("database: profiles");
+        let mut profiled: Vec<(&str, &str, &ChunksFactory)> = Vec::new();
         for db in &dbs {
-            for (kind, make) in [("typed", &db.typed), ("dbjson", &db.raw)] {
-                let file = format!("database-{}-{kind}.svg", db.name.to_lowercase());
-                let summary = profile(&rt, make, &out.join("flamegraphs").join(&file), 4.0)?;
-                profiles.push_str(&format!(
-                    "- **{} {kind}** ([flamegraph](flamegraphs/{file})): {summary}\n",
-                    db.name
-                ));
+            profiled.push((db.name, "typed", &db.typed));
+            profiled.push((db.name, "dbjson", &db.raw));
+            if db.name == "SQLite" {
+                profiled.push((db.name, "rusqlite-typed", &rusqlite.typed));
+                profiled.push((db.name, "rusqlite-dbjson", &rusqlite.raw));
             }
+        }
+        for (name, kind, make) in profiled {
+            let file = format!("database-{}-{kind}.svg", name.to_lowercase());
+            let summary = profile(&rt, make, &out.join("flamegraphs").join(&file), 4.0)?;
+            profiles.push_str(&format!(
+                "- **{name} {kind}** ([flamegraph](flamegraphs/{file})): {summary}\n"
+            ));
         }
     }
     if let Some(pg) = postgres {
@@ -263,7 +358,13 @@ pub(crate) fn run(quick: bool, env: &Environment, out: &Path) -> Result<(), BoxE
          Database-made JSON: SQLite `json_object('id', id, ...)`, PostgreSQL \
          `row_to_json(t)::text`, read with `sqlx::query_scalar::<_, String>` through \
          `sql::json_rows` and framed by `Streamer::json` as trusted `RawJson` items (no row decoding, no \
-         re-encoding).\n\n{}\n\n## Where the time goes\n\n{profiles}\n",
+         re-encoding).\n\n\
+         The rusqlite source (`chunkstream::sqlite`, feature `rusqlite`) reads the same \
+         SQLite file through read-only connections: its statement runs on a thread of \
+         its own, which decodes the rows (or takes SQLite's JSON text) and hands them \
+         over in batches. Its rows are paired with the sqlx source doing the same work \
+         (typed, and database-made JSON), and with the serde_json limit of the same \
+         tickets in memory (no database at all).\n\n{}\n\n## Where the time goes\n\n{profiles}\n",
         tickets.len(),
         body_bytes as f64 / 1e6,
         paired_rows::markdown(&rows),
@@ -296,6 +397,9 @@ const KINDS: &[(&str, FrameTest)] = &[
     }),
     ("sqlx driver (protocol, statement, worker, channels)", |n| {
         n.contains("sqlx_")
+    }),
+    ("rusqlite (statement, rows) and its batches", |n| {
+        n.contains("rusqlite::") || n.contains("chunkstream::sqlite::")
     }),
     ("serde_json encoding", |n| n.contains("serde_json")),
     ("axum-streams", |n| n.contains("axum_streams")),

@@ -37,6 +37,20 @@ where
     })
 }
 
+/// A block of `reps` times the serde_json limit: one `to_writer` of the whole of `items`
+/// into a buffer allocated once. Seconds per write.
+pub(crate) fn limit_block<T: serde::Serialize>(items: &'static [T]) -> Box<Block<'static>> {
+    let mut buf = Vec::new();
+    Box::new(move |reps| {
+        let start = Instant::now();
+        for _ in 0..reps {
+            buf.clear();
+            serde_json::to_writer(&mut buf, items)?;
+        }
+        Ok(start.elapsed().as_secs_f64() / reps.max(1) as f64)
+    })
+}
+
 /// Drains a chunkstream body; its byte count.
 pub(crate) async fn drain(stream: ChunkStream) -> Result<u64, BoxError> {
     Ok(scenario::drain(stream.map_err(BoxError::from).boxed())

@@ -77,15 +77,7 @@ pub(crate) fn run(quick: bool, env: &Environment, out: &Path) -> Result<(), BoxE
 
     // The single-core limit.
     let limit_bytes = serde_json::to_vec(items)?.len();
-    let mut limit_buf = Vec::with_capacity(limit_bytes + limit_bytes / 4);
-    let mut limit = move |reps: u64| -> Result<f64, BoxError> {
-        let start = std::time::Instant::now();
-        for _ in 0..reps {
-            limit_buf.clear();
-            serde_json::to_writer(&mut limit_buf, items)?;
-        }
-        Ok(start.elapsed().as_secs_f64() / reps.max(1) as f64)
-    };
+    let mut limit = paired_rows::limit_block(items);
 
     eprintln!(
         "parallel: bulk tickets ({} items, {limit_bytes} bytes)",

@@ -12,6 +12,14 @@
 //!   non-zero if any response was neither.
 //! - `small`: `/tickets?limit=10` from `--concurrency` clients for `--seconds`, and the
 //!   rate.
+//! - `slow`, `downloads`, `burst`, `keepalive` (and `fair`: the four, each on a fresh
+//!   server): the fairness scenarios of issue 18, see the `fair` module. Each prints the
+//!   server's peak RSS and the bound the service's documented sizes give.
+//! - `download`: one client, full downloads of `/tickets` (JSON, no gzip) from one
+//!   started server per `--drivers` entry (its `--sqlite-driver`), all on the same
+//!   SQLite file, alternating round by round (`--repeats` rounds after a warm-up); each
+//!   body must equal the first driver's. It reports each driver's MB/s (median, min,
+//!   max) and the median of the per-round ratios to the last driver.
 //!
 //! Everything has a deadline (`--deadline`); it stops by itself.
 
@@ -27,8 +35,11 @@ use bytes::Bytes;
 use clap::{Parser, ValueEnum};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
+#[path = "loadtest/fair.rs"]
+mod fair;
+
 /// A bounded load client for the tickets service (loopback only; stops by itself).
-#[derive(Debug, Parser)]
+#[derive(Clone, Debug, Parser)]
 struct Args {
     /// What to run.
     #[arg(value_enum, default_value_t = Mode::Load)]
@@ -72,6 +83,33 @@ struct Args {
     /// Seconds to run (`small`).
     #[arg(long, default_value_t = 10.0)]
     seconds: f64,
+    /// Clients reading at `--slow-rate` (`slow`).
+    #[arg(long, default_value_t = 8)]
+    slow: usize,
+    /// Bytes per second the slow clients read (`slow`).
+    #[arg(long, default_value_t = 1024)]
+    slow_rate: usize,
+    /// Seconds the slow readers get to be cut by the minimum rate (`slow`).
+    #[arg(long, default_value_t = 180.0)]
+    cut_within: f64,
+    /// Concurrent clients (`slow`'s small requests, `keepalive`'s connections).
+    #[arg(long, default_value_t = 64)]
+    clients: usize,
+    /// Full downloads each client makes in turn (`downloads`).
+    #[arg(long, default_value_t = 3)]
+    rounds: usize,
+    /// Connections opened at once (`burst`).
+    #[arg(long, default_value_t = 500)]
+    connections: usize,
+    /// Small requests per connection (`burst`).
+    #[arg(long, default_value_t = 4)]
+    per_connection: usize,
+    /// The servers' `--sqlite-driver`s to compare (`download`).
+    #[arg(long, value_delimiter = ',', default_value = "rusqlite,sqlx")]
+    drivers: Vec<String>,
+    /// Timed rounds, each one download per driver (`download`).
+    #[arg(long, default_value_t = 5)]
+    repeats: usize,
     /// Seconds after which everything stops and the run fails.
     #[arg(long, default_value_t = 300.0)]
     deadline: f64,
@@ -83,6 +121,18 @@ enum Mode {
     Load,
     /// The rate of small requests.
     Small,
+    /// Slow readers beside small requests; the minimum rate cuts them.
+    Slow,
+    /// Full downloads through the queue.
+    Downloads,
+    /// Many connections making a few small requests at once.
+    Burst,
+    /// Keep-alive connections asking `limit=100` as fast as they can.
+    Keepalive,
+    /// `slow`, `downloads`, `burst` and `keepalive`, each on a fresh server.
+    Fair,
+    /// One client's full downloads, per SQLite driver.
+    Download,
 }
 
 type Error = Box<dyn std::error::Error + Send + Sync>;
@@ -111,6 +161,21 @@ fn main() -> std::process::ExitCode {
 }
 
 async fn run(args: &Args) -> Result<(), Error> {
+    if args.mode == Mode::Download {
+        return download(args).await;
+    }
+    let modes = match args.mode {
+        Mode::Fair => vec![Mode::Slow, Mode::Downloads, Mode::Burst, Mode::Keepalive],
+        mode => vec![mode],
+    };
+    for mode in modes {
+        println!("scenario={mode:?}");
+        run_one(args, mode).await?;
+    }
+    Ok(())
+}
+
+async fn run_one(args: &Args, mode: Mode) -> Result<(), Error> {
     let server = match args.addr {
         Some(addr) => {
             if !addr.ip().is_loopback() {
@@ -121,17 +186,60 @@ async fn run(args: &Args) -> Result<(), Error> {
                 pid: args.pid,
                 child: None,
                 _dir: None,
+                cuts: Arc::default(),
             }
         }
         None => Server::start(args)?,
     };
-    let result = match args.mode {
+    let baseline = server.rss_kib("VmRSS:").unwrap_or(0);
+    let bound = rss_bound_kib(&server, baseline, mode, args).await;
+    let result = match mode {
         Mode::Load => load(args, &server).await,
         Mode::Small => small(args, &server).await,
+        Mode::Slow => fair::slow(args, &server).await,
+        Mode::Downloads => fair::downloads(args, &server).await,
+        Mode::Burst => fair::burst(args, &server).await,
+        Mode::Keepalive => fair::keepalive(args, &server).await,
+        Mode::Fair => unreachable!("split into its scenarios"),
+        Mode::Download => unreachable!("download starts its own servers"),
     };
-    println!("server_peak_rss_kib={}", server.peak_rss_kib().unwrap_or(0));
+    let peak = server.rss_kib("VmHWM:").unwrap_or(0);
+    println!("server_peak_rss_kib={peak} server_start_rss_kib={baseline}");
+    if let Some(bound) = bound {
+        println!(
+            "server_rss_bound_kib={bound} rss_within_bound={}",
+            peak <= bound
+        );
+    }
     drop(server);
     result
+}
+
+/// The most the server may hold in the scenario by its documented sizes (from
+/// `/healthz`): its RSS at the start, its fixed memory (pooled buffers, database caches)
+/// and the memory of one response for each slot and each small request in flight at
+/// once. `None` for a server that does not report its sizes.
+async fn rss_bound_kib(server: &Server, baseline: u64, mode: Mode, args: &Args) -> Option<u64> {
+    let body = client()
+        .ok()?
+        .get(server.url("/healthz"))
+        .send()
+        .await
+        .ok()?
+        .bytes()
+        .await
+        .ok()?;
+    let health: serde_json::Value = serde_json::from_slice(&body).ok()?;
+    let per_stream = health["memory"]["per_stream_bytes"].as_u64()?;
+    let fixed = health["memory"]["fixed_bytes"].as_u64()?;
+    let slots = health["streams"]["max"].as_u64()?;
+    let small_at_once = match mode {
+        Mode::Slow | Mode::Keepalive => args.clients,
+        Mode::Burst => args.connections,
+        Mode::Load => args.concurrency,
+        _ => 0,
+    } as u64;
+    Some(baseline + (fixed + (slots + small_at_once) * per_stream) / 1024)
 }
 
 /// The server under test; a started one is stopped (SIGKILL) when dropped.
@@ -140,6 +248,8 @@ struct Server {
     pid: Option<u32>,
     child: Option<Child>,
     _dir: Option<tempfile_dir::TempDir>,
+    /// Streams the server's log says it cut below the minimum data rate.
+    cuts: Arc<AtomicU64>,
 }
 
 impl Server {
@@ -169,6 +279,8 @@ impl Server {
             .map_err(|err| format!("cannot start {}: {err}", exe.display()))?;
         let stderr = child.stderr.take().expect("piped stderr");
         let (tx, rx) = std::sync::mpsc::channel();
+        let cuts = Arc::new(AtomicU64::new(0));
+        let counted = Arc::clone(&cuts);
         // Reads the server's log to the end (a full pipe would block it), passing on the
         // address it listens on.
         std::thread::spawn(move || {
@@ -184,6 +296,9 @@ impl Server {
                         );
                     }
                 } else if line.contains("WARN") || line.contains("ERROR") {
+                    if line.contains("too_slow") {
+                        counted.fetch_add(1, Relaxed);
+                    }
                     eprintln!("server: {line}");
                 }
             }
@@ -201,19 +316,26 @@ impl Server {
             pid: Some(child.id()),
             child: Some(child),
             _dir: Some(dir),
+            cuts,
         })
+    }
+
+    /// Streams cut below the minimum data rate so far (by the server's log).
+    fn cuts(&self) -> u64 {
+        self.cuts.load(Relaxed)
     }
 
     fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.addr)
     }
 
-    /// `VmHWM` of the server's process, in KiB.
-    fn peak_rss_kib(&self) -> Option<u64> {
+    /// A field of the server's `/proc/PID/status` in KiB (`VmHWM:` the peak RSS,
+    /// `VmRSS:` the current).
+    fn rss_kib(&self, field: &str) -> Option<u64> {
         let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid?)).ok()?;
         status
             .lines()
-            .find_map(|line| line.strip_prefix("VmHWM:"))
+            .find_map(|line| line.strip_prefix(field))
             .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
     }
 }
@@ -564,6 +686,86 @@ async fn small(args: &Args, server: &Server) -> Result<(), Error> {
     );
     if tally.wrong.load(Relaxed) > 0 {
         return Err("some responses were wrong".into());
+    }
+    Ok(())
+}
+
+/// `download`: one client's full downloads of `/tickets` from one server per driver, on
+/// the same SQLite file, alternating round by round.
+async fn download(args: &Args) -> Result<(), Error> {
+    if args.addr.is_some() || args.drivers.is_empty() || args.repeats == 0 {
+        return Err("download starts its own servers: no --addr, one or more --drivers, one or more --repeats".into());
+    }
+    let dir = tempfile_dir::TempDir::new()?;
+    let mut servers = Vec::new();
+    for driver in &args.drivers {
+        let mut started = args.clone();
+        // The first server seeds the file; the others find it seeded.
+        started.db = Some(
+            args.db
+                .clone()
+                .unwrap_or_else(|| dir.path().join("tickets.db")),
+        );
+        started
+            .server_args
+            .push(format!("--sqlite-driver={driver}"));
+        servers.push((driver.as_str(), Server::start(&started)?));
+    }
+    let client = reqwest::Client::builder().no_gzip().build()?;
+    let mut reference: Option<Bytes> = None;
+    let mut rates = vec![Vec::new(); servers.len()];
+    for round in 0..=args.repeats {
+        for (i, (driver, server)) in servers.iter().enumerate() {
+            let started = Instant::now();
+            let response = client.get(server.url("/tickets")).send().await?;
+            if response.status() != 200 {
+                return Err(format!("{driver}: status {}", response.status()).into());
+            }
+            let body = response.bytes().await?;
+            let seconds = started.elapsed().as_secs_f64();
+            match &reference {
+                None => reference = Some(body.clone()),
+                Some(first) if *first != body => {
+                    return Err(
+                        format!("{driver}: the body differs from the first driver's").into(),
+                    );
+                }
+                Some(_) => {}
+            }
+            // Round 0 warms up the servers' caches and pools.
+            if round > 0 {
+                rates[i].push(body.len() as f64 / seconds / 1e6);
+            }
+        }
+    }
+    let median = |values: &[f64]| {
+        let mut sorted = values.to_vec();
+        sorted.sort_by(f64::total_cmp);
+        sorted[sorted.len() / 2]
+    };
+    let bytes = reference.map_or(0, |body| body.len());
+    println!("download_bytes={bytes} rounds={}", args.repeats);
+    for ((driver, _), rates) in servers.iter().zip(&rates) {
+        let (lo, hi) = rates
+            .iter()
+            .fold((f64::MAX, 0.0_f64), |(lo, hi), &r| (lo.min(r), hi.max(r)));
+        println!(
+            "download_{driver}_mb_per_s median={:.1} min={lo:.1} max={hi:.1}",
+            median(rates)
+        );
+    }
+    let last = rates.len() - 1;
+    for ((driver, _), rates_i) in servers.iter().zip(&rates).take(last) {
+        let ratios: Vec<f64> = rates_i
+            .iter()
+            .zip(&rates[last])
+            .map(|(a, b)| a / b)
+            .collect();
+        println!(
+            "download_ratio_{driver}_to_{} median={:.2}",
+            servers[last].0,
+            median(&ratios)
+        );
     }
     Ok(())
 }

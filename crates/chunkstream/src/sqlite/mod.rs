@@ -1,0 +1,69 @@
+//! SQLite through rusqlite: a query whose statement runs on a blocking thread and hands
+//! its rows to the stream in bounded batches ([`rows`], [`json_rows`]), a small pool of
+//! read-only connections ([`Pool`]), and a count for `X-Total-Count` ([`count`]).
+//!
+//! sqlx's SQLite driver (the `sql` module, feature `sqlx`) runs every
+//! statement on a worker thread too, but hands the rows over one at a time through a
+//! channel, and decodes each through its generic row machinery; that costs most of the
+//! time of a stream (the lab's `database` report, `reports/database.md`, measures both
+//! sources on the same rows). Here the statement runs on a thread of tokio's blocking
+//! pool that decodes the rows with rusqlite and sends them in batches; the stream's task
+//! only encodes.
+//!
+//! - **Backpressure.** At most a few batches wait between the statement and the stream
+//!   ([`Rows`] says how many); when they are not taken (a slow client), the statement
+//!   waits before reading its next row.
+//! - **Stopping.** Dropping the stream (the client gone, [`ChunkStream::cancel_on`],
+//!   [`ChunkStream::timeout`], the stall limit) interrupts the statement at once
+//!   (`sqlite3_interrupt`) and releases the connection.
+//! - **Errors.** A failing statement, row or column is the stream's last item (before
+//!   the first row, its first: a server still answers with an error status); a panic in
+//!   the row mapping becomes [`StreamError::Panicked`](crate::StreamError::Panicked).
+//!
+//! Keep sqlx for PostgreSQL: there the server sets the pace, and sqlx's driver is as fast
+//! as the alternatives.
+//!
+//! [`ChunkStream::cancel_on`]: crate::ChunkStream::cancel_on
+//! [`ChunkStream::timeout`]: crate::ChunkStream::timeout
+//!
+//! # Examples
+//!
+//! ```
+//! # tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap().block_on(async {
+//! use std::time::Duration;
+//! use futures_util::TryStreamExt;
+//! use chunkstream::{ChunkConfig, Streamer, sqlite};
+//!
+//! # let dir = tempfile::tempdir()?;
+//! # let path = dir.path().join("tickets.db");
+//! # let db = sqlite::rusqlite::Connection::open(&path)?;
+//! # db.execute_batch("CREATE TABLE tickets (id INTEGER PRIMARY KEY, title TEXT NOT NULL);
+//! #     INSERT INTO tickets VALUES (1, 'one'), (2, 'two'), (3, 'three');")?;
+//! #[derive(serde::Serialize)]
+//! struct Ticket { id: i64, title: String }
+//!
+//! let pool = sqlite::Pool::read_only(&path, 4, Duration::from_secs(5))?;
+//! let rows = sqlite::rows(
+//!     pool,
+//!     "SELECT id, title FROM tickets WHERE id <= ?1 ORDER BY id",
+//!     (2,),
+//!     |row| Ok(Ticket { id: row.get(0)?, title: row.get(1)? }),
+//! );
+//! let streamer = Streamer::new(ChunkConfig::default())?;
+//! let body = streamer.json(rows).collect_bytes().await?;
+//! assert_eq!(body, br#"[{"id":1,"title":"one"},{"id":2,"title":"two"}]"#[..]);
+//! # Ok::<_, Box<dyn std::error::Error>>(())
+//! # }).unwrap();
+//! ```
+
+mod error;
+mod pool;
+mod rows;
+
+pub use error::Error;
+pub use pool::{Connection, Pool};
+pub use rows::{Connect, Rows, count, json_rows, rows};
+
+/// The rusqlite this module is built on, so that rows are mapped and parameters bound
+/// with the same version.
+pub use rusqlite;

@@ -1,0 +1,379 @@
+//! The rows of one statement, run on a blocking thread and handed to the stream in
+//! bounded batches.
+
+use std::any::Any;
+use std::fmt;
+use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::task::{Context, Poll, ready};
+use std::time::{Duration, Instant};
+
+use futures_core::Stream;
+use rusqlite::{InterruptHandle, Params, Row};
+use tokio::sync::mpsc;
+
+use super::{Connection, Error, Pool};
+use crate::raw::RawJson;
+
+/// Rows decoded into one batch at most before it is handed over.
+const BATCH_ROWS: usize = 256;
+/// Batches decoded and not yet taken by the stream, at most. With the batch being filled
+/// and the one being read, a stream holds at most `(BATCHES_AHEAD + 2) * BATCH_ROWS`
+/// rows: that bounds memory, and a stream that is not read stops its statement there.
+const BATCHES_AHEAD: usize = 2;
+/// How long a partial batch may wait for more rows once the stream has nothing left to
+/// encode (the first row goes at once, for an early first byte and early errors, and so
+/// does a row that took this long to come: a slow statement's rows are not held).
+const HOLD: Duration = Duration::from_millis(1);
+
+/// Where a statement's rows come from: a [`Pool`] (a connection is taken on the
+/// statement's thread), a [`Connection`] already taken from one, or a plain
+/// `rusqlite::Connection`.
+pub trait Connect: Send + 'static {
+    /// The connection the statement runs on, held until it ends.
+    type Connection: std::ops::Deref<Target = rusqlite::Connection>;
+
+    /// Takes or opens the connection; called on the statement's thread.
+    ///
+    /// # Errors
+    ///
+    /// When no connection can be had.
+    fn connect(self) -> Result<Self::Connection, Error>;
+}
+
+impl Connect for Pool {
+    type Connection = Connection;
+
+    fn connect(self) -> Result<Connection, Error> {
+        self.get_blocking()
+    }
+}
+
+impl Connect for Connection {
+    type Connection = Connection;
+
+    fn connect(self) -> Result<Connection, Error> {
+        Ok(self)
+    }
+}
+
+impl Connect for rusqlite::Connection {
+    type Connection = Box<rusqlite::Connection>;
+
+    fn connect(self) -> Result<Self::Connection, Error> {
+        Ok(Box::new(self))
+    }
+}
+
+/// Streams the rows of `sql` with `params` bound, each made into a `T` by `map`, on
+/// `conn` (a [`Pool`], a pooled [`Connection`] or a `rusqlite::Connection`, which the
+/// stream owns until the statement ends).
+///
+/// Nothing runs until the stream is first polled; then the statement starts on a thread
+/// of tokio's blocking pool (a thread of its own outside a tokio runtime), which decodes
+/// the rows (`map` runs there) and hands them over in batches, a bounded number ahead of
+/// the stream; the statement holds that thread until it ends. Dropping the stream
+/// interrupts the statement and releases the connection. Once the stream has caught up,
+/// rows that come within a millisecond of each other are gathered (one may wait for the
+/// next to be read), and a row that took longer to come is handed over at once: a slow
+/// statement's rows reach the stream, and `flush_interval`, one by one.
+///
+/// The stream ends after the first error. A panic in `map` resumes in the stream's
+/// `poll_next`, where the streamer turns it into
+/// [`StreamError::Panicked`](crate::StreamError::Panicked).
+///
+/// # Examples
+///
+/// See the [module docs](super).
+pub fn rows<C, S, P, T, F>(conn: C, sql: S, params: P, mut map: F) -> Rows<T>
+where
+    C: Connect,
+    S: AsRef<str> + Send + 'static,
+    P: Params + Send + 'static,
+    T: Send + 'static,
+    F: FnMut(&Row<'_>) -> rusqlite::Result<T> + Send + 'static,
+{
+    let (tx, rx) = mpsc::channel(BATCHES_AHEAD);
+    let running = Arc::new(Mutex::new(Running::default()));
+    let shared = Arc::clone(&running);
+    let statement = move || {
+        let result = catch_unwind(AssertUnwindSafe(|| {
+            run(conn, sql.as_ref(), params, &mut map, &tx, &shared)
+        }));
+        let last = match result {
+            Ok(Ok(())) => Message::End,
+            Ok(Err(err)) => Message::Failed(err),
+            Err(panic) => Message::Panicked(panic),
+        };
+        // Nobody to tell if the stream is gone.
+        let _ = tx.blocking_send(last);
+    };
+    Rows {
+        start: Some(Box::new(statement)),
+        rx,
+        batch: Vec::new().into_iter(),
+        running,
+        done: false,
+    }
+}
+
+/// Streams rows that SQLite already made into JSON text (`SELECT json_object('id', id,
+/// ...) FROM ...`), as [`RawJson`] items for
+/// [`Streamer::stream_raw`](crate::Streamer::stream_raw): no row is decoded into a struct
+/// and no value encoded. Otherwise as [`rows`]; see [`sql::json_rows`] for how SQLite
+/// writes values (floats with 15 significant digits, booleans as `0` and `1`).
+///
+/// [`sql::json_rows`]: https://docs.rs/chunkstream/latest/chunkstream/sql/fn.json_rows.html
+///
+/// # Examples
+///
+/// ```
+/// # tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap().block_on(async {
+/// use chunkstream::{ChunkConfig, Streamer, sqlite};
+///
+/// let db = sqlite::rusqlite::Connection::open_in_memory()?;
+/// let rows = sqlite::json_rows(
+///     db,
+///     "SELECT json_object('id', 1, 'title', 'one') UNION ALL \
+///      SELECT json_object('id', 2, 'title', 'two')",
+///     [],
+/// );
+/// let streamer = Streamer::new(ChunkConfig::default())?;
+/// let body = streamer.json(rows).collect_bytes().await?;
+/// assert_eq!(body, br#"[{"id":1,"title":"one"},{"id":2,"title":"two"}]"#[..]);
+/// # Ok::<_, Box<dyn std::error::Error>>(())
+/// # }).unwrap();
+/// ```
+pub fn json_rows<C, S, P>(conn: C, sql: S, params: P) -> Rows<RawJson>
+where
+    C: Connect,
+    S: AsRef<str> + Send + 'static,
+    P: Params + Send + 'static,
+{
+    rows(conn, sql, params, |row| {
+        row.get::<_, String>(0).map(RawJson::from)
+    })
+}
+
+/// Runs `sql`, a query returning one integer (such as `SELECT COUNT(*) FROM t`), on
+/// `conn`, for the `X-Total-Count` of a response. It blocks: call it on a blocking
+/// thread (`tokio::task::spawn_blocking`).
+///
+/// # Errors
+///
+/// SQLite's error, or `rusqlite::Error::IntegralValueOutOfRange` if the count is
+/// negative.
+///
+/// # Examples
+///
+/// ```
+/// let db = chunkstream::sqlite::rusqlite::Connection::open_in_memory()?;
+/// assert_eq!(chunkstream::sqlite::count(&db, "SELECT ?1 + 1", (2,))?, 3);
+/// # Ok::<_, chunkstream::sqlite::Error>(())
+/// ```
+pub fn count(conn: &rusqlite::Connection, sql: &str, params: impl Params) -> Result<u64, Error> {
+    let n: i64 = conn.query_row(sql, params, |row| row.get(0))?;
+    u64::try_from(n).map_err(|_| Error::Sqlite(rusqlite::Error::IntegralValueOutOfRange(0, n)))
+}
+
+/// What the statement's thread sends: rows, then exactly one of the others. A channel
+/// that closes without one (the thread never ran: its runtime was shutting down) is an
+/// error, never a complete result.
+enum Message<T> {
+    Rows(Vec<T>),
+    End,
+    Failed(Error),
+    Panicked(Box<dyn Any + Send>),
+}
+
+/// Shared by the stream and its statement: whether the stream is gone, and how to
+/// interrupt the statement while it holds its connection.
+#[derive(Default)]
+struct Running {
+    stopped: bool,
+    interrupt: Option<InterruptHandle>,
+}
+
+fn lock(running: &Mutex<Running>) -> MutexGuard<'_, Running> {
+    running.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// The statement's interrupt handle, registered while it holds its connection: dropped
+/// (unregistered) before the connection goes back to its pool, so an interrupt never
+/// reaches the connection's next user.
+struct Registered<'a>(&'a Mutex<Running>);
+
+impl<'a> Registered<'a> {
+    /// `None` if the stream is already gone.
+    fn new(running: &'a Mutex<Running>, handle: InterruptHandle) -> Option<Self> {
+        let mut state = lock(running);
+        if state.stopped {
+            return None;
+        }
+        state.interrupt = Some(handle);
+        Some(Registered(running))
+    }
+}
+
+impl Drop for Registered<'_> {
+    fn drop(&mut self) {
+        lock(self.0).interrupt = None;
+    }
+}
+
+/// The statement's thread: connects, runs the statement, sends the rows in batches.
+fn run<C, P, T, F>(
+    conn: C,
+    sql: &str,
+    params: P,
+    map: &mut F,
+    tx: &mpsc::Sender<Message<T>>,
+    running: &Mutex<Running>,
+) -> Result<(), Error>
+where
+    C: Connect,
+    P: Params,
+    F: FnMut(&Row<'_>) -> rusqlite::Result<T>,
+{
+    let conn = conn.connect()?;
+    // Declared after `conn`, dropped before it (with the statement, dropped first).
+    let Some(_registered) = Registered::new(running, conn.get_interrupt_handle()) else {
+        return Ok(());
+    };
+    // Cached on the connection: a pooled connection prepares a service's query once.
+    let mut statement = conn.prepare_cached(sql)?;
+    let mut rows = statement.query(params)?;
+    let mut batch = Vec::with_capacity(1);
+    // When the batch's first row was read, and the last row read while the stream idled.
+    let (mut first_at, mut row_at) = (Instant::now(), Instant::now());
+    let outcome = loop {
+        let row = match rows.next() {
+            Ok(Some(row)) => row,
+            Ok(None) => break Ok(()),
+            Err(err) => break Err(err),
+        };
+        if batch.is_empty() {
+            first_at = Instant::now();
+        }
+        match map(row) {
+            Ok(item) => batch.push(item),
+            Err(err) => break Err(err),
+        }
+        // Hand the batch over when full; or, when the stream has caught up (nothing
+        // queued), if this is the very first row, the batch has waited `HOLD`, or this
+        // row took `HOLD` to come (a slow statement: held, it would wait a whole gap).
+        let hand_over = batch.len() >= BATCH_ROWS
+            || (tx.capacity() == BATCHES_AHEAD && {
+                let now = Instant::now();
+                let slow = now.duration_since(row_at) >= HOLD;
+                row_at = now;
+                batch.capacity() == 1 || slow || now.duration_since(first_at) >= HOLD
+            });
+        if hand_over {
+            let full = std::mem::replace(&mut batch, Vec::with_capacity(BATCH_ROWS));
+            if tx.blocking_send(Message::Rows(full)).is_err() {
+                return Ok(()); // the stream is gone
+            }
+        }
+    };
+    // The rows read before an error go out before it.
+    if !batch.is_empty() && tx.blocking_send(Message::Rows(batch)).is_err() {
+        return Ok(());
+    }
+    Ok(outcome?)
+}
+
+/// The source made by [`rows`] and [`json_rows`]: the rows of one statement, `'static`
+/// and `Send`, so a handler can return it inside a response.
+///
+/// At most `2 + 2` batches of 256 rows are decoded and not yet encoded at any time; a
+/// stream that is not read holds its statement there (the statement waits, and keeps
+/// its connection, until the stream is read or dropped).
+#[must_use = "streams do nothing unless polled"]
+pub struct Rows<T> {
+    /// Starts the statement's thread on the first poll.
+    start: Option<Box<dyn FnOnce() + Send>>,
+    rx: mpsc::Receiver<Message<T>>,
+    /// The rows of the batch being read.
+    batch: std::vec::IntoIter<T>,
+    running: Arc<Mutex<Running>>,
+    done: bool,
+}
+
+impl<T> fmt::Debug for Rows<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Rows")
+            .field("started", &self.start.is_none())
+            .field("done", &self.done)
+            .finish_non_exhaustive()
+    }
+}
+
+// Nothing is pinned: rows are moved out of the batch, never borrowed across polls.
+impl<T> Unpin for Rows<T> {}
+
+impl<T> Stream for Rows<T> {
+    type Item = Result<T, Error>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let this = &mut *self;
+        loop {
+            if let Some(row) = this.batch.next() {
+                return Poll::Ready(Some(Ok(row)));
+            }
+            if this.done {
+                return Poll::Ready(None);
+            }
+            if let Some(start) = this.start.take()
+                && let Err(err) = spawn(start)
+            {
+                this.done = true;
+                return Poll::Ready(Some(Err(Error::Thread(err))));
+            }
+            match ready!(this.rx.poll_recv(cx)) {
+                Some(Message::Rows(rows)) => this.batch = rows.into_iter(),
+                Some(Message::Failed(err)) => {
+                    this.done = true;
+                    return Poll::Ready(Some(Err(err)));
+                }
+                Some(Message::Panicked(panic)) => {
+                    this.done = true;
+                    resume_unwind(panic);
+                }
+                Some(Message::End) => this.done = true,
+                None => {
+                    this.done = true;
+                    let stopped = std::io::Error::other("the statement's thread stopped early");
+                    return Poll::Ready(Some(Err(Error::Thread(stopped))));
+                }
+            }
+        }
+    }
+}
+
+/// Runs the statement on tokio's blocking pool (its threads are reused, so a small
+/// query pays no thread start), or on a thread of its own outside a runtime.
+fn spawn(statement: Box<dyn FnOnce() + Send>) -> std::io::Result<()> {
+    match tokio::runtime::Handle::try_current() {
+        Ok(runtime) => {
+            drop(runtime.spawn_blocking(statement));
+            Ok(())
+        }
+        Err(_) => std::thread::Builder::new()
+            .name("chunkstream-sqlite".into())
+            .spawn(statement)
+            .map(drop),
+    }
+}
+
+impl<T> Drop for Rows<T> {
+    fn drop(&mut self) {
+        let mut state = lock(&self.running);
+        state.stopped = true;
+        // Under the lock: the statement cannot let go of its connection meanwhile.
+        if let Some(handle) = &state.interrupt {
+            handle.interrupt();
+        }
+    }
+}

@@ -1,0 +1,587 @@
+//! The rusqlite source (`chunkstream::sqlite`) through the public API and over real HTTP
+//! (axum on 127.0.0.1, reqwest), on real SQLite files: the same body as the sqlx source
+//! for the same query, backpressure and interruption (the statement stops: the rows it
+//! reads stay bounded and its connection comes back), and errors before and after the
+//! first row.
+//!
+//! Needs the `rusqlite`, `sqlx` and `axum` features.
+#![cfg(all(feature = "rusqlite", feature = "sqlx", feature = "axum"))]
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::State;
+use axum::routing::get;
+use chunkstream::sqlite::{self, Pool};
+use chunkstream::{
+    CancellationToken, ChunkConfig, ChunkStream, StreamError, StreamResponse, Streamer, sql,
+    transform,
+};
+use futures_util::StreamExt;
+use serde::Serialize;
+use serde_json::Value;
+
+/// Every column type of the service's tickets table: integers, text, a real, nullable
+/// text.
+#[derive(Debug, PartialEq, Serialize, sqlx::FromRow)]
+struct Ticket {
+    id: i64,
+    title: String,
+    description: String,
+    assignee: Option<String>,
+    estimate_hours: f64,
+    comments: i64,
+    resolved_at: Option<String>,
+}
+
+const COLUMNS: &str = "id, title, description, assignee, estimate_hours, comments, resolved_at";
+const ROWS: i64 = 3000;
+
+impl Ticket {
+    fn from_row(row: &sqlite::rusqlite::Row<'_>) -> sqlite::rusqlite::Result<Ticket> {
+        Ok(Ticket {
+            id: row.get(0)?,
+            title: row.get(1)?,
+            description: row.get(2)?,
+            assignee: row.get(3)?,
+            estimate_hours: row.get(4)?,
+            comments: row.get(5)?,
+            resolved_at: row.get(6)?,
+        })
+    }
+}
+
+/// A seeded file database: text a JSON writer must escape, non-ASCII, NULLs, floats
+/// that print differently (integral, tiny, huge, not exact in 15 digits) and a few
+/// descriptions of 200 KB. The directory lives as long as the returned guard.
+fn database() -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("tickets.db");
+    let mut db = sqlite::rusqlite::Connection::open(&path).unwrap();
+    db.execute_batch(
+        "CREATE TABLE tickets (id INTEGER PRIMARY KEY, title TEXT NOT NULL, description TEXT \
+         NOT NULL, assignee TEXT, estimate_hours REAL NOT NULL, comments INTEGER NOT NULL, \
+         resolved_at TEXT)",
+    )
+    .unwrap();
+    let tx = db.transaction().unwrap();
+    {
+        const FLOATS: [f64; 7] = [1.0, 0.25, 1e21, 1e-7, -2.5, 0.1 + 0.2, 12.75];
+        let mut insert = tx
+            .prepare(&format!(
+                "INSERT INTO tickets ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)"
+            ))
+            .unwrap();
+        for id in 1..=ROWS {
+            let n = id as usize;
+            let large = if id % 500 == 0 {
+                "ж".repeat(100_000)
+            } else {
+                String::new()
+            };
+            insert
+                .execute((
+                    id,
+                    format!("Ticket #{id}: \"export\" at C:\\tmp\\{id} — naïve café ☕ 🎫"),
+                    format!("line\none\ttab\u{1}\u{1f} \u{2028} </script> {large}"),
+                    (id % 7 != 0).then(|| ["alice", "bob", "chloé"][n % 3]),
+                    FLOATS[n % FLOATS.len()] * (1 + id % 9) as f64,
+                    id * 1_000_003,
+                    (id % 3 == 0).then(|| format!("2024-01-{:02}T00:00:00Z", 1 + n % 28)),
+                ))
+                .unwrap();
+        }
+    }
+    tx.commit().unwrap();
+    (dir, path)
+}
+
+async fn sqlx_pool(path: &Path) -> sqlx::SqlitePool {
+    sqlx::sqlite::SqlitePoolOptions::new()
+        .max_connections(2)
+        .connect(&format!("sqlite://{}", path.display()))
+        .await
+        .unwrap()
+}
+
+fn one_connection(path: &Path) -> Pool {
+    Pool::read_only(path, 1, Duration::from_secs(10)).unwrap()
+}
+
+fn streamer(
+    format: chunkstream::format::Json,
+) -> Streamer<
+    chunkstream::pool::DefaultPool,
+    chunkstream::encode::DefaultEncoder,
+    chunkstream::format::Json,
+> {
+    Streamer::new(ChunkConfig::default())
+        .unwrap()
+        .with_format(format)
+}
+
+/// `SELECT n` for n from 1 up: as many rows as anyone reads.
+const ENDLESS: &str = "WITH RECURSIVE c(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM c) \
+                       SELECT n FROM c";
+/// One row, then a scan that finds no other for a very long time.
+const ONE_THEN_SCAN: &str = "WITH RECURSIVE c(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM c \
+                             WHERE n < 1000000000000) SELECT n FROM c WHERE n = 1 OR n < 0";
+
+/// The rows of `sql`, counting each row the statement reads into `read`.
+fn counted(pool: &Pool, sql: &'static str, read: &Arc<AtomicUsize>) -> sqlite::Rows<i64> {
+    let read = Arc::clone(read);
+    sqlite::rows(pool.clone(), sql, [], move |row| {
+        read.fetch_add(1, SeqCst);
+        row.get(0)
+    })
+}
+
+/// Waits (at most 10 s) until the pool's only connection is free again: it is, once the
+/// statement has stopped and let it go.
+async fn connection_comes_back(pool: &Pool) {
+    let conn = tokio::time::timeout(Duration::from_secs(10), pool.get())
+        .await
+        .expect("the connection came back")
+        .expect("a connection");
+    let n = sqlite::count(&conn, "SELECT 7", []).unwrap();
+    assert_eq!(n, 7, "the connection works for its next user");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn same_body_as_the_sqlx_source() {
+    let (_dir, path) = database();
+    let pool = Pool::read_only(&path, 2, Duration::from_secs(10)).unwrap();
+    let sqlx = sqlx_pool(&path).await;
+    let sql = format!("SELECT {COLUMNS} FROM tickets ORDER BY id");
+    for format in [
+        chunkstream::format::Json::Array,
+        chunkstream::format::Json::Ndjson,
+    ] {
+        let streamer = streamer(format);
+        let q = sql.clone();
+        let by_sqlx = sql::rows_with(sqlx.clone(), q, |pool, q| {
+            sqlx::query_as::<_, Ticket>(q).fetch(pool)
+        });
+        let expected = streamer
+            .stream(by_sqlx, transform::passthrough())
+            .collect_bytes()
+            .await
+            .unwrap();
+        let ours = sqlite::rows(pool.clone(), sql.clone(), [], Ticket::from_row);
+        let direct = streamer
+            .stream(ours, transform::passthrough())
+            .collect_bytes()
+            .await
+            .unwrap();
+        assert!(direct == expected, "{format:?}: stream differs from sqlx's");
+        let ours = sqlite::rows(pool.clone(), sql.clone(), [], Ticket::from_row);
+        let spawned = streamer
+            .stream(ours, transform::passthrough())
+            .spawn()
+            .collect_bytes()
+            .await
+            .unwrap();
+        assert!(spawned == expected, "{format:?}: spawn differs from sqlx's");
+        if format == chunkstream::format::Json::Ndjson {
+            assert_eq!(
+                expected.iter().filter(|&&b| b == b'\n').count(),
+                ROWS as usize
+            );
+        }
+    }
+    // Bound parameters, and an empty result.
+    let ours = sqlite::rows(
+        pool.clone(),
+        "SELECT id FROM tickets WHERE id > ?1 AND assignee = ?2 ORDER BY id",
+        (ROWS - 10, "chloé".to_owned()),
+        |row| row.get::<_, i64>(0),
+    );
+    let body = streamer(chunkstream::format::Json::Array)
+        .json(ours)
+        .collect_bytes()
+        .await;
+    let expected: Vec<i64> = (ROWS - 9..=ROWS)
+        .filter(|id| id % 7 != 0 && id % 3 == 2)
+        .collect();
+    assert_eq!(body.unwrap(), serde_json::to_vec(&expected).unwrap());
+    let none = sqlite::rows(pool, "SELECT id FROM tickets WHERE id < 0", [], |row| {
+        row.get::<_, i64>(0)
+    });
+    let body = streamer(chunkstream::format::Json::Array)
+        .json(none)
+        .collect_bytes()
+        .await;
+    assert_eq!(body.unwrap(), &b"[]"[..]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn database_made_json_is_the_same_text_as_through_sqlx() {
+    let (_dir, path) = database();
+    let pool = one_connection(&path);
+    let sqlx = sqlx_pool(&path).await;
+    let json_sql = "SELECT json_object('id', id, 'title', title, 'description', description, \
+                    'assignee', assignee, 'estimate_hours', estimate_hours, 'comments', \
+                    comments, 'resolved_at', resolved_at) FROM tickets ORDER BY id";
+    for format in [
+        chunkstream::format::Json::Array,
+        chunkstream::format::Json::Ndjson,
+    ] {
+        let streamer = streamer(format);
+        let by_sqlx = sql::json_rows(sqlx.clone(), move |pool| {
+            sqlx::query_scalar::<_, String>(json_sql).fetch(pool)
+        });
+        let expected = streamer
+            .json(chunkstream::raw::trusted(by_sqlx))
+            .collect_bytes()
+            .await
+            .unwrap();
+        let ours = sqlite::json_rows(pool.clone(), json_sql, []);
+        let body = streamer
+            .json(chunkstream::raw::validated(ours))
+            .collect_bytes()
+            .await
+            .unwrap();
+        assert!(body == expected, "{format:?}: differs from sqlx's");
+    }
+    // And the values are the typed path's (floats to SQLite's 15 digits aside: none of
+    // these needs more).
+    let typed = sqlite::rows(
+        pool.clone(),
+        format!("SELECT {COLUMNS} FROM tickets WHERE id % 7 <> 5 ORDER BY id"),
+        [],
+        Ticket::from_row,
+    );
+    let typed = streamer(chunkstream::format::Json::Array)
+        .json(typed)
+        .collect_bytes()
+        .await
+        .unwrap();
+    let raw = sqlite::json_rows(
+        pool,
+        json_sql.replace("ORDER", "WHERE id % 7 <> 5 ORDER"),
+        [],
+    );
+    let raw = streamer(chunkstream::format::Json::Array)
+        .json(chunkstream::raw::trusted(raw))
+        .collect_bytes()
+        .await
+        .unwrap();
+    let (typed, raw): (Vec<Value>, Vec<Value>) = (
+        serde_json::from_slice(&typed).unwrap(),
+        serde_json::from_slice(&raw).unwrap(),
+    );
+    assert_eq!(typed.len(), raw.len());
+    for (t, r) in typed.iter().zip(&raw) {
+        for (key, value) in t.as_object().unwrap() {
+            let other = &r[key];
+            match (value.as_f64(), other.as_f64()) {
+                (Some(a), Some(b)) => assert!((a - b).abs() <= a.abs() * 1e-14, "{key}: {a} {b}"),
+                _ => assert_eq!(value, other, "{key}"),
+            }
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nothing_runs_until_the_stream_is_polled() {
+    let (_dir, path) = database();
+    let pool = one_connection(&path);
+    let read = Arc::new(AtomicUsize::new(0));
+    let rows = counted(&pool, ENDLESS, &read);
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert_eq!(read.load(SeqCst), 0);
+    drop(rows);
+    connection_comes_back(&pool).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stalled_reader_holds_the_statement_and_the_stall_limit_stops_it() {
+    let (_dir, path) = database();
+    let pool = one_connection(&path);
+    let read = Arc::new(AtomicUsize::new(0));
+    let config = ChunkConfig::with_sizes(4096, 2048).with_stall_timeout(Duration::from_millis(300));
+    let streamer = Streamer::new(config).unwrap();
+    let mut chunks = streamer
+        .stream(counted(&pool, ENDLESS, &read), transform::passthrough())
+        .spawn();
+    assert!(chunks.next().await.unwrap().is_ok());
+    // The reader stops. The statement reads until the queues are full, then waits: in
+    // the stall limit's 300 ms an endless query unchecked reads hundreds of thousands.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let held = read.load(SeqCst);
+    assert!(
+        held < 20_000,
+        "{held} rows read for a reader that took one chunk"
+    );
+    // The stall limit cuts the stream and releases the statement's connection.
+    connection_comes_back(&pool).await;
+    let at_cut = read.load(SeqCst);
+    assert!(at_cut < 20_000, "{at_cut} rows read before the cut");
+    let mut last = None;
+    while let Some(item) = chunks.next().await {
+        last = Some(item);
+    }
+    assert!(
+        matches!(last, Some(Err(StreamError::Stalled(_)))),
+        "{last:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dropping_the_stream_stops_the_statement() {
+    let (_dir, path) = database();
+    let pool = one_connection(&path);
+    // Waiting on the stream (backpressure), on the direct and the spawned path.
+    for spawned in [false, true] {
+        let read = Arc::new(AtomicUsize::new(0));
+        let rows = counted(&pool, ENDLESS, &read);
+        let streamer = Streamer::new(ChunkConfig::with_sizes(4096, 2048)).unwrap();
+        let mut chunks = if spawned {
+            streamer.stream(rows, transform::passthrough()).spawn()
+        } else {
+            streamer.stream(rows, transform::passthrough())
+        };
+        assert!(chunks.next().await.unwrap().is_ok());
+        drop(chunks);
+        connection_comes_back(&pool).await;
+        let after = read.load(SeqCst);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert_eq!(
+            read.load(SeqCst),
+            after,
+            "spawned {spawned}: rows read after the drop"
+        );
+        assert!(after < 20_000, "spawned {spawned}: {after} rows read");
+    }
+    // Inside SQLite, scanning for its next row: only an interrupt stops it.
+    let read = Arc::new(AtomicUsize::new(0));
+    let mut rows = counted(&pool, ONE_THEN_SCAN, &read);
+    assert_eq!(rows.next().await.unwrap().unwrap(), 1);
+    drop(rows);
+    connection_comes_back(&pool).await;
+    assert_eq!(read.load(SeqCst), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancel_on_and_timeout_interrupt_the_statement() {
+    let (_dir, path) = database();
+    let pool = one_connection(&path);
+    let streamer = Streamer::new(ChunkConfig::default()).unwrap();
+    let read = Arc::new(AtomicUsize::new(0));
+    // The statement is scanning (one row, less than a chunk: nothing sent yet).
+    let chunks = streamer
+        .json(counted(&pool, ONE_THEN_SCAN, &read))
+        .timeout(Duration::from_millis(100));
+    let err = chunks.collect_bytes().await.unwrap_err();
+    assert!(matches!(err, StreamError::TimedOut(_)), "{err}");
+    connection_comes_back(&pool).await;
+
+    let token = CancellationToken::new();
+    let chunks: ChunkStream = streamer
+        .stream(
+            counted(&pool, ONE_THEN_SCAN, &read),
+            transform::passthrough(),
+        )
+        .spawn()
+        .cancel_on(token.clone());
+    let cancel = tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        token.cancel();
+    });
+    let err = chunks.collect_bytes().await.unwrap_err();
+    assert!(matches!(err, StreamError::Cancelled), "{err}");
+    cancel.await.unwrap();
+    connection_comes_back(&pool).await;
+    // One row each at most (none if the limit fired before the statement started).
+    assert!(read.load(SeqCst) <= 2);
+}
+
+/// A slow statement (millions of steps between its rows) with `flush_interval`: each row
+/// reaches the client before the statement reads the next, never held back for it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_statement_s_rows_are_flushed_one_by_one() {
+    const SLOW: &str = "WITH RECURSIVE c(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM c \
+                        WHERE n < 9000000) SELECT n FROM c WHERE n % 3000000 = 1";
+    let (_dir, path) = database();
+    let pool = one_connection(&path);
+    let read = Arc::new(AtomicUsize::new(0));
+    let config = ChunkConfig::default().with_flush_interval(Duration::from_millis(5));
+    let streamer = Streamer::new(config).unwrap();
+    let mut chunks = streamer.stream(counted(&pool, SLOW, &read), transform::passthrough());
+    let mut body = Vec::new();
+    for row in 1..=3 {
+        body.extend_from_slice(&chunks.next().await.unwrap().unwrap());
+        let sent = body.split(|&b| b == b',').count();
+        assert_eq!(sent, row, "{}", String::from_utf8_lossy(&body));
+        assert_eq!(read.load(SeqCst), row, "row {row} waited for the next one");
+    }
+    let rest = chunks.collect_bytes().await.unwrap();
+    body.extend_from_slice(&rest);
+    assert_eq!(body, b"[1,3000001,6000001]");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_pool_reads_a_wal_file_and_never_writes() {
+    let (dir, path) = database();
+    // Made by rusqlite's defaults (a rollback journal): the pool switches it to WAL.
+    let pool = one_connection(&path);
+    let conn = pool.get().await.unwrap();
+    let mode: String = conn
+        .query_row("PRAGMA journal_mode", [], |row| row.get(0))
+        .unwrap();
+    assert_eq!(mode, "wal");
+    let write = conn.execute("DELETE FROM tickets", []);
+    assert!(write.is_err(), "a read-only connection wrote");
+    assert_eq!(
+        sqlite::count(&conn, "SELECT COUNT(*) FROM tickets", []).unwrap(),
+        ROWS as u64
+    );
+    drop(conn);
+    // A missing file is an error, not a new empty database.
+    let missing = Pool::read_only(dir.path().join("missing.db"), 1, Duration::from_secs(1));
+    assert!(
+        matches!(missing, Err(sqlite::Error::Sqlite(_))),
+        "{missing:?}"
+    );
+    assert!(!dir.path().join("missing.db").exists());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn errors_end_the_stream_after_the_rows_before_them() {
+    let (_dir, path) = database();
+    let pool = one_connection(&path);
+    let streamer = Streamer::new(ChunkConfig::default()).unwrap();
+    // abs(i64::MIN) overflows on the 1001st row: the 1000 before it come out first.
+    let sql = "WITH RECURSIVE c(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM c WHERE n < 2000) \
+               SELECT CASE WHEN n <= 1000 THEN n ELSE abs(-9223372036854775807 - 1) END FROM c";
+    let mut rows = sqlite::rows(pool.clone(), sql, [], |row| row.get::<_, i64>(0));
+    let mut got = Vec::new();
+    let err = loop {
+        match rows.next().await.unwrap() {
+            Ok(n) => got.push(n),
+            Err(err) => break err,
+        }
+    };
+    assert_eq!(got, (1..=1000).collect::<Vec<_>>());
+    assert!(err.to_string().contains("overflow"), "{err}");
+    assert!(rows.next().await.is_none());
+    // A column of the wrong type is an error of the stream too, with its cause.
+    let rows = sqlite::rows(pool.clone(), "SELECT 'text'", [], |row| {
+        row.get::<_, i64>(0)
+    });
+    let err = streamer.json(rows).collect_bytes().await.unwrap_err();
+    assert!(matches!(err, StreamError::Source(_)), "{err}");
+    // A panic in the row mapping is a panic of the stream, not its end.
+    let rows = sqlite::rows(pool.clone(), ENDLESS, [], |row| {
+        let n: i64 = row.get(0)?;
+        assert!(n < 600, "row {n} refused");
+        Ok(n)
+    });
+    let err = streamer
+        .stream(rows, transform::passthrough())
+        .spawn()
+        .collect_bytes()
+        .await;
+    assert!(matches!(err, Err(StreamError::Panicked { .. })), "{err:?}");
+    connection_comes_back(&pool).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn several_streams_share_a_small_pool() {
+    let (_dir, path) = database();
+    let pool = Pool::read_only(&path, 2, Duration::from_secs(10)).unwrap();
+    let sql = format!("SELECT {COLUMNS} FROM tickets ORDER BY id");
+    let streamer = streamer(chunkstream::format::Json::Array);
+    let reference = {
+        let rows = sqlite::rows(pool.clone(), sql.clone(), [], Ticket::from_row);
+        streamer.json(rows).collect_bytes().await.unwrap()
+    };
+    let bodies = futures_util::future::join_all((0..6).map(|_| {
+        let rows = sqlite::rows(pool.clone(), sql.clone(), [], Ticket::from_row);
+        streamer
+            .stream(rows, transform::passthrough())
+            .spawn()
+            .collect_bytes()
+    }))
+    .await;
+    for body in bodies {
+        assert!(body.unwrap() == reference);
+    }
+    assert!(pool.size() <= 2);
+}
+
+/// Over HTTP: the tickets by id range; `bad` makes the query fail.
+async fn tickets(
+    State((pool, streamer)): State<(Pool, Streamer)>,
+    axum::extract::Query(q): axum::extract::Query<std::collections::HashMap<String, String>>,
+) -> StreamResponse {
+    let sql = match q.get("fail").map(String::as_str) {
+        // No such table: fails before the first row.
+        Some("early") => "SELECT id FROM nowhere".to_owned(),
+        // Fails after 1000 rows, well past the first chunk.
+        Some("late") => "SELECT CASE WHEN id <= 1000 THEN id ELSE abs(-9223372036854775807 - 1) \
+                         END FROM tickets ORDER BY id"
+            .to_owned(),
+        _ => "SELECT id FROM tickets ORDER BY id".to_owned(),
+    };
+    let rows = sqlite::rows(pool, sql, [], |row| row.get::<_, i64>(0));
+    streamer.json(rows).respond().await
+}
+
+async fn serve(path: &Path) -> SocketAddr {
+    let pool = Pool::read_only(path, 2, Duration::from_secs(10)).unwrap();
+    let streamer = Streamer::new(ChunkConfig::with_sizes(1024, 512)).unwrap();
+    let app = Router::new()
+        .route("/tickets", get(tickets))
+        .with_state((pool, streamer));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    addr
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn over_http_errors_are_a_status_before_the_first_row_and_an_abort_after() {
+    let (_dir, path) = database();
+    let addr = serve(&path).await;
+    let client = reqwest::Client::new();
+    let get = |fail: &'static str| {
+        client
+            .get(format!("http://{addr}/tickets?fail={fail}"))
+            .send()
+    };
+
+    let ok = get("no").await.unwrap();
+    assert_eq!(ok.status(), 200);
+    let ids: Vec<i64> = serde_json::from_slice(&ok.bytes().await.unwrap()).unwrap();
+    assert_eq!(ids, (1..=ROWS).collect::<Vec<_>>());
+
+    let early = get("early").await.unwrap();
+    assert_eq!(early.status(), 500);
+    assert_eq!(early.headers()["content-type"], "application/json");
+    let body: Value = serde_json::from_slice(&early.bytes().await.unwrap()).unwrap();
+    assert_eq!(body["error"], "source");
+    let message = body["message"].as_str().unwrap();
+    assert!(message.contains("no such table"), "{message}");
+
+    let late = get("late").await.unwrap();
+    assert_eq!(late.status(), 200);
+    assert!(
+        late.bytes().await.is_err(),
+        "a truncated body must not look complete"
+    );
+}
+
+#[test]
+fn the_source_pool_and_error_can_leave_a_handler() {
+    fn owned<T: Send + 'static>() {}
+    fn shared<T: Send + Sync + 'static>() {}
+    owned::<sqlite::Rows<Ticket>>();
+    owned::<sqlite::Connection>();
+    shared::<Pool>();
+    shared::<sqlite::Error>();
+}
