@@ -46,19 +46,15 @@
 
 use std::sync::Arc;
 
-use futures_core::Stream;
-
 mod ordering;
 mod permits;
 mod workers;
 
-use self::ordering::Ordered;
+pub(crate) use self::ordering::Ordered;
 pub use self::permits::EncodePermits;
-use self::workers::Transformer;
 pub(crate) use self::workers::{InOrder, OnWorkers};
 use crate::chunk::ChunkWriter;
 use crate::encode::Encoder;
-use crate::error::{BoxError, StreamError};
 use crate::format::Format;
 use crate::pool::BufferPool;
 
@@ -88,20 +84,12 @@ impl Parallel {
 
     /// The parallel stream of `source`'s batches through `transform`, written by
     /// `writer`'s copies.
-    pub(crate) fn stream<S, T, SE, Tr, P, E, F>(
+    pub(crate) fn stream<S, Tr, P: BufferPool, E: Encoder, F: Format>(
         &self,
         source: S,
         transform: Tr,
         writer: ChunkWriter<P, E, F>,
-    ) -> impl Stream<Item = Result<bytes::Bytes, StreamError>> + use<S, T, SE, Tr, P, E, F>
-    where
-        S: Stream<Item = Result<Vec<T>, SE>>,
-        SE: Into<BoxError>,
-        Tr: Transformer<T>,
-        P: BufferPool,
-        E: Encoder,
-        F: Format,
-    {
+    ) -> Ordered<S, Tr, P, E, F> {
         Ordered::new(source, transform, writer, self.workers, &self.permits)
     }
 }

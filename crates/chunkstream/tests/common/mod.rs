@@ -267,3 +267,17 @@ pub(crate) fn alive_tasks() -> usize {
         .metrics()
         .num_alive_tasks()
 }
+
+/// What a test compares of an error: its kind and the item index it names, if any.
+pub(crate) fn describe(err: &Option<StreamError>) -> Option<(chunkstream::ErrorKind, Option<u64>)> {
+    err.as_ref().map(|err| {
+        let index = match err {
+            StreamError::Transform { index, .. } | StreamError::Encode { index, .. } => {
+                Some(*index)
+            }
+            StreamError::Panicked { index, .. } => *index,
+            _ => None,
+        };
+        (err.kind(), index)
+    })
+}

@@ -20,7 +20,7 @@ use proptest::prelude::*;
 use serde::{Serialize, Serializer};
 use serde_json::Value;
 
-use crate::common::{concat, drain};
+use crate::common::{concat, describe, drain};
 
 /// RFC 7464: every item is `RS item LF`; a user's own format, on every path.
 #[derive(Clone, Copy, Debug)]
@@ -211,19 +211,6 @@ fn reference<F: Format>(mut format: F, items: &[Value]) -> Vec<u8> {
     }
     format.close(items.len() as u64, &mut out);
     out
-}
-
-fn describe(err: &Option<StreamError>) -> Option<(chunkstream::ErrorKind, Option<u64>)> {
-    err.as_ref().map(|err| {
-        let index = match err {
-            StreamError::Transform { index, .. } | StreamError::Encode { index, .. } => {
-                Some(*index)
-            }
-            StreamError::Panicked { index, .. } => *index,
-            _ => None,
-        };
-        (err.kind(), index)
-    })
 }
 
 fn check_format<F: Format>(format: F, config: &ChunkConfig, values: &[Value], fail_at: usize) {

@@ -13,7 +13,7 @@ use chunkstream::{
 use proptest::prelude::*;
 use serde_json::Value;
 
-use crate::common::{concat, drain, parse_body, reference};
+use crate::common::{concat, describe, drain, parse_body, reference};
 
 fn runtime() -> &'static tokio::runtime::Runtime {
     static RUNTIME: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
@@ -446,20 +446,6 @@ async fn read(
         }
     }
     (got, None, false)
-}
-
-/// The kind and item index of an error.
-fn describe(err: &Option<StreamError>) -> Option<(chunkstream::ErrorKind, Option<u64>)> {
-    err.as_ref().map(|err| {
-        let index = match err {
-            StreamError::Transform { index, .. } | StreamError::Encode { index, .. } => {
-                Some(*index)
-            }
-            StreamError::Panicked { index, .. } => *index,
-            _ => None,
-        };
-        (err.kind(), index)
-    })
 }
 
 /// Waits (bounded) until every buffer is back in `pool`.
