@@ -120,7 +120,7 @@ where
 
 /// Streams rows that SQLite already made into JSON text (`SELECT json_object('id', id,
 /// ...) FROM ...`), as [`RawJson`] items for
-/// [`Streamer::stream_raw`](crate::Streamer::stream_raw): no row is decoded into a struct
+/// [`Streamer::json`](crate::Streamer::json) (trusted): no row is decoded into a struct
 /// and no value encoded. Otherwise as [`rows`]; see [`sql::json_rows`] for how SQLite
 /// writes values (floats with 15 significant digits, booleans as `0` and `1`).
 ///
