@@ -78,10 +78,14 @@ pub struct ChunkConfig {
     /// could notice a stall; they do nothing at all while they are not polled.
     pub stall_timeout: Option<Duration>,
     /// The minimum data rate of a spawned stream's reader (the pattern of Kestrel's
-    /// `MinResponseDataRate`): a reader whose average pace, since the stream first had
-    /// to wait for it, falls below [`MinDataRate::bytes_per_second`] once its grace
-    /// period is over, is cut the way a stalled one is, and its next item is
-    /// [`StreamError::TooSlow`](crate::StreamError::TooSlow) with the rate it read at.
+    /// `MinResponseDataRate`): each chunk the stream waits for the reader to take moves
+    /// a deadline on by the chunk's size at [`MinDataRate::bytes_per_second`], from the
+    /// previous deadline but never from more than the grace period ahead of now; a
+    /// reader that misses it is cut the way a stalled one is, and its next item is
+    /// [`StreamError::TooSlow`](crate::StreamError::TooSlow) with the rate it read at
+    /// since it fell behind. A reader at or above the rate is never cut; one below it
+    /// is cut once it is a grace period behind, whatever it read fast before (that buys
+    /// at most the grace period).
     /// It catches the reader that keeps taking a little, which the stall limit never
     /// does. Default `None`: no minimum. The direct paths are not affected, for the
     /// reason given at `stall_timeout`.
