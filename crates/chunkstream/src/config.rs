@@ -95,15 +95,14 @@ pub struct ChunkConfig {
 /// The slowest pace a spawned stream's reader may keep; see
 /// [`ChunkConfig::min_data_rate`].
 ///
-/// The reader is judged on the chunks it takes, only while the stream waits for it (its
-/// channel is full), from the first such wait on: until then it kept up, and what it
-/// took went into its own buffers (the HTTP stack's, the socket's), which say nothing
-/// of its pace. It is cut once the time since that first wait exceeds `grace` plus the
-/// time the bytes it took since, and the chunk it is working on, take at
-/// `bytes_per_second`. A reader that keeps at least that pace on average is never cut;
-/// the allowance of one chunk and the grace absorb the steps in which the HTTP stack
-/// takes chunks. Like Kestrel's rule, a reader that was fast for a while earns credit
-/// for a later slow patch.
+/// The reader is judged on the chunks it takes while the stream waits for it (its
+/// channel is full): each such chunk moves a deadline on by its time at
+/// `bytes_per_second`, from the previous deadline but never from more than `grace`
+/// ahead of now. A reader that keeps at least that pace is never cut; the grace absorbs
+/// the steps in which the HTTP stack takes chunks. Unlike Kestrel's rule, a reader that
+/// was fast for a while banks at most `grace` for a later slow patch: what it read
+/// fast went into the HTTP stack's and the socket's buffers, which say nothing of its
+/// pace.
 ///
 /// # Examples
 ///
