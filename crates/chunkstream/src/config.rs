@@ -74,10 +74,14 @@ pub struct ChunkConfig {
     /// could notice a stall; they do nothing at all while they are not polled.
     pub stall_timeout: Option<Duration>,
     /// The minimum data rate of a spawned stream's reader (the pattern of Kestrel's
-    /// `MinResponseDataRate`): a reader whose average pace, since the stream first had
-    /// to wait for it, falls below [`MinDataRate::bytes_per_second`] once its grace
-    /// period is over, is cut the way a stalled one is, and its next item is
-    /// [`StreamError::TooSlow`](crate::StreamError::TooSlow) with the rate it read at.
+    /// `MinResponseDataRate`): each chunk the stream waits for the reader to take moves
+    /// a deadline on by the chunk's size at [`MinDataRate::bytes_per_second`], from the
+    /// previous deadline but never from more than the grace period ahead of now; a
+    /// reader that misses it is cut the way a stalled one is, and its next item is
+    /// [`StreamError::TooSlow`](crate::StreamError::TooSlow) with the rate it read at
+    /// since it fell behind. A reader at or above the rate is never cut; one below it
+    /// is cut once it is a grace period behind, whatever it read fast before (that buys
+    /// at most the grace period).
     /// It catches the reader that keeps taking a little, which the stall limit never
     /// does. Default `None`: no minimum. The direct paths are not affected, for the
     /// reason given at `stall_timeout`.
@@ -87,15 +91,14 @@ pub struct ChunkConfig {
 /// The slowest pace a spawned stream's reader may keep; see
 /// [`ChunkConfig::min_data_rate`].
 ///
-/// The reader is judged on the chunks it takes, only while the stream waits for it (its
-/// channel is full), from the first such wait on: until then it kept up, and what it
-/// took went into its own buffers (the HTTP stack's, the socket's), which say nothing
-/// of its pace. It is cut once the time since that first wait exceeds `grace` plus the
-/// time the bytes it took since, and the chunk it is working on, take at
-/// `bytes_per_second`. A reader that keeps at least that pace on average is never cut;
-/// the allowance of one chunk and the grace absorb the steps in which the HTTP stack
-/// takes chunks. Like Kestrel's rule, a reader that was fast for a while earns credit
-/// for a later slow patch.
+/// The reader is judged on the chunks it takes while the stream waits for it (its
+/// channel is full): each such chunk moves a deadline on by its time at
+/// `bytes_per_second`, from the previous deadline but never from more than `grace`
+/// ahead of now. A reader that keeps at least that pace is never cut; the grace absorbs
+/// the steps in which the HTTP stack takes chunks. Unlike Kestrel's rule, a reader that
+/// was fast for a while banks at most `grace` for a later slow patch: what it read
+/// fast went into the HTTP stack's and the socket's buffers, which say nothing of its
+/// pace.
 ///
 /// # Examples
 ///

@@ -340,6 +340,12 @@ impl App {
         .expect("the service's configuration is valid")
     }
 
+    /// Database connections the service may open at most, in both pools (sqlx's, and
+    /// the rusqlite readers' when SQLite downloads read through rusqlite).
+    pub fn max_connections(&self) -> u32 {
+        self.db.max_connections() + self.reader.as_ref().map_or(0, |r| r.max_size())
+    }
+
     /// Database connections in use now (by downloads, in whichever pool they read).
     pub fn connections_in_use(&self) -> u32 {
         let in_use = |size: u32, idle: u32| size.saturating_sub(idle);
@@ -539,7 +545,7 @@ fn health(app: &App) -> (bool, serde_json::Map<String, serde_json::Value>) {
         "small_rows": app.settings.small_rows(),
         "memory": {
             "per_stream_bytes": app.settings.stream_memory(),
-            "fixed_bytes": app.settings.fixed_memory(app.db.max_connections()),
+            "fixed_bytes": app.settings.fixed_memory(app.max_connections()),
         },
         "strategy": {
             "pool": app.settings.pool.name(),
@@ -550,6 +556,11 @@ fn health(app: &App) -> (bool, serde_json::Map<String, serde_json::Value>) {
             "idle": app.db.num_idle(),
             "max": app.db.max_connections(),
         },
+        "sqlite_readers": app.reader.as_ref().map(|r| serde_json::json!({
+            "connections": r.size(),
+            "idle": r.idle(),
+            "max": r.max_size(),
+        })),
     });
     let serde_json::Value::Object(map) = body else {
         unreachable!("a JSON object literal")

@@ -136,6 +136,35 @@ async fn the_cut_does_not_wait_for_the_reader() {
     );
 }
 
+/// A fast reader that then slows down is cut soon after it slows: what it read fast
+/// earns no credit for later. (Timed from the first wait, a megabyte read at full speed
+/// once bought a 1 KiB/s reader two minutes at 8 KiB/s; behind a socket's buffers a
+/// slow client looked like that.)
+#[tokio::test(start_paused = true)]
+async fn reading_fast_first_buys_no_time_later() {
+    let streamer = rate_limited(8 << 10, Duration::from_secs(1));
+    let (mut chunks, _, dropped) = spawned(&streamer, "spawn");
+    let mut fast = 0_usize;
+    while fast < 1 << 20 {
+        fast += chunks.next().await.unwrap().unwrap().len();
+        tokio::time::sleep(Duration::from_micros(100)).await;
+    }
+    let mut slow_chunks = 0;
+    let err = loop {
+        match chunks.next().await.unwrap() {
+            Ok(_) => slow_chunks += 1,
+            Err(err) => break err,
+        }
+        tokio::time::sleep(Duration::from_secs(2)).await;
+    };
+    assert_eq!(err.kind(), "too_slow", "{err}");
+    assert!(
+        slow_chunks <= 3,
+        "{slow_chunks} chunks at 1 KiB/s before the cut"
+    );
+    assert_eq!(dropped.load(SeqCst), 1);
+}
+
 /// A reader a little faster than the minimum, slow enough that the channel is always
 /// full, gets the whole body on every spawned path.
 #[tokio::test(start_paused = true)]
