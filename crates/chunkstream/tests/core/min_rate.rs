@@ -157,7 +157,7 @@ async fn reading_fast_first_buys_no_time_later() {
         }
         tokio::time::sleep(Duration::from_secs(2)).await;
     };
-    assert_eq!(err.kind(), "too_slow", "{err}");
+    assert_eq!(err.kind(), chunkstream::ErrorKind::TooSlow, "{err}");
     assert!(
         slow_chunks <= 3,
         "{slow_chunks} chunks at 1 KiB/s before the cut"
