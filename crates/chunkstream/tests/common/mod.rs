@@ -281,3 +281,15 @@ pub(crate) fn describe(err: &Option<StreamError>) -> Option<(chunkstream::ErrorK
         (err.kind(), index)
     })
 }
+
+/// One multi-thread runtime (two workers) shared by a binary's property tests.
+pub(crate) fn runtime() -> &'static tokio::runtime::Runtime {
+    static RUNTIME: std::sync::OnceLock<tokio::runtime::Runtime> = std::sync::OnceLock::new();
+    RUNTIME.get_or_init(|| {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap()
+    })
+}

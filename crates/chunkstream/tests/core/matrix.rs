@@ -6,7 +6,7 @@
 //! failure (source error, source panic, transform error, transform panic, a refused
 //! item); and yield `Cancelled` as its very next item once its token is cancelled.
 
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 
 use chunkstream::encode::SerdeJson;
 use chunkstream::format::{JsonArray, Ndjson};
@@ -20,7 +20,7 @@ use proptest::prelude::*;
 use serde::{Serialize, Serializer};
 use serde_json::Value;
 
-use crate::common::{concat, describe, drain};
+use crate::common::{concat, describe, drain, runtime};
 
 /// RFC 7464: every item is `RS item LF`; a user's own format, on every path.
 #[derive(Clone, Copy, Debug)]
@@ -36,17 +36,6 @@ impl Format for JsonSeq {
     fn item_suffix(&self, out: &mut Vec<u8>) {
         out.push(b'\n');
     }
-}
-
-fn runtime() -> &'static tokio::runtime::Runtime {
-    static RUNTIME: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
-    RUNTIME.get_or_init(|| {
-        tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .unwrap()
-    })
 }
 
 /// How an item fails, if it does.

@@ -2,7 +2,7 @@
 //! exactly what the reference gives (`NoPool` + one `serde_json::to_writer` of the whole
 //! `Vec`), in chunks of at least the threshold (but the last) cut on item boundaries.
 
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 
 use bytes::Bytes;
 use chunkstream::encode::SerdeJson;
@@ -13,18 +13,7 @@ use chunkstream::{
 use proptest::prelude::*;
 use serde_json::Value;
 
-use crate::common::{concat, describe, drain, parse_body, reference};
-
-fn runtime() -> &'static tokio::runtime::Runtime {
-    static RUNTIME: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
-    RUNTIME.get_or_init(|| {
-        tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .unwrap()
-    })
-}
+use crate::common::{concat, describe, drain, parse_body, reference, runtime};
 
 /// Strings heavy in what JSON must escape: quotes, backslashes, control characters,
 /// line separators, and non-ASCII.
