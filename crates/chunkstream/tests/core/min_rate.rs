@@ -15,7 +15,9 @@ use chunkstream::{
 };
 use futures_util::{StreamExt, stream};
 
-use crate::common::{Counted, alive_tasks, eventually, tickets};
+#[cfg(feature = "axum")]
+use crate::common::eventually;
+use crate::common::{Counted, alive_tasks, tickets};
 
 /// Chunks of about 2 KiB, two queued ahead of the reader, at least `rate` bytes/s after
 /// `grace`; no stall limit.
