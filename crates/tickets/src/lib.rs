@@ -99,10 +99,12 @@ pub struct Settings {
     /// Downloads that may wait for a slot at once; more are refused at once. `None` (the
     /// default): [`QUEUE_PER_SLOT`] per slot.
     pub queue_max: Option<usize>,
-    /// How long a download waits in the queue for a slot before a `503`. Default 90 s:
-    /// long enough for a full queue ([`QUEUE_PER_SLOT`] downloads per slot) of full
-    /// downloads of the default table to drain on a 2-core machine (the `loadtest
-    /// downloads` scenario; its numbers are in `reports/tickets-fair.txt`). A waiter
+    /// How long a download waits in the queue for a slot before a `503`. Default 30 s:
+    /// about twice what a full queue ([`QUEUE_PER_SLOT`] downloads per slot) of full
+    /// downloads of the default table took to drain on a 2-core machine with the rusqlite
+    /// reader (the `loadtest downloads` scenario; its numbers are in
+    /// `reports/tickets-fair.txt`). With `--sqlite-driver sqlx` downloads are slower and
+    /// a full queue needs about 90 s. A waiter
     /// holds a socket and a small task, no buffer and no database connection.
     pub queue_wait: Duration,
     /// The slowest a client may read a stream (after a grace period) before it is cut.
@@ -132,7 +134,7 @@ impl Default for Settings {
             stream_memory_budget: 64 << 20,
             small_rows: None,
             queue_max: None,
-            queue_wait: Duration::from_secs(90),
+            queue_wait: Duration::from_secs(30),
             min_data_rate: Some(DEFAULT_MIN_DATA_RATE),
             retry_after_secs: 1,
             stall_timeout: Duration::from_secs(30),

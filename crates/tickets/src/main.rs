@@ -75,7 +75,7 @@ struct Args {
     #[arg(long)]
     queue_max: Option<usize>,
     /// Seconds a download waits for a slot before a 503.
-    #[arg(long, value_name = "SECS", default_value = "90", value_parser = seconds)]
+    #[arg(long, value_name = "SECS", default_value = "30", value_parser = seconds)]
     queue_wait: Duration,
     /// Bytes per second a client must read a stream at (after --min-rate-grace) before
     /// it is cut; 0: no minimum.
@@ -107,7 +107,27 @@ fn seconds(text: &str) -> Result<Duration, String> {
         .ok_or_else(|| format!("{text:?} is not a number of seconds from 0 to 31536000"))
 }
 
+/// Caps glibc's malloc arenas at one per core (at least 2), unless `MALLOC_ARENA_MAX` says
+/// otherwise. glibc gives each thread that allocates under contention an arena of its own,
+/// up to 8 per core, and keeps what each one freed: the blocking threads that run SQLite
+/// statements then hold memory no download uses. With 64 queued downloads on 2 cores the
+/// peak RSS went past the bound `/healthz` documents (`loadtest downloads`:
+/// `reports/tickets-fair.txt`); capped, it stays within it.
+fn cap_malloc_arenas() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    if std::env::var_os("MALLOC_ARENA_MAX").is_none() {
+        let cores = std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get);
+        let arenas = libc::c_int::try_from(cores)
+            .unwrap_or(libc::c_int::MAX)
+            .max(2);
+        // SAFETY: `mallopt` only tunes the allocator; it runs before any other thread
+        // exists, and a value it refuses leaves glibc's default in place.
+        unsafe { libc::mallopt(libc::M_ARENA_MAX, arenas) };
+    }
+}
+
 fn main() -> ExitCode {
+    cap_malloc_arenas();
     let args = Args::parse();
     let ansi = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
     tracing_subscriber::fmt()

@@ -58,8 +58,19 @@ fn downloads_stalled_readers_and_small_requests_get_complete_bodies_or_clean_503
     assert_eq!(value("downloads_complete"), 64);
     assert_eq!(value("small_complete"), 500);
     assert_eq!(value("downloads_gave_up") + value("small_gave_up"), 0);
-    assert!(value("server_peak_rss_kib") > 0);
     assert!(stdout.contains("result=ok"));
+    assert_rss_within_bound(&stdout);
+}
+
+/// The server's peak RSS was measured and stayed within the bound its `/healthz` sizes
+/// give (RSS at start, fixed memory, one response per slot and small request in flight).
+fn assert_rss_within_bound(stdout: &str) {
+    let peak = value(stdout, "", "server_peak_rss_kib");
+    let bound = value(stdout, "", "server_rss_bound_kib");
+    assert!(
+        peak > 0 && peak <= bound,
+        "peak RSS {peak} KiB over its bound {bound} KiB"
+    );
 }
 
 /// Runs `loadtest` with `args` against the real binary; its report.
@@ -78,7 +89,7 @@ fn loadtest(args: &[&str]) -> (String, String) {
         "loadtest failed:\n{stdout}\n{stderr}"
     );
     assert!(stdout.contains("result=ok"));
-    assert!(value(&stdout, "", "server_peak_rss_kib") > 0);
+    assert_rss_within_bound(&stdout);
     (stdout, stderr)
 }
 
