@@ -392,12 +392,7 @@ impl Selection {
     /// it ends or is dropped.
     pub fn rows<T, G>(self, conn: Conn, guard: G) -> BoxStream<'static, Result<T, BoxError>>
     where
-        T: for<'r> sqlx::FromRow<'r, sqlx::sqlite::SqliteRow>
-            + for<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow>
-            + crate::reader::FromSqliteRow
-            + Send
-            + Unpin
-            + 'static,
+        T: TicketRows,
         G: Send + Sync + 'static,
     {
         on_conn!(conn, conn => {
@@ -506,4 +501,26 @@ impl<T> std::fmt::Debug for OwnedRows<T> {
             .field("running", &self.driver.is_some())
             .finish()
     }
+}
+
+/// A type the rows of a [`Selection`] decode into, by every driver: sqlx's SQLite and
+/// PostgreSQL rows and rusqlite's.
+pub trait TicketRows:
+    for<'r> sqlx::FromRow<'r, sqlx::sqlite::SqliteRow>
+    + for<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow>
+    + crate::reader::FromSqliteRow
+    + Send
+    + Unpin
+    + 'static
+{
+}
+
+impl<T> TicketRows for T where
+    T: for<'r> sqlx::FromRow<'r, sqlx::sqlite::SqliteRow>
+        + for<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow>
+        + crate::reader::FromSqliteRow
+        + Send
+        + Unpin
+        + 'static
+{
 }

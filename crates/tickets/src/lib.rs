@@ -45,6 +45,7 @@ pub mod error;
 pub mod model;
 pub mod params;
 pub mod reader;
+pub mod row;
 pub mod seed;
 pub mod shutdown;
 pub mod strategy;
@@ -418,22 +419,23 @@ impl App {
         Ok((slot, conn, total))
     }
 
-    /// The rows of `selection` on their own connection and slot, counted, as a JSON
-    /// stream from `streamer`; and the row count.
-    async fn ticket_rows(
+    /// The rows of `selection` on their own connection and slot, counted, as `T`s (a
+    /// [`Ticket`], or a [`TicketRow`](row::TicketRow) where the rows are only encoded);
+    /// and the row count.
+    async fn ticket_rows<T: db::TicketRows>(
         &self,
         streamer: &AnyStreamer,
         selection: Selection,
     ) -> Result<
         (
-            impl futures_util::Stream<Item = Result<Ticket, BoxError>> + Send + 'static,
+            impl futures_util::Stream<Item = Result<T, BoxError>> + Send + 'static + use<T>,
             Probe,
             u64,
         ),
         ApiError,
     > {
         let (slot, conn, total) = self.open_stream(&selection).await?;
-        let (rows, probe) = self.counted(streamer, selection.rows::<Ticket, _>(conn, slot));
+        let (rows, probe) = self.counted(streamer, selection.rows::<T, _>(conn, slot));
         Ok((rows, probe, total))
     }
 
@@ -463,7 +465,9 @@ impl App {
         };
         let (chunks, total) = match params.json.unwrap_or_default() {
             JsonBy::Service => {
-                let (rows, probe, total) = self.ticket_rows(&streamer, selection).await?;
+                let (rows, probe, total) = self
+                    .ticket_rows::<row::TicketRow>(&streamer, selection)
+                    .await?;
                 let chunks = streamer
                     .stream(rows, chunkstream::transform::passthrough())
                     .spawn()
@@ -519,7 +523,7 @@ async fn summary(
         limit: params.limit,
     };
     let streamer = app.json.clone();
-    let (rows, probe, total) = app.ticket_rows(&streamer, selection).await?;
+    let (rows, probe, total) = app.ticket_rows::<Ticket>(&streamer, selection).await?;
     let chunks = streamer
         .stream_batch(rows, move |batch: Vec<Ticket>| {
             batch.iter().map(|ticket| summarize(ticket, now)).collect()
