@@ -70,7 +70,7 @@ impl Streamer<DefaultPool, DefaultEncoder, JsonArray> {
     /// The [`ConfigError`] of [`ChunkConfig::validate`].
     pub fn new(config: ChunkConfig) -> Result<Self, ConfigError> {
         let config = config.validate()?;
-        let pool = Arc::new(DefaultPool::try_from_pool_config(config.pool_config())?);
+        let pool = Arc::new(DefaultPool::try_from_pool_config(config.pool)?);
         Ok(Streamer::from_valid(
             config,
             pool,

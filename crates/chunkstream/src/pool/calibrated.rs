@@ -156,7 +156,7 @@ impl<P: BufferPool> Calibrated<P> {
     /// use chunkstream::{BufferPool, ChunkConfig, pool::{Calibrated, NoPool}};
     ///
     /// let config = ChunkConfig::default(); // 32 KiB threshold, 50 KiB buffers
-    /// let pool = Calibrated::with_period(NoPool::new(config.pool_config()), 100)
+    /// let pool = Calibrated::with_period(NoPool::new(config.pool), 100)
     ///     .with_chunk_threshold(config.chunk_threshold);
     /// // 100 tiny responses: one 20-byte buffer each.
     /// for _ in 0..100 {
