@@ -254,10 +254,10 @@ mod run_ahead;
 pub mod source;
 mod sync;
 mod trace;
-cfg_sqlx! {
+cfg_feature! { "sqlx",
     pub mod sql;
 }
-cfg_rusqlite! {
+cfg_feature! { "rusqlite",
     pub mod sqlite;
 }
 mod chunk;

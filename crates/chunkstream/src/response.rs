@@ -7,7 +7,7 @@ use http::StatusCode;
 use crate::error::StreamError;
 use crate::stream::ChunkStream;
 
-cfg_axum! {
+cfg_feature! { "axum",
     mod axum;
 }
 
