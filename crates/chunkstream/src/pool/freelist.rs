@@ -3,7 +3,7 @@
 use crossbeam_queue::ArrayQueue;
 
 use super::stats::ExtraBytes;
-use super::{BufferPool, FromPoolConfig, PoolCounters, PoolStats};
+use super::{BufferPool, PoolCounters, PoolStats};
 use crate::config::PoolConfig;
 
 /// Buffers kept in a bounded lock-free queue (`crossbeam_queue::ArrayQueue`).
@@ -59,31 +59,12 @@ impl FreelistPool {
     }
 }
 
-impl Default for FreelistPool {
-    fn default() -> Self {
-        FreelistPool::new(PoolConfig::default())
-    }
-}
-
-impl FromPoolConfig for FreelistPool {
-    fn from_pool_config(config: PoolConfig) -> Self {
-        FreelistPool::new(config.fill_defaults())
-    }
-}
+from_pool_config!(FreelistPool);
 
 impl BufferPool for FreelistPool {
     fn get(&self) -> Vec<u8> {
-        match self.queue.pop() {
-            Some(buf) => {
-                self.extra.sub(buf.capacity(), self.buffer_size);
-                self.counters.hit();
-                buf
-            }
-            None => {
-                self.counters.miss();
-                Vec::with_capacity(self.buffer_size)
-            }
-        }
+        self.extra
+            .take(self.queue.pop(), self.buffer_size, &self.counters)
     }
 
     fn put(&self, mut buf: Vec<u8>) {

@@ -40,6 +40,24 @@
 //!
 //! No pool uses `unsafe` (it is forbidden in the whole crate).
 
+/// `Default` (the default bounds) and [`FromPoolConfig`] (zeros filled with the
+/// defaults) for a pool built by `new(PoolConfig)`.
+macro_rules! from_pool_config {
+    ($pool:ident) => {
+        impl Default for $pool {
+            fn default() -> Self {
+                $pool::new($crate::PoolConfig::default())
+            }
+        }
+
+        impl $crate::FromPoolConfig for $pool {
+            fn from_pool_config(config: $crate::PoolConfig) -> Self {
+                $pool::new(config.fill_defaults())
+            }
+        }
+    };
+}
+
 mod stats;
 
 mod calibrated;
@@ -49,17 +67,17 @@ pub use calibrated::{Calibrated, DEFAULT_CALIBRATION_PERIOD};
 pub use global::{get_buffer, global, put_buffer};
 pub use none::NoPool;
 
-cfg_pool_freelist! {
+cfg_feature! { "pool-freelist",
     mod freelist;
     pub use freelist::FreelistPool;
 }
 
-cfg_pool_object_pool! {
+cfg_feature! { "pool-object-pool",
     mod object;
     pub use object::ObjectPool;
 }
 
-cfg_pool_thread_local! {
+cfg_feature! { "pool-thread-local",
     mod thread_local;
     pub use thread_local::{MAX_LOCAL_BUFFERS, ThreadLocalPool};
 }

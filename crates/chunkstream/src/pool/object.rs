@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use object_pool::{Pool, ReusableOwned};
 
 use super::stats::ExtraBytes;
-use super::{BufferPool, FromPoolConfig, PoolCounters, PoolStats};
+use super::{BufferPool, PoolCounters, PoolStats};
 use crate::config::PoolConfig;
 
 /// Buffers kept in an [`object_pool::Pool`] (a mutex-guarded stack), pulled as owned
@@ -83,17 +83,7 @@ impl ObjectPool {
     }
 }
 
-impl Default for ObjectPool {
-    fn default() -> Self {
-        ObjectPool::new(PoolConfig::default())
-    }
-}
-
-impl FromPoolConfig for ObjectPool {
-    fn from_pool_config(config: PoolConfig) -> Self {
-        ObjectPool::new(config.fill_defaults())
-    }
-}
+from_pool_config!(ObjectPool);
 
 impl fmt::Debug for ObjectPool {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -109,19 +99,11 @@ impl fmt::Debug for ObjectPool {
 
 impl BufferPool for ObjectPool {
     fn get(&self) -> Vec<u8> {
-        match self.pool.try_pull_owned() {
-            Some(reusable) => {
-                let (_pool, buf) = ReusableOwned::detach(reusable);
-                self.extra.sub(buf.capacity(), self.buffer_size);
-                self.kept.fetch_sub(1, Ordering::AcqRel);
-                self.counters.hit();
-                buf
-            }
-            None => {
-                self.counters.miss();
-                Vec::with_capacity(self.buffer_size)
-            }
-        }
+        let popped = self.pool.try_pull_owned().map(|reusable| {
+            self.kept.fetch_sub(1, Ordering::AcqRel);
+            ReusableOwned::detach(reusable).1
+        });
+        self.extra.take(popped, self.buffer_size, &self.counters)
     }
 
     fn put(&self, mut buf: Vec<u8>) {

@@ -157,10 +157,65 @@ impl ExtraBytes {
     }
 
     /// `pooled_bytes` for `count` pooled buffers.
+    /// A `get`'s buffer: the one `popped` from the pool (a hit, its capacity taken off
+    /// the total), or a new one (a miss).
+    #[inline]
+    pub(crate) fn take(
+        &self,
+        popped: Option<Vec<u8>>,
+        buffer_size: usize,
+        counts: &impl Counts,
+    ) -> Vec<u8> {
+        match popped {
+            Some(buf) => {
+                self.sub(buf.capacity(), buffer_size);
+                counts.hit();
+                buf
+            }
+            None => {
+                counts.miss();
+                Vec::with_capacity(buffer_size)
+            }
+        }
+    }
+
     pub(crate) fn total(&self, count: u64, buffer_size: usize) -> u64 {
         (count as i64)
             .saturating_mul(buffer_size as i64)
             .saturating_add(self.0.load(Relaxed))
             .max(0) as u64
+    }
+}
+
+/// Where a `get` or `put` counts its hit, miss or return: [`PoolCounters`], or a thread's
+/// own shard in `ThreadLocalPool`.
+#[cfg(any(
+    feature = "pool-freelist",
+    feature = "pool-object-pool",
+    feature = "pool-thread-local"
+))]
+pub(crate) trait Counts {
+    fn hit(&self);
+    fn miss(&self);
+    fn returned(&self);
+}
+
+#[cfg(any(
+    feature = "pool-freelist",
+    feature = "pool-object-pool",
+    feature = "pool-thread-local"
+))]
+impl Counts for PoolCounters {
+    #[inline]
+    fn hit(&self) {
+        PoolCounters::hit(self)
+    }
+    #[inline]
+    fn miss(&self) {
+        PoolCounters::miss(self)
+    }
+    #[inline]
+    fn returned(&self) {
+        PoolCounters::returned(self)
     }
 }

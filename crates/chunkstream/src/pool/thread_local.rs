@@ -8,8 +8,8 @@ use std::sync::{Arc, Mutex, PoisonError, Weak};
 
 use crossbeam_queue::ArrayQueue;
 
-use super::stats::ExtraBytes;
-use super::{BufferPool, FromPoolConfig, PoolCounters, PoolStats};
+use super::stats::{Counts, ExtraBytes};
+use super::{BufferPool, PoolCounters, PoolStats};
 use crate::config::PoolConfig;
 
 /// Buffers a thread keeps for itself at most, per pool. A quarter of `max_pooled` when
@@ -40,6 +40,21 @@ struct Shard {
 #[inline]
 fn bump(counter: &AtomicU64) {
     counter.store(counter.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
+}
+
+impl Counts for Shard {
+    #[inline]
+    fn hit(&self) {
+        bump(&self.hits);
+    }
+    #[inline]
+    fn miss(&self) {
+        bump(&self.misses);
+    }
+    #[inline]
+    fn returned(&self) {
+        bump(&self.returned);
+    }
 }
 
 /// The calling thread's slot: a stack of buffers and its counters, for the pool that
@@ -126,17 +141,9 @@ impl Local {
         let Some(shard) = &self.shard else {
             return shared.get();
         };
-        match shared.pop_queue() {
-            Some(buf) => {
-                shared.extra.sub(buf.capacity(), shared.buffer_size);
-                bump(&shard.hits);
-                buf
-            }
-            None => {
-                bump(&shard.misses);
-                Vec::with_capacity(shared.buffer_size)
-            }
-        }
+        shared
+            .extra
+            .take(shared.pop_queue(), shared.buffer_size, &**shard)
     }
 
     /// A `put` of a cleared buffer that fits `max_retained`, claiming the slot for
@@ -176,16 +183,7 @@ impl Local {
             bump(&shard.returned);
             return;
         }
-        if !shared.reserve(1) {
-            shared.counters.dropped_full();
-            return;
-        }
-        shared.extra.add(buf.capacity(), shared.buffer_size);
-        if shared.push_queue(buf) {
-            bump(&shard.returned);
-        } else {
-            shared.counters.dropped_full();
-        }
+        shared.put_counted(buf, &**shard);
     }
 }
 
@@ -310,30 +308,26 @@ impl Shared {
     #[cold]
     #[inline(never)]
     fn get(&self) -> Vec<u8> {
-        match self.pop_queue() {
-            Some(buf) => {
-                self.extra.sub(buf.capacity(), self.buffer_size);
-                self.counters.hit();
-                buf
-            }
-            None => {
-                self.counters.miss();
-                Vec::with_capacity(self.buffer_size)
-            }
-        }
+        self.extra
+            .take(self.pop_queue(), self.buffer_size, &self.counters)
     }
 
     /// A `put` by a thread without a slot for this pool: the shared queue only.
     #[cold]
     #[inline(never)]
     fn put(&self, buf: Vec<u8>) {
+        self.put_counted(buf, &self.counters);
+    }
+
+    /// A `put` to the shared queue, if the bound allows, counted in `counts`.
+    fn put_counted(&self, buf: Vec<u8>, counts: &impl Counts) {
         if !self.reserve(1) {
             self.counters.dropped_full();
             return;
         }
         self.extra.add(buf.capacity(), self.buffer_size);
         if self.push_queue(buf) {
-            self.counters.returned();
+            counts.returned();
         } else {
             self.counters.dropped_full();
         }
@@ -478,17 +472,7 @@ impl ThreadLocalPool {
     }
 }
 
-impl Default for ThreadLocalPool {
-    fn default() -> Self {
-        ThreadLocalPool::new(PoolConfig::default())
-    }
-}
-
-impl FromPoolConfig for ThreadLocalPool {
-    fn from_pool_config(config: PoolConfig) -> Self {
-        ThreadLocalPool::new(config.fill_defaults())
-    }
-}
+from_pool_config!(ThreadLocalPool);
 
 impl fmt::Debug for ThreadLocalPool {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
