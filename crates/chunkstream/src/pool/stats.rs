@@ -197,6 +197,7 @@ impl ExtraBytes {
 pub(crate) trait Counts {
     fn hit(&self);
     fn miss(&self);
+    #[cfg_attr(not(feature = "pool-thread-local"), allow(dead_code))] // its one user
     fn returned(&self);
 }
 
