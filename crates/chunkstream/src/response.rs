@@ -58,20 +58,7 @@ cfg_feature! { "axum",
 /// # });
 /// ```
 ///
-/// With a total count:
-///
-/// ```
-/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
-/// use chunkstream::{ChunkConfig, StreamResponse, Streamer, source};
-///
-/// let streamer = Streamer::new(ChunkConfig::default()).unwrap();
-/// let response = StreamResponse::new(streamer.json(source::from_iter(0..10)))
-///     .with_total_count(10)
-///     .start()
-///     .await;
-/// assert_eq!(response.total_count(), Some(10));
-/// # });
-/// ```
+/// With a status or a total count, through [`StreamResponseBuilder`].
 #[derive(Debug)]
 pub struct StreamResponse {
     status: StatusCode,
@@ -107,6 +94,7 @@ enum Start {
 ///     .start()
 ///     .await;
 /// assert_eq!(response.status(), http::StatusCode::PARTIAL_CONTENT);
+/// assert_eq!(response.total_count(), Some(2));
 /// assert_eq!(response.content_type(), "application/x-ndjson");
 /// # });
 /// ```

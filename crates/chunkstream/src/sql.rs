@@ -33,29 +33,8 @@
 //! # }).unwrap();
 //! ```
 //!
-//! In an axum handler (with the `axum` feature), the stream leaves the handler inside the
-//! response; [`start`](crate::StreamResponseBuilder::start) turns a failing query into an error
-//! status:
-//!
-//! ```
-//! # #[cfg(feature = "axum")] {
-//! use axum::extract::State;
-//! use chunkstream::{StreamResponse, Streamer, sql, transform};
-//!
-//! #[derive(serde::Serialize, sqlx::FromRow)]
-//! struct Ticket { id: i64, title: String }
-//!
-//! async fn tickets(State((pool, streamer)): State<(sqlx::SqlitePool, Streamer)>) -> StreamResponse {
-//!     let rows = sql::rows(pool, |pool| {
-//!         sqlx::query_as::<_, Ticket>("SELECT id, title FROM tickets ORDER BY id").fetch(pool)
-//!     });
-//!     StreamResponse::new(streamer.stream(rows, transform::passthrough())).start().await
-//! }
-//!
-//! let _app: axum::Router<(sqlx::SqlitePool, Streamer)> =
-//!     axum::Router::new().route("/tickets", axum::routing::get(tickets));
-//! # }
-//! ```
+//! In an axum handler the stream leaves the handler inside the response: see the crate
+//! docs' handler example.
 
 use std::fmt;
 use std::future::Future;

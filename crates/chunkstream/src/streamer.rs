@@ -317,45 +317,21 @@ impl<P: BufferPool, E: Encoder, F: Format> Streamer<P, E, F> {
     /// [`flush_interval`](crate::ChunkConfig::flush_interval) set, the batch path stays
     /// sequential. The per-item path ([`stream`](Streamer::stream)) is unaffected.
     ///
-    /// # When to turn it on
-    ///
-    /// For large results (thousands of items and more) served while cores are idle: one
-    /// big export, report or dump. Encoding is usually most of a stream's CPU, so two
-    /// workers can nearly halve the time to stream a result from memory or a fast
-    /// source. It gains nothing for small results (a single batch) or slow sources, and
-    /// under load (as many streams as permits) the permits make it fall back to the
-    /// sequential path.
+    /// Turn it on for large results (thousands of items and more) served while cores
+    /// are idle; it gains nothing for a single batch or a slow source, and under load the
+    /// permits make it fall back to the sequential path.
     ///
     /// # Memory
     ///
     /// A stream holds at most `2 * workers` batches in flight (encoding, queued, or
     /// encoded and waiting for the batch before them), plus the chunks of one batch
-    /// waiting for the reader, plus one carried buffer. In pooled buffers (each of
-    /// `buffer_size` capacity, filled to about `chunk_threshold`) that is at most
+    /// waiting for the reader, plus one carried buffer: in pooled buffers at most
     /// `(2 * workers + 1) * (ceil(batch_json / chunk_threshold) + 1) + 2`, where
-    /// `batch_json` is the JSON size of one batch; add the transformed values of up to
-    /// `2 * workers` batches. With the defaults (1000 items a batch, 50 KiB buffers cut at
-    /// 32 KiB) and ~470-byte tickets, that bound is 82 buffers (4.1 MB) for 2 workers and
-    /// 146 (7.3 MB) for 4, against 2 buffers on the sequential path; the `parallel` test
-    /// of the core measures it. `max_pooled` should cover the buffers of the streams you
-    /// run at once, or the pool drops the surplus.
-    /// Smaller batches lower the bound and the gain alike.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// # tokio::runtime::Builder::new_multi_thread().worker_threads(2).build().unwrap().block_on(async {
-    /// use futures_util::TryStreamExt;
-    /// use chunkstream::{ChunkConfig, Streamer, source, transform};
-    ///
-    /// let streamer = Streamer::new(ChunkConfig::default())?.with_encode_workers(2);
-    /// let chunks = streamer.stream_batch(source::from_iter(0..10_000), transform::batch_passthrough());
-    /// let body: Vec<u8> = chunks.map_ok(|chunk| chunk.to_vec()).try_concat().await?;
-    /// let expected = serde_json::to_vec(&(0..10_000).collect::<Vec<_>>())?;
-    /// assert_eq!(body, expected);
-    /// # Ok::<_, Box<dyn std::error::Error>>(())
-    /// # }).unwrap();
-    /// ```
+    /// `batch_json` is the JSON size of one batch, plus the transformed values of up to
+    /// `2 * workers` batches (the `parallel` test of the core measures it). `max_pooled`
+    /// should cover the buffers of the streams you run at once, or the pool drops the
+    /// surplus. Smaller batches lower the bound and the gain alike. The crate docs show
+    /// it in use.
     pub fn with_encode_workers(mut self, workers: usize) -> Self {
         self.parallel.workers = workers.max(1);
         self

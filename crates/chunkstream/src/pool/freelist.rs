@@ -39,15 +39,6 @@ pub struct FreelistPool {
 
 impl FreelistPool {
     /// An empty pool with these bounds (`max_pooled` of zero is taken as one).
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use chunkstream::{BufferPool, PoolConfig, pool::FreelistPool};
-    ///
-    /// let pool = FreelistPool::new(PoolConfig::default());
-    /// assert_eq!(pool.initial_size(), 51_200);
-    /// ```
     pub fn new(config: PoolConfig) -> Self {
         FreelistPool {
             queue: ArrayQueue::new(config.max_pooled.max(1)),

@@ -52,15 +52,6 @@ pub struct ObjectPool {
 
 impl ObjectPool {
     /// An empty pool with these bounds (`max_pooled` of zero is taken as one).
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use chunkstream::{BufferPool, PoolConfig, pool::ObjectPool};
-    ///
-    /// let pool = ObjectPool::new(PoolConfig::default());
-    /// assert_eq!(pool.initial_size(), 51_200);
-    /// ```
     pub fn new(config: PoolConfig) -> Self {
         ObjectPool {
             pool: Arc::new(Pool::from_vec(Vec::new())),

@@ -404,15 +404,6 @@ pub struct ThreadLocalPool {
 
 impl ThreadLocalPool {
     /// An empty pool with these bounds (`max_pooled` of zero is taken as one).
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use chunkstream::{BufferPool, PoolConfig, pool::ThreadLocalPool};
-    ///
-    /// let pool = ThreadLocalPool::new(PoolConfig::default());
-    /// assert_eq!(pool.initial_size(), 51_200);
-    /// ```
     pub fn new(config: PoolConfig) -> Self {
         let max_pooled = config.max_pooled.max(1);
         ThreadLocalPool {
