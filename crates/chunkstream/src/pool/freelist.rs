@@ -2,7 +2,7 @@
 
 use crossbeam_queue::ArrayQueue;
 
-use super::stats::ExtraBytes;
+use super::extra::ExtraBytes;
 use super::{BufferPool, PoolCounters, PoolStats};
 use crate::config::PoolConfig;
 

@@ -27,15 +27,10 @@
 //!
 //! # Statistics and their cost
 //!
-//! Counting must not cost more than pooling. Each strategy counts events (`hits`,
-//! `misses`, `returned`, drops) with at most one relaxed atomic add per operation, and
-//! derives what it holds at snapshot time instead of tracking it per operation:
-//! `pooled` is the queue's length (or the count of kept slots), and `pooled_bytes` is
-//! `pooled * buffer_size` plus an adjustment that only a buffer of another capacity
-//! touches. `ThreadLocalPool`'s fast path (the thread's own stack) counts in the thread's
-//! own shard (single writer, plain load and store); its one atomic is the bound, which
-//! counts the buffers held, not per-thread reservations. Snapshots read the counters one by one, so
-//! they are exact once the threads using the pool are quiescent, and may be off by the
+//! Counting must not cost more than pooling: each strategy counts an event with at most
+//! one relaxed atomic add (`ThreadLocalPool`'s fast path, in its thread's own shard,
+//! with none), and derives `pooled` and `pooled_bytes` at snapshot time. Snapshots are
+//! exact once the threads using the pool are quiescent, and may be off by the
 //! operations in flight otherwise.
 //!
 //! No pool uses `unsafe` (it is forbidden in the whole crate).
@@ -59,6 +54,12 @@ macro_rules! from_pool_config {
 }
 
 mod stats;
+#[cfg(any(
+    feature = "pool-freelist",
+    feature = "pool-object-pool",
+    feature = "pool-thread-local"
+))]
+mod extra;
 
 mod calibrated;
 mod global;

@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use object_pool::{Pool, ReusableOwned};
 
-use super::stats::ExtraBytes;
+use super::extra::ExtraBytes;
 use super::{BufferPool, PoolCounters, PoolStats};
 use crate::config::PoolConfig;
 

@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex, PoisonError, Weak};
 
 use crossbeam_queue::ArrayQueue;
 
-use super::stats::{Counts, ExtraBytes};
+use super::extra::{Counts, ExtraBytes};
 use super::{BufferPool, PoolCounters, PoolStats};
 use crate::config::PoolConfig;
 
@@ -354,34 +354,20 @@ impl Shared {
 /// queue and does no atomic read-modify-write:
 ///
 /// - **Counters**: the thread's slot holds its own counter shard for the pool, written
-///   only by that thread (plain relaxed load and store); [`stats`](BufferPool::stats)
-///   sums the shards and the shared counters of the slow paths. A shard stays counted
-///   after its thread moves to another pool or exits (a later thread reuses it).
-/// - **Bound**: a buffer in the shared queue holds one slot of `max_pooled`, taken when
-///   it comes in and given back when it leaves; a thread's stack holds a lease of
-///   slots, grown one at a time as buffers come back to it (at most
-///   [`local_capacity`](Self::local_capacity)) and kept while the thread uses the
-///   pool, so its pushes and pops within the lease need no atomic. A stack never holds
-///   more buffers than its lease: at most `max_pooled` buffers are kept, stacks and
-///   queue together, however many threads have used the pool.
+///   only by that thread; [`stats`](BufferPool::stats) sums the shards and the shared
+///   counters of the slow paths.
+/// - **Bound**: a buffer in the shared queue holds one slot of `max_pooled`; a thread's
+///   stack holds a lease of slots, grown one at a time as buffers come back to it (at
+///   most [`local_capacity`](Self::local_capacity)), so its pushes and pops within the
+///   lease need no atomic. At most `max_pooled` buffers are kept, stacks and queue
+///   together, however many threads have used the pool.
 /// - **Stacks' share**: a lease grows only while fewer than half of `max_pooled` slots
-///   are taken; past that, returns go to the shared queue. A thread that cached
-///   buffers and went idle (a parked worker, a blocking-pool thread) strands at most
-///   its lease, and all idle threads together at most half the pool: the other half
-///   always serves threads that hand buffers to one another.
-/// - **`pooled`** is `returned - hits` (every kept buffer was returned and leaves by a
-///   hit); `pooled_bytes` is derived from it, corrected only for buffers whose capacity
-///   is not `buffer_size`.
+///   are taken. A thread that cached buffers and went idle (a parked worker, a
+///   blocking-pool thread) strands at most its lease until it exits or another
+///   `ThreadLocalPool` claims it, and all idle threads together at most half the pool.
 ///
-/// Statistics are exact once the threads using the pool are quiescent (a snapshot
-/// taken meanwhile may be off by the operations in flight). Buffers above
-/// `max_retained` are dropped.
-///
-/// The price of the per-thread stacks: a thread that claimed the pool and then stops
-/// using it holds on to its cached buffers (at most
-/// [`local_capacity`](Self::local_capacity)) until it exits or another
-/// `ThreadLocalPool` claims it; they count against `max_pooled` meanwhile, within the
-/// stacks' half.
+/// `pooled` is `returned - hits` (every kept buffer was returned and leaves by a hit).
+/// Buffers above `max_retained` are dropped.
 ///
 /// # Examples
 ///
