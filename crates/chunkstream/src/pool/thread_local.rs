@@ -4,13 +4,14 @@
 use std::cell::RefCell;
 use std::fmt;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, PoisonError, Weak};
+use std::sync::{Arc, Mutex, Weak};
 
 use crossbeam_queue::ArrayQueue;
 
 use super::extra::{Counts, ExtraBytes};
 use super::{BufferPool, PoolCounters, PoolStats};
 use crate::config::PoolConfig;
+use crate::sync::lock;
 
 /// Buffers a thread keeps for itself at most, per pool. A quarter of `max_pooled` when
 /// that is smaller, so most of the pool stays shared.
@@ -263,7 +264,7 @@ impl Shared {
 
     /// A free shard (another thread gave it up), or a new registered one.
     fn free_shard(&self) -> Arc<Shard> {
-        let mut shards = self.shards.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut shards = lock(&self.shards);
         let free = shards.iter().find(|shard| {
             shard
                 .in_use
@@ -527,12 +528,7 @@ impl BufferPool for ThreadLocalPool {
     fn stats(&self) -> PoolStats {
         let shared = &*self.shared;
         let mut stats = shared.counters.snapshot(0, 0);
-        for shard in shared
-            .shards
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .iter()
-        {
+        for shard in lock(&shared.shards).iter() {
             stats.hits += shard.hits.load(Ordering::Relaxed);
             stats.misses += shard.misses.load(Ordering::Relaxed);
             stats.returned += shard.returned.load(Ordering::Relaxed);
