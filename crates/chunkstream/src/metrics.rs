@@ -204,24 +204,6 @@ type Hook = Box<dyn FnOnce(StreamMetrics) + Send>;
 impl ChunkStream {
     /// Measures this stream's chunks, bytes and time to first chunk, and calls `on_end`
     /// once with them when it completes, fails or is dropped.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
-    /// use futures_util::StreamExt;
-    /// use chunkstream::{ChunkConfig, Streamer, source, transform};
-    ///
-    /// let streamer = Streamer::new(ChunkConfig::default()).unwrap();
-    /// let (tx, rx) = std::sync::mpsc::channel();
-    /// let chunks = streamer
-    ///     .stream(source::from_iter(1..=3), transform::passthrough())
-    ///     .observe(move |m| tx.send(m).unwrap());
-    /// let n = chunks.count().await;
-    /// let metrics = rx.recv().unwrap();
-    /// assert_eq!((n, metrics.chunks, metrics.bytes), (1, 1, 7)); // "[1,2,3]"
-    /// # });
-    /// ```
     pub fn observe<F>(self, on_end: F) -> ChunkStream
     where
         F: FnOnce(StreamMetrics) + Send + 'static,

@@ -253,19 +253,6 @@ impl ChunkStream {
     /// The response for these chunks, started: awaits the first chunk so that a stream
     /// failing before it is answered with an error status (see [`StreamResponse`]).
     /// Short for `StreamResponse::new(self).start().await`.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
-    /// use chunkstream::{ChunkConfig, Streamer};
-    ///
-    /// let streamer = Streamer::new(ChunkConfig::default()).unwrap();
-    /// let failing = futures_util::stream::iter([Err::<u32, _>(std::io::Error::other("no table"))]);
-    /// let response = streamer.json(failing).respond().await;
-    /// assert_eq!(response.status(), http::StatusCode::INTERNAL_SERVER_ERROR);
-    /// # });
-    /// ```
     pub async fn respond(self) -> StreamResponse {
         StreamResponse::new(self).start().await
     }

@@ -132,22 +132,6 @@ where
 /// successor of the Go package's `SQLBatchFetcher` / `ScanBatch`.
 ///
 /// The rows read before an error come out as a short batch, then the error.
-///
-/// # Examples
-///
-/// ```
-/// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
-/// use futures_util::TryStreamExt;
-///
-/// let pool = sqlx::SqlitePool::connect("sqlite::memory:").await?;
-/// let batches = chunkstream::sql::row_batches(pool, 2, |pool| {
-///     sqlx::query_scalar::<_, i64>("SELECT 1 UNION ALL SELECT 2 UNION ALL SELECT 3").fetch(pool)
-/// });
-/// let all: Vec<Vec<i64>> = batches.try_collect().await?;
-/// assert_eq!(all, [vec![1, 2], vec![3]]);
-/// # Ok::<_, Box<dyn std::error::Error>>(())
-/// # }).unwrap();
-/// ```
 pub fn row_batches<DB, T, F>(
     pool: Pool<DB>,
     size: usize,
@@ -220,23 +204,6 @@ where
 }
 
 /// Like [`json_rows`], with an owned value the query may borrow; see [`rows_with`].
-///
-/// # Examples
-///
-/// ```
-/// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
-/// use futures_util::TryStreamExt;
-///
-/// let pool = sqlx::SqlitePool::connect("sqlite::memory:").await?;
-/// let sql = format!("SELECT json_object('n', {})", 41 + 1);
-/// let rows = chunkstream::sql::json_rows_with(pool, sql, |pool, sql| {
-///     sqlx::query_scalar::<_, String>(sql).fetch(pool)
-/// });
-/// let all: Vec<chunkstream::RawJson> = rows.try_collect().await?;
-/// assert_eq!(all[0].as_bytes(), br#"{"n":42}"#);
-/// # Ok::<_, Box<dyn std::error::Error>>(())
-/// # }).unwrap();
-/// ```
 pub fn json_rows_with<DB, O, J, F>(pool: Pool<DB>, owned: O, query: F) -> Rows<RawJson>
 where
     DB: Database,

@@ -112,6 +112,12 @@ mod thread_local {
 
     #[test]
     fn bounded_in_total_and_drops_oversize() {
+        let defaults = chunkstream::PoolConfig::default();
+        assert_eq!(
+            ThreadLocalPool::new(defaults).local_capacity(),
+            MAX_LOCAL_BUFFERS
+        );
+        assert_eq!(pool(8).local_capacity(), 2, "a quarter of max_pooled");
         let pool = pool(4);
         assert_eq!(pool.local_capacity(), 1);
         let bufs: Vec<_> = (0..6).map(|_| pool.get()).collect();

@@ -53,13 +53,13 @@ macro_rules! from_pool_config {
     };
 }
 
-mod stats;
 #[cfg(any(
     feature = "pool-freelist",
     feature = "pool-object-pool",
     feature = "pool-thread-local"
 ))]
 mod extra;
+mod stats;
 
 mod calibrated;
 mod global;

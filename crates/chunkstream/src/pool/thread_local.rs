@@ -412,16 +412,6 @@ impl ThreadLocalPool {
 
     /// Buffers one thread keeps for this pool at most: [`MAX_LOCAL_BUFFERS`], or a
     /// quarter of `max_pooled` if that is smaller.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use chunkstream::{PoolConfig, pool::ThreadLocalPool};
-    ///
-    /// assert_eq!(ThreadLocalPool::new(PoolConfig::default()).local_capacity(), 8);
-    /// let small = PoolConfig::default().with_max_pooled(8);
-    /// assert_eq!(ThreadLocalPool::new(small).local_capacity(), 2);
-    /// ```
     pub fn local_capacity(&self) -> usize {
         self.shared.local_capacity
     }
