@@ -110,12 +110,10 @@
 //!
 //! # Serving over HTTP: set `TCP_NODELAY`
 //!
-//! `axum::serve` leaves Nagle's algorithm on. hyper writes each chunk as it comes; when
-//! the next one is not ready yet (a spawned stream, a slow source, a flush deadline) the
-//! partly filled last segment of the write waits until the client acknowledges the one
-//! before, and clients delay that ACK (up to 40 ms on Linux). A body then advances one
-//! chunk per delayed ACK. The library cannot reach the socket; the server sets the
-//! option on every connection it accepts:
+//! `axum::serve` leaves Nagle's algorithm on, so a chunk that is not followed at once
+//! by the next (a spawned stream, a slow source, a flush deadline) can wait for the
+//! client's delayed ACK. The library cannot reach the socket; the server sets the option
+//! on every connection it accepts:
 //!
 //! ```
 //! # #[cfg(feature = "axum")]
@@ -136,10 +134,8 @@
 //! The lab measures every path with and without it: `reports/compare.md`, the `http`
 //! rows against the `http (Nagle on)` rows.
 //!
-//! Shared in-memory data needs no `Box::leak`: keep it in an `Arc<[T]>` (or
-//! `Arc<Vec<T>>`) and stream [`source::from_arc`]`(Arc::clone(&data))`. To read a whole
-//! body (in a test, say), [`ChunkStream::collect_bytes`] avoids the `collect` that
-//! `StreamExt` and `BodyExt` would both offer.
+//! Shared in-memory data needs no `Box::leak`: see [`source::from_arc`]. To read a
+//! whole body (in a test, say), use [`ChunkStream::collect_bytes`].
 //!
 //! Runnable examples (`cargo run -p chunkstream --all-features --example NAME`), one per
 //! example of the Go package this crate succeeds, are listed in the README and run by CI.

@@ -14,14 +14,10 @@ cfg_feature! { "axum",
 /// A started response whose body is a [`ChunkStream`]: status, optional total count (sent
 /// as `X-Total-Count`), content type (from the stream's format), and the chunks.
 ///
-/// An HTTP status goes out before the body, so a stream that fails before its first
-/// chunk can only get an error status if that first chunk is awaited before the
-/// response is sent. A `StreamResponse` has always done that: the only ways to get one
-/// are [`ChunkStream::respond`] (one call) and
-/// [`StreamResponse::new`]`(chunks)` ... [`.start()`](StreamResponseBuilder::start)`.await`
-/// (to set a status or a total count first). The builder that `new` returns is not a
-/// response, so a handler cannot return a stream that was never started and answer
-/// `200` before its first error.
+/// A status goes out before the body, so a stream that fails before its first chunk can
+/// only get an error status if that chunk is awaited first: the only ways to get a
+/// `StreamResponse` ([`ChunkStream::respond`], or [`StreamResponse::new`] and then
+/// [`start`](StreamResponseBuilder::start)) do that.
 ///
 /// With the `axum` feature it implements axum's `IntoResponse`:
 ///

@@ -223,8 +223,8 @@ impl<P: BufferPool, E: Encoder, F: Format> Streamer<P, E, F> {
     /// so a slow source reaches the client as promptly as on the per-item path. A batch's
     /// values are still cut into chunks at the threshold. A transform error is
     /// [`StreamError::Transform`](crate::StreamError) with the index of the batch's first
-    /// item. With [`with_encode_workers`](Streamer::with_encode_workers) above 1 (and no
-    /// flush interval), batches are encoded in parallel, byte for byte the same body.
+    /// item. See [`with_encode_workers`](Streamer::with_encode_workers) for parallel
+    /// encoding.
     pub fn stream_batch<S, T, SE, Tf, U, TE>(&self, source: S, transform: Tf) -> ChunkStream
     where
         S: Stream<Item = Result<T, SE>> + Send + 'static,
@@ -307,15 +307,12 @@ impl<P: BufferPool, E: Encoder, F: Format> Streamer<P, E, F> {
     /// [`stream_batch_concurrent`](Streamer::stream_batch_concurrent), spawned or not).
     /// 1 (or 0) is the sequential path. This is the default: 1.
     ///
-    /// The body is byte for byte what the sequential path writes, errors included; chunks
-    /// still end on item boundaries and all but the last are at least the threshold long.
-    /// The transform runs on the stream's task in source order; encoding runs on tokio's
-    /// blocking pool, a batch at a time per worker, as long as the streamer's
-    /// [`EncodePermits`] allow (a permit free, fewer streams running than permits; else
-    /// on the stream's task). Up to `workers` more batches wait, transformed, so a worker
-    /// that ends a batch goes straight to the next. With
-    /// [`flush_interval`](crate::ChunkConfig::flush_interval) set, the batch path stays
-    /// sequential. The per-item path ([`stream`](Streamer::stream)) is unaffected.
+    /// The body is byte for byte the sequential one, errors included, in chunks cut on
+    /// item boundaries. The transform runs on the stream's task in source order; encoding
+    /// runs on tokio's blocking pool as long as the streamer's [`EncodePermits`] allow
+    /// (else on the stream's task), with up to `workers` more batches waiting,
+    /// transformed. With [`flush_interval`](crate::ChunkConfig::flush_interval) set the
+    /// batch path stays sequential; the per-item path is unaffected.
     ///
     /// Turn it on for large results (thousands of items and more) served while cores
     /// are idle; it gains nothing for a single batch or a slow source, and under load the
