@@ -1,7 +1,8 @@
 //! What the queue-backed pools share: the capacity they hold beyond `buffer_size` per
 //! buffer, and where a `get` or `put` counts.
 
-use std::sync::atomic::Ordering::Relaxed;
+use std::sync::atomic::AtomicUsize;
+use std::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed};
 
 use super::PoolCounters;
 
@@ -83,4 +84,11 @@ impl Counts for PoolCounters {
     fn returned(&self) {
         PoolCounters::returned(self)
     }
+}
+
+/// Takes one of the `limit` slots counted in `kept`; `false` when all are taken.
+#[inline]
+pub(crate) fn reserve(kept: &AtomicUsize, limit: usize) -> bool {
+    kept.fetch_update(AcqRel, Acquire, |n| (n < limit).then_some(n + 1))
+        .is_ok()
 }

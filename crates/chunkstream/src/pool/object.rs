@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use object_pool::{Pool, ReusableOwned};
 
-use super::extra::ExtraBytes;
+use super::extra::{ExtraBytes, reserve};
 use super::{BufferPool, PoolCounters, PoolStats};
 use crate::config::PoolConfig;
 
@@ -63,15 +63,6 @@ impl ObjectPool {
             extra: ExtraBytes::default(),
         }
     }
-
-    /// Reserves one of the `max_pooled` slots; `false` when all are taken.
-    fn reserve(&self) -> bool {
-        self.kept
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |kept| {
-                (kept < self.max_pooled).then_some(kept + 1)
-            })
-            .is_ok()
-    }
 }
 
 from_pool_config!(ObjectPool);
@@ -102,7 +93,7 @@ impl BufferPool for ObjectPool {
             self.counters.dropped_oversize();
             return;
         }
-        if !self.reserve() {
+        if !reserve(&self.kept, self.max_pooled) {
             self.counters.dropped_full();
             return;
         }

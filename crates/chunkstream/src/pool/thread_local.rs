@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex, Weak};
 
 use crossbeam_queue::ArrayQueue;
 
-use super::extra::{Counts, ExtraBytes};
+use super::extra::{Counts, ExtraBytes, reserve};
 use super::{BufferPool, PoolCounters, PoolStats};
 use crate::config::PoolConfig;
 use crate::sync::lock;
@@ -177,7 +177,7 @@ impl Local {
         let Some(shard) = &self.shard else {
             return shared.put(buf);
         };
-        if self.lease < shared.local_capacity && shared.reserve_local() {
+        if self.lease < shared.local_capacity && reserve(&shared.kept, shared.local_limit) {
             self.lease += 1;
             shared.extra.add(buf.capacity(), shared.buffer_size);
             self.bufs.push(buf);
@@ -235,26 +235,6 @@ struct Shared {
 }
 
 impl Shared {
-    fn reserve(&self, slots: usize) -> bool {
-        self.kept
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |kept| {
-                (kept + slots <= self.max_pooled).then_some(kept + slots)
-            })
-            .is_ok()
-    }
-
-    /// Reserves one more slot for a thread's stack's lease: only while fewer than
-    /// `local_limit` slots are taken, so the stacks leave the rest of `max_pooled` to
-    /// the shared queue.
-    #[inline]
-    fn reserve_local(&self) -> bool {
-        self.kept
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |kept| {
-                (kept < self.local_limit).then_some(kept + 1)
-            })
-            .is_ok()
-    }
-
     #[inline]
     fn release(&self, slots: usize) {
         if slots > 0 {
@@ -322,7 +302,7 @@ impl Shared {
 
     /// A `put` to the shared queue, if the bound allows, counted in `counts`.
     fn put_counted(&self, buf: Vec<u8>, counts: &impl Counts) {
-        if !self.reserve(1) {
+        if !reserve(&self.kept, self.max_pooled) {
             self.counters.dropped_full();
             return;
         }
