@@ -1,8 +1,7 @@
 //! What the queue-backed pools share: the capacity they hold beyond `buffer_size` per
 //! buffer, and where a `get` or `put` counts.
 
-use std::sync::atomic::AtomicUsize;
-use std::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed};
+use std::sync::atomic::Ordering::Relaxed;
 
 use super::PoolCounters;
 
@@ -87,8 +86,10 @@ impl Counts for PoolCounters {
 }
 
 /// Takes one of the `limit` slots counted in `kept`; `false` when all are taken.
+#[cfg(any(feature = "pool-object-pool", feature = "pool-thread-local"))]
 #[inline]
-pub(crate) fn reserve(kept: &AtomicUsize, limit: usize) -> bool {
+pub(crate) fn reserve(kept: &std::sync::atomic::AtomicUsize, limit: usize) -> bool {
+    use std::sync::atomic::Ordering::{AcqRel, Acquire};
     kept.fetch_update(AcqRel, Acquire, |n| (n < limit).then_some(n + 1))
         .is_ok()
 }
