@@ -38,9 +38,9 @@ fn drops_when_full_or_oversize<P: BufferPool>(pool: P) {
     assert_eq!(kept(&pool), (1, 1, 1, 1, 64));
 }
 
-#[allow(dead_code)] // as its callers
 /// What became of the buffers given back: (returned, dropped_full, dropped_oversize,
 /// pooled, pooled_bytes).
+#[allow(dead_code)] // as its callers
 fn kept<P: BufferPool>(pool: &P) -> (u64, u64, u64, u64, u64) {
     let s = pool.stats();
     let dropped = (s.dropped_full, s.dropped_oversize);
