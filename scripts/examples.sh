@@ -59,7 +59,7 @@ check batch_streaming \
 
 check custom_config \
     'buffer_size: 16384, chunk_threshold: 8192, batch_size: 250, max_pooled: 32, max_retained: 32768' \
-    'refused: invalid config: chunk_threshold (4096) exceeds buffer_size (1024)' \
+    'refused: invalid chunk config: chunk_threshold (4096) exceeds pool.buffer_size (1024)' \
     'flushed before the end: true'
 
 check error_handling \

@@ -255,7 +255,7 @@ where
         path,
         source,
     };
-    with_parts(pool, encoder, config.pool_config(), code)
+    with_parts(pool, encoder, config.pool, code)
 }
 
 /// The reference value of a body of `items` in `format`, as parsed JSON values (a body

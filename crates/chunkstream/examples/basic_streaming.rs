@@ -52,7 +52,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     // Chunk by chunk: 1000 users with a 4 KiB threshold.
     let mut config = ChunkConfig::default();
-    config.buffer_size = 8 * 1024;
+    config.pool.buffer_size = 8 * 1024;
     config.chunk_threshold = 4 * 1024;
     let small = Streamer::new(config)?;
     let mut chunks = small.json(source::from_iter(users(1000)));

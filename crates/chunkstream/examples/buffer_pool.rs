@@ -17,7 +17,7 @@ use chunkstream::{BufferPool, ChunkConfig, Streamer, pool, source};
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut config = ChunkConfig::default();
-    config.buffer_size = 4 * 1024;
+    config.pool.buffer_size = 4 * 1024;
     config.chunk_threshold = 2 * 1024;
     // The feature-selected default pool (`FreelistPool` with default features).
     let streamer = Streamer::new(config)?;

@@ -35,7 +35,7 @@ fn ticking(
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     // Tiny chunks, so each item is a chunk of its own.
     let mut config = ChunkConfig::default();
-    config.buffer_size = 64;
+    config.pool.buffer_size = 64;
     config.chunk_threshold = 1;
     let streamer = Streamer::new(config)?;
 

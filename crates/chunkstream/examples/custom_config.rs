@@ -18,25 +18,25 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     // Start from the defaults (50 KiB buffers, 32 KiB chunks, batches of 1000) and set
     // the fields you need.
     let mut config = ChunkConfig::default();
-    config.buffer_size = 16 * 1024;
+    config.pool.buffer_size = 16 * 1024;
     config.chunk_threshold = 8 * 1024;
     config.batch_size = 250;
-    config.max_pooled = 32;
-    config.max_retained = 0; // zero means "the default": twice the buffer size
+    config.pool.max_pooled = 32;
+    config.pool.max_retained = 0; // zero means "the default": twice the buffer size
     config.flush_interval = Some(Duration::from_millis(50));
     let config = config.validate()?;
     println!(
         "buffer_size: {}, chunk_threshold: {}, batch_size: {}, max_pooled: {}, max_retained: {}",
-        config.buffer_size,
+        config.pool.buffer_size,
         config.chunk_threshold,
         config.batch_size,
-        config.max_pooled,
-        config.max_retained
+        config.pool.max_pooled,
+        config.pool.max_retained
     );
 
     // Contradictions are refused with an error naming the fields.
     let mut bad = ChunkConfig::default();
-    bad.buffer_size = 1024;
+    bad.pool.buffer_size = 1024;
     bad.chunk_threshold = 4096;
     match Streamer::new(bad) {
         Ok(_) => println!("unexpected: accepted"),

@@ -90,9 +90,9 @@ impl BufferPool for StackPool {
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut config = ChunkConfig::default();
-    config.buffer_size = 4 * 1024;
+    config.pool.buffer_size = 4 * 1024;
     config.chunk_threshold = 2 * 1024;
-    let pool = Arc::new(StackPool::new(config.buffer_size, 8));
+    let pool = Arc::new(StackPool::new(config.pool.buffer_size, 8));
     let streamer = Streamer::with_parts(config, Arc::clone(&pool), SerdeJson)?;
 
     for _ in 0..5 {

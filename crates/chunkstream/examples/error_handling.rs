@@ -47,7 +47,7 @@ async fn late(State(streamer): State<Streamer>) -> StreamResponse {
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     // Small chunks, so that item 500 comes well after the first chunk.
     let mut config = ChunkConfig::default();
-    config.buffer_size = 1024;
+    config.pool.buffer_size = 1024;
     config.chunk_threshold = 256;
     let streamer = Streamer::new(config)?;
 

@@ -23,20 +23,21 @@ pub const DEFAULT_CHANNEL_CAPACITY: usize = 4;
 /// How chunkstream sizes its buffers, chunks and batches.
 ///
 /// A zero in any size field means "use the default", as in the Go package this crate
-/// succeeds; [`ChunkConfig::validate`] fills them in and rejects contradictions.
+/// succeeds; [`ChunkConfig::validate`] fills them in and rejects contradictions. The
+/// pool's bounds live in [`pool`](ChunkConfig::pool), a [`PoolConfig`]: one source for
+/// both structs.
 ///
 /// # Examples
 ///
 /// ```
-/// use chunkstream::ChunkConfig;
+/// use chunkstream::{ChunkConfig, PoolConfig};
 ///
 /// // Zero means "default": here `max_retained` becomes twice the buffer size.
 /// let config = ChunkConfig::default()
-///     .with_buffer_size(16 * 1024)
+///     .with_pool(PoolConfig::default().with_buffer_size(16 * 1024).with_max_retained(0))
 ///     .with_chunk_threshold(8 * 1024)
-///     .with_max_retained(0)
 ///     .validate()?;
-/// assert_eq!(config.max_retained, 32 * 1024);
+/// assert_eq!(config.pool.max_retained, 32 * 1024);
 /// # Ok::<_, chunkstream::ConfigError>(())
 /// ```
 ///
@@ -46,10 +47,11 @@ pub const DEFAULT_CHANNEL_CAPACITY: usize = 4;
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct ChunkConfig {
-    /// Initial capacity of each pooled buffer, in bytes. Default 51_200 (50 KiB).
-    pub buffer_size: usize,
+    /// The bounds of the pool [`Streamer::new`](crate::Streamer::new) builds: buffer
+    /// size, buffers kept, largest buffer kept. Default [`PoolConfig::default`].
+    pub pool: PoolConfig,
     /// A buffer is cut into a chunk once its length reaches this many bytes, always on
-    /// an item boundary. Default 32_768 (32 KiB). Must not exceed `buffer_size`.
+    /// an item boundary. Default 32_768 (32 KiB). Must not exceed `pool.buffer_size`.
     pub chunk_threshold: usize,
     /// Items per batch on the batch path ([`Streamer::stream_batch`](crate::Streamer::stream_batch)).
     /// Default 1000.
@@ -57,11 +59,6 @@ pub struct ChunkConfig {
     /// When set, a partly filled buffer is sent once this long has passed since its
     /// first byte, so a slow source still reaches the client promptly. Default `None`.
     pub flush_interval: Option<Duration>,
-    /// Buffers a pool keeps for reuse at most. Default 256. Must be at least 1.
-    pub max_pooled: usize,
-    /// A returned buffer whose capacity exceeds this is dropped rather than pooled.
-    /// Default `2 * buffer_size`. Must be at least `buffer_size`.
-    pub max_retained: usize,
     /// Chunks [`ChunkStream::spawn`](crate::ChunkStream::spawn) may queue ahead of the reader
     /// (its backpressure bound). Default 4.
     pub channel_capacity: usize,
@@ -74,17 +71,12 @@ pub struct ChunkConfig {
     /// could notice a stall; they do nothing at all while they are not polled.
     pub stall_timeout: Option<Duration>,
     /// The minimum data rate of a spawned stream's reader (the pattern of Kestrel's
-    /// `MinResponseDataRate`): each chunk the stream waits for the reader to take moves
-    /// a deadline on by the chunk's size at [`MinDataRate::bytes_per_second`], from the
-    /// previous deadline but never from more than the grace period ahead of now; a
-    /// reader that misses it is cut the way a stalled one is, and its next item is
+    /// `MinResponseDataRate`; the rule is at [`MinDataRate`]): a reader that misses it
+    /// is cut the way a stalled one is, and its next item is
     /// [`StreamError::TooSlow`](crate::StreamError::TooSlow) with the rate it read at
-    /// since it fell behind. A reader at or above the rate is never cut; one below it
-    /// is cut once it is a grace period behind, whatever it read fast before (that buys
-    /// at most the grace period).
-    /// It catches the reader that keeps taking a little, which the stall limit never
-    /// does. Default `None`: no minimum. The direct paths are not affected, for the
-    /// reason given at `stall_timeout`.
+    /// since it fell behind. It catches the reader that keeps taking a little, which the
+    /// stall limit never does. Default `None`: no minimum. The direct paths are not
+    /// affected, for the reason given at `stall_timeout`.
     pub min_data_rate: Option<MinDataRate>,
 }
 
@@ -140,17 +132,27 @@ impl MinDataRate {
 impl Default for ChunkConfig {
     fn default() -> Self {
         ChunkConfig {
-            buffer_size: DEFAULT_BUFFER_SIZE,
+            pool: PoolConfig::default(),
             chunk_threshold: DEFAULT_CHUNK_THRESHOLD,
             batch_size: DEFAULT_BATCH_SIZE,
             flush_interval: None,
-            max_pooled: DEFAULT_MAX_POOLED,
-            max_retained: DEFAULT_BUFFER_SIZE * DEFAULT_RETAIN_FACTOR,
             channel_capacity: DEFAULT_CHANNEL_CAPACITY,
             stall_timeout: None,
             min_data_rate: None,
         }
     }
+}
+
+/// `with_*` setters, one per field, each returning the changed value.
+macro_rules! setters {
+    ($($(#[$doc:meta])* $name:ident($field:ident: $ty:ty);)*) => {$(
+        $(#[$doc])*
+        #[must_use]
+        pub fn $name(mut self, $field: $ty) -> Self {
+            self.$field = $field.into();
+            self
+        }
+    )*};
 }
 
 impl ChunkConfig {
@@ -161,139 +163,80 @@ impl ChunkConfig {
     ///
     /// ```
     /// let config = chunkstream::ChunkConfig::with_sizes(8192, 4096);
-    /// assert_eq!(config.max_retained, 16384);
+    /// assert_eq!(config.pool.max_retained, 16384);
     /// ```
     pub fn with_sizes(buffer_size: usize, chunk_threshold: usize) -> Self {
-        ChunkConfig {
+        let pool = PoolConfig {
             buffer_size,
-            chunk_threshold,
             max_retained: buffer_size.saturating_mul(DEFAULT_RETAIN_FACTOR),
-            ..Default::default()
+            ..PoolConfig::default()
+        };
+        ChunkConfig {
+            pool,
+            chunk_threshold,
+            ..ChunkConfig::default()
         }
     }
 
-    /// The same configuration with another `buffer_size`.
+    /// The same configuration with another `pool.buffer_size`
+    /// ([`PoolConfig::with_buffer_size`]: `max_retained` follows when it would fall below
+    /// the new size, so asking for a valid size never leaves the configuration invalid).
     ///
     /// # Examples
     ///
     /// ```
-    /// let config = chunkstream::ChunkConfig::default().with_buffer_size(64 * 1024);
-    /// assert_eq!(config.buffer_size, 64 * 1024);
+    /// let config = chunkstream::ChunkConfig::default().with_buffer_size(128 * 1024);
+    /// assert_eq!(config.pool.buffer_size, 128 * 1024);
+    /// assert!(config.validate().is_ok());
     /// ```
-    ///
-    /// `max_retained` follows when it would fall below the new size (it becomes twice
-    /// the size, the default ratio), so asking for a valid size never leaves the
-    /// configuration invalid.
     #[must_use]
     pub fn with_buffer_size(mut self, buffer_size: usize) -> Self {
-        self.buffer_size = buffer_size;
-        self.max_retained = retained_for(buffer_size, self.max_retained);
+        self.pool = self.pool.with_buffer_size(buffer_size);
         self
     }
 
-    /// The same configuration with another `chunk_threshold`.
-    #[must_use]
-    pub fn with_chunk_threshold(mut self, chunk_threshold: usize) -> Self {
-        self.chunk_threshold = chunk_threshold;
-        self
-    }
-
-    /// The same configuration with another `batch_size`.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// let config = chunkstream::ChunkConfig::default().with_batch_size(10);
-    /// assert_eq!(config.batch_size, 10);
-    /// ```
-    #[must_use]
-    pub fn with_batch_size(mut self, batch_size: usize) -> Self {
-        self.batch_size = batch_size;
-        self
-    }
-
-    /// The same configuration with another `flush_interval` (a `Duration`, or `None`).
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use std::time::Duration;
-    ///
-    /// let config = chunkstream::ChunkConfig::default().with_flush_interval(Duration::from_millis(20));
-    /// assert_eq!(config.flush_interval, Some(Duration::from_millis(20)));
-    /// ```
-    #[must_use]
-    pub fn with_flush_interval(mut self, flush_interval: impl Into<Option<Duration>>) -> Self {
-        self.flush_interval = flush_interval.into();
-        self
-    }
-
-    /// The same configuration with another `max_pooled`.
-    #[must_use]
-    pub fn with_max_pooled(mut self, max_pooled: usize) -> Self {
-        self.max_pooled = max_pooled;
-        self
-    }
-
-    /// The same configuration with another `max_retained`.
-    #[must_use]
-    pub fn with_max_retained(mut self, max_retained: usize) -> Self {
-        self.max_retained = max_retained;
-        self
-    }
-
-    /// The same configuration with another `channel_capacity`.
-    #[must_use]
-    pub fn with_channel_capacity(mut self, channel_capacity: usize) -> Self {
-        self.channel_capacity = channel_capacity;
-        self
-    }
-
-    /// The same configuration with another `stall_timeout` (a `Duration`, or `None`).
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use std::time::Duration;
-    /// use chunkstream::ChunkConfig;
-    ///
-    /// let config = ChunkConfig::default()
-    ///     .with_batch_size(10)
-    ///     .with_stall_timeout(Duration::from_secs(30));
-    /// assert_eq!(config.stall_timeout, Some(Duration::from_secs(30)));
-    /// ```
-    #[must_use]
-    pub fn with_stall_timeout(mut self, stall_timeout: impl Into<Option<Duration>>) -> Self {
-        self.stall_timeout = stall_timeout.into();
-        self
-    }
-
-    /// The same configuration with another `min_data_rate` (a [`MinDataRate`], or
-    /// `None`).
-    #[must_use]
-    pub fn with_min_data_rate(mut self, min_data_rate: impl Into<Option<MinDataRate>>) -> Self {
-        self.min_data_rate = min_data_rate.into();
-        self
+    setters! {
+        /// The same configuration with other pool bounds.
+        with_pool(pool: PoolConfig);
+        /// The same configuration with another `chunk_threshold`.
+        with_chunk_threshold(chunk_threshold: usize);
+        /// The same configuration with another `batch_size`.
+        with_batch_size(batch_size: usize);
+        /// The same configuration with another `flush_interval` (a `Duration`, or `None`).
+        ///
+        /// # Examples
+        ///
+        /// ```
+        /// use std::time::Duration;
+        ///
+        /// let config = chunkstream::ChunkConfig::default().with_flush_interval(Duration::from_millis(20));
+        /// assert_eq!(config.flush_interval, Some(Duration::from_millis(20)));
+        /// ```
+        with_flush_interval(flush_interval: impl Into<Option<Duration>>);
+        /// The same configuration with another `channel_capacity`.
+        with_channel_capacity(channel_capacity: usize);
+        /// The same configuration with another `stall_timeout` (a `Duration`, or `None`).
+        with_stall_timeout(stall_timeout: impl Into<Option<Duration>>);
+        /// The same configuration with another `min_data_rate` (a [`MinDataRate`], or
+        /// `None`).
+        with_min_data_rate(min_data_rate: impl Into<Option<MinDataRate>>);
     }
 
     /// Fills zero fields with their defaults and rejects what cannot be honoured.
     ///
-    /// One rule for every field, shared with [`PoolConfig::validate`]: a zero means "the
-    /// default". Zero `buffer_size`, `chunk_threshold`, `batch_size`, `max_pooled`,
-    /// `channel_capacity` become their defaults (a zero threshold becomes the default or
-    /// the buffer size, whichever is smaller); zero `max_retained` becomes twice the
-    /// (filled) buffer size; `Some(Duration::ZERO)` as `flush_interval` or
-    /// `stall_timeout` becomes `None`, and so does a `min_data_rate` of 0 bytes/s.
+    /// One rule for every field: a zero means "the default". The pool's bounds are
+    /// checked by [`PoolConfig::validate`]; zero `chunk_threshold` becomes the default or
+    /// the buffer size, whichever is smaller, zero `batch_size` and `channel_capacity`
+    /// their defaults; `Some(Duration::ZERO)` as `flush_interval` or `stall_timeout`
+    /// becomes `None`, and so does a `min_data_rate` of 0 bytes/s.
     ///
     /// Accepted, after filling:
     ///
     /// | field | range |
     /// | --- | --- |
-    /// | `buffer_size` | `1..=`[`MAX_BUFFER_SIZE`] (1 GiB) |
-    /// | `chunk_threshold` | `1..=buffer_size` |
+    /// | `pool` | what [`PoolConfig::validate`] accepts |
+    /// | `chunk_threshold` | `1..=pool.buffer_size` |
     /// | `batch_size` | any (a batch's storage grows as items come, it is not reserved up front) |
-    /// | `max_pooled` | `1..=`[`MAX_POOLED`] (65_536) |
-    /// | `max_retained` | `buffer_size..=usize::MAX` |
     /// | `channel_capacity` | any (above tokio's limit of `usize::MAX >> 3` queued chunks, that limit applies) |
     /// | `flush_interval`, `stall_timeout` | any (above 30 years, 30 years applies) |
     /// | `min_data_rate` | any rate and grace (a grace above 30 years means 30 years) |
@@ -304,20 +247,18 @@ impl ChunkConfig {
     ///
     /// A [`ConfigError`] naming the field, its value and the accepted range.
     pub fn validate(mut self) -> Result<Self, ConfigError> {
-        let pool = self.pool_config().validate()?;
-        (self.buffer_size, self.max_pooled, self.max_retained) =
-            (pool.buffer_size, pool.max_pooled, pool.max_retained);
+        self.pool = self.pool.validate()?;
+        let buffer_size = self.pool.buffer_size;
         fill(
             &mut self.chunk_threshold,
-            DEFAULT_CHUNK_THRESHOLD.min(self.buffer_size),
+            DEFAULT_CHUNK_THRESHOLD.min(buffer_size),
         );
         fill(&mut self.batch_size, DEFAULT_BATCH_SIZE);
         fill(&mut self.channel_capacity, DEFAULT_CHANNEL_CAPACITY);
-        if self.flush_interval == Some(Duration::ZERO) {
-            self.flush_interval = None;
-        }
-        if self.stall_timeout == Some(Duration::ZERO) {
-            self.stall_timeout = None;
+        for timer in [&mut self.flush_interval, &mut self.stall_timeout] {
+            if *timer == Some(Duration::ZERO) {
+                *timer = None;
+            }
         }
         if self
             .min_data_rate
@@ -325,26 +266,18 @@ impl ChunkConfig {
         {
             self.min_data_rate = None;
         }
-        if self.chunk_threshold > self.buffer_size {
+        if self.chunk_threshold > buffer_size {
             return Err(ConfigError::ThresholdAboveBuffer {
                 chunk_threshold: self.chunk_threshold,
-                buffer_size: self.buffer_size,
+                buffer_size,
             });
         }
         Ok(self)
     }
-
-    /// The part of the configuration a [`BufferPool`](crate::BufferPool) is built from.
-    pub fn pool_config(&self) -> PoolConfig {
-        PoolConfig {
-            buffer_size: self.buffer_size,
-            max_pooled: self.max_pooled,
-            max_retained: self.max_retained,
-        }
-    }
 }
 
-/// The bounds a pool is built with; see [`ChunkConfig::pool_config`].
+/// The bounds a pool is built with: [`ChunkConfig::pool`], or on their own for a pool
+/// used outside a [`Streamer`](crate::Streamer).
 ///
 /// `#[non_exhaustive]`: build it from [`PoolConfig::default`] with the `with_*` setters.
 ///
@@ -359,17 +292,22 @@ impl ChunkConfig {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct PoolConfig {
-    /// Capacity of a freshly allocated buffer, in bytes.
+    /// Capacity of a freshly allocated buffer, in bytes. Default 51_200 (50 KiB).
     pub buffer_size: usize,
-    /// Buffers kept for reuse at most.
+    /// Buffers a pool keeps for reuse at most. Default 256. Must be at least 1.
     pub max_pooled: usize,
-    /// Buffers with more capacity than this are dropped on return.
+    /// A returned buffer whose capacity exceeds this is dropped rather than pooled.
+    /// Default `2 * buffer_size`. Must be at least `buffer_size`.
     pub max_retained: usize,
 }
 
 impl Default for PoolConfig {
     fn default() -> Self {
-        ChunkConfig::default().pool_config()
+        PoolConfig {
+            buffer_size: DEFAULT_BUFFER_SIZE,
+            max_pooled: DEFAULT_MAX_POOLED,
+            max_retained: DEFAULT_BUFFER_SIZE * DEFAULT_RETAIN_FACTOR,
+        }
     }
 }
 
@@ -403,8 +341,9 @@ impl PoolConfig {
     /// Fills zero fields with their defaults and rejects what a pool cannot honour, by the
     /// same rule as [`ChunkConfig::validate`]: zero `buffer_size` and `max_pooled` become
     /// their defaults, zero `max_retained` twice the buffer size; `buffer_size` must be in
-    /// `1..=`[`MAX_BUFFER_SIZE`], `max_pooled` in `1..=`[`MAX_POOLED`], and `max_retained`
-    /// at least `buffer_size` (or every buffer would be dropped on return).
+    /// `1..=`[`MAX_BUFFER_SIZE`] (1 GiB), `max_pooled` in `1..=`[`MAX_POOLED`] (65_536),
+    /// and `max_retained` at least `buffer_size` (or every buffer would be dropped on
+    /// return).
     ///
     /// [`FromPoolConfig::try_from_pool_config`](crate::pool::FromPoolConfig::try_from_pool_config)
     /// builds a pool from validated bounds.
@@ -465,31 +404,17 @@ impl PoolConfig {
     #[must_use]
     pub fn with_buffer_size(mut self, buffer_size: usize) -> Self {
         self.buffer_size = buffer_size;
-        self.max_retained = retained_for(buffer_size, self.max_retained);
+        if self.max_retained != 0 && self.max_retained < buffer_size {
+            self.max_retained = buffer_size.saturating_mul(DEFAULT_RETAIN_FACTOR);
+        }
         self
     }
 
-    /// The same bounds with another `max_pooled`.
-    #[must_use]
-    pub fn with_max_pooled(mut self, max_pooled: usize) -> Self {
-        self.max_pooled = max_pooled;
-        self
-    }
-
-    /// The same bounds with another `max_retained`.
-    #[must_use]
-    pub fn with_max_retained(mut self, max_retained: usize) -> Self {
-        self.max_retained = max_retained;
-        self
-    }
-}
-
-/// The `max_retained` that goes with a new `buffer_size`: kept unless it is below it.
-fn retained_for(buffer_size: usize, max_retained: usize) -> usize {
-    if max_retained != 0 && max_retained < buffer_size {
-        buffer_size.saturating_mul(DEFAULT_RETAIN_FACTOR)
-    } else {
-        max_retained
+    setters! {
+        /// The same bounds with another `max_pooled`.
+        with_max_pooled(max_pooled: usize);
+        /// The same bounds with another `max_retained`.
+        with_max_retained(max_retained: usize);
     }
 }
 
@@ -535,14 +460,14 @@ impl fmt::Display for ConfigError {
                 buffer_size,
             } => write!(
                 f,
-                "invalid config: chunk_threshold ({chunk_threshold}) exceeds buffer_size ({buffer_size})"
+                "invalid chunk config: chunk_threshold ({chunk_threshold}) exceeds pool.buffer_size ({buffer_size})"
             ),
             ConfigError::RetainedBelowBuffer {
                 max_retained,
                 buffer_size,
             } => write!(
                 f,
-                "invalid config: max_retained ({max_retained}) is below buffer_size ({buffer_size})"
+                "invalid pool config: max_retained ({max_retained}) is below buffer_size ({buffer_size})"
             ),
             ConfigError::OutOfRange {
                 field,
@@ -551,79 +476,10 @@ impl fmt::Display for ConfigError {
                 max,
             } => write!(
                 f,
-                "invalid config: {field} ({value}) is out of range: accepted {min}..={max} (0 means the default)"
+                "invalid pool config: {field} ({value}) is out of range: accepted {min}..={max} (0 means the default)"
             ),
         }
     }
 }
 
 impl std::error::Error for ConfigError {}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn zeros_become_defaults() {
-        let zero = ChunkConfig {
-            buffer_size: 0,
-            chunk_threshold: 0,
-            batch_size: 0,
-            flush_interval: Some(Duration::ZERO),
-            max_pooled: 0,
-            max_retained: 0,
-            channel_capacity: 0,
-            stall_timeout: Some(Duration::ZERO),
-            min_data_rate: Some(MinDataRate::new(0, Duration::from_secs(5))),
-        };
-        assert_eq!(zero.validate().unwrap(), ChunkConfig::default());
-    }
-
-    #[test]
-    fn zero_threshold_follows_a_small_buffer() {
-        let config = ChunkConfig::with_sizes(1024, 0).validate().unwrap();
-        assert_eq!(config.chunk_threshold, 1024);
-        assert_eq!(config.max_retained, 2048);
-    }
-
-    #[test]
-    fn threshold_above_buffer_is_rejected() {
-        let err = ChunkConfig::with_sizes(1024, 4096).validate().unwrap_err();
-        assert_eq!(
-            err,
-            ConfigError::ThresholdAboveBuffer {
-                chunk_threshold: 4096,
-                buffer_size: 1024
-            }
-        );
-        let message = err.to_string();
-        assert!(message.contains("chunk_threshold (4096)"), "{message}");
-        assert!(message.contains("buffer_size (1024)"), "{message}");
-    }
-
-    #[test]
-    fn retained_below_buffer_is_rejected() {
-        let config = ChunkConfig {
-            max_retained: 100,
-            ..ChunkConfig::default()
-        };
-        let err = config.validate().unwrap_err();
-        assert_eq!(
-            err,
-            ConfigError::RetainedBelowBuffer {
-                max_retained: 100,
-                buffer_size: DEFAULT_BUFFER_SIZE
-            }
-        );
-        assert!(err.to_string().contains("max_retained (100)"));
-    }
-
-    #[test]
-    fn defaults_are_the_go_claims() {
-        let config = ChunkConfig::default();
-        assert_eq!(config.buffer_size, 51_200);
-        assert_eq!(config.chunk_threshold, 32_768);
-        assert_eq!(config.batch_size, 1000);
-        assert_eq!(config.validate(), Ok(ChunkConfig::default()));
-    }
-}

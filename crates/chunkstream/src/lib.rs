@@ -58,54 +58,20 @@
 //!   [`ChunkStream::cancel_on`] and [`ChunkStream::timeout`].
 //! - Memory is bounded by [`ChunkConfig`], not by the size of the result.
 //!
-//! # From the database
+//! # From the database, and in parallel
 //!
-//! A service that streams rows can let the database write the JSON: SQLite's
-//! `json_object(...)`, PostgreSQL's `row_to_json(t)::text` or `json_build_object(...)`.
-//! `sql::json_rows` (feature `sqlx`) turns such a query into [`RawJson`] items and
-//! [`Streamer::json`] (or any method) copies each into the pooled buffer between the framing: no
-//! row is decoded into a struct and no value is encoded, so the encoder plays no part. It
-//! pays when decoding and encoding are where the time goes and the database can shape
-//! the JSON the clients expect; keep the typed path when a transform needs the values,
-//! or the database cannot write them as they must be (SQLite writes floats with 15
-//! significant digits).
+//! A service can let the database write the JSON (SQLite's `json_object(...)`,
+//! PostgreSQL's `row_to_json(t)::text`): `sql::json_rows` (feature `sqlx`) and
+//! `sqlite::json_rows` (feature `rusqlite`) turn such a query into [`RawJson`] items,
+//! copied into the pooled buffer with no decoding or encoding; see [`raw`] for what a
+//! raw item is trusted with and what [`Validated`] checks.
 //!
-//! A [`RawJson`] item is trusted to be exactly one valid JSON value (and, in NDJSON, to
-//! hold no line break); a [`Validated`] one ([`raw::validated`]) is parsed first, and an
-//! invalid one is refused with a [`StreamError::Encode`] naming its index, before any of
-//! its bytes are written. See [`raw`].
-//!
-//! # Parallel encoding
-//!
-//! One stream encodes on one core. For a large result served while other cores are idle
-//! (an export, a report, a dump), [`Streamer::with_encode_workers`] lets the batch path
-//! ([`Streamer::stream_batch`], spawned or not) encode up to that many
-//! batches at once on tokio's blocking pool and emit them strictly in source order: the
-//! body is byte for byte the sequential one, errors included, and chunks still end on item
-//! boundaries. [`Streamer::stream_batch_concurrent`] runs an `Fn + Sync` transform on the
-//! workers as well. It costs memory (about `2 * workers + 1` batches of encoded JSON per stream;
-//! see the method's docs for the exact bound) and nothing under load: encoding threads
-//! come from shared [`EncodePermits`] sized to the cores, and a stream that finds none
-//! free, or runs beside as many streams as there are permits, encodes on its own task,
-//! as the sequential path does. Leave it at 1 (the default)
-//! for small results and slow sources.
-//!
-//! A source that does real work per item (decoding database rows) can run on a task of
-//! its own, a bounded number of items ahead, with [`source::run_ahead`]:
-//!
-//! ```
-//! # tokio::runtime::Builder::new_multi_thread().worker_threads(2).build().unwrap().block_on(async {
-//! use futures_util::TryStreamExt;
-//! use chunkstream::{ChunkConfig, Streamer, source, transform};
-//!
-//! let streamer = Streamer::new(ChunkConfig::default())?.with_encode_workers(2);
-//! let rows = source::run_ahead(source::from_iter(0..5_000_u32), 2000);
-//! let chunks = streamer.stream_batch(rows, transform::batch_passthrough());
-//! let body: Vec<u8> = chunks.map_ok(|chunk| chunk.to_vec()).try_concat().await?;
-//! assert_eq!(body, serde_json::to_vec(&(0..5_000).collect::<Vec<u32>>())?);
-//! # Ok::<_, Box<dyn std::error::Error>>(())
-//! # }).unwrap();
-//! ```
+//! One stream encodes on one core. For a large result served while other cores are
+//! idle, [`Streamer::with_encode_workers`] lets the batch path encode up to that many
+//! batches at once on tokio's blocking pool, strictly in source order (the body is byte
+//! for byte the sequential one, errors included), within shared [`EncodePermits`] sized
+//! to the cores; [`source::run_ahead`] runs a source that does real work per item on a
+//! task of its own. The README's "Parallel encoding" gives the memory bound.
 //!
 //! # Examples
 //!
@@ -144,12 +110,10 @@
 //!
 //! # Serving over HTTP: set `TCP_NODELAY`
 //!
-//! `axum::serve` leaves Nagle's algorithm on. hyper writes each chunk as it comes; when
-//! the next one is not ready yet (a spawned stream, a slow source, a flush deadline) the
-//! partly filled last segment of the write waits until the client acknowledges the one
-//! before, and clients delay that ACK (up to 40 ms on Linux). A body then advances one
-//! chunk per delayed ACK. The library cannot reach the socket; the server sets the
-//! option on every connection it accepts:
+//! `axum::serve` leaves Nagle's algorithm on, so a chunk that is not followed at once
+//! by the next (a spawned stream, a slow source, a flush deadline) can wait for the
+//! client's delayed ACK. The library cannot reach the socket; the server sets the option
+//! on every connection it accepts:
 //!
 //! ```
 //! # #[cfg(feature = "axum")]
@@ -170,28 +134,11 @@
 //! The lab measures every path with and without it: `reports/compare.md`, the `http`
 //! rows against the `http (Nagle on)` rows.
 //!
-//! Shared in-memory data needs no `Box::leak`: keep it in an `Arc<[T]>` (or
-//! `Arc<Vec<T>>`) and stream [`source::from_arc`]`(Arc::clone(&data))`. To read a whole
-//! body (in a test, say), [`ChunkStream::collect_bytes`] avoids the `collect` that
-//! `StreamExt` and `BodyExt` would both offer.
+//! Shared in-memory data needs no `Box::leak`: see [`source::from_arc`]. To read a
+//! whole body (in a test, say), use [`ChunkStream::collect_bytes`].
 //!
-//! Runnable examples, one per example of the Go package this crate succeeds, each run
-//! and checked by CI (`cargo run -p chunkstream --all-features --example NAME`; the
-//! servers take `-- --once` to make one request with a real client and exit):
-//!
-//! | example | shows |
-//! | --- | --- |
-//! | `basic_streaming` | items in, chunks out; `json`, a transform, NDJSON, chunk sizes |
-//! | `sql_streaming` | an SQLite query (embedded, in memory) through `sql::rows`, a bound parameter, `sql::count` |
-//! | `batch_streaming` | `stream_batch` with a batch transform |
-//! | `custom_config` | buffer, chunk and batch sizes, `flush_interval`, validation errors |
-//! | `error_handling` | an error before the first chunk (status `500`, JSON body) and after it (aborted transfer), as an HTTP client sees them |
-//! | `cancellation` | dropping the stream, a `CancellationToken`, a timeout |
-//! | `buffer_pool` | pool statistics and hit rate across requests; the global pool |
-//! | `custom_pool` | implementing [`BufferPool`] and using it with [`Streamer::with_parts`] |
-//! | `axum_handler` | the shortest handler, shared `Arc` data, a transform with `X-Total-Count` |
-//! | `migration` | a hand-rolled `Body::from_stream` handler beside its chunkstream replacement |
-//! | `json_seq` | a [`Format`] defined outside the crate (RFC 7464) on every path, parallel included |
+//! Runnable examples (`cargo run -p chunkstream --all-features --example NAME`), one per
+//! example of the Go package this crate succeeds, are listed in the README and run by CI.
 //!
 //! # Crate features
 //!
@@ -254,10 +201,10 @@ mod run_ahead;
 pub mod source;
 mod sync;
 mod trace;
-cfg_sqlx! {
+cfg_feature! { "sqlx",
     pub mod sql;
 }
-cfg_rusqlite! {
+cfg_feature! { "rusqlite",
     pub mod sqlite;
 }
 mod chunk;

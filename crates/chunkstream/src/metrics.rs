@@ -204,24 +204,6 @@ type Hook = Box<dyn FnOnce(StreamMetrics) + Send>;
 impl ChunkStream {
     /// Measures this stream's chunks, bytes and time to first chunk, and calls `on_end`
     /// once with them when it completes, fails or is dropped.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
-    /// use futures_util::StreamExt;
-    /// use chunkstream::{ChunkConfig, Streamer, source, transform};
-    ///
-    /// let streamer = Streamer::new(ChunkConfig::default()).unwrap();
-    /// let (tx, rx) = std::sync::mpsc::channel();
-    /// let chunks = streamer
-    ///     .stream(source::from_iter(1..=3), transform::passthrough())
-    ///     .observe(move |m| tx.send(m).unwrap());
-    /// let n = chunks.count().await;
-    /// let metrics = rx.recv().unwrap();
-    /// assert_eq!((n, metrics.chunks, metrics.bytes), (1, 1, 7)); // "[1,2,3]"
-    /// # });
-    /// ```
     pub fn observe<F>(self, on_end: F) -> ChunkStream
     where
         F: FnOnce(StreamMetrics) + Send + 'static,
@@ -347,62 +329,3 @@ fn finished(span: &trace::Span, m: &StreamMetrics) {
 
 #[cfg(not(feature = "tracing"))]
 fn finished(_span: &trace::Span, _m: &StreamMetrics) {}
-
-#[cfg(test)]
-mod tests {
-    use std::sync::mpsc;
-
-    use futures_util::StreamExt;
-
-    use super::*;
-    use crate::{ChunkConfig, Streamer, transform};
-
-    fn small() -> Streamer {
-        Streamer::new(ChunkConfig::with_sizes(64, 32)).unwrap()
-    }
-
-    #[tokio::test]
-    async fn a_dropped_stream_reports_what_it_sent() {
-        let streamer = small();
-        let counter = ItemCounter::new();
-        let (tx, rx) = mpsc::channel();
-        let mut chunks = streamer
-            .stream(
-                counter.count(crate::source::from_iter(0..10_000)),
-                transform::passthrough(),
-            )
-            .observe_with(
-                Probe::new().items(&counter).pool(streamer.pool()),
-                move |m| tx.send(m).unwrap(),
-            );
-        let first = chunks.next().await.unwrap().unwrap();
-        assert!(rx.try_recv().is_err(), "reported only at the end");
-        drop(chunks);
-        let m = rx.try_recv().unwrap();
-        assert_eq!(m.outcome, Outcome::Dropped);
-        assert_eq!((m.chunks, m.bytes), (1, first.len() as u64));
-        assert!(m.time_to_first_chunk.is_some());
-        assert!(m.items.unwrap() < 100);
-        assert_eq!(m.pool_misses, Some(1));
-    }
-
-    #[tokio::test]
-    async fn a_failed_stream_reports_its_error_kind_once() {
-        let (tx, rx) = mpsc::channel();
-        let items = (0..100).map(|i| {
-            if i == 50 {
-                Err(std::io::Error::other("x"))
-            } else {
-                Ok(i)
-            }
-        });
-        let chunks = small()
-            .stream(futures_util::stream::iter(items), transform::passthrough())
-            .observe(move |m| tx.send(m).unwrap());
-        let n = chunks.count().await;
-        let m = rx.try_recv().unwrap();
-        assert_eq!(m.outcome, Outcome::Failed(crate::ErrorKind::Source));
-        assert_eq!(m.chunks + 1, n as u64);
-        assert!(rx.try_recv().is_err(), "one report");
-    }
-}

@@ -117,17 +117,19 @@ impl FlushTimer {
     }
 }
 
-/// Runs the pipeline until it has a chunk (`Ok(Some)`), the source ends (`Ok(None)`),
-/// something fails, or the source is not ready and no flush is due.
-fn advance<S, I, SE, F, It, P, E, Fm>(
-    source: &mut Pin<Box<S>>,
-    step: &mut F,
-    pending: &mut Option<It>,
-    writer: &mut ChunkWriter<P, E, Fm>,
-    flush: &mut Option<FlushTimer>,
-    flush_due: &mut bool,
-    cx: &mut Context<'_>,
-) -> Poll<Result<Option<Bytes>, StreamError>>
+/// The pipeline's poll loop, with the bounds it runs under written once (the `Stream`
+/// impl asks for this trait).
+trait Advance {
+    /// Runs the pipeline until it has a chunk (`Ok(Some)`), the source ends (`Ok(None)`),
+    /// something fails, or the source is not ready and no flush is due. The source must
+    /// still be there.
+    fn advance(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Result<Option<Bytes>, StreamError>>;
+}
+
+impl<S, I, SE, F, It, P, E, Fm> Advance for Pipeline<S, F, It, P, E, Fm>
 where
     S: Units<Item = Result<I, SE>>,
     SE: Into<BoxError>,
@@ -138,81 +140,99 @@ where
     E: Encoder,
     Fm: Format,
 {
-    loop {
-        // Values already transformed but not yet written (the rest of a batch).
-        if let Some(values) = pending {
-            let more = match catch_unwind(AssertUnwindSafe(|| write_until_full(values, writer))) {
-                Ok(Ok(more)) => more,
-                Ok(Err(err)) => return Poll::Ready(Err(err)),
-                Err(payload) => {
-                    return Poll::Ready(Err(StreamError::panicked(
-                        Some(writer.written()),
-                        payload,
-                    )));
-                }
-            };
-            if !more {
-                *pending = None;
-            }
-            if writer.is_full() {
-                disarm(flush);
-                return Poll::Ready(Ok(writer.take_chunk()));
-            }
-            if let Some(flush) = flush.as_mut().filter(|f| !f.armed && writer.pending() > 0)
-                && let Err(err) = flush.arm()
-            {
-                return Poll::Ready(Err(err));
-            }
-        }
-        // The deadline passed and every value waiting has been written: send them.
-        if std::mem::take(flush_due) {
-            disarm(flush);
-            if let Some(chunk) = writer.take_chunk() {
-                return Poll::Ready(Ok(Some(chunk)));
-            }
-        }
-
-        let mut polled = match catch_unwind(AssertUnwindSafe(|| source.as_mut().poll_next(cx))) {
-            Ok(polled) => polled,
-            Err(payload) => return Poll::Ready(Err(StreamError::panicked(None, payload))),
+    fn advance(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Result<Option<Bytes>, StreamError>> {
+        let this = self.project();
+        let (step, pending, writer, flush, flush_due) = (
+            this.step,
+            this.pending,
+            this.writer,
+            this.flush,
+            this.flush_due,
+        );
+        let Some(source) = this.source.as_mut() else {
+            return Poll::Ready(Ok(None));
         };
-        if polled.is_pending()
-            && let Some(timer) = flush.as_mut()
-        {
-            if !timer.armed
-                && source.gathering()
-                && let Err(err) = timer.arm()
-            {
-                return Poll::Ready(Err(err));
-            }
-            if timer.expired(cx) {
-                // Send what waits: a partial batch goes through the transform first.
-                *flush_due = true;
-                match source.as_mut().take_gathered() {
-                    Some(unit) => polled = Poll::Ready(Some(unit)),
-                    None => continue,
-                }
-            }
-        }
-        match polled {
-            Poll::Ready(Some(Ok(unit))) => {
-                let index = writer.written();
-                match catch_unwind(AssertUnwindSafe(|| step(unit))) {
-                    Ok(Ok(values)) => *pending = Some(values),
+        loop {
+            // Values already transformed but not yet written (the rest of a batch).
+            if let Some(values) = pending {
+                let more = match catch_unwind(AssertUnwindSafe(|| write_until_full(values, writer)))
+                {
+                    Ok(Ok(more)) => more,
                     Ok(Err(err)) => return Poll::Ready(Err(err)),
                     Err(payload) => {
-                        return Poll::Ready(Err(StreamError::panicked(Some(index), payload)));
+                        return Poll::Ready(Err(StreamError::panicked(
+                            Some(writer.written()),
+                            payload,
+                        )));
+                    }
+                };
+                if !more {
+                    *pending = None;
+                }
+                if writer.is_full() {
+                    disarm(flush);
+                    return Poll::Ready(Ok(writer.take_chunk()));
+                }
+                if let Some(flush) = flush.as_mut().filter(|f| !f.armed && writer.pending() > 0)
+                    && let Err(err) = flush.arm()
+                {
+                    return Poll::Ready(Err(err));
+                }
+            }
+            // The deadline passed and every value waiting has been written: send them.
+            if std::mem::take(flush_due) {
+                disarm(flush);
+                if let Some(chunk) = writer.take_chunk() {
+                    return Poll::Ready(Ok(Some(chunk)));
+                }
+            }
+
+            let mut polled = match catch_unwind(AssertUnwindSafe(|| source.as_mut().poll_next(cx)))
+            {
+                Ok(polled) => polled,
+                Err(payload) => return Poll::Ready(Err(StreamError::panicked(None, payload))),
+            };
+            if polled.is_pending()
+                && let Some(timer) = flush.as_mut()
+            {
+                if !timer.armed
+                    && source.gathering()
+                    && let Err(err) = timer.arm()
+                {
+                    return Poll::Ready(Err(err));
+                }
+                if timer.expired(cx) {
+                    // Send what waits: a partial batch goes through the transform first.
+                    *flush_due = true;
+                    match source.as_mut().take_gathered() {
+                        Some(unit) => polled = Poll::Ready(Some(unit)),
+                        None => continue,
                     }
                 }
             }
-            Poll::Ready(Some(Err(err))) => {
-                return Poll::Ready(Err(StreamError::Source(err.into())));
+            match polled {
+                Poll::Ready(Some(Ok(unit))) => {
+                    let index = writer.written();
+                    match catch_unwind(AssertUnwindSafe(|| step(unit))) {
+                        Ok(Ok(values)) => *pending = Some(values),
+                        Ok(Err(err)) => return Poll::Ready(Err(err)),
+                        Err(payload) => {
+                            return Poll::Ready(Err(StreamError::panicked(Some(index), payload)));
+                        }
+                    }
+                }
+                Poll::Ready(Some(Err(err))) => {
+                    return Poll::Ready(Err(StreamError::Source(err.into())));
+                }
+                Poll::Ready(None) => {
+                    disarm(flush);
+                    return Poll::Ready(Ok(None));
+                }
+                Poll::Pending => return Poll::Pending,
             }
-            Poll::Ready(None) => {
-                disarm(flush);
-                return Poll::Ready(Ok(None));
-            }
-            Poll::Pending => return Poll::Pending,
         }
     }
 }
@@ -245,33 +265,21 @@ fn disarm(flush: &mut Option<FlushTimer>) {
     }
 }
 
-impl<S, I, SE, F, It, P, E, Fm> Stream for Pipeline<S, F, It, P, E, Fm>
+impl<S, F, It, P, E, Fm> Stream for Pipeline<S, F, It, P, E, Fm>
 where
-    S: Units<Item = Result<I, SE>>,
-    SE: Into<BoxError>,
-    F: FnMut(I) -> Result<It, StreamError>,
-    It: Iterator,
-    It::Item: Item,
+    Self: Advance,
     P: BufferPool,
     E: Encoder,
     Fm: Format,
 {
     type Item = Result<Bytes, StreamError>;
 
-    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        if self.source.is_none() {
+            return Poll::Ready(self.project().error.take().map(Err));
+        }
+        let advanced = self.as_mut().advance(cx);
         let this = self.project();
-        let Some(source) = this.source.as_mut() else {
-            return Poll::Ready(this.error.take().map(Err));
-        };
-        let advanced = advance(
-            source,
-            this.step,
-            this.pending,
-            this.writer,
-            this.flush,
-            this.flush_due,
-            cx,
-        );
         let err = match advanced {
             Poll::Pending => return Poll::Pending,
             Poll::Ready(Ok(Some(chunk))) => return Poll::Ready(Some(Ok(chunk))),

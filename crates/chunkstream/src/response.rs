@@ -7,21 +7,17 @@ use http::StatusCode;
 use crate::error::StreamError;
 use crate::stream::ChunkStream;
 
-cfg_axum! {
+cfg_feature! { "axum",
     mod axum;
 }
 
 /// A started response whose body is a [`ChunkStream`]: status, optional total count (sent
 /// as `X-Total-Count`), content type (from the stream's format), and the chunks.
 ///
-/// An HTTP status goes out before the body, so a stream that fails before its first
-/// chunk can only get an error status if that first chunk is awaited before the
-/// response is sent. A `StreamResponse` has always done that: the only ways to get one
-/// are [`ChunkStream::respond`] (one call) and
-/// [`StreamResponse::new`]`(chunks)` ... [`.start()`](StreamResponseBuilder::start)`.await`
-/// (to set a status or a total count first). The builder that `new` returns is not a
-/// response, so a handler cannot return a stream that was never started and answer
-/// `200` before its first error.
+/// A status goes out before the body, so a stream that fails before its first chunk can
+/// only get an error status if that chunk is awaited first: the only ways to get a
+/// `StreamResponse` ([`ChunkStream::respond`], or [`StreamResponse::new`] and then
+/// [`start`](StreamResponseBuilder::start)) do that.
 ///
 /// With the `axum` feature it implements axum's `IntoResponse`:
 ///
@@ -58,20 +54,7 @@ cfg_axum! {
 /// # });
 /// ```
 ///
-/// With a total count:
-///
-/// ```
-/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
-/// use chunkstream::{ChunkConfig, StreamResponse, Streamer, source};
-///
-/// let streamer = Streamer::new(ChunkConfig::default()).unwrap();
-/// let response = StreamResponse::new(streamer.json(source::from_iter(0..10)))
-///     .with_total_count(10)
-///     .start()
-///     .await;
-/// assert_eq!(response.total_count(), Some(10));
-/// # });
-/// ```
+/// With a status or a total count, through [`StreamResponseBuilder`].
 #[derive(Debug)]
 pub struct StreamResponse {
     status: StatusCode,
@@ -107,6 +90,7 @@ enum Start {
 ///     .start()
 ///     .await;
 /// assert_eq!(response.status(), http::StatusCode::PARTIAL_CONTENT);
+/// assert_eq!(response.total_count(), Some(2));
 /// assert_eq!(response.content_type(), "application/x-ndjson");
 /// # });
 /// ```
@@ -265,19 +249,6 @@ impl ChunkStream {
     /// The response for these chunks, started: awaits the first chunk so that a stream
     /// failing before it is answered with an error status (see [`StreamResponse`]).
     /// Short for `StreamResponse::new(self).start().await`.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
-    /// use chunkstream::{ChunkConfig, Streamer};
-    ///
-    /// let streamer = Streamer::new(ChunkConfig::default()).unwrap();
-    /// let failing = futures_util::stream::iter([Err::<u32, _>(std::io::Error::other("no table"))]);
-    /// let response = streamer.json(failing).respond().await;
-    /// assert_eq!(response.status(), http::StatusCode::INTERNAL_SERVER_ERROR);
-    /// # });
-    /// ```
     pub async fn respond(self) -> StreamResponse {
         StreamResponse::new(self).start().await
     }

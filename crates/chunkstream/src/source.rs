@@ -253,8 +253,7 @@ where
 /// state, a cache, ...) and give each request a clone of the `Arc`: the source then owns
 /// a reference count, not a copy, and no element is cloned (`T` need not be `Clone`), so
 /// nobody needs `Box::leak` or a `'static` borrow. A [`Shared`] dereferences to its
-/// element, so a transform reads it by reference:
-/// `streamer.stream(source::from_arc(tickets), |t: Shared<[Ticket]>| Ok(t.id))`.
+/// element, so a transform reads it by reference.
 ///
 /// # Examples
 ///

@@ -54,20 +54,14 @@ impl ChunkStream {
     /// number of encoding workers.
     ///
     /// Dropping the returned stream ends the task at once (the source is dropped with
-    /// it). With [`ChunkConfig::stall_timeout`](crate::ChunkConfig::stall_timeout) set,
-    /// a reader that takes no chunk for that long while the channel is full stops the
-    /// task: the source and every queued buffer are released without the reader being
-    /// polled, and its next item is [`StreamError::Stalled`]. With
-    /// [`ChunkConfig::min_data_rate`](crate::ChunkConfig::min_data_rate) set, a reader
-    /// whose pace falls below it is cut the same way, and its next item is
-    /// [`StreamError::TooSlow`]. A panic that escapes the task is reported as
-    /// [`StreamError::Panicked`], never as a normal end. Outside a tokio runtime the
-    /// stream's only item is [`StreamError::NoRuntime`].
-    ///
-    /// Serve it with `TCP_NODELAY` set on the connection (see the crate docs, "Serving
-    /// over HTTP"): chunks reach hyper one at a time as the task makes them, and with
-    /// Nagle's algorithm on, the partly filled segment of each write waits for the
-    /// client's delayed ACK.
+    /// it). A reader that stalls past
+    /// [`stall_timeout`](crate::ChunkConfig::stall_timeout) or falls below
+    /// [`min_data_rate`](crate::ChunkConfig::min_data_rate) stops the task without being
+    /// polled (the source and every queued buffer are released); its next item is
+    /// [`StreamError::Stalled`] or [`StreamError::TooSlow`]. A panic that escapes the task
+    /// is [`StreamError::Panicked`], never a normal end. Outside a tokio runtime the
+    /// stream's only item is [`StreamError::NoRuntime`]. Serve it with `TCP_NODELAY` set
+    /// (see the crate docs, "Serving over HTTP").
     ///
     /// # Examples
     ///

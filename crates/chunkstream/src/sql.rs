@@ -33,29 +33,8 @@
 //! # }).unwrap();
 //! ```
 //!
-//! In an axum handler (with the `axum` feature), the stream leaves the handler inside the
-//! response; [`start`](crate::StreamResponseBuilder::start) turns a failing query into an error
-//! status:
-//!
-//! ```
-//! # #[cfg(feature = "axum")] {
-//! use axum::extract::State;
-//! use chunkstream::{StreamResponse, Streamer, sql, transform};
-//!
-//! #[derive(serde::Serialize, sqlx::FromRow)]
-//! struct Ticket { id: i64, title: String }
-//!
-//! async fn tickets(State((pool, streamer)): State<(sqlx::SqlitePool, Streamer)>) -> StreamResponse {
-//!     let rows = sql::rows(pool, |pool| {
-//!         sqlx::query_as::<_, Ticket>("SELECT id, title FROM tickets ORDER BY id").fetch(pool)
-//!     });
-//!     StreamResponse::new(streamer.stream(rows, transform::passthrough())).start().await
-//! }
-//!
-//! let _app: axum::Router<(sqlx::SqlitePool, Streamer)> =
-//!     axum::Router::new().route("/tickets", axum::routing::get(tickets));
-//! # }
-//! ```
+//! In an axum handler the stream leaves the handler inside the response: see the crate
+//! docs' handler example.
 
 use std::fmt;
 use std::future::Future;
@@ -153,22 +132,6 @@ where
 /// successor of the Go package's `SQLBatchFetcher` / `ScanBatch`.
 ///
 /// The rows read before an error come out as a short batch, then the error.
-///
-/// # Examples
-///
-/// ```
-/// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
-/// use futures_util::TryStreamExt;
-///
-/// let pool = sqlx::SqlitePool::connect("sqlite::memory:").await?;
-/// let batches = chunkstream::sql::row_batches(pool, 2, |pool| {
-///     sqlx::query_scalar::<_, i64>("SELECT 1 UNION ALL SELECT 2 UNION ALL SELECT 3").fetch(pool)
-/// });
-/// let all: Vec<Vec<i64>> = batches.try_collect().await?;
-/// assert_eq!(all, [vec![1, 2], vec![3]]);
-/// # Ok::<_, Box<dyn std::error::Error>>(())
-/// # }).unwrap();
-/// ```
 pub fn row_batches<DB, T, F>(
     pool: Pool<DB>,
     size: usize,
@@ -241,23 +204,6 @@ where
 }
 
 /// Like [`json_rows`], with an owned value the query may borrow; see [`rows_with`].
-///
-/// # Examples
-///
-/// ```
-/// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
-/// use futures_util::TryStreamExt;
-///
-/// let pool = sqlx::SqlitePool::connect("sqlite::memory:").await?;
-/// let sql = format!("SELECT json_object('n', {})", 41 + 1);
-/// let rows = chunkstream::sql::json_rows_with(pool, sql, |pool, sql| {
-///     sqlx::query_scalar::<_, String>(sql).fetch(pool)
-/// });
-/// let all: Vec<chunkstream::RawJson> = rows.try_collect().await?;
-/// assert_eq!(all[0].as_bytes(), br#"{"n":42}"#);
-/// # Ok::<_, Box<dyn std::error::Error>>(())
-/// # }).unwrap();
-/// ```
 pub fn json_rows_with<DB, O, J, F>(pool: Pool<DB>, owned: O, query: F) -> Rows<RawJson>
 where
     DB: Database,
@@ -370,74 +316,5 @@ impl Future for YieldOnce {
             self.0 = true;
             Poll::Pending
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use std::time::Duration;
-
-    use futures_util::StreamExt;
-    use sqlx::sqlite::SqlitePoolOptions;
-
-    use super::*;
-
-    const MANY: &str = "WITH RECURSIVE c(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM c \
-                        WHERE n < 1000000) SELECT n FROM c";
-
-    async fn one_connection() -> sqlx::SqlitePool {
-        SqlitePoolOptions::new()
-            .max_connections(1)
-            .acquire_timeout(Duration::from_secs(10))
-            .connect("sqlite::memory:")
-            .await
-            .unwrap()
-    }
-
-    fn assert_static_send<T: Send + 'static>(_: &T) {}
-
-    #[tokio::test]
-    async fn an_error_ends_the_stream() {
-        let pool = one_connection().await;
-        let mut rows = rows(pool, |pool| {
-            sqlx::query_scalar::<_, i64>("SELECT n FROM nowhere").fetch(pool)
-        });
-        assert_static_send(&rows);
-        assert!(rows.next().await.unwrap().is_err());
-        assert!(rows.next().await.is_none());
-        assert!(rows.next().await.is_none());
-    }
-
-    #[tokio::test]
-    async fn dropping_the_stream_returns_the_connection() {
-        let pool = one_connection().await;
-        let mut many = rows(pool.clone(), |pool| {
-            sqlx::query_scalar::<_, i64>(MANY).fetch(pool)
-        });
-        for expected in 1..=3 {
-            assert_eq!(many.next().await.unwrap().unwrap(), expected);
-        }
-        drop(many);
-        // The only connection is free again: the query has let go of it.
-        let n: i64 = sqlx::query_scalar("SELECT 7")
-            .fetch_one(&pool)
-            .await
-            .unwrap();
-        assert_eq!(n, 7);
-    }
-
-    #[tokio::test]
-    async fn batches_and_count() {
-        let pool = one_connection().await;
-        let sizes: Vec<usize> = row_batches(pool.clone(), 400_000, |pool| {
-            sqlx::query_scalar::<_, i64>(MANY).fetch(pool)
-        })
-        .map(|batch| batch.unwrap().len())
-        .collect()
-        .await;
-        assert_eq!(sizes, [400_000, 400_000, 200_000]);
-        let n = count(&pool, "SELECT COUNT(*) FROM (SELECT 1 UNION ALL SELECT 2)").await;
-        assert_eq!(n.unwrap(), 2);
-        assert!(count(&pool, "SELECT -1").await.is_err());
     }
 }

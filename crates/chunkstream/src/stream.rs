@@ -50,11 +50,8 @@ pub(crate) type StopSender = mpsc::UnboundedSender<StopFuture>;
 /// use chunkstream::{ChunkConfig, Streamer, source, transform};
 ///
 /// let streamer = Streamer::new(ChunkConfig::default()).unwrap();
-/// let mut chunks = streamer.stream(source::from_iter(1..=3), transform::passthrough());
-/// let mut body = Vec::new();
-/// while let Some(chunk) = chunks.next().await {
-///     body.extend_from_slice(&chunk.unwrap());
-/// }
+/// let chunks = streamer.stream(source::from_iter(1..=3), transform::passthrough());
+/// let body: Vec<u8> = chunks.map(|chunk| chunk.unwrap().to_vec()).concat().await;
 /// assert_eq!(body, b"[1,2,3]");
 /// # });
 /// ```

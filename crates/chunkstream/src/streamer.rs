@@ -70,7 +70,7 @@ impl Streamer<DefaultPool, DefaultEncoder, JsonArray> {
     /// The [`ConfigError`] of [`ChunkConfig::validate`].
     pub fn new(config: ChunkConfig) -> Result<Self, ConfigError> {
         let config = config.validate()?;
-        let pool = Arc::new(DefaultPool::try_from_pool_config(config.pool_config())?);
+        let pool = Arc::new(DefaultPool::try_from_pool_config(config.pool)?);
         Ok(Streamer::from_valid(
             config,
             pool,
@@ -223,8 +223,8 @@ impl<P: BufferPool, E: Encoder, F: Format> Streamer<P, E, F> {
     /// so a slow source reaches the client as promptly as on the per-item path. A batch's
     /// values are still cut into chunks at the threshold. A transform error is
     /// [`StreamError::Transform`](crate::StreamError) with the index of the batch's first
-    /// item. With [`with_encode_workers`](Streamer::with_encode_workers) above 1 (and no
-    /// flush interval), batches are encoded in parallel, byte for byte the same body.
+    /// item. See [`with_encode_workers`](Streamer::with_encode_workers) for parallel
+    /// encoding.
     pub fn stream_batch<S, T, SE, Tf, U, TE>(&self, source: S, transform: Tf) -> ChunkStream
     where
         S: Stream<Item = Result<T, SE>> + Send + 'static,
@@ -307,55 +307,28 @@ impl<P: BufferPool, E: Encoder, F: Format> Streamer<P, E, F> {
     /// [`stream_batch_concurrent`](Streamer::stream_batch_concurrent), spawned or not).
     /// 1 (or 0) is the sequential path. This is the default: 1.
     ///
-    /// The body is byte for byte what the sequential path writes, errors included; chunks
-    /// still end on item boundaries and all but the last are at least the threshold long.
-    /// The transform runs on the stream's task in source order; encoding runs on tokio's
-    /// blocking pool, a batch at a time per worker, as long as the streamer's
-    /// [`EncodePermits`] allow (a permit free, fewer streams running than permits; else
-    /// on the stream's task). Up to `workers` more batches wait, transformed, so a worker
-    /// that ends a batch goes straight to the next. With
-    /// [`flush_interval`](crate::ChunkConfig::flush_interval) set, the batch path stays
-    /// sequential. The per-item path ([`stream`](Streamer::stream)) is unaffected.
+    /// The body is byte for byte the sequential one, errors included, in chunks cut on
+    /// item boundaries. The transform runs on the stream's task in source order; encoding
+    /// runs on tokio's blocking pool as long as the streamer's [`EncodePermits`] allow
+    /// (else on the stream's task), with up to `workers` more batches waiting,
+    /// transformed. With [`flush_interval`](crate::ChunkConfig::flush_interval) set the
+    /// batch path stays sequential; the per-item path is unaffected.
     ///
-    /// # When to turn it on
-    ///
-    /// For large results (thousands of items and more) served while cores are idle: one
-    /// big export, report or dump. Encoding is usually most of a stream's CPU, so two
-    /// workers can nearly halve the time to stream a result from memory or a fast
-    /// source. It gains nothing for small results (a single batch) or slow sources, and
-    /// under load (as many streams as permits) the permits make it fall back to the
-    /// sequential path.
+    /// Turn it on for large results (thousands of items and more) served while cores
+    /// are idle; it gains nothing for a single batch or a slow source, and under load the
+    /// permits make it fall back to the sequential path.
     ///
     /// # Memory
     ///
     /// A stream holds at most `2 * workers` batches in flight (encoding, queued, or
     /// encoded and waiting for the batch before them), plus the chunks of one batch
-    /// waiting for the reader, plus one carried buffer. In pooled buffers (each of
-    /// `buffer_size` capacity, filled to about `chunk_threshold`) that is at most
+    /// waiting for the reader, plus one carried buffer: in pooled buffers at most
     /// `(2 * workers + 1) * (ceil(batch_json / chunk_threshold) + 1) + 2`, where
-    /// `batch_json` is the JSON size of one batch; add the transformed values of up to
-    /// `2 * workers` batches. With the defaults (1000 items a batch, 50 KiB buffers cut at
-    /// 32 KiB) and ~470-byte tickets, that bound is 82 buffers (4.1 MB) for 2 workers and
-    /// 146 (7.3 MB) for 4, against 2 buffers on the sequential path; the `parallel` test
-    /// of the core measures it. `max_pooled` should cover the buffers of the streams you
-    /// run at once, or the pool drops the surplus.
-    /// Smaller batches lower the bound and the gain alike.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// # tokio::runtime::Builder::new_multi_thread().worker_threads(2).build().unwrap().block_on(async {
-    /// use futures_util::TryStreamExt;
-    /// use chunkstream::{ChunkConfig, Streamer, source, transform};
-    ///
-    /// let streamer = Streamer::new(ChunkConfig::default())?.with_encode_workers(2);
-    /// let chunks = streamer.stream_batch(source::from_iter(0..10_000), transform::batch_passthrough());
-    /// let body: Vec<u8> = chunks.map_ok(|chunk| chunk.to_vec()).try_concat().await?;
-    /// let expected = serde_json::to_vec(&(0..10_000).collect::<Vec<_>>())?;
-    /// assert_eq!(body, expected);
-    /// # Ok::<_, Box<dyn std::error::Error>>(())
-    /// # }).unwrap();
-    /// ```
+    /// `batch_json` is the JSON size of one batch, plus the transformed values of up to
+    /// `2 * workers` batches (the `parallel` test of the core measures it). `max_pooled`
+    /// should cover the buffers of the streams you run at once, or the pool drops the
+    /// surplus. Smaller batches lower the bound and the gain alike. The crate docs show
+    /// it in use.
     pub fn with_encode_workers(mut self, workers: usize) -> Self {
         self.parallel.workers = workers.max(1);
         self

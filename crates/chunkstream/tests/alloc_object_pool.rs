@@ -13,7 +13,7 @@ static ALLOC: dhat::Alloc = dhat::Alloc;
 #[test]
 fn steady_state_bytes_per_request_of_100_tickets() {
     let _profiler = dhat::Profiler::builder().testing().build();
-    let pool = ObjectPool::new(ChunkConfig::default().pool_config());
+    let pool = ObjectPool::new(ChunkConfig::default().pool);
     let measured = common::alloc_per_request(pool, 50, 1000);
     println!(
         "ObjectPool: {} bytes in {} allocations per request of 100 tickets ({} bytes of JSON)",

@@ -17,9 +17,9 @@ async fn settles_on_8_kib_and_drops_a_rare_1_mib_buffer() {
     // The inner pool would keep anything up to 4 MiB: only the learned bound may drop the
     // big buffer.
     let mut config = ChunkConfig::with_sizes(64 << 10, 7 << 10);
-    config.max_pooled = 64;
-    config.max_retained = 4 << 20;
-    let inner = NoPool::new(config.pool_config());
+    config.pool.max_pooled = 64;
+    config.pool.max_retained = 4 << 20;
+    let inner = NoPool::new(config.pool);
     // Told the threshold, it may learn sizes below the inner pool's 64 KiB.
     let pool =
         Arc::new(Calibrated::with_period(inner, 200).with_chunk_threshold(config.chunk_threshold));
@@ -76,9 +76,9 @@ fn inner_pool_keeps_only_calibrated_buffers() {
     use chunkstream::pool::FreelistPool;
 
     let mut config = ChunkConfig::with_sizes(1024, 1024);
-    config.max_pooled = 8;
-    config.max_retained = 4 << 20;
-    let pool = Calibrated::with_period(FreelistPool::new(config.pool_config()), 100);
+    config.pool.max_pooled = 8;
+    config.pool.max_retained = 4 << 20;
+    let pool = Calibrated::with_period(FreelistPool::new(config.pool), 100);
     for _ in 0..100 {
         let mut buf = pool.get();
         buf.resize(7000, b'x');
@@ -142,7 +142,7 @@ async fn tiny_then_large(pool: Calibrated<chunkstream::pool::FreelistPool>) {
 #[cfg(feature = "pool-freelist")]
 #[tokio::test]
 async fn tiny_then_large_keeps_pooling() {
-    let inner = chunkstream::pool::FreelistPool::new(ChunkConfig::default().pool_config());
+    let inner = chunkstream::pool::FreelistPool::new(ChunkConfig::default().pool);
     tiny_then_large(Calibrated::with_period(inner, 100)).await;
 }
 
@@ -150,7 +150,7 @@ async fn tiny_then_large_keeps_pooling() {
 #[tokio::test]
 async fn tiny_then_large_keeps_pooling_with_the_threshold() {
     let config = ChunkConfig::default();
-    let inner = chunkstream::pool::FreelistPool::new(config.pool_config());
+    let inner = chunkstream::pool::FreelistPool::new(config.pool);
     let pool = Calibrated::with_period(inner, 100).with_chunk_threshold(config.chunk_threshold);
     assert_eq!(pool.floor(), config.chunk_threshold + 64);
     tiny_then_large(pool).await;

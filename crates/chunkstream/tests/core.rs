@@ -14,9 +14,13 @@
 //!   over HTTP; one at the rate is not; the direct paths are not affected.
 //! - `parallel`: parallel encoding on the batch path: failures, drops, permits, memory.
 //! - `run_ahead`: a source polled on its own task, bounded, stopped with the stream.
+//! - `metrics`, `axum`, `sql`: an observed stream's report; `StreamResponse` in axum;
+//!   the sqlx sources.
 
 mod common;
 
+#[path = "core/axum.rs"]
+mod axum;
 #[path = "core/cancel.rs"]
 mod cancel;
 #[path = "core/config.rs"]
@@ -31,6 +35,8 @@ mod errors;
 mod flush;
 #[path = "core/matrix.rs"]
 mod matrix;
+#[path = "core/metrics.rs"]
+mod metrics;
 #[path = "core/min_rate.rs"]
 mod min_rate;
 #[path = "core/parallel.rs"]
@@ -39,5 +45,7 @@ mod parallel;
 mod property;
 #[path = "core/run_ahead.rs"]
 mod run_ahead;
+#[path = "core/sql.rs"]
+mod sql;
 #[path = "core/zero_copy.rs"]
 mod zero_copy;

@@ -18,9 +18,9 @@ const MAX_POOLED: usize = 64;
 
 fn pool() -> Arc<ThreadLocalPool> {
     let mut config = ChunkConfig::with_sizes(1024, 1024);
-    config.max_pooled = MAX_POOLED;
-    config.max_retained = 4096;
-    Arc::new(ThreadLocalPool::new(config.pool_config()))
+    config.pool.max_pooled = MAX_POOLED;
+    config.pool.max_retained = 4096;
+    Arc::new(ThreadLocalPool::new(config.pool))
 }
 
 /// Get on this thread, put on another one.

@@ -186,7 +186,7 @@ fn agrees_with_serde_json<E: Encoder>(encoder: E) {
 async fn streams<E: Encoder>(encoder: E) {
     let name = std::any::type_name::<E>();
     let config = ChunkConfig::with_sizes(4096, 2048);
-    let pool = Arc::new(NoPool::new(config.pool_config()));
+    let pool = Arc::new(NoPool::new(config.pool));
     for format in [
         chunkstream::format::Json::Array,
         chunkstream::format::Json::Ndjson,
@@ -415,7 +415,7 @@ async fn non_finite_on_every_path<E: Encoder>(encoder: E) {
     let name = std::any::type_name::<E>();
     let mut config = ChunkConfig::with_sizes(4096, 2048);
     config.batch_size = 2;
-    let pool = Arc::new(NoPool::new(config.pool_config()));
+    let pool = Arc::new(NoPool::new(config.pool));
     let items = || {
         vec![
             BTreeMap::from([("v", vec![1.0])]),

@@ -14,7 +14,7 @@ use common::body;
 const BIG: usize = 10 << 20; // 10 MiB
 
 fn pool_config() -> PoolConfig {
-    ChunkConfig::default().pool_config()
+    ChunkConfig::default().pool
 }
 
 async fn big_item<P: BufferPool>(name: &str, pool: P) {

@@ -21,13 +21,13 @@ const MAX_ITEMS: usize = 12;
 fn config() -> ChunkConfig {
     let mut config = ChunkConfig::with_sizes(2048, 1024);
     config.batch_size = 5;
-    config.max_pooled = 32;
-    config.max_retained = 4096;
+    config.pool.max_pooled = 32;
+    config.pool.max_retained = 4096;
     config
 }
 
 fn pool_config() -> PoolConfig {
-    config().validate().unwrap().pool_config()
+    config().validate().unwrap().pool
 }
 
 async fn stress<P: BufferPool>(name: &str, pool: P) {

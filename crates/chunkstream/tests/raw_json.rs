@@ -42,7 +42,7 @@ where
     E: Encoder,
 {
     let config = ChunkConfig::with_sizes(1024, 512);
-    let pool = Arc::new(pool(config.pool_config()));
+    let pool = Arc::new(pool(config.pool));
     Streamer::with_parts(config, pool, encoder)
         .unwrap()
         .with_format(format)

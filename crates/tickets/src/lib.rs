@@ -193,6 +193,7 @@ impl Settings {
         let chunk = self.chunk.clone().validate().unwrap_or_default();
         let in_http = HTTP_WRITE_BUFFER.div_ceil(chunk.chunk_threshold) + 1;
         chunk
+            .pool
             .buffer_size
             .saturating_mul(1 + chunk.channel_capacity + in_http)
     }
@@ -202,7 +203,7 @@ impl Settings {
     /// connection's page cache ([`SQLITE_PAGE_CACHE`]).
     pub fn fixed_memory(&self, connections: u32) -> usize {
         let chunk = self.chunk.clone().validate().unwrap_or_default();
-        chunk.max_pooled.saturating_mul(chunk.buffer_size)
+        chunk.pool.max_pooled.saturating_mul(chunk.pool.buffer_size)
             + (connections as usize).saturating_mul(SQLITE_PAGE_CACHE)
     }
 

@@ -40,7 +40,7 @@ impl PoolKind {
 
     /// A new pool of this kind, sized by `config`.
     pub fn build(self, config: &ChunkConfig) -> SharedPool {
-        let bounds = config.pool_config();
+        let bounds = config.pool;
         match self {
             PoolKind::Freelist => Arc::new(FreelistPool::from_pool_config(bounds)),
             PoolKind::ObjectPool => Arc::new(ObjectPool::from_pool_config(bounds)),

@@ -4,7 +4,7 @@
 //! serde_json prints NaN and infinities as `null`, which silently changes the data; the
 //! streamer wants an error naming the item instead. [`checked`] serializes a value
 //! through [`Check`], which forwards every call to the real serializer except a
-//! non-finite float (and a map key, which goes through [`Key`]). Everything is generic
+//! non-finite float (and a map key, which goes through [`KeyText`]). Everything is generic
 //! and inlined, so the happy path costs one `is_finite` per float.
 //!
 //! A serializer's error type is the serializer's own, so the refusal cannot travel in it
@@ -16,7 +16,7 @@ use std::fmt::Display;
 use serde::ser::{self, Serialize, Serializer};
 
 use super::EncodeError;
-use super::key::{Key, Refusals};
+use super::key::{KeyText, Refusals};
 
 /// Serializes `value` with `serialize`, through the checks.
 ///
@@ -33,34 +33,86 @@ where
     serialize(&Finite::new(value, &refusals)).map_err(|err| refusals.error(err))
 }
 
-/// A value whose serialization refuses non-finite floats, recording the refusal.
-pub(crate) struct Finite<'a, T: ?Sized> {
+/// A value whose serialization refuses non-finite floats, recording the refusal; with
+/// `KEY`, a map key, serialized as the string serde_json would write for it ([`KeyText`]).
+pub(crate) struct Checked<'a, T: ?Sized, const KEY: bool> {
     value: &'a T,
     refusals: &'a Refusals,
 }
 
-impl<'a, T: ?Sized> Finite<'a, T> {
+impl<'a, T: ?Sized, const KEY: bool> Checked<'a, T, KEY> {
     #[inline]
     pub(crate) fn new(value: &'a T, refusals: &'a Refusals) -> Self {
-        Finite { value, refusals }
+        Checked { value, refusals }
     }
 }
 
-impl<T: Serialize + ?Sized> Serialize for Finite<'_, T> {
+impl<T: Serialize + ?Sized, const KEY: bool> Serialize for Checked<'_, T, KEY> {
     #[inline]
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        self.value.serialize(Check {
-            inner: serializer,
-            refusals: self.refusals,
-        })
+        if KEY {
+            self.value
+                .serialize(KeyText::new(serializer, self.refusals))
+        } else {
+            self.value.serialize(Check {
+                inner: serializer,
+                refusals: self.refusals,
+            })
+        }
     }
 }
+
+/// A value, checked.
+pub(crate) type Finite<'a, T> = Checked<'a, T, false>;
+/// A map key, checked and put through the key policy.
+type Key<'a, T> = Checked<'a, T, true>;
 
 /// Forwards to the wrapped serializer (or compound serializer), checking floats and
 /// putting map keys through [`Key`].
 struct Check<'a, S> {
     inner: S,
     refusals: &'a Refusals,
+}
+
+/// Methods that hand their argument on unchanged.
+macro_rules! forward {
+    ($($method:ident($($arg:ident: $ty:ty),*);)*) => {$(
+        fn $method(self, $($arg: $ty),*) -> Result<S::Ok, S::Error> {
+            self.inner.$method($($arg),*)
+        }
+    )*};
+}
+
+/// Methods that hand their value on through the checks.
+macro_rules! forward_value {
+    ($($method:ident($($arg:ident: $ty:ty),*);)*) => {$(
+        fn $method<T: Serialize + ?Sized>(self, $($arg: $ty,)* value: &T) -> Result<S::Ok, S::Error> {
+            self.inner.$method($($arg,)* &Finite::new(value, self.refusals))
+        }
+    )*};
+}
+
+/// Methods that start a compound value, whose elements go through the checks.
+macro_rules! forward_compound {
+    ($($method:ident($($arg:ident: $ty:ty),*) -> $out:ident;)*) => {$(
+        fn $method(self, $($arg: $ty),*) -> Result<Self::$out, S::Error> {
+            let refusals = self.refusals;
+            self.inner.$method($($arg),*).map(|inner| Check { inner, refusals })
+        }
+    )*};
+}
+
+/// Float methods: a non-finite float is refused.
+macro_rules! forward_float {
+    ($($method:ident($ty:ty);)*) => {$(
+        fn $method(self, v: $ty) -> Result<S::Ok, S::Error> {
+            if v.is_finite() {
+                self.inner.$method(v)
+            } else {
+                Err(self.refusals.non_finite())
+            }
+        }
+    )*};
 }
 
 impl<'a, S: Serializer> Serializer for Check<'a, S> {
@@ -74,184 +126,46 @@ impl<'a, S: Serializer> Serializer for Check<'a, S> {
     type SerializeStruct = Check<'a, S::SerializeStruct>;
     type SerializeStructVariant = Check<'a, S::SerializeStructVariant>;
 
-    fn serialize_bool(self, v: bool) -> Result<S::Ok, S::Error> {
-        self.inner.serialize_bool(v)
-    }
-    fn serialize_i8(self, v: i8) -> Result<S::Ok, S::Error> {
-        self.inner.serialize_i8(v)
-    }
-    fn serialize_i16(self, v: i16) -> Result<S::Ok, S::Error> {
-        self.inner.serialize_i16(v)
-    }
-    fn serialize_i32(self, v: i32) -> Result<S::Ok, S::Error> {
-        self.inner.serialize_i32(v)
-    }
-    fn serialize_i64(self, v: i64) -> Result<S::Ok, S::Error> {
-        self.inner.serialize_i64(v)
-    }
-    fn serialize_i128(self, v: i128) -> Result<S::Ok, S::Error> {
-        self.inner.serialize_i128(v)
-    }
-    fn serialize_u8(self, v: u8) -> Result<S::Ok, S::Error> {
-        self.inner.serialize_u8(v)
-    }
-    fn serialize_u16(self, v: u16) -> Result<S::Ok, S::Error> {
-        self.inner.serialize_u16(v)
-    }
-    fn serialize_u32(self, v: u32) -> Result<S::Ok, S::Error> {
-        self.inner.serialize_u32(v)
-    }
-    fn serialize_u64(self, v: u64) -> Result<S::Ok, S::Error> {
-        self.inner.serialize_u64(v)
-    }
-    fn serialize_u128(self, v: u128) -> Result<S::Ok, S::Error> {
-        self.inner.serialize_u128(v)
-    }
-    fn serialize_char(self, v: char) -> Result<S::Ok, S::Error> {
-        self.inner.serialize_char(v)
+    forward! {
+        serialize_bool(v: bool);
+        serialize_i8(v: i8);
+        serialize_i16(v: i16);
+        serialize_i32(v: i32);
+        serialize_i64(v: i64);
+        serialize_i128(v: i128);
+        serialize_u8(v: u8);
+        serialize_u16(v: u16);
+        serialize_u32(v: u32);
+        serialize_u64(v: u64);
+        serialize_u128(v: u128);
+        serialize_char(v: char);
+        serialize_str(v: &str);
+        serialize_bytes(v: &[u8]);
+        serialize_none();
+        serialize_unit();
+        serialize_unit_struct(name: &'static str);
+        serialize_unit_variant(name: &'static str, index: u32, variant: &'static str);
     }
 
-    fn serialize_f32(self, v: f32) -> Result<S::Ok, S::Error> {
-        if v.is_finite() {
-            self.inner.serialize_f32(v)
-        } else {
-            Err(self.refusals.non_finite())
-        }
+    forward_float! {
+        serialize_f32(f32);
+        serialize_f64(f64);
     }
 
-    fn serialize_f64(self, v: f64) -> Result<S::Ok, S::Error> {
-        if v.is_finite() {
-            self.inner.serialize_f64(v)
-        } else {
-            Err(self.refusals.non_finite())
-        }
+    forward_value! {
+        serialize_some();
+        serialize_newtype_struct(name: &'static str);
+        serialize_newtype_variant(name: &'static str, index: u32, variant: &'static str);
     }
 
-    fn serialize_str(self, v: &str) -> Result<S::Ok, S::Error> {
-        self.inner.serialize_str(v)
-    }
-
-    fn serialize_bytes(self, v: &[u8]) -> Result<S::Ok, S::Error> {
-        self.inner.serialize_bytes(v)
-    }
-
-    fn serialize_none(self) -> Result<S::Ok, S::Error> {
-        self.inner.serialize_none()
-    }
-
-    fn serialize_some<T: Serialize + ?Sized>(self, value: &T) -> Result<S::Ok, S::Error> {
-        self.inner
-            .serialize_some(&Finite::new(value, self.refusals))
-    }
-
-    fn serialize_unit(self) -> Result<S::Ok, S::Error> {
-        self.inner.serialize_unit()
-    }
-
-    fn serialize_unit_struct(self, name: &'static str) -> Result<S::Ok, S::Error> {
-        self.inner.serialize_unit_struct(name)
-    }
-
-    fn serialize_unit_variant(
-        self,
-        name: &'static str,
-        index: u32,
-        variant: &'static str,
-    ) -> Result<S::Ok, S::Error> {
-        self.inner.serialize_unit_variant(name, index, variant)
-    }
-
-    fn serialize_newtype_struct<T: Serialize + ?Sized>(
-        self,
-        name: &'static str,
-        value: &T,
-    ) -> Result<S::Ok, S::Error> {
-        self.inner
-            .serialize_newtype_struct(name, &Finite::new(value, self.refusals))
-    }
-
-    fn serialize_newtype_variant<T: Serialize + ?Sized>(
-        self,
-        name: &'static str,
-        index: u32,
-        variant: &'static str,
-        value: &T,
-    ) -> Result<S::Ok, S::Error> {
-        self.inner.serialize_newtype_variant(
-            name,
-            index,
-            variant,
-            &Finite::new(value, self.refusals),
-        )
-    }
-
-    fn serialize_seq(self, len: Option<usize>) -> Result<Self::SerializeSeq, S::Error> {
-        let refusals = self.refusals;
-        self.inner
-            .serialize_seq(len)
-            .map(|inner| Check { inner, refusals })
-    }
-
-    fn serialize_tuple(self, len: usize) -> Result<Self::SerializeTuple, S::Error> {
-        let refusals = self.refusals;
-        self.inner
-            .serialize_tuple(len)
-            .map(|inner| Check { inner, refusals })
-    }
-
-    fn serialize_tuple_struct(
-        self,
-        name: &'static str,
-        len: usize,
-    ) -> Result<Self::SerializeTupleStruct, S::Error> {
-        let refusals = self.refusals;
-        self.inner
-            .serialize_tuple_struct(name, len)
-            .map(|inner| Check { inner, refusals })
-    }
-
-    fn serialize_tuple_variant(
-        self,
-        name: &'static str,
-        index: u32,
-        variant: &'static str,
-        len: usize,
-    ) -> Result<Self::SerializeTupleVariant, S::Error> {
-        let refusals = self.refusals;
-        self.inner
-            .serialize_tuple_variant(name, index, variant, len)
-            .map(|inner| Check { inner, refusals })
-    }
-
-    fn serialize_map(self, len: Option<usize>) -> Result<Self::SerializeMap, S::Error> {
-        let refusals = self.refusals;
-        self.inner
-            .serialize_map(len)
-            .map(|inner| Check { inner, refusals })
-    }
-
-    fn serialize_struct(
-        self,
-        name: &'static str,
-        len: usize,
-    ) -> Result<Self::SerializeStruct, S::Error> {
-        let refusals = self.refusals;
-        self.inner
-            .serialize_struct(name, len)
-            .map(|inner| Check { inner, refusals })
-    }
-
-    fn serialize_struct_variant(
-        self,
-        name: &'static str,
-        index: u32,
-        variant: &'static str,
-        len: usize,
-    ) -> Result<Self::SerializeStructVariant, S::Error> {
-        let refusals = self.refusals;
-        self.inner
-            .serialize_struct_variant(name, index, variant, len)
-            .map(|inner| Check { inner, refusals })
+    forward_compound! {
+        serialize_seq(len: Option<usize>) -> SerializeSeq;
+        serialize_tuple(len: usize) -> SerializeTuple;
+        serialize_tuple_struct(name: &'static str, len: usize) -> SerializeTupleStruct;
+        serialize_tuple_variant(name: &'static str, index: u32, variant: &'static str, len: usize) -> SerializeTupleVariant;
+        serialize_map(len: Option<usize>) -> SerializeMap;
+        serialize_struct(name: &'static str, len: usize) -> SerializeStruct;
+        serialize_struct_variant(name: &'static str, index: u32, variant: &'static str, len: usize) -> SerializeStructVariant;
     }
 
     fn collect_str<T: Display + ?Sized>(self, value: &T) -> Result<S::Ok, S::Error> {
@@ -263,60 +177,42 @@ impl<'a, S: Serializer> Serializer for Check<'a, S> {
     }
 }
 
-impl<S: ser::SerializeSeq> ser::SerializeSeq for Check<'_, S> {
-    type Ok = S::Ok;
-    type Error = S::Error;
+/// The compound serializers: each element (and field) goes through the checks; a
+/// struct's fields may be skipped.
+macro_rules! compound {
+    ($($trait:ident::$method:ident($($key:ident)?);)*) => {$(
+        impl<S: ser::$trait> ser::$trait for Check<'_, S> {
+            type Ok = S::Ok;
+            type Error = S::Error;
 
-    fn serialize_element<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), S::Error> {
-        self.inner
-            .serialize_element(&Finite::new(value, self.refusals))
-    }
+            fn $method<T: Serialize + ?Sized>(
+                &mut self,
+                $($key: &'static str,)?
+                value: &T,
+            ) -> Result<(), S::Error> {
+                self.inner.$method($($key,)? &Finite::new(value, self.refusals))
+            }
 
-    fn end(self) -> Result<S::Ok, S::Error> {
-        self.inner.end()
-    }
+            $(
+                fn skip_field(&mut self, $key: &'static str) -> Result<(), S::Error> {
+                    self.inner.skip_field($key)
+                }
+            )?
+
+            fn end(self) -> Result<S::Ok, S::Error> {
+                self.inner.end()
+            }
+        }
+    )*};
 }
 
-impl<S: ser::SerializeTuple> ser::SerializeTuple for Check<'_, S> {
-    type Ok = S::Ok;
-    type Error = S::Error;
-
-    fn serialize_element<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), S::Error> {
-        self.inner
-            .serialize_element(&Finite::new(value, self.refusals))
-    }
-
-    fn end(self) -> Result<S::Ok, S::Error> {
-        self.inner.end()
-    }
-}
-
-impl<S: ser::SerializeTupleStruct> ser::SerializeTupleStruct for Check<'_, S> {
-    type Ok = S::Ok;
-    type Error = S::Error;
-
-    fn serialize_field<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), S::Error> {
-        self.inner
-            .serialize_field(&Finite::new(value, self.refusals))
-    }
-
-    fn end(self) -> Result<S::Ok, S::Error> {
-        self.inner.end()
-    }
-}
-
-impl<S: ser::SerializeTupleVariant> ser::SerializeTupleVariant for Check<'_, S> {
-    type Ok = S::Ok;
-    type Error = S::Error;
-
-    fn serialize_field<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), S::Error> {
-        self.inner
-            .serialize_field(&Finite::new(value, self.refusals))
-    }
-
-    fn end(self) -> Result<S::Ok, S::Error> {
-        self.inner.end()
-    }
+compound! {
+    SerializeSeq::serialize_element();
+    SerializeTuple::serialize_element();
+    SerializeTupleStruct::serialize_field();
+    SerializeTupleVariant::serialize_field();
+    SerializeStruct::serialize_field(key);
+    SerializeStructVariant::serialize_field(key);
 }
 
 impl<S: ser::SerializeMap> ser::SerializeMap for Check<'_, S> {
@@ -341,50 +237,6 @@ impl<S: ser::SerializeMap> ser::SerializeMap for Check<'_, S> {
             &Key::new(key, self.refusals),
             &Finite::new(value, self.refusals),
         )
-    }
-
-    fn end(self) -> Result<S::Ok, S::Error> {
-        self.inner.end()
-    }
-}
-
-impl<S: ser::SerializeStruct> ser::SerializeStruct for Check<'_, S> {
-    type Ok = S::Ok;
-    type Error = S::Error;
-
-    fn serialize_field<T: Serialize + ?Sized>(
-        &mut self,
-        key: &'static str,
-        value: &T,
-    ) -> Result<(), S::Error> {
-        self.inner
-            .serialize_field(key, &Finite::new(value, self.refusals))
-    }
-
-    fn skip_field(&mut self, key: &'static str) -> Result<(), S::Error> {
-        self.inner.skip_field(key)
-    }
-
-    fn end(self) -> Result<S::Ok, S::Error> {
-        self.inner.end()
-    }
-}
-
-impl<S: ser::SerializeStructVariant> ser::SerializeStructVariant for Check<'_, S> {
-    type Ok = S::Ok;
-    type Error = S::Error;
-
-    fn serialize_field<T: Serialize + ?Sized>(
-        &mut self,
-        key: &'static str,
-        value: &T,
-    ) -> Result<(), S::Error> {
-        self.inner
-            .serialize_field(key, &Finite::new(value, self.refusals))
-    }
-
-    fn skip_field(&mut self, key: &'static str) -> Result<(), S::Error> {
-        self.inner.skip_field(key)
     }
 
     fn end(self) -> Result<S::Ok, S::Error> {

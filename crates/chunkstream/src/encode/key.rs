@@ -61,31 +61,8 @@ impl Refusals {
 /// Longest text of a number key: an `i128` takes 40 bytes, a float 24 at most.
 const NUMBER_KEY_MAX: usize = 48;
 
-/// A map key, serialized as the string serde_json would write for it.
-pub(crate) struct Key<'a, T: ?Sized> {
-    key: &'a T,
-    refusals: &'a Refusals,
-}
-
-impl<'a, T: ?Sized> Key<'a, T> {
-    #[inline]
-    pub(crate) fn new(key: &'a T, refusals: &'a Refusals) -> Self {
-        Key { key, refusals }
-    }
-}
-
-impl<T: Serialize + ?Sized> Serialize for Key<'_, T> {
-    #[inline]
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        self.key.serialize(KeyText {
-            inner: serializer,
-            refusals: self.refusals,
-        })
-    }
-}
-
 /// Turns an accepted key into a string for the encoder's own key serializer (`inner`).
-struct KeyText<'a, S> {
+pub(crate) struct KeyText<'a, S> {
     inner: S,
     refusals: &'a Refusals,
 }
@@ -94,7 +71,12 @@ fn not_a_string<E: ser::Error>() -> E {
     E::custom("key must be a string")
 }
 
-impl<S: Serializer> KeyText<'_, S> {
+impl<'a, S: Serializer> KeyText<'a, S> {
+    #[inline]
+    pub(crate) fn new(inner: S, refusals: &'a Refusals) -> Self {
+        KeyText { inner, refusals }
+    }
+
     /// A number key: serde_json's own text for the number (so a float key reads exactly
     /// as serde_json writes it), as a string.
     fn number<N: Serialize>(self, number: N) -> Result<S::Ok, S::Error> {
@@ -107,6 +89,30 @@ impl<S: Serializer> KeyText<'_, S> {
         let text = std::str::from_utf8(&text[..len]).map_err(ser::Error::custom)?;
         self.inner.serialize_str(text)
     }
+}
+
+/// Number keys: serde_json's text for the number; a non-finite float is refused.
+macro_rules! number {
+    ($($method:ident($ty:ty) $($finite:ident)?;)*) => {$(
+        fn $method(self, v: $ty) -> Result<S::Ok, S::Error> {
+            $(
+                let _ = stringify!($finite);
+                if !v.is_finite() {
+                    return Err(self.refusals.non_finite());
+                }
+            )?
+            self.number(v)
+        }
+    )*};
+}
+
+/// Keys that cannot be a string, refused as serde_json refuses them.
+macro_rules! refuse {
+    ($($method:ident($($arg:ident: $ty:ty),*) -> $out:ty;)*) => {$(
+        fn $method(self, $($arg: $ty),*) -> Result<$out, S::Error> {
+            Err(not_a_string())
+        }
+    )*};
 }
 
 impl<S: Serializer> Serializer for KeyText<'_, S> {
@@ -130,49 +136,19 @@ impl<S: Serializer> Serializer for KeyText<'_, S> {
     fn serialize_bool(self, v: bool) -> Result<S::Ok, S::Error> {
         self.inner.serialize_str(if v { "true" } else { "false" })
     }
-    fn serialize_i8(self, v: i8) -> Result<S::Ok, S::Error> {
-        self.number(v)
-    }
-    fn serialize_i16(self, v: i16) -> Result<S::Ok, S::Error> {
-        self.number(v)
-    }
-    fn serialize_i32(self, v: i32) -> Result<S::Ok, S::Error> {
-        self.number(v)
-    }
-    fn serialize_i64(self, v: i64) -> Result<S::Ok, S::Error> {
-        self.number(v)
-    }
-    fn serialize_i128(self, v: i128) -> Result<S::Ok, S::Error> {
-        self.number(v)
-    }
-    fn serialize_u8(self, v: u8) -> Result<S::Ok, S::Error> {
-        self.number(v)
-    }
-    fn serialize_u16(self, v: u16) -> Result<S::Ok, S::Error> {
-        self.number(v)
-    }
-    fn serialize_u32(self, v: u32) -> Result<S::Ok, S::Error> {
-        self.number(v)
-    }
-    fn serialize_u64(self, v: u64) -> Result<S::Ok, S::Error> {
-        self.number(v)
-    }
-    fn serialize_u128(self, v: u128) -> Result<S::Ok, S::Error> {
-        self.number(v)
-    }
-    fn serialize_f32(self, v: f32) -> Result<S::Ok, S::Error> {
-        if v.is_finite() {
-            self.number(v)
-        } else {
-            Err(self.refusals.non_finite())
-        }
-    }
-    fn serialize_f64(self, v: f64) -> Result<S::Ok, S::Error> {
-        if v.is_finite() {
-            self.number(v)
-        } else {
-            Err(self.refusals.non_finite())
-        }
+    number! {
+        serialize_i8(i8);
+        serialize_i16(i16);
+        serialize_i32(i32);
+        serialize_i64(i64);
+        serialize_i128(i128);
+        serialize_u8(u8);
+        serialize_u16(u16);
+        serialize_u32(u32);
+        serialize_u64(u64);
+        serialize_u128(u128);
+        serialize_f32(f32) finite;
+        serialize_f64(f64) finite;
     }
     fn serialize_unit_variant(
         self,
@@ -203,18 +179,20 @@ impl<S: Serializer> Serializer for KeyText<'_, S> {
         self.inner.is_human_readable()
     }
 
-    fn serialize_none(self) -> Result<S::Ok, S::Error> {
-        Err(not_a_string())
+    refuse! {
+        serialize_none() -> S::Ok;
+        serialize_unit() -> S::Ok;
+        serialize_unit_struct(_name: &'static str) -> S::Ok;
+        serialize_bytes(_v: &[u8]) -> S::Ok;
+        serialize_seq(_len: Option<usize>) -> Self::SerializeSeq;
+        serialize_tuple(_len: usize) -> Self::SerializeTuple;
+        serialize_tuple_struct(_name: &'static str, _len: usize) -> Self::SerializeTupleStruct;
+        serialize_tuple_variant(_name: &'static str, _index: u32, _variant: &'static str, _len: usize) -> Self::SerializeTupleVariant;
+        serialize_map(_len: Option<usize>) -> Self::SerializeMap;
+        serialize_struct(_name: &'static str, _len: usize) -> Self::SerializeStruct;
+        serialize_struct_variant(_name: &'static str, _index: u32, _variant: &'static str, _len: usize) -> Self::SerializeStructVariant;
     }
-    fn serialize_unit(self) -> Result<S::Ok, S::Error> {
-        Err(not_a_string())
-    }
-    fn serialize_unit_struct(self, _name: &'static str) -> Result<S::Ok, S::Error> {
-        Err(not_a_string())
-    }
-    fn serialize_bytes(self, _v: &[u8]) -> Result<S::Ok, S::Error> {
-        Err(not_a_string())
-    }
+
     fn serialize_newtype_variant<T: Serialize + ?Sized>(
         self,
         _name: &'static str,
@@ -222,47 +200,6 @@ impl<S: Serializer> Serializer for KeyText<'_, S> {
         _variant: &'static str,
         _value: &T,
     ) -> Result<S::Ok, S::Error> {
-        Err(not_a_string())
-    }
-    fn serialize_seq(self, _len: Option<usize>) -> Result<Self::SerializeSeq, S::Error> {
-        Err(not_a_string())
-    }
-    fn serialize_tuple(self, _len: usize) -> Result<Self::SerializeTuple, S::Error> {
-        Err(not_a_string())
-    }
-    fn serialize_tuple_struct(
-        self,
-        _name: &'static str,
-        _len: usize,
-    ) -> Result<Self::SerializeTupleStruct, S::Error> {
-        Err(not_a_string())
-    }
-    fn serialize_tuple_variant(
-        self,
-        _name: &'static str,
-        _index: u32,
-        _variant: &'static str,
-        _len: usize,
-    ) -> Result<Self::SerializeTupleVariant, S::Error> {
-        Err(not_a_string())
-    }
-    fn serialize_map(self, _len: Option<usize>) -> Result<Self::SerializeMap, S::Error> {
-        Err(not_a_string())
-    }
-    fn serialize_struct(
-        self,
-        _name: &'static str,
-        _len: usize,
-    ) -> Result<Self::SerializeStruct, S::Error> {
-        Err(not_a_string())
-    }
-    fn serialize_struct_variant(
-        self,
-        _name: &'static str,
-        _index: u32,
-        _variant: &'static str,
-        _len: usize,
-    ) -> Result<Self::SerializeStructVariant, S::Error> {
         Err(not_a_string())
     }
 }

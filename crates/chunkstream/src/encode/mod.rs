@@ -33,6 +33,22 @@
 //! their output back, not by bytes. Map keys are the exception: they are written by the
 //! rules above, so they are the same text with every encoder.
 
+/// The [`Encoder`] impl of a serializer: `$write` writes the checked `$value` to `$out`.
+macro_rules! encoder {
+    ($encoder:ty, |$value:ident, $out:ident| $write:expr) => {
+        impl $crate::Encoder for $encoder {
+            #[inline]
+            fn encode<T: ::serde::Serialize + ?Sized>(
+                &self,
+                value: &T,
+                $out: &mut Vec<u8>,
+            ) -> Result<(), $crate::EncodeError> {
+                $crate::encode::finite::checked(value, |$value| $write)
+            }
+        }
+    };
+}
+
 mod error;
 mod finite;
 mod key;
@@ -42,12 +58,12 @@ pub use self::error::EncodeError;
 pub use self::serde_json::SerdeJson;
 pub use crate::raw::InvalidJson;
 
-cfg_encoder_simd_json! {
+cfg_feature! { "encoder-simd-json",
     mod simd_json;
     pub use self::simd_json::SimdJson;
 }
 
-cfg_encoder_sonic_rs! {
+cfg_feature! { "encoder-sonic-rs",
     mod sonic_rs;
     pub use self::sonic_rs::SonicRs;
 }
@@ -63,8 +79,6 @@ type Selected = self::SerdeJson;
 /// The encoder selected by the enabled features: `SonicRs` with `encoder-sonic-rs`, else
 /// `SimdJson` with `encoder-simd-json`, else `SerdeJson` (the default).
 pub type DefaultEncoder = Selected;
-
-use finite::checked;
 
 use serde::Serialize;
 

@@ -1,8 +1,5 @@
 //! [`SimdJson`]: the simd-json serializer.
 
-use serde::Serialize;
-
-use super::{EncodeError, Encoder, checked};
 
 /// simd-json's compact serializer (`simd_json::serde::to_writer`).
 ///
@@ -23,13 +20,4 @@ use super::{EncodeError, Encoder, checked};
 #[derive(Clone, Copy, Debug, Default)]
 pub struct SimdJson;
 
-impl Encoder for SimdJson {
-    #[inline]
-    fn encode<T: Serialize + ?Sized>(
-        &self,
-        value: &T,
-        out: &mut Vec<u8>,
-    ) -> Result<(), EncodeError> {
-        checked(value, |value| ::simd_json::serde::to_writer(out, value))
-    }
-}
+encoder!(SimdJson, |value, out| ::simd_json::serde::to_writer(out, value));

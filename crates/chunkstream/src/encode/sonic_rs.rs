@@ -2,7 +2,6 @@
 
 use serde::Serialize;
 
-use super::{EncodeError, Encoder, checked};
 
 /// sonic-rs's compact serializer (`sonic_rs::Serializer`, writing through its own
 /// `WriteExt` straight into the pooled `Vec<u8>`). Its output is byte-identical to
@@ -21,14 +20,4 @@ use super::{EncodeError, Encoder, checked};
 #[derive(Clone, Copy, Debug, Default)]
 pub struct SonicRs;
 
-impl Encoder for SonicRs {
-    #[inline]
-    fn encode<T: Serialize + ?Sized>(
-        &self,
-        value: &T,
-        out: &mut Vec<u8>,
-    ) -> Result<(), EncodeError> {
-        let mut serializer = ::sonic_rs::Serializer::new(out);
-        checked(value, |value| value.serialize(&mut serializer))
-    }
-}
+encoder!(SonicRs, |value, out| value.serialize(&mut ::sonic_rs::Serializer::new(out)));

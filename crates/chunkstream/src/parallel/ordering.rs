@@ -21,6 +21,7 @@ use crate::chunk::ChunkWriter;
 use crate::encode::Encoder;
 use crate::error::{BoxError, StreamError};
 use crate::format::Format;
+use crate::item::Item;
 use crate::pool::BufferPool;
 use crate::sync::lock;
 
@@ -69,7 +70,16 @@ impl<S, Tr, P: BufferPool, E, F> Drop for Ordered<S, Tr, P, E, F> {
     }
 }
 
-impl<S, T, SE, Tr, P, E, F> Ordered<S, Tr, P, E, F>
+/// The pull side of the stream: the bounds on the source and the transform, written
+/// once (the `Stream` impl asks for this trait).
+trait Fill {
+    /// Pulls and dispatches batches while the window has room, the source is ready and
+    /// there is a worker or a permit for one (or nothing in flight: then the batch is
+    /// encoded here).
+    fn fill(&mut self, cx: &mut Context<'_>);
+}
+
+impl<S, T, SE, Tr, P, E, F> Fill for Ordered<S, Tr, P, E, F>
 where
     S: Stream<Item = Result<Vec<T>, SE>>,
     SE: Into<BoxError>,
@@ -78,9 +88,6 @@ where
     E: Encoder,
     F: Format,
 {
-    /// Pulls and dispatches batches while the window has room, the source is ready and
-    /// there is a worker or a permit for one (or nothing in flight: then the batch is
-    /// encoded here).
     fn fill(&mut self, cx: &mut Context<'_>) {
         while self.window.len() < 2 * self.workers {
             if self.source.is_none() || (!self.window.is_empty() && !self.can_offload()) {
@@ -103,12 +110,14 @@ where
                 Err(payload) => return self.fail_at_tail(StreamError::panicked(None, payload)),
             };
             match self.transform.prepare(batch) {
-                Ok(work) => self.dispatch(work),
+                Ok(work) => self.dispatch(move || Tr::values(work)),
                 Err(err) => return self.fail_at_tail(err),
             }
         }
     }
+}
 
+impl<S, Tr, P: BufferPool, E: Encoder, F: Format> Ordered<S, Tr, P, E, F> {
     /// Whether a batch pulled now could go to a worker: cores are left over by the
     /// running streams, and a worker of this stream is running or a permit is free to
     /// start one.
@@ -123,12 +132,15 @@ where
     /// Transforms (if not done yet) and encodes a batch on a worker (queued for this
     /// stream's workers, starting one if it has fewer than `workers` and a permit is
     /// free), else here: also when as many streams run as there are permits.
-    fn dispatch(&mut self, work: Tr::Work) {
+    fn dispatch<U>(&mut self, values: impl FnOnce() -> Result<Vec<U>, StreamError> + Send + 'static)
+    where
+        U: Item + Send + 'static,
+    {
         let runtime = self
             .runtime
             .get_or_insert_with(|| Handle::try_current().ok());
         let Some(runtime) = runtime.as_ref() else {
-            let encoded = self.job.encode(Tr::values(work));
+            let encoded = self.job.encode(values());
             return self.window.push_back(Entry::Done(encoded));
         };
         let mut queue = lock(&*self.queue);
@@ -144,14 +156,14 @@ where
             queue.permits.push(permit);
         } else if queue.runners == 0 || !cores_left {
             drop(queue);
-            let encoded = self.job.encode(Tr::values(work));
+            let encoded = self.job.encode(values());
             return self.window.push_back(Entry::Done(encoded));
         }
         let job = self.job.share();
         let (done, receiver) = oneshot::channel();
         queue
             .jobs
-            .push_back((Box::new(move || job.encode(Tr::values(work))), done));
+            .push_back((Box::new(move || job.encode(values())), done));
         drop(queue);
         self.window.push_back(Entry::Running(receiver));
         if start {
@@ -172,9 +184,7 @@ where
         let failed = Encoded::failed(self.job.pool(), err);
         self.window.push_back(Entry::Done(failed));
     }
-}
 
-impl<S, Tr, P: BufferPool, E: Encoder, F: Format> Ordered<S, Tr, P, E, F> {
     /// Emits the head batch's buffers (in order, through the body's writer), and its
     /// failure.
     fn emit(&mut self, mut encoded: Encoded<P>) {
@@ -236,11 +246,9 @@ fn lost<P: BufferPool>(pool: Arc<P>, _: oneshot::error::RecvError) -> Encoded<P>
     Encoded::failed(pool, StreamError::NoRuntime)
 }
 
-impl<S, T, SE, Tr, P, E, F> Stream for Ordered<S, Tr, P, E, F>
+impl<S, Tr, P, E, F> Stream for Ordered<S, Tr, P, E, F>
 where
-    S: Stream<Item = Result<Vec<T>, SE>>,
-    SE: Into<BoxError>,
-    Tr: Transformer<T>,
+    Self: Fill,
     P: BufferPool,
     E: Encoder,
     F: Format,

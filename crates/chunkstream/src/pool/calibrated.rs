@@ -156,7 +156,7 @@ impl<P: BufferPool> Calibrated<P> {
     /// use chunkstream::{BufferPool, ChunkConfig, pool::{Calibrated, NoPool}};
     ///
     /// let config = ChunkConfig::default(); // 32 KiB threshold, 50 KiB buffers
-    /// let pool = Calibrated::with_period(NoPool::new(config.pool_config()), 100)
+    /// let pool = Calibrated::with_period(NoPool::new(config.pool), 100)
     ///     .with_chunk_threshold(config.chunk_threshold);
     /// // 100 tiny responses: one 20-byte buffer each.
     /// for _ in 0..100 {
@@ -338,110 +338,5 @@ impl<P: BufferPool> BufferPool for Calibrated<P> {
         stats.dropped_oversize += self.dropped_oversize.load(Ordering::Relaxed);
         stats.outstanding = stats.taken().saturating_sub(stats.given_back());
         stats
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::pool::NoPool;
-
-    #[test]
-    fn buckets_are_powers_of_two_from_64_bytes() {
-        assert_eq!(bucket_size(bucket(0)), 64);
-        assert_eq!(bucket_size(bucket(1)), 64);
-        assert_eq!(bucket_size(bucket(64)), 64);
-        assert_eq!(bucket_size(bucket(65)), 128);
-        assert_eq!(bucket_size(bucket(7000)), 8192);
-        assert_eq!(bucket_size(bucket(8192)), 8192);
-        assert_eq!(bucket_size(bucket(8193)), 16384);
-        assert_eq!(bucket_size(bucket(usize::MAX)), 32 << 20);
-    }
-
-    /// A pool whose floor (its initial size) is the smallest bucket.
-    fn small_inner() -> NoPool {
-        NoPool::new(PoolConfig {
-            buffer_size: 64,
-            max_pooled: 16,
-            max_retained: 64 << 20,
-        })
-    }
-
-    #[test]
-    fn learns_the_most_frequent_size_and_the_95th_percentile() {
-        let pool = Calibrated::with_period(small_inner(), 100);
-        for i in 0..100 {
-            // 90% about 1 KiB, 6% about 4 KiB, 4% about 64 KiB.
-            let len = match i % 50 {
-                0 | 1 => 60_000,
-                2..=4 => 4000,
-                _ => 1000,
-            };
-            pool.put(vec![b'x'; len]);
-        }
-        assert_eq!(pool.calibrated_size(), Some(1024));
-        assert_eq!(pool.calibrated_max_retained(), Some(4096));
-    }
-
-    #[test]
-    fn empty_buffers_are_not_counted() {
-        let pool = Calibrated::with_period(NoPool::new(PoolConfig::default()), 2);
-        pool.put(Vec::new());
-        pool.put(Vec::new());
-        assert_eq!(pool.calibrated_size(), None);
-    }
-
-    #[test]
-    fn capacity_reserved_ahead_of_length_is_kept() {
-        let pool = Calibrated::with_period(small_inner(), 10);
-        for _ in 0..10 {
-            pool.put(vec![b'x'; 4000]);
-        }
-        assert_eq!(pool.calibrated_max_retained(), Some(4096));
-        let dropped_before = pool.stats().dropped_oversize;
-        // An encoder reserved spare room: 4000 bytes written in 6000 of capacity.
-        let mut reserved = Vec::with_capacity(6000);
-        reserved.extend_from_slice(&[b'x'; 4000]);
-        pool.put(reserved);
-        assert_eq!(pool.stats().dropped_oversize, dropped_before);
-        // Past twice the bound, the buffer is dropped.
-        let mut grown = Vec::with_capacity(9000);
-        grown.extend_from_slice(&[b'x'; 4000]);
-        pool.put(grown);
-        assert_eq!(pool.stats().dropped_oversize, dropped_before + 1);
-    }
-
-    #[test]
-    fn never_learns_below_the_inner_pools_initial_size_by_default() {
-        let pool = Calibrated::with_period(NoPool::new(PoolConfig::default()), 10);
-        for _ in 0..10 {
-            pool.put(vec![b'x'; 20]);
-        }
-        assert_eq!(pool.floor(), 51_200);
-        assert_eq!(pool.calibrated_size(), Some(51_200));
-        assert_eq!(pool.calibrated_max_retained(), Some(51_200));
-    }
-
-    #[test]
-    fn with_a_threshold_the_floor_is_the_threshold_plus_a_learned_item() {
-        let pool = Calibrated::with_period(NoPool::new(PoolConfig::default()), 10)
-            .with_chunk_threshold(1000);
-        // Tiny responses only: the threshold plus the smallest headroom.
-        for _ in 0..10 {
-            pool.put(vec![b'x'; 20]);
-        }
-        assert_eq!(pool.floor(), 1064);
-        assert_eq!(pool.calibrated_size(), Some(1064));
-        // Chunks that went up to 400 bytes past the threshold: a 512-byte headroom.
-        for i in 0..10 {
-            pool.put(vec![b'x'; 1000 + 40 * i]);
-        }
-        assert_eq!(pool.floor(), 1512);
-        assert_eq!(pool.calibrated_size(), Some(2048));
-        // Tiny responses again: the learned headroom stays.
-        for _ in 0..10 {
-            pool.put(vec![b'x'; 20]);
-        }
-        assert_eq!(pool.calibrated_size(), Some(1512));
     }
 }

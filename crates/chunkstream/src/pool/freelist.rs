@@ -2,8 +2,8 @@
 
 use crossbeam_queue::ArrayQueue;
 
-use super::stats::ExtraBytes;
-use super::{BufferPool, FromPoolConfig, PoolCounters, PoolStats};
+use super::extra::ExtraBytes;
+use super::{BufferPool, PoolCounters, PoolStats};
 use crate::config::PoolConfig;
 
 /// Buffers kept in a bounded lock-free queue (`crossbeam_queue::ArrayQueue`).
@@ -39,15 +39,6 @@ pub struct FreelistPool {
 
 impl FreelistPool {
     /// An empty pool with these bounds (`max_pooled` of zero is taken as one).
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use chunkstream::{BufferPool, PoolConfig, pool::FreelistPool};
-    ///
-    /// let pool = FreelistPool::new(PoolConfig::default());
-    /// assert_eq!(pool.initial_size(), 51_200);
-    /// ```
     pub fn new(config: PoolConfig) -> Self {
         FreelistPool {
             queue: ArrayQueue::new(config.max_pooled.max(1)),
@@ -59,31 +50,12 @@ impl FreelistPool {
     }
 }
 
-impl Default for FreelistPool {
-    fn default() -> Self {
-        FreelistPool::new(PoolConfig::default())
-    }
-}
-
-impl FromPoolConfig for FreelistPool {
-    fn from_pool_config(config: PoolConfig) -> Self {
-        FreelistPool::new(config.fill_defaults())
-    }
-}
+from_pool_config!(FreelistPool);
 
 impl BufferPool for FreelistPool {
     fn get(&self) -> Vec<u8> {
-        match self.queue.pop() {
-            Some(buf) => {
-                self.extra.sub(buf.capacity(), self.buffer_size);
-                self.counters.hit();
-                buf
-            }
-            None => {
-                self.counters.miss();
-                Vec::with_capacity(self.buffer_size)
-            }
-        }
+        self.extra
+            .take(self.queue.pop(), self.buffer_size, &self.counters)
     }
 
     fn put(&self, mut buf: Vec<u8>) {

@@ -27,19 +27,38 @@
 //!
 //! # Statistics and their cost
 //!
-//! Counting must not cost more than pooling. Each strategy counts events (`hits`,
-//! `misses`, `returned`, drops) with at most one relaxed atomic add per operation, and
-//! derives what it holds at snapshot time instead of tracking it per operation:
-//! `pooled` is the queue's length (or the count of kept slots), and `pooled_bytes` is
-//! `pooled * buffer_size` plus an adjustment that only a buffer of another capacity
-//! touches. `ThreadLocalPool`'s fast path (the thread's own stack) counts in the thread's
-//! own shard (single writer, plain load and store); its one atomic is the bound, which
-//! counts the buffers held, not per-thread reservations. Snapshots read the counters one by one, so
-//! they are exact once the threads using the pool are quiescent, and may be off by the
+//! Counting must not cost more than pooling: each strategy counts an event with at most
+//! one relaxed atomic add (`ThreadLocalPool`'s fast path, in its thread's own shard,
+//! with none), and derives `pooled` and `pooled_bytes` at snapshot time. Snapshots are
+//! exact once the threads using the pool are quiescent, and may be off by the
 //! operations in flight otherwise.
 //!
 //! No pool uses `unsafe` (it is forbidden in the whole crate).
 
+/// `Default` (the default bounds) and [`FromPoolConfig`] (zeros filled with the
+/// defaults) for a pool built by `new(PoolConfig)`.
+macro_rules! from_pool_config {
+    ($pool:ident) => {
+        impl Default for $pool {
+            fn default() -> Self {
+                $pool::new($crate::PoolConfig::default())
+            }
+        }
+
+        impl $crate::FromPoolConfig for $pool {
+            fn from_pool_config(config: $crate::PoolConfig) -> Self {
+                $pool::new(config.fill_defaults())
+            }
+        }
+    };
+}
+
+#[cfg(any(
+    feature = "pool-freelist",
+    feature = "pool-object-pool",
+    feature = "pool-thread-local"
+))]
+mod extra;
 mod stats;
 
 mod calibrated;
@@ -49,17 +68,17 @@ pub use calibrated::{Calibrated, DEFAULT_CALIBRATION_PERIOD};
 pub use global::{get_buffer, global, put_buffer};
 pub use none::NoPool;
 
-cfg_pool_freelist! {
+cfg_feature! { "pool-freelist",
     mod freelist;
     pub use freelist::FreelistPool;
 }
 
-cfg_pool_object_pool! {
+cfg_feature! { "pool-object-pool",
     mod object;
     pub use object::ObjectPool;
 }
 
-cfg_pool_thread_local! {
+cfg_feature! { "pool-thread-local",
     mod thread_local;
     pub use thread_local::{MAX_LOCAL_BUFFERS, ThreadLocalPool};
 }
@@ -154,59 +173,5 @@ impl<P: BufferPool + ?Sized> BufferPool for std::sync::Arc<P> {
     }
     fn stats(&self) -> PoolStats {
         (**self).stats()
-    }
-}
-
-/// The contract every bounded queue-backed pool keeps, checked on each of them.
-#[cfg(all(test, any(feature = "pool-freelist", feature = "pool-object-pool")))]
-mod contract {
-    use super::*;
-
-    fn small(max_pooled: usize) -> PoolConfig {
-        PoolConfig {
-            buffer_size: 64,
-            max_pooled,
-            max_retained: 128,
-        }
-    }
-
-    fn reuses_and_clears<P: BufferPool>(pool: P) {
-        let mut buf = pool.get();
-        buf.extend_from_slice(b"hello");
-        let ptr = buf.as_ptr();
-        pool.put(buf);
-        let again = pool.get();
-        assert_eq!(again.as_ptr(), ptr);
-        assert!(again.is_empty());
-        let stats = pool.stats();
-        assert_eq!((stats.hits, stats.misses, stats.returned), (1, 1, 1));
-        assert_eq!((stats.outstanding, stats.pooled), (1, 0));
-    }
-
-    fn drops_when_full_or_oversize<P: BufferPool>(pool: P) {
-        let (a, b) = (pool.get(), pool.get());
-        pool.put(a);
-        pool.put(b);
-        pool.put(Vec::with_capacity(1024));
-        let stats = pool.stats();
-        assert_eq!(stats.returned, 1);
-        assert_eq!(stats.dropped_full, 1);
-        assert_eq!(stats.dropped_oversize, 1);
-        assert_eq!(stats.pooled, 1);
-        assert_eq!(stats.pooled_bytes, 64);
-    }
-
-    #[cfg(feature = "pool-freelist")]
-    #[test]
-    fn freelist() {
-        reuses_and_clears(FreelistPool::new(small(4)));
-        drops_when_full_or_oversize(FreelistPool::new(small(1)));
-    }
-
-    #[cfg(feature = "pool-object-pool")]
-    #[test]
-    fn object_pool() {
-        reuses_and_clears(ObjectPool::new(small(4)));
-        drops_when_full_or_oversize(ObjectPool::new(small(1)));
     }
 }

@@ -1,6 +1,6 @@
 //! [`NoPool`]: no reuse at all, the baseline every strategy is measured against.
 
-use super::{BufferPool, FromPoolConfig, PoolCounters, PoolStats};
+use super::{BufferPool, PoolCounters, PoolStats};
 use crate::config::PoolConfig;
 
 /// Allocates a fresh `Vec::with_capacity(buffer_size)` on every `get` and frees every
@@ -41,17 +41,7 @@ impl NoPool {
     }
 }
 
-impl Default for NoPool {
-    fn default() -> Self {
-        NoPool::new(PoolConfig::default())
-    }
-}
-
-impl FromPoolConfig for NoPool {
-    fn from_pool_config(config: PoolConfig) -> Self {
-        NoPool::new(config.fill_defaults())
-    }
-}
+from_pool_config!(NoPool);
 
 impl BufferPool for NoPool {
     fn get(&self) -> Vec<u8> {

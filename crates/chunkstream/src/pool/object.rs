@@ -6,8 +6,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use object_pool::{Pool, ReusableOwned};
 
-use super::stats::ExtraBytes;
-use super::{BufferPool, FromPoolConfig, PoolCounters, PoolStats};
+use super::extra::{ExtraBytes, reserve};
+use super::{BufferPool, PoolCounters, PoolStats};
 use crate::config::PoolConfig;
 
 /// Buffers kept in an [`object_pool::Pool`] (a mutex-guarded stack), pulled as owned
@@ -52,15 +52,6 @@ pub struct ObjectPool {
 
 impl ObjectPool {
     /// An empty pool with these bounds (`max_pooled` of zero is taken as one).
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use chunkstream::{BufferPool, PoolConfig, pool::ObjectPool};
-    ///
-    /// let pool = ObjectPool::new(PoolConfig::default());
-    /// assert_eq!(pool.initial_size(), 51_200);
-    /// ```
     pub fn new(config: PoolConfig) -> Self {
         ObjectPool {
             pool: Arc::new(Pool::from_vec(Vec::new())),
@@ -72,28 +63,9 @@ impl ObjectPool {
             extra: ExtraBytes::default(),
         }
     }
-
-    /// Reserves one of the `max_pooled` slots; `false` when all are taken.
-    fn reserve(&self) -> bool {
-        self.kept
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |kept| {
-                (kept < self.max_pooled).then_some(kept + 1)
-            })
-            .is_ok()
-    }
 }
 
-impl Default for ObjectPool {
-    fn default() -> Self {
-        ObjectPool::new(PoolConfig::default())
-    }
-}
-
-impl FromPoolConfig for ObjectPool {
-    fn from_pool_config(config: PoolConfig) -> Self {
-        ObjectPool::new(config.fill_defaults())
-    }
-}
+from_pool_config!(ObjectPool);
 
 impl fmt::Debug for ObjectPool {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -109,19 +81,11 @@ impl fmt::Debug for ObjectPool {
 
 impl BufferPool for ObjectPool {
     fn get(&self) -> Vec<u8> {
-        match self.pool.try_pull_owned() {
-            Some(reusable) => {
-                let (_pool, buf) = ReusableOwned::detach(reusable);
-                self.extra.sub(buf.capacity(), self.buffer_size);
-                self.kept.fetch_sub(1, Ordering::AcqRel);
-                self.counters.hit();
-                buf
-            }
-            None => {
-                self.counters.miss();
-                Vec::with_capacity(self.buffer_size)
-            }
-        }
+        let popped = self.pool.try_pull_owned().map(|reusable| {
+            self.kept.fetch_sub(1, Ordering::AcqRel);
+            ReusableOwned::detach(reusable).1
+        });
+        self.extra.take(popped, self.buffer_size, &self.counters)
     }
 
     fn put(&self, mut buf: Vec<u8>) {
@@ -129,7 +93,7 @@ impl BufferPool for ObjectPool {
             self.counters.dropped_oversize();
             return;
         }
-        if !self.reserve() {
+        if !reserve(&self.kept, self.max_pooled) {
             self.counters.dropped_full();
             return;
         }

@@ -4,13 +4,14 @@
 use std::cell::RefCell;
 use std::fmt;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, PoisonError, Weak};
+use std::sync::{Arc, Mutex, Weak};
 
 use crossbeam_queue::ArrayQueue;
 
-use super::stats::ExtraBytes;
-use super::{BufferPool, FromPoolConfig, PoolCounters, PoolStats};
+use super::extra::{Counts, ExtraBytes, reserve};
+use super::{BufferPool, PoolCounters, PoolStats};
 use crate::config::PoolConfig;
+use crate::sync::lock;
 
 /// Buffers a thread keeps for itself at most, per pool. A quarter of `max_pooled` when
 /// that is smaller, so most of the pool stays shared.
@@ -40,6 +41,21 @@ struct Shard {
 #[inline]
 fn bump(counter: &AtomicU64) {
     counter.store(counter.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
+}
+
+impl Counts for Shard {
+    #[inline]
+    fn hit(&self) {
+        bump(&self.hits);
+    }
+    #[inline]
+    fn miss(&self) {
+        bump(&self.misses);
+    }
+    #[inline]
+    fn returned(&self) {
+        bump(&self.returned);
+    }
 }
 
 /// The calling thread's slot: a stack of buffers and its counters, for the pool that
@@ -126,17 +142,9 @@ impl Local {
         let Some(shard) = &self.shard else {
             return shared.get();
         };
-        match shared.pop_queue() {
-            Some(buf) => {
-                shared.extra.sub(buf.capacity(), shared.buffer_size);
-                bump(&shard.hits);
-                buf
-            }
-            None => {
-                bump(&shard.misses);
-                Vec::with_capacity(shared.buffer_size)
-            }
-        }
+        shared
+            .extra
+            .take(shared.pop_queue(), shared.buffer_size, &**shard)
     }
 
     /// A `put` of a cleared buffer that fits `max_retained`, claiming the slot for
@@ -169,23 +177,14 @@ impl Local {
         let Some(shard) = &self.shard else {
             return shared.put(buf);
         };
-        if self.lease < shared.local_capacity && shared.reserve_local() {
+        if self.lease < shared.local_capacity && reserve(&shared.kept, shared.local_limit) {
             self.lease += 1;
             shared.extra.add(buf.capacity(), shared.buffer_size);
             self.bufs.push(buf);
             bump(&shard.returned);
             return;
         }
-        if !shared.reserve(1) {
-            shared.counters.dropped_full();
-            return;
-        }
-        shared.extra.add(buf.capacity(), shared.buffer_size);
-        if shared.push_queue(buf) {
-            bump(&shard.returned);
-        } else {
-            shared.counters.dropped_full();
-        }
+        shared.put_counted(buf, &**shard);
     }
 }
 
@@ -236,26 +235,6 @@ struct Shared {
 }
 
 impl Shared {
-    fn reserve(&self, slots: usize) -> bool {
-        self.kept
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |kept| {
-                (kept + slots <= self.max_pooled).then_some(kept + slots)
-            })
-            .is_ok()
-    }
-
-    /// Reserves one more slot for a thread's stack's lease: only while fewer than
-    /// `local_limit` slots are taken, so the stacks leave the rest of `max_pooled` to
-    /// the shared queue.
-    #[inline]
-    fn reserve_local(&self) -> bool {
-        self.kept
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |kept| {
-                (kept < self.local_limit).then_some(kept + 1)
-            })
-            .is_ok()
-    }
-
     #[inline]
     fn release(&self, slots: usize) {
         if slots > 0 {
@@ -265,7 +244,7 @@ impl Shared {
 
     /// A free shard (another thread gave it up), or a new registered one.
     fn free_shard(&self) -> Arc<Shard> {
-        let mut shards = self.shards.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut shards = lock(&self.shards);
         let free = shards.iter().find(|shard| {
             shard
                 .in_use
@@ -310,30 +289,26 @@ impl Shared {
     #[cold]
     #[inline(never)]
     fn get(&self) -> Vec<u8> {
-        match self.pop_queue() {
-            Some(buf) => {
-                self.extra.sub(buf.capacity(), self.buffer_size);
-                self.counters.hit();
-                buf
-            }
-            None => {
-                self.counters.miss();
-                Vec::with_capacity(self.buffer_size)
-            }
-        }
+        self.extra
+            .take(self.pop_queue(), self.buffer_size, &self.counters)
     }
 
     /// A `put` by a thread without a slot for this pool: the shared queue only.
     #[cold]
     #[inline(never)]
     fn put(&self, buf: Vec<u8>) {
-        if !self.reserve(1) {
+        self.put_counted(buf, &self.counters);
+    }
+
+    /// A `put` to the shared queue, if the bound allows, counted in `counts`.
+    fn put_counted(&self, buf: Vec<u8>, counts: &impl Counts) {
+        if !reserve(&self.kept, self.max_pooled) {
             self.counters.dropped_full();
             return;
         }
         self.extra.add(buf.capacity(), self.buffer_size);
         if self.push_queue(buf) {
-            self.counters.returned();
+            counts.returned();
         } else {
             self.counters.dropped_full();
         }
@@ -360,34 +335,20 @@ impl Shared {
 /// queue and does no atomic read-modify-write:
 ///
 /// - **Counters**: the thread's slot holds its own counter shard for the pool, written
-///   only by that thread (plain relaxed load and store); [`stats`](BufferPool::stats)
-///   sums the shards and the shared counters of the slow paths. A shard stays counted
-///   after its thread moves to another pool or exits (a later thread reuses it).
-/// - **Bound**: a buffer in the shared queue holds one slot of `max_pooled`, taken when
-///   it comes in and given back when it leaves; a thread's stack holds a lease of
-///   slots, grown one at a time as buffers come back to it (at most
-///   [`local_capacity`](Self::local_capacity)) and kept while the thread uses the
-///   pool, so its pushes and pops within the lease need no atomic. A stack never holds
-///   more buffers than its lease: at most `max_pooled` buffers are kept, stacks and
-///   queue together, however many threads have used the pool.
+///   only by that thread; [`stats`](BufferPool::stats) sums the shards and the shared
+///   counters of the slow paths.
+/// - **Bound**: a buffer in the shared queue holds one slot of `max_pooled`; a thread's
+///   stack holds a lease of slots, grown one at a time as buffers come back to it (at
+///   most [`local_capacity`](Self::local_capacity)), so its pushes and pops within the
+///   lease need no atomic. At most `max_pooled` buffers are kept, stacks and queue
+///   together, however many threads have used the pool.
 /// - **Stacks' share**: a lease grows only while fewer than half of `max_pooled` slots
-///   are taken; past that, returns go to the shared queue. A thread that cached
-///   buffers and went idle (a parked worker, a blocking-pool thread) strands at most
-///   its lease, and all idle threads together at most half the pool: the other half
-///   always serves threads that hand buffers to one another.
-/// - **`pooled`** is `returned - hits` (every kept buffer was returned and leaves by a
-///   hit); `pooled_bytes` is derived from it, corrected only for buffers whose capacity
-///   is not `buffer_size`.
+///   are taken. A thread that cached buffers and went idle (a parked worker, a
+///   blocking-pool thread) strands at most its lease until it exits or another
+///   `ThreadLocalPool` claims it, and all idle threads together at most half the pool.
 ///
-/// Statistics are exact once the threads using the pool are quiescent (a snapshot
-/// taken meanwhile may be off by the operations in flight). Buffers above
-/// `max_retained` are dropped.
-///
-/// The price of the per-thread stacks: a thread that claimed the pool and then stops
-/// using it holds on to its cached buffers (at most
-/// [`local_capacity`](Self::local_capacity)) until it exits or another
-/// `ThreadLocalPool` claims it; they count against `max_pooled` meanwhile, within the
-/// stacks' half.
+/// `pooled` is `returned - hits` (every kept buffer was returned and leaves by a hit).
+/// Buffers above `max_retained` are dropped.
 ///
 /// # Examples
 ///
@@ -410,15 +371,6 @@ pub struct ThreadLocalPool {
 
 impl ThreadLocalPool {
     /// An empty pool with these bounds (`max_pooled` of zero is taken as one).
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use chunkstream::{BufferPool, PoolConfig, pool::ThreadLocalPool};
-    ///
-    /// let pool = ThreadLocalPool::new(PoolConfig::default());
-    /// assert_eq!(pool.initial_size(), 51_200);
-    /// ```
     pub fn new(config: PoolConfig) -> Self {
         let max_pooled = config.max_pooled.max(1);
         ThreadLocalPool {
@@ -440,16 +392,6 @@ impl ThreadLocalPool {
 
     /// Buffers one thread keeps for this pool at most: [`MAX_LOCAL_BUFFERS`], or a
     /// quarter of `max_pooled` if that is smaller.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use chunkstream::{PoolConfig, pool::ThreadLocalPool};
-    ///
-    /// assert_eq!(ThreadLocalPool::new(PoolConfig::default()).local_capacity(), 8);
-    /// let small = PoolConfig::default().with_max_pooled(8);
-    /// assert_eq!(ThreadLocalPool::new(small).local_capacity(), 2);
-    /// ```
     pub fn local_capacity(&self) -> usize {
         self.shared.local_capacity
     }
@@ -478,17 +420,7 @@ impl ThreadLocalPool {
     }
 }
 
-impl Default for ThreadLocalPool {
-    fn default() -> Self {
-        ThreadLocalPool::new(PoolConfig::default())
-    }
-}
-
-impl FromPoolConfig for ThreadLocalPool {
-    fn from_pool_config(config: PoolConfig) -> Self {
-        ThreadLocalPool::new(config.fill_defaults())
-    }
-}
+from_pool_config!(ThreadLocalPool);
 
 impl fmt::Debug for ThreadLocalPool {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -566,12 +498,7 @@ impl BufferPool for ThreadLocalPool {
     fn stats(&self) -> PoolStats {
         let shared = &*self.shared;
         let mut stats = shared.counters.snapshot(0, 0);
-        for shard in shared
-            .shards
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .iter()
-        {
+        for shard in lock(&shared.shards).iter() {
             stats.hits += shard.hits.load(Ordering::Relaxed);
             stats.misses += shard.misses.load(Ordering::Relaxed);
             stats.returned += shard.returned.load(Ordering::Relaxed);
@@ -585,117 +512,5 @@ impl BufferPool for ThreadLocalPool {
             .saturating_sub(shared.lost.load(Ordering::Relaxed));
         stats.pooled_bytes = shared.extra.total(stats.pooled, shared.buffer_size);
         stats
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn pool(max_pooled: usize) -> ThreadLocalPool {
-        ThreadLocalPool::new(PoolConfig {
-            buffer_size: 64,
-            max_pooled,
-            max_retained: 128,
-        })
-    }
-
-    #[test]
-    fn reuses_and_clears_on_one_thread() {
-        let pool = pool(32);
-        let mut buf = pool.get();
-        buf.extend_from_slice(b"hello");
-        let ptr = buf.as_ptr();
-        pool.put(buf);
-        assert_eq!(pool.shared.queue.len(), 0, "kept on the thread's stack");
-        let again = pool.get();
-        assert_eq!(again.as_ptr(), ptr);
-        assert!(again.is_empty());
-        let stats = pool.stats();
-        assert_eq!((stats.hits, stats.misses, stats.returned), (1, 1, 1));
-        assert_eq!(stats.outstanding, 1);
-    }
-
-    #[test]
-    fn spills_to_the_shared_queue_when_the_stack_is_full() {
-        let pool = pool(32);
-        let bufs: Vec<_> = (0..10).map(|_| pool.get()).collect();
-        for buf in bufs {
-            pool.put(buf);
-        }
-        assert_eq!(pool.shared.queue.len(), 10 - MAX_LOCAL_BUFFERS);
-        assert_eq!(pool.stats().pooled, 10);
-    }
-
-    #[test]
-    fn bounded_in_total_and_drops_oversize() {
-        let pool = pool(4);
-        assert_eq!(pool.local_capacity(), 1);
-        let bufs: Vec<_> = (0..6).map(|_| pool.get()).collect();
-        for buf in bufs {
-            pool.put(buf);
-        }
-        pool.put(Vec::with_capacity(1024));
-        let stats = pool.stats();
-        assert_eq!(stats.returned, 4);
-        assert_eq!(stats.dropped_full, 2);
-        assert_eq!(stats.dropped_oversize, 1);
-        assert_eq!(stats.pooled, 4);
-        assert_eq!(stats.pooled_bytes, 4 * 64);
-    }
-
-    #[test]
-    fn two_pools_share_a_thread_without_mixing_buffers() {
-        let (a, b) = (pool(32), pool(32));
-        let buf_a = a.get();
-        let ptr_a = buf_a.as_ptr();
-        a.put(buf_a);
-        // `b` takes over the thread's stack; `a`'s buffer goes to `a`'s shared queue.
-        let buf_b = b.get();
-        b.put(buf_b);
-        assert_eq!(a.shared.queue.len(), 1);
-        let again = a.get();
-        assert_eq!(again.as_ptr(), ptr_a);
-        assert_eq!(a.stats().hits, 1);
-        assert_eq!(b.stats().hits, 0);
-        let buf_b = b.get();
-        assert_eq!(b.stats().hits, 1, "b's buffer is on the thread's stack");
-        b.put(buf_b);
-        a.put(again);
-    }
-
-    #[test]
-    fn a_dying_thread_gives_its_stack_back() {
-        let pool = pool(32);
-        let bufs: Vec<_> = (0..3).map(|_| pool.get()).collect();
-        std::thread::scope(|s| {
-            s.spawn(|| {
-                for buf in bufs {
-                    pool.put(buf);
-                }
-                assert_eq!(pool.shared.queue.len(), 0);
-            })
-            // An explicit join waits for the thread's TLS destructors.
-            .join()
-            .unwrap();
-        });
-        assert_eq!(pool.shared.queue.len(), 3);
-        assert_eq!(pool.shared.kept.load(Ordering::Relaxed), 3);
-        for _ in 0..3 {
-            drop(pool.get());
-        }
-        assert_eq!(pool.stats().hits, 3);
-    }
-
-    #[test]
-    fn a_dropped_pool_leaves_no_claim() {
-        let first = pool(32);
-        first.put(first.get());
-        drop(first);
-        let second = pool(32);
-        second.put(second.get());
-        let buf = second.get();
-        assert_eq!(second.stats().hits, 1);
-        second.put(buf);
     }
 }

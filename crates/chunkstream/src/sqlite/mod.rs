@@ -2,13 +2,10 @@
 //! its rows to the stream in bounded batches ([`rows`], [`json_rows`]), a small pool of
 //! read-only connections ([`Pool`]), and a count for `X-Total-Count` ([`count`]).
 //!
-//! sqlx's SQLite driver (the `sql` module, feature `sqlx`) runs every
-//! statement on a worker thread too, but hands the rows over one at a time through a
-//! channel, and decodes each through its generic row machinery; that costs most of the
-//! time of a stream (the lab's `database` report, `reports/database.md`, measures both
-//! sources on the same rows). Here the statement runs on a thread of tokio's blocking
-//! pool that decodes the rows with rusqlite and sends them in batches; the stream's task
-//! only encodes.
+//! The statement runs on a thread of tokio's blocking pool that decodes the rows with
+//! rusqlite and sends them in batches; the stream's task only encodes (the README's
+//! "Which SQLite source" compares it with sqlx's driver, `reports/database.md` measures
+//! both).
 //!
 //! - **Backpressure.** At most a few batches wait between the statement and the stream
 //!   ([`Rows`] says how many); when they are not taken (a slow client), the statement
@@ -19,9 +16,6 @@
 //! - **Errors.** A failing statement, row or column is the stream's last item (before
 //!   the first row, its first: a server still answers with an error status); a panic in
 //!   the row mapping becomes [`StreamError::Panicked`](crate::StreamError::Panicked).
-//!
-//! Keep sqlx for PostgreSQL: there the server sets the pace, and sqlx's driver is as fast
-//! as the alternatives.
 //!
 //! [`ChunkStream::cancel_on`]: crate::ChunkStream::cancel_on
 //! [`ChunkStream::timeout`]: crate::ChunkStream::timeout

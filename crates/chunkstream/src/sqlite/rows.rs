@@ -5,7 +5,7 @@ use std::any::Any;
 use std::fmt;
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 use std::pin::Pin;
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, ready};
 use std::time::{Duration, Instant};
 
@@ -15,6 +15,7 @@ use tokio::sync::mpsc;
 
 use super::{Connection, Error, Pool};
 use crate::raw::RawJson;
+use crate::sync::lock;
 
 /// Rows decoded into one batch at most before it is handed over.
 const BATCH_ROWS: usize = 256;
@@ -193,10 +194,6 @@ enum Message<T> {
 struct Running {
     stopped: bool,
     interrupt: Option<InterruptHandle>,
-}
-
-fn lock(running: &Mutex<Running>) -> MutexGuard<'_, Running> {
-    running.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 /// The statement's interrupt handle, registered while it holds its connection: dropped

@@ -14,7 +14,7 @@ use crate::common::{Counted, alive_tasks, eventually, tickets};
 
 fn streamer() -> Streamer<DefaultPool, SerdeJson> {
     let config = ChunkConfig::with_sizes(4096, 2048).validate().unwrap();
-    let pool = Arc::new(DefaultPool::from_pool_config(config.pool_config()));
+    let pool = Arc::new(DefaultPool::from_pool_config(config.pool));
     Streamer::with_parts(config, pool, SerdeJson).unwrap()
 }
 
@@ -148,7 +148,7 @@ fn stall_limited(stall: Duration) -> Streamer<DefaultPool, SerdeJson> {
         .with_stall_timeout(stall)
         .validate()
         .unwrap();
-    let pool = Arc::new(DefaultPool::from_pool_config(config.pool_config()));
+    let pool = Arc::new(DefaultPool::from_pool_config(config.pool));
     Streamer::with_parts(config, pool, SerdeJson).unwrap()
 }
 
@@ -230,7 +230,7 @@ async fn a_token_and_a_timeout_stop_a_spawned_task_while_the_reader_is_stalled()
             .with_channel_capacity(1)
             .validate()
             .unwrap();
-        let pool = Arc::new(DefaultPool::from_pool_config(config.pool_config()));
+        let pool = Arc::new(DefaultPool::from_pool_config(config.pool));
         let streamer = Streamer::with_parts(config, pool, SerdeJson).unwrap();
         let (source, _pulled, dropped) = endless();
         let spawned = if batch {

@@ -110,15 +110,20 @@ fn the_extremes_found_in_the_issue_work_or_are_refused() {
     let cases = [
         base.clone().with_flush_interval(Duration::MAX),
         base.clone().with_stall_timeout(Duration::MAX),
-        base.clone().with_max_pooled(usize::MAX),
+        base.clone()
+            .with_pool(base.pool.with_max_pooled(usize::MAX)),
         base.clone().with_channel_capacity(usize::MAX),
         base.clone().with_batch_size(usize::MAX),
-        base.clone().with_max_retained(usize::MAX),
+        base.clone()
+            .with_pool(base.pool.with_max_retained(usize::MAX)),
         ChunkConfig::default().with_buffer_size(usize::MAX),
         ChunkConfig::default()
-            .with_buffer_size(usize::MAX)
-            .with_chunk_threshold(1)
-            .with_max_retained(usize::MAX),
+            .with_pool(
+                PoolConfig::default()
+                    .with_buffer_size(usize::MAX)
+                    .with_max_retained(usize::MAX),
+            )
+            .with_chunk_threshold(1),
     ];
     for config in cases {
         for items in [vec![], vec![1, 2, 3]] {
@@ -130,7 +135,7 @@ fn the_extremes_found_in_the_issue_work_or_are_refused() {
 #[test]
 fn out_of_range_errors_name_the_field_and_the_range() {
     let err = ChunkConfig::default()
-        .with_max_pooled(usize::MAX)
+        .with_pool(PoolConfig::default().with_max_pooled(usize::MAX))
         .validate()
         .unwrap_err();
     assert!(
@@ -170,13 +175,8 @@ fn one_zero_rule_for_chunk_and_pool_configs() {
         .with_max_pooled(0)
         .with_max_retained(0);
     assert_eq!(zeros.validate(), Ok(PoolConfig::default()));
-    let chunk = ChunkConfig::default()
-        .with_buffer_size(0)
-        .with_max_pooled(0)
-        .with_max_retained(0)
-        .validate()
-        .unwrap();
-    assert_eq!(chunk.pool_config(), PoolConfig::default());
+    let chunk = ChunkConfig::default().with_pool(zeros).validate().unwrap();
+    assert_eq!(chunk.pool, PoolConfig::default());
     // A pool built from bounds that contradict each other is refused, not built to drop
     // every buffer it hands out.
     let contradiction = PoolConfig::default()
@@ -240,12 +240,10 @@ prop_compose! {
         stall_timeout in duration(),
     ) -> ChunkConfig {
         ChunkConfig::default()
-            .with_buffer_size(buffer_size)
+            .with_pool(PoolConfig::default().with_buffer_size(buffer_size).with_max_pooled(max_pooled).with_max_retained(max_retained))
             .with_chunk_threshold(chunk_threshold)
             .with_batch_size(batch_size)
             .with_flush_interval(flush_interval)
-            .with_max_pooled(max_pooled)
-            .with_max_retained(max_retained)
             .with_channel_capacity(channel_capacity)
             .with_stall_timeout(stall_timeout)
     }
@@ -265,13 +263,15 @@ prop_compose! {
         stall_timeout in duration(),
     ) -> ChunkConfig {
         let threshold = ((buffer_size as f64 * threshold_part) as usize).clamp(1, buffer_size);
-        ChunkConfig::default()
+        let pool = PoolConfig::default()
             .with_buffer_size(buffer_size)
+            .with_max_pooled(max_pooled)
+            .with_max_retained(buffer_size.saturating_add(retained_extra));
+        ChunkConfig::default()
+            .with_pool(pool)
             .with_chunk_threshold(threshold)
             .with_batch_size(batch_size)
             .with_flush_interval(flush_interval)
-            .with_max_pooled(max_pooled)
-            .with_max_retained(buffer_size.saturating_add(retained_extra))
             .with_channel_capacity(channel_capacity)
             .with_stall_timeout(stall_timeout)
     }

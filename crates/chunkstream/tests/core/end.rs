@@ -27,7 +27,7 @@ fn run(streamer: &Streamer<NoPool, SerdeJson, Json>, path: Path, n: u32) -> Chun
 
 fn streamer(config: ChunkConfig, format: Json) -> Streamer<NoPool, SerdeJson, Json> {
     let config = config.validate().unwrap();
-    let pool = Arc::new(NoPool::new(config.pool_config()));
+    let pool = Arc::new(NoPool::new(config.pool));
     Streamer::with_parts(config, pool, SerdeJson)
         .unwrap()
         .with_format(format)

@@ -12,7 +12,7 @@ use crate::common::{PATHS, Path, concat, drain, parse_body, tickets};
 
 fn small_streamer() -> Streamer<DefaultPool, SerdeJson> {
     let config = ChunkConfig::with_sizes(2048, 1024).validate().unwrap();
-    let pool = Arc::new(DefaultPool::from_pool_config(config.pool_config()));
+    let pool = Arc::new(DefaultPool::from_pool_config(config.pool));
     Streamer::with_parts(config, pool, SerdeJson).unwrap()
 }
 
@@ -392,7 +392,7 @@ async fn a_pool_that_panics_in_get_ends_with_panicked_on_every_path() {
         for path in PATHS {
             let config = ChunkConfig::with_sizes(64, 1).with_batch_size(2);
             let pool = Arc::new(PanicsOnGet {
-                inner: NoPool::new(config.clone().validate().unwrap().pool_config()),
+                inner: NoPool::new(config.clone().validate().unwrap().pool),
                 gets: Default::default(),
                 panic_at,
             });

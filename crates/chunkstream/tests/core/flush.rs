@@ -24,7 +24,7 @@ fn slow_source(
 async fn partial_buffers_are_sent_once_the_interval_passes() {
     let config = ChunkConfig::default().with_flush_interval(Duration::from_millis(20));
     let config = config.validate().unwrap();
-    let pool = Arc::new(DefaultPool::from_pool_config(config.pool_config()));
+    let pool = Arc::new(DefaultPool::from_pool_config(config.pool));
     for format in [
         chunkstream::format::Json::Array,
         chunkstream::format::Json::Ndjson,

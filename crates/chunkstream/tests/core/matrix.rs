@@ -155,7 +155,7 @@ fn start<F: Format>(
     cell: Cell,
     items: impl futures_util::Stream<Item = Result<Src, String>> + Send + 'static,
 ) -> ChunkStream {
-    let pool = Arc::new(DefaultPool::try_from_pool_config(config.pool_config()).unwrap());
+    let pool = Arc::new(DefaultPool::try_from_pool_config(config.pool).unwrap());
     let streamer = Streamer::with_parts(config.clone(), pool, SerdeJson)
         .unwrap()
         .with_encode_workers(cell.workers)

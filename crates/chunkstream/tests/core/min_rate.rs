@@ -27,7 +27,7 @@ fn rate_limited(rate: u64, grace: Duration) -> Streamer<DefaultPool, SerdeJson> 
         .with_min_data_rate(MinDataRate::new(rate, grace))
         .validate()
         .unwrap();
-    let pool = Arc::new(DefaultPool::from_pool_config(config.pool_config()));
+    let pool = Arc::new(DefaultPool::from_pool_config(config.pool));
     Streamer::with_parts(config, pool, SerdeJson).unwrap()
 }
 
@@ -250,7 +250,7 @@ async fn over_http_a_slow_client_loses_its_stream_and_a_fast_one_does_not() {
         .with_min_data_rate(MinDataRate::new(256 << 10, Duration::from_millis(200)))
         .validate()
         .unwrap();
-    let pool = Arc::new(DefaultPool::from_pool_config(config.pool_config()));
+    let pool = Arc::new(DefaultPool::from_pool_config(config.pool));
     let streamer = Streamer::with_parts(config, pool, SerdeJson).unwrap();
     let rows = tickets(64);
     let dropped = Arc::new(AtomicUsize::new(0));

@@ -23,7 +23,7 @@ fn streamer(workers: usize, permits: usize) -> Streamer<DefaultPool, SerdeJson> 
     let mut config = ChunkConfig::with_sizes(2048, 1024);
     config.batch_size = 100;
     let config = config.validate().unwrap();
-    let pool = Arc::new(DefaultPool::from_pool_config(config.pool_config()));
+    let pool = Arc::new(DefaultPool::from_pool_config(config.pool));
     Streamer::with_parts(config, pool, SerdeJson)
         .unwrap()
         .with_encode_workers(workers)

@@ -89,7 +89,7 @@ fn case() -> impl Strategy<Value = Case> {
         .prop_map(|(config, mut items, at, bigs, extra)| {
             // Single items larger than the whole buffer.
             for _ in 0..bigs.min(items.len()) {
-                let big = Value::from("x".repeat(config.buffer_size + extra));
+                let big = Value::from("x".repeat(config.pool.buffer_size + extra));
                 items.insert(at.index(items.len() + 1), big);
             }
             Case { config, items }
@@ -209,7 +209,7 @@ fn for_each_pool_and_encoder(
     case: &Case,
     mut f: impl FnMut(&str, &mut dyn FnMut(Json, Path) -> Vec<Bytes>),
 ) {
-    let pool_config = case.config.clone().validate().unwrap().pool_config();
+    let pool_config = case.config.clone().validate().unwrap().pool;
     macro_rules! with {
         ($name:expr, $pool:expr, $encoder:expr) => {{
             let pool = Arc::new($pool);
@@ -517,7 +517,7 @@ proptest! {
 
     #[test]
     fn parallel_failures_and_cancellations_match_the_sequential_path(fail in fail_case()) {
-        let pool_config = fail.case.config.clone().validate().unwrap().pool_config();
+        let pool_config = fail.case.config.clone().validate().unwrap().pool;
         parallel_matches_sequential(&fail, Arc::new(NoPool::new(pool_config)), SerdeJson, "no-pool/serde_json")?;
         #[cfg(all(feature = "pool-freelist", feature = "encoder-sonic-rs"))]
         parallel_matches_sequential(

@@ -39,7 +39,7 @@ async fn chunks_are_the_pooled_buffers() {
         .validate()
         .unwrap();
     let pool = Arc::new(Recording {
-        inner: DefaultPool::from_pool_config(config.pool_config()),
+        inner: DefaultPool::from_pool_config(config.pool),
         handed_out: Mutex::new(HashSet::new()),
     });
     let streamer = Streamer::with_parts(config, Arc::clone(&pool), SerdeJson).unwrap();
@@ -92,7 +92,7 @@ async fn chunks_are_the_pooled_buffers() {
 #[tokio::test]
 async fn buffers_are_reused_across_requests() {
     let config = ChunkConfig::with_sizes(4096, 2048).validate().unwrap();
-    let pool = Arc::new(DefaultPool::from_pool_config(config.pool_config()));
+    let pool = Arc::new(DefaultPool::from_pool_config(config.pool));
     let streamer = Streamer::with_parts(config, Arc::clone(&pool), SerdeJson).unwrap();
     let rows = tickets(100);
     for _ in 0..20 {

@@ -71,7 +71,7 @@ const LIMIT: &str = "serde_json limit (one to_writer of the tickets in memory)";
 
 fn streamer() -> Result<Arc<Streamer<FreelistPool, SerdeJson>>, BoxError> {
     let config = ChunkConfig::default();
-    let pool = Arc::new(FreelistPool::new(config.pool_config()));
+    let pool = Arc::new(FreelistPool::new(config.pool));
     Ok(Arc::new(Streamer::with_parts(config, pool, SerdeJson)?))
 }
 

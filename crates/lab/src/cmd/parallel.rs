@@ -41,7 +41,7 @@ fn streamer<E: Encoder>(
     workers: usize,
 ) -> Result<(Streamer<Pool, E>, Arc<Pool>), BoxError> {
     let config = ChunkConfig::default();
-    let pool = Arc::new(CountingPool::new(FreelistPool::new(config.pool_config())));
+    let pool = Arc::new(CountingPool::new(FreelistPool::new(config.pool)));
     let s = Streamer::with_parts(config, Arc::clone(&pool), encoder)?.with_encode_workers(workers);
     Ok((s, pool))
 }
@@ -72,7 +72,7 @@ pub(crate) fn run(quick: bool, env: &Environment, out: &Path) -> Result<(), BoxE
         min_pairs: if quick { 3 } else { 15 },
         max_pairs: 2000,
     };
-    let buffer_bytes = ChunkConfig::default().buffer_size;
+    let buffer_bytes = ChunkConfig::default().pool.buffer_size;
     let mut rows = Vec::new();
 
     // The single-core limit.

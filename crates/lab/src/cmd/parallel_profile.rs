@@ -198,7 +198,7 @@ fn short(name: &str) -> String {
 
 fn streamer<E: Encoder>(encoder: E, workers: usize) -> Result<Streamer<FreelistPool, E>, BoxError> {
     let config = ChunkConfig::default();
-    let pool = Arc::new(FreelistPool::new(config.pool_config()));
+    let pool = Arc::new(FreelistPool::new(config.pool));
     Ok(Streamer::with_parts(config, pool, encoder)?
         .with_encode_workers(workers)
         .with_encode_permits(Arc::new(EncodePermits::new(workers))))
