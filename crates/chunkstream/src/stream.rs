@@ -64,6 +64,10 @@ pub struct ChunkStream {
     stops: Option<StopSender>,
     /// The channel capacity and stall limit [`spawn`](ChunkStream::spawn) uses.
     pub(crate) spawn_with: crate::ChunkConfig,
+    /// As an HTTP body: whether a chunk has gone out, and an error held back one poll
+    /// (see [`poll_frame`](Body::poll_frame)).
+    sent_data: bool,
+    held_error: Option<StreamError>,
 }
 
 impl ChunkStream {
@@ -87,6 +91,8 @@ impl ChunkStream {
             content_type,
             stops: None,
             spawn_with: crate::ChunkConfig::default(),
+            sent_data: false,
+            held_error: None,
         }
     }
 
@@ -282,17 +288,36 @@ impl Body for ChunkStream {
     type Data = Bytes;
     type Error = StreamError;
 
+    /// The chunks as data frames, then the error if the stream fails. An error that
+    /// follows a chunk is held back for one poll (the task is woken at once): hyper drops
+    /// what it has not flushed yet when a body fails in the same write pass, so without
+    /// that pause a failure right behind the first chunks could cut the connection before
+    /// the status line went out, and the client would see no response at all instead of
+    /// a `200` with an aborted body.
     fn poll_frame(
-        self: Pin<&mut Self>,
+        mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, StreamError>>> {
-        self.poll_next(cx)
-            .map(|item| item.map(|chunk| chunk.map(Frame::data)))
+        if let Some(err) = self.held_error.take() {
+            return Poll::Ready(Some(Err(err)));
+        }
+        match self.as_mut().poll_next(cx) {
+            Poll::Ready(Some(Err(err))) if self.sent_data => {
+                self.held_error = Some(err);
+                cx.waker().wake_by_ref();
+                Poll::Pending
+            }
+            Poll::Ready(Some(Ok(chunk))) => {
+                self.sent_data = true;
+                Poll::Ready(Some(Ok(Frame::data(chunk))))
+            }
+            polled => polled.map(|item| item.map(|chunk| chunk.map(Frame::data))),
+        }
     }
 
     /// True once the last chunk is out (or the stream failed).
     fn is_end_stream(&self) -> bool {
-        self.inner.is_none()
+        self.inner.is_none() && self.held_error.is_none()
     }
 
     /// Exactly zero once the stream is done; unknown before (chunks are made as the

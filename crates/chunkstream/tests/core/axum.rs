@@ -62,3 +62,35 @@ async fn error_after_first_chunk_aborts() {
     assert_eq!(response.status(), StatusCode::OK);
     assert!(body_of(response).await.is_err());
 }
+
+/// Over real HTTP, a failure right behind the first chunks (every item ready at once, so
+/// hyper writes without waiting) still lets the status line and those chunks out: the
+/// client sees a `200` whose body then fails, never a connection closed before any
+/// response.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn over_http_an_error_right_after_the_first_chunk_is_a_200_then_an_abort() {
+    async fn failing() -> StreamResponse {
+        let items = (0..100).map(|i| match i {
+            50 => Err(std::io::Error::other("late")),
+            i => Ok(i),
+        });
+        Streamer::new(ChunkConfig::with_sizes(64, 16))
+            .unwrap()
+            .stream(futures_util::stream::iter(items), transform::passthrough())
+            .respond()
+            .await
+    }
+    let app = axum::Router::new().route("/", axum::routing::get(failing));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let client = reqwest::Client::new();
+    for _ in 0..50 {
+        let response = client.get(format!("http://{addr}/")).send().await.unwrap();
+        assert_eq!(response.status(), 200);
+        assert!(
+            response.bytes().await.is_err(),
+            "a truncated body must not look complete"
+        );
+    }
+}
