@@ -60,18 +60,12 @@
 //!
 //! # From the database, and in parallel
 //!
-//! A service can let the database write the JSON (SQLite's `json_object(...)`,
-//! PostgreSQL's `row_to_json(t)::text`): `sql::json_rows` (feature `sqlx`) and
-//! `sqlite::json_rows` (feature `rusqlite`) turn such a query into [`RawJson`] items,
-//! copied into the pooled buffer with no decoding or encoding; see [`raw`] for what a
-//! raw item is trusted with and what [`Validated`] checks.
-//!
-//! One stream encodes on one core. For a large result served while other cores are
-//! idle, [`Streamer::with_encode_workers`] lets the batch path encode up to that many
-//! batches at once on tokio's blocking pool, strictly in source order (the body is byte
-//! for byte the sequential one, errors included), within shared [`EncodePermits`] sized
-//! to the cores; [`source::run_ahead`] runs a source that does real work per item on a
-//! task of its own. The README's "Parallel encoding" gives the memory bound.
+//! Database-made JSON (SQLite's `json_object(...)`, PostgreSQL's `row_to_json(t)::text`)
+//! streams as [`RawJson`] with no decoding or encoding: `sql::json_rows` (feature `sqlx`),
+//! `sqlite::json_rows` (feature `rusqlite`); see [`raw`] for what [`Validated`] checks.
+//! [`Streamer::with_encode_workers`] lets the batch path encode several batches at once,
+//! in source order, within shared [`EncodePermits`]; [`source::run_ahead`] runs a costly
+//! source on a task of its own. The README's "Parallel encoding" gives the memory bound.
 //!
 //! # Examples
 //!
@@ -150,21 +144,15 @@
 //!   [`pool::NoPool`];
 //! - encoder: `encoder-sonic-rs`, then `encoder-simd-json`, else [`encode::SerdeJson`].
 //!
-//! For example, `chunkstream = { version = "0.1", default-features = false, features =
-//! ["pool-thread-local", "encoder-sonic-rs"] }` makes `Streamer::new` use
-//! `ThreadLocalPool` and `SonicRs`.
-//!
 //! - `pool-freelist` (default): `pool::FreelistPool`, a bounded lock-free queue.
 //! - `pool-object-pool`: `pool::ObjectPool`, on the `object-pool` crate, with the bounds
 //!   that crate lacks.
 //! - `pool-thread-local`: `pool::ThreadLocalPool`, small per-thread stacks spilling to and
 //!   refilling from a shared bounded queue.
 //! - `encoder-simd-json`: `encode::SimdJson`, the simd-json serializer.
-//! - `encoder-sonic-rs` (default): `encode::SonicRs`, the sonic-rs serializer: byte for
-//!   byte serde_json's output (checked over generated values, floats, 128-bit integers
-//!   and every character included) and faster on every workload the lab measures
-//!   (`reports/compare.md`). `default-features = false` builds without it and its
-//!   dependencies (serde_json is always there).
+//! - `encoder-sonic-rs` (default): `encode::SonicRs`, byte for byte serde_json's output
+//!   (a property test checks) and faster on every workload the lab measures
+//!   (`reports/compare.md`).
 //! - `tracing`: [`metrics`] runs each observed stream in a `tracing` span and ends it
 //!   with a `DEBUG` event carrying the stream's metrics.
 //! - `axum`: [`StreamResponse`] implements axum's `IntoResponse` (`Content-Type`,
@@ -172,11 +160,8 @@
 //!   enables `tracing`.
 //! - `sqlx`: `sql`, sources from sqlx pools and queries that a handler can return
 //!   (`sql::rows`, `sql::row_batches`, `sql::json_rows`, `sql::count`).
-//! - `rusqlite`: `sqlite`, SQLite through rusqlite (bundled SQLite): a statement runs
-//!   on a thread of its own and hands its rows over in bounded batches, interrupted
-//!   when the stream is dropped (`sqlite::rows`, `sqlite::json_rows`, `sqlite::count`),
-//!   with a small pool of read-only connections in WAL mode (`sqlite::Pool`, on r2d2).
-//!   The SQLite source to pick; `reports/database.md` measures it beside sqlx's.
+//! - `rusqlite`: `sqlite`, the SQLite source to pick: rusqlite (bundled SQLite) on a
+//!   blocking thread, rows in bounded batches, a pool of read-only WAL connections.
 //! - `full`: all of the above.
 //!
 //! Always available, whatever the features: [`encode::SerdeJson`] (the reference

@@ -288,12 +288,9 @@ impl Body for ChunkStream {
     type Data = Bytes;
     type Error = StreamError;
 
-    /// The chunks as data frames, then the error if the stream fails. An error that
-    /// follows a chunk is held back for one poll (the task is woken at once): hyper drops
-    /// what it has not flushed yet when a body fails in the same write pass, so without
-    /// that pause a failure right behind the first chunks could cut the connection before
-    /// the status line went out, and the client would see no response at all instead of
-    /// a `200` with an aborted body.
+    /// The chunks as data frames, then the error. An error after a chunk is held back
+    /// one poll (waking at once): hyper drops what it has not flushed when a body fails
+    /// in the same write pass, which could lose the status line and the chunks before.
     fn poll_frame(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
