@@ -4,28 +4,17 @@
 //! `cargo run --release -p chunkstream-lab` runs `compare`; see `--help` for the other
 //! subcommands. The lab measures; it asserts nothing.
 
-mod alloc_count;
-mod claims;
 mod cmd;
 mod env_info;
-mod first_byte;
 mod frames;
-mod go_bench;
-mod go_ref;
+mod go;
+mod harness;
 mod measure;
-mod mixed;
-mod noise;
-mod paired;
-mod plot;
-mod pool_ops;
 mod report;
 mod sampling;
 mod service;
 mod sources;
-mod stats;
-mod steady_alloc;
 mod table;
-mod tradeoff;
 
 use std::path::PathBuf;
 
@@ -38,7 +27,7 @@ use crate::env_info::Environment;
 
 #[cfg(not(feature = "dhat-heap"))]
 #[global_allocator]
-static ALLOC: alloc_count::Counting = alloc_count::Counting;
+static ALLOC: harness::alloc_count::Counting = harness::alloc_count::Counting;
 
 #[cfg(feature = "dhat-heap")]
 #[global_allocator]

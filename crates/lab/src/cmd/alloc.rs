@@ -91,8 +91,8 @@ fn heap() -> (u64, u64, u64) {
 
 #[cfg(not(feature = "dhat-heap"))]
 fn heap() -> (u64, u64, u64) {
-    crate::alloc_count::set_counting(true);
-    let c = crate::alloc_count::Counts::now();
+    crate::harness::alloc_count::set_counting(true);
+    let c = crate::harness::alloc_count::Counts::now();
     (c.allocs, c.bytes, 0)
 }
 

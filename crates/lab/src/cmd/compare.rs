@@ -21,9 +21,9 @@ use std::path::Path as FsPath;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::noise::Noise;
-use crate::paired::Schedule;
-use crate::stats::median;
+use crate::harness::noise::Noise;
+use crate::harness::paired::Schedule;
+use crate::harness::stats::median;
 use chunkstream::{BoxError, ChunkConfig, format::Json};
 use chunkstream_benches::contestants::{
     DEFAULT_ENCODER, DEFAULT_FEATURES_ENCODER, DEFAULT_POOL, ENCODERS, EncoderKind, POOLS, PoolKind,
@@ -35,11 +35,13 @@ use futures_util::Stream;
 use serde::Serialize;
 
 use crate::env_info::Environment;
-use crate::measure::{self, Entry, Outcome, Plan, StatsFn};
+use crate::go::bench as go_bench;
+use crate::harness::matrix::{self, Entry, Outcome, Plan, StatsFn};
+use crate::measure::{first_byte, mixed, pool_ops, steady_alloc};
+use crate::report;
 use crate::service::Service;
 use crate::sources::{self, BodyFactory, Postgres, Server, Sqlite};
 use crate::table::{Table, fmt_num};
-use crate::{first_byte, go_bench, mixed, pool_ops, report, steady_alloc};
 
 /// Options of `compare`.
 #[derive(Clone, Debug)]
@@ -166,7 +168,7 @@ pub(crate) fn run(options: &Options, env: &Environment, out: &FsPath) -> Result<
         plan.schedule.budget.as_secs_f64(),
         env.get("profile")
     );
-    let outcomes = measure::run(&rt, &mut matrix.entries, plan, "compare");
+    let outcomes = matrix::run(&rt, &mut matrix.entries, plan, "compare");
     let mut table = matrix.table(&outcomes);
     drop(server);
     drop(nagle);
@@ -185,14 +187,14 @@ pub(crate) fn run(options: &Options, env: &Environment, out: &FsPath) -> Result<
         alloc_requests: 1,
         passes: 1,
     };
-    let service_outcomes = measure::run(&rt, &mut service_entries, service_plan, "service");
+    let service_outcomes = matrix::run(&rt, &mut service_entries, service_plan, "service");
     for (entry, outcome) in service_entries.iter().zip(&service_outcomes) {
         table.push(row(&entry.meta, SERVICE_BEFORE, entry.items, outcome));
     }
     drop(service_entries);
     drop(service);
     let mut noise = Noise::default();
-    noise.add("compare", measure::noise(&outcomes));
+    noise.add("compare", matrix::noise(&outcomes));
     drop(matrix);
     drop(sqlite);
     if let Ok(pg) = postgres {
@@ -400,7 +402,7 @@ impl GoSide {
         };
         for _ in 0..slices {
             let mut first = Vec::new();
-            let mut rust = measure::block(rt, &mut self.rust, &mut first);
+            let mut rust = matrix::block(rt, &mut self.rust, &mut first);
             self.run.bulk_slice(&mut rust, self.bytes, &self.bulk);
         }
     }
@@ -1087,7 +1089,7 @@ mod tests {
             alloc_requests: 1,
             passes: 2,
         };
-        let outcomes = measure::run(&rt, &mut matrix.entries, plan, "test");
+        let outcomes = matrix::run(&rt, &mut matrix.entries, plan, "test");
         rt.block_on(pg.drop_table())?;
         let table = matrix.table(&outcomes);
         let rows: Vec<_> = table

@@ -15,8 +15,8 @@ use chunkstream_benches::scenario::{self, Built, Path, drain};
 use chunkstream_benches::workload::{self, Workload};
 
 use crate::env_info::Environment;
+use crate::harness::stats::{median, ratio};
 use crate::report;
-use crate::stats::{median, ratio};
 use crate::table::{Table, fmt_num};
 
 /// Concurrent requests measured.

@@ -30,10 +30,10 @@ use chunkstream_benches::workload::{self, Ticket, Workload};
 use futures_util::{StreamExt, TryStreamExt};
 use tokio::runtime::Runtime;
 
-use super::paired_rows::{self, Row, timed};
 use crate::env_info::Environment;
 use crate::frames::{self, FrameTest};
-use crate::paired::Schedule;
+use crate::harness::paired::Schedule;
+use crate::harness::rows::{self as paired_rows, Row, timed};
 use crate::sampling::{self, Sampled, shares};
 use crate::sources::{COLUMNS, Postgres, Sqlite};
 

@@ -4,7 +4,6 @@ pub(crate) mod alloc;
 pub(crate) mod compare;
 pub(crate) mod concurrency;
 pub(crate) mod database;
-pub(crate) mod paired_rows;
 pub(crate) mod parallel;
 pub(crate) mod parallel_profile;
 pub(crate) mod profile;

@@ -23,9 +23,9 @@ use chunkstream_benches::workload::{self, Ticket, Workload};
 use plotters::prelude::*;
 use tokio::runtime::Runtime;
 
-use super::paired_rows::{self, CountingPool, Row, drain, peak_buffers, timed};
 use crate::env_info::Environment;
-use crate::paired::{self, Schedule};
+use crate::harness::paired::{self, Schedule};
+use crate::harness::rows::{self as paired_rows, CountingPool, Row, drain, peak_buffers, timed};
 use crate::sources::{self, Sqlite};
 
 type Pool = CountingPool<FreelistPool>;
@@ -342,7 +342,7 @@ fn plot_workers(path: &Path, rows: &[Row]) -> Result<(), BoxError> {
         }
         series.push((encoder, points));
     }
-    let limit = crate::stats::median(
+    let limit = crate::harness::stats::median(
         &bulk
             .iter()
             .map(|r| mb(r, r.series.reference_time().median))

@@ -24,8 +24,8 @@ use chunkstream_benches::peers;
 use chunkstream_benches::workload::{self, Workload};
 use tokio::runtime::Runtime;
 
-use super::paired_rows::drain;
 use crate::frames::{self, FrameTest};
+use crate::harness::rows::drain;
 use crate::sampling::{self, Sampled, shares};
 use crate::sources::{self, Sqlite};
 

@@ -14,9 +14,9 @@ use chunkstream_benches::workload::{self, Workload};
 use serde::Serialize;
 
 use crate::env_info::Environment;
-use crate::measure::{self, Entry, Plan};
-use crate::noise::Noise;
-use crate::paired::Schedule;
+use crate::harness::matrix::{self, Entry, Plan};
+use crate::harness::noise::Noise;
+use crate::harness::paired::Schedule;
 use crate::report;
 use crate::table::{Table, fmt_num};
 
@@ -171,8 +171,8 @@ fn measure_table(
     plan: Plan,
     label: &str,
 ) -> (Table, f64) {
-    let outcomes = measure::run(rt, entries, plan, label);
-    let noise = measure::noise(&outcomes);
+    let outcomes = matrix::run(rt, entries, plan, label);
+    let noise = matrix::noise(&outcomes);
     let mut table = Table::new(COLUMNS);
     for (entry, o) in entries.iter().zip(&outcomes) {
         let Some(p) = entry.meta else { continue };

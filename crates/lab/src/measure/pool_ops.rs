@@ -24,8 +24,8 @@ use std::time::{Duration, Instant};
 use chunkstream::{BoxError, BufferPool, PoolConfig};
 use chunkstream_benches::contestants::{POOLS, WithPool};
 
-use crate::paired::{self, Block, Schedule, Series};
-use crate::stats::{median, ratio};
+use crate::harness::paired::{self, Block, Schedule, Series};
+use crate::harness::stats::{median, ratio};
 use crate::table::{Table, fmt_num};
 
 /// The columns of `pool_ops.csv`.

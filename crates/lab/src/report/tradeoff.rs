@@ -6,7 +6,7 @@
 //! being filled and the chunk being written) plus, on the batch path, one batch of items
 //! (approximated by the items' JSON size).
 
-use crate::claims::{self, GO_BATCH, GO_BUFFER_KIB, GO_THRESHOLD_KIB, TOLERANCE};
+use crate::report::claims::{self, GO_BATCH, GO_BUFFER_KIB, GO_THRESHOLD_KIB, TOLERANCE};
 use crate::table::{Row, Table, fmt_num};
 
 /// Buffers in flight per stream: the one being filled and the chunk being written.

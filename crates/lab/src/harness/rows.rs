@@ -14,9 +14,9 @@ use futures_util::{StreamExt, TryStreamExt};
 use tokio::runtime::Runtime;
 
 use crate::env_info::Environment;
-use crate::noise::Noise;
-use crate::paired::{self, Block, Schedule, Series};
-use crate::stats::{Side, side};
+use crate::harness::noise::Noise;
+use crate::harness::paired::{self, Block, Schedule, Series};
+use crate::harness::stats::{Side, side};
 use crate::table::{Table, fmt_num};
 
 /// A block of `reps` requests, each made and awaited by `unit` on `rt` (which returns
@@ -313,7 +313,7 @@ pub(crate) fn write(
         env.get("cores"),
         env.get("cpu"),
         env.get("commit"),
-        crate::noise::summary(&noise),
+        crate::harness::noise::summary(&noise),
     );
     std::fs::write(out.join(format!("{name}.md")), md)?;
     Ok(())

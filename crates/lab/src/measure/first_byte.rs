@@ -11,7 +11,7 @@ use chunkstream_benches::scenario::{self, Path};
 use futures_util::StreamExt;
 use tokio::runtime::Runtime;
 
-use crate::stats::Estimate;
+use crate::harness::stats::Estimate;
 use crate::table::{Table, fmt_num};
 
 /// The columns of `first_byte.csv`.

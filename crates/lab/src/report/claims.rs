@@ -6,9 +6,9 @@
 //! interval is on the right side of the threshold; missed or refuted only when the
 //! whole interval is on the wrong side; otherwise `inconclusive`, with the interval.
 
-use crate::go_bench;
-use crate::pool_ops;
-use crate::stats::{Estimate, Side, side};
+use crate::go::bench as go_bench;
+use crate::harness::stats::{Estimate, Side, side};
+use crate::measure::pool_ops;
 use crate::table::{Row, Table, fmt_num};
 
 /// The Go package's buffer size, KiB ("50 KB").
@@ -1244,7 +1244,7 @@ mod tests {
 
     #[test]
     fn paired_rows_with_a_target_become_targets_by_the_interval_rule() {
-        let mut t = Table::new(crate::cmd::paired_rows::COLUMNS);
+        let mut t = Table::new(crate::harness::rows::COLUMNS);
         let mut push = |contestant: &str, target: &str, ratio: [&str; 3], note: &str| {
             let mut row = vec![String::new(); t.header.len()];
             row[0] = "bulk; memory".into();

@@ -11,9 +11,9 @@ use std::time::Duration;
 use chunkstream::BoxError;
 use chunkstream_benches::workload::Ticket;
 
-use crate::go_ref::{self, GoBlocks};
-use crate::paired::{self, Block, Schedule, Series};
-use crate::stats::{Estimate, ratio};
+use crate::go::reference::{self as go_ref, GoBlocks};
+use crate::harness::paired::{self, Block, Schedule, Series};
+use crate::harness::stats::{Estimate, ratio};
 use crate::table::{Row, Table, fmt_num};
 
 /// The columns of `go.csv`.

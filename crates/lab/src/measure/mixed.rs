@@ -12,8 +12,8 @@ use chunkstream_benches::scenario::{self, Path, drain};
 use chunkstream_benches::workload;
 use tokio::runtime::Runtime;
 
-use crate::alloc_count;
-use crate::stats::ratio;
+use crate::harness::alloc_count;
+use crate::harness::stats::ratio;
 use crate::table::{Table, fmt_num};
 
 /// The columns of `pool_mixed.csv`.

@@ -6,7 +6,7 @@ use std::path::Path;
 use chunkstream::BoxError;
 use plotters::prelude::*;
 
-use crate::claims;
+use crate::report::claims;
 use crate::table::Table;
 
 /// One line of a plot.

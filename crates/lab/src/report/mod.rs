@@ -3,15 +3,20 @@
 //! `alloc`. Each generated section sits between markers naming the command that
 //! produced its data; the environment of that run is printed with it.
 
+pub(crate) mod claims;
+pub(crate) mod plot;
+pub(crate) mod tradeoff;
+
 use std::fmt::Write as _;
 use std::path::Path;
 
 use chunkstream::BoxError;
 
-use crate::claims::{self, Inputs};
 use crate::env_info::Environment;
+use crate::go::bench as go_bench;
+use crate::harness::noise;
 use crate::table::{Row, Table, fmt_num};
-use crate::{go_bench, noise, plot, tradeoff};
+use claims::Inputs;
 
 /// The closing marker of a generated section.
 pub(crate) const END: &str = "<!-- end generated -->";

@@ -9,8 +9,8 @@ use chunkstream_benches::scenario::{self, Path, Scenario, Streaming};
 use chunkstream_benches::workload;
 use tokio::runtime::Runtime;
 
-use crate::alloc_count;
-use crate::stats::{Estimate, median};
+use crate::harness::alloc_count;
+use crate::harness::stats::{Estimate, median};
 use crate::table::{Table, fmt_num};
 
 /// Items per request, as in the design's target.
