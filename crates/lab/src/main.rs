@@ -10,11 +10,11 @@ mod frames;
 mod go;
 mod harness;
 mod measure;
+mod record;
 mod report;
 mod sampling;
 mod service;
 mod sources;
-mod table;
 
 use std::path::PathBuf;
 

@@ -38,10 +38,10 @@ use crate::env_info::Environment;
 use crate::go::bench as go_bench;
 use crate::harness::matrix::{self, Entry, Outcome, Plan, StatsFn};
 use crate::measure::{first_byte, mixed, pool_ops, steady_alloc};
+use crate::record::{self, Num};
 use crate::report;
 use crate::service::Service;
 use crate::sources::{self, BodyFactory, Postgres, Server, Sqlite};
-use crate::table::{Table, fmt_num};
 
 /// Options of `compare`.
 #[derive(Clone, Debug)]
@@ -66,33 +66,6 @@ pub(crate) struct Meta {
     pool: String,
     encoder: String,
 }
-
-/// The columns of `compare.csv`.
-pub(crate) const COLUMNS: &[&str] = &[
-    "workload",
-    "source",
-    "format",
-    "path",
-    "contestant",
-    "pool",
-    "encoder",
-    "limit",
-    "items",
-    "body_bytes",
-    "pairs",
-    "mb_per_s",
-    "items_per_s",
-    "ratio",
-    "ratio_lo",
-    "ratio_hi",
-    "limit_variation",
-    "allocs_per_request",
-    "alloc_bytes_per_request",
-    "chunks_per_request",
-    "first_chunk_us",
-    "hit_rate",
-    "check",
-];
 
 /// Bytes of JSON per request.
 fn request_bytes(quick: bool) -> usize {
@@ -238,7 +211,7 @@ pub(crate) fn run(options: &Options, env: &Environment, out: &FsPath) -> Result<
         median(
             &pools
                 .iter()
-                .map(|r| r.num("reference_variation"))
+                .map(|r| r.reference_variation.0)
                 .collect::<Vec<_>>(),
         ),
     );
@@ -262,13 +235,13 @@ pub(crate) fn run(options: &Options, env: &Environment, out: &FsPath) -> Result<
     };
 
     std::fs::create_dir_all(out)?;
-    table.write(&out.join("compare.csv"))?;
-    pools.write(&out.join("pool_ops.csv"))?;
-    steady.write(&out.join("alloc_steady.csv"))?;
-    first.write(&out.join("first_byte.csv"))?;
-    mixed.write(&out.join("pool_mixed.csv"))?;
-    go_table.write(&out.join("go.csv"))?;
-    noise.table().write(&out.join("noise.csv"))?;
+    record::write(&out.join("compare.csv"), &table)?;
+    record::write(&out.join("pool_ops.csv"), &pools)?;
+    record::write(&out.join("alloc_steady.csv"), &steady)?;
+    record::write(&out.join("first_byte.csv"), &first)?;
+    record::write(&out.join("pool_mixed.csv"), &mixed)?;
+    record::write(&out.join("go.csv"), &go_table)?;
+    record::write(&out.join("noise.csv"), &noise.table())?;
     env.write(&out.join("compare.env"))?;
     let markdown = report::regenerate(out)?;
     println!("{markdown}");
@@ -408,51 +381,45 @@ impl GoSide {
     }
 }
 
-fn row(meta: &Meta, limit: &str, items: u64, o: &Outcome) -> Vec<String> {
-    let check = match &o.check {
-        Ok(()) => "ok".to_owned(),
-        Err(e) => format!("FAILED: {e}"),
-    };
-    vec![
-        meta.workload.name().to_owned(),
-        meta.source.to_owned(),
-        format_name(meta.format).to_owned(),
-        meta.path.to_owned(),
-        meta.contestant.clone(),
-        meta.pool.clone(),
-        meta.encoder.clone(),
-        limit.to_owned(),
-        items.to_string(),
-        o.body_bytes.to_string(),
-        o.pairs.to_string(),
-        fmt_num(o.bytes_per_sec / 1e6, 1),
-        fmt_num(o.items_per_sec, 0),
-        fmt_num(o.ratio.median, 3),
-        fmt_num(o.ratio.lo, 3),
-        fmt_num(o.ratio.hi, 3),
-        fmt_num(o.limit_variation, 4),
-        fmt_num(o.allocs, 1),
-        fmt_num(o.alloc_bytes, 0),
-        o.chunks.to_string(),
-        fmt_num(o.first_chunk.as_secs_f64() * 1e6, 0),
-        fmt_num(o.hit_rate, 3),
-        check,
-    ]
+fn row(meta: &Meta, limit: &str, items: u64, o: &Outcome) -> record::Compare {
+    let (ratio, ratio_lo, ratio_hi) = record::columns(&o.ratio);
+    record::Compare {
+        workload: meta.workload.name().to_owned(),
+        source: meta.source.to_owned(),
+        format: format_name(meta.format).to_owned(),
+        path: meta.path.to_owned(),
+        contestant: meta.contestant.clone(),
+        pool: meta.pool.clone(),
+        encoder: meta.encoder.clone(),
+        limit: limit.to_owned(),
+        items,
+        body_bytes: Num(o.body_bytes as f64),
+        pairs: Num(o.pairs as f64),
+        mb_per_s: Num(o.bytes_per_sec / 1e6),
+        items_per_s: Num(o.items_per_sec),
+        ratio,
+        ratio_lo,
+        ratio_hi,
+        limit_variation: Num(o.limit_variation),
+        allocs_per_request: Num(o.allocs),
+        alloc_bytes_per_request: Num(o.alloc_bytes),
+        chunks_per_request: Num(o.chunks as f64),
+        first_chunk_us: Num(o.first_chunk.as_secs_f64() * 1e6),
+        hit_rate: Num(o.hit_rate),
+        check: record::check(&o.check),
+    }
 }
 
 /// The row of a contestant that was not run, saying why in its `check` column.
-fn not_run_row(meta: &Meta, limit: &str, items: u64, why: &str) -> Vec<String> {
-    let mut cells = row(meta, limit, items, &Outcome::default());
-    for (name, cell) in COLUMNS.iter().zip(&mut cells) {
-        match *name {
-            "check" => *cell = format!("not run ({why})"),
-            "body_bytes" | "pairs" | "chunks_per_request" | "first_chunk_us" => {
-                *cell = "-".to_owned();
-            }
-            _ => {}
-        }
+fn not_run_row(meta: &Meta, limit: &str, items: u64, why: &str) -> record::Compare {
+    record::Compare {
+        body_bytes: Num::default(),
+        pairs: Num::default(),
+        chunks_per_request: Num::default(),
+        first_chunk_us: Num::default(),
+        check: format!("not run ({why})"),
+        ..row(meta, limit, items, &Outcome::default())
     }
-    cells
 }
 
 /// The name of a format in reports.
@@ -807,8 +774,8 @@ impl Matrix {
 
     /// `compare.csv`: a row per entry with its outcome, and the rows not run where
     /// they would have been.
-    fn table(&self, outcomes: &[Outcome]) -> Table {
-        let mut table = Table::new(COLUMNS);
+    fn table(&self, outcomes: &[Outcome]) -> Vec<record::Compare> {
+        let mut table = Vec::new();
         let limit = DEFAULT_ENCODER.name();
         let mut not_run = self.not_run.iter().peekable();
         for (i, (entry, outcome)) in self.entries.iter().zip(outcomes).enumerate() {
@@ -1032,20 +999,17 @@ mod tests {
             true,
         );
         let table = matrix.table(&[Outcome::default(), Outcome::default()]);
-        let sources: Vec<&str> = table.iter().map(|r| r.get("source")).collect();
+        let sources: Vec<&str> = table.iter().map(|r| r.source.as_str()).collect();
         let n = POOLS.len() + PEERS.len();
         let mut order = vec!["memory"];
         order.extend(std::iter::repeat_n("postgres", n));
         order.push("memory");
         assert_eq!(sources, order, "the rows sit where they would have run");
-        let rows: Vec<_> = table
-            .iter()
-            .filter(|r| r.get("source") == "postgres")
-            .collect();
+        let rows: Vec<_> = table.iter().filter(|r| r.source == "postgres").collect();
         assert_eq!(rows.len(), n);
         for r in &rows {
-            assert_eq!(r.get("check"), "not run (DATABASE_URL is not set)");
-            assert_eq!(r.get("ratio"), "-");
+            assert_eq!(r.check, "not run (DATABASE_URL is not set)");
+            assert!(r.ratio.0.is_nan());
         }
         let md = report::render_compare(
             &table,
@@ -1092,16 +1056,13 @@ mod tests {
         let outcomes = matrix::run(&rt, &mut matrix.entries, plan, "test");
         rt.block_on(pg.drop_table())?;
         let table = matrix.table(&outcomes);
-        let rows: Vec<_> = table
-            .iter()
-            .filter(|r| r.get("source") == "postgres")
-            .collect();
+        let rows: Vec<_> = table.iter().filter(|r| r.source == "postgres").collect();
         assert_eq!(rows.len(), POOLS.len() + PEERS.len());
         for r in &rows {
-            assert_eq!(r.get("check"), "ok", "{:?}", r.get("contestant"));
-            assert_eq!(r.get("limit"), "serde_json");
-            assert!(r.num("pairs") >= 3.0, "{}", r.get("pairs"));
-            assert!(r.num("ratio") > 0.0, "{}", r.get("ratio"));
+            assert_eq!(r.check, "ok", "{:?}", r.contestant);
+            assert_eq!(r.limit, "serde_json");
+            assert!(r.pairs.0 >= 3.0, "{:?}", r.pairs);
+            assert!(r.ratio.0 > 0.0, "{:?}", r.ratio);
         }
         Ok(())
     }

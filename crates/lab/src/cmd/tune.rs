@@ -17,8 +17,8 @@ use crate::env_info::Environment;
 use crate::harness::matrix::{self, Entry, Plan};
 use crate::harness::noise::Noise;
 use crate::harness::paired::Schedule;
+use crate::record::{self, Num};
 use crate::report;
-use crate::table::{Table, fmt_num};
 
 /// Buffer sizes swept, KiB.
 pub(crate) const BUFFERS_KIB: &[usize] = &[4, 8, 16, 32, 50, 64, 128, 256];
@@ -38,27 +38,6 @@ pub(crate) struct Options {
     /// Milliseconds per block (default 3, quick 1).
     pub(crate) block_ms: Option<f64>,
 }
-
-/// The columns of `tuning.csv`.
-pub(crate) const COLUMNS: &[&str] = &[
-    "workload",
-    "buffer_kib",
-    "threshold_kib",
-    "batch",
-    "items",
-    "body_bytes",
-    "pairs",
-    "ratio",
-    "ratio_lo",
-    "ratio_hi",
-    "limit_variation",
-    "mb_per_s",
-    "allocs_per_request",
-    "alloc_bytes_per_request",
-    "chunks_per_request",
-    "first_chunk_us",
-    "check",
-];
 
 /// A configuration of the sweep.
 #[derive(Clone, Copy, Debug)]
@@ -170,58 +149,45 @@ fn measure_table(
     entries: &mut [Entry<Option<Point>>],
     plan: Plan,
     label: &str,
-) -> (Table, f64) {
+) -> (Vec<record::Tuning>, f64) {
     let outcomes = matrix::run(rt, entries, plan, label);
     let noise = matrix::noise(&outcomes);
-    let mut table = Table::new(COLUMNS);
+    let mut table = Vec::new();
     for (entry, o) in entries.iter().zip(&outcomes) {
         let Some(p) = entry.meta else { continue };
-        table.push(vec![
-            p.workload.name().to_owned(),
-            p.buffer_kib.to_string(),
-            p.threshold_kib.to_string(),
-            p.batch.to_string(),
-            entry.items.to_string(),
-            o.body_bytes.to_string(),
-            o.pairs.to_string(),
-            fmt_num(o.ratio.median, 3),
-            fmt_num(o.ratio.lo, 3),
-            fmt_num(o.ratio.hi, 3),
-            fmt_num(o.limit_variation, 4),
-            fmt_num(o.bytes_per_sec / 1e6, 1),
-            fmt_num(o.allocs, 1),
-            fmt_num(o.alloc_bytes, 0),
-            o.chunks.to_string(),
-            fmt_num(o.first_chunk.as_secs_f64() * 1e6, 0),
-            match &o.check {
-                Ok(()) => "ok".to_owned(),
-                Err(e) => format!("FAILED: {e}"),
-            },
-        ]);
+        let (ratio, ratio_lo, ratio_hi) = record::columns(&o.ratio);
+        table.push(record::Tuning {
+            workload: p.workload.name().to_owned(),
+            buffer_kib: p.buffer_kib,
+            threshold_kib: p.threshold_kib,
+            batch: p.batch,
+            items: entry.items,
+            body_bytes: o.body_bytes,
+            pairs: o.pairs,
+            ratio,
+            ratio_lo,
+            ratio_hi,
+            limit_variation: Num(o.limit_variation),
+            mb_per_s: Num(o.bytes_per_sec / 1e6),
+            allocs_per_request: Num(o.allocs),
+            alloc_bytes_per_request: Num(o.alloc_bytes),
+            chunks_per_request: o.chunks,
+            first_chunk_us: Num(o.first_chunk.as_secs_f64() * 1e6),
+            check: record::check(&o.check),
+        });
     }
     (table, noise)
 }
 
 /// The best `CONFIRM_TOP` configurations of `workload` in the sweep, and the Go one.
-pub(crate) fn finalists(sweep: &Table, workload: &str) -> Vec<(usize, usize, usize)> {
+pub(crate) fn finalists(sweep: &[record::Tuning], workload: &str) -> Vec<(usize, usize, usize)> {
     let mut rows: Vec<_> = sweep
         .iter()
-        .filter(|r| r.get("workload") == workload && !r.num("ratio").is_nan())
+        .filter(|r| r.workload == workload && !r.ratio.0.is_nan())
         .collect();
     // Ranked by the median ratio; ties (flat curves) keep the sweep's order.
-    rows.sort_by(|a, b| b.num("ratio").total_cmp(&a.num("ratio")));
-    let parse = |r: &crate::table::Row<'_>, c: &str| r.get(c).parse::<usize>().unwrap_or(0);
-    let mut out: Vec<(usize, usize, usize)> = rows
-        .iter()
-        .take(CONFIRM_TOP)
-        .map(|r| {
-            (
-                parse(r, "buffer_kib"),
-                parse(r, "threshold_kib"),
-                parse(r, "batch"),
-            )
-        })
-        .collect();
+    rows.sort_by(|a, b| b.ratio.0.total_cmp(&a.ratio.0));
+    let mut out: Vec<_> = rows.iter().take(CONFIRM_TOP).map(|r| r.point()).collect();
     if !out.contains(&GO_POINT) {
         out.push(GO_POINT);
     }
@@ -294,9 +260,9 @@ pub(crate) fn run(options: &Options, env: &Environment, out: &FsPath) -> Result<
     noise.add("tune confirmation", confirm_noise);
 
     std::fs::create_dir_all(out)?;
-    sweep.write(&out.join("tuning.csv"))?;
-    confirm.write(&out.join("tuning_confirm.csv"))?;
-    noise.table().write(&out.join("tuning_noise.csv"))?;
+    record::write(&out.join("tuning.csv"), &sweep)?;
+    record::write(&out.join("tuning_confirm.csv"), &confirm)?;
+    record::write(&out.join("tuning_noise.csv"), &noise.table())?;
     env.write(&out.join("tuning.env"))?;
     report::regenerate(out)?;
     let tuning_md = std::fs::read_to_string(out.join("tuning.md"))?;

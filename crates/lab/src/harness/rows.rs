@@ -17,7 +17,7 @@ use crate::env_info::Environment;
 use crate::harness::noise::Noise;
 use crate::harness::paired::{self, Block, Schedule, Series};
 use crate::harness::stats::{Side, side};
-use crate::table::{Table, fmt_num};
+use crate::record::{self, Num};
 
 /// A block of `reps` requests, each made and awaited by `unit` on `rt` (which returns
 /// the body bytes): seconds per request.
@@ -151,27 +151,6 @@ pub(crate) struct Row {
     pub(crate) note: String,
 }
 
-/// The columns of the CSV.
-pub(crate) const COLUMNS: &[&str] = &[
-    "section",
-    "contestant",
-    "reference",
-    "body_bytes",
-    "pairs",
-    "mb_per_s",
-    "reference_mb_per_s",
-    "ratio",
-    "ratio_lo",
-    "ratio_hi",
-    "target",
-    "verdict",
-    "reference_variation",
-    "peak_buffers",
-    "peak_buffer_bytes",
-    "buffer_bound",
-    "note",
-];
-
 impl Row {
     /// Alternates `contestant` with `reference` and fills the series.
     pub(crate) fn measure(
@@ -210,41 +189,31 @@ impl Row {
         self.bytes as f64 / seconds / 1e6
     }
 
-    /// As a CSV row.
-    pub(crate) fn cells(&self) -> Vec<String> {
-        let speed = self.series.speed();
-        let c = self.series.contestant_time().median;
-        let r = self.series.reference_time().median;
-        vec![
-            self.section.clone(),
-            self.contestant.clone(),
-            self.reference.clone(),
-            self.bytes.to_string(),
-            self.series.pairs().to_string(),
-            fmt_num(self.mb_per_s(c), 1),
-            fmt_num(self.mb_per_s(r), 1),
-            fmt_num(speed.median, 3),
-            fmt_num(speed.lo, 3),
-            fmt_num(speed.hi, 3),
-            self.target.map_or("-".into(), |t| fmt_num(t, 2)),
-            self.verdict().to_owned(),
-            fmt_num(self.series.reference_variation(), 4),
-            self.peak_buffers.map_or("-".into(), |p| p.to_string()),
-            self.peak_buffers
-                .map_or("-".into(), |p| (p * self.buffer_bytes).to_string()),
-            self.bound.map_or("-".into(), |b| b.to_string()),
-            self.note.clone(),
-        ]
+    /// As a row of the CSV.
+    pub(crate) fn record(&self) -> record::Paired {
+        let (ratio, ratio_lo, ratio_hi) = record::columns(&self.series.speed());
+        record::Paired {
+            section: self.section.clone(),
+            contestant: self.contestant.clone(),
+            reference: self.reference.clone(),
+            body_bytes: self.bytes,
+            pairs: self.series.pairs(),
+            mb_per_s: Num(self.mb_per_s(self.series.contestant_time().median)),
+            reference_mb_per_s: Num(self.mb_per_s(self.series.reference_time().median)),
+            ratio,
+            ratio_lo,
+            ratio_hi,
+            target: Num(self.target.unwrap_or(f64::NAN)),
+            verdict: self.verdict().to_owned(),
+            reference_variation: Num(self.series.reference_variation()),
+            peak_buffers: Num(self.peak_buffers.map_or(f64::NAN, |p| p as f64)),
+            peak_buffer_bytes: Num(self
+                .peak_buffers
+                .map_or(f64::NAN, |p| (p * self.buffer_bytes) as f64)),
+            buffer_bound: Num(self.bound.map_or(f64::NAN, |b| b as f64)),
+            note: self.note.clone(),
+        }
     }
-}
-
-/// The rows as a table.
-pub(crate) fn table(rows: &[Row]) -> Table {
-    let mut t = Table::new(COLUMNS);
-    for row in rows {
-        t.push(row.cells());
-    }
-    t
 }
 
 /// The noise of the rows' references.
@@ -261,33 +230,45 @@ pub(crate) fn noise(name: &str, rows: &[Row]) -> Noise {
 
 /// The rows as a markdown table (ratio with its interval, MB/s, verdict, memory).
 pub(crate) fn markdown(rows: &[Row]) -> String {
-    let mut s = String::from(
-        "| section | contestant | reference | MB/s | ref MB/s | ratio [95% interval] | target | verdict | peak buffers (bytes) | bound | note |\n\
-         |---|---|---|---:|---:|---|---:|---|---:|---:|---|\n",
-    );
-    for row in rows {
-        let c = row.cells();
-        let speed = row.series.speed();
-        let peak = match row.peak_buffers {
-            Some(p) => format!("{p} ({:.1} MB)", (p * row.buffer_bytes) as f64 / 1e6),
-            None => "-".into(),
-        };
-        s.push_str(&format!(
-            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |\n",
-            c[0],
-            c[1],
-            c[2],
-            c[5],
-            c[6],
-            speed.show(3),
-            c[10],
-            c[11],
-            peak,
-            c[15],
-            c[16]
-        ));
-    }
-    s
+    let cells: Vec<Vec<String>> = rows
+        .iter()
+        .map(|row| {
+            let r = row.record();
+            let peak = match row.peak_buffers {
+                Some(p) => format!("{p} ({:.1} MB)", (p * row.buffer_bytes) as f64 / 1e6),
+                None => "-".into(),
+            };
+            vec![
+                r.section,
+                r.contestant,
+                r.reference,
+                r.mb_per_s.to_string(),
+                r.reference_mb_per_s.to_string(),
+                row.series.speed().show(3),
+                r.target.to_string(),
+                r.verdict,
+                peak,
+                r.buffer_bound.to_string(),
+                r.note,
+            ]
+        })
+        .collect();
+    crate::report::markdown_table(
+        &[
+            "section",
+            "contestant",
+            "reference",
+            "MB/s",
+            "ref MB/s",
+            "ratio [95% interval]",
+            "target",
+            "verdict",
+            "peak buffers (bytes)",
+            "bound",
+            "note",
+        ],
+        &cells,
+    )
 }
 
 /// Writes `<name>.csv`, `<name>.env` and `<name>.md` (`body` after the header) in `out`.
@@ -300,8 +281,8 @@ pub(crate) fn write(
     body: &str,
 ) -> Result<(), BoxError> {
     std::fs::create_dir_all(out)?;
-    let t = table(rows);
-    t.write(&out.join(format!("{name}.csv")))?;
+    let records: Vec<record::Paired> = rows.iter().map(Row::record).collect();
+    record::write(&out.join(format!("{name}.csv")), &records)?;
     env.write(&out.join(format!("{name}.env")))?;
     let noise = noise(name, rows).table();
     let md = format!(
