@@ -237,7 +237,7 @@ fn main() -> Result<(), BoxError> {
         Command::Concurrency { quick } => cmd::concurrency::run(quick, &env, &out)?,
         Command::Parallel { quick, profile } => {
             if profile {
-                cmd::parallel_profile::run(if quick { 1.0 } else { 4.0 }, &out)?;
+                cmd::parallel_profile::run(if quick { 1.0 } else { 4.0 }, &env, &out)?;
             } else {
                 cmd::parallel::run(quick, &env, &out)?;
             }

@@ -36,7 +36,7 @@ use serde::Serialize;
 
 use crate::env_info::Environment;
 use crate::go::bench as go_bench;
-use crate::harness::matrix::{self, Entry, Outcome, Plan, StatsFn};
+use crate::harness::matrix::{self, Entry, Outcome, Plan};
 use crate::measure::{first_byte, mixed, pool_ops, steady_alloc};
 use crate::record::{self, Num};
 use crate::report;
@@ -119,8 +119,9 @@ pub(crate) fn run(options: &Options, env: &Environment, out: &FsPath) -> Result<
             matrix.not_run("postgres", tickets, why);
         }
     }
-    let server = Server::start(std::mem::take(&mut matrix.routes), true)?;
-    let nagle = Server::start(std::mem::take(&mut matrix.nagle_routes), false)?;
+    let [routes, nagle_routes] = std::mem::take(&mut matrix.routes);
+    let server = Server::start(routes, true)?;
+    let nagle = Server::start(nagle_routes, false)?;
     matrix.connect(&server, &nagle);
 
     let contestants = matrix.entries.iter().filter(|e| !e.is_limit).count();
@@ -430,49 +431,126 @@ pub(crate) fn format_name(format: Json) -> &'static str {
     }
 }
 
-/// A contestant served over HTTP, waiting for the server to start.
-struct Pending {
-    meta: Meta,
-    route: String,
-    group: String,
-    is_limit: bool,
-    items: u64,
-    expected: Arc<serde_json::Value>,
-    stats: Option<StatsFn>,
-    /// Served with `TCP_NODELAY` (else from the server that leaves Nagle's algorithm on).
-    nodelay: bool,
+/// One contestant of the matrix, against its encoder's limit (a peer: serde_json's).
+#[derive(Clone, Copy, Debug)]
+enum Who {
+    /// chunkstream with a pool, an encoder, a format, on a path.
+    Chunkstream(PoolKind, EncoderKind, Json, Path),
+    /// A peer (serde_json inside, JSON array).
+    Peer(PeerKind),
 }
+
+/// The contestants of a source, each with the source its row names, in the report's
+/// order. Adding a contestant to `compare` is one entry here.
+fn contestants(source: &'static str) -> Vec<(&'static str, Who)> {
+    use Who::{Chunkstream, Peer};
+    let item = |pool, encoder| Chunkstream(pool, encoder, Json::Array, Path::Item);
+    let on = |path| Chunkstream(DEFAULT_POOL, DEFAULT_ENCODER, Json::Array, path);
+    let sonic = |path| Chunkstream(DEFAULT_POOL, DEFAULT_FEATURES_ENCODER, Json::Array, path);
+    let every_pool = POOLS.iter().map(|&p| item(p, DEFAULT_ENCODER));
+    let from = |who: Who| (source, who);
+    match source {
+        // Every pool x encoder, the peers, NDJSON with every encoder, the other paths.
+        MEMORY => POOLS
+            .iter()
+            .flat_map(|&p| ENCODERS.iter().map(move |&e| item(p, e)))
+            .chain(PEERS.map(Peer))
+            .chain(
+                ENCODERS
+                    .iter()
+                    .map(|&e| Chunkstream(DEFAULT_POOL, e, Json::Ndjson, Path::Item)),
+            )
+            .chain([on(Path::Batch), on(Path::Spawn)])
+            .map(from)
+            .collect(),
+        // Every pool on the direct path; the other paths with the default pool; each
+        // path from a server that leaves Nagle's algorithm on (as `axum::serve` does
+        // unless told otherwise); the default features' encoder; the peers.
+        HTTP => every_pool
+            .chain([on(Path::Spawn), on(Path::Parallel)])
+            .map(from)
+            .chain([Path::Item, Path::Spawn, Path::Parallel].map(|p| (HTTP_NAGLE, on(p))))
+            .chain([sonic(Path::Item), sonic(Path::Spawn)].map(from))
+            .chain(PEERS.map(|p| from(Peer(p))))
+            .collect(),
+        // The channel and the databases: every pool with serde_json, and the peers.
+        _ => every_pool.chain(PEERS.map(Peer)).map(from).collect(),
+    }
+}
+
+/// The in-memory source.
+const MEMORY: &str = "memory";
+/// The source and limit group of the HTTP rows.
+const HTTP: &str = "http";
+/// The source of the HTTP rows served without `TCP_NODELAY`.
+const HTTP_NAGLE: &str = "http (Nagle on)";
 
 /// The ratio group of a workload and a limit (an encoder's name, or `http`).
 fn group(workload: Workload, limit: &str) -> String {
     format!("{}/{limit}", workload.name())
 }
 
-/// The limit group of the HTTP rows.
-const HTTP: &str = "http";
-
-/// How a chunkstream contestant is served over HTTP.
-#[derive(Clone, Copy, Debug)]
-struct Http {
-    pool: PoolKind,
-    encoder: EncoderKind,
-    path: Path,
-    /// `TCP_NODELAY` on the server's connections (else Nagle's algorithm is on).
-    nodelay: bool,
+/// What the rows of one workload share.
+struct Rows {
+    workload: Workload,
+    items: u64,
+    expected: Arc<serde_json::Value>,
 }
 
-impl Http {
-    fn new(pool: PoolKind, encoder: EncoderKind, path: Path, nodelay: bool) -> Self {
-        Http {
-            pool,
-            encoder,
-            path,
-            nodelay,
+impl Rows {
+    fn new<T: Serialize>(workload: Workload, items: &[T]) -> Result<Self, BoxError> {
+        Ok(Rows {
+            workload,
+            items: items.len() as u64,
+            expected: Arc::new(scenario::reference(items)?),
+        })
+    }
+
+    /// An entry of these rows.
+    fn entry(&self, meta: Meta, group: String, scenario: Box<dyn Scenario>) -> Entry<Meta> {
+        Entry {
+            format: meta.format,
+            meta,
+            group,
+            is_limit: false,
+            items: self.items,
+            expected: Arc::clone(&self.expected),
+            scenario,
+            stats: None,
         }
     }
+
+    /// The report's description of `who` from `source`, and its limit group.
+    fn meta(&self, source: &'static str, who: Who) -> (Meta, String) {
+        let (format, path, contestant, pool, encoder) = match who {
+            Who::Chunkstream(pool, encoder, format, path) => (
+                format,
+                first_byte::path_name(path),
+                "chunkstream",
+                pool.name(),
+                encoder.name(),
+            ),
+            Who::Peer(peer) => (Json::Array, "-", peer.name(), "-", "-"),
+        };
+        let limit = if source.starts_with(HTTP) {
+            HTTP
+        } else if encoder == "-" {
+            DEFAULT_ENCODER.name()
+        } else {
+            encoder
+        };
+        let meta = Meta {
+            workload: self.workload,
+            source,
+            format,
+            path,
+            contestant: contestant.to_owned(),
+            pool: pool.to_owned(),
+            encoder: encoder.to_owned(),
+        };
+        (meta, group(self.workload, limit))
+    }
 }
-/// The source of the HTTP rows served without `TCP_NODELAY`.
-const HTTP_NAGLE: &str = "http (Nagle on)";
 
 /// A contestant that could not run (its source is missing), and why.
 struct NotRun {
@@ -486,10 +564,11 @@ struct NotRun {
 #[derive(Default)]
 struct Matrix {
     entries: Vec<Entry<Meta>>,
-    routes: HashMap<String, BodyFactory>,
-    /// The routes of the server without `TCP_NODELAY`.
-    nagle_routes: HashMap<String, BodyFactory>,
-    pending: Vec<Pending>,
+    /// The HTTP contestants, timed once the servers run: `(route, nodelay)` beside
+    /// each entry, whose scenario is replaced when connected.
+    http: Vec<(Entry<Meta>, String, bool)>,
+    /// The routes of the server with `TCP_NODELAY`, and of the one without.
+    routes: [HashMap<String, BodyFactory>; 2],
     not_run: Vec<NotRun>,
 }
 
@@ -499,209 +578,109 @@ impl Matrix {
         workload: Workload,
         items: &'static [T],
     ) -> Result<(), BoxError> {
-        let expected = Arc::new(scenario::reference(items)?);
+        let rows = Rows::new(workload, items)?;
         let memory = move || peers::memory(items);
-        let serde = group(workload, DEFAULT_ENCODER.name());
-
         // Each encoder's limit (its library's `to_writer` of the slice), and the other
         // encoders' limits measured against serde_json's.
         for &encoder in ENCODERS {
-            self.limit(workload, items, &expected, encoder, true);
+            self.limit(&rows, items, encoder, true);
             if encoder != DEFAULT_ENCODER {
-                self.limit(workload, items, &expected, encoder, false);
+                self.limit(&rows, items, encoder, false);
             }
         }
-        // Memory, JSON array: every pool x encoder (against its encoder's limit), the
-        // peers (serde_json inside).
-        for &pool in POOLS {
-            for &encoder in ENCODERS {
-                self.chunkstream(
-                    workload,
-                    items,
-                    &expected,
-                    "memory",
-                    pool,
-                    encoder,
-                    chunkstream::format::Json::Array,
-                    Path::Item,
-                    memory,
-                );
-            }
-        }
-        for &peer in &PEERS {
-            self.peer(workload, items, &expected, "memory", peer, memory);
-        }
-        // Memory, NDJSON: every encoder with the default pool.
-        for &encoder in ENCODERS {
-            self.chunkstream(
-                workload,
-                items,
-                &expected,
-                "memory",
-                DEFAULT_POOL,
-                encoder,
-                chunkstream::format::Json::Ndjson,
-                Path::Item,
-                memory,
-            );
-        }
-        // The other paths.
-        for path in [Path::Batch, Path::Spawn] {
-            self.chunkstream(
-                workload,
-                items,
-                &expected,
-                "memory",
-                DEFAULT_POOL,
-                DEFAULT_ENCODER,
-                chunkstream::format::Json::Array,
-                path,
-                memory,
-            );
-        }
+        self.source(&rows, MEMORY, memory);
         // A tokio channel fed by a producer task.
-        let channel = move || sources::channel(items);
-        for &pool in POOLS {
-            self.chunkstream(
-                workload,
-                items,
-                &expected,
-                "channel",
-                pool,
-                DEFAULT_ENCODER,
-                chunkstream::format::Json::Array,
-                Path::Item,
-                channel,
-            );
-        }
-        for &peer in &PEERS {
-            self.peer(workload, items, &expected, "channel", peer, channel);
-        }
+        self.source(&rows, "channel", move || sources::channel(items));
         // Over HTTP: served from memory by axum, read by reqwest, against the HTTP
         // limit (the whole body encoded up front, served as one `Bytes`), which is
         // itself measured against the serde_json limit.
         let body = bytes::Bytes::from(serde_json::to_vec(items)?);
         for is_limit in [true, false] {
-            let route = format!("{}/limit-{is_limit}", workload.name());
-            self.routes
-                .insert(route.clone(), sources::fixed_body(body.clone()));
-            self.pending.push(Pending {
-                meta: self.meta(
-                    workload,
-                    "http",
-                    chunkstream::format::Json::Array,
-                    "-",
-                    if is_limit { LIMIT } else { "http limit" },
-                    "-",
-                    DEFAULT_ENCODER.name(),
-                ),
-                route,
-                group: if is_limit {
-                    group(workload, HTTP)
-                } else {
-                    serde.clone()
-                },
-                is_limit,
-                items: items.len() as u64,
-                expected: Arc::clone(&expected),
-                stats: None,
-                nodelay: true,
-            });
+            let (mut meta, _) = rows.meta(HTTP, Who::Peer(PeerKind::Naive));
+            meta.contestant = if is_limit { LIMIT } else { "http limit" }.to_owned();
+            meta.encoder = DEFAULT_ENCODER.name().to_owned();
+            let limit = if is_limit {
+                HTTP
+            } else {
+                DEFAULT_ENCODER.name()
+            };
+            let mut entry = rows.entry(meta, group(workload, limit), Box::new(Limit::new(items)));
+            entry.is_limit = is_limit;
+            self.serve(entry, sources::fixed_body(body.clone()), true);
         }
-        // Every pool on the direct path; the other paths with the default pool; each
-        // path again from a server that leaves Nagle's algorithm on (as `axum::serve`
-        // does unless told otherwise); and the default features' encoder; all against
-        // the same limit.
-        for &pool in POOLS {
-            let http = Http::new(pool, DEFAULT_ENCODER, Path::Item, true);
-            self.http_chunkstream(workload, items, &expected, http, memory);
-        }
-        for (encoder, path, nodelay) in [
-            (DEFAULT_ENCODER, Path::Spawn, true),
-            (DEFAULT_ENCODER, Path::Parallel, true),
-            (DEFAULT_ENCODER, Path::Item, false),
-            (DEFAULT_ENCODER, Path::Spawn, false),
-            (DEFAULT_ENCODER, Path::Parallel, false),
-            (DEFAULT_FEATURES_ENCODER, Path::Item, true),
-            (DEFAULT_FEATURES_ENCODER, Path::Spawn, true),
-        ] {
-            let http = Http::new(DEFAULT_POOL, encoder, path, nodelay);
-            self.http_chunkstream(workload, items, &expected, http, memory);
-        }
-        for &peer in &PEERS {
-            let route = format!(
-                "{}/{}",
-                workload.name(),
-                peer.name().replace([' ', '='], "-")
-            );
-            self.routes
-                .insert(route.clone(), sources::peer_body(peer, memory));
-            self.pending.push(Pending {
-                meta: self.meta(
-                    workload,
-                    "http",
-                    chunkstream::format::Json::Array,
-                    "-",
-                    peer.name(),
-                    "-",
-                    "-",
-                ),
-                route,
-                group: group(workload, HTTP),
-                is_limit: false,
-                items: items.len() as u64,
-                expected: Arc::clone(&expected),
-                stats: None,
-                nodelay: true,
-            });
+        for (source, who) in contestants(HTTP) {
+            let (meta, group) = rows.meta(source, who);
+            let mut entry = rows.entry(meta, group, Box::new(Limit::new(items)));
+            let body = match who {
+                Who::Chunkstream(pool, encoder, format, path) => {
+                    let config = ChunkConfig::default();
+                    let built = scenario::chunkstream(pool, encoder, &config, format, path, memory);
+                    entry.stats = Some(built.stats);
+                    sources::chunkstream_body(built.streams)
+                }
+                Who::Peer(peer) => sources::peer_body(peer, memory),
+            };
+            self.serve(entry, body, source == HTTP);
         }
         Ok(())
+    }
+
+    /// An HTTP contestant, served by the server with `TCP_NODELAY` or the one without.
+    fn serve(&mut self, entry: Entry<Meta>, body: BodyFactory, nodelay: bool) {
+        let route = format!("{}/{}", entry.meta.workload.name(), self.http.len());
+        self.routes[usize::from(!nodelay)].insert(route.clone(), body);
+        self.http.push((entry, route, nodelay));
+    }
+
+    /// The contestants of `source` (`make` makes one request's items).
+    fn source<F, S, U, E>(&mut self, rows: &Rows, source: &'static str, make: F)
+    where
+        F: Fn() -> S + Copy + Send + Sync + 'static,
+        S: Stream<Item = Result<U, E>> + Send + 'static,
+        U: Serialize + Send + Sync + 'static,
+        E: Into<BoxError> + Send + 'static,
+    {
+        for (source, who) in contestants(source) {
+            let (meta, group) = rows.meta(source, who);
+            let entry = match who {
+                Who::Chunkstream(pool, encoder, format, path) => {
+                    let config = ChunkConfig::default();
+                    let built = scenario::chunkstream(pool, encoder, &config, format, path, make);
+                    let mut entry = rows.entry(meta, group, Box::new(Streaming(built.chunks)));
+                    entry.stats = Some(built.stats);
+                    entry
+                }
+                Who::Peer(peer) => rows.entry(meta, group, Box::new(Streaming(peer.factory(make)))),
+            };
+            self.entries.push(entry);
+        }
     }
 
     /// `encoder`'s limit on `items`: the reference of its group, or (not `is_limit`) a
     /// contestant measured against serde_json's limit.
     fn limit<T: Serialize + Send + Sync + 'static>(
         &mut self,
-        workload: Workload,
+        rows: &Rows,
         items: &'static [T],
-        expected: &Arc<serde_json::Value>,
         encoder: EncoderKind,
         is_limit: bool,
     ) {
-        let name = if is_limit {
+        let (mut meta, _) = rows.meta(MEMORY, Who::Peer(PeerKind::Naive));
+        meta.contestant = if is_limit {
             LIMIT.to_owned()
         } else {
             format!("{} limit", encoder.name())
         };
-        self.entries.push(Entry {
-            meta: self.meta(
-                workload,
-                "memory",
-                chunkstream::format::Json::Array,
-                "-",
-                &name,
-                "-",
-                encoder.name(),
-            ),
-            group: group(
-                workload,
-                if is_limit {
-                    encoder.name()
-                } else {
-                    DEFAULT_ENCODER.name()
-                },
-            ),
-            is_limit,
-            items: items.len() as u64,
-            format: chunkstream::format::Json::Array,
-            expected: Arc::clone(expected),
-            scenario: Box::new(Limit::with_encoder(items, encoder)),
-            stats: None,
-        });
+        meta.encoder = encoder.name().to_owned();
+        let limit = if is_limit { encoder } else { DEFAULT_ENCODER };
+        let scenario = Box::new(Limit::with_encoder(items, encoder));
+        let mut entry = rows.entry(meta, group(rows.workload, limit.name()), scenario);
+        entry.is_limit = is_limit;
+        self.entries.push(entry);
     }
 
-    /// A database source of the tickets (`rows` makes one request's rows): every pool
-    /// and every peer, against the serde_json limit.
+    /// A database source of the tickets (`rows` makes one request's rows), against the
+    /// serde_json limit.
     fn add_database<F, S>(
         &mut self,
         source: &'static str,
@@ -712,62 +691,24 @@ impl Matrix {
         F: Fn() -> S + Copy + Send + Sync + 'static,
         S: Stream<Item = Result<workload::Ticket, BoxError>> + Send + 'static,
     {
-        let expected = Arc::new(scenario::reference(tickets)?);
-        for &p in POOLS {
-            self.chunkstream(
-                Workload::Tickets,
-                tickets,
-                &expected,
-                source,
-                p,
-                DEFAULT_ENCODER,
-                chunkstream::format::Json::Array,
-                Path::Item,
-                rows,
-            );
-        }
-        for &peer in &PEERS {
-            self.peer(Workload::Tickets, tickets, &expected, source, peer, rows);
-        }
+        self.source(&Rows::new(Workload::Tickets, tickets)?, source, rows);
         Ok(())
     }
 
     /// The rows [`add_database`](Matrix::add_database) would add for `source`, not run
     /// because of `why`.
     fn not_run(&mut self, source: &'static str, tickets: &[workload::Ticket], why: &str) {
-        let at = self.entries.len();
-        let items = tickets.len() as u64;
-        let metas: Vec<Meta> = POOLS
-            .iter()
-            .map(|p| {
-                self.meta(
-                    Workload::Tickets,
-                    source,
-                    chunkstream::format::Json::Array,
-                    first_byte::path_name(Path::Item),
-                    "chunkstream",
-                    p.name(),
-                    DEFAULT_ENCODER.name(),
-                )
-            })
-            .chain(PEERS.iter().map(|peer| {
-                self.meta(
-                    Workload::Tickets,
-                    source,
-                    chunkstream::format::Json::Array,
-                    "-",
-                    peer.name(),
-                    "-",
-                    "-",
-                )
-            }))
-            .collect();
-        for meta in metas {
+        let rows = Rows {
+            workload: Workload::Tickets,
+            items: tickets.len() as u64,
+            expected: Arc::default(),
+        };
+        for (source, who) in contestants(source) {
             self.not_run.push(NotRun {
-                at,
-                meta,
+                at: self.entries.len(),
+                meta: rows.meta(source, who).0,
                 why: why.to_owned(),
-                items,
+                items: rows.items,
             });
         }
     }
@@ -794,179 +735,10 @@ impl Matrix {
     /// Adds the HTTP contestants, reading from `server` (or `nagle`, the server without
     /// `TCP_NODELAY`).
     fn connect(&mut self, server: &Server, nagle: &Server) {
-        for p in self.pending.drain(..) {
-            let server = if p.nodelay { server } else { nagle };
-            self.entries.push(Entry {
-                meta: p.meta,
-                group: p.group,
-                is_limit: p.is_limit,
-                items: p.items,
-                format: chunkstream::format::Json::Array,
-                expected: p.expected,
-                scenario: Box::new(Streaming(server.client(&p.route))),
-                stats: p.stats,
-            });
-        }
-    }
-
-    /// A chunkstream contestant over HTTP, served from memory as `http` says.
-    fn http_chunkstream<T, F, S, U, E>(
-        &mut self,
-        workload: Workload,
-        items: &'static [T],
-        expected: &Arc<serde_json::Value>,
-        http: Http,
-        make: F,
-    ) where
-        F: Fn() -> S + Send + Sync + 'static,
-        S: Stream<Item = Result<U, E>> + Send + 'static,
-        U: Serialize + Send + 'static,
-        E: Into<BoxError> + Send + 'static,
-    {
-        let Http {
-            pool,
-            encoder,
-            path,
-            nodelay,
-        } = http;
-        let config = ChunkConfig::default();
-        let built = scenario::chunkstream(
-            pool,
-            encoder,
-            &config,
-            chunkstream::format::Json::Array,
-            path,
-            make,
-        );
-        let path = first_byte::path_name(path);
-        let route = format!(
-            "{}/chunkstream-{}-{}-{}-{nodelay}",
-            workload.name(),
-            pool.name(),
-            encoder.name(),
-            path
-        );
-        let routes = if nodelay {
-            &mut self.routes
-        } else {
-            &mut self.nagle_routes
-        };
-        routes.insert(route.clone(), sources::chunkstream_body(built.streams));
-        self.pending.push(Pending {
-            meta: self.meta(
-                workload,
-                if nodelay { HTTP } else { HTTP_NAGLE },
-                chunkstream::format::Json::Array,
-                path,
-                "chunkstream",
-                pool.name(),
-                encoder.name(),
-            ),
-            route,
-            group: group(workload, HTTP),
-            is_limit: false,
-            items: items.len() as u64,
-            expected: Arc::clone(expected),
-            stats: Some(built.stats),
-            nodelay,
-        });
-    }
-
-    #[allow(clippy::too_many_arguments)]
-    fn chunkstream<T, F, S, U, E>(
-        &mut self,
-        workload: Workload,
-        items: &'static [T],
-        expected: &Arc<serde_json::Value>,
-        source: &'static str,
-        pool: PoolKind,
-        encoder: EncoderKind,
-        format: Json,
-        path: Path,
-        make: F,
-    ) where
-        F: Fn() -> S + Send + Sync + 'static,
-        S: Stream<Item = Result<U, E>> + Send + 'static,
-        U: Serialize + Send + 'static,
-        E: Into<BoxError> + Send + 'static,
-    {
-        let built =
-            scenario::chunkstream(pool, encoder, &ChunkConfig::default(), format, path, make);
-        self.entries.push(Entry {
-            meta: self.meta(
-                workload,
-                source,
-                format,
-                first_byte::path_name(path),
-                "chunkstream",
-                pool.name(),
-                encoder.name(),
-            ),
-            group: group(workload, encoder.name()),
-            is_limit: false,
-            items: items.len() as u64,
-            format,
-            expected: Arc::clone(expected),
-            scenario: Box::new(Streaming(built.chunks)),
-            stats: Some(built.stats),
-        });
-    }
-
-    #[allow(clippy::too_many_arguments)]
-    fn peer<T, F, S, U, E>(
-        &mut self,
-        workload: Workload,
-        items: &'static [T],
-        expected: &Arc<serde_json::Value>,
-        source: &'static str,
-        peer: PeerKind,
-        make: F,
-    ) where
-        F: Fn() -> S + Send + Sync + 'static,
-        S: Stream<Item = Result<U, E>> + Send + 'static,
-        U: Serialize + Send + Sync + 'static,
-        E: Into<BoxError> + 'static,
-    {
-        let scenario: Box<dyn Scenario> = Box::new(Streaming(peer.factory(make)));
-        self.entries.push(Entry {
-            meta: self.meta(
-                workload,
-                source,
-                chunkstream::format::Json::Array,
-                "-",
-                peer.name(),
-                "-",
-                "-",
-            ),
-            group: group(workload, DEFAULT_ENCODER.name()),
-            is_limit: false,
-            items: items.len() as u64,
-            format: chunkstream::format::Json::Array,
-            expected: Arc::clone(expected),
-            scenario,
-            stats: None,
-        });
-    }
-
-    #[allow(clippy::too_many_arguments)]
-    fn meta(
-        &self,
-        workload: Workload,
-        source: &'static str,
-        format: Json,
-        path: &'static str,
-        contestant: &str,
-        pool: &str,
-        encoder: &str,
-    ) -> Meta {
-        Meta {
-            workload,
-            source,
-            format,
-            path,
-            contestant: contestant.to_owned(),
-            pool: pool.to_owned(),
-            encoder: encoder.to_owned(),
+        for (mut entry, route, nodelay) in self.http.drain(..) {
+            let server = if nodelay { server } else { nagle };
+            entry.scenario = Box::new(Streaming(server.client(&route)));
+            self.entries.push(entry);
         }
     }
 }
@@ -975,26 +747,20 @@ impl Matrix {
 mod tests {
     use super::*;
 
-    fn expected(tickets: &[workload::Ticket]) -> Arc<serde_json::Value> {
-        Arc::new(scenario::reference(tickets).expect("tickets encode"))
-    }
-
     #[test]
-    fn postgres_rows_say_why_they_were_not_run() {
+    fn postgres_rows_say_why_they_were_not_run() -> Result<(), BoxError> {
         let tickets = workload::leak(workload::tickets(10));
         let mut matrix = Matrix::default();
         matrix.limit(
-            Workload::Tickets,
+            &Rows::new(Workload::Tickets, tickets)?,
             tickets,
-            &expected(tickets),
             DEFAULT_ENCODER,
             true,
         );
         matrix.not_run("postgres", tickets, "DATABASE_URL is not set");
         matrix.limit(
-            Workload::Tickets,
+            &Rows::new(Workload::Tickets, tickets)?,
             tickets,
-            &expected(tickets),
             EncoderKind::SonicRs,
             true,
         );
@@ -1021,6 +787,7 @@ mod tests {
             "{md}"
         );
         assert!(md.contains("not run (DATABASE_URL is not set) |"), "{md}");
+        Ok(())
     }
 
     #[test]
@@ -1036,9 +803,8 @@ mod tests {
         let pg = rt.block_on(Postgres::from_env(tickets, "test_compare"))?;
         let mut matrix = Matrix::default();
         matrix.limit(
-            Workload::Tickets,
+            &Rows::new(Workload::Tickets, tickets)?,
             tickets,
-            &expected(tickets),
             DEFAULT_ENCODER,
             true,
         );

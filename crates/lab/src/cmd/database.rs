@@ -34,6 +34,7 @@ use crate::env_info::Environment;
 use crate::frames::{self, FrameTest};
 use crate::harness::paired::Schedule;
 use crate::harness::rows::{self as paired_rows, Row, timed};
+use crate::report;
 use crate::sampling::{self, Sampled, shares};
 use crate::sources::{COLUMNS, Postgres, Sqlite};
 
@@ -367,9 +368,9 @@ pub(crate) fn run(quick: bool, env: &Environment, out: &Path) -> Result<(), BoxE
          tickets in memory (no database at all).\n\n{}\n\n## Where the time goes\n\n{profiles}\n",
         tickets.len(),
         body_bytes as f64 / 1e6,
-        paired_rows::markdown(&rows),
+        report::paired::markdown(&rows),
     );
-    paired_rows::write(
+    report::paired::write(
         out,
         "database",
         "From the database to the body",

@@ -26,6 +26,7 @@ use tokio::runtime::Runtime;
 use crate::env_info::Environment;
 use crate::harness::paired::{self, Schedule};
 use crate::harness::rows::{self as paired_rows, CountingPool, Row, drain, peak_buffers, timed};
+use crate::report;
 use crate::sources::{self, Sqlite};
 
 type Pool = CountingPool<FreelistPool>;
@@ -253,9 +254,9 @@ pub(crate) fn run(quick: bool, env: &Environment, out: &Path) -> Result<(), BoxE
         limit_bytes as f64 / 1e6,
         db_items.len(),
         load_items.len(),
-        paired_rows::markdown(&rows),
+        report::paired::markdown(&rows),
     );
-    paired_rows::write(
+    report::paired::write(
         out,
         "parallel",
         "Parallel encoding and run-ahead sources",

@@ -4,6 +4,7 @@
 //! produced its data; the environment of that run is printed with it.
 
 pub(crate) mod claims;
+pub(crate) mod paired;
 pub(crate) mod plot;
 pub(crate) mod tradeoff;
 
@@ -20,6 +21,13 @@ use claims::Inputs;
 
 /// The closing marker of a generated section.
 pub(crate) const END: &str = "<!-- end generated -->";
+
+/// A report: its title, then `body` and the environment of the run between the markers
+/// naming the command that made it (the one header every report has).
+pub(crate) fn document(title: &str, env: &Environment, body: &str) -> String {
+    let body = format!("{body}{}", environment(env));
+    format!("# {title}\n\n{}", generated(env.get("command"), &body))
+}
 
 /// `body` between the markers naming `command`.
 pub(crate) fn generated(command: &str, body: &str) -> String {
@@ -349,8 +357,7 @@ pub(crate) fn render_compare(
         body.push_str(&record::markdown(t));
         body.push('\n');
     }
-    body.push_str(&environment(env));
-    format!("# Comparison\n\n{}", generated(env.get("command"), &body))
+    document("Comparison", env, &body)
 }
 
 /// `tuning.md` from `tuning.csv` and `tuning_confirm.csv` (plots written beside it by
@@ -436,8 +443,7 @@ pub(crate) fn render_tuning(
     body.push_str("## The sweep\n\n");
     body.push_str(&markdown_table(&TUNING_HEADER, &tuning_rows(tuning)));
     body.push('\n');
-    body.push_str(&environment(env));
-    format!("# Tuning sweep\n\n{}", generated(env.get("command"), &body))
+    document("Tuning sweep", env, &body)
 }
 
 const TUNING_HEADER: [&str; 10] = [
@@ -562,8 +568,7 @@ pub(crate) fn render_claims(
 
 /// A report of every column of one CSV, for `soak`, `concurrency` and `alloc`.
 fn render_simple(title: &str, intro: &str, table: &str, env: &Environment) -> String {
-    let body = format!("{intro}\n\n{table}\n{}", environment(env));
-    format!("# {title}\n\n{}", generated(env.get("command"), &body))
+    document(title, env, &format!("{intro}\n\n{table}\n"))
 }
 
 /// Writes `<file>.md` of the simple report read from `<name>.csv`, when there is one.
