@@ -9,6 +9,7 @@ mod env_info;
 mod frames;
 mod go;
 mod harness;
+mod items;
 mod measure;
 mod record;
 mod report;
@@ -60,6 +61,10 @@ enum Command {
         /// Milliseconds per timed block (default 3).
         #[arg(long)]
         block_ms: Option<f64>,
+        /// Your own items (NDJSON, one item per line) instead of the built-in workloads:
+        /// the matrix alone (memory, channel, HTTP), into reports/items by default.
+        #[arg(long)]
+        items: Option<PathBuf>,
     },
     /// Sweep buffer size x chunk threshold x batch size; optimum per workload; plots.
     Tune {
@@ -73,6 +78,10 @@ enum Command {
         /// Milliseconds per timed block (default 3).
         #[arg(long)]
         block_ms: Option<f64>,
+        /// Your own items (NDJSON, one item per line) instead of the built-in workloads,
+        /// into reports/items by default.
+        #[arg(long)]
+        items: Option<PathBuf>,
     },
     /// Bytes and blocks allocated per request, each strategy in its own process (build
     /// with `--features dhat-heap` for dhat).
@@ -163,6 +172,7 @@ fn main() -> Result<(), BoxError> {
         quick: false,
         budget: None,
         block_ms: None,
+        items: None,
     });
     let args = if args.is_empty() {
         vec!["compare".to_owned()]
@@ -178,8 +188,14 @@ fn main() -> Result<(), BoxError> {
             | Command::Parallel { quick: true, .. }
             | Command::Database { quick: true }
     );
+    let items = matches!(
+        command,
+        Command::Compare { items: Some(_), .. } | Command::Tune { items: Some(_), .. }
+    );
     let out = cli.out.unwrap_or_else(|| {
-        if quick {
+        if items {
+            reports_dir().join("items")
+        } else if quick {
             reports_dir().join("quick")
         } else {
             reports_dir()
@@ -191,12 +207,14 @@ fn main() -> Result<(), BoxError> {
             quick,
             budget,
             block_ms,
+            items,
         } => {
             cmd::compare::run(
                 &cmd::compare::Options {
                     quick,
                     budget,
                     block_ms,
+                    items,
                 },
                 &env,
                 &out,
@@ -206,12 +224,14 @@ fn main() -> Result<(), BoxError> {
             quick,
             budget,
             block_ms,
+            items,
         } => {
             cmd::tune::run(
                 &cmd::tune::Options {
                     quick,
                     budget,
                     block_ms,
+                    items,
                 },
                 &env,
                 &out,

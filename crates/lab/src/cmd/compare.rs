@@ -39,9 +39,9 @@ use crate::go::bench as go_bench;
 use crate::harness::matrix::{self, Entry, Outcome, Plan};
 use crate::measure::{first_byte, mixed, pool_ops, steady_alloc};
 use crate::record::{self, Num};
-use crate::report;
 use crate::service::Service;
 use crate::sources::{self, BodyFactory, Postgres, Server, Sqlite};
+use crate::{items, report};
 
 /// Options of `compare`.
 #[derive(Clone, Debug)]
@@ -53,18 +53,28 @@ pub(crate) struct Options {
     pub(crate) budget: Option<f64>,
     /// Milliseconds per block (default 3, quick 1).
     pub(crate) block_ms: Option<f64>,
+    /// The user's items (NDJSON) instead of the three workloads: the matrix alone.
+    pub(crate) items: Option<std::path::PathBuf>,
 }
 
 /// What the report says about one contestant.
 #[derive(Clone, Debug)]
 pub(crate) struct Meta {
-    workload: Workload,
+    workload: &'static str,
     source: &'static str,
     format: Json,
     path: &'static str,
     contestant: String,
     pool: String,
     encoder: String,
+}
+
+/// The length of a timed block (default 3 ms, quick 1).
+fn block(options: &Options) -> Duration {
+    let ms = options
+        .block_ms
+        .unwrap_or(if options.quick { 1.0 } else { 3.0 });
+    Duration::from_secs_f64(ms / 1e3)
 }
 
 /// Bytes of JSON per request.
@@ -76,14 +86,15 @@ fn request_bytes(quick: bool) -> usize {
 /// `first_byte.csv`, `pool_mixed.csv`, `go.csv`, `noise.csv`, their environment and
 /// the markdown into `out`.
 pub(crate) fn run(options: &Options, env: &Environment, out: &FsPath) -> Result<(), BoxError> {
+    if let Some(path) = &options.items {
+        return run_items(path, options, env, out);
+    }
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
     let quick = options.quick;
     let bytes = request_bytes(quick);
-    let block =
-        Duration::from_secs_f64(options.block_ms.unwrap_or(if quick { 1.0 } else { 3.0 }) / 1e3);
-    let budget = options.budget.unwrap_or(if quick { 3.0 } else { 130.0 });
+    let block = block(options);
 
     let tickets = workload::leak(workload::tickets(Workload::Tickets.items_for_bytes(bytes)));
     // The Go package, when `go` is there: its bulk stream alternates with chunkstream's
@@ -100,9 +111,9 @@ pub(crate) fn run(options: &Options, env: &Environment, out: &FsPath) -> Result<
     let mut matrix = Matrix::default();
     let small = workload::leak(workload::small(Workload::Small.items_for_bytes(bytes)));
     let large = workload::leak(workload::large(Workload::Large.items_for_bytes(bytes)));
-    matrix.add(Workload::Tickets, tickets)?;
-    matrix.add(Workload::Small, small)?;
-    matrix.add(Workload::Large, large)?;
+    matrix.add(Workload::Tickets.name(), tickets)?;
+    matrix.add(Workload::Small.name(), small)?;
+    matrix.add(Workload::Large.name(), large)?;
     let sqlite = rt.block_on(Sqlite::seed(tickets))?;
     let pool = sqlite.pool;
     matrix.add_database("sqlite", tickets, move || Sqlite::rows(pool))?;
@@ -119,33 +130,7 @@ pub(crate) fn run(options: &Options, env: &Environment, out: &FsPath) -> Result<
             matrix.not_run("postgres", tickets, why);
         }
     }
-    let [routes, nagle_routes] = std::mem::take(&mut matrix.routes);
-    let server = Server::start(routes, true)?;
-    let nagle = Server::start(nagle_routes, false)?;
-    matrix.connect(&server, &nagle);
-
-    let contestants = matrix.entries.iter().filter(|e| !e.is_limit).count();
-    let plan = Plan {
-        schedule: Schedule {
-            block,
-            budget: Duration::from_secs_f64(budget / contestants.max(1) as f64),
-            min_pairs: if quick { 5 } else { 21 },
-            max_pairs: 5000,
-        },
-        alloc_requests: if quick { 2 } else { 5 },
-        passes: if quick { 1 } else { COMPARE_PASSES },
-    };
-    eprintln!(
-        "compare: {contestants} contestants, each alternating with its limit in {:.1} ms \
-         blocks for {:.2} s ({} build)",
-        block.as_secs_f64() * 1e3,
-        plan.schedule.budget.as_secs_f64(),
-        env.get("profile")
-    );
-    let outcomes = matrix::run(&rt, &mut matrix.entries, plan, "compare");
-    let mut table = matrix.table(&outcomes);
-    drop(server);
-    drop(nagle);
+    let (mut table, matrix_noise) = matrix.measure(&rt, options, env)?;
 
     // The tickets service as one client sees it: long requests, so a plan of its own.
     eprintln!("compare: the tickets service");
@@ -168,7 +153,7 @@ pub(crate) fn run(options: &Options, env: &Environment, out: &FsPath) -> Result<
     drop(service_entries);
     drop(service);
     let mut noise = Noise::default();
-    noise.add("compare", matrix::noise(&outcomes));
+    noise.add("compare", matrix_noise);
     drop(matrix);
     drop(sqlite);
     if let Ok(pg) = postgres {
@@ -252,6 +237,34 @@ pub(crate) fn run(options: &Options, env: &Environment, out: &FsPath) -> Result<
     Ok(())
 }
 
+/// `compare --items`: the matrix (memory, channel, HTTP) on the user's items, read
+/// from NDJSON as `serde_json::Value`; writes `compare.csv`, `noise.csv`, the
+/// environment (saying how the items were represented) and the markdown.
+fn run_items(
+    path: &FsPath,
+    options: &Options,
+    env: &Environment,
+    out: &FsPath,
+) -> Result<(), BoxError> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let (items, represented) = items::load(path)?;
+    let mut env = env.clone();
+    env.0.insert("items".into(), represented);
+    let mut matrix = Matrix::default();
+    matrix.add(items::WORKLOAD, items)?;
+    let (table, matrix_noise) = matrix.measure(&rt, options, &env)?;
+    let mut noise = Noise::default();
+    noise.add("compare", matrix_noise);
+    std::fs::create_dir_all(out)?;
+    record::write(&out.join("compare.csv"), &table)?;
+    record::write(&out.join("noise.csv"), &noise.table())?;
+    env.write(&out.join("compare.env"))?;
+    println!("{}", report::regenerate(out)?);
+    Ok(())
+}
+
 /// Tickets in the service's table: the 100,000 the `tickets` binary seeds by default
 /// (about 51 MB of JSON for a full download).
 const SERVICE_TICKETS: u64 = 100_000;
@@ -278,7 +291,7 @@ fn service_entries(service: &Service) -> Result<Vec<Entry<Meta>>, BoxError> {
             };
             entries.push(Entry {
                 meta: Meta {
-                    workload: Workload::Tickets,
+                    workload: Workload::Tickets.name(),
                     source: SERVICE,
                     format: chunkstream::format::Json::Array,
                     path: "spawn",
@@ -385,7 +398,7 @@ impl GoSide {
 fn row(meta: &Meta, limit: &str, items: u64, o: &Outcome) -> record::Compare {
     let (ratio, ratio_lo, ratio_hi) = record::columns(&o.ratio);
     record::Compare {
-        workload: meta.workload.name().to_owned(),
+        workload: meta.workload.to_owned(),
         source: meta.source.to_owned(),
         format: format_name(meta.format).to_owned(),
         path: meta.path.to_owned(),
@@ -486,19 +499,19 @@ const HTTP: &str = "http";
 const HTTP_NAGLE: &str = "http (Nagle on)";
 
 /// The ratio group of a workload and a limit (an encoder's name, or `http`).
-fn group(workload: Workload, limit: &str) -> String {
-    format!("{}/{limit}", workload.name())
+fn group(workload: &str, limit: &str) -> String {
+    format!("{workload}/{limit}")
 }
 
 /// What the rows of one workload share.
 struct Rows {
-    workload: Workload,
+    workload: &'static str,
     items: u64,
     expected: Arc<serde_json::Value>,
 }
 
 impl Rows {
-    fn new<T: Serialize>(workload: Workload, items: &[T]) -> Result<Self, BoxError> {
+    fn new<T: Serialize>(workload: &'static str, items: &[T]) -> Result<Self, BoxError> {
         Ok(Rows {
             workload,
             items: items.len() as u64,
@@ -575,7 +588,7 @@ struct Matrix {
 impl Matrix {
     fn add<T: Serialize + Send + Sync + 'static>(
         &mut self,
-        workload: Workload,
+        workload: &'static str,
         items: &'static [T],
     ) -> Result<(), BoxError> {
         let rows = Rows::new(workload, items)?;
@@ -627,7 +640,7 @@ impl Matrix {
 
     /// An HTTP contestant, served by the server with `TCP_NODELAY` or the one without.
     fn serve(&mut self, entry: Entry<Meta>, body: BodyFactory, nodelay: bool) {
-        let route = format!("{}/{}", entry.meta.workload.name(), self.http.len());
+        let route = format!("{}/{}", entry.meta.workload, self.http.len());
         self.routes[usize::from(!nodelay)].insert(route.clone(), body);
         self.http.push((entry, route, nodelay));
     }
@@ -691,7 +704,7 @@ impl Matrix {
         F: Fn() -> S + Copy + Send + Sync + 'static,
         S: Stream<Item = Result<workload::Ticket, BoxError>> + Send + 'static,
     {
-        self.source(&Rows::new(Workload::Tickets, tickets)?, source, rows);
+        self.source(&Rows::new(Workload::Tickets.name(), tickets)?, source, rows);
         Ok(())
     }
 
@@ -699,7 +712,7 @@ impl Matrix {
     /// because of `why`.
     fn not_run(&mut self, source: &'static str, tickets: &[workload::Ticket], why: &str) {
         let rows = Rows {
-            workload: Workload::Tickets,
+            workload: Workload::Tickets.name(),
             items: tickets.len() as u64,
             expected: Arc::default(),
         };
@@ -732,6 +745,43 @@ impl Matrix {
         table
     }
 
+    /// Starts the HTTP servers and measures every entry as `options` say: the rows of
+    /// `compare.csv` and the noise of the run.
+    fn measure(
+        &mut self,
+        rt: &tokio::runtime::Runtime,
+        options: &Options,
+        env: &Environment,
+    ) -> Result<(Vec<record::Compare>, f64), BoxError> {
+        let quick = options.quick;
+        let [routes, nagle_routes] = std::mem::take(&mut self.routes);
+        let server = Server::start(routes, true)?;
+        let nagle = Server::start(nagle_routes, false)?;
+        self.connect(&server, &nagle);
+        let block = block(options);
+        let budget = options.budget.unwrap_or(if quick { 3.0 } else { 130.0 });
+        let contestants = self.entries.iter().filter(|e| !e.is_limit).count();
+        let plan = Plan {
+            schedule: Schedule {
+                block,
+                budget: Duration::from_secs_f64(budget / contestants.max(1) as f64),
+                min_pairs: if quick { 5 } else { 21 },
+                max_pairs: 5000,
+            },
+            alloc_requests: if quick { 2 } else { 5 },
+            passes: if quick { 1 } else { COMPARE_PASSES },
+        };
+        eprintln!(
+            "compare: {contestants} contestants, each alternating with its limit in {:.1} ms \
+             blocks for {:.2} s ({} build)",
+            block.as_secs_f64() * 1e3,
+            plan.schedule.budget.as_secs_f64(),
+            env.get("profile")
+        );
+        let outcomes = matrix::run(rt, &mut self.entries, plan, "compare");
+        Ok((self.table(&outcomes), matrix::noise(&outcomes)))
+    }
+
     /// Adds the HTTP contestants, reading from `server` (or `nagle`, the server without
     /// `TCP_NODELAY`).
     fn connect(&mut self, server: &Server, nagle: &Server) {
@@ -747,19 +797,51 @@ impl Matrix {
 mod tests {
     use super::*;
 
+    /// `compare --items` on a small file of mixed items: every row of the matrix on
+    /// those items, checked against them, and the report saying how they were held.
+    #[test]
+    fn compare_items_runs_the_matrix_on_the_users_items() -> Result<(), BoxError> {
+        let (_dir, path) = items::mixed_file(400);
+        let out = tempfile::tempdir()?;
+        let options = Options {
+            quick: true,
+            budget: Some(0.2),
+            block_ms: Some(0.2),
+            items: Some(path),
+        };
+        let env = Environment::from_text("command=chunkstream-lab compare --items\n");
+        run(&options, &env, out.path())?;
+        let rows: Vec<record::Compare> =
+            record::read(&out.path().join("compare.csv"))?.ok_or("no compare.csv")?;
+        let memory = rows.iter().filter(|r| r.source == MEMORY).count();
+        assert_eq!(memory, 2 * ENCODERS.len() - 1 + contestants(MEMORY).len());
+        assert!(rows.iter().all(|r| r.workload == items::WORKLOAD));
+        for r in &rows {
+            assert_eq!(r.check, "ok", "{} {} {}", r.source, r.contestant, r.pool);
+            assert!(r.pairs.0 >= 1.0 && r.ratio.0 > 0.0, "{r:?}");
+        }
+        let md = std::fs::read_to_string(out.path().join("compare.md"))?;
+        assert!(md.contains("**Items**: 400 items from"), "{md}");
+        assert!(
+            md.contains("`serde_json::Value`") && md.contains("## items"),
+            "{md}"
+        );
+        Ok(())
+    }
+
     #[test]
     fn postgres_rows_say_why_they_were_not_run() -> Result<(), BoxError> {
         let tickets = workload::leak(workload::tickets(10));
         let mut matrix = Matrix::default();
         matrix.limit(
-            &Rows::new(Workload::Tickets, tickets)?,
+            &Rows::new(Workload::Tickets.name(), tickets)?,
             tickets,
             DEFAULT_ENCODER,
             true,
         );
         matrix.not_run("postgres", tickets, "DATABASE_URL is not set");
         matrix.limit(
-            &Rows::new(Workload::Tickets, tickets)?,
+            &Rows::new(Workload::Tickets.name(), tickets)?,
             tickets,
             EncoderKind::SonicRs,
             true,
@@ -803,7 +885,7 @@ mod tests {
         let pg = rt.block_on(Postgres::from_env(tickets, "test_compare"))?;
         let mut matrix = Matrix::default();
         matrix.limit(
-            &Rows::new(Workload::Tickets, tickets)?,
+            &Rows::new(Workload::Tickets.name(), tickets)?,
             tickets,
             DEFAULT_ENCODER,
             true,

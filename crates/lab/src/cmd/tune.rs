@@ -18,7 +18,7 @@ use crate::harness::matrix::{self, Entry, Plan};
 use crate::harness::noise::Noise;
 use crate::harness::paired::Schedule;
 use crate::record::{self, Num};
-use crate::report;
+use crate::{items, report};
 
 /// Buffer sizes swept, KiB.
 pub(crate) const BUFFERS_KIB: &[usize] = &[4, 8, 16, 32, 50, 64, 128, 256];
@@ -37,12 +37,14 @@ pub(crate) struct Options {
     pub(crate) budget: Option<f64>,
     /// Milliseconds per block (default 3, quick 1).
     pub(crate) block_ms: Option<f64>,
+    /// The user's items (NDJSON) instead of the three workloads.
+    pub(crate) items: Option<std::path::PathBuf>,
 }
 
 /// A configuration of the sweep.
 #[derive(Clone, Copy, Debug)]
 struct Point {
-    workload: Workload,
+    workload: &'static str,
     buffer_kib: usize,
     threshold_kib: usize,
     batch: usize,
@@ -75,7 +77,7 @@ const GO_POINT: (usize, usize, usize) = (50, 32, 1000);
 
 fn add<T: Serialize + Send + Sync + 'static>(
     entries: &mut Vec<Entry<Option<Point>>>,
-    workload: Workload,
+    workload: &'static str,
     items: &'static [T],
     points: &[(usize, usize, usize)],
 ) -> Result<(), BoxError> {
@@ -99,7 +101,7 @@ fn add<T: Serialize + Send + Sync + 'static>(
                 threshold_kib,
                 batch,
             }),
-            group: workload.name().to_owned(),
+            group: workload.to_owned(),
             is_limit: false,
             items: items.len() as u64,
             format: chunkstream::format::Json::Array,
@@ -110,7 +112,7 @@ fn add<T: Serialize + Send + Sync + 'static>(
     }
     entries.push(Entry {
         meta: None,
-        group: workload.name().to_owned(),
+        group: workload.to_owned(),
         is_limit: true,
         items: items.len() as u64,
         format: chunkstream::format::Json::Array,
@@ -121,24 +123,34 @@ fn add<T: Serialize + Send + Sync + 'static>(
     Ok(())
 }
 
-/// The leaked items of the three workloads.
-struct Items {
-    tickets: &'static [workload::Ticket],
-    small: &'static [workload::Small],
-    large: &'static [workload::Large],
+/// The leaked items swept: the three workloads, or the user's.
+enum Items {
+    Workloads {
+        tickets: &'static [workload::Ticket],
+        small: &'static [workload::Small],
+        large: &'static [workload::Large],
+    },
+    User(&'static [serde_json::Value]),
 }
 
 impl Items {
+    /// Every point on every workload, each workload with its limit.
     fn add(
         &self,
         entries: &mut Vec<Entry<Option<Point>>>,
-        w: Workload,
-        points: &[(usize, usize, usize)],
+        points: impl Fn(&str) -> Vec<(usize, usize, usize)>,
     ) -> Result<(), BoxError> {
-        match w {
-            Workload::Tickets => add(entries, w, self.tickets, points),
-            Workload::Small => add(entries, w, self.small, points),
-            Workload::Large => add(entries, w, self.large, points),
+        match *self {
+            Items::Workloads {
+                tickets,
+                small,
+                large,
+            } => {
+                add(entries, "tickets", tickets, &points("tickets"))?;
+                add(entries, "small", small, &points("small"))?;
+                add(entries, "large", large, &points("large"))
+            }
+            Items::User(items) => add(entries, items::WORKLOAD, items, &points(items::WORKLOAD)),
         }
     }
 }
@@ -157,7 +169,7 @@ fn measure_table(
         let Some(p) = entry.meta else { continue };
         let (ratio, ratio_lo, ratio_hi) = record::columns(&o.ratio);
         table.push(record::Tuning {
-            workload: p.workload.name().to_owned(),
+            workload: p.workload.to_owned(),
             buffer_kib: p.buffer_kib,
             threshold_kib: p.threshold_kib,
             batch: p.batch,
@@ -205,15 +217,21 @@ pub(crate) fn run(options: &Options, env: &Environment, out: &FsPath) -> Result<
     let quick = options.quick;
     let bytes = if quick { 64 * 1024 } else { 1 << 20 };
     let n = |w: Workload| w.items_for_bytes(bytes);
-    let items = Items {
-        tickets: workload::leak(workload::tickets(n(Workload::Tickets))),
-        small: workload::leak(workload::small(n(Workload::Small))),
-        large: workload::leak(workload::large(n(Workload::Large))),
+    let mut env = env.clone();
+    let items = match &options.items {
+        Some(path) => {
+            let (items, represented) = items::load(path)?;
+            env.0.insert("items".into(), represented);
+            Items::User(items)
+        }
+        None => Items::Workloads {
+            tickets: workload::leak(workload::tickets(n(Workload::Tickets))),
+            small: workload::leak(workload::small(n(Workload::Small))),
+            large: workload::leak(workload::large(n(Workload::Large))),
+        },
     };
     let mut entries = Vec::new();
-    for w in Workload::ALL {
-        items.add(&mut entries, w, &grid(quick))?;
-    }
+    items.add(&mut entries, |_| grid(quick))?;
     let block =
         Duration::from_secs_f64(options.block_ms.unwrap_or(if quick { 1.0 } else { 3.0 }) / 1e3);
     let budget = options.budget.unwrap_or(if quick { 2.0 } else { 150.0 });
@@ -236,9 +254,7 @@ pub(crate) fn run(options: &Options, env: &Environment, out: &FsPath) -> Result<
     drop(entries);
 
     let mut entries = Vec::new();
-    for w in Workload::ALL {
-        items.add(&mut entries, w, &finalists(&sweep, w.name()))?;
-    }
+    items.add(&mut entries, |w| finalists(&sweep, w))?;
     let finalists = entries.iter().filter(|e| !e.is_limit).count().max(1);
     let plan = Plan {
         schedule: Schedule {
@@ -283,6 +299,32 @@ pub(crate) fn run(options: &Options, env: &Environment, out: &FsPath) -> Result<
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `tune --items` sweeps the user's items and confirms its finalists.
+    #[test]
+    fn tune_items_sweeps_the_users_items() -> Result<(), BoxError> {
+        let (_dir, path) = items::mixed_file(300);
+        let out = tempfile::tempdir()?;
+        let options = Options {
+            quick: true,
+            budget: Some(0.1),
+            block_ms: Some(0.2),
+            items: Some(path),
+        };
+        let env = Environment::from_text("command=chunkstream-lab tune --items\n");
+        run(&options, &env, out.path())?;
+        let sweep: Vec<record::Tuning> =
+            record::read(&out.path().join("tuning.csv"))?.ok_or("no tuning.csv")?;
+        assert_eq!(sweep.len(), grid(true).len());
+        assert!(
+            sweep
+                .iter()
+                .all(|r| r.workload == items::WORKLOAD && r.check == "ok")
+        );
+        let md = std::fs::read_to_string(out.path().join("tuning.md"))?;
+        assert!(md.contains("**Items**: 300 items from"), "{md}");
+        Ok(())
+    }
 
     #[test]
     fn grid_never_puts_the_threshold_above_the_buffer() {

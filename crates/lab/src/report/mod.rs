@@ -25,7 +25,11 @@ pub(crate) const END: &str = "<!-- end generated -->";
 /// A report: its title, then `body` and the environment of the run between the markers
 /// naming the command that made it (the one header every report has).
 pub(crate) fn document(title: &str, env: &Environment, body: &str) -> String {
-    let body = format!("{body}{}", environment(env));
+    let items = match env.0.get("items") {
+        Some(items) => format!("**Items**: {items}.\n\n"),
+        None => String::new(),
+    };
+    let body = format!("{items}{body}{}", environment(env));
     format!("# {title}\n\n{}", generated(env.get("command"), &body))
 }
 
