@@ -20,10 +20,11 @@ use chunkstream::pool::FreelistPool;
 use chunkstream::{BoxError, ChunkConfig, EncodePermits, Encoder, Streamer, source, transform};
 use chunkstream_benches::peers;
 use chunkstream_benches::workload::{self, Ticket, Workload};
+use chunkstream_fixtures::CountingPool;
 use plotters::prelude::*;
 use tokio::runtime::Runtime;
 
-use super::paired_rows::{self, CountingPool, Row, drain, peak_buffers, timed};
+use super::paired_rows::{self, Row, drain, peak_buffers, timed};
 use crate::env_info::Environment;
 use crate::paired::{self, Schedule};
 use crate::sources::{self, Sqlite};
