@@ -36,7 +36,7 @@ use crate::harness::paired::Schedule;
 use crate::harness::rows::{self as paired_rows, Row, timed};
 use crate::report;
 use crate::sampling::{self, Sampled, shares};
-use crate::sources::{COLUMNS, Postgres, Sqlite};
+use crate::sources::{self, Postgres, Sqlite};
 
 const SQLITE_JSON: &str = "SELECT json_object('id', id, 'project_id', project_id, \
      'title', title, 'description', description, 'status', status, 'priority', priority, \
@@ -163,7 +163,8 @@ fn postgres_db(pg: Postgres) -> Result<Db, BoxError> {
     let pool = pg.pool;
     let json_sql: &'static str = Box::leak(
         format!(
-            "SELECT row_to_json(t)::text FROM (SELECT {COLUMNS} FROM {} ORDER BY id) t",
+            "SELECT row_to_json(t)::text FROM (SELECT {} FROM {} ORDER BY id) t",
+            sources::columns(),
             pg.table
         )
         .into_boxed_str(),

@@ -20,12 +20,13 @@ use chunkstream::pool::FreelistPool;
 use chunkstream::{BoxError, ChunkConfig, EncodePermits, Encoder, Streamer, source, transform};
 use chunkstream_benches::peers;
 use chunkstream_benches::workload::{self, Ticket, Workload};
+use chunkstream_fixtures::CountingPool;
 use plotters::prelude::*;
 use tokio::runtime::Runtime;
 
 use crate::env_info::Environment;
 use crate::harness::paired::{self, Schedule};
-use crate::harness::rows::{self as paired_rows, CountingPool, Row, drain, peak_buffers, timed};
+use crate::harness::rows::{self as paired_rows, Row, drain, peak_buffers, timed};
 use crate::report;
 use crate::sources::{self, Sqlite};
 

@@ -1,14 +1,14 @@
-//! What `parallel` and `database` share: timed blocks of async requests, a pool that
-//! counts the buffers a stream holds at once, and rows of paired ratios with their
-//! verdicts by the interval rule.
+//! What `parallel` and `database` share: timed blocks of async requests, the peak
+//! buffers one request holds (counted by `chunkstream_fixtures::CountingPool`), and
+//! rows of paired ratios with their verdicts by the interval rule.
 
 use std::future::Future;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
-use chunkstream::{BoxError, BufferPool, ChunkStream, PoolStats};
+use chunkstream::{BoxError, ChunkStream};
 use chunkstream_benches::scenario;
+use chunkstream_fixtures::CountingPool;
 use futures_util::{StreamExt, TryStreamExt};
 use tokio::runtime::Runtime;
 
@@ -54,56 +54,6 @@ pub(crate) async fn drain(stream: ChunkStream) -> Result<u64, BoxError> {
     Ok(scenario::drain(stream.map_err(BoxError::from).boxed())
         .await?
         .bytes)
-}
-
-/// A pool that counts the buffers taken and not yet returned, and their peak.
-#[derive(Debug)]
-pub(crate) struct CountingPool<P> {
-    inner: P,
-    out: AtomicUsize,
-    peak: AtomicUsize,
-}
-
-impl<P> CountingPool<P> {
-    /// Wraps `inner`.
-    pub(crate) fn new(inner: P) -> Self {
-        CountingPool {
-            inner,
-            out: AtomicUsize::new(0),
-            peak: AtomicUsize::new(0),
-        }
-    }
-
-    /// Starts a new peak from the buffers out now.
-    pub(crate) fn reset_peak(&self) {
-        self.peak
-            .store(self.out.load(Ordering::Relaxed), Ordering::Relaxed);
-    }
-
-    /// The most buffers out at once since the last reset.
-    pub(crate) fn peak(&self) -> usize {
-        self.peak.load(Ordering::Relaxed)
-    }
-}
-
-impl<P: BufferPool> BufferPool for CountingPool<P> {
-    fn get(&self) -> Vec<u8> {
-        let now = self.out.fetch_add(1, Ordering::Relaxed) + 1;
-        self.peak.fetch_max(now, Ordering::Relaxed);
-        self.inner.get()
-    }
-    fn put(&self, buf: Vec<u8>) {
-        let _ = self
-            .out
-            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1));
-        self.inner.put(buf);
-    }
-    fn initial_size(&self) -> usize {
-        self.inner.initial_size()
-    }
-    fn stats(&self) -> PoolStats {
-        self.inner.stats()
-    }
 }
 
 /// The peak buffers one request holds at once (after a warm-up request).
