@@ -20,8 +20,6 @@ mod sources;
 use std::path::PathBuf;
 
 use chunkstream::BoxError;
-use chunkstream_benches::contestants::{EncoderKind, PoolKind};
-use chunkstream_benches::workload::Workload;
 use clap::{Parser, Subcommand};
 
 use crate::env_info::Environment;
@@ -50,39 +48,9 @@ struct Cli {
 enum Command {
     /// Pools x encoders x formats x sources on three workloads, with peers and the
     /// limit, as ratios (the default).
-    Compare {
-        /// Small requests, short alternations (the CI smoke test).
-        #[arg(long)]
-        quick: bool,
-        /// Seconds of paired blocks for the whole matrix, split over the contestants
-        /// (default 130).
-        #[arg(long)]
-        budget: Option<f64>,
-        /// Milliseconds per timed block (default 3).
-        #[arg(long)]
-        block_ms: Option<f64>,
-        /// Your own items (NDJSON, one item per line) instead of the built-in workloads:
-        /// the matrix alone (memory, channel, HTTP), into reports/items by default.
-        #[arg(long)]
-        items: Option<PathBuf>,
-    },
+    Compare(cmd::Options),
     /// Sweep buffer size x chunk threshold x batch size; optimum per workload; plots.
-    Tune {
-        /// A few configurations, tiny requests.
-        #[arg(long)]
-        quick: bool,
-        /// Seconds of paired blocks for the sweep, split over the configurations
-        /// (default 150).
-        #[arg(long)]
-        budget: Option<f64>,
-        /// Milliseconds per timed block (default 3).
-        #[arg(long)]
-        block_ms: Option<f64>,
-        /// Your own items (NDJSON, one item per line) instead of the built-in workloads,
-        /// into reports/items by default.
-        #[arg(long)]
-        items: Option<PathBuf>,
-    },
+    Tune(cmd::Options),
     /// Bytes and blocks allocated per request, each strategy in its own process (build
     /// with `--features dhat-heap` for dhat).
     Alloc {
@@ -91,20 +59,7 @@ enum Command {
         requests: u64,
     },
     /// A pprof flamegraph of one scenario into reports/flamegraphs/.
-    Profile {
-        /// tickets, small or large.
-        #[arg(long, default_value = "tickets", value_parser = parse_workload)]
-        workload: Workload,
-        /// Pool strategy.
-        #[arg(long, default_value = "freelist", value_parser = parse_pool)]
-        pool: PoolKind,
-        /// Encoder.
-        #[arg(long, default_value = "serde_json", value_parser = parse_encoder)]
-        encoder: EncoderKind,
-        /// Seconds of sampling.
-        #[arg(long, default_value_t = 5.0)]
-        seconds: f64,
-    },
+    Profile(cmd::profile::Options),
     /// 1, 2, 8 and 64 concurrent requests on a two-worker runtime, per strategy.
     Concurrency {
         /// Fewer, smaller requests.
@@ -148,18 +103,6 @@ enum Command {
     },
 }
 
-fn parse_workload(s: &str) -> Result<Workload, String> {
-    Workload::from_name(s).ok_or_else(|| format!("unknown workload {s}"))
-}
-
-fn parse_pool(s: &str) -> Result<PoolKind, String> {
-    PoolKind::from_name(s).ok_or_else(|| format!("unknown or disabled pool {s}"))
-}
-
-fn parse_encoder(s: &str) -> Result<EncoderKind, String> {
-    EncoderKind::from_name(s).ok_or_else(|| format!("unknown or disabled encoder {s}"))
-}
-
 fn reports_dir() -> PathBuf {
     let dir = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../reports"));
     dir.canonicalize().unwrap_or(dir)
@@ -168,12 +111,9 @@ fn reports_dir() -> PathBuf {
 fn main() -> Result<(), BoxError> {
     let cli = Cli::parse();
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let command = cli.command.unwrap_or(Command::Compare {
-        quick: false,
-        budget: None,
-        block_ms: None,
-        items: None,
-    });
+    let command = cli
+        .command
+        .unwrap_or(Command::Compare(cmd::Options::default()));
     let args = if args.is_empty() {
         vec!["compare".to_owned()]
     } else {
@@ -182,15 +122,16 @@ fn main() -> Result<(), BoxError> {
     let env = Environment::capture(&args);
     let quick = matches!(
         command,
-        Command::Compare { quick: true, .. }
-            | Command::Tune { quick: true, .. }
+        Command::Compare(cmd::Options { quick: true, .. })
+            | Command::Tune(cmd::Options { quick: true, .. })
             | Command::Concurrency { quick: true }
             | Command::Parallel { quick: true, .. }
             | Command::Database { quick: true }
     );
     let items = matches!(
         command,
-        Command::Compare { items: Some(_), .. } | Command::Tune { items: Some(_), .. }
+        Command::Compare(cmd::Options { items: Some(_), .. })
+            | Command::Tune(cmd::Options { items: Some(_), .. })
     );
     let out = cli.out.unwrap_or_else(|| {
         if items {
@@ -203,57 +144,10 @@ fn main() -> Result<(), BoxError> {
     });
     let started = std::time::Instant::now();
     match command {
-        Command::Compare {
-            quick,
-            budget,
-            block_ms,
-            items,
-        } => {
-            cmd::compare::run(
-                &cmd::compare::Options {
-                    quick,
-                    budget,
-                    block_ms,
-                    items,
-                },
-                &env,
-                &out,
-            )?;
-        }
-        Command::Tune {
-            quick,
-            budget,
-            block_ms,
-            items,
-        } => {
-            cmd::tune::run(
-                &cmd::tune::Options {
-                    quick,
-                    budget,
-                    block_ms,
-                    items,
-                },
-                &env,
-                &out,
-            )?;
-        }
+        Command::Compare(options) => cmd::compare::run(&options, &env, &out)?,
+        Command::Tune(options) => cmd::tune::run(&options, &env, &out)?,
         Command::Alloc { requests } => cmd::alloc::run(requests, &env, &out)?,
-        Command::Profile {
-            workload,
-            pool,
-            encoder,
-            seconds,
-        } => {
-            cmd::profile::run(
-                &cmd::profile::Options {
-                    workload,
-                    pool,
-                    encoder,
-                    seconds,
-                },
-                &out,
-            )?;
-        }
+        Command::Profile(options) => cmd::profile::run(&options, &out)?,
         Command::Concurrency { quick } => cmd::concurrency::run(quick, &env, &out)?,
         Command::Parallel { quick, profile } => {
             if profile {

@@ -34,6 +34,7 @@ use chunkstream_benches::workload::{self, Workload};
 use futures_util::Stream;
 use serde::Serialize;
 
+use super::Options;
 use crate::env_info::Environment;
 use crate::go::bench as go_bench;
 use crate::harness::matrix::{self, Entry, Outcome, Plan};
@@ -42,20 +43,6 @@ use crate::record::{self, Num};
 use crate::service::Service;
 use crate::sources::{self, BodyFactory, Postgres, Server, Sqlite};
 use crate::{items, report};
-
-/// Options of `compare`.
-#[derive(Clone, Debug)]
-pub(crate) struct Options {
-    /// Small requests, short alternations (the CI smoke test).
-    pub(crate) quick: bool,
-    /// Seconds of paired blocks for the whole matrix (default 130, quick 3), split
-    /// evenly over the contestants.
-    pub(crate) budget: Option<f64>,
-    /// Milliseconds per block (default 3, quick 1).
-    pub(crate) block_ms: Option<f64>,
-    /// The user's items (NDJSON) instead of the three workloads: the matrix alone.
-    pub(crate) items: Option<std::path::PathBuf>,
-}
 
 /// What the report says about one contestant.
 #[derive(Clone, Debug)]

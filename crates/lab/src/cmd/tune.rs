@@ -13,6 +13,7 @@ use chunkstream_benches::scenario::{self, Limit, Path, Streaming};
 use chunkstream_benches::workload::{self, Workload};
 use serde::Serialize;
 
+use super::Options;
 use crate::env_info::Environment;
 use crate::harness::matrix::{self, Entry, Plan};
 use crate::harness::noise::Noise;
@@ -26,20 +27,6 @@ pub(crate) const BUFFERS_KIB: &[usize] = &[4, 8, 16, 32, 50, 64, 128, 256];
 pub(crate) const THRESHOLDS_KIB: &[usize] = &[4, 8, 16, 32, 64, 128];
 /// Batch sizes swept.
 pub(crate) const BATCHES: &[usize] = &[1, 10, 100, 1000, 10_000];
-
-/// Options of `tune`.
-#[derive(Clone, Debug)]
-pub(crate) struct Options {
-    /// A handful of configurations, tiny requests.
-    pub(crate) quick: bool,
-    /// Seconds of paired blocks for the sweep (default 150, quick 2), split over the
-    /// configurations.
-    pub(crate) budget: Option<f64>,
-    /// Milliseconds per block (default 3, quick 1).
-    pub(crate) block_ms: Option<f64>,
-    /// The user's items (NDJSON) instead of the three workloads.
-    pub(crate) items: Option<std::path::PathBuf>,
-}
 
 /// A configuration of the sweep.
 #[derive(Clone, Copy, Debug)]
