@@ -3,7 +3,7 @@
 //! streamer against Go's own limit (`json.Marshal` of the slice), and Go's bytes and
 //! allocations per 100-ticket request. Without `go` every figure says why it is missing.
 //!
-//! [`go_ref`]: crate::go_ref
+//! [`go_ref`]: crate::go::reference
 
 use std::path::PathBuf;
 use std::time::Duration;

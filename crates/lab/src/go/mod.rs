@@ -1,5 +1,5 @@
-//! The Go package measured beside chunkstream: building and driving it ([`reference`])
-//! and the paired comparisons with it ([`bench`]).
+//! The Go package measured beside chunkstream: building and driving it ([`reference`](mod@reference))
+//! and the paired comparisons with it ([`bench`](mod@bench)).
 
 pub(crate) mod bench;
 pub(crate) mod reference;

@@ -401,10 +401,10 @@ pub(crate) fn claims(inputs: &Inputs<'_>) -> Vec<Verdict> {
     out
 }
 
-fn compare_row<'a>(
-    compare: Option<&'a [record::Compare]>,
+fn compare_row(
+    compare: Option<&[record::Compare]>,
     pred: impl Fn(&record::Compare) -> bool,
-) -> Option<&'a record::Compare> {
+) -> Option<&record::Compare> {
     compare?.iter().find(|r| pred(r))
 }
 

@@ -431,7 +431,7 @@ pub(crate) fn render_tuning(
     let finals = confirm.unwrap_or(tuning);
     let mut rows = Vec::new();
     for w in claims::workloads(finals) {
-        if let Some(opt) = claims::optimum(finals, &w) {
+        if let Some(opt) = claims::optimum(finals, w) {
             rows.push(tuning_row(opt));
         }
     }
