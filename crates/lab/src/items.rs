@@ -41,11 +41,15 @@ pub(crate) fn load(path: &Path) -> Result<(&'static [serde_json::Value], String)
     Ok((Box::leak(items.into_boxed_slice()), line))
 }
 
-/// A file of `n` mixed items (objects, arrays, strings, numbers, nested values) in a
-/// temporary folder, for the tests of `--items`.
+/// Runs `command` (`compare::run` or `tune::run`) quickly on a file of `n` mixed items
+/// (objects, arrays, strings, numbers, nested values), for the tests of `--items`: the
+/// folder it wrote its reports into.
 #[cfg(test)]
-pub(crate) fn mixed_file(n: usize) -> (tempfile::TempDir, std::path::PathBuf) {
-    let dir = tempfile::tempdir().expect("a temporary folder");
+pub(crate) fn run_on_mixed(
+    n: usize,
+    command: fn(&crate::cmd::Options, &crate::env_info::Environment, &Path) -> Result<(), BoxError>,
+) -> Result<tempfile::TempDir, BoxError> {
+    let dir = tempfile::tempdir()?;
     let path = dir.path().join("items.ndjson");
     let lines: Vec<String> = (0..n)
         .map(|i| match i % 4 {
@@ -56,8 +60,16 @@ pub(crate) fn mixed_file(n: usize) -> (tempfile::TempDir, std::path::PathBuf) {
         })
         .map(|v| v.to_string())
         .collect();
-    std::fs::write(&path, lines.join("\n")).expect("the items file");
-    (dir, path)
+    std::fs::write(&path, lines.join("\n"))?;
+    let options = crate::cmd::Options {
+        quick: true,
+        budget: Some(0.2),
+        block_ms: Some(0.2),
+        items: Some(path),
+    };
+    let env = crate::env_info::Environment::from_text("command=chunkstream-lab --items\n");
+    command(&options, &env, dir.path())?;
+    Ok(dir)
 }
 
 #[cfg(test)]

@@ -290,16 +290,7 @@ mod tests {
     /// `tune --items` sweeps the user's items and confirms its finalists.
     #[test]
     fn tune_items_sweeps_the_users_items() -> Result<(), BoxError> {
-        let (_dir, path) = items::mixed_file(300);
-        let out = tempfile::tempdir()?;
-        let options = Options {
-            quick: true,
-            budget: Some(0.1),
-            block_ms: Some(0.2),
-            items: Some(path),
-        };
-        let env = Environment::from_text("command=chunkstream-lab tune --items\n");
-        run(&options, &env, out.path())?;
+        let out = items::run_on_mixed(300, run)?;
         let sweep: Vec<record::Tuning> =
             record::read(&out.path().join("tuning.csv"))?.ok_or("no tuning.csv")?;
         assert_eq!(sweep.len(), grid(true).len());
