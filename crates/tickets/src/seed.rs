@@ -2,6 +2,7 @@
 //! columns, its `CREATE TABLE` and the batched inserts are `chunkstream_fixtures::sql`'s,
 //! shared with the lab's table.
 
+use chunkstream_fixtures::bind_fields;
 use chunkstream_fixtures::sql::{self, SERVICE_TICKETS};
 
 use crate::db::{Db, Dialect, on_pool};
@@ -208,22 +209,11 @@ where
     };
     on_pool!(db, pool => {
         sql::insert(pool, "tickets", SERVICE_TICKETS, tickets, ROWS_PER_INSERT, |q, t| {
-            q.bind(t.id)
-                .bind(t.title)
-                .bind(t.description)
-                .bind(t.status)
-                .bind(t.priority)
-                .bind(t.assignee)
-                .bind(t.reporter)
-                .bind(t.tags)
-                .bind(t.project)
-                .bind(t.component)
-                .bind(t.sla_hours)
-                .bind(t.estimate_hours)
-                .bind(t.comments)
-                .bind(t.created_at)
-                .bind(t.updated_at)
-                .bind(t.resolved_at)
+            bind_fields!(q, t;
+                id, title, description, status, priority, assignee, reporter, tags, project,
+                component, sla_hours, estimate_hours, comments, created_at, updated_at,
+                resolved_at
+            )
         }, progress)
         .await
     })
