@@ -16,6 +16,7 @@ use chunkstream::{BoxError, ChunkStream};
 use chunkstream_benches::peers::PeerKind;
 use chunkstream_benches::scenario::{Chunks, ChunksFactory};
 use chunkstream_benches::workload::Ticket;
+use chunkstream_fixtures::bind_fields;
 use chunkstream_fixtures::sql::{self, WORKLOAD_TICKETS};
 use futures_util::{Stream, StreamExt, TryStreamExt};
 use sqlx::postgres::{PgPool, PgPoolOptions};
@@ -74,18 +75,10 @@ where
         rows,
         ROWS_PER_INSERT,
         |q, t| {
-            q.bind(t.id)
-                .bind(t.project_id)
-                .bind(t.title)
-                .bind(t.description)
-                .bind(t.status)
-                .bind(t.priority)
-                .bind(t.assignee)
-                .bind(t.reporter)
-                .bind(t.created_at)
-                .bind(t.updated_at)
-                .bind(t.estimate_hours)
-                .bind(t.labels)
+            bind_fields!(q, t;
+                id, project_id, title, description, status, priority, assignee, reporter,
+                created_at, updated_at, estimate_hours, labels
+            )
         },
         |_| (),
     )
