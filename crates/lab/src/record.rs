@@ -363,6 +363,22 @@ pub(crate) enum GoFigure {
     RequestUnpooledAllocs,
 }
 
+impl GoFigure {
+    /// The decimals the report shows it with.
+    pub(crate) fn decimals(self) -> usize {
+        use GoFigure::*;
+        match self {
+            BulkRatio | BulkRatioAllCores | GoVsLimit => 3,
+            BulkChunkstream | BulkGo | BulkGoAllCores => 1,
+            Status
+            | RequestPooledBytes
+            | RequestPooledAllocs
+            | RequestUnpooledBytes
+            | RequestUnpooledAllocs => 0,
+        }
+    }
+}
+
 /// A row of `go.csv`: one figure of the Go package measured here.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub(crate) struct Go {

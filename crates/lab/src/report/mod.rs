@@ -260,7 +260,7 @@ pub(crate) fn render_compare(
                 let figure = serde_json::to_value(r.figure).unwrap_or_default();
                 vec![
                     figure.as_str().unwrap_or_default().to_owned(),
-                    record::interval(r.value, r.lo, r.hi, r.pairs).show(3),
+                    record::interval(r.value, r.lo, r.hi, r.pairs).show(r.figure.decimals()),
                     r.pairs.to_string(),
                     r.note.clone(),
                 ]
