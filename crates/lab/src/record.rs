@@ -111,23 +111,6 @@ pub(crate) fn read<T: DeserializeOwned>(path: &Path) -> Result<Option<Vec<T>>, B
     Ok(Some(rows.map_err(|e| format!("{}: {e}", path.display()))?))
 }
 
-/// Every column of `rows` as a markdown table, headed by the CSV's column names.
-pub(crate) fn markdown<T: Serialize + Default>(rows: &[T]) -> String {
-    let text = to_csv(rows).unwrap_or_default();
-    let mut r = csv::Reader::from_reader(text.as_bytes());
-    let header: Vec<String> = r
-        .headers()
-        .map(|h| h.iter().map(str::to_owned).collect())
-        .unwrap_or_default();
-    let cells: Vec<Vec<String>> = r
-        .records()
-        .filter_map(Result::ok)
-        .map(|rec| rec.iter().map(str::to_owned).collect())
-        .collect();
-    let header: Vec<&str> = header.iter().map(String::as_str).collect();
-    crate::report::markdown_table(&header, &cells)
-}
-
 /// `check` of a measured row: `ok`, or why it failed.
 pub(crate) fn check(result: &Result<(), String>) -> String {
     match result {

@@ -68,7 +68,7 @@ pub(crate) fn run(requests: u64, env: &Environment, out: &FsPath) -> Result<(), 
     record::write(&out.join("alloc.csv"), &table)?;
     env.write(&out.join("alloc.env"))?;
     report::regenerate(out)?;
-    println!("{}", record::markdown(&table));
+    println!("{}", report::every_column(&table));
     Ok(())
 }
 

@@ -788,7 +788,7 @@ mod tests {
     /// those items, checked against them, and the report saying how they were held.
     #[test]
     fn compare_items_runs_the_matrix_on_the_users_items() -> Result<(), BoxError> {
-        let out = items::run_on_mixed(400, run)?;
+        let out = crate::cmd::run_on_mixed(400, run)?;
         let rows: Vec<record::Compare> =
             record::read(&out.path().join("compare.csv"))?.ok_or("no compare.csv")?;
         let memory = rows.iter().filter(|r| r.source == MEMORY).count();

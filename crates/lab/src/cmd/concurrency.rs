@@ -111,6 +111,6 @@ pub(crate) fn run(quick: bool, env: &Environment, out: &FsPath) -> Result<(), Bo
     record::write(&out.join("concurrency.csv"), &table)?;
     env.write(&out.join("concurrency.env"))?;
     report::regenerate(out)?;
-    println!("{}", record::markdown(&table));
+    println!("{}", report::every_column(&table));
     Ok(())
 }

@@ -29,3 +29,38 @@ pub(crate) struct Options {
     #[arg(long)]
     pub(crate) items: Option<std::path::PathBuf>,
 }
+
+/// Runs `command` (`compare::run` or `tune::run`) quickly on a file of `n` mixed items
+/// (objects, arrays, strings, numbers, nested values), for the tests of `--items`: the
+/// folder it wrote its reports into.
+#[cfg(test)]
+pub(crate) fn run_on_mixed(
+    n: usize,
+    command: fn(
+        &Options,
+        &crate::env_info::Environment,
+        &std::path::Path,
+    ) -> Result<(), chunkstream::BoxError>,
+) -> Result<tempfile::TempDir, chunkstream::BoxError> {
+    let dir = tempfile::tempdir()?;
+    let path = dir.path().join("items.ndjson");
+    let lines: Vec<String> = (0..n)
+        .map(|i| match i % 4 {
+            0 => serde_json::json!({"id": i, "name": format!("item {i}"), "tags": ["a", "b"]}),
+            1 => serde_json::json!([i, i as f64 / 3.0, null, true]),
+            2 => serde_json::json!(format!("line {i} with \"quotes\" and é")),
+            _ => serde_json::json!({"nested": {"depth": [{"i": i}], "ok": false}}),
+        })
+        .map(|v| v.to_string())
+        .collect();
+    std::fs::write(&path, lines.join("\n"))?;
+    let options = Options {
+        quick: true,
+        budget: Some(0.2),
+        block_ms: Some(0.2),
+        items: Some(path),
+    };
+    let env = crate::env_info::Environment::from_text("command=chunkstream-lab --items\n");
+    command(&options, &env, dir.path())?;
+    Ok(dir)
+}

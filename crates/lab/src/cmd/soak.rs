@@ -93,6 +93,6 @@ pub(crate) fn run(items: u64, env: &Environment, out: &FsPath) -> Result<(), Box
     record::write(&out.join("soak_summary.csv"), &summary)?;
     env.write(&out.join("soak_summary.env"))?;
     report::regenerate(out)?;
-    println!("{}", record::markdown(&summary));
+    println!("{}", report::every_column(&summary));
     Ok(())
 }

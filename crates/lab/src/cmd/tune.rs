@@ -290,7 +290,7 @@ mod tests {
     /// `tune --items` sweeps the user's items and confirms its finalists.
     #[test]
     fn tune_items_sweeps_the_users_items() -> Result<(), BoxError> {
-        let out = items::run_on_mixed(300, run)?;
+        let out = crate::cmd::run_on_mixed(300, run)?;
         let sweep: Vec<record::Tuning> =
             record::read(&out.path().join("tuning.csv"))?.ok_or("no tuning.csv")?;
         assert_eq!(sweep.len(), grid(true).len());

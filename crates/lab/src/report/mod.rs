@@ -51,6 +51,23 @@ pub(crate) fn markdown_table(header: &[&str], rows: &[Vec<String>]) -> String {
     out
 }
 
+/// Every column of `rows` as a markdown table, headed by the CSV's column names.
+pub(crate) fn every_column<T: serde::Serialize + Default>(rows: &[T]) -> String {
+    let text = record::to_csv(rows).unwrap_or_default();
+    let mut r = csv::Reader::from_reader(text.as_bytes());
+    let header: Vec<String> = r
+        .headers()
+        .map(|h| h.iter().map(str::to_owned).collect())
+        .unwrap_or_default();
+    let cells: Vec<Vec<String>> = r
+        .records()
+        .filter_map(Result::ok)
+        .map(|rec| rec.iter().map(str::to_owned).collect())
+        .collect();
+    let header: Vec<&str> = header.iter().map(String::as_str).collect();
+    markdown_table(&header, &cells)
+}
+
 /// The environment as a markdown list.
 pub(crate) fn environment(env: &Environment) -> String {
     let mut out = String::from("Environment:\n\n");
@@ -350,7 +367,7 @@ pub(crate) fn render_compare(
              apart, a 10 ms interval, on the per-item and the batch path; the delay's median \
              with a bootstrap 95% interval (`lo`, `hi`) and the largest delay.\n\n",
         );
-        body.push_str(&record::markdown(t));
+        body.push_str(&every_column(t));
         body.push('\n');
     }
     if let Some(t) = beside.mixed {
@@ -358,7 +375,7 @@ pub(crate) fn render_compare(
             "## Pools on a mixed workload\n\nTiny responses (one ticket) first, then large \
              ones (about 1 MiB); the hit rate is over the large responses' buffers.\n\n",
         );
-        body.push_str(&record::markdown(t));
+        body.push_str(&every_column(t));
         body.push('\n');
     }
     document("Comparison", env, &body)
@@ -584,7 +601,7 @@ fn simple<T: serde::de::DeserializeOwned + serde::Serialize + Default>(
         return Ok(None);
     };
     let env = Environment::read(&dir.join(format!("{name}.env")));
-    let md = render_simple(title, intro, &record::markdown(&rows), &env);
+    let md = render_simple(title, intro, &every_column(&rows), &env);
     std::fs::write(dir.join(format!("{file}.md")), md)?;
     Ok(Some(env))
 }
