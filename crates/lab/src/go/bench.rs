@@ -243,31 +243,15 @@ impl GoRun {
         }
         match go_ref::request_figures() {
             Ok(f) => {
-                let note = "go test -bench Request -benchmem";
-                push(
-                    &mut table,
-                    GoFigure::RequestPooledBytes,
-                    &Estimate::exact(f.pooled_bytes),
-                    note,
-                );
-                push(
-                    &mut table,
-                    GoFigure::RequestPooledAllocs,
-                    &Estimate::exact(f.pooled_allocs),
-                    note,
-                );
-                push(
-                    &mut table,
-                    GoFigure::RequestUnpooledBytes,
-                    &Estimate::exact(f.unpooled_bytes),
-                    note,
-                );
-                push(
-                    &mut table,
-                    GoFigure::RequestUnpooledAllocs,
-                    &Estimate::exact(f.unpooled_allocs),
-                    note,
-                );
+                for (figure, value) in [
+                    (GoFigure::RequestPooledBytes, f.pooled_bytes),
+                    (GoFigure::RequestPooledAllocs, f.pooled_allocs),
+                    (GoFigure::RequestUnpooledBytes, f.unpooled_bytes),
+                    (GoFigure::RequestUnpooledAllocs, f.unpooled_allocs),
+                ] {
+                    let note = "go test -bench Request -benchmem";
+                    push(&mut table, figure, &Estimate::exact(value), note);
+                }
             }
             Err(e) => notes.push(format!("request figures: {e}")),
         }
