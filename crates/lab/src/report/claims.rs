@@ -559,108 +559,101 @@ pub(crate) fn headlines(inputs: &Inputs<'_>) -> Vec<Headline> {
     ]
 }
 
-/// Verdicts on the design's targets.
-pub(crate) fn targets(inputs: &Inputs<'_>) -> Vec<Verdict> {
-    let mut out = Vec::new();
-    let none = String::new;
+/// A figure measured against a target: what was measured in words, the estimate, the
+/// threshold, and whether higher is the right side.
+type Measured = (String, Estimate, f64, bool);
 
-    let what = "bulk throughput over the Go package (tickets, same machine, one core each, \
-                chunkstream's default features)";
-    let target = format!(">= {GO_SPEEDUP_TARGET}x");
-    let target = target.as_str();
-    out.push(match go_bench::figure(inputs.go, GoFigure::BulkRatio) {
-        Some(ratio) => {
-            let mb = |name| {
-                go_bench::figure(inputs.go, name).map_or("-".into(), |e: Estimate| e.show(0))
-            };
-            verdict(
-                what,
-                target,
-                none(),
-                format!(
-                    "{}x (chunkstream {} MB/s, Go at GOMAXPROCS=1 {} MB/s); against Go at its \
-                     default GOMAXPROCS (both cores, slower and unsteady from run to run \
-                     here): {}x, Go {} MB/s",
-                    ratio.show(2),
-                    mb(GoFigure::BulkChunkstream),
-                    mb(GoFigure::BulkGo),
-                    go_bench::figure(inputs.go, GoFigure::BulkRatioAllCores)
-                        .map_or("-".into(), |e| e.show(2)),
-                    mb(GoFigure::BulkGoAllCores)
-                ),
-                &decide(&ratio, GO_SPEEDUP_TARGET, true, ("met", "missed")),
-            )
+/// A target's verdict by the interval rule when it was measured; else not measured,
+/// saying why (`missing`).
+fn target(what: &str, target: &str, measured: Option<Measured>, missing: &str) -> Verdict {
+    match measured {
+        Some((words, e, threshold, higher)) => {
+            let v = decide(&e, threshold, higher, ("met", "missed"));
+            verdict(what, target, String::new(), words, &v)
         }
         None => verdict(
             what,
             target,
-            none(),
-            go_bench::status(inputs.go),
+            String::new(),
+            missing.to_owned(),
             NOT_MEASURED,
         ),
-    });
+    }
+}
 
-    let what = "end-to-end throughput, memory, tickets, serde_json, freelist";
-    let target = ">= 0.95x the limit";
-    out.push(
-        match chunkstream_row(
-            inputs.compare,
-            "tickets",
-            "memory",
-            "freelist",
-            "serde_json",
-        ) {
-            Some(row) => {
-                let ratio = row.ratio();
-                let peers: Vec<String> = inputs
-                    .compare
-                    .into_iter()
-                    .flatten()
-                    .filter(|r| {
-                        r.workload == "tickets"
-                            && r.source == "memory"
-                            && r.pool == "-"
-                            && r.encoder == "-"
-                    })
-                    .map(|r| format!("{} {}x", r.contestant, r.ratio().show(2)))
-                    .collect();
-                verdict(
-                    what,
-                    target,
-                    none(),
-                    format!("{}x the limit (peers: {})", ratio.show(3), peers.join(", ")),
-                    &decide(&ratio, LIMIT_TARGET, true, ("met", "missed")),
-                )
-            }
-            None => verdict(what, target, none(), "run `compare`".into(), NOT_MEASURED),
-        },
-    );
+/// Verdicts on the design's targets.
+pub(crate) fn targets(inputs: &Inputs<'_>) -> Vec<Verdict> {
+    let mut out = Vec::new();
+    let run_compare = "run `compare`";
+    let go = |figure| go_bench::figure(inputs.go, figure);
 
-    let what = "bytes allocated per 100-item request, any pooling strategy";
+    let mb = |figure| go(figure).map_or("-".into(), |e: Estimate| e.show(0));
+    out.push(target(
+        "bulk throughput over the Go package (tickets, same machine, one core each, \
+         chunkstream's default features)",
+        &format!(">= {GO_SPEEDUP_TARGET}x"),
+        go(GoFigure::BulkRatio).map(|ratio| {
+            let words = format!(
+                "{}x (chunkstream {} MB/s, Go at GOMAXPROCS=1 {} MB/s); against Go at its \
+                 default GOMAXPROCS (both cores, slower and unsteady from run to run \
+                 here): {}x, Go {} MB/s",
+                ratio.show(2),
+                mb(GoFigure::BulkChunkstream),
+                mb(GoFigure::BulkGo),
+                go(GoFigure::BulkRatioAllCores).map_or("-".into(), |e| e.show(2)),
+                mb(GoFigure::BulkGoAllCores)
+            );
+            (words, ratio, GO_SPEEDUP_TARGET, true)
+        }),
+        &go_bench::status(inputs.go),
+    ));
+
+    let tickets =
+        |pool, encoder| chunkstream_row(inputs.compare, "tickets", "memory", pool, encoder);
+    out.push(target(
+        "end-to-end throughput, memory, tickets, serde_json, freelist",
+        ">= 0.95x the limit",
+        tickets("freelist", "serde_json").map(|row| {
+            let peers: Vec<String> = inputs
+                .compare
+                .into_iter()
+                .flatten()
+                .filter(|r| {
+                    r.workload == "tickets"
+                        && r.source == "memory"
+                        && r.pool == "-"
+                        && r.encoder == "-"
+                })
+                .map(|r| format!("{} {}x", r.contestant, r.ratio().show(2)))
+                .collect();
+            let words = format!(
+                "{}x the limit (peers: {})",
+                row.ratio().show(3),
+                peers.join(", ")
+            );
+            (words, row.ratio(), LIMIT_TARGET, true)
+        }),
+        run_compare,
+    ));
+
     let worst = inputs.steady.and_then(|t| {
         t.iter()
             .filter(|r| r.contestant == "chunkstream" && r.pool != "none")
             .max_by(|a, b| a.bytes_per_request.0.total_cmp(&b.bytes_per_request.0))
     });
-    out.push(match worst {
-        Some(r) => {
-            let bytes = r.bytes();
-            verdict(
-                what,
-                "<= 1 KiB",
-                none(),
-                format!("{} B (worst: {})", bytes.show(0), r.pool),
-                &decide(&bytes, 1024.0, false, ("met", "missed")),
+    out.push(target(
+        "bytes allocated per 100-item request, any pooling strategy",
+        "<= 1 KiB",
+        worst.map(|r| {
+            (
+                format!("{} B (worst: {})", r.bytes().show(0), r.pool),
+                r.bytes(),
+                1024.0,
+                false,
             )
-        }
-        None => verdict(
-            what,
-            "<= 1 KiB",
-            none(),
-            "run `compare`".into(),
-            NOT_MEASURED,
-        ),
-    });
+        }),
+        run_compare,
+    ));
 
     for (case, what) in [
         (
@@ -672,165 +665,127 @@ pub(crate) fn targets(inputs: &Inputs<'_>) -> Vec<Verdict> {
             "pool get + put, best strategy, get on one thread and put on another",
         ),
     ] {
-        let target = "cheaper than a fresh Vec + drop (< 1x)";
-        out.push(match best_pool(inputs.pool_ops, case) {
-            Some(r) => verdict(
-                what,
-                target,
-                none(),
-                format!(
-                    "{}x a fresh Vec ({}: {} ns vs {} ns)",
-                    r.ratio().show(2),
-                    r.pool,
-                    r.ns().show(1),
-                    r.reference_ns().show(1)
-                ),
-                &decide(&r.ratio(), 1.0, false, ("met", "missed")),
-            ),
-            None => verdict(what, target, none(), "run `compare`".into(), NOT_MEASURED),
+        let measured = best_pool(inputs.pool_ops, case).map(|r| {
+            let words = format!(
+                "{}x a fresh Vec ({}: {} ns vs {} ns)",
+                r.ratio().show(2),
+                r.pool,
+                r.ns().show(1),
+                r.reference_ns().show(1)
+            );
+            (words, r.ratio(), 1.0, false)
         });
+        out.push(target(
+            what,
+            "cheaper than a fresh Vec + drop (< 1x)",
+            measured,
+            run_compare,
+        ));
     }
 
-    let what = "sonic-rs path over the serde_json path (memory, tickets, freelist)";
-    let target = "faster (> 1x)";
-    let sonic = chunkstream_row(inputs.compare, "tickets", "memory", "freelist", "sonic-rs");
-    let serde = chunkstream_row(
-        inputs.compare,
-        "tickets",
-        "memory",
-        "freelist",
-        "serde_json",
-    );
     let sonic_limit = limit_row(inputs.compare, "tickets", "sonic-rs limit");
-    out.push(match (sonic, serde, sonic_limit) {
+    let sonic = match (
+        tickets("freelist", "sonic-rs"),
+        tickets("freelist", "serde_json"),
+        sonic_limit,
+    ) {
         (Some(sonic), Some(serde), Some(limit)) => {
             let ratio = combine(&[
                 (sonic.ratio(), 1.0),
                 (limit.ratio(), 1.0),
                 (serde.ratio(), -1.0),
             ]);
-            verdict(
-                what,
-                target,
-                none(),
-                format!(
-                    "{}x (sonic-rs path {}x its own limit; its limit {}x serde_json's)",
-                    ratio.show(2),
-                    sonic.ratio().show(3),
-                    limit.ratio().show(2)
-                ),
-                &decide(&ratio, 1.0, true, ("met", "missed")),
-            )
+            let words = format!(
+                "{}x (sonic-rs path {}x its own limit; its limit {}x serde_json's)",
+                ratio.show(2),
+                sonic.ratio().show(3),
+                limit.ratio().show(2)
+            );
+            Some((words, ratio, 1.0, true))
         }
-        _ => verdict(
-            what,
-            target,
-            none(),
-            "sonic-rs is not in this build, or run `compare`".into(),
-            NOT_MEASURED,
-        ),
-    });
+        _ => None,
+    };
+    out.push(target(
+        "sonic-rs path over the serde_json path (memory, tickets, freelist)",
+        "faster (> 1x)",
+        sonic,
+        "sonic-rs is not in this build, or run `compare`",
+    ));
 
-    let what = "peak memory streaming ten million items";
-    out.push(match inputs.soak.and_then(|s| s.first()) {
-        Some(r) => {
+    out.push(target(
+        "peak memory streaming ten million items",
+        "<= 16 MiB above baseline",
+        inputs.soak.and_then(|s| s.first()).map(|r| {
             let above = r.peak_above_baseline_mib.0;
-            verdict(
-                what,
-                "<= 16 MiB above baseline",
-                none(),
-                format!(
-                    "{} MiB above a {} MiB baseline ({} items; one run, the peak of its \
-                     samples: exact)",
-                    fmt_num(above, 1),
-                    r.baseline_mib,
-                    r.items
-                ),
-                &decide(&Estimate::exact(above), 16.0, false, ("met", "missed")),
-            )
-        }
-        None => verdict(
-            what,
-            "<= 16 MiB above baseline",
-            none(),
-            "run `soak`".into(),
-            NOT_MEASURED,
-        ),
-    });
+            let words = format!(
+                "{} MiB above a {} MiB baseline ({} items; one run, the peak of its \
+                 samples: exact)",
+                fmt_num(above, 1),
+                r.baseline_mib,
+                r.items
+            );
+            (words, Estimate::exact(above), 16.0, false)
+        }),
+        "run `soak`",
+    ));
 
     for r in inputs.first_byte.into_iter().flatten() {
         let path = if r.path.is_empty() { "stream" } else { &r.path };
         let interval = r.flush_interval_ms.0;
         let delays = record::interval(r.delay_ms_median, r.delay_ms_lo, r.delay_ms_hi, r.requests);
-        out.push(verdict(
+        let words = format!(
+            "{} ms after the first item (median of {} requests; max {} ms); interval {} ms",
+            delays.show(1),
+            r.requests,
+            fmt_num(r.delay_ms_max.0, 1),
+            fmt_num(interval, 0)
+        );
+        out.push(target(
             &format!("first byte from a slow source with flush_interval ({path})"),
             "within the interval + 5 ms",
-            none(),
-            format!(
-                "{} ms after the first item (median of {} requests; max {} ms); interval {} ms",
-                delays.show(1),
-                r.requests,
-                fmt_num(r.delay_ms_max.0, 1),
-                fmt_num(interval, 0)
-            ),
-            &decide(&delays, interval + 5.0, false, ("met", "missed")),
+            Some((words, delays, interval + 5.0, false)),
+            "",
         ));
     }
 
-    let what = "Calibrated pool hit rate, large responses after tiny ones";
-    out.push(
-        match inputs
-            .mixed
-            .and_then(|t| t.iter().find(|r| r.pool == "calibrated"))
-        {
-            Some(r) => {
-                let rate = Estimate::exact(r.hit_rate.0);
-                let freelist_allocs = inputs
-                    .mixed
-                    .and_then(|t| t.iter().find(|r| r.pool == "freelist"))
-                    .map_or("-".into(), |r| r.allocs_per_large_response.to_string());
-                verdict(
-                    what,
-                    ">= 0.9",
-                    none(),
-                    format!(
-                        "{} ({} hits, {} misses over {} chunks after {} tiny responses, {} \
-                         buffers dropped as oversize, {} allocations per large response \
-                         (freelist: {}); counted: exact)",
-                        fmt_num(rate.median, 3),
-                        r.hits,
-                        r.misses,
-                        r.large_chunks,
-                        r.tiny_requests,
-                        r.dropped_oversize,
-                        r.allocs_per_large_response,
-                        freelist_allocs
-                    ),
-                    &decide(&rate, 0.9, true, ("met", "missed")),
-                )
-            }
-            None => verdict(what, ">= 0.9", none(), "run `compare`".into(), NOT_MEASURED),
-        },
-    );
-    let what = "tickets service, one client, ~1 MB response (limit=2330), over the service \
-                as it was (serde_json, sqlx, no TCP_NODELAY)";
-    let target = format!(">= {SERVICE_TARGET}x");
+    let pool = |name: &str| inputs.mixed.and_then(|t| t.iter().find(|r| r.pool == name));
+    out.push(target(
+        "Calibrated pool hit rate, large responses after tiny ones",
+        ">= 0.9",
+        pool("calibrated").map(|r| {
+            let freelist_allocs =
+                pool("freelist").map_or("-".into(), |r| r.allocs_per_large_response.to_string());
+            let words = format!(
+                "{} ({} hits, {} misses over {} chunks after {} tiny responses, {} \
+                 buffers dropped as oversize, {} allocations per large response \
+                 (freelist: {}); counted: exact)",
+                fmt_num(r.hit_rate.0, 3),
+                r.hits,
+                r.misses,
+                r.large_chunks,
+                r.tiny_requests,
+                r.dropped_oversize,
+                r.allocs_per_large_response,
+                freelist_allocs
+            );
+            (words, Estimate::exact(r.hit_rate.0), 0.9, true)
+        }),
+        run_compare,
+    ));
+
     let service = compare_row(inputs.compare, |r| {
         r.source == "tickets service" && r.contestant == "the service" && r.items == 2330
     });
-    out.push(match service {
-        Some(row) => {
-            let ratio = row.ratio();
-            verdict(
-                what,
-                &target,
-                none(),
-                format!("{}x ({} MB/s)", ratio.show(2), row.mb_per_s),
-                &decide(&ratio, SERVICE_TARGET, true, ("met", "missed")),
-            )
-        }
-        None => verdict(what, &target, none(), "run `compare`".into(), NOT_MEASURED),
-    });
+    out.push(target(
+        "tickets service, one client, ~1 MB response (limit=2330), over the service \
+         as it was (serde_json, sqlx, no TCP_NODELAY)",
+        &format!(">= {SERVICE_TARGET}x"),
+        service.map(|row| {
+            let words = format!("{}x ({} MB/s)", row.ratio().show(2), row.mb_per_s);
+            (words, row.ratio(), SERVICE_TARGET, true)
+        }),
+        run_compare,
+    ));
 
     out.extend(http_targets(inputs.compare));
     out.extend(paired_targets(inputs.parallel, "parallel"));
