@@ -8,46 +8,20 @@ use serde::Serialize;
 /// The seed every workload uses unless told otherwise.
 pub const SEED: u64 = 0x00c0_ffee_5eed;
 
-/// A small, fast, seeded generator (SplitMix64): no dependency, same output everywhere.
-#[derive(Clone, Debug)]
-pub struct Rng(u64);
+/// The seeded generator every workload draws from (SplitMix64, shared with the tickets
+/// service's seeding).
+pub use chunkstream_fixtures::SplitMix64 as Rng;
 
-impl Rng {
-    /// A generator from a seed.
-    pub fn new(seed: u64) -> Self {
-        Rng(seed)
-    }
-
-    /// The next 64 random bits.
-    pub fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    /// A number in `0..n` (`n > 0`).
-    pub fn below(&mut self, n: u64) -> u64 {
-        self.next_u64() % n
-    }
-
-    /// One of `items`.
-    pub fn pick<'a>(&mut self, items: &[&'a str]) -> &'a str {
-        items[self.below(items.len() as u64) as usize]
-    }
-
-    /// `words` random words from a small vocabulary, space separated.
-    pub fn words(&mut self, words: usize) -> String {
-        let mut out = String::with_capacity(words * 8);
-        for i in 0..words {
-            if i > 0 {
-                out.push(' ');
-            }
-            out.push_str(self.pick(WORDS));
+/// `count` random words from a small vocabulary, space separated.
+fn words(rng: &mut Rng, count: usize) -> String {
+    let mut out = String::with_capacity(count * 8);
+    for i in 0..count {
+        if i > 0 {
+            out.push(' ');
         }
-        out
+        out.push_str(rng.pick(WORDS));
     }
+    out
 }
 
 const WORDS: &[&str] = &[
@@ -139,8 +113,8 @@ impl Ticket {
         Ticket {
             id,
             project_id: 1 + rng.below(40) as i64,
-            title: rng.words(title_words),
-            description: rng.words(description_words),
+            title: words(&mut rng, title_words),
+            description: words(&mut rng, description_words),
             status: rng.pick(STATUSES).to_owned(),
             priority: rng.pick(PRIORITIES).to_owned(),
             assignee: rng.pick(PEOPLE).to_owned(),
@@ -205,8 +179,8 @@ impl Large {
             .collect();
         Large {
             id,
-            title: rng.words(8),
-            body: rng.words(1150),
+            title: words(&mut rng, 8),
+            body: words(&mut rng, 1150),
             samples,
         }
     }

@@ -4,41 +4,29 @@
 //! `cargo run --release -p chunkstream-lab` runs `compare`; see `--help` for the other
 //! subcommands. The lab measures; it asserts nothing.
 
-mod alloc_count;
-mod claims;
 mod cmd;
 mod env_info;
-mod first_byte;
 mod frames;
-mod go_bench;
-mod go_ref;
+mod go;
+mod harness;
+mod items;
 mod measure;
-mod mixed;
-mod noise;
-mod paired;
-mod plot;
-mod pool_ops;
+mod record;
 mod report;
 mod sampling;
 mod service;
 mod sources;
-mod stats;
-mod steady_alloc;
-mod table;
-mod tradeoff;
 
 use std::path::PathBuf;
 
 use chunkstream::BoxError;
-use chunkstream_benches::contestants::{EncoderKind, PoolKind};
-use chunkstream_benches::workload::Workload;
 use clap::{Parser, Subcommand};
 
 use crate::env_info::Environment;
 
 #[cfg(not(feature = "dhat-heap"))]
 #[global_allocator]
-static ALLOC: alloc_count::Counting = alloc_count::Counting;
+static ALLOC: harness::alloc_count::Counting = harness::alloc_count::Counting;
 
 #[cfg(feature = "dhat-heap")]
 #[global_allocator]
@@ -60,31 +48,9 @@ struct Cli {
 enum Command {
     /// Pools x encoders x formats x sources on three workloads, with peers and the
     /// limit, as ratios (the default).
-    Compare {
-        /// Small requests, short alternations (the CI smoke test).
-        #[arg(long)]
-        quick: bool,
-        /// Seconds of paired blocks for the whole matrix, split over the contestants
-        /// (default 130).
-        #[arg(long)]
-        budget: Option<f64>,
-        /// Milliseconds per timed block (default 3).
-        #[arg(long)]
-        block_ms: Option<f64>,
-    },
+    Compare(cmd::Options),
     /// Sweep buffer size x chunk threshold x batch size; optimum per workload; plots.
-    Tune {
-        /// A few configurations, tiny requests.
-        #[arg(long)]
-        quick: bool,
-        /// Seconds of paired blocks for the sweep, split over the configurations
-        /// (default 150).
-        #[arg(long)]
-        budget: Option<f64>,
-        /// Milliseconds per timed block (default 3).
-        #[arg(long)]
-        block_ms: Option<f64>,
-    },
+    Tune(cmd::Options),
     /// Bytes and blocks allocated per request, each strategy in its own process (build
     /// with `--features dhat-heap` for dhat).
     Alloc {
@@ -93,20 +59,7 @@ enum Command {
         requests: u64,
     },
     /// A pprof flamegraph of one scenario into reports/flamegraphs/.
-    Profile {
-        /// tickets, small or large.
-        #[arg(long, default_value = "tickets", value_parser = parse_workload)]
-        workload: Workload,
-        /// Pool strategy.
-        #[arg(long, default_value = "freelist", value_parser = parse_pool)]
-        pool: PoolKind,
-        /// Encoder.
-        #[arg(long, default_value = "serde_json", value_parser = parse_encoder)]
-        encoder: EncoderKind,
-        /// Seconds of sampling.
-        #[arg(long, default_value_t = 5.0)]
-        seconds: f64,
-    },
+    Profile(cmd::profile::Options),
     /// 1, 2, 8 and 64 concurrent requests on a two-worker runtime, per strategy.
     Concurrency {
         /// Fewer, smaller requests.
@@ -150,18 +103,6 @@ enum Command {
     },
 }
 
-fn parse_workload(s: &str) -> Result<Workload, String> {
-    Workload::from_name(s).ok_or_else(|| format!("unknown workload {s}"))
-}
-
-fn parse_pool(s: &str) -> Result<PoolKind, String> {
-    PoolKind::from_name(s).ok_or_else(|| format!("unknown or disabled pool {s}"))
-}
-
-fn parse_encoder(s: &str) -> Result<EncoderKind, String> {
-    EncoderKind::from_name(s).ok_or_else(|| format!("unknown or disabled encoder {s}"))
-}
-
 fn reports_dir() -> PathBuf {
     let dir = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../reports"));
     dir.canonicalize().unwrap_or(dir)
@@ -170,11 +111,9 @@ fn reports_dir() -> PathBuf {
 fn main() -> Result<(), BoxError> {
     let cli = Cli::parse();
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let command = cli.command.unwrap_or(Command::Compare {
-        quick: false,
-        budget: None,
-        block_ms: None,
-    });
+    let command = cli
+        .command
+        .unwrap_or(Command::Compare(cmd::Options::default()));
     let args = if args.is_empty() {
         vec!["compare".to_owned()]
     } else {
@@ -183,14 +122,21 @@ fn main() -> Result<(), BoxError> {
     let env = Environment::capture(&args);
     let quick = matches!(
         command,
-        Command::Compare { quick: true, .. }
-            | Command::Tune { quick: true, .. }
+        Command::Compare(cmd::Options { quick: true, .. })
+            | Command::Tune(cmd::Options { quick: true, .. })
             | Command::Concurrency { quick: true }
             | Command::Parallel { quick: true, .. }
             | Command::Database { quick: true }
     );
+    let items = matches!(
+        command,
+        Command::Compare(cmd::Options { items: Some(_), .. })
+            | Command::Tune(cmd::Options { items: Some(_), .. })
+    );
     let out = cli.out.unwrap_or_else(|| {
-        if quick {
+        if items {
+            reports_dir().join("items")
+        } else if quick {
             reports_dir().join("quick")
         } else {
             reports_dir()
@@ -198,57 +144,14 @@ fn main() -> Result<(), BoxError> {
     });
     let started = std::time::Instant::now();
     match command {
-        Command::Compare {
-            quick,
-            budget,
-            block_ms,
-        } => {
-            cmd::compare::run(
-                &cmd::compare::Options {
-                    quick,
-                    budget,
-                    block_ms,
-                },
-                &env,
-                &out,
-            )?;
-        }
-        Command::Tune {
-            quick,
-            budget,
-            block_ms,
-        } => {
-            cmd::tune::run(
-                &cmd::tune::Options {
-                    quick,
-                    budget,
-                    block_ms,
-                },
-                &env,
-                &out,
-            )?;
-        }
+        Command::Compare(options) => cmd::compare::run(&options, &env, &out)?,
+        Command::Tune(options) => cmd::tune::run(&options, &env, &out)?,
         Command::Alloc { requests } => cmd::alloc::run(requests, &env, &out)?,
-        Command::Profile {
-            workload,
-            pool,
-            encoder,
-            seconds,
-        } => {
-            cmd::profile::run(
-                &cmd::profile::Options {
-                    workload,
-                    pool,
-                    encoder,
-                    seconds,
-                },
-                &out,
-            )?;
-        }
+        Command::Profile(options) => cmd::profile::run(&options, &out)?,
         Command::Concurrency { quick } => cmd::concurrency::run(quick, &env, &out)?,
         Command::Parallel { quick, profile } => {
             if profile {
-                cmd::parallel_profile::run(if quick { 1.0 } else { 4.0 }, &out)?;
+                cmd::parallel_profile::run(if quick { 1.0 } else { 4.0 }, &env, &out)?;
             } else {
                 cmd::parallel::run(quick, &env, &out)?;
             }

@@ -16,6 +16,8 @@ use chunkstream::{BoxError, ChunkStream};
 use chunkstream_benches::peers::PeerKind;
 use chunkstream_benches::scenario::{Chunks, ChunksFactory};
 use chunkstream_benches::workload::Ticket;
+use chunkstream_fixtures::bind_fields;
+use chunkstream_fixtures::sql::{self, WORKLOAD_TICKETS};
 use futures_util::{Stream, StreamExt, TryStreamExt};
 use sqlx::postgres::{PgPool, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqlitePool, SqlitePoolOptions};
@@ -41,65 +43,54 @@ pub(crate) fn channel<T: Sync>(
     chunkstream::source::from_channels(rx, errors)
 }
 
-/// The tickets table's columns, in the order of [`Ticket`]'s fields.
-pub(crate) const COLUMNS: &str = "id, project_id, title, description, status, priority, \
-                                  assignee, reporter, created_at, updated_at, \
-                                  estimate_hours, labels";
-
-/// `CREATE TABLE` for the tickets, with the database's names for a 64-bit integer and
-/// a double.
-fn create_table(table: &str, integer: &str, double: &str) -> String {
-    format!(
-        "CREATE TABLE {table} (id {integer} PRIMARY KEY, project_id {integer} NOT NULL, \
-         title TEXT NOT NULL, description TEXT NOT NULL, status TEXT NOT NULL, \
-         priority TEXT NOT NULL, assignee TEXT NOT NULL, reporter TEXT NOT NULL, \
-         created_at TEXT NOT NULL, updated_at TEXT NOT NULL, \
-         estimate_hours {double} NOT NULL, labels TEXT NOT NULL)"
-    )
+/// The tickets table's columns, in the order of [`Ticket`]'s fields, comma separated.
+pub(crate) fn columns() -> &'static str {
+    static COLUMNS: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    COLUMNS.get_or_init(|| sql::column_list(WORKLOAD_TICKETS))
 }
 
-/// Inserts `tickets` into `table` in one transaction (SQLite and PostgreSQL both take
-/// `$n` placeholders through sqlx).
-async fn insert_tickets<DB>(
+/// Creates `table` and inserts `tickets` into it in one transaction (the same rows in
+/// SQLite and PostgreSQL).
+async fn seed_table<DB>(
     pool: &sqlx::Pool<DB>,
     table: &str,
     tickets: &[Ticket],
 ) -> Result<(), BoxError>
 where
-    DB: sqlx::Database,
+    DB: sql::SqlTypes,
     for<'q> i64: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
     for<'q> f64: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
-    for<'q> &'q str: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    for<'q> String: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
     for<'q> DB::Arguments<'q>: sqlx::IntoArguments<'q, DB>,
     for<'c> &'c mut DB::Connection: sqlx::Executor<'c, Database = DB>,
 {
-    let insert = format!(
-        "INSERT INTO {table} ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, \
-         $11, $12)"
-    );
-    let mut tx = pool.begin().await?;
-    for t in tickets {
-        sqlx::query::<DB>(&insert)
-            .bind(t.id)
-            .bind(t.project_id)
-            .bind(t.title.as_str())
-            .bind(t.description.as_str())
-            .bind(t.status.as_str())
-            .bind(t.priority.as_str())
-            .bind(t.assignee.as_str())
-            .bind(t.reporter.as_str())
-            .bind(t.created_at.as_str())
-            .bind(t.updated_at.as_str())
-            .bind(t.estimate_hours)
-            .bind(t.labels.as_str())
-            .execute(&mut *tx)
-            .await?;
-    }
-    tx.commit().await?;
+    sqlx::query::<DB>(&sql::create_table::<DB>(table, WORKLOAD_TICKETS))
+        .execute(pool)
+        .await?;
+    let rows = tickets.iter().cloned();
+    sql::insert(
+        pool,
+        table,
+        WORKLOAD_TICKETS,
+        rows,
+        ROWS_PER_INSERT,
+        |q, t| {
+            bind_fields!(q, t;
+                id, project_id, title, description, status, priority, assignee, reporter,
+                created_at, updated_at, estimate_hours, labels
+            )
+        },
+        |_| (),
+    )
+    .await?;
     Ok(())
 }
 
-/// A ticket decoded from a row of `SELECT {COLUMNS}`, in either database.
+/// Rows per `INSERT` while seeding (12 parameters each, well under either database's
+/// limit).
+const ROWS_PER_INSERT: usize = 500;
+
+/// A ticket decoded from a row of `SELECT {columns}`, in either database.
 fn decode<R>(row: &R) -> Result<Ticket, sqlx::Error>
 where
     R: sqlx::Row,
@@ -124,7 +115,7 @@ where
     })
 }
 
-/// A ticket decoded by rusqlite from a row of `SELECT {COLUMNS}`.
+/// A ticket decoded by rusqlite from a row of `SELECT {columns}`.
 fn decode_rusqlite(row: &rusqlite::Row<'_>) -> rusqlite::Result<Ticket> {
     Ok(Ticket {
         id: row.get(0)?,
@@ -142,10 +133,10 @@ fn decode_rusqlite(row: &rusqlite::Row<'_>) -> rusqlite::Result<Ticket> {
     })
 }
 
-/// `SELECT {COLUMNS} FROM tickets ORDER BY id`.
+/// `SELECT {columns} FROM tickets ORDER BY id`.
 fn tickets_query() -> &'static str {
     static QUERY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    QUERY.get_or_init(|| format!("SELECT {COLUMNS} FROM tickets ORDER BY id"))
+    QUERY.get_or_init(|| format!("SELECT {} FROM tickets ORDER BY id", columns()))
 }
 
 /// A seeded SQLite database in a temporary folder (removed on drop).
@@ -169,10 +160,7 @@ impl Sqlite {
             .max_connections(1)
             .connect_with(options)
             .await?;
-        sqlx::query(&create_table("tickets", "INTEGER", "REAL"))
-            .execute(&pool)
-            .await?;
-        insert_tickets(&pool, "tickets", tickets).await?;
+        seed_table(&pool, "tickets", tickets).await?;
         let path = dir.path().join("tickets.db");
         let rusqlite = sqlite::Pool::read_only(path, 4, std::time::Duration::from_secs(10))?;
         Ok(Sqlite {
@@ -224,7 +212,7 @@ pub(crate) struct Postgres {
     pub(crate) pool: &'static PgPool,
     /// The table's name.
     pub(crate) table: &'static str,
-    /// `SELECT {COLUMNS} FROM table ORDER BY id`.
+    /// `SELECT {columns} FROM table ORDER BY id`.
     select: &'static str,
 }
 
@@ -259,14 +247,11 @@ impl Postgres {
         sqlx::query(&format!("DROP TABLE IF EXISTS {table}"))
             .execute(&pool)
             .await?;
-        sqlx::query(&create_table(&table, "BIGINT", "DOUBLE PRECISION"))
-            .execute(&pool)
-            .await?;
-        insert_tickets(&pool, &table, tickets).await?;
+        seed_table(&pool, &table, tickets).await?;
         sqlx::query(&format!("ANALYZE {table}"))
             .execute(&pool)
             .await?;
-        let select = format!("SELECT {COLUMNS} FROM {table} ORDER BY id");
+        let select = format!("SELECT {} FROM {table} ORDER BY id", columns());
         Ok(Postgres {
             pool: Box::leak(Box::new(pool)),
             table: Box::leak(table.into_boxed_str()),
@@ -421,6 +406,22 @@ mod tests {
         ));
         let why = unreachable.err().unwrap_or_default();
         assert!(why.starts_with("PostgreSQL not reachable: "), "{why}");
+    }
+
+    #[test]
+    fn sqlite_yields_the_seeded_tickets_through_sqlx_and_rusqlite() -> Result<(), BoxError> {
+        // More rows than one INSERT takes: the seeding spans statements.
+        let tickets = workload::tickets(ROWS_PER_INSERT + 7);
+        runtime().block_on(async {
+            let sqlite = Sqlite::seed(&tickets).await?;
+            let sqlx: Vec<Ticket> = Sqlite::rows(sqlite.pool).try_collect().await?;
+            let rusqlite: Vec<Ticket> = Sqlite::rusqlite_rows(&sqlite.rusqlite)
+                .try_collect()
+                .await?;
+            assert_eq!(sqlx, tickets);
+            assert_eq!(rusqlite, tickets);
+            Ok(())
+        })
     }
 
     #[test]

@@ -16,6 +16,8 @@ use sqlx::sqlite::{SqliteConnectOptions, SqlitePool};
 use sqlx::{ConnectOptions, Database};
 use tokio::sync::mpsc;
 
+use crate::seed::COLUMNS;
+
 /// A pool of connections to the tickets database, through sqlx's typed driver for its
 /// backend: SQLite, or PostgreSQL.
 ///
@@ -215,10 +217,6 @@ impl Conn {
 fn lost() -> BoxError {
     "the database connection was lost while counting".into()
 }
-
-/// The ticket columns, in [`Ticket`](crate::model::Ticket) order.
-const COLUMNS: &str = "id, title, description, status, priority, assignee, reporter, tags, \
-     project, component, sla_hours, estimate_hours, comments, created_at, updated_at, resolved_at";
 
 /// Which SQL dialect a connection speaks, for the queries that differ.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -70,7 +70,7 @@ use crate::error::{ApiError, ExposeErrors};
 use crate::model::{Ticket, summarize};
 use crate::params::{JsonBy, ListParams, Params, SummaryParams};
 use crate::reader::SqliteDriver;
-use crate::strategy::{AnyStreamer, EncoderKind, PoolKind, SharedPool};
+use crate::strategy::{AnyStreamer, EncoderKind, PoolKind, SharedPool, build_pool, flag};
 
 /// An error opening the service.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -292,7 +292,7 @@ impl App {
     /// The configuration's error.
     pub fn with_pool(db: Db, settings: Settings) -> Result<App, BoxError> {
         let chunk = settings.chunk_config().validate()?;
-        let pool = settings.pool.build(&chunk);
+        let pool = build_pool(settings.pool, &chunk);
         let json = AnyStreamer::new(chunk, pool, settings.encoder)?;
         let ndjson = json.clone().with_format(chunkstream::format::Json::Ndjson);
         let slots = settings.slots(db.max_connections());
@@ -555,8 +555,8 @@ fn health(app: &App) -> (bool, serde_json::Map<String, serde_json::Value>) {
             "fixed_bytes": app.settings.fixed_memory(app.max_connections()),
         },
         "strategy": {
-            "pool": app.settings.pool.name(),
-            "encoder": app.settings.encoder.name(),
+            "pool": flag(app.settings.pool),
+            "encoder": flag(app.settings.encoder),
         },
         "db": {
             "connections": app.db.size(),

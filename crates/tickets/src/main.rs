@@ -9,7 +9,7 @@ use std::time::Duration;
 use chunkstream::MinDataRate;
 use chunkstream_tickets::reader::SqliteDriver;
 use chunkstream_tickets::shutdown::{self, Stopped};
-use chunkstream_tickets::strategy::{EncoderKind, PoolKind};
+use chunkstream_tickets::strategy::{EncoderKind, PoolKind, flag};
 use chunkstream_tickets::{App, BoxError, DEFAULT_MIN_DATA_RATE, Settings};
 use clap::Parser;
 
@@ -192,8 +192,8 @@ async fn run(args: Args) -> Result<(), BoxError> {
         .map_err(|err| format!("cannot listen on {}: {err}", args.addr))?;
     let addr = listener.local_addr()?;
     tracing::info!(
-        pool = args.pool.name(),
-        encoder = args.encoder.name(),
+        pool = flag(args.pool),
+        encoder = flag(args.encoder),
         sqlite_driver = args.sqlite_driver.name(),
         "listening on http://{addr}"
     );

@@ -1,47 +1,28 @@
-//! The schema and deterministic seeding (a SplitMix64 generator, no `rand`).
+//! The schema and deterministic seeding (a SplitMix64 generator, no `rand`). The table's
+//! columns, its `CREATE TABLE` and the batched inserts are `chunkstream_fixtures::sql`'s,
+//! shared with the lab's table.
+
+use chunkstream_fixtures::bind_fields;
+use chunkstream_fixtures::sql::{self, SERVICE_TICKETS};
 
 use crate::db::{Db, Dialect, on_pool};
-
 use crate::model::{Ticket, format_rfc3339};
 
 /// Columns, in the order of the schema, the inserts and [`Ticket`].
 pub const COLUMNS: &str = "id, title, description, status, priority, assignee, reporter, tags, \
      project, component, sla_hours, estimate_hours, comments, created_at, updated_at, resolved_at";
 
-/// The table, with `{ID}` standing for the key column's type: `INTEGER PRIMARY KEY` on
-/// SQLite (an alias of the row key, so `ORDER BY id` walks the table in its own order)
-/// and `BIGINT PRIMARY KEY` elsewhere.
-const SCHEMA: &str = "CREATE TABLE IF NOT EXISTS tickets (
-    id {ID},
-    title TEXT NOT NULL,
-    description TEXT NOT NULL,
-    status TEXT NOT NULL,
-    priority TEXT NOT NULL,
-    assignee TEXT,
-    reporter TEXT NOT NULL,
-    tags TEXT NOT NULL,
-    project TEXT NOT NULL,
-    component TEXT NOT NULL,
-    sla_hours BIGINT NOT NULL,
-    estimate_hours DOUBLE PRECISION NOT NULL,
-    comments BIGINT NOT NULL,
-    created_at TEXT NOT NULL,
-    updated_at TEXT NOT NULL,
-    resolved_at TEXT
-)";
-
 /// `?status=` with `ORDER BY id`, and its count, read this index instead of the table.
 const STATUS_INDEX: &str = "CREATE INDEX IF NOT EXISTS tickets_status_id ON tickets (status, id)";
 
-/// The statement that creates the table in `dialect`.
+/// The statement that creates the table in `dialect` if it is not there: `id` is
+/// `INTEGER PRIMARY KEY` on SQLite (an alias of the row key, so `ORDER BY id` walks the
+/// table in its own order) and `BIGINT PRIMARY KEY` on PostgreSQL.
 pub fn schema(dialect: Dialect) -> String {
-    SCHEMA.replace(
-        "{ID}",
-        match dialect {
-            Dialect::Sqlite => "INTEGER PRIMARY KEY",
-            Dialect::Postgres => "BIGINT PRIMARY KEY",
-        },
-    )
+    match dialect {
+        Dialect::Sqlite => sql::create_table::<sqlx::Sqlite>("tickets", SERVICE_TICKETS),
+        Dialect::Postgres => sql::create_table::<sqlx::Postgres>("tickets", SERVICE_TICKETS),
+    }
 }
 
 /// What [`seed`] found or did.
@@ -56,35 +37,8 @@ pub struct Seeded {
 /// All seeded tickets were created before this instant (2023-11-14T22:13:20Z).
 pub const SEED_EPOCH: i64 = 1_700_000_000;
 
-/// A SplitMix64 generator: small, fast, deterministic.
-#[derive(Debug, Clone)]
-pub struct SplitMix64(u64);
-
-impl SplitMix64 {
-    /// A generator from a seed.
-    pub fn new(seed: u64) -> Self {
-        SplitMix64(seed)
-    }
-
-    /// The next 64 random bits.
-    pub fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    /// A number in `0..n` (`n > 0`).
-    pub fn below(&mut self, n: u64) -> u64 {
-        self.next_u64() % n.max(1)
-    }
-
-    /// One of `items`.
-    pub fn pick<'a>(&mut self, items: &[&'a str]) -> &'a str {
-        items[self.below(items.len() as u64) as usize]
-    }
-}
+// The seeded generator, shared with the benches' workloads.
+pub use chunkstream_fixtures::SplitMix64;
 
 const STATUSES: &[&str] = &[
     "open",
@@ -244,43 +198,24 @@ where
     I: IntoIterator<Item = Ticket>,
     I::IntoIter: Send,
 {
-    let mut tickets = tickets.into_iter().peekable();
+    let tickets = tickets.into_iter();
     let total = tickets.size_hint().0;
     let mut reported = std::time::Instant::now();
-    let mut done = 0;
-    on_pool!(db, pool => {
-        let mut tx = pool.begin().await?;
-        while tickets.peek().is_some() {
-            let batch: Vec<Ticket> = tickets.by_ref().take(ROWS_PER_INSERT).collect();
-            let sql = insert_sql(batch.len());
-            let mut insert = sqlx::query(&sql);
-            for t in batch.iter() {
-                insert = insert
-                    .bind(t.id)
-                    .bind(&t.title)
-                    .bind(&t.description)
-                    .bind(&t.status)
-                    .bind(&t.priority)
-                    .bind(&t.assignee)
-                    .bind(&t.reporter)
-                    .bind(&t.tags)
-                    .bind(&t.project)
-                    .bind(&t.component)
-                    .bind(t.sla_hours)
-                    .bind(t.estimate_hours)
-                    .bind(t.comments)
-                    .bind(&t.created_at)
-                    .bind(&t.updated_at)
-                    .bind(&t.resolved_at);
-            }
-            insert.execute(&mut *tx).await?;
-            done += batch.len();
-            if reported.elapsed() >= std::time::Duration::from_secs(1) {
-                reported = std::time::Instant::now();
-                tracing::info!("seeding: {done} of {total} tickets");
-            }
+    let progress = move |done: usize| {
+        if reported.elapsed() >= std::time::Duration::from_secs(1) {
+            reported = std::time::Instant::now();
+            tracing::info!("seeding: {done} of {total} tickets");
         }
-        tx.commit().await
+    };
+    on_pool!(db, pool => {
+        sql::insert(pool, "tickets", SERVICE_TICKETS, tickets, ROWS_PER_INSERT, |q, t| {
+            bind_fields!(q, t;
+                id, title, description, status, priority, assignee, reporter, tags, project,
+                component, sla_hours, estimate_hours, comments, created_at, updated_at,
+                resolved_at
+            )
+        }, progress)
+        .await
     })
 }
 
@@ -288,25 +223,14 @@ where
 /// PostgreSQL's limits).
 pub const ROWS_PER_INSERT: usize = 500;
 
-/// `INSERT` of `rows` tickets, with parameters `$1` to `${rows * 16}`.
-fn insert_sql(rows: usize) -> String {
-    let mut sql = format!("INSERT INTO tickets ({COLUMNS}) VALUES ");
-    for row in 0..rows {
-        sql.push_str(if row == 0 { "(" } else { ",(" });
-        for col in 0..16 {
-            if col > 0 {
-                sql.push(',');
-            }
-            sql.push_str(&format!("${}", row * 16 + col + 1));
-        }
-        sql.push(')');
-    }
-    sql
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_column_list_is_the_tables() {
+        assert_eq!(COLUMNS, sql::column_list(SERVICE_TICKETS));
+    }
 
     #[test]
     fn deterministic_and_sized_like_the_original() {

@@ -7,70 +7,26 @@ use std::fmt;
 use std::sync::Arc;
 
 use chunkstream::encode::{SerdeJson, SimdJson, SonicRs};
-use chunkstream::pool::{FreelistPool, FromPoolConfig, NoPool, ObjectPool, ThreadLocalPool};
 use chunkstream::{BufferPool, ChunkConfig, ChunkStream, ConfigError, Streamer, format::Json};
+// The strategy kinds, shared with the lab and the benches: `--pool` takes `freelist`
+// (the default), `object-pool`, `thread-local` or `none`; `--encoder` takes
+// `serde-json`, `simd-json` or `sonic-rs` (the default).
+pub use chunkstream_fixtures::strategy::{EncoderKind, PoolKind};
 
 /// A buffer pool shared by the service's streamers, whatever its strategy.
 pub type SharedPool = Arc<dyn BufferPool>;
 
-/// The buffer pool strategy (`--pool`).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
-pub enum PoolKind {
-    /// `FreelistPool`: a bounded lock-free queue (the default).
-    #[default]
-    Freelist,
-    /// `ObjectPool`: the `object-pool` crate's stack, bounded.
-    ObjectPool,
-    /// `ThreadLocalPool`: per-thread stacks spilling to a shared queue.
-    ThreadLocal,
-    /// `NoPool`: a fresh buffer for every chunk.
-    None,
+/// A new pool of strategy `kind`, sized by `config` (its zero bounds filled with the
+/// defaults, as [`FromPoolConfig`](chunkstream::pool::FromPoolConfig) fills them).
+pub fn build_pool(kind: PoolKind, config: &ChunkConfig) -> SharedPool {
+    kind.shared(config.pool.fill_defaults())
 }
 
-impl PoolKind {
-    /// Its name, as `--pool` takes it.
-    pub fn name(self) -> &'static str {
-        match self {
-            PoolKind::Freelist => "freelist",
-            PoolKind::ObjectPool => "object-pool",
-            PoolKind::ThreadLocal => "thread-local",
-            PoolKind::None => "none",
-        }
-    }
-
-    /// A new pool of this kind, sized by `config`.
-    pub fn build(self, config: &ChunkConfig) -> SharedPool {
-        let bounds = config.pool;
-        match self {
-            PoolKind::Freelist => Arc::new(FreelistPool::from_pool_config(bounds)),
-            PoolKind::ObjectPool => Arc::new(ObjectPool::from_pool_config(bounds)),
-            PoolKind::ThreadLocal => Arc::new(ThreadLocalPool::from_pool_config(bounds)),
-            PoolKind::None => Arc::new(NoPool::from_pool_config(bounds)),
-        }
-    }
-}
-
-/// The JSON encoder (`--encoder`).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
-pub enum EncoderKind {
-    /// serde_json, the reference.
-    SerdeJson,
-    /// simd-json (same values as serde_json, not always the same bytes).
-    SimdJson,
-    /// sonic-rs (the same bytes as serde_json, faster): the default, as in the library.
-    #[default]
-    SonicRs,
-}
-
-impl EncoderKind {
-    /// Its name, as `--encoder` takes it.
-    pub fn name(self) -> &'static str {
-        match self {
-            EncoderKind::SerdeJson => "serde-json",
-            EncoderKind::SimdJson => "simd-json",
-            EncoderKind::SonicRs => "sonic-rs",
-        }
-    }
+/// The value `--pool` or `--encoder` takes for `kind`: what `/healthz` and the start-up
+/// log name the strategy by (`serde-json`, where reports say `serde_json`).
+pub fn flag<K: clap::ValueEnum>(kind: K) -> String {
+    kind.to_possible_value()
+        .map_or_else(String::new, |value| value.get_name().to_owned())
 }
 
 /// A [`Streamer`] over a [`SharedPool`] with the encoder chosen at run time.

@@ -3,8 +3,8 @@
 
 use std::collections::HashSet;
 use std::io;
+use std::sync::atomic::AtomicUsize;
 use std::sync::atomic::Ordering::SeqCst;
-use std::sync::atomic::{AtomicU64, AtomicUsize};
 use std::sync::{Arc, Mutex};
 use std::thread::ThreadId;
 use std::time::Duration;
@@ -12,9 +12,10 @@ use std::time::Duration;
 use chunkstream::encode::SerdeJson;
 use chunkstream::pool::{DefaultPool, FromPoolConfig, NoPool};
 use chunkstream::{
-    BufferPool, CancellationToken, ChunkConfig, EncodePermits, PoolConfig, PoolStats, StreamError,
-    Streamer, source, transform,
+    BufferPool, CancellationToken, ChunkConfig, EncodePermits, PoolConfig, StreamError, Streamer,
+    source, transform,
 };
+use chunkstream_fixtures::CountingPool;
 use futures_util::{StreamExt, stream};
 
 use crate::common::{Counted, body, concat, drain, parse_body, tickets};
@@ -335,31 +336,6 @@ async fn with_a_flush_interval_the_batch_path_stays_sequential_and_flushes() {
     assert_eq!(start.elapsed(), Duration::from_millis(120));
 }
 
-/// A pool that counts the buffers out at once, and the most it ever saw.
-struct PeakPool {
-    inner: NoPool,
-    out: AtomicU64,
-    peak: AtomicU64,
-}
-
-impl BufferPool for PeakPool {
-    fn get(&self) -> Vec<u8> {
-        let out = self.out.fetch_add(1, SeqCst) + 1;
-        self.peak.fetch_max(out, SeqCst);
-        self.inner.get()
-    }
-    fn put(&self, buf: Vec<u8>) {
-        self.out.fetch_sub(1, SeqCst);
-        self.inner.put(buf)
-    }
-    fn initial_size(&self) -> usize {
-        self.inner.initial_size()
-    }
-    fn stats(&self) -> PoolStats {
-        self.inner.stats()
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn memory_stays_within_the_documented_bound() {
     let rows = tickets(20_000);
@@ -369,11 +345,7 @@ async fn memory_stays_within_the_documented_bound() {
         .len();
     let buffers_per_batch = batch_bytes.div_ceil(config.chunk_threshold) + 1;
     for workers in [1, 2, 4] {
-        let pool = Arc::new(PeakPool {
-            inner: NoPool::new(PoolConfig::default()),
-            out: AtomicU64::new(0),
-            peak: AtomicU64::new(0),
-        });
+        let pool = Arc::new(CountingPool::new(NoPool::new(PoolConfig::default())));
         let streamer = Streamer::with_parts(config.clone(), Arc::clone(&pool), SerdeJson)
             .unwrap()
             .with_encode_workers(workers)
@@ -385,7 +357,7 @@ async fn memory_stays_within_the_documented_bound() {
         while let Some(chunk) = chunks.next().await {
             drop(chunk.unwrap()); // a reader that keeps up
         }
-        let peak = pool.peak.load(SeqCst) as usize;
+        let peak = pool.peak();
         // The docs: `2 * workers` batches in flight, one batch's chunks, and the carry.
         let bound = if workers == 1 {
             2
@@ -397,7 +369,7 @@ async fn memory_stays_within_the_documented_bound() {
             peak <= bound,
             "{workers} workers: peak {peak} > bound {bound}"
         );
-        assert_eq!(pool.out.load(SeqCst), 0);
+        assert_eq!(pool.out(), 0);
     }
 }
 

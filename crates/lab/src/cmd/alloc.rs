@@ -14,27 +14,16 @@ use chunkstream_benches::scenario::{self, Path, Scenario, Streaming};
 use chunkstream_benches::workload;
 
 use crate::env_info::Environment;
+use crate::record::{self, Num, fmt_num};
 use crate::report;
-use crate::table::{Table, fmt_num};
 
 /// Tickets per request.
 pub(crate) const ITEMS: usize = 100;
 
-/// The columns of `alloc.csv`.
-pub(crate) const COLUMNS: &[&str] = &[
-    "pool",
-    "tool",
-    "items",
-    "requests",
-    "blocks_per_request",
-    "bytes_per_request",
-    "max_live_bytes",
-];
-
 /// Runs one child per strategy and writes `alloc.csv` and the markdown.
 pub(crate) fn run(requests: u64, env: &Environment, out: &FsPath) -> Result<(), BoxError> {
     let exe = std::env::current_exe()?;
-    let mut table = Table::new(COLUMNS);
+    let mut table = Vec::new();
     for pool in POOLS {
         let output = Command::new(&exe)
             .args([
@@ -64,21 +53,22 @@ pub(crate) fn run(requests: u64, env: &Environment, out: &FsPath) -> Result<(), 
                 .unwrap_or("")
                 .to_owned()
         };
-        table.push(vec![
-            pool.name().to_owned(),
-            field("tool"),
-            ITEMS.to_string(),
-            requests.to_string(),
-            field("blocks"),
-            field("bytes"),
-            field("max_live"),
-        ]);
+        let num = |k: &str| field(k).parse().unwrap_or(f64::NAN);
+        table.push(record::Alloc {
+            pool: pool.name().to_owned(),
+            tool: field("tool"),
+            items: ITEMS,
+            requests,
+            blocks_per_request: Num(num("blocks")),
+            bytes_per_request: Num(num("bytes")),
+            max_live_bytes: Num(num("max_live")),
+        });
     }
     std::fs::create_dir_all(out)?;
-    table.write(&out.join("alloc.csv"))?;
+    record::write(&out.join("alloc.csv"), &table)?;
     env.write(&out.join("alloc.env"))?;
     report::regenerate(out)?;
-    println!("{}", report::markdown_table(COLUMNS, &table.rows));
+    println!("{}", report::every_column(&table));
     Ok(())
 }
 
@@ -91,8 +81,8 @@ fn heap() -> (u64, u64, u64) {
 
 #[cfg(not(feature = "dhat-heap"))]
 fn heap() -> (u64, u64, u64) {
-    crate::alloc_count::set_counting(true);
-    let c = crate::alloc_count::Counts::now();
+    crate::harness::alloc_count::set_counting(true);
+    let c = crate::harness::alloc_count::Counts::now();
     (c.allocs, c.bytes, 0)
 }
 

@@ -21,9 +21,9 @@ use std::path::Path as FsPath;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::noise::Noise;
-use crate::paired::Schedule;
-use crate::stats::median;
+use crate::harness::noise::Noise;
+use crate::harness::paired::Schedule;
+use crate::harness::stats::median;
 use chunkstream::{BoxError, ChunkConfig, format::Json};
 use chunkstream_benches::contestants::{
     DEFAULT_ENCODER, DEFAULT_FEATURES_ENCODER, DEFAULT_POOL, ENCODERS, EncoderKind, POOLS, PoolKind,
@@ -34,29 +34,20 @@ use chunkstream_benches::workload::{self, Workload};
 use futures_util::Stream;
 use serde::Serialize;
 
+use super::Options;
 use crate::env_info::Environment;
-use crate::measure::{self, Entry, Outcome, Plan, StatsFn};
+use crate::go::bench as go_bench;
+use crate::harness::matrix::{self, Entry, Outcome, Plan};
+use crate::measure::{first_byte, mixed, pool_ops, steady_alloc};
+use crate::record::{self, Num};
 use crate::service::Service;
 use crate::sources::{self, BodyFactory, Postgres, Server, Sqlite};
-use crate::table::{Table, fmt_num};
-use crate::{first_byte, go_bench, mixed, pool_ops, report, steady_alloc};
-
-/// Options of `compare`.
-#[derive(Clone, Debug)]
-pub(crate) struct Options {
-    /// Small requests, short alternations (the CI smoke test).
-    pub(crate) quick: bool,
-    /// Seconds of paired blocks for the whole matrix (default 130, quick 3), split
-    /// evenly over the contestants.
-    pub(crate) budget: Option<f64>,
-    /// Milliseconds per block (default 3, quick 1).
-    pub(crate) block_ms: Option<f64>,
-}
+use crate::{items, report};
 
 /// What the report says about one contestant.
 #[derive(Clone, Debug)]
 pub(crate) struct Meta {
-    workload: Workload,
+    workload: &'static str,
     source: &'static str,
     format: Json,
     path: &'static str,
@@ -65,32 +56,13 @@ pub(crate) struct Meta {
     encoder: String,
 }
 
-/// The columns of `compare.csv`.
-pub(crate) const COLUMNS: &[&str] = &[
-    "workload",
-    "source",
-    "format",
-    "path",
-    "contestant",
-    "pool",
-    "encoder",
-    "limit",
-    "items",
-    "body_bytes",
-    "pairs",
-    "mb_per_s",
-    "items_per_s",
-    "ratio",
-    "ratio_lo",
-    "ratio_hi",
-    "limit_variation",
-    "allocs_per_request",
-    "alloc_bytes_per_request",
-    "chunks_per_request",
-    "first_chunk_us",
-    "hit_rate",
-    "check",
-];
+/// The length of a timed block (default 3 ms, quick 1).
+fn block(options: &Options) -> Duration {
+    let ms = options
+        .block_ms
+        .unwrap_or(if options.quick { 1.0 } else { 3.0 });
+    Duration::from_secs_f64(ms / 1e3)
+}
 
 /// Bytes of JSON per request.
 fn request_bytes(quick: bool) -> usize {
@@ -101,14 +73,15 @@ fn request_bytes(quick: bool) -> usize {
 /// `first_byte.csv`, `pool_mixed.csv`, `go.csv`, `noise.csv`, their environment and
 /// the markdown into `out`.
 pub(crate) fn run(options: &Options, env: &Environment, out: &FsPath) -> Result<(), BoxError> {
+    if let Some(path) = &options.items {
+        return run_items(path, options, env, out);
+    }
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
     let quick = options.quick;
     let bytes = request_bytes(quick);
-    let block =
-        Duration::from_secs_f64(options.block_ms.unwrap_or(if quick { 1.0 } else { 3.0 }) / 1e3);
-    let budget = options.budget.unwrap_or(if quick { 3.0 } else { 130.0 });
+    let block = block(options);
 
     let tickets = workload::leak(workload::tickets(Workload::Tickets.items_for_bytes(bytes)));
     // The Go package, when `go` is there: its bulk stream alternates with chunkstream's
@@ -125,9 +98,9 @@ pub(crate) fn run(options: &Options, env: &Environment, out: &FsPath) -> Result<
     let mut matrix = Matrix::default();
     let small = workload::leak(workload::small(Workload::Small.items_for_bytes(bytes)));
     let large = workload::leak(workload::large(Workload::Large.items_for_bytes(bytes)));
-    matrix.add(Workload::Tickets, tickets)?;
-    matrix.add(Workload::Small, small)?;
-    matrix.add(Workload::Large, large)?;
+    matrix.add(Workload::Tickets.name(), tickets)?;
+    matrix.add(Workload::Small.name(), small)?;
+    matrix.add(Workload::Large.name(), large)?;
     let sqlite = rt.block_on(Sqlite::seed(tickets))?;
     let pool = sqlite.pool;
     matrix.add_database("sqlite", tickets, move || Sqlite::rows(pool))?;
@@ -144,32 +117,7 @@ pub(crate) fn run(options: &Options, env: &Environment, out: &FsPath) -> Result<
             matrix.not_run("postgres", tickets, why);
         }
     }
-    let server = Server::start(std::mem::take(&mut matrix.routes), true)?;
-    let nagle = Server::start(std::mem::take(&mut matrix.nagle_routes), false)?;
-    matrix.connect(&server, &nagle);
-
-    let contestants = matrix.entries.iter().filter(|e| !e.is_limit).count();
-    let plan = Plan {
-        schedule: Schedule {
-            block,
-            budget: Duration::from_secs_f64(budget / contestants.max(1) as f64),
-            min_pairs: if quick { 5 } else { 21 },
-            max_pairs: 5000,
-        },
-        alloc_requests: if quick { 2 } else { 5 },
-        passes: if quick { 1 } else { COMPARE_PASSES },
-    };
-    eprintln!(
-        "compare: {contestants} contestants, each alternating with its limit in {:.1} ms \
-         blocks for {:.2} s ({} build)",
-        block.as_secs_f64() * 1e3,
-        plan.schedule.budget.as_secs_f64(),
-        env.get("profile")
-    );
-    let outcomes = measure::run(&rt, &mut matrix.entries, plan, "compare");
-    let mut table = matrix.table(&outcomes);
-    drop(server);
-    drop(nagle);
+    let (mut table, matrix_noise) = matrix.measure(&rt, options, env)?;
 
     // The tickets service as one client sees it: long requests, so a plan of its own.
     eprintln!("compare: the tickets service");
@@ -185,14 +133,14 @@ pub(crate) fn run(options: &Options, env: &Environment, out: &FsPath) -> Result<
         alloc_requests: 1,
         passes: 1,
     };
-    let service_outcomes = measure::run(&rt, &mut service_entries, service_plan, "service");
+    let service_outcomes = matrix::run(&rt, &mut service_entries, service_plan, "service");
     for (entry, outcome) in service_entries.iter().zip(&service_outcomes) {
         table.push(row(&entry.meta, SERVICE_BEFORE, entry.items, outcome));
     }
     drop(service_entries);
     drop(service);
     let mut noise = Noise::default();
-    noise.add("compare", measure::noise(&outcomes));
+    noise.add("compare", matrix_noise);
     drop(matrix);
     drop(sqlite);
     if let Ok(pg) = postgres {
@@ -236,7 +184,7 @@ pub(crate) fn run(options: &Options, env: &Environment, out: &FsPath) -> Result<
         median(
             &pools
                 .iter()
-                .map(|r| r.num("reference_variation"))
+                .map(|r| r.reference_variation.0)
                 .collect::<Vec<_>>(),
         ),
     );
@@ -260,19 +208,47 @@ pub(crate) fn run(options: &Options, env: &Environment, out: &FsPath) -> Result<
     };
 
     std::fs::create_dir_all(out)?;
-    table.write(&out.join("compare.csv"))?;
-    pools.write(&out.join("pool_ops.csv"))?;
-    steady.write(&out.join("alloc_steady.csv"))?;
-    first.write(&out.join("first_byte.csv"))?;
-    mixed.write(&out.join("pool_mixed.csv"))?;
-    go_table.write(&out.join("go.csv"))?;
-    noise.table().write(&out.join("noise.csv"))?;
+    record::write(&out.join("compare.csv"), &table)?;
+    record::write(&out.join("pool_ops.csv"), &pools)?;
+    record::write(&out.join("alloc_steady.csv"), &steady)?;
+    record::write(&out.join("first_byte.csv"), &first)?;
+    record::write(&out.join("pool_mixed.csv"), &mixed)?;
+    record::write(&out.join("go.csv"), &go_table)?;
+    record::write(&out.join("noise.csv"), &noise.table())?;
     env.write(&out.join("compare.env"))?;
     let markdown = report::regenerate(out)?;
     println!("{markdown}");
     if let Some(warning) = noise.warning() {
         eprintln!("\nWARNING: {warning}\n");
     }
+    Ok(())
+}
+
+/// `compare --items`: the matrix (memory, channel, HTTP) on the user's items, read
+/// from NDJSON as `serde_json::Value`; writes `compare.csv`, `noise.csv`, the
+/// environment (saying how the items were represented) and the markdown.
+fn run_items(
+    path: &FsPath,
+    options: &Options,
+    env: &Environment,
+    out: &FsPath,
+) -> Result<(), BoxError> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let (items, represented) = items::load(path)?;
+    let mut env = env.clone();
+    env.0.insert("items".into(), represented);
+    let mut matrix = Matrix::default();
+    matrix.add(items::WORKLOAD, items)?;
+    let (table, matrix_noise) = matrix.measure(&rt, options, &env)?;
+    let mut noise = Noise::default();
+    noise.add("compare", matrix_noise);
+    std::fs::create_dir_all(out)?;
+    record::write(&out.join("compare.csv"), &table)?;
+    record::write(&out.join("noise.csv"), &noise.table())?;
+    env.write(&out.join("compare.env"))?;
+    println!("{}", report::regenerate(out)?);
     Ok(())
 }
 
@@ -302,7 +278,7 @@ fn service_entries(service: &Service) -> Result<Vec<Entry<Meta>>, BoxError> {
             };
             entries.push(Entry {
                 meta: Meta {
-                    workload: Workload::Tickets,
+                    workload: Workload::Tickets.name(),
                     source: SERVICE,
                     format: chunkstream::format::Json::Array,
                     path: "spawn",
@@ -400,57 +376,51 @@ impl GoSide {
         };
         for _ in 0..slices {
             let mut first = Vec::new();
-            let mut rust = measure::block(rt, &mut self.rust, &mut first);
+            let mut rust = matrix::block(rt, &mut self.rust, &mut first);
             self.run.bulk_slice(&mut rust, self.bytes, &self.bulk);
         }
     }
 }
 
-fn row(meta: &Meta, limit: &str, items: u64, o: &Outcome) -> Vec<String> {
-    let check = match &o.check {
-        Ok(()) => "ok".to_owned(),
-        Err(e) => format!("FAILED: {e}"),
-    };
-    vec![
-        meta.workload.name().to_owned(),
-        meta.source.to_owned(),
-        format_name(meta.format).to_owned(),
-        meta.path.to_owned(),
-        meta.contestant.clone(),
-        meta.pool.clone(),
-        meta.encoder.clone(),
-        limit.to_owned(),
-        items.to_string(),
-        o.body_bytes.to_string(),
-        o.pairs.to_string(),
-        fmt_num(o.bytes_per_sec / 1e6, 1),
-        fmt_num(o.items_per_sec, 0),
-        fmt_num(o.ratio.median, 3),
-        fmt_num(o.ratio.lo, 3),
-        fmt_num(o.ratio.hi, 3),
-        fmt_num(o.limit_variation, 4),
-        fmt_num(o.allocs, 1),
-        fmt_num(o.alloc_bytes, 0),
-        o.chunks.to_string(),
-        fmt_num(o.first_chunk.as_secs_f64() * 1e6, 0),
-        fmt_num(o.hit_rate, 3),
-        check,
-    ]
+fn row(meta: &Meta, limit: &str, items: u64, o: &Outcome) -> record::Compare {
+    let (ratio, ratio_lo, ratio_hi) = record::columns(&o.ratio);
+    record::Compare {
+        workload: meta.workload.to_owned(),
+        source: meta.source.to_owned(),
+        format: format_name(meta.format).to_owned(),
+        path: meta.path.to_owned(),
+        contestant: meta.contestant.clone(),
+        pool: meta.pool.clone(),
+        encoder: meta.encoder.clone(),
+        limit: limit.to_owned(),
+        items,
+        body_bytes: Num(o.body_bytes as f64),
+        pairs: Num(o.pairs as f64),
+        mb_per_s: Num(o.bytes_per_sec / 1e6),
+        items_per_s: Num(o.items_per_sec),
+        ratio,
+        ratio_lo,
+        ratio_hi,
+        limit_variation: Num(o.limit_variation),
+        allocs_per_request: Num(o.allocs),
+        alloc_bytes_per_request: Num(o.alloc_bytes),
+        chunks_per_request: Num(o.chunks as f64),
+        first_chunk_us: Num(o.first_chunk.as_secs_f64() * 1e6),
+        hit_rate: Num(o.hit_rate),
+        check: record::check(&o.check),
+    }
 }
 
 /// The row of a contestant that was not run, saying why in its `check` column.
-fn not_run_row(meta: &Meta, limit: &str, items: u64, why: &str) -> Vec<String> {
-    let mut cells = row(meta, limit, items, &Outcome::default());
-    for (name, cell) in COLUMNS.iter().zip(&mut cells) {
-        match *name {
-            "check" => *cell = format!("not run ({why})"),
-            "body_bytes" | "pairs" | "chunks_per_request" | "first_chunk_us" => {
-                *cell = "-".to_owned();
-            }
-            _ => {}
-        }
+fn not_run_row(meta: &Meta, limit: &str, items: u64, why: &str) -> record::Compare {
+    record::Compare {
+        body_bytes: Num::default(),
+        pairs: Num::default(),
+        chunks_per_request: Num::default(),
+        first_chunk_us: Num::default(),
+        check: format!("not run ({why})"),
+        ..row(meta, limit, items, &Outcome::default())
     }
-    cells
 }
 
 /// The name of a format in reports.
@@ -461,49 +431,126 @@ pub(crate) fn format_name(format: Json) -> &'static str {
     }
 }
 
-/// A contestant served over HTTP, waiting for the server to start.
-struct Pending {
-    meta: Meta,
-    route: String,
-    group: String,
-    is_limit: bool,
-    items: u64,
-    expected: Arc<serde_json::Value>,
-    stats: Option<StatsFn>,
-    /// Served with `TCP_NODELAY` (else from the server that leaves Nagle's algorithm on).
-    nodelay: bool,
-}
-
-/// The ratio group of a workload and a limit (an encoder's name, or `http`).
-fn group(workload: Workload, limit: &str) -> String {
-    format!("{}/{limit}", workload.name())
-}
-
-/// The limit group of the HTTP rows.
-const HTTP: &str = "http";
-
-/// How a chunkstream contestant is served over HTTP.
+/// One contestant of the matrix, against its encoder's limit (a peer: serde_json's).
 #[derive(Clone, Copy, Debug)]
-struct Http {
-    pool: PoolKind,
-    encoder: EncoderKind,
-    path: Path,
-    /// `TCP_NODELAY` on the server's connections (else Nagle's algorithm is on).
-    nodelay: bool,
+enum Who {
+    /// chunkstream with a pool, an encoder, a format, on a path.
+    Chunkstream(PoolKind, EncoderKind, Json, Path),
+    /// A peer (serde_json inside, JSON array).
+    Peer(PeerKind),
 }
 
-impl Http {
-    fn new(pool: PoolKind, encoder: EncoderKind, path: Path, nodelay: bool) -> Self {
-        Http {
-            pool,
-            encoder,
-            path,
-            nodelay,
-        }
+/// The contestants of a source, each with the source its row names, in the report's
+/// order. Adding a contestant to `compare` is one entry here.
+fn contestants(source: &'static str) -> Vec<(&'static str, Who)> {
+    use Who::{Chunkstream, Peer};
+    let item = |pool, encoder| Chunkstream(pool, encoder, Json::Array, Path::Item);
+    let on = |path| Chunkstream(DEFAULT_POOL, DEFAULT_ENCODER, Json::Array, path);
+    let sonic = |path| Chunkstream(DEFAULT_POOL, DEFAULT_FEATURES_ENCODER, Json::Array, path);
+    let every_pool = POOLS.iter().map(|&p| item(p, DEFAULT_ENCODER));
+    let from = |who: Who| (source, who);
+    match source {
+        // Every pool x encoder, the peers, NDJSON with every encoder, the other paths.
+        MEMORY => POOLS
+            .iter()
+            .flat_map(|&p| ENCODERS.iter().map(move |&e| item(p, e)))
+            .chain(PEERS.map(Peer))
+            .chain(
+                ENCODERS
+                    .iter()
+                    .map(|&e| Chunkstream(DEFAULT_POOL, e, Json::Ndjson, Path::Item)),
+            )
+            .chain([on(Path::Batch), on(Path::Spawn)])
+            .map(from)
+            .collect(),
+        // Every pool on the direct path; the other paths with the default pool; each
+        // path from a server that leaves Nagle's algorithm on (as `axum::serve` does
+        // unless told otherwise); the default features' encoder; the peers.
+        HTTP => every_pool
+            .chain([on(Path::Spawn), on(Path::Parallel)])
+            .map(from)
+            .chain([Path::Item, Path::Spawn, Path::Parallel].map(|p| (HTTP_NAGLE, on(p))))
+            .chain([sonic(Path::Item), sonic(Path::Spawn)].map(from))
+            .chain(PEERS.map(|p| from(Peer(p))))
+            .collect(),
+        // The channel and the databases: every pool with serde_json, and the peers.
+        _ => every_pool.chain(PEERS.map(Peer)).map(from).collect(),
     }
 }
+
+/// The in-memory source.
+const MEMORY: &str = "memory";
+/// The source and limit group of the HTTP rows.
+const HTTP: &str = "http";
 /// The source of the HTTP rows served without `TCP_NODELAY`.
 const HTTP_NAGLE: &str = "http (Nagle on)";
+
+/// The ratio group of a workload and a limit (an encoder's name, or `http`).
+fn group(workload: &str, limit: &str) -> String {
+    format!("{workload}/{limit}")
+}
+
+/// What the rows of one workload share.
+struct Rows {
+    workload: &'static str,
+    items: u64,
+    expected: Arc<serde_json::Value>,
+}
+
+impl Rows {
+    fn new<T: Serialize>(workload: &'static str, items: &[T]) -> Result<Self, BoxError> {
+        Ok(Rows {
+            workload,
+            items: items.len() as u64,
+            expected: Arc::new(scenario::reference(items)?),
+        })
+    }
+
+    /// An entry of these rows.
+    fn entry(&self, meta: Meta, group: String, scenario: Box<dyn Scenario>) -> Entry<Meta> {
+        Entry {
+            format: meta.format,
+            meta,
+            group,
+            is_limit: false,
+            items: self.items,
+            expected: Arc::clone(&self.expected),
+            scenario,
+            stats: None,
+        }
+    }
+
+    /// The report's description of `who` from `source`, and its limit group.
+    fn meta(&self, source: &'static str, who: Who) -> (Meta, String) {
+        let (format, path, contestant, pool, encoder) = match who {
+            Who::Chunkstream(pool, encoder, format, path) => (
+                format,
+                first_byte::path_name(path),
+                "chunkstream",
+                pool.name(),
+                encoder.name(),
+            ),
+            Who::Peer(peer) => (Json::Array, "-", peer.name(), "-", "-"),
+        };
+        let limit = if source.starts_with(HTTP) {
+            HTTP
+        } else if encoder == "-" {
+            DEFAULT_ENCODER.name()
+        } else {
+            encoder
+        };
+        let meta = Meta {
+            workload: self.workload,
+            source,
+            format,
+            path,
+            contestant: contestant.to_owned(),
+            pool: pool.to_owned(),
+            encoder: encoder.to_owned(),
+        };
+        (meta, group(self.workload, limit))
+    }
+}
 
 /// A contestant that could not run (its source is missing), and why.
 struct NotRun {
@@ -517,222 +564,123 @@ struct NotRun {
 #[derive(Default)]
 struct Matrix {
     entries: Vec<Entry<Meta>>,
-    routes: HashMap<String, BodyFactory>,
-    /// The routes of the server without `TCP_NODELAY`.
-    nagle_routes: HashMap<String, BodyFactory>,
-    pending: Vec<Pending>,
+    /// The HTTP contestants, timed once the servers run: `(route, nodelay)` beside
+    /// each entry, whose scenario is replaced when connected.
+    http: Vec<(Entry<Meta>, String, bool)>,
+    /// The routes of the server with `TCP_NODELAY`, and of the one without.
+    routes: [HashMap<String, BodyFactory>; 2],
     not_run: Vec<NotRun>,
 }
 
 impl Matrix {
     fn add<T: Serialize + Send + Sync + 'static>(
         &mut self,
-        workload: Workload,
+        workload: &'static str,
         items: &'static [T],
     ) -> Result<(), BoxError> {
-        let expected = Arc::new(scenario::reference(items)?);
+        let rows = Rows::new(workload, items)?;
         let memory = move || peers::memory(items);
-        let serde = group(workload, DEFAULT_ENCODER.name());
-
         // Each encoder's limit (its library's `to_writer` of the slice), and the other
         // encoders' limits measured against serde_json's.
         for &encoder in ENCODERS {
-            self.limit(workload, items, &expected, encoder, true);
+            self.limit(&rows, items, encoder, true);
             if encoder != DEFAULT_ENCODER {
-                self.limit(workload, items, &expected, encoder, false);
+                self.limit(&rows, items, encoder, false);
             }
         }
-        // Memory, JSON array: every pool x encoder (against its encoder's limit), the
-        // peers (serde_json inside).
-        for &pool in POOLS {
-            for &encoder in ENCODERS {
-                self.chunkstream(
-                    workload,
-                    items,
-                    &expected,
-                    "memory",
-                    pool,
-                    encoder,
-                    chunkstream::format::Json::Array,
-                    Path::Item,
-                    memory,
-                );
-            }
-        }
-        for &peer in &PEERS {
-            self.peer(workload, items, &expected, "memory", peer, memory);
-        }
-        // Memory, NDJSON: every encoder with the default pool.
-        for &encoder in ENCODERS {
-            self.chunkstream(
-                workload,
-                items,
-                &expected,
-                "memory",
-                DEFAULT_POOL,
-                encoder,
-                chunkstream::format::Json::Ndjson,
-                Path::Item,
-                memory,
-            );
-        }
-        // The other paths.
-        for path in [Path::Batch, Path::Spawn] {
-            self.chunkstream(
-                workload,
-                items,
-                &expected,
-                "memory",
-                DEFAULT_POOL,
-                DEFAULT_ENCODER,
-                chunkstream::format::Json::Array,
-                path,
-                memory,
-            );
-        }
+        self.source(&rows, MEMORY, memory);
         // A tokio channel fed by a producer task.
-        let channel = move || sources::channel(items);
-        for &pool in POOLS {
-            self.chunkstream(
-                workload,
-                items,
-                &expected,
-                "channel",
-                pool,
-                DEFAULT_ENCODER,
-                chunkstream::format::Json::Array,
-                Path::Item,
-                channel,
-            );
-        }
-        for &peer in &PEERS {
-            self.peer(workload, items, &expected, "channel", peer, channel);
-        }
+        self.source(&rows, "channel", move || sources::channel(items));
         // Over HTTP: served from memory by axum, read by reqwest, against the HTTP
         // limit (the whole body encoded up front, served as one `Bytes`), which is
         // itself measured against the serde_json limit.
         let body = bytes::Bytes::from(serde_json::to_vec(items)?);
         for is_limit in [true, false] {
-            let route = format!("{}/limit-{is_limit}", workload.name());
-            self.routes
-                .insert(route.clone(), sources::fixed_body(body.clone()));
-            self.pending.push(Pending {
-                meta: self.meta(
-                    workload,
-                    "http",
-                    chunkstream::format::Json::Array,
-                    "-",
-                    if is_limit { LIMIT } else { "http limit" },
-                    "-",
-                    DEFAULT_ENCODER.name(),
-                ),
-                route,
-                group: if is_limit {
-                    group(workload, HTTP)
-                } else {
-                    serde.clone()
-                },
-                is_limit,
-                items: items.len() as u64,
-                expected: Arc::clone(&expected),
-                stats: None,
-                nodelay: true,
-            });
+            let (mut meta, _) = rows.meta(HTTP, Who::Peer(PeerKind::Naive));
+            meta.contestant = if is_limit { LIMIT } else { "http limit" }.to_owned();
+            meta.encoder = DEFAULT_ENCODER.name().to_owned();
+            let limit = if is_limit {
+                HTTP
+            } else {
+                DEFAULT_ENCODER.name()
+            };
+            let mut entry = rows.entry(meta, group(workload, limit), Box::new(Limit::new(items)));
+            entry.is_limit = is_limit;
+            self.serve(entry, sources::fixed_body(body.clone()), true);
         }
-        // Every pool on the direct path; the other paths with the default pool; each
-        // path again from a server that leaves Nagle's algorithm on (as `axum::serve`
-        // does unless told otherwise); and the default features' encoder; all against
-        // the same limit.
-        for &pool in POOLS {
-            let http = Http::new(pool, DEFAULT_ENCODER, Path::Item, true);
-            self.http_chunkstream(workload, items, &expected, http, memory);
-        }
-        for (encoder, path, nodelay) in [
-            (DEFAULT_ENCODER, Path::Spawn, true),
-            (DEFAULT_ENCODER, Path::Parallel, true),
-            (DEFAULT_ENCODER, Path::Item, false),
-            (DEFAULT_ENCODER, Path::Spawn, false),
-            (DEFAULT_ENCODER, Path::Parallel, false),
-            (DEFAULT_FEATURES_ENCODER, Path::Item, true),
-            (DEFAULT_FEATURES_ENCODER, Path::Spawn, true),
-        ] {
-            let http = Http::new(DEFAULT_POOL, encoder, path, nodelay);
-            self.http_chunkstream(workload, items, &expected, http, memory);
-        }
-        for &peer in &PEERS {
-            let route = format!(
-                "{}/{}",
-                workload.name(),
-                peer.name().replace([' ', '='], "-")
-            );
-            self.routes
-                .insert(route.clone(), sources::peer_body(peer, memory));
-            self.pending.push(Pending {
-                meta: self.meta(
-                    workload,
-                    "http",
-                    chunkstream::format::Json::Array,
-                    "-",
-                    peer.name(),
-                    "-",
-                    "-",
-                ),
-                route,
-                group: group(workload, HTTP),
-                is_limit: false,
-                items: items.len() as u64,
-                expected: Arc::clone(&expected),
-                stats: None,
-                nodelay: true,
-            });
+        for (source, who) in contestants(HTTP) {
+            let (meta, group) = rows.meta(source, who);
+            let mut entry = rows.entry(meta, group, Box::new(Limit::new(items)));
+            let body = match who {
+                Who::Chunkstream(pool, encoder, format, path) => {
+                    let config = ChunkConfig::default();
+                    let built = scenario::chunkstream(pool, encoder, &config, format, path, memory);
+                    entry.stats = Some(built.stats);
+                    sources::chunkstream_body(built.streams)
+                }
+                Who::Peer(peer) => sources::peer_body(peer, memory),
+            };
+            self.serve(entry, body, source == HTTP);
         }
         Ok(())
+    }
+
+    /// An HTTP contestant, served by the server with `TCP_NODELAY` or the one without.
+    fn serve(&mut self, entry: Entry<Meta>, body: BodyFactory, nodelay: bool) {
+        let route = format!("{}/{}", entry.meta.workload, self.http.len());
+        self.routes[usize::from(!nodelay)].insert(route.clone(), body);
+        self.http.push((entry, route, nodelay));
+    }
+
+    /// The contestants of `source` (`make` makes one request's items).
+    fn source<F, S, U, E>(&mut self, rows: &Rows, source: &'static str, make: F)
+    where
+        F: Fn() -> S + Copy + Send + Sync + 'static,
+        S: Stream<Item = Result<U, E>> + Send + 'static,
+        U: Serialize + Send + Sync + 'static,
+        E: Into<BoxError> + Send + 'static,
+    {
+        for (source, who) in contestants(source) {
+            let (meta, group) = rows.meta(source, who);
+            let entry = match who {
+                Who::Chunkstream(pool, encoder, format, path) => {
+                    let config = ChunkConfig::default();
+                    let built = scenario::chunkstream(pool, encoder, &config, format, path, make);
+                    let mut entry = rows.entry(meta, group, Box::new(Streaming(built.chunks)));
+                    entry.stats = Some(built.stats);
+                    entry
+                }
+                Who::Peer(peer) => rows.entry(meta, group, Box::new(Streaming(peer.factory(make)))),
+            };
+            self.entries.push(entry);
+        }
     }
 
     /// `encoder`'s limit on `items`: the reference of its group, or (not `is_limit`) a
     /// contestant measured against serde_json's limit.
     fn limit<T: Serialize + Send + Sync + 'static>(
         &mut self,
-        workload: Workload,
+        rows: &Rows,
         items: &'static [T],
-        expected: &Arc<serde_json::Value>,
         encoder: EncoderKind,
         is_limit: bool,
     ) {
-        let name = if is_limit {
+        let (mut meta, _) = rows.meta(MEMORY, Who::Peer(PeerKind::Naive));
+        meta.contestant = if is_limit {
             LIMIT.to_owned()
         } else {
             format!("{} limit", encoder.name())
         };
-        self.entries.push(Entry {
-            meta: self.meta(
-                workload,
-                "memory",
-                chunkstream::format::Json::Array,
-                "-",
-                &name,
-                "-",
-                encoder.name(),
-            ),
-            group: group(
-                workload,
-                if is_limit {
-                    encoder.name()
-                } else {
-                    DEFAULT_ENCODER.name()
-                },
-            ),
-            is_limit,
-            items: items.len() as u64,
-            format: chunkstream::format::Json::Array,
-            expected: Arc::clone(expected),
-            scenario: Box::new(Limit::with_encoder(items, encoder)),
-            stats: None,
-        });
+        meta.encoder = encoder.name().to_owned();
+        let limit = if is_limit { encoder } else { DEFAULT_ENCODER };
+        let scenario = Box::new(Limit::with_encoder(items, encoder));
+        let mut entry = rows.entry(meta, group(rows.workload, limit.name()), scenario);
+        entry.is_limit = is_limit;
+        self.entries.push(entry);
     }
 
-    /// A database source of the tickets (`rows` makes one request's rows): every pool
-    /// and every peer, against the serde_json limit.
+    /// A database source of the tickets (`rows` makes one request's rows), against the
+    /// serde_json limit.
     fn add_database<F, S>(
         &mut self,
         source: &'static str,
@@ -743,70 +691,32 @@ impl Matrix {
         F: Fn() -> S + Copy + Send + Sync + 'static,
         S: Stream<Item = Result<workload::Ticket, BoxError>> + Send + 'static,
     {
-        let expected = Arc::new(scenario::reference(tickets)?);
-        for &p in POOLS {
-            self.chunkstream(
-                Workload::Tickets,
-                tickets,
-                &expected,
-                source,
-                p,
-                DEFAULT_ENCODER,
-                chunkstream::format::Json::Array,
-                Path::Item,
-                rows,
-            );
-        }
-        for &peer in &PEERS {
-            self.peer(Workload::Tickets, tickets, &expected, source, peer, rows);
-        }
+        self.source(&Rows::new(Workload::Tickets.name(), tickets)?, source, rows);
         Ok(())
     }
 
     /// The rows [`add_database`](Matrix::add_database) would add for `source`, not run
     /// because of `why`.
     fn not_run(&mut self, source: &'static str, tickets: &[workload::Ticket], why: &str) {
-        let at = self.entries.len();
-        let items = tickets.len() as u64;
-        let metas: Vec<Meta> = POOLS
-            .iter()
-            .map(|p| {
-                self.meta(
-                    Workload::Tickets,
-                    source,
-                    chunkstream::format::Json::Array,
-                    first_byte::path_name(Path::Item),
-                    "chunkstream",
-                    p.name(),
-                    DEFAULT_ENCODER.name(),
-                )
-            })
-            .chain(PEERS.iter().map(|peer| {
-                self.meta(
-                    Workload::Tickets,
-                    source,
-                    chunkstream::format::Json::Array,
-                    "-",
-                    peer.name(),
-                    "-",
-                    "-",
-                )
-            }))
-            .collect();
-        for meta in metas {
+        let rows = Rows {
+            workload: Workload::Tickets.name(),
+            items: tickets.len() as u64,
+            expected: Arc::default(),
+        };
+        for (source, who) in contestants(source) {
             self.not_run.push(NotRun {
-                at,
-                meta,
+                at: self.entries.len(),
+                meta: rows.meta(source, who).0,
                 why: why.to_owned(),
-                items,
+                items: rows.items,
             });
         }
     }
 
     /// `compare.csv`: a row per entry with its outcome, and the rows not run where
     /// they would have been.
-    fn table(&self, outcomes: &[Outcome]) -> Table {
-        let mut table = Table::new(COLUMNS);
+    fn table(&self, outcomes: &[Outcome]) -> Vec<record::Compare> {
+        let mut table = Vec::new();
         let limit = DEFAULT_ENCODER.name();
         let mut not_run = self.not_run.iter().peekable();
         for (i, (entry, outcome)) in self.entries.iter().zip(outcomes).enumerate() {
@@ -822,182 +732,50 @@ impl Matrix {
         table
     }
 
+    /// Starts the HTTP servers and measures every entry as `options` say: the rows of
+    /// `compare.csv` and the noise of the run.
+    fn measure(
+        &mut self,
+        rt: &tokio::runtime::Runtime,
+        options: &Options,
+        env: &Environment,
+    ) -> Result<(Vec<record::Compare>, f64), BoxError> {
+        let quick = options.quick;
+        let [routes, nagle_routes] = std::mem::take(&mut self.routes);
+        let server = Server::start(routes, true)?;
+        let nagle = Server::start(nagle_routes, false)?;
+        self.connect(&server, &nagle);
+        let block = block(options);
+        let budget = options.budget.unwrap_or(if quick { 3.0 } else { 130.0 });
+        let contestants = self.entries.iter().filter(|e| !e.is_limit).count();
+        let plan = Plan {
+            schedule: Schedule {
+                block,
+                budget: Duration::from_secs_f64(budget / contestants.max(1) as f64),
+                min_pairs: if quick { 5 } else { 21 },
+                max_pairs: 5000,
+            },
+            alloc_requests: if quick { 2 } else { 5 },
+            passes: if quick { 1 } else { COMPARE_PASSES },
+        };
+        eprintln!(
+            "compare: {contestants} contestants, each alternating with its limit in {:.1} ms \
+             blocks for {:.2} s ({} build)",
+            block.as_secs_f64() * 1e3,
+            plan.schedule.budget.as_secs_f64(),
+            env.get("profile")
+        );
+        let outcomes = matrix::run(rt, &mut self.entries, plan, "compare");
+        Ok((self.table(&outcomes), matrix::noise(&outcomes)))
+    }
+
     /// Adds the HTTP contestants, reading from `server` (or `nagle`, the server without
     /// `TCP_NODELAY`).
     fn connect(&mut self, server: &Server, nagle: &Server) {
-        for p in self.pending.drain(..) {
-            let server = if p.nodelay { server } else { nagle };
-            self.entries.push(Entry {
-                meta: p.meta,
-                group: p.group,
-                is_limit: p.is_limit,
-                items: p.items,
-                format: chunkstream::format::Json::Array,
-                expected: p.expected,
-                scenario: Box::new(Streaming(server.client(&p.route))),
-                stats: p.stats,
-            });
-        }
-    }
-
-    /// A chunkstream contestant over HTTP, served from memory as `http` says.
-    fn http_chunkstream<T, F, S, U, E>(
-        &mut self,
-        workload: Workload,
-        items: &'static [T],
-        expected: &Arc<serde_json::Value>,
-        http: Http,
-        make: F,
-    ) where
-        F: Fn() -> S + Send + Sync + 'static,
-        S: Stream<Item = Result<U, E>> + Send + 'static,
-        U: Serialize + Send + 'static,
-        E: Into<BoxError> + Send + 'static,
-    {
-        let Http {
-            pool,
-            encoder,
-            path,
-            nodelay,
-        } = http;
-        let config = ChunkConfig::default();
-        let built = scenario::chunkstream(
-            pool,
-            encoder,
-            &config,
-            chunkstream::format::Json::Array,
-            path,
-            make,
-        );
-        let path = first_byte::path_name(path);
-        let route = format!(
-            "{}/chunkstream-{}-{}-{}-{nodelay}",
-            workload.name(),
-            pool.name(),
-            encoder.name(),
-            path
-        );
-        let routes = if nodelay {
-            &mut self.routes
-        } else {
-            &mut self.nagle_routes
-        };
-        routes.insert(route.clone(), sources::chunkstream_body(built.streams));
-        self.pending.push(Pending {
-            meta: self.meta(
-                workload,
-                if nodelay { HTTP } else { HTTP_NAGLE },
-                chunkstream::format::Json::Array,
-                path,
-                "chunkstream",
-                pool.name(),
-                encoder.name(),
-            ),
-            route,
-            group: group(workload, HTTP),
-            is_limit: false,
-            items: items.len() as u64,
-            expected: Arc::clone(expected),
-            stats: Some(built.stats),
-            nodelay,
-        });
-    }
-
-    #[allow(clippy::too_many_arguments)]
-    fn chunkstream<T, F, S, U, E>(
-        &mut self,
-        workload: Workload,
-        items: &'static [T],
-        expected: &Arc<serde_json::Value>,
-        source: &'static str,
-        pool: PoolKind,
-        encoder: EncoderKind,
-        format: Json,
-        path: Path,
-        make: F,
-    ) where
-        F: Fn() -> S + Send + Sync + 'static,
-        S: Stream<Item = Result<U, E>> + Send + 'static,
-        U: Serialize + Send + 'static,
-        E: Into<BoxError> + Send + 'static,
-    {
-        let built =
-            scenario::chunkstream(pool, encoder, &ChunkConfig::default(), format, path, make);
-        self.entries.push(Entry {
-            meta: self.meta(
-                workload,
-                source,
-                format,
-                first_byte::path_name(path),
-                "chunkstream",
-                pool.name(),
-                encoder.name(),
-            ),
-            group: group(workload, encoder.name()),
-            is_limit: false,
-            items: items.len() as u64,
-            format,
-            expected: Arc::clone(expected),
-            scenario: Box::new(Streaming(built.chunks)),
-            stats: Some(built.stats),
-        });
-    }
-
-    #[allow(clippy::too_many_arguments)]
-    fn peer<T, F, S, U, E>(
-        &mut self,
-        workload: Workload,
-        items: &'static [T],
-        expected: &Arc<serde_json::Value>,
-        source: &'static str,
-        peer: PeerKind,
-        make: F,
-    ) where
-        F: Fn() -> S + Send + Sync + 'static,
-        S: Stream<Item = Result<U, E>> + Send + 'static,
-        U: Serialize + Send + Sync + 'static,
-        E: Into<BoxError> + 'static,
-    {
-        let scenario: Box<dyn Scenario> = Box::new(Streaming(peer.factory(make)));
-        self.entries.push(Entry {
-            meta: self.meta(
-                workload,
-                source,
-                chunkstream::format::Json::Array,
-                "-",
-                peer.name(),
-                "-",
-                "-",
-            ),
-            group: group(workload, DEFAULT_ENCODER.name()),
-            is_limit: false,
-            items: items.len() as u64,
-            format: chunkstream::format::Json::Array,
-            expected: Arc::clone(expected),
-            scenario,
-            stats: None,
-        });
-    }
-
-    #[allow(clippy::too_many_arguments)]
-    fn meta(
-        &self,
-        workload: Workload,
-        source: &'static str,
-        format: Json,
-        path: &'static str,
-        contestant: &str,
-        pool: &str,
-        encoder: &str,
-    ) -> Meta {
-        Meta {
-            workload,
-            source,
-            format,
-            path,
-            contestant: contestant.to_owned(),
-            pool: pool.to_owned(),
-            encoder: encoder.to_owned(),
+        for (mut entry, route, nodelay) in self.http.drain(..) {
+            let server = if nodelay { server } else { nagle };
+            entry.scenario = Box::new(Streaming(server.client(&route)));
+            self.entries.push(entry);
         }
     }
 }
@@ -1006,44 +784,58 @@ impl Matrix {
 mod tests {
     use super::*;
 
-    fn expected(tickets: &[workload::Ticket]) -> Arc<serde_json::Value> {
-        Arc::new(scenario::reference(tickets).expect("tickets encode"))
+    /// `compare --items` on a small file of mixed items: every row of the matrix on
+    /// those items, checked against them, and the report saying how they were held.
+    #[test]
+    fn compare_items_runs_the_matrix_on_the_users_items() -> Result<(), BoxError> {
+        let out = crate::cmd::run_on_mixed(400, run)?;
+        let rows: Vec<record::Compare> =
+            record::read(&out.path().join("compare.csv"))?.ok_or("no compare.csv")?;
+        let memory = rows.iter().filter(|r| r.source == MEMORY).count();
+        assert_eq!(memory, 2 * ENCODERS.len() - 1 + contestants(MEMORY).len());
+        assert!(rows.iter().all(|r| r.workload == items::WORKLOAD));
+        for r in &rows {
+            assert_eq!(r.check, "ok", "{} {} {}", r.source, r.contestant, r.pool);
+            assert!(r.pairs.0 >= 1.0 && r.ratio.0 > 0.0, "{r:?}");
+        }
+        let md = std::fs::read_to_string(out.path().join("compare.md"))?;
+        assert!(md.contains("**Items**: 400 items from"), "{md}");
+        assert!(
+            md.contains("`serde_json::Value`") && md.contains("## items"),
+            "{md}"
+        );
+        Ok(())
     }
 
     #[test]
-    fn postgres_rows_say_why_they_were_not_run() {
+    fn postgres_rows_say_why_they_were_not_run() -> Result<(), BoxError> {
         let tickets = workload::leak(workload::tickets(10));
         let mut matrix = Matrix::default();
         matrix.limit(
-            Workload::Tickets,
+            &Rows::new(Workload::Tickets.name(), tickets)?,
             tickets,
-            &expected(tickets),
             DEFAULT_ENCODER,
             true,
         );
         matrix.not_run("postgres", tickets, "DATABASE_URL is not set");
         matrix.limit(
-            Workload::Tickets,
+            &Rows::new(Workload::Tickets.name(), tickets)?,
             tickets,
-            &expected(tickets),
             EncoderKind::SonicRs,
             true,
         );
         let table = matrix.table(&[Outcome::default(), Outcome::default()]);
-        let sources: Vec<&str> = table.iter().map(|r| r.get("source")).collect();
+        let sources: Vec<&str> = table.iter().map(|r| r.source.as_str()).collect();
         let n = POOLS.len() + PEERS.len();
         let mut order = vec!["memory"];
         order.extend(std::iter::repeat_n("postgres", n));
         order.push("memory");
         assert_eq!(sources, order, "the rows sit where they would have run");
-        let rows: Vec<_> = table
-            .iter()
-            .filter(|r| r.get("source") == "postgres")
-            .collect();
+        let rows: Vec<_> = table.iter().filter(|r| r.source == "postgres").collect();
         assert_eq!(rows.len(), n);
         for r in &rows {
-            assert_eq!(r.get("check"), "not run (DATABASE_URL is not set)");
-            assert_eq!(r.get("ratio"), "-");
+            assert_eq!(r.check, "not run (DATABASE_URL is not set)");
+            assert!(r.ratio.0.is_nan());
         }
         let md = report::render_compare(
             &table,
@@ -1055,6 +847,7 @@ mod tests {
             "{md}"
         );
         assert!(md.contains("not run (DATABASE_URL is not set) |"), "{md}");
+        Ok(())
     }
 
     #[test]
@@ -1070,9 +863,8 @@ mod tests {
         let pg = rt.block_on(Postgres::from_env(tickets, "test_compare"))?;
         let mut matrix = Matrix::default();
         matrix.limit(
-            Workload::Tickets,
+            &Rows::new(Workload::Tickets.name(), tickets)?,
             tickets,
-            &expected(tickets),
             DEFAULT_ENCODER,
             true,
         );
@@ -1087,19 +879,16 @@ mod tests {
             alloc_requests: 1,
             passes: 2,
         };
-        let outcomes = measure::run(&rt, &mut matrix.entries, plan, "test");
+        let outcomes = matrix::run(&rt, &mut matrix.entries, plan, "test");
         rt.block_on(pg.drop_table())?;
         let table = matrix.table(&outcomes);
-        let rows: Vec<_> = table
-            .iter()
-            .filter(|r| r.get("source") == "postgres")
-            .collect();
+        let rows: Vec<_> = table.iter().filter(|r| r.source == "postgres").collect();
         assert_eq!(rows.len(), POOLS.len() + PEERS.len());
         for r in &rows {
-            assert_eq!(r.get("check"), "ok", "{:?}", r.get("contestant"));
-            assert_eq!(r.get("limit"), "serde_json");
-            assert!(r.num("pairs") >= 3.0, "{}", r.get("pairs"));
-            assert!(r.num("ratio") > 0.0, "{}", r.get("ratio"));
+            assert_eq!(r.check, "ok", "{:?}", r.contestant);
+            assert_eq!(r.limit, "serde_json");
+            assert!(r.pairs.0 >= 3.0, "{:?}", r.pairs);
+            assert!(r.ratio.0 > 0.0, "{:?}", r.ratio);
         }
         Ok(())
     }

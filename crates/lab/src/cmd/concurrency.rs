@@ -15,9 +15,9 @@ use chunkstream_benches::scenario::{self, Built, Path, drain};
 use chunkstream_benches::workload::{self, Workload};
 
 use crate::env_info::Environment;
+use crate::harness::stats::{median, ratio};
+use crate::record::{self, Num};
 use crate::report;
-use crate::stats::{median, ratio};
-use crate::table::{Table, fmt_num};
 
 /// Concurrent requests measured.
 pub(crate) const LEVELS: &[usize] = &[1, 2, 8, 64];
@@ -82,14 +82,7 @@ pub(crate) fn run(quick: bool, env: &Environment, out: &FsPath) -> Result<(), Bo
             )
         })
         .collect();
-    let mut table = Table::new(&[
-        "pool",
-        "concurrent",
-        "requests",
-        "mb_per_s",
-        "hit_rate",
-        "rounds",
-    ]);
+    let mut table = Vec::new();
     for &level in LEVELS {
         let mut seconds = vec![Vec::new(); POOLS.len()];
         let mut hits = vec![(0, 0); POOLS.len()];
@@ -104,26 +97,20 @@ pub(crate) fn run(quick: bool, env: &Environment, out: &FsPath) -> Result<(), Bo
             }
         }
         for (i, pool) in POOLS.iter().enumerate() {
-            table.push(vec![
-                pool.name().to_owned(),
-                level.to_string(),
-                requests.to_string(),
-                fmt_num(body * requests as f64 / median(&seconds[i]) / 1e6, 1),
-                fmt_num(ratio(hits[i].0 as f64, hits[i].1 as f64), 3),
-                rounds.to_string(),
-            ]);
+            table.push(record::Concurrency {
+                pool: pool.name().to_owned(),
+                concurrent: level,
+                requests,
+                mb_per_s: Num(body * requests as f64 / median(&seconds[i]) / 1e6),
+                hit_rate: Num(ratio(hits[i].0 as f64, hits[i].1 as f64)),
+                rounds,
+            });
         }
     }
     std::fs::create_dir_all(out)?;
-    table.write(&out.join("concurrency.csv"))?;
+    record::write(&out.join("concurrency.csv"), &table)?;
     env.write(&out.join("concurrency.env"))?;
     report::regenerate(out)?;
-    println!(
-        "{}",
-        report::markdown_table(
-            &table.header.iter().map(String::as_str).collect::<Vec<_>>(),
-            &table.rows
-        )
-    );
+    println!("{}", report::every_column(&table));
     Ok(())
 }

@@ -30,12 +30,13 @@ use chunkstream_benches::workload::{self, Ticket, Workload};
 use futures_util::{StreamExt, TryStreamExt};
 use tokio::runtime::Runtime;
 
-use super::paired_rows::{self, Row, timed};
 use crate::env_info::Environment;
 use crate::frames::{self, FrameTest};
-use crate::paired::Schedule;
+use crate::harness::paired::Schedule;
+use crate::harness::rows::{self as paired_rows, Row, timed};
+use crate::report;
 use crate::sampling::{self, Sampled, shares};
-use crate::sources::{COLUMNS, Postgres, Sqlite};
+use crate::sources::{self, Postgres, Sqlite};
 
 const SQLITE_JSON: &str = "SELECT json_object('id', id, 'project_id', project_id, \
      'title', title, 'description', description, 'status', status, 'priority', priority, \
@@ -162,7 +163,8 @@ fn postgres_db(pg: Postgres) -> Result<Db, BoxError> {
     let pool = pg.pool;
     let json_sql: &'static str = Box::leak(
         format!(
-            "SELECT row_to_json(t)::text FROM (SELECT {COLUMNS} FROM {} ORDER BY id) t",
+            "SELECT row_to_json(t)::text FROM (SELECT {} FROM {} ORDER BY id) t",
+            sources::columns(),
             pg.table
         )
         .into_boxed_str(),
@@ -367,9 +369,9 @@ pub(crate) fn run(quick: bool, env: &Environment, out: &Path) -> Result<(), BoxE
          tickets in memory (no database at all).\n\n{}\n\n## Where the time goes\n\n{profiles}\n",
         tickets.len(),
         body_bytes as f64 / 1e6,
-        paired_rows::markdown(&rows),
+        report::paired::markdown(&rows),
     );
-    paired_rows::write(
+    report::paired::write(
         out,
         "database",
         "From the database to the body",

@@ -4,9 +4,63 @@ pub(crate) mod alloc;
 pub(crate) mod compare;
 pub(crate) mod concurrency;
 pub(crate) mod database;
-pub(crate) mod paired_rows;
 pub(crate) mod parallel;
 pub(crate) mod parallel_profile;
 pub(crate) mod profile;
 pub(crate) mod soak;
 pub(crate) mod tune;
+
+/// The options of `compare` and `tune`.
+#[derive(Clone, Debug, Default, clap::Args)]
+pub(crate) struct Options {
+    /// Small requests, short alternations (a smoke run: CI's).
+    #[arg(long)]
+    pub(crate) quick: bool,
+    /// Seconds of paired blocks for the whole run, split over the contestants (default:
+    /// compare 130, tune 150; with --quick 3 and 2).
+    #[arg(long)]
+    pub(crate) budget: Option<f64>,
+    /// Milliseconds per timed block (default 3, quick 1).
+    #[arg(long)]
+    pub(crate) block_ms: Option<f64>,
+    /// Your own items (NDJSON, one item per line) instead of the built-in workloads:
+    /// the same matrix (compare: memory, channel, HTTP) or sweep on them, into
+    /// reports/items by default.
+    #[arg(long)]
+    pub(crate) items: Option<std::path::PathBuf>,
+}
+
+/// Runs `command` (`compare::run` or `tune::run`) quickly on a file of `n` mixed items
+/// (objects, arrays, strings, numbers, nested values), for the tests of `--items`: the
+/// folder it wrote its reports into.
+#[cfg(test)]
+pub(crate) fn run_on_mixed(
+    n: usize,
+    command: fn(
+        &Options,
+        &crate::env_info::Environment,
+        &std::path::Path,
+    ) -> Result<(), chunkstream::BoxError>,
+) -> Result<tempfile::TempDir, chunkstream::BoxError> {
+    let dir = tempfile::tempdir()?;
+    let path = dir.path().join("items.ndjson");
+    let lines: Vec<String> = (0..n)
+        .map(|i| match i % 4 {
+            0 => serde_json::json!({"id": i, "name": format!("item {i}"), "tags": ["a", "b"]}),
+            1 => serde_json::json!([i, i as f64 / 3.0, null, true]),
+            2 => serde_json::json!(format!("line {i} with \"quotes\" and é")),
+            _ => serde_json::json!({"nested": {"depth": [{"i": i}], "ok": false}}),
+        })
+        .map(|v| v.to_string())
+        .collect();
+    std::fs::write(&path, lines.join("\n"))?;
+    let options = Options {
+        quick: true,
+        budget: Some(0.2),
+        block_ms: Some(0.2),
+        items: Some(path),
+    };
+    let env = crate::env_info::Environment::from_text("command=chunkstream-lab --items\n");
+    command(&options, &env, dir.path())?;
+    Ok(dir)
+}

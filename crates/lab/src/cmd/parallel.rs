@@ -20,12 +20,14 @@ use chunkstream::pool::FreelistPool;
 use chunkstream::{BoxError, ChunkConfig, EncodePermits, Encoder, Streamer, source, transform};
 use chunkstream_benches::peers;
 use chunkstream_benches::workload::{self, Ticket, Workload};
+use chunkstream_fixtures::CountingPool;
 use plotters::prelude::*;
 use tokio::runtime::Runtime;
 
-use super::paired_rows::{self, CountingPool, Row, drain, peak_buffers, timed};
 use crate::env_info::Environment;
-use crate::paired::{self, Schedule};
+use crate::harness::paired::{self, Schedule};
+use crate::harness::rows::{self as paired_rows, Row, drain, peak_buffers, timed};
+use crate::report;
 use crate::sources::{self, Sqlite};
 
 type Pool = CountingPool<FreelistPool>;
@@ -253,9 +255,9 @@ pub(crate) fn run(quick: bool, env: &Environment, out: &Path) -> Result<(), BoxE
         limit_bytes as f64 / 1e6,
         db_items.len(),
         load_items.len(),
-        paired_rows::markdown(&rows),
+        report::paired::markdown(&rows),
     );
-    paired_rows::write(
+    report::paired::write(
         out,
         "parallel",
         "Parallel encoding and run-ahead sources",
@@ -342,7 +344,7 @@ fn plot_workers(path: &Path, rows: &[Row]) -> Result<(), BoxError> {
         }
         series.push((encoder, points));
     }
-    let limit = crate::stats::median(
+    let limit = crate::harness::stats::median(
         &bulk
             .iter()
             .map(|r| mb(r, r.series.reference_time().median))

@@ -12,16 +12,32 @@ use chunkstream_benches::workload::{self, Workload};
 use crate::sampling;
 
 /// Options of `profile`.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, clap::Args)]
 pub(crate) struct Options {
-    /// The workload.
+    /// tickets, small or large.
+    #[arg(long, default_value = "tickets", value_parser = parse_workload)]
     pub(crate) workload: Workload,
-    /// The pool strategy.
+    /// Pool strategy.
+    #[arg(long, default_value = "freelist", value_parser = parse_pool)]
     pub(crate) pool: PoolKind,
-    /// The encoder.
+    /// Encoder.
+    #[arg(long, default_value = "serde_json", value_parser = parse_encoder)]
     pub(crate) encoder: EncoderKind,
     /// Seconds of sampling.
+    #[arg(long, default_value_t = 5.0)]
     pub(crate) seconds: f64,
+}
+
+fn parse_workload(s: &str) -> Result<Workload, String> {
+    Workload::from_name(s).ok_or_else(|| format!("unknown workload {s}"))
+}
+
+fn parse_pool(s: &str) -> Result<PoolKind, String> {
+    PoolKind::from_name(s).ok_or_else(|| format!("unknown or disabled pool {s}"))
+}
+
+fn parse_encoder(s: &str) -> Result<EncoderKind, String> {
+    EncoderKind::from_name(s).ok_or_else(|| format!("unknown or disabled encoder {s}"))
 }
 
 fn scenario_for(options: &Options) -> Box<dyn Scenario> {

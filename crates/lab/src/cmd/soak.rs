@@ -11,8 +11,8 @@ use chunkstream_benches::workload::{SEED, Ticket};
 use futures_util::StreamExt;
 
 use crate::env_info::Environment;
+use crate::record::{self, Num};
 use crate::report;
-use crate::table::{Table, fmt_num};
 
 /// Chunks between two samples of the resident set.
 const SAMPLE_EVERY: u64 = 512;
@@ -51,7 +51,7 @@ pub(crate) fn run(items: u64, env: &Environment, out: &FsPath) -> Result<(), Box
     );
     let baseline = status_kib("VmRSS");
     let start = Instant::now();
-    let mut samples = Table::new(&["seconds", "bytes_streamed", "chunks", "rss_kib"]);
+    let mut samples = Vec::new();
     let (bytes, chunks, peak) = rt.block_on(async {
         let mut body = (built.chunks)();
         let (mut bytes, mut chunks, mut peak) = (0u64, 0u64, baseline);
@@ -61,12 +61,12 @@ pub(crate) fn run(items: u64, env: &Environment, out: &FsPath) -> Result<(), Box
             if chunks % SAMPLE_EVERY == 1 {
                 let rss = status_kib("VmRSS");
                 peak = peak.max(rss);
-                samples.push(vec![
-                    fmt_num(start.elapsed().as_secs_f64(), 2),
-                    bytes.to_string(),
-                    chunks.to_string(),
-                    rss.to_string(),
-                ]);
+                samples.push(record::SoakSample {
+                    seconds: Num(start.elapsed().as_secs_f64()),
+                    bytes_streamed: bytes,
+                    chunks,
+                    rss_kib: rss,
+                });
             }
         }
         Ok::<_, BoxError>((bytes, chunks, peak.max(status_kib("VmRSS"))))
@@ -74,49 +74,25 @@ pub(crate) fn run(items: u64, env: &Environment, out: &FsPath) -> Result<(), Box
     let seconds = start.elapsed().as_secs_f64();
     let hwm = status_kib("VmHWM");
     let stats = (built.stats)();
-    let mut summary = Table::new(&[
-        "items",
-        "bytes",
-        "chunks",
-        "seconds",
-        "mb_per_s",
-        "baseline_mib",
-        "peak_sampled_mib",
-        "vm_hwm_mib",
-        "peak_above_baseline_mib",
-        "pool_hits",
-        "pool_misses",
-        "pooled_buffers",
-    ]);
-    summary.push(vec![
-        items.to_string(),
-        bytes.to_string(),
-        chunks.to_string(),
-        fmt_num(seconds, 1),
-        fmt_num(bytes as f64 / seconds / 1e6, 1),
-        fmt_num(mib(baseline), 1),
-        fmt_num(mib(peak), 1),
-        fmt_num(mib(hwm), 1),
-        fmt_num(mib(peak.max(hwm).saturating_sub(baseline)), 1),
-        stats.hits.to_string(),
-        stats.misses.to_string(),
-        stats.pooled.to_string(),
-    ]);
+    let summary = [record::Soak {
+        items,
+        bytes,
+        chunks,
+        seconds: Num(seconds),
+        mb_per_s: Num(bytes as f64 / seconds / 1e6),
+        baseline_mib: Num(mib(baseline)),
+        peak_sampled_mib: Num(mib(peak)),
+        vm_hwm_mib: Num(mib(hwm)),
+        peak_above_baseline_mib: Num(mib(peak.max(hwm).saturating_sub(baseline))),
+        pool_hits: stats.hits,
+        pool_misses: stats.misses,
+        pooled_buffers: stats.pooled as u64,
+    }];
     std::fs::create_dir_all(out)?;
-    samples.write(&out.join("soak.csv"))?;
-    summary.write(&out.join("soak_summary.csv"))?;
+    record::write(&out.join("soak.csv"), &samples)?;
+    record::write(&out.join("soak_summary.csv"), &summary)?;
     env.write(&out.join("soak_summary.env"))?;
     report::regenerate(out)?;
-    println!(
-        "{}",
-        report::markdown_table(
-            &summary
-                .header
-                .iter()
-                .map(String::as_str)
-                .collect::<Vec<_>>(),
-            &summary.rows
-        )
-    );
+    println!("{}", report::every_column(&summary));
     Ok(())
 }

@@ -13,12 +13,13 @@ use chunkstream_benches::scenario::{self, Limit, Path, Streaming};
 use chunkstream_benches::workload::{self, Workload};
 use serde::Serialize;
 
+use super::Options;
 use crate::env_info::Environment;
-use crate::measure::{self, Entry, Plan};
-use crate::noise::Noise;
-use crate::paired::Schedule;
-use crate::report;
-use crate::table::{Table, fmt_num};
+use crate::harness::matrix::{self, Entry, Plan};
+use crate::harness::noise::Noise;
+use crate::harness::paired::Schedule;
+use crate::record::{self, Num};
+use crate::{items, report};
 
 /// Buffer sizes swept, KiB.
 pub(crate) const BUFFERS_KIB: &[usize] = &[4, 8, 16, 32, 50, 64, 128, 256];
@@ -27,43 +28,10 @@ pub(crate) const THRESHOLDS_KIB: &[usize] = &[4, 8, 16, 32, 64, 128];
 /// Batch sizes swept.
 pub(crate) const BATCHES: &[usize] = &[1, 10, 100, 1000, 10_000];
 
-/// Options of `tune`.
-#[derive(Clone, Debug)]
-pub(crate) struct Options {
-    /// A handful of configurations, tiny requests.
-    pub(crate) quick: bool,
-    /// Seconds of paired blocks for the sweep (default 150, quick 2), split over the
-    /// configurations.
-    pub(crate) budget: Option<f64>,
-    /// Milliseconds per block (default 3, quick 1).
-    pub(crate) block_ms: Option<f64>,
-}
-
-/// The columns of `tuning.csv`.
-pub(crate) const COLUMNS: &[&str] = &[
-    "workload",
-    "buffer_kib",
-    "threshold_kib",
-    "batch",
-    "items",
-    "body_bytes",
-    "pairs",
-    "ratio",
-    "ratio_lo",
-    "ratio_hi",
-    "limit_variation",
-    "mb_per_s",
-    "allocs_per_request",
-    "alloc_bytes_per_request",
-    "chunks_per_request",
-    "first_chunk_us",
-    "check",
-];
-
 /// A configuration of the sweep.
 #[derive(Clone, Copy, Debug)]
 struct Point {
-    workload: Workload,
+    workload: &'static str,
     buffer_kib: usize,
     threshold_kib: usize,
     batch: usize,
@@ -96,7 +64,7 @@ const GO_POINT: (usize, usize, usize) = (50, 32, 1000);
 
 fn add<T: Serialize + Send + Sync + 'static>(
     entries: &mut Vec<Entry<Option<Point>>>,
-    workload: Workload,
+    workload: &'static str,
     items: &'static [T],
     points: &[(usize, usize, usize)],
 ) -> Result<(), BoxError> {
@@ -120,7 +88,7 @@ fn add<T: Serialize + Send + Sync + 'static>(
                 threshold_kib,
                 batch,
             }),
-            group: workload.name().to_owned(),
+            group: workload.to_owned(),
             is_limit: false,
             items: items.len() as u64,
             format: chunkstream::format::Json::Array,
@@ -131,7 +99,7 @@ fn add<T: Serialize + Send + Sync + 'static>(
     }
     entries.push(Entry {
         meta: None,
-        group: workload.name().to_owned(),
+        group: workload.to_owned(),
         is_limit: true,
         items: items.len() as u64,
         format: chunkstream::format::Json::Array,
@@ -142,24 +110,34 @@ fn add<T: Serialize + Send + Sync + 'static>(
     Ok(())
 }
 
-/// The leaked items of the three workloads.
-struct Items {
-    tickets: &'static [workload::Ticket],
-    small: &'static [workload::Small],
-    large: &'static [workload::Large],
+/// The leaked items swept: the three workloads, or the user's.
+enum Items {
+    Workloads {
+        tickets: &'static [workload::Ticket],
+        small: &'static [workload::Small],
+        large: &'static [workload::Large],
+    },
+    User(&'static [serde_json::Value]),
 }
 
 impl Items {
+    /// Every point on every workload, each workload with its limit.
     fn add(
         &self,
         entries: &mut Vec<Entry<Option<Point>>>,
-        w: Workload,
-        points: &[(usize, usize, usize)],
+        points: impl Fn(&str) -> Vec<(usize, usize, usize)>,
     ) -> Result<(), BoxError> {
-        match w {
-            Workload::Tickets => add(entries, w, self.tickets, points),
-            Workload::Small => add(entries, w, self.small, points),
-            Workload::Large => add(entries, w, self.large, points),
+        match *self {
+            Items::Workloads {
+                tickets,
+                small,
+                large,
+            } => {
+                add(entries, "tickets", tickets, &points("tickets"))?;
+                add(entries, "small", small, &points("small"))?;
+                add(entries, "large", large, &points("large"))
+            }
+            Items::User(items) => add(entries, items::WORKLOAD, items, &points(items::WORKLOAD)),
         }
     }
 }
@@ -170,58 +148,45 @@ fn measure_table(
     entries: &mut [Entry<Option<Point>>],
     plan: Plan,
     label: &str,
-) -> (Table, f64) {
-    let outcomes = measure::run(rt, entries, plan, label);
-    let noise = measure::noise(&outcomes);
-    let mut table = Table::new(COLUMNS);
+) -> (Vec<record::Tuning>, f64) {
+    let outcomes = matrix::run(rt, entries, plan, label);
+    let noise = matrix::noise(&outcomes);
+    let mut table = Vec::new();
     for (entry, o) in entries.iter().zip(&outcomes) {
         let Some(p) = entry.meta else { continue };
-        table.push(vec![
-            p.workload.name().to_owned(),
-            p.buffer_kib.to_string(),
-            p.threshold_kib.to_string(),
-            p.batch.to_string(),
-            entry.items.to_string(),
-            o.body_bytes.to_string(),
-            o.pairs.to_string(),
-            fmt_num(o.ratio.median, 3),
-            fmt_num(o.ratio.lo, 3),
-            fmt_num(o.ratio.hi, 3),
-            fmt_num(o.limit_variation, 4),
-            fmt_num(o.bytes_per_sec / 1e6, 1),
-            fmt_num(o.allocs, 1),
-            fmt_num(o.alloc_bytes, 0),
-            o.chunks.to_string(),
-            fmt_num(o.first_chunk.as_secs_f64() * 1e6, 0),
-            match &o.check {
-                Ok(()) => "ok".to_owned(),
-                Err(e) => format!("FAILED: {e}"),
-            },
-        ]);
+        let (ratio, ratio_lo, ratio_hi) = record::columns(&o.ratio);
+        table.push(record::Tuning {
+            workload: p.workload.to_owned(),
+            buffer_kib: p.buffer_kib,
+            threshold_kib: p.threshold_kib,
+            batch: p.batch,
+            items: entry.items,
+            body_bytes: o.body_bytes,
+            pairs: o.pairs,
+            ratio,
+            ratio_lo,
+            ratio_hi,
+            limit_variation: Num(o.limit_variation),
+            mb_per_s: Num(o.bytes_per_sec / 1e6),
+            allocs_per_request: Num(o.allocs),
+            alloc_bytes_per_request: Num(o.alloc_bytes),
+            chunks_per_request: o.chunks,
+            first_chunk_us: Num(o.first_chunk.as_secs_f64() * 1e6),
+            check: record::check(&o.check),
+        });
     }
     (table, noise)
 }
 
 /// The best `CONFIRM_TOP` configurations of `workload` in the sweep, and the Go one.
-pub(crate) fn finalists(sweep: &Table, workload: &str) -> Vec<(usize, usize, usize)> {
+pub(crate) fn finalists(sweep: &[record::Tuning], workload: &str) -> Vec<(usize, usize, usize)> {
     let mut rows: Vec<_> = sweep
         .iter()
-        .filter(|r| r.get("workload") == workload && !r.num("ratio").is_nan())
+        .filter(|r| r.workload == workload && !r.ratio.0.is_nan())
         .collect();
     // Ranked by the median ratio; ties (flat curves) keep the sweep's order.
-    rows.sort_by(|a, b| b.num("ratio").total_cmp(&a.num("ratio")));
-    let parse = |r: &crate::table::Row<'_>, c: &str| r.get(c).parse::<usize>().unwrap_or(0);
-    let mut out: Vec<(usize, usize, usize)> = rows
-        .iter()
-        .take(CONFIRM_TOP)
-        .map(|r| {
-            (
-                parse(r, "buffer_kib"),
-                parse(r, "threshold_kib"),
-                parse(r, "batch"),
-            )
-        })
-        .collect();
+    rows.sort_by(|a, b| b.ratio.0.total_cmp(&a.ratio.0));
+    let mut out: Vec<_> = rows.iter().take(CONFIRM_TOP).map(|r| r.point()).collect();
     if !out.contains(&GO_POINT) {
         out.push(GO_POINT);
     }
@@ -239,15 +204,21 @@ pub(crate) fn run(options: &Options, env: &Environment, out: &FsPath) -> Result<
     let quick = options.quick;
     let bytes = if quick { 64 * 1024 } else { 1 << 20 };
     let n = |w: Workload| w.items_for_bytes(bytes);
-    let items = Items {
-        tickets: workload::leak(workload::tickets(n(Workload::Tickets))),
-        small: workload::leak(workload::small(n(Workload::Small))),
-        large: workload::leak(workload::large(n(Workload::Large))),
+    let mut env = env.clone();
+    let items = match &options.items {
+        Some(path) => {
+            let (items, represented) = items::load(path)?;
+            env.0.insert("items".into(), represented);
+            Items::User(items)
+        }
+        None => Items::Workloads {
+            tickets: workload::leak(workload::tickets(n(Workload::Tickets))),
+            small: workload::leak(workload::small(n(Workload::Small))),
+            large: workload::leak(workload::large(n(Workload::Large))),
+        },
     };
     let mut entries = Vec::new();
-    for w in Workload::ALL {
-        items.add(&mut entries, w, &grid(quick))?;
-    }
+    items.add(&mut entries, |_| grid(quick))?;
     let block =
         Duration::from_secs_f64(options.block_ms.unwrap_or(if quick { 1.0 } else { 3.0 }) / 1e3);
     let budget = options.budget.unwrap_or(if quick { 2.0 } else { 150.0 });
@@ -270,9 +241,7 @@ pub(crate) fn run(options: &Options, env: &Environment, out: &FsPath) -> Result<
     drop(entries);
 
     let mut entries = Vec::new();
-    for w in Workload::ALL {
-        items.add(&mut entries, w, &finalists(&sweep, w.name()))?;
-    }
+    items.add(&mut entries, |w| finalists(&sweep, w))?;
     let finalists = entries.iter().filter(|e| !e.is_limit).count().max(1);
     let plan = Plan {
         schedule: Schedule {
@@ -294,9 +263,9 @@ pub(crate) fn run(options: &Options, env: &Environment, out: &FsPath) -> Result<
     noise.add("tune confirmation", confirm_noise);
 
     std::fs::create_dir_all(out)?;
-    sweep.write(&out.join("tuning.csv"))?;
-    confirm.write(&out.join("tuning_confirm.csv"))?;
-    noise.table().write(&out.join("tuning_noise.csv"))?;
+    record::write(&out.join("tuning.csv"), &sweep)?;
+    record::write(&out.join("tuning_confirm.csv"), &confirm)?;
+    record::write(&out.join("tuning_noise.csv"), &noise.table())?;
     env.write(&out.join("tuning.env"))?;
     report::regenerate(out)?;
     let tuning_md = std::fs::read_to_string(out.join("tuning.md"))?;
@@ -317,6 +286,23 @@ pub(crate) fn run(options: &Options, env: &Environment, out: &FsPath) -> Result<
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `tune --items` sweeps the user's items and confirms its finalists.
+    #[test]
+    fn tune_items_sweeps_the_users_items() -> Result<(), BoxError> {
+        let out = crate::cmd::run_on_mixed(300, run)?;
+        let sweep: Vec<record::Tuning> =
+            record::read(&out.path().join("tuning.csv"))?.ok_or("no tuning.csv")?;
+        assert_eq!(sweep.len(), grid(true).len());
+        assert!(
+            sweep
+                .iter()
+                .all(|r| r.workload == items::WORKLOAD && r.check == "ok")
+        );
+        let md = std::fs::read_to_string(out.path().join("tuning.md"))?;
+        assert!(md.contains("**Items**: 300 items from"), "{md}");
+        Ok(())
+    }
 
     #[test]
     fn grid_never_puts_the_threshold_above_the_buffer() {

@@ -11,20 +11,8 @@ use chunkstream_benches::scenario::{self, Path};
 use futures_util::StreamExt;
 use tokio::runtime::Runtime;
 
-use crate::stats::Estimate;
-use crate::table::{Table, fmt_num};
-
-/// The columns of `first_byte.csv`.
-pub(crate) const COLUMNS: &[&str] = &[
-    "path",
-    "flush_interval_ms",
-    "item_period_ms",
-    "delay_ms_median",
-    "delay_ms_lo",
-    "delay_ms_hi",
-    "delay_ms_max",
-    "requests",
-];
+use crate::harness::stats::Estimate;
+use crate::record::{self, Num};
 
 /// Streams 3 items, one per `period`, with `interval` as the flush interval, `requests`
 /// times, on the per-item path (`stream`) and the batch path (`stream_batch`, batches
@@ -37,9 +25,9 @@ pub(crate) fn measure(
     interval: Duration,
     period: Duration,
     requests: usize,
-) -> Table {
+) -> Vec<record::FirstByte> {
     let config = ChunkConfig::default().with_flush_interval(interval);
-    let mut table = Table::new(COLUMNS);
+    let mut table = Vec::new();
     for path in [Path::Item, Path::Batch] {
         let produced: Arc<Mutex<Option<Instant>>> = Arc::default();
         let mark = Arc::clone(&produced);
@@ -83,16 +71,17 @@ pub(crate) fn measure(
         }
         let max = delays.iter().copied().fold(f64::NAN, f64::max);
         let delay = Estimate::of(&delays);
-        table.push(vec![
-            path_name(path).to_owned(),
-            fmt_num(interval.as_secs_f64() * 1e3, 1),
-            fmt_num(period.as_secs_f64() * 1e3, 1),
-            fmt_num(delay.median, 2),
-            fmt_num(delay.lo, 2),
-            fmt_num(delay.hi, 2),
-            fmt_num(max, 2),
-            delays.len().to_string(),
-        ]);
+        let (delay_ms_median, delay_ms_lo, delay_ms_hi) = record::columns(&delay);
+        table.push(record::FirstByte {
+            path: path_name(path).to_owned(),
+            flush_interval_ms: Num(interval.as_secs_f64() * 1e3),
+            item_period_ms: Num(period.as_secs_f64() * 1e3),
+            delay_ms_median,
+            delay_ms_lo,
+            delay_ms_hi,
+            delay_ms_max: Num(max),
+            requests: delays.len(),
+        });
     }
     table
 }

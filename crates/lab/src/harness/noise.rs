@@ -2,14 +2,11 @@
 //! during a run. When that is high the machine was busy (other builds, other
 //! processes), intervals widen, and the report and the terminal say so in words.
 
-use crate::table::{Table, fmt_num};
+use crate::record::{self, Num, fmt_num};
 
 /// Above this block-to-block variation of the references (median relative change
 /// between neighbouring blocks) a run is called noisy.
 pub(crate) const NOISY: f64 = 0.05;
-
-/// The columns of `noise.csv`.
-pub(crate) const COLUMNS: &[&str] = &["measurement", "variation", "threshold", "noisy"];
 
 /// The variations of one run, per measurement.
 #[derive(Clone, Debug, Default)]
@@ -24,17 +21,16 @@ impl Noise {
     }
 
     /// As `noise.csv`.
-    pub(crate) fn table(&self) -> Table {
-        let mut t = Table::new(COLUMNS);
-        for (name, v) in &self.parts {
-            t.push(vec![
-                name.clone(),
-                fmt_num(*v, 4),
-                fmt_num(NOISY, 2),
-                (*v > NOISY).to_string(),
-            ]);
-        }
-        t
+    pub(crate) fn table(&self) -> Vec<record::Noise> {
+        self.parts
+            .iter()
+            .map(|(name, v)| record::Noise {
+                measurement: name.clone(),
+                variation: Num(*v),
+                threshold: Num(NOISY),
+                noisy: *v > NOISY,
+            })
+            .collect()
     }
 
     /// The warning in words, when any measurement was noisy.
@@ -44,15 +40,15 @@ impl Noise {
 }
 
 /// The warning in words for a `noise.csv`, when any measurement in it was noisy.
-pub(crate) fn warning(table: &Table) -> Option<String> {
+pub(crate) fn warning(table: &[record::Noise]) -> Option<String> {
     let noisy: Vec<String> = table
         .iter()
-        .filter(|r| r.get("noisy") == "true")
+        .filter(|r| r.noisy)
         .map(|r| {
             format!(
                 "{} (the reference's time changed by {}% from one block to the next)",
-                r.get("measurement"),
-                fmt_num(r.num("variation") * 100.0, 1)
+                r.measurement,
+                fmt_num(r.variation.0 * 100.0, 1)
             )
         })
         .collect();
@@ -68,19 +64,13 @@ pub(crate) fn warning(table: &Table) -> Option<String> {
 }
 
 /// One line on the noise of a run, noisy or not (for the top of a report).
-pub(crate) fn summary(table: &Table) -> String {
+pub(crate) fn summary(table: &[record::Noise]) -> String {
     match warning(table) {
         Some(w) => format!("**Noise warning**: {w}"),
         None => {
             let parts: Vec<String> = table
                 .iter()
-                .map(|r| {
-                    format!(
-                        "{} {}%",
-                        r.get("measurement"),
-                        fmt_num(r.num("variation") * 100.0, 1)
-                    )
-                })
+                .map(|r| format!("{} {}%", r.measurement, fmt_num(r.variation.0 * 100.0, 1)))
                 .collect();
             format!(
                 "Noise: quiet run (block-to-block variation of the references: {}; the lab \

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use chunkstream::BoxError;
 
-use crate::stats::{Estimate, block_variation};
+use crate::harness::stats::{Estimate, block_variation};
 
 /// A timed block: runs `reps` units and returns the seconds per unit.
 pub(crate) type Block<'a> = dyn FnMut(u64) -> Result<f64, BoxError> + 'a;

@@ -6,10 +6,10 @@
 //! interval is on the right side of the threshold; missed or refuted only when the
 //! whole interval is on the wrong side; otherwise `inconclusive`, with the interval.
 
-use crate::go_bench;
-use crate::pool_ops;
-use crate::stats::{Estimate, Side, side};
-use crate::table::{Row, Table, fmt_num};
+use crate::go::bench as go_bench;
+use crate::harness::stats::{Estimate, Side, side};
+use crate::measure::pool_ops;
+use crate::record::{self, GoFigure, fmt_num};
 
 /// The Go package's buffer size, KiB ("50 KB").
 pub(crate) const GO_BUFFER_KIB: f64 = 50.0;
@@ -43,26 +43,19 @@ pub(crate) const LIMIT_TARGET: f64 = 0.95;
 /// The tables the verdicts are computed from (each may be missing: not measured).
 #[derive(Clone, Copy, Debug, Default)]
 pub(crate) struct Inputs<'a> {
-    /// `compare.csv`.
-    pub(crate) compare: Option<&'a Table>,
-    /// `pool_ops.csv`.
-    pub(crate) pool_ops: Option<&'a Table>,
-    /// `alloc_steady.csv`.
-    pub(crate) steady: Option<&'a Table>,
+    pub(crate) compare: Option<&'a [record::Compare]>,
+    pub(crate) pool_ops: Option<&'a [record::PoolOps]>,
+    pub(crate) steady: Option<&'a [record::Steady]>,
     /// `tuning_confirm.csv` (or `tuning.csv`).
-    pub(crate) tuning: Option<&'a Table>,
-    /// `soak_summary.csv`.
-    pub(crate) soak: Option<&'a Table>,
-    /// `first_byte.csv`.
-    pub(crate) first_byte: Option<&'a Table>,
-    /// `go.csv`.
-    pub(crate) go: Option<&'a Table>,
-    /// `pool_mixed.csv`.
-    pub(crate) mixed: Option<&'a Table>,
+    pub(crate) tuning: Option<&'a [record::Tuning]>,
+    pub(crate) soak: Option<&'a [record::Soak]>,
+    pub(crate) first_byte: Option<&'a [record::FirstByte]>,
+    pub(crate) go: Option<&'a [record::Go]>,
+    pub(crate) mixed: Option<&'a [record::Mixed]>,
     /// `parallel.csv` (paired rows, some with a target).
-    pub(crate) parallel: Option<&'a Table>,
+    pub(crate) parallel: Option<&'a [record::Paired]>,
     /// `database.csv` (paired rows, some with a target).
-    pub(crate) database: Option<&'a Table>,
+    pub(crate) database: Option<&'a [record::Paired]>,
 }
 
 /// One line of a claims or targets table.
@@ -113,21 +106,6 @@ pub(crate) fn decide(
     }
 }
 
-/// The estimate in columns `median`, `median_lo`... of a row: `name`, `{lo}`, `{hi}`.
-pub(crate) fn estimate(row: &Row<'_>, name: &str, lo: &str, hi: &str) -> Estimate {
-    Estimate {
-        median: row.num(name),
-        lo: row.num(lo),
-        hi: row.num(hi),
-        n: row.get("pairs").parse().unwrap_or(0),
-    }
-}
-
-/// The ratio estimate of a compare or tuning row.
-pub(crate) fn ratio_of(row: &Row<'_>) -> Estimate {
-    estimate(row, "ratio", "ratio_lo", "ratio_hi")
-}
-
 /// A product of powers of independent estimates (`(estimate, exponent)`), with an
 /// interval from their log half-widths added in quadrature (the delta method).
 pub(crate) fn combine(parts: &[(Estimate, f64)]) -> Estimate {
@@ -150,38 +128,34 @@ pub(crate) fn combine(parts: &[(Estimate, f64)]) -> Estimate {
     }
 }
 
-/// The row with the highest median `ratio` among `rows`.
-pub(crate) fn best<'a>(rows: impl Iterator<Item = Row<'a>>) -> Option<Row<'a>> {
-    rows.filter(|r| !r.num("ratio").is_nan())
-        .max_by(|a, b| a.num("ratio").total_cmp(&b.num("ratio")))
+/// The row with the highest median ratio among `rows`.
+pub(crate) fn best<'a>(
+    rows: impl Iterator<Item = &'a record::Tuning>,
+) -> Option<&'a record::Tuning> {
+    rows.filter(|r| !r.ratio.0.is_nan())
+        .max_by(|a, b| a.ratio.0.total_cmp(&b.ratio.0))
 }
 
 /// The workloads present in a tuning table, in order of appearance.
-pub(crate) fn workloads(tuning: &Table) -> Vec<String> {
-    let mut out: Vec<String> = Vec::new();
-    for row in tuning.iter() {
-        if !out.iter().any(|w| w == row.get("workload")) {
-            out.push(row.get("workload").to_owned());
-        }
-    }
-    out
+pub(crate) fn workloads(tuning: &[record::Tuning]) -> Vec<&str> {
+    super::in_order(tuning.iter().map(|r| r.workload.as_str()))
 }
 
 /// The optimum configuration of `workload` in a tuning table.
-pub(crate) fn optimum<'a>(tuning: &'a Table, workload: &str) -> Option<Row<'a>> {
-    best(tuning.iter().filter(|r| r.get("workload") == workload))
+pub(crate) fn optimum<'a>(
+    tuning: &'a [record::Tuning],
+    workload: &str,
+) -> Option<&'a record::Tuning> {
+    best(tuning.iter().filter(|r| r.workload == workload))
 }
 
 /// The gap `1 - with / optimum` between two tuning rows, with its interval (zero when
-/// they are the same row).
-pub(crate) fn gap(with: &Row<'_>, optimum: &Row<'_>) -> Estimate {
-    let same = ["buffer_kib", "threshold_kib", "batch"]
-        .iter()
-        .all(|c| with.get(c) == optimum.get(c));
-    if same {
+/// they are the same configuration).
+pub(crate) fn gap(with: &record::Tuning, optimum: &record::Tuning) -> Estimate {
+    if with.point() == optimum.point() {
         return Estimate::exact(0.0);
     }
-    let q = combine(&[(ratio_of(with), 1.0), (ratio_of(optimum), -1.0)]);
+    let q = combine(&[(with.ratio(), 1.0), (optimum.ratio(), -1.0)]);
     Estimate {
         median: 1.0 - q.median,
         lo: 1.0 - q.hi,
@@ -193,7 +167,13 @@ pub(crate) fn gap(with: &Row<'_>, optimum: &Row<'_>) -> Estimate {
 /// For one tuned dimension (`column` claimed at `claimed`), per workload: the optimum,
 /// the best configuration with the claimed value, the gap with its interval; the
 /// setting holds when every gap's interval is within the tolerance.
-fn setting(tuning: Option<&Table>, what: &str, claim: &str, column: &str, claimed: f64) -> Verdict {
+fn setting(
+    tuning: Option<&[record::Tuning]>,
+    what: &str,
+    claim: &str,
+    knob: fn(&record::Tuning) -> usize,
+    claimed: f64,
+) -> Verdict {
     let go_here = "the Go module runs at its own settings (not swept)".to_owned();
     let Some(tuning) = tuning else {
         return verdict(what, claim, go_here, "run `tune`".into(), NOT_MEASURED);
@@ -201,23 +181,23 @@ fn setting(tuning: Option<&Table>, what: &str, claim: &str, column: &str, claime
     let mut measured = Vec::new();
     let mut sides = Vec::new();
     for w in workloads(tuning) {
-        let Some(opt) = optimum(tuning, &w) else {
+        let Some(opt) = optimum(tuning, w) else {
             continue;
         };
         let Some(with_claim) = best(
             tuning
                 .iter()
-                .filter(|r| r.get("workload") == w && r.num(column) == claimed),
+                .filter(|r| r.workload == w && knob(r) as f64 == claimed),
         ) else {
             continue;
         };
-        let g = gap(&with_claim, &opt);
+        let g = gap(with_claim, opt);
         sides.push(side(&g, TOLERANCE, false));
         measured.push(format!(
             "{w}: optimum {} ({}x), with {claim} {}x, gap {}%",
-            opt.get(column),
-            ratio_of(&opt).show(3),
-            ratio_of(&with_claim).show(3),
+            knob(opt),
+            opt.ratio().show(3),
+            with_claim.ratio().show(3),
             g.scale(100.0).show(1),
         ));
     }
@@ -234,46 +214,39 @@ fn setting(tuning: Option<&Table>, what: &str, claim: &str, column: &str, claime
 }
 
 /// A pool_ops row by case and pool.
-fn pool_row<'a>(pool_ops: Option<&'a Table>, case: &str, pool: &str) -> Option<Row<'a>> {
-    pool_ops?
-        .iter()
-        .find(|r| r.get("case") == case && r.get("pool") == pool)
+fn pool_row<'a>(
+    pool_ops: Option<&'a [record::PoolOps]>,
+    case: &str,
+    pool: &str,
+) -> Option<&'a record::PoolOps> {
+    pool_ops?.iter().find(|r| r.case == case && r.pool == pool)
 }
 
 /// Among the pooling strategies in `case`, the one with the lowest median cost ratio.
-fn best_pool<'a>(pool_ops: Option<&'a Table>, case: &str) -> Option<Row<'a>> {
+fn best_pool<'a>(
+    pool_ops: Option<&'a [record::PoolOps]>,
+    case: &str,
+) -> Option<&'a record::PoolOps> {
     pool_ops?
         .iter()
-        .filter(|r| r.get("case") == case && r.get("pool") != "none")
-        .filter(|r| r.get("pool") != pool_ops::GO_POOL && !r.num("ratio").is_nan())
-        .min_by(|a, b| a.num("ratio").total_cmp(&b.num("ratio")))
-}
-
-fn ns_of(row: &Row<'_>) -> Estimate {
-    estimate(row, "ns_per_op", "ns_lo", "ns_hi")
-}
-
-fn reference_ns_of(row: &Row<'_>) -> Estimate {
-    estimate(row, "reference_ns", "reference_ns_lo", "reference_ns_hi")
+        .filter(|r| r.case == case && r.pool != "none")
+        .filter(|r| r.pool != pool_ops::GO_POOL && !r.ratio.0.is_nan())
+        .min_by(|a, b| a.ratio.0.total_cmp(&b.ratio.0))
 }
 
 /// Bytes per request with no pool, and the best pooling strategy's (name, estimate).
-fn steady_bytes(steady: Option<&Table>) -> Option<(Estimate, String, Estimate)> {
-    let steady = steady?;
-    let bytes = |r: &Row<'_>| estimate(r, "bytes_per_request", "bytes_lo", "bytes_hi");
+fn steady_bytes(steady: Option<&[record::Steady]>) -> Option<(Estimate, String, Estimate)> {
     let chunkstream = || {
         steady
-            .iter()
-            .filter(|r| r.get("contestant") == "chunkstream")
+            .into_iter()
+            .flatten()
+            .filter(|r| r.contestant == "chunkstream")
     };
-    let none = chunkstream().find(|r| r.get("pool") == "none")?;
+    let none = chunkstream().find(|r| r.pool == "none")?;
     let best = chunkstream()
-        .filter(|r| r.get("pool") != "none")
-        .min_by(|a, b| {
-            a.num("bytes_per_request")
-                .total_cmp(&b.num("bytes_per_request"))
-        })?;
-    Some((bytes(&none), best.get("pool").to_owned(), bytes(&best)))
+        .filter(|r| r.pool != "none")
+        .min_by(|a, b| a.bytes_per_request.0.total_cmp(&b.bytes_per_request.0))?;
+    Some((none.bytes(), best.pool.clone(), best.bytes()))
 }
 
 /// The Go status for a column: `not run (...)` when Go did not run.
@@ -288,17 +261,17 @@ pub(crate) fn claims(inputs: &Inputs<'_>) -> Vec<Verdict> {
             inputs.tuning,
             "buffer size",
             "50 KB",
-            "buffer_kib",
+            |r| r.buffer_kib,
             GO_BUFFER_KIB,
         ),
         setting(
             inputs.tuning,
             "chunk threshold",
             "32 KB",
-            "threshold_kib",
+            |r| r.threshold_kib,
             GO_THRESHOLD_KIB,
         ),
-        setting(inputs.tuning, "batch size", "1000", "batch", GO_BATCH),
+        setting(inputs.tuning, "batch size", "1000", |r| r.batch, GO_BATCH),
     ];
 
     // Pool overhead: chunkstream's best strategy against Go's sync.Pool, same machine.
@@ -312,17 +285,17 @@ pub(crate) fn claims(inputs: &Inputs<'_>) -> Vec<Verdict> {
             claim,
             format!(
                 "{} ns (Go's fresh 50 KB slice: {} ns)",
-                ns_of(&go).show(2),
-                reference_ns_of(&go).show(2)
+                go.ns().show(2),
+                go.reference_ns().show(2)
             ),
             format!(
                 "{} ns ({}), {}x Go's sync.Pool",
-                ns_of(&mine).show(2),
-                mine.get("pool"),
-                ratio_of(&mine).show(2)
+                mine.ns().show(2),
+                mine.pool,
+                mine.ratio().show(2)
             ),
             &decide(
-                &ratio_of(&mine),
+                &mine.ratio(),
                 1.0 + TOLERANCE,
                 false,
                 (
@@ -338,7 +311,7 @@ pub(crate) fn claims(inputs: &Inputs<'_>) -> Vec<Verdict> {
                 claim,
                 missing.unwrap_or_else(|| "not measured".into()),
                 mine.map_or("run `compare`".into(), |r| {
-                    format!("{} ns ({})", ns_of(&r).show(2), r.get("pool"))
+                    format!("{} ns ({})", r.ns().show(2), r.pool)
                 }),
                 "not measured (needs Go on this machine: an absolute time from another \
                  machine is not comparable)",
@@ -348,8 +321,8 @@ pub(crate) fn claims(inputs: &Inputs<'_>) -> Vec<Verdict> {
 
     // Bytes per request, and the saving.
     let go_bytes = (
-        go_bench::figure(inputs.go, go_bench::REQUEST_UNPOOLED_BYTES),
-        go_bench::figure(inputs.go, go_bench::REQUEST_POOLED_BYTES),
+        go_bench::figure(inputs.go, GoFigure::RequestUnpooledBytes),
+        go_bench::figure(inputs.go, GoFigure::RequestPooledBytes),
     );
     let go_here = match go_bytes {
         (Some(before), Some(after)) => format!(
@@ -428,26 +401,24 @@ pub(crate) fn claims(inputs: &Inputs<'_>) -> Vec<Verdict> {
     out
 }
 
-fn compare_row<'a>(compare: Option<&'a Table>, pred: impl Fn(&Row<'_>) -> bool) -> Option<Row<'a>> {
+fn compare_row(
+    compare: Option<&[record::Compare]>,
+    pred: impl Fn(&record::Compare) -> bool,
+) -> Option<&record::Compare> {
     compare?.iter().find(|r| pred(r))
 }
 
-/// The chunkstream row of a workload, source and path, with a pool and an encoder.
+/// The chunkstream row of a workload and source on the direct path, with a pool and
+/// an encoder.
 fn chunkstream_row<'a>(
-    compare: Option<&'a Table>,
+    compare: Option<&'a [record::Compare]>,
     workload: &str,
     source: &str,
     pool: &str,
     encoder: &str,
-) -> Option<Row<'a>> {
+) -> Option<&'a record::Compare> {
     compare_row(compare, |r| {
-        r.get("workload") == workload
-            && r.get("source") == source
-            && r.get("format") == "json_array"
-            && r.get("path") == "stream"
-            && r.get("contestant") == "chunkstream"
-            && r.get("pool") == pool
-            && r.get("encoder") == encoder
+        r.is_chunkstream(workload, source, pool, encoder)
     })
 }
 
@@ -456,9 +427,9 @@ fn chunkstream_row<'a>(
 /// the best axum-streams row (the ratio of the two ratios, whole interval above 1).
 /// Both for chunkstream with its default features' encoder on the direct path, with
 /// the serde_json row's figure beside it.
-fn http_targets(compare: Option<&Table>) -> Vec<Verdict> {
+fn http_targets(compare: Option<&[record::Compare]>) -> Vec<Verdict> {
     let http_row = |workload: &str, encoder: &str| {
-        chunkstream_row(compare, workload, "http", "freelist", encoder).map(|r| ratio_of(&r))
+        chunkstream_row(compare, workload, "http", "freelist", encoder).map(record::Compare::ratio)
     };
     let shown = |e: Option<Estimate>| e.map_or("-".to_owned(), |e| e.show(3));
     let mut out = Vec::new();
@@ -467,9 +438,9 @@ fn http_targets(compare: Option<&Table>) -> Vec<Verdict> {
                 over the serde_json limit";
     let target = format!(">= {HTTP_TARGET}x");
     let http_limit = compare_row(compare, |r| {
-        r.get("workload") == "tickets" && r.get("contestant") == "http limit"
+        r.workload == "tickets" && r.contestant == "http limit"
     })
-    .map(|r| ratio_of(&r));
+    .map(record::Compare::ratio);
     let over_serde = |encoder| {
         Some(combine(&[
             (http_row("tickets", encoder)?, 1.0),
@@ -504,15 +475,15 @@ fn http_targets(compare: Option<&Table>) -> Vec<Verdict> {
         );
         let peer = compare
             .into_iter()
-            .flat_map(Table::iter)
+            .flatten()
             .filter(|r| {
-                r.get("workload") == workload
-                    && r.get("source") == "http"
-                    && r.get("contestant").starts_with("axum-streams")
+                r.workload == workload
+                    && r.source == "http"
+                    && r.contestant.starts_with("axum-streams")
             })
-            .max_by(|a, b| a.num("ratio").total_cmp(&b.num("ratio")));
+            .max_by(|a, b| a.ratio.0.total_cmp(&b.ratio.0));
         let over_peer = |encoder| {
-            let peer = ratio_of(&peer?);
+            let peer = peer?.ratio();
             Some(combine(&[
                 (http_row(workload, encoder)?, 1.0),
                 (peer, -1.0),
@@ -526,7 +497,7 @@ fn http_targets(compare: Option<&Table>) -> Vec<Verdict> {
                 format!(
                     "{}x ({}; serde_json on the same path: {}x)",
                     ratio.show(3),
-                    peer.get("contestant"),
+                    peer.contestant,
                     shown(over_peer("serde_json"))
                 ),
                 &decide(&ratio, 1.0, true, ("met", "missed")),
@@ -544,10 +515,12 @@ fn http_targets(compare: Option<&Table>) -> Vec<Verdict> {
 }
 
 /// The memory-source row of a limit measured against serde_json's (`{encoder} limit`).
-fn limit_row<'a>(compare: Option<&'a Table>, workload: &str, name: &str) -> Option<Row<'a>> {
-    compare_row(compare, |r| {
-        r.get("workload") == workload && r.get("contestant") == name
-    })
+fn limit_row<'a>(
+    compare: Option<&'a [record::Compare]>,
+    workload: &str,
+    name: &str,
+) -> Option<&'a record::Compare> {
+    compare_row(compare, |r| r.workload == workload && r.contestant == name)
 }
 
 /// One headline ratio.
@@ -569,7 +542,7 @@ pub(crate) fn headlines(inputs: &Inputs<'_>) -> Vec<Headline> {
             what: "chunkstream MB/s over the Go package's (bulk stream of tickets, one core \
                    each: Go at GOMAXPROCS=1)"
                 .into(),
-            ratio: go_bench::figure(inputs.go, go_bench::BULK_RATIO).unwrap_or_default(),
+            ratio: go_bench::figure(inputs.go, GoFigure::BulkRatio).unwrap_or_default(),
         },
         Headline {
             what: "chunkstream over the serde_json limit (memory, tickets, freelist, serde_json)"
@@ -581,116 +554,106 @@ pub(crate) fn headlines(inputs: &Inputs<'_>) -> Vec<Headline> {
                 "freelist",
                 "serde_json",
             )
-            .map_or(Estimate::MISSING, |r| ratio_of(&r)),
+            .map_or(Estimate::MISSING, record::Compare::ratio),
         },
     ]
+}
+
+/// A figure measured against a target: what was measured in words, the estimate, the
+/// threshold, and whether higher is the right side.
+type Measured = (String, Estimate, f64, bool);
+
+/// A target's verdict by the interval rule when it was measured; else not measured,
+/// saying why (`missing`).
+fn target(what: &str, target: &str, measured: Option<Measured>, missing: &str) -> Verdict {
+    match measured {
+        Some((words, e, threshold, higher)) => {
+            let v = decide(&e, threshold, higher, ("met", "missed"));
+            verdict(what, target, String::new(), words, &v)
+        }
+        None => verdict(
+            what,
+            target,
+            String::new(),
+            missing.to_owned(),
+            NOT_MEASURED,
+        ),
+    }
 }
 
 /// Verdicts on the design's targets.
 pub(crate) fn targets(inputs: &Inputs<'_>) -> Vec<Verdict> {
     let mut out = Vec::new();
-    let none = String::new;
+    let run_compare = "run `compare`";
+    let go = |figure| go_bench::figure(inputs.go, figure);
 
-    let what = "bulk throughput over the Go package (tickets, same machine, one core each, \
-                chunkstream's default features)";
-    let target = format!(">= {GO_SPEEDUP_TARGET}x");
-    let target = target.as_str();
-    out.push(match go_bench::figure(inputs.go, go_bench::BULK_RATIO) {
-        Some(ratio) => {
-            let mb = |name| {
-                go_bench::figure(inputs.go, name).map_or("-".into(), |e: Estimate| e.show(0))
-            };
-            verdict(
-                what,
-                target,
-                none(),
-                format!(
-                    "{}x (chunkstream {} MB/s, Go at GOMAXPROCS=1 {} MB/s); against Go at its \
-                     default GOMAXPROCS (both cores, slower and unsteady from run to run \
-                     here): {}x, Go {} MB/s",
-                    ratio.show(2),
-                    mb(go_bench::BULK_CHUNKSTREAM),
-                    mb(go_bench::BULK_GO),
-                    go_bench::figure(inputs.go, go_bench::BULK_RATIO_ALL_CORES)
-                        .map_or("-".into(), |e| e.show(2)),
-                    mb(go_bench::BULK_GO_ALL_CORES)
-                ),
-                &decide(&ratio, GO_SPEEDUP_TARGET, true, ("met", "missed")),
-            )
-        }
-        None => verdict(
-            what,
-            target,
-            none(),
-            go_bench::status(inputs.go),
-            NOT_MEASURED,
-        ),
-    });
+    let mb = |figure| go(figure).map_or("-".into(), |e: Estimate| e.show(0));
+    out.push(target(
+        "bulk throughput over the Go package (tickets, same machine, one core each, \
+         chunkstream's default features)",
+        &format!(">= {GO_SPEEDUP_TARGET}x"),
+        go(GoFigure::BulkRatio).map(|ratio| {
+            let words = format!(
+                "{}x (chunkstream {} MB/s, Go at GOMAXPROCS=1 {} MB/s); against Go at its \
+                 default GOMAXPROCS (both cores, slower and unsteady from run to run \
+                 here): {}x, Go {} MB/s",
+                ratio.show(2),
+                mb(GoFigure::BulkChunkstream),
+                mb(GoFigure::BulkGo),
+                go(GoFigure::BulkRatioAllCores).map_or("-".into(), |e| e.show(2)),
+                mb(GoFigure::BulkGoAllCores)
+            );
+            (words, ratio, GO_SPEEDUP_TARGET, true)
+        }),
+        &go_bench::status(inputs.go),
+    ));
 
-    let what = "end-to-end throughput, memory, tickets, serde_json, freelist";
-    let target = ">= 0.95x the limit";
-    out.push(
-        match chunkstream_row(
-            inputs.compare,
-            "tickets",
-            "memory",
-            "freelist",
-            "serde_json",
-        ) {
-            Some(row) => {
-                let ratio = ratio_of(&row);
-                let peers: Vec<String> = inputs
-                    .compare
-                    .into_iter()
-                    .flat_map(Table::iter)
-                    .filter(|r| {
-                        r.get("workload") == "tickets"
-                            && r.get("source") == "memory"
-                            && r.get("pool") == "-"
-                            && r.get("encoder") == "-"
-                    })
-                    .map(|r| format!("{} {}x", r.get("contestant"), ratio_of(&r).show(2)))
-                    .collect();
-                verdict(
-                    what,
-                    target,
-                    none(),
-                    format!("{}x the limit (peers: {})", ratio.show(3), peers.join(", ")),
-                    &decide(&ratio, LIMIT_TARGET, true, ("met", "missed")),
-                )
-            }
-            None => verdict(what, target, none(), "run `compare`".into(), NOT_MEASURED),
-        },
-    );
+    let tickets =
+        |pool, encoder| chunkstream_row(inputs.compare, "tickets", "memory", pool, encoder);
+    out.push(target(
+        "end-to-end throughput, memory, tickets, serde_json, freelist",
+        ">= 0.95x the limit",
+        tickets("freelist", "serde_json").map(|row| {
+            let peers: Vec<String> = inputs
+                .compare
+                .into_iter()
+                .flatten()
+                .filter(|r| {
+                    r.workload == "tickets"
+                        && r.source == "memory"
+                        && r.pool == "-"
+                        && r.encoder == "-"
+                })
+                .map(|r| format!("{} {}x", r.contestant, r.ratio().show(2)))
+                .collect();
+            let words = format!(
+                "{}x the limit (peers: {})",
+                row.ratio().show(3),
+                peers.join(", ")
+            );
+            (words, row.ratio(), LIMIT_TARGET, true)
+        }),
+        run_compare,
+    ));
 
-    let what = "bytes allocated per 100-item request, any pooling strategy";
     let worst = inputs.steady.and_then(|t| {
         t.iter()
-            .filter(|r| r.get("contestant") == "chunkstream" && r.get("pool") != "none")
-            .max_by(|a, b| {
-                a.num("bytes_per_request")
-                    .total_cmp(&b.num("bytes_per_request"))
-            })
+            .filter(|r| r.contestant == "chunkstream" && r.pool != "none")
+            .max_by(|a, b| a.bytes_per_request.0.total_cmp(&b.bytes_per_request.0))
     });
-    out.push(match worst {
-        Some(r) => {
-            let bytes = estimate(&r, "bytes_per_request", "bytes_lo", "bytes_hi");
-            verdict(
-                what,
-                "<= 1 KiB",
-                none(),
-                format!("{} B (worst: {})", bytes.show(0), r.get("pool")),
-                &decide(&bytes, 1024.0, false, ("met", "missed")),
+    out.push(target(
+        "bytes allocated per 100-item request, any pooling strategy",
+        "<= 1 KiB",
+        worst.map(|r| {
+            (
+                format!("{} B (worst: {})", r.bytes().show(0), r.pool),
+                r.bytes(),
+                1024.0,
+                false,
             )
-        }
-        None => verdict(
-            what,
-            "<= 1 KiB",
-            none(),
-            "run `compare`".into(),
-            NOT_MEASURED,
-        ),
-    });
+        }),
+        run_compare,
+    ));
 
     for (case, what) in [
         (
@@ -702,176 +665,127 @@ pub(crate) fn targets(inputs: &Inputs<'_>) -> Vec<Verdict> {
             "pool get + put, best strategy, get on one thread and put on another",
         ),
     ] {
-        let target = "cheaper than a fresh Vec + drop (< 1x)";
-        out.push(match best_pool(inputs.pool_ops, case) {
-            Some(r) => verdict(
-                what,
-                target,
-                none(),
-                format!(
-                    "{}x a fresh Vec ({}: {} ns vs {} ns)",
-                    ratio_of(&r).show(2),
-                    r.get("pool"),
-                    ns_of(&r).show(1),
-                    reference_ns_of(&r).show(1)
-                ),
-                &decide(&ratio_of(&r), 1.0, false, ("met", "missed")),
-            ),
-            None => verdict(what, target, none(), "run `compare`".into(), NOT_MEASURED),
+        let measured = best_pool(inputs.pool_ops, case).map(|r| {
+            let words = format!(
+                "{}x a fresh Vec ({}: {} ns vs {} ns)",
+                r.ratio().show(2),
+                r.pool,
+                r.ns().show(1),
+                r.reference_ns().show(1)
+            );
+            (words, r.ratio(), 1.0, false)
         });
-    }
-
-    let what = "sonic-rs path over the serde_json path (memory, tickets, freelist)";
-    let target = "faster (> 1x)";
-    let sonic = chunkstream_row(inputs.compare, "tickets", "memory", "freelist", "sonic-rs");
-    let serde = chunkstream_row(
-        inputs.compare,
-        "tickets",
-        "memory",
-        "freelist",
-        "serde_json",
-    );
-    let sonic_limit = limit_row(inputs.compare, "tickets", "sonic-rs limit");
-    out.push(match (sonic, serde, sonic_limit) {
-        (Some(sonic), Some(serde), Some(limit)) => {
-            let ratio = combine(&[
-                (ratio_of(&sonic), 1.0),
-                (ratio_of(&limit), 1.0),
-                (ratio_of(&serde), -1.0),
-            ]);
-            verdict(
-                what,
-                target,
-                none(),
-                format!(
-                    "{}x (sonic-rs path {}x its own limit; its limit {}x serde_json's)",
-                    ratio.show(2),
-                    ratio_of(&sonic).show(3),
-                    ratio_of(&limit).show(2)
-                ),
-                &decide(&ratio, 1.0, true, ("met", "missed")),
-            )
-        }
-        _ => verdict(
+        out.push(target(
             what,
-            target,
-            none(),
-            "sonic-rs is not in this build, or run `compare`".into(),
-            NOT_MEASURED,
-        ),
-    });
-
-    let what = "peak memory streaming ten million items";
-    out.push(match inputs.soak.and_then(|s| s.iter().next()) {
-        Some(r) => {
-            let above = r.num("peak_above_baseline_mib");
-            verdict(
-                what,
-                "<= 16 MiB above baseline",
-                none(),
-                format!(
-                    "{} MiB above a {} MiB baseline ({} items; one run, the peak of its \
-                     samples: exact)",
-                    fmt_num(above, 1),
-                    fmt_num(r.num("baseline_mib"), 1),
-                    r.get("items")
-                ),
-                &decide(&Estimate::exact(above), 16.0, false, ("met", "missed")),
-            )
-        }
-        None => verdict(
-            what,
-            "<= 16 MiB above baseline",
-            none(),
-            "run `soak`".into(),
-            NOT_MEASURED,
-        ),
-    });
-
-    for r in inputs.first_byte.into_iter().flat_map(Table::iter) {
-        let path = if r.get("path").is_empty() {
-            "stream"
-        } else {
-            r.get("path")
-        };
-        let interval = r.num("flush_interval_ms");
-        let delays = Estimate {
-            median: r.num("delay_ms_median"),
-            lo: r.num("delay_ms_lo"),
-            hi: r.num("delay_ms_hi"),
-            n: r.get("requests").parse().unwrap_or(0),
-        };
-        out.push(verdict(
-            &format!("first byte from a slow source with flush_interval ({path})"),
-            "within the interval + 5 ms",
-            none(),
-            format!(
-                "{} ms after the first item (median of {} requests; max {} ms); interval {} ms",
-                delays.show(1),
-                r.get("requests"),
-                fmt_num(r.num("delay_ms_max"), 1),
-                fmt_num(interval, 0)
-            ),
-            &decide(&delays, interval + 5.0, false, ("met", "missed")),
+            "cheaper than a fresh Vec + drop (< 1x)",
+            measured,
+            run_compare,
         ));
     }
 
-    let what = "Calibrated pool hit rate, large responses after tiny ones";
-    out.push(
-        match inputs
-            .mixed
-            .and_then(|t| t.iter().find(|r| r.get("pool") == "calibrated"))
-        {
-            Some(r) => {
-                let rate = Estimate::exact(r.num("hit_rate"));
-                let freelist_allocs = inputs
-                    .mixed
-                    .and_then(|t| t.iter().find(|r| r.get("pool") == "freelist"))
-                    .map_or("-", |r| r.get("allocs_per_large_response"));
-                verdict(
-                    what,
-                    ">= 0.9",
-                    none(),
-                    format!(
-                        "{} ({} hits, {} misses over {} chunks after {} tiny responses, {} \
-                         buffers dropped as oversize, {} allocations per large response \
-                         (freelist: {}); counted: exact)",
-                        fmt_num(rate.median, 3),
-                        r.get("hits"),
-                        r.get("misses"),
-                        r.get("large_chunks"),
-                        r.get("tiny_requests"),
-                        r.get("dropped_oversize"),
-                        r.get("allocs_per_large_response"),
-                        freelist_allocs
-                    ),
-                    &decide(&rate, 0.9, true, ("met", "missed")),
-                )
-            }
-            None => verdict(what, ">= 0.9", none(), "run `compare`".into(), NOT_MEASURED),
-        },
-    );
-    let what = "tickets service, one client, ~1 MB response (limit=2330), over the service \
-                as it was (serde_json, sqlx, no TCP_NODELAY)";
-    let target = format!(">= {SERVICE_TARGET}x");
-    let service = compare_row(inputs.compare, |r| {
-        r.get("source") == "tickets service"
-            && r.get("contestant") == "the service"
-            && r.get("items") == "2330"
-    });
-    out.push(match service {
-        Some(row) => {
-            let ratio = ratio_of(&row);
-            verdict(
-                what,
-                &target,
-                none(),
-                format!("{}x ({} MB/s)", ratio.show(2), row.get("mb_per_s")),
-                &decide(&ratio, SERVICE_TARGET, true, ("met", "missed")),
-            )
+    let sonic_limit = limit_row(inputs.compare, "tickets", "sonic-rs limit");
+    let sonic = match (
+        tickets("freelist", "sonic-rs"),
+        tickets("freelist", "serde_json"),
+        sonic_limit,
+    ) {
+        (Some(sonic), Some(serde), Some(limit)) => {
+            let ratio = combine(&[
+                (sonic.ratio(), 1.0),
+                (limit.ratio(), 1.0),
+                (serde.ratio(), -1.0),
+            ]);
+            let words = format!(
+                "{}x (sonic-rs path {}x its own limit; its limit {}x serde_json's)",
+                ratio.show(2),
+                sonic.ratio().show(3),
+                limit.ratio().show(2)
+            );
+            Some((words, ratio, 1.0, true))
         }
-        None => verdict(what, &target, none(), "run `compare`".into(), NOT_MEASURED),
+        _ => None,
+    };
+    out.push(target(
+        "sonic-rs path over the serde_json path (memory, tickets, freelist)",
+        "faster (> 1x)",
+        sonic,
+        "sonic-rs is not in this build, or run `compare`",
+    ));
+
+    out.push(target(
+        "peak memory streaming ten million items",
+        "<= 16 MiB above baseline",
+        inputs.soak.and_then(|s| s.first()).map(|r| {
+            let above = r.peak_above_baseline_mib.0;
+            let words = format!(
+                "{} MiB above a {} MiB baseline ({} items; one run, the peak of its \
+                 samples: exact)",
+                fmt_num(above, 1),
+                r.baseline_mib,
+                r.items
+            );
+            (words, Estimate::exact(above), 16.0, false)
+        }),
+        "run `soak`",
+    ));
+
+    for r in inputs.first_byte.into_iter().flatten() {
+        let path = if r.path.is_empty() { "stream" } else { &r.path };
+        let interval = r.flush_interval_ms.0;
+        let delays = record::interval(r.delay_ms_median, r.delay_ms_lo, r.delay_ms_hi, r.requests);
+        let words = format!(
+            "{} ms after the first item (median of {} requests; max {} ms); interval {} ms",
+            delays.show(1),
+            r.requests,
+            fmt_num(r.delay_ms_max.0, 1),
+            fmt_num(interval, 0)
+        );
+        out.push(target(
+            &format!("first byte from a slow source with flush_interval ({path})"),
+            "within the interval + 5 ms",
+            Some((words, delays, interval + 5.0, false)),
+            "",
+        ));
+    }
+
+    let pool = |name: &str| inputs.mixed.and_then(|t| t.iter().find(|r| r.pool == name));
+    out.push(target(
+        "Calibrated pool hit rate, large responses after tiny ones",
+        ">= 0.9",
+        pool("calibrated").map(|r| {
+            let freelist_allocs =
+                pool("freelist").map_or("-".into(), |r| r.allocs_per_large_response.to_string());
+            let words = format!(
+                "{} ({} hits, {} misses over {} chunks after {} tiny responses, {} \
+                 buffers dropped as oversize, {} allocations per large response \
+                 (freelist: {}); counted: exact)",
+                fmt_num(r.hit_rate.0, 3),
+                r.hits,
+                r.misses,
+                r.large_chunks,
+                r.tiny_requests,
+                r.dropped_oversize,
+                r.allocs_per_large_response,
+                freelist_allocs
+            );
+            (words, Estimate::exact(r.hit_rate.0), 0.9, true)
+        }),
+        run_compare,
+    ));
+
+    let service = compare_row(inputs.compare, |r| {
+        r.source == "tickets service" && r.contestant == "the service" && r.items == 2330
     });
+    out.push(target(
+        "tickets service, one client, ~1 MB response (limit=2330), over the service \
+         as it was (serde_json, sqlx, no TCP_NODELAY)",
+        &format!(">= {SERVICE_TARGET}x"),
+        service.map(|row| {
+            let words = format!("{}x ({} MB/s)", row.ratio().show(2), row.mb_per_s);
+            (words, row.ratio(), SERVICE_TARGET, true)
+        }),
+        run_compare,
+    ));
 
     out.extend(http_targets(inputs.compare));
     out.extend(paired_targets(inputs.parallel, "parallel"));
@@ -882,7 +796,7 @@ pub(crate) fn targets(inputs: &Inputs<'_>) -> Vec<Verdict> {
 /// The rows of a paired subcommand's table (`parallel`, `database`) that carry a
 /// target, with the verdict recomputed from their intervals by the same rule. Without
 /// the table, one line says which command to run.
-fn paired_targets(table: Option<&Table>, command: &str) -> Vec<Verdict> {
+fn paired_targets(table: Option<&[record::Paired]>, command: &str) -> Vec<Verdict> {
     let Some(table) = table else {
         return vec![verdict(
             &format!("the `{command}` targets"),
@@ -894,21 +808,17 @@ fn paired_targets(table: Option<&Table>, command: &str) -> Vec<Verdict> {
     };
     table
         .iter()
-        .filter(|r| r.num("target").is_finite())
+        .filter(|r| r.target.0.is_finite())
         .map(|r| {
-            let target = r.num("target");
-            let ratio = ratio_of(&r);
-            let what = format!(
-                "{}: {}",
-                r.get("section").replace("; ", ", "),
-                r.get("contestant")
-            );
-            let claim = format!(">= {}x {}", fmt_num(target, 2), r.get("reference"));
+            let target = r.target.0;
+            let ratio = r.ratio();
+            let what = format!("{}: {}", r.section.replace("; ", ", "), r.contestant);
+            let claim = format!(">= {}x {}", r.target, r.reference);
             if ratio.is_missing() {
-                let why = if r.get("note").is_empty() {
+                let why = if r.note.is_empty() {
                     "not run"
                 } else {
-                    r.get("note")
+                    &r.note
                 };
                 return verdict(&what, &claim, String::new(), why.to_owned(), NOT_MEASURED);
             }
@@ -919,8 +829,8 @@ fn paired_targets(table: Option<&Table>, command: &str) -> Vec<Verdict> {
                 format!(
                     "{}x ({} MB/s against {} MB/s)",
                     ratio.show(3),
-                    r.get("mb_per_s"),
-                    r.get("reference_mb_per_s")
+                    r.mb_per_s,
+                    r.reference_mb_per_s
                 ),
                 &decide(&ratio, target, true, ("met", "missed")),
             )
@@ -931,43 +841,37 @@ fn paired_targets(table: Option<&Table>, command: &str) -> Vec<Verdict> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::record::Num;
 
-    fn tuning() -> Table {
-        let mut t = Table::new(&[
-            "workload",
-            "buffer_kib",
-            "threshold_kib",
-            "batch",
-            "ratio",
-            "ratio_lo",
-            "ratio_hi",
-        ]);
-        for (w, b, th, batch, r, lo, hi) in [
-            ("tickets", "50", "32", "1000", "0.90", "0.89", "0.91"),
-            ("tickets", "64", "32", "1000", "0.91", "0.90", "0.92"),
-            ("tickets", "128", "64", "100", "0.99", "0.98", "1.00"),
-            ("small", "50", "32", "1000", "0.80", "0.79", "0.81"),
-            ("small", "16", "8", "1000", "0.805", "0.80", "0.81"),
-        ] {
-            t.push(vec![
-                w.into(),
-                b.into(),
-                th.into(),
-                batch.into(),
-                r.into(),
-                lo.into(),
-                hi.into(),
-            ]);
+    fn tuning_row(w: &str, (b, th, batch): (usize, usize, usize), r: [f64; 3]) -> record::Tuning {
+        record::Tuning {
+            workload: w.into(),
+            buffer_kib: b,
+            threshold_kib: th,
+            batch,
+            ratio: Num(r[0]),
+            ratio_lo: Num(r[1]),
+            ratio_hi: Num(r[2]),
+            ..record::Tuning::default()
         }
-        t
+    }
+
+    fn tuning() -> Vec<record::Tuning> {
+        vec![
+            tuning_row("tickets", (50, 32, 1000), [0.90, 0.89, 0.91]),
+            tuning_row("tickets", (64, 32, 1000), [0.91, 0.90, 0.92]),
+            tuning_row("tickets", (128, 64, 100), [0.99, 0.98, 1.00]),
+            tuning_row("small", (50, 32, 1000), [0.80, 0.79, 0.81]),
+            tuning_row("small", (16, 8, 1000), [0.805, 0.80, 0.81]),
+        ]
     }
 
     #[test]
     fn optimum_is_the_highest_ratio_per_workload() {
         let t = tuning();
         assert_eq!(workloads(&t), ["tickets", "small"]);
-        assert_eq!(optimum(&t, "tickets").unwrap().get("buffer_kib"), "128");
-        assert_eq!(optimum(&t, "small").unwrap().get("buffer_kib"), "16");
+        assert_eq!(optimum(&t, "tickets").unwrap().buffer_kib, 128);
+        assert_eq!(optimum(&t, "small").unwrap().buffer_kib, 16);
         assert!(optimum(&t, "large").is_none());
     }
 
@@ -993,29 +897,10 @@ mod tests {
 
     #[test]
     fn a_gap_straddling_the_tolerance_is_inconclusive() {
-        let mut t = Table::new(&[
-            "workload",
-            "buffer_kib",
-            "threshold_kib",
-            "batch",
-            "ratio",
-            "ratio_lo",
-            "ratio_hi",
-        ]);
-        for (b, r, lo, hi) in [
-            ("50", "0.97", "0.90", "1.04"),
-            ("64", "1.0", "0.99", "1.01"),
-        ] {
-            t.push(vec![
-                "tickets".into(),
-                b.into(),
-                "32".into(),
-                "1000".into(),
-                r.into(),
-                lo.into(),
-                hi.into(),
-            ]);
-        }
+        let t = vec![
+            tuning_row("tickets", (50, 32, 1000), [0.97, 0.90, 1.04]),
+            tuning_row("tickets", (64, 32, 1000), [1.0, 0.99, 1.01]),
+        ];
         let c = claims(&Inputs {
             tuning: Some(&t),
             ..Inputs::default()
@@ -1040,75 +925,61 @@ mod tests {
 
     #[test]
     fn pool_and_allocation_verdicts() {
-        let mut ops = Table::new(pool_ops::COLUMNS);
-        let row = |case: &str, pool: &str, reference: &str, ns: &str, r: [&str; 3]| {
-            vec![
-                case.into(),
-                pool.into(),
-                reference.into(),
-                ns.into(),
-                ns.into(),
-                ns.into(),
-                "20".into(),
-                "20".into(),
-                "20".into(),
-                r[0].into(),
-                r[1].into(),
-                r[2].into(),
-                "31".into(),
-            ]
+        let row = |case: &str, pool: &str, reference: &str, ns: f64, r: [f64; 3]| record::PoolOps {
+            case: case.into(),
+            pool: pool.into(),
+            reference: reference.into(),
+            ns_per_op: Num(ns),
+            ns_lo: Num(ns),
+            ns_hi: Num(ns),
+            reference_ns: Num(20.0),
+            reference_ns_lo: Num(20.0),
+            reference_ns_hi: Num(20.0),
+            ratio: Num(r[0]),
+            ratio_lo: Num(r[1]),
+            ratio_hi: Num(r[2]),
+            pairs: 31,
+            ..record::PoolOps::default()
         };
-        ops.push(row(
-            pool_ops::ONE_THREAD,
-            "freelist",
-            pool_ops::FRESH,
-            "12",
-            ["0.6", "0.55", "0.65"],
-        ));
-        ops.push(row(
-            pool_ops::VS_GO,
-            "freelist",
-            pool_ops::GO_POOL,
-            "12",
-            ["1.2", "1.1", "1.3"],
-        ));
-        ops.push(row(
-            pool_ops::ONE_THREAD,
-            pool_ops::GO_POOL,
-            pool_ops::GO_FRESH,
-            "10",
-            ["0.5", "0.4", "0.6"],
-        ));
-        let mut steady = Table::new(&[
-            "contestant",
-            "pool",
-            "bytes_per_request",
-            "bytes_lo",
-            "bytes_hi",
-        ]);
-        steady.push(vec![
-            "chunkstream".into(),
-            "none".into(),
-            "60000".into(),
-            "60000".into(),
-            "60000".into(),
-        ]);
-        steady.push(vec![
-            "chunkstream".into(),
-            "freelist".into(),
-            "600".into(),
-            "590".into(),
-            "610".into(),
-        ]);
-        let mut go = Table::new(go_bench::COLUMNS);
-        go.push(vec![
-            "status".into(),
-            "".into(),
-            "".into(),
-            "".into(),
-            "0".into(),
-            "ok (go1.19)".into(),
-        ]);
+        let ops = vec![
+            row(
+                pool_ops::ONE_THREAD,
+                "freelist",
+                pool_ops::FRESH,
+                12.0,
+                [0.6, 0.55, 0.65],
+            ),
+            row(
+                pool_ops::VS_GO,
+                "freelist",
+                pool_ops::GO_POOL,
+                12.0,
+                [1.2, 1.1, 1.3],
+            ),
+            row(
+                pool_ops::ONE_THREAD,
+                pool_ops::GO_POOL,
+                pool_ops::GO_FRESH,
+                10.0,
+                [0.5, 0.4, 0.6],
+            ),
+        ];
+        let steady_row = |pool: &str, b: [f64; 3]| record::Steady {
+            contestant: "chunkstream".into(),
+            pool: pool.into(),
+            bytes_per_request: Num(b[0]),
+            bytes_lo: Num(b[1]),
+            bytes_hi: Num(b[2]),
+            ..record::Steady::default()
+        };
+        let steady = vec![
+            steady_row("none", [60000.0; 3]),
+            steady_row("freelist", [600.0, 590.0, 610.0]),
+        ];
+        let go = vec![record::Go {
+            note: "ok (go1.19)".into(),
+            ..record::Go::default()
+        }];
         let inputs = Inputs {
             pool_ops: Some(&ops),
             steady: Some(&steady),
@@ -1138,90 +1009,48 @@ mod tests {
     /// workload's row against the best axum-streams row by the ratio of the two.
     #[test]
     fn http_targets_combine_the_ratios_and_pick_the_best_peer() {
-        let mut t = Table::new(&[
-            "workload",
-            "source",
-            "format",
-            "path",
-            "contestant",
-            "pool",
-            "encoder",
-            "ratio",
-            "ratio_lo",
-            "ratio_hi",
-            "pairs",
-        ]);
         let rows = [
+            ("-", "http limit", "-", "serde_json", [2.5, 2.45, 2.55]),
             (
-                "http",
-                "-",
-                "http limit",
-                "-",
-                "serde_json",
-                "2.5",
-                "2.45",
-                "2.55",
-            ),
-            (
-                "http",
                 "stream",
                 "chunkstream",
                 "freelist",
                 "sonic-rs",
-                "0.40",
-                "0.39",
-                "0.41",
+                [0.40, 0.39, 0.41],
             ),
             (
-                "http",
                 "stream",
                 "chunkstream",
                 "freelist",
                 "serde_json",
-                "0.30",
-                "0.29",
-                "0.31",
+                [0.30, 0.29, 0.31],
             ),
+            ("-", "axum-streams", "-", "-", [0.20, 0.19, 0.21]),
             (
-                "http",
-                "-",
-                "axum-streams",
-                "-",
-                "-",
-                "0.20",
-                "0.19",
-                "0.21",
-            ),
-            (
-                "http",
                 "-",
                 "axum-streams bytes=32KiB",
                 "-",
                 "-",
-                "0.41",
-                "0.40",
-                "0.42",
+                [0.41, 0.40, 0.42],
             ),
         ];
-        for (source, path, contestant, pool, encoder, r, lo, hi) in rows {
-            t.push(
-                [
-                    "tickets",
-                    source,
-                    "json_array",
-                    path,
-                    contestant,
-                    pool,
-                    encoder,
-                    r,
-                    lo,
-                    hi,
-                    "21",
-                ]
-                .map(String::from)
-                .to_vec(),
-            );
-        }
+        let t: Vec<record::Compare> = rows
+            .iter()
+            .map(|&(path, contestant, pool, encoder, r)| record::Compare {
+                workload: "tickets".into(),
+                source: "http".into(),
+                format: "json_array".into(),
+                path: path.into(),
+                contestant: contestant.into(),
+                pool: pool.into(),
+                encoder: encoder.into(),
+                ratio: Num(r[0]),
+                ratio_lo: Num(r[1]),
+                ratio_hi: Num(r[2]),
+                pairs: Num(21.0),
+                ..record::Compare::default()
+            })
+            .collect();
         let v = http_targets(Some(&t));
         assert_eq!(v[0].verdict, "met", "{:?}", v[0]);
         assert!(v[0].measured.starts_with("1.000 ["), "{:?}", v[0]);
@@ -1244,27 +1073,29 @@ mod tests {
 
     #[test]
     fn paired_rows_with_a_target_become_targets_by_the_interval_rule() {
-        let mut t = Table::new(crate::cmd::paired_rows::COLUMNS);
-        let mut push = |contestant: &str, target: &str, ratio: [&str; 3], note: &str| {
-            let mut row = vec![String::new(); t.header.len()];
-            row[0] = "bulk; memory".into();
-            row[1] = contestant.into();
-            row[2] = "limit".into();
-            row[7..10].clone_from_slice(&ratio.map(String::from));
-            row[10] = target.into();
-            row[16] = note.into();
-            t.push(row);
+        let row = |contestant: &str, target: f64, r: [f64; 3], note: &str| record::Paired {
+            section: "bulk; memory".into(),
+            contestant: contestant.into(),
+            reference: "limit".into(),
+            ratio: Num(r[0]),
+            ratio_lo: Num(r[1]),
+            ratio_hi: Num(r[2]),
+            target: Num(target),
+            note: note.into(),
+            ..record::Paired::default()
         };
-        push("no target", "-", ["1.0", "0.9", "1.1"], "");
-        push("met", "1.60", ["1.7", "1.65", "1.75"], "");
-        push("straddles", "1.60", ["1.6", "1.55", "1.65"], "");
-        push("missed", "1.60", ["1.4", "1.3", "1.5"], "");
-        push(
-            "not run",
-            "2.00",
-            ["-", "-", "-"],
-            "not run (DATABASE_URL not set)",
-        );
+        let t = vec![
+            row("no target", f64::NAN, [1.0, 0.9, 1.1], ""),
+            row("met", 1.6, [1.7, 1.65, 1.75], ""),
+            row("straddles", 1.6, [1.6, 1.55, 1.65], ""),
+            row("missed", 1.6, [1.4, 1.3, 1.5], ""),
+            row(
+                "not run",
+                2.0,
+                [f64::NAN; 3],
+                "not run (DATABASE_URL not set)",
+            ),
+        ];
         let v = paired_targets(Some(&t), "parallel");
         let verdicts: Vec<&str> = v.iter().map(|v| v.verdict.as_str()).collect();
         assert_eq!(verdicts, ["met", INCONCLUSIVE, "missed", NOT_MEASURED]);

@@ -3,7 +3,7 @@
 //! streamer against Go's own limit (`json.Marshal` of the slice), and Go's bytes and
 //! allocations per 100-ticket request. Without `go` every figure says why it is missing.
 //!
-//! [`go_ref`]: crate::go_ref
+//! [`go_ref`]: crate::go::reference
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -11,37 +11,10 @@ use std::time::Duration;
 use chunkstream::BoxError;
 use chunkstream_benches::workload::Ticket;
 
-use crate::go_ref::{self, GoBlocks};
-use crate::paired::{self, Block, Schedule, Series};
-use crate::stats::{Estimate, ratio};
-use crate::table::{Row, Table, fmt_num};
-
-/// The columns of `go.csv`.
-pub(crate) const COLUMNS: &[&str] = &["figure", "value", "lo", "hi", "pairs", "note"];
-
-/// Whether Go ran, and its version (`note`), or why not.
-pub(crate) const STATUS: &str = "status";
-/// chunkstream's bulk MB/s over the Go streamer's on one core (`GOMAXPROCS=1`), paired:
-/// the headline, one core each.
-pub(crate) const BULK_RATIO: &str = "bulk_ratio";
-/// chunkstream's bulk MB/s in the pairs.
-pub(crate) const BULK_CHUNKSTREAM: &str = "bulk_chunkstream_mb_s";
-/// The Go streamer's bulk MB/s on one core in the pairs.
-pub(crate) const BULK_GO: &str = "bulk_go_mb_s";
-/// As [`BULK_RATIO`] against Go at its default `GOMAXPROCS` (every core).
-pub(crate) const BULK_RATIO_ALL_CORES: &str = "bulk_ratio_go_all_cores";
-/// The Go streamer's bulk MB/s at its default `GOMAXPROCS`.
-pub(crate) const BULK_GO_ALL_CORES: &str = "bulk_go_all_cores_mb_s";
-/// The Go streamer's MB/s over Go's own limit (`json.Marshal` of the slice), paired.
-pub(crate) const GO_VS_LIMIT: &str = "go_vs_go_limit";
-/// Go: bytes per 100-ticket request with its pool.
-pub(crate) const REQUEST_POOLED_BYTES: &str = "request_pooled_bytes";
-/// Go: allocations per 100-ticket request with its pool.
-pub(crate) const REQUEST_POOLED_ALLOCS: &str = "request_pooled_allocs";
-/// Go: bytes per 100-ticket request without its pool.
-pub(crate) const REQUEST_UNPOOLED_BYTES: &str = "request_unpooled_bytes";
-/// Go: allocations per 100-ticket request without its pool.
-pub(crate) const REQUEST_UNPOOLED_ALLOCS: &str = "request_unpooled_allocs";
+use crate::go::reference::{self as go_ref, GoBlocks};
+use crate::harness::paired::{self, Block, Schedule, Series};
+use crate::harness::stats::{Estimate, ratio};
+use crate::record::{self, Go, GoFigure};
 
 /// Starts the Go block server on `tickets`, written as a JSON array to a file in the
 /// returned folder (kept while Go runs: a restarted process loads it again).
@@ -54,15 +27,16 @@ fn start(tickets: &[Ticket]) -> Result<(GoBlocks, tempfile::TempDir), String> {
     Ok((go, dir))
 }
 
-fn push(table: &mut Table, figure: &str, e: &Estimate, decimals: usize, note: &str) {
-    table.push(vec![
-        figure.to_owned(),
-        fmt_num(e.median, decimals),
-        fmt_num(e.lo, decimals),
-        fmt_num(e.hi, decimals),
-        e.n.to_string(),
-        note.to_owned(),
-    ]);
+fn push(table: &mut Vec<Go>, figure: GoFigure, e: &Estimate, note: &str) {
+    let (value, lo, hi) = record::columns(e);
+    table.push(Go {
+        figure,
+        value,
+        lo,
+        hi,
+        pairs: e.n,
+        note: note.to_owned(),
+    });
 }
 
 /// Go's bulk stream as a block: seconds to produce `bytes` at Go's rate (Go's bytes per
@@ -159,19 +133,15 @@ impl GoRun {
     /// Go against its own limit and Go's request figures, then the table of every Go
     /// figure (`bytes`: chunkstream's bytes per request, for MB/s). The block server
     /// stays up (for the pool figures).
-    pub(crate) fn finish(&mut self, bytes: u64, schedule: &Schedule) -> Table {
-        let mut table = Table::new(COLUMNS);
+    pub(crate) fn finish(&mut self, bytes: u64, schedule: &Schedule) -> Vec<Go> {
+        let mut table = Vec::new();
         let go = match self.go.as_mut() {
             Ok(go) => go,
             Err(reason) => {
-                table.push(vec![
-                    STATUS.into(),
-                    String::new(),
-                    String::new(),
-                    String::new(),
-                    "0".into(),
-                    reason.clone(),
-                ]);
+                table.push(Go {
+                    note: reason.clone(),
+                    ..Go::default()
+                });
                 return table;
             }
         };
@@ -199,9 +169,8 @@ impl GoRun {
         if !self.bulk.is_empty() {
             push(
                 &mut table,
-                BULK_RATIO,
+                GoFigure::BulkRatio,
                 &ratios(&self.bulk),
-                3,
                 &note(&self.bulk, "GOMAXPROCS=1: one core each"),
             );
             let rust: Vec<Series> = self
@@ -212,32 +181,28 @@ impl GoRun {
                 .collect();
             push(
                 &mut table,
-                BULK_CHUNKSTREAM,
+                GoFigure::BulkChunkstream,
                 &mb_s(&rust, |s| &s.contestant),
-                1,
                 "",
             );
             push(
                 &mut table,
-                BULK_GO,
+                GoFigure::BulkGo,
                 &mb_s(&self.bulk, |s| &s.reference),
-                1,
                 "GOMAXPROCS=1",
             );
         }
         if !self.bulk_all_cores.is_empty() {
             push(
                 &mut table,
-                BULK_RATIO_ALL_CORES,
+                GoFigure::BulkRatioAllCores,
                 &ratios(&self.bulk_all_cores),
-                3,
                 &note(&self.bulk_all_cores, "Go's default GOMAXPROCS: every core"),
             );
             push(
                 &mut table,
-                BULK_GO_ALL_CORES,
+                GoFigure::BulkGoAllCores,
                 &mb_s(&self.bulk_all_cores, |s| &s.reference),
-                1,
                 "default GOMAXPROCS",
             );
         }
@@ -270,89 +235,55 @@ impl GoRun {
         match own {
             Ok(series) => push(
                 &mut table,
-                GO_VS_LIMIT,
+                GoFigure::GoVsLimit,
                 &series.speed(),
-                3,
                 "Go streamer MB/s over json.Marshal of the slice; per pair",
             ),
             Err(e) => notes.push(format!("Go vs its limit failed: {e}")),
         }
         match go_ref::request_figures() {
             Ok(f) => {
-                let note = "go test -bench Request -benchmem";
-                push(
-                    &mut table,
-                    REQUEST_POOLED_BYTES,
-                    &Estimate::exact(f.pooled_bytes),
-                    0,
-                    note,
-                );
-                push(
-                    &mut table,
-                    REQUEST_POOLED_ALLOCS,
-                    &Estimate::exact(f.pooled_allocs),
-                    0,
-                    note,
-                );
-                push(
-                    &mut table,
-                    REQUEST_UNPOOLED_BYTES,
-                    &Estimate::exact(f.unpooled_bytes),
-                    0,
-                    note,
-                );
-                push(
-                    &mut table,
-                    REQUEST_UNPOOLED_ALLOCS,
-                    &Estimate::exact(f.unpooled_allocs),
-                    0,
-                    note,
-                );
+                for (figure, value) in [
+                    (GoFigure::RequestPooledBytes, f.pooled_bytes),
+                    (GoFigure::RequestPooledAllocs, f.pooled_allocs),
+                    (GoFigure::RequestUnpooledBytes, f.unpooled_bytes),
+                    (GoFigure::RequestUnpooledAllocs, f.unpooled_allocs),
+                ] {
+                    let note = "go test -bench Request -benchmem";
+                    push(&mut table, figure, &Estimate::exact(value), note);
+                }
             }
             Err(e) => notes.push(format!("request figures: {e}")),
         }
-        table.rows.insert(
+        table.insert(
             0,
-            vec![
-                STATUS.into(),
-                String::new(),
-                String::new(),
-                String::new(),
-                "0".into(),
-                notes.join("; "),
-            ],
+            Go {
+                note: notes.join("; "),
+                ..Go::default()
+            },
         );
         table
     }
 }
 
-/// A figure of `go.csv` by name.
-pub(crate) fn figure(table: Option<&Table>, name: &str) -> Option<Estimate> {
-    let row = table?.iter().find(|r| r.get("figure") == name)?;
-    let e = estimate(&row);
+/// A figure of `go.csv`, when measured.
+pub(crate) fn figure(table: Option<&[Go]>, figure: GoFigure) -> Option<Estimate> {
+    let row = table?.iter().find(|r| r.figure == figure)?;
+    let e = record::interval(row.value, row.lo, row.hi, row.pairs);
     (!e.is_missing()).then_some(e)
 }
 
-fn estimate(row: &Row<'_>) -> Estimate {
-    Estimate {
-        median: row.num("value"),
-        lo: row.num("lo"),
-        hi: row.num("hi"),
-        n: row.get("pairs").parse().unwrap_or(0),
-    }
-}
-
 /// Go's status line: `ok (go version)` or why it did not run.
-pub(crate) fn status(table: Option<&Table>) -> String {
+pub(crate) fn status(table: Option<&[Go]>) -> String {
     table
-        .and_then(|t| t.iter().find(|r| r.get("figure") == STATUS))
+        .and_then(|t| t.iter().find(|r| r.figure == GoFigure::Status))
         .map_or_else(
             || "not run (no go.csv: run `compare`)".to_owned(),
-            |r| r.get("note").to_owned(),
+            |r| r.note.clone(),
         )
 }
 
 /// Whether Go ran.
-pub(crate) fn ran(table: Option<&Table>) -> bool {
+pub(crate) fn ran(table: Option<&[Go]>) -> bool {
     status(table).starts_with("ok")
 }

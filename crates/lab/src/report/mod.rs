@@ -3,18 +3,35 @@
 //! `alloc`. Each generated section sits between markers naming the command that
 //! produced its data; the environment of that run is printed with it.
 
+pub(crate) mod claims;
+pub(crate) mod paired;
+pub(crate) mod plot;
+pub(crate) mod tradeoff;
+
 use std::fmt::Write as _;
 use std::path::Path;
 
 use chunkstream::BoxError;
 
-use crate::claims::{self, Inputs};
 use crate::env_info::Environment;
-use crate::table::{Row, Table, fmt_num};
-use crate::{go_bench, noise, plot, tradeoff};
+use crate::go::bench as go_bench;
+use crate::harness::noise;
+use crate::record::{self, fmt_num};
+use claims::Inputs;
 
 /// The closing marker of a generated section.
 pub(crate) const END: &str = "<!-- end generated -->";
+
+/// A report: its title, then `body` and the environment of the run between the markers
+/// naming the command that made it (the one header every report has).
+pub(crate) fn document(title: &str, env: &Environment, body: &str) -> String {
+    let items = match env.0.get("items") {
+        Some(items) => format!("**Items**: {items}.\n\n"),
+        None => String::new(),
+    };
+    let body = format!("{items}{body}{}", environment(env));
+    format!("# {title}\n\n{}", generated(env.get("command"), &body))
+}
 
 /// `body` between the markers naming `command`.
 pub(crate) fn generated(command: &str, body: &str) -> String {
@@ -32,6 +49,23 @@ pub(crate) fn markdown_table(header: &[&str], rows: &[Vec<String>]) -> String {
         let _ = writeln!(out, "| {} |", row.join(" | "));
     }
     out
+}
+
+/// Every column of `rows` as a markdown table, headed by the CSV's column names.
+pub(crate) fn every_column<T: serde::Serialize + Default>(rows: &[T]) -> String {
+    let text = record::to_csv(rows).unwrap_or_default();
+    let mut r = csv::Reader::from_reader(text.as_bytes());
+    let header: Vec<String> = r
+        .headers()
+        .map(|h| h.iter().map(str::to_owned).collect())
+        .unwrap_or_default();
+    let cells: Vec<Vec<String>> = r
+        .records()
+        .filter_map(Result::ok)
+        .map(|rec| rec.iter().map(str::to_owned).collect())
+        .collect();
+    let header: Vec<&str> = header.iter().map(String::as_str).collect();
+    markdown_table(&header, &cells)
 }
 
 /// The environment as a markdown list.
@@ -61,32 +95,32 @@ pub(crate) fn environment(env: &Environment) -> String {
 /// encoding then sending (serial: `1 / (1 + H/E)`) and the slower of the two run at
 /// once (overlap: `min(1, E/H)`), from the encoder's limit `E` and the HTTP limit `H`,
 /// both measured against serde_json's limit in the same run. Empty without HTTP rows.
-fn http_ceilings(rows: &[Row<'_>]) -> String {
+fn http_ceilings(rows: &[&record::Compare]) -> String {
     let find = |contestant: &str| {
         rows.iter()
-            .find(|r| r.get("source") == "memory" && r.get("contestant") == contestant)
-            .or_else(|| rows.iter().find(|r| r.get("contestant") == contestant))
-            .map(|r| r.num("ratio"))
+            .find(|r| r.source == "memory" && r.contestant == contestant)
+            .or_else(|| rows.iter().find(|r| r.contestant == contestant))
+            .map(|r| r.ratio.0)
     };
     let Some(http) = find("http limit") else {
         return String::new();
     };
     let table: Vec<Vec<String>> = rows
         .iter()
-        .filter(|r| r.get("source").starts_with("http") && r.get("contestant") == "chunkstream")
+        .filter(|r| r.source.starts_with("http") && r.contestant == "chunkstream")
         .filter_map(|r| {
-            let encoder = r.get("encoder");
+            let encoder = &r.encoder;
             let limit = if encoder == "serde_json" {
                 Some(1.0)
             } else {
                 find(&format!("{encoder} limit"))
             }?;
             Some(vec![
-                r.get("source").to_owned(),
-                r.get("path").to_owned(),
-                r.get("pool").to_owned(),
-                encoder.to_owned(),
-                ci(r, "ratio", "ratio_lo", "ratio_hi"),
+                r.source.clone(),
+                r.path.clone(),
+                r.pool.clone(),
+                encoder.clone(),
+                r.ratio().show(3),
                 fmt_num(1.0 / (1.0 + http / limit), 3),
                 fmt_num((limit / http).min(1.0), 3),
             ])
@@ -119,38 +153,23 @@ fn kib(bytes: f64) -> String {
     fmt_num(bytes / 1024.0, 1)
 }
 
-/// A figure with its interval from three columns of a row: `median [lo, hi]`.
-fn ci(r: &Row<'_>, median: &str, lo: &str, hi: &str) -> String {
-    if r.get(median) == "-" || r.get(median).is_empty() {
-        return "-".to_owned();
-    }
-    format!("{} [{}, {}]", r.get(median), r.get(lo), r.get(hi))
-}
-
 /// The tables `compare` writes beside `compare.csv` (each may be missing).
 #[derive(Clone, Copy, Debug, Default)]
 pub(crate) struct Beside<'a> {
-    /// `pool_ops.csv`.
-    pub(crate) pool_ops: Option<&'a Table>,
-    /// `alloc_steady.csv`.
-    pub(crate) steady: Option<&'a Table>,
-    /// `first_byte.csv`.
-    pub(crate) first_byte: Option<&'a Table>,
-    /// `pool_mixed.csv`.
-    pub(crate) mixed: Option<&'a Table>,
-    /// `go.csv`.
-    pub(crate) go: Option<&'a Table>,
-    /// `noise.csv`.
-    pub(crate) noise: Option<&'a Table>,
-}
-
-fn raw_table(t: &Table) -> String {
-    let header: Vec<&str> = t.header.iter().map(String::as_str).collect();
-    markdown_table(&header, &t.rows)
+    pub(crate) pool_ops: Option<&'a [record::PoolOps]>,
+    pub(crate) steady: Option<&'a [record::Steady]>,
+    pub(crate) first_byte: Option<&'a [record::FirstByte]>,
+    pub(crate) mixed: Option<&'a [record::Mixed]>,
+    pub(crate) go: Option<&'a [record::Go]>,
+    pub(crate) noise: Option<&'a [record::Noise]>,
 }
 
 /// `compare.md` from `compare.csv` and the tables measured beside it.
-pub(crate) fn render_compare(compare: &Table, beside: &Beside<'_>, env: &Environment) -> String {
+pub(crate) fn render_compare(
+    compare: &[record::Compare],
+    beside: &Beside<'_>,
+    env: &Environment,
+) -> String {
     let mut body = String::new();
     if let Some(noise) = beside.noise {
         let _ = writeln!(body, "{}\n", noise::summary(noise));
@@ -181,42 +200,36 @@ pub(crate) fn render_compare(compare: &Table, beside: &Beside<'_>, env: &Environ
          one client, against the service as it was (`before`: serde_json, SQLite read through \
          sqlx, served by plain `axum::serve`), paired; `items` is the response's `limit`.\n\n",
     );
-    let mut workloads: Vec<&str> = Vec::new();
-    for r in compare.iter() {
-        if !workloads.contains(&r.get("workload")) {
-            workloads.push(r.get("workload"));
-        }
-    }
-    for w in workloads {
-        let rows: Vec<_> = compare.iter().filter(|r| r.get("workload") == w).collect();
+    for w in in_order(compare.iter().map(|r| r.workload.as_str())) {
+        let rows: Vec<_> = compare.iter().filter(|r| r.workload == w).collect();
         let first = rows.first();
         let _ = writeln!(
             body,
             "## {w}\n\n{} items, {} KiB of JSON per request.\n",
-            first.map_or("?", |r| r.get("items")),
-            first.map_or("?".into(), |r| kib(r.num("body_bytes")))
+            first.map_or("?".into(), |r| r.items.to_string()),
+            first.map_or("?".into(), |r| kib(r.body_bytes.0))
         );
         let table: Vec<Vec<String>> = rows
             .iter()
             .map(|r| {
                 vec![
-                    r.get("source").to_owned(),
-                    r.get("format").to_owned(),
-                    r.get("path").to_owned(),
-                    r.get("contestant").to_owned(),
-                    r.get("pool").to_owned(),
-                    r.get("encoder").to_owned(),
-                    r.get("limit").to_owned(),
-                    ci(r, "ratio", "ratio_lo", "ratio_hi"),
-                    r.get("pairs").to_owned(),
-                    fmt_num(r.num("limit_variation") * 100.0, 1),
-                    r.get("mb_per_s").to_owned(),
-                    r.get("allocs_per_request").to_owned(),
-                    kib(r.num("alloc_bytes_per_request")),
-                    r.get("chunks_per_request").to_owned(),
-                    r.get("first_chunk_us").to_owned(),
-                    r.get("hit_rate").to_owned(),
-                    r.get("check").to_owned(),
+                    r.source.clone(),
+                    r.format.clone(),
+                    r.path.clone(),
+                    r.contestant.clone(),
+                    r.pool.clone(),
+                    r.encoder.clone(),
+                    r.limit.clone(),
+                    r.ratio().show(3),
+                    r.pairs.to_string(),
+                    fmt_num(r.limit_variation.0 * 100.0, 1),
+                    r.mb_per_s.to_string(),
+                    r.allocs_per_request.to_string(),
+                    kib(r.alloc_bytes_per_request.0),
+                    r.chunks_per_request.to_string(),
+                    r.first_chunk_us.to_string(),
+                    r.hit_rate.to_string(),
+                    r.check.clone(),
                 ]
             })
             .collect();
@@ -259,13 +272,14 @@ pub(crate) fn render_compare(compare: &Table, beside: &Beside<'_>, env: &Environ
         );
         let rows: Vec<Vec<String>> = t
             .iter()
-            .filter(|r| r.get("figure") != go_bench::STATUS)
+            .filter(|r| r.figure != record::GoFigure::Status)
             .map(|r| {
+                let figure = serde_json::to_value(r.figure).unwrap_or_default();
                 vec![
-                    r.get("figure").into(),
-                    ci(&r, "value", "lo", "hi"),
-                    r.get("pairs").into(),
-                    r.get("note").into(),
+                    figure.as_str().unwrap_or_default().to_owned(),
+                    record::interval(r.value, r.lo, r.hi, r.pairs).show(r.figure.decimals()),
+                    r.pairs.to_string(),
+                    r.note.clone(),
                 ]
             })
             .collect();
@@ -290,14 +304,14 @@ pub(crate) fn render_compare(compare: &Table, beside: &Beside<'_>, env: &Environ
             .iter()
             .map(|r| {
                 vec![
-                    r.get("case").into(),
-                    r.get("pool").into(),
-                    r.get("reference").into(),
-                    ci(&r, "ns_per_op", "ns_lo", "ns_hi"),
-                    ci(&r, "reference_ns", "reference_ns_lo", "reference_ns_hi"),
-                    ci(&r, "ratio", "ratio_lo", "ratio_hi"),
-                    r.get("pairs").into(),
-                    r.get("hit_rate").into(),
+                    r.case.clone(),
+                    r.pool.clone(),
+                    r.reference.clone(),
+                    r.ns().show(2),
+                    r.reference_ns().show(2),
+                    r.ratio().show(3),
+                    r.pairs.to_string(),
+                    r.hit_rate.to_string(),
                 ]
             })
             .collect();
@@ -325,12 +339,12 @@ pub(crate) fn render_compare(compare: &Table, beside: &Beside<'_>, env: &Environ
             .iter()
             .map(|r| {
                 vec![
-                    r.get("contestant").into(),
-                    r.get("pool").into(),
-                    r.get("json_bytes").into(),
-                    r.get("allocs_per_request").into(),
-                    ci(&r, "bytes_per_request", "bytes_lo", "bytes_hi"),
-                    r.get("requests").into(),
+                    r.contestant.clone(),
+                    r.pool.clone(),
+                    r.json_bytes.to_string(),
+                    r.allocs_per_request.to_string(),
+                    r.bytes().show(1),
+                    r.requests.to_string(),
                 ]
             })
             .collect();
@@ -353,7 +367,7 @@ pub(crate) fn render_compare(compare: &Table, beside: &Beside<'_>, env: &Environ
              apart, a 10 ms interval, on the per-item and the batch path; the delay's median \
              with a bootstrap 95% interval (`lo`, `hi`) and the largest delay.\n\n",
         );
-        body.push_str(&raw_table(t));
+        body.push_str(&every_column(t));
         body.push('\n');
     }
     if let Some(t) = beside.mixed {
@@ -361,19 +375,18 @@ pub(crate) fn render_compare(compare: &Table, beside: &Beside<'_>, env: &Environ
             "## Pools on a mixed workload\n\nTiny responses (one ticket) first, then large \
              ones (about 1 MiB); the hit rate is over the large responses' buffers.\n\n",
         );
-        body.push_str(&raw_table(t));
+        body.push_str(&every_column(t));
         body.push('\n');
     }
-    body.push_str(&environment(env));
-    format!("# Comparison\n\n{}", generated(env.get("command"), &body))
+    document("Comparison", env, &body)
 }
 
 /// `tuning.md` from `tuning.csv` and `tuning_confirm.csv` (plots written beside it by
 /// [`regenerate`]).
 pub(crate) fn render_tuning(
-    tuning: &Table,
-    confirm: Option<&Table>,
-    noise_table: Option<&Table>,
+    tuning: &[record::Tuning],
+    confirm: Option<&[record::Tuning]>,
+    noise_table: Option<&[record::Noise]>,
     plots: &[String],
     env: &Environment,
 ) -> String {
@@ -435,8 +448,8 @@ pub(crate) fn render_tuning(
     let finals = confirm.unwrap_or(tuning);
     let mut rows = Vec::new();
     for w in claims::workloads(finals) {
-        if let Some(opt) = claims::optimum(finals, &w) {
-            rows.push(tuning_row(&opt));
+        if let Some(opt) = claims::optimum(finals, w) {
+            rows.push(tuning_row(opt));
         }
     }
     body.push_str(&markdown_table(&TUNING_HEADER, &rows));
@@ -451,8 +464,7 @@ pub(crate) fn render_tuning(
     body.push_str("## The sweep\n\n");
     body.push_str(&markdown_table(&TUNING_HEADER, &tuning_rows(tuning)));
     body.push('\n');
-    body.push_str(&environment(env));
-    format!("# Tuning sweep\n\n{}", generated(env.get("command"), &body))
+    document("Tuning sweep", env, &body)
 }
 
 const TUNING_HEADER: [&str; 10] = [
@@ -468,30 +480,30 @@ const TUNING_HEADER: [&str; 10] = [
     "first chunk µs",
 ];
 
-fn tuning_row(r: &Row<'_>) -> Vec<String> {
+fn tuning_row(r: &record::Tuning) -> Vec<String> {
     vec![
-        r.get("workload").into(),
-        r.get("buffer_kib").into(),
-        r.get("threshold_kib").into(),
-        r.get("batch").into(),
-        ci(r, "ratio", "ratio_lo", "ratio_hi"),
-        r.get("pairs").into(),
-        r.get("allocs_per_request").into(),
-        kib(r.num("alloc_bytes_per_request")),
-        r.get("chunks_per_request").into(),
-        r.get("first_chunk_us").into(),
+        r.workload.clone(),
+        r.buffer_kib.to_string(),
+        r.threshold_kib.to_string(),
+        r.batch.to_string(),
+        r.ratio().show(3),
+        r.pairs.to_string(),
+        r.allocs_per_request.to_string(),
+        kib(r.alloc_bytes_per_request.0),
+        r.chunks_per_request.to_string(),
+        r.first_chunk_us.to_string(),
     ]
 }
 
-fn tuning_rows(tuning: &Table) -> Vec<Vec<String>> {
-    tuning.iter().map(|r| tuning_row(&r)).collect()
+fn tuning_rows(tuning: &[record::Tuning]) -> Vec<Vec<String>> {
+    tuning.iter().map(tuning_row).collect()
 }
 
 /// `claims.md`: the headline ratios, the Go claims and the design's targets against
 /// the measurements, with the noise of the runs they came from.
 pub(crate) fn render_claims(
     inputs: &Inputs<'_>,
-    noise_tables: &[&Table],
+    noise_tables: &[&[record::Noise]],
     sources: &[(String, Environment)],
 ) -> String {
     let mut body = String::new();
@@ -575,63 +587,64 @@ pub(crate) fn render_claims(
     format!("# Claims\n\n{}", generated(command, &body))
 }
 
-/// A report of one CSV table, for `soak`, `concurrency` and `alloc`.
-pub(crate) fn render_simple(title: &str, intro: &str, table: &Table, env: &Environment) -> String {
-    let header: Vec<&str> = table.header.iter().map(String::as_str).collect();
-    let body = format!(
-        "{intro}\n\n{}\n{}",
-        markdown_table(&header, &table.rows),
-        environment(env)
-    );
-    format!("# {title}\n\n{}", generated(env.get("command"), &body))
+/// A report of every column of one CSV, for `soak`, `concurrency` and `alloc`.
+fn render_simple(title: &str, intro: &str, table: &str, env: &Environment) -> String {
+    document(title, env, &format!("{intro}\n\n{table}\n"))
 }
 
-const SIMPLE: &[(&str, &str, &str)] = &[
-    (
-        "soak_summary",
-        "Soak",
-        "Ten million tickets (or `--items`) through the streamer, resident memory sampled from /proc/self/status; `soak.csv` holds the samples.",
-    ),
-    (
-        "concurrency",
-        "Concurrency",
-        "Concurrent requests on a two-worker runtime (`ChunkStream::spawn`: encoding on its own task, chunks dropped by the reader's task), one shared pool per strategy, median over rounds.",
-    ),
-    (
-        "alloc",
-        "Allocations (dhat)",
-        "Bytes and blocks allocated per request, each strategy in its own child process (`--features dhat-heap` uses dhat's allocator; otherwise the lab's counting allocator).",
-    ),
-];
+/// Writes `<file>.md` of the simple report read from `<name>.csv`, when there is one.
+fn simple<T: serde::de::DeserializeOwned + serde::Serialize + Default>(
+    dir: &Path,
+    (name, file, title, intro): (&str, &str, &str, &str),
+) -> Result<Option<Environment>, BoxError> {
+    let Some(rows) = record::read::<T>(&dir.join(format!("{name}.csv")))? else {
+        return Ok(None);
+    };
+    let env = Environment::read(&dir.join(format!("{name}.env")));
+    let md = render_simple(title, intro, &every_column(&rows), &env);
+    std::fs::write(dir.join(format!("{file}.md")), md)?;
+    Ok(Some(env))
+}
+
+/// The distinct values of `values`, in order of appearance.
+pub(crate) fn in_order<'a>(values: impl Iterator<Item = &'a str>) -> Vec<&'a str> {
+    let mut out: Vec<&str> = Vec::new();
+    for v in values {
+        if !out.contains(&v) {
+            out.push(v);
+        }
+    }
+    out
+}
 
 /// Renders every report whose CSV is in `dir`, writes the markdown and plots, and
 /// returns the comparison's markdown (empty when there is none).
 pub(crate) fn regenerate(dir: &Path) -> Result<String, BoxError> {
-    let read = |name: &str| Table::read(&dir.join(format!("{name}.csv")));
+    let path = |name: &str| dir.join(format!("{name}.csv"));
     let env = |name: &str| Environment::read(&dir.join(format!("{name}.env")));
-    let compare = read("compare");
-    let pool_ops = read("pool_ops");
-    let steady = read("alloc_steady");
-    let first_byte = read("first_byte");
-    let tuning = read("tuning");
-    let confirm = read("tuning_confirm");
-    let soak = read("soak_summary");
-    let mixed = read("pool_mixed");
-    let go = read("go");
-    let parallel = read("parallel");
-    let database = read("database");
-    let noise_compare = read("noise");
-    let noise_tuning = read("tuning_noise");
+    let compare = record::read::<record::Compare>(&path("compare"))?;
+    let pool_ops = record::read(&path("pool_ops"))?;
+    let steady = record::read(&path("alloc_steady"))?;
+    let first_byte = record::read(&path("first_byte"))?;
+    let tuning = record::read::<record::Tuning>(&path("tuning"))?;
+    let confirm = record::read(&path("tuning_confirm"))?;
+    let soak = record::read(&path("soak_summary"))?;
+    let mixed = record::read(&path("pool_mixed"))?;
+    let go = record::read(&path("go"))?;
+    let parallel = record::read(&path("parallel"))?;
+    let database = record::read(&path("database"))?;
+    let noise_compare = record::read::<record::Noise>(&path("noise"))?;
+    let noise_tuning = record::read::<record::Noise>(&path("tuning_noise"))?;
     let mut compare_md = String::new();
     let mut sources = Vec::new();
     if let Some(compare) = &compare {
         let beside = Beside {
-            pool_ops: pool_ops.as_ref(),
-            steady: steady.as_ref(),
-            first_byte: first_byte.as_ref(),
-            mixed: mixed.as_ref(),
-            go: go.as_ref(),
-            noise: noise_compare.as_ref(),
+            pool_ops: pool_ops.as_deref(),
+            steady: steady.as_deref(),
+            first_byte: first_byte.as_deref(),
+            mixed: mixed.as_deref(),
+            go: go.as_deref(),
+            noise: noise_compare.as_deref(),
         };
         compare_md = render_compare(compare, &beside, &env("compare"));
         std::fs::write(dir.join("compare.md"), &compare_md)?;
@@ -643,48 +656,68 @@ pub(crate) fn regenerate(dir: &Path) -> Result<String, BoxError> {
             dir.join("tuning.md"),
             render_tuning(
                 tuning,
-                confirm.as_ref(),
-                noise_tuning.as_ref(),
+                confirm.as_deref(),
+                noise_tuning.as_deref(),
                 &plots,
                 &env("tuning"),
             ),
         )?;
         sources.push(("tune".to_owned(), env("tuning")));
     }
-    for (name, title, intro) in SIMPLE {
-        if let Some(table) = read(name) {
-            let file = if *name == "soak_summary" {
-                "soak"
-            } else {
-                name
-            };
-            std::fs::write(
-                dir.join(format!("{file}.md")),
-                render_simple(title, intro, &table, &env(name)),
-            )?;
-            if *name == "soak_summary" {
-                sources.push(("soak".to_owned(), env(name)));
-            }
-        }
+    if let Some(env) = simple::<record::Soak>(
+        dir,
+        (
+            "soak_summary",
+            "soak",
+            "Soak",
+            "Ten million tickets (or `--items`) through the streamer, resident memory sampled from /proc/self/status; `soak.csv` holds the samples.",
+        ),
+    )? {
+        sources.push(("soak".to_owned(), env));
     }
+    simple::<record::Concurrency>(
+        dir,
+        (
+            "concurrency",
+            "concurrency",
+            "Concurrency",
+            "Concurrent requests on a two-worker runtime (`ChunkStream::spawn`: encoding on its own task, chunks dropped by the reader's task), one shared pool per strategy, median over rounds.",
+        ),
+    )?;
+    simple::<record::Alloc>(
+        dir,
+        (
+            "alloc",
+            "alloc",
+            "Allocations (dhat)",
+            "Bytes and blocks allocated per request, each strategy in its own child process (`--features dhat-heap` uses dhat's allocator; otherwise the lab's counting allocator).",
+        ),
+    )?;
     let inputs = Inputs {
-        compare: compare.as_ref(),
-        pool_ops: pool_ops.as_ref(),
-        steady: steady.as_ref(),
-        tuning: confirm.as_ref().or(tuning.as_ref()),
-        soak: soak.as_ref(),
-        first_byte: first_byte.as_ref(),
-        go: go.as_ref(),
-        mixed: mixed.as_ref(),
-        parallel: parallel.as_ref(),
-        database: database.as_ref(),
+        compare: compare.as_deref(),
+        pool_ops: pool_ops.as_deref(),
+        steady: steady.as_deref(),
+        tuning: confirm.as_deref().or(tuning.as_deref()),
+        soak: soak.as_deref(),
+        first_byte: first_byte.as_deref(),
+        go: go.as_deref(),
+        mixed: mixed.as_deref(),
+        parallel: parallel.as_deref(),
+        database: database.as_deref(),
     };
-    for (name, table) in [("parallel", &parallel), ("database", &database)] {
-        if table.is_some() {
+    for (name, ran) in [
+        ("parallel", parallel.is_some()),
+        ("database", database.is_some()),
+    ] {
+        if ran {
             sources.push((name.to_owned(), env(name)));
         }
     }
-    let noise_tables: Vec<&Table> = noise_compare.iter().chain(noise_tuning.iter()).collect();
+    let noise_tables: Vec<&[record::Noise]> = noise_compare
+        .iter()
+        .chain(noise_tuning.iter())
+        .map(Vec::as_slice)
+        .collect();
     std::fs::write(
         dir.join("claims.md"),
         render_claims(&inputs, &noise_tables, &sources),
@@ -713,18 +746,18 @@ mod tests {
 
     #[test]
     fn compare_report_has_a_section_per_workload_and_the_limit() {
-        let mut t = Table::new(crate::cmd::compare::COLUMNS);
-        for (w, c) in [
+        let t: Vec<record::Compare> = [
             ("tickets", "chunkstream"),
             ("tickets", "limit"),
             ("small", "limit"),
-        ] {
-            let mut row = vec![String::new(); t.header.len()];
-            row[0] = w.into();
-            row[4] = c.into();
-            row[12] = "0.950".into();
-            t.push(row);
-        }
+        ]
+        .map(|(w, c)| record::Compare {
+            workload: w.into(),
+            contestant: c.into(),
+            items_per_s: record::Num(0.95),
+            ..record::Compare::default()
+        })
+        .to_vec();
         let env = Environment::from_text("command=cargo run -p chunkstream-lab -- compare\n");
         let md = render_compare(&t, &Beside::default(), &env);
         assert!(md.contains("## tickets") && md.contains("## small"));

@@ -9,33 +9,19 @@ use chunkstream_benches::scenario::{self, Path, Scenario, Streaming};
 use chunkstream_benches::workload;
 use tokio::runtime::Runtime;
 
-use crate::alloc_count;
-use crate::stats::{Estimate, median};
-use crate::table::{Table, fmt_num};
+use crate::harness::alloc_count;
+use crate::harness::stats::{Estimate, median};
+use crate::record::{self, Num};
 
 /// Items per request, as in the design's target.
 pub(crate) const ITEMS: usize = 100;
-
-/// The columns of `alloc_steady.csv`.
-pub(crate) const COLUMNS: &[&str] = &[
-    "contestant",
-    "pool",
-    "encoder",
-    "items",
-    "json_bytes",
-    "allocs_per_request",
-    "bytes_per_request",
-    "bytes_lo",
-    "bytes_hi",
-    "requests",
-];
 
 /// Counting passes the requests are split into (the interval is over passes).
 const PASSES: u64 = 10;
 
 /// Counts allocations over `requests` requests of [`ITEMS`] tickets after `warmup`, in
 /// untimed passes; the interval is over the passes.
-pub(crate) fn measure(rt: &Runtime, warmup: u64, requests: u64) -> Table {
+pub(crate) fn measure(rt: &Runtime, warmup: u64, requests: u64) -> Vec<record::Steady> {
     let items = workload::leak(workload::tickets(ITEMS));
     let json = serde_json::to_vec(items).map_or(0, |v| v.len());
     let config = ChunkConfig::default();
@@ -59,7 +45,7 @@ pub(crate) fn measure(rt: &Runtime, warmup: u64, requests: u64) -> Table {
     for peer in peers::all(items) {
         contestants.push((peer.name.into(), "-".into(), "-".into(), peer.scenario));
     }
-    let mut table = Table::new(COLUMNS);
+    let mut table = Vec::new();
     for (name, pool, encoder, mut scenario) in contestants {
         rt.block_on(async {
             for _ in 0..warmup {
@@ -80,18 +66,19 @@ pub(crate) fn measure(rt: &Runtime, warmup: u64, requests: u64) -> Table {
             bytes.push(counts.bytes as f64 / per_pass as f64);
         }
         let bytes = Estimate::of(&bytes);
-        table.push(vec![
-            name,
+        let (bytes_per_request, bytes_lo, bytes_hi) = record::columns(&bytes);
+        table.push(record::Steady {
+            contestant: name,
             pool,
             encoder,
-            ITEMS.to_string(),
-            json.to_string(),
-            fmt_num(median(&allocs), 2),
-            fmt_num(bytes.median, 1),
-            fmt_num(bytes.lo, 1),
-            fmt_num(bytes.hi, 1),
-            (per_pass * PASSES).to_string(),
-        ]);
+            items: ITEMS,
+            json_bytes: json,
+            allocs_per_request: Num(median(&allocs)),
+            bytes_per_request,
+            bytes_lo,
+            bytes_hi,
+            requests: per_pass * PASSES,
+        });
     }
     table
 }

@@ -6,8 +6,8 @@
 //! being filled and the chunk being written) plus, on the batch path, one batch of items
 //! (approximated by the items' JSON size).
 
-use crate::claims::{self, GO_BATCH, GO_BUFFER_KIB, GO_THRESHOLD_KIB, TOLERANCE};
-use crate::table::{Row, Table, fmt_num};
+use crate::record::{self, fmt_num};
+use crate::report::claims::{self, GO_BATCH, GO_BUFFER_KIB, GO_THRESHOLD_KIB, TOLERANCE};
 
 /// Buffers in flight per stream: the one being filled and the chunk being written.
 pub(crate) const BUFFERS_IN_FLIGHT: f64 = 2.0;
@@ -17,22 +17,39 @@ pub(crate) fn knob_name(column: &str) -> &'static str {
     KNOBS.iter().find(|k| k.0 == column).map_or("?", |k| k.1)
 }
 
-/// The knobs of the sweep: column, name in words, unit, Go's setting.
-pub(crate) const KNOBS: [(&str, &str, &str, f64); 3] = [
-    ("buffer_kib", "buffer size", "KiB", GO_BUFFER_KIB),
-    ("threshold_kib", "chunk threshold", "KiB", GO_THRESHOLD_KIB),
-    ("batch", "batch size", "items", GO_BATCH),
+/// A knob of the sweep: its column, name in words, unit, Go's setting, and its value.
+type Knob = (
+    &'static str,
+    &'static str,
+    &'static str,
+    f64,
+    fn(&record::Tuning) -> usize,
+);
+
+/// The knobs of the sweep.
+pub(crate) const KNOBS: [Knob; 3] = [
+    ("buffer_kib", "buffer size", "KiB", GO_BUFFER_KIB, |r| {
+        r.buffer_kib
+    }),
+    (
+        "threshold_kib",
+        "chunk threshold",
+        "KiB",
+        GO_THRESHOLD_KIB,
+        |r| r.threshold_kib,
+    ),
+    ("batch", "batch size", "items", GO_BATCH, |r| r.batch),
 ];
 
 /// Memory held per concurrent stream by the configuration of `row`, KiB.
-pub(crate) fn memory_kib(row: &Row<'_>) -> f64 {
-    let item_bytes = row.num("body_bytes") / row.num("items");
+pub(crate) fn memory_kib(row: &record::Tuning) -> f64 {
+    let item_bytes = row.body_bytes as f64 / row.items as f64;
     let batch = if item_bytes.is_finite() {
-        row.num("batch") * item_bytes / 1024.0
+        row.batch as f64 * item_bytes / 1024.0
     } else {
         0.0
     };
-    BUFFERS_IN_FLIGHT * row.num("buffer_kib") + batch
+    BUFFERS_IN_FLIGHT * row.buffer_kib as f64 + batch
 }
 
 /// The smallest setting of one knob on one workload.
@@ -55,44 +72,43 @@ pub(crate) struct Smallest {
 }
 
 /// Per workload and knob, the smallest setting within the tolerance of the optimum.
-pub(crate) fn smallest(sweep: &Table) -> Vec<Smallest> {
+pub(crate) fn smallest(sweep: &[record::Tuning]) -> Vec<Smallest> {
     let mut out = Vec::new();
     for w in claims::workloads(sweep) {
-        let Some(opt) = claims::optimum(sweep, &w) else {
+        let Some(opt) = claims::optimum(sweep, w) else {
             continue;
         };
-        let floor = (1.0 - TOLERANCE) * opt.num("ratio");
-        for (knob, _, _, go) in KNOBS {
-            let mut values: Vec<f64> = sweep
+        let floor = (1.0 - TOLERANCE) * opt.ratio.0;
+        for (knob, _, _, go, value_of) in KNOBS {
+            let mut values: Vec<usize> = sweep
                 .iter()
-                .filter(|r| r.get("workload") == w)
-                .map(|r| r.num(knob))
-                .filter(|v| v.is_finite())
+                .filter(|r| r.workload == w)
+                .map(value_of)
                 .collect();
-            values.sort_by(f64::total_cmp);
+            values.sort_unstable();
             values.dedup();
             let best_with = |v: f64| {
                 claims::best(
                     sweep
                         .iter()
-                        .filter(|r| r.get("workload") == w && r.num(knob) == v),
+                        .filter(|r| r.workload == w && value_of(r) as f64 == v),
                 )
             };
             let Some((value, row)) = values
                 .iter()
-                .filter_map(|&v| best_with(v).map(|r| (v, r)))
-                .find(|(_, r)| r.num("ratio") >= floor)
+                .filter_map(|&v| best_with(v as f64).map(|r| (v as f64, r)))
+                .find(|(_, r)| r.ratio.0 >= floor)
             else {
                 continue;
             };
             out.push(Smallest {
-                workload: w.clone(),
+                workload: w.to_owned(),
                 knob,
                 value,
-                ratio: claims::ratio_of(&row).show(3),
-                optimum: format!("{} ({})", opt.get(knob), claims::ratio_of(&opt).show(3)),
-                memory_kib: memory_kib(&row),
-                go_memory_kib: best_with(go).map_or(f64::NAN, |r| memory_kib(&r)),
+                ratio: row.ratio().show(3),
+                optimum: format!("{} ({})", value_of(opt), opt.ratio().show(3)),
+                memory_kib: memory_kib(row),
+                go_memory_kib: best_with(go).map_or(f64::NAN, memory_kib),
             });
         }
     }
@@ -103,7 +119,7 @@ pub(crate) fn smallest(sweep: &Table) -> Vec<Smallest> {
 /// settings (so it is within the tolerance on every workload), with the trade in words.
 pub(crate) fn recommendations(smallest: &[Smallest]) -> Vec<(String, String)> {
     let mut out = Vec::new();
-    for (knob, name, unit, go) in KNOBS {
+    for (knob, name, unit, go, _) in KNOBS {
         let rows: Vec<&Smallest> = smallest.iter().filter(|s| s.knob == knob).collect();
         let Some(pick) = rows.iter().max_by(|a, b| a.value.total_cmp(&b.value)) else {
             continue;
@@ -186,38 +202,28 @@ pub(crate) fn recommendations(smallest: &[Smallest]) -> Vec<(String, String)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::record::Num;
 
-    fn sweep() -> Table {
-        let mut t = Table::new(&[
-            "workload",
-            "buffer_kib",
-            "threshold_kib",
-            "batch",
-            "items",
-            "body_bytes",
-            "ratio",
-            "ratio_lo",
-            "ratio_hi",
-        ]);
-        for (b, th, n, r) in [
-            ("4", "4", "1000", "0.90"),
-            ("16", "8", "1000", "0.975"),
-            ("50", "32", "1000", "0.99"),
-            ("64", "32", "100", "1.00"),
-        ] {
-            t.push(vec![
-                "tickets".into(),
-                b.into(),
-                th.into(),
-                n.into(),
-                "2000".into(),
-                "1024000".into(),
-                r.into(),
-                r.into(),
-                r.into(),
-            ]);
-        }
-        t
+    fn sweep() -> Vec<record::Tuning> {
+        [
+            (4, 4, 1000, 0.90),
+            (16, 8, 1000, 0.975),
+            (50, 32, 1000, 0.99),
+            (64, 32, 100, 1.00),
+        ]
+        .map(|(b, th, n, r)| record::Tuning {
+            workload: "tickets".into(),
+            buffer_kib: b,
+            threshold_kib: th,
+            batch: n,
+            items: 2000,
+            body_bytes: 1_024_000,
+            ratio: Num(r),
+            ratio_lo: Num(r),
+            ratio_hi: Num(r),
+            ..record::Tuning::default()
+        })
+        .to_vec()
     }
 
     #[test]

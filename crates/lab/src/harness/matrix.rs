@@ -12,9 +12,9 @@ use chunkstream_benches::scenario::{self, Scenario};
 use indicatif::{ProgressBar, ProgressStyle};
 use tokio::runtime::Runtime;
 
-use crate::alloc_count;
-use crate::paired::{self, Schedule, Series};
-use crate::stats::{Estimate, block_variation, median, ratio};
+use crate::harness::alloc_count;
+use crate::harness::paired::{self, Schedule, Series};
+use crate::harness::stats::{Estimate, block_variation, median, ratio};
 
 /// Counters of a contestant's pool.
 pub(crate) type StatsFn = Arc<dyn Fn() -> PoolStats + Send + Sync>;

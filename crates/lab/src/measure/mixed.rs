@@ -12,22 +12,9 @@ use chunkstream_benches::scenario::{self, Path, drain};
 use chunkstream_benches::workload;
 use tokio::runtime::Runtime;
 
-use crate::alloc_count;
-use crate::stats::ratio;
-use crate::table::{Table, fmt_num};
-
-/// The columns of `pool_mixed.csv`.
-pub(crate) const COLUMNS: &[&str] = &[
-    "pool",
-    "tiny_requests",
-    "large_requests",
-    "large_chunks",
-    "hits",
-    "misses",
-    "hit_rate",
-    "dropped_oversize",
-    "allocs_per_large_response",
-];
+use crate::harness::alloc_count;
+use crate::harness::stats::ratio;
+use crate::record::{self, Num};
 
 /// Tickets in a tiny response.
 const TINY: usize = 1;
@@ -41,9 +28,9 @@ pub(crate) fn measure(
     tiny: u64,
     large: u64,
     large_items: usize,
-) -> Result<Table, BoxError> {
+) -> Result<Vec<record::Mixed>, BoxError> {
     let items = workload::leak(workload::tickets(large_items.max(TINY)));
-    let mut table = Table::new(COLUMNS);
+    let mut table = Vec::new();
     for pool in [PoolKind::Freelist, PoolKind::Calibrated] {
         let size = Arc::new(AtomicUsize::new(TINY));
         let n = Arc::clone(&size);
@@ -77,17 +64,17 @@ pub(crate) fn measure(
         let after = (built.stats)();
         let hits = after.hits - before.hits;
         let misses = after.misses - before.misses;
-        table.push(vec![
-            pool.name().to_owned(),
-            tiny.to_string(),
-            large.to_string(),
-            chunks.to_string(),
-            hits.to_string(),
-            misses.to_string(),
-            fmt_num(ratio(hits as f64, (hits + misses) as f64), 3),
-            (after.dropped_oversize - before.dropped_oversize).to_string(),
-            fmt_num(counts.allocs as f64 / large.max(1) as f64, 1),
-        ]);
+        table.push(record::Mixed {
+            pool: pool.name().to_owned(),
+            tiny_requests: tiny,
+            large_requests: large,
+            large_chunks: chunks,
+            hits,
+            misses,
+            hit_rate: Num(ratio(hits as f64, (hits + misses) as f64)),
+            dropped_oversize: after.dropped_oversize - before.dropped_oversize,
+            allocs_per_large_response: Num(counts.allocs as f64 / large.max(1) as f64),
+        });
     }
     Ok(table)
 }

@@ -6,8 +6,8 @@ use std::path::Path;
 use chunkstream::BoxError;
 use plotters::prelude::*;
 
-use crate::claims;
-use crate::table::Table;
+use crate::record;
+use crate::report::claims;
 
 /// One line of a plot.
 #[derive(Clone, Debug)]
@@ -104,12 +104,14 @@ fn sorted(mut points: Vec<(f64, f64, f64, f64)>) -> Vec<(f64, f64, f64, f64)> {
 /// Per workload: ratio by buffer size (one line per threshold, at the claimed batch
 /// size), and ratio by batch size (at the optimum and at the claimed buffer and
 /// threshold). Returns the file names written in `dir`.
-pub(crate) fn tuning(tuning: &Table, dir: &Path) -> Result<Vec<String>, BoxError> {
+pub(crate) fn tuning(tuning: &[record::Tuning], dir: &Path) -> Result<Vec<String>, BoxError> {
     let mut written = Vec::new();
+    // x (a knob's value), the ratio and its interval.
+    let point = |x: usize, r: &record::Tuning| (x as f64, r.ratio.0, r.ratio_lo.0, r.ratio_hi.0);
     for w in claims::workloads(tuning) {
-        let rows: Vec<_> = tuning.iter().filter(|r| r.get("workload") == w).collect();
-        let mut thresholds: Vec<f64> = rows.iter().map(|r| r.num("threshold_kib")).collect();
-        thresholds.sort_by(f64::total_cmp);
+        let rows: Vec<_> = tuning.iter().filter(|r| r.workload == w).collect();
+        let mut thresholds: Vec<usize> = rows.iter().map(|r| r.threshold_kib).collect();
+        thresholds.sort_unstable();
         thresholds.dedup();
         let by_buffer: Vec<Series> = thresholds
             .iter()
@@ -117,17 +119,8 @@ pub(crate) fn tuning(tuning: &Table, dir: &Path) -> Result<Vec<String>, BoxError
                 name: format!("threshold {t} KiB"),
                 points: sorted(
                     rows.iter()
-                        .filter(|r| {
-                            r.num("threshold_kib") == t && r.num("batch") == claims::GO_BATCH
-                        })
-                        .map(|r| {
-                            (
-                                r.num("buffer_kib"),
-                                r.num("ratio"),
-                                r.num("ratio_lo"),
-                                r.num("ratio_hi"),
-                            )
-                        })
+                        .filter(|r| r.threshold_kib == t && r.batch as f64 == claims::GO_BATCH)
+                        .map(|r| point(r.buffer_kib, r))
                         .collect(),
                 ),
             })
@@ -144,7 +137,7 @@ pub(crate) fn tuning(tuning: &Table, dir: &Path) -> Result<Vec<String>, BoxError
         )?;
         written.push(name);
 
-        let Some(opt) = claims::optimum(tuning, &w) else {
+        let Some(opt) = claims::optimum(tuning, w) else {
             continue;
         };
         let at = |buffer: f64, threshold: f64, label: String| Series {
@@ -152,20 +145,13 @@ pub(crate) fn tuning(tuning: &Table, dir: &Path) -> Result<Vec<String>, BoxError
             points: sorted(
                 rows.iter()
                     .filter(|r| {
-                        r.num("buffer_kib") == buffer && r.num("threshold_kib") == threshold
+                        r.buffer_kib as f64 == buffer && r.threshold_kib as f64 == threshold
                     })
-                    .map(|r| {
-                        (
-                            r.num("batch"),
-                            r.num("ratio"),
-                            r.num("ratio_lo"),
-                            r.num("ratio_hi"),
-                        )
-                    })
+                    .map(|r| point(r.batch, r))
                     .collect(),
             ),
         };
-        let (ob, ot) = (opt.num("buffer_kib"), opt.num("threshold_kib"));
+        let (ob, ot) = (opt.buffer_kib as f64, opt.threshold_kib as f64);
         let by_batch = vec![
             at(ob, ot, format!("optimum {ob} / {ot} KiB")),
             at(

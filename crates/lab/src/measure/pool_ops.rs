@@ -24,29 +24,9 @@ use std::time::{Duration, Instant};
 use chunkstream::{BoxError, BufferPool, PoolConfig};
 use chunkstream_benches::contestants::{POOLS, WithPool};
 
-use crate::paired::{self, Block, Schedule, Series};
-use crate::stats::{median, ratio};
-use crate::table::{Table, fmt_num};
-
-/// The columns of `pool_ops.csv`.
-pub(crate) const COLUMNS: &[&str] = &[
-    "case",
-    "pool",
-    "reference",
-    "ns_per_op",
-    "ns_lo",
-    "ns_hi",
-    "reference_ns",
-    "reference_ns_lo",
-    "reference_ns_hi",
-    "ratio",
-    "ratio_lo",
-    "ratio_hi",
-    "pairs",
-    "hit_rate",
-    "reference_variation",
-    "go_slices",
-];
+use crate::harness::paired::{self, Block, Schedule, Series};
+use crate::harness::stats::{median, ratio};
+use crate::record::{self, Num};
 
 /// One thread, get + put.
 pub(crate) const ONE_THREAD: &str = "one thread";
@@ -212,7 +192,7 @@ const SHAPES: [(&str, Shape); 3] = [
 /// One row of the table, from slices of alternations (each interval resamples the
 /// slices, then the pairs); `go_slices` says which slices of Go were kept.
 fn push(
-    table: &mut Table,
+    table: &mut Vec<record::PoolOps>,
     (case, pool, reference): (&str, &str, &str),
     slices: &[Series],
     hit_rate: f64,
@@ -228,33 +208,39 @@ fn push(
             .map(Series::reference_variation)
             .collect::<Vec<_>>(),
     );
-    table.push(vec![
-        case.to_owned(),
-        pool.to_owned(),
-        reference.to_owned(),
-        fmt_num(ns.median, 2),
-        fmt_num(ns.lo, 2),
-        fmt_num(ns.hi, 2),
-        fmt_num(reference_ns.median, 2),
-        fmt_num(reference_ns.lo, 2),
-        fmt_num(reference_ns.hi, 2),
-        fmt_num(cost.median, 3),
-        fmt_num(cost.lo, 3),
-        fmt_num(cost.hi, 3),
-        pairs.to_string(),
-        fmt_num(hit_rate, 3),
-        fmt_num(variation, 4),
+    let (ns_per_op, ns_lo, ns_hi) = record::columns(&ns);
+    let (reference_ns, reference_ns_lo, reference_ns_hi) = record::columns(&reference_ns);
+    let (ratio, ratio_lo, ratio_hi) = record::columns(&cost);
+    table.push(record::PoolOps {
+        case: case.to_owned(),
+        pool: pool.to_owned(),
+        reference: reference.to_owned(),
+        ns_per_op,
+        ns_lo,
+        ns_hi,
+        reference_ns,
+        reference_ns_lo,
+        reference_ns_hi,
+        ratio,
+        ratio_lo,
+        ratio_hi,
+        pairs,
+        hit_rate: Num(hit_rate),
+        reference_variation: Num(variation),
         go_slices,
-    ]);
+    });
 }
 
 /// Measures every strategy in every case (and against Go when `go` is given).
-pub(crate) fn measure(schedule: &Schedule, mut go: Option<GoPool<'_>>) -> Result<Table, BoxError> {
+pub(crate) fn measure(
+    schedule: &Schedule,
+    mut go: Option<GoPool<'_>>,
+) -> Result<Vec<record::PoolOps>, BoxError> {
     let config = PoolConfig::default();
     let size = config.buffer_size;
     let fresh = move || Vec::with_capacity(size);
     let free = |buf: Vec<u8>| drop(buf);
-    let mut table = Table::new(COLUMNS);
+    let mut table = Vec::new();
 
     struct Cases<'a, 'g> {
         schedule: &'a Schedule,
