@@ -205,6 +205,8 @@ mod spawned;
 mod stream;
 mod streamer;
 pub mod transform;
+// After the flow: it picks a format for a request and uses none of the modules above.
+pub mod negotiate;
 
 pub use config::{ChunkConfig, ConfigError, MinDataRate, PoolConfig};
 pub use encode::{EncodeError, Encoder};
@@ -214,7 +216,7 @@ pub use item::Item;
 pub use parallel::EncodePermits;
 pub use pool::{BufferPool, FromPoolConfig, PoolStats};
 pub use raw::{RawJson, Validated};
-pub use response::{StreamResponse, StreamResponseBuilder};
+pub use response::{ErrorPolicy, StreamResponse, StreamResponseBuilder};
 pub use stream::ChunkStream;
 pub use streamer::Streamer;
 
