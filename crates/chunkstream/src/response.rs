@@ -320,8 +320,34 @@ pub fn error_status(err: &StreamError) -> StatusCode {
 /// );
 /// ```
 pub fn problem_body(err: &StreamError, id: &str) -> String {
-    let kind = err.kind();
-    serde_json::json!({ "error": kind.as_str(), "message": kind.message(), "id": id }).to_string()
+    Problem::new(err, id, None).to_json()
+}
+
+/// The problem body's fields, in the order they are written.
+#[derive(serde::Serialize)]
+struct Problem<'a> {
+    error: &'static str,
+    message: &'static str,
+    id: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    detail: Option<String>,
+}
+
+impl<'a> Problem<'a> {
+    fn new(err: &StreamError, id: &'a str, detail: Option<String>) -> Self {
+        let kind = err.kind();
+        Problem {
+            error: kind.as_str(),
+            message: kind.message(),
+            id,
+            detail,
+        }
+    }
+
+    fn to_json(&self) -> String {
+        // Serializing strings into a `String` cannot fail; the fallback is never used.
+        serde_json::to_string(self).unwrap_or_default()
+    }
 }
 
 /// A status and body of one's own for a failed stream, given the error and its id.
@@ -411,18 +437,8 @@ impl ErrorPolicy {
         if let Some(mapper) = &self.mapper {
             return mapper(err, &id);
         }
-        let body = if self.detail {
-            let kind = err.kind();
-            serde_json::json!({
-                "error": kind.as_str(),
-                "message": kind.message(),
-                "id": id,
-                "detail": chain(err),
-            })
-            .to_string()
-        } else {
-            problem_body(err, &id)
-        };
+        let detail = self.detail.then(|| chain(err));
+        let body = Problem::new(err, &id, detail).to_json();
         let mut response = http::Response::new(body);
         *response.status_mut() = error_status(err);
         response.headers_mut().insert(
