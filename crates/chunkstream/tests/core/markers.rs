@@ -100,6 +100,33 @@ async fn ndjson_ends_with_a_marker_line_on_every_path() {
     }
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_parallel_batch_path_ends_with_the_marker_too() {
+    let config = ChunkConfig::with_sizes(64, 16).with_batch_size(10);
+    let streamer = Streamer::new(config)
+        .unwrap()
+        .with_format(Ndjson)
+        .with_error_markers(true)
+        .with_encode_workers(2);
+    let chunks = streamer.stream_batch(source::from_iter(0..100u32), |batch: Vec<u32>| {
+        if batch.contains(&50) {
+            Err(std::io::Error::other("secret"))
+        } else {
+            Ok(batch)
+        }
+    });
+    let (chunks, err) = drain(chunks).await;
+    let body = chunkstream_body(&chunks);
+    let lines: Vec<&[u8]> = body
+        .strip_suffix(b"\n")
+        .unwrap()
+        .split(|&b| b == b'\n')
+        .collect();
+    let (marker, items) = lines.split_last().unwrap();
+    check_marker(marker, err.unwrap().kind());
+    assert_eq!(items.len(), 50);
+}
+
 #[tokio::test]
 async fn markers_are_off_by_default_and_the_array_has_none() {
     let config = ChunkConfig::with_sizes(64, 16);
