@@ -415,7 +415,9 @@ impl ErrorPolicy {
     }
 
     /// The same policy answering with what `mapper` makes of the error and its id (the id
-    /// the log line with the detail carries). It replaces the default status and body.
+    /// the log line with the detail carries). It replaces the default status, headers and
+    /// body: the response is sent as the mapper makes it, so it sets its own
+    /// `Content-Type`.
     pub fn with_mapper<M>(mut self, mapper: M) -> Self
     where
         M: Fn(&StreamError, &str) -> http::Response<String> + Send + Sync + 'static,
