@@ -137,6 +137,58 @@ async fn shortest_handler_answers_an_early_error_with_a_status_and_no_detail() {
     assert_ne!(again["id"], body["id"]);
 }
 
+/// What the crate logs, captured for the whole test binary (one global subscriber).
+fn captured_log() -> &'static std::sync::Mutex<Vec<u8>> {
+    use std::sync::{Mutex, OnceLock};
+
+    struct Capture;
+    impl std::io::Write for Capture {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            captured_log().lock().unwrap().extend_from_slice(bytes);
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    static LOG: OnceLock<Mutex<Vec<u8>>> = OnceLock::new();
+    static INSTALLED: OnceLock<()> = OnceLock::new();
+    INSTALLED.get_or_init(|| {
+        let subscriber = tracing_subscriber::fmt()
+            .with_ansi(false)
+            .with_writer(|| Capture)
+            .finish();
+        tracing::subscriber::set_global_default(subscriber).unwrap();
+    });
+    LOG.get_or_init(|| Mutex::new(Vec::new()))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_log_has_the_detail_under_the_id_the_body_carries() {
+    captured_log();
+    let addr = tickets_app(false).await;
+    let text = client()
+        .get(format!("http://{addr}/tickets"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let body: Value = serde_json::from_str(&text).unwrap();
+    let id = body["id"].as_str().unwrap();
+    let log = String::from_utf8_lossy(&captured_log().lock().unwrap()).into_owned();
+    let line = log
+        .lines()
+        .find(|line| {
+            line.contains(&format!("error_id=\"{id}\"")) || line.contains(&format!("error_id={id}"))
+        })
+        .unwrap_or_else(|| panic!("no log line with the id {id}:\n{log}"));
+    assert!(line.contains("WARN"), "{line}");
+    assert!(line.contains("no such table: tickets"), "{line}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shortest_handler_opted_in_to_detail_shows_it() {
     use chunkstream::ErrorPolicy;
