@@ -4,11 +4,8 @@
 //! chunk the failure is a status with the generic JSON body; a JSON array never gets a
 //! marker and never looks complete.
 
-use std::time::Duration;
-
-use chunkstream::format::{Json, JsonArray, Ndjson};
+use chunkstream::format::{Json, Ndjson};
 use chunkstream::{ChunkConfig, ErrorKind, Streamer, source, transform};
-use futures_util::StreamExt;
 use serde_json::Value;
 
 use crate::common::{PATHS, Path, drain};
@@ -176,10 +173,14 @@ fn chunkstream_body(chunks: &[bytes::Bytes]) -> Vec<u8> {
 #[cfg(feature = "axum")]
 mod http {
     use super::*;
+    use std::time::Duration;
+
     use axum::Router;
     use axum::extract::State;
     use axum::routing::get;
     use chunkstream::StreamResponse;
+    use chunkstream::format::JsonArray;
+    use futures_util::StreamExt;
 
     async fn serve(router: Router) -> std::net::SocketAddr {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
