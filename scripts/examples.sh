@@ -65,7 +65,7 @@ check custom_config \
 check error_handling \
     'stream error: kind source, source failed: row 3 is corrupt' \
     'early: status 500' \
-    'early: body {"error":"source","message":"source failed: row 0 is corrupt"}' \
+    're:^early: body \{"error":"source","message":"the source of the stream failed","id":"[0-9a-f]{16}"\}$' \
     'late: status 200' \
     'late: transfer aborted (incomplete body)'
 

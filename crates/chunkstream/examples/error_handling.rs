@@ -1,6 +1,7 @@
 //! Error handling: what a client sees when a stream fails before its first chunk (an
-//! error status and a JSON body) and after it (a `200` whose transfer is aborted, so a
-//! truncated JSON array never looks complete).
+//! error status and a JSON body with the error's kind, a generic message and an id; the
+//! source's own message goes to the log under that id) and after it (a `200` whose
+//! transfer is aborted, so a truncated JSON array never looks complete).
 //!
 //! ```sh
 //! cargo run -p chunkstream --features axum --example error_handling

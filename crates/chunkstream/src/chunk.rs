@@ -53,6 +53,9 @@ pub(crate) struct ChunkWriter<P: BufferPool, E, F> {
     opens: bool,
     written: u64,
     chunks: u64,
+    /// Whether a body failing after its first chunk ends with the format's error marker
+    /// ([`Format::fail`]).
+    markers: bool,
 }
 
 impl<P: BufferPool, E: Encoder, F: Format> ChunkWriter<P, E, F> {
@@ -67,7 +70,15 @@ impl<P: BufferPool, E: Encoder, F: Format> ChunkWriter<P, E, F> {
             opens: true,
             written: 0,
             chunks: 0,
+            markers: false,
         }
+    }
+
+    /// The same writer, ending a body that fails after its first chunk with the format's
+    /// error marker when `markers` is true.
+    pub(crate) fn with_markers(mut self, markers: bool) -> Self {
+        self.markers = markers;
+        self
     }
 
     /// A new writer with the same pool, encoder, format and threshold.
@@ -78,6 +89,7 @@ impl<P: BufferPool, E: Encoder, F: Format> ChunkWriter<P, E, F> {
             self.format.clone(),
             self.threshold,
         )
+        .with_markers(self.markers)
     }
 
     /// A writer for one batch of the parallel path: its first item gets neither the
@@ -219,12 +231,14 @@ impl<P: BufferPool, E: Encoder, F: Format> ChunkWriter<P, E, F> {
     }
 
     /// Ends a body that failed with `err`: once a chunk has gone out, what is pending and
-    /// the format's failure bytes go out as the last chunk; before that, nothing does
-    /// (the error comes first and alone).
+    /// (with markers on) the format's error marker go out as the last chunk; before that,
+    /// nothing does (the error comes first and alone).
     pub(crate) fn fail(&mut self, err: &StreamError) -> Option<Bytes> {
         let last = if self.chunks > 0 {
             self.ensure_buffer();
-            self.format.fail(self.written, err, &mut self.buf);
+            if self.markers {
+                self.format.fail(self.written, err, &mut self.buf);
+            }
             self.take_chunk()
         } else {
             None

@@ -120,6 +120,31 @@ pub enum ErrorKind {
 }
 
 impl ErrorKind {
+    /// A generic message for this kind, safe to show any client: it says what kind of
+    /// thing went wrong and nothing of the source's detail (no table names, no SQL
+    /// errors). Error bodies and error markers carry it; the detail goes to the log.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use chunkstream::ErrorKind;
+    ///
+    /// assert_eq!(ErrorKind::Source.message(), "the source of the stream failed");
+    /// ```
+    pub fn message(self) -> &'static str {
+        match self {
+            ErrorKind::Source => "the source of the stream failed",
+            ErrorKind::Transform => "an item could not be transformed",
+            ErrorKind::Encode => "an item could not be encoded",
+            ErrorKind::Panicked => "the server failed while streaming",
+            ErrorKind::Cancelled => "the stream was cancelled",
+            ErrorKind::TimedOut => "the stream timed out",
+            ErrorKind::Stalled => "the stream was stopped: the client took no data for too long",
+            ErrorKind::TooSlow => "the stream was stopped: the client read too slowly",
+            ErrorKind::NoRuntime => "the server could not run the stream",
+        }
+    }
+
     /// The kind's name, as logs and error bodies carry it.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -189,4 +214,35 @@ impl Error for StreamError {
             _ => None,
         }
     }
+}
+
+/// A new id for one reported failure: 16 lowercase hex digits, which the body (or error
+/// marker) a client sees and the log line with the detail both carry.
+///
+/// Unique enough to match a client's report to a log line: a process-wide counter mixed
+/// with `RandomState`'s per-process random keys, so ids differ across restarts too.
+pub(crate) fn new_error_id() -> String {
+    use std::hash::{BuildHasher, Hasher};
+    use std::sync::atomic::{AtomicU64, Ordering};
+
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    hasher.write_u64(NEXT.fetch_add(1, Ordering::Relaxed));
+    format!("{:016x}", hasher.finish())
+}
+
+/// The error and its causes, each cause's text once: `StreamError`'s own text already
+/// holds its source's, so a cause whose text is already there is not repeated.
+pub(crate) fn chain(err: &(dyn Error + 'static)) -> String {
+    let mut text = err.to_string();
+    let mut cause = err.source();
+    while let Some(err) = cause {
+        let more = err.to_string();
+        if !text.contains(&more) {
+            text.push_str(": ");
+            text.push_str(&more);
+        }
+        cause = err.source();
+    }
+    text
 }

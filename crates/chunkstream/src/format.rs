@@ -5,6 +5,10 @@
 use crate::encode::InvalidJson;
 use crate::error::StreamError;
 
+// The error marker's JSON object, which every format that ends a failed body with an
+// in-band error writes through.
+pub(crate) mod marker;
+
 /// A body framing: what comes before the first item, around and between items, after the
 /// last, what an empty body is, and what a failed body may still write.
 ///
@@ -72,9 +76,19 @@ pub trait Format: Clone + Send + Sync + 'static {
         self.close(0, out);
     }
 
-    /// Writes what a body that failed with `err` after `count` items may still end with.
-    /// By default nothing: the transfer is aborted, and a JSON array without its `]`
-    /// never looks complete. Only written when a chunk has already gone out.
+    /// Writes the error marker a body that failed with `err` after `count` items ends
+    /// with: NDJSON's last line `{"error":{...}}`. By default nothing: a JSON array without
+    /// its `]` never looks complete.
+    ///
+    /// Called only when the stream opted in
+    /// ([`Streamer::with_error_markers`](crate::Streamer::with_error_markers)) and a
+    /// chunk has already gone out (before that, the error comes first and alone, and a
+    /// server answers it with an error status). Either way the stream still ends with the
+    /// error, and over HTTP the transfer is still aborted after the marker.
+    ///
+    /// A marker should carry no more than the error's kind, its generic message and an id
+    /// that the log repeats with the detail: write it with the same JSON object the
+    /// crate's formats write (see [`Ndjson`]).
     fn fail(&mut self, count: u64, err: &StreamError, out: &mut Vec<u8>) {
         let _ = (count, err, out);
     }
@@ -123,6 +137,10 @@ impl Format for JsonArray {
 
 /// One value per line, each followed by `\n`; an empty body is empty.
 ///
+/// With [error markers](crate::Streamer::with_error_markers), a body that fails after its
+/// first chunk ends with one more line, `{"error":{"kind":...,"message":...,"id":...}}`,
+/// after every complete item already encoded (then the transfer is aborted).
+///
 /// ```
 /// use chunkstream::{Format, format::Ndjson};
 ///
@@ -139,6 +157,13 @@ impl Format for Ndjson {
     #[inline]
     fn item_suffix(&self, out: &mut Vec<u8>) {
         out.push(b'\n');
+    }
+
+    fn fail(&mut self, _count: u64, err: &StreamError, out: &mut Vec<u8>) {
+        // Every item ends with its `\n`, so the marker starts a line of its own.
+        out.extend_from_slice(b"{\"error\":");
+        marker::write_error_marker(err, out);
+        out.extend_from_slice(b"}\n");
     }
 
     fn check_raw(&self, json: &[u8]) -> Result<(), InvalidJson> {
@@ -207,6 +232,10 @@ impl Format for Json {
 
     fn close(&mut self, count: u64, out: &mut Vec<u8>) {
         either!(self, f => f.close(count, out))
+    }
+
+    fn fail(&mut self, count: u64, err: &StreamError, out: &mut Vec<u8>) {
+        either!(self, f => f.fail(count, err, out))
     }
 
     fn check_raw(&self, json: &[u8]) -> Result<(), InvalidJson> {

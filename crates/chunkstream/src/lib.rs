@@ -58,6 +58,18 @@
 //!   [`ChunkStream::cancel_on`] and [`ChunkStream::timeout`].
 //! - Memory is bounded by [`ChunkConfig`], not by the size of the result.
 //!
+//! # What a client sees on failure
+//!
+//! Before the first chunk, a failed stream is answered with an error status and a JSON
+//! body carrying the error's kind, a generic message ([`ErrorKind::message`]) and an id,
+//! never the source's own message; the detail is logged (feature `tracing`) under the
+//! same id. An [`ErrorPolicy`] opts in to the detail or maps the error to a status and
+//! body of one's own. After the first chunk the transfer is aborted; with
+//! [`Streamer::with_error_markers`], an NDJSON body first ends with a line
+//! `{"error":{"kind":...,"message":...,"id":...}}`. [`negotiate`] picks a format from
+//! `Accept` and an explicit override, or answers `406`. The README's "When a stream
+//! fails" has the table per format.
+//!
 //! # From the database, and in parallel
 //!
 //! Database-made JSON (SQLite's `json_object(...)`, PostgreSQL's `row_to_json(t)::text`)
@@ -205,6 +217,8 @@ mod spawned;
 mod stream;
 mod streamer;
 pub mod transform;
+// After the flow: it picks a format for a request and uses none of the modules above.
+pub mod negotiate;
 
 pub use config::{ChunkConfig, ConfigError, MinDataRate, PoolConfig};
 pub use encode::{EncodeError, Encoder};
@@ -214,7 +228,7 @@ pub use item::Item;
 pub use parallel::EncodePermits;
 pub use pool::{BufferPool, FromPoolConfig, PoolStats};
 pub use raw::{RawJson, Validated};
-pub use response::{StreamResponse, StreamResponseBuilder};
+pub use response::{ErrorPolicy, StreamResponse, StreamResponseBuilder};
 pub use stream::ChunkStream;
 pub use streamer::Streamer;
 

@@ -1,11 +1,15 @@
 //! [`StreamResponse`]: a streamed body with its status, content type and total count.
 
+use std::fmt;
+use std::sync::Arc;
+
 use bytes::Bytes;
 use futures_util::StreamExt;
 use http::StatusCode;
 
-use crate::error::StreamError;
+use crate::error::{StreamError, chain, new_error_id};
 use crate::stream::ChunkStream;
+use crate::trace;
 
 cfg_feature! { "axum",
     mod axum;
@@ -23,11 +27,14 @@ cfg_feature! { "axum",
 ///
 /// - `Content-Type` from the [`Format`](crate::Format), `X-Total-Count` when known, a
 ///   chunked body;
-/// - a stream that failed before its first chunk answers with the status of
-///   [`error_status`] and a small JSON problem body, `{"error": kind, "message": ...}`;
+/// - a stream that failed before its first chunk answers as its [`ErrorPolicy`] says: by
+///   default the status of [`error_status`] and a small JSON problem body with the
+///   error's kind, a generic message and an id, `{"error": kind, "message": ..., "id":
+///   ...}` (never the source's own message), the detail logged at `WARN` with the same id;
 /// - a failure after the first chunk aborts the transfer (hyper leaves out the
 ///   terminating chunk, so the client sees an incomplete body) and is logged with
-///   `tracing` at `WARN`.
+///   `tracing` at `WARN`; with [error markers](crate::Streamer::with_error_markers), an
+///   NDJSON body first ends with a line `{"error":{...}}`.
 ///
 /// Behind tower-http's `CompressionLayer` (gzip) the chunks still reach the client as
 /// they are made: the encoder (async-compression 0.4) flushes whenever the body is not
@@ -61,6 +68,7 @@ pub struct StreamResponse {
     total_count: Option<u64>,
     chunks: ChunkStream,
     start: Start,
+    errors: ErrorPolicy,
 }
 
 /// What [`StreamResponseBuilder::start`] saw first.
@@ -116,6 +124,7 @@ pub struct StreamResponseBuilder {
     status: StatusCode,
     total_count: Option<u64>,
     chunks: ChunkStream,
+    errors: ErrorPolicy,
 }
 
 impl StreamResponse {
@@ -129,6 +138,7 @@ impl StreamResponse {
             status: StatusCode::OK,
             total_count: None,
             chunks,
+            errors: ErrorPolicy::default(),
         }
     }
 
@@ -147,6 +157,14 @@ impl StreamResponse {
             Start::Failed(err) => error_status(err),
             Start::Started(_) => self.status,
         }
+    }
+
+    /// The answer to a stream that failed before its first chunk, as the response's
+    /// [`ErrorPolicy`] makes it (which logs the detail with the body's id): `None` when
+    /// the stream started. The `axum` feature's `IntoResponse` sends it; a server on
+    /// another framework sends it itself.
+    pub fn error_response(&self) -> Option<http::Response<String>> {
+        self.error().map(|err| self.errors.respond(err))
     }
 
     /// The announced item count, if known.
@@ -206,6 +224,14 @@ impl StreamResponseBuilder {
         self
     }
 
+    /// The same response answering a failure before the first chunk as `errors` says
+    /// (with the detail, or with a status and body of one's own). By default
+    /// [`ErrorPolicy::default`]: a generic body.
+    pub fn with_error_policy(mut self, errors: ErrorPolicy) -> Self {
+        self.errors = errors;
+        self
+    }
+
     /// Awaits the first chunk, so that a stream failing before it can still be answered
     /// with an error status, and gives the response to send.
     ///
@@ -230,6 +256,7 @@ impl StreamResponseBuilder {
             status,
             total_count,
             mut chunks,
+            errors,
         } = self;
         let start = match chunks.next().await {
             Some(Ok(chunk)) => Start::Started(Some(chunk)),
@@ -241,6 +268,7 @@ impl StreamResponseBuilder {
             total_count,
             chunks,
             start,
+            errors,
         }
     }
 }
@@ -275,19 +303,159 @@ pub fn error_status(err: &StreamError) -> StatusCode {
     }
 }
 
-/// The JSON problem body for a stream that failed before its first chunk:
-/// `{"error": kind, "message": display}`.
+/// The JSON problem body for a stream that failed before its first chunk, as the default
+/// [`ErrorPolicy`] writes it: `{"error": kind, "message": generic, "id": id}`, where the
+/// message is the kind's generic one ([`ErrorKind::message`](crate::ErrorKind::message)),
+/// never the source's own text, and `id` is what the log line with the detail carries.
 ///
 /// # Examples
 ///
 /// ```
 /// use chunkstream::{StreamError, response::problem_body};
 ///
+/// let err = StreamError::Source("no such table: tickets".into());
 /// assert_eq!(
-///     problem_body(&StreamError::Cancelled),
-///     r#"{"error":"cancelled","message":"stream cancelled"}"#,
+///     problem_body(&err, "0123456789abcdef"),
+///     r#"{"error":"source","message":"the source of the stream failed","id":"0123456789abcdef"}"#,
 /// );
 /// ```
-pub fn problem_body(err: &StreamError) -> String {
-    serde_json::json!({ "error": err.kind().as_str(), "message": err.to_string() }).to_string()
+pub fn problem_body(err: &StreamError, id: &str) -> String {
+    Problem::new(err, id, None).to_json()
+}
+
+/// The problem body's fields, in the order they are written.
+#[derive(serde::Serialize)]
+struct Problem<'a> {
+    error: &'static str,
+    message: &'static str,
+    id: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    detail: Option<String>,
+}
+
+impl<'a> Problem<'a> {
+    fn new(err: &StreamError, id: &'a str, detail: Option<String>) -> Self {
+        let kind = err.kind();
+        Problem {
+            error: kind.as_str(),
+            message: kind.message(),
+            id,
+            detail,
+        }
+    }
+
+    fn to_json(&self) -> String {
+        // Serializing strings into a `String` cannot fail; the fallback is never used.
+        serde_json::to_string(self).unwrap_or_default()
+    }
+}
+
+/// A status and body of one's own for a failed stream, given the error and its id.
+type ErrorMapper = dyn Fn(&StreamError, &str) -> http::Response<String> + Send + Sync;
+
+/// How a [`StreamResponse`] answers a stream that failed before its first chunk. Cheap to
+/// clone: build one per service and give it to every response with
+/// [`StreamResponseBuilder::with_error_policy`].
+///
+/// Whatever the policy, each failure gets a new id and its detail (the error and its
+/// causes) is logged at `WARN` under that id (with the `tracing` feature), so what a
+/// client reports leads an operator to the cause.
+///
+/// - [`ErrorPolicy::default`]: the status of [`error_status`] and the [`problem_body`]:
+///   kind, generic message, id. Nothing of the source's own message reaches the client.
+/// - [`with_detail`](ErrorPolicy::with_detail): the same body plus `"detail"`, the error
+///   and its causes (the database's message, say). For development, or for clients that
+///   may see it.
+/// - [`with_mapper`](ErrorPolicy::with_mapper): a status and body of one's own.
+///
+/// # Examples
+///
+/// ```
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// use chunkstream::{ChunkConfig, StreamError, StreamResponse, Streamer, response::ErrorPolicy};
+///
+/// let streamer = Streamer::new(ChunkConfig::default()).unwrap();
+/// let failing = || futures_util::stream::iter([Err::<u32, _>(std::io::Error::other("no such table: tickets"))]);
+///
+/// // The default: kind, generic message and id.
+/// let response = streamer.json(failing()).respond().await;
+/// let answer = response.error_response().unwrap();
+/// assert_eq!(answer.status(), http::StatusCode::INTERNAL_SERVER_ERROR);
+/// assert!(!answer.body().contains("no such table"));
+///
+/// // Opted in to the detail.
+/// let detailed = ErrorPolicy::default().with_detail(true);
+/// let response = StreamResponse::new(streamer.json(failing())).with_error_policy(detailed).start().await;
+/// assert!(response.error_response().unwrap().body().contains("no such table"));
+///
+/// // A status and body of one's own.
+/// let mapped = ErrorPolicy::default().with_mapper(|err: &StreamError, id: &str| {
+///     let mut answer = http::Response::new(format!("failed ({}), ref {id}", err.kind()));
+///     *answer.status_mut() = http::StatusCode::BAD_GATEWAY;
+///     answer
+/// });
+/// let response = StreamResponse::new(streamer.json(failing())).with_error_policy(mapped).start().await;
+/// let answer = response.error_response().unwrap();
+/// assert_eq!(answer.status(), http::StatusCode::BAD_GATEWAY);
+/// assert!(answer.body().starts_with("failed (source), ref "));
+/// # });
+/// ```
+#[derive(Clone, Default)]
+pub struct ErrorPolicy {
+    detail: bool,
+    mapper: Option<Arc<ErrorMapper>>,
+}
+
+impl ErrorPolicy {
+    /// The same policy with the detail in the body (`"detail"`: the error and its causes)
+    /// when `on`. Off by default. A mapper, when set, decides the body instead.
+    pub fn with_detail(mut self, on: bool) -> Self {
+        self.detail = on;
+        self
+    }
+
+    /// The same policy answering with what `mapper` makes of the error and its id (the id
+    /// the log line with the detail carries). It replaces the default status, headers and
+    /// body: the response is sent as the mapper makes it, so it sets its own
+    /// `Content-Type`.
+    pub fn with_mapper<M>(mut self, mapper: M) -> Self
+    where
+        M: Fn(&StreamError, &str) -> http::Response<String> + Send + Sync + 'static,
+    {
+        self.mapper = Some(Arc::new(mapper));
+        self
+    }
+
+    /// Whether the body carries the detail; see [`with_detail`](ErrorPolicy::with_detail).
+    pub fn detail(&self) -> bool {
+        self.detail
+    }
+
+    /// The answer to `err`: logs its detail under a new id, then makes the status and
+    /// body (with `Content-Type: application/json` unless a mapper decides).
+    pub fn respond(&self, err: &StreamError) -> http::Response<String> {
+        let id = new_error_id();
+        trace::reported(&id, err, "stream failed before its first chunk");
+        if let Some(mapper) = &self.mapper {
+            return mapper(err, &id);
+        }
+        let detail = self.detail.then(|| chain(err));
+        let body = Problem::new(err, &id, detail).to_json();
+        let mut response = http::Response::new(body);
+        *response.status_mut() = error_status(err);
+        response.headers_mut().insert(
+            http::header::CONTENT_TYPE,
+            http::HeaderValue::from_static("application/json"),
+        );
+        response
+    }
+}
+
+impl fmt::Debug for ErrorPolicy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ErrorPolicy")
+            .field("detail", &self.detail)
+            .field("mapper", &self.mapper.is_some())
+            .finish()
+    }
 }

@@ -36,6 +36,7 @@ use crate::transform::Counted;
 /// | caller's task or spawned | [`ChunkStream::spawn`] on the result |
 /// | encoding workers | [`with_encode_workers`](Streamer::with_encode_workers) |
 /// | format | [`with_format`](Streamer::with_format): [`JsonArray`], [`Ndjson`](crate::format::Ndjson) or one's own [`Format`] |
+/// | error markers | [`with_error_markers`](Streamer::with_error_markers): off (the default) or on, for any format |
 ///
 /// # Examples
 ///
@@ -59,6 +60,8 @@ pub struct Streamer<P = DefaultPool, E = DefaultEncoder, F = JsonArray> {
     encoder: E,
     format: F,
     parallel: Parallel,
+    /// Whether a body failing after its first chunk ends with the format's error marker.
+    error_markers: bool,
 }
 
 impl Streamer<DefaultPool, DefaultEncoder, JsonArray> {
@@ -97,6 +100,7 @@ impl<P: BufferPool, E: Encoder> Streamer<P, E, JsonArray> {
             encoder,
             format: JsonArray,
             parallel: Parallel::default(),
+            error_markers: false,
         }
     }
 }
@@ -111,7 +115,58 @@ impl<P: BufferPool, E: Encoder, F: Format> Streamer<P, E, F> {
             encoder: self.encoder,
             format,
             parallel: self.parallel,
+            error_markers: self.error_markers,
         }
+    }
+
+    /// The same streamer with error markers on or off (off by default): a body that fails
+    /// after its first chunk then ends with its format's marker
+    /// ([`Format::fail`]) before the error ends the stream. For
+    /// [`Ndjson`](crate::format::Ndjson) that is one last line
+    /// `{"error":{"kind":"source","message":"the source of the stream failed","id":"…"}}`
+    /// after every complete item; a [`JsonArray`] has no marker and still never gets its
+    /// `]`.
+    ///
+    /// The marker carries the error's kind, a generic message per kind
+    /// ([`ErrorKind::message`](crate::ErrorKind::message)) and an id; the detail goes to
+    /// the log (with the `tracing` feature) under the same id. Over HTTP the transfer is
+    /// still aborted after the marker: a client reading line by line reads the marker,
+    /// then the connection ends without the last chunk, so no cache, proxy or client that
+    /// ignores markers takes the body for a complete one. A failure before the first
+    /// chunk writes no marker: it is the stream's first item, answered with an error
+    /// status (see [`StreamResponse`](crate::StreamResponse)).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// use chunkstream::{ChunkConfig, Streamer, format::Ndjson};
+    ///
+    /// let streamer = Streamer::new(ChunkConfig::with_sizes(64, 16))?
+    ///     .with_format(Ndjson)
+    ///     .with_error_markers(true);
+    /// let items = (0..20).map(|i| if i < 10 { Ok(i) } else { Err(std::io::Error::other("disk gone")) });
+    /// let mut body = Vec::new();
+    /// let mut chunks = streamer.json(futures_util::stream::iter(items));
+    /// while let Some(Ok(chunk)) = futures_util::StreamExt::next(&mut chunks).await {
+    ///     body.extend_from_slice(&chunk);
+    /// }
+    /// let last = body.split(|&b| b == b'\n').rev().nth(1).unwrap();
+    /// let marker: serde_json::Value = serde_json::from_slice(last)?;
+    /// assert_eq!(marker["error"]["kind"], "source");
+    /// assert!(!String::from_utf8_lossy(&body).contains("disk gone"));
+    /// # Ok::<_, Box<dyn std::error::Error>>(())
+    /// # }).unwrap();
+    /// ```
+    pub fn with_error_markers(mut self, on: bool) -> Self {
+        self.error_markers = on;
+        self
+    }
+
+    /// Whether a body failing after its first chunk ends with its format's error marker;
+    /// see [`with_error_markers`](Streamer::with_error_markers).
+    pub fn error_markers(&self) -> bool {
+        self.error_markers
     }
 
     /// The validated configuration.
@@ -141,6 +196,7 @@ impl<P: BufferPool, E: Encoder, F: Format> Streamer<P, E, F> {
             self.format.clone(),
             self.config.chunk_threshold,
         )
+        .with_markers(self.error_markers)
     }
 
     /// The stream of `chunks`, which knows when it is done (after its last chunk, not
@@ -361,6 +417,7 @@ impl<P, E: Clone, F: Clone> Clone for Streamer<P, E, F> {
             encoder: self.encoder.clone(),
             format: self.format.clone(),
             parallel: self.parallel.clone(),
+            error_markers: self.error_markers,
         }
     }
 }
@@ -373,6 +430,7 @@ impl<P, E, F: fmt::Debug> fmt::Debug for Streamer<P, E, F> {
             .field("encoder", &std::any::type_name::<E>())
             .field("format", &self.format)
             .field("parallel", &self.parallel)
+            .field("error_markers", &self.error_markers)
             .finish()
     }
 }

@@ -20,6 +20,17 @@ mod imp {
             "{err}; source and buffers released"
         );
     }
+
+    /// A failure a client is told about (by `id`, with a generic message): its whole
+    /// detail goes here, with the same id.
+    pub(crate) fn reported(id: &str, err: &crate::StreamError, what: &'static str) {
+        tracing::warn!(
+            error_id = id,
+            kind = err.kind().as_str(),
+            detail = %crate::error::chain(err),
+            "{what}"
+        );
+    }
 }
 
 #[cfg(not(feature = "tracing"))]
@@ -36,6 +47,8 @@ mod imp {
     }
 
     pub(crate) fn cut(_err: &crate::StreamError) {}
+
+    pub(crate) fn reported(_id: &str, _err: &crate::StreamError, _what: &'static str) {}
 }
 
 pub(crate) use imp::*;

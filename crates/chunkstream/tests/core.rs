@@ -12,6 +12,10 @@
 //! - `end`: a stream whose last chunk is out is done (no late error), also over HTTP.
 //! - `min_rate`: a reader below `min_data_rate` is cut on the spawned paths, also
 //!   over HTTP; one at the rate is not; the direct paths are not affected.
+//! - `markers`: errors a client can see: NDJSON's error marker line after the first
+//!   chunk (every path, and over HTTP), the generic error body before it, a JSON array
+//!   that still never looks complete.
+//! - `negotiate`: picking a format from `Accept` and an override; 406 over HTTP.
 //! - `parallel`: parallel encoding on the batch path: failures, drops, permits, memory.
 //! - `run_ahead`: a source polled on its own task, bounded, stopped with the stream.
 //! - `metrics`, `axum`, `sql`: an observed stream's report; `StreamResponse` in axum;
@@ -33,12 +37,16 @@ mod end;
 mod errors;
 #[path = "core/flush.rs"]
 mod flush;
+#[path = "core/markers.rs"]
+mod markers;
 #[path = "core/matrix.rs"]
 mod matrix;
 #[path = "core/metrics.rs"]
 mod metrics;
 #[path = "core/min_rate.rs"]
 mod min_rate;
+#[path = "core/negotiate.rs"]
+mod negotiate;
 #[path = "core/parallel.rs"]
 mod parallel;
 #[path = "core/property.rs"]

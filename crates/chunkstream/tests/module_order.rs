@@ -34,6 +34,7 @@ const ORDER: &[&str] = &[
     "metrics",
     "streamer",
     "response",
+    "negotiate",
     "lib",
 ];
 

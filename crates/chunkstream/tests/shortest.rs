@@ -103,7 +103,7 @@ async fn shortest_handler_streams_the_rows() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn shortest_handler_answers_an_early_error_with_a_status() {
+async fn shortest_handler_answers_an_early_error_with_a_status_and_no_detail() {
     // No table: the query fails before the first row.
     let addr = tickets_app(false).await;
     let response = client()
@@ -113,10 +113,159 @@ async fn shortest_handler_answers_an_early_error_with_a_status() {
         .unwrap();
     assert_eq!(response.status(), 500);
     assert_eq!(response.headers()["content-type"], "application/json");
-    let body: Value = serde_json::from_slice(&response.bytes().await.unwrap()).unwrap();
+    let text = response.text().await.unwrap();
+    // The database's message (table name, SQL error) stays in the log.
+    assert!(!text.contains("no such table"), "{text}");
+    assert!(!text.contains("tickets"), "{text}");
+    assert!(!text.contains("database"), "{text}");
+    let body: Value = serde_json::from_str(&text).unwrap();
     assert_eq!(body["error"], "source");
-    let message = body["message"].as_str().unwrap();
-    assert!(message.contains("no such table"), "{message}");
+    assert_eq!(body["message"], chunkstream::ErrorKind::Source.message());
+    let id = body["id"].as_str().unwrap();
+    assert_eq!(id.len(), 16, "{id}");
+    assert!(id.bytes().all(|b| b.is_ascii_hexdigit()), "{id}");
+    // Another failure, another id.
+    let again = client()
+        .get(format!("http://{addr}/tickets"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let again: Value = serde_json::from_str(&again).unwrap();
+    assert_ne!(again["id"], body["id"]);
+}
+
+/// What the crate logs, captured for the whole test binary (one global subscriber).
+fn captured_log() -> &'static std::sync::Mutex<Vec<u8>> {
+    use std::sync::{Mutex, OnceLock};
+
+    struct Capture;
+    impl std::io::Write for Capture {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            captured_log().lock().unwrap().extend_from_slice(bytes);
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    static LOG: OnceLock<Mutex<Vec<u8>>> = OnceLock::new();
+    static INSTALLED: OnceLock<()> = OnceLock::new();
+    INSTALLED.get_or_init(|| {
+        let subscriber = tracing_subscriber::fmt()
+            .with_ansi(false)
+            .with_writer(|| Capture)
+            .finish();
+        tracing::subscriber::set_global_default(subscriber).unwrap();
+    });
+    LOG.get_or_init(|| Mutex::new(Vec::new()))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_log_has_the_detail_under_the_id_the_body_carries() {
+    captured_log();
+    let addr = tickets_app(false).await;
+    let text = client()
+        .get(format!("http://{addr}/tickets"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let body: Value = serde_json::from_str(&text).unwrap();
+    let id = body["id"].as_str().unwrap();
+    let log = String::from_utf8_lossy(&captured_log().lock().unwrap()).into_owned();
+    let line = log
+        .lines()
+        .find(|line| {
+            line.contains(&format!("error_id=\"{id}\"")) || line.contains(&format!("error_id={id}"))
+        })
+        .unwrap_or_else(|| panic!("no log line with the id {id}:\n{log}"));
+    assert!(line.contains("WARN"), "{line}");
+    assert!(line.contains("no such table: tickets"), "{line}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shortest_handler_opted_in_to_detail_shows_it() {
+    use chunkstream::ErrorPolicy;
+
+    async fn detailed(
+        State((pool, streamer)): State<(sqlx::SqlitePool, Streamer)>,
+    ) -> StreamResponse {
+        let rows = sql::rows(pool, |pool| {
+            sqlx::query_as::<_, Ticket>("SELECT id, title FROM tickets ORDER BY id").fetch(pool)
+        });
+        StreamResponse::new(streamer.json(rows))
+            .with_error_policy(ErrorPolicy::default().with_detail(true))
+            .start()
+            .await
+    }
+    let state = (
+        sqlite(false).await,
+        Streamer::new(ChunkConfig::default()).unwrap(),
+    );
+    let addr = serve(
+        Router::new()
+            .route("/tickets", get(detailed))
+            .with_state(state),
+    )
+    .await;
+    let response = client()
+        .get(format!("http://{addr}/tickets"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 500);
+    let body: Value = serde_json::from_str(&response.text().await.unwrap()).unwrap();
+    assert_eq!(body["error"], "source");
+    assert_eq!(body["message"], chunkstream::ErrorKind::Source.message());
+    assert!(body["id"].is_string());
+    let detail = body["detail"].as_str().unwrap();
+    assert!(detail.contains("no such table: tickets"), "{detail}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_mapper_answers_with_its_own_status_and_body() {
+    use chunkstream::{ErrorPolicy, StreamError};
+
+    async fn mapped(
+        State((pool, streamer)): State<(sqlx::SqlitePool, Streamer)>,
+    ) -> StreamResponse {
+        let rows = sql::rows(pool, |pool| {
+            sqlx::query_as::<_, Ticket>("SELECT id, title FROM tickets ORDER BY id").fetch(pool)
+        });
+        let policy = ErrorPolicy::default().with_mapper(|err: &StreamError, id: &str| {
+            let mut answer = http::Response::new(format!("unavailable: {} ({id})", err.kind()));
+            *answer.status_mut() = http::StatusCode::SERVICE_UNAVAILABLE;
+            answer
+        });
+        StreamResponse::new(streamer.json(rows))
+            .with_error_policy(policy)
+            .start()
+            .await
+    }
+    let state = (
+        sqlite(false).await,
+        Streamer::new(ChunkConfig::default()).unwrap(),
+    );
+    let addr = serve(
+        Router::new()
+            .route("/tickets", get(mapped))
+            .with_state(state),
+    )
+    .await;
+    let response = client()
+        .get(format!("http://{addr}/tickets"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 503);
+    let text = response.text().await.unwrap();
+    assert!(text.starts_with("unavailable: source ("), "{text}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

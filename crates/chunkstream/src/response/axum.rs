@@ -5,7 +5,7 @@ use axum::response::{IntoResponse, Response};
 use futures_util::TryStreamExt;
 use http::header::{CONTENT_TYPE, HeaderName, HeaderValue};
 
-use super::{Start, StreamResponse, error_status, problem_body};
+use super::StreamResponse;
 use crate::stream::ChunkStream;
 
 /// The `X-Total-Count` header name.
@@ -13,18 +13,13 @@ pub(crate) const X_TOTAL_COUNT: HeaderName = HeaderName::from_static("x-total-co
 
 impl IntoResponse for StreamResponse {
     /// Sends the status, `Content-Type`, `X-Total-Count` (when known) and the chunked
-    /// body, or, when the stream failed before its first chunk, the error status with a
-    /// JSON problem body.
+    /// body, or, when the stream failed before its first chunk, what the response's
+    /// [`ErrorPolicy`](super::ErrorPolicy) answers (by default the error status with a
+    /// generic JSON problem body).
     fn into_response(self) -> Response {
-        if let Start::Failed(err) = &self.start {
-            tracing::warn!(error = %err, kind = err.kind().as_str(), "stream failed before its first chunk");
-            let mut response = Response::new(Body::from(problem_body(err)));
-            *response.status_mut() = error_status(err);
-            response.headers_mut().insert(
-                CONTENT_TYPE,
-                HeaderValue::from_static("application/json"),
-            );
-            return response;
+        if let Some(answer) = self.error_response() {
+            // Logged by the policy, with the id the body carries.
+            return answer.map(Body::from);
         }
         let status = self.status;
         let total_count = self.total_count;

@@ -43,7 +43,8 @@ async fn error_before_first_chunk_is_a_status() {
     let body: serde_json::Value =
         serde_json::from_slice(&body_of(response).await.unwrap()).unwrap();
     assert_eq!(body["error"], "source");
-    assert_eq!(body["message"], "source failed: boom");
+    assert_eq!(body["message"], "the source of the stream failed");
+    assert!(body["id"].is_string());
 }
 
 #[tokio::test]
