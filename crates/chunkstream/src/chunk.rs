@@ -145,12 +145,9 @@ impl<P: BufferPool, E: Encoder, F: Format> ChunkWriter<P, E, F> {
             (0, false) => {}
             _ => format.separator(buf),
         }
-        format.item_prefix(buf);
-        let format = &*format;
-        let written = catch_unwind(AssertUnwindSafe(|| item.write_json(encoder, format, buf)));
+        let written = catch_unwind(AssertUnwindSafe(|| item.write(encoder, format, buf)));
         match written {
             Ok(Ok(())) => {
-                format.item_suffix(buf);
                 self.written += 1;
                 Ok(())
             }
@@ -163,6 +160,12 @@ impl<P: BufferPool, E: Encoder, F: Format> ChunkWriter<P, E, F> {
                 Err(StreamError::panicked(Some(index), payload))
             }
         }
+    }
+
+    /// Writes the format's keep-alive bytes after what is pending.
+    pub(crate) fn keep_alive(&mut self) {
+        self.ensure_buffer();
+        self.format.write_keep_alive(&mut self.buf);
     }
 
     /// Hands out the current buffer as it is, if it holds any byte.
@@ -184,16 +187,27 @@ impl<P: BufferPool, E: Encoder, F: Format> ChunkWriter<P, E, F> {
         }))
     }
 
+    /// The format of a [`for_batch`](ChunkWriter::for_batch) writer, with what it learned
+    /// from the batch's items, for [`append_batch`](ChunkWriter::append_batch).
+    pub(crate) fn format(&self) -> &F {
+        &self.format
+    }
+
     /// Appends a batch of `count` items written by a [`for_batch`](ChunkWriter::for_batch)
-    /// writer into `bufs`: the opening (first items of the body) or a separator, then the
-    /// batch's bytes, handing each buffer that reaches the threshold to `emit`. A buffer
-    /// arriving while nothing is pending is kept as it is, not copied.
+    /// writer (whose format was `format`) into `bufs`: the body's format joins the batch's
+    /// ([`Format::join`]), then the opening (first items of the body) or a separator, then
+    /// the batch's bytes, handing each buffer that reaches the threshold to `emit`. A
+    /// buffer arriving while nothing is pending is kept as it is, not copied.
     pub(crate) fn append_batch(
         &mut self,
         bufs: impl IntoIterator<Item = Vec<u8>>,
         count: u64,
+        format: Option<F>,
         mut emit: impl FnMut(Bytes),
     ) {
+        if let Some(format) = format {
+            self.format.join(format);
+        }
         if count == 0 {
             return bufs.into_iter().for_each(|buf| self.pool.put(buf));
         }

@@ -1,21 +1,71 @@
-//! [`Format`]: how encoded items are framed in the body. Open: a service implements it
-//! for a framing of its own, and every path (per item, batch, spawned, parallel) writes
-//! that framing through the same chunk writer.
+//! [`Format`]: how items are written in the body. Open: a service implements it for a
+//! framing of its own, and every path (per item, batch, spawned, parallel) writes that
+//! framing through the same chunk writer.
+//!
+//! | format | content type | an item is |
+//! | --- | --- | --- |
+//! | [`JsonArray`] (default) | `application/json` | its JSON, in `[...]` |
+//! | [`Ndjson`] | `application/x-ndjson` | its JSON and `\n` |
+//! | [`Json`] | either of the two, chosen at run time | |
+//! | [`Csv`] | `text/csv; charset=utf-8` | an RFC 4180 record, after an optional header row |
+//! | [`Sse`] | `text/event-stream` | an event whose data is its JSON, with an optional name and id |
+//! | [`Envelope`] | `application/json` | its JSON, in an array inside an object with fields before and after |
+//! | [`TextLines`] | `text/plain; charset=utf-8` | its text and `\n` |
+//!
+//! A failure before the first chunk is the stream's first item whatever the format. After
+//! it, every format aborts the transfer by default (the body never looks complete);
+//! [`Streamer::with_error_markers`](crate::Streamer::with_error_markers) opts in to a last event, line or
+//! field naming the kind of failure.
 
-use crate::encode::InvalidJson;
+use std::time::Duration;
+
+use serde::Serialize;
+
+use crate::encode::{EncodeError, Encoder, InvalidJson};
 use crate::error::StreamError;
 
+mod csv;
+mod envelope;
 // The error marker's JSON object, which every format that ends a failed body with an
 // in-band error writes through.
 pub(crate) mod marker;
+mod sse;
+mod text;
+
+pub use self::csv::{Csv, CsvError, QuoteStyle, Terminator};
+pub use self::envelope::{Envelope, EnvelopeError};
+pub use self::sse::{Sse, SseError};
+pub use self::text::{Line, TextError, TextLines};
 
 /// A body framing: what comes before the first item, around and between items, after the
-/// last, what an empty body is, and what a failed body may still write.
+/// last, what an empty body is, and what a failed body may still write; and, if it
+/// wants, how an item itself is written.
 ///
-/// The item hooks take `&self` and run once per item on the hot path, monomorphized; the
-/// body hooks take `&mut self`: each stream works on its own clone of the format, so a
-/// format may keep per-stream state in its fields (updated in [`close`](Format::close)
-/// and [`fail`](Format::fail), which see the item count and the error).
+/// Every hook runs monomorphized in the one chunk writer of every path. Each stream works
+/// on its own clone of the format, so a format may keep per-stream state in its fields.
+///
+/// # Writing items
+///
+/// The chunk writer writes the opening or the separator, then hands the item to
+/// [`write_value`](Format::write_value) (a `Serialize` item) or
+/// [`write_raw`](Format::write_raw) (pre-encoded JSON). By default these write
+/// [`item_prefix`](Format::item_prefix), the item's JSON (from the encoder, or the raw
+/// bytes), then [`item_suffix`](Format::item_suffix): a format that only frames JSON
+/// implements those two and never sees the items. A format that writes items its own way
+/// (CSV records, SSE events with an id taken from the item) overrides `write_value`, and
+/// may observe the items as they pass (`&mut self`). `write_value` gets the item's own
+/// type, which is `'static` (as every streamed item is), so a format can hand it to a
+/// closure the user wrote for that type through [`Any`](std::any::Any) (how
+/// [`Sse::with_id`] and [`Envelope::with_cursor`] take an id or a cursor from an item).
+///
+/// # State on the parallel path
+///
+/// With encoding workers, each batch is written by its own clone of the format (made
+/// before the body opens, never opened itself), and the stream's format then
+/// [`join`](Format::join)s each batch's clone, in body order, before it writes the
+/// opening or the separator in front of that batch. What a format learns from its items
+/// (the last item's cursor, the header of the first) must therefore be carried over in
+/// `join`, so that every path writes the same bytes.
 ///
 /// # Examples
 ///
@@ -64,6 +114,50 @@ pub trait Format: Clone + Send + Sync + 'static {
         let _ = out;
     }
 
+    /// Writes one `Serialize` item, after the opening or the separator. By default the
+    /// [`item_prefix`](Format::item_prefix), the item's JSON from `encoder`, and the
+    /// [`item_suffix`](Format::item_suffix). On error `out` may hold part of the item;
+    /// the writer truncates it back.
+    ///
+    /// # Errors
+    ///
+    /// The [`EncodeError`] that refuses the item.
+    #[inline]
+    fn write_value<T: Serialize + 'static, E: Encoder>(
+        &mut self,
+        value: &T,
+        encoder: &E,
+        out: &mut Vec<u8>,
+    ) -> Result<(), EncodeError> {
+        self.item_prefix(out);
+        encoder.encode(value, out)?;
+        self.item_suffix(out);
+        Ok(())
+    }
+
+    /// Writes one pre-encoded JSON item ([`RawJson`](crate::RawJson), or a
+    /// [`Validated`](crate::Validated) one once checked), after the opening or the
+    /// separator. By default the prefix, the bytes as they are, and the suffix.
+    ///
+    /// # Errors
+    ///
+    /// The [`EncodeError`] that refuses the item (a format that cannot hold JSON text).
+    #[inline]
+    fn write_raw(&mut self, json: &[u8], out: &mut Vec<u8>) -> Result<(), EncodeError> {
+        self.item_prefix(out);
+        out.extend_from_slice(json);
+        self.item_suffix(out);
+        Ok(())
+    }
+
+    /// Takes over what the clone that wrote one batch learned from its items (parallel
+    /// path only; see [State on the parallel path](Format#state-on-the-parallel-path)).
+    /// Called in body order, before the opening or separator of that batch is written.
+    /// By default nothing: a format without per-item state has nothing to carry.
+    fn join(&mut self, batch: Self) {
+        let _ = batch;
+    }
+
     /// Writes what closes a successful body of `count` (at least one) items (`]`).
     fn close(&mut self, count: u64, out: &mut Vec<u8>) {
         let _ = (count, out);
@@ -91,6 +185,21 @@ pub trait Format: Clone + Send + Sync + 'static {
     /// crate's formats write (see [`Ndjson`]).
     fn fail(&mut self, count: u64, err: &StreamError, out: &mut Vec<u8>) {
         let _ = (count, err, out);
+    }
+
+    /// How long the body may stay silent while the source is idle before
+    /// [`write_keep_alive`](Format::write_keep_alive) is sent (on the sequential paths:
+    /// a format that asks for it keeps the batch path off the encoding workers, as a
+    /// flush interval does). By default `None`: never.
+    fn keep_alive(&self) -> Option<Duration> {
+        None
+    }
+
+    /// Writes what keeps a silent body alive (SSE: a comment line), sent as a chunk of
+    /// its own with whatever items wait. Only called when
+    /// [`keep_alive`](Format::keep_alive) is set; it may come before the first item.
+    fn write_keep_alive(&self, out: &mut Vec<u8>) {
+        let _ = out;
     }
 
     /// Checks that a validated pre-encoded item can be framed as it is, beyond being one

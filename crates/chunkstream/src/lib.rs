@@ -40,8 +40,11 @@
 //! value, a trusted [`RawJson`], a [`Validated`] one) is the type the transform returns;
 //! spawning is [`ChunkStream::spawn`] on the result; the encoding workers
 //! ([`Streamer::with_encode_workers`]) and the format ([`Streamer::with_format`]) are the
-//! streamer's. Every combination works. [`Format`] is open: [`format::JsonArray`] and
-//! [`format::Ndjson`] are built on it, and a service can define its own.
+//! streamer's. Every combination works. [`Format`] is open: [`format::JsonArray`],
+//! [`format::Ndjson`], [`format::Csv`], [`format::Sse`] (Server-Sent Events),
+//! [`format::Envelope`] (a JSON object around the array, with fields after it computed
+//! from what was streamed) and [`format::TextLines`] are built on it, and a service can
+//! define its own.
 //!
 //! # Semantics
 //!

@@ -36,6 +36,9 @@ pin_project_lite::pin_project! {
         pending: Option<It>,
         writer: ChunkWriter<P, E, Fm>,
         flush: Option<FlushTimer>,
+        // The format's keep-alive: a timer armed when the source goes idle after a
+        // chunk, whose expiry sends the format's keep-alive bytes.
+        keep_alive: Option<FlushTimer>,
         // The deadline passed: send the buffer once the pending values are written.
         flush_due: bool,
         // The error to yield after the last chunk of a body that failed mid-way.
@@ -43,7 +46,7 @@ pin_project_lite::pin_project! {
     }
 }
 
-impl<S, F, It, P: BufferPool, E, Fm> Pipeline<Items<S>, F, It, P, E, Fm> {
+impl<S, F, It, P: BufferPool, E: Encoder, Fm: Format> Pipeline<Items<S>, F, It, P, E, Fm> {
     /// A pipeline over a source of single items.
     pub(crate) fn new(
         source: S,
@@ -55,7 +58,7 @@ impl<S, F, It, P: BufferPool, E, Fm> Pipeline<Items<S>, F, It, P, E, Fm> {
     }
 }
 
-impl<S, F, It, P: BufferPool, E, Fm> Pipeline<S, F, It, P, E, Fm> {
+impl<S, F, It, P: BufferPool, E: Encoder, Fm: Format> Pipeline<S, F, It, P, E, Fm> {
     /// A pipeline over any [`Units`] source, a batching one included.
     pub(crate) fn over_units(
         source: S,
@@ -67,6 +70,7 @@ impl<S, F, It, P: BufferPool, E, Fm> Pipeline<S, F, It, P, E, Fm> {
             source: Some(Box::pin(source)),
             step,
             pending: None,
+            keep_alive: writer.format().keep_alive().map(FlushTimer::new),
             writer,
             flush: flush_interval.map(FlushTimer::new),
             flush_due: false,
@@ -145,12 +149,13 @@ where
         cx: &mut Context<'_>,
     ) -> Poll<Result<Option<Bytes>, StreamError>> {
         let this = self.project();
-        let (step, pending, writer, flush, flush_due) = (
+        let (step, pending, writer, flush, flush_due, keep_alive) = (
             this.step,
             this.pending,
             this.writer,
             this.flush,
             this.flush_due,
+            this.keep_alive,
         );
         let Some(source) = this.source.as_mut() else {
             return Poll::Ready(Ok(None));
@@ -231,7 +236,25 @@ where
                     disarm(flush);
                     return Poll::Ready(Ok(None));
                 }
-                Poll::Pending => return Poll::Pending,
+                Poll::Pending => {
+                    // Idle: once the format's keep-alive interval has passed since the
+                    // source went idle, send its keep-alive bytes (with what waits).
+                    if let Some(timer) = keep_alive.as_mut() {
+                        if !timer.armed
+                            && let Err(err) = timer.arm()
+                        {
+                            return Poll::Ready(Err(err));
+                        }
+                        if timer.expired(cx) {
+                            // The flush deadline stays as it is: a partial batch still
+                            // goes out on time.
+                            timer.armed = false;
+                            writer.keep_alive();
+                            return Poll::Ready(Ok(writer.take_chunk()));
+                        }
+                    }
+                    return Poll::Pending;
+                }
             }
         }
     }
@@ -282,7 +305,11 @@ where
         let this = self.project();
         let err = match advanced {
             Poll::Pending => return Poll::Pending,
-            Poll::Ready(Ok(Some(chunk))) => return Poll::Ready(Some(Ok(chunk))),
+            Poll::Ready(Ok(Some(chunk))) => {
+                // Something went out: the keep-alive interval counts from the next idle.
+                disarm(this.keep_alive);
+                return Poll::Ready(Some(Ok(chunk)));
+            }
             // The source is done: drop it, close the body and send what is left.
             Poll::Ready(Ok(None)) => match drop_source(this.source) {
                 Ok(()) => return Poll::Ready(this.writer.finish().map(Ok)),

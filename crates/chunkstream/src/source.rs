@@ -3,12 +3,101 @@
 
 use std::convert::Infallible;
 use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Poll, ready};
 
 use futures_core::Stream;
 use tokio::sync::mpsc;
 
 pub use crate::run_ahead::{RunAhead, run_ahead};
+
+/// Whether a [`limit`]ed source had more items than its limit: shared by the source,
+/// which sets it, and whoever reports it (the `truncated` field of an
+/// [`Envelope`](crate::format::Envelope)). Cheap to clone.
+#[derive(Clone, Debug, Default)]
+pub struct Cut(Arc<AtomicBool>);
+
+impl Cut {
+    /// Whether the limit cut the source (known once the source has ended).
+    pub fn is_cut(&self) -> bool {
+        self.0.load(Ordering::Acquire)
+    }
+}
+
+/// At most `limit` items of `source`, and whether it had more: after the `limit`-th item
+/// the source is polled once more, and an item there (dropped, not streamed) sets the
+/// [`Cut`]. So a query for `limit + 1` rows pages exactly: the page holds `limit` items
+/// and knows whether a next page exists. An error there still ends the stream with it.
+///
+/// # Examples
+///
+/// ```
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// use futures_util::StreamExt;
+/// use chunkstream::source;
+///
+/// let (page, cut) = source::limit(source::from_iter(1..=3), 2);
+/// let items: Vec<_> = page.collect().await;
+/// assert_eq!(items, vec![Ok(1), Ok(2)]);
+/// assert!(cut.is_cut());
+/// # });
+/// ```
+pub fn limit<S>(source: S, limit: u64) -> (Limit<S>, Cut) {
+    let cut = Cut::default();
+    let limited = Limit {
+        source,
+        left: limit,
+        cut: cut.clone(),
+        done: false,
+    };
+    (limited, cut)
+}
+
+pin_project_lite::pin_project! {
+    /// The source made by [`limit`].
+    #[derive(Debug)]
+    #[must_use = "streams do nothing unless polled"]
+    pub struct Limit<S> {
+        #[pin]
+        source: S,
+        left: u64,
+        cut: Cut,
+        done: bool,
+    }
+}
+
+impl<S: Stream<Item = Result<T, E>>, T, E> Stream for Limit<S> {
+    type Item = Result<T, E>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let this = self.project();
+        if *this.done {
+            return Poll::Ready(None);
+        }
+        let polled = ready!(this.source.poll_next(cx));
+        match polled {
+            Some(Ok(item)) if *this.left > 0 => {
+                *this.left -= 1;
+                Poll::Ready(Some(Ok(item)))
+            }
+            // One past the limit: there was more.
+            Some(Ok(_)) => {
+                *this.done = true;
+                this.cut.0.store(true, Ordering::Release);
+                Poll::Ready(None)
+            }
+            Some(Err(err)) => {
+                *this.done = true;
+                Poll::Ready(Some(Err(err)))
+            }
+            None => {
+                *this.done = true;
+                Poll::Ready(None)
+            }
+        }
+    }
+}
 
 /// A source over a plain iterator; it never fails.
 ///

@@ -35,7 +35,7 @@ use crate::transform::Counted;
 /// | item or batch | [`stream`](Streamer::stream) / [`json`](Streamer::json), or [`stream_batch`](Streamer::stream_batch) / [`stream_batch_concurrent`](Streamer::stream_batch_concurrent) |
 /// | caller's task or spawned | [`ChunkStream::spawn`] on the result |
 /// | encoding workers | [`with_encode_workers`](Streamer::with_encode_workers) |
-/// | format | [`with_format`](Streamer::with_format): [`JsonArray`], [`Ndjson`](crate::format::Ndjson) or one's own [`Format`] |
+/// | format | [`with_format`](Streamer::with_format): [`JsonArray`], [`Ndjson`](crate::format::Ndjson), [`Csv`](crate::format::Csv), [`Sse`](crate::format::Sse), [`Envelope`](crate::format::Envelope), [`TextLines`](crate::format::TextLines) or one's own [`Format`] |
 /// | error markers | [`with_error_markers`](Streamer::with_error_markers): off (the default) or on, for any format |
 ///
 /// # Examples
@@ -292,7 +292,10 @@ impl<P: BufferPool, E: Encoder, F: Format> Streamer<P, E, F> {
     {
         let source = batched(source, self.config.batch_size);
         let mut counted = Counted::new(transform);
-        if self.parallel.applies(self.config.flush_interval) {
+        if self
+            .parallel
+            .applies(self.config.flush_interval, self.format.keep_alive())
+        {
             let ordered = self
                 .parallel
                 .stream(source, InOrder(counted), self.writer());
@@ -343,7 +346,10 @@ impl<P: BufferPool, E: Encoder, F: Format> Streamer<P, E, F> {
         U: Item + Send + 'static,
         TE: Into<BoxError> + 'static,
     {
-        if !self.parallel.applies(self.config.flush_interval) {
+        if !self
+            .parallel
+            .applies(self.config.flush_interval, self.format.keep_alive())
+        {
             return self.stream_batch(source, transform);
         }
         let on_workers = OnWorkers {

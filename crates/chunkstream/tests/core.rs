@@ -5,6 +5,9 @@
 //! - `errors`: source, transform, panic and encode failures, before and after the
 //!   first chunk.
 //! - `cancel`: dropping the stream, a token and a timeout stop the source at once.
+//! - `formats`: CSV, SSE, the JSON envelope and text lines, read back by parsers written
+//!   by others (Python's `csv` and `json`, `eventsource-stream`), the same bytes on every
+//!   path, and over HTTP.
 //! - `flush`: `flush_interval` sends partial buffers from a slow source.
 //! - `config`: invalid configurations are refused by the streamer.
 //! - `config_range`: every accepted configuration works on every path (property test
@@ -37,6 +40,8 @@ mod end;
 mod errors;
 #[path = "core/flush.rs"]
 mod flush;
+#[path = "core/formats.rs"]
+mod formats;
 #[path = "core/markers.rs"]
 mod markers;
 #[path = "core/matrix.rs"]

@@ -17,7 +17,11 @@
 //!   batch writer (no opening and no separator before the batch's first item), and the
 //!   stream's writer writes the opening or the separator before each batch it appends,
 //!   and the closing (or the empty body) after the last one; nothing is patched
-//!   afterwards, and a [`Format`] of the user's own frames the parallel path too.
+//!   afterwards, and a [`Format`] of the user's own frames the parallel path too. Each
+//!   batch is written by its own clone of the format, handed back with the batch; the
+//!   stream's format [`join`](Format::join)s it, in order, before the batch's opening or
+//!   separator, so what a format learns from items (a CSV header, an envelope's last
+//!   cursor) is the same as on the sequential path.
 //! - A worker cuts its buffers at the chunk threshold, on item boundaries. The last buffer
 //!   of a batch is usually short: it is carried, and the next batch's buffers are appended
 //!   to it (one copy of at most one buffer per batch) until it reaches the threshold. So,
@@ -76,10 +80,15 @@ impl Default for Parallel {
 
 impl Parallel {
     /// Whether `stream_batch` takes the parallel path with this configuration: more than
-    /// one worker, and no flush interval (a slow source gains nothing from parallel
-    /// encoding, and the sequential path knows how to flush its partial buffers).
-    pub(crate) fn applies(&self, flush_interval: Option<std::time::Duration>) -> bool {
-        self.workers > 1 && flush_interval.is_none()
+    /// one worker, and no flush interval nor format keep-alive (a slow source gains
+    /// nothing from parallel encoding, and the sequential path knows how to flush its
+    /// partial buffers and keep an idle body alive).
+    pub(crate) fn applies(
+        &self,
+        flush_interval: Option<std::time::Duration>,
+        keep_alive: Option<std::time::Duration>,
+    ) -> bool {
+        self.workers > 1 && flush_interval.is_none() && keep_alive.is_none()
     }
 
     /// The parallel stream of `source`'s batches through `transform`, written by

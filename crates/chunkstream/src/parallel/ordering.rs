@@ -40,10 +40,10 @@ pub(crate) struct Ordered<S, Tr, P: BufferPool, E, F> {
     transform: Tr,
     /// Batches in source order, at most `2 * workers`: `workers` encoding, as many queued
     /// (or encoded, waiting for the head) so a worker never waits for the stream's task.
-    window: VecDeque<Entry<P>>,
+    window: VecDeque<Entry<P, F>>,
     workers: usize,
     /// The batches waiting for this stream's workers.
-    queue: SharedQueue<P>,
+    queue: SharedQueue<P, F>,
     permits: Arc<EncodePermits>,
     /// This stream's place among the permits' running streams, until it ends.
     running: Option<Running>,
@@ -187,12 +187,13 @@ impl<S, Tr, P: BufferPool, E: Encoder, F: Format> Ordered<S, Tr, P, E, F> {
 
     /// Emits the head batch's buffers (in order, through the body's writer), and its
     /// failure.
-    fn emit(&mut self, mut encoded: Encoded<P>) {
+    fn emit(&mut self, mut encoded: Encoded<P, F>) {
         let base = self.writer.written();
         let out = &mut self.out;
         let bufs = std::mem::take(&mut encoded.bufs);
+        let format = encoded.format.take();
         self.writer
-            .append_batch(bufs, encoded.count, |chunk| out.push_back(chunk));
+            .append_batch(bufs, encoded.count, format, |chunk| out.push_back(chunk));
         if let Some(err) = encoded.failure.take() {
             self.fail(rebase(err, base));
         }
@@ -242,7 +243,7 @@ fn rebase(err: StreamError, base: u64) -> StreamError {
 
 /// A batch whose worker never sent it back: its runtime shut down under it (a panic on a
 /// worker comes back as a failed batch).
-fn lost<P: BufferPool>(pool: Arc<P>, _: oneshot::error::RecvError) -> Encoded<P> {
+fn lost<P: BufferPool, F>(pool: Arc<P>, _: oneshot::error::RecvError) -> Encoded<P, F> {
     Encoded::failed(pool, StreamError::NoRuntime)
 }
 

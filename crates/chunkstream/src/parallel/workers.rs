@@ -112,7 +112,7 @@ impl<P: BufferPool, E: Encoder, F: Format> Job<P, E, F> {
     /// Writes `values` through a batch writer into pooled buffers cut at the threshold.
     /// Stops at the first failure, keeping the values before it; error indices are
     /// relative to the batch.
-    pub(crate) fn encode<U: Item>(&self, values: Result<Vec<U>, StreamError>) -> Encoded<P> {
+    pub(crate) fn encode<U: Item>(&self, values: Result<Vec<U>, StreamError>) -> Encoded<P, F> {
         let mut encoded = Encoded::empty(self.pool());
         let values = match values {
             Ok(values) => values,
@@ -133,26 +133,31 @@ impl<P: BufferPool, E: Encoder, F: Format> Job<P, E, F> {
         }
         encoded.count = writer.written();
         encoded.bufs.extend(writer.take_buf());
+        encoded.format = Some(writer.format().clone());
         encoded
     }
 }
 
 /// A batch framed and encoded into pooled buffers (given back to the pool if dropped).
-pub(crate) struct Encoded<P: BufferPool> {
+pub(crate) struct Encoded<P: BufferPool, F> {
     pub(crate) bufs: Vec<Vec<u8>>,
     /// Values encoded.
     pub(crate) count: u64,
     /// What ended the batch early; an index in it counts from the batch's first value.
     pub(crate) failure: Option<StreamError>,
+    /// The format that wrote the batch, with what it learned from the values (see
+    /// [`Format::join`]); `None` for a batch that failed before it was written.
+    pub(crate) format: Option<F>,
     pool: Arc<P>,
 }
 
-impl<P: BufferPool> Encoded<P> {
+impl<P: BufferPool, F> Encoded<P, F> {
     fn empty(pool: Arc<P>) -> Self {
         Encoded {
             bufs: Vec::new(),
             count: 0,
             failure: None,
+            format: None,
             pool,
         }
     }
@@ -164,7 +169,7 @@ impl<P: BufferPool> Encoded<P> {
     }
 }
 
-impl<P: BufferPool> Drop for Encoded<P> {
+impl<P: BufferPool, F> Drop for Encoded<P, F> {
     fn drop(&mut self) {
         for buf in self.bufs.drain(..) {
             self.pool.put(buf);
@@ -174,13 +179,16 @@ impl<P: BufferPool> Drop for Encoded<P> {
 
 /// A batch in the window: queued for or on a worker, or encoded (or failed) and waiting
 /// its turn.
-pub(crate) enum Entry<P: BufferPool> {
-    Running(oneshot::Receiver<Encoded<P>>),
-    Done(Encoded<P>),
+pub(crate) enum Entry<P: BufferPool, F> {
+    Running(oneshot::Receiver<Encoded<P, F>>),
+    Done(Encoded<P, F>),
 }
 
 /// A batch's encoding, ready to run on a worker.
-pub(crate) type Work<P> = Box<dyn FnOnce() -> Encoded<P> + Send>;
+pub(crate) type Work<P, F> = Box<dyn FnOnce() -> Encoded<P, F> + Send>;
+
+/// A batch's encoding queued for a worker, and where its result goes.
+pub(crate) type Queued<P, F> = (Work<P, F>, oneshot::Sender<Encoded<P, F>>);
 
 /// The batches of one stream waiting for a worker, and how many workers it has.
 ///
@@ -189,8 +197,8 @@ pub(crate) type Work<P> = Box<dyn FnOnce() -> Encoded<P> + Send>;
 /// batch and has fewer than `workers` (and a permit is free). So a worker that finishes a
 /// batch goes straight to the next one queued, without a round trip through the stream's
 /// task and a new blocking task per batch.
-pub(crate) struct Queue<P: BufferPool> {
-    pub(crate) jobs: VecDeque<(Work<P>, oneshot::Sender<Encoded<P>>)>,
+pub(crate) struct Queue<P: BufferPool, F> {
+    pub(crate) jobs: VecDeque<Queued<P, F>>,
     pub(crate) runners: usize,
     /// The workers' permits, one per worker; a worker that ends gives one back, and the
     /// stream gives back all that are left when its last batch is in (a worker still
@@ -198,7 +206,7 @@ pub(crate) struct Queue<P: BufferPool> {
     pub(crate) permits: Vec<Permit>,
 }
 
-impl<P: BufferPool> Queue<P> {
+impl<P: BufferPool, F> Queue<P, F> {
     /// A worker ends: one fewer running, and one permit back (none when the stream has
     /// already given them all back).
     fn leave(&mut self) {
@@ -207,18 +215,18 @@ impl<P: BufferPool> Queue<P> {
     }
 }
 
-pub(crate) type SharedQueue<P> = Arc<Mutex<Queue<P>>>;
+pub(crate) type SharedQueue<P, F> = Arc<Mutex<Queue<P, F>>>;
 
 /// One worker's claim on its stream's queue. A worker that never ran (its runtime shut
 /// down first) gives it up on drop; the last one then drops the queued batches, so their
 /// receivers see the loss instead of waiting forever.
-pub(crate) struct Runner<P: BufferPool> {
-    pub(crate) queue: SharedQueue<P>,
+pub(crate) struct Runner<P: BufferPool, F> {
+    pub(crate) queue: SharedQueue<P, F>,
     /// Still counted in `runners`.
     pub(crate) counted: bool,
 }
 
-impl<P: BufferPool> Drop for Runner<P> {
+impl<P: BufferPool, F> Drop for Runner<P, F> {
     fn drop(&mut self) {
         if !self.counted {
             return;
@@ -236,7 +244,7 @@ impl<P: BufferPool> Drop for Runner<P> {
     }
 }
 
-impl<P: BufferPool> Runner<P> {
+impl<P: BufferPool, F> Runner<P, F> {
     /// Encodes queued batches until none is left. The worker stops being counted (and
     /// gives its permit back) before it sends its last result, so a stream that has
     /// received every batch sees its permits free again.
@@ -261,8 +269,7 @@ impl<P: BufferPool> Runner<P> {
     }
 
     /// The next queued batch, or `None` (and no longer counted) when there is none.
-    #[allow(clippy::type_complexity)]
-    fn take(&mut self) -> Option<(Work<P>, oneshot::Sender<Encoded<P>>)> {
+    fn take(&mut self) -> Option<Queued<P, F>> {
         let mut queue = lock(&*self.queue);
         let next = queue.jobs.pop_front();
         if next.is_none() {

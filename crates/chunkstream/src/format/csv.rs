@@ -1,0 +1,859 @@
+//! [`Csv`]: RFC 4180 records, one per item, written by a small serde serializer of this
+//! crate straight into the pooled buffer (no allocation per record).
+//!
+//! An item is one record when it has a fixed, flat set of columns: a struct (its fields,
+//! in declaration order; a field skipped by `skip_serializing_if` is an empty column, so
+//! the columns never shift), a tuple or tuple struct, or a single scalar (one column).
+//! Each column holds a scalar: a string, a number, a bool, a char, a unit enum variant
+//! (its name), or nothing (`None`, `()`: an empty field). Anything else (a nested struct,
+//! a map, a sequence, bytes, an enum variant with data) is refused with an error naming
+//! the item's field, never written as a wrong column; so are a top-level map or
+//! sequence, whose columns could differ from item to item.
+
+use std::error::Error;
+use std::fmt;
+use std::io::Write as _;
+
+use serde::Serialize;
+use serde::ser::{self, Impossible};
+
+use super::Format;
+use crate::encode::{EncodeError, Encoder};
+
+/// When a field is quoted. Quotes inside a quoted field are doubled, as RFC 4180 says.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum QuoteStyle {
+    /// Only fields that need it: those holding the delimiter, a quote, `\r` or `\n`, and
+    /// a record's only field when it is empty (so the record is not an empty line). This
+    /// is the default.
+    #[default]
+    Necessary,
+    /// Every field, numbers and empty fields included.
+    Always,
+    /// Every field but numbers (what Python's `csv.QUOTE_NONNUMERIC` reads back).
+    NonNumeric,
+}
+
+/// The line terminator after each record.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Terminator {
+    /// `\r\n`, as RFC 4180 says. This is the default.
+    #[default]
+    CrLf,
+    /// `\n`.
+    Lf,
+}
+
+impl Terminator {
+    fn bytes(self) -> &'static [u8] {
+        match self {
+            Terminator::CrLf => b"\r\n",
+            Terminator::Lf => b"\n",
+        }
+    }
+}
+
+/// CSV (`text/csv; charset=utf-8`, RFC 4180): an optional header row with the first
+/// item's field names, then one record per item, written by a serde serializer of this
+/// crate straight into the pooled buffer (no allocation per record).
+///
+/// An item is one record when it has a fixed, flat set of columns: a struct (its fields,
+/// in declaration order; a field skipped by `skip_serializing_if` is an empty column, so
+/// the columns never shift), a tuple or tuple struct, or a single scalar (one column).
+/// Each column holds a scalar: a string, a number (the digits JSON would have), a bool, a
+/// char, a unit enum variant (its name), or nothing (`None`, `()`: an empty field).
+/// Anything else (a nested struct, a map, a sequence, bytes, an enum variant with data)
+/// is refused, never written as a wrong column; so are a top-level map or sequence, whose
+/// columns could differ from item to item. The stream then ends with
+/// [`StreamError::Encode`](crate::StreamError::Encode): its index is the item's, and its
+/// source (a [`CsvError`]) names the field.
+///
+/// An empty body is empty (no item, so no field names for a header). Pre-encoded JSON
+/// items ([`RawJson`](crate::RawJson), [`Validated`](crate::Validated)) cannot be CSV: the
+/// first one is refused. A failure after the first chunk aborts the transfer, as for the
+/// JSON array: the body never looks complete (an HTTP client sees the body fail).
+///
+/// # Examples
+///
+/// ```
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// use chunkstream::{ChunkConfig, Format, Streamer, format::Csv, source};
+///
+/// #[derive(serde::Serialize)]
+/// struct Ticket { id: u32, title: &'static str, assignee: Option<&'static str> }
+///
+/// let streamer = Streamer::new(ChunkConfig::default())?.with_format(Csv::new());
+/// assert_eq!(streamer.format().content_type(), "text/csv; charset=utf-8");
+/// let rows = source::from_iter([
+///     Ticket { id: 1, title: "Export, \"large\"", assignee: Some("chloé") },
+///     Ticket { id: 2, title: "", assignee: None },
+/// ]);
+/// let body = streamer.json(rows).collect_bytes().await?;
+/// assert_eq!(&body[..], "id,title,assignee\r\n1,\"Export, \"\"large\"\"\",chloé\r\n2,,\r\n".as_bytes());
+/// # Ok::<_, Box<dyn std::error::Error>>(())
+/// # }).unwrap();
+/// ```
+#[derive(Clone, Debug)]
+pub struct Csv {
+    delimiter: u8,
+    quote: QuoteStyle,
+    terminator: Terminator,
+    header: bool,
+    /// The header row (with its terminator), learned from the first item written.
+    names: Option<Vec<u8>>,
+    /// The body opened without knowing the header: the first item writes it.
+    header_due: bool,
+}
+
+impl Default for Csv {
+    fn default() -> Self {
+        Csv::new()
+    }
+}
+
+impl Csv {
+    /// Comma-separated, quoted where necessary, `\r\n` after each record, with a header
+    /// row.
+    pub fn new() -> Self {
+        Csv {
+            delimiter: b',',
+            quote: QuoteStyle::Necessary,
+            terminator: Terminator::CrLf,
+            header: true,
+            names: None,
+            header_due: false,
+        }
+    }
+
+    /// The field delimiter: an ASCII byte other than `"`, `\r` and `\n`. The default is
+    /// `,`.
+    ///
+    /// # Errors
+    ///
+    /// [`CsvError::Delimiter`] for a byte that cannot delimit fields.
+    pub fn with_delimiter(mut self, delimiter: u8) -> Result<Self, CsvError> {
+        if !delimiter.is_ascii() || matches!(delimiter, b'"' | b'\r' | b'\n') {
+            return Err(CsvError::Delimiter(delimiter));
+        }
+        self.delimiter = delimiter;
+        Ok(self)
+    }
+
+    /// When fields are quoted. The default is [`QuoteStyle::Necessary`].
+    pub fn with_quote_style(mut self, quote: QuoteStyle) -> Self {
+        self.quote = quote;
+        self
+    }
+
+    /// The line terminator. The default is [`Terminator::CrLf`].
+    pub fn with_terminator(mut self, terminator: Terminator) -> Self {
+        self.terminator = terminator;
+        self
+    }
+
+    /// Whether the body starts with a header row of the first item's field names (which
+    /// then must be a struct). The default is `true`.
+    pub fn with_header(mut self, header: bool) -> Self {
+        self.header = header;
+        self
+    }
+
+    fn settings(&self) -> Settings {
+        Settings {
+            delimiter: self.delimiter,
+            quote: self.quote,
+        }
+    }
+}
+
+impl Format for Csv {
+    fn content_type(&self) -> &'static str {
+        "text/csv; charset=utf-8"
+    }
+
+    fn open(&mut self, out: &mut Vec<u8>) {
+        if !self.header {
+            return;
+        }
+        match &self.names {
+            // Known already (the parallel path joined a batch's): write it now.
+            Some(names) => out.extend_from_slice(names),
+            None => self.header_due = true,
+        }
+    }
+
+    #[inline]
+    fn write_value<T: Serialize + 'static, E: Encoder>(
+        &mut self,
+        value: &T,
+        _encoder: &E,
+        out: &mut Vec<u8>,
+    ) -> Result<(), EncodeError> {
+        let start = out.len();
+        let learn = self.header && self.names.is_none();
+        // Room for most header rows at once: learning it costs one block per stream
+        // (per batch on the parallel path). No block at all once it is known.
+        let mut names = if learn {
+            Vec::with_capacity(256)
+        } else {
+            Vec::new()
+        };
+        let mut record = Record {
+            out: &mut *out,
+            start,
+            settings: self.settings(),
+            fields: 0,
+            names: learn.then_some(&mut names),
+        };
+        value
+            .serialize(&mut record)
+            .map_err(CsvError::into_encode)?;
+        record.end();
+        if learn {
+            if names.is_empty() {
+                return Err(CsvError::NoFieldNames.into_encode());
+            }
+            names.extend_from_slice(self.terminator.bytes());
+            if std::mem::take(&mut self.header_due) {
+                // The first record of the body: its header goes before it (once).
+                out.splice(start..start, names.iter().copied());
+            }
+            self.names = Some(names);
+        }
+        out.extend_from_slice(self.terminator.bytes());
+        Ok(())
+    }
+
+    fn write_raw(&mut self, _json: &[u8], _out: &mut Vec<u8>) -> Result<(), EncodeError> {
+        Err(CsvError::RawJson.into_encode())
+    }
+
+    fn join(&mut self, batch: Self) {
+        if self.names.is_none() {
+            self.names = batch.names;
+        }
+    }
+}
+
+/// Why an item could not be written as a CSV record (the source of
+/// [`EncodeError::Serialize`]; a non-finite float is
+/// [`EncodeError::NonFiniteFloat`], as in JSON).
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum CsvError {
+    /// A field (or the item itself) has no flat CSV form.
+    NotFlat {
+        /// The field: its name, or `#n` (0-based) in a tuple; `None` for the item itself.
+        field: Option<String>,
+        /// What it is: "a struct", "a map", "a sequence", ...
+        found: &'static str,
+    },
+    /// A header row was asked for, but the first item has no field names (a tuple or a
+    /// scalar): turn the header off with [`Csv::with_header`].
+    NoFieldNames,
+    /// Pre-encoded JSON items cannot be written as CSV.
+    RawJson,
+    /// A non-finite float, in `field`.
+    NonFiniteFloat {
+        /// The field, as in [`NotFlat`](CsvError::NotFlat).
+        field: Option<String>,
+    },
+    /// The item's `Serialize` implementation failed with this message.
+    Custom(String),
+    /// [`Csv::with_delimiter`] was given a byte that cannot delimit fields (not ASCII,
+    /// or `"`, `\r`, `\n`).
+    Delimiter(u8),
+}
+
+impl CsvError {
+    fn into_encode(self) -> EncodeError {
+        match self {
+            CsvError::NonFiniteFloat { .. } => EncodeError::NonFiniteFloat,
+            other => EncodeError::Serialize(Box::new(other)),
+        }
+    }
+}
+
+impl fmt::Display for CsvError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CsvError::NotFlat {
+                field: Some(field),
+                found,
+            } => write!(
+                f,
+                "field `{field}` is {found}: a CSV column holds a string, a number, a bool \
+                 or nothing"
+            ),
+            CsvError::NotFlat { field: None, found } => write!(
+                f,
+                "the item is {found}: a CSV record is a struct, a tuple or a single scalar"
+            ),
+            CsvError::NoFieldNames => f.write_str(
+                "a CSV header needs field names, and the first item is not a struct \
+                 (turn the header off with `Csv::with_header(false)`)",
+            ),
+            CsvError::RawJson => f.write_str("pre-encoded JSON items cannot be written as CSV"),
+            CsvError::NonFiniteFloat { field: Some(field) } => {
+                write!(f, "field `{field}` is a non-finite float")
+            }
+            CsvError::NonFiniteFloat { field: None } => f.write_str("a non-finite float"),
+            CsvError::Custom(message) => f.write_str(message),
+            CsvError::Delimiter(byte) => write!(
+                f,
+                "byte {byte:#04x} cannot delimit CSV fields (an ASCII byte other than `\"`, \
+                 CR and LF can)"
+            ),
+        }
+    }
+}
+
+impl Error for CsvError {}
+
+impl ser::Error for CsvError {
+    fn custom<T: fmt::Display>(msg: T) -> Self {
+        CsvError::Custom(msg.to_string())
+    }
+}
+
+#[derive(Clone, Copy)]
+struct Settings {
+    delimiter: u8,
+    quote: QuoteStyle,
+}
+
+/// One record being written into `out`.
+struct Record<'a> {
+    out: &'a mut Vec<u8>,
+    /// Where the record begins in `out`.
+    start: usize,
+    settings: Settings,
+    /// Fields written so far.
+    fields: usize,
+    /// Where the field names go, when the header is being learned.
+    names: Option<&'a mut Vec<u8>>,
+}
+
+/// Where a field is, for errors.
+#[derive(Clone, Copy)]
+enum Place {
+    Item,
+    Named(&'static str),
+    Index(usize),
+}
+
+impl Place {
+    fn name(self) -> Option<String> {
+        match self {
+            Place::Item => None,
+            Place::Named(name) => Some(name.to_owned()),
+            Place::Index(index) => Some(format!("#{index}")),
+        }
+    }
+}
+
+impl Record<'_> {
+    /// Starts a field: the delimiter before every field but the first.
+    #[inline]
+    fn begin(&mut self) {
+        if self.fields > 0 {
+            self.out.push(self.settings.delimiter);
+        }
+        self.fields += 1;
+    }
+
+    /// Writes a text field, quoted as the style says.
+    #[inline]
+    fn text(&mut self, text: &[u8]) {
+        self.begin();
+        let delimiter = self.settings.delimiter;
+        let quote = match self.settings.quote {
+            QuoteStyle::Necessary => text
+                .iter()
+                .any(|&b| b == delimiter || matches!(b, b'"' | b'\r' | b'\n')),
+            QuoteStyle::Always | QuoteStyle::NonNumeric => true,
+        };
+        if quote {
+            quoted(text, self.out);
+        } else {
+            self.out.extend_from_slice(text);
+        }
+    }
+
+    /// Writes a number field (never quoted but with [`QuoteStyle::Always`]).
+    #[inline]
+    fn number<N: Serialize>(&mut self, n: N) {
+        self.begin();
+        let always = self.settings.quote == QuoteStyle::Always;
+        if always {
+            self.out.push(b'"');
+        }
+        // serde_json's digits (itoa, ryu): the same text as the JSON formats write.
+        let _ = serde_json::to_writer(&mut *self.out, &n);
+        if always {
+            self.out.push(b'"');
+        }
+    }
+
+    /// Writes an empty field (quoted unless the style is [`QuoteStyle::Necessary`]: a
+    /// non-numeric reader reads an unquoted empty field as a number).
+    #[inline]
+    fn empty(&mut self) {
+        self.begin();
+        if self.settings.quote != QuoteStyle::Necessary {
+            self.out.extend_from_slice(b"\"\"");
+        }
+    }
+
+    /// Ends the record: a record of one empty field is written `""`, or it would be an
+    /// empty line, which readers skip.
+    fn end(&mut self) {
+        if self.fields == 1 && self.out.len() == self.start {
+            self.out.extend_from_slice(b"\"\"");
+        }
+    }
+
+    fn name(&mut self, name: &'static str) {
+        if let Some(names) = self.names.as_deref_mut() {
+            if !names.is_empty() {
+                names.push(self.settings.delimiter);
+            }
+            let delimiter = self.settings.delimiter;
+            let quote = match self.settings.quote {
+                QuoteStyle::Necessary => name
+                    .bytes()
+                    .any(|b| b == delimiter || matches!(b, b'"' | b'\r' | b'\n')),
+                QuoteStyle::Always | QuoteStyle::NonNumeric => true,
+            };
+            if quote {
+                quoted(name.as_bytes(), names);
+            } else {
+                names.extend_from_slice(name.as_bytes());
+            }
+        }
+    }
+}
+
+/// `"text"`, with each quote doubled.
+fn quoted(text: &[u8], out: &mut Vec<u8>) {
+    out.push(b'"');
+    let mut rest = text;
+    while let Some(at) = rest.iter().position(|&b| b == b'"') {
+        out.extend_from_slice(&rest[..=at]);
+        out.push(b'"');
+        rest = &rest[at + 1..];
+    }
+    out.extend_from_slice(rest);
+    out.push(b'"');
+}
+
+/// Writes one field of the record.
+struct FieldSer<'r, 'a> {
+    record: &'r mut Record<'a>,
+    place: Place,
+}
+
+impl FieldSer<'_, '_> {
+    fn not_flat(&self, found: &'static str) -> CsvError {
+        CsvError::NotFlat {
+            field: self.place.name(),
+            found,
+        }
+    }
+
+    fn float(self, v: f64, f32: Option<f32>) -> Result<(), CsvError> {
+        if !v.is_finite() {
+            return Err(CsvError::NonFiniteFloat {
+                field: self.place.name(),
+            });
+        }
+        match f32 {
+            Some(v) => self.record.number(v),
+            None => self.record.number(v),
+        }
+        Ok(())
+    }
+}
+
+macro_rules! numbers {
+    ($($method:ident: $ty:ty),*) => {
+        $(
+            #[inline]
+            fn $method(self, v: $ty) -> Result<(), CsvError> {
+                self.record.number(v);
+                Ok(())
+            }
+        )*
+    };
+}
+
+impl ser::Serializer for FieldSer<'_, '_> {
+    type Ok = ();
+    type Error = CsvError;
+    type SerializeSeq = Impossible<(), CsvError>;
+    type SerializeTuple = Impossible<(), CsvError>;
+    type SerializeTupleStruct = Impossible<(), CsvError>;
+    type SerializeTupleVariant = Impossible<(), CsvError>;
+    type SerializeMap = Impossible<(), CsvError>;
+    type SerializeStruct = Impossible<(), CsvError>;
+    type SerializeStructVariant = Impossible<(), CsvError>;
+
+    numbers!(
+        serialize_i8: i8, serialize_i16: i16, serialize_i32: i32, serialize_i64: i64,
+        serialize_i128: i128, serialize_u8: u8, serialize_u16: u16, serialize_u32: u32,
+        serialize_u64: u64, serialize_u128: u128
+    );
+
+    fn serialize_bool(self, v: bool) -> Result<(), CsvError> {
+        self.record.text(if v { b"true" } else { b"false" });
+        Ok(())
+    }
+
+    fn serialize_f32(self, v: f32) -> Result<(), CsvError> {
+        self.float(f64::from(v), Some(v))
+    }
+
+    fn serialize_f64(self, v: f64) -> Result<(), CsvError> {
+        self.float(v, None)
+    }
+
+    fn serialize_char(self, v: char) -> Result<(), CsvError> {
+        self.record.text(v.encode_utf8(&mut [0; 4]).as_bytes());
+        Ok(())
+    }
+
+    #[inline]
+    fn serialize_str(self, v: &str) -> Result<(), CsvError> {
+        self.record.text(v.as_bytes());
+        Ok(())
+    }
+
+    fn serialize_bytes(self, _v: &[u8]) -> Result<(), CsvError> {
+        Err(self.not_flat("bytes"))
+    }
+
+    fn serialize_none(self) -> Result<(), CsvError> {
+        self.record.empty();
+        Ok(())
+    }
+
+    fn serialize_some<T: Serialize + ?Sized>(self, value: &T) -> Result<(), CsvError> {
+        value.serialize(self)
+    }
+
+    fn serialize_unit(self) -> Result<(), CsvError> {
+        self.record.empty();
+        Ok(())
+    }
+
+    fn serialize_unit_struct(self, _name: &'static str) -> Result<(), CsvError> {
+        self.record.empty();
+        Ok(())
+    }
+
+    fn serialize_unit_variant(
+        self,
+        _name: &'static str,
+        _index: u32,
+        variant: &'static str,
+    ) -> Result<(), CsvError> {
+        self.record.text(variant.as_bytes());
+        Ok(())
+    }
+
+    fn serialize_newtype_struct<T: Serialize + ?Sized>(
+        self,
+        _name: &'static str,
+        value: &T,
+    ) -> Result<(), CsvError> {
+        value.serialize(self)
+    }
+
+    fn serialize_newtype_variant<T: Serialize + ?Sized>(
+        self,
+        _name: &'static str,
+        _index: u32,
+        _variant: &'static str,
+        _value: &T,
+    ) -> Result<(), CsvError> {
+        Err(self.not_flat("an enum variant with data"))
+    }
+
+    fn serialize_seq(self, _len: Option<usize>) -> Result<Self::SerializeSeq, CsvError> {
+        Err(self.not_flat("a sequence"))
+    }
+
+    fn serialize_tuple(self, _len: usize) -> Result<Self::SerializeTuple, CsvError> {
+        Err(self.not_flat("a tuple"))
+    }
+
+    fn serialize_tuple_struct(
+        self,
+        _name: &'static str,
+        _len: usize,
+    ) -> Result<Self::SerializeTupleStruct, CsvError> {
+        Err(self.not_flat("a tuple struct"))
+    }
+
+    fn serialize_tuple_variant(
+        self,
+        _name: &'static str,
+        _index: u32,
+        _variant: &'static str,
+        _len: usize,
+    ) -> Result<Self::SerializeTupleVariant, CsvError> {
+        Err(self.not_flat("an enum variant with data"))
+    }
+
+    fn serialize_map(self, _len: Option<usize>) -> Result<Self::SerializeMap, CsvError> {
+        Err(self.not_flat("a map"))
+    }
+
+    fn serialize_struct(
+        self,
+        _name: &'static str,
+        _len: usize,
+    ) -> Result<Self::SerializeStruct, CsvError> {
+        Err(self.not_flat("a struct"))
+    }
+
+    fn serialize_struct_variant(
+        self,
+        _name: &'static str,
+        _index: u32,
+        _variant: &'static str,
+        _len: usize,
+    ) -> Result<Self::SerializeStructVariant, CsvError> {
+        Err(self.not_flat("an enum variant with data"))
+    }
+
+    fn collect_str<T: fmt::Display + ?Sized>(self, value: &T) -> Result<(), CsvError> {
+        // Quoting depends on the text: write it, then quote it in place if needed.
+        self.record.begin();
+        let out = &mut *self.record.out;
+        let start = out.len();
+        let _ = write!(out, "{value}");
+        let settings = self.record.settings;
+        let text = &out[start..];
+        let quote = match settings.quote {
+            QuoteStyle::Necessary => text
+                .iter()
+                .any(|&b| b == settings.delimiter || matches!(b, b'"' | b'\r' | b'\n')),
+            QuoteStyle::Always | QuoteStyle::NonNumeric => true,
+        };
+        if quote {
+            let text = out.split_off(start);
+            quoted(&text, out);
+        }
+        Ok(())
+    }
+}
+
+/// The item: a struct, a tuple, or a single scalar.
+impl<'a> ser::Serializer for &mut Record<'a> {
+    type Ok = ();
+    type Error = CsvError;
+    type SerializeSeq = Impossible<(), CsvError>;
+    type SerializeTuple = Self;
+    type SerializeTupleStruct = Self;
+    type SerializeTupleVariant = Impossible<(), CsvError>;
+    type SerializeMap = Impossible<(), CsvError>;
+    type SerializeStruct = Self;
+    type SerializeStructVariant = Impossible<(), CsvError>;
+
+    fn serialize_bool(self, v: bool) -> Result<(), CsvError> {
+        self.scalar().serialize_bool(v)
+    }
+    fn serialize_i8(self, v: i8) -> Result<(), CsvError> {
+        self.scalar().serialize_i8(v)
+    }
+    fn serialize_i16(self, v: i16) -> Result<(), CsvError> {
+        self.scalar().serialize_i16(v)
+    }
+    fn serialize_i32(self, v: i32) -> Result<(), CsvError> {
+        self.scalar().serialize_i32(v)
+    }
+    fn serialize_i64(self, v: i64) -> Result<(), CsvError> {
+        self.scalar().serialize_i64(v)
+    }
+    fn serialize_i128(self, v: i128) -> Result<(), CsvError> {
+        self.scalar().serialize_i128(v)
+    }
+    fn serialize_u8(self, v: u8) -> Result<(), CsvError> {
+        self.scalar().serialize_u8(v)
+    }
+    fn serialize_u16(self, v: u16) -> Result<(), CsvError> {
+        self.scalar().serialize_u16(v)
+    }
+    fn serialize_u32(self, v: u32) -> Result<(), CsvError> {
+        self.scalar().serialize_u32(v)
+    }
+    fn serialize_u64(self, v: u64) -> Result<(), CsvError> {
+        self.scalar().serialize_u64(v)
+    }
+    fn serialize_u128(self, v: u128) -> Result<(), CsvError> {
+        self.scalar().serialize_u128(v)
+    }
+    fn serialize_f32(self, v: f32) -> Result<(), CsvError> {
+        self.scalar().serialize_f32(v)
+    }
+    fn serialize_f64(self, v: f64) -> Result<(), CsvError> {
+        self.scalar().serialize_f64(v)
+    }
+    fn serialize_char(self, v: char) -> Result<(), CsvError> {
+        self.scalar().serialize_char(v)
+    }
+    fn serialize_str(self, v: &str) -> Result<(), CsvError> {
+        self.scalar().serialize_str(v)
+    }
+    fn serialize_bytes(self, v: &[u8]) -> Result<(), CsvError> {
+        self.scalar().serialize_bytes(v)
+    }
+    fn serialize_none(self) -> Result<(), CsvError> {
+        self.scalar().serialize_none()
+    }
+    fn serialize_some<T: Serialize + ?Sized>(self, value: &T) -> Result<(), CsvError> {
+        value.serialize(self)
+    }
+    fn serialize_unit(self) -> Result<(), CsvError> {
+        self.scalar().serialize_unit()
+    }
+    fn serialize_unit_struct(self, name: &'static str) -> Result<(), CsvError> {
+        self.scalar().serialize_unit_struct(name)
+    }
+    fn serialize_unit_variant(
+        self,
+        name: &'static str,
+        index: u32,
+        variant: &'static str,
+    ) -> Result<(), CsvError> {
+        self.scalar().serialize_unit_variant(name, index, variant)
+    }
+    fn serialize_newtype_struct<T: Serialize + ?Sized>(
+        self,
+        _name: &'static str,
+        value: &T,
+    ) -> Result<(), CsvError> {
+        value.serialize(self)
+    }
+    fn serialize_newtype_variant<T: Serialize + ?Sized>(
+        self,
+        _name: &'static str,
+        _index: u32,
+        _variant: &'static str,
+        _value: &T,
+    ) -> Result<(), CsvError> {
+        Err(item_not_flat("an enum variant with data"))
+    }
+    fn serialize_seq(self, _len: Option<usize>) -> Result<Self::SerializeSeq, CsvError> {
+        Err(item_not_flat("a sequence"))
+    }
+    fn serialize_tuple(self, _len: usize) -> Result<Self, CsvError> {
+        Ok(self)
+    }
+    fn serialize_tuple_struct(self, _name: &'static str, _len: usize) -> Result<Self, CsvError> {
+        Ok(self)
+    }
+    fn serialize_tuple_variant(
+        self,
+        _name: &'static str,
+        _index: u32,
+        _variant: &'static str,
+        _len: usize,
+    ) -> Result<Self::SerializeTupleVariant, CsvError> {
+        Err(item_not_flat("an enum variant with data"))
+    }
+    fn serialize_map(self, _len: Option<usize>) -> Result<Self::SerializeMap, CsvError> {
+        Err(item_not_flat("a map"))
+    }
+    fn serialize_struct(self, _name: &'static str, _len: usize) -> Result<Self, CsvError> {
+        Ok(self)
+    }
+    fn serialize_struct_variant(
+        self,
+        _name: &'static str,
+        _index: u32,
+        _variant: &'static str,
+        _len: usize,
+    ) -> Result<Self::SerializeStructVariant, CsvError> {
+        Err(item_not_flat("an enum variant with data"))
+    }
+}
+
+fn item_not_flat(found: &'static str) -> CsvError {
+    CsvError::NotFlat { field: None, found }
+}
+
+impl<'a> Record<'a> {
+    /// The item is a single scalar: one column, without a name.
+    fn scalar(&mut self) -> FieldSer<'_, 'a> {
+        self.names = None; // no names: the header check fails
+        FieldSer {
+            record: self,
+            place: Place::Item,
+        }
+    }
+}
+
+impl ser::SerializeStruct for &mut Record<'_> {
+    type Ok = ();
+    type Error = CsvError;
+
+    #[inline]
+    fn serialize_field<T: Serialize + ?Sized>(
+        &mut self,
+        key: &'static str,
+        value: &T,
+    ) -> Result<(), CsvError> {
+        self.name(key);
+        value.serialize(FieldSer {
+            record: self,
+            place: Place::Named(key),
+        })
+    }
+
+    fn skip_field(&mut self, key: &'static str) -> Result<(), CsvError> {
+        // A field left out (`skip_serializing_if`) is an empty column, so the columns
+        // after it stay under their names.
+        self.name(key);
+        self.empty();
+        Ok(())
+    }
+
+    fn end(self) -> Result<(), CsvError> {
+        Ok(())
+    }
+}
+
+impl ser::SerializeTuple for &mut Record<'_> {
+    type Ok = ();
+    type Error = CsvError;
+
+    fn serialize_element<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), CsvError> {
+        self.names = None;
+        let place = Place::Index(self.fields);
+        value.serialize(FieldSer {
+            record: self,
+            place,
+        })
+    }
+
+    fn end(self) -> Result<(), CsvError> {
+        Ok(())
+    }
+}
+
+impl ser::SerializeTupleStruct for &mut Record<'_> {
+    type Ok = ();
+    type Error = CsvError;
+
+    fn serialize_field<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), CsvError> {
+        ser::SerializeTuple::serialize_element(self, value)
+    }
+
+    fn end(self) -> Result<(), CsvError> {
+        Ok(())
+    }
+}

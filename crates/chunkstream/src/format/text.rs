@@ -1,0 +1,222 @@
+//! [`TextLines`]: one line of plain text per item; [`Line`] makes any `Display` value an
+//! item.
+
+use std::error::Error;
+use std::fmt;
+use std::io::Write as _;
+
+use serde::ser::{self, Impossible};
+use serde::{Serialize, Serializer};
+
+use super::Format;
+use crate::encode::{EncodeError, Encoder};
+
+/// Plain text (`text/plain; charset=utf-8`), each item a line ended by `\n`: the simplest
+/// format written on the open [`Format`] trait, and an example of one that writes items
+/// itself.
+///
+/// An item is its text: a [`Line`] (any `Display` value, written through `Display`
+/// straight into the buffer), a string, a char, a number or a bool (a newtype or
+/// `Some` around one of them too). Anything else, and an item whose text holds a line
+/// break (`\n` or `\r`, which would make it two lines), is refused with
+/// [`TextError`]; so are pre-encoded JSON items. An empty body is empty; a failure after
+/// the first chunk aborts the transfer.
+///
+/// # Examples
+///
+/// ```
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// use std::net::Ipv4Addr;
+/// use chunkstream::{ChunkConfig, Format, Streamer, format::{Line, TextLines}, source};
+///
+/// let streamer = Streamer::new(ChunkConfig::default())?.with_format(TextLines);
+/// assert_eq!(streamer.format().content_type(), "text/plain; charset=utf-8");
+/// let hosts = source::from_iter([Ipv4Addr::LOCALHOST, Ipv4Addr::new(10, 0, 0, 1)].map(Line));
+/// let body = streamer.json(hosts).collect_bytes().await?;
+/// assert_eq!(&body[..], b"127.0.0.1\n10.0.0.1\n");
+/// # Ok::<_, Box<dyn std::error::Error>>(())
+/// # }).unwrap();
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct TextLines;
+
+/// Any `Display` value as an item: serialized as its text (`collect_str`), which
+/// [`TextLines`] writes without an intermediate `String` (and the JSON formats as a
+/// JSON string).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct Line<T>(pub T);
+
+impl<T: fmt::Display> Serialize for Line<T> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(&self.0)
+    }
+}
+
+impl Format for TextLines {
+    fn content_type(&self) -> &'static str {
+        "text/plain; charset=utf-8"
+    }
+
+    #[inline]
+    fn write_value<T: Serialize + 'static, E: Encoder>(
+        &mut self,
+        value: &T,
+        _encoder: &E,
+        out: &mut Vec<u8>,
+    ) -> Result<(), EncodeError> {
+        let start = out.len();
+        value
+            .serialize(Text(&mut *out))
+            .map_err(|err| EncodeError::Serialize(Box::new(err)))?;
+        if let Some(offset) = out[start..].iter().position(|&b| b == b'\n' || b == b'\r') {
+            return Err(EncodeError::Serialize(Box::new(TextError::LineBreak {
+                offset,
+            })));
+        }
+        out.push(b'\n');
+        Ok(())
+    }
+
+    fn write_raw(&mut self, _json: &[u8], _out: &mut Vec<u8>) -> Result<(), EncodeError> {
+        Err(EncodeError::Serialize(Box::new(TextError::RawJson)))
+    }
+}
+
+/// Why an item could not be a line of text (the source of [`EncodeError::Serialize`]).
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum TextError {
+    /// The item is not text (named here: "a struct", "a sequence", ...).
+    NotText(&'static str),
+    /// The item's text holds a line break at byte `offset`.
+    LineBreak {
+        /// Byte offset of the first `\n` or `\r` in the item's text.
+        offset: usize,
+    },
+    /// Pre-encoded JSON items are not lines of text.
+    RawJson,
+    /// The item's `Serialize` implementation failed with this message.
+    Custom(String),
+}
+
+impl fmt::Display for TextError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TextError::NotText(found) => write!(
+                f,
+                "the item is {found}: a text line is a string, a number, a bool or a `Line`"
+            ),
+            TextError::LineBreak { offset } => {
+                write!(f, "the item's text holds a line break at byte {offset}")
+            }
+            TextError::RawJson => f.write_str("pre-encoded JSON items are not lines of text"),
+            TextError::Custom(message) => f.write_str(message),
+        }
+    }
+}
+
+impl Error for TextError {}
+
+impl ser::Error for TextError {
+    fn custom<T: fmt::Display>(msg: T) -> Self {
+        TextError::Custom(msg.to_string())
+    }
+}
+
+/// Writes an item's text into the buffer.
+struct Text<'a>(&'a mut Vec<u8>);
+
+macro_rules! display {
+    ($($method:ident: $ty:ty),*) => {
+        $(
+            fn $method(self, v: $ty) -> Result<(), TextError> {
+                let _ = write!(self.0, "{v}");
+                Ok(())
+            }
+        )*
+    };
+}
+
+macro_rules! refuse {
+    ($($method:ident($($arg:ty),*) -> $ret:ty: $found:expr;)*) => {
+        $(
+            fn $method(self, $(_: $arg),*) -> Result<$ret, TextError> {
+                Err(TextError::NotText($found))
+            }
+        )*
+    };
+}
+
+impl Serializer for Text<'_> {
+    type Ok = ();
+    type Error = TextError;
+    type SerializeSeq = Impossible<(), TextError>;
+    type SerializeTuple = Impossible<(), TextError>;
+    type SerializeTupleStruct = Impossible<(), TextError>;
+    type SerializeTupleVariant = Impossible<(), TextError>;
+    type SerializeMap = Impossible<(), TextError>;
+    type SerializeStruct = Impossible<(), TextError>;
+    type SerializeStructVariant = Impossible<(), TextError>;
+
+    display!(
+        serialize_bool: bool, serialize_i8: i8, serialize_i16: i16, serialize_i32: i32,
+        serialize_i64: i64, serialize_i128: i128, serialize_u8: u8, serialize_u16: u16,
+        serialize_u32: u32, serialize_u64: u64, serialize_u128: u128, serialize_f32: f32,
+        serialize_f64: f64, serialize_char: char
+    );
+
+    fn serialize_str(self, v: &str) -> Result<(), TextError> {
+        self.0.extend_from_slice(v.as_bytes());
+        Ok(())
+    }
+
+    fn collect_str<T: fmt::Display + ?Sized>(self, value: &T) -> Result<(), TextError> {
+        let _ = write!(self.0, "{value}");
+        Ok(())
+    }
+
+    fn serialize_some<T: Serialize + ?Sized>(self, value: &T) -> Result<(), TextError> {
+        value.serialize(self)
+    }
+
+    fn serialize_newtype_struct<T: Serialize + ?Sized>(
+        self,
+        _name: &'static str,
+        value: &T,
+    ) -> Result<(), TextError> {
+        value.serialize(self)
+    }
+
+    fn serialize_unit_variant(
+        self,
+        _name: &'static str,
+        _index: u32,
+        variant: &'static str,
+    ) -> Result<(), TextError> {
+        self.serialize_str(variant)
+    }
+
+    refuse! {
+        serialize_bytes(&[u8]) -> (): "bytes";
+        serialize_none() -> (): "nothing (None)";
+        serialize_unit() -> (): "nothing (unit)";
+        serialize_unit_struct(&'static str) -> (): "a unit struct";
+        serialize_seq(Option<usize>) -> Self::SerializeSeq: "a sequence";
+        serialize_tuple(usize) -> Self::SerializeTuple: "a tuple";
+        serialize_tuple_struct(&'static str, usize) -> Self::SerializeTupleStruct: "a tuple struct";
+        serialize_tuple_variant(&'static str, u32, &'static str, usize) -> Self::SerializeTupleVariant: "an enum variant with data";
+        serialize_map(Option<usize>) -> Self::SerializeMap: "a map";
+        serialize_struct(&'static str, usize) -> Self::SerializeStruct: "a struct";
+        serialize_struct_variant(&'static str, u32, &'static str, usize) -> Self::SerializeStructVariant: "an enum variant with data";
+    }
+
+    fn serialize_newtype_variant<T: Serialize + ?Sized>(
+        self,
+        _name: &'static str,
+        _index: u32,
+        _variant: &'static str,
+        _value: &T,
+    ) -> Result<(), TextError> {
+        Err(TextError::NotText("an enum variant with data"))
+    }
+}
