@@ -342,7 +342,7 @@ pub(crate) fn run(quick: bool, env: &Environment, out: &Path) -> Result<(), BoxE
         format!(
             "pprof at 999 Hz, 4 s of requests each, every thread of this process (the \
              PostgreSQL server is another process, not sampled). Per profile: wall and CPU \
-             time per request, the share of samples per thread, and the share of samples \
+             time per request (CPU time from `/proc/self/stat`), the share of samples per thread, and the share of samples \
              by the kind of their innermost recognised frame (each sample counts once, as \
              the top edge of the flamegraph reads).\n\n\
              {profiles}"
@@ -422,6 +422,7 @@ fn profile(
         report,
         requests,
         wall,
+        cpu,
         ..
     } = sampling::sample(seconds, path, || rt.block_on(unit(make)))?;
     let mut total = 0isize;
@@ -447,15 +448,25 @@ fn profile(
     );
     let kinds = shares(frames::named(KINDS, kinds), total, usize::MAX);
     let per_request_ms = 1e3 * wall / requests.max(1) as f64;
-    let cpu_ms = 1e3 * total as f64 / f64::from(sampling::HZ) / requests.max(1) as f64;
+    // The process's CPU time from the kernel: the samples undercount it (the profiling
+    // timer ticks at the kernel's clock rate, below 999 Hz on this machine's kernel).
+    let busy = match cpu {
+        Some(cpu) => {
+            let cpu_ms = 1e3 * cpu / requests.max(1) as f64;
+            format!(
+                "{cpu_ms:.1} ms of this process's CPU per request, {:.2} cores busy on \
+                 average (one request at a time, whose statement and stream may each keep \
+                 a core busy; less, and they waited on each other, on the database server \
+                 or for a core of this shared machine)",
+                cpu / wall.max(1e-9)
+            )
+        }
+        None => "CPU time unknown".to_owned(),
+    };
     Ok(format!(
         "{requests} requests in {wall:.1} s: {per_request_ms:.1} ms of wall time per \
-         request, {cpu_ms:.1} ms of this process's CPU per request ({total} samples; \
-         busy {:.0}% of the wall time, all threads together: below 100% the requests \
-         waited, on the database server or for a core of this shared machine). \
-         Threads: {}. Samples by innermost recognised frame: {}.",
-        100.0 * cpu_ms / per_request_ms.max(1e-9),
-        threads,
-        kinds
+         request, {busy} ({total} samples). Threads: {}. Samples by innermost recognised \
+         frame: {}.",
+        threads, kinds
     ))
 }
