@@ -293,3 +293,12 @@ pub(crate) fn runtime() -> &'static tokio::runtime::Runtime {
             .unwrap()
     })
 }
+
+/// Serves `app` on a free port of 127.0.0.1 in a task of its own; its address.
+#[cfg(feature = "axum")]
+pub(crate) async fn serve(app: axum::Router) -> std::net::SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    addr
+}

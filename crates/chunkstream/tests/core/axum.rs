@@ -82,9 +82,7 @@ async fn over_http_an_error_right_after_the_first_chunk_is_a_200_then_an_abort()
             .await
     }
     let app = axum::Router::new().route("/", axum::routing::get(failing));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let addr = crate::common::serve(app).await;
     let client = reqwest::Client::new();
     for _ in 0..50 {
         let response = client.get(format!("http://{addr}/")).send().await.unwrap();

@@ -8,6 +8,7 @@ use std::io::Write as _;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
+use crate::common::serve;
 use chunkstream::format::{Csv, Envelope, Line, QuoteStyle, Sse, Terminator, TextLines};
 use chunkstream::{
     ChunkConfig, ChunkStream, Format, RawJson, StreamError, StreamResponse, Streamer, source,
@@ -186,13 +187,6 @@ async fn read_to_end(response: reqwest::Response) -> (Vec<u8>, bool) {
         }
     }
     (body, false)
-}
-
-async fn serve(app: axum::Router) -> std::net::SocketAddr {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    addr
 }
 
 /// Items then, at `fail_at`, a source error.

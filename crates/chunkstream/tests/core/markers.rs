@@ -180,14 +180,9 @@ mod http {
     use axum::routing::get;
     use chunkstream::StreamResponse;
     use chunkstream::format::JsonArray;
-    use futures_util::StreamExt;
 
-    async fn serve(router: Router) -> std::net::SocketAddr {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
-        addr
-    }
+    use crate::common::serve;
+    use futures_util::StreamExt;
 
     fn client() -> reqwest::Client {
         reqwest::Client::builder()

@@ -225,13 +225,11 @@ mod http_negotiation {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn serves_by_accept_and_refuses_with_406() {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
         let streamer = Streamer::new(ChunkConfig::default()).unwrap();
         let router = Router::new()
             .route("/items", get(items))
             .with_state(streamer);
-        tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+        let addr = crate::common::serve(router).await;
 
         // reqwest sends no `Accept` unless told.
         for accept in [None, Some("*/*")] {
