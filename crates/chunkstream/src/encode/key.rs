@@ -23,9 +23,10 @@
 use std::cell::Cell;
 use std::fmt::Display;
 
-use serde::ser::{self, Impossible, Serialize, Serializer};
+use serde::ser::{self, Serialize, Serializer};
 
 use super::EncodeError;
+use super::refuse::{no_compounds, refuse, refuse_compound};
 
 /// What the checks refused during one `encode`: the typed marker an [`EncodeError`] is
 /// built from.
@@ -72,6 +73,12 @@ fn not_a_string<E: ser::Error>() -> E {
 }
 
 impl<'a, S: Serializer> KeyText<'a, S> {
+    /// A key of any other shape than those a string is made from (serde_json's words,
+    /// whatever the shape).
+    fn refuse(&self, _found: &'static str) -> S::Error {
+        not_a_string()
+    }
+
     #[inline]
     pub(crate) fn new(inner: S, refusals: &'a Refusals) -> Self {
         KeyText { inner, refusals }
@@ -106,25 +113,8 @@ macro_rules! number {
     )*};
 }
 
-/// Keys that cannot be a string, refused as serde_json refuses them.
-macro_rules! refuse {
-    ($($method:ident($($arg:ident: $ty:ty),*) -> $out:ty;)*) => {$(
-        fn $method(self, $($arg: $ty),*) -> Result<$out, S::Error> {
-            Err(not_a_string())
-        }
-    )*};
-}
-
 impl<S: Serializer> Serializer for KeyText<'_, S> {
-    type Ok = S::Ok;
-    type Error = S::Error;
-    type SerializeSeq = Impossible<S::Ok, S::Error>;
-    type SerializeTuple = Impossible<S::Ok, S::Error>;
-    type SerializeTupleStruct = Impossible<S::Ok, S::Error>;
-    type SerializeTupleVariant = Impossible<S::Ok, S::Error>;
-    type SerializeMap = Impossible<S::Ok, S::Error>;
-    type SerializeStruct = Impossible<S::Ok, S::Error>;
-    type SerializeStructVariant = Impossible<S::Ok, S::Error>;
+    no_compounds!(S::Ok, S::Error);
 
     #[inline]
     fn serialize_str(self, v: &str) -> Result<S::Ok, S::Error> {
@@ -179,27 +169,12 @@ impl<S: Serializer> Serializer for KeyText<'_, S> {
         self.inner.is_human_readable()
     }
 
-    refuse! {
-        serialize_none() -> S::Ok;
-        serialize_unit() -> S::Ok;
-        serialize_unit_struct(_name: &'static str) -> S::Ok;
-        serialize_bytes(_v: &[u8]) -> S::Ok;
-        serialize_seq(_len: Option<usize>) -> Self::SerializeSeq;
-        serialize_tuple(_len: usize) -> Self::SerializeTuple;
-        serialize_tuple_struct(_name: &'static str, _len: usize) -> Self::SerializeTupleStruct;
-        serialize_tuple_variant(_name: &'static str, _index: u32, _variant: &'static str, _len: usize) -> Self::SerializeTupleVariant;
-        serialize_map(_len: Option<usize>) -> Self::SerializeMap;
-        serialize_struct(_name: &'static str, _len: usize) -> Self::SerializeStruct;
-        serialize_struct_variant(_name: &'static str, _index: u32, _variant: &'static str, _len: usize) -> Self::SerializeStructVariant;
+    // Keys that cannot be a string, refused as serde_json refuses them.
+    refuse! { refuse:
+        serialize_none() -> S::Ok: "nothing (None)";
+        serialize_unit() -> S::Ok: "nothing (unit)";
+        serialize_unit_struct(&'static str) -> S::Ok: "a unit struct";
+        serialize_bytes(&[u8]) -> S::Ok: "bytes";
     }
-
-    fn serialize_newtype_variant<T: Serialize + ?Sized>(
-        self,
-        _name: &'static str,
-        _index: u32,
-        _variant: &'static str,
-        _value: &T,
-    ) -> Result<S::Ok, S::Error> {
-        Err(not_a_string())
-    }
+    refuse_compound!(refuse);
 }

@@ -52,6 +52,7 @@ macro_rules! encoder {
 mod error;
 mod finite;
 mod key;
+pub(crate) mod refuse;
 mod serde_json;
 
 pub use self::error::EncodeError;

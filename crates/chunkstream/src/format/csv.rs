@@ -18,6 +18,7 @@ use serde::Serialize;
 use serde::ser::{self, Impossible};
 
 use super::Format;
+use crate::encode::refuse::{no_compounds, refuse, refuse_compound, refuse_variants};
 use crate::encode::{EncodeError, Encoder};
 
 /// When a field is quoted. Quotes inside a quoted field are doubled, as RFC 4180 says.
@@ -490,15 +491,7 @@ macro_rules! numbers {
 }
 
 impl ser::Serializer for FieldSer<'_, '_> {
-    type Ok = ();
-    type Error = CsvError;
-    type SerializeSeq = Impossible<(), CsvError>;
-    type SerializeTuple = Impossible<(), CsvError>;
-    type SerializeTupleStruct = Impossible<(), CsvError>;
-    type SerializeTupleVariant = Impossible<(), CsvError>;
-    type SerializeMap = Impossible<(), CsvError>;
-    type SerializeStruct = Impossible<(), CsvError>;
-    type SerializeStructVariant = Impossible<(), CsvError>;
+    no_compounds!((), CsvError);
 
     numbers!(
         serialize_i8: i8, serialize_i16: i16, serialize_i32: i32, serialize_i64: i64,
@@ -530,9 +523,7 @@ impl ser::Serializer for FieldSer<'_, '_> {
         Ok(())
     }
 
-    fn serialize_bytes(self, _v: &[u8]) -> Result<(), CsvError> {
-        Err(self.not_flat("bytes"))
-    }
+    refuse! { not_flat: serialize_bytes(&[u8]) -> (): "bytes"; }
 
     fn serialize_none(self) -> Result<(), CsvError> {
         self.record.empty();
@@ -571,63 +562,7 @@ impl ser::Serializer for FieldSer<'_, '_> {
         value.serialize(self)
     }
 
-    fn serialize_newtype_variant<T: Serialize + ?Sized>(
-        self,
-        _name: &'static str,
-        _index: u32,
-        _variant: &'static str,
-        _value: &T,
-    ) -> Result<(), CsvError> {
-        Err(self.not_flat("an enum variant with data"))
-    }
-
-    fn serialize_seq(self, _len: Option<usize>) -> Result<Self::SerializeSeq, CsvError> {
-        Err(self.not_flat("a sequence"))
-    }
-
-    fn serialize_tuple(self, _len: usize) -> Result<Self::SerializeTuple, CsvError> {
-        Err(self.not_flat("a tuple"))
-    }
-
-    fn serialize_tuple_struct(
-        self,
-        _name: &'static str,
-        _len: usize,
-    ) -> Result<Self::SerializeTupleStruct, CsvError> {
-        Err(self.not_flat("a tuple struct"))
-    }
-
-    fn serialize_tuple_variant(
-        self,
-        _name: &'static str,
-        _index: u32,
-        _variant: &'static str,
-        _len: usize,
-    ) -> Result<Self::SerializeTupleVariant, CsvError> {
-        Err(self.not_flat("an enum variant with data"))
-    }
-
-    fn serialize_map(self, _len: Option<usize>) -> Result<Self::SerializeMap, CsvError> {
-        Err(self.not_flat("a map"))
-    }
-
-    fn serialize_struct(
-        self,
-        _name: &'static str,
-        _len: usize,
-    ) -> Result<Self::SerializeStruct, CsvError> {
-        Err(self.not_flat("a struct"))
-    }
-
-    fn serialize_struct_variant(
-        self,
-        _name: &'static str,
-        _index: u32,
-        _variant: &'static str,
-        _len: usize,
-    ) -> Result<Self::SerializeStructVariant, CsvError> {
-        Err(self.not_flat("an enum variant with data"))
-    }
+    refuse_compound!(not_flat);
 
     fn collect_str<T: fmt::Display + ?Sized>(self, value: &T) -> Result<(), CsvError> {
         // Quoting depends on the text: write it, then quote it in place if needed.
@@ -738,55 +673,28 @@ impl<'a> ser::Serializer for &mut Record<'a> {
     ) -> Result<(), CsvError> {
         value.serialize(self)
     }
-    fn serialize_newtype_variant<T: Serialize + ?Sized>(
-        self,
-        _name: &'static str,
-        _index: u32,
-        _variant: &'static str,
-        _value: &T,
-    ) -> Result<(), CsvError> {
-        Err(item_not_flat("an enum variant with data"))
-    }
-    fn serialize_seq(self, _len: Option<usize>) -> Result<Self::SerializeSeq, CsvError> {
-        Err(item_not_flat("a sequence"))
-    }
     fn serialize_tuple(self, _len: usize) -> Result<Self, CsvError> {
         Ok(self)
     }
     fn serialize_tuple_struct(self, _name: &'static str, _len: usize) -> Result<Self, CsvError> {
         Ok(self)
     }
-    fn serialize_tuple_variant(
-        self,
-        _name: &'static str,
-        _index: u32,
-        _variant: &'static str,
-        _len: usize,
-    ) -> Result<Self::SerializeTupleVariant, CsvError> {
-        Err(item_not_flat("an enum variant with data"))
-    }
-    fn serialize_map(self, _len: Option<usize>) -> Result<Self::SerializeMap, CsvError> {
-        Err(item_not_flat("a map"))
-    }
     fn serialize_struct(self, _name: &'static str, _len: usize) -> Result<Self, CsvError> {
         Ok(self)
     }
-    fn serialize_struct_variant(
-        self,
-        _name: &'static str,
-        _index: u32,
-        _variant: &'static str,
-        _len: usize,
-    ) -> Result<Self::SerializeStructVariant, CsvError> {
-        Err(item_not_flat("an enum variant with data"))
+    refuse! { not_flat:
+        serialize_seq(Option<usize>) -> Self::SerializeSeq: "a sequence";
+        serialize_map(Option<usize>) -> Self::SerializeMap: "a map";
     }
-}
-
-fn item_not_flat(found: &'static str) -> CsvError {
-    CsvError::NotFlat { field: None, found }
+    refuse_variants!(not_flat);
 }
 
 impl<'a> Record<'a> {
+    /// The item itself has no flat form.
+    fn not_flat(&self, found: &'static str) -> CsvError {
+        CsvError::NotFlat { field: None, found }
+    }
+
     /// The item is a single scalar: one column, without a name.
     fn scalar(&mut self) -> FieldSer<'_, 'a> {
         self.names = None; // no names: the header check fails

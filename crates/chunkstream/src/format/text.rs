@@ -5,10 +5,11 @@ use std::error::Error;
 use std::fmt;
 use std::io::Write as _;
 
-use serde::ser::{self, Impossible};
+use serde::ser;
 use serde::{Serialize, Serializer};
 
 use super::Format;
+use crate::encode::refuse::{no_compounds, refuse, refuse_compound};
 use crate::encode::{EncodeError, Encoder};
 
 /// Plain text (`text/plain; charset=utf-8`), each item a line ended by `\n`: the simplest
@@ -137,26 +138,14 @@ macro_rules! display {
     };
 }
 
-macro_rules! refuse {
-    ($($method:ident($($arg:ty),*) -> $ret:ty: $found:expr;)*) => {
-        $(
-            fn $method(self, $(_: $arg),*) -> Result<$ret, TextError> {
-                Err(TextError::NotText($found))
-            }
-        )*
-    };
+impl Text<'_> {
+    fn refuse(&self, found: &'static str) -> TextError {
+        TextError::NotText(found)
+    }
 }
 
 impl Serializer for Text<'_> {
-    type Ok = ();
-    type Error = TextError;
-    type SerializeSeq = Impossible<(), TextError>;
-    type SerializeTuple = Impossible<(), TextError>;
-    type SerializeTupleStruct = Impossible<(), TextError>;
-    type SerializeTupleVariant = Impossible<(), TextError>;
-    type SerializeMap = Impossible<(), TextError>;
-    type SerializeStruct = Impossible<(), TextError>;
-    type SerializeStructVariant = Impossible<(), TextError>;
+    no_compounds!((), TextError);
 
     display!(
         serialize_bool: bool, serialize_i8: i8, serialize_i16: i16, serialize_i32: i32,
@@ -196,27 +185,11 @@ impl Serializer for Text<'_> {
         self.serialize_str(variant)
     }
 
-    refuse! {
+    refuse! { refuse:
         serialize_bytes(&[u8]) -> (): "bytes";
         serialize_none() -> (): "nothing (None)";
         serialize_unit() -> (): "nothing (unit)";
         serialize_unit_struct(&'static str) -> (): "a unit struct";
-        serialize_seq(Option<usize>) -> Self::SerializeSeq: "a sequence";
-        serialize_tuple(usize) -> Self::SerializeTuple: "a tuple";
-        serialize_tuple_struct(&'static str, usize) -> Self::SerializeTupleStruct: "a tuple struct";
-        serialize_tuple_variant(&'static str, u32, &'static str, usize) -> Self::SerializeTupleVariant: "an enum variant with data";
-        serialize_map(Option<usize>) -> Self::SerializeMap: "a map";
-        serialize_struct(&'static str, usize) -> Self::SerializeStruct: "a struct";
-        serialize_struct_variant(&'static str, u32, &'static str, usize) -> Self::SerializeStructVariant: "an enum variant with data";
     }
-
-    fn serialize_newtype_variant<T: Serialize + ?Sized>(
-        self,
-        _name: &'static str,
-        _index: u32,
-        _variant: &'static str,
-        _value: &T,
-    ) -> Result<(), TextError> {
-        Err(TextError::NotText("an enum variant with data"))
-    }
+    refuse_compound!(refuse);
 }
