@@ -42,7 +42,10 @@
 pub mod admission;
 pub mod db;
 pub mod error;
+pub mod events;
+pub mod formats;
 pub mod model;
+pub mod page;
 pub mod params;
 pub mod reader;
 pub mod row;
@@ -122,6 +125,11 @@ pub struct Settings {
     pub expose_errors: bool,
     /// Which driver reads SQLite downloads. Default rusqlite (see [`reader`]).
     pub sqlite_driver: SqliteDriver,
+    /// End an event stream (`/tickets/events`, or `/tickets` as SSE) after this many
+    /// ticket events, without its `end` event, as a server being restarted would: the
+    /// client reconnects with `Last-Event-ID` (`--events-per-connection`, to see and
+    /// test resuming). `None` (the default), or 0: no such cut.
+    pub events_per_connection: Option<u64>,
 }
 
 impl Default for Settings {
@@ -142,6 +150,7 @@ impl Default for Settings {
             acquire_timeout: Duration::from_secs(5),
             expose_errors: false,
             sqlite_driver: SqliteDriver::default(),
+            events_per_connection: None,
         }
     }
 }
@@ -315,8 +324,11 @@ impl App {
     /// The routes without compression.
     pub fn routes(&self) -> Router {
         Router::new()
-            .route("/tickets", get(list_json))
+            .route("/", get(page::index))
+            .route("/tickets", get(formats::tickets))
             .route("/tickets.ndjson", get(list_ndjson))
+            .route("/tickets.csv", get(formats::tickets_csv))
+            .route("/tickets/events", get(formats::ticket_events))
             .route("/tickets/summary", get(summary))
             .route("/healthz", get(healthz))
             .route("/readyz", get(readyz))
@@ -425,7 +437,6 @@ impl App {
     /// and the row count.
     async fn ticket_rows<T: db::TicketRows>(
         &self,
-        streamer: &AnyStreamer,
         selection: Selection,
     ) -> Result<
         (
@@ -436,15 +447,14 @@ impl App {
         ApiError,
     > {
         let (slot, conn, total) = self.open_stream(&selection).await?;
-        let (rows, probe) = self.counted(streamer, selection.rows::<T, _>(conn, slot));
+        let (rows, probe) = self.counted(selection.rows::<T, _>(conn, slot));
         Ok((rows, probe, total))
     }
 
     /// `rows` counted (for the request's metrics and [`App::rows_read`]), and the probe
-    /// that reads the count and `streamer`'s pool.
+    /// that reads the count and the buffer pool (which every streamer shares).
     fn counted<T, S>(
         &self,
-        streamer: &AnyStreamer,
         rows: S,
     ) -> (
         impl futures_util::Stream<Item = Result<T, BoxError>> + Send + 'static + use<T, S>,
@@ -455,20 +465,21 @@ impl App {
     {
         let counter = ItemCounter::new();
         let rows = self.rows_read.count(counter.count(rows));
-        let probe = Probe::new().items(&counter).pool(streamer.pool());
+        let probe = Probe::new().items(&counter).pool(self.json.pool());
         (rows, probe)
     }
 
-    async fn list(&self, streamer: AnyStreamer, params: ListParams) -> Result<Response, ApiError> {
-        let selection = Selection {
-            status: params.status,
-            limit: params.limit,
-        };
-        let (chunks, total) = match params.json.unwrap_or_default() {
+    /// The selection as a JSON array or NDJSON (`streamer`'s framing), its JSON written
+    /// by the service or by the database (`json`).
+    async fn list(
+        &self,
+        streamer: AnyStreamer,
+        selection: Selection,
+        json: JsonBy,
+    ) -> Result<Response, ApiError> {
+        let (chunks, total) = match json {
             JsonBy::Service => {
-                let (rows, probe, total) = self
-                    .ticket_rows::<row::TicketRow>(&streamer, selection)
-                    .await?;
+                let (rows, probe, total) = self.ticket_rows::<row::TicketRow>(selection).await?;
                 let chunks = streamer
                     .stream(rows, chunkstream::transform::passthrough())
                     .spawn()
@@ -477,7 +488,7 @@ impl App {
             }
             JsonBy::Db => {
                 let (slot, conn, total) = self.open_stream(&selection).await?;
-                let (rows, probe) = self.counted(&streamer, selection.json_rows(conn, slot));
+                let (rows, probe) = self.counted(selection.json_rows(conn, slot));
                 let chunks = streamer
                     .json(chunkstream::raw::trusted(rows))
                     .spawn()
@@ -498,20 +509,18 @@ fn refuse(app: &App, refused: Refused) -> ApiError {
     ApiError::overloaded(app.settings.retry_after_secs).with_fields(fields)
 }
 
-async fn list_json(
-    State(app): State<App>,
-    Params(params): Params<ListParams>,
-) -> Result<Response, ApiError> {
-    let streamer = app.json.clone();
-    app.list(streamer, params).await
-}
-
 async fn list_ndjson(
     State(app): State<App>,
     Params(params): Params<ListParams>,
 ) -> Result<Response, ApiError> {
+    let selection = Selection {
+        status: params.status,
+        after: None,
+        limit: params.limit,
+    };
     let streamer = app.ndjson.clone();
-    app.list(streamer, params).await
+    app.list(streamer, selection, params.json.unwrap_or_default())
+        .await
 }
 
 async fn summary(
@@ -521,10 +530,11 @@ async fn summary(
     let now = params.as_of.unwrap_or_else(unix_now);
     let selection = Selection {
         status: params.status,
+        after: None,
         limit: params.limit,
     };
     let streamer = app.json.clone();
-    let (rows, probe, total) = app.ticket_rows::<Ticket>(&streamer, selection).await?;
+    let (rows, probe, total) = app.ticket_rows::<Ticket>(selection).await?;
     let chunks = streamer
         .stream_batch(rows, move |batch: Vec<Ticket>| {
             batch.iter().map(|ticket| summarize(ticket, now)).collect()

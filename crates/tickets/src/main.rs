@@ -97,6 +97,11 @@ struct Args {
     /// Put internal error details in error responses (for development only).
     #[arg(long, env = "TICKETS_EXPOSE_ERRORS")]
     expose_errors: bool,
+    /// End each event stream (/tickets/events) after N ticket events without its `end`
+    /// event, as a restarting server would, so the browser reconnects with
+    /// Last-Event-ID (to see resuming) [default: no limit]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    events_per_connection: Option<u64>,
 }
 
 fn seconds(text: &str) -> Result<Duration, String> {
@@ -178,6 +183,7 @@ async fn run(args: Args) -> Result<(), BoxError> {
         stall_timeout: args.stall_timeout,
         expose_errors: args.expose_errors,
         sqlite_driver: args.sqlite_driver,
+        events_per_connection: args.events_per_connection,
         ..Settings::default()
     };
     let app = tokio::select! {
