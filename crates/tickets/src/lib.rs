@@ -515,7 +515,7 @@ async fn list_ndjson(
 ) -> Result<Response, ApiError> {
     let selection = Selection {
         status: params.status,
-        after: None,
+        after: params.after,
         limit: params.limit,
     };
     let streamer = app.ndjson.clone();

@@ -38,10 +38,12 @@ pub struct ListParams {
     /// Who writes each ticket's JSON: the service (`json=service`, the default) or the
     /// database (`json=db`).
     pub json: Option<JsonBy>,
+    /// Only tickets with an id greater than this.
+    pub after: Option<i64>,
 }
 
 impl QueryParams for ListParams {
-    const NAMES: &'static [&'static str] = &["limit", "status", "json"];
+    const NAMES: &'static [&'static str] = &["limit", "status", "json", "after"];
 }
 
 /// The query string of `/tickets`, which serves every format, and of the routes of one
