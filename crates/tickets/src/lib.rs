@@ -1,8 +1,15 @@
 //! The tickets service: an axum server that streams an SQL table of tickets as chunked
 //! JSON with chunkstream, the way the original Go service did.
 //!
-//! - `GET /tickets`: a JSON array (`?limit=N`, `?status=open`), `X-Total-Count`.
+//! - `GET /tickets`: the tickets (`?limit=N`, `?status=open`, `?after=ID`),
+//!   `X-Total-Count`, as a JSON array, NDJSON, CSV or Server-Sent Events by content
+//!   negotiation (`Accept`, or `?format=`), or a page in a JSON envelope with its count
+//!   and next cursor ([`formats`]).
 //! - `GET /tickets.ndjson`: the same rows, one per line.
+//! - `GET /tickets.csv`: CSV with a header row.
+//! - `GET /tickets/events`: Server-Sent Events that resume after `Last-Event-ID`
+//!   ([`events`]).
+//! - `GET /`: the demo page ([`page`]).
 //! - `?json=db` on either: the same tickets with the JSON written by the database
 //!   (SQLite `json_object`, PostgreSQL `json_build_object`) and copied into the body
 //!   without the service decoding a row (`RawJson` items through [`chunkstream::Streamer::json`], spawned): the same
@@ -31,7 +38,9 @@
 //! details go to the log (and to the client only with [`Settings::expose_errors`]).
 //! Unknown query parameters are a `400` that names them.
 //!
-//! Responses are gzip-compressed (tower-http's `CompressionLayer`) for clients that ask.
+//! Responses are gzip-compressed (tower-http's `CompressionLayer`) for clients that ask,
+//! except event streams (its default predicate leaves `text/event-stream` alone). The
+//! server speaks HTTP/1.1 and HTTP/2 (cleartext, prior knowledge) on one port.
 //! The database is SQLite by default (created and seeded on first start), PostgreSQL when
 //! the URL says `postgres://`; each through sqlx's typed pool ([`db::Db`]), which decodes
 //! rows faster than sqlx's dynamic `Any` driver (the `any_vs_typed` example measures it).
