@@ -7,13 +7,13 @@
 //! request nothing offered satisfies is a `406` whose JSON body lists the offered media
 //! types. Two more ways to ask:
 //!
-//! - **A page** (the JSON envelope): `format=envelope`, or a request with `after` that
-//!   would otherwise be answered with a JSON array (`/tickets?after=0&limit=100` is the
-//!   first page). The body is `{"data":[...],"count":N,"next":"ID","truncated":true}`:
+//! - **A page** (the JSON envelope): `format=envelope`, or a request with `after`, no
+//!   `format`, and an `Accept` that negotiates JSON (`/tickets?after=0&limit=100` is the
+//!   first page; `format=json` keeps the bare array). The body is `{"data":[...],"count":N,"next":"ID","truncated":true}`:
 //!   `count` and `next` are computed as the rows stream, `next` is the last ticket's id
 //!   as a string (the `after` of the next page), `null` on the last page, and
 //!   `truncated` says whether more rows follow. The query reads one row beyond the page
-//!   to know ([`source::limit`](chunkstream::source::limit)).
+//!   to know ([`source::limit`]).
 //! - **Routes of one format**: `/tickets.csv` (CSV with a header row) and
 //!   `/tickets/events` (the event stream of [`events`](crate::events), which resumes
 //!   after the `Last-Event-ID` header or the `last_event_id` query parameter).
@@ -51,6 +51,9 @@ pub const OFFERS: [Offer; 4] = [
     Offer::new("sse", "text/event-stream"),
 ];
 
+/// What each of [`OFFERS`] serves.
+const OFFERED: [Served; OFFERS.len()] = [Served::Json, Served::Ndjson, Served::Csv, Served::Events];
+
 /// The `format` value that asks for a page (the JSON envelope).
 pub const ENVELOPE: &str = "envelope";
 
@@ -80,17 +83,23 @@ impl Served {
     /// `406` naming the offered media types when `format` names none of them, or
     /// `Accept` accepts none.
     pub fn choose(headers: &HeaderMap, params: &TicketsParams) -> Result<Served, ApiError> {
-        let explicit = params.format.as_deref().map(str::trim);
+        let explicit = params
+            .format
+            .as_deref()
+            .map(str::trim)
+            .filter(|format| !format.is_empty());
         if explicit.is_some_and(|format| format.eq_ignore_ascii_case(ENVELOPE)) {
             return Ok(Served::Page);
         }
         let chosen = negotiate_headers(&OFFERS, headers, explicit).map_err(not_acceptable)?;
-        Ok(match chosen {
-            0 if params.after.is_some() && explicit.is_none() => Served::Page,
-            0 => Served::Json,
-            1 => Served::Ndjson,
-            2 => Served::Csv,
-            _ => Served::Events,
+        let served = OFFERED
+            .get(chosen)
+            .copied()
+            .ok_or_else(|| ApiError::internal(format!("negotiation chose offer {chosen}")))?;
+        // A JSON request with a cursor is a page request.
+        Ok(match served {
+            Served::Json if params.after.is_some() && explicit.is_none() => Served::Page,
+            served => served,
         })
     }
 }

@@ -57,8 +57,8 @@ pub struct TicketsParams {
     /// Who writes each ticket's JSON (JSON array and NDJSON only).
     pub json: Option<JsonBy>,
     /// Only tickets with an id greater than this: the `next` cursor of the page before.
-    /// On `/tickets` without `format`, a request with `after` that would be answered
-    /// with a JSON array is answered with a page (the envelope).
+    /// On `/tickets` without `format`, a request with `after` that negotiates JSON is
+    /// answered with a page (the envelope).
     pub after: Option<i64>,
     /// The format, overriding `Accept`: `json`, `ndjson`, `csv`, `sse` (or their media
     /// types), or `envelope` (a page).
