@@ -756,3 +756,63 @@ async fn the_page_is_html() {
         assert!(page.contains(r#"id="count""#), "{page}");
     }
 }
+
+/// Admission covers every route and format: while a download holds the only stream slot
+/// (its client not reading) and no queue is allowed, a download in any format is a
+/// `503` with `Retry-After`, and a small request in any format is served at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_format_goes_through_admission() {
+    // A table whose body cannot fit in the buffers between server and client.
+    const LARGE: u64 = 50_000;
+    let settings = Settings {
+        max_streams: Some(1),
+        queue_max: Some(0),
+        min_data_rate: None,
+        stall_timeout: Duration::from_secs(600),
+        ..Settings::default()
+    };
+    let app = App::open(&scratch_url("admission"), LARGE, settings)
+        .await
+        .unwrap();
+    let addr = serve(&app).await;
+    let [(_, holder), _] = clients();
+    let held = holder
+        .get(format!("http://{addr}/tickets/events"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(held.status(), 200);
+    assert_eq!(app.streams(), (1, 1), "the event stream holds the slot");
+    for (version, client) in clients() {
+        for path in [
+            "/tickets",
+            "/tickets?format=ndjson",
+            "/tickets?format=csv",
+            "/tickets?format=sse",
+            "/tickets?format=envelope",
+            "/tickets?after=10",
+            "/tickets.csv",
+            "/tickets/events",
+        ] {
+            let url = format!("http://{addr}{path}");
+            let response = get(&client, version, &url, &[]).await;
+            assert_eq!(response.status(), 503, "{version:?} {path}");
+            assert!(response.headers().contains_key("retry-after"), "{path}");
+            let sep = if path.contains('?') { '&' } else { '?' };
+            let small = format!("http://{addr}{path}{sep}limit=3");
+            let response = get(&client, version, &small, &[]).await;
+            assert_eq!(response.status(), 200, "{version:?} {path} limit=3");
+            let kind = content_type(&response).to_owned();
+            let body = whole(response).await;
+            if kind == "text/csv; charset=utf-8" {
+                assert_eq!(python_csv(&body).len(), 4, "{path}: a header and 3 rows");
+            } else if path.contains("envelope") || path.contains("after") {
+                let page: Value = serde_json::from_slice(&body).unwrap();
+                assert_eq!(page["count"], 3, "{path}");
+            } else {
+                assert_eq!(parsed(&kind, &body).await.len(), 3, "{path}");
+            }
+        }
+    }
+    drop(held);
+}
