@@ -548,3 +548,47 @@ impl<T> TicketRows for T where
         + 'static
 {
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Parameters are numbered in the order they appear and are bound: status, after,
+    /// limit, whichever are present.
+    #[test]
+    fn parameters_are_numbered_in_order_of_appearance() {
+        let sql = |status: bool, after: bool, limit: bool| {
+            let selection = Selection {
+                status: status.then(|| "open".to_owned()),
+                after: after.then_some(10),
+                limit: limit.then_some(5),
+            };
+            let rows = selection.rows_sql();
+            let tail = rows
+                .split_once(" FROM tickets")
+                .map_or("", |(_, t)| t)
+                .to_owned();
+            (tail, selection.count_sql())
+        };
+        assert_eq!(sql(false, false, false).0, " ORDER BY id LIMIT $1");
+        assert_eq!(
+            sql(true, false, true).0,
+            " WHERE status = $1 ORDER BY id LIMIT $2"
+        );
+        assert_eq!(
+            sql(false, true, true).0,
+            " WHERE id > $1 ORDER BY id LIMIT $2"
+        );
+        let (rows, count) = sql(true, true, true);
+        assert_eq!(rows, " WHERE status = $1 AND id > $2 ORDER BY id LIMIT $3");
+        assert_eq!(
+            count,
+            "SELECT COUNT(*) FROM (SELECT id FROM tickets WHERE status = $1 AND id > $2 \
+             LIMIT $3) AS page"
+        );
+        assert_eq!(
+            sql(true, true, false).1,
+            "SELECT COUNT(*) FROM tickets WHERE status = $1 AND id > $2"
+        );
+    }
+}
