@@ -301,10 +301,17 @@ impl Dialect {
 }
 
 /// The queries of one list request: its rows and their count.
-#[derive(Clone, Debug, PartialEq, Eq)]
+///
+/// Parameters are numbered in the order they appear in the SQL (status, after, limit),
+/// the order they are bound in: SQLite numbers `$N` by first appearance, PostgreSQL by
+/// position, so one order serves both.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Selection {
     /// Only tickets with this status.
     pub status: Option<String>,
+    /// Only tickets with an id greater than this (a page's cursor, or the last event a
+    /// client saw).
+    pub after: Option<i64>,
     /// At most this many tickets.
     pub limit: Option<u64>,
 }
@@ -316,16 +323,26 @@ impl Selection {
             .map_or(i64::MAX, |l| i64::try_from(l).unwrap_or(i64::MAX))
     }
 
-    fn filter(&self) -> &'static str {
+    /// The `WHERE` clause for the status and the cursor, if any.
+    fn filter(&self) -> String {
+        let mut clauses = Vec::with_capacity(2);
         if self.status.is_some() {
-            " WHERE status = $1"
+            clauses.push(format!("status = ${}", clauses.len() + 1));
+        }
+        if self.after.is_some() {
+            clauses.push(format!("id > ${}", clauses.len() + 1));
+        }
+        if clauses.is_empty() {
+            String::new()
         } else {
-            ""
+            format!(" WHERE {}", clauses.join(" AND "))
         }
     }
 
-    fn limit_param(&self) -> &'static str {
-        if self.status.is_some() { "$2" } else { "$1" }
+    /// The limit's parameter: the one after the filter's.
+    fn limit_param(&self) -> String {
+        let filters = usize::from(self.status.is_some()) + usize::from(self.after.is_some());
+        format!("${}", filters + 1)
     }
 
     /// The rows, in id order.
@@ -374,6 +391,9 @@ impl Selection {
             if let Some(status) = &self.status {
                 query = query.bind(status.clone());
             }
+            if let Some(after) = self.after {
+                query = query.bind(after);
+            }
             if self.limit.is_some() {
                 query = query.bind(self.limit_value());
             }
@@ -394,12 +414,15 @@ impl Selection {
         G: Send + Sync + 'static,
     {
         on_conn!(conn, conn => {
-            let limit = self.limit_value();
+            let (after, limit) = (self.after, self.limit_value());
             let owned = (self.rows_sql(), self.status, guard);
             OwnedRows::new(conn, owned, move |conn, (sql, status, _guard)| {
                 let mut query = sqlx::query_as::<_, T>(sql);
                 if let Some(status) = status {
                     query = query.bind(status.clone());
+                }
+                if let Some(after) = after {
+                    query = query.bind(after);
                 }
                 query.bind(limit).fetch(conn)
             })
@@ -419,12 +442,15 @@ impl Selection {
     {
         let dialect = conn.dialect();
         on_conn!(conn, conn => {
-            let limit = self.limit_value();
+            let (after, limit) = (self.after, self.limit_value());
             let owned = (self.json_rows_sql(dialect), self.status, guard);
             OwnedRows::new(conn, owned, move |conn, (sql, status, _guard)| {
                 let mut query = sqlx::query_scalar::<_, String>(sql);
                 if let Some(status) = status {
                     query = query.bind(status.clone());
+                }
+                if let Some(after) = after {
+                    query = query.bind(after);
                 }
                 query.bind(limit).fetch(conn)
             })
@@ -521,4 +547,48 @@ impl<T> TicketRows for T where
         + Unpin
         + 'static
 {
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Parameters are numbered in the order they appear and are bound: status, after,
+    /// limit, whichever are present.
+    #[test]
+    fn parameters_are_numbered_in_order_of_appearance() {
+        let sql = |status: bool, after: bool, limit: bool| {
+            let selection = Selection {
+                status: status.then(|| "open".to_owned()),
+                after: after.then_some(10),
+                limit: limit.then_some(5),
+            };
+            let rows = selection.rows_sql();
+            let tail = rows
+                .split_once(" FROM tickets")
+                .map_or("", |(_, t)| t)
+                .to_owned();
+            (tail, selection.count_sql())
+        };
+        assert_eq!(sql(false, false, false).0, " ORDER BY id LIMIT $1");
+        assert_eq!(
+            sql(true, false, true).0,
+            " WHERE status = $1 ORDER BY id LIMIT $2"
+        );
+        assert_eq!(
+            sql(false, true, true).0,
+            " WHERE id > $1 ORDER BY id LIMIT $2"
+        );
+        let (rows, count) = sql(true, true, true);
+        assert_eq!(rows, " WHERE status = $1 AND id > $2 ORDER BY id LIMIT $3");
+        assert_eq!(
+            count,
+            "SELECT COUNT(*) FROM (SELECT id FROM tickets WHERE status = $1 AND id > $2 \
+             LIMIT $3) AS page"
+        );
+        assert_eq!(
+            sql(true, true, false).1,
+            "SELECT COUNT(*) FROM tickets WHERE status = $1 AND id > $2"
+        );
+    }
 }

@@ -1,8 +1,15 @@
 //! The tickets service: an axum server that streams an SQL table of tickets as chunked
 //! JSON with chunkstream, the way the original Go service did.
 //!
-//! - `GET /tickets`: a JSON array (`?limit=N`, `?status=open`), `X-Total-Count`.
+//! - `GET /tickets`: the tickets (`?limit=N`, `?status=open`, `?after=ID`),
+//!   `X-Total-Count`, as a JSON array, NDJSON, CSV or Server-Sent Events by content
+//!   negotiation (`Accept`, or `?format=`), or a page in a JSON envelope with its count
+//!   and next cursor ([`formats`]).
 //! - `GET /tickets.ndjson`: the same rows, one per line.
+//! - `GET /tickets.csv`: CSV with a header row.
+//! - `GET /tickets/events`: Server-Sent Events that resume after `Last-Event-ID`
+//!   ([`events`]).
+//! - `GET /`: the demo page ([`page`]).
 //! - `?json=db` on either: the same tickets with the JSON written by the database
 //!   (SQLite `json_object`, PostgreSQL `json_build_object`) and copied into the body
 //!   without the service decoding a row (`RawJson` items through [`chunkstream::Streamer::json`], spawned): the same
@@ -31,7 +38,9 @@
 //! details go to the log (and to the client only with [`Settings::expose_errors`]).
 //! Unknown query parameters are a `400` that names them.
 //!
-//! Responses are gzip-compressed (tower-http's `CompressionLayer`) for clients that ask.
+//! Responses are gzip-compressed (tower-http's `CompressionLayer`) for clients that ask,
+//! except event streams (its default predicate leaves `text/event-stream` alone). The
+//! server speaks HTTP/1.1 and HTTP/2 (cleartext, prior knowledge) on one port.
 //! The database is SQLite by default (created and seeded on first start), PostgreSQL when
 //! the URL says `postgres://`; each through sqlx's typed pool ([`db::Db`]), which decodes
 //! rows faster than sqlx's dynamic `Any` driver (the `any_vs_typed` example measures it).
@@ -42,7 +51,10 @@
 pub mod admission;
 pub mod db;
 pub mod error;
+pub mod events;
+pub mod formats;
 pub mod model;
+pub mod page;
 pub mod params;
 pub mod reader;
 pub mod row;
@@ -122,6 +134,11 @@ pub struct Settings {
     pub expose_errors: bool,
     /// Which driver reads SQLite downloads. Default rusqlite (see [`reader`]).
     pub sqlite_driver: SqliteDriver,
+    /// End an event stream (`/tickets/events`, or `/tickets` as SSE) after this many
+    /// ticket events, without its `end` event, as a server being restarted would: the
+    /// client reconnects with `Last-Event-ID` (`--events-per-connection`, to see and
+    /// test resuming). `None` (the default), or 0: no such cut.
+    pub events_per_connection: Option<u64>,
 }
 
 impl Default for Settings {
@@ -142,6 +159,7 @@ impl Default for Settings {
             acquire_timeout: Duration::from_secs(5),
             expose_errors: false,
             sqlite_driver: SqliteDriver::default(),
+            events_per_connection: None,
         }
     }
 }
@@ -315,8 +333,11 @@ impl App {
     /// The routes without compression.
     pub fn routes(&self) -> Router {
         Router::new()
-            .route("/tickets", get(list_json))
+            .route("/", get(page::index))
+            .route("/tickets", get(formats::tickets))
             .route("/tickets.ndjson", get(list_ndjson))
+            .route("/tickets.csv", get(formats::tickets_csv))
+            .route("/tickets/events", get(formats::ticket_events))
             .route("/tickets/summary", get(summary))
             .route("/healthz", get(healthz))
             .route("/readyz", get(readyz))
@@ -425,7 +446,6 @@ impl App {
     /// and the row count.
     async fn ticket_rows<T: db::TicketRows>(
         &self,
-        streamer: &AnyStreamer,
         selection: Selection,
     ) -> Result<
         (
@@ -436,15 +456,14 @@ impl App {
         ApiError,
     > {
         let (slot, conn, total) = self.open_stream(&selection).await?;
-        let (rows, probe) = self.counted(streamer, selection.rows::<T, _>(conn, slot));
+        let (rows, probe) = self.counted(selection.rows::<T, _>(conn, slot));
         Ok((rows, probe, total))
     }
 
     /// `rows` counted (for the request's metrics and [`App::rows_read`]), and the probe
-    /// that reads the count and `streamer`'s pool.
+    /// that reads the count and the buffer pool (which every streamer shares).
     fn counted<T, S>(
         &self,
-        streamer: &AnyStreamer,
         rows: S,
     ) -> (
         impl futures_util::Stream<Item = Result<T, BoxError>> + Send + 'static + use<T, S>,
@@ -455,20 +474,21 @@ impl App {
     {
         let counter = ItemCounter::new();
         let rows = self.rows_read.count(counter.count(rows));
-        let probe = Probe::new().items(&counter).pool(streamer.pool());
+        let probe = Probe::new().items(&counter).pool(self.json.pool());
         (rows, probe)
     }
 
-    async fn list(&self, streamer: AnyStreamer, params: ListParams) -> Result<Response, ApiError> {
-        let selection = Selection {
-            status: params.status,
-            limit: params.limit,
-        };
-        let (chunks, total) = match params.json.unwrap_or_default() {
+    /// The selection as a JSON array or NDJSON (`streamer`'s framing), its JSON written
+    /// by the service or by the database (`json`).
+    async fn list(
+        &self,
+        streamer: AnyStreamer,
+        selection: Selection,
+        json: JsonBy,
+    ) -> Result<Response, ApiError> {
+        let (chunks, total) = match json {
             JsonBy::Service => {
-                let (rows, probe, total) = self
-                    .ticket_rows::<row::TicketRow>(&streamer, selection)
-                    .await?;
+                let (rows, probe, total) = self.ticket_rows::<row::TicketRow>(selection).await?;
                 let chunks = streamer
                     .stream(rows, chunkstream::transform::passthrough())
                     .spawn()
@@ -477,7 +497,7 @@ impl App {
             }
             JsonBy::Db => {
                 let (slot, conn, total) = self.open_stream(&selection).await?;
-                let (rows, probe) = self.counted(&streamer, selection.json_rows(conn, slot));
+                let (rows, probe) = self.counted(selection.json_rows(conn, slot));
                 let chunks = streamer
                     .json(chunkstream::raw::trusted(rows))
                     .spawn()
@@ -498,20 +518,18 @@ fn refuse(app: &App, refused: Refused) -> ApiError {
     ApiError::overloaded(app.settings.retry_after_secs).with_fields(fields)
 }
 
-async fn list_json(
-    State(app): State<App>,
-    Params(params): Params<ListParams>,
-) -> Result<Response, ApiError> {
-    let streamer = app.json.clone();
-    app.list(streamer, params).await
-}
-
 async fn list_ndjson(
     State(app): State<App>,
     Params(params): Params<ListParams>,
 ) -> Result<Response, ApiError> {
+    let selection = Selection {
+        status: params.status,
+        after: params.after,
+        limit: params.limit,
+    };
     let streamer = app.ndjson.clone();
-    app.list(streamer, params).await
+    app.list(streamer, selection, params.json.unwrap_or_default())
+        .await
 }
 
 async fn summary(
@@ -521,10 +539,11 @@ async fn summary(
     let now = params.as_of.unwrap_or_else(unix_now);
     let selection = Selection {
         status: params.status,
+        after: None,
         limit: params.limit,
     };
     let streamer = app.json.clone();
-    let (rows, probe, total) = app.ticket_rows::<Ticket>(&streamer, selection).await?;
+    let (rows, probe, total) = app.ticket_rows::<Ticket>(selection).await?;
     let chunks = streamer
         .stream_batch(rows, move |batch: Vec<Ticket>| {
             batch.iter().map(|ticket| summarize(ticket, now)).collect()

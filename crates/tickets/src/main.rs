@@ -14,11 +14,19 @@ use chunkstream_tickets::{App, BoxError, DEFAULT_MIN_DATA_RATE, Settings};
 use clap::Parser;
 
 const AFTER_HELP: &str = "\
-Endpoints:
-  GET /tickets           the tickets as a JSON array (?limit=N, ?status=S), X-Total-Count
-  GET /tickets.ndjson    the same, one ticket per line
-                         ?json=db on either: the database writes each ticket's JSON
+Endpoints (HTTP/1.1, and HTTP/2 with prior knowledge, on the same port):
+  GET /                  the demo page
+  GET /tickets           the tickets (?limit=N, ?status=S, ?after=ID), X-Total-Count, as a
+                         JSON array, NDJSON, CSV or SSE by Accept or ?format=json|ndjson|
+                         csv|sse; 406 for an Accept it cannot serve. A page (JSON envelope
+                         with count and next): ?format=envelope, or ?after=ID as JSON
+  GET /tickets.ndjson    one ticket per line
+                         ?json=db on these two: the database writes each ticket's JSON
                          (same fields and values; numbers in the database's notation)
+  GET /tickets.csv       CSV with a header row
+  GET /tickets/events    Server-Sent Events: `ticket` events (id: the ticket's), then
+                         `end` {\"count\":N}; resumes after Last-Event-ID (or
+                         ?last_event_id=ID)
   GET /tickets/summary   derived fields per ticket (?limit=N, ?status=S, ?as_of=UNIX_SECONDS)
   GET /healthz           200: streams in progress, the download queue, the database pool
   GET /readyz            the same; 503 while every stream slot is taken and the queue is full
@@ -97,6 +105,11 @@ struct Args {
     /// Put internal error details in error responses (for development only).
     #[arg(long, env = "TICKETS_EXPOSE_ERRORS")]
     expose_errors: bool,
+    /// End each event stream (/tickets/events) after N ticket events without its `end`
+    /// event, as a restarting server would, so the browser reconnects with
+    /// Last-Event-ID (to see resuming) [default: no limit]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    events_per_connection: Option<u64>,
 }
 
 fn seconds(text: &str) -> Result<Duration, String> {
@@ -178,6 +191,7 @@ async fn run(args: Args) -> Result<(), BoxError> {
         stall_timeout: args.stall_timeout,
         expose_errors: args.expose_errors,
         sqlite_driver: args.sqlite_driver,
+        events_per_connection: args.events_per_connection,
         ..Settings::default()
     };
     let app = tokio::select! {

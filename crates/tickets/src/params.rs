@@ -28,7 +28,7 @@ pub trait QueryParams: DeserializeOwned {
     }
 }
 
-/// The query string of `/tickets` and `/tickets.ndjson`.
+/// The query string of `/tickets.ndjson`.
 #[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq)]
 pub struct ListParams {
     /// At most this many tickets.
@@ -38,10 +38,63 @@ pub struct ListParams {
     /// Who writes each ticket's JSON: the service (`json=service`, the default) or the
     /// database (`json=db`).
     pub json: Option<JsonBy>,
+    /// Only tickets with an id greater than this.
+    pub after: Option<i64>,
 }
 
 impl QueryParams for ListParams {
-    const NAMES: &'static [&'static str] = &["limit", "status", "json"];
+    const NAMES: &'static [&'static str] = &["limit", "status", "json", "after"];
+}
+
+/// The query string of `/tickets`, which serves every format, and of the routes of one
+/// format ([`CsvParams`], [`EventsParams`]), which accept fewer names.
+#[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq)]
+pub struct TicketsParams {
+    /// At most this many tickets (in a page: the page's size).
+    pub limit: Option<u64>,
+    /// Only tickets with this status.
+    pub status: Option<String>,
+    /// Who writes each ticket's JSON (JSON array and NDJSON only).
+    pub json: Option<JsonBy>,
+    /// Only tickets with an id greater than this: the `next` cursor of the page before.
+    /// On `/tickets` without `format`, a request with `after` that negotiates JSON is
+    /// answered with a page (the envelope).
+    pub after: Option<i64>,
+    /// The format, overriding `Accept`: `json`, `ndjson`, `csv`, `sse` (or their media
+    /// types), or `envelope` (a page).
+    pub format: Option<String>,
+    /// SSE: resume after this ticket id, for clients that cannot set the
+    /// `Last-Event-ID` header (which wins when both are given).
+    pub last_event_id: Option<i64>,
+}
+
+impl QueryParams for TicketsParams {
+    const NAMES: &'static [&'static str] = &[
+        "limit",
+        "status",
+        "json",
+        "after",
+        "format",
+        "last_event_id",
+    ];
+}
+
+/// The query string of `/tickets.csv`.
+#[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(transparent)]
+pub struct CsvParams(pub TicketsParams);
+
+impl QueryParams for CsvParams {
+    const NAMES: &'static [&'static str] = &["limit", "status", "after"];
+}
+
+/// The query string of `/tickets/events`.
+#[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(transparent)]
+pub struct EventsParams(pub TicketsParams);
+
+impl QueryParams for EventsParams {
+    const NAMES: &'static [&'static str] = &["limit", "status", "after", "last_event_id"];
 }
 
 /// Who writes the tickets' JSON (`?json=` of `/tickets` and `/tickets.ndjson`).

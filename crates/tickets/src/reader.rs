@@ -94,12 +94,16 @@ impl FromSqliteRow for Ticket {
     }
 }
 
-/// The values of `selection`'s `$1`, `$2` in order: the status if any, then the limit
-/// if `limit` (SQLite numbers `$N` parameters by first appearance).
+/// The values of `selection`'s `$1`, `$2`, ... in order: the status if any, the cursor
+/// (`after`) if any, then the limit if `limit` (SQLite numbers `$N` parameters by first
+/// appearance).
 fn params(selection: &Selection, limit: bool) -> ParamsFromIter<Vec<Value>> {
-    let mut values = Vec::with_capacity(2);
+    let mut values = Vec::with_capacity(3);
     if let Some(status) = &selection.status {
         values.push(Value::Text(status.clone()));
+    }
+    if let Some(after) = selection.after {
+        values.push(Value::Integer(after));
     }
     if limit {
         values.push(Value::Integer(selection.limit_value()));

@@ -49,6 +49,11 @@ pub struct TicketRow {
 }
 
 impl TicketRow {
+    /// The ticket's id: the cursor of a page and the id of an event.
+    pub fn id(&self) -> i64 {
+        self.id
+    }
+
     /// Column `i` of [`TEXT`], `None` when NULL.
     fn text(&self, i: usize) -> Option<&str> {
         let start = if i == 0 { 0 } else { self.ends[i - 1] as usize };
@@ -198,6 +203,37 @@ impl Serialize for TicketRow {
         s.serialize_field("created_at", t(9))?;
         s.serialize_field("updated_at", t(10))?;
         s.serialize_field("resolved_at", &self.text(11))?;
+        s.end()
+    }
+}
+
+/// A [`TicketRow`] as one CSV record: the same fields in the same order, with `tags` as
+/// stored (one comma-separated text field) rather than the JSON array, which CSV cannot
+/// hold in one column; absent `assignee` and `resolved_at` are empty fields.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CsvTicket(pub TicketRow);
+
+impl Serialize for CsvTicket {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let row = &self.0;
+        let t = |i: usize| row.text(i).unwrap_or_default();
+        let mut s = serializer.serialize_struct("Ticket", 16)?;
+        s.serialize_field("id", &row.id)?;
+        s.serialize_field("title", t(0))?;
+        s.serialize_field("description", t(1))?;
+        s.serialize_field("status", t(2))?;
+        s.serialize_field("priority", t(3))?;
+        s.serialize_field("assignee", &row.text(4))?;
+        s.serialize_field("reporter", t(5))?;
+        s.serialize_field("tags", t(6))?;
+        s.serialize_field("project", t(7))?;
+        s.serialize_field("component", t(8))?;
+        s.serialize_field("sla_hours", &row.sla_hours)?;
+        s.serialize_field("estimate_hours", &row.estimate_hours)?;
+        s.serialize_field("comments", &row.comments)?;
+        s.serialize_field("created_at", t(9))?;
+        s.serialize_field("updated_at", t(10))?;
+        s.serialize_field("resolved_at", &row.text(11))?;
         s.end()
     }
 }

@@ -7,7 +7,9 @@ use std::fmt;
 use std::sync::Arc;
 
 use chunkstream::encode::{SerdeJson, SimdJson, SonicRs};
-use chunkstream::{BufferPool, ChunkConfig, ChunkStream, ConfigError, Streamer, format::Json};
+use chunkstream::{
+    BufferPool, ChunkConfig, ChunkStream, ConfigError, Format, Streamer, format::Json,
+};
 // The strategy kinds, shared with the lab and the benches: `--pool` takes `freelist`
 // (the default), `object-pool`, `thread-local` or `none`; `--encoder` takes
 // `serde-json`, `simd-json` or `sonic-rs` (the default).
@@ -29,15 +31,17 @@ pub fn flag<K: clap::ValueEnum>(kind: K) -> String {
         .map_or_else(String::new, |value| value.get_name().to_owned())
 }
 
-/// A [`Streamer`] over a [`SharedPool`] with the encoder chosen at run time.
+/// A [`Streamer`] over a [`SharedPool`] with the encoder chosen at run time, framing its
+/// items in `F` (a JSON array or NDJSON by default; CSV, SSE or an envelope for the
+/// routes that serve them).
 #[derive(Clone)]
-pub enum AnyStreamer {
+pub enum AnyStreamer<F = Json> {
     /// With serde_json.
-    SerdeJson(Streamer<SharedPool, SerdeJson, Json>),
+    SerdeJson(Streamer<SharedPool, SerdeJson, F>),
     /// With simd-json.
-    SimdJson(Streamer<SharedPool, SimdJson, Json>),
+    SimdJson(Streamer<SharedPool, SimdJson, F>),
     /// With sonic-rs.
-    SonicRs(Streamer<SharedPool, SonicRs, Json>),
+    SonicRs(Streamer<SharedPool, SonicRs, F>),
 }
 
 /// Runs `$body` with `$s` bound to the streamer inside any variant.
@@ -51,7 +55,7 @@ macro_rules! dispatch {
     };
 }
 
-impl AnyStreamer {
+impl AnyStreamer<Json> {
     /// A JSON-array streamer with `encoder`, taking its buffers from `pool`.
     ///
     /// # Errors
@@ -75,14 +79,31 @@ impl AnyStreamer {
             ),
         })
     }
+}
 
+impl<F: Format> AnyStreamer<F> {
     /// The same streamer with another framing.
-    pub fn with_format(self, format: Json) -> AnyStreamer {
+    pub fn with_format<G: Format>(self, format: G) -> AnyStreamer<G> {
         match self {
             AnyStreamer::SerdeJson(s) => AnyStreamer::SerdeJson(s.with_format(format)),
             AnyStreamer::SimdJson(s) => AnyStreamer::SimdJson(s.with_format(format)),
             AnyStreamer::SonicRs(s) => AnyStreamer::SonicRs(s.with_format(format)),
         }
+    }
+
+    /// The same streamer with the format's error markers on or off (see
+    /// [`Streamer::with_error_markers`]).
+    pub fn with_error_markers(self, on: bool) -> AnyStreamer<F> {
+        match self {
+            AnyStreamer::SerdeJson(s) => AnyStreamer::SerdeJson(s.with_error_markers(on)),
+            AnyStreamer::SimdJson(s) => AnyStreamer::SimdJson(s.with_error_markers(on)),
+            AnyStreamer::SonicRs(s) => AnyStreamer::SonicRs(s.with_error_markers(on)),
+        }
+    }
+
+    /// The `Content-Type` of its bodies.
+    pub fn content_type(&self) -> &'static str {
+        dispatch!(self, s => s.format().content_type())
     }
 
     /// The pool its buffers come from.
@@ -96,11 +117,11 @@ impl AnyStreamer {
     }
 
     /// [`Streamer::stream`] with this streamer's encoder.
-    pub fn stream<S, T, SE, F, U, TE>(&self, source: S, transform: F) -> ChunkStream
+    pub fn stream<S, T, SE, Tf, U, TE>(&self, source: S, transform: Tf) -> ChunkStream
     where
         S: futures_util::Stream<Item = Result<T, SE>> + Send + 'static,
         SE: Into<chunkstream::BoxError>,
-        F: FnMut(T) -> Result<U, TE> + Send + 'static,
+        Tf: FnMut(T) -> Result<U, TE> + Send + 'static,
         U: chunkstream::Item + Send + 'static,
         TE: Into<chunkstream::BoxError>,
     {
@@ -118,12 +139,12 @@ impl AnyStreamer {
     }
 
     /// [`Streamer::stream_batch`] with this streamer's encoder.
-    pub fn stream_batch<S, T, SE, F, U, TE>(&self, source: S, transform: F) -> ChunkStream
+    pub fn stream_batch<S, T, SE, Tf, U, TE>(&self, source: S, transform: Tf) -> ChunkStream
     where
         S: futures_util::Stream<Item = Result<T, SE>> + Send + 'static,
         T: Send + 'static,
         SE: Into<chunkstream::BoxError> + Send + 'static,
-        F: FnMut(Vec<T>) -> Result<Vec<U>, TE> + Send + 'static,
+        Tf: FnMut(Vec<T>) -> Result<Vec<U>, TE> + Send + 'static,
         U: chunkstream::Item + Send + 'static,
         TE: Into<chunkstream::BoxError>,
     {
@@ -131,7 +152,7 @@ impl AnyStreamer {
     }
 }
 
-impl fmt::Debug for AnyStreamer {
+impl<F: fmt::Debug> fmt::Debug for AnyStreamer<F> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         dispatch!(self, s => s.fmt(f))
     }
