@@ -131,12 +131,17 @@ async fn chromium_reads_every_stream_and_the_page_shows_the_count() {
         .prefix("chunkstream-browser-")
         .tempdir_in(env!("CARGO_TARGET_TMPDIR"))
         .expect("temp dir");
-    let url = format!("sqlite://{}?mode=rwc", dir.path().join("tickets.db").display());
+    let url = format!(
+        "sqlite://{}?mode=rwc",
+        dir.path().join("tickets.db").display()
+    );
     let settings = Settings {
         events_per_connection: Some(EVENTS_PER_CONNECTION),
         ..Settings::default()
     };
-    let app = App::open(&url, TICKETS, settings).await.expect("the service");
+    let app = App::open(&url, TICKETS, settings)
+        .await
+        .expect("the service");
 
     let (reported, mut report) = tokio::sync::mpsc::channel::<String>(1);
     let router = Router::new()
@@ -162,7 +167,8 @@ async fn chromium_reads_every_stream_and_the_page_shows_the_count() {
     ));
 
     let profile = dir.path().join("chromium-profile");
-    let mut browser = tokio::process::Command::new(&chromium)
+    let log = dir.path().join("chromium.log");
+    let browser = std::process::Command::new(&chromium)
         .args([
             "--headless=new",
             "--no-sandbox",
@@ -175,17 +181,16 @@ async fn chromium_reads_every_stream_and_the_page_shows_the_count() {
         .arg(format!("http://{addr}/__test"))
         .stdin(Stdio::null())
         .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
+        .stderr(std::fs::File::create(&log).expect("the browser's log"))
         .spawn()
         .unwrap_or_else(|err| panic!("cannot start {}: {err}", chromium.display()));
+    let browser = Browser(browser);
 
     let body = match tokio::time::timeout(DEADLINE, report.recv()).await {
         Ok(Some(body)) => body,
         outcome => {
-            let _ = browser.start_kill();
-            let output = browser.wait_with_output().await.expect("chromium's output");
-            let stderr = String::from_utf8_lossy(&output.stderr);
+            drop(browser);
+            let stderr = std::fs::read_to_string(&log).unwrap_or_default();
             let tail: Vec<&str> = stderr.lines().rev().take(30).collect();
             panic!(
                 "no report from the browser within {DEADLINE:?} ({outcome:?}); its \
@@ -194,8 +199,7 @@ async fn chromium_reads_every_stream_and_the_page_shows_the_count() {
             );
         }
     };
-    let _ = browser.start_kill();
-    let _ = browser.wait().await;
+    drop(browser);
     let _ = stop.send(());
     server.await.unwrap().expect("the server stops");
 
@@ -211,14 +215,19 @@ async fn chromium_reads_every_stream_and_the_page_shows_the_count() {
         "SSE ids, opens {}",
         events["opens"]
     );
-    assert_eq!(events["mismatched_ids"], 0, "each event's id is its ticket's id");
+    assert_eq!(
+        events["mismatched_ids"], 0,
+        "each event's id is its ticket's id"
+    );
     let connections = TICKETS.div_ceil(EVENTS_PER_CONNECTION);
     assert!(
         events["opens"].as_u64().unwrap() >= connections,
         "the server ended {connections} responses, the browser opened {}",
         events["opens"]
     );
-    let last = events["end"]["count"].as_u64().expect("the end event's count");
+    let last = events["end"]["count"]
+        .as_u64()
+        .expect("the end event's count");
     assert!(
         last > 0 && last <= EVENTS_PER_CONNECTION,
         "the last connection sent {last} rows"
@@ -248,6 +257,16 @@ async fn chromium_reads_every_stream_and_the_page_shows_the_count() {
     assert_eq!(page["events_count"], TICKETS.to_string());
     assert_eq!(page["ndjson_count"], TICKETS.to_string());
     assert_eq!(page["ndjson_total"], TICKETS.to_string());
+}
+
+/// The browser's process, killed and reaped when dropped (a failed assertion included).
+struct Browser(std::process::Child);
+
+impl Drop for Browser {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }
 
 /// The browser: `CHROMIUM` if set, else the first of Debian's and others' names on `PATH`.

@@ -753,7 +753,10 @@ async fn the_page_is_html() {
         assert_eq!(response.status(), 200);
         assert_eq!(content_type(&response), "text/html; charset=utf-8");
         let page = String::from_utf8(whole(response).await).unwrap();
-        assert!(page.contains(r#"id="count""#), "{page}");
+        // The counts the browser test reads (tests/browser.rs).
+        for id in [r#"id="events-count""#, r#"id="ndjson-count""#] {
+            assert!(page.contains(id), "{id} in {page}");
+        }
     }
 }
 
