@@ -38,6 +38,34 @@ struct Ticket {
     resolved_at: Option<String>,
 }
 
+/// [`Ticket`] with its text borrowed from the row, for `sqlite::encoded_rows`.
+#[derive(Serialize)]
+struct TicketRef<'r> {
+    id: i64,
+    title: &'r str,
+    description: &'r str,
+    assignee: Option<&'r str>,
+    estimate_hours: f64,
+    comments: i64,
+    resolved_at: Option<&'r str>,
+}
+
+/// Writes a row of `SELECT {COLUMNS}` as JSON on the statement's thread.
+fn encode_ticket<E: chunkstream::Encoder>(
+    row: &sqlite::rusqlite::Row<'_>,
+    json: sqlite::RowJson<'_, E>,
+) -> Result<(), sqlite::Error> {
+    json.encode(&TicketRef {
+        id: row.get(0)?,
+        title: row.get_ref(1)?.as_str()?,
+        description: row.get_ref(2)?.as_str()?,
+        assignee: row.get_ref(3)?.as_str_or_null()?,
+        estimate_hours: row.get(4)?,
+        comments: row.get(5)?,
+        resolved_at: row.get_ref(6)?.as_str_or_null()?,
+    })
+}
+
 const COLUMNS: &str = "id, title, description, assignee, estimate_hours, comments, resolved_at";
 const ROWS: i64 = 3000;
 
@@ -186,6 +214,29 @@ async fn same_body_as_the_sqlx_source() {
             .await
             .unwrap();
         assert!(spawned == expected, "{format:?}: spawn differs from sqlx's");
+        // Encoded on the statement's thread, each path.
+        let encoded = || {
+            let encoder = streamer.encoder().clone();
+            sqlite::encoded_rows(pool.clone(), sql.clone(), [], encoder, encode_ticket)
+        };
+        let direct = streamer.json(encoded()).collect_bytes().await.unwrap();
+        assert!(
+            direct == expected,
+            "{format:?}: encoded_rows differs from sqlx's"
+        );
+        let spawned = streamer.json(encoded()).spawn().collect_bytes().await;
+        assert!(
+            spawned.unwrap() == expected,
+            "{format:?}: spawned encoded_rows"
+        );
+        let batches = streamer
+            .stream_batch(encoded(), transform::passthrough())
+            .collect_bytes()
+            .await;
+        assert!(
+            batches.unwrap() == expected,
+            "{format:?}: encoded_rows in batches"
+        );
         if format == chunkstream::format::Json::Ndjson {
             assert_eq!(
                 expected.iter().filter(|&&b| b == b'\n').count(),
@@ -486,6 +537,74 @@ async fn errors_end_the_stream_after_the_rows_before_them() {
         .spawn()
         .collect_bytes()
         .await;
+    assert!(matches!(err, Err(StreamError::Panicked { .. })), "{err:?}");
+    connection_comes_back(&pool).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn encoded_rows_leave_rows_out_stop_on_a_refused_value_and_on_a_drop() {
+    let (_dir, path) = database();
+    let pool = one_connection(&path);
+    let streamer = Streamer::new(ChunkConfig::with_sizes(4096, 2048)).unwrap();
+    let numbers = |sql: &'static str, read: &Arc<AtomicUsize>| {
+        let read = Arc::clone(read);
+        let encoder = streamer.encoder().clone();
+        sqlite::encoded_rows(pool.clone(), sql, [], encoder, move |row, json| {
+            read.fetch_add(1, SeqCst);
+            let n: f64 = row.get(0)?;
+            match n {
+                // Odd rows are left out; row 1001 is not a number JSON can hold.
+                _ if n % 2.0 == 1.0 => Ok(()),
+                1002.0 => json.encode(&f64::NAN),
+                _ => json.encode(&n),
+            }
+        })
+    };
+    let read = Arc::new(AtomicUsize::new(0));
+    let mut rows = numbers(
+        "WITH RECURSIVE c(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM c WHERE n < 5000) \
+         SELECT n FROM c",
+        &read,
+    );
+    let mut got = Vec::new();
+    let err = loop {
+        match rows.next().await.unwrap() {
+            Ok(json) => got.push(json.as_bytes().to_vec()),
+            Err(err) => break err,
+        }
+    };
+    let expected: Vec<Vec<u8>> = (1..=500)
+        .map(|n| format!("{}.0", 2 * n).into_bytes())
+        .collect();
+    assert_eq!(
+        got, expected,
+        "the even rows before the refused one, each its own item"
+    );
+    assert!(
+        matches!(err, sqlite::Error::Encode { row: 1001, .. }),
+        "{err}"
+    );
+    assert!(err.to_string().contains("row 1001"), "{err}");
+    assert!(rows.next().await.is_none());
+    connection_comes_back(&pool).await;
+    // Dropped after the first chunk, the endless statement stops.
+    let read = Arc::new(AtomicUsize::new(0));
+    let mut chunks = streamer.json(numbers(ENDLESS, &read));
+    assert!(chunks.next().await.unwrap().is_ok());
+    drop(chunks);
+    connection_comes_back(&pool).await;
+    let after = read.load(SeqCst);
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert_eq!(read.load(SeqCst), after, "rows read after the drop");
+    assert!(after < 20_000, "{after} rows read");
+    // A panic in `write` is a panic of the stream.
+    let encoder = streamer.encoder().clone();
+    let rows = sqlite::encoded_rows(pool.clone(), ENDLESS, [], encoder, |row, json| {
+        let n: i64 = row.get(0)?;
+        assert!(n < 600, "row {n} refused");
+        json.encode(&n)
+    });
+    let err = streamer.json(rows).spawn().collect_bytes().await;
     assert!(matches!(err, Err(StreamError::Panicked { .. })), "{err:?}");
     connection_comes_back(&pool).await;
 }

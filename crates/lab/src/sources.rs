@@ -133,6 +133,45 @@ fn decode_rusqlite(row: &rusqlite::Row<'_>) -> rusqlite::Result<Ticket> {
     })
 }
 
+/// A ticket read from a row of `SELECT {columns}` and encoded by `json` on the
+/// statement's thread, its text borrowed from the row (`sqlite::encoded_rows`).
+fn encode_rusqlite<E: chunkstream::Encoder>(
+    row: &rusqlite::Row<'_>,
+    json: sqlite::RowJson<'_, E>,
+) -> Result<(), sqlite::Error> {
+    /// [`Ticket`]'s fields, in its order, with its text borrowed.
+    #[derive(serde::Serialize)]
+    struct TicketRef<'r> {
+        id: i64,
+        project_id: i64,
+        title: &'r str,
+        description: &'r str,
+        status: &'r str,
+        priority: &'r str,
+        assignee: &'r str,
+        reporter: &'r str,
+        created_at: &'r str,
+        updated_at: &'r str,
+        estimate_hours: f64,
+        labels: &'r str,
+    }
+    let text = |i: usize| -> rusqlite::Result<&str> { Ok(row.get_ref(i)?.as_str()?) };
+    json.encode(&TicketRef {
+        id: row.get(0)?,
+        project_id: row.get(1)?,
+        title: text(2)?,
+        description: text(3)?,
+        status: text(4)?,
+        priority: text(5)?,
+        assignee: text(6)?,
+        reporter: text(7)?,
+        created_at: text(8)?,
+        updated_at: text(9)?,
+        estimate_hours: row.get(10)?,
+        labels: text(11)?,
+    })
+}
+
 /// `SELECT {columns} FROM tickets ORDER BY id`.
 fn tickets_query() -> &'static str {
     static QUERY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
@@ -185,6 +224,15 @@ impl Sqlite {
         pool: &sqlite::Pool,
     ) -> impl Stream<Item = Result<Ticket, BoxError>> + Send + 'static {
         sqlite::rows(pool.clone(), tickets_query(), [], decode_rusqlite).map_err(BoxError::from)
+    }
+
+    /// Every ticket in `pool`, in id order, as JSON encoded by `encoder` on the
+    /// statement's thread (`chunkstream::sqlite::encoded_rows`).
+    pub(crate) fn rusqlite_encoded<E: chunkstream::Encoder + Send + 'static>(
+        pool: &sqlite::Pool,
+        encoder: E,
+    ) -> sqlite::Rows<chunkstream::RawJson> {
+        sqlite::encoded_rows(pool.clone(), tickets_query(), [], encoder, encode_rusqlite)
     }
 }
 

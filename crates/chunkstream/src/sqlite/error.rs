@@ -14,6 +14,14 @@ pub enum Error {
     /// The thread that runs the statement could not be started, or it stopped before the
     /// statement ended (its runtime shutting down).
     Thread(std::io::Error),
+    /// The encoder refused a row's value in [`encoded_rows`](crate::sqlite::encoded_rows)
+    /// (a non-finite float, a map key that cannot be a string).
+    Encode {
+        /// The row's number in the statement's result, from 0.
+        row: u64,
+        /// What the encoder said.
+        source: crate::EncodeError,
+    },
 }
 
 impl fmt::Display for Error {
@@ -22,6 +30,7 @@ impl fmt::Display for Error {
             Error::Sqlite(err) => write!(f, "SQLite: {err}"),
             Error::Pool(err) => write!(f, "SQLite connection pool: {err}"),
             Error::Thread(err) => write!(f, "the SQLite statement's thread: {err}"),
+            Error::Encode { row, source } => write!(f, "row {row} cannot be encoded: {source}"),
         }
     }
 }
@@ -32,6 +41,7 @@ impl std::error::Error for Error {
             Error::Sqlite(err) => Some(err),
             Error::Pool(err) => Some(err),
             Error::Thread(err) => Some(err),
+            Error::Encode { source, .. } => Some(source),
         }
     }
 }
@@ -39,6 +49,14 @@ impl std::error::Error for Error {
 impl From<rusqlite::Error> for Error {
     fn from(err: rusqlite::Error) -> Self {
         Error::Sqlite(err)
+    }
+}
+
+/// A column read as the wrong type (`row.get_ref(i)?.as_str()?` in
+/// [`encoded_rows`](crate::sqlite::encoded_rows)'s `write`).
+impl From<rusqlite::types::FromSqlError> for Error {
+    fn from(err: rusqlite::types::FromSqlError) -> Self {
+        Error::Sqlite(err.into())
     }
 }
 

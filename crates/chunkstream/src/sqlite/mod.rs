@@ -50,13 +50,15 @@
 //! # }).unwrap();
 //! ```
 
+mod batch;
 mod error;
 mod pool;
 mod rows;
 
+pub use batch::RowJson;
 pub use error::Error;
 pub use pool::{Connection, Pool};
-pub use rows::{Connect, Rows, count, json_rows, rows};
+pub use rows::{Connect, Rows, count, encoded_rows, json_rows, rows};
 
 /// The rusqlite this module is built on, so that rows are mapped and parameters bound
 /// with the same version.

@@ -13,12 +13,12 @@ use futures_core::Stream;
 use rusqlite::{InterruptHandle, Params, Row};
 use tokio::sync::mpsc;
 
+use super::batch::{BATCH_ROWS, Batch, Encoded, Mapped, RowJson};
 use super::{Connection, Error, Pool};
+use crate::encode::Encoder;
 use crate::raw::RawJson;
 use crate::sync::lock;
 
-/// Rows decoded into one batch at most before it is handed over.
-const BATCH_ROWS: usize = 256;
 /// Batches decoded and not yet taken by the stream, at most. With the batch being filled
 /// and the one being read, a stream holds at most `(BATCHES_AHEAD + 2) * BATCH_ROWS`
 /// rows: that bounds memory, and a stream that is not read stops its statement there.
@@ -87,7 +87,7 @@ impl Connect for rusqlite::Connection {
 /// # Examples
 ///
 /// See the [module docs](super).
-pub fn rows<C, S, P, T, F>(conn: C, sql: S, params: P, mut map: F) -> Rows<T>
+pub fn rows<C, S, P, T, F>(conn: C, sql: S, params: P, map: F) -> Rows<T>
 where
     C: Connect,
     S: AsRef<str> + Send + 'static,
@@ -95,12 +95,83 @@ where
     T: Send + 'static,
     F: FnMut(&Row<'_>) -> rusqlite::Result<T> + Send + 'static,
 {
+    start(conn, sql, params, Mapped::new(map))
+}
+
+/// Streams the rows of `sql` with `params` bound as JSON encoded on the statement's
+/// thread: `write` reads each row and hands its value to [`RowJson::encode`], which
+/// encodes it with `encoder` (use the streamer's, `streamer.encoder().clone()`, for the
+/// same bytes as [`rows`] would give) into a buffer shared by the batch. The stream
+/// yields [`RawJson`] items for [`Streamer::json`](crate::Streamer::json) (trusted: the
+/// encoder wrote them).
+///
+/// Against [`rows`] followed by the streamer's encoding, this reads and encodes a row
+/// while its values are in the statement thread's cache, and the value may borrow the
+/// row's text (`row.get_ref(i)?.as_str()?`), so no column needs a `String`; only
+/// finished JSON crosses threads. The statement, its batches, backpressure, dropping,
+/// interrupts and panics behave as in [`rows`]. A row for which `write` encodes nothing
+/// is left out. A value the encoder refuses ends the stream with [`Error::Encode`] naming
+/// the row (the streamer reports it as a source error).
+///
+/// # Examples
+///
+/// ```
+/// # tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap().block_on(async {
+/// use chunkstream::{ChunkConfig, Streamer, sqlite};
+///
+/// #[derive(serde::Serialize)]
+/// struct Ticket<'r> {
+///     id: i64,
+///     title: &'r str, // borrowed from the row: no String
+/// }
+///
+/// let db = sqlite::rusqlite::Connection::open_in_memory()?;
+/// db.execute_batch(
+///     "CREATE TABLE t (id INTEGER, title TEXT); INSERT INTO t VALUES (1, 'one'), (2, 'two');",
+/// )?;
+/// let streamer = Streamer::new(ChunkConfig::default())?;
+/// let rows = sqlite::encoded_rows(
+///     db,
+///     "SELECT id, title FROM t ORDER BY id",
+///     [],
+///     streamer.encoder().clone(),
+///     |row, json| {
+///         json.encode(&Ticket {
+///             id: row.get(0)?,
+///             title: row.get_ref(1)?.as_str()?,
+///         })
+///     },
+/// );
+/// let body = streamer.json(rows).collect_bytes().await?;
+/// assert_eq!(body, br#"[{"id":1,"title":"one"},{"id":2,"title":"two"}]"#[..]);
+/// # Ok::<_, Box<dyn std::error::Error>>(())
+/// # }).unwrap();
+/// ```
+pub fn encoded_rows<C, S, P, E, F>(conn: C, sql: S, params: P, encoder: E, write: F) -> Rows<RawJson>
+where
+    C: Connect,
+    S: AsRef<str> + Send + 'static,
+    P: Params + Send + 'static,
+    E: Encoder + Send + 'static,
+    F: FnMut(&Row<'_>, RowJson<'_, E>) -> Result<(), Error> + Send + 'static,
+{
+    start(conn, sql, params, Encoded::new(encoder, write))
+}
+
+/// The stream of `sql`'s rows read into `batch` on the statement's thread.
+fn start<C, S, P, B>(conn: C, sql: S, params: P, mut batch: B) -> Rows<B::Item>
+where
+    C: Connect,
+    S: AsRef<str> + Send + 'static,
+    P: Params + Send + 'static,
+    B: Batch + 'static,
+{
     let (tx, rx) = mpsc::channel(BATCHES_AHEAD);
     let running = Arc::new(Mutex::new(Running::default()));
     let shared = Arc::clone(&running);
     let statement = move || {
         let result = catch_unwind(AssertUnwindSafe(|| {
-            run(conn, sql.as_ref(), params, &mut map, &tx, &shared)
+            run(conn, sql.as_ref(), params, &mut batch, &tx, &shared)
         }));
         let last = match result {
             Ok(Ok(())) => Message::End,
@@ -220,18 +291,18 @@ impl Drop for Registered<'_> {
 }
 
 /// The statement's thread: connects, runs the statement, sends the rows in batches.
-fn run<C, P, T, F>(
+fn run<C, P, B>(
     conn: C,
     sql: &str,
     params: P,
-    map: &mut F,
-    tx: &mpsc::Sender<Message<T>>,
+    batch: &mut B,
+    tx: &mpsc::Sender<Message<B::Item>>,
     running: &Mutex<Running>,
 ) -> Result<(), Error>
 where
     C: Connect,
     P: Params,
-    F: FnMut(&Row<'_>) -> rusqlite::Result<T>,
+    B: Batch,
 {
     let conn = conn.connect()?;
     // Declared after `conn`, dropped before it (with the statement, dropped first).
@@ -241,21 +312,24 @@ where
     // Cached on the connection: a pooled connection prepares a service's query once.
     let mut statement = conn.prepare_cached(sql)?;
     let mut rows = statement.query(params)?;
-    let mut batch = Vec::with_capacity(1);
-    // When the batch's first row was read, and the last row read while the stream idled.
+    // Whether a batch was handed over yet; when the batch's first row was read, and the
+    // last row read while the stream idled.
+    let mut first = true;
     let (mut first_at, mut row_at) = (Instant::now(), Instant::now());
     let outcome = loop {
         let row = match rows.next() {
             Ok(Some(row)) => row,
             Ok(None) => break Ok(()),
-            Err(err) => break Err(err),
+            Err(err) => break Err(err.into()),
         };
-        if batch.is_empty() {
+        if batch.len() == 0 {
             first_at = Instant::now();
         }
-        match map(row) {
-            Ok(item) => batch.push(item),
-            Err(err) => break Err(err),
+        if let Err(err) = batch.push(row) {
+            break Err(err);
+        }
+        if batch.len() == 0 {
+            continue; // the row was left out
         }
         // Hand the batch over when full; or, when the stream has caught up (nothing
         // queued), if this is the very first row, the batch has waited `HOLD`, or this
@@ -265,23 +339,23 @@ where
                 let now = Instant::now();
                 let slow = now.duration_since(row_at) >= HOLD;
                 row_at = now;
-                batch.capacity() == 1 || slow || now.duration_since(first_at) >= HOLD
+                first || slow || now.duration_since(first_at) >= HOLD
             });
         if hand_over {
-            let full = std::mem::replace(&mut batch, Vec::with_capacity(BATCH_ROWS));
-            if tx.blocking_send(Message::Rows(full)).is_err() {
+            first = false;
+            if tx.blocking_send(Message::Rows(batch.take())).is_err() {
                 return Ok(()); // the stream is gone
             }
         }
     };
     // The rows read before an error go out before it.
-    if !batch.is_empty() && tx.blocking_send(Message::Rows(batch)).is_err() {
+    if batch.len() > 0 && tx.blocking_send(Message::Rows(batch.take())).is_err() {
         return Ok(());
     }
-    Ok(outcome?)
+    outcome
 }
 
-/// The source made by [`rows`] and [`json_rows`]: the rows of one statement, `'static`
+/// The source made by [`rows`], [`encoded_rows`] and [`json_rows`]: the rows of one statement, `'static`
 /// and `Send`, so a handler can return it inside a response.
 ///
 /// At most `2 + 2` batches of 256 rows are decoded and not yet encoded at any time; a

@@ -56,6 +56,8 @@ struct Db {
 /// The rusqlite source's two ways to answer (SQLite only).
 struct Rusqlite {
     typed: ChunksFactory,
+    /// Typed, encoded on the statement's thread (`sqlite::encoded_rows`).
+    encoded: ChunksFactory,
     raw: ChunksFactory,
 }
 
@@ -63,6 +65,8 @@ struct Rusqlite {
 /// (No commas in the names: `claims.md` shows them in a list.)
 const RUSQLITE_TYPED: &str =
     "chunkstream typed decode + encode over the rusqlite source (sqlite::rows)";
+const RUSQLITE_ENCODED: &str = "chunkstream typed decode + encode on the statement's thread \
+     over the rusqlite source (sqlite::encoded_rows)";
 const RUSQLITE_RAW: &str =
     "chunkstream database-made JSON over the rusqlite source (sqlite::json_rows)";
 /// Their references.
@@ -102,9 +106,16 @@ fn sqlite_db(pool: &'static sqlx::SqlitePool) -> Result<Db, BoxError> {
 fn rusqlite_db(pool: &'static sqlite::Pool) -> Result<Rusqlite, BoxError> {
     let s = streamer()?;
     let s2 = Arc::clone(&s);
+    let s3 = Arc::clone(&s);
     Ok(Rusqlite {
         typed: Arc::new(move || {
             s.stream(Sqlite::rusqlite_rows(pool), transform::passthrough())
+                .map_err(BoxError::from)
+                .boxed()
+        }),
+        encoded: Arc::new(move || {
+            let rows = Sqlite::rusqlite_encoded(pool, s3.encoder().clone());
+            s3.json(chunkstream::raw::trusted(rows))
                 .map_err(BoxError::from)
                 .boxed()
         }),
@@ -126,26 +137,42 @@ fn rusqlite_rows(
     body_bytes: u64,
     schedule: &Schedule,
 ) -> Vec<Row> {
-    let pairs: [(&str, &ChunksFactory, &str, Option<&ChunksFactory>, f64); 3] = [
+    type Pair<'a> = (
+        &'a str,
+        &'a ChunksFactory,
+        &'a str,
+        Option<&'a ChunksFactory>,
+    );
+    let pairs: [(Pair<'_>, Option<f64>); 5] = [
         (
-            RUSQLITE_TYPED,
-            &ours.typed,
-            SQLX_TYPED,
-            Some(&sqlx.typed),
-            3.0,
+            (RUSQLITE_TYPED, &ours.typed, SQLX_TYPED, Some(&sqlx.typed)),
+            Some(3.0),
         ),
-        (RUSQLITE_TYPED, &ours.typed, LIMIT, None, 0.25),
-        (RUSQLITE_RAW, &ours.raw, SQLX_RAW, Some(&sqlx.raw), 2.0),
+        ((RUSQLITE_TYPED, &ours.typed, LIMIT, None), None),
+        (
+            (
+                RUSQLITE_ENCODED,
+                &ours.encoded,
+                RUSQLITE_TYPED,
+                Some(&ours.typed),
+            ),
+            None,
+        ),
+        ((RUSQLITE_ENCODED, &ours.encoded, LIMIT, None), Some(0.25)),
+        (
+            (RUSQLITE_RAW, &ours.raw, SQLX_RAW, Some(&sqlx.raw)),
+            Some(2.0),
+        ),
     ];
     pairs
         .into_iter()
-        .map(|(name, make, reference_name, reference, target)| {
+        .map(|((name, make, reference_name, reference), target)| {
             let row = Row {
                 section: "SQLite, DB to body, rusqlite source".into(),
                 contestant: name.into(),
                 reference: reference_name.into(),
                 bytes: body_bytes,
-                target: Some(target),
+                target,
                 note: check(rt, make, tickets),
                 ..Row::default()
             };
