@@ -1,6 +1,6 @@
 //! What a statement's thread gathers its rows into before handing them to the stream:
-//! values made by the caller's `map` ([`Mapped`]), or JSON encoded right there
-//! ([`Encoded`]), so that only finished text crosses threads.
+//! values made by the caller's `map` ([`Mapped`]), or JSON written right there
+//! ([`Json`]), so that only finished text crosses threads.
 
 use bytes::Bytes;
 use rusqlite::Row;
@@ -17,7 +17,7 @@ pub(super) const BATCH_ROWS: usize = 256;
 pub(super) trait Batch: Send {
     /// What the stream yields per row.
     type Item: Send + 'static;
-    /// Reads `row` into the batch (a row may be left out: see [`Encoded`]).
+    /// Reads `row` into the batch (a row may be left out: see [`Json`]).
     fn push(&mut self, row: &Row<'_>) -> Result<(), Error>;
     /// Rows in the batch.
     fn len(&self) -> usize;
@@ -61,11 +61,12 @@ where
     }
 }
 
-/// Each row encoded as JSON by `write` into one buffer per batch, handed over as
-/// [`RawJson`] items that share it (no allocation per row).
-pub(super) struct Encoded<E, F> {
-    encoder: E,
-    write: F,
+/// Each row's JSON written by `write` into one buffer per batch, handed over as
+/// [`RawJson`] items that share it (no allocation per row). `write` appends the row's
+/// JSON to the buffer, given the row's number, and says whether the row is an item
+/// (`false`: it wrote nothing and the row is left out).
+pub(super) struct Json<W> {
+    write: W,
     json: Vec<u8>,
     /// Where each row's JSON ends in `json`.
     ends: Vec<usize>,
@@ -73,10 +74,9 @@ pub(super) struct Encoded<E, F> {
     read: u64,
 }
 
-impl<E, F> Encoded<E, F> {
-    pub(super) fn new(encoder: E, write: F) -> Self {
-        Encoded {
-            encoder,
+impl<W> Json<W> {
+    pub(super) fn new(write: W) -> Self {
+        Json {
             write,
             json: Vec::new(),
             ends: Vec::new(),
@@ -85,24 +85,19 @@ impl<E, F> Encoded<E, F> {
     }
 }
 
-impl<E, F> Batch for Encoded<E, F>
+impl<W> Batch for Json<W>
 where
-    E: Encoder + Send,
-    F: FnMut(&Row<'_>, RowJson<'_, E>) -> Result<(), Error> + Send,
+    W: FnMut(&Row<'_>, &mut Vec<u8>, u64) -> Result<bool, Error> + Send,
 {
     type Item = RawJson;
 
     fn push(&mut self, row: &Row<'_>) -> Result<(), Error> {
         let start = self.json.len();
-        let json = RowJson {
-            encoder: &self.encoder,
-            out: &mut self.json,
-            row: self.read,
-        };
+        let number = self.read;
         self.read += 1;
-        match (self.write)(row, json) {
-            Ok(()) if self.json.len() > start => self.ends.push(self.json.len()),
-            Ok(()) => {} // the row was left out
+        match (self.write)(row, &mut self.json, number) {
+            Ok(true) => self.ends.push(self.json.len()),
+            Ok(false) => {}
             Err(err) => {
                 self.json.truncate(start);
                 return Err(err);
@@ -127,6 +122,30 @@ where
                 item
             })
             .collect()
+    }
+}
+
+/// [`encoded_rows`](super::encoded_rows)' `write`, made a [`Json`] batch's: the row's
+/// value encoded with `encoder`; a row is an item if `write` encoded it.
+pub(super) fn encoding<E, F>(
+    encoder: E,
+    mut write: F,
+) -> impl FnMut(&Row<'_>, &mut Vec<u8>, u64) -> Result<bool, Error> + Send
+where
+    E: Encoder + Send,
+    F: FnMut(&Row<'_>, RowJson<'_, E>) -> Result<(), Error> + Send,
+{
+    move |row, out, number| {
+        let start = out.len();
+        write(
+            row,
+            RowJson {
+                encoder: &encoder,
+                out,
+                row: number,
+            },
+        )?;
+        Ok(out.len() > start)
     }
 }
 

@@ -13,7 +13,7 @@ use futures_core::Stream;
 use rusqlite::{InterruptHandle, Params, Row};
 use tokio::sync::mpsc;
 
-use super::batch::{BATCH_ROWS, Batch, Encoded, Mapped, RowJson};
+use super::batch::{BATCH_ROWS, Batch, Json, Mapped, RowJson, encoding};
 use super::{Connection, Error, Pool};
 use crate::encode::Encoder;
 use crate::raw::RawJson;
@@ -155,7 +155,7 @@ where
     E: Encoder + Send + 'static,
     F: FnMut(&Row<'_>, RowJson<'_, E>) -> Result<(), Error> + Send + 'static,
 {
-    start(conn, sql, params, Encoded::new(encoder, write))
+    start(conn, sql, params, Json::new(encoding(encoder, write)))
 }
 
 /// The stream of `sql`'s rows read into `batch` on the statement's thread.
@@ -223,9 +223,12 @@ where
     S: AsRef<str> + Send + 'static,
     P: Params + Send + 'static,
 {
-    rows(conn, sql, params, |row| {
-        row.get::<_, String>(0).map(RawJson::from)
-    })
+    // Each row's text copied into the batch's buffer: no String per row.
+    let text = |row: &Row<'_>, out: &mut Vec<u8>, _: u64| {
+        out.extend_from_slice(row.get_ref(0)?.as_str()?.as_bytes());
+        Ok(true)
+    };
+    start(conn, sql, params, Json::new(text))
 }
 
 /// Runs `sql`, a query returning one integer (such as `SELECT COUNT(*) FROM t`), on

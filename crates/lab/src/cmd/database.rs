@@ -114,7 +114,7 @@ fn rusqlite_db(pool: &'static sqlite::Pool) -> Result<Rusqlite, BoxError> {
                 .boxed()
         }),
         encoded: Arc::new(move || {
-            let rows = Sqlite::rusqlite_encoded(pool, s3.encoder().clone());
+            let rows = Sqlite::rusqlite_encoded(pool, *s3.encoder());
             s3.json(chunkstream::raw::trusted(rows))
                 .map_err(BoxError::from)
                 .boxed()
