@@ -216,7 +216,7 @@ async fn same_body_as_the_sqlx_source() {
         assert!(spawned == expected, "{format:?}: spawn differs from sqlx's");
         // Encoded on the statement's thread, each path.
         let encoded = || {
-            let encoder = streamer.encoder().clone();
+            let encoder = *streamer.encoder();
             sqlite::encoded_rows(pool.clone(), sql.clone(), [], encoder, encode_ticket)
         };
         let direct = streamer.json(encoded()).collect_bytes().await.unwrap();
@@ -548,7 +548,7 @@ async fn encoded_rows_leave_rows_out_stop_on_a_refused_value_and_on_a_drop() {
     let streamer = Streamer::new(ChunkConfig::with_sizes(4096, 2048)).unwrap();
     let numbers = |sql: &'static str, read: &Arc<AtomicUsize>| {
         let read = Arc::clone(read);
-        let encoder = streamer.encoder().clone();
+        let encoder = *streamer.encoder();
         sqlite::encoded_rows(pool.clone(), sql, [], encoder, move |row, json| {
             read.fetch_add(1, SeqCst);
             let n: f64 = row.get(0)?;
@@ -598,7 +598,7 @@ async fn encoded_rows_leave_rows_out_stop_on_a_refused_value_and_on_a_drop() {
     assert_eq!(read.load(SeqCst), after, "rows read after the drop");
     assert!(after < 20_000, "{after} rows read");
     // A panic in `write` is a panic of the stream.
-    let encoder = streamer.encoder().clone();
+    let encoder = *streamer.encoder();
     let rows = sqlite::encoded_rows(pool.clone(), ENDLESS, [], encoder, |row, json| {
         let n: i64 = row.get(0)?;
         assert!(n < 600, "row {n} refused");
