@@ -1,11 +1,15 @@
 //! SQLite through rusqlite: a query whose statement runs on a blocking thread and hands
-//! its rows to the stream in bounded batches ([`rows`], [`json_rows`]), a small pool of
-//! read-only connections ([`Pool`]), and a count for `X-Total-Count` ([`count`]).
+//! its rows to the stream in bounded batches ([`rows`], [`encoded_rows`],
+//! [`json_rows`]), a small pool of read-only connections ([`Pool`]), and a count for
+//! `X-Total-Count` ([`count`]).
 //!
-//! The statement runs on a thread of tokio's blocking pool that decodes the rows with
-//! rusqlite and sends them in batches; the stream's task only encodes (the README's
-//! "Which SQLite source" compares it with sqlx's driver, `reports/database.md` measures
-//! both).
+//! The statement runs on a thread of tokio's blocking pool that reads the rows with
+//! rusqlite and sends them in batches: decoded values for the stream's task to encode
+//! ([`rows`]), or JSON already encoded there from values that borrow the row's text
+//! ([`encoded_rows`], the faster: a row is encoded while it is in that thread's cache,
+//! and no column needs a `String`), or SQLite's own JSON text ([`json_rows`]). The
+//! README's "Which SQLite source" compares them with sqlx's driver;
+//! `reports/database.md` measures them.
 //!
 //! - **Backpressure.** At most a few batches wait between the statement and the stream
 //!   ([`Rows`] says how many); when they are not taken (a slow client), the statement
@@ -14,8 +18,10 @@
 //!   [`ChunkStream::timeout`], the stall limit) interrupts the statement at once
 //!   (`sqlite3_interrupt`) and releases the connection.
 //! - **Errors.** A failing statement, row or column is the stream's last item (before
-//!   the first row, its first: a server still answers with an error status); a panic in
-//!   the row mapping becomes [`StreamError::Panicked`](crate::StreamError::Panicked).
+//!   the first row, its first: a server still answers with an error status); so is a
+//!   value the encoder refuses in [`encoded_rows`] ([`Error::Encode`], naming the row);
+//!   a panic in the row mapping becomes
+//!   [`StreamError::Panicked`](crate::StreamError::Panicked).
 //!
 //! [`ChunkStream::cancel_on`]: crate::ChunkStream::cancel_on
 //! [`ChunkStream::timeout`]: crate::ChunkStream::timeout
