@@ -175,6 +175,7 @@ mod tests {
             for peer in [
                 peers::PeerKind::AxumStreamsCsv,
                 peers::PeerKind::AxumStreamsEnvelope,
+                peers::PeerKind::CsvCrate,
             ] {
                 let expected = reference(peer.framing(), items, false)?;
                 let mut scenario = Streaming(peer.factory(move || peers::memory(items)));

@@ -10,7 +10,7 @@ use axum::response::{IntoResponse, Response};
 use axum_streams::{CsvStreamFormat, StreamBodyAs, StreamBodyAsOptions, Terminator};
 use bytes::Bytes;
 use chunkstream::BoxError;
-use futures_util::{Stream, StreamExt, TryStreamExt};
+use futures_util::{FutureExt, Stream, StreamExt, TryStreamExt};
 use serde::Serialize;
 
 use crate::formats;
@@ -40,6 +40,9 @@ pub enum PeerKind {
     /// `axum-streams` `json_array_with_envelope` with the fields chunkstream's envelope
     /// has before the array ([`formats::envelope_fields`]); it has none after.
     AxumStreamsEnvelope,
+    /// The `csv` crate's writer over every item into one `Vec` (header row, `\r\n`),
+    /// sent as one chunk: what chunkstream's own CSV serializer is weighed against.
+    CsvCrate,
 }
 
 /// The JSON array's streaming peers, in report order (the limit is separate: see
@@ -66,13 +69,14 @@ impl PeerKind {
             PeerKind::AxumStreamsBytes => "axum-streams bytes=32KiB",
             PeerKind::AxumStreamsCsv => "axum-streams csv",
             PeerKind::AxumStreamsEnvelope => "axum-streams envelope",
+            PeerKind::CsvCrate => "csv crate, one writer",
         }
     }
 
     /// The framing of its bodies.
     pub fn framing(self) -> Framing {
         match self {
-            PeerKind::AxumStreamsCsv => Framing::Csv,
+            PeerKind::AxumStreamsCsv | PeerKind::CsvCrate => Framing::Csv,
             PeerKind::AxumStreamsEnvelope => Framing::Envelope,
             _ => Framing::Array,
         }
@@ -107,6 +111,7 @@ impl PeerKind {
                     formats::ARRAY,
                 )
                 .into_response(),
+            PeerKind::CsvCrate => Response::new(Body::from_stream(csv_crate(source))),
         }
     }
 
@@ -156,6 +161,31 @@ where
         Ok(Bytes::from(out))
     });
     open.chain(items).chain(close).boxed()
+}
+
+/// The `csv` crate's writer over every item of `source` into one `Vec`, as one chunk.
+fn csv_crate<S, U, E>(source: S) -> Chunks
+where
+    S: Stream<Item = Result<U, E>> + Send + 'static,
+    U: Serialize + Send + 'static,
+    E: Into<BoxError> + 'static,
+{
+    let writer = csv::WriterBuilder::new()
+        .terminator(csv::Terminator::CRLF)
+        .from_writer(Vec::new());
+    source
+        .map_err(Into::into)
+        .try_fold(writer, |mut writer, item| {
+            let written = writer.serialize(item).map(|()| writer);
+            futures_util::future::ready(written.map_err(BoxError::from))
+        })
+        .map(|writer| {
+            Ok(Bytes::from(
+                writer?.into_inner().map_err(|e| e.to_string())?,
+            ))
+        })
+        .into_stream()
+        .boxed()
 }
 
 /// An `axum-streams` JSON array response with `options`.

@@ -13,8 +13,8 @@
 //! - PostgreSQL (the same table and rows) when `DATABASE_URL` points to it, as SQLite;
 //!   otherwise its rows say why they were not run;
 //! - memory, tickets only: CSV, the JSON envelope and SSE (default pool and encoder),
-//!   and axum-streams' CSV and envelope, each against its format's own limit
-//!   (`chunkstream_benches::formats`).
+//!   axum-streams' CSV and envelope, and the `csv` crate's writer, each against its
+//!   format's own limit (`chunkstream_benches::formats`).
 //!
 //! Ratios are to the limit of the same workload: one `serde_json::to_writer` of the
 //! in-memory items (or a format's own limit), measured in the same rounds.
@@ -438,11 +438,14 @@ enum Who {
 }
 
 /// The formats' rows (memory, tickets), in the report's order: each format's limit,
-/// chunkstream in it (default pool and encoder, direct path), and the peer that has it.
-const FORMATS: [(Framing, Option<PeerKind>); 3] = [
-    (Framing::Csv, Some(PeerKind::AxumStreamsCsv)),
-    (Framing::Envelope, Some(PeerKind::AxumStreamsEnvelope)),
-    (Framing::Sse, None),
+/// chunkstream in it (default pool and encoder, direct path), and its peers.
+const FORMATS: [(Framing, &[PeerKind]); 3] = [
+    (
+        Framing::Csv,
+        &[PeerKind::AxumStreamsCsv, PeerKind::CsvCrate],
+    ),
+    (Framing::Envelope, &[PeerKind::AxumStreamsEnvelope]),
+    (Framing::Sse, &[]),
 ];
 
 /// The contestants of a source, each with the source its row names, in the report's
@@ -635,7 +638,7 @@ impl Matrix {
     fn add_formats(&mut self, tickets: &'static [workload::Ticket]) -> Result<(), BoxError> {
         let rows = Rows::new(Workload::Tickets.name(), tickets)?;
         let ours = Who::Chunkstream(DEFAULT_POOL, DEFAULT_ENCODER, Json::Array, Path::Item);
-        for (framing, peer) in FORMATS {
+        for (framing, others) in FORMATS {
             let group = group(rows.workload, framing.name());
             let mut meta = rows.meta(MEMORY, ours).0;
             meta.format = framing;
@@ -656,11 +659,11 @@ impl Matrix {
             (limit.is_limit, entry.stats) = (true, Some(built.stats));
             (limit.expected, entry.expected) = (Arc::clone(&expected), expected);
             self.entries.extend([limit, entry]);
-            if let Some(peer) = peer {
+            for &peer in others {
                 let factory = peer.factory(move || peers::memory(tickets));
                 let mut entry = rows.entry(
                     rows.meta(MEMORY, Who::Peer(peer)).0,
-                    group,
+                    group.clone(),
                     Box::new(Streaming(factory)),
                 );
                 // axum-streams' envelope has no fields after the array.
