@@ -1,19 +1,20 @@
 //! The peers chunkstream is measured against, in the same groups and tables: the naive
-//! per-item path, `axum-streams` (defaults and with its buffering options), and the
-//! limit.
+//! per-item path, `axum-streams` (defaults and with its buffering options; its CSV and
+//! its JSON envelope), and the limit.
 
 use std::convert::Infallible;
 use std::sync::Arc;
 
 use axum::body::Body;
 use axum::response::{IntoResponse, Response};
-use axum_streams::StreamBodyAsOptions;
+use axum_streams::{CsvStreamFormat, StreamBodyAs, StreamBodyAsOptions, Terminator};
 use bytes::Bytes;
 use chunkstream::BoxError;
-use futures_util::{Stream, StreamExt, TryStreamExt};
+use futures_util::{FutureExt, Stream, StreamExt, TryStreamExt};
 use serde::Serialize;
 
-use crate::scenario::{Chunks, ChunksFactory, Limit, Scenario, Streaming};
+use crate::formats;
+use crate::scenario::{Chunks, ChunksFactory, Framing, Limit, Scenario, Streaming};
 
 /// The in-memory source: the items of a leaked slice, by reference (no clone).
 pub fn memory<T: Sync>(
@@ -33,9 +34,19 @@ pub enum PeerKind {
     AxumStreamsItems,
     /// `axum-streams` buffering bytes (`buffering_bytes(32 KiB)`).
     AxumStreamsBytes,
+    /// `axum-streams` CSV (`CsvStreamFormat`, with chunkstream's defaults: a header row
+    /// and `\r\n`, so the bodies are the same), with its default options.
+    AxumStreamsCsv,
+    /// `axum-streams` `json_array_with_envelope` with the fields chunkstream's envelope
+    /// has before the array ([`formats::envelope_fields`]); it has none after.
+    AxumStreamsEnvelope,
+    /// The `csv` crate's writer over every item into one `Vec` (header row, `\r\n`),
+    /// sent as one chunk: what chunkstream's own CSV serializer is weighed against.
+    CsvCrate,
 }
 
-/// The streaming peers, in report order (the limit is separate: see [`Limit`]).
+/// The JSON array's streaming peers, in report order (the limit is separate: see
+/// [`Limit`]).
 pub const PEERS: [PeerKind; 4] = [
     PeerKind::Naive,
     PeerKind::AxumStreams,
@@ -56,10 +67,22 @@ impl PeerKind {
             PeerKind::AxumStreams => "axum-streams",
             PeerKind::AxumStreamsItems => "axum-streams items=1000",
             PeerKind::AxumStreamsBytes => "axum-streams bytes=32KiB",
+            PeerKind::AxumStreamsCsv => "axum-streams csv",
+            PeerKind::AxumStreamsEnvelope => "axum-streams envelope",
+            PeerKind::CsvCrate => "csv crate, one writer",
         }
     }
 
-    /// The JSON array response of `source` as this peer writes it.
+    /// The framing of its bodies.
+    pub fn framing(self) -> Framing {
+        match self {
+            PeerKind::AxumStreamsCsv | PeerKind::CsvCrate => Framing::Csv,
+            PeerKind::AxumStreamsEnvelope => Framing::Envelope,
+            _ => Framing::Array,
+        }
+    }
+
+    /// The response of `source` as this peer writes it.
     pub fn response<S, U, E>(self, source: S) -> Response
     where
         S: Stream<Item = Result<U, E>> + Send + 'static,
@@ -77,6 +100,18 @@ impl PeerKind {
                 StreamBodyAsOptions::new().buffering_bytes(AXUM_STREAMS_BYTES),
                 source,
             ),
+            PeerKind::AxumStreamsCsv => {
+                let csv = CsvStreamFormat::new(true, b',').with_terminator(Terminator::CRLF);
+                StreamBodyAs::new(csv, axum_errors(source)).into_response()
+            }
+            PeerKind::AxumStreamsEnvelope => StreamBodyAsOptions::new()
+                .json_array_with_envelope_errors(
+                    axum_errors(source),
+                    formats::envelope_fields(),
+                    formats::ARRAY,
+                )
+                .into_response(),
+            PeerKind::CsvCrate => Response::new(Body::from_stream(csv_crate(source))),
         }
     }
 
@@ -128,6 +163,31 @@ where
     open.chain(items).chain(close).boxed()
 }
 
+/// The `csv` crate's writer over every item of `source` into one `Vec`, as one chunk.
+fn csv_crate<S, U, E>(source: S) -> Chunks
+where
+    S: Stream<Item = Result<U, E>> + Send + 'static,
+    U: Serialize + Send + 'static,
+    E: Into<BoxError> + 'static,
+{
+    let writer = csv::WriterBuilder::new()
+        .terminator(csv::Terminator::CRLF)
+        .from_writer(Vec::new());
+    source
+        .map_err(Into::into)
+        .try_fold(writer, |mut writer, item| {
+            let written = writer.serialize(item).map(|()| writer);
+            futures_util::future::ready(written.map_err(BoxError::from))
+        })
+        .map(|writer| {
+            Ok(Bytes::from(
+                writer?.into_inner().map_err(|e| e.to_string())?,
+            ))
+        })
+        .into_stream()
+        .boxed()
+}
+
 /// An `axum-streams` JSON array response with `options`.
 pub fn axum_streams<S, U, E>(options: StreamBodyAsOptions, source: S) -> Response
 where
@@ -135,8 +195,18 @@ where
     U: Serialize + Send + Sync + 'static,
     E: Into<BoxError> + 'static,
 {
-    let source = source.map_err(|e| axum::Error::new(e.into()));
-    options.json_array_with_errors(source).into_response()
+    options
+        .json_array_with_errors(axum_errors(source))
+        .into_response()
+}
+
+/// `source` with its errors as axum's.
+fn axum_errors<S, U, E>(source: S) -> impl Stream<Item = Result<U, axum::Error>> + Send
+where
+    S: Stream<Item = Result<U, E>> + Send,
+    E: Into<BoxError>,
+{
+    source.map_err(|e| axum::Error::new(e.into()))
 }
 
 /// A named scenario.

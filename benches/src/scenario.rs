@@ -6,7 +6,9 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use chunkstream::format::Json;
-use chunkstream::{BoxError, BufferPool, ChunkConfig, EncodePermits, Encoder, PoolStats, Streamer};
+use chunkstream::{
+    BoxError, BufferPool, ChunkConfig, EncodePermits, Encoder, Format, PoolStats, Streamer,
+};
 use futures_util::future::BoxFuture;
 use futures_util::stream::BoxStream;
 use futures_util::{FutureExt, Stream, StreamExt, TryStreamExt};
@@ -82,27 +84,47 @@ impl Scenario for Streaming {
     }
 }
 
-/// The limit: one `to_writer` of the whole slice by an encoder's own library
-/// (serde_json by default) into a buffer allocated once, outside the timed requests.
-#[derive(Debug)]
-pub struct Limit<T: 'static> {
-    items: &'static [T],
-    encoder: EncoderKind,
+/// Writes one whole body into a buffer.
+type WriteFn = dyn Fn(&mut Vec<u8>) -> Result<(), BoxError> + Send + Sync;
+
+/// The limit: the whole body written by a plain library call into a buffer allocated
+/// once, outside the timed requests. For JSON, one `to_writer` of the whole slice by an
+/// encoder's own library (serde_json by default); for the other formats, see
+/// [`formats`](crate::formats).
+pub struct Limit {
+    write: Arc<WriteFn>,
     buf: Arc<Mutex<Vec<u8>>>,
 }
 
-impl<T: Serialize + Sync + 'static> Limit<T> {
+impl std::fmt::Debug for Limit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Limit").finish_non_exhaustive()
+    }
+}
+
+impl Limit {
     /// The serde_json limit for `items`.
-    pub fn new(items: &'static [T]) -> Self {
+    pub fn new<T: Serialize + Sync + 'static>(items: &'static [T]) -> Self {
         Limit::with_encoder(items, EncoderKind::SerdeJson)
     }
 
     /// The limit of `encoder` for `items`: its library's `to_writer` of the slice.
-    pub fn with_encoder(items: &'static [T], encoder: EncoderKind) -> Self {
+    pub fn with_encoder<T: Serialize + Sync + 'static>(
+        items: &'static [T],
+        encoder: EncoderKind,
+    ) -> Self {
         let size = serde_json::to_vec(items).map_or(0, |v| v.len());
+        Limit::writing(size, move |buf| encode_whole(encoder, items, buf))
+    }
+
+    /// The limit that writes its body with `write`, into a buffer with room for `size`
+    /// bytes and a quarter more.
+    pub fn writing(
+        size: usize,
+        write: impl Fn(&mut Vec<u8>) -> Result<(), BoxError> + Send + Sync + 'static,
+    ) -> Self {
         Limit {
-            items,
-            encoder,
+            write: Arc::new(write),
             buf: Arc::new(Mutex::new(Vec::with_capacity(size + size / 4 + 64))),
         }
     }
@@ -122,14 +144,14 @@ pub fn encode_whole<T: Serialize + ?Sized>(
     Ok(())
 }
 
-impl<T: Serialize + Sync + 'static> Scenario for Limit<T> {
+impl Scenario for Limit {
     fn run(&mut self) -> BoxFuture<'static, Result<Sample, BoxError>> {
-        let (items, encoder, buf) = (self.items, self.encoder, Arc::clone(&self.buf));
+        let (write, buf) = (Arc::clone(&self.write), Arc::clone(&self.buf));
         async move {
             let start = Instant::now();
             let mut buf = buf.lock().map_err(|_| "limit buffer poisoned")?;
             buf.clear();
-            encode_whole(encoder, items, &mut buf)?;
+            write(&mut buf)?;
             Ok(Sample {
                 bytes: buf.len() as u64,
                 chunks: 1,
@@ -139,10 +161,10 @@ impl<T: Serialize + Sync + 'static> Scenario for Limit<T> {
         .boxed()
     }
     fn body(&mut self) -> BoxFuture<'static, Result<Vec<u8>, BoxError>> {
-        let (items, encoder) = (self.items, self.encoder);
+        let write = Arc::clone(&self.write);
         async move {
             let mut buf = Vec::new();
-            encode_whole(encoder, items, &mut buf)?;
+            write(&mut buf)?;
             Ok(buf)
         }
         .boxed()
@@ -184,17 +206,17 @@ impl std::fmt::Debug for Built {
     }
 }
 
-/// Builds a chunkstream body factory: `pool` x `encoder` with `config` and `format`,
-/// streaming the items of `source()` along `path`.
+/// Builds a chunkstream body factory: `pool` x `encoder` with `config` and `format` (a
+/// [`Json`], or any other [`Format`]), streaming the items of `source()` along `path`.
 ///
 /// # Panics
 ///
 /// When `config` does not validate (the lab only builds valid ones).
-pub fn chunkstream<F, S, U, SE>(
+pub fn chunkstream<F, S, U, SE, Fm: Format>(
     pool: PoolKind,
     encoder: EncoderKind,
     config: &ChunkConfig,
-    format: Json,
+    format: Fm,
     path: Path,
     source: F,
 ) -> Built
@@ -204,13 +226,13 @@ where
     U: Serialize + Send + 'static,
     SE: Into<BoxError> + Send + 'static,
 {
-    struct Build<F> {
+    struct Build<F, Fm> {
         config: ChunkConfig,
-        format: Json,
+        format: Fm,
         path: Path,
         source: F,
     }
-    impl<F, S, U, SE> WithParts for Build<F>
+    impl<F, S, U, SE, Fm: Format> WithParts for Build<F, Fm>
     where
         F: Fn() -> S + Send + Sync + 'static,
         S: Stream<Item = Result<U, SE>> + Send + 'static,
@@ -264,25 +286,102 @@ pub fn reference<T: Serialize>(items: &[T]) -> Result<serde_json::Value, BoxErro
     Ok(serde_json::to_value(items)?)
 }
 
-/// Parses a body in `format` back to one JSON array value.
+/// A body's framing: the report's `format` column, and how a body is read back for its
+/// check.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Framing {
+    /// A JSON array.
+    Array,
+    /// One JSON value per line.
+    Ndjson,
+    /// CSV records (RFC 4180).
+    Csv,
+    /// A JSON object around the array.
+    Envelope,
+    /// Server-Sent Events.
+    Sse,
+}
+
+impl From<Json> for Framing {
+    fn from(format: Json) -> Self {
+        match format {
+            Json::Ndjson => Framing::Ndjson,
+            _ => Framing::Array,
+        }
+    }
+}
+
+impl Framing {
+    /// The name in reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            Framing::Array => "json_array",
+            Framing::Ndjson => "ndjson",
+            Framing::Csv => "csv",
+            Framing::Envelope => "envelope",
+            Framing::Sse => "sse",
+        }
+    }
+}
+
+/// Parses a body in `framing` back to one JSON value: JSON as it is (an array, or an
+/// envelope's object), NDJSON's lines as an array, CSV as an array of records (each an
+/// array of its fields' text, the header row first), SSE as an array of events (each an
+/// object with its `event` and `id` when present, and its `data` parsed as JSON).
 ///
 /// # Errors
 ///
-/// When the body is not valid JSON (or NDJSON).
-pub fn parse_body(format: Json, body: &[u8]) -> Result<serde_json::Value, BoxError> {
-    match format {
-        chunkstream::format::Json::Ndjson => {
-            let text = std::str::from_utf8(body)?;
-            if !text.is_empty() && !text.ends_with('\n') {
-                return Err("NDJSON body does not end with a newline".into());
-            }
-            let values = text
+/// When the body is not valid in its framing, or the JSON in it is not valid.
+pub fn parse_body(framing: impl Into<Framing>, body: &[u8]) -> Result<serde_json::Value, BoxError> {
+    use serde_json::Value;
+    let lines = |body| -> Result<_, BoxError> {
+        let text = std::str::from_utf8(body)?;
+        if !text.is_empty() && !text.ends_with('\n') {
+            return Err("body does not end with a newline".into());
+        }
+        Ok(text)
+    };
+    match framing.into() {
+        Framing::Array | Framing::Envelope => Ok(serde_json::from_slice(body)?),
+        Framing::Ndjson => Ok(Value::Array(
+            lines(body)?
                 .lines()
                 .map(serde_json::from_str)
-                .collect::<Result<Vec<serde_json::Value>, _>>()?;
-            Ok(serde_json::Value::Array(values))
+                .collect::<Result<_, _>>()?,
+        )),
+        Framing::Csv => {
+            let mut reader = csv::ReaderBuilder::new()
+                .has_headers(false)
+                .from_reader(body);
+            let mut records = Vec::new();
+            for record in reader.records() {
+                let fields = record?.iter().map(Value::from).collect();
+                records.push(Value::Array(fields));
+            }
+            Ok(Value::Array(records))
         }
-        _ => Ok(serde_json::from_slice(body)?),
+        Framing::Sse => {
+            let mut events = Vec::new();
+            for event in lines(body)?.split_terminator("\n\n") {
+                let mut fields = serde_json::Map::new();
+                let mut data = Vec::new();
+                for line in event.lines().filter(|l| !l.starts_with(':')) {
+                    let (name, value) = line.split_once(':').unwrap_or((line, ""));
+                    let value = value.strip_prefix(' ').unwrap_or(value);
+                    match name {
+                        "data" => data.push(value),
+                        _ => {
+                            fields.insert(name.to_owned(), value.into());
+                        }
+                    }
+                }
+                if !data.is_empty() {
+                    fields.insert("data".into(), serde_json::from_str(&data.join("\n"))?);
+                }
+                events.push(Value::Object(fields));
+            }
+            Ok(Value::Array(events))
+        }
     }
 }
 
@@ -293,11 +392,11 @@ pub fn parse_body(format: Json, body: &[u8]) -> Result<serde_json::Value, BoxErr
 /// When the scenario fails, the body does not parse, or it parses to other values.
 pub async fn check(
     scenario: &mut dyn Scenario,
-    format: Json,
+    framing: impl Into<Framing>,
     expected: &serde_json::Value,
 ) -> Result<(), BoxError> {
     let body = scenario.body().await?;
-    let got = parse_body(format, &body)?;
+    let got = parse_body(framing, &body)?;
     if &got == expected {
         Ok(())
     } else {

@@ -11,10 +11,13 @@
 //!   through sqlx (`sqlite`) and once through rusqlite (`sqlite-rusqlite`,
 //!   `chunkstream::sqlite::rows`) on the same file;
 //! - PostgreSQL (the same table and rows) when `DATABASE_URL` points to it, as SQLite;
-//!   otherwise its rows say why they were not run.
+//!   otherwise its rows say why they were not run;
+//! - memory, tickets only: CSV, the JSON envelope and SSE (default pool and encoder),
+//!   axum-streams' CSV and envelope, and the `csv` crate's writer, each against its
+//!   format's own limit (`chunkstream_benches::formats`).
 //!
 //! Ratios are to the limit of the same workload: one `serde_json::to_writer` of the
-//! in-memory items, measured in the same rounds.
+//! in-memory items (or a format's own limit), measured in the same rounds.
 
 use std::collections::HashMap;
 use std::path::Path as FsPath;
@@ -28,8 +31,9 @@ use chunkstream::{BoxError, ChunkConfig, format::Json};
 use chunkstream_benches::contestants::{
     DEFAULT_ENCODER, DEFAULT_FEATURES_ENCODER, DEFAULT_POOL, ENCODERS, EncoderKind, POOLS, PoolKind,
 };
+use chunkstream_benches::formats;
 use chunkstream_benches::peers::{self, LIMIT, PEERS, PeerKind};
-use chunkstream_benches::scenario::{self, Limit, Path, Scenario, Streaming};
+use chunkstream_benches::scenario::{self, Framing, Limit, Path, Scenario, Streaming};
 use chunkstream_benches::workload::{self, Workload};
 use futures_util::Stream;
 use serde::Serialize;
@@ -49,7 +53,7 @@ use crate::{items, report};
 pub(crate) struct Meta {
     workload: &'static str,
     source: &'static str,
-    format: Json,
+    format: Framing,
     path: &'static str,
     contestant: String,
     pool: String,
@@ -101,6 +105,7 @@ pub(crate) fn run(options: &Options, env: &Environment, out: &FsPath) -> Result<
     matrix.add(Workload::Tickets.name(), tickets)?;
     matrix.add(Workload::Small.name(), small)?;
     matrix.add(Workload::Large.name(), large)?;
+    matrix.add_formats(tickets)?;
     let sqlite = rt.block_on(Sqlite::seed(tickets))?;
     let pool = sqlite.pool;
     matrix.add_database("sqlite", tickets, move || Sqlite::rows(pool))?;
@@ -280,7 +285,7 @@ fn service_entries(service: &Service) -> Result<Vec<Entry<Meta>>, BoxError> {
                 meta: Meta {
                     workload: Workload::Tickets.name(),
                     source: SERVICE,
-                    format: chunkstream::format::Json::Array,
+                    format: Framing::Array,
                     path: "spawn",
                     contestant: if now { "the service" } else { SERVICE_BEFORE }.to_owned(),
                     pool: settings.pool.name().to_owned(),
@@ -289,7 +294,7 @@ fn service_entries(service: &Service) -> Result<Vec<Entry<Meta>>, BoxError> {
                 group: format!("service/{path}"),
                 is_limit: !now,
                 items: limit,
-                format: chunkstream::format::Json::Array,
+                format: Framing::Array,
                 expected: Arc::clone(&expected),
                 scenario: Box::new(Streaming(service.client(now, &path))),
                 stats: None,
@@ -387,7 +392,7 @@ fn row(meta: &Meta, limit: &str, items: u64, o: &Outcome) -> record::Compare {
     record::Compare {
         workload: meta.workload.to_owned(),
         source: meta.source.to_owned(),
-        format: format_name(meta.format).to_owned(),
+        format: meta.format.name().to_owned(),
         path: meta.path.to_owned(),
         contestant: meta.contestant.clone(),
         pool: meta.pool.clone(),
@@ -423,22 +428,25 @@ fn not_run_row(meta: &Meta, limit: &str, items: u64, why: &str) -> record::Compa
     }
 }
 
-/// The name of a format in reports.
-pub(crate) fn format_name(format: Json) -> &'static str {
-    match format {
-        chunkstream::format::Json::Ndjson => "ndjson",
-        _ => "json_array",
-    }
-}
-
 /// One contestant of the matrix, against its encoder's limit (a peer: serde_json's).
 #[derive(Clone, Copy, Debug)]
 enum Who {
     /// chunkstream with a pool, an encoder, a format, on a path.
     Chunkstream(PoolKind, EncoderKind, Json, Path),
-    /// A peer (serde_json inside, JSON array).
+    /// A peer (serde_json inside).
     Peer(PeerKind),
 }
+
+/// The formats' rows (memory, tickets), in the report's order: each format's limit,
+/// chunkstream in it (default pool and encoder, direct path), and its peers.
+const FORMATS: [(Framing, &[PeerKind]); 3] = [
+    (
+        Framing::Csv,
+        &[PeerKind::AxumStreamsCsv, PeerKind::CsvCrate],
+    ),
+    (Framing::Envelope, &[PeerKind::AxumStreamsEnvelope]),
+    (Framing::Sse, &[]),
+];
 
 /// The contestants of a source, each with the source its row names, in the report's
 /// order. Adding a contestant to `compare` is one entry here.
@@ -524,13 +532,13 @@ impl Rows {
     fn meta(&self, source: &'static str, who: Who) -> (Meta, String) {
         let (format, path, contestant, pool, encoder) = match who {
             Who::Chunkstream(pool, encoder, format, path) => (
-                format,
+                format.into(),
                 first_byte::path_name(path),
                 "chunkstream",
                 pool.name(),
                 encoder.name(),
             ),
-            Who::Peer(peer) => (Json::Array, "-", peer.name(), "-", "-"),
+            Who::Peer(peer) => (peer.framing(), "-", peer.name(), "-", "-"),
         };
         let limit = if source.starts_with(HTTP) {
             HTTP
@@ -621,6 +629,47 @@ impl Matrix {
                 Who::Peer(peer) => sources::peer_body(peer, memory),
             };
             self.serve(entry, body, source == HTTP);
+        }
+        Ok(())
+    }
+
+    /// The formats' rows ([`FORMATS`]) on `tickets` from memory, each against its
+    /// format's limit.
+    fn add_formats(&mut self, tickets: &'static [workload::Ticket]) -> Result<(), BoxError> {
+        let rows = Rows::new(Workload::Tickets.name(), tickets)?;
+        let ours = Who::Chunkstream(DEFAULT_POOL, DEFAULT_ENCODER, Json::Array, Path::Item);
+        for (framing, others) in FORMATS {
+            let group = group(rows.workload, framing.name());
+            let mut meta = rows.meta(MEMORY, ours).0;
+            meta.format = framing;
+            let expected = Arc::new(formats::reference(framing, tickets, true)?);
+            let limit_meta = Meta {
+                contestant: LIMIT.to_owned(),
+                path: "-",
+                pool: "-".to_owned(),
+                ..meta.clone()
+            };
+            let mut limit = rows.entry(
+                limit_meta,
+                group.clone(),
+                Box::new(formats::limit(framing, tickets)),
+            );
+            let built = formats::chunkstream(framing, DEFAULT_POOL, DEFAULT_ENCODER, tickets)?;
+            let mut entry = rows.entry(meta, group.clone(), Box::new(Streaming(built.chunks)));
+            (limit.is_limit, entry.stats) = (true, Some(built.stats));
+            (limit.expected, entry.expected) = (Arc::clone(&expected), expected);
+            self.entries.extend([limit, entry]);
+            for &peer in others {
+                let factory = peer.factory(move || peers::memory(tickets));
+                let mut entry = rows.entry(
+                    rows.meta(MEMORY, Who::Peer(peer)).0,
+                    group.clone(),
+                    Box::new(Streaming(factory)),
+                );
+                // axum-streams' envelope has no fields after the array.
+                entry.expected = Arc::new(formats::reference(framing, tickets, false)?);
+                self.entries.push(entry);
+            }
         }
         Ok(())
     }

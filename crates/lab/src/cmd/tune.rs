@@ -9,7 +9,7 @@ use std::time::Duration;
 use chunkstream::{BoxError, ChunkConfig};
 use chunkstream_benches::contestants::{DEFAULT_ENCODER, DEFAULT_POOL};
 use chunkstream_benches::peers;
-use chunkstream_benches::scenario::{self, Limit, Path, Streaming};
+use chunkstream_benches::scenario::{self, Framing, Limit, Path, Streaming};
 use chunkstream_benches::workload::{self, Workload};
 use serde::Serialize;
 
@@ -91,7 +91,7 @@ fn add<T: Serialize + Send + Sync + 'static>(
             group: workload.to_owned(),
             is_limit: false,
             items: items.len() as u64,
-            format: chunkstream::format::Json::Array,
+            format: Framing::Array,
             expected: Arc::clone(&expected),
             scenario: Box::new(Streaming(built.chunks)),
             stats: Some(built.stats),
@@ -102,7 +102,7 @@ fn add<T: Serialize + Send + Sync + 'static>(
         group: workload.to_owned(),
         is_limit: true,
         items: items.len() as u64,
-        format: chunkstream::format::Json::Array,
+        format: Framing::Array,
         expected,
         scenario: Box::new(Limit::new(items)),
         stats: None,

@@ -7,8 +7,8 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use chunkstream::{BoxError, PoolStats, format::Json};
-use chunkstream_benches::scenario::{self, Scenario};
+use chunkstream::{BoxError, PoolStats};
+use chunkstream_benches::scenario::{self, Framing, Scenario};
 use indicatif::{ProgressBar, ProgressStyle};
 use tokio::runtime::Runtime;
 
@@ -30,7 +30,7 @@ pub(crate) struct Entry<M> {
     /// Items per request.
     pub(crate) items: u64,
     /// How its body is framed (for the check).
-    pub(crate) format: Json,
+    pub(crate) format: Framing,
     /// The reference values its body must parse to.
     pub(crate) expected: Arc<serde_json::Value>,
     /// How it answers a request.

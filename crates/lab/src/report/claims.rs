@@ -39,6 +39,9 @@ pub(crate) const SERVICE_TARGET: f64 = 10.0;
 pub(crate) const HTTP_TARGET: f64 = 0.9;
 /// The design's target for the end-to-end path over the limit.
 pub(crate) const LIMIT_TARGET: f64 = 0.95;
+/// The target for CSV and the envelope over axum-streams' (ratio of the two ratios to
+/// the format's limit).
+pub(crate) const FORMAT_PEER_TARGET: f64 = 2.0;
 
 /// The tables the verdicts are computed from (each may be missing: not measured).
 #[derive(Clone, Copy, Debug, Default)]
@@ -514,6 +517,64 @@ fn http_targets(compare: Option<&[record::Compare]>) -> Vec<Verdict> {
     out
 }
 
+/// The formats' targets (memory, tickets, freelist, serde_json): each format at least
+/// [`LIMIT_TARGET`] of its own limit, and CSV and the envelope at least
+/// [`FORMAT_PEER_TARGET`] times axum-streams' (the ratio of the two rows' ratios to the
+/// same limit, measured in the same run).
+fn format_targets(compare: Option<&[record::Compare]>) -> Vec<Verdict> {
+    let row = |format: &str, contestant: &str| {
+        compare_row(compare, |r| {
+            r.workload == "tickets"
+                && r.source == "memory"
+                && r.format == format
+                && r.contestant == contestant
+        })
+    };
+    let mut out = Vec::new();
+    for (format, name) in [
+        ("csv", "CSV"),
+        ("envelope", "JSON envelope"),
+        ("sse", "SSE"),
+    ] {
+        let ours = row(format, "chunkstream");
+        out.push(target(
+            &format!("{name}, memory, tickets, freelist, over its own limit"),
+            &format!(">= {LIMIT_TARGET}x its limit"),
+            ours.map(|r| {
+                (
+                    format!("{}x", r.ratio().show(3)),
+                    r.ratio(),
+                    LIMIT_TARGET,
+                    true,
+                )
+            }),
+            "run `compare`",
+        ));
+        // axum-streams has no SSE.
+        if format == "sse" {
+            continue;
+        }
+        let peer = row(format, &format!("axum-streams {format}"));
+        let measured = ours.zip(peer).map(|(ours, peer)| {
+            let ratio = combine(&[(ours.ratio(), 1.0), (peer.ratio(), -1.0)]);
+            let words = format!(
+                "{}x (chunkstream {}x the limit, axum-streams {}x)",
+                ratio.show(2),
+                ours.ratio().show(3),
+                peer.ratio().show(3)
+            );
+            (words, ratio, FORMAT_PEER_TARGET, true)
+        });
+        out.push(target(
+            &format!("{name}, memory, tickets, freelist, over axum-streams' {format}"),
+            &format!(">= {FORMAT_PEER_TARGET}x"),
+            measured,
+            "run `compare`",
+        ));
+    }
+    out
+}
+
 /// The memory-source row of a limit measured against serde_json's (`{encoder} limit`).
 fn limit_row<'a>(
     compare: Option<&'a [record::Compare]>,
@@ -621,6 +682,7 @@ pub(crate) fn targets(inputs: &Inputs<'_>) -> Vec<Verdict> {
                 .filter(|r| {
                     r.workload == "tickets"
                         && r.source == "memory"
+                        && r.format == "json_array"
                         && r.pool == "-"
                         && r.encoder == "-"
                 })
@@ -788,6 +850,7 @@ pub(crate) fn targets(inputs: &Inputs<'_>) -> Vec<Verdict> {
     ));
 
     out.extend(http_targets(inputs.compare));
+    out.extend(format_targets(inputs.compare));
     out.extend(paired_targets(inputs.parallel, "parallel"));
     out.extend(paired_targets(inputs.database, "database"));
     out
@@ -1069,6 +1132,61 @@ mod tests {
         // No rows for the other workloads.
         assert_eq!(v[2].verdict, NOT_MEASURED);
         assert_eq!(v[3].verdict, NOT_MEASURED);
+    }
+
+    /// Each format against its own limit by the interval rule, and CSV and the envelope
+    /// against axum-streams' by the ratio of the two ratios; the formats' rows stay out
+    /// of the JSON array's target.
+    #[test]
+    fn format_targets_judge_each_format_against_its_limit_and_axum_streams() {
+        let rows = [
+            ("json_array", "chunkstream", "freelist", [0.97, 0.96, 0.98]),
+            ("csv", "chunkstream", "freelist", [0.97, 0.96, 0.98]),
+            ("csv", "axum-streams csv", "-", [0.30, 0.29, 0.31]),
+            ("envelope", "chunkstream", "freelist", [0.95, 0.93, 0.97]),
+            ("envelope", "axum-streams envelope", "-", [0.50, 0.49, 0.51]),
+            ("sse", "chunkstream", "freelist", [0.90, 0.88, 0.92]),
+        ];
+        let t: Vec<record::Compare> = rows
+            .iter()
+            .map(|&(format, contestant, pool, r)| record::Compare {
+                workload: "tickets".into(),
+                source: "memory".into(),
+                format: format.into(),
+                path: if pool == "-" { "-" } else { "stream" }.into(),
+                contestant: contestant.into(),
+                pool: pool.into(),
+                encoder: if pool == "-" { "-" } else { "serde_json" }.into(),
+                ratio: Num(r[0]),
+                ratio_lo: Num(r[1]),
+                ratio_hi: Num(r[2]),
+                pairs: Num(21.0),
+                ..record::Compare::default()
+            })
+            .collect();
+        let v = format_targets(Some(&t));
+        let verdicts: Vec<&str> = v.iter().map(|v| v.verdict.as_str()).collect();
+        // CSV: 0.97 met, 3.2x axum-streams met; the envelope: 0.95 [0.93, 0.97]
+        // straddles 0.95, 1.9x [1.8, 2.0] is wholly below 2; SSE: 0.90 missed.
+        assert_eq!(verdicts, ["met", "met", INCONCLUSIVE, "missed", "missed"]);
+        assert!(v[1].measured.starts_with("3.23 ["), "{:?}", v[1]);
+        assert!(v[1].measured.contains("axum-streams 0.300"), "{:?}", v[1]);
+        assert_eq!(v[3].claim, ">= 2x");
+        assert!(v.iter().all(|v| v.measured != "run `compare`"));
+        let inputs = Inputs {
+            compare: Some(&t),
+            ..Inputs::default()
+        };
+        let json = targets(&inputs);
+        assert!(
+            !json[1].measured.contains("axum-streams csv"),
+            "{:?}",
+            json[1]
+        );
+        // Nothing measured: five lines, each saying so.
+        let none = format_targets(None);
+        assert_eq!(none.len(), 5);
+        assert!(none.iter().all(|v| v.verdict == NOT_MEASURED));
     }
 
     #[test]

@@ -183,7 +183,13 @@ pub(crate) fn render_compare(
          buffer (`serde_json` for the peers, the channel, SQLite and PostgreSQL sources); the HTTP limit \
          is the whole body encoded up front and served as one `Bytes` by the same server to \
          the same client. The other encoders' limits and the HTTP limit are also measured \
-         against the serde_json limit. Allocations are per request, counted in an untimed \
+         against the serde_json limit. The formats beyond JSON (tickets only) have limits \
+         of their own: for `csv`, the same CSV writer as chunkstream's `Csv` driven over the \
+         whole slice into one buffer; for `envelope` and `sse`, serde_json's limit plus \
+         their framing written into the same buffer; axum-streams' CSV and envelope are \
+         measured against the same limits (its envelope has no fields after the array, so \
+         its body is a few bytes shorter), and so is the `csv` crate's writer over every \
+         item into one body (`csv crate, one writer`). Allocations are per request, counted in an untimed \
          pass. `check` is whether the body parsed to the reference values before timing. \
          `limit noise` is the limit's block-to-block variation during that row's alternation \
          (the noise gate's input): a row far above the others was measured while the machine \
