@@ -6,9 +6,12 @@
 //! Each format's limit is the plainest code that writes the same body into one `Vec`:
 //! - CSV: the same CSV writer chunkstream's [`Csv`] is (its own serde serializer),
 //!   driven through [`Format`] over the whole slice into one `Vec`: no pool, no chunks;
-//! - envelope and SSE: serde_json's limit (one `to_writer` of the slice; for SSE, of
-//!   each item, since each is an event) plus the framing written the straightforward way
-//!   (`write!` and `extend_from_slice`) into the same `Vec`.
+//! - envelope and SSE: the encoder's limit (its library's one `to_writer` of the slice;
+//!   for SSE, of each item, since each is an event) plus the framing written the
+//!   straightforward way (`write!` and `extend_from_slice`) into the same `Vec`.
+//!
+//! The lab measures them with the encoder of chunkstream's default features (sonic-rs),
+//! the one a service gets, and its library in the limit.
 
 use std::io::Write as _;
 
@@ -75,13 +78,18 @@ pub fn chunkstream(
 }
 
 /// The limit of `framing` on `items` (see the module's documentation).
-pub fn limit(framing: Framing, items: &'static [Ticket]) -> Limit {
+pub fn limit(framing: Framing, encoder: EncoderKind, items: &'static [Ticket]) -> Limit {
     let size = serde_json::to_vec(items).map_or(0, |v| v.len());
-    Limit::writing(size, move |buf| write_limit(framing, items, buf))
+    Limit::writing(size, move |buf| write_limit(framing, encoder, items, buf))
 }
 
 /// Writes the limit's body of `items` in `framing` into `buf`.
-fn write_limit(framing: Framing, items: &[Ticket], buf: &mut Vec<u8>) -> Result<(), BoxError> {
+fn write_limit(
+    framing: Framing,
+    encoder: EncoderKind,
+    items: &[Ticket],
+    buf: &mut Vec<u8>,
+) -> Result<(), BoxError> {
     match framing {
         Framing::Csv => {
             let mut csv = Csv::new();
@@ -93,7 +101,7 @@ fn write_limit(framing: Framing, items: &[Ticket], buf: &mut Vec<u8>) -> Result<
         }
         Framing::Envelope => {
             write!(buf, r#"{{"query":{QUERY},"{ARRAY}":"#)?;
-            serde_json::to_writer(&mut *buf, items)?;
+            scenario::encode_whole(encoder, items, buf)?;
             write!(buf, r#","count":{},"next":"#, items.len())?;
             serde_json::to_writer(&mut *buf, &items.last().map(|t| t.id))?;
             buf.push(b'}');
@@ -101,11 +109,11 @@ fn write_limit(framing: Framing, items: &[Ticket], buf: &mut Vec<u8>) -> Result<
         Framing::Sse => {
             for t in items {
                 write!(buf, "event: {EVENT}\nid: {}\ndata: ", t.id)?;
-                serde_json::to_writer(&mut *buf, t)?;
+                scenario::encode_whole(encoder, t, buf)?;
                 buf.extend_from_slice(b"\n\n");
             }
         }
-        Framing::Array | Framing::Ndjson => serde_json::to_writer(&mut *buf, items)?,
+        Framing::Array | Framing::Ndjson => scenario::encode_whole(encoder, items, buf)?,
     }
     Ok(())
 }
@@ -161,16 +169,14 @@ mod tests {
         rt.block_on(async {
             for framing in FORMATS {
                 let expected = reference(framing, items, true)?;
-                let built =
-                    chunkstream(framing, PoolKind::Freelist, EncoderKind::SerdeJson, items)?;
-                check(&mut Streaming(built.chunks), framing, &expected).await?;
-                check(&mut limit(framing, items), framing, &expected).await?;
-                let other = reference(framing, &items[1..], true)?;
-                assert!(
-                    check(&mut limit(framing, items), framing, &other)
-                        .await
-                        .is_err()
-                );
+                for encoder in [EncoderKind::SerdeJson, EncoderKind::SonicRs] {
+                    let built = chunkstream(framing, PoolKind::Freelist, encoder, items)?;
+                    check(&mut Streaming(built.chunks), framing, &expected).await?;
+                    check(&mut limit(framing, encoder, items), framing, &expected).await?;
+                    let other = reference(framing, &items[1..], true)?;
+                    let mut wrong = limit(framing, encoder, items);
+                    assert!(check(&mut wrong, framing, &other).await.is_err());
+                }
             }
             for peer in [
                 peers::PeerKind::AxumStreamsCsv,

@@ -381,16 +381,17 @@ impl Record<'_> {
         }
     }
 
-    /// Writes a number field (never quoted but with [`QuoteStyle::Always`]).
+    /// Writes a number field, its `digits` (never quoted but with
+    /// [`QuoteStyle::Always`]). The digits come from itoa and ryu, as serde_json's do:
+    /// the same text as the JSON formats write.
     #[inline]
-    fn number<N: Serialize>(&mut self, n: N) {
+    fn number(&mut self, digits: &str) {
         self.begin();
         let always = self.settings.quote == QuoteStyle::Always;
         if always {
             self.out.push(b'"');
         }
-        // serde_json's digits (itoa, ryu): the same text as the JSON formats write.
-        let _ = serde_json::to_writer(&mut *self.out, &n);
+        self.out.extend_from_slice(digits.as_bytes());
         if always {
             self.out.push(b'"');
         }
@@ -477,10 +478,11 @@ impl FieldSer<'_, '_> {
                 field: self.place.name(),
             });
         }
-        match f32 {
-            Some(v) => self.record.number(v),
-            None => self.record.number(v),
-        }
+        let mut digits = ryu::Buffer::new();
+        self.record.number(match f32 {
+            Some(v) => digits.format_finite(v),
+            None => digits.format_finite(v),
+        });
         Ok(())
     }
 }
@@ -490,7 +492,7 @@ macro_rules! numbers {
         $(
             #[inline]
             fn $method(self, v: $ty) -> Result<(), CsvError> {
-                self.record.number(v);
+                self.record.number(itoa::Buffer::new().format(v));
                 Ok(())
             }
         )*

@@ -637,7 +637,10 @@ impl Matrix {
     /// format's limit.
     fn add_formats(&mut self, tickets: &'static [workload::Ticket]) -> Result<(), BoxError> {
         let rows = Rows::new(Workload::Tickets.name(), tickets)?;
-        let ours = Who::Chunkstream(DEFAULT_POOL, DEFAULT_ENCODER, Json::Array, Path::Item);
+        // The encoder of the default features: the one a service streams with (and its
+        // library in the limits of the JSON-carrying formats).
+        let encoder = DEFAULT_FEATURES_ENCODER;
+        let ours = Who::Chunkstream(DEFAULT_POOL, encoder, Json::Array, Path::Item);
         for (framing, others) in FORMATS {
             let group = group(rows.workload, framing.name());
             let mut meta = rows.meta(MEMORY, ours).0;
@@ -652,9 +655,9 @@ impl Matrix {
             let mut limit = rows.entry(
                 limit_meta,
                 group.clone(),
-                Box::new(formats::limit(framing, tickets)),
+                Box::new(formats::limit(framing, encoder, tickets)),
             );
-            let built = formats::chunkstream(framing, DEFAULT_POOL, DEFAULT_ENCODER, tickets)?;
+            let built = formats::chunkstream(framing, DEFAULT_POOL, encoder, tickets)?;
             let mut entry = rows.entry(meta, group.clone(), Box::new(Streaming(built.chunks)));
             (limit.is_limit, entry.stats) = (true, Some(built.stats));
             (limit.expected, entry.expected) = (Arc::clone(&expected), expected);

@@ -538,7 +538,9 @@ fn format_targets(compare: Option<&[record::Compare]>) -> Vec<Verdict> {
     ] {
         let ours = row(format, "chunkstream");
         out.push(target(
-            &format!("{name}, memory, tickets, freelist, over its own limit"),
+            &format!(
+                "{name}, memory, tickets, freelist, default features (sonic-rs), over its own limit"
+            ),
             &format!(">= {LIMIT_TARGET}x its limit"),
             ours.map(|r| {
                 (
@@ -566,7 +568,7 @@ fn format_targets(compare: Option<&[record::Compare]>) -> Vec<Verdict> {
             (words, ratio, FORMAT_PEER_TARGET, true)
         });
         out.push(target(
-            &format!("{name}, memory, tickets, freelist, over axum-streams' {format}"),
+            &format!("{name}, memory, tickets, freelist, default features (sonic-rs), over axum-streams' {format}"),
             &format!(">= {FORMAT_PEER_TARGET}x"),
             measured,
             "run `compare`",

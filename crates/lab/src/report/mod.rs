@@ -184,9 +184,10 @@ pub(crate) fn render_compare(
          is the whole body encoded up front and served as one `Bytes` by the same server to \
          the same client. The other encoders' limits and the HTTP limit are also measured \
          against the serde_json limit. The formats beyond JSON (tickets only) have limits \
-         of their own: for `csv`, the same CSV writer as chunkstream's `Csv` driven over the \
-         whole slice into one buffer; for `envelope` and `sse`, serde_json's limit plus \
-         their framing written into the same buffer; axum-streams' CSV and envelope are \
+         of their own, and chunkstream streams them with its default features' encoder \
+         (sonic-rs), as a service does: for `csv`, the same CSV writer as chunkstream's `Csv` \
+         (no JSON encoder) driven over the whole slice into one buffer; for `envelope` and \
+         `sse`, sonic-rs's limit plus their framing written into the same buffer; axum-streams' CSV and envelope are \
          measured against the same limits (its envelope has no fields after the array, so \
          its body is a few bytes shorter), and so is the `csv` crate's writer over every \
          item into one body (`csv crate, one writer`). Allocations are per request, counted in an untimed \
