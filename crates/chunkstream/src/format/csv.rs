@@ -381,17 +381,16 @@ impl Record<'_> {
         }
     }
 
-    /// Writes a number field, its `digits` (never quoted but with
-    /// [`QuoteStyle::Always`]). The digits come from itoa and ryu, as serde_json's do:
-    /// the same text as the JSON formats write.
+    /// Writes a number field (never quoted but with [`QuoteStyle::Always`]).
     #[inline]
-    fn number(&mut self, digits: &str) {
+    fn number<N: Serialize>(&mut self, n: N) {
         self.begin();
         let always = self.settings.quote == QuoteStyle::Always;
         if always {
             self.out.push(b'"');
         }
-        self.out.extend_from_slice(digits.as_bytes());
+        // serde_json's digits (itoa, ryu): the same text as the JSON formats write.
+        let _ = serde_json::to_writer(&mut *self.out, &n);
         if always {
             self.out.push(b'"');
         }
@@ -478,11 +477,10 @@ impl FieldSer<'_, '_> {
                 field: self.place.name(),
             });
         }
-        let mut digits = ryu::Buffer::new();
-        self.record.number(match f32 {
-            Some(v) => digits.format_finite(v),
-            None => digits.format_finite(v),
-        });
+        match f32 {
+            Some(v) => self.record.number(v),
+            None => self.record.number(v),
+        }
         Ok(())
     }
 }
@@ -492,7 +490,7 @@ macro_rules! numbers {
         $(
             #[inline]
             fn $method(self, v: $ty) -> Result<(), CsvError> {
-                self.record.number(itoa::Buffer::new().format(v));
+                self.record.number(v);
                 Ok(())
             }
         )*
