@@ -369,16 +369,7 @@ impl Record<'_> {
     #[inline]
     fn text(&mut self, text: &[u8]) {
         self.begin();
-        let delimiter = self.settings.delimiter;
-        let quote = match self.settings.quote {
-            QuoteStyle::Necessary => needs_quotes(text, delimiter),
-            QuoteStyle::Always | QuoteStyle::NonNumeric => true,
-        };
-        if quote {
-            quoted(text, self.out);
-        } else {
-            self.out.extend_from_slice(text);
-        }
+        self.settings.field(text, self.out);
     }
 
     /// Writes a number field (never quoted but with [`QuoteStyle::Always`]).
@@ -414,41 +405,88 @@ impl Record<'_> {
         }
     }
 
+    /// Adds a field's name to the header row, when it is being learned (the first item).
+    #[inline]
     fn name(&mut self, name: &'static str) {
+        if self.names.is_some() {
+            self.learn_name(name);
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn learn_name(&mut self, name: &'static str) {
         if let Some(names) = self.names.as_deref_mut() {
             if !names.is_empty() {
                 names.push(self.settings.delimiter);
             }
-            let delimiter = self.settings.delimiter;
-            let quote = match self.settings.quote {
-                QuoteStyle::Necessary => needs_quotes(name.as_bytes(), delimiter),
-                QuoteStyle::Always | QuoteStyle::NonNumeric => true,
-            };
-            if quote {
-                quoted(name.as_bytes(), names);
-            } else {
-                names.extend_from_slice(name.as_bytes());
-            }
+            self.settings.field(name.as_bytes(), names);
+        }
+    }
+}
+
+impl Settings {
+    /// Writes a field holding `text` in this style.
+    #[inline]
+    fn field(self, text: &[u8], out: &mut Vec<u8>) {
+        if self.quoted(text) {
+            quoted(text, out);
+        } else {
+            out.extend_from_slice(text);
+        }
+    }
+
+    /// Whether a field holding `text` is quoted in this style.
+    #[inline]
+    fn quoted(self, text: &[u8]) -> bool {
+        match self.quote {
+            QuoteStyle::Necessary => needs_quotes(text, self.delimiter),
+            QuoteStyle::Always | QuoteStyle::NonNumeric => true,
         }
     }
 }
 
 /// Whether a field holding `text` must be quoted: it holds the delimiter, a quote, `\r`
-/// or `\n`. Every byte is looked at, without an early exit, so the compiler turns the
-/// loop into vector compares: most fields need no quotes, and a byte-by-byte search
-/// with a branch per byte was the larger part of writing a record.
+/// or `\n`. Most fields need no quotes, and looking was most of the time spent per
+/// field: sixteen bytes at a time with no branch inside (the compiler turns the inner
+/// loop into vector compares), the last sixteen overlapping the ones before; a shorter
+/// field as two overlapping words, or byte by byte when it is shorter than a word.
 #[inline]
 fn needs_quotes(text: &[u8], delimiter: u8) -> bool {
-    text.iter().fold(false, |found, &b| {
-        found | (b == delimiter) | (b == b'"') | (b == b'\r') | (b == b'\n')
-    })
+    let special = |b: u8| (b == delimiter) | (b == b'"') | (b == b'\r') | (b == b'\n');
+    let len = text.len();
+    if len >= 16 {
+        let any = |chunk: &[u8]| chunk.iter().fold(0u8, |hit, &b| hit | u8::from(special(b))) != 0;
+        let mut chunks = text.chunks_exact(16);
+        return chunks.any(any) || (!len.is_multiple_of(16) && any(&text[len - 16..]));
+    }
+    if len >= 8 {
+        let word = |bytes: &[u8]| u64::from_le_bytes(bytes.try_into().unwrap_or_default());
+        let (first, last) = (word(&text[..8]), word(&text[len - 8..]));
+        return [delimiter, b'"', b'\r', b'\n']
+            .iter()
+            .any(|&b| holds_byte(first, b) | holds_byte(last, b));
+    }
+    text.iter().any(|&b| special(b))
+}
+
+/// Whether one of the eight bytes of `word` is `byte` (the classic zero-byte test on
+/// `word ^ byte` in every lane: exact for "any").
+#[inline]
+fn holds_byte(word: u64, byte: u8) -> bool {
+    const ONES: u64 = u64::from_ne_bytes([0x01; 8]);
+    const HIGHS: u64 = u64::from_ne_bytes([0x80; 8]);
+    let x = word ^ (ONES * u64::from(byte));
+    x.wrapping_sub(ONES) & !x & HIGHS != 0
 }
 
 /// `"text"`, with each quote doubled.
 fn quoted(text: &[u8], out: &mut Vec<u8>) {
+    out.reserve(text.len() + 2);
     out.push(b'"');
     let mut rest = text;
-    while let Some(at) = rest.iter().position(|&b| b == b'"') {
+    // memchr: a byte-by-byte search for the quote was a quarter of writing a record.
+    while let Some(at) = memchr::memchr(b'"', rest) {
         out.extend_from_slice(&rest[..=at]);
         out.push(b'"');
         rest = &rest[at + 1..];
@@ -577,13 +615,7 @@ impl ser::Serializer for FieldSer<'_, '_> {
         let out = &mut *self.record.out;
         let start = out.len();
         let _ = write!(out, "{value}");
-        let settings = self.record.settings;
-        let text = &out[start..];
-        let quote = match settings.quote {
-            QuoteStyle::Necessary => needs_quotes(text, settings.delimiter),
-            QuoteStyle::Always | QuoteStyle::NonNumeric => true,
-        };
-        if quote {
+        if self.record.settings.quoted(&out[start..]) {
             let text = out.split_off(start);
             quoted(&text, out);
         }

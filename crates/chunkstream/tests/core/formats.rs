@@ -312,6 +312,61 @@ async fn csv_edge_records() {
     assert_eq!(&body[..], b"a,b,c\r\n1,,3\r\n4,5,6\r\n");
 }
 
+/// Fields of every length up to three vector blocks, with a byte that needs quoting at
+/// every position (or none): each is quoted exactly when it holds one, its quotes are
+/// doubled, and Python's reader gives back the text. The writer looks at a field in
+/// blocks, words and bytes by length; this walks each block's edges.
+#[tokio::test]
+async fn csv_quotes_a_field_exactly_when_any_byte_needs_it() {
+    for delimiter in [b',', b';', b'\t'] {
+        let mut texts = Vec::new();
+        for len in 0..=48 {
+            texts.push("a".repeat(len));
+            for special in [delimiter, b'"', b'\r', b'\n'] {
+                for at in 0..len {
+                    let mut text = vec![b'a'; len];
+                    text[at] = special;
+                    texts.push(String::from_utf8(text).unwrap());
+                }
+            }
+        }
+        // The other delimiters are plain bytes in this dialect.
+        texts.push(",;\t".replace(char::from(delimiter), ""));
+        let csv = Csv::new()
+            .with_header(false)
+            .with_delimiter(delimiter)
+            .unwrap();
+        let body = streamer(csv)
+            .json(source::from_iter(
+                texts.clone().into_iter().map(|t| ("x", t)),
+            ))
+            .collect_bytes()
+            .await
+            .unwrap();
+        let mut expected = Vec::new();
+        for text in &texts {
+            let special = text
+                .bytes()
+                .any(|b| [delimiter, b'"', b'\r', b'\n'].contains(&b));
+            expected.extend_from_slice(&[b'x', delimiter]);
+            match special {
+                true => expected
+                    .extend_from_slice(format!("\"{}\"", text.replace('"', "\"\"")).as_bytes()),
+                false => expected.extend_from_slice(text.as_bytes()),
+            }
+            expected.extend_from_slice(b"\r\n");
+        }
+        assert_eq!(
+            String::from_utf8_lossy(&body),
+            String::from_utf8_lossy(&expected),
+            "delimiter {delimiter:#04x}"
+        );
+        let args = format!("delimiter={:?}", char::from(delimiter).to_string());
+        let rows: Vec<Vec<String>> = texts.iter().map(|t| vec!["x".into(), t.clone()]).collect();
+        assert_eq!(python_csv(&body, &args), rows, "delimiter {delimiter:#04x}");
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn csv_refuses_items_without_a_flat_form_naming_index_and_field() {
     #[derive(Clone, Serialize)]
