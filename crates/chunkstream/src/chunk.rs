@@ -187,10 +187,20 @@ impl<P: BufferPool, E: Encoder, F: Format> ChunkWriter<P, E, F> {
         }))
     }
 
-    /// The format of a [`for_batch`](ChunkWriter::for_batch) writer, with what it learned
-    /// from the batch's items, for [`append_batch`](ChunkWriter::append_batch).
+    /// The format it writes.
     pub(crate) fn format(&self) -> &F {
         &self.format
+    }
+
+    /// Takes the format of a [`for_batch`](ChunkWriter::for_batch) writer, with what it
+    /// learned from the batch's items, for [`append_batch`](ChunkWriter::append_batch)
+    /// (a clone would not carry it: see [`Format::join`]); the writer keeps a clone.
+    pub(crate) fn take_format(&mut self) -> F
+    where
+        F: Format,
+    {
+        let fresh = self.format.clone();
+        std::mem::replace(&mut self.format, fresh)
     }
 
     /// Appends a batch of `count` items written by a [`for_batch`](ChunkWriter::for_batch)
@@ -233,7 +243,25 @@ impl<P: BufferPool, E: Encoder, F: Format> ChunkWriter<P, E, F> {
     }
 
     /// Closes the body (the closing, or the empty body) and hands out the last chunk.
-    pub(crate) fn finish(&mut self) -> Option<Bytes> {
+    ///
+    /// # Errors
+    ///
+    /// What [`Format::before_close`] refuses the body with (or its panic), with the last
+    /// item's index; nothing of the closing is written then.
+    pub(crate) fn finish(&mut self) -> Result<Option<Bytes>, StreamError> {
+        if let Some(last) = self.written.checked_sub(1) {
+            let (format, written) = (&mut self.format, self.written);
+            match catch_unwind(AssertUnwindSafe(|| format.before_close(written))) {
+                Ok(Ok(())) => {}
+                Ok(Err(source)) => {
+                    return Err(StreamError::Encode {
+                        index: last,
+                        source,
+                    });
+                }
+                Err(payload) => return Err(StreamError::panicked(Some(last), payload)),
+            }
+        }
         self.ensure_buffer();
         match self.written {
             0 => self.format.empty(&mut self.buf),
@@ -241,7 +269,7 @@ impl<P: BufferPool, E: Encoder, F: Format> ChunkWriter<P, E, F> {
         }
         let last = self.take_chunk();
         self.release();
-        last
+        Ok(last)
     }
 
     /// Ends a body that failed with `err`: once a chunk has gone out, what is pending and

@@ -65,7 +65,9 @@ pub use self::text::{Line, TextError, TextLines};
 /// [`join`](Format::join)s each batch's clone, in body order, before it writes the
 /// opening or the separator in front of that batch. What a format learns from its items
 /// (the last item's cursor, the header of the first) must therefore be carried over in
-/// `join`, so that every path writes the same bytes.
+/// `join`, so that every path writes the same bytes. `join` gets the very clone that
+/// wrote the batch, so a format's `Clone` need not copy what it learned (the envelope's
+/// does not: a clone starts without a cursor).
 ///
 /// # Examples
 ///
@@ -156,6 +158,24 @@ pub trait Format: Clone + Send + Sync + 'static {
     /// By default nothing: a format without per-item state has nothing to carry.
     fn join(&mut self, batch: Self) {
         let _ = batch;
+    }
+
+    /// Prepares what [`close`](Format::close) writes, and may still refuse the body:
+    /// called once, after the last item of a successful body of `count` (at least one)
+    /// items, before `close`. The place to turn what was learned from the items into
+    /// bytes when that can fail (the envelope's cursor). By default nothing.
+    ///
+    /// A format that wraps another forwards it, as it forwards
+    /// [`join`](Format::join).
+    ///
+    /// # Errors
+    ///
+    /// The [`EncodeError`] that refuses the body: the stream then fails with
+    /// [`StreamError::Encode`] carrying the last item's index (its items already written
+    /// stay written, as for an item refused after the first chunk).
+    fn before_close(&mut self, count: u64) -> Result<(), EncodeError> {
+        let _ = count;
+        Ok(())
     }
 
     /// Writes what closes a successful body of `count` (at least one) items (`]`).
@@ -337,6 +357,10 @@ impl Format for Json {
     #[inline]
     fn item_suffix(&self, out: &mut Vec<u8>) {
         either!(self, f => f.item_suffix(out))
+    }
+
+    fn before_close(&mut self, count: u64) -> Result<(), EncodeError> {
+        either!(self, f => f.before_close(count))
     }
 
     fn close(&mut self, count: u64, out: &mut Vec<u8>) {

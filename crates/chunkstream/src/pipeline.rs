@@ -311,10 +311,12 @@ where
                 return Poll::Ready(Some(Ok(chunk)));
             }
             // The source is done: drop it, close the body and send what is left.
-            Poll::Ready(Ok(None)) => match drop_source(this.source) {
-                Ok(()) => return Poll::Ready(this.writer.finish().map(Ok)),
-                Err(err) => err,
-            },
+            Poll::Ready(Ok(None)) => {
+                match drop_source(this.source).and_then(|()| this.writer.finish()) {
+                    Ok(last) => return Poll::Ready(last.map(Ok)),
+                    Err(err) => err,
+                }
+            }
             Poll::Ready(Err(err)) => {
                 // Stop the source at once (a panic in its `Drop` changes nothing: the
                 // stream already fails with `err`).

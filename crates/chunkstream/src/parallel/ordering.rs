@@ -202,8 +202,13 @@ impl<S, Tr, P: BufferPool, E: Encoder, F: Format> Ordered<S, Tr, P, E, F> {
     /// Closes the body after the last batch.
     fn finish(&mut self) {
         self.release_permits();
-        self.out.extend(self.writer.finish());
-        self.phase = Phase::Finished;
+        match self.writer.finish() {
+            Ok(last) => {
+                self.out.extend(last);
+                self.phase = Phase::Finished;
+            }
+            Err(err) => self.fail(err),
+        }
     }
 
     /// Gives back the permits of workers not yet ended, once every batch is in: a worker

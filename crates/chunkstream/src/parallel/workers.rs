@@ -133,7 +133,7 @@ impl<P: BufferPool, E: Encoder, F: Format> Job<P, E, F> {
         }
         encoded.count = writer.written();
         encoded.bufs.extend(writer.take_buf());
-        encoded.format = Some(writer.format().clone());
+        encoded.format = Some(writer.take_format());
         encoded
     }
 }

@@ -780,6 +780,80 @@ async fn envelope_over_http_and_its_error_field() {
     assert!(!body.to_string().contains("secret_table"));
 }
 
+/// A cursor that serde_json cannot write when it is odd.
+struct EvenCursor(u64);
+
+impl Serialize for EvenCursor {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self.0 % 2 {
+            0 => serializer.serialize_u64(self.0),
+            _ => Err(serde::ser::Error::custom("an odd cursor")),
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn envelope_cursor_is_written_once_and_its_failure_fails_the_stream() {
+    let envelope = || {
+        Envelope::new("data")
+            .with_count("count")
+            .with_cursor("next", |r: &Row| EvenCursor(r.id))
+    };
+    // Only the last item's cursor is serialized: odd ids before it are no failure.
+    let body = on_every_path(&streamer(envelope()), &corpus(121))
+        .await
+        .unwrap();
+    assert_eq!(python_json(&body)["next"], 1120);
+    // The last cursor cannot be: the stream fails after its items, with that item's
+    // index, the same on every path, and the object never closes.
+    let err = on_every_path(&streamer(envelope()), &corpus(120))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, StreamError::Encode { index: 119, .. }),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("an odd cursor"), "{err}");
+    // Before the first chunk: the error comes first and alone.
+    let alone = Streamer::new(ChunkConfig::default())
+        .unwrap()
+        .with_format(envelope());
+    let err = crate::common::drain(alone.json(source::from_iter(corpus(2)))).await;
+    assert!(err.0.is_empty(), "nothing goes out before the error");
+    assert!(matches!(err.1, Some(StreamError::Encode { index: 1, .. })));
+
+    // Over HTTP: aborted, or with markers the object ends with the error field.
+    async fn page(marked: bool) -> StreamResponse {
+        let envelope = Envelope::new("data")
+            .with_count("count")
+            .with_cursor("next", |r: &Row| EvenCursor(r.id));
+        streamer(envelope)
+            .with_error_markers(marked)
+            .json(source::from_iter(corpus(120)))
+            .respond()
+            .await
+    }
+    let app = axum::Router::new()
+        .route("/aborted", axum::routing::get(|| page(false)))
+        .route("/marked", axum::routing::get(|| page(true)));
+    let addr = serve(app).await;
+    let client = reqwest::Client::new();
+    let get = |path: &str| client.get(format!("http://{addr}{path}")).send();
+    let response = get("/aborted").await.unwrap();
+    assert_eq!(response.status(), 200);
+    assert!(
+        response.bytes().await.is_err(),
+        "an envelope whose cursor failed must not look complete"
+    );
+    let (body, aborted) = read_to_end(get("/marked").await.unwrap()).await;
+    assert!(aborted);
+    let body = python_json(&body);
+    assert_eq!(body["count"], 120);
+    assert_eq!(body["data"].as_array().unwrap().len(), 120);
+    assert_eq!(body["error"]["kind"], "encode");
+    assert_eq!(body.get("next"), None);
+}
+
 // ---- text lines ----
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
