@@ -8,13 +8,12 @@
 //!
 //! The tests assert behaviour, never speed.
 
-use std::io::Write as _;
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 use std::time::Duration;
 
+use chunkstream_fixtures::python;
 use chunkstream_tickets::model::Ticket;
 use chunkstream_tickets::reader::SqliteDriver;
 use chunkstream_tickets::{App, Settings, seed, shutdown};
@@ -153,33 +152,6 @@ fn content_type(response: &reqwest::Response) -> &str {
 // ---------------------------------------------------------------------------------------
 // Readers written by others, and what they must read.
 
-/// Runs `python3 -c script` with `input` on stdin; its stdout, parsed as JSON.
-fn python(script: &str, input: &[u8]) -> Value {
-    let mut child = Command::new("nice")
-        .args(["-n", "19", "python3", "-c", script])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("python3 runs");
-    child.stdin.take().unwrap().write_all(input).unwrap();
-    let output = child.wait_with_output().unwrap();
-    assert!(
-        output.status.success(),
-        "python3 failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    serde_json::from_slice(&output.stdout).unwrap()
-}
-
-/// Python's `csv.reader` over a CSV body: its rows.
-fn python_csv(body: &[u8]) -> Vec<Vec<String>> {
-    let script = "import csv, io, json, sys\n\
-                  text = sys.stdin.buffer.read().decode('utf-8')\n\
-                  print(json.dumps(list(csv.reader(io.StringIO(text, newline='')))))";
-    serde_json::from_value(python(script, body)).unwrap()
-}
-
 /// The CSV rows of tickets `ids` (after the header): text as stored (`tags` as one
 /// comma-separated field), numbers as JSON writes them, no value as an empty field.
 fn expected_csv(ids: impl Iterator<Item = i64>) -> Vec<Vec<String>> {
@@ -260,7 +232,7 @@ async fn parsed(content_type: &str, body: &[u8]) -> Vec<Value> {
             .map(|line| serde_json::from_slice(line).unwrap())
             .collect(),
         "text/csv; charset=utf-8" => {
-            let rows = python_csv(body);
+            let rows = python::csv_rows(body, "");
             let ids: Vec<i64> = rows[1..].iter().map(|r| r[0].parse().unwrap()).collect();
             assert_eq!(
                 rows,
@@ -365,7 +337,7 @@ async fn each_format_by_negotiation_and_by_route_over_both_versions() {
         let url = format!("http://{addr}/tickets.csv");
         let body = whole(get(&client, version, &url, &[]).await).await;
         assert_eq!(
-            python_csv(&body),
+            python::csv_rows(&body, ""),
             expected_csv(1..=TICKETS as i64),
             "{version:?}"
         );
@@ -808,7 +780,11 @@ async fn every_format_goes_through_admission() {
             let kind = content_type(&response).to_owned();
             let body = whole(response).await;
             if kind == "text/csv; charset=utf-8" {
-                assert_eq!(python_csv(&body).len(), 4, "{path}: a header and 3 rows");
+                assert_eq!(
+                    python::csv_rows(&body, "").len(),
+                    4,
+                    "{path}: a header and 3 rows"
+                );
             } else if path.contains("envelope") || path.contains("after") {
                 let page: Value = serde_json::from_slice(&body).unwrap();
                 assert_eq!(page["count"], 3, "{path}");

@@ -4,8 +4,6 @@
 //! parallel) with the same bytes, and over real HTTP on 127.0.0.1.
 #![cfg(feature = "axum")]
 
-use std::io::Write as _;
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use crate::common::serve;
@@ -14,6 +12,7 @@ use chunkstream::{
     ChunkConfig, ChunkStream, Format, RawJson, StreamError, StreamResponse, Streamer, source,
     transform,
 };
+use chunkstream_fixtures::python;
 use eventsource_stream::Eventsource;
 use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
@@ -126,36 +125,6 @@ where
     result.unwrap()
 }
 
-/// Runs `python3 -c script` with `input` on stdin; its stdout, parsed as JSON.
-fn python(script: &str, input: &[u8]) -> Value {
-    let mut child = Command::new("python3")
-        .args(["-c", script])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("python3 runs");
-    child.stdin.take().unwrap().write_all(input).unwrap();
-    let output = child.wait_with_output().unwrap();
-    assert!(
-        output.status.success(),
-        "python3 failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    serde_json::from_slice(&output.stdout).unwrap()
-}
-
-/// Python's `csv.reader` over the body, with the given dialect arguments: the rows.
-fn python_csv(body: &[u8], args: &str) -> Vec<Vec<String>> {
-    let script = format!(
-        "import csv, io, json, sys\n\
-         text = sys.stdin.buffer.read().decode('utf-8')\n\
-         rows = list(csv.reader(io.StringIO(text, newline=''), {args}))\n\
-         print(json.dumps(rows))"
-    );
-    serde_json::from_value(python(&script, body)).unwrap()
-}
-
 /// The rows a CSV reader must give back for `rows` (text as it is, numbers as JSON
 /// writes them, `None` as an empty field), after the header.
 fn expected_csv(rows: &[Row]) -> Vec<Vec<String>> {
@@ -211,7 +180,7 @@ async fn csv_round_trips_through_python_on_every_path() {
     let rows = corpus(200);
     let body = on_every_path(&streamer(Csv::new()), &rows).await.unwrap();
     assert!(body.starts_with(b"id,name,note,city,score,ok\r\n"));
-    assert_eq!(python_csv(&body, ""), expected_csv(&rows));
+    assert_eq!(python::csv_rows(&body, ""), expected_csv(&rows));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -233,12 +202,19 @@ async fn csv_dialects_round_trip_through_python() {
     ];
     for (csv, args) in dialects {
         let body = on_every_path(&streamer(csv.clone()), &rows).await.unwrap();
-        assert_eq!(python_csv(&body, args), expected_csv(&rows), "{csv:?}");
+        assert_eq!(
+            python::csv_rows(&body, args),
+            expected_csv(&rows),
+            "{csv:?}"
+        );
     }
     let body = on_every_path(&streamer(Csv::new().with_header(false)), &rows)
         .await
         .unwrap();
-    assert_eq!(python_csv(&body, ""), expected_csv(&rows)[1..].to_vec());
+    assert_eq!(
+        python::csv_rows(&body, ""),
+        expected_csv(&rows)[1..].to_vec()
+    );
 
     // Non-numeric quoting: Python reads the unquoted fields back as numbers.
     let csv = Csv::new().with_quote_style(QuoteStyle::NonNumeric);
@@ -260,7 +236,7 @@ async fn csv_dialects_round_trip_through_python() {
                 ])
             }))
             .collect();
-    assert_eq!(python(script, &body), Value::Array(expected));
+    assert_eq!(python::run(script, &body), Value::Array(expected));
     assert!(Csv::new().with_delimiter(b'"').is_err());
     assert!(Csv::new().with_delimiter(b'\n').is_err());
 }
@@ -274,7 +250,10 @@ async fn csv_edge_records() {
         .await
         .unwrap();
     assert_eq!(&body[..], b"\"\"\r\nx\r\n\"\"\r\n");
-    assert_eq!(python_csv(&body, ""), vec![vec![""], vec!["x"], vec![""]]);
+    assert_eq!(
+        python::csv_rows(&body, ""),
+        vec![vec![""], vec!["x"], vec![""]]
+    );
     // Tuples without a header; an empty body is empty.
     let body = streamer(Csv::new().with_header(false))
         .json(source::from_iter([(1, "a,b"), (2, "c")]))
@@ -363,7 +342,11 @@ async fn csv_quotes_a_field_exactly_when_any_byte_needs_it() {
         );
         let args = format!("delimiter={:?}", char::from(delimiter).to_string());
         let rows: Vec<Vec<String>> = texts.iter().map(|t| vec!["x".into(), t.clone()]).collect();
-        assert_eq!(python_csv(&body, &args), rows, "delimiter {delimiter:#04x}");
+        assert_eq!(
+            python::csv_rows(&body, &args),
+            rows,
+            "delimiter {delimiter:#04x}"
+        );
     }
 }
 
@@ -484,7 +467,7 @@ async fn csv_over_http_parses_and_a_late_failure_never_looks_complete() {
         "text/csv; charset=utf-8"
     );
     let body = response.bytes().await.unwrap();
-    assert_eq!(python_csv(&body, ""), expected_csv(&corpus(300)));
+    assert_eq!(python::csv_rows(&body, ""), expected_csv(&corpus(300)));
 
     for _ in 0..10 {
         let response = client
@@ -653,13 +636,6 @@ async fn sse_over_http_with_keep_alive_and_an_error_event() {
 
 // ---- JSON envelope ----
 
-fn python_json(body: &[u8]) -> Value {
-    python(
-        "import json, sys\nprint(json.dumps(json.loads(sys.stdin.buffer.read())))",
-        body,
-    )
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn envelope_round_trips_through_python_on_every_path() {
     /// A page of at most `limit` of `rows` (a query for `limit + 1`, cut by
@@ -707,11 +683,11 @@ async fn envelope_round_trips_through_python_on_every_path() {
         "next": 1149,
         "truncated": true,
     });
-    assert_eq!(python_json(&body), expected);
+    assert_eq!(python::json(&body), expected);
     // The last page: the source ends within the limit, no cursor; even when it holds
     // exactly `limit` items.
     for n in [40, 150] {
-        let page = python_json(&page(&rows[..n], 150).await);
+        let page = python::json(&page(&rows[..n], 150).await);
         assert_eq!(page["data"], serde_json::to_value(&rows[..n]).unwrap());
         assert_eq!(page["count"], n);
         assert_eq!(page["next"], Value::Null);
@@ -757,7 +733,7 @@ async fn envelope_over_http_and_its_error_field() {
 
     let response = get("/page").await.unwrap();
     assert_eq!(response.headers()["content-type"], "application/json");
-    let page = python_json(&response.bytes().await.unwrap());
+    let page = python::json(&response.bytes().await.unwrap());
     assert_eq!(page["data"], serde_json::to_value(corpus(120)).unwrap());
     assert_eq!(
         (page["count"].clone(), page["next"].clone()),
@@ -773,7 +749,7 @@ async fn envelope_over_http_and_its_error_field() {
 
     // The object closes with the error field (then the transfer is aborted).
     let (body, _) = read_to_end(get("/marked").await.unwrap()).await;
-    let body = python_json(&body);
+    let body = python::json(&body);
     assert_eq!(body["count"], 100);
     assert_eq!(body["data"].as_array().unwrap().len(), 100);
     assert_eq!(body["error"]["kind"], "source");
@@ -803,7 +779,7 @@ async fn envelope_cursor_is_written_once_and_its_failure_fails_the_stream() {
     let body = on_every_path(&streamer(envelope()), &corpus(121))
         .await
         .unwrap();
-    assert_eq!(python_json(&body)["next"], 1120);
+    assert_eq!(python::json(&body)["next"], 1120);
     // The last cursor cannot be: the stream fails after its items, with that item's
     // index, the same on every path, and the object never closes.
     let err = on_every_path(&streamer(envelope()), &corpus(120))
@@ -847,7 +823,7 @@ async fn envelope_cursor_is_written_once_and_its_failure_fails_the_stream() {
     );
     let (body, aborted) = read_to_end(get("/marked").await.unwrap()).await;
     assert!(aborted);
-    let body = python_json(&body);
+    let body = python::json(&body);
     assert_eq!(body["count"], 120);
     assert_eq!(body["data"].as_array().unwrap().len(), 120);
     assert_eq!(body["error"]["kind"], "encode");
@@ -1064,7 +1040,7 @@ async fn a_late_failure_is_the_same_on_every_path_for_every_format() {
     let marked = Envelope::new("data")
         .with_count("count")
         .with_cursor("next", |r: &Row| r.id);
-    let envelope = python_json(&check(marked).await);
+    let envelope = python::json(&check(marked).await);
     assert_eq!(envelope["count"], 80);
     assert_eq!(envelope["error"]["kind"], "source");
     // A struct is not a line of text: that error comes first and alone, on every path.
