@@ -4,6 +4,7 @@
 //! parallel) with the same bytes, and over real HTTP on 127.0.0.1.
 #![cfg(feature = "axum")]
 
+use std::future::Future;
 use std::time::Duration;
 
 use crate::common::serve;
@@ -723,15 +724,9 @@ async fn envelope_over_http_and_its_error_field() {
             .respond()
             .await
     }
-    let app = axum::Router::new()
-        .route("/page", axum::routing::get(page))
-        .route("/aborted", axum::routing::get(|| broken(false)))
-        .route("/marked", axum::routing::get(|| broken(true)));
+    let app = axum::Router::new().route("/page", axum::routing::get(page));
     let addr = serve(app).await;
-    let client = reqwest::Client::new();
-    let get = |path: &str| client.get(format!("http://{addr}{path}")).send();
-
-    let response = get("/page").await.unwrap();
+    let response = reqwest::get(format!("http://{addr}/page")).await.unwrap();
     assert_eq!(response.headers()["content-type"], "application/json");
     let page = python::json(&response.bytes().await.unwrap());
     assert_eq!(page["data"], serde_json::to_value(corpus(120)).unwrap());
@@ -740,20 +735,38 @@ async fn envelope_over_http_and_its_error_field() {
         (json!(120), json!(1119))
     );
 
-    let response = get("/aborted").await.unwrap();
-    assert_eq!(response.status(), 200);
-    assert!(
-        response.bytes().await.is_err(),
-        "an aborted envelope must not look complete"
-    );
-
-    // The object closes with the error field (then the transfer is aborted).
-    let (body, _) = read_to_end(get("/marked").await.unwrap()).await;
-    let body = python::json(&body);
+    let body = failed_over_http(broken).await;
     assert_eq!(body["count"], 100);
     assert_eq!(body["data"].as_array().unwrap().len(), 100);
     assert_eq!(body["error"]["kind"], "source");
     assert!(!body.to_string().contains("secret_table"));
+}
+
+/// Serves a JSON body that fails after its first chunk, made by `respond(markers)`,
+/// over HTTP: without error markers it must not look complete; with them the body read
+/// up to the abort is parsed by Python's `json` and returned.
+async fn failed_over_http<F, Fut>(respond: F) -> Value
+where
+    F: Fn(bool) -> Fut + Clone + Send + Sync + 'static,
+    Fut: Future<Output = StreamResponse> + Send + 'static,
+{
+    let unmarked = respond.clone();
+    let app = axum::Router::new()
+        .route("/aborted", axum::routing::get(move || unmarked(false)))
+        .route("/marked", axum::routing::get(move || respond(true)));
+    let addr = serve(app).await;
+    let client = reqwest::Client::new();
+    let get = |path: &str| client.get(format!("http://{addr}{path}")).send();
+    let response = get("/aborted").await.unwrap();
+    assert_eq!(response.status(), 200);
+    assert!(
+        response.bytes().await.is_err(),
+        "a failed body must not look complete"
+    );
+    // The body ends with its error marker, then the transfer is aborted.
+    let (body, aborted) = read_to_end(get("/marked").await.unwrap()).await;
+    assert!(aborted, "the transfer is aborted after the marker");
+    python::json(&body)
 }
 
 /// A cursor that serde_json cannot write when it is odd.
@@ -809,21 +822,7 @@ async fn envelope_cursor_is_written_once_and_its_failure_fails_the_stream() {
             .respond()
             .await
     }
-    let app = axum::Router::new()
-        .route("/aborted", axum::routing::get(|| page(false)))
-        .route("/marked", axum::routing::get(|| page(true)));
-    let addr = serve(app).await;
-    let client = reqwest::Client::new();
-    let get = |path: &str| client.get(format!("http://{addr}{path}")).send();
-    let response = get("/aborted").await.unwrap();
-    assert_eq!(response.status(), 200);
-    assert!(
-        response.bytes().await.is_err(),
-        "an envelope whose cursor failed must not look complete"
-    );
-    let (body, aborted) = read_to_end(get("/marked").await.unwrap()).await;
-    assert!(aborted);
-    let body = python::json(&body);
+    let body = failed_over_http(page).await;
     assert_eq!(body["count"], 120);
     assert_eq!(body["data"].as_array().unwrap().len(), 120);
     assert_eq!(body["error"]["kind"], "encode");
