@@ -121,7 +121,8 @@ fn http_ceilings(rows: &[&record::Compare]) -> String {
     let Some(http) = find("http limit") else {
         return String::new();
     };
-    let table: Vec<Vec<String>> = rows
+    // Each chunkstream HTTP row with its serial and overlap ceilings.
+    let ceilings: Vec<(&record::Compare, f64, f64)> = rows
         .iter()
         .filter(|r| r.source.starts_with("http") && r.contestant == "chunkstream")
         .filter_map(|r| {
@@ -131,37 +132,27 @@ fn http_ceilings(rows: &[&record::Compare]) -> String {
             } else {
                 find(&format!("{encoder} limit"))
             }?;
-            Some(vec![
-                r.source.clone(),
-                r.path.clone(),
-                r.pool.clone(),
-                encoder.clone(),
-                r.ratio().show(3),
-                fmt_num(1.0 / (1.0 + http / limit), 3),
-                fmt_num((limit / http).min(1.0), 3),
-            ])
+            Some((*r, 1.0 / (1.0 + http / limit), (limit / http).min(1.0)))
         })
         .collect();
-    if table.is_empty() {
+    if ceilings.is_empty() {
         return String::new();
     }
+    let columns: &[Column<(&record::Compare, f64, f64)>] = &[
+        ("source", |c| c.0.source.clone()),
+        ("path", |c| c.0.path.clone()),
+        ("pool", |c| c.0.pool.clone()),
+        ("encoder", |c| c.0.encoder.clone()),
+        ("ratio to HTTP limit [95%]", |c| c.0.ratio().show(3)),
+        ("serial ceiling", |c| fmt_num(c.1, 3)),
+        ("overlap ceiling", |c| fmt_num(c.2, 3)),
+    ];
     format!(
         "HTTP rows and their ceilings (ratios to the HTTP limit; the HTTP limit ran at \
          {}x the serde_json limit): `serial` is encoding then sending, `overlap` the \
          slower of the two at once.\n\n{}\n",
         fmt_num(http, 3),
-        markdown_table(
-            &[
-                "source",
-                "path",
-                "pool",
-                "encoder",
-                "ratio to HTTP limit [95%]",
-                "serial ceiling",
-                "overlap ceiling",
-            ],
-            &table,
-        )
+        table(columns, &ceilings)
     )
 }
 
