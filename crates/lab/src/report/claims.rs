@@ -43,7 +43,8 @@ pub(crate) const LIMIT_TARGET: f64 = 0.95;
 /// the format's limit).
 pub(crate) const FORMAT_PEER_TARGET: f64 = 2.0;
 
-/// The tables the verdicts are computed from (each may be missing: not measured).
+/// The tables the verdicts are computed from (each may be missing: not measured);
+/// `compare.md` shows those measured beside `compare.csv`.
 #[derive(Clone, Copy, Debug, Default)]
 pub(crate) struct Inputs<'a> {
     pub(crate) compare: Option<&'a [record::Compare]>,
