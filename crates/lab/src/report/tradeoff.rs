@@ -118,6 +118,8 @@ pub(crate) fn smallest(sweep: &[record::Tuning]) -> Vec<Smallest> {
 /// The recommended default of each knob: the largest of the per-workload smallest
 /// settings (so it is within the tolerance on every workload), with the trade in words.
 pub(crate) fn recommendations(smallest: &[Smallest]) -> Vec<(String, String)> {
+    let tolerance = fmt_num(TOLERANCE * 100.0, 0);
+    let in_flight = fmt_num(BUFFERS_IN_FLIGHT, 0);
     let mut out = Vec::new();
     for (knob, name, unit, go, _) in KNOBS {
         let rows: Vec<&Smallest> = smallest.iter().filter(|s| s.knob == knob).collect();
@@ -125,6 +127,7 @@ pub(crate) fn recommendations(smallest: &[Smallest]) -> Vec<(String, String)> {
             continue;
         };
         let value = pick.value;
+        let (shown, go_shown) = (fmt_num(value, 0), fmt_num(go, 0));
         let per_workload: Vec<String> = rows
             .iter()
             .map(|s| format!("{} {}", s.workload, fmt_num(s.value, 0)))
@@ -147,51 +150,42 @@ pub(crate) fn recommendations(smallest: &[Smallest]) -> Vec<(String, String)> {
                     )
                 };
                 format!(
-                    "per stream {} x {} KiB = {} KiB in flight where Go's {} KiB holds {} KiB: \
-                     {saving}, within {}% of the best throughput",
-                    fmt_num(BUFFERS_IN_FLIGHT, 0),
-                    fmt_num(value, 0),
+                    "per stream {in_flight} x {shown} KiB = {} KiB in flight where Go's \
+                     {go_shown} KiB holds {} KiB: {saving}, within {tolerance}% of the best \
+                     throughput",
                     fmt_num(BUFFERS_IN_FLIGHT * value, 0),
-                    fmt_num(go, 0),
                     fmt_num(BUFFERS_IN_FLIGHT * go, 0),
-                    fmt_num(TOLERANCE * 100.0, 0),
                 )
             }
             "threshold_kib" => format!(
                 "the threshold sets the chunk size, not the memory (the buffer does): a \
                  smaller one sends the first chunk sooner and writes more, smaller frames; \
-                 {} KiB is the smallest within {}% of the optimum on every workload \
-                 (Go: {} KiB)",
-                fmt_num(value, 0),
-                fmt_num(TOLERANCE * 100.0, 0),
-                fmt_num(go, 0),
+                 {shown} KiB is the smallest within {tolerance}% of the optimum on every \
+                 workload (Go: {go_shown} KiB)"
             ),
             _ => {
                 let mem: Vec<String> = rows
                     .iter()
                     .map(|s| {
                         format!(
-                            "{} {} KiB (with Go's {}: {} KiB)",
+                            "{} {} KiB (with Go's {go_shown}: {} KiB)",
                             s.workload,
                             fmt_num(s.memory_kib, 0),
-                            fmt_num(go, 0),
                             fmt_num(s.go_memory_kib, 0)
                         )
                     })
                     .collect();
                 format!(
-                    "a batch of {} items is held while it is transformed; memory per \
+                    "a batch of {shown} items is held while it is transformed; memory per \
                      stream of the best configuration with it: {}",
-                    fmt_num(value, 0),
                     mem.join(", ")
                 )
             }
         };
         out.push((
-            format!("{name}: {} {unit}", fmt_num(value, 0)),
+            format!("{name}: {shown} {unit}"),
             format!(
-                "smallest within {}% of the optimum per workload: {}; {trade}.",
-                fmt_num(TOLERANCE * 100.0, 0),
+                "smallest within {tolerance}% of the optimum per workload: {}; {trade}.",
                 per_workload.join(", ")
             ),
         ));
