@@ -26,6 +26,51 @@ pub(crate) const GO_BYTES_AFTER_KB: f64 = 54.0;
 /// The Go package's published saving.
 pub(crate) const GO_SAVING: f64 = 0.51;
 
+/// A setting of the Go package's that the sweep varies.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Knob {
+    /// Its column in `tuning.csv`.
+    pub(crate) column: &'static str,
+    /// Its name in words.
+    pub(crate) name: &'static str,
+    /// Its unit.
+    pub(crate) unit: &'static str,
+    /// The Go package's setting as it publishes it.
+    pub(crate) published: &'static str,
+    /// The Go package's setting, in `unit`.
+    pub(crate) go: f64,
+    /// Its value in a row.
+    pub(crate) value: fn(&record::Tuning) -> usize,
+}
+
+/// The knobs of the sweep.
+pub(crate) const KNOBS: [Knob; 3] = [
+    Knob {
+        column: "buffer_kib",
+        name: "buffer size",
+        unit: "KiB",
+        published: "50 KB",
+        go: GO_BUFFER_KIB,
+        value: |r| r.buffer_kib,
+    },
+    Knob {
+        column: "threshold_kib",
+        name: "chunk threshold",
+        unit: "KiB",
+        published: "32 KB",
+        go: GO_THRESHOLD_KIB,
+        value: |r| r.threshold_kib,
+    },
+    Knob {
+        column: "batch",
+        name: "batch size",
+        unit: "items",
+        published: "1000",
+        go: GO_BATCH,
+        value: |r| r.batch,
+    },
+];
+
 /// A setting is "within tolerance" of the optimum when the best throughput reachable
 /// with it is at most this fraction below the optimum's.
 pub(crate) const TOLERANCE: f64 = 0.03;
@@ -162,6 +207,20 @@ pub(crate) fn optimum<'a>(
     best(tuning.iter().filter(|r| r.workload == workload))
 }
 
+/// The best configuration of `workload` with `knob` at `value`.
+pub(crate) fn best_with<'a>(
+    tuning: &'a [record::Tuning],
+    workload: &str,
+    knob: &Knob,
+    value: f64,
+) -> Option<&'a record::Tuning> {
+    best(
+        tuning
+            .iter()
+            .filter(|r| r.workload == workload && (knob.value)(r) as f64 == value),
+    )
+}
+
 /// The gap `1 - with / optimum` between two tuning rows, with its interval (zero when
 /// they are the same configuration).
 pub(crate) fn gap(with: &record::Tuning, optimum: &record::Tuning) -> Estimate {
@@ -177,17 +236,12 @@ pub(crate) fn gap(with: &record::Tuning, optimum: &record::Tuning) -> Estimate {
     }
 }
 
-/// For one tuned dimension (`column` claimed at `claimed`), per workload: the optimum,
-/// the best configuration with the claimed value, the gap with its interval; the
-/// setting holds when every gap's interval is within the tolerance.
-fn setting(
-    tuning: Option<&[record::Tuning]>,
-    what: &str,
-    claim: &str,
-    knob: fn(&record::Tuning) -> usize,
-    claimed: f64,
-) -> Verdict {
-    let go_here = "the Go module runs at its own settings (not swept)".to_owned();
+/// For one knob, claimed at Go's setting, per workload: the optimum, the best
+/// configuration with the claimed value, the gap with its interval; the setting holds
+/// when every gap's interval is within the tolerance.
+fn setting(tuning: Option<&[record::Tuning]>, knob: &Knob) -> Verdict {
+    let (what, claim) = (knob.name, knob.published);
+    let go_here = "the Go module runs at its own settings (not swept)";
     let Some(tuning) = tuning else {
         return verdict(what, claim, go_here, "run `tune`", NOT_MEASURED);
     };
@@ -197,18 +251,14 @@ fn setting(
         let Some(opt) = optimum(tuning, w) else {
             continue;
         };
-        let Some(with_claim) = best(
-            tuning
-                .iter()
-                .filter(|r| r.workload == w && knob(r) as f64 == claimed),
-        ) else {
+        let Some(with_claim) = best_with(tuning, w, knob, knob.go) else {
             continue;
         };
         let g = gap(with_claim, opt);
         sides.push(side(&g, TOLERANCE, false));
         measured.push(format!(
             "{w}: optimum {} ({}x), with {claim} {}x, gap {}%",
-            knob(opt),
+            (knob.value)(opt),
             opt.ratio().show(3),
             with_claim.ratio().show(3),
             g.scale(100.0).show(1),
@@ -269,20 +319,7 @@ fn go_missing(inputs: &Inputs<'_>) -> Option<String> {
 
 /// Verdicts on the Go package's claims.
 pub(crate) fn claims(inputs: &Inputs<'_>) -> Vec<Verdict> {
-    let settings: [(&str, &str, fn(&record::Tuning) -> usize, f64); 3] = [
-        ("buffer size", "50 KB", |r| r.buffer_kib, GO_BUFFER_KIB),
-        (
-            "chunk threshold",
-            "32 KB",
-            |r| r.threshold_kib,
-            GO_THRESHOLD_KIB,
-        ),
-        ("batch size", "1000", |r| r.batch, GO_BATCH),
-    ];
-    let mut out: Vec<Verdict> = settings
-        .into_iter()
-        .map(|(what, claim, knob, go)| setting(inputs.tuning, what, claim, knob, go))
-        .collect();
+    let mut out: Vec<Verdict> = KNOBS.iter().map(|k| setting(inputs.tuning, k)).collect();
     out.push(pool_overhead(inputs));
     out.extend(request_bytes(inputs));
     out

@@ -385,7 +385,7 @@ pub(crate) fn render_tuning(
 
 const SMALLEST_COLUMNS: &[Column<tradeoff::Smallest>] = &[
     ("workload", |s| s.workload.clone()),
-    ("knob", |s| tradeoff::knob_name(s.knob).to_owned()),
+    ("knob", |s| s.knob.name.to_owned()),
     ("smallest within tolerance", |s| fmt_num(s.value, 0)),
     ("its ratio [95%]", |s| s.ratio.clone()),
     ("optimum (ratio [95%])", |s| s.optimum.clone()),
