@@ -78,21 +78,20 @@ pub(crate) fn columns<const D: usize>(e: &Estimate) -> (Num<D>, Num<D>, Num<D>) 
 /// CSV text of `rows` (the header alone when there are none).
 pub(crate) fn to_csv<T: Serialize + Default>(rows: &[T]) -> Result<String, BoxError> {
     let mut w = csv::Writer::from_writer(Vec::new());
-    if rows.is_empty() {
-        w.serialize(T::default())?;
-        let text = String::from_utf8(w.into_inner().map_err(|e| e.to_string())?)?;
-        return Ok(text
+    // The header is written with the first row: without rows, a default row's, cut off.
+    let header_only = rows.is_empty().then(T::default);
+    for row in rows.iter().chain(&header_only) {
+        w.serialize(row)?;
+    }
+    let text = String::from_utf8(w.into_inner().map_err(|e| e.to_string())?)?;
+    Ok(match header_only {
+        Some(_) => text
             .lines()
             .next()
             .map(|h| format!("{h}\n"))
-            .unwrap_or_default());
-    }
-    for row in rows {
-        w.serialize(row)?;
-    }
-    Ok(String::from_utf8(
-        w.into_inner().map_err(|e| e.to_string())?,
-    )?)
+            .unwrap_or_default(),
+        None => text,
+    })
 }
 
 /// Writes `rows` to the CSV file `path`.
@@ -150,12 +149,8 @@ pub(crate) struct Compare {
 impl Compare {
     /// The ratio to the limit with its interval.
     pub(crate) fn ratio(&self) -> Estimate {
-        interval(
-            self.ratio,
-            self.ratio_lo,
-            self.ratio_hi,
-            self.pairs.0 as usize,
-        )
+        let pairs = self.pairs.0 as usize;
+        interval(self.ratio, self.ratio_lo, self.ratio_hi, pairs)
     }
 
     /// A chunkstream row on the direct path, JSON array.

@@ -891,7 +891,8 @@ mod tests {
         }
         let md = report::render_compare(
             &table,
-            &report::Beside::default(),
+            &report::claims::Inputs::default(),
+            None,
             &Environment::from_text("command=cargo run -p chunkstream-lab -- compare\n"),
         );
         assert!(

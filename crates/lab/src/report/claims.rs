@@ -26,6 +26,51 @@ pub(crate) const GO_BYTES_AFTER_KB: f64 = 54.0;
 /// The Go package's published saving.
 pub(crate) const GO_SAVING: f64 = 0.51;
 
+/// A setting of the Go package's that the sweep varies.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Knob {
+    /// Its column in `tuning.csv`.
+    pub(crate) column: &'static str,
+    /// Its name in words.
+    pub(crate) name: &'static str,
+    /// Its unit.
+    pub(crate) unit: &'static str,
+    /// The Go package's setting as it publishes it.
+    pub(crate) published: &'static str,
+    /// The Go package's setting, in `unit`.
+    pub(crate) go: f64,
+    /// Its value in a row.
+    pub(crate) value: fn(&record::Tuning) -> usize,
+}
+
+/// The knobs of the sweep.
+pub(crate) const KNOBS: [Knob; 3] = [
+    Knob {
+        column: "buffer_kib",
+        name: "buffer size",
+        unit: "KiB",
+        published: "50 KB",
+        go: GO_BUFFER_KIB,
+        value: |r| r.buffer_kib,
+    },
+    Knob {
+        column: "threshold_kib",
+        name: "chunk threshold",
+        unit: "KiB",
+        published: "32 KB",
+        go: GO_THRESHOLD_KIB,
+        value: |r| r.threshold_kib,
+    },
+    Knob {
+        column: "batch",
+        name: "batch size",
+        unit: "items",
+        published: "1000",
+        go: GO_BATCH,
+        value: |r| r.batch,
+    },
+];
+
 /// A setting is "within tolerance" of the optimum when the best throughput reachable
 /// with it is at most this fraction below the optimum's.
 pub(crate) const TOLERANCE: f64 = 0.03;
@@ -43,7 +88,8 @@ pub(crate) const LIMIT_TARGET: f64 = 0.95;
 /// the format's limit).
 pub(crate) const FORMAT_PEER_TARGET: f64 = 2.0;
 
-/// The tables the verdicts are computed from (each may be missing: not measured).
+/// The tables the verdicts are computed from (each may be missing: not measured);
+/// `compare.md` shows those measured beside `compare.csv`.
 #[derive(Clone, Copy, Debug, Default)]
 pub(crate) struct Inputs<'a> {
     pub(crate) compare: Option<&'a [record::Compare]>,
@@ -81,13 +127,22 @@ pub(crate) const NOT_MEASURED: &str = "not measured";
 /// The verdict when the interval straddles the threshold.
 pub(crate) const INCONCLUSIVE: &str = "inconclusive";
 
-fn verdict(what: &str, claim: &str, go_here: String, measured: String, v: &str) -> Verdict {
+/// What a target row says when its figure is missing from the compare table.
+const RUN_COMPARE: &str = "run `compare`";
+
+fn verdict(
+    what: impl Into<String>,
+    claim: impl Into<String>,
+    go_here: impl Into<String>,
+    measured: impl Into<String>,
+    v: impl Into<String>,
+) -> Verdict {
     Verdict {
-        what: what.to_owned(),
-        claim: claim.to_owned(),
-        go_here,
-        measured,
-        verdict: v.to_owned(),
+        what: what.into(),
+        claim: claim.into(),
+        go_here: go_here.into(),
+        measured: measured.into(),
+        verdict: v.into(),
     }
 }
 
@@ -152,6 +207,20 @@ pub(crate) fn optimum<'a>(
     best(tuning.iter().filter(|r| r.workload == workload))
 }
 
+/// The best configuration of `workload` with `knob` at `value`.
+pub(crate) fn best_with<'a>(
+    tuning: &'a [record::Tuning],
+    workload: &str,
+    knob: &Knob,
+    value: f64,
+) -> Option<&'a record::Tuning> {
+    best(
+        tuning
+            .iter()
+            .filter(|r| r.workload == workload && (knob.value)(r) as f64 == value),
+    )
+}
+
 /// The gap `1 - with / optimum` between two tuning rows, with its interval (zero when
 /// they are the same configuration).
 pub(crate) fn gap(with: &record::Tuning, optimum: &record::Tuning) -> Estimate {
@@ -167,19 +236,14 @@ pub(crate) fn gap(with: &record::Tuning, optimum: &record::Tuning) -> Estimate {
     }
 }
 
-/// For one tuned dimension (`column` claimed at `claimed`), per workload: the optimum,
-/// the best configuration with the claimed value, the gap with its interval; the
-/// setting holds when every gap's interval is within the tolerance.
-fn setting(
-    tuning: Option<&[record::Tuning]>,
-    what: &str,
-    claim: &str,
-    knob: fn(&record::Tuning) -> usize,
-    claimed: f64,
-) -> Verdict {
-    let go_here = "the Go module runs at its own settings (not swept)".to_owned();
+/// For one knob, claimed at Go's setting, per workload: the optimum, the best
+/// configuration with the claimed value, the gap with its interval; the setting holds
+/// when every gap's interval is within the tolerance.
+fn setting(tuning: Option<&[record::Tuning]>, knob: &Knob) -> Verdict {
+    let (what, claim) = (knob.name, knob.published);
+    let go_here = "the Go module runs at its own settings (not swept)";
     let Some(tuning) = tuning else {
-        return verdict(what, claim, go_here, "run `tune`".into(), NOT_MEASURED);
+        return verdict(what, claim, go_here, "run `tune`", NOT_MEASURED);
     };
     let mut measured = Vec::new();
     let mut sides = Vec::new();
@@ -187,18 +251,14 @@ fn setting(
         let Some(opt) = optimum(tuning, w) else {
             continue;
         };
-        let Some(with_claim) = best(
-            tuning
-                .iter()
-                .filter(|r| r.workload == w && knob(r) as f64 == claimed),
-        ) else {
+        let Some(with_claim) = best_with(tuning, w, knob, knob.go) else {
             continue;
         };
         let g = gap(with_claim, opt);
         sides.push(side(&g, TOLERANCE, false));
         measured.push(format!(
             "{w}: optimum {} ({}x), with {claim} {}x, gap {}%",
-            knob(opt),
+            (knob.value)(opt),
             opt.ratio().show(3),
             with_claim.ratio().show(3),
             g.scale(100.0).show(1),
@@ -259,70 +319,53 @@ fn go_missing(inputs: &Inputs<'_>) -> Option<String> {
 
 /// Verdicts on the Go package's claims.
 pub(crate) fn claims(inputs: &Inputs<'_>) -> Vec<Verdict> {
-    let mut out = vec![
-        setting(
-            inputs.tuning,
-            "buffer size",
-            "50 KB",
-            |r| r.buffer_kib,
-            GO_BUFFER_KIB,
-        ),
-        setting(
-            inputs.tuning,
-            "chunk threshold",
-            "32 KB",
-            |r| r.threshold_kib,
-            GO_THRESHOLD_KIB,
-        ),
-        setting(inputs.tuning, "batch size", "1000", |r| r.batch, GO_BATCH),
-    ];
+    let mut out: Vec<Verdict> = KNOBS.iter().map(|k| setting(inputs.tuning, k)).collect();
+    out.push(pool_overhead(inputs));
+    out.extend(request_bytes(inputs));
+    out
+}
 
-    // Pool overhead: chunkstream's best strategy against Go's sync.Pool, same machine.
+/// Pool overhead: chunkstream's best strategy against Go's sync.Pool, same machine.
+fn pool_overhead(inputs: &Inputs<'_>) -> Verdict {
     let what = "pool overhead (get + put, one thread)";
-    let claim = &format!("{GO_POOL_NS} ns/op");
+    let claim = format!("{GO_POOL_NS} ns/op");
     let go_pool = pool_row(inputs.pool_ops, pool_ops::ONE_THREAD, pool_ops::GO_POOL);
     let vs_go = best_pool(inputs.pool_ops, pool_ops::VS_GO);
-    out.push(match (go_pool, vs_go, go_missing(inputs)) {
-        (Some(go), Some(mine), None) => verdict(
+    let missing = go_missing(inputs);
+    if let (Some(go), Some(mine), None) = (go_pool, vs_go, &missing) {
+        let (go_ns, fresh_ns) = (go.ns().show(2), go.reference_ns().show(2));
+        let (ns, ratio) = (mine.ns().show(2), mine.ratio().show(2));
+        let words = (
+            "holds (at most 3% above Go's, or cheaper)",
+            "refuted (more than 3% above Go's)",
+        );
+        return verdict(
             what,
             claim,
-            format!(
-                "{} ns (Go's fresh 50 KB slice: {} ns)",
-                go.ns().show(2),
-                go.reference_ns().show(2)
-            ),
-            format!(
-                "{} ns ({}), {}x Go's sync.Pool",
-                mine.ns().show(2),
-                mine.pool,
-                mine.ratio().show(2)
-            ),
-            &decide(
-                &mine.ratio(),
-                1.0 + TOLERANCE,
-                false,
-                (
-                    "holds (at most 3% above Go's, or cheaper)",
-                    "refuted (more than 3% above Go's)",
-                ),
-            ),
-        ),
-        (_, _, missing) => {
-            let mine = best_pool(inputs.pool_ops, pool_ops::ONE_THREAD);
-            verdict(
-                what,
-                claim,
-                missing.unwrap_or_else(|| "not measured".into()),
-                mine.map_or("run `compare`".into(), |r| {
-                    format!("{} ns ({})", r.ns().show(2), r.pool)
-                }),
-                "not measured (needs Go on this machine: an absolute time from another \
-                 machine is not comparable)",
-            )
-        }
-    });
+            format!("{go_ns} ns (Go's fresh 50 KB slice: {fresh_ns} ns)"),
+            format!("{ns} ns ({}), {ratio}x Go's sync.Pool", mine.pool),
+            decide(&mine.ratio(), 1.0 + TOLERANCE, false, words),
+        );
+    }
+    let mine = best_pool(inputs.pool_ops, pool_ops::ONE_THREAD);
+    verdict(
+        what,
+        claim,
+        missing.unwrap_or_else(|| NOT_MEASURED.into()),
+        mine.map_or(RUN_COMPARE.into(), |r| {
+            format!("{} ns ({})", r.ns().show(2), r.pool)
+        }),
+        "not measured (needs Go on this machine: an absolute time from another \
+         machine is not comparable)",
+    )
+}
 
-    // Bytes per request, and the saving.
+/// Bytes per request without and with the pool, and the saving, against Go's figures
+/// measured here (else its published ones).
+fn request_bytes(inputs: &Inputs<'_>) -> [Verdict; 2] {
+    let bytes_what = "bytes allocated per request (without -> with the pool)";
+    let bytes_claim = format!("{GO_BYTES_BEFORE_KB} KB -> {GO_BYTES_AFTER_KB} KB");
+    let saving_what = "allocation saving from pooling";
     let go_bytes = (
         go_bench::figure(inputs.go, GoFigure::RequestUnpooledBytes),
         go_bench::figure(inputs.go, GoFigure::RequestPooledBytes),
@@ -333,75 +376,57 @@ pub(crate) fn claims(inputs: &Inputs<'_>) -> Vec<Verdict> {
             fmt_num(before.median / 1000.0, 1),
             fmt_num(after.median / 1000.0, 1)
         ),
-        _ => go_missing(inputs).unwrap_or_else(|| "not measured".into()),
+        _ => go_missing(inputs).unwrap_or_else(|| NOT_MEASURED.into()),
     };
-    match steady_bytes(inputs.steady) {
-        Some((none, pool, pooled)) => {
-            let (threshold, against) = match go_bytes.1 {
-                Some(go) => (go.median, "Go's pooled figure measured here"),
-                None => (GO_BYTES_AFTER_KB * 1000.0, "Go's published 54 KB"),
-            };
-            out.push(verdict(
-                "bytes allocated per request (without -> with the pool)",
-                &format!("{GO_BYTES_BEFORE_KB} KB -> {GO_BYTES_AFTER_KB} KB"),
-                go_here.clone(),
-                format!(
-                    "{} KB -> {} KB (100 tickets; none -> {pool})",
-                    none.scale(1e-3).show(1),
-                    pooled.scale(1e-3).show(2)
-                ),
-                &format!(
-                    "{} (against {against})",
-                    decide(&pooled, threshold, false, ("holds", "refuted"))
-                ),
-            ));
-            let saving = Estimate {
-                median: 1.0 - pooled.median / none.median,
-                lo: 1.0 - pooled.hi / none.lo,
-                hi: 1.0 - pooled.lo / none.hi,
-                n: none.n.min(pooled.n),
-            };
-            let (threshold, against, go_saving) = match go_bytes {
-                (Some(before), Some(after)) => {
-                    let s = 1.0 - after.median / before.median;
-                    (
-                        s,
-                        "Go's saving measured here",
-                        format!("{}%", fmt_num(s * 100.0, 1)),
-                    )
-                }
-                _ => (GO_SAVING, "Go's published 51%", go_here.clone()),
-            };
-            out.push(verdict(
-                "allocation saving from pooling",
-                "51%",
-                go_saving,
-                format!("{}%", saving.scale(100.0).show(1)),
-                &format!(
-                    "{} (against {against})",
-                    decide(&saving, threshold, true, ("holds", "refuted"))
-                ),
-            ));
+    let Some((none, pool, pooled)) = steady_bytes(inputs.steady) else {
+        return [
+            verdict(bytes_what, bytes_claim, &go_here, RUN_COMPARE, NOT_MEASURED),
+            verdict(saving_what, "51%", go_here, RUN_COMPARE, NOT_MEASURED),
+        ];
+    };
+    let (threshold, against) = match go_bytes.1 {
+        Some(go) => (go.median, "Go's pooled figure measured here"),
+        None => (GO_BYTES_AFTER_KB * 1000.0, "Go's published 54 KB"),
+    };
+    let bytes = verdict(
+        bytes_what,
+        bytes_claim,
+        &go_here,
+        format!(
+            "{} KB -> {} KB (100 tickets; none -> {pool})",
+            none.scale(1e-3).show(1),
+            pooled.scale(1e-3).show(2)
+        ),
+        format!(
+            "{} (against {against})",
+            decide(&pooled, threshold, false, ("holds", "refuted"))
+        ),
+    );
+    let saving = Estimate {
+        median: 1.0 - pooled.median / none.median,
+        lo: 1.0 - pooled.hi / none.lo,
+        hi: 1.0 - pooled.lo / none.hi,
+        n: none.n.min(pooled.n),
+    };
+    let (threshold, against, go_saving) = match go_bytes {
+        (Some(before), Some(after)) => {
+            let s = 1.0 - after.median / before.median;
+            let shown = format!("{}%", fmt_num(s * 100.0, 1));
+            (s, "Go's saving measured here", shown)
         }
-        None => {
-            for (what, claim) in [
-                (
-                    "bytes allocated per request (without -> with the pool)",
-                    &format!("{GO_BYTES_BEFORE_KB} KB -> {GO_BYTES_AFTER_KB} KB"),
-                ),
-                ("allocation saving from pooling", &"51%".to_owned()),
-            ] {
-                out.push(verdict(
-                    what,
-                    claim,
-                    go_here.clone(),
-                    "run `compare`".into(),
-                    NOT_MEASURED,
-                ));
-            }
-        }
-    }
-    out
+        _ => (GO_SAVING, "Go's published 51%", go_here),
+    };
+    let saving = verdict(
+        saving_what,
+        "51%",
+        go_saving,
+        format!("{}%", saving.scale(100.0).show(1)),
+        format!(
+            "{} (against {against})",
+            decide(&saving, threshold, true, ("holds", "refuted"))
+        ),
+    );
+    [bytes, saving]
 }
 
 fn compare_row(
@@ -435,47 +460,25 @@ fn http_targets(compare: Option<&[record::Compare]>) -> Vec<Verdict> {
         chunkstream_row(compare, workload, "http", "freelist", encoder).map(record::Compare::ratio)
     };
     let shown = |e: Option<Estimate>| e.map_or("-".to_owned(), |e| e.show(3));
-    let mut out = Vec::new();
-
-    let what = "tickets over loopback HTTP, one download, default features (sonic-rs), \
-                over the serde_json limit";
-    let target = format!(">= {HTTP_TARGET}x");
-    let http_limit = compare_row(compare, |r| {
-        r.workload == "tickets" && r.contestant == "http limit"
-    })
-    .map(record::Compare::ratio);
+    let http_limit = limit_row(compare, "tickets", "http limit").map(record::Compare::ratio);
     let over_serde = |encoder| {
         Some(combine(&[
             (http_row("tickets", encoder)?, 1.0),
             (http_limit?, 1.0),
         ]))
     };
-    out.push(match over_serde("sonic-rs") {
-        Some(ratio) => verdict(
-            what,
-            &target,
-            String::new(),
-            format!(
-                "{}x (serde_json on the same path: {}x)",
-                ratio.show(3),
-                shown(over_serde("serde_json"))
-            ),
-            &decide(&ratio, HTTP_TARGET, true, ("met", "missed")),
-        ),
-        None => verdict(
-            what,
-            &target,
-            String::new(),
-            "run `compare`".into(),
-            NOT_MEASURED,
-        ),
-    });
-
+    let mut out = vec![target(
+        "tickets over loopback HTTP, one download, default features (sonic-rs), \
+         over the serde_json limit",
+        &format!(">= {HTTP_TARGET}x"),
+        over_serde("sonic-rs").map(|ratio| {
+            let serde = shown(over_serde("serde_json"));
+            let words = format!("{}x (serde_json on the same path: {serde}x)", ratio.show(3));
+            (words, ratio, HTTP_TARGET, true)
+        }),
+        RUN_COMPARE,
+    )];
     for workload in ["tickets", "small", "large"] {
-        let what = format!(
-            "{workload} over loopback HTTP, default features (sonic-rs), over the best \
-             axum-streams row"
-        );
         let peer = compare
             .into_iter()
             .flatten()
@@ -492,27 +495,24 @@ fn http_targets(compare: Option<&[record::Compare]>) -> Vec<Verdict> {
                 (peer, -1.0),
             ]))
         };
-        out.push(match (over_peer("sonic-rs"), &peer) {
-            (Some(ratio), Some(peer)) => verdict(
-                &what,
-                "> 1x",
-                String::new(),
-                format!(
-                    "{}x ({}; serde_json on the same path: {}x)",
-                    ratio.show(3),
-                    peer.contestant,
-                    shown(over_peer("serde_json"))
-                ),
-                &decide(&ratio, 1.0, true, ("met", "missed")),
-            ),
-            _ => verdict(
-                &what,
-                "> 1x",
-                String::new(),
-                "run `compare`".into(),
-                NOT_MEASURED,
-            ),
+        let measured = over_peer("sonic-rs").zip(peer).map(|(ratio, peer)| {
+            let words = format!(
+                "{}x ({}; serde_json on the same path: {}x)",
+                ratio.show(3),
+                peer.contestant,
+                shown(over_peer("serde_json"))
+            );
+            (words, ratio, 1.0, true)
         });
+        out.push(target(
+            &format!(
+                "{workload} over loopback HTTP, default features (sonic-rs), over the best \
+                 axum-streams row"
+            ),
+            "> 1x",
+            measured,
+            RUN_COMPARE,
+        ));
     }
     out
 }
@@ -537,20 +537,15 @@ fn format_targets(compare: Option<&[record::Compare]>) -> Vec<Verdict> {
         ("sse", "SSE"),
     ] {
         let ours = row(format, "chunkstream");
+        let what = format!("{name}, memory, tickets, freelist, default features (sonic-rs), over");
         out.push(target(
-            &format!(
-                "{name}, memory, tickets, freelist, default features (sonic-rs), over its own limit"
-            ),
+            &format!("{what} its own limit"),
             &format!(">= {LIMIT_TARGET}x its limit"),
             ours.map(|r| {
-                (
-                    format!("{}x", r.ratio().show(3)),
-                    r.ratio(),
-                    LIMIT_TARGET,
-                    true,
-                )
+                let words = format!("{}x", r.ratio().show(3));
+                (words, r.ratio(), LIMIT_TARGET, true)
             }),
-            "run `compare`",
+            RUN_COMPARE,
         ));
         // axum-streams has no SSE.
         if format == "sse" {
@@ -568,10 +563,10 @@ fn format_targets(compare: Option<&[record::Compare]>) -> Vec<Verdict> {
             (words, ratio, FORMAT_PEER_TARGET, true)
         });
         out.push(target(
-            &format!("{name}, memory, tickets, freelist, default features (sonic-rs), over axum-streams' {format}"),
+            &format!("{what} axum-streams' {format}"),
             &format!(">= {FORMAT_PEER_TARGET}x"),
             measured,
-            "run `compare`",
+            RUN_COMPARE,
         ));
     }
     out
@@ -632,22 +627,15 @@ fn target(what: &str, target: &str, measured: Option<Measured>, missing: &str) -
     match measured {
         Some((words, e, threshold, higher)) => {
             let v = decide(&e, threshold, higher, ("met", "missed"));
-            verdict(what, target, String::new(), words, &v)
+            verdict(what, target, "", words, v)
         }
-        None => verdict(
-            what,
-            target,
-            String::new(),
-            missing.to_owned(),
-            NOT_MEASURED,
-        ),
+        None => verdict(what, target, "", missing, NOT_MEASURED),
     }
 }
 
 /// Verdicts on the design's targets.
 pub(crate) fn targets(inputs: &Inputs<'_>) -> Vec<Verdict> {
     let mut out = Vec::new();
-    let run_compare = "run `compare`";
     let go = |figure| go_bench::figure(inputs.go, figure);
 
     let mb = |figure| go(figure).map_or("-".into(), |e: Estimate| e.show(0));
@@ -697,7 +685,7 @@ pub(crate) fn targets(inputs: &Inputs<'_>) -> Vec<Verdict> {
             );
             (words, row.ratio(), LIMIT_TARGET, true)
         }),
-        run_compare,
+        RUN_COMPARE,
     ));
 
     let worst = inputs.steady.and_then(|t| {
@@ -716,7 +704,7 @@ pub(crate) fn targets(inputs: &Inputs<'_>) -> Vec<Verdict> {
                 false,
             )
         }),
-        run_compare,
+        RUN_COMPARE,
     ));
 
     for (case, what) in [
@@ -743,32 +731,26 @@ pub(crate) fn targets(inputs: &Inputs<'_>) -> Vec<Verdict> {
             what,
             "cheaper than a fresh Vec + drop (< 1x)",
             measured,
-            run_compare,
+            RUN_COMPARE,
         ));
     }
 
     let sonic_limit = limit_row(inputs.compare, "tickets", "sonic-rs limit");
-    let sonic = match (
-        tickets("freelist", "sonic-rs"),
-        tickets("freelist", "serde_json"),
-        sonic_limit,
-    ) {
-        (Some(sonic), Some(serde), Some(limit)) => {
-            let ratio = combine(&[
-                (sonic.ratio(), 1.0),
-                (limit.ratio(), 1.0),
-                (serde.ratio(), -1.0),
-            ]);
-            let words = format!(
-                "{}x (sonic-rs path {}x its own limit; its limit {}x serde_json's)",
-                ratio.show(2),
-                sonic.ratio().show(3),
-                limit.ratio().show(2)
-            );
-            Some((words, ratio, 1.0, true))
-        }
-        _ => None,
-    };
+    let sonic_paths = tickets("freelist", "sonic-rs").zip(tickets("freelist", "serde_json"));
+    let sonic = sonic_paths.zip(sonic_limit).map(|((sonic, serde), limit)| {
+        let ratio = combine(&[
+            (sonic.ratio(), 1.0),
+            (limit.ratio(), 1.0),
+            (serde.ratio(), -1.0),
+        ]);
+        let words = format!(
+            "{}x (sonic-rs path {}x its own limit; its limit {}x serde_json's)",
+            ratio.show(2),
+            sonic.ratio().show(3),
+            limit.ratio().show(2)
+        );
+        (words, ratio, 1.0, true)
+    });
     out.push(target(
         "sonic-rs path over the serde_json path (memory, tickets, freelist)",
         "faster (> 1x)",
@@ -834,7 +816,7 @@ pub(crate) fn targets(inputs: &Inputs<'_>) -> Vec<Verdict> {
             );
             (words, Estimate::exact(r.hit_rate.0), 0.9, true)
         }),
-        run_compare,
+        RUN_COMPARE,
     ));
 
     let service = compare_row(inputs.compare, |r| {
@@ -848,7 +830,7 @@ pub(crate) fn targets(inputs: &Inputs<'_>) -> Vec<Verdict> {
             let words = format!("{}x ({} MB/s)", row.ratio().show(2), row.mb_per_s);
             (words, row.ratio(), SERVICE_TARGET, true)
         }),
-        run_compare,
+        RUN_COMPARE,
     ));
 
     out.extend(http_targets(inputs.compare));
@@ -863,41 +845,34 @@ pub(crate) fn targets(inputs: &Inputs<'_>) -> Vec<Verdict> {
 /// the table, one line says which command to run.
 fn paired_targets(table: Option<&[record::Paired]>, command: &str) -> Vec<Verdict> {
     let Some(table) = table else {
-        return vec![verdict(
-            &format!("the `{command}` targets"),
-            "see DESIGN.md",
-            String::new(),
-            format!("run `{command}`"),
-            NOT_MEASURED,
-        )];
+        let what = format!("the `{command}` targets");
+        let run = format!("run `{command}`");
+        return vec![verdict(what, "see DESIGN.md", "", run, NOT_MEASURED)];
     };
     table
         .iter()
         .filter(|r| r.target.0.is_finite())
         .map(|r| {
-            let target = r.target.0;
             let ratio = r.ratio();
-            let what = format!("{}: {}", r.section.replace("; ", ", "), r.contestant);
-            let claim = format!(">= {}x {}", r.target, r.reference);
-            if ratio.is_missing() {
-                let why = if r.note.is_empty() {
-                    "not run"
-                } else {
-                    &r.note
-                };
-                return verdict(&what, &claim, String::new(), why.to_owned(), NOT_MEASURED);
-            }
-            verdict(
-                &what,
-                &claim,
-                String::new(),
-                format!(
+            let measured = (!ratio.is_missing()).then(|| {
+                let words = format!(
                     "{}x ({} MB/s against {} MB/s)",
                     ratio.show(3),
                     r.mb_per_s,
                     r.reference_mb_per_s
-                ),
-                &decide(&ratio, target, true, ("met", "missed")),
+                );
+                (words, ratio, r.target.0, true)
+            });
+            let why = if r.note.is_empty() {
+                "not run"
+            } else {
+                &r.note
+            };
+            target(
+                &format!("{}: {}", r.section.replace("; ", ", "), r.contestant),
+                &format!(">= {}x {}", r.target, r.reference),
+                measured,
+                why,
             )
         })
         .collect()

@@ -51,6 +51,22 @@ pub(crate) fn markdown_table(header: &[&str], rows: &[Vec<String>]) -> String {
     out
 }
 
+/// A column of a markdown table: its header and a row's cell.
+pub(crate) type Column<T> = (&'static str, fn(&T) -> String);
+
+/// `rows` as a markdown table of `columns`.
+pub(crate) fn table<'a, T: 'a>(
+    columns: &[Column<T>],
+    rows: impl IntoIterator<Item = &'a T>,
+) -> String {
+    let header: Vec<&str> = columns.iter().map(|c| c.0).collect();
+    let cells: Vec<Vec<String>> = rows
+        .into_iter()
+        .map(|row| columns.iter().map(|c| (c.1)(row)).collect())
+        .collect();
+    markdown_table(&header, &cells)
+}
+
 /// Every column of `rows` as a markdown table, headed by the CSV's column names.
 pub(crate) fn every_column<T: serde::Serialize + Default>(rows: &[T]) -> String {
     let text = record::to_csv(rows).unwrap_or_default();
@@ -105,7 +121,8 @@ fn http_ceilings(rows: &[&record::Compare]) -> String {
     let Some(http) = find("http limit") else {
         return String::new();
     };
-    let table: Vec<Vec<String>> = rows
+    // Each chunkstream HTTP row with its serial and overlap ceilings.
+    let ceilings: Vec<(&record::Compare, f64, f64)> = rows
         .iter()
         .filter(|r| r.source.starts_with("http") && r.contestant == "chunkstream")
         .filter_map(|r| {
@@ -115,37 +132,27 @@ fn http_ceilings(rows: &[&record::Compare]) -> String {
             } else {
                 find(&format!("{encoder} limit"))
             }?;
-            Some(vec![
-                r.source.clone(),
-                r.path.clone(),
-                r.pool.clone(),
-                encoder.clone(),
-                r.ratio().show(3),
-                fmt_num(1.0 / (1.0 + http / limit), 3),
-                fmt_num((limit / http).min(1.0), 3),
-            ])
+            Some((*r, 1.0 / (1.0 + http / limit), (limit / http).min(1.0)))
         })
         .collect();
-    if table.is_empty() {
+    if ceilings.is_empty() {
         return String::new();
     }
+    let columns: &[Column<(&record::Compare, f64, f64)>] = &[
+        ("source", |c| c.0.source.clone()),
+        ("path", |c| c.0.path.clone()),
+        ("pool", |c| c.0.pool.clone()),
+        ("encoder", |c| c.0.encoder.clone()),
+        ("ratio to HTTP limit [95%]", |c| c.0.ratio().show(3)),
+        ("serial ceiling", |c| fmt_num(c.1, 3)),
+        ("overlap ceiling", |c| fmt_num(c.2, 3)),
+    ];
     format!(
         "HTTP rows and their ceilings (ratios to the HTTP limit; the HTTP limit ran at \
          {}x the serde_json limit): `serial` is encoding then sending, `overlap` the \
          slower of the two at once.\n\n{}\n",
         fmt_num(http, 3),
-        markdown_table(
-            &[
-                "source",
-                "path",
-                "pool",
-                "encoder",
-                "ratio to HTTP limit [95%]",
-                "serial ceiling",
-                "overlap ceiling",
-            ],
-            &table,
-        )
+        table(columns, &ceilings)
     )
 }
 
@@ -153,25 +160,16 @@ fn kib(bytes: f64) -> String {
     fmt_num(bytes / 1024.0, 1)
 }
 
-/// The tables `compare` writes beside `compare.csv` (each may be missing).
-#[derive(Clone, Copy, Debug, Default)]
-pub(crate) struct Beside<'a> {
-    pub(crate) pool_ops: Option<&'a [record::PoolOps]>,
-    pub(crate) steady: Option<&'a [record::Steady]>,
-    pub(crate) first_byte: Option<&'a [record::FirstByte]>,
-    pub(crate) mixed: Option<&'a [record::Mixed]>,
-    pub(crate) go: Option<&'a [record::Go]>,
-    pub(crate) noise: Option<&'a [record::Noise]>,
-}
-
-/// `compare.md` from `compare.csv` and the tables measured beside it.
+/// `compare.md` from `compare.csv`, the tables measured beside it (`beside`: those of
+/// the claims' inputs that were measured) and the noise of its run.
 pub(crate) fn render_compare(
     compare: &[record::Compare],
-    beside: &Beside<'_>,
+    beside: &Inputs<'_>,
+    noise: Option<&[record::Noise]>,
     env: &Environment,
 ) -> String {
     let mut body = String::new();
-    if let Some(noise) = beside.noise {
+    if let Some(noise) = noise {
         let _ = writeln!(body, "{}\n", noise::summary(noise));
     }
     body.push_str(
@@ -216,52 +214,7 @@ pub(crate) fn render_compare(
             first.map_or("?".into(), |r| r.items.to_string()),
             first.map_or("?".into(), |r| kib(r.body_bytes.0))
         );
-        let table: Vec<Vec<String>> = rows
-            .iter()
-            .map(|r| {
-                vec![
-                    r.source.clone(),
-                    r.format.clone(),
-                    r.path.clone(),
-                    r.contestant.clone(),
-                    r.pool.clone(),
-                    r.encoder.clone(),
-                    r.limit.clone(),
-                    r.ratio().show(3),
-                    r.pairs.to_string(),
-                    fmt_num(r.limit_variation.0 * 100.0, 1),
-                    r.mb_per_s.to_string(),
-                    r.allocs_per_request.to_string(),
-                    kib(r.alloc_bytes_per_request.0),
-                    r.chunks_per_request.to_string(),
-                    r.first_chunk_us.to_string(),
-                    r.hit_rate.to_string(),
-                    r.check.clone(),
-                ]
-            })
-            .collect();
-        body.push_str(&markdown_table(
-            &[
-                "source",
-                "format",
-                "path",
-                "contestant",
-                "pool",
-                "encoder",
-                "limit",
-                "ratio to limit [95%]",
-                "pairs",
-                "limit noise %",
-                "MB/s",
-                "allocs/req",
-                "KiB alloc/req",
-                "chunks/req",
-                "first chunk µs",
-                "hit rate",
-                "check",
-            ],
-            &table,
-        ));
+        body.push_str(&table(COMPARE_COLUMNS, rows.iter().copied()));
         body.push('\n');
         body.push_str(&http_ceilings(&rows));
     }
@@ -277,116 +230,100 @@ pub(crate) fn render_compare(
              and steadiest here) and at its default `GOMAXPROCS` (both cores).\n",
             go_bench::status(Some(t))
         );
-        let rows: Vec<Vec<String>> = t
-            .iter()
-            .filter(|r| r.figure != record::GoFigure::Status)
-            .map(|r| {
-                let figure = serde_json::to_value(r.figure).unwrap_or_default();
-                vec![
-                    figure.as_str().unwrap_or_default().to_owned(),
-                    record::interval(r.value, r.lo, r.hi, r.pairs).show(r.figure.decimals()),
-                    r.pairs.to_string(),
-                    r.note.clone(),
-                ]
-            })
-            .collect();
-        if !rows.is_empty() {
-            body.push_str(&markdown_table(
-                &["figure", "value [95%]", "pairs", "note"],
-                &rows,
-            ));
+        let figures = t.iter().filter(|r| r.figure != record::GoFigure::Status);
+        if figures.clone().next().is_some() {
+            body.push_str(&table(GO_COLUMNS, figures));
         }
         body.push('\n');
     }
-    if let Some(t) = beside.pool_ops {
-        body.push_str(
+    let sections = [
+        (
             "## Pool get + put\n\nEach strategy paired with a same-run reference: a fresh \
              `Vec::with_capacity(buffer_size)` and its drop (what a pool replaces), in the same \
              shape (one thread; get on one thread and put on another, the hand-over untimed; \
              two threads at once on one pool), and with Go's `sync.Pool` measured in Go. \
              Ratio = the pool's time over the reference's, per pair (below 1: cheaper). No \
-             timed loop runs while allocations are counted.\n\n",
-        );
-        let rows: Vec<Vec<String>> = t
-            .iter()
-            .map(|r| {
-                vec![
-                    r.case.clone(),
-                    r.pool.clone(),
-                    r.reference.clone(),
-                    r.ns().show(2),
-                    r.reference_ns().show(2),
-                    r.ratio().show(3),
-                    r.pairs.to_string(),
-                    r.hit_rate.to_string(),
-                ]
-            })
-            .collect();
-        body.push_str(&markdown_table(
-            &[
-                "case",
-                "pool",
-                "reference",
-                "ns/op [95%]",
-                "reference ns/op [95%]",
-                "ratio [95%]",
-                "pairs",
-                "hit rate",
-            ],
-            &rows,
-        ));
-        body.push('\n');
-    }
-    if let Some(t) = beside.steady {
-        body.push_str(
+             timed loop runs while allocations are counted.",
+            beside.pool_ops.map(|t| table(POOL_OPS_COLUMNS, t)),
+        ),
+        (
             "## Allocations per 100-ticket request (steady state)\n\nCounted (not timed) \
-             in ten passes after warm-up; the interval is over the passes.\n\n",
-        );
-        let rows: Vec<Vec<String>> = t
-            .iter()
-            .map(|r| {
-                vec![
-                    r.contestant.clone(),
-                    r.pool.clone(),
-                    r.json_bytes.to_string(),
-                    r.allocs_per_request.to_string(),
-                    r.bytes().show(1),
-                    r.requests.to_string(),
-                ]
-            })
-            .collect();
-        body.push_str(&markdown_table(
-            &[
-                "contestant",
-                "pool",
-                "JSON bytes",
-                "allocs/req",
-                "bytes/req [95%]",
-                "requests",
-            ],
-            &rows,
-        ));
-        body.push('\n');
-    }
-    if let Some(t) = beside.first_byte {
-        body.push_str(
+             in ten passes after warm-up; the interval is over the passes.",
+            beside.steady.map(|t| table(STEADY_COLUMNS, t)),
+        ),
+        (
             "## First byte from a slow source (`flush_interval`)\n\nThree items 25 ms \
              apart, a 10 ms interval, on the per-item and the batch path; the delay's median \
-             with a bootstrap 95% interval (`lo`, `hi`) and the largest delay.\n\n",
-        );
-        body.push_str(&every_column(t));
-        body.push('\n');
-    }
-    if let Some(t) = beside.mixed {
-        body.push_str(
+             with a bootstrap 95% interval (`lo`, `hi`) and the largest delay.",
+            beside.first_byte.map(every_column),
+        ),
+        (
             "## Pools on a mixed workload\n\nTiny responses (one ticket) first, then large \
-             ones (about 1 MiB); the hit rate is over the large responses' buffers.\n\n",
-        );
-        body.push_str(&every_column(t));
-        body.push('\n');
+             ones (about 1 MiB); the hit rate is over the large responses' buffers.",
+            beside.mixed.map(every_column),
+        ),
+    ];
+    for (intro, table) in sections {
+        if let Some(table) = table {
+            let _ = writeln!(body, "{intro}\n\n{table}");
+        }
     }
     document("Comparison", env, &body)
 }
+
+/// The columns of `compare.md`'s per-workload tables.
+const COMPARE_COLUMNS: &[Column<record::Compare>] = &[
+    ("source", |r| r.source.clone()),
+    ("format", |r| r.format.clone()),
+    ("path", |r| r.path.clone()),
+    ("contestant", |r| r.contestant.clone()),
+    ("pool", |r| r.pool.clone()),
+    ("encoder", |r| r.encoder.clone()),
+    ("limit", |r| r.limit.clone()),
+    ("ratio to limit [95%]", |r| r.ratio().show(3)),
+    ("pairs", |r| r.pairs.to_string()),
+    ("limit noise %", |r| fmt_num(r.limit_variation.0 * 100.0, 1)),
+    ("MB/s", |r| r.mb_per_s.to_string()),
+    ("allocs/req", |r| r.allocs_per_request.to_string()),
+    ("KiB alloc/req", |r| kib(r.alloc_bytes_per_request.0)),
+    ("chunks/req", |r| r.chunks_per_request.to_string()),
+    ("first chunk µs", |r| r.first_chunk_us.to_string()),
+    ("hit rate", |r| r.hit_rate.to_string()),
+    ("check", |r| r.check.clone()),
+];
+
+/// The columns of the Go package's figures (its serde name, the value, the note).
+const GO_COLUMNS: &[Column<record::Go>] = &[
+    ("figure", |r| {
+        let figure = serde_json::to_value(r.figure).unwrap_or_default();
+        figure.as_str().unwrap_or_default().to_owned()
+    }),
+    ("value [95%]", |r| {
+        record::interval(r.value, r.lo, r.hi, r.pairs).show(r.figure.decimals())
+    }),
+    ("pairs", |r| r.pairs.to_string()),
+    ("note", |r| r.note.clone()),
+];
+
+const POOL_OPS_COLUMNS: &[Column<record::PoolOps>] = &[
+    ("case", |r| r.case.clone()),
+    ("pool", |r| r.pool.clone()),
+    ("reference", |r| r.reference.clone()),
+    ("ns/op [95%]", |r| r.ns().show(2)),
+    ("reference ns/op [95%]", |r| r.reference_ns().show(2)),
+    ("ratio [95%]", |r| r.ratio().show(3)),
+    ("pairs", |r| r.pairs.to_string()),
+    ("hit rate", |r| r.hit_rate.to_string()),
+];
+
+const STEADY_COLUMNS: &[Column<record::Steady>] = &[
+    ("contestant", |r| r.contestant.clone()),
+    ("pool", |r| r.pool.clone()),
+    ("JSON bytes", |r| r.json_bytes.to_string()),
+    ("allocs/req", |r| r.allocs_per_request.to_string()),
+    ("bytes/req [95%]", |r| r.bytes().show(1)),
+    ("requests", |r| r.requests.to_string()),
+];
 
 /// `tuning.md` from `tuning.csv` and `tuning_confirm.csv` (plots written beside it by
 /// [`regenerate`]).
@@ -421,90 +358,55 @@ pub(crate) fn render_tuning(
         fmt_num(tradeoff::BUFFERS_IN_FLIGHT, 0)
     );
     let smallest = tradeoff::smallest(tuning);
-    let rows: Vec<Vec<String>> = smallest
-        .iter()
-        .map(|s| {
-            vec![
-                s.workload.clone(),
-                tradeoff::knob_name(s.knob).to_owned(),
-                fmt_num(s.value, 0),
-                s.ratio.clone(),
-                s.optimum.clone(),
-                fmt_num(s.memory_kib, 0),
-                fmt_num(s.go_memory_kib, 0),
-            ]
-        })
-        .collect();
-    body.push_str(&markdown_table(
-        &[
-            "workload",
-            "knob",
-            "smallest within tolerance",
-            "its ratio [95%]",
-            "optimum (ratio [95%])",
-            "KiB per stream",
-            "KiB per stream at Go's setting",
-        ],
-        &rows,
-    ));
+    body.push_str(&table(SMALLEST_COLUMNS, &smallest));
     body.push_str("\n## Recommended defaults\n\n");
     for (setting, words) in tradeoff::recommendations(&smallest) {
         let _ = writeln!(body, "- **{setting}**: {words}");
     }
     body.push_str("\n## Optimum per workload (confirmation)\n\n");
     let finals = confirm.unwrap_or(tuning);
-    let mut rows = Vec::new();
-    for w in claims::workloads(finals) {
-        if let Some(opt) = claims::optimum(finals, w) {
-            rows.push(tuning_row(opt));
-        }
-    }
-    body.push_str(&markdown_table(&TUNING_HEADER, &rows));
+    let optima = claims::workloads(finals)
+        .into_iter()
+        .filter_map(|w| claims::optimum(finals, w));
+    body.push_str(&table(TUNING_COLUMNS, optima));
     if let Some(confirm) = confirm {
         body.push_str("\n## Confirmation\n\n");
-        body.push_str(&markdown_table(&TUNING_HEADER, &tuning_rows(confirm)));
+        body.push_str(&table(TUNING_COLUMNS, confirm));
     }
     body.push_str("\n## Plots (the sweep; error bars are 95% intervals)\n\n");
     for p in plots {
         let _ = writeln!(body, "![{p}]({p})\n");
     }
     body.push_str("## The sweep\n\n");
-    body.push_str(&markdown_table(&TUNING_HEADER, &tuning_rows(tuning)));
+    body.push_str(&table(TUNING_COLUMNS, tuning));
     body.push('\n');
     document("Tuning sweep", env, &body)
 }
 
-const TUNING_HEADER: [&str; 10] = [
-    "workload",
-    "buffer KiB",
-    "threshold KiB",
-    "batch",
-    "ratio [95%]",
-    "pairs",
-    "allocs/req",
-    "KiB alloc/req",
-    "chunks/req",
-    "first chunk µs",
+const SMALLEST_COLUMNS: &[Column<tradeoff::Smallest>] = &[
+    ("workload", |s| s.workload.clone()),
+    ("knob", |s| s.knob.name.to_owned()),
+    ("smallest within tolerance", |s| fmt_num(s.value, 0)),
+    ("its ratio [95%]", |s| s.ratio.clone()),
+    ("optimum (ratio [95%])", |s| s.optimum.clone()),
+    ("KiB per stream", |s| fmt_num(s.memory_kib, 0)),
+    ("KiB per stream at Go's setting", |s| {
+        fmt_num(s.go_memory_kib, 0)
+    }),
 ];
 
-fn tuning_row(r: &record::Tuning) -> Vec<String> {
-    vec![
-        r.workload.clone(),
-        r.buffer_kib.to_string(),
-        r.threshold_kib.to_string(),
-        r.batch.to_string(),
-        r.ratio().show(3),
-        r.pairs.to_string(),
-        r.allocs_per_request.to_string(),
-        kib(r.alloc_bytes_per_request.0),
-        r.chunks_per_request.to_string(),
-        r.first_chunk_us.to_string(),
-    ]
-}
-
-fn tuning_rows(tuning: &[record::Tuning]) -> Vec<Vec<String>> {
-    tuning.iter().map(tuning_row).collect()
-}
+const TUNING_COLUMNS: &[Column<record::Tuning>] = &[
+    ("workload", |r| r.workload.clone()),
+    ("buffer KiB", |r| r.buffer_kib.to_string()),
+    ("threshold KiB", |r| r.threshold_kib.to_string()),
+    ("batch", |r| r.batch.to_string()),
+    ("ratio [95%]", |r| r.ratio().show(3)),
+    ("pairs", |r| r.pairs.to_string()),
+    ("allocs/req", |r| r.allocs_per_request.to_string()),
+    ("KiB alloc/req", |r| kib(r.alloc_bytes_per_request.0)),
+    ("chunks/req", |r| r.chunks_per_request.to_string()),
+    ("first chunk µs", |r| r.first_chunk_us.to_string()),
+];
 
 /// `claims.md`: the headline ratios, the Go claims and the design's targets against
 /// the measurements, with the noise of the runs they came from.
@@ -530,47 +432,33 @@ pub(crate) fn render_claims(
         fmt_num(claims::TOLERANCE * 100.0, 0),
     );
     body.push_str("## Headline ratios\n\n");
-    let rows: Vec<Vec<String>> = claims::headlines(inputs)
-        .iter()
-        .map(|h| vec![h.what.clone(), h.ratio.show(3)])
-        .collect();
-    body.push_str(&markdown_table(&["ratio", "median [95%]"], &rows));
+    let headlines: &[Column<claims::Headline>] = &[
+        ("ratio", |h| h.what.clone()),
+        ("median [95%]", |h| h.ratio.show(3)),
+    ];
+    body.push_str(&table(headlines, &claims::headlines(inputs)));
     body.push_str(
         "\n## Go claims\n\nEach claim of the Go package: its published figure, the Go \
          package measured on this machine in the same run, chunkstream measured here, and \
          the verdict for chunkstream (against the same-machine Go figure when there is one).\n\n",
     );
-    let rows: Vec<Vec<String>> = claims::claims(inputs)
-        .into_iter()
-        .map(|v| {
-            vec![
-                v.what,
-                v.claim,
-                v.go_here,
-                v.measured,
-                format!("**{}**", v.verdict),
-            ]
-        })
-        .collect();
-    body.push_str(&markdown_table(
-        &[
-            "claim",
-            "Go's published figure",
-            "Go measured here",
-            "chunkstream measured here",
-            "verdict",
-        ],
-        &rows,
-    ));
+    let verdict = |v: &claims::Verdict| format!("**{}**", v.verdict);
+    let claims_columns: &[Column<claims::Verdict>] = &[
+        ("claim", |v| v.what.clone()),
+        ("Go's published figure", |v| v.claim.clone()),
+        ("Go measured here", |v| v.go_here.clone()),
+        ("chunkstream measured here", |v| v.measured.clone()),
+        ("verdict", verdict),
+    ];
+    body.push_str(&table(claims_columns, &claims::claims(inputs)));
     body.push_str("\n## Design targets\n\n");
-    let rows: Vec<Vec<String>> = claims::targets(inputs)
-        .into_iter()
-        .map(|v| vec![v.what, v.claim, v.measured, format!("**{}**", v.verdict)])
-        .collect();
-    body.push_str(&markdown_table(
-        &["what", "target", "measured here", "verdict"],
-        &rows,
-    ));
+    let targets_columns: &[Column<claims::Verdict>] = &[
+        ("what", |v| v.what.clone()),
+        ("target", |v| v.claim.clone()),
+        ("measured here", |v| v.measured.clone()),
+        ("verdict", verdict),
+    ];
+    body.push_str(&table(targets_columns, &claims::targets(inputs)));
     body.push_str("\n## Measured by\n\n");
     for (name, env) in sources {
         let _ = writeln!(
@@ -594,23 +482,21 @@ pub(crate) fn render_claims(
     format!("# Claims\n\n{}", generated(command, &body))
 }
 
-/// A report of every column of one CSV, for `soak`, `concurrency` and `alloc`.
-fn render_simple(title: &str, intro: &str, table: &str, env: &Environment) -> String {
-    document(title, env, &format!("{intro}\n\n{table}\n"))
-}
+/// A report of every column of one CSV (`soak`, `concurrency`, `alloc`): the CSV's
+/// name, the report's file name, title and intro.
+type Simple = (&'static str, &'static str, &'static str, &'static str);
 
 /// Writes `<file>.md` of the simple report read from `<name>.csv`, when there is one.
 fn simple<T: serde::de::DeserializeOwned + serde::Serialize + Default>(
     dir: &Path,
-    (name, file, title, intro): (&str, &str, &str, &str),
-) -> Result<Option<Environment>, BoxError> {
-    let Some(rows) = record::read::<T>(&dir.join(format!("{name}.csv")))? else {
-        return Ok(None);
-    };
-    let env = Environment::read(&dir.join(format!("{name}.env")));
-    let md = render_simple(title, intro, &every_column(&rows), &env);
-    std::fs::write(dir.join(format!("{file}.md")), md)?;
-    Ok(Some(env))
+    (name, file, title, intro): Simple,
+) -> Result<(), BoxError> {
+    if let Some(rows) = record::read::<T>(&dir.join(format!("{name}.csv")))? {
+        let env = Environment::read(&dir.join(format!("{name}.env")));
+        let body = format!("{intro}\n\n{}\n", every_column(&rows));
+        std::fs::write(dir.join(format!("{file}.md")), document(title, &env, &body))?;
+    }
+    Ok(())
 }
 
 /// The distinct values of `values`, in order of appearance.
@@ -642,36 +528,31 @@ pub(crate) fn regenerate(dir: &Path) -> Result<String, BoxError> {
     let database = record::read(&path("database"))?;
     let noise_compare = record::read::<record::Noise>(&path("noise"))?;
     let noise_tuning = record::read::<record::Noise>(&path("tuning_noise"))?;
+    let inputs = Inputs {
+        compare: compare.as_deref(),
+        pool_ops: pool_ops.as_deref(),
+        steady: steady.as_deref(),
+        tuning: confirm.as_deref().or(tuning.as_deref()),
+        soak: soak.as_deref(),
+        first_byte: first_byte.as_deref(),
+        go: go.as_deref(),
+        mixed: mixed.as_deref(),
+        parallel: parallel.as_deref(),
+        database: database.as_deref(),
+    };
     let mut compare_md = String::new();
-    let mut sources = Vec::new();
     if let Some(compare) = &compare {
-        let beside = Beside {
-            pool_ops: pool_ops.as_deref(),
-            steady: steady.as_deref(),
-            first_byte: first_byte.as_deref(),
-            mixed: mixed.as_deref(),
-            go: go.as_deref(),
-            noise: noise_compare.as_deref(),
-        };
-        compare_md = render_compare(compare, &beside, &env("compare"));
+        let noise = noise_compare.as_deref();
+        compare_md = render_compare(compare, &inputs, noise, &env("compare"));
         std::fs::write(dir.join("compare.md"), &compare_md)?;
-        sources.push(("compare".to_owned(), env("compare")));
     }
     if let Some(tuning) = &tuning {
         let plots = plot::tuning(tuning, dir)?;
-        std::fs::write(
-            dir.join("tuning.md"),
-            render_tuning(
-                tuning,
-                confirm.as_deref(),
-                noise_tuning.as_deref(),
-                &plots,
-                &env("tuning"),
-            ),
-        )?;
-        sources.push(("tune".to_owned(), env("tuning")));
+        let (confirm, noise) = (confirm.as_deref(), noise_tuning.as_deref());
+        let md = render_tuning(tuning, confirm, noise, &plots, &env("tuning"));
+        std::fs::write(dir.join("tuning.md"), md)?;
     }
-    if let Some(env) = simple::<record::Soak>(
+    simple::<record::Soak>(
         dir,
         (
             "soak_summary",
@@ -679,9 +560,7 @@ pub(crate) fn regenerate(dir: &Path) -> Result<String, BoxError> {
             "Soak",
             "Ten million tickets (or `--items`) through the streamer, resident memory sampled from /proc/self/status; `soak.csv` holds the samples.",
         ),
-    )? {
-        sources.push(("soak".to_owned(), env));
-    }
+    )?;
     simple::<record::Concurrency>(
         dir,
         (
@@ -700,26 +579,18 @@ pub(crate) fn regenerate(dir: &Path) -> Result<String, BoxError> {
             "Bytes and blocks allocated per request, each strategy in its own child process (`--features dhat-heap` uses dhat's allocator; otherwise the lab's counting allocator).",
         ),
     )?;
-    let inputs = Inputs {
-        compare: compare.as_deref(),
-        pool_ops: pool_ops.as_deref(),
-        steady: steady.as_deref(),
-        tuning: confirm.as_deref().or(tuning.as_deref()),
-        soak: soak.as_deref(),
-        first_byte: first_byte.as_deref(),
-        go: go.as_deref(),
-        mixed: mixed.as_deref(),
-        parallel: parallel.as_deref(),
-        database: database.as_deref(),
-    };
-    for (name, ran) in [
-        ("parallel", parallel.is_some()),
-        ("database", database.is_some()),
-    ] {
-        if ran {
-            sources.push((name.to_owned(), env(name)));
-        }
-    }
+    // The runs the claims come from: (name, its .env file, whether it ran).
+    let sources: Vec<(String, Environment)> = [
+        ("compare", "compare", compare.is_some()),
+        ("tune", "tuning", tuning.is_some()),
+        ("soak", "soak_summary", soak.is_some()),
+        ("parallel", "parallel", parallel.is_some()),
+        ("database", "database", database.is_some()),
+    ]
+    .into_iter()
+    .filter(|(_, _, ran)| *ran)
+    .map(|(name, file, _)| (name.to_owned(), env(file)))
+    .collect();
     let noise_tables: Vec<&[record::Noise]> = noise_compare
         .iter()
         .chain(noise_tuning.iter())
@@ -766,11 +637,11 @@ mod tests {
         })
         .to_vec();
         let env = Environment::from_text("command=cargo run -p chunkstream-lab -- compare\n");
-        let md = render_compare(&t, &Beside::default(), &env);
+        let md = render_compare(&t, &Inputs::default(), None, &env);
         assert!(md.contains("## tickets") && md.contains("## small"));
         assert!(md.contains("| limit |"));
         assert!(md.contains("<!-- generated by: cargo run -p chunkstream-lab -- compare -->"));
         // Same input, same output: reports regenerate identically.
-        assert_eq!(md, render_compare(&t, &Beside::default(), &env));
+        assert_eq!(md, render_compare(&t, &Inputs::default(), None, &env));
     }
 }

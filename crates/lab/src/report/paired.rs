@@ -12,46 +12,28 @@ use crate::record;
 
 /// The rows as a markdown table (ratio with its interval, MB/s, verdict, memory).
 pub(crate) fn markdown(rows: &[Row]) -> String {
-    let cells: Vec<Vec<String>> = rows
-        .iter()
-        .map(|row| {
-            let r = row.record();
-            let peak = match row.peak_buffers {
-                Some(p) => format!("{p} ({:.1} MB)", (p * row.buffer_bytes) as f64 / 1e6),
-                None => "-".into(),
-            };
-            vec![
-                r.section,
-                r.contestant,
-                r.reference,
-                r.mb_per_s.to_string(),
-                r.reference_mb_per_s.to_string(),
-                row.series.speed().show(3),
-                r.target.to_string(),
-                r.verdict,
-                peak,
-                r.buffer_bound.to_string(),
-                r.note,
-            ]
-        })
-        .collect();
-    super::markdown_table(
-        &[
-            "section",
-            "contestant",
-            "reference",
-            "MB/s",
-            "ref MB/s",
-            "ratio [95% interval]",
-            "target",
-            "verdict",
-            "peak buffers (bytes)",
-            "bound",
-            "note",
-        ],
-        &cells,
-    )
+    let records: Vec<record::Paired> = rows.iter().map(Row::record).collect();
+    super::table(COLUMNS, &records)
 }
+
+const COLUMNS: &[super::Column<record::Paired>] = &[
+    ("section", |r| r.section.clone()),
+    ("contestant", |r| r.contestant.clone()),
+    ("reference", |r| r.reference.clone()),
+    ("MB/s", |r| r.mb_per_s.to_string()),
+    ("ref MB/s", |r| r.reference_mb_per_s.to_string()),
+    ("ratio [95% interval]", |r| r.ratio().show(3)),
+    ("target", |r| r.target.to_string()),
+    ("verdict", |r| r.verdict.clone()),
+    ("peak buffers (bytes)", |r| {
+        match r.peak_buffers.0.is_nan() {
+            true => "-".into(),
+            false => format!("{} ({:.1} MB)", r.peak_buffers, r.peak_buffer_bytes.0 / 1e6),
+        }
+    }),
+    ("bound", |r| r.buffer_bound.to_string()),
+    ("note", |r| r.note.clone()),
+];
 
 /// Writes `<name>.csv`, `<name>.env` and `<name>.md` (`body` after the header) in `out`.
 pub(crate) fn write(
@@ -73,4 +55,40 @@ pub(crate) fn write(
         super::document(title, env, &body),
     )?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::harness::paired::Series;
+
+    #[test]
+    fn rows_show_their_interval_verdict_and_peak_buffers() {
+        let row = Row {
+            section: "bulk; memory".into(),
+            contestant: "a".into(),
+            reference: "limit".into(),
+            bytes: 123_456,
+            series: Series {
+                reference: vec![1.0, 1.1, 0.9, 1.0],
+                contestant: vec![0.5, 0.6, 0.55],
+                reference_reps: 1,
+                contestant_reps: 1,
+            },
+            target: Some(1.6),
+            peak_buffers: Some(3),
+            buffer_bytes: 65536,
+            bound: Some(4),
+            note: "ok".into(),
+        };
+        let md = markdown(&[row, Row::default()]);
+        let lines: Vec<&str> = md.lines().skip(2).collect();
+        assert_eq!(
+            lines,
+            [
+                "| bulk; memory | a | limit | 0.2 | 0.1 | 1.727 [1.667, 2.100] | 1.60 | met | 3 (0.2 MB) | 4 | ok |",
+                "|  |  |  | - | - | - | - | - | - | - |  |",
+            ]
+        );
+    }
 }

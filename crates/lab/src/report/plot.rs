@@ -26,7 +26,7 @@ pub(crate) fn lines(
     x_label: &str,
     y_label: &str,
     series: &[Series],
-    mark: Option<(f64, &str)>,
+    (mark, label): (f64, &str),
 ) -> Result<(), BoxError> {
     let points = series.iter().flat_map(|s| s.points.iter());
     let (mut x0, mut x1, mut y1) = (f64::MAX, f64::MIN, 0.0_f64);
@@ -51,16 +51,14 @@ pub(crate) fn lines(
         .x_desc(x_label)
         .y_desc(y_label)
         .draw()?;
-    if let Some((x, label)) = mark {
-        let top = (y1 * 1.1).max(0.1);
-        chart
-            .draw_series(std::iter::once(PathElement::new(
-                vec![(x, 0.0), (x, top)],
-                BLACK.mix(0.6).stroke_width(1),
-            )))?
-            .label(label.to_owned())
-            .legend(|(x, y)| PathElement::new(vec![(x, y - 6), (x, y + 6)], BLACK.stroke_width(1)));
-    }
+    let top = (y1 * 1.1).max(0.1);
+    chart
+        .draw_series(std::iter::once(PathElement::new(
+            vec![(mark, 0.0), (mark, top)],
+            BLACK.mix(0.6).stroke_width(1),
+        )))?
+        .label(label.to_owned())
+        .legend(|(x, y)| PathElement::new(vec![(x, y - 6), (x, y + 6)], BLACK.stroke_width(1)));
     for (i, s) in series.iter().enumerate() {
         let color = Palette99::pick(i).to_rgba();
         chart.draw_series(
@@ -133,7 +131,7 @@ pub(crate) fn tuning(tuning: &[record::Tuning], dir: &Path) -> Result<Vec<String
             "buffer size (KiB)",
             "ratio to limit (95% interval)",
             &by_buffer,
-            Some((claims::GO_BUFFER_KIB, "Go: 50 KB")),
+            (claims::GO_BUFFER_KIB, "Go: 50 KB"),
         )?;
         written.push(name);
 
@@ -167,7 +165,7 @@ pub(crate) fn tuning(tuning: &[record::Tuning], dir: &Path) -> Result<Vec<String
             "batch size (items)",
             "ratio to limit (95% interval)",
             &by_batch,
-            Some((claims::GO_BATCH, "Go: 1000")),
+            (claims::GO_BATCH, "Go: 1000"),
         )?;
         written.push(name);
     }

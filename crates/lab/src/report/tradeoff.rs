@@ -7,39 +7,10 @@
 //! (approximated by the items' JSON size).
 
 use crate::record::{self, fmt_num};
-use crate::report::claims::{self, GO_BATCH, GO_BUFFER_KIB, GO_THRESHOLD_KIB, TOLERANCE};
+use crate::report::claims::{self, KNOBS, Knob, TOLERANCE};
 
 /// Buffers in flight per stream: the one being filled and the chunk being written.
 pub(crate) const BUFFERS_IN_FLIGHT: f64 = 2.0;
-
-/// The name in words of a knob's column.
-pub(crate) fn knob_name(column: &str) -> &'static str {
-    KNOBS.iter().find(|k| k.0 == column).map_or("?", |k| k.1)
-}
-
-/// A knob of the sweep: its column, name in words, unit, Go's setting, and its value.
-type Knob = (
-    &'static str,
-    &'static str,
-    &'static str,
-    f64,
-    fn(&record::Tuning) -> usize,
-);
-
-/// The knobs of the sweep.
-pub(crate) const KNOBS: [Knob; 3] = [
-    ("buffer_kib", "buffer size", "KiB", GO_BUFFER_KIB, |r| {
-        r.buffer_kib
-    }),
-    (
-        "threshold_kib",
-        "chunk threshold",
-        "KiB",
-        GO_THRESHOLD_KIB,
-        |r| r.threshold_kib,
-    ),
-    ("batch", "batch size", "items", GO_BATCH, |r| r.batch),
-];
 
 /// Memory held per concurrent stream by the configuration of `row`, KiB.
 pub(crate) fn memory_kib(row: &record::Tuning) -> f64 {
@@ -53,12 +24,12 @@ pub(crate) fn memory_kib(row: &record::Tuning) -> f64 {
 }
 
 /// The smallest setting of one knob on one workload.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug)]
 pub(crate) struct Smallest {
     /// The workload.
     pub(crate) workload: String,
-    /// The knob's column.
-    pub(crate) knob: &'static str,
+    /// The knob.
+    pub(crate) knob: &'static Knob,
     /// The smallest value within the tolerance.
     pub(crate) value: f64,
     /// The best ratio with that value, with its interval (as shown).
@@ -79,21 +50,15 @@ pub(crate) fn smallest(sweep: &[record::Tuning]) -> Vec<Smallest> {
             continue;
         };
         let floor = (1.0 - TOLERANCE) * opt.ratio.0;
-        for (knob, _, _, go, value_of) in KNOBS {
+        for knob in &KNOBS {
             let mut values: Vec<usize> = sweep
                 .iter()
                 .filter(|r| r.workload == w)
-                .map(value_of)
+                .map(knob.value)
                 .collect();
             values.sort_unstable();
             values.dedup();
-            let best_with = |v: f64| {
-                claims::best(
-                    sweep
-                        .iter()
-                        .filter(|r| r.workload == w && value_of(r) as f64 == v),
-                )
-            };
+            let best_with = |v: f64| claims::best_with(sweep, w, knob, v);
             let Some((value, row)) = values
                 .iter()
                 .filter_map(|&v| best_with(v as f64).map(|r| (v as f64, r)))
@@ -106,9 +71,9 @@ pub(crate) fn smallest(sweep: &[record::Tuning]) -> Vec<Smallest> {
                 knob,
                 value,
                 ratio: row.ratio().show(3),
-                optimum: format!("{} ({})", value_of(opt), opt.ratio().show(3)),
+                optimum: format!("{} ({})", (knob.value)(opt), opt.ratio().show(3)),
                 memory_kib: memory_kib(row),
-                go_memory_kib: best_with(go).map_or(f64::NAN, memory_kib),
+                go_memory_kib: best_with(knob.go).map_or(f64::NAN, memory_kib),
             });
         }
     }
@@ -118,18 +83,25 @@ pub(crate) fn smallest(sweep: &[record::Tuning]) -> Vec<Smallest> {
 /// The recommended default of each knob: the largest of the per-workload smallest
 /// settings (so it is within the tolerance on every workload), with the trade in words.
 pub(crate) fn recommendations(smallest: &[Smallest]) -> Vec<(String, String)> {
+    let tolerance = fmt_num(TOLERANCE * 100.0, 0);
+    let in_flight = fmt_num(BUFFERS_IN_FLIGHT, 0);
     let mut out = Vec::new();
-    for (knob, name, unit, go, _) in KNOBS {
-        let rows: Vec<&Smallest> = smallest.iter().filter(|s| s.knob == knob).collect();
+    for knob in &KNOBS {
+        let (name, unit, go) = (knob.name, knob.unit, knob.go);
+        let rows: Vec<&Smallest> = smallest
+            .iter()
+            .filter(|s| s.knob.column == knob.column)
+            .collect();
         let Some(pick) = rows.iter().max_by(|a, b| a.value.total_cmp(&b.value)) else {
             continue;
         };
         let value = pick.value;
+        let (shown, go_shown) = (fmt_num(value, 0), fmt_num(go, 0));
         let per_workload: Vec<String> = rows
             .iter()
             .map(|s| format!("{} {}", s.workload, fmt_num(s.value, 0)))
             .collect();
-        let trade = match knob {
+        let trade = match knob.column {
             "buffer_kib" => {
                 let diff = BUFFERS_IN_FLIGHT * (go - value);
                 let (amount, word) = if diff >= 0.0 {
@@ -147,51 +119,42 @@ pub(crate) fn recommendations(smallest: &[Smallest]) -> Vec<(String, String)> {
                     )
                 };
                 format!(
-                    "per stream {} x {} KiB = {} KiB in flight where Go's {} KiB holds {} KiB: \
-                     {saving}, within {}% of the best throughput",
-                    fmt_num(BUFFERS_IN_FLIGHT, 0),
-                    fmt_num(value, 0),
+                    "per stream {in_flight} x {shown} KiB = {} KiB in flight where Go's \
+                     {go_shown} KiB holds {} KiB: {saving}, within {tolerance}% of the best \
+                     throughput",
                     fmt_num(BUFFERS_IN_FLIGHT * value, 0),
-                    fmt_num(go, 0),
                     fmt_num(BUFFERS_IN_FLIGHT * go, 0),
-                    fmt_num(TOLERANCE * 100.0, 0),
                 )
             }
             "threshold_kib" => format!(
                 "the threshold sets the chunk size, not the memory (the buffer does): a \
                  smaller one sends the first chunk sooner and writes more, smaller frames; \
-                 {} KiB is the smallest within {}% of the optimum on every workload \
-                 (Go: {} KiB)",
-                fmt_num(value, 0),
-                fmt_num(TOLERANCE * 100.0, 0),
-                fmt_num(go, 0),
+                 {shown} KiB is the smallest within {tolerance}% of the optimum on every \
+                 workload (Go: {go_shown} KiB)"
             ),
             _ => {
                 let mem: Vec<String> = rows
                     .iter()
                     .map(|s| {
                         format!(
-                            "{} {} KiB (with Go's {}: {} KiB)",
+                            "{} {} KiB (with Go's {go_shown}: {} KiB)",
                             s.workload,
                             fmt_num(s.memory_kib, 0),
-                            fmt_num(go, 0),
                             fmt_num(s.go_memory_kib, 0)
                         )
                     })
                     .collect();
                 format!(
-                    "a batch of {} items is held while it is transformed; memory per \
+                    "a batch of {shown} items is held while it is transformed; memory per \
                      stream of the best configuration with it: {}",
-                    fmt_num(value, 0),
                     mem.join(", ")
                 )
             }
         };
         out.push((
-            format!("{name}: {} {unit}", fmt_num(value, 0)),
+            format!("{name}: {shown} {unit}"),
             format!(
-                "smallest within {}% of the optimum per workload: {}; {trade}.",
-                fmt_num(TOLERANCE * 100.0, 0),
+                "smallest within {tolerance}% of the optimum per workload: {}; {trade}.",
                 per_workload.join(", ")
             ),
         ));
@@ -229,12 +192,12 @@ mod tests {
     #[test]
     fn the_smallest_setting_within_tolerance_and_its_memory() {
         let s = smallest(&sweep());
-        let buffer = s.iter().find(|s| s.knob == "buffer_kib").unwrap();
+        let buffer = s.iter().find(|s| s.knob.column == "buffer_kib").unwrap();
         // 0.975 >= 0.97 x 1.00: 16 KiB is within 3%; 4 KiB (0.90) is not.
         assert_eq!(buffer.value, 16.0);
         // 2 x 16 KiB + 1000 items x 512 B.
         assert_eq!(buffer.memory_kib, 32.0 + 500.0);
-        let batch = s.iter().find(|s| s.knob == "batch").unwrap();
+        let batch = s.iter().find(|s| s.knob.column == "batch").unwrap();
         assert_eq!(batch.value, 100.0);
         let recs = recommendations(&s);
         assert_eq!(recs[0].0, "buffer size: 16 KiB");
