@@ -5,8 +5,8 @@
 //!   although the server ends each response after a few hundred events
 //!   (`events_per_connection`), so the browser reconnects with `Last-Event-ID` by itself;
 //!   then the `end` event;
-//! - reads `/tickets.ndjson` with `fetch`, incrementally (rows parsed before the body
-//!   has ended);
+//! - reads `/tickets.ndjson` with `fetch`, incrementally (rows parsed before the body,
+//!   which the test paces like a slow network, has ended);
 //! - opens the demo page at `/` in a frame and reads the counts it shows when done.
 //!
 //! The page posts what it saw to `/__report`; the test judges it. Without Chromium the
@@ -19,15 +19,25 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use axum::Router;
-use axum::response::Html;
+use axum::body::Body;
+use axum::extract::Request;
+use axum::middleware::{self, Next};
+use axum::response::{Html, Response};
 use axum::routing::{get, post};
 use chunkstream_tickets::{App, Settings, shutdown};
+use futures_util::StreamExt;
 use serde_json::Value;
 
 /// Tickets in the database: several SSE connections' worth.
 const TICKETS: u64 = 2_000;
 /// Events the server sends on one SSE response before it ends it without `end`.
 const EVENTS_PER_CONNECTION: u64 = 700;
+/// The pause before each frame of `/tickets.ndjson` on its way to the browser: a slow
+/// network, so that the body is still arriving when the page reads its first rows. On
+/// loopback the whole megabyte can be in the browser before its first `read()`, which
+/// then returns every row at once: the test could not tell incremental reading from a
+/// buffered body. The bytes are the service's own, only later.
+const NDJSON_FRAME_PAUSE: Duration = Duration::from_millis(30);
 /// How long the browser may take for everything.
 const DEADLINE: Duration = Duration::from_secs(120);
 
@@ -152,7 +162,8 @@ async fn chromium_reads_every_stream_and_the_page_shows_the_count() {
                 let _ = reported.send(body).await;
             }),
         )
-        .merge(app.router());
+        .merge(app.router())
+        .layer(middleware::from_fn(paced_ndjson));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
@@ -257,6 +268,22 @@ async fn chromium_reads_every_stream_and_the_page_shows_the_count() {
     assert_eq!(page["events_count"], TICKETS.to_string());
     assert_eq!(page["ndjson_count"], TICKETS.to_string());
     assert_eq!(page["ndjson_total"], TICKETS.to_string());
+}
+
+/// Delays each frame of `/tickets.ndjson` by [`NDJSON_FRAME_PAUSE`]; other responses
+/// pass as they are.
+async fn paced_ndjson(request: Request, next: Next) -> Response {
+    let paced = request.uri().path() == "/tickets.ndjson";
+    let response = next.run(request).await;
+    if !paced {
+        return response;
+    }
+    let (parts, body) = response.into_parts();
+    let frames = body.into_data_stream().then(|frame| async move {
+        tokio::time::sleep(NDJSON_FRAME_PAUSE).await;
+        frame
+    });
+    Response::from_parts(parts, Body::from_stream(frames))
 }
 
 /// The browser's process, killed and reaped when dropped (a failed assertion included).
