@@ -8,7 +8,6 @@ use std::collections::{BTreeMap, HashMap};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 
-use chunkstream::encode::SerdeJson;
 use chunkstream::pool::NoPool;
 use chunkstream::{ChunkConfig, EncodeError, Encoder, StreamError, Streamer, source, transform};
 use serde::Serialize;
@@ -565,7 +564,9 @@ mod sonic_rs_bytes {
     use proptest::prelude::*;
     use serde::Serialize;
 
-    use super::{SerdeJson, encode};
+    use chunkstream::encode::SerdeJson;
+
+    use super::encode;
 
     #[derive(Clone, Debug, Serialize)]
     struct Row {

@@ -5,6 +5,7 @@
 use chunkstream::pool::{Calibrated, NoPool};
 use chunkstream::{BufferPool, PoolConfig};
 
+#[allow(dead_code)] // not every feature set has a queue-backed pool
 fn small(max_pooled: usize) -> PoolConfig {
     PoolConfig::default()
         .with_buffer_size(64)
