@@ -279,9 +279,7 @@ impl Format for Envelope {
         out: &mut Vec<u8>,
     ) -> Result<(), EncodeError> {
         if let Some((_, cursor)) = &mut self.cursor {
-            cursor
-                .keep(value)
-                .map_err(|err| EncodeError::Serialize(Box::new(err)))?;
+            cursor.keep(value).map_err(EnvelopeError::into_encode)?;
         }
         encoder.encode(value, out)
     }
@@ -289,7 +287,7 @@ impl Format for Envelope {
     fn write_raw(&mut self, json: &[u8], out: &mut Vec<u8>) -> Result<(), EncodeError> {
         if self.cursor.is_some() {
             let err = EnvelopeError::CursorType("a typed item (not pre-encoded JSON)");
-            return Err(EncodeError::Serialize(Box::new(err)));
+            return Err(err.into_encode());
         }
         out.extend_from_slice(json);
         Ok(())
@@ -308,7 +306,7 @@ impl Format for Envelope {
         match &self.cursor {
             Some((_, cursor)) => cursor
                 .write(&mut self.next)
-                .map_err(|err| EncodeError::Serialize(Box::new(err))),
+                .map_err(EnvelopeError::into_encode),
             None => Ok(()),
         }
     }
@@ -353,6 +351,12 @@ pub enum EnvelopeError {
     CursorType(&'static str),
     /// The cursor could not be serialized.
     Cursor(serde_json::Error),
+}
+
+impl EnvelopeError {
+    fn into_encode(self) -> EncodeError {
+        EncodeError::Serialize(Box::new(self))
+    }
 }
 
 impl fmt::Display for EnvelopeError {
