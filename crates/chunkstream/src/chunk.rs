@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
-use crate::encode::Encoder;
+use crate::encode::{EncodeError, Encoder};
 use crate::error::StreamError;
 use crate::format::Format;
 use crate::item::Item;
@@ -145,19 +145,14 @@ impl<P: BufferPool, E: Encoder, F: Format> ChunkWriter<P, E, F> {
             (0, false) => {}
             _ => format.separator(buf),
         }
-        let written = catch_unwind(AssertUnwindSafe(|| item.write(encoder, format, buf)));
-        match written {
-            Ok(Ok(())) => {
+        match guarded(index, || item.write(encoder, format, buf)) {
+            Ok(()) => {
                 self.written += 1;
                 Ok(())
             }
-            Ok(Err(source)) => {
+            Err(err) => {
                 buf.truncate(start);
-                Err(StreamError::Encode { index, source })
-            }
-            Err(payload) => {
-                buf.truncate(start);
-                Err(StreamError::panicked(Some(index), payload))
+                Err(err)
             }
         }
     }
@@ -251,16 +246,7 @@ impl<P: BufferPool, E: Encoder, F: Format> ChunkWriter<P, E, F> {
     pub(crate) fn finish(&mut self) -> Result<Option<Bytes>, StreamError> {
         if let Some(last) = self.written.checked_sub(1) {
             let (format, written) = (&mut self.format, self.written);
-            match catch_unwind(AssertUnwindSafe(|| format.before_close(written))) {
-                Ok(Ok(())) => {}
-                Ok(Err(source)) => {
-                    return Err(StreamError::Encode {
-                        index: last,
-                        source,
-                    });
-                }
-                Err(payload) => return Err(StreamError::panicked(Some(last), payload)),
-            }
+            guarded(last, || format.before_close(written))?;
         }
         self.ensure_buffer();
         match self.written {
@@ -287,6 +273,17 @@ impl<P: BufferPool, E: Encoder, F: Format> ChunkWriter<P, E, F> {
         };
         self.release();
         last
+    }
+}
+
+/// Runs the format's or the item's code for the item at `index`: what it refuses the
+/// item with, or its panic, fails the stream with that index.
+#[inline]
+fn guarded(index: u64, write: impl FnOnce() -> Result<(), EncodeError>) -> Result<(), StreamError> {
+    match catch_unwind(AssertUnwindSafe(write)) {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(source)) => Err(StreamError::Encode { index, source }),
+        Err(payload) => Err(StreamError::panicked(Some(index), payload)),
     }
 }
 

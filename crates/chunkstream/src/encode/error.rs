@@ -20,6 +20,21 @@ pub enum EncodeError {
     InvalidJson(InvalidJson),
 }
 
+impl EncodeError {
+    /// [`EncodeError::Serialize`] with `err` as its source: how a [`Format`](crate::Format)
+    /// of your own refuses an item it cannot write.
+    ///
+    /// ```
+    /// use chunkstream::EncodeError;
+    ///
+    /// let err = EncodeError::serialize("a field holds a tab");
+    /// assert_eq!(err.to_string(), "serialization failed: a field holds a tab");
+    /// ```
+    pub fn serialize(err: impl Into<Box<dyn Error + Send + Sync + 'static>>) -> Self {
+        EncodeError::Serialize(err.into())
+    }
+}
+
 impl fmt::Display for EncodeError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {

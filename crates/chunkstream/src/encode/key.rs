@@ -54,7 +54,7 @@ impl Refusals {
         if self.non_finite.get() {
             EncodeError::NonFiniteFloat
         } else {
-            EncodeError::Serialize(Box::new(err))
+            EncodeError::serialize(err)
         }
     }
 }

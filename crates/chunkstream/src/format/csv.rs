@@ -272,7 +272,7 @@ impl CsvError {
     fn into_encode(self) -> EncodeError {
         match self {
             CsvError::NonFiniteFloat { .. } => EncodeError::NonFiniteFloat,
-            other => EncodeError::Serialize(Box::new(other)),
+            other => EncodeError::serialize(other),
         }
     }
 }

@@ -279,7 +279,7 @@ impl Format for Envelope {
         out: &mut Vec<u8>,
     ) -> Result<(), EncodeError> {
         if let Some((_, cursor)) = &mut self.cursor {
-            cursor.keep(value).map_err(EnvelopeError::into_encode)?;
+            cursor.keep(value).map_err(EncodeError::serialize)?;
         }
         encoder.encode(value, out)
     }
@@ -287,7 +287,7 @@ impl Format for Envelope {
     fn write_raw(&mut self, json: &[u8], out: &mut Vec<u8>) -> Result<(), EncodeError> {
         if self.cursor.is_some() {
             let err = EnvelopeError::CursorType("a typed item (not pre-encoded JSON)");
-            return Err(err.into_encode());
+            return Err(EncodeError::serialize(err));
         }
         out.extend_from_slice(json);
         Ok(())
@@ -304,9 +304,7 @@ impl Format for Envelope {
     fn before_close(&mut self, _count: u64) -> Result<(), EncodeError> {
         self.next.clear();
         match &self.cursor {
-            Some((_, cursor)) => cursor
-                .write(&mut self.next)
-                .map_err(EnvelopeError::into_encode),
+            Some((_, cursor)) => cursor.write(&mut self.next).map_err(EncodeError::serialize),
             None => Ok(()),
         }
     }
@@ -351,12 +349,6 @@ pub enum EnvelopeError {
     CursorType(&'static str),
     /// The cursor could not be serialized.
     Cursor(serde_json::Error),
-}
-
-impl EnvelopeError {
-    fn into_encode(self) -> EncodeError {
-        EncodeError::Serialize(Box::new(self))
-    }
 }
 
 impl fmt::Display for EnvelopeError {

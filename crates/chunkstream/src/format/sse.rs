@@ -149,8 +149,8 @@ impl Sse {
         if let Some(id) = &self.id {
             out.extend_from_slice(b"id: ");
             match item {
-                Some(item) => id(item, out).map_err(SseError::into_encode)?,
-                None => return Err(SseError::IdType("a typed item").into_encode()),
+                Some(item) => id(item, out).map_err(EncodeError::serialize)?,
+                None => return Err(EncodeError::serialize(SseError::IdType("a typed item"))),
             }
             out.push(b'\n');
         }
@@ -225,12 +225,6 @@ pub enum SseError {
     IdType(&'static str),
     /// The id holds a line break or a NUL.
     Id(String),
-}
-
-impl SseError {
-    fn into_encode(self) -> EncodeError {
-        EncodeError::Serialize(Box::new(self))
-    }
 }
 
 impl fmt::Display for SseError {

@@ -68,18 +68,16 @@ impl Format for TextLines {
         let start = out.len();
         value
             .serialize(Text(&mut *out))
-            .map_err(|err| EncodeError::Serialize(Box::new(err)))?;
+            .map_err(EncodeError::serialize)?;
         if let Some(offset) = out[start..].iter().position(|&b| b == b'\n' || b == b'\r') {
-            return Err(EncodeError::Serialize(Box::new(TextError::LineBreak {
-                offset,
-            })));
+            return Err(EncodeError::serialize(TextError::LineBreak { offset }));
         }
         out.push(b'\n');
         Ok(())
     }
 
     fn write_raw(&mut self, _json: &[u8], _out: &mut Vec<u8>) -> Result<(), EncodeError> {
-        Err(EncodeError::Serialize(Box::new(TextError::RawJson)))
+        Err(EncodeError::serialize(TextError::RawJson))
     }
 }
 
