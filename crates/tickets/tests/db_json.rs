@@ -6,14 +6,14 @@
 //! parsed bodies value by value: the same field names, the same JSON types, integers
 //! equal, floats equal (to 15 significant digits on SQLite, which writes no more).
 
-use std::io::Write as _;
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::sync::OnceLock;
 
 use chunkstream_tickets::model::Ticket;
 use chunkstream_tickets::{App, Settings, seed};
 use serde_json::Value;
+
+mod support;
 
 /// Seeded tickets (about 9 MB of JSON: more than a stalled client's socket buffers take);
 /// a few hand-made ones are added after them (see [`ODD_TICKETS`]).
@@ -67,12 +67,7 @@ impl Db {
     fn sqlite() -> Db {
         static URL: OnceLock<String> = OnceLock::new();
         let url = URL.get_or_init(|| {
-            let dir = tempfile::Builder::new()
-                .prefix("chunkstream-dbjson-")
-                .tempdir_in(env!("CARGO_TARGET_TMPDIR"))
-                .expect("temp dir");
-            let path: PathBuf = dir.keep().join("tickets.db");
-            let url = format!("sqlite://{}?mode=rwc", path.display());
+            let url = support::sqlite_url("chunkstream-dbjson-", "tickets");
             prepare(&url);
             url
         });
@@ -85,21 +80,7 @@ impl Db {
     fn postgres() -> Option<Db> {
         static URL: OnceLock<Option<String>> = OnceLock::new();
         URL.get_or_init(|| {
-            let base = std::env::var("DATABASE_URL").ok()?;
-            let schema = "chunkstream_dbjson_tests";
-            let admin = base.clone();
-            run_blocking(async move {
-                let pool = sqlx::PgPool::connect(&admin).await.expect("connect");
-                for sql in [
-                    format!("DROP SCHEMA IF EXISTS {schema} CASCADE"),
-                    format!("CREATE SCHEMA {schema}"),
-                ] {
-                    sqlx::query(&sql).execute(&pool).await.expect(&sql);
-                }
-                pool.close().await;
-            });
-            let sep = if base.contains('?') { '&' } else { '?' };
-            let url = format!("{base}{sep}options=-c%20search_path%3D{schema}");
+            let url = support::postgres_url("chunkstream_dbjson_tests")?;
             prepare(&url);
             Some(url)
         })
@@ -117,7 +98,7 @@ impl Db {
 /// Seeds the database and adds [`ODD_TICKETS`], on a runtime of its own.
 fn prepare(url: &str) {
     let url = url.to_owned();
-    run_blocking(async move {
+    support::run_blocking(async move {
         let app = App::open(&url, TICKETS, Settings::default())
             .await
             .expect("seed");
@@ -153,25 +134,6 @@ fn prepare(url: &str) {
     });
 }
 
-fn run_blocking<F: std::future::Future<Output = ()> + Send + 'static>(f: F) {
-    std::thread::spawn(move || {
-        tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .expect("runtime")
-            .block_on(f)
-    })
-    .join()
-    .expect("setup thread");
-}
-
-fn skip(name: &str) {
-    let _ = writeln!(
-        std::io::stderr(),
-        "SKIPPED postgres::{name}: DATABASE_URL is not set (run scripts/ci-postgres.sh and eval its output)"
-    );
-}
-
 macro_rules! backends {
     ($($name:ident),* $(,)?) => {
         mod sqlite {
@@ -188,7 +150,7 @@ macro_rules! backends {
                 async fn $name() {
                     match super::Db::postgres() {
                         Some(db) => super::$name(db).await,
-                        None => super::skip(stringify!($name)),
+                        None => super::support::skip(stringify!($name)),
                     }
                 }
             )*
@@ -322,42 +284,6 @@ async fn compare(
     compared
 }
 
-/// A client that sends `GET path`, reads the response's start, then stops reading (with
-/// a small receive buffer) and stays connected until dropped; and the response's status.
-async fn stalled_reader(addr: SocketAddr, path: &str) -> (tokio::net::TcpStream, u16) {
-    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
-    let socket = tokio::net::TcpSocket::new_v4().unwrap();
-    socket.set_recv_buffer_size(4096).unwrap();
-    let mut stream = socket.connect(addr).await.unwrap();
-    stream
-        .write_all(format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\n\r\n").as_bytes())
-        .await
-        .unwrap();
-    let mut head = [0_u8; 512];
-    let n = stream.read(&mut head).await.unwrap();
-    let status = std::str::from_utf8(&head[9..12.min(n)])
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| {
-            panic!(
-                "no HTTP response: {:?}",
-                String::from_utf8_lossy(&head[..n])
-            )
-        });
-    (stream, status)
-}
-
-/// Polls `check` every 20 ms for up to 10 s; returns its last answer.
-async fn eventually(mut check: impl FnMut() -> bool) -> bool {
-    for _ in 0..500 {
-        if check() {
-            return true;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
-    check()
-}
-
 fn db_in_use(app: &App) -> u32 {
     app.connections_in_use()
 }
@@ -453,7 +379,7 @@ async fn db_json_rows_are_counted_and_release_their_slot(db: Db) {
     assert_eq!(app.admission().admitted_at_once, 3);
     // The slot goes back when the response's stream is dropped, just after its end.
     assert!(
-        eventually(|| app.streams() == (0, 1)).await,
+        support::eventually(|| app.streams() == (0, 1)).await,
         "{:?}",
         app.streams()
     );
@@ -492,7 +418,7 @@ async fn db_json_stalled_reader_holds_its_slot_until_cut(db: Db) {
         })
         .await;
     let addr = serve(&app).await;
-    let (stalled, status) = stalled_reader(addr, "/tickets?json=db").await;
+    let (stalled, status) = support::stalled_reader(addr, "/tickets?json=db").await;
     assert_eq!(status, 200);
     assert_eq!(app.streams(), (1, 1));
     for path in ["/tickets?limit=5&json=db", "/tickets?limit=5"] {
@@ -506,7 +432,7 @@ async fn db_json_stalled_reader_holds_its_slot_until_cut(db: Db) {
         let problem: Value = serde_json::from_str(&body).unwrap();
         assert_eq!(problem["error"], "overloaded", "{problem}");
     }
-    let freed = eventually(|| app.streams().0 == 0 && db_in_use(&app) == 0).await;
+    let freed = support::eventually(|| app.streams().0 == 0 && db_in_use(&app) == 0).await;
     assert!(
         freed,
         "the stalled stream still holds {} slots and {} connections",

@@ -9,7 +9,6 @@
 //! The tests assert behaviour, never speed.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::sync::OnceLock;
 use std::time::Duration;
 
@@ -21,6 +20,8 @@ use eventsource_stream::{Event, Eventsource};
 use futures_util::StreamExt;
 use reqwest::Version;
 use serde_json::{Value, json};
+
+mod support;
 
 /// Tickets in the shared database: enough for many chunks and several pages.
 const TICKETS: u64 = 3_000;
@@ -38,12 +39,7 @@ const OFFERED: [&str; 4] = [
 
 /// A new SQLite file under the target's scratch space.
 fn scratch_url(name: &str) -> String {
-    let dir = tempfile::Builder::new()
-        .prefix("chunkstream-formats-")
-        .tempdir_in(env!("CARGO_TARGET_TMPDIR"))
-        .expect("temp dir");
-    let path: PathBuf = dir.keep().join(format!("{name}.db"));
-    format!("sqlite://{}?mode=rwc", path.display())
+    support::sqlite_url("chunkstream-formats-", name)
 }
 
 /// The shared database of [`TICKETS`] seeded tickets, seeded once per process on a
@@ -53,20 +49,12 @@ fn shared_url() -> String {
     URL.get_or_init(|| {
         let url = scratch_url("tickets");
         let seeding = url.clone();
-        std::thread::spawn(move || {
-            tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .expect("runtime")
-                .block_on(async move {
-                    let app = App::open(&seeding, TICKETS, Settings::default())
-                        .await
-                        .expect("seed");
-                    app.db().close().await;
-                })
-        })
-        .join()
-        .expect("seeding thread");
+        support::run_blocking(async move {
+            let app = App::open(&seeding, TICKETS, Settings::default())
+                .await
+                .expect("seed");
+            app.db().close().await;
+        });
         url
     })
     .clone()

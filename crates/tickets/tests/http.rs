@@ -10,7 +10,6 @@
 
 use std::io::Write as _;
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::SeqCst};
@@ -32,8 +31,12 @@ use futures_util::StreamExt;
 use serde_json::Value;
 use tower_http::compression::CompressionLayer;
 
+mod support;
+
 /// Tickets in the shared database.
 const TICKETS: u64 = 100_000;
+/// The prefix of this file's database directories.
+const SCRATCH: &str = "chunkstream-http-";
 
 // ---------------------------------------------------------------------------------------
 // Backends: one seeded database per process, opened by each test with its own pool.
@@ -49,15 +52,7 @@ impl Db {
     fn sqlite() -> Db {
         static URL: OnceLock<String> = OnceLock::new();
         let url = URL.get_or_init(|| {
-            // Under the target directory's scratch space, kept for the process's life
-            // (statics are never dropped); earlier runs' directories are removed here.
-            remove_stale_dirs();
-            let dir = tempfile::Builder::new()
-                .prefix("chunkstream-http-")
-                .tempdir_in(env!("CARGO_TARGET_TMPDIR"))
-                .expect("temp dir");
-            let path: PathBuf = dir.keep().join("tickets.db");
-            let url = format!("sqlite://{}?mode=rwc", path.display());
+            let url = support::sqlite_url(SCRATCH, "tickets");
             seed_once(&url);
             url
         });
@@ -78,26 +73,7 @@ impl Db {
     fn postgres() -> Option<Db> {
         static URL: OnceLock<Option<String>> = OnceLock::new();
         URL.get_or_init(|| {
-            let base = std::env::var("DATABASE_URL").ok()?;
-            let schema = "chunkstream_http_tests";
-            let base2 = base.clone();
-            run_blocking(async move {
-                let base = base2;
-                let pool = sqlx::PgPool::connect(&base)
-                    .await
-                    .expect("connect to DATABASE_URL");
-                sqlx::query(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"))
-                    .execute(&pool)
-                    .await
-                    .expect("drop schema");
-                sqlx::query(&format!("CREATE SCHEMA {schema}"))
-                    .execute(&pool)
-                    .await
-                    .expect("create schema");
-                pool.close().await;
-            });
-            let sep = if base.contains('?') { '&' } else { '?' };
-            let url = format!("{base}{sep}options=-c%20search_path%3D{schema}");
+            let url = support::postgres_url("chunkstream_http_tests")?;
             seed_once(&url);
             Some(url)
         })
@@ -131,60 +107,14 @@ impl Db {
     /// A database of its own for one test (a new SQLite file, or a new PostgreSQL
     /// schema beside the shared one), not yet seeded.
     fn scratch(&self, name: &str) -> Db {
-        if self.url.starts_with("sqlite") {
-            let dir = tempfile::Builder::new()
-                .prefix("chunkstream-http-")
-                .tempdir_in(env!("CARGO_TARGET_TMPDIR"))
-                .expect("temp dir");
-            let path: PathBuf = dir.keep().join(format!("{name}.db"));
-            return Db {
-                url: format!("sqlite://{}?mode=rwc", path.display()),
-                driver: self.driver,
-            };
-        }
-        let base = std::env::var("DATABASE_URL").expect("DATABASE_URL");
-        let schema = format!("chunkstream_http_{name}");
-        let schema2 = schema.clone();
-        let base2 = base.clone();
-        run_blocking(async move {
-            let pool = sqlx::PgPool::connect(&base2).await.expect("connect");
-            sqlx::query(&format!("DROP SCHEMA IF EXISTS {schema2} CASCADE"))
-                .execute(&pool)
-                .await
-                .expect("drop schema");
-            sqlx::query(&format!("CREATE SCHEMA {schema2}"))
-                .execute(&pool)
-                .await
-                .expect("create schema");
-            pool.close().await;
-        });
-        let sep = if base.contains('?') { '&' } else { '?' };
+        let url = if self.url.starts_with("sqlite") {
+            support::sqlite_url(SCRATCH, name)
+        } else {
+            support::postgres_url(&format!("chunkstream_http_{name}")).expect("DATABASE_URL")
+        };
         Db {
-            url: format!("{base}{sep}options=-c%20search_path%3D{schema}"),
+            url,
             driver: self.driver,
-        }
-    }
-}
-
-/// Removes the database directories that runs older than an hour left behind.
-fn remove_stale_dirs() {
-    let Ok(entries) = std::fs::read_dir(env!("CARGO_TARGET_TMPDIR")) else {
-        return;
-    };
-    for entry in entries.flatten() {
-        let stale = entry
-            .metadata()
-            .and_then(|m| m.modified())
-            .ok()
-            .and_then(|modified| modified.elapsed().ok())
-            .is_some_and(|age| age > Duration::from_secs(3600));
-        if stale
-            && entry
-                .file_name()
-                .to_string_lossy()
-                .starts_with("chunkstream-http-")
-        {
-            let _ = std::fs::remove_dir_all(entry.path());
         }
     }
 }
@@ -193,33 +123,12 @@ fn remove_stale_dirs() {
 /// the runtime that made it).
 fn seed_once(url: &str) {
     let url = url.to_owned();
-    run_blocking(async move {
+    support::run_blocking(async move {
         let app = App::open(&url, TICKETS, Settings::default())
             .await
             .expect("seed");
         app.db().close().await;
     });
-}
-
-fn run_blocking<F: std::future::Future<Output = ()> + Send + 'static>(f: F) {
-    std::thread::spawn(move || {
-        tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .enable_all()
-            .build()
-            .expect("runtime")
-            .block_on(f)
-    })
-    .join()
-    .expect("seeding thread");
-}
-
-fn skip(name: &str) {
-    // Straight to stderr, past the test harness's capture, so the skip is always seen.
-    let _ = writeln!(
-        std::io::stderr(),
-        "SKIPPED postgres::{name}: DATABASE_URL is not set (run scripts/ci-postgres.sh and eval its output)"
-    );
 }
 
 macro_rules! backends {
@@ -246,7 +155,7 @@ macro_rules! backends {
                 async fn $name() {
                     match super::Db::postgres() {
                         Some(db) => super::$name(db).await,
-                        None => super::skip(stringify!($name)),
+                        None => super::support::skip(stringify!($name)),
                     }
                 }
             )*
@@ -320,32 +229,6 @@ async fn problem(response: reqwest::Response) -> Value {
     problem
 }
 
-/// A client that sends `GET path`, reads the start of the response and then stops
-/// reading, with a small receive buffer, keeping the connection open until dropped.
-/// Returns the connection and the response's status.
-async fn stalled_reader(addr: SocketAddr, path: &str) -> (tokio::net::TcpStream, u16) {
-    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
-    let socket = tokio::net::TcpSocket::new_v4().unwrap();
-    socket.set_recv_buffer_size(4096).unwrap();
-    let mut stream = socket.connect(addr).await.unwrap();
-    stream
-        .write_all(format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\n\r\n").as_bytes())
-        .await
-        .unwrap();
-    let mut head = [0_u8; 512];
-    let n = stream.read(&mut head).await.unwrap();
-    let status = std::str::from_utf8(&head[9..12.min(n)])
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| {
-            panic!(
-                "no HTTP response: {:?}",
-                String::from_utf8_lossy(&head[..n])
-            )
-        });
-    (stream, status)
-}
-
 /// A GET that must be answered within `within` (a generous bound: the point is an
 /// answer instead of a wait for a connection, not speed).
 async fn get_within(url: &str, within: Duration) -> reqwest::Response {
@@ -362,17 +245,6 @@ fn header<'a>(response: &'a reqwest::Response, name: &str) -> &'a str {
         .unwrap_or_else(|| panic!("no {name} header"))
         .to_str()
         .unwrap()
-}
-
-/// Polls `check` every 20 ms for up to 10 s; returns its last answer.
-async fn eventually(mut check: impl FnMut() -> bool) -> bool {
-    for _ in 0..500 {
-        if check() {
-            return true;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    check()
 }
 
 /// Connections checked out of the database pools (sqlx's, and rusqlite's for SQLite
@@ -582,7 +454,7 @@ async fn disconnect_after_first_chunk_stops_the_query(db: Db) {
         assert!(first.starts_with(b"[{\"id\":1,"));
         drop(body); // the client disconnects
 
-        let stopped = eventually(|| {
+        let stopped = support::eventually(|| {
             db_in_use(&app) == 0
                 && app.buffer_pool_stats().outstanding == 0
                 && alive_tasks() <= baseline
@@ -672,7 +544,10 @@ async fn failure_mid_stream_is_an_incomplete_transfer(db: Db) {
         );
         assert!(!received.ends_with(b"]"));
     }
-    assert!(eventually(|| app.buffer_pool_stats().outstanding == 0 && db_in_use(&app) == 0).await);
+    assert!(
+        support::eventually(|| app.buffer_pool_stats().outstanding == 0 && db_in_use(&app) == 0)
+            .await
+    );
 }
 
 /// A query that fails (before any row is sent): a `500` whose body is the generic JSON
@@ -881,7 +756,7 @@ async fn slow_reader_keeps_server_buffers_bounded(db: Db) {
         peak <= bound,
         "peak {peak} buffers outstanding, bound {bound}"
     );
-    assert!(eventually(|| app.buffer_pool_stats().outstanding == 0).await);
+    assert!(support::eventually(|| app.buffer_pool_stats().outstanding == 0).await);
 }
 
 /// The service runs on the typed pool its URL names (`SqlitePool` for `sqlite:`, `PgPool`
@@ -959,11 +834,11 @@ async fn stalled_readers_take_the_slots_small_requests_pass_downloads_queue(db: 
     let addr = serve(app.router()).await;
     let mut stalled = Vec::new();
     for _ in 0..slots {
-        let (reader, status) = stalled_reader(addr, "/tickets").await;
+        let (reader, status) = support::stalled_reader(addr, "/tickets").await;
         assert_eq!(status, 200);
         stalled.push(reader);
     }
-    assert!(eventually(|| db_in_use(&app) as usize == slots).await);
+    assert!(support::eventually(|| db_in_use(&app) as usize == slots).await);
 
     for path in ["/tickets?limit=5", "/tickets/summary?limit=5"] {
         let response = get_within(&format!("http://{addr}{path}"), Duration::from_secs(5)).await;
@@ -988,7 +863,7 @@ async fn stalled_readers_take_the_slots_small_requests_pass_downloads_queue(db: 
             (began.elapsed(), response)
         }
     });
-    assert!(eventually(|| app.admission().waiting == 1).await);
+    assert!(support::eventually(|| app.admission().waiting == 1).await);
     // The queue is full: not ready, and another download is refused at once.
     let response = get_within(&format!("http://{addr}/readyz"), Duration::from_secs(5)).await;
     assert_eq!(response.status(), 503);
@@ -1018,7 +893,7 @@ async fn stalled_readers_take_the_slots_small_requests_pass_downloads_queue(db: 
     assert_eq!(admission["refused_queue_full"], 1, "{health}");
 
     drop(stalled); // the clients go
-    assert!(eventually(|| db_in_use(&app) == 0 && app.streams().0 == 0).await);
+    assert!(support::eventually(|| db_in_use(&app) == 0 && app.streams().0 == 0).await);
     let response = get_within(&format!("http://{addr}/readyz"), Duration::from_secs(5)).await;
     assert_eq!(response.status(), 200);
     let response = client().get(&download).send().await.unwrap();
@@ -1038,7 +913,7 @@ async fn a_queued_download_gets_the_freed_slot(db: Db) {
     };
     let app = db.app_with(settings).await;
     let addr = serve(app.router()).await;
-    let (reader, status) = stalled_reader(addr, "/tickets").await;
+    let (reader, status) = support::stalled_reader(addr, "/tickets").await;
     assert_eq!(status, 200);
     let waiting = tokio::spawn(async move {
         let response = get_within(
@@ -1048,7 +923,7 @@ async fn a_queued_download_gets_the_freed_slot(db: Db) {
         .await;
         (response.status(), json::<Vec<Value>>(response).await)
     });
-    assert!(eventually(|| app.admission().waiting == 1).await);
+    assert!(support::eventually(|| app.admission().waiting == 1).await);
     drop(reader);
     let (status, got) = waiting.await.unwrap();
     assert_eq!(status, 200);
@@ -1073,7 +948,7 @@ async fn a_client_below_the_minimum_rate_is_cut(db: Db) {
     };
     let app = db.app_with(settings).await;
     let addr = serve(app.router()).await;
-    let (mut reader, status) = stalled_reader(addr, "/tickets").await;
+    let (mut reader, status) = support::stalled_reader(addr, "/tickets").await;
     assert_eq!(status, 200);
     // Reads 1 KiB every 50 ms (about 20 KiB/s) until the server ends the response.
     let reading = tokio::spawn(async move {
@@ -1088,7 +963,7 @@ async fn a_client_below_the_minimum_rate_is_cut(db: Db) {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     });
-    let freed = eventually(|| app.streams().0 == 0 && db_in_use(&app) == 0).await;
+    let freed = support::eventually(|| app.streams().0 == 0 && db_in_use(&app) == 0).await;
     assert!(freed, "the slow stream still holds its slot and connection");
     assert!(!reading.is_finished() || reading.await.unwrap() > 0);
     let response = get_within(
@@ -1114,12 +989,12 @@ async fn stalled_client_is_cut_after_the_stall_limit(db: Db) {
     let addr = serve(app.router()).await;
     let mut stalled = Vec::new();
     for path in ["/tickets", "/tickets/summary"] {
-        let (reader, status) = stalled_reader(addr, path).await;
+        let (reader, status) = support::stalled_reader(addr, path).await;
         assert_eq!(status, 200);
         stalled.push(reader);
     }
     // Both slots are taken for now (the stall limit has not passed yet, or just has).
-    let freed = eventually(|| app.streams().0 == 0 && db_in_use(&app) == 0).await;
+    let freed = support::eventually(|| app.streams().0 == 0 && db_in_use(&app) == 0).await;
     assert!(
         freed,
         "the stalled streams still hold {} slots and {} connections",
