@@ -60,14 +60,6 @@ pub(crate) struct Meta {
     encoder: String,
 }
 
-/// The length of a timed block (default 3 ms, quick 1).
-fn block(options: &Options) -> Duration {
-    let ms = options
-        .block_ms
-        .unwrap_or(if options.quick { 1.0 } else { 3.0 });
-    Duration::from_secs_f64(ms / 1e3)
-}
-
 /// Bytes of JSON per request.
 fn request_bytes(quick: bool) -> usize {
     if quick { 64 * 1024 } else { 1 << 20 }
@@ -85,7 +77,7 @@ pub(crate) fn run(options: &Options, env: &Environment, out: &FsPath) -> Result<
         .build()?;
     let quick = options.quick;
     let bytes = request_bytes(quick);
-    let block = block(options);
+    let block = options.block();
 
     let tickets = workload::leak(workload::tickets(Workload::Tickets.items_for_bytes(bytes)));
     // The Go package, when `go` is there: its bulk stream alternates with chunkstream's
@@ -797,7 +789,7 @@ impl Matrix {
         let server = Server::start(routes, true)?;
         let nagle = Server::start(nagle_routes, false)?;
         self.connect(&server, &nagle);
-        let block = block(options);
+        let block = options.block();
         let budget = options.budget.unwrap_or(if quick { 3.0 } else { 130.0 });
         let contestants = self.entries.iter().filter(|e| !e.is_limit).count();
         let plan = Plan {
