@@ -851,16 +851,18 @@ mod tests {
         Ok(())
     }
 
+    /// A matrix of `tickets` holding only their serde_json limit.
+    fn with_limit(tickets: &'static [workload::Ticket]) -> Result<Matrix, BoxError> {
+        let mut matrix = Matrix::default();
+        let rows = Rows::new(Workload::Tickets.name(), tickets)?;
+        matrix.limit(&rows, tickets, DEFAULT_ENCODER, true);
+        Ok(matrix)
+    }
+
     #[test]
     fn postgres_rows_say_why_they_were_not_run() -> Result<(), BoxError> {
         let tickets = workload::leak(workload::tickets(10));
-        let mut matrix = Matrix::default();
-        matrix.limit(
-            &Rows::new(Workload::Tickets.name(), tickets)?,
-            tickets,
-            DEFAULT_ENCODER,
-            true,
-        );
+        let mut matrix = with_limit(tickets)?;
         matrix.not_run("postgres", tickets, "DATABASE_URL is not set");
         matrix.limit(
             &Rows::new(Workload::Tickets.name(), tickets)?,
@@ -906,13 +908,7 @@ mod tests {
             .build()?;
         let tickets = workload::leak(workload::tickets(200));
         let pg = rt.block_on(Postgres::from_env(tickets, "test_compare"))?;
-        let mut matrix = Matrix::default();
-        matrix.limit(
-            &Rows::new(Workload::Tickets.name(), tickets)?,
-            tickets,
-            DEFAULT_ENCODER,
-            true,
-        );
+        let mut matrix = with_limit(tickets)?;
         matrix.add_database("postgres", tickets, move || pg.rows())?;
         let plan = Plan {
             schedule: Schedule {
