@@ -64,12 +64,7 @@ pub(crate) fn run(requests: u64, env: &Environment, out: &FsPath) -> Result<(), 
             max_live_bytes: Num(num("max_live")),
         });
     }
-    std::fs::create_dir_all(out)?;
-    record::write(&out.join("alloc.csv"), &table)?;
-    env.write(&out.join("alloc.env"))?;
-    report::regenerate(out)?;
-    println!("{}", report::every_column(&table));
-    Ok(())
+    report::write_simple(out, "alloc", env, &table)
 }
 
 /// Heap totals so far: (blocks, bytes, max live bytes).

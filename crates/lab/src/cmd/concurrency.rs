@@ -107,10 +107,5 @@ pub(crate) fn run(quick: bool, env: &Environment, out: &FsPath) -> Result<(), Bo
             });
         }
     }
-    std::fs::create_dir_all(out)?;
-    record::write(&out.join("concurrency.csv"), &table)?;
-    env.write(&out.join("concurrency.env"))?;
-    report::regenerate(out)?;
-    println!("{}", report::every_column(&table));
-    Ok(())
+    report::write_simple(out, "concurrency", env, &table)
 }
