@@ -238,10 +238,6 @@ impl GoBlocks {
     /// milliseconds (its heap and GC pacing grow to the workload), by an amount that
     /// differs from process to process: timing it cold measures the start-up, not the
     /// streamer.
-    ///
-    /// # Errors
-    ///
-    /// As [`bulk_block`](GoBlocks::bulk_block).
     pub(crate) fn warm_up(&mut self, at_least: Duration) -> Result<(), GoUnavailable> {
         let mut spent = 0.0;
         while spent < at_least.as_secs_f64() {
@@ -262,7 +258,8 @@ impl GoBlocks {
     ///
     /// # Errors
     ///
-    /// When the server fails or answers an error (`repeats` must be positive).
+    /// When the server fails or answers an error (`repeats` must be positive); so do
+    /// `warm_up` and the other blocks.
     pub(crate) fn bulk_block(&mut self, repeats: usize) -> Result<(u64, f64), GoUnavailable> {
         let answer = self.request(&format!("bulk {repeats}"))?;
         bytes_and_seconds(&answer)
@@ -270,20 +267,12 @@ impl GoBlocks {
 
     /// Go's limit: `json.Marshal` of the whole slice, `repeats` times: bytes and
     /// seconds, timed inside Go.
-    ///
-    /// # Errors
-    ///
-    /// As [`bulk_block`](GoBlocks::bulk_block).
     pub(crate) fn limit_block(&mut self, repeats: usize) -> Result<(u64, f64), GoUnavailable> {
         let answer = self.request(&format!("limit {repeats}"))?;
         bytes_and_seconds(&answer)
     }
 
     /// Get + Put on the Go package's `sync.Pool` of 50 KB buffers, ns per pair.
-    ///
-    /// # Errors
-    ///
-    /// As [`bulk_block`](GoBlocks::bulk_block).
     pub(crate) fn pool_block(&mut self, iterations: u64) -> Result<f64, GoUnavailable> {
         let answer = self.request(&format!("pool {iterations}"))?;
         one_number(&answer)
@@ -291,10 +280,6 @@ impl GoBlocks {
 
     /// A fresh 50 KB buffer in Go (`make([]byte, 0, 50*1024)`, escaping to the heap),
     /// what the pool replaces: ns per buffer.
-    ///
-    /// # Errors
-    ///
-    /// As [`bulk_block`](GoBlocks::bulk_block).
     pub(crate) fn alloc_block(&mut self, iterations: u64) -> Result<f64, GoUnavailable> {
         let answer = self.request(&format!("alloc {iterations}"))?;
         one_number(&answer)
