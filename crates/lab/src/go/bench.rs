@@ -27,6 +27,9 @@ fn start(tickets: &[Ticket]) -> Result<(GoBlocks, tempfile::TempDir), String> {
     Ok((go, dir))
 }
 
+/// A timed block of the Go server: `repeats` passes, its bytes and seconds.
+type GoBlock = fn(&mut GoBlocks, usize) -> Result<(u64, f64), GoUnavailable>;
+
 fn push(table: &mut Vec<Go>, figure: GoFigure, e: &Estimate, note: &str) {
     let (value, lo, hi) = record::columns(e);
     table.push(Go {
@@ -220,15 +223,14 @@ impl GoRun {
             // Go's limit and Go's stream, both in Go's own seconds per pass; the two
             // closures share the one Go process.
             let go = std::cell::RefCell::new(&mut *go);
-            let per_pass =
-                |block: fn(&mut GoBlocks, usize) -> Result<(u64, f64), GoUnavailable>| {
-                    let go = &go;
-                    move |reps: u64| {
-                        let (_, s) = block(&mut go.borrow_mut(), reps as usize)
-                            .map_err(|e| e.to_string())?;
-                        Ok::<_, BoxError>(s / reps.max(1) as f64)
-                    }
-                };
+            let per_pass = |block: GoBlock| {
+                let go = &go;
+                move |reps: u64| {
+                    let (_, s) =
+                        block(&mut go.borrow_mut(), reps as usize).map_err(|e| e.to_string())?;
+                    Ok::<_, BoxError>(s / reps.max(1) as f64)
+                }
+            };
             let mut limit = per_pass(GoBlocks::limit_block);
             let mut stream = per_pass(GoBlocks::bulk_block);
             paired::alternate(&mut limit, &mut stream, schedule)
