@@ -17,9 +17,6 @@ use std::time::Duration;
 
 use chunkstream_benches::workload;
 
-/// The reason given when `go` is not on `PATH`.
-const NOT_INSTALLED: &str = "not run (go not installed)";
-
 /// The environment variable the Go benchmarks read the tickets file from.
 const ENV_TICKETS: &str = "CHUNKSTREAM_GO_TICKETS";
 
@@ -55,11 +52,7 @@ impl std::error::Error for GoUnavailable {}
 
 /// The Go module, located from this crate's manifest.
 fn reference_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("..")
-        .join("..")
-        .join("reference")
-        .join("go")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../reference/go")
 }
 
 /// Where the block server binary is built: the workspace's `target/go-ref/`.
@@ -93,9 +86,7 @@ fn go_command(go: &OsStr) -> Command {
 /// The error for a `go` (or Go binary) that could not be started.
 fn spawn_error(what: &str, err: std::io::Error) -> GoUnavailable {
     if err.kind() == std::io::ErrorKind::NotFound {
-        GoUnavailable {
-            reason: NOT_INSTALLED.to_owned(),
-        }
+        GoUnavailable::new("go not installed")
     } else {
         GoUnavailable::new(format_args!("{what} could not start: {err}"))
     }
