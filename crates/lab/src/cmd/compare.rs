@@ -339,14 +339,8 @@ struct GoSide {
 
 impl GoSide {
     fn start(tickets: &'static [workload::Ticket], block: Duration, quick: bool) -> Self {
-        let built = scenario::chunkstream(
-            DEFAULT_POOL,
-            DEFAULT_FEATURES_ENCODER,
-            &ChunkConfig::default(),
-            chunkstream::format::Json::Array,
-            Path::Item,
-            move || peers::memory(tickets),
-        );
+        let built =
+            crate::harness::in_memory(DEFAULT_POOL, DEFAULT_FEATURES_ENCODER, Path::Item, tickets);
         let bytes = serde_json::to_vec(tickets).map_or(0, |v| v.len() as u64);
         let schedule = |seconds, min_pairs| Schedule {
             block,
