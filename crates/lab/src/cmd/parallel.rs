@@ -101,6 +101,12 @@ pub(crate) fn run(quick: bool, env: &Environment, out: &Path) -> Result<(), BoxE
     // The single-core limit.
     let limit_bytes = serde_json::to_vec(items)?.len();
     let mut limit = paired_rows::limit_block(items);
+    let against_limit = Row {
+        reference: "serde_json limit (one to_writer)".into(),
+        bytes: limit_bytes as u64,
+        buffer_bytes,
+        ..Row::default()
+    };
 
     eprintln!(
         "parallel: bulk tickets ({} items, {limit_bytes} bytes)",
@@ -116,12 +122,9 @@ pub(crate) fn run(quick: bool, env: &Environment, out: &Path) -> Result<(), BoxE
             let base = Row {
                 section: "bulk, memory, stream_batch".into(),
                 contestant: format!("{encoder}, {workers} worker(s)"),
-                reference: "serde_json limit (one to_writer)".into(),
-                bytes: limit_bytes as u64,
                 target,
-                buffer_bytes,
                 bound: Some(bound(workers, items)),
-                ..Row::default()
+                ..against_limit.clone()
             };
             let row = match encoder {
                 "serde_json" => {
@@ -139,10 +142,7 @@ pub(crate) fn run(quick: bool, env: &Environment, out: &Path) -> Result<(), BoxE
         let row = Row {
             section: "two-core ceiling, memory, no streaming".into(),
             contestant: format!("{encoder}, half the slice on each of 2 threads"),
-            reference: "serde_json limit (one to_writer)".into(),
-            bytes: limit_bytes as u64,
-            buffer_bytes,
-            ..Row::default()
+            ..against_limit.clone()
         };
         let mut cont: Box<paired::Block<'_>> = match encoder {
             "serde_json" => Box::new(two_threads(&rt, SerdeJson, items, limit_bytes)),
