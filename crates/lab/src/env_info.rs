@@ -21,73 +21,57 @@ impl Environment {
             command.push_str(" --release");
         }
         command.push_str(" -p chunkstream-lab");
-        if cfg!(feature = "dhat-heap") {
+        let dhat = cfg!(feature = "dhat-heap");
+        if dhat {
             command.push_str(" --features dhat-heap");
         }
         if !args.is_empty() {
             command.push_str(" -- ");
             command.push_str(&args.join(" "));
         }
-        let mut map = BTreeMap::new();
-        let mut put = |k: &str, v: String| {
-            map.insert(k.to_owned(), v);
-        };
-        put("command", command);
-        put(
-            "command_line",
-            std::env::args().collect::<Vec<_>>().join(" "),
-        );
-        put("commit", run("git", &["-C", ROOT, "rev-parse", "HEAD"]));
-        put(
-            "dirty",
-            // Uncommitted changes to anything but the reports themselves.
-            (!run(
-                "git",
-                &[
-                    "status",
-                    "--porcelain",
-                    "--untracked-files=no",
-                    "--",
-                    ".",
-                    ":!reports",
-                ],
-            )
-            .is_empty())
-            .to_string(),
-        );
-        put("rustc", run("rustc", &["--version"]));
-        put("cpu", cpu_model());
-        put(
-            "cores",
-            std::thread::available_parallelism()
-                .map_or(0, |n| n.get())
-                .to_string(),
-        );
-        put(
-            "profile",
-            if release { "release" } else { "debug" }.to_owned(),
-        );
-        put(
-            "pools",
-            POOLS.iter().map(|p| p.name()).collect::<Vec<_>>().join(" "),
-        );
-        put(
-            "encoders",
-            ENCODERS
-                .iter()
-                .map(|e| e.name())
-                .collect::<Vec<_>>()
-                .join(" "),
-        );
-        put(
-            "features",
-            format!(
-                "chunkstream {FEATURES}; lab dhat-heap={}",
-                cfg!(feature = "dhat-heap")
+        // Uncommitted changes to anything but the reports themselves.
+        let status = [
+            "status",
+            "--porcelain",
+            "--untracked-files=no",
+            "--",
+            ".",
+            ":!reports",
+        ];
+        let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+        let names = |names: Vec<&str>| names.join(" ");
+        let entries = [
+            ("command", command),
+            (
+                "command_line",
+                std::env::args().collect::<Vec<_>>().join(" "),
             ),
-        );
-        put("date", run("date", &["-u", "+%Y-%m-%dT%H:%M:%SZ"]));
-        Environment(map)
+            ("commit", run("git", &["-C", ROOT, "rev-parse", "HEAD"])),
+            ("dirty", (!run("git", &status).is_empty()).to_string()),
+            ("rustc", run("rustc", &["--version"])),
+            ("cpu", cpu_model()),
+            ("cores", cores.to_string()),
+            (
+                "profile",
+                if release { "release" } else { "debug" }.to_owned(),
+            ),
+            ("pools", names(POOLS.iter().map(|p| p.name()).collect())),
+            (
+                "encoders",
+                names(ENCODERS.iter().map(|e| e.name()).collect()),
+            ),
+            (
+                "features",
+                format!("chunkstream {FEATURES}; lab dhat-heap={dhat}"),
+            ),
+            ("date", run("date", &["-u", "+%Y-%m-%dT%H:%M:%SZ"])),
+        ];
+        Environment(
+            entries
+                .into_iter()
+                .map(|(k, v)| (k.to_owned(), v))
+                .collect(),
+        )
     }
 
     /// A value, or `"?"`.

@@ -90,6 +90,27 @@ where
 /// limit).
 const ROWS_PER_INSERT: usize = 500;
 
+/// A [`Ticket`] from a row of `SELECT {columns}`, each column read by `$row.$get(i)`
+/// (sqlx's `try_get`, rusqlite's `get`).
+macro_rules! ticket_from {
+    ($row:ident.$get:ident) => {
+        Ticket {
+            id: $row.$get(0)?,
+            project_id: $row.$get(1)?,
+            title: $row.$get(2)?,
+            description: $row.$get(3)?,
+            status: $row.$get(4)?,
+            priority: $row.$get(5)?,
+            assignee: $row.$get(6)?,
+            reporter: $row.$get(7)?,
+            created_at: $row.$get(8)?,
+            updated_at: $row.$get(9)?,
+            estimate_hours: $row.$get(10)?,
+            labels: $row.$get(11)?,
+        }
+    };
+}
+
 /// A ticket decoded from a row of `SELECT {columns}`, in either database.
 fn decode<R>(row: &R) -> Result<Ticket, sqlx::Error>
 where
@@ -99,38 +120,12 @@ where
     for<'r> f64: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
     for<'r> String: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
 {
-    Ok(Ticket {
-        id: row.try_get(0)?,
-        project_id: row.try_get(1)?,
-        title: row.try_get(2)?,
-        description: row.try_get(3)?,
-        status: row.try_get(4)?,
-        priority: row.try_get(5)?,
-        assignee: row.try_get(6)?,
-        reporter: row.try_get(7)?,
-        created_at: row.try_get(8)?,
-        updated_at: row.try_get(9)?,
-        estimate_hours: row.try_get(10)?,
-        labels: row.try_get(11)?,
-    })
+    Ok(ticket_from!(row.try_get))
 }
 
 /// A ticket decoded by rusqlite from a row of `SELECT {columns}`.
 fn decode_rusqlite(row: &rusqlite::Row<'_>) -> rusqlite::Result<Ticket> {
-    Ok(Ticket {
-        id: row.get(0)?,
-        project_id: row.get(1)?,
-        title: row.get(2)?,
-        description: row.get(3)?,
-        status: row.get(4)?,
-        priority: row.get(5)?,
-        assignee: row.get(6)?,
-        reporter: row.get(7)?,
-        created_at: row.get(8)?,
-        updated_at: row.get(9)?,
-        estimate_hours: row.get(10)?,
-        labels: row.get(11)?,
-    })
+    Ok(ticket_from!(row.get))
 }
 
 /// A ticket read from a row of `SELECT {columns}` and encoded by `json` on the

@@ -7,13 +7,13 @@
 use std::path::Path as FsPath;
 use std::process::Command;
 
-use chunkstream::{BoxError, ChunkConfig};
+use chunkstream::BoxError;
 use chunkstream_benches::contestants::{DEFAULT_ENCODER, POOLS, PoolKind};
-use chunkstream_benches::peers;
-use chunkstream_benches::scenario::{self, Path, Scenario, Streaming};
+use chunkstream_benches::scenario::{Path, Scenario, Streaming};
 use chunkstream_benches::workload;
 
 use crate::env_info::Environment;
+use crate::harness;
 use crate::record::{self, Num, fmt_num};
 use crate::report;
 
@@ -64,12 +64,7 @@ pub(crate) fn run(requests: u64, env: &Environment, out: &FsPath) -> Result<(), 
             max_live_bytes: Num(num("max_live")),
         });
     }
-    std::fs::create_dir_all(out)?;
-    record::write(&out.join("alloc.csv"), &table)?;
-    env.write(&out.join("alloc.env"))?;
-    report::regenerate(out)?;
-    println!("{}", report::every_column(&table));
-    Ok(())
+    report::write_simple(out, "alloc", env, &table)
 }
 
 /// Heap totals so far: (blocks, bytes, max live bytes).
@@ -101,14 +96,7 @@ pub(crate) fn child(pool: &str, requests: u64) -> Result<(), BoxError> {
     let pool = PoolKind::from_name(pool).ok_or("unknown pool")?;
     let rt = tokio::runtime::Builder::new_current_thread().build()?;
     let items = workload::leak(workload::tickets(ITEMS));
-    let built = scenario::chunkstream(
-        pool,
-        DEFAULT_ENCODER,
-        &ChunkConfig::default(),
-        chunkstream::format::Json::Array,
-        Path::Item,
-        move || peers::memory(items),
-    );
+    let built = harness::in_memory(pool, DEFAULT_ENCODER, Path::Item, items);
     let mut scenario = Streaming(built.chunks);
     let (blocks, bytes, max_live) = rt.block_on(async {
         for _ in 0..requests.min(100) {

@@ -60,14 +60,6 @@ pub(crate) struct Meta {
     encoder: String,
 }
 
-/// The length of a timed block (default 3 ms, quick 1).
-fn block(options: &Options) -> Duration {
-    let ms = options
-        .block_ms
-        .unwrap_or(if options.quick { 1.0 } else { 3.0 });
-    Duration::from_secs_f64(ms / 1e3)
-}
-
 /// Bytes of JSON per request.
 fn request_bytes(quick: bool) -> usize {
     if quick { 64 * 1024 } else { 1 << 20 }
@@ -85,7 +77,7 @@ pub(crate) fn run(options: &Options, env: &Environment, out: &FsPath) -> Result<
         .build()?;
     let quick = options.quick;
     let bytes = request_bytes(quick);
-    let block = block(options);
+    let block = options.block();
 
     let tickets = workload::leak(workload::tickets(Workload::Tickets.items_for_bytes(bytes)));
     // The Go package, when `go` is there: its bulk stream alternates with chunkstream's
@@ -347,14 +339,8 @@ struct GoSide {
 
 impl GoSide {
     fn start(tickets: &'static [workload::Ticket], block: Duration, quick: bool) -> Self {
-        let built = scenario::chunkstream(
-            DEFAULT_POOL,
-            DEFAULT_FEATURES_ENCODER,
-            &ChunkConfig::default(),
-            chunkstream::format::Json::Array,
-            Path::Item,
-            move || peers::memory(tickets),
-        );
+        let built =
+            crate::harness::in_memory(DEFAULT_POOL, DEFAULT_FEATURES_ENCODER, Path::Item, tickets);
         let bytes = serde_json::to_vec(tickets).map_or(0, |v| v.len() as u64);
         let schedule = |seconds, min_pairs| Schedule {
             block,
@@ -797,7 +783,7 @@ impl Matrix {
         let server = Server::start(routes, true)?;
         let nagle = Server::start(nagle_routes, false)?;
         self.connect(&server, &nagle);
-        let block = block(options);
+        let block = options.block();
         let budget = options.budget.unwrap_or(if quick { 3.0 } else { 130.0 });
         let contestants = self.entries.iter().filter(|e| !e.is_limit).count();
         let plan = Plan {
@@ -859,16 +845,18 @@ mod tests {
         Ok(())
     }
 
+    /// A matrix of `tickets` holding only their serde_json limit.
+    fn with_limit(tickets: &'static [workload::Ticket]) -> Result<Matrix, BoxError> {
+        let mut matrix = Matrix::default();
+        let rows = Rows::new(Workload::Tickets.name(), tickets)?;
+        matrix.limit(&rows, tickets, DEFAULT_ENCODER, true);
+        Ok(matrix)
+    }
+
     #[test]
     fn postgres_rows_say_why_they_were_not_run() -> Result<(), BoxError> {
         let tickets = workload::leak(workload::tickets(10));
-        let mut matrix = Matrix::default();
-        matrix.limit(
-            &Rows::new(Workload::Tickets.name(), tickets)?,
-            tickets,
-            DEFAULT_ENCODER,
-            true,
-        );
+        let mut matrix = with_limit(tickets)?;
         matrix.not_run("postgres", tickets, "DATABASE_URL is not set");
         matrix.limit(
             &Rows::new(Workload::Tickets.name(), tickets)?,
@@ -914,13 +902,7 @@ mod tests {
             .build()?;
         let tickets = workload::leak(workload::tickets(200));
         let pg = rt.block_on(Postgres::from_env(tickets, "test_compare"))?;
-        let mut matrix = Matrix::default();
-        matrix.limit(
-            &Rows::new(Workload::Tickets.name(), tickets)?,
-            tickets,
-            DEFAULT_ENCODER,
-            true,
-        );
+        let mut matrix = with_limit(tickets)?;
         matrix.add_database("postgres", tickets, move || pg.rows())?;
         let plan = Plan {
             schedule: Schedule {

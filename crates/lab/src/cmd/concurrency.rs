@@ -8,13 +8,13 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
-use chunkstream::{BoxError, ChunkConfig};
+use chunkstream::BoxError;
 use chunkstream_benches::contestants::{DEFAULT_ENCODER, POOLS};
-use chunkstream_benches::peers;
-use chunkstream_benches::scenario::{self, Built, Path, drain};
+use chunkstream_benches::scenario::{Built, Path, drain};
 use chunkstream_benches::workload::{self, Workload};
 
 use crate::env_info::Environment;
+use crate::harness;
 use crate::harness::stats::{median, ratio};
 use crate::record::{self, Num};
 use crate::report;
@@ -71,16 +71,7 @@ pub(crate) fn run(quick: bool, env: &Environment, out: &FsPath) -> Result<(), Bo
     let (rounds, requests) = if quick { (2, 16) } else { (5, 192) };
     let built: Vec<Built> = POOLS
         .iter()
-        .map(|&pool| {
-            scenario::chunkstream(
-                pool,
-                DEFAULT_ENCODER,
-                &ChunkConfig::default(),
-                chunkstream::format::Json::Array,
-                Path::Spawn,
-                move || peers::memory(items),
-            )
-        })
+        .map(|&pool| harness::in_memory(pool, DEFAULT_ENCODER, Path::Spawn, items))
         .collect();
     let mut table = Vec::new();
     for &level in LEVELS {
@@ -107,10 +98,5 @@ pub(crate) fn run(quick: bool, env: &Environment, out: &FsPath) -> Result<(), Bo
             });
         }
     }
-    std::fs::create_dir_all(out)?;
-    record::write(&out.join("concurrency.csv"), &table)?;
-    env.write(&out.join("concurrency.env"))?;
-    report::regenerate(out)?;
-    println!("{}", report::every_column(&table));
-    Ok(())
+    report::write_simple(out, "concurrency", env, &table)
 }

@@ -23,7 +23,7 @@ use std::time::Duration;
 
 use chunkstream::encode::SerdeJson;
 use chunkstream::pool::FreelistPool;
-use chunkstream::{BoxError, ChunkConfig, Streamer, sql, sqlite, transform};
+use chunkstream::{BoxError, ChunkConfig, ChunkStream, Streamer, sql, sqlite, transform};
 use chunkstream_benches::peers::{self, PeerKind};
 use chunkstream_benches::scenario::{self, Chunks, ChunksFactory};
 use chunkstream_benches::workload::{self, Ticket, Workload};
@@ -61,6 +61,11 @@ struct Rusqlite {
     raw: ChunksFactory,
 }
 
+/// The contestants of each database and their reference.
+const TYPED: &str = "chunkstream typed decode + encode (freelist, serde_json)";
+const NAIVE: &str = "naive per-item Bytes";
+const DB_JSON: &str = "chunkstream, database-made JSON (stream_raw over sql::json_rows)";
+const AXUM: &str = "sqlx decode + axum-streams";
 /// The contestants of the rusqlite rows.
 /// (No commas in the names: `claims.md` shows them in a list.)
 const RUSQLITE_TYPED: &str =
@@ -74,6 +79,11 @@ const SQLX_TYPED: &str = "chunkstream typed decode + encode over the sqlx source
 const SQLX_RAW: &str = "chunkstream database-made JSON over the sqlx source (sql::json_rows)";
 const LIMIT: &str = "serde_json limit (one to_writer of the tickets in memory)";
 
+/// A chunkstream body as a scenario's chunks.
+fn chunks(stream: ChunkStream) -> Chunks {
+    stream.map_err(BoxError::from).boxed()
+}
+
 fn streamer() -> Result<Arc<Streamer<FreelistPool, SerdeJson>>, BoxError> {
     let config = ChunkConfig::default();
     let pool = Arc::new(FreelistPool::new(config.pool));
@@ -85,20 +95,14 @@ fn sqlite_db(pool: &'static sqlx::SqlitePool) -> Result<Db, BoxError> {
     let s2 = Arc::clone(&s);
     Ok(Db {
         name: "SQLite",
-        typed: Arc::new(move || {
-            s.stream(Sqlite::rows(pool), transform::passthrough())
-                .map_err(BoxError::from)
-                .boxed()
-        }),
+        typed: Arc::new(move || chunks(s.stream(Sqlite::rows(pool), transform::passthrough()))),
         naive: Arc::new(move || peers::naive(Sqlite::rows(pool))),
         axum: Arc::new(move || PeerKind::AxumStreams.body(Sqlite::rows(pool))),
         raw: Arc::new(move || {
             let rows = sql::json_rows(pool.clone(), |db| {
                 sqlx::query_scalar::<_, String>(SQLITE_JSON).fetch(db)
             });
-            s2.json(chunkstream::raw::trusted(rows))
-                .map_err(BoxError::from)
-                .boxed()
+            chunks(s2.json(chunkstream::raw::trusted(rows)))
         }),
     })
 }
@@ -109,21 +113,15 @@ fn rusqlite_db(pool: &'static sqlite::Pool) -> Result<Rusqlite, BoxError> {
     let s3 = Arc::clone(&s);
     Ok(Rusqlite {
         typed: Arc::new(move || {
-            s.stream(Sqlite::rusqlite_rows(pool), transform::passthrough())
-                .map_err(BoxError::from)
-                .boxed()
+            chunks(s.stream(Sqlite::rusqlite_rows(pool), transform::passthrough()))
         }),
         encoded: Arc::new(move || {
             let rows = Sqlite::rusqlite_encoded(pool, *s3.encoder());
-            s3.json(chunkstream::raw::trusted(rows))
-                .map_err(BoxError::from)
-                .boxed()
+            chunks(s3.json(chunkstream::raw::trusted(rows)))
         }),
         raw: Arc::new(move || {
             let rows = sqlite::json_rows(pool.clone(), SQLITE_JSON, []);
-            s2.json(chunkstream::raw::trusted(rows))
-                .map_err(BoxError::from)
-                .boxed()
+            chunks(s2.json(chunkstream::raw::trusted(rows)))
         }),
     })
 }
@@ -210,20 +208,14 @@ fn postgres_db(pg: Postgres) -> Result<Db, BoxError> {
     let s2 = Arc::clone(&s);
     Ok(Db {
         name: "PostgreSQL",
-        typed: Arc::new(move || {
-            s.stream(pg.rows(), transform::passthrough())
-                .map_err(BoxError::from)
-                .boxed()
-        }),
+        typed: Arc::new(move || chunks(s.stream(pg.rows(), transform::passthrough()))),
         naive: Arc::new(move || peers::naive(pg.rows())),
         axum: Arc::new(move || PeerKind::AxumStreams.body(pg.rows())),
         raw: Arc::new(move || {
             let rows = sql::json_rows(pool.clone(), move |db| {
                 sqlx::query_scalar::<_, String>(json_sql).fetch(db)
             });
-            s2.json(chunkstream::raw::trusted(rows))
-                .map_err(BoxError::from)
-                .boxed()
+            chunks(s2.json(chunkstream::raw::trusted(rows)))
         }),
     })
 }
@@ -297,19 +289,10 @@ pub(crate) fn run(quick: bool, env: &Environment, out: &Path) -> Result<(), BoxE
 
     let mut rows = Vec::new();
     for db in &dbs {
-        let reference_name = "sqlx decode + axum-streams";
-        let contestants: [(&str, &ChunksFactory, Option<f64>); 3] = [
-            (
-                "chunkstream typed decode + encode (freelist, serde_json)",
-                &db.typed,
-                None,
-            ),
-            ("naive per-item Bytes", &db.naive, None),
-            (
-                "chunkstream, database-made JSON (stream_raw over sql::json_rows)",
-                &db.raw,
-                (db.name == "PostgreSQL").then_some(2.0),
-            ),
+        let contestants = [
+            (TYPED, &db.typed, None),
+            (NAIVE, &db.naive, None),
+            (DB_JSON, &db.raw, (db.name == "PostgreSQL").then_some(2.0)),
         ];
         if db.name == "SQLite" {
             rows.extend(rusqlite_rows(
@@ -320,7 +303,7 @@ pub(crate) fn run(quick: bool, env: &Environment, out: &Path) -> Result<(), BoxE
             let row = Row {
                 section: format!("{}, DB to body", db.name),
                 contestant: name.into(),
-                reference: reference_name.into(),
+                reference: AXUM.into(),
                 bytes: body_bytes,
                 target,
                 note: check(&rt, make, tickets),
@@ -332,16 +315,12 @@ pub(crate) fn run(quick: bool, env: &Environment, out: &Path) -> Result<(), BoxE
         }
     }
     if let Some(why) = &missing {
-        for name in [
-            "chunkstream typed decode + encode (freelist, serde_json)",
-            "naive per-item Bytes",
-            "chunkstream, database-made JSON (stream_raw over sql::json_rows)",
-        ] {
+        for name in [TYPED, NAIVE, DB_JSON] {
             rows.push(Row {
                 section: "PostgreSQL, DB to body".into(),
                 contestant: name.into(),
-                reference: "sqlx decode + axum-streams".into(),
-                target: name.contains("database-made").then_some(2.0),
+                reference: AXUM.into(),
+                target: (name == DB_JSON).then_some(2.0),
                 note: format!("not run: {why}"),
                 ..Row::default()
             });

@@ -30,6 +30,14 @@ pub(crate) struct Options {
     pub(crate) items: Option<std::path::PathBuf>,
 }
 
+impl Options {
+    /// The length of a timed block (default 3 ms, quick 1).
+    pub(crate) fn block(&self) -> std::time::Duration {
+        let ms = self.block_ms.unwrap_or(if self.quick { 1.0 } else { 3.0 });
+        std::time::Duration::from_secs_f64(ms / 1e3)
+    }
+}
+
 /// Runs `command` (`compare::run` or `tune::run`) quickly on a file of `n` mixed items
 /// (objects, arrays, strings, numbers, nested values), for the tests of `--items`: the
 /// folder it wrote its reports into.

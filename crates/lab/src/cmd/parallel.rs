@@ -48,6 +48,27 @@ fn streamer<E: Encoder>(
     Ok((s, pool))
 }
 
+/// `row`: `source` batched through `run_ahead` on `streamers.1`, paired with the same
+/// source without it on `streamers.0`.
+fn run_ahead_row<S, T>(
+    rt: &Runtime,
+    row: Row,
+    (plain, ahead): (&Streamer<Pool, SerdeJson>, &Streamer<Pool, SerdeJson>),
+    source: impl Fn() -> S,
+    schedule: &Schedule,
+) -> Row
+where
+    S: futures_util::Stream<Item = Result<T, BoxError>> + Send + 'static,
+    T: serde::Serialize + Send + 'static,
+{
+    let pass = transform::batch_passthrough;
+    let mut reference = timed(rt, || drain(plain.stream_batch(source(), pass())));
+    let mut cont = timed(rt, || {
+        drain(ahead.stream_batch(source::run_ahead(source(), RUN_AHEAD), pass()))
+    });
+    row.measure(&mut reference, &mut cont, schedule)
+}
+
 /// The documented bound on the buffers of one stream (see `with_encode_workers`).
 fn bound(workers: usize, items: &[Ticket]) -> usize {
     if workers <= 1 {
@@ -80,6 +101,12 @@ pub(crate) fn run(quick: bool, env: &Environment, out: &Path) -> Result<(), BoxE
     // The single-core limit.
     let limit_bytes = serde_json::to_vec(items)?.len();
     let mut limit = paired_rows::limit_block(items);
+    let against_limit = Row {
+        reference: "serde_json limit (one to_writer)".into(),
+        bytes: limit_bytes as u64,
+        buffer_bytes,
+        ..Row::default()
+    };
 
     eprintln!(
         "parallel: bulk tickets ({} items, {limit_bytes} bytes)",
@@ -95,12 +122,9 @@ pub(crate) fn run(quick: bool, env: &Environment, out: &Path) -> Result<(), BoxE
             let base = Row {
                 section: "bulk, memory, stream_batch".into(),
                 contestant: format!("{encoder}, {workers} worker(s)"),
-                reference: "serde_json limit (one to_writer)".into(),
-                bytes: limit_bytes as u64,
                 target,
-                buffer_bytes,
                 bound: Some(bound(workers, items)),
-                ..Row::default()
+                ..against_limit.clone()
             };
             let row = match encoder {
                 "serde_json" => {
@@ -118,10 +142,7 @@ pub(crate) fn run(quick: bool, env: &Environment, out: &Path) -> Result<(), BoxE
         let row = Row {
             section: "two-core ceiling, memory, no streaming".into(),
             contestant: format!("{encoder}, half the slice on each of 2 threads"),
-            reference: "serde_json limit (one to_writer)".into(),
-            bytes: limit_bytes as u64,
-            buffer_bytes,
-            ..Row::default()
+            ..against_limit.clone()
         };
         let mut cont: Box<paired::Block<'_>> = match encoder {
             "serde_json" => Box::new(two_threads(&rt, SerdeJson, items, limit_bytes)),
@@ -143,45 +164,24 @@ pub(crate) fn run(quick: bool, env: &Environment, out: &Path) -> Result<(), BoxE
         let (plain, _) = streamer(SerdeJson, 1)?;
         let (ahead, _) = streamer(SerdeJson, workers)?;
         let ahead = ahead.with_encode_permits(Arc::new(EncodePermits::new(workers)));
-        let row = Row {
-            section: "channel source, stream_batch".into(),
-            contestant: contestant.into(),
-            reference: "same source, no run_ahead, 1 worker".into(),
-            bytes: channel_bytes,
-            target,
-            buffer_bytes,
-            ..Row::default()
-        };
-        let mut reference = timed(&rt, || {
-            drain(plain.stream_batch(sources::channel(items), transform::batch_passthrough()))
-        });
-        let mut cont = timed(&rt, || {
-            drain(ahead.stream_batch(
-                source::run_ahead(sources::channel(items), RUN_AHEAD),
-                transform::batch_passthrough(),
-            ))
-        });
-        rows.push(row.measure(&mut reference, &mut cont, &schedule));
-
-        let row = Row {
-            section: "SQLite source, stream_batch".into(),
-            contestant: contestant.into(),
-            reference: "same source, no run_ahead, 1 worker".into(),
-            bytes: db_bytes,
-            target,
-            buffer_bytes,
-            ..Row::default()
-        };
-        let mut reference = timed(&rt, || {
-            drain(plain.stream_batch(Sqlite::rows(db_pool), transform::batch_passthrough()))
-        });
-        let mut cont = timed(&rt, || {
-            drain(ahead.stream_batch(
-                source::run_ahead(Sqlite::rows(db_pool), RUN_AHEAD),
-                transform::batch_passthrough(),
-            ))
-        });
-        rows.push(row.measure(&mut reference, &mut cont, &schedule));
+        let streamers = (&plain, &ahead);
+        for (section, bytes) in [("channel", channel_bytes), ("SQLite", db_bytes)] {
+            let row = Row {
+                section: format!("{section} source, stream_batch"),
+                contestant: contestant.into(),
+                reference: "same source, no run_ahead, 1 worker".into(),
+                bytes,
+                target,
+                buffer_bytes,
+                ..Row::default()
+            };
+            rows.push(match section {
+                "channel" => {
+                    run_ahead_row(&rt, row, streamers, || sources::channel(items), &schedule)
+                }
+                _ => run_ahead_row(&rt, row, streamers, || Sqlite::rows(db_pool), &schedule),
+            });
+        }
     }
     drop(sqlite);
 

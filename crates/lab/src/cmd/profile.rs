@@ -3,10 +3,9 @@
 use std::path::Path as FsPath;
 use std::time::{Duration, Instant};
 
-use chunkstream::{BoxError, ChunkConfig};
+use chunkstream::BoxError;
 use chunkstream_benches::contestants::{EncoderKind, PoolKind};
-use chunkstream_benches::peers;
-use chunkstream_benches::scenario::{self, Path, Scenario, Streaming};
+use chunkstream_benches::scenario::{Path, Scenario, Streaming};
 use chunkstream_benches::workload::{self, Workload};
 
 use crate::sampling;
@@ -45,14 +44,7 @@ fn scenario_for(options: &Options) -> Box<dyn Scenario> {
         o: &Options,
         items: &'static [T],
     ) -> Box<dyn Scenario> {
-        let built = scenario::chunkstream(
-            o.pool,
-            o.encoder,
-            &ChunkConfig::default(),
-            chunkstream::format::Json::Array,
-            Path::Item,
-            move || peers::memory(items),
-        );
+        let built = crate::harness::in_memory(o.pool, o.encoder, Path::Item, items);
         Box::new(Streaming(built.chunks))
     }
     let n = options.workload.items_for_bytes(1 << 20);

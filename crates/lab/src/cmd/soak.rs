@@ -90,9 +90,5 @@ pub(crate) fn run(items: u64, env: &Environment, out: &FsPath) -> Result<(), Box
     }];
     std::fs::create_dir_all(out)?;
     record::write(&out.join("soak.csv"), &samples)?;
-    record::write(&out.join("soak_summary.csv"), &summary)?;
-    env.write(&out.join("soak_summary.env"))?;
-    report::regenerate(out)?;
-    println!("{}", report::every_column(&summary));
-    Ok(())
+    report::write_simple(out, "soak_summary", env, &summary)
 }

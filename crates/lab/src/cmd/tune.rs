@@ -219,20 +219,20 @@ pub(crate) fn run(options: &Options, env: &Environment, out: &FsPath) -> Result<
     };
     let mut entries = Vec::new();
     items.add(&mut entries, |_| grid(quick))?;
-    let block =
-        Duration::from_secs_f64(options.block_ms.unwrap_or(if quick { 1.0 } else { 3.0 }) / 1e3);
-    let budget = options.budget.unwrap_or(if quick { 2.0 } else { 150.0 });
-    let configurations = entries.iter().filter(|e| !e.is_limit).count().max(1);
-    let plan = Plan {
+    // Seconds for each configuration; pairs at least (without --quick).
+    let plan_of = |seconds: f64, min_pairs| Plan {
         schedule: Schedule {
-            block,
-            budget: Duration::from_secs_f64(budget / configurations as f64),
-            min_pairs: if quick { 5 } else { 11 },
+            block: options.block(),
+            budget: Duration::from_secs_f64(seconds),
+            min_pairs: if quick { 5 } else { min_pairs },
             max_pairs: 5000,
         },
         alloc_requests: 2,
         passes: 1,
     };
+    let budget = options.budget.unwrap_or(if quick { 2.0 } else { 150.0 });
+    let configurations = entries.iter().filter(|e| !e.is_limit).count().max(1);
+    let plan = plan_of(budget / configurations as f64, 11);
     eprintln!(
         "tune: {configurations} configurations, each alternating with its limit for {:.2} s",
         plan.schedule.budget.as_secs_f64()
@@ -243,16 +243,7 @@ pub(crate) fn run(options: &Options, env: &Environment, out: &FsPath) -> Result<
     let mut entries = Vec::new();
     items.add(&mut entries, |w| finalists(&sweep, w))?;
     let finalists = entries.iter().filter(|e| !e.is_limit).count().max(1);
-    let plan = Plan {
-        schedule: Schedule {
-            block,
-            budget: Duration::from_secs_f64(if quick { 1.0 } else { 45.0 } / finalists as f64),
-            min_pairs: if quick { 5 } else { 31 },
-            max_pairs: 5000,
-        },
-        alloc_requests: 2,
-        passes: 1,
-    };
+    let plan = plan_of(if quick { 1.0 } else { 45.0 } / finalists as f64, 31);
     eprintln!(
         "tune: confirming {finalists} finalists, each for {:.2} s",
         plan.schedule.budget.as_secs_f64()

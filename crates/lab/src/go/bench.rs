@@ -11,7 +11,7 @@ use std::time::Duration;
 use chunkstream::BoxError;
 use chunkstream_benches::workload::Ticket;
 
-use crate::go::reference::{self as go_ref, GoBlocks};
+use crate::go::reference::{self as go_ref, GoBlocks, GoUnavailable};
 use crate::harness::paired::{self, Block, Schedule, Series};
 use crate::harness::stats::{Estimate, ratio};
 use crate::record::{self, Go, GoFigure};
@@ -26,6 +26,9 @@ fn start(tickets: &[Ticket]) -> Result<(GoBlocks, tempfile::TempDir), String> {
     let go = GoBlocks::start(&path).map_err(|e| e.to_string())?;
     Ok((go, dir))
 }
+
+/// A timed block of the Go server: `repeats` passes, its bytes and seconds.
+type GoBlock = fn(&mut GoBlocks, usize) -> Result<(u64, f64), GoUnavailable>;
 
 fn push(table: &mut Vec<Go>, figure: GoFigure, e: &Estimate, note: &str) {
     let (value, lo, hi) = record::columns(e);
@@ -166,45 +169,49 @@ impl GoRun {
                 slices.len()
             )
         };
+        let mut figures = Vec::new();
         if !self.bulk.is_empty() {
-            push(
-                &mut table,
-                GoFigure::BulkRatio,
-                &ratios(&self.bulk),
-                &note(&self.bulk, "GOMAXPROCS=1: one core each"),
-            );
             let rust: Vec<Series> = self
                 .bulk
                 .iter()
                 .chain(&self.bulk_all_cores)
                 .cloned()
                 .collect();
-            push(
-                &mut table,
-                GoFigure::BulkChunkstream,
-                &mb_s(&rust, |s| &s.contestant),
-                "",
-            );
-            push(
-                &mut table,
-                GoFigure::BulkGo,
-                &mb_s(&self.bulk, |s| &s.reference),
-                "GOMAXPROCS=1",
-            );
+            figures.extend([
+                (
+                    GoFigure::BulkRatio,
+                    ratios(&self.bulk),
+                    note(&self.bulk, "GOMAXPROCS=1: one core each"),
+                ),
+                (
+                    GoFigure::BulkChunkstream,
+                    mb_s(&rust, |s| &s.contestant),
+                    String::new(),
+                ),
+                (
+                    GoFigure::BulkGo,
+                    mb_s(&self.bulk, |s| &s.reference),
+                    "GOMAXPROCS=1".into(),
+                ),
+            ]);
         }
         if !self.bulk_all_cores.is_empty() {
-            push(
-                &mut table,
-                GoFigure::BulkRatioAllCores,
-                &ratios(&self.bulk_all_cores),
-                &note(&self.bulk_all_cores, "Go's default GOMAXPROCS: every core"),
-            );
-            push(
-                &mut table,
-                GoFigure::BulkGoAllCores,
-                &mb_s(&self.bulk_all_cores, |s| &s.reference),
-                "default GOMAXPROCS",
-            );
+            let all = &self.bulk_all_cores;
+            figures.extend([
+                (
+                    GoFigure::BulkRatioAllCores,
+                    ratios(all),
+                    note(all, "Go's default GOMAXPROCS: every core"),
+                ),
+                (
+                    GoFigure::BulkGoAllCores,
+                    mb_s(all, |s| &s.reference),
+                    "default GOMAXPROCS".into(),
+                ),
+            ]);
+        }
+        for (figure, e, note) in figures {
+            push(&mut table, figure, &e, &note);
         }
         // Go against its own limit, the pool and the request figures at Go's default.
         if let Err(e) = go.restart(None).and_then(|()| go.warm_up(self.warm_up)) {
@@ -216,20 +223,16 @@ impl GoRun {
             // Go's limit and Go's stream, both in Go's own seconds per pass; the two
             // closures share the one Go process.
             let go = std::cell::RefCell::new(&mut *go);
-            let mut limit = |reps: u64| {
-                let (_, s) = go
-                    .borrow_mut()
-                    .limit_block(reps as usize)
-                    .map_err(|e| e.to_string())?;
-                Ok::<_, BoxError>(s / reps.max(1) as f64)
+            let per_pass = |block: GoBlock| {
+                let go = &go;
+                move |reps: u64| {
+                    let (_, s) =
+                        block(&mut go.borrow_mut(), reps as usize).map_err(|e| e.to_string())?;
+                    Ok::<_, BoxError>(s / reps.max(1) as f64)
+                }
             };
-            let mut stream = |reps: u64| {
-                let (_, s) = go
-                    .borrow_mut()
-                    .bulk_block(reps as usize)
-                    .map_err(|e| e.to_string())?;
-                Ok::<_, BoxError>(s / reps.max(1) as f64)
-            };
+            let mut limit = per_pass(GoBlocks::limit_block);
+            let mut stream = per_pass(GoBlocks::bulk_block);
             paired::alternate(&mut limit, &mut stream, schedule)
         };
         match own {

@@ -17,9 +17,6 @@ use std::time::Duration;
 
 use chunkstream_benches::workload;
 
-/// The reason given when `go` is not on `PATH`.
-const NOT_INSTALLED: &str = "not run (go not installed)";
-
 /// The environment variable the Go benchmarks read the tickets file from.
 const ENV_TICKETS: &str = "CHUNKSTREAM_GO_TICKETS";
 
@@ -55,11 +52,7 @@ impl std::error::Error for GoUnavailable {}
 
 /// The Go module, located from this crate's manifest.
 fn reference_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("..")
-        .join("..")
-        .join("reference")
-        .join("go")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../reference/go")
 }
 
 /// Where the block server binary is built: the workspace's `target/go-ref/`.
@@ -93,9 +86,7 @@ fn go_command(go: &OsStr) -> Command {
 /// The error for a `go` (or Go binary) that could not be started.
 fn spawn_error(what: &str, err: std::io::Error) -> GoUnavailable {
     if err.kind() == std::io::ErrorKind::NotFound {
-        GoUnavailable {
-            reason: NOT_INSTALLED.to_owned(),
-        }
+        GoUnavailable::new("go not installed")
     } else {
         GoUnavailable::new(format_args!("{what} could not start: {err}"))
     }
@@ -238,10 +229,6 @@ impl GoBlocks {
     /// milliseconds (its heap and GC pacing grow to the workload), by an amount that
     /// differs from process to process: timing it cold measures the start-up, not the
     /// streamer.
-    ///
-    /// # Errors
-    ///
-    /// As [`bulk_block`](GoBlocks::bulk_block).
     pub(crate) fn warm_up(&mut self, at_least: Duration) -> Result<(), GoUnavailable> {
         let mut spent = 0.0;
         while spent < at_least.as_secs_f64() {
@@ -262,7 +249,8 @@ impl GoBlocks {
     ///
     /// # Errors
     ///
-    /// When the server fails or answers an error (`repeats` must be positive).
+    /// When the server fails or answers an error (`repeats` must be positive); so do
+    /// `warm_up` and the other blocks.
     pub(crate) fn bulk_block(&mut self, repeats: usize) -> Result<(u64, f64), GoUnavailable> {
         let answer = self.request(&format!("bulk {repeats}"))?;
         bytes_and_seconds(&answer)
@@ -270,20 +258,12 @@ impl GoBlocks {
 
     /// Go's limit: `json.Marshal` of the whole slice, `repeats` times: bytes and
     /// seconds, timed inside Go.
-    ///
-    /// # Errors
-    ///
-    /// As [`bulk_block`](GoBlocks::bulk_block).
     pub(crate) fn limit_block(&mut self, repeats: usize) -> Result<(u64, f64), GoUnavailable> {
         let answer = self.request(&format!("limit {repeats}"))?;
         bytes_and_seconds(&answer)
     }
 
     /// Get + Put on the Go package's `sync.Pool` of 50 KB buffers, ns per pair.
-    ///
-    /// # Errors
-    ///
-    /// As [`bulk_block`](GoBlocks::bulk_block).
     pub(crate) fn pool_block(&mut self, iterations: u64) -> Result<f64, GoUnavailable> {
         let answer = self.request(&format!("pool {iterations}"))?;
         one_number(&answer)
@@ -291,10 +271,6 @@ impl GoBlocks {
 
     /// A fresh 50 KB buffer in Go (`make([]byte, 0, 50*1024)`, escaping to the heap),
     /// what the pool replaces: ns per buffer.
-    ///
-    /// # Errors
-    ///
-    /// As [`bulk_block`](GoBlocks::bulk_block).
     pub(crate) fn alloc_block(&mut self, iterations: u64) -> Result<f64, GoUnavailable> {
         let answer = self.request(&format!("alloc {iterations}"))?;
         one_number(&answer)

@@ -2,15 +2,14 @@
 //! strategy and peer, with the counting allocator: the design's "at most 1 KiB per
 //! 100-item request" target and the Go claim of 111 KB -> 54 KB.
 
-use chunkstream::ChunkConfig;
 use chunkstream_benches::contestants::{DEFAULT_ENCODER, POOLS};
 use chunkstream_benches::peers;
-use chunkstream_benches::scenario::{self, Path, Scenario, Streaming};
+use chunkstream_benches::scenario::{Path, Scenario, Streaming};
 use chunkstream_benches::workload;
 use tokio::runtime::Runtime;
 
-use crate::harness::alloc_count;
 use crate::harness::stats::{Estimate, median};
+use crate::harness::{self, alloc_count};
 use crate::record::{self, Num};
 
 /// Items per request, as in the design's target.
@@ -24,17 +23,9 @@ const PASSES: u64 = 10;
 pub(crate) fn measure(rt: &Runtime, warmup: u64, requests: u64) -> Vec<record::Steady> {
     let items = workload::leak(workload::tickets(ITEMS));
     let json = serde_json::to_vec(items).map_or(0, |v| v.len());
-    let config = ChunkConfig::default();
     let mut contestants: Vec<(String, String, String, Box<dyn Scenario>)> = Vec::new();
     for &pool in POOLS {
-        let built = scenario::chunkstream(
-            pool,
-            DEFAULT_ENCODER,
-            &config,
-            chunkstream::format::Json::Array,
-            Path::Item,
-            move || peers::memory(items),
-        );
+        let built = harness::in_memory(pool, DEFAULT_ENCODER, Path::Item, items);
         contestants.push((
             "chunkstream".into(),
             pool.name().into(),

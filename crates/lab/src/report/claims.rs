@@ -276,15 +276,6 @@ fn setting(tuning: Option<&[record::Tuning]>, knob: &Knob) -> Verdict {
     verdict(what, claim, go_here, measured.join("; "), v)
 }
 
-/// A pool_ops row by case and pool.
-fn pool_row<'a>(
-    pool_ops: Option<&'a [record::PoolOps]>,
-    case: &str,
-    pool: &str,
-) -> Option<&'a record::PoolOps> {
-    pool_ops?.iter().find(|r| r.case == case && r.pool == pool)
-}
-
 /// Among the pooling strategies in `case`, the one with the lowest median cost ratio.
 fn best_pool<'a>(
     pool_ops: Option<&'a [record::PoolOps]>,
@@ -329,7 +320,8 @@ pub(crate) fn claims(inputs: &Inputs<'_>) -> Vec<Verdict> {
 fn pool_overhead(inputs: &Inputs<'_>) -> Verdict {
     let what = "pool overhead (get + put, one thread)";
     let claim = format!("{GO_POOL_NS} ns/op");
-    let go_pool = pool_row(inputs.pool_ops, pool_ops::ONE_THREAD, pool_ops::GO_POOL);
+    let go_pool = (inputs.pool_ops.into_iter().flatten())
+        .find(|r| r.case == pool_ops::ONE_THREAD && r.pool == pool_ops::GO_POOL);
     let vs_go = best_pool(inputs.pool_ops, pool_ops::VS_GO);
     let missing = go_missing(inputs);
     if let (Some(go), Some(mine), None) = (go_pool, vs_go, &missing) {
@@ -436,6 +428,14 @@ fn compare_row(
     compare?.iter().find(|r| pred(r))
 }
 
+/// The tickets row of a limit (`http limit`, or `{encoder} limit` against serde_json's).
+fn limit_row<'a>(
+    compare: Option<&'a [record::Compare]>,
+    name: &str,
+) -> Option<&'a record::Compare> {
+    compare_row(compare, |r| r.workload == "tickets" && r.contestant == name)
+}
+
 /// The chunkstream row of a workload and source on the direct path, with a pool and
 /// an encoder.
 fn chunkstream_row<'a>(
@@ -460,7 +460,7 @@ fn http_targets(compare: Option<&[record::Compare]>) -> Vec<Verdict> {
         chunkstream_row(compare, workload, "http", "freelist", encoder).map(record::Compare::ratio)
     };
     let shown = |e: Option<Estimate>| e.map_or("-".to_owned(), |e| e.show(3));
-    let http_limit = limit_row(compare, "tickets", "http limit").map(record::Compare::ratio);
+    let http_limit = limit_row(compare, "http limit").map(record::Compare::ratio);
     let over_serde = |encoder| {
         Some(combine(&[
             (http_row("tickets", encoder)?, 1.0),
@@ -570,15 +570,6 @@ fn format_targets(compare: Option<&[record::Compare]>) -> Vec<Verdict> {
         ));
     }
     out
-}
-
-/// The memory-source row of a limit measured against serde_json's (`{encoder} limit`).
-fn limit_row<'a>(
-    compare: Option<&'a [record::Compare]>,
-    workload: &str,
-    name: &str,
-) -> Option<&'a record::Compare> {
-    compare_row(compare, |r| r.workload == workload && r.contestant == name)
 }
 
 /// One headline ratio.
@@ -735,7 +726,7 @@ pub(crate) fn targets(inputs: &Inputs<'_>) -> Vec<Verdict> {
         ));
     }
 
-    let sonic_limit = limit_row(inputs.compare, "tickets", "sonic-rs limit");
+    let sonic_limit = limit_row(inputs.compare, "sonic-rs limit");
     let sonic_paths = tickets("freelist", "sonic-rs").zip(tickets("freelist", "serde_json"));
     let sonic = sonic_paths.zip(sonic_limit).map(|((sonic, serde), limit)| {
         let ratio = combine(&[

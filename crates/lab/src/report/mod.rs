@@ -499,6 +499,22 @@ fn simple<T: serde::de::DeserializeOwned + serde::Serialize + Default>(
     Ok(())
 }
 
+/// Writes `<name>.csv` and `<name>.env` of a simple report into `out`, regenerates the
+/// reports there and prints the table.
+pub(crate) fn write_simple<T: serde::Serialize + Default>(
+    out: &Path,
+    name: &str,
+    env: &Environment,
+    rows: &[T],
+) -> Result<(), BoxError> {
+    std::fs::create_dir_all(out)?;
+    record::write(&out.join(format!("{name}.csv")), rows)?;
+    env.write(&out.join(format!("{name}.env")))?;
+    regenerate(out)?;
+    println!("{}", every_column(rows));
+    Ok(())
+}
+
 /// The distinct values of `values`, in order of appearance.
 pub(crate) fn in_order<'a>(values: impl Iterator<Item = &'a str>) -> Vec<&'a str> {
     let mut out: Vec<&str> = Vec::new();
