@@ -38,6 +38,15 @@ fn client() -> reqwest::Client {
         .unwrap()
 }
 
+/// `GET http://addr/path` by [`client`].
+async fn fetch(addr: SocketAddr, path: &str) -> reqwest::Response {
+    client()
+        .get(format!("http://{addr}{path}"))
+        .send()
+        .await
+        .unwrap()
+}
+
 async fn sqlite(with_table: bool) -> sqlx::SqlitePool {
     // One connection: every query sees the same in-memory database.
     let pool = sqlx::sqlite::SqlitePoolOptions::new()
@@ -84,11 +93,7 @@ async fn tickets_app(with_table: bool) -> SocketAddr {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shortest_handler_streams_the_rows() {
     let addr = tickets_app(true).await;
-    let response = client()
-        .get(format!("http://{addr}/tickets"))
-        .send()
-        .await
-        .unwrap();
+    let response = fetch(addr, "/tickets").await;
     assert_eq!(response.status(), 200);
     assert_eq!(response.headers()["content-type"], "application/json");
     let body: Value = serde_json::from_slice(&response.bytes().await.unwrap()).unwrap();
@@ -106,11 +111,7 @@ async fn shortest_handler_streams_the_rows() {
 async fn shortest_handler_answers_an_early_error_with_a_status_and_no_detail() {
     // No table: the query fails before the first row.
     let addr = tickets_app(false).await;
-    let response = client()
-        .get(format!("http://{addr}/tickets"))
-        .send()
-        .await
-        .unwrap();
+    let response = fetch(addr, "/tickets").await;
     assert_eq!(response.status(), 500);
     assert_eq!(response.headers()["content-type"], "application/json");
     let text = response.text().await.unwrap();
@@ -125,14 +126,7 @@ async fn shortest_handler_answers_an_early_error_with_a_status_and_no_detail() {
     assert_eq!(id.len(), 16, "{id}");
     assert!(id.bytes().all(|b| b.is_ascii_hexdigit()), "{id}");
     // Another failure, another id.
-    let again = client()
-        .get(format!("http://{addr}/tickets"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let again = fetch(addr, "/tickets").await.text().await.unwrap();
     let again: Value = serde_json::from_str(&again).unwrap();
     assert_ne!(again["id"], body["id"]);
 }
@@ -168,14 +162,7 @@ fn captured_log() -> &'static std::sync::Mutex<Vec<u8>> {
 async fn the_log_has_the_detail_under_the_id_the_body_carries() {
     captured_log();
     let addr = tickets_app(false).await;
-    let text = client()
-        .get(format!("http://{addr}/tickets"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = fetch(addr, "/tickets").await.text().await.unwrap();
     let body: Value = serde_json::from_str(&text).unwrap();
     let id = body["id"].as_str().unwrap();
     let log = String::from_utf8_lossy(&captured_log().lock().unwrap()).into_owned();
@@ -189,36 +176,31 @@ async fn the_log_has_the_detail_under_the_id_the_body_carries() {
     assert!(line.contains("no such table: tickets"), "{line}");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn shortest_handler_opted_in_to_detail_shows_it() {
-    use chunkstream::ErrorPolicy;
-
-    async fn detailed(
-        State((pool, streamer)): State<(sqlx::SqlitePool, Streamer)>,
-    ) -> StreamResponse {
+/// The README's shortest handler with `policy`, asked for a table that does not exist.
+async fn failed_query_under(policy: chunkstream::ErrorPolicy) -> reqwest::Response {
+    type Shared = (sqlx::SqlitePool, Streamer, chunkstream::ErrorPolicy);
+    async fn handler(State((pool, streamer, policy)): State<Shared>) -> StreamResponse {
         let rows = sql::rows(pool, |pool| {
             sqlx::query_as::<_, Ticket>("SELECT id, title FROM tickets ORDER BY id").fetch(pool)
         });
         StreamResponse::new(streamer.json(rows))
-            .with_error_policy(ErrorPolicy::default().with_detail(true))
+            .with_error_policy(policy)
             .start()
             .await
     }
-    let state = (
-        sqlite(false).await,
-        Streamer::new(ChunkConfig::default()).unwrap(),
-    );
-    let addr = serve(
-        Router::new()
-            .route("/tickets", get(detailed))
-            .with_state(state),
-    )
-    .await;
-    let response = client()
-        .get(format!("http://{addr}/tickets"))
-        .send()
-        .await
-        .unwrap();
+    let streamer = Streamer::new(ChunkConfig::default()).unwrap();
+    let state = (sqlite(false).await, streamer, policy);
+    let router = Router::new()
+        .route("/tickets", get(handler))
+        .with_state(state);
+    let addr = serve(router).await;
+    fetch(addr, "/tickets").await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shortest_handler_opted_in_to_detail_shows_it() {
+    let policy = chunkstream::ErrorPolicy::default().with_detail(true);
+    let response = failed_query_under(policy).await;
     assert_eq!(response.status(), 500);
     let body: Value = serde_json::from_str(&response.text().await.unwrap()).unwrap();
     assert_eq!(body["error"], "source");
@@ -232,37 +214,12 @@ async fn shortest_handler_opted_in_to_detail_shows_it() {
 async fn a_mapper_answers_with_its_own_status_and_body() {
     use chunkstream::{ErrorPolicy, StreamError};
 
-    async fn mapped(
-        State((pool, streamer)): State<(sqlx::SqlitePool, Streamer)>,
-    ) -> StreamResponse {
-        let rows = sql::rows(pool, |pool| {
-            sqlx::query_as::<_, Ticket>("SELECT id, title FROM tickets ORDER BY id").fetch(pool)
-        });
-        let policy = ErrorPolicy::default().with_mapper(|err: &StreamError, id: &str| {
-            let mut answer = http::Response::new(format!("unavailable: {} ({id})", err.kind()));
-            *answer.status_mut() = http::StatusCode::SERVICE_UNAVAILABLE;
-            answer
-        });
-        StreamResponse::new(streamer.json(rows))
-            .with_error_policy(policy)
-            .start()
-            .await
-    }
-    let state = (
-        sqlite(false).await,
-        Streamer::new(ChunkConfig::default()).unwrap(),
-    );
-    let addr = serve(
-        Router::new()
-            .route("/tickets", get(mapped))
-            .with_state(state),
-    )
-    .await;
-    let response = client()
-        .get(format!("http://{addr}/tickets"))
-        .send()
-        .await
-        .unwrap();
+    let policy = ErrorPolicy::default().with_mapper(|err: &StreamError, id: &str| {
+        let mut answer = http::Response::new(format!("unavailable: {} ({id})", err.kind()));
+        *answer.status_mut() = http::StatusCode::SERVICE_UNAVAILABLE;
+        answer
+    });
+    let response = failed_query_under(policy).await;
     assert_eq!(response.status(), 503);
     let text = response.text().await.unwrap();
     assert!(text.starts_with("unavailable: source ("), "{text}");
@@ -285,11 +242,7 @@ async fn shortest_handler_aborts_a_late_error() {
     }
     let streamer = Streamer::new(ChunkConfig::with_sizes(256, 64)).unwrap();
     let addr = serve(Router::new().route("/late", get(late)).with_state(streamer)).await;
-    let response = client()
-        .get(format!("http://{addr}/late"))
-        .send()
-        .await
-        .unwrap();
+    let response = fetch(addr, "/late").await;
     // The status went out with the first chunk; the error can only abort the transfer.
     assert_eq!(response.status(), 200);
     assert!(
@@ -318,11 +271,7 @@ async fn shortest_ndjson_handler_with_a_total_count() {
             .with_state(streamer),
     )
     .await;
-    let response = client()
-        .get(format!("http://{addr}/lines"))
-        .send()
-        .await
-        .unwrap();
+    let response = fetch(addr, "/lines").await;
     assert_eq!(response.status(), 200);
     assert_eq!(response.headers()["content-type"], "application/x-ndjson");
     assert_eq!(response.headers()["x-total-count"], "2");
@@ -362,11 +311,7 @@ async fn arc_source_serves_shared_state_and_lets_it_go() {
     };
     let addr = serve(Router::new().route("/rows", get(rows)).with_state(app)).await;
     for _ in 0..2 {
-        let response = client()
-            .get(format!("http://{addr}/rows"))
-            .send()
-            .await
-            .unwrap();
+        let response = fetch(addr, "/rows").await;
         let body: Vec<Value> = serde_json::from_slice(&response.bytes().await.unwrap()).unwrap();
         assert_eq!(body.len(), 2000);
         assert_eq!(body[1999], json!({"id": 1999, "name": "row 1999"}));

@@ -243,16 +243,15 @@ mod http {
         .await
     }
 
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn ndjson_after_the_first_chunk_ends_with_the_marker_then_aborts() {
+    /// `GET path` on a fresh [`app`], read as a streaming client does (every chunk,
+    /// until the transfer ends): the status, the bytes, and whether the transfer aborted.
+    async fn read_to_end(path: &str) -> (u16, Vec<u8>, bool) {
         let addr = app().await;
         let mut response = client()
-            .get(format!("http://{addr}/late.ndjson"))
+            .get(format!("http://{addr}{path}"))
             .send()
             .await
             .unwrap();
-        assert_eq!(response.status(), 200);
-        // Read as a streaming client does: every chunk, until the transfer ends.
         let mut body = Vec::new();
         let aborted = loop {
             match response.chunk().await {
@@ -261,6 +260,13 @@ mod http {
                 Err(_) => break true,
             }
         };
+        (response.status().as_u16(), body, aborted)
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn ndjson_after_the_first_chunk_ends_with_the_marker_then_aborts() {
+        let (status, body, aborted) = read_to_end("/late.ndjson").await;
+        assert_eq!(status, 200);
         assert!(aborted, "the transfer is still aborted after the marker");
         assert!(!String::from_utf8_lossy(&body).contains("secret"));
         let lines: Vec<&[u8]> = body
@@ -293,21 +299,8 @@ mod http {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_json_array_failing_after_the_first_chunk_never_looks_complete() {
-        let addr = app().await;
-        let mut response = client()
-            .get(format!("http://{addr}/late.json"))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(response.status(), 200);
-        let mut body = Vec::new();
-        let aborted = loop {
-            match response.chunk().await {
-                Ok(Some(chunk)) => body.extend_from_slice(&chunk),
-                Ok(None) => break false,
-                Err(_) => break true,
-            }
-        };
+        let (status, body, aborted) = read_to_end("/late.json").await;
+        assert_eq!(status, 200);
         assert!(aborted, "a failed array's transfer is aborted");
         assert!(body.starts_with(b"[0,1,"));
         assert!(
