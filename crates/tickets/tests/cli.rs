@@ -11,6 +11,8 @@ use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
+mod support;
+
 /// Tickets in the database the shutdown tests use: enough (about 9 MB of JSON) that a
 /// client that stops reading leaves the server with a response it cannot finish.
 const TICKETS: u64 = 20_000;
@@ -27,9 +29,6 @@ fn tickets() -> Command {
     command
 }
 
-/// A directory of its own under the target directory's scratch space, kept (the
-/// processes using it may outlive a test's panic); earlier runs' directories older than an
-/// hour are removed on first use.
 /// Runs `command` to its end, expecting it to refuse to start (exit 1): its stderr.
 fn refused(command: &mut Command) -> String {
     let output = command.output().unwrap();
@@ -38,33 +37,9 @@ fn refused(command: &mut Command) -> String {
     stderr
 }
 
+/// A directory of its own for this file's databases ([`support::scratch_dir`]).
 fn scratch_dir() -> PathBuf {
-    static CLEANED: std::sync::Once = std::sync::Once::new();
-    CLEANED.call_once(|| {
-        let Ok(entries) = std::fs::read_dir(env!("CARGO_TARGET_TMPDIR")) else {
-            return;
-        };
-        for entry in entries.flatten() {
-            let stale = entry
-                .metadata()
-                .and_then(|m| m.modified())
-                .ok()
-                .and_then(|modified| modified.elapsed().ok())
-                .is_some_and(|age| age > Duration::from_secs(3600));
-            let ours = entry
-                .file_name()
-                .to_string_lossy()
-                .starts_with("chunkstream-cli-");
-            if stale && ours {
-                let _ = std::fs::remove_dir_all(entry.path());
-            }
-        }
-    });
-    tempfile::Builder::new()
-        .prefix("chunkstream-cli-")
-        .tempdir_in(env!("CARGO_TARGET_TMPDIR"))
-        .expect("temp dir")
-        .keep()
+    support::scratch_dir("chunkstream-cli-")
 }
 
 /// A copy of a database seeded once per test process with [`TICKETS`] tickets.

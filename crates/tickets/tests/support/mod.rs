@@ -25,16 +25,21 @@ pub(crate) fn run_blocking<F: std::future::Future<Output = ()> + Send + 'static>
     .expect("setup thread");
 }
 
-/// The URL of a new SQLite file `name`.db in a directory of its own under the target
-/// directory's scratch space (prefixed `prefix`), kept for the process's life; earlier
-/// runs' directories (older than an hour) are removed first.
-pub(crate) fn sqlite_url(prefix: &str, name: &str) -> String {
+/// A directory of its own under the target directory's scratch space (named
+/// `prefix`...), kept for the process's life (the processes using it may outlive a test's
+/// panic); earlier runs' directories (older than an hour) are removed first.
+pub(crate) fn scratch_dir(prefix: &str) -> PathBuf {
     remove_stale_dirs(prefix);
-    let dir = tempfile::Builder::new()
+    tempfile::Builder::new()
         .prefix(prefix)
         .tempdir_in(env!("CARGO_TARGET_TMPDIR"))
-        .expect("temp dir");
-    let path: PathBuf = dir.keep().join(format!("{name}.db"));
+        .expect("temp dir")
+        .keep()
+}
+
+/// The URL of a new SQLite file `name`.db in a [`scratch_dir`].
+pub(crate) fn sqlite_url(prefix: &str, name: &str) -> String {
+    let path = scratch_dir(prefix).join(format!("{name}.db"));
     format!("sqlite://{}?mode=rwc", path.display())
 }
 
