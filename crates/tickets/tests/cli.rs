@@ -9,8 +9,6 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
-use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
-
 mod support;
 
 /// Tickets in the database the shutdown tests use: enough (about 9 MB of JSON) that a
@@ -140,26 +138,6 @@ impl Drop for Server {
     }
 }
 
-/// A client that requests `/tickets` and stops reading after the response head, with a
-/// small receive buffer; the connection stays open until it is dropped.
-async fn stalled_client(addr: SocketAddr) -> tokio::net::TcpStream {
-    let socket = tokio::net::TcpSocket::new_v4().unwrap();
-    socket.set_recv_buffer_size(4096).unwrap();
-    let mut stream = socket.connect(addr).await.unwrap();
-    stream
-        .write_all(format!("GET /tickets HTTP/1.1\r\nHost: {addr}\r\n\r\n").as_bytes())
-        .await
-        .unwrap();
-    let mut head = [0_u8; 256];
-    let n = stream.read(&mut head).await.unwrap();
-    assert!(
-        head[..n].starts_with(b"HTTP/1.1 200"),
-        "{:?}",
-        String::from_utf8_lossy(&head[..n])
-    );
-    stream
-}
-
 /// Sends `signal` while a client holds a response it stopped reading: the process says it
 /// is shutting down, cuts the response after the grace period and exits with status 0.
 async fn signal_with_a_stalled_client_exits(signal: &str, name: &str) {
@@ -169,7 +147,8 @@ async fn signal_with_a_stalled_client_exits(signal: &str, name: &str) {
         TICKETS,
         &["--shutdown-timeout", "1", "--stall-timeout", "600"],
     );
-    let client = stalled_client(server.addr).await;
+    let (client, status) = support::stalled_reader(server.addr, "/tickets").await;
+    assert_eq!(status, 200);
     tokio::time::sleep(Duration::from_millis(300)).await;
     server.signal(signal);
     let status = server.wait(Duration::from_secs(30));
