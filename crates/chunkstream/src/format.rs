@@ -33,7 +33,7 @@ mod sse;
 mod text;
 
 pub use self::csv::{Csv, CsvError, QuoteStyle, Terminator};
-pub use self::envelope::{Envelope, EnvelopeError};
+pub use self::envelope::{Envelope, EnvelopeCursor, EnvelopeError, LastCursor, NoCursor};
 pub use self::sse::{Sse, SseError};
 pub use self::text::{Line, TextError, TextLines};
 

@@ -15,39 +15,93 @@ use crate::encode::{EncodeError, Encoder};
 use crate::error::StreamError;
 use crate::source::Cut;
 
-/// The cursor of the last item written, kept as the closure returned it and serialized
-/// once, when the body closes: serializing it for every item cost about 3% of writing
-/// the envelope.
-trait LastCursor: Send + Sync {
+/// What an [`Envelope`] keeps of its items for the cursor after the array: nothing
+/// ([`NoCursor`]), or the last item's cursor ([`LastCursor`], made by
+/// [`Envelope::with_cursor`]). Implemented by those two only.
+///
+/// The cursor is kept as the closure returned it and serialized once, when the body
+/// closes: serializing it for every item cost about 3% of writing the envelope. The item
+/// type is checked statically, so keeping a cursor is a store, with no dynamic call.
+pub trait EnvelopeCursor: Send + Sync + 'static + sealed::Sealed {
+    /// `,"name":` of the cursor field, if there is one.
+    #[doc(hidden)]
+    fn field(&self) -> Option<&[u8]>;
     /// Keeps the cursor of `item` (refused if it is not of the closure's item type).
-    fn keep(&mut self, item: &dyn Any) -> Result<(), EnvelopeError>;
+    #[doc(hidden)]
+    fn keep<T: 'static>(&mut self, item: &T) -> Result<(), EnvelopeError>;
     /// The kept cursor as JSON, into `out` (nothing when no item was kept).
+    #[doc(hidden)]
     fn write(&self, out: &mut Vec<u8>) -> Result<(), EnvelopeError>;
     /// Whether an item's cursor is kept.
+    #[doc(hidden)]
     fn is_kept(&self) -> bool;
-    /// The same closure with no cursor kept.
-    fn fresh(&self) -> Cursor;
+    /// The same settings with no cursor kept.
+    #[doc(hidden)]
+    fn fresh(&self) -> Self;
 }
 
-/// The cursor closure with the last item's cursor.
-type Cursor = Box<dyn LastCursor>;
+mod sealed {
+    pub trait Sealed {}
+    impl Sealed for super::NoCursor {}
+    impl<T, C, F> Sealed for super::LastCursor<T, C, F> {}
+}
 
-/// [`LastCursor`] for items of type `T` and a closure returning `C`.
-struct Typed<T, C, F> {
+/// An [`Envelope`] without a cursor field (the default).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct NoCursor;
+
+impl EnvelopeCursor for NoCursor {
+    fn field(&self) -> Option<&[u8]> {
+        None
+    }
+    #[inline]
+    fn keep<T: 'static>(&mut self, _item: &T) -> Result<(), EnvelopeError> {
+        Ok(())
+    }
+    fn write(&self, _out: &mut Vec<u8>) -> Result<(), EnvelopeError> {
+        Ok(())
+    }
+    fn is_kept(&self) -> bool {
+        false
+    }
+    fn fresh(&self) -> Self {
+        NoCursor
+    }
+}
+
+/// The cursor field of an [`Envelope`]: its name, the closure taking the cursor from an
+/// item of type `T`, and the last item's cursor (made by [`Envelope::with_cursor`]).
+pub struct LastCursor<T, C, F> {
+    field: Arc<[u8]>,
     of: Arc<F>,
     last: Option<C>,
     item: PhantomData<fn(&T)>,
 }
 
-impl<T, C, F> LastCursor for Typed<T, C, F>
+impl<T, C, F> fmt::Debug for LastCursor<T, C, F> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LastCursor")
+            .field("field", &String::from_utf8_lossy(&self.field))
+            .field("item", &std::any::type_name::<T>())
+            .field("kept", &self.last.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<T, C, F> EnvelopeCursor for LastCursor<T, C, F>
 where
     T: 'static,
     C: Serialize + Send + Sync + 'static,
     F: Fn(&T) -> C + Send + Sync + 'static,
 {
+    fn field(&self) -> Option<&[u8]> {
+        Some(&self.field)
+    }
+
     #[inline]
-    fn keep(&mut self, item: &dyn Any) -> Result<(), EnvelopeError> {
-        let Some(item) = item.downcast_ref::<T>() else {
+    fn keep<U: 'static>(&mut self, item: &U) -> Result<(), EnvelopeError> {
+        // Both types are known here: the check folds to a constant.
+        let Some(item) = (item as &dyn Any).downcast_ref::<T>() else {
             return Err(EnvelopeError::CursorType(std::any::type_name::<T>()));
         };
         self.last = Some((self.of)(item));
@@ -65,12 +119,13 @@ where
         self.last.is_some()
     }
 
-    fn fresh(&self) -> Cursor {
-        Box::new(Typed {
+    fn fresh(&self) -> Self {
+        LastCursor {
+            field: Arc::clone(&self.field),
             of: Arc::clone(&self.of),
-            last: None::<C>,
+            last: None,
             item: PhantomData,
-        })
+        }
     }
 }
 
@@ -129,13 +184,13 @@ where
 /// # Ok::<_, Box<dyn std::error::Error>>(())
 /// # }).unwrap();
 /// ```
-pub struct Envelope {
+pub struct Envelope<K = NoCursor> {
     /// `{`, the fields before, and `"name":[`.
     head: Arc<[u8]>,
     /// `,"count":` when asked for.
     count: Option<Arc<[u8]>>,
-    /// `,"next":` and the closure with the last item's cursor, when asked for.
-    cursor: Option<(Arc<[u8]>, Cursor)>,
+    /// The cursor field and the last item's cursor, when asked for.
+    cursor: K,
     /// `,"truncated":` and what tells it, when asked for.
     truncated: Option<(Arc<[u8]>, Cut)>,
     /// The last item's cursor as JSON, made by `before_close` (empty: none).
@@ -144,27 +199,24 @@ pub struct Envelope {
 
 /// A clone keeps the settings, not the cursor of what the original streamed: each body
 /// (each batch, on the parallel path) learns its own.
-impl Clone for Envelope {
+impl<K: EnvelopeCursor> Clone for Envelope<K> {
     fn clone(&self) -> Self {
         Envelope {
             head: Arc::clone(&self.head),
             count: self.count.clone(),
-            cursor: self
-                .cursor
-                .as_ref()
-                .map(|(name, cursor)| (Arc::clone(name), cursor.fresh())),
+            cursor: self.cursor.fresh(),
             truncated: self.truncated.clone(),
             next: Vec::new(),
         }
     }
 }
 
-impl fmt::Debug for Envelope {
+impl<K: EnvelopeCursor> fmt::Debug for Envelope<K> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Envelope")
             .field("head", &String::from_utf8_lossy(&self.head))
             .field("count", &self.count.is_some())
-            .field("cursor", &self.cursor.is_some())
+            .field("cursor", &self.cursor.field().is_some())
             .field("truncated", &self.truncated.is_some())
             .finish_non_exhaustive()
     }
@@ -188,12 +240,14 @@ impl Envelope {
         Envelope {
             head: head.into(),
             count: None,
-            cursor: None,
+            cursor: NoCursor,
             truncated: None,
             next: Vec::new(),
         }
     }
+}
 
+impl<K: EnvelopeCursor> Envelope<K> {
     /// Puts the fields of `fields` (which must serialize to a JSON object) before the
     /// array, in its order.
     ///
@@ -226,18 +280,25 @@ impl Envelope {
     /// Ends the object with `"name":cursor`, `cursor(last item)` as JSON (`null` for an
     /// empty body). The items must be of type `T`: an item of another type is refused
     /// ([`EnvelopeError::CursorType`]).
-    pub fn with_cursor<T: 'static, C: Serialize + Send + Sync + 'static>(
-        mut self,
-        name: &str,
-        cursor: impl Fn(&T) -> C + Send + Sync + 'static,
-    ) -> Self {
-        let last = Typed {
+    pub fn with_cursor<T, C, F>(self, name: &str, cursor: F) -> Envelope<LastCursor<T, C, F>>
+    where
+        T: 'static,
+        C: Serialize + Send + Sync + 'static,
+        F: Fn(&T) -> C + Send + Sync + 'static,
+    {
+        let cursor = LastCursor {
+            field: key(name),
             of: Arc::new(cursor),
-            last: None::<C>,
+            last: None,
             item: PhantomData,
         };
-        self.cursor = Some((key(name), Box::new(last)));
-        self
+        Envelope {
+            head: self.head,
+            count: self.count,
+            cursor,
+            truncated: self.truncated,
+            next: self.next,
+        }
     }
 
     /// Ends the object with `"name":true` when `cut` says the source had more items
@@ -257,7 +318,7 @@ impl Envelope {
     }
 }
 
-impl Format for Envelope {
+impl<K: EnvelopeCursor> Format for Envelope<K> {
     fn content_type(&self) -> &'static str {
         "application/json"
     }
@@ -278,14 +339,12 @@ impl Format for Envelope {
         encoder: &E,
         out: &mut Vec<u8>,
     ) -> Result<(), EncodeError> {
-        if let Some((_, cursor)) = &mut self.cursor {
-            cursor.keep(value).map_err(EncodeError::serialize)?;
-        }
+        self.cursor.keep(value).map_err(EncodeError::serialize)?;
         encoder.encode(value, out)
     }
 
     fn write_raw(&mut self, json: &[u8], out: &mut Vec<u8>) -> Result<(), EncodeError> {
-        if self.cursor.is_some() {
+        if self.cursor.field().is_some() {
             let err = EnvelopeError::CursorType("a typed item (not pre-encoded JSON)");
             return Err(EncodeError::serialize(err));
         }
@@ -294,19 +353,16 @@ impl Format for Envelope {
     }
 
     fn join(&mut self, batch: Self) {
-        if let (Some((_, mine)), Some((_, theirs))) = (&mut self.cursor, batch.cursor)
-            && theirs.is_kept()
-        {
-            *mine = theirs;
+        if batch.cursor.is_kept() {
+            self.cursor = batch.cursor;
         }
     }
 
     fn before_close(&mut self, _count: u64) -> Result<(), EncodeError> {
         self.next.clear();
-        match &self.cursor {
-            Some((_, cursor)) => cursor.write(&mut self.next).map_err(EncodeError::serialize),
-            None => Ok(()),
-        }
+        self.cursor
+            .write(&mut self.next)
+            .map_err(EncodeError::serialize)
     }
 
     fn close(&mut self, count: u64, out: &mut Vec<u8>) {
@@ -314,7 +370,7 @@ impl Format for Envelope {
         // Without a `truncated` field every body has a next cursor; with one, only a
         // body the limit cut.
         let more = self.truncated.as_ref().is_none_or(|(_, cut)| cut.is_cut());
-        if let Some((name, _)) = &self.cursor {
+        if let Some(name) = self.cursor.field() {
             out.extend_from_slice(name);
             match more && !self.next.is_empty() {
                 true => out.extend_from_slice(&self.next),
