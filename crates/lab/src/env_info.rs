@@ -53,7 +53,10 @@ impl Environment {
             ("cores", cores.to_string()),
             (
                 "profile",
-                if release { "release" } else { "debug" }.to_owned(),
+                match release {
+                    true => format!("release ({})", env!("LAB_RELEASE_SETTINGS")),
+                    false => "debug".to_owned(),
+                },
             ),
             ("pools", names(POOLS.iter().map(|p| p.name()).collect())),
             (

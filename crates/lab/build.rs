@@ -1,0 +1,44 @@
+//! Records the release profile's code generation settings (`lto`, `codegen-units`) for
+//! the reports' environment: they move the in-memory ratios by several percent, and
+//! cargo tells a binary only its opt-level and debug settings.
+
+use std::env;
+use std::fs;
+
+/// The settings that change what the optimizer sees across crates.
+const KEYS: [&str; 2] = ["lto", "codegen-units"];
+
+fn main() {
+    let manifest = concat!(env!("CARGO_MANIFEST_DIR"), "/../../Cargo.toml");
+    println!("cargo::rerun-if-changed={manifest}");
+    let text = fs::read_to_string(manifest).unwrap_or_default();
+    let settings: Vec<String> = KEYS
+        .iter()
+        .map(|key| {
+            let var = format!(
+                "CARGO_PROFILE_RELEASE_{}",
+                key.to_uppercase().replace('-', "_")
+            );
+            println!("cargo::rerun-if-env-changed={var}");
+            let value = env::var(&var)
+                .ok()
+                .or_else(|| release_setting(&text, key))
+                .unwrap_or_else(|| "default".to_owned());
+            format!("{key}={value}")
+        })
+        .collect();
+    println!(
+        "cargo::rustc-env=LAB_RELEASE_SETTINGS={}",
+        settings.join(" ")
+    );
+}
+
+/// `key`'s value in the workspace manifest's `[profile.release]` table, if set there.
+fn release_setting(manifest: &str, key: &str) -> Option<String> {
+    let table = manifest.split("[profile.release]").nth(1)?;
+    let table = table.split("\n[").next()?;
+    table.lines().find_map(|line| {
+        let (k, v) = line.split_once('=')?;
+        (k.trim() == key).then(|| v.trim().trim_matches('"').to_owned())
+    })
+}
