@@ -153,18 +153,19 @@ impl Compare {
         interval(self.ratio, self.ratio_lo, self.ratio_hi, pairs)
     }
 
-    /// A chunkstream row on the direct path, JSON array.
+    /// A chunkstream row on `path` (`stream`: the direct one), JSON array.
     pub(crate) fn is_chunkstream(
         &self,
         workload: &str,
         source: &str,
+        path: &str,
         pool: &str,
         encoder: &str,
     ) -> bool {
         self.workload == workload
             && self.source == source
             && self.format == "json_array"
-            && self.path == "stream"
+            && self.path == path
             && self.contestant == "chunkstream"
             && self.pool == pool
             && self.encoder == encoder

@@ -459,12 +459,12 @@ fn contestants(source: &'static str) -> Vec<(&'static str, Who)> {
             .collect(),
         // Every pool on the direct path; the other paths with the default pool; each
         // path from a server that leaves Nagle's algorithm on (as `axum::serve` does
-        // unless told otherwise); the default features' encoder; the peers.
+        // unless told otherwise); the default features' encoder on each path; the peers.
         HTTP => every_pool
             .chain([on(Path::Spawn), on(Path::Parallel)])
             .map(from)
             .chain([Path::Item, Path::Spawn, Path::Parallel].map(|p| (HTTP_NAGLE, on(p))))
-            .chain([sonic(Path::Item), sonic(Path::Spawn)].map(from))
+            .chain([Path::Item, Path::Spawn, Path::Parallel].map(|p| from(sonic(p))))
             .chain(PEERS.map(|p| from(Peer(p))))
             .collect(),
         // The channel and the databases: every pool with serde_json, and the peers.

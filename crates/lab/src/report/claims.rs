@@ -445,39 +445,61 @@ fn chunkstream_row<'a>(
     pool: &str,
     encoder: &str,
 ) -> Option<&'a record::Compare> {
+    path_row(compare, workload, source, "stream", pool, encoder)
+}
+
+/// The chunkstream row of a workload and source on `path`, with a pool and an encoder.
+fn path_row<'a>(
+    compare: Option<&'a [record::Compare]>,
+    workload: &str,
+    source: &str,
+    path: &str,
+    pool: &str,
+    encoder: &str,
+) -> Option<&'a record::Compare> {
     compare_row(compare, |r| {
-        r.is_chunkstream(workload, source, pool, encoder)
+        r.is_chunkstream(workload, source, path, pool, encoder)
     })
 }
 
 /// The HTTP targets: one download of tickets over loopback at least
-/// [`HTTP_TARGET`] of the serde_json limit, and on every workload the HTTP row above
-/// the best axum-streams row (the ratio of the two ratios, whole interval above 1).
-/// Both for chunkstream with its default features' encoder on the direct path, with
-/// the serde_json row's figure beside it.
+/// [`HTTP_TARGET`] of the serde_json limit, on the direct path and with two encoding
+/// workers; and on every workload the direct path's HTTP row above the best
+/// axum-streams row (the ratio of the two ratios, whole interval above 1). Each for
+/// chunkstream with its default features' encoder, with the serde_json row's figure
+/// beside it.
 fn http_targets(compare: Option<&[record::Compare]>) -> Vec<Verdict> {
-    let http_row = |workload: &str, encoder: &str| {
-        chunkstream_row(compare, workload, "http", "freelist", encoder).map(record::Compare::ratio)
+    let row_on = |path, workload: &str, encoder: &str| {
+        path_row(compare, workload, "http", path, "freelist", encoder).map(record::Compare::ratio)
     };
+    let http_row = |workload: &str, encoder: &str| row_on("stream", workload, encoder);
     let shown = |e: Option<Estimate>| e.map_or("-".to_owned(), |e| e.show(3));
     let http_limit = limit_row(compare, "http limit").map(record::Compare::ratio);
-    let over_serde = |encoder| {
+    let over_serde = |path, encoder| {
         Some(combine(&[
-            (http_row("tickets", encoder)?, 1.0),
+            (row_on(path, "tickets", encoder)?, 1.0),
             (http_limit?, 1.0),
         ]))
     };
-    let mut out = vec![target(
-        "tickets over loopback HTTP, one download, default features (sonic-rs), \
-         over the serde_json limit",
-        &format!(">= {HTTP_TARGET}x"),
-        over_serde("sonic-rs").map(|ratio| {
-            let serde = shown(over_serde("serde_json"));
-            let words = format!("{}x (serde_json on the same path: {serde}x)", ratio.show(3));
-            (words, ratio, HTTP_TARGET, true)
-        }),
-        RUN_COMPARE,
-    )];
+    let one_download = |path, how| {
+        target(
+            &format!(
+                "tickets over loopback HTTP, one download, default features (sonic-rs), \
+                 {how}, over the serde_json limit"
+            ),
+            &format!(">= {HTTP_TARGET}x"),
+            over_serde(path, "sonic-rs").map(|ratio| {
+                let serde = shown(over_serde(path, "serde_json"));
+                let words = format!("{}x (serde_json on the same path: {serde}x)", ratio.show(3));
+                (words, ratio, HTTP_TARGET, true)
+            }),
+            RUN_COMPARE,
+        )
+    };
+    let mut out = vec![
+        one_download("stream", "direct path"),
+        one_download("parallel", "two encoding workers (parallel path)"),
+    ];
     for workload in ["tickets", "small", "large"] {
         let peer = compare
             .into_iter()
