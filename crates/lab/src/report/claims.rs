@@ -1058,12 +1058,27 @@ mod tests {
     }
 
     /// The HTTP targets combine a row's ratio to the HTTP limit with the HTTP limit's
-    /// ratio to serde_json's (0.40 x 2.5 = 1.0 here, met against 0.9), and judge each
-    /// workload's row against the best axum-streams row by the ratio of the two.
+    /// ratio to serde_json's (0.40 x 2.5 = 1.0 here, met against 0.9; on the parallel
+    /// path 0.34 x 2.5 = 0.85, missed), and judge each workload's direct row against the
+    /// best axum-streams row by the ratio of the two.
     #[test]
     fn http_targets_combine_the_ratios_and_pick_the_best_peer() {
         let rows = [
             ("-", "http limit", "-", "serde_json", [2.5, 2.45, 2.55]),
+            (
+                "parallel",
+                "chunkstream",
+                "freelist",
+                "sonic-rs",
+                [0.34, 0.335, 0.345],
+            ),
+            (
+                "parallel",
+                "chunkstream",
+                "freelist",
+                "serde_json",
+                [0.26, 0.25, 0.27],
+            ),
             (
                 "stream",
                 "chunkstream",
@@ -1112,16 +1127,26 @@ mod tests {
             "{:?}",
             v[0]
         );
-        // 0.40 against the best peer's 0.41: the interval straddles 1.
-        assert_eq!(v[1].verdict, INCONCLUSIVE, "{:?}", v[1]);
+        assert!(v[0].what.contains("direct path"), "{:?}", v[0]);
+        // The parallel path's own rows, not the direct path's.
+        assert!(v[1].what.contains("two encoding workers"), "{:?}", v[1]);
+        assert_eq!(v[1].verdict, "missed", "{:?}", v[1]);
+        assert!(v[1].measured.starts_with("0.850 ["), "{:?}", v[1]);
         assert!(
-            v[1].measured.contains("axum-streams bytes=32KiB"),
+            v[1].measured.contains("serde_json on the same path: 0.650"),
             "{:?}",
             v[1]
         );
+        // 0.40 against the best peer's 0.41: the interval straddles 1.
+        assert_eq!(v[2].verdict, INCONCLUSIVE, "{:?}", v[2]);
+        assert!(
+            v[2].measured.contains("axum-streams bytes=32KiB"),
+            "{:?}",
+            v[2]
+        );
         // No rows for the other workloads.
-        assert_eq!(v[2].verdict, NOT_MEASURED);
         assert_eq!(v[3].verdict, NOT_MEASURED);
+        assert_eq!(v[4].verdict, NOT_MEASURED);
     }
 
     /// Each format against its own limit by the interval rule, and CSV and the envelope
