@@ -100,7 +100,7 @@ where
 
     #[inline]
     fn keep<U: 'static>(&mut self, item: &U) -> Result<(), EnvelopeError> {
-        // Both types are known here: the check folds to a constant.
+        // Both types are known at compile time: the optimizer can fold the check.
         let Some(item) = (item as &dyn Any).downcast_ref::<T>() else {
             return Err(EnvelopeError::CursorType(std::any::type_name::<T>()));
         };

@@ -705,6 +705,41 @@ async fn envelope_round_trips_through_python_on_every_path() {
     assert!(Envelope::new("data").with_fields(&[1, 2]).is_err());
 }
 
+/// The cursor closure takes one item type: an item of another type, or pre-encoded
+/// JSON, is an encode error at the first item on every path, naming the type the
+/// closure takes, and nothing that looks like a complete envelope is produced.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn envelope_cursor_refuses_items_of_another_type() {
+    let envelope = Envelope::new("data").with_cursor("next", |id: &u64| *id);
+    let err = on_every_path(&streamer(envelope), &corpus(20))
+        .await
+        .unwrap_err();
+    let StreamError::Encode { index, .. } = &err else {
+        panic!("expected an encode error, got {err}");
+    };
+    assert_eq!(*index, 0, "{err}");
+    assert!(err.to_string().contains("`u64`"), "{err}");
+
+    let envelope = Envelope::new("data").with_cursor("next", |r: &Row| r.id);
+    let err = streamer(envelope)
+        .json(source::from_iter([RawJson::from(r#"{"id":1}"#)]))
+        .collect_bytes()
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, StreamError::Encode { index: 0, .. })
+            && err.to_string().contains("pre-encoded"),
+        "{err}"
+    );
+    // Without a cursor, pre-encoded items go in as they are.
+    let body = streamer(Envelope::new("data").with_count("n"))
+        .json(source::from_iter([RawJson::from(r#"{"id":1}"#)]))
+        .collect_bytes()
+        .await
+        .unwrap();
+    assert_eq!(&body[..], br#"{"data":[{"id":1}],"n":1}"#);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn envelope_over_http_and_its_error_field() {
     async fn page() -> StreamResponse {
