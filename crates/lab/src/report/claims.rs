@@ -1063,44 +1063,17 @@ mod tests {
     /// best axum-streams row by the ratio of the two.
     #[test]
     fn http_targets_combine_the_ratios_and_pick_the_best_peer() {
+        // chunkstream with the freelist pool on a path with an encoder.
+        let ours = |path, encoder, r| (path, "chunkstream", "freelist", encoder, r);
+        let peer = |name, r| ("-", name, "-", "-", r);
         let rows = [
             ("-", "http limit", "-", "serde_json", [2.5, 2.45, 2.55]),
-            (
-                "parallel",
-                "chunkstream",
-                "freelist",
-                "sonic-rs",
-                [0.34, 0.335, 0.345],
-            ),
-            (
-                "parallel",
-                "chunkstream",
-                "freelist",
-                "serde_json",
-                [0.26, 0.25, 0.27],
-            ),
-            (
-                "stream",
-                "chunkstream",
-                "freelist",
-                "sonic-rs",
-                [0.40, 0.39, 0.41],
-            ),
-            (
-                "stream",
-                "chunkstream",
-                "freelist",
-                "serde_json",
-                [0.30, 0.29, 0.31],
-            ),
-            ("-", "axum-streams", "-", "-", [0.20, 0.19, 0.21]),
-            (
-                "-",
-                "axum-streams bytes=32KiB",
-                "-",
-                "-",
-                [0.41, 0.40, 0.42],
-            ),
+            ours("parallel", "sonic-rs", [0.34, 0.335, 0.345]),
+            ours("parallel", "serde_json", [0.26, 0.25, 0.27]),
+            ours("stream", "sonic-rs", [0.40, 0.39, 0.41]),
+            ours("stream", "serde_json", [0.30, 0.29, 0.31]),
+            peer("axum-streams", [0.20, 0.19, 0.21]),
+            peer("axum-streams bytes=32KiB", [0.41, 0.40, 0.42]),
         ];
         let t: Vec<record::Compare> = rows
             .iter()
