@@ -162,9 +162,11 @@ pub trait FromPoolConfig: BufferPool + Sized {
 }
 
 impl<P: BufferPool + ?Sized> BufferPool for std::sync::Arc<P> {
+    #[inline]
     fn get(&self) -> Vec<u8> {
         (**self).get()
     }
+    #[inline]
     fn put(&self, buf: Vec<u8>) {
         (**self).put(buf)
     }
