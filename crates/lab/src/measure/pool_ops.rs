@@ -103,11 +103,7 @@ impl std::fmt::Debug for GoPool<'_> {
 }
 
 /// `reps` get + put on this thread: seconds per op.
-fn one_thread(
-    get: &(dyn Fn() -> Vec<u8> + Sync),
-    put: &(dyn Fn(Vec<u8>) + Sync),
-    reps: u64,
-) -> f64 {
+fn one_thread<G: Get, P: Put>(get: &G, put: &P, reps: u64) -> f64 {
     let start = Instant::now();
     for _ in 0..reps {
         let buf = get();
@@ -118,11 +114,7 @@ fn one_thread(
 
 /// `reps` gets on this thread and puts on another, [`HANDOFF`] at a time: seconds per
 /// op, counting only the get and put calls (the hand-over is not timed).
-fn cross_thread(
-    get: &(dyn Fn() -> Vec<u8> + Sync),
-    put: &(dyn Fn(Vec<u8>) + Sync),
-    reps: u64,
-) -> f64 {
+fn cross_thread<G: Get, P: Put>(get: &G, put: &P, reps: u64) -> f64 {
     let (to_worker, work) = sync_channel::<Vec<Vec<u8>>>(1);
     let (to_main, back) = sync_channel::<(Vec<Vec<u8>>, Duration)>(1);
     std::thread::scope(|s| {
@@ -164,11 +156,7 @@ fn cross_thread(
 
 /// Two threads, each `reps` get + put at the same time: seconds per op on one thread
 /// (the slower thread's time over `reps`).
-fn two_threads(
-    get: &(dyn Fn() -> Vec<u8> + Sync),
-    put: &(dyn Fn(Vec<u8>) + Sync),
-    reps: u64,
-) -> f64 {
+fn two_threads<G: Get, P: Put>(get: &G, put: &P, reps: u64) -> f64 {
     let barrier = Barrier::new(2);
     std::thread::scope(|s| {
         let run = || {
@@ -181,13 +169,47 @@ fn two_threads(
     })
 }
 
-type Shape = fn(&(dyn Fn() -> Vec<u8> + Sync), &(dyn Fn(Vec<u8>) + Sync), u64) -> f64;
+/// Takes a buffer (a pool's `get`, or a fresh `Vec`).
+trait Get: Fn() -> Vec<u8> + Sync {}
+impl<T: Fn() -> Vec<u8> + Sync> Get for T {}
 
-const SHAPES: [(&str, Shape); 3] = [
-    (ONE_THREAD, one_thread),
-    (CROSS_THREAD, cross_thread),
-    (TWO_THREADS, two_threads),
-];
+/// Gives a buffer back (a pool's `put`, or a drop).
+trait Put: Fn(Vec<u8>) + Sync {}
+impl<T: Fn(Vec<u8>) + Sync> Put for T {}
+
+/// The cases timed against a fresh buffer.
+#[derive(Clone, Copy, Debug)]
+enum Shape {
+    OneThread,
+    CrossThread,
+    TwoThreads,
+}
+
+impl Shape {
+    /// In the table's order.
+    const ALL: [Shape; 3] = [Shape::OneThread, Shape::CrossThread, Shape::TwoThreads];
+
+    fn name(self) -> &'static str {
+        match self {
+            Shape::OneThread => ONE_THREAD,
+            Shape::CrossThread => CROSS_THREAD,
+            Shape::TwoThreads => TWO_THREADS,
+        }
+    }
+
+    /// Times `reps` of this case with these calls: seconds per op.
+    ///
+    /// Generic, so each contestant's calls are compiled in as chunkstream compiles its
+    /// pool's (a type parameter, no dynamic call per get or put); the Go side calls its
+    /// pool through the Go package's `BufferPool` interface, as that package does.
+    fn time<G: Get, P: Put>(self, get: &G, put: &P, reps: u64) -> f64 {
+        match self {
+            Shape::OneThread => one_thread(get, put, reps),
+            Shape::CrossThread => cross_thread(get, put, reps),
+            Shape::TwoThreads => two_threads(get, put, reps),
+        }
+    }
+}
 
 /// One row of the table, from slices of alternations (each interval resamples the
 /// slices, then the pairs); `go_slices` says which slices of Go were kept.
@@ -237,15 +259,11 @@ pub(crate) fn measure(
     mut go: Option<GoPool<'_>>,
 ) -> Result<Vec<record::PoolOps>, BoxError> {
     let config = PoolConfig::default();
-    let size = config.buffer_size;
-    let fresh = move || Vec::with_capacity(size);
-    let free = |buf: Vec<u8>| drop(buf);
     let mut table = Vec::new();
 
     struct Cases<'a, 'g> {
         schedule: &'a Schedule,
-        fresh: &'a (dyn Fn() -> Vec<u8> + Sync),
-        free: &'a (dyn Fn(Vec<u8>) + Sync),
+        buffer_size: usize,
         go: Option<&'a mut GoPool<'g>>,
     }
     /// A row: case, reference, slices, hit rate, Go's slices kept.
@@ -255,11 +273,14 @@ pub(crate) fn measure(
         fn run<P: BufferPool>(self, pool: Arc<P>) -> Self::Output {
             let get = || pool.get();
             let put = |buf: Vec<u8>| pool.put(buf);
+            let size = self.buffer_size;
+            let fresh = move || Vec::with_capacity(size);
+            let free = |buf: Vec<u8>| drop(buf);
             let mut rows = Vec::new();
-            for (case, shape) in SHAPES {
+            for shape in Shape::ALL {
                 let before = pool.stats();
-                let mut theirs = |reps: u64| Ok(shape(self.fresh, self.free, reps));
-                let mut mine = |reps: u64| Ok(shape(&get, &put, reps));
+                let mut theirs = |reps: u64| Ok(shape.time(&fresh, &free, reps));
+                let mut mine = |reps: u64| Ok(shape.time(&get, &put, reps));
                 mine(1000)?; // warm-up: fills the pool
                 let series = paired::alternate(&mut theirs, &mut mine, self.schedule)?;
                 let after = pool.stats();
@@ -267,7 +288,7 @@ pub(crate) fn measure(
                     (after.hits - before.hits) as f64,
                     (after.taken() - before.taken()) as f64,
                 );
-                rows.push((case, FRESH, vec![series], hit_rate, String::new()));
+                rows.push((shape.name(), FRESH, vec![series], hit_rate, String::new()));
             }
             if let Some(go) = self.go {
                 let mut mine = |reps: u64| Ok(one_thread(&get, &put, reps));
@@ -290,8 +311,7 @@ pub(crate) fn measure(
             config,
             Cases {
                 schedule,
-                fresh: &fresh,
-                free: &free,
+                buffer_size: config.buffer_size,
                 go: if kind.pools() { go.as_mut() } else { None },
             },
         )?;
