@@ -306,8 +306,14 @@ const COMPARE_PASSES: usize = 1;
 /// Many short slices rather than a few long ones: each is a fresh Go process, and Go's
 /// speed differs between processes more than within one, so the median settles with
 /// the number of processes sampled: with 30 on each side (and the warm-up) two runs
-/// agree to 2%.
+/// agreed to 2% on an Intel machine of this kind.
 const GO_SLICES_EACH_SIDE: usize = 30;
+
+/// Seconds of paired blocks in all the slices of one Go setting (one core, or every
+/// core). 3 s (0.1 s a slice) left the headline moving 3.6% between two runs on an AMD
+/// machine of this kind, whose speed varies within a process from one second to the
+/// next; the slices' warm-ups (400 ms each) cost more than the doubling.
+const GO_BULK_SECONDS: f64 = 6.0;
 /// The same with `--quick`.
 const GO_SLICES_EACH_SIDE_QUICK: usize = 2;
 
@@ -352,7 +358,7 @@ impl GoSide {
             run: go_bench::GoRun::start(tickets, if quick { GO_WARM_UP_QUICK } else { GO_WARM_UP }),
             rust: Streaming(built.chunks),
             bytes,
-            bulk: schedule(3.0 / GO_SLICES_EACH_SIDE as f64, 9),
+            bulk: schedule(GO_BULK_SECONDS / GO_SLICES_EACH_SIDE as f64, 9),
             side: schedule(2.0, 31),
             quick,
         }
