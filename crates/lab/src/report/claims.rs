@@ -716,35 +716,34 @@ pub(crate) fn targets(inputs: &Inputs<'_>) -> Vec<Verdict> {
         RUN_COMPARE,
     ));
 
+    // (case, what, (line, target), reference, why it is not judged): the row against
+    // Go's sync.Pool is judged only when Go ran here, as the pool claim is.
     let go_absent = go_missing(inputs);
-    // (case, what, (line, target), reference, missing): the row against Go's sync.Pool
-    // is judged only when Go ran here, as the pool claim is.
-    for (case, what, (line, words), reference, missing) in [
+    for (case, what, (line, words), reference, absent) in [
         (
             pool_ops::ONE_THREAD,
             "pool get + put, best strategy, one thread",
             (1.0, "cheaper than a fresh Vec + drop (< 1x)"),
             "a fresh Vec",
-            RUN_COMPARE,
+            None,
         ),
         (
             pool_ops::CROSS_THREAD,
             "pool get + put, best strategy, get on one thread and put on another",
             (POOL_TARGET, "at most half a fresh Vec + drop (<= 0.5x)"),
             "a fresh Vec",
-            RUN_COMPARE,
+            None,
         ),
         (
             pool_ops::VS_GO,
             "pool get + put, best strategy, one thread, against Go's sync.Pool",
             (POOL_TARGET, "at most half of Go's (<= 0.5x, same run)"),
             "Go's sync.Pool",
-            go_absent.as_deref().unwrap_or(RUN_COMPARE),
+            go_absent.as_deref(),
         ),
     ] {
-        let go_row = case == pool_ops::VS_GO;
-        let judged = (!go_row || go_absent.is_none()).then_some(inputs.pool_ops);
-        let measured = best_pool(judged.flatten(), case).map(|r| {
+        let best = absent.is_none().then(|| best_pool(inputs.pool_ops, case));
+        let measured = best.flatten().map(|r| {
             let words = format!(
                 "{}x {reference} ({}: {} ns vs {} ns)",
                 r.ratio().show(2),
@@ -754,7 +753,7 @@ pub(crate) fn targets(inputs: &Inputs<'_>) -> Vec<Verdict> {
             );
             (words, r.ratio(), line, false)
         });
-        out.push(target(what, words, measured, missing));
+        out.push(target(what, words, measured, absent.unwrap_or(RUN_COMPARE)));
     }
 
     let sonic_limit = limit_row(inputs.compare, "sonic-rs limit");
