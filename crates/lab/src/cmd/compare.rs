@@ -308,14 +308,14 @@ const COMPARE_PASSES: usize = 1;
 /// the number of processes sampled: with 30 on each side (and the warm-up) two runs
 /// agreed to 2% on an Intel machine of this kind.
 const GO_SLICES_EACH_SIDE: usize = 30;
+/// The same with `--quick`.
+const GO_SLICES_EACH_SIDE_QUICK: usize = 2;
 
 /// Seconds of paired blocks in all the slices of one Go setting (one core, or every
 /// core). 3 s (0.1 s a slice) left the headline moving 3.6% between two runs on an AMD
 /// machine of this kind, whose speed varies within a process from one second to the
 /// next; the slices' warm-ups (400 ms each) cost more than the doubling.
 const GO_BULK_SECONDS: f64 = 6.0;
-/// The same with `--quick`.
-const GO_SLICES_EACH_SIDE_QUICK: usize = 2;
 
 /// Go's own streaming time on each fresh process before its slice is timed (see
 /// `GoBlocks::warm_up`): 100-300 ms of start-up here, so 400 ms. Slices of a few dozen

@@ -7,9 +7,10 @@
 //!   allocating at once;
 //! - and, when Go is there, the Go package's `sync.Pool` beside Go's own allocation,
 //!   and each strategy beside Go's `sync.Pool` (the figure for the Go claim of 8.37 ns).
-//!   Go's `sync.Pool` runs in two states here: about 13 ns per get + put, or about 18
-//!   for stretches of a second or more, changing between processes and within one
-//!   (chunkstream's side, timed in the same pairs, does not slow down with it). So the
+//!   Go's `sync.Pool` ran in two states on the Intel machines of earlier runs: about 13
+//!   ns per get + put, or about 18 for stretches of a second or more, changing between
+//!   processes and within one (chunkstream's side, timed in the same pairs, does not slow
+//!   down with it). So the
 //!   Go rows are measured in slices, each on a fresh Go process, and keep the slices
 //!   where Go ran within [`FAST_BAND`] of its fastest: the comparison is with Go at its
 //!   best, whichever share of slices that was, and says how many slices it kept.
