@@ -3,6 +3,15 @@
 //! reference first and last (R C R C ... C R), so both see the same noise. Each
 //! contestant block gives one ratio, against the mean of the two reference blocks
 //! around it; the report gives the median ratio with a bootstrap 95% interval.
+//!
+//! Each pair (a contestant block and the reference block after it) runs with the stack
+//! at another depth ([`STACK_STEPS`] depths in turn). Where the stack lies relative to
+//! the heap buffers moves a ratio by a few percent on these machines (the stack's start
+//! is random per process; a probe of the envelope over its limit gave 0.920 to 0.976 in
+//! six processes, 0.963 to 0.968 with address randomization off, 0.939 to 0.988 as the
+//! environment's size moved the stack). Without rotation a run measured one layout and
+//! its verdict did not survive a rerun; rotating, a run's median is over layouts (the
+//! same probe: 0.964 to 0.973 in six processes).
 
 use std::time::{Duration, Instant};
 
@@ -128,8 +137,34 @@ pub(crate) fn alternate(
     )
 }
 
+/// Stack depths a run's pairs rotate through: about 80 bytes each (the frame of
+/// [`at_depth`]), so together they span a 4 KiB page in steps of one or two cache lines.
+pub(crate) const STACK_STEPS: usize = 64;
+
+/// The stack depth of pair `pair`: every one of the [`STACK_STEPS`] in turn, in an
+/// order that does not climb steadily (37 is prime to 64).
+fn depth_of(pair: usize) -> usize {
+    pair * 37 % STACK_STEPS
+}
+
+/// Runs `block(reps)` with the stack `steps` frames deeper than here.
+#[inline(never)]
+fn at_depth(steps: usize, block: &mut Block<'_>, reps: u64) -> Result<f64, BoxError> {
+    // The frame's size: 48 bytes of padding, kept by reading it after the call (which
+    // also rules out a tail call that would reuse the frame).
+    let pad = [0u8; 48];
+    std::hint::black_box(&pad);
+    let out = match steps {
+        0 => block(reps),
+        _ => at_depth(steps - 1, block, reps),
+    };
+    std::hint::black_box(&pad);
+    out
+}
+
 /// Alternates with given block sizes: R C R C ... C R, as many pairs as fit the budget
-/// (measured from the first pairs), within the schedule's bounds.
+/// (measured from the first pairs), within the schedule's bounds; each pair (C R) at
+/// its own stack depth ([`depth_of`]).
 pub(crate) fn alternate_with(
     reference: &mut Block<'_>,
     reference_reps: u64,
@@ -147,8 +182,13 @@ pub(crate) fn alternate_with(
     let budget = schedule.budget.as_secs_f64();
     let min = schedule.min_pairs.max(1);
     loop {
-        series.contestant.push(contestant(contestant_reps)?);
-        series.reference.push(reference(reference_reps)?);
+        let depth = depth_of(series.contestant.len());
+        series
+            .contestant
+            .push(at_depth(depth, contestant, contestant_reps)?);
+        series
+            .reference
+            .push(at_depth(depth, reference, reference_reps)?);
         let done = series.contestant.len();
         if done >= schedule.max_pairs.max(min) {
             break;
@@ -198,6 +238,32 @@ mod tests {
         assert_eq!(*order.borrow(), "RCRCRCR");
         assert_eq!(s.speed().median, 0.5);
         assert_eq!(s.reference_variation(), 0.0);
+    }
+
+    #[test]
+    fn pairs_run_at_every_stack_depth_in_turn() {
+        // Where a local of the block lies, per pair.
+        let spot = |_reps: u64| {
+            let local = 0u8;
+            Ok(std::ptr::from_ref(std::hint::black_box(&local)).addr() as f64)
+        };
+        let (mut r, mut c) = (spot, spot);
+        let schedule = Schedule {
+            block: Duration::ZERO,
+            budget: Duration::ZERO,
+            min_pairs: STACK_STEPS,
+            max_pairs: STACK_STEPS,
+        };
+        let s = alternate_with(&mut r, 1, &mut c, 1, &schedule).unwrap();
+        // A contestant block and the reference block after it share their depth.
+        assert_eq!(s.contestant, s.reference[1..]);
+        // Every pair is at another depth, and they spread over a page.
+        let mut at: Vec<u64> = s.contestant.iter().map(|&a| a as u64).collect();
+        let span = at.iter().max().unwrap() - at.iter().min().unwrap();
+        at.sort_unstable();
+        at.dedup();
+        assert_eq!(at.len(), STACK_STEPS);
+        assert!(span >= 2048, "the depths span {span} bytes");
     }
 
     #[test]
