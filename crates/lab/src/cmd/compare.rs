@@ -484,6 +484,17 @@ const MEMORY: &str = "memory";
 const HTTP: &str = "http";
 /// The source of the HTTP rows served without `TCP_NODELAY`.
 const HTTP_NAGLE: &str = "http (Nagle on)";
+/// The peer every chunkstream HTTP row is also paired with (its default
+/// configuration, one frame per item), served by the same server.
+const HTTP_PEER: PeerKind = PeerKind::AxumStreams;
+
+/// The limit group of the HTTP rows of `source` paired with [`HTTP_PEER`].
+pub(crate) fn peer_limit(source: &str) -> String {
+    match source {
+        HTTP => HTTP_PEER.name().to_owned(),
+        _ => format!("{}, Nagle on", HTTP_PEER.name()),
+    }
+}
 
 /// The ratio group of a workload and a limit (an encoder's name, or `http`).
 fn group(workload: &str, limit: &str) -> String {
@@ -610,19 +621,55 @@ impl Matrix {
         }
         for (source, who) in contestants(HTTP) {
             let (meta, group) = rows.meta(source, who);
-            let mut entry = rows.entry(meta, group, Box::new(Limit::new(items)));
-            let body = match who {
-                Who::Chunkstream(pool, encoder, format, path) => {
-                    let config = ChunkConfig::default();
-                    let built = scenario::chunkstream(pool, encoder, &config, format, path, memory);
-                    entry.stats = Some(built.stats);
-                    sources::chunkstream_body(built.streams)
-                }
-                Who::Peer(peer) => sources::peer_body(peer, memory),
-            };
-            self.serve(entry, body, source == HTTP);
+            self.serve_http(
+                rows.entry(meta, group, Box::new(Limit::new(items))),
+                who,
+                memory,
+            );
+        }
+        // Every chunkstream HTTP row again, paired with axum-streams served by the same
+        // server. The HTTP limit runs in one of two modes (about 4 or 8 GB/s for large
+        // items here) from one row to the next, and a row's ratio to it moves with the
+        // mode, so a chunkstream row and a peer row compared through their ratios to it
+        // may not be like for like; paired block by block, both sides see one mode.
+        for source in [HTTP, HTTP_NAGLE] {
+            let paired = group(workload, &peer_limit(source));
+            let (meta, _) = rows.meta(source, Who::Peer(HTTP_PEER));
+            let mut reference = rows.entry(meta, paired.clone(), Box::new(Limit::new(items)));
+            reference.is_limit = true;
+            self.serve_http(reference, Who::Peer(HTTP_PEER), memory);
+            let ours = contestants(HTTP)
+                .into_iter()
+                .filter(|&(s, who)| s == source && matches!(who, Who::Chunkstream(..)));
+            for (source, who) in ours {
+                let meta = rows.meta(source, who).0;
+                let entry = rows.entry(meta, paired.clone(), Box::new(Limit::new(items)));
+                self.serve_http(entry, who, memory);
+            }
         }
         Ok(())
+    }
+
+    /// `who` serving `make`'s items over HTTP as `entry` (from the server its source
+    /// names).
+    fn serve_http<F, S, U, E>(&mut self, mut entry: Entry<Meta>, who: Who, make: F)
+    where
+        F: Fn() -> S + Copy + Send + Sync + 'static,
+        S: Stream<Item = Result<U, E>> + Send + 'static,
+        U: Serialize + Send + Sync + 'static,
+        E: Into<BoxError> + Send + 'static,
+    {
+        let body = match who {
+            Who::Chunkstream(pool, encoder, format, path) => {
+                let config = ChunkConfig::default();
+                let built = scenario::chunkstream(pool, encoder, &config, format, path, make);
+                entry.stats = Some(built.stats);
+                sources::chunkstream_body(built.streams)
+            }
+            Who::Peer(peer) => sources::peer_body(peer, make),
+        };
+        let nodelay = entry.meta.source == HTTP;
+        self.serve(entry, body, nodelay);
     }
 
     /// The formats' rows ([`FORMATS`]) on `tickets` from memory, each against its
@@ -790,7 +837,7 @@ impl Matrix {
         let nagle = Server::start(nagle_routes, false)?;
         self.connect(&server, &nagle);
         let block = options.block();
-        let budget = options.budget.unwrap_or(if quick { 3.0 } else { 130.0 });
+        let budget = options.budget.unwrap_or(if quick { 3.0 } else { 140.0 });
         let contestants = self.entries.iter().filter(|e| !e.is_limit).count();
         let plan = Plan {
             schedule: Schedule {

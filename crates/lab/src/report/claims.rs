@@ -462,6 +462,14 @@ fn chunkstream_row<'a>(
 /// chunkstream with its default features' encoder, with the serde_json row's figure
 /// beside it.
 fn http_targets(compare: Option<&[record::Compare]>) -> Vec<Verdict> {
+    // The rows against the HTTP limit (each is also paired with a peer).
+    let against_limit = compare.map(|c| {
+        c.iter()
+            .filter(|r| r.limit == "http")
+            .cloned()
+            .collect::<Vec<_>>()
+    });
+    let compare = against_limit.as_deref();
     let row_on = |path, workload: &str, encoder: &str| {
         chunkstream_row(compare, workload, "http", path, "freelist", encoder)
             .map(record::Compare::ratio)
@@ -528,6 +536,65 @@ fn http_targets(compare: Option<&[record::Compare]>) -> Vec<Verdict> {
             "> 1x",
             measured,
             RUN_COMPARE,
+        ));
+    }
+    out
+}
+
+/// Per workload: every chunkstream HTTP row paired with axum-streams on the same
+/// server (limit `axum-streams`, or `axum-streams, Nagle on`) above it, each whole
+/// interval above 1; the rows not above it are named.
+fn http_peer_targets(compare: Option<&[record::Compare]>) -> Vec<Verdict> {
+    let paired =
+        |r: &&record::Compare| r.contestant == "chunkstream" && r.limit.starts_with("axum-streams");
+    let mut out = Vec::new();
+    for workload in ["tickets", "small", "large"] {
+        let rows: Vec<&record::Compare> = (compare.into_iter().flatten())
+            .filter(|r| r.workload == workload)
+            .filter(paired)
+            .collect();
+        let sides: Vec<Side> = rows.iter().map(|r| side(&r.ratio(), 1.0, true)).collect();
+        let named = |wanted: Side| {
+            let named: Vec<String> = (rows.iter().zip(&sides))
+                .filter(|(_, s)| **s == wanted)
+                .map(|(r, _)| {
+                    let (source, path) = (&r.source, &r.path);
+                    let (pool, encoder) = (&r.pool, &r.encoder);
+                    format!("{source} {path} {pool} {encoder} {}x", r.ratio().show(3))
+                })
+                .collect();
+            named.join(", ")
+        };
+        let above = sides.iter().filter(|s| **s == Side::Right).count();
+        let mut measured = format!("{above} of {} rows above", rows.len());
+        for (wanted, words) in [(Side::Wrong, "below"), (Side::Inconclusive, "either side")] {
+            if sides.contains(&wanted) {
+                measured.push_str(&format!("; {words}: {}", named(wanted)));
+            }
+        }
+        let v = if rows.is_empty() {
+            NOT_MEASURED
+        } else if above == rows.len() {
+            "met"
+        } else if sides.contains(&Side::Wrong) {
+            "missed"
+        } else {
+            INCONCLUSIVE
+        };
+        let measured = if rows.is_empty() {
+            RUN_COMPARE.to_owned()
+        } else {
+            measured
+        };
+        out.push(verdict(
+            format!(
+                "{workload} over loopback HTTP, every chunkstream row paired with \
+                 axum-streams on the same server"
+            ),
+            "> 1x, every row",
+            "",
+            measured,
+            v,
         ));
     }
     out
@@ -855,6 +922,7 @@ pub(crate) fn targets(inputs: &Inputs<'_>) -> Vec<Verdict> {
     ));
 
     out.extend(http_targets(inputs.compare));
+    out.extend(http_peer_targets(inputs.compare));
     out.extend(format_targets(inputs.compare));
     out.extend(paired_targets(inputs.parallel, "parallel"));
     out.extend(paired_targets(inputs.database, "database"));
@@ -1104,6 +1172,7 @@ mod tests {
             .map(|&(path, contestant, pool, encoder, r)| record::Compare {
                 workload: "tickets".into(),
                 source: "http".into(),
+                limit: "http".into(),
                 format: "json_array".into(),
                 path: path.into(),
                 contestant: contestant.into(),
@@ -1144,6 +1213,65 @@ mod tests {
         // No rows for the other workloads.
         assert_eq!(v[3].verdict, NOT_MEASURED);
         assert_eq!(v[4].verdict, NOT_MEASURED);
+    }
+
+    /// Every paired row of a workload must be above axum-streams: one row below is
+    /// missed (and named), one straddling 1 is inconclusive; rows against the HTTP
+    /// limit do not count.
+    #[test]
+    fn http_peer_targets_judge_every_paired_row() {
+        let row = |workload: &str, limit: &str, path: &str, r: [f64; 3]| record::Compare {
+            workload: workload.into(),
+            source: "http".into(),
+            limit: limit.into(),
+            format: "json_array".into(),
+            path: path.into(),
+            contestant: "chunkstream".into(),
+            pool: "freelist".into(),
+            encoder: "serde_json".into(),
+            ratio: Num(r[0]),
+            ratio_lo: Num(r[1]),
+            ratio_hi: Num(r[2]),
+            pairs: Num(21.0),
+            ..record::Compare::default()
+        };
+        let t = [
+            row("tickets", "axum-streams", "stream", [2.0, 1.9, 2.1]),
+            row(
+                "tickets",
+                "axum-streams, Nagle on",
+                "spawn",
+                [1.5, 1.4, 1.6],
+            ),
+            // Against the HTTP limit: not a paired row.
+            row("tickets", "http", "stream", [0.2, 0.1, 0.3]),
+            row("small", "axum-streams", "stream", [2.0, 1.9, 2.1]),
+            row("small", "axum-streams", "spawn", [1.01, 0.98, 1.04]),
+            row("large", "axum-streams", "stream", [1.2, 1.1, 1.3]),
+            row("large", "axum-streams, Nagle on", "spawn", [0.1, 0.05, 0.2]),
+            row("large", "axum-streams", "parallel", [1.0, 0.9, 1.1]),
+        ];
+        let v = http_peer_targets(Some(&t));
+        assert_eq!(v[0].verdict, "met", "{:?}", v[0]);
+        assert_eq!(v[0].measured, "2 of 2 rows above");
+        assert_eq!(v[1].verdict, INCONCLUSIVE, "{:?}", v[1]);
+        assert!(
+            v[1].measured.contains("either side: http spawn"),
+            "{:?}",
+            v[1]
+        );
+        assert_eq!(v[2].verdict, "missed", "{:?}", v[2]);
+        assert!(
+            v[2].measured
+                .starts_with("1 of 3 rows above; below: http spawn")
+        );
+        assert!(
+            v[2].measured.contains("either side: http parallel"),
+            "{:?}",
+            v[2]
+        );
+        let none = http_peer_targets(Some(&t[2..3]));
+        assert!(none.iter().all(|v| v.verdict == NOT_MEASURED), "{none:?}");
     }
 
     /// Each format against its own limit by the interval rule, and CSV and the envelope

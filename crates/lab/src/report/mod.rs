@@ -124,7 +124,7 @@ fn http_ceilings(rows: &[&record::Compare]) -> String {
     // Each chunkstream HTTP row with its serial and overlap ceilings.
     let ceilings: Vec<(&record::Compare, f64, f64)> = rows
         .iter()
-        .filter(|r| r.source.starts_with("http") && r.contestant == "chunkstream")
+        .filter(|r| r.limit == "http" && r.contestant == "chunkstream")
         .filter_map(|r| {
             let encoder = &r.encoder;
             let limit = if encoder == "serde_json" {
@@ -199,7 +199,12 @@ pub(crate) fn render_compare(
         "The `http` rows are served with `TCP_NODELAY` on every connection, as a production \
          server should set it; the `http (Nagle on)` rows serve the same paths from a server \
          that leaves Nagle's algorithm on, as `axum::serve` does unless told otherwise, \
-         against the same HTTP limit. The `tickets service` rows are the tickets service \
+         against the same HTTP limit. Each chunkstream HTTP row is measured a second time \
+         paired with axum-streams (its default configuration) served by the same server \
+         (limit `axum-streams`, or `axum-streams, Nagle on`): the HTTP limit runs in one of \
+         two modes from one row to the next on these machines (a row's `MB/s` over its ratio \
+         is the limit's speed during that row), so two rows' ratios to it are not always like for like, and \
+         block by block both sides see the same mode. The `tickets service` rows are the tickets service \
          itself (its `App` on SQLite, seeded as the binary seeds it, served by its own \
          `shutdown::serve` on a runtime with a worker per core, default settings) read by \
          one client, against the service as it was (`before`: serde_json, SQLite read through \
