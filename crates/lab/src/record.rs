@@ -118,6 +118,12 @@ pub(crate) fn check(result: &Result<(), String>) -> String {
     }
 }
 
+/// The `limit` of the HTTP rows paired with axum-streams on the server with
+/// `TCP_NODELAY` (each chunkstream HTTP row is measured there a second time).
+pub(crate) const HTTP_PEER_LIMIT: &str = "axum-streams";
+/// ... and on the server that leaves Nagle's algorithm on.
+pub(crate) const HTTP_PEER_NAGLE_LIMIT: &str = "axum-streams, Nagle on";
+
 /// A row of `compare.csv`: one contestant against its group's limit.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub(crate) struct Compare {

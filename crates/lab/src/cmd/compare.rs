@@ -489,10 +489,10 @@ const HTTP_NAGLE: &str = "http (Nagle on)";
 const HTTP_PEER: PeerKind = PeerKind::AxumStreams;
 
 /// The limit group of the HTTP rows of `source` paired with [`HTTP_PEER`].
-pub(crate) fn peer_limit(source: &str) -> String {
+fn peer_limit(source: &str) -> &'static str {
     match source {
-        HTTP => HTTP_PEER.name().to_owned(),
-        _ => format!("{}, Nagle on", HTTP_PEER.name()),
+        HTTP => record::HTTP_PEER_LIMIT,
+        _ => record::HTTP_PEER_NAGLE_LIMIT,
     }
 }
 
@@ -633,7 +633,7 @@ impl Matrix {
         // mode, so a chunkstream row and a peer row compared through their ratios to it
         // may not be like for like; paired block by block, both sides see one mode.
         for source in [HTTP, HTTP_NAGLE] {
-            let paired = group(workload, &peer_limit(source));
+            let paired = group(workload, peer_limit(source));
             let (meta, _) = rows.meta(source, Who::Peer(HTTP_PEER));
             let mut reference = rows.entry(meta, paired.clone(), Box::new(Limit::new(items)));
             reference.is_limit = true;
