@@ -357,8 +357,8 @@ async fn db_json_empty_result_is_an_empty_body(db: Db) {
 
 /// The database's rows go through the service's machinery: they are counted in
 /// `rows_read`, and each download (larger than a small request) holds a stream slot
-/// that it gives back, so with one slot, one download after another all succeed and no
-/// slot is left taken.
+/// that it gives back, so with one slot, one download after another all succeed, each
+/// admitted at once, and no slot is left taken.
 async fn db_json_rows_are_counted_and_release_their_slot(db: Db) {
     let app = db
         .app(Settings {
@@ -374,15 +374,17 @@ async fn db_json_rows_are_counted_and_release_their_slot(db: Db) {
         assert_eq!(status, 200, "{body}");
         assert_eq!(total.as_deref(), Some("25"));
         assert_eq!(parse_array(&body).len(), 25);
+        // The slot goes back when the response's stream is dropped, just after the
+        // client has read its end: the next request, sent before that, would wait for
+        // it (admitted, but not at once).
+        assert!(
+            support::eventually(|| app.streams() == (0, 1)).await,
+            "{:?}",
+            app.streams()
+        );
     }
     assert_eq!(app.rows_read() - before, 75);
     assert_eq!(app.admission().admitted_at_once, 3);
-    // The slot goes back when the response's stream is dropped, just after its end.
-    assert!(
-        support::eventually(|| app.streams() == (0, 1)).await,
-        "{:?}",
-        app.streams()
-    );
 }
 
 /// `json=` takes `service` or `db`; anything else is a 400 that names the parameter.
