@@ -168,6 +168,21 @@ pub(crate) fn decide(
     }
 }
 
+/// The verdict word over several figures judged apart (their sides of a threshold):
+/// `words.0` when every one is on the right side, `words.1` when one is wholly on the
+/// wrong side, else inconclusive; not measured without any.
+fn decide_every(sides: &[Side], words: (&'static str, &'static str)) -> &'static str {
+    if sides.is_empty() {
+        NOT_MEASURED
+    } else if sides.iter().all(|s| *s == Side::Right) {
+        words.0
+    } else if sides.contains(&Side::Wrong) {
+        words.1
+    } else {
+        INCONCLUSIVE
+    }
+}
+
 /// A product of powers of independent estimates (`(estimate, exponent)`), with an
 /// interval from their log half-widths added in quadrature (the delta method).
 pub(crate) fn combine(parts: &[(Estimate, f64)]) -> Estimate {
@@ -268,15 +283,7 @@ fn setting(tuning: Option<&[record::Tuning]>, knob: &Knob) -> Verdict {
             g.scale(100.0).show(1),
         ));
     }
-    let v = if sides.is_empty() {
-        NOT_MEASURED
-    } else if sides.iter().all(|s| *s == Side::Right) {
-        "holds"
-    } else if sides.contains(&Side::Wrong) {
-        "refuted (different optimum)"
-    } else {
-        INCONCLUSIVE
-    };
+    let v = decide_every(&sides, ("holds", "refuted (different optimum)"));
     verdict(what, claim, go_here, measured.join("; "), v)
 }
 
@@ -599,16 +606,7 @@ fn above_peer(rows: &[&record::Compare]) -> (&'static str, String) {
             words.push_str(&format!("; {label}: {}", named.join(", ")));
         }
     }
-    let v = if rows.is_empty() {
-        NOT_MEASURED
-    } else if above == rows.len() {
-        "met"
-    } else if sides.contains(&Side::Wrong) {
-        "missed"
-    } else {
-        INCONCLUSIVE
-    };
-    (v, words)
+    (decide_every(&sides, ("met", "missed")), words)
 }
 
 /// The formats' targets (memory, tickets, freelist, serde_json): each format at least

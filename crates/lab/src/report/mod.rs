@@ -202,9 +202,10 @@ pub(crate) fn render_compare(
          against the same HTTP limit. Each chunkstream HTTP row is measured a second time \
          paired with axum-streams (its default configuration) served by the same server \
          (limit `axum-streams`, or `axum-streams, Nagle on`): the HTTP limit runs in one of \
-         two modes from one row to the next on these machines (a row's `MB/s` over its ratio \
-         is the limit's speed during that row), so two rows' ratios to it are not always like for like, and \
-         block by block both sides see the same mode. The `tickets service` rows are the tickets service \
+         two modes from one row to the next on these machines (a row's `MB/s` over its \
+         ratio is the limit's speed during that row), so two rows' ratios to it are not \
+         always like for like, and block by block both sides see the same mode. The \
+         `tickets service` rows are the tickets service \
          itself (its `App` on SQLite, seeded as the binary seeds it, served by its own \
          `shutdown::serve` on a runtime with a worker per core, default settings) read by \
          one client, against the service as it was (`before`: serde_json, SQLite read through \
