@@ -158,6 +158,22 @@ impl<P: BufferPool, E: Encoder, F: Format> ChunkWriter<P, E, F> {
     }
 
     /// Writes the format's keep-alive bytes after what is pending.
+    /// Writes values until the buffer is full (`Ok(true)`: more may remain) or the values
+    /// run out (`Ok(false)`).
+    pub(crate) fn write_until_full<It>(&mut self, values: &mut It) -> Result<bool, StreamError>
+    where
+        It: Iterator,
+        It::Item: Item,
+    {
+        while !self.is_full() {
+            match values.next() {
+                Some(value) => self.write(&value)?,
+                None => return Ok(false),
+            }
+        }
+        Ok(true)
+    }
+
     pub(crate) fn keep_alive(&mut self) {
         self.ensure_buffer();
         self.format.write_keep_alive(&mut self.buf);

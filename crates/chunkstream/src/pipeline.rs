@@ -163,7 +163,7 @@ where
         loop {
             // Values already transformed but not yet written (the rest of a batch).
             if let Some(values) = pending {
-                let more = match catch_unwind(AssertUnwindSafe(|| write_until_full(values, writer)))
+                let more = match catch_unwind(AssertUnwindSafe(|| writer.write_until_full(values)))
                 {
                     Ok(Ok(more)) => more,
                     Ok(Err(err)) => return Poll::Ready(Err(err)),
@@ -258,28 +258,6 @@ where
             }
         }
     }
-}
-
-/// Writes values until the buffer is full (`Ok(true)`: more may remain) or the values
-/// run out (`Ok(false)`).
-fn write_until_full<It, P, E, Fm>(
-    values: &mut It,
-    writer: &mut ChunkWriter<P, E, Fm>,
-) -> Result<bool, StreamError>
-where
-    It: Iterator,
-    It::Item: Item,
-    P: BufferPool,
-    E: Encoder,
-    Fm: Format,
-{
-    while !writer.is_full() {
-        match values.next() {
-            Some(value) => writer.write(&value)?,
-            None => return Ok(false),
-        }
-    }
-    Ok(true)
 }
 
 fn disarm(flush: &mut Option<FlushTimer>) {

@@ -378,19 +378,19 @@ impl<P: BufferPool, E: Encoder, F: Format> Streamer<P, E, F> {
     ///
     /// Turn it on for large results (thousands of items and more) served while cores
     /// are idle; it gains nothing for a single batch or a slow source, and under load the
-    /// permits make it fall back to the sequential path. A batch's chunks go out once the
-    /// batch is encoded, so a response of one batch (fewer items than
-    /// [`batch_size`](crate::ChunkConfig::batch_size)) also loses the overlap of encoding
-    /// with sending that the sequential path has: over loopback HTTP the lab measured a
-    /// 1 MB response of 128 large items (the default batch of 1000) at 0.99-1.03x
-    /// axum-streams this way, against 1.07-1.24x on the direct path. For large items, size
-    /// batches so that a response holds several.
+    /// permits make it fall back to the sequential path. The stream writes the first batch
+    /// itself, item by item, while the workers take the batches after it: its chunks go
+    /// out as they are cut, as on the sequential path, so the first byte comes as early
+    /// and a response of one batch (fewer items than
+    /// [`batch_size`](crate::ChunkConfig::batch_size)) still overlaps encoding with
+    /// sending. A batch a worker encodes goes out once it is whole.
     ///
     /// # Memory
     ///
     /// A stream holds at most `2 * workers` batches in flight (encoding, queued, or
-    /// encoded and waiting for the batch before them), plus the chunks of one batch
-    /// waiting for the reader, plus one carried buffer: in pooled buffers at most
+    /// encoded and waiting for the batch before them) besides the one it writes itself,
+    /// plus the chunks of one batch waiting for the reader, plus one carried buffer: in
+    /// pooled buffers at most
     /// `(2 * workers + 1) * (ceil(batch_json / chunk_threshold) + 1) + 2`, where
     /// `batch_json` is the JSON size of one batch, plus the transformed values of up to
     /// `2 * workers` batches (the `parallel` test of the core measures it). `max_pooled`

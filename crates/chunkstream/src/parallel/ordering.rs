@@ -16,7 +16,7 @@ use tokio::runtime::Handle;
 use tokio::sync::oneshot;
 
 use super::permits::{EncodePermits, Running};
-use super::workers::{Encoded, Entry, Job, Queue, Runner, SharedQueue, Transformer};
+use super::workers::{Encoded, Job, Queue, Runner, SharedQueue, Transformer};
 use crate::chunk::ChunkWriter;
 use crate::encode::Encoder;
 use crate::error::{BoxError, StreamError};
@@ -33,14 +33,28 @@ enum Phase {
     Finished,
 }
 
+/// A batch in the window: queued for or on a worker, encoded (or failed) and waiting its
+/// turn, or left for the stream to write itself once it is the head.
+enum Entry<P: BufferPool, E, F> {
+    Running(oneshot::Receiver<Encoded<P, F>>),
+    Done(Encoded<P, F>),
+    Here(Here<P, E, F>),
+}
+
+/// A batch the stream writes itself, item by item, through the body's writer, as the
+/// sequential path does: it writes until the buffer is full (`Ok(true)`: more remain) or
+/// the batch ends (`Ok(false)`).
+type Here<P, E, F> = Box<dyn FnMut(&mut ChunkWriter<P, E, F>) -> Result<bool, StreamError> + Send>;
+
 /// The stream of the parallel batch path.
 pub(crate) struct Ordered<S, Tr, P: BufferPool, E, F> {
     /// The batched source; `None` once it ended or failed.
     source: Option<Pin<Box<S>>>,
     transform: Tr,
-    /// Batches in source order, at most `2 * workers`: `workers` encoding, as many queued
-    /// (or encoded, waiting for the head) so a worker never waits for the stream's task.
-    window: VecDeque<Entry<P, F>>,
+    /// Batches in source order, at most `2 * workers` besides a head the stream writes
+    /// itself: `workers` encoding, as many queued (or encoded, waiting for the head) so a
+    /// worker never waits for the stream's task.
+    window: VecDeque<Entry<P, E, F>>,
     workers: usize,
     /// The batches waiting for this stream's workers.
     queue: SharedQueue<P, F>,
@@ -49,6 +63,8 @@ pub(crate) struct Ordered<S, Tr, P: BufferPool, E, F> {
     running: Option<Running>,
     /// The runtime workers are spawned on (looked up at the first batch).
     runtime: Option<Option<Handle>>,
+    /// A batch was dispatched: the next one is not the first.
+    dispatched: bool,
     job: Job<P, E, F>,
     /// The body's writer: it joins the batches in order, writing the opening or a
     /// separator before each, and keeps a short buffer until the next batch's bytes
@@ -89,7 +105,7 @@ where
     F: Format,
 {
     fn fill(&mut self, cx: &mut Context<'_>) {
-        while self.window.len() < 2 * self.workers {
+        while self.window.len() < 2 * self.workers + usize::from(self.head_is_here()) {
             if self.source.is_none() || (!self.window.is_empty() && !self.can_offload()) {
                 return; // ended, or busy elsewhere: wait for our own batches instead
             }
@@ -131,17 +147,19 @@ impl<S, Tr, P: BufferPool, E: Encoder, F: Format> Ordered<S, Tr, P, E, F> {
 
     /// Transforms (if not done yet) and encodes a batch on a worker (queued for this
     /// stream's workers, starting one if it has fewer than `workers` and a permit is
-    /// free), else here: also when as many streams run as there are permits.
+    /// free), else here: the first batch (so the first chunk goes out as soon as it is
+    /// cut, as on the sequential path, while workers take the batches after it), and any
+    /// batch when as many streams run as there are permits.
     fn dispatch<U>(&mut self, values: impl FnOnce() -> Result<Vec<U>, StreamError> + Send + 'static)
     where
         U: Item + Send + 'static,
     {
+        let first = !std::mem::replace(&mut self.dispatched, true);
         let runtime = self
             .runtime
             .get_or_insert_with(|| Handle::try_current().ok());
-        let Some(runtime) = runtime.as_ref() else {
-            let encoded = self.job.encode(values());
-            return self.window.push_back(Entry::Done(encoded));
+        let Some(runtime) = runtime.as_ref().filter(|_| !first) else {
+            return self.write_here(values());
         };
         let mut queue = lock(&*self.queue);
         let cores_left = self.permits.cores_left();
@@ -156,8 +174,7 @@ impl<S, Tr, P: BufferPool, E: Encoder, F: Format> Ordered<S, Tr, P, E, F> {
             queue.permits.push(permit);
         } else if queue.runners == 0 || !cores_left {
             drop(queue);
-            let encoded = self.job.encode(values());
-            return self.window.push_back(Entry::Done(encoded));
+            return self.write_here(values());
         }
         let job = self.job.share();
         let (done, receiver) = oneshot::channel();
@@ -175,6 +192,49 @@ impl<S, Tr, P: BufferPool, E: Encoder, F: Format> Ordered<S, Tr, P, E, F> {
             // If the runtime is shutting down, the closure is dropped unrun: `Runner`'s
             // drop then releases the queued batches, and the stream reports the loss.
             drop(runtime.spawn_blocking(move || runner.run(&stop, &pool)));
+        }
+    }
+
+    /// Leaves a batch for the stream to write itself when it is the head (a batch whose
+    /// transform failed on the way is a failed batch, as from a worker).
+    fn write_here<U>(&mut self, values: Result<Vec<U>, StreamError>)
+    where
+        U: Item + Send + 'static,
+    {
+        let entry = match values {
+            Ok(values) => {
+                let mut values = values.into_iter();
+                Entry::Here(Box::new(move |writer| writer.write_until_full(&mut values)))
+            }
+            Err(err) => Entry::Done(Encoded::failed(self.job.pool(), err)),
+        };
+        self.window.push_back(entry);
+    }
+
+    fn head_is_here(&self) -> bool {
+        matches!(self.window.front(), Some(Entry::Here(_)))
+    }
+
+    /// Writes the head batch, which the stream encodes itself, until a chunk is cut or the
+    /// batch ends; a failure (a panic included) ends the body as on the sequential path.
+    fn write_head(&mut self) {
+        let Some(Entry::Here(write)) = self.window.front_mut() else {
+            return;
+        };
+        let writer = &mut self.writer;
+        let written = catch_unwind(AssertUnwindSafe(|| write(writer)));
+        let written = written
+            .unwrap_or_else(|payload| Err(StreamError::panicked(Some(writer.written()), payload)));
+        match written {
+            Ok(true) => {}
+            Ok(false) => drop(self.window.pop_front()),
+            Err(err) => {
+                self.window.pop_front();
+                return self.fail(err);
+            }
+        }
+        if self.writer.is_full() {
+            self.out.extend(self.writer.take_chunk());
         }
     }
 
@@ -297,6 +357,10 @@ where
                 None => return Poll::Pending,
                 Some(Entry::Running(handle)) => Some(ready!(Pin::new(handle).poll(cx))),
                 Some(Entry::Done(_)) => None,
+                Some(Entry::Here(_)) => {
+                    this.write_head();
+                    continue;
+                }
             };
             let head = match (joined, this.window.pop_front()) {
                 (Some(joined), _) => joined.unwrap_or_else(|err| lost(this.job.pool(), err)),
@@ -340,6 +404,7 @@ impl<S, Tr, P: BufferPool, E: Encoder, F: Format> Ordered<S, Tr, P, E, F> {
             permits: Arc::clone(permits),
             running: Some(permits.enter()),
             runtime: None,
+            dispatched: false,
             job: Job {
                 proto: writer.blank(),
                 stop: Arc::new(AtomicBool::new(false)),

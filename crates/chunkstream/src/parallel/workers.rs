@@ -177,13 +177,6 @@ impl<P: BufferPool, F> Drop for Encoded<P, F> {
     }
 }
 
-/// A batch in the window: queued for or on a worker, or encoded (or failed) and waiting
-/// its turn.
-pub(crate) enum Entry<P: BufferPool, F> {
-    Running(oneshot::Receiver<Encoded<P, F>>),
-    Done(Encoded<P, F>),
-}
-
 /// A batch's encoding, ready to run on a worker.
 pub(crate) type Work<P, F> = Box<dyn FnOnce() -> Encoded<P, F> + Send>;
 

@@ -428,25 +428,62 @@ impl serde::Serialize for Counting {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_workers_keep_encoding_while_the_reader_is_away() {
-    // 2 workers: the window holds 2 * 2 batches besides the one being read, so a worker
-    // that ends a batch finds the next one queued instead of waiting for the reader.
-    let streamer = streamer(2, 2);
+/// `n` items of 17 bytes each, counting their serializations in the returned counter.
+fn counting(n: u64) -> (Vec<u64>, Vec<Counting>, Arc<AtomicUsize>) {
     let encoded = Arc::new(AtomicUsize::new(0));
-    // 17 bytes an item: each batch of 100 fills a chunk of its own (threshold 1024).
-    let numbers: Vec<u64> = (0..10_000).map(|n| 1_000_000_000_000_000 + n).collect();
-    let items: Vec<Counting> = numbers
+    let numbers: Vec<u64> = (0..n).map(|n| 1_000_000_000_000_000 + n).collect();
+    let items = numbers
         .iter()
         .map(|&n| Counting(n, Arc::clone(&encoded)))
         .collect();
+    (numbers, items, encoded)
+}
+
+/// The items in a chunk of a JSON array of numbers (chunks end between items).
+fn items_in(chunk: &[u8]) -> usize {
+    chunk
+        .split(|&b| b == b',')
+        .filter(|n| !n.is_empty())
+        .count()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_first_batch_goes_out_as_it_is_encoded() {
+    // One batch of 100 items, 1,700 bytes: the stream writes the first batch itself, so
+    // the first chunk (threshold 1024) goes out once it is cut, before the rest of the
+    // batch is encoded, as on the sequential path.
+    let streamer = streamer(2, 2);
+    let (numbers, items, encoded) = counting(100);
+    let mut chunks =
+        streamer.stream_batch(source::from_iter(items), transform::batch_passthrough());
+    let first = chunks.next().await.unwrap().unwrap();
+    assert!(first.len() >= 1024, "{} bytes", first.len());
+    assert_eq!(encoded.load(SeqCst), items_in(&first));
+    assert!(items_in(&first) < 100);
+    let mut all = first.to_vec();
+    all.extend_from_slice(&body(chunks).await.unwrap());
+    assert_eq!(all, serde_json::to_vec(&numbers).unwrap());
+    drop(first);
+    assert_eq!(streamer.pool().stats().outstanding, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_workers_keep_encoding_while_the_reader_is_away() {
+    // 2 workers: the window holds 2 * 2 batches besides the head the stream writes, so a
+    // worker that ends a batch finds the next one queued instead of waiting for the
+    // reader.
+    let streamer = streamer(2, 2);
+    // 17 bytes an item: each batch of 100 fills a chunk of its own (threshold 1024).
+    let (numbers, items, encoded) = counting(10_000);
     let mut chunks =
         streamer.stream_batch(source::from_iter(items), transform::batch_passthrough());
     let first = chunks.next().await.unwrap().unwrap();
     assert!(first.starts_with(format!("[{},", numbers[0]).as_bytes()));
-    // The reader is away: no poll. The first batch was emitted; the 4 after it encode.
-    eventually("five batches encoded without the reader", || {
-        encoded.load(SeqCst) == 5 * 100
+    // The reader is away: no poll. The first batch is written up to its first chunk;
+    // the 4 after it encode on the workers.
+    let expected = items_in(&first) + 4 * 100;
+    eventually("four batches encoded without the reader", || {
+        encoded.load(SeqCst) == expected
     })
     .await;
     // The workers end once nothing is queued for them, giving their permits back: by
@@ -455,7 +492,7 @@ async fn the_workers_keep_encoding_while_the_reader_is_away() {
         streamer.encode_permits().available() == 2
     })
     .await;
-    assert_eq!(encoded.load(SeqCst), 5 * 100, "no more than the window");
+    assert_eq!(encoded.load(SeqCst), expected, "no more than the window");
     let rest = body(chunks).await.unwrap();
     let mut all = first.to_vec();
     all.extend_from_slice(&rest);
