@@ -204,7 +204,10 @@ pub(crate) fn render_compare(
          (limit `axum-streams`, or `axum-streams, Nagle on`): the HTTP limit runs in one of \
          two modes from one row to the next on these machines (a row's `MB/s` over its \
          ratio is the limit's speed during that row), so two rows' ratios to it are not \
-         always like for like, and block by block both sides see the same mode. The \
+         always like for like, and block by block both sides see the same mode. For the \
+         same reason the tickets rows of the one-download target (freelist, direct and \
+         parallel path, each encoder) are also paired with the serde_json limit itself \
+         (limit `serde_json`, source `http`) rather than read through the HTTP limit. The \
          `tickets service` rows are the tickets service \
          itself (its `App` on SQLite, seeded as the binary seeds it, served by its own \
          `shutdown::serve` on a runtime with a worker per core, default settings) read by \
