@@ -9,11 +9,12 @@ use std::sync::{Arc, Mutex};
 use std::thread::ThreadId;
 use std::time::Duration;
 
+use bytes::Bytes;
 use chunkstream::encode::SerdeJson;
 use chunkstream::pool::{DefaultPool, FromPoolConfig, NoPool};
 use chunkstream::{
-    BufferPool, CancellationToken, ChunkConfig, EncodePermits, PoolConfig, StreamError, Streamer,
-    source, transform,
+    BufferPool, CancellationToken, ChunkConfig, ChunkStream, EncodePermits, PoolConfig,
+    StreamError, Streamer, source, transform,
 };
 use chunkstream_fixtures::CountingPool;
 use futures_util::{StreamExt, stream};
@@ -428,15 +429,30 @@ impl serde::Serialize for Counting {
     }
 }
 
-/// `n` items of 17 bytes each, counting their serializations in the returned counter.
-fn counting(n: u64) -> (Vec<u64>, Vec<Counting>, Arc<AtomicUsize>) {
+/// `n` items of 17 bytes each, counting their serializations, streamed by `streamer` on
+/// the batch path: the numbers, the count of serializations, the stream and its first
+/// chunk.
+async fn first_chunk(
+    streamer: &Streamer<DefaultPool, SerdeJson>,
+    n: u64,
+) -> (Vec<u64>, Arc<AtomicUsize>, ChunkStream, Bytes) {
     let encoded = Arc::new(AtomicUsize::new(0));
     let numbers: Vec<u64> = (0..n).map(|n| 1_000_000_000_000_000 + n).collect();
-    let items = numbers
+    let items: Vec<Counting> = numbers
         .iter()
         .map(|&n| Counting(n, Arc::clone(&encoded)))
         .collect();
-    (numbers, items, encoded)
+    let mut chunks =
+        streamer.stream_batch(source::from_iter(items), transform::batch_passthrough());
+    let first = chunks.next().await.unwrap().unwrap();
+    (numbers, encoded, chunks, first)
+}
+
+/// The whole body: `first`, then the rest of `chunks`.
+async fn whole(first: Bytes, chunks: ChunkStream) -> Vec<u8> {
+    let mut all = first.to_vec();
+    all.extend_from_slice(&body(chunks).await.unwrap());
+    all
 }
 
 /// The items in a chunk of a JSON array of numbers (chunks end between items).
@@ -453,17 +469,14 @@ async fn the_first_batch_goes_out_as_it_is_encoded() {
     // the first chunk (threshold 1024) goes out once it is cut, before the rest of the
     // batch is encoded, as on the sequential path.
     let streamer = streamer(2, 2);
-    let (numbers, items, encoded) = counting(100);
-    let mut chunks =
-        streamer.stream_batch(source::from_iter(items), transform::batch_passthrough());
-    let first = chunks.next().await.unwrap().unwrap();
+    let (numbers, encoded, chunks, first) = first_chunk(&streamer, 100).await;
     assert!(first.len() >= 1024, "{} bytes", first.len());
     assert_eq!(encoded.load(SeqCst), items_in(&first));
     assert!(items_in(&first) < 100);
-    let mut all = first.to_vec();
-    all.extend_from_slice(&body(chunks).await.unwrap());
-    assert_eq!(all, serde_json::to_vec(&numbers).unwrap());
-    drop(first);
+    assert_eq!(
+        whole(first, chunks).await,
+        serde_json::to_vec(&numbers).unwrap()
+    );
     assert_eq!(streamer.pool().stats().outstanding, 0);
 }
 
@@ -474,10 +487,7 @@ async fn the_workers_keep_encoding_while_the_reader_is_away() {
     // reader.
     let streamer = streamer(2, 2);
     // 17 bytes an item: each batch of 100 fills a chunk of its own (threshold 1024).
-    let (numbers, items, encoded) = counting(10_000);
-    let mut chunks =
-        streamer.stream_batch(source::from_iter(items), transform::batch_passthrough());
-    let first = chunks.next().await.unwrap().unwrap();
+    let (numbers, encoded, chunks, first) = first_chunk(&streamer, 10_000).await;
     assert!(first.starts_with(format!("[{},", numbers[0]).as_bytes()));
     // The reader is away: no poll. The first batch is written up to its first chunk;
     // the 4 after it encode on the workers.
@@ -493,9 +503,9 @@ async fn the_workers_keep_encoding_while_the_reader_is_away() {
     })
     .await;
     assert_eq!(encoded.load(SeqCst), expected, "no more than the window");
-    let rest = body(chunks).await.unwrap();
-    let mut all = first.to_vec();
-    all.extend_from_slice(&rest);
-    assert_eq!(all, serde_json::to_vec(&numbers).unwrap());
+    assert_eq!(
+        whole(first, chunks).await,
+        serde_json::to_vec(&numbers).unwrap()
+    );
     assert_eq!(streamer.encode_permits().available(), 2);
 }
