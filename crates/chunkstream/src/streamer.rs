@@ -309,7 +309,8 @@ impl<P: BufferPool, E: Encoder, F: Format> Streamer<P, E, F> {
 
     /// Like [`stream_batch`](Streamer::stream_batch), but the transform (`Fn + Sync`,
     /// shared by the workers) runs on the workers too, beside the encoding of its batch,
-    /// so a costly transform is spread over the cores as well. With one worker (or a
+    /// so a costly transform is spread over the cores as well; the first batch's runs on
+    /// the stream's task, which writes that batch itself. With one worker (or a
     /// `flush_interval`) this is `stream_batch`.
     ///
     /// The body and the errors are the same as `stream_batch`'s; only the source is
