@@ -157,7 +157,6 @@ impl<P: BufferPool, E: Encoder, F: Format> ChunkWriter<P, E, F> {
         }
     }
 
-    /// Writes the format's keep-alive bytes after what is pending.
     /// Writes values until the buffer is full (`Ok(true)`: more may remain) or the values
     /// run out (`Ok(false)`).
     pub(crate) fn write_until_full<It>(&mut self, values: &mut It) -> Result<bool, StreamError>
@@ -174,6 +173,7 @@ impl<P: BufferPool, E: Encoder, F: Format> ChunkWriter<P, E, F> {
         Ok(true)
     }
 
+    /// Writes the format's keep-alive bytes after what is pending.
     pub(crate) fn keep_alive(&mut self) {
         self.ensure_buffer();
         self.format.write_keep_alive(&mut self.buf);

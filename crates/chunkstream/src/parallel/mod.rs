@@ -10,8 +10,9 @@
 //! first batch itself, item by item through the body's writer, while the workers take the
 //! batches after it, so the first chunk goes out as soon as it is cut; with
 //! [`Streamer::stream_batch_concurrent`](crate::Streamer::stream_batch_concurrent) the (`Fn + Sync`) transform runs on the worker
-//! too (the first batch's on the stream's task). The stream emits the batches' buffers strictly in source order, so the body is
-//! byte for byte the one the sequential path writes, for every encoder and format.
+//! too (the first batch's on the stream's task). The stream emits the batches' buffers
+//! strictly in source order, so the body is byte for byte the one the sequential path
+//! writes, for every encoder and format.
 //!
 //! # How the pieces fit
 //!

@@ -154,11 +154,13 @@ impl<S, Tr, P: BufferPool, E: Encoder, F: Format> Ordered<S, Tr, P, E, F> {
     where
         U: Item + Send + 'static,
     {
-        let first = !std::mem::replace(&mut self.dispatched, true);
+        if !std::mem::replace(&mut self.dispatched, true) {
+            return self.write_here(values()); // the first batch
+        }
         let runtime = self
             .runtime
             .get_or_insert_with(|| Handle::try_current().ok());
-        let Some(runtime) = runtime.as_ref().filter(|_| !first) else {
+        let Some(runtime) = runtime.as_ref() else {
             return self.write_here(values());
         };
         let mut queue = lock(&*self.queue);

@@ -464,10 +464,10 @@ fn chunkstream_row<'a>(
 
 /// The HTTP targets: one download of tickets over loopback at least
 /// [`HTTP_TARGET`] of the serde_json limit (rows paired with that limit in the run), on
-/// the direct path and with two encoding workers; and on every workload the direct path's HTTP row above the best
-/// axum-streams row (the ratio of the two ratios, whole interval above 1). Each for
-/// chunkstream with its default features' encoder, with the serde_json row's figure
-/// beside it.
+/// the direct path and with two encoding workers; and on every workload the direct
+/// path's HTTP row above the best axum-streams row (the ratio of the two ratios, whole
+/// interval above 1). Each for chunkstream with its default features' encoder, with the
+/// serde_json row's figure beside it.
 fn http_targets(compare: Option<&[record::Compare]>) -> Vec<Verdict> {
     // The HTTP rows against one limit (each is measured against several).
     let against = |limit: &str| {
@@ -1165,10 +1165,6 @@ mod tests {
         assert!(targets(&no_go)[5].verdict.starts_with(NOT_MEASURED));
     }
 
-    /// The HTTP targets combine a row's ratio to the HTTP limit with the HTTP limit's
-    /// ratio to serde_json's (0.40 x 2.5 = 1.0 here, met against 0.9; on the parallel
-    /// path 0.34 x 2.5 = 0.85, missed), and judge each workload's direct row against the
-    /// best axum-streams row by the ratio of the two.
     /// One download is read from the rows paired with the serde_json limit itself (not
     /// through the HTTP limit); the peer target divides the direct path's ratio to the
     /// HTTP limit by the best axum-streams row's.
