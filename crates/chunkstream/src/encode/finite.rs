@@ -69,6 +69,9 @@ type Key<'a, T> = Checked<'a, T, true>;
 
 /// Forwards to the wrapped serializer (or compound serializer), checking floats and
 /// putting map keys through [`Key`].
+///
+/// Every forwarding method is `#[inline]`: without the hint a struct's fields went
+/// through an out-of-line call each, which cost serde_json 3-5% on tickets.
 struct Check<'a, S> {
     inner: S,
     refusals: &'a Refusals,
@@ -77,6 +80,7 @@ struct Check<'a, S> {
 /// Methods that hand their argument on unchanged.
 macro_rules! forward {
     ($($method:ident($($arg:ident: $ty:ty),*);)*) => {$(
+        #[inline]
         fn $method(self, $($arg: $ty),*) -> Result<S::Ok, S::Error> {
             self.inner.$method($($arg),*)
         }
@@ -86,6 +90,7 @@ macro_rules! forward {
 /// Methods that hand their value on through the checks.
 macro_rules! forward_value {
     ($($method:ident($($arg:ident: $ty:ty),*);)*) => {$(
+        #[inline]
         fn $method<T: Serialize + ?Sized>(self, $($arg: $ty,)* value: &T) -> Result<S::Ok, S::Error> {
             self.inner.$method($($arg,)* &Finite::new(value, self.refusals))
         }
@@ -95,6 +100,7 @@ macro_rules! forward_value {
 /// Methods that start a compound value, whose elements go through the checks.
 macro_rules! forward_compound {
     ($($method:ident($($arg:ident: $ty:ty),*) -> $out:ident;)*) => {$(
+        #[inline]
         fn $method(self, $($arg: $ty),*) -> Result<Self::$out, S::Error> {
             let refusals = self.refusals;
             self.inner.$method($($arg),*).map(|inner| Check { inner, refusals })
@@ -105,6 +111,7 @@ macro_rules! forward_compound {
 /// Float methods: a non-finite float is refused.
 macro_rules! forward_float {
     ($($method:ident($ty:ty);)*) => {$(
+        #[inline]
         fn $method(self, v: $ty) -> Result<S::Ok, S::Error> {
             if v.is_finite() {
                 self.inner.$method(v)
@@ -185,6 +192,7 @@ macro_rules! compound {
             type Ok = S::Ok;
             type Error = S::Error;
 
+            #[inline]
             fn $method<T: Serialize + ?Sized>(
                 &mut self,
                 $($key: &'static str,)?
@@ -199,6 +207,7 @@ macro_rules! compound {
                 }
             )?
 
+            #[inline]
             fn end(self) -> Result<S::Ok, S::Error> {
                 self.inner.end()
             }
