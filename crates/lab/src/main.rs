@@ -93,6 +93,12 @@ enum Command {
     },
     /// Regenerates the markdown (and plots) from the CSVs in reports/.
     Report,
+    /// The one-download rows alone, run by `compare` in fresh processes.
+    #[command(hide = true)]
+    OneDownloadChild {
+        #[arg(long)]
+        quick: bool,
+    },
     /// One strategy's allocations, run by `alloc` in a child process.
     #[command(hide = true)]
     AllocChild {
@@ -163,6 +169,9 @@ fn main() -> Result<(), BoxError> {
             println!("regenerated the reports in {}", out.display());
         }
         Command::AllocChild { pool, requests } => return cmd::alloc::child(&pool, requests),
+        Command::OneDownloadChild { quick } => {
+            return cmd::compare::one_download_child(quick, &env, &out);
+        }
     }
     eprintln!(
         "done in {:.1} s; reports in {}",

@@ -12,6 +12,8 @@
 //!   `chunkstream::sqlite::rows`) on the same file;
 //! - PostgreSQL (the same table and rows) when `DATABASE_URL` points to it, as SQLite;
 //!   otherwise its rows say why they were not run;
+//! - HTTP, tickets only: the one-download target's rows (direct and parallel path, each
+//!   encoder) paired with the serde_json limit, each in several fresh processes;
 //! - memory, tickets only: CSV, the JSON envelope and SSE (default pool and encoder),
 //!   axum-streams' CSV and envelope, and the `csv` crate's writer, each against its
 //!   format's own limit (`chunkstream_benches::formats`).
@@ -26,7 +28,7 @@ use std::time::Duration;
 
 use crate::harness::noise::Noise;
 use crate::harness::paired::Schedule;
-use crate::harness::stats::median;
+use crate::harness::stats::{Estimate, median};
 use chunkstream::{BoxError, ChunkConfig, format::Json};
 use chunkstream_benches::contestants::{
     DEFAULT_ENCODER, DEFAULT_FEATURES_ENCODER, DEFAULT_POOL, ENCODERS, EncoderKind, POOLS, PoolKind,
@@ -115,6 +117,15 @@ pub(crate) fn run(options: &Options, env: &Environment, out: &FsPath) -> Result<
         }
     }
     let (mut table, matrix_noise) = matrix.measure(&rt, options, env)?;
+    let processes = if quick { 1 } else { ONE_DOWNLOAD_PROCESSES };
+    eprintln!("compare: one download, in {processes} fresh processes");
+    let downloads = one_download(processes, quick)?;
+    // Where the matrix used to put them: after the tickets' other HTTP rows.
+    let at = table
+        .iter()
+        .rposition(|r| r.workload == Workload::Tickets.name() && r.source.starts_with(HTTP))
+        .map_or(table.len(), |i| i + 1);
+    table.splice(at..at, downloads);
 
     // The tickets service as one client sees it: long requests, so a plan of its own.
     eprintln!("compare: the tickets service");
@@ -247,6 +258,107 @@ fn run_items(
     env.write(&out.join("compare.env"))?;
     println!("{}", report::regenerate(out)?);
     Ok(())
+}
+
+/// Fresh processes the one-download rows are measured in. The same binary's download
+/// speed moves by 10-20% from one process to the next on these machines, and the
+/// in-memory limit it is paired with moves on its own: measured in one process, the
+/// row's interval was narrow and its verdict differed between two runs of the same
+/// binary in each of three pairs (0.86-1.13x on the direct path over the six runs).
+const ONE_DOWNLOAD_PROCESSES: usize = 6;
+/// Seconds of paired blocks in each of those processes, over its four rows.
+const ONE_DOWNLOAD_SECONDS: f64 = 1.6;
+/// The rows a one-download process writes into its `--out`.
+const ONE_DOWNLOAD_CSV: &str = "one_download.csv";
+
+/// The one-download rows, each measured in `processes` fresh processes of this binary
+/// (`one-download-child`) and combined over them ([`over_processes`]).
+fn one_download(processes: usize, quick: bool) -> Result<Vec<record::Compare>, BoxError> {
+    let dir = tempfile::tempdir()?;
+    let exe = std::env::current_exe()?;
+    let mut runs = Vec::new();
+    for _ in 0..processes {
+        let mut child = std::process::Command::new(&exe);
+        child.arg("--out").arg(dir.path()).arg("one-download-child");
+        if quick {
+            child.arg("--quick");
+        }
+        let output = child.stdout(std::process::Stdio::null()).output()?;
+        if !output.status.success() {
+            let why = String::from_utf8_lossy(&output.stderr);
+            return Err(format!("a one-download process failed: {}", why.trim()).into());
+        }
+        let rows: Vec<record::Compare> = record::read(&dir.path().join(ONE_DOWNLOAD_CSV))?
+            .ok_or("a one-download process wrote no rows")?;
+        runs.push(rows.into_iter().filter(|r| r.contestant != LIMIT).collect());
+    }
+    Ok(over_processes(&runs))
+}
+
+/// `one-download-child`: the one-download rows alone, each against the serde_json
+/// limit, into `out/one_download.csv` (run by `compare`, see [`one_download`]).
+pub(crate) fn one_download_child(
+    quick: bool,
+    env: &Environment,
+    out: &FsPath,
+) -> Result<(), BoxError> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let n = Workload::Tickets.items_for_bytes(request_bytes(quick));
+    let mut matrix = Matrix::default();
+    matrix.add_one_download(workload::leak(workload::tickets(n)))?;
+    let options = Options {
+        quick,
+        budget: Some(if quick { 0.2 } else { ONE_DOWNLOAD_SECONDS }),
+        ..Options::default()
+    };
+    let (table, _) = matrix.measure(&rt, &options, env)?;
+    std::fs::create_dir_all(out)?;
+    record::write(&out.join(ONE_DOWNLOAD_CSV), &table)
+}
+
+/// One row per contestant from the rows several processes measured (matched by source,
+/// path, encoder and limit): the median of their ratios with a bootstrap interval over
+/// the processes, so the spread between processes is in it; the median MB/s and limit
+/// noise; the pairs summed; a failed check if any process failed it; the rest as the
+/// first process measured it. One process's rows are returned as they are.
+fn over_processes(runs: &[Vec<record::Compare>]) -> Vec<record::Compare> {
+    let first = match runs {
+        [] => return Vec::new(),
+        // One process (`--quick`): its own rows, with their own intervals.
+        [only] => return only.clone(),
+        [first, ..] => first,
+    };
+    first
+        .iter()
+        .map(|row| {
+            let same = |r: &&record::Compare| {
+                (&r.source, &r.path, &r.encoder, &r.limit)
+                    == (&row.source, &row.path, &row.encoder, &row.limit)
+            };
+            let rows: Vec<&record::Compare> = runs
+                .iter()
+                .filter_map(|run| run.iter().find(same))
+                .collect();
+            let each =
+                |f: fn(&record::Compare) -> f64| rows.iter().map(|r| f(r)).collect::<Vec<_>>();
+            let (ratio, ratio_lo, ratio_hi) = record::columns(&Estimate::of(&each(|r| r.ratio.0)));
+            let ok = record::check(&Ok(()));
+            let check = rows.iter().map(|r| &r.check).find(|c| **c != ok);
+            record::Compare {
+                pairs: Num(each(|r| r.pairs.0).iter().sum()),
+                mb_per_s: Num(median(&each(|r| r.mb_per_s.0))),
+                items_per_s: Num(median(&each(|r| r.items_per_s.0))),
+                ratio,
+                ratio_lo,
+                ratio_hi,
+                limit_variation: Num(median(&each(|r| r.limit_variation.0))),
+                check: check.unwrap_or(&row.check).clone(),
+                ..row.clone()
+            }
+        })
+        .collect()
 }
 
 /// Tickets in the service's table: the 100,000 the `tickets` binary seeds by default
@@ -656,22 +768,6 @@ impl Matrix {
                 self.serve_http(entry, who, memory);
             }
         }
-        // The one-download target is a ratio to the serde_json limit: the tickets rows it
-        // judges are also paired with that limit itself, block by block, rather than
-        // read through the HTTP limit, whose mode moved the product by up to 19% from one
-        // run to the next.
-        if workload == Workload::Tickets.name() {
-            for (path, encoder) in ONE_DOWNLOAD {
-                let who = Who::Chunkstream(DEFAULT_POOL, encoder, Json::Array, path);
-                let meta = rows.meta(HTTP, who).0;
-                let limit = group(workload, DEFAULT_ENCODER.name());
-                self.serve_http(
-                    rows.entry(meta, limit, Box::new(Limit::new(items))),
-                    who,
-                    memory,
-                );
-            }
-        }
         Ok(())
     }
 
@@ -695,6 +791,24 @@ impl Matrix {
         };
         let nodelay = entry.meta.source == HTTP;
         self.serve(entry, body, nodelay);
+    }
+
+    /// The one-download target's rows: the tickets over HTTP on its paths, each paired
+    /// block by block with the serde_json limit itself (added here too) rather than read
+    /// through the HTTP limit, whose mode moved that product by up to 19% from one run to
+    /// the next. `compare` measures them in fresh processes ([`one_download`]).
+    fn add_one_download(&mut self, tickets: &'static [workload::Ticket]) -> Result<(), BoxError> {
+        let rows = Rows::new(Workload::Tickets.name(), tickets)?;
+        self.limit(&rows, tickets, DEFAULT_ENCODER, true);
+        let memory = move || peers::memory(tickets);
+        for (path, encoder) in ONE_DOWNLOAD {
+            let who = Who::Chunkstream(DEFAULT_POOL, encoder, Json::Array, path);
+            let meta = rows.meta(HTTP, who).0;
+            let limit = group(rows.workload, DEFAULT_ENCODER.name());
+            let entry = rows.entry(meta, limit, Box::new(Limit::new(tickets)));
+            self.serve_http(entry, who, memory);
+        }
+        Ok(())
     }
 
     /// The formats' rows ([`FORMATS`]) on `tickets` from memory, each against its
@@ -1004,5 +1118,61 @@ mod tests {
             assert!(r.ratio.0 > 0.0, "{:?}", r.ratio);
         }
         Ok(())
+    }
+
+    /// A one-download row of one process: `path`, its ratio and its MB/s.
+    fn download(path: &str, ratio: f64, mb_per_s: f64) -> record::Compare {
+        record::Compare {
+            workload: Workload::Tickets.name().to_owned(),
+            source: HTTP.to_owned(),
+            path: path.to_owned(),
+            encoder: DEFAULT_FEATURES_ENCODER.name().to_owned(),
+            limit: DEFAULT_ENCODER.name().to_owned(),
+            pairs: Num(40.0),
+            ratio: Num(ratio),
+            ratio_lo: Num(ratio - 0.01),
+            ratio_hi: Num(ratio + 0.01),
+            mb_per_s: Num(mb_per_s),
+            check: "ok".to_owned(),
+            ..record::Compare::default()
+        }
+    }
+
+    /// Over processes, a row's interval spans the processes' spread (each process's own
+    /// interval is narrow), its MB/s is their median, its pairs their sum, and a check
+    /// one process failed is the row's; rows are matched by what they are, not place.
+    #[test]
+    fn one_download_rows_combine_over_processes() {
+        let runs = vec![
+            vec![
+                download("stream", 0.86, 1300.0),
+                download("parallel", 1.1, 1800.0),
+            ],
+            vec![
+                download("parallel", 0.99, 1600.0),
+                download("stream", 1.0, 1500.0),
+            ],
+            vec![download("stream", 0.92, 1400.0), {
+                let mut failed = download("parallel", 0.84, 1200.0);
+                failed.check = "FAILED: timed out".to_owned();
+                failed
+            }],
+        ];
+        let rows = over_processes(&runs);
+        assert_eq!(rows.len(), 2);
+        let stream = &rows[0];
+        assert_eq!(stream.path, "stream");
+        assert_eq!(stream.ratio, Num(0.92));
+        assert!(
+            stream.ratio_lo.0 <= 0.86 + 1e-9 && stream.ratio_hi.0 >= 1.0 - 1e-9,
+            "{stream:?}"
+        );
+        assert_eq!((stream.mb_per_s, stream.pairs), (Num(1400.0), Num(120.0)));
+        assert_eq!(stream.check, "ok");
+        assert_eq!(rows[1].check, "FAILED: timed out");
+        assert!(over_processes(&[]).is_empty());
+        let one = over_processes(&runs[..1]);
+        assert_eq!(one.len(), 2);
+        assert_eq!((one[0].ratio_lo, one[0].ratio_hi), (Num(0.85), Num(0.87)));
     }
 }

@@ -207,7 +207,11 @@ pub(crate) fn render_compare(
          always like for like, and block by block both sides see the same mode. For the \
          same reason the tickets rows of the one-download target (freelist, direct and \
          parallel path, each encoder) are also paired with the serde_json limit itself \
-         (limit `serde_json`, source `http`) rather than read through the HTTP limit. The \
+         (limit `serde_json`, source `http`) rather than read through the HTTP limit; each \
+         of those four is measured in fresh processes of the lab (six in the default run, \
+         one with `--quick`), as a download's speed moves from one process to the next \
+         more than within one: its ratio is the median over the processes, its interval \
+         the bootstrap over them, its `pairs` their sum. The \
          `tickets service` rows are the tickets service \
          itself (its `App` on SQLite, seeded as the binary seeds it, served by its own \
          `shutdown::serve` on a runtime with a worker per core, default settings) read by \
