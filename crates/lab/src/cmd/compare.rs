@@ -62,6 +62,14 @@ pub(crate) struct Meta {
     encoder: String,
 }
 
+/// The runtime `compare` measures on: the measuring thread's own (HTTP servers run on
+/// runtimes of their own).
+fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+}
+
 /// Bytes of JSON per request.
 fn request_bytes(quick: bool) -> usize {
     if quick { 64 * 1024 } else { 1 << 20 }
@@ -74,9 +82,7 @@ pub(crate) fn run(options: &Options, env: &Environment, out: &FsPath) -> Result<
     if let Some(path) = &options.items {
         return run_items(path, options, env, out);
     }
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
+    let rt = runtime()?;
     let quick = options.quick;
     let bytes = request_bytes(quick);
     let block = options.block();
@@ -241,9 +247,7 @@ fn run_items(
     env: &Environment,
     out: &FsPath,
 ) -> Result<(), BoxError> {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
+    let rt = runtime()?;
     let (items, represented) = items::load(path)?;
     let mut env = env.clone();
     env.0.insert("items".into(), represented);
@@ -302,9 +306,7 @@ pub(crate) fn one_download_child(
     env: &Environment,
     out: &FsPath,
 ) -> Result<(), BoxError> {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
+    let rt = runtime()?;
     let n = Workload::Tickets.items_for_bytes(request_bytes(quick));
     let mut matrix = Matrix::default();
     matrix.add_one_download(workload::leak(workload::tickets(n)))?;
