@@ -124,7 +124,7 @@ pub(crate) fn run(options: &Options, env: &Environment, out: &FsPath) -> Result<
     }
     let (mut table, matrix_noise) = matrix.measure(&rt, options, env)?;
     let processes = if quick { 1 } else { ONE_DOWNLOAD_PROCESSES };
-    eprintln!("compare: one download, in {processes} fresh processes");
+    eprintln!("compare: one download, in fresh processes ({processes})");
     let downloads = one_download(processes, quick)?;
     // Where the matrix used to put them: after the tickets' other HTTP rows.
     let at = table
