@@ -5,7 +5,6 @@
 //! with the lab's counting allocator.
 
 use std::path::Path as FsPath;
-use std::process::Command;
 
 use chunkstream::BoxError;
 use chunkstream_benches::contestants::{DEFAULT_ENCODER, POOLS, PoolKind};
@@ -22,27 +21,18 @@ pub(crate) const ITEMS: usize = 100;
 
 /// Runs one child per strategy and writes `alloc.csv` and the markdown.
 pub(crate) fn run(requests: u64, env: &Environment, out: &FsPath) -> Result<(), BoxError> {
-    let exe = std::env::current_exe()?;
     let mut table = Vec::new();
     for pool in POOLS {
-        let output = Command::new(&exe)
-            .args([
+        let text = super::run_child(
+            &format!("alloc child for {}", pool.name()),
+            [
                 "alloc-child",
                 "--pool",
                 pool.name(),
                 "--requests",
                 &requests.to_string(),
-            ])
-            .output()?;
-        if !output.status.success() {
-            return Err(format!(
-                "alloc child for {} failed: {}",
-                pool.name(),
-                String::from_utf8_lossy(&output.stderr)
-            )
-            .into());
-        }
-        let text = String::from_utf8_lossy(&output.stdout);
+            ],
+        )?;
         let line = text
             .lines()
             .find(|l| l.starts_with("tool="))

@@ -22,6 +22,7 @@
 //! in-memory items (or a format's own limit), measured in the same rounds.
 
 use std::collections::HashMap;
+use std::ffi::OsStr;
 use std::path::Path as FsPath;
 use std::sync::Arc;
 use std::time::Duration;
@@ -279,19 +280,14 @@ const ONE_DOWNLOAD_CSV: &str = "one_download.csv";
 /// (`one-download-child`) and combined over them ([`over_processes`]).
 fn one_download(processes: usize, quick: bool) -> Result<Vec<record::Compare>, BoxError> {
     let dir = tempfile::tempdir()?;
-    let exe = std::env::current_exe()?;
+    let mut args = vec![OsStr::new("--out"), dir.path().as_os_str()];
+    args.push(OsStr::new("one-download-child"));
+    if quick {
+        args.push(OsStr::new("--quick"));
+    }
     let mut runs = Vec::new();
     for _ in 0..processes {
-        let mut child = std::process::Command::new(&exe);
-        child.arg("--out").arg(dir.path()).arg("one-download-child");
-        if quick {
-            child.arg("--quick");
-        }
-        let output = child.stdout(std::process::Stdio::null()).output()?;
-        if !output.status.success() {
-            let why = String::from_utf8_lossy(&output.stderr);
-            return Err(format!("a one-download process failed: {}", why.trim()).into());
-        }
+        super::run_child("a one-download process", &args)?;
         let rows: Vec<record::Compare> = record::read(&dir.path().join(ONE_DOWNLOAD_CSV))?
             .ok_or("a one-download process wrote no rows")?;
         runs.push(rows.into_iter().filter(|r| r.contestant != LIMIT).collect());

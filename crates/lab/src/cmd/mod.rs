@@ -38,6 +38,23 @@ impl Options {
     }
 }
 
+/// Runs this binary again with `args` (a hidden child subcommand) and returns what it
+/// printed: a child that fails is an error naming `what`, with what it said on stderr.
+pub(crate) fn run_child<I, S>(what: &str, args: I) -> Result<String, chunkstream::BoxError>
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<std::ffi::OsStr>,
+{
+    let output = std::process::Command::new(std::env::current_exe()?)
+        .args(args)
+        .output()?;
+    if !output.status.success() {
+        let why = String::from_utf8_lossy(&output.stderr);
+        return Err(format!("{what} failed: {}", why.trim()).into());
+    }
+    Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+}
+
 /// Runs `command` (`compare::run` or `tune::run`) quickly on a file of `n` mixed items
 /// (objects, arrays, strings, numbers, nested values), for the tests of `--items`: the
 /// folder it wrote its reports into.
