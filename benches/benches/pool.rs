@@ -26,41 +26,34 @@ fn check<P: BufferPool>(pool: &P, pools: bool) {
     pool.put(buf);
 }
 
-struct OneThread<'a, 'g> {
+/// One pool timed on `threads` threads at once (1, or 2 sharing it).
+struct GetPut<'a, 'g> {
     group: &'a mut BenchmarkGroup<'g, WallTime>,
     name: &'static str,
     pools: bool,
+    threads: usize,
 }
 
-impl WithPool for OneThread<'_, '_> {
+impl WithPool for GetPut<'_, '_> {
     type Output = ();
     fn run<P: BufferPool>(self, pool: Arc<P>) {
         check(&*pool, self.pools);
-        self.group.bench_function(self.name, |b| {
-            b.iter(|| {
-                let buf = pool.get();
-                pool.put(black_box(buf));
-            })
-        });
-    }
-}
-
-struct TwoThreads<'a, 'g> {
-    group: &'a mut BenchmarkGroup<'g, WallTime>,
-    name: &'static str,
-    pools: bool,
-}
-
-impl WithPool for TwoThreads<'_, '_> {
-    type Output = ();
-    fn run<P: BufferPool>(self, pool: Arc<P>) {
-        check(&*pool, self.pools);
-        // Time per get + put pair while another thread does the same on the same pool.
+        let threads = self.threads;
+        if threads == 1 {
+            self.group.bench_function(self.name, |b| {
+                b.iter(|| {
+                    let buf = pool.get();
+                    pool.put(black_box(buf));
+                })
+            });
+            return;
+        }
+        // Time per get + put pair while the other threads do the same on the same pool.
         self.group.bench_function(self.name, |b| {
             b.iter_custom(|iters| {
-                let barrier = Barrier::new(2);
+                let barrier = Barrier::new(threads);
                 let elapsed: Vec<Duration> = std::thread::scope(|s| {
-                    let workers: Vec<_> = (0..2)
+                    let workers: Vec<_> = (0..threads)
                         .map(|_| {
                             s.spawn(|| {
                                 barrier.wait();
@@ -83,33 +76,20 @@ impl WithPool for TwoThreads<'_, '_> {
 
 fn pools(c: &mut Criterion) {
     let config = PoolConfig::default();
-    let mut group = c.benchmark_group("pool/get_put");
-    group.throughput(Throughput::Bytes(config.buffer_size as u64));
-    for &pool in POOLS {
-        pool.with(
-            config,
-            OneThread {
+    for (group, threads) in [("pool/get_put", 1), ("pool/get_put_two_threads", 2)] {
+        let mut group = c.benchmark_group(group);
+        group.throughput(Throughput::Bytes(config.buffer_size as u64));
+        for &pool in POOLS {
+            let bench = GetPut {
                 group: &mut group,
                 name: pool.name(),
                 pools: pool.pools(),
-            },
-        );
+                threads,
+            };
+            pool.with(config, bench);
+        }
+        group.finish();
     }
-    group.finish();
-
-    let mut group = c.benchmark_group("pool/get_put_two_threads");
-    group.throughput(Throughput::Bytes(config.buffer_size as u64));
-    for &pool in POOLS {
-        pool.with(
-            config,
-            TwoThreads {
-                group: &mut group,
-                name: pool.name(),
-                pools: pool.pools(),
-            },
-        );
-    }
-    group.finish();
 }
 
 criterion_group! {

@@ -986,6 +986,12 @@ fn paired_targets(table: Option<&[record::Paired]>, command: &str) -> Vec<Verdic
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Asserts that `text` holds `part`, showing both when it does not.
+    #[track_caller]
+    fn assert_has(text: &str, part: &str) {
+        assert!(text.contains(part), "{text:?} does not hold {part:?}");
+    }
     use crate::record::Num;
 
     fn tuning_row(w: &str, (b, th, batch): (usize, usize, usize), r: [f64; 3]) -> record::Tuning {
@@ -1030,11 +1036,7 @@ mod tests {
         let c = claims(&inputs);
         // Tickets: 0.90 [0.89, 0.91] against 0.99 [0.98, 1.00]: a 9% gap, surely > 3%.
         assert_eq!(c[0].verdict, "refuted (different optimum)");
-        assert!(
-            c[0].measured.contains("tickets: optimum 128"),
-            "{}",
-            c[0].measured
-        );
+        assert_has(&c[0].measured, "tickets: optimum 128");
         // Missing inputs are reported, never invented.
         assert!(c[3].verdict.starts_with(NOT_MEASURED), "{}", c[3].verdict);
         assert_eq!(targets(&Inputs::default())[1].verdict, NOT_MEASURED);
@@ -1226,28 +1228,16 @@ mod tests {
         let v = http_targets(Some(&t));
         assert_eq!(v[0].verdict, "met", "{:?}", v[0]);
         assert!(v[0].measured.starts_with("0.950 ["), "{:?}", v[0]);
-        assert!(
-            v[0].measured.contains("serde_json on the same path: 0.700"),
-            "{:?}",
-            v[0]
-        );
+        assert_has(&v[0].measured, "serde_json on the same path: 0.700");
         assert!(v[0].what.contains("direct path"), "{:?}", v[0]);
         // The parallel path's own rows, not the direct path's.
         assert!(v[1].what.contains("two encoding workers"), "{:?}", v[1]);
         assert_eq!(v[1].verdict, "missed", "{:?}", v[1]);
         assert!(v[1].measured.starts_with("0.850 ["), "{:?}", v[1]);
-        assert!(
-            v[1].measured.contains("serde_json on the same path: 0.600"),
-            "{:?}",
-            v[1]
-        );
+        assert_has(&v[1].measured, "serde_json on the same path: 0.600");
         // 0.40 against the best peer's 0.41: the interval straddles 1.
         assert_eq!(v[2].verdict, INCONCLUSIVE, "{:?}", v[2]);
-        assert!(
-            v[2].measured.contains("axum-streams bytes=32KiB"),
-            "{:?}",
-            v[2]
-        );
+        assert_has(&v[2].measured, "axum-streams bytes=32KiB");
         // No rows for the other workloads.
         assert_eq!(v[3].verdict, NOT_MEASURED);
         assert_eq!(v[4].verdict, NOT_MEASURED);
@@ -1298,11 +1288,7 @@ mod tests {
         assert!(v[1].measured.contains("either side: spawn"), "{:?}", v[1]);
         assert_eq!(v[2].verdict, "missed", "{:?}", v[2]);
         assert!(v[2].measured.starts_with("1 of 3 rows above; below: spawn"));
-        assert!(
-            v[2].measured.contains("either side: parallel"),
-            "{:?}",
-            v[2]
-        );
+        assert_has(&v[2].measured, "either side: parallel");
         let none = http_peer_targets(Some(&t[1..3]));
         assert!(none.iter().all(|v| v.verdict == NOT_MEASURED), "{none:?}");
     }

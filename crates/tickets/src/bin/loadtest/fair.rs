@@ -301,6 +301,15 @@ impl Requests {
         self.other += other.other;
     }
 
+    /// `result=ok` if every response was a complete `200`, else the count that was not.
+    fn all_complete(&self) -> Result<(), Error> {
+        if self.other > 0 {
+            return Err(format!("{} responses were not a complete 200", self.other).into());
+        }
+        println!("result=ok");
+        Ok(())
+    }
+
     /// The `p`-th quantile of the latencies (sorted), in milliseconds.
     fn quantile_ms(&self, p: f64) -> f64 {
         let last = self.latencies_us.len().saturating_sub(1);
@@ -388,11 +397,7 @@ pub(super) async fn burst(args: &Args, server: &Server) -> Result<(), Error> {
         done.quantile_ms(0.99),
         took.as_secs_f64()
     );
-    if done.other > 0 {
-        return Err(format!("{} responses were not a complete 200", done.other).into());
-    }
-    println!("result=ok");
-    Ok(())
+    done.all_complete()
 }
 
 /// `--clients` keep-alive connections asking `/tickets?limit=100` as fast as they
@@ -419,9 +424,5 @@ pub(super) async fn keepalive(args: &Args, server: &Server) -> Result<(), Error>
         done.quantile_ms(0.99),
         took.as_secs_f64()
     );
-    if done.other > 0 {
-        return Err(format!("{} responses were not a complete 200", done.other).into());
-    }
-    println!("result=ok");
-    Ok(())
+    done.all_complete()
 }
