@@ -1,6 +1,7 @@
-//! Records the release profile's code generation settings (`lto`, `codegen-units`) for
-//! the reports' environment: they move the in-memory ratios by several percent, and
-//! cargo tells a binary only its opt-level and debug settings.
+//! Records the release profile's code generation settings (`lto`, `codegen-units`) and
+//! the flags rustc ran with (`.cargo/config.toml` aligns every loop) for the reports'
+//! environment: they move the in-memory ratios by several percent, and cargo tells a
+//! binary only its opt-level and debug settings.
 
 use std::env;
 use std::fs;
@@ -27,8 +28,16 @@ fn main() {
             format!("{key}={value}")
         })
         .collect();
+    // Cargo hands a build script the flags it gives rustc, separated by 0x1f.
+    println!("cargo::rerun-if-env-changed=CARGO_ENCODED_RUSTFLAGS");
+    let flags = env::var("CARGO_ENCODED_RUSTFLAGS").unwrap_or_default();
+    let flags = flags.split('\x1f').filter(|f| !f.is_empty()).collect::<Vec<_>>();
+    let flags = match flags.is_empty() {
+        true => "none".to_owned(),
+        false => flags.join(" "),
+    };
     println!(
-        "cargo::rustc-env=LAB_RELEASE_SETTINGS={}",
+        "cargo::rustc-env=LAB_RELEASE_SETTINGS={} rustflags={flags}",
         settings.join(" ")
     );
 }
