@@ -31,7 +31,10 @@ fn main() {
     // Cargo hands a build script the flags it gives rustc, separated by 0x1f.
     println!("cargo::rerun-if-env-changed=CARGO_ENCODED_RUSTFLAGS");
     let flags = env::var("CARGO_ENCODED_RUSTFLAGS").unwrap_or_default();
-    let flags = flags.split('\x1f').filter(|f| !f.is_empty()).collect::<Vec<_>>();
+    let flags = flags
+        .split('\x1f')
+        .filter(|f| !f.is_empty())
+        .collect::<Vec<_>>();
     let flags = match flags.is_empty() {
         true => "none".to_owned(),
         false => flags.join(" "),
