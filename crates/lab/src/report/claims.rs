@@ -986,13 +986,13 @@ fn paired_targets(table: Option<&[record::Paired]>, command: &str) -> Vec<Verdic
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::record::Num;
 
     /// Asserts that `text` holds `part`, showing both when it does not.
     #[track_caller]
     fn assert_has(text: &str, part: &str) {
         assert!(text.contains(part), "{text:?} does not hold {part:?}");
     }
-    use crate::record::Num;
 
     fn tuning_row(w: &str, (b, th, batch): (usize, usize, usize), r: [f64; 3]) -> record::Tuning {
         record::Tuning {
