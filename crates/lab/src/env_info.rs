@@ -150,4 +150,14 @@ mod tests {
         assert!(env.get("command").ends_with("-- compare --quick"));
         assert_eq!(Environment::from_text(&env.to_text()), env);
     }
+
+    /// A release report's `profile` line names the flags rustc ran with (the workspace
+    /// aligns every loop), and the profile's settings before them.
+    #[test]
+    fn release_settings_name_the_rustflags() {
+        let settings = env!("LAB_RELEASE_SETTINGS");
+        assert!(settings.starts_with("lto="), "{settings}");
+        let flags = settings.split_once(" rustflags=").map(|(_, f)| f);
+        assert!(flags.is_some_and(|f| !f.is_empty()), "{settings}");
+    }
 }
