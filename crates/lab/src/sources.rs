@@ -5,6 +5,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use axum::Router;
 use axum::body::Body;
@@ -348,6 +349,8 @@ where
 pub(crate) struct Server {
     base: String,
     client: reqwest::Client,
+    /// Connections accepted so far.
+    accepted: Arc<AtomicUsize>,
     _runtime: tokio::runtime::Runtime,
 }
 
@@ -355,6 +358,13 @@ impl Server {
     /// Serves `routes` (`/name` -> body) on an ephemeral port, with `TCP_NODELAY` on
     /// every accepted connection when `nodelay` (as a production server sets it), or
     /// with Nagle's algorithm left on (as `axum::serve` leaves it).
+    ///
+    /// With `TCP_NODELAY`, the client opens a fresh connection for every request: a
+    /// kept-alive connection on loopback settles in one of two states that last as long
+    /// as it does (the HTTP limit of large items ran at about 4 or 8 GB/s from one row
+    /// to the next), so a row's speed was a draw per connection (`reports/README.md`).
+    /// The server without it keeps its connections, as the clients whose stall its
+    /// rows show do.
     pub(crate) fn start(
         routes: HashMap<String, BodyFactory>,
         nodelay: bool,
@@ -378,13 +388,20 @@ impl Server {
         let addr = listener.local_addr()?;
         // Without TCP_NODELAY, bodies written a frame at a time stall on Nagle's
         // algorithm and the client's delayed ACKs.
+        let accepted = Arc::new(AtomicUsize::new(0));
+        let counter = Arc::clone(&accepted);
         let listener = listener.tap_io(move |tcp| {
+            counter.fetch_add(1, Ordering::Relaxed);
             let _ = tcp.set_nodelay(nodelay);
         });
         runtime.spawn(async move { axum::serve(listener, router).await });
         Ok(Server {
             base: format!("http://{addr}"),
-            client: reqwest::Client::builder().no_gzip().build()?,
+            client: reqwest::Client::builder()
+                .no_gzip()
+                .pool_max_idle_per_host(if nodelay { 0 } else { usize::MAX })
+                .build()?,
+            accepted,
             _runtime: runtime,
         })
     }
@@ -393,6 +410,11 @@ impl Server {
     /// response body as it arrives.
     pub(crate) fn client(&self, name: &str) -> ChunksFactory {
         http_body(self.client.clone(), format!("{}/{name}", self.base))
+    }
+
+    /// Connections the server has accepted so far.
+    pub(crate) fn accepted(&self) -> usize {
+        self.accepted.load(Ordering::Relaxed)
     }
 }
 
@@ -422,6 +444,24 @@ mod tests {
             .enable_all()
             .build()
             .expect("a tokio runtime")
+    }
+
+    #[test]
+    fn with_tcp_nodelay_every_request_opens_a_connection_and_without_one_is_kept()
+    -> Result<(), BoxError> {
+        let rt = runtime();
+        for (nodelay, connections) in [(true, 3), (false, 1)] {
+            let body = bytes::Bytes::from_static(b"[1,2,3]");
+            let routes = HashMap::from([("fixed".to_owned(), fixed_body(body.clone()))]);
+            let server = Server::start(routes, nodelay)?;
+            let get = server.client("fixed");
+            for _ in 0..3 {
+                let chunks: Vec<bytes::Bytes> = rt.block_on(get().try_collect())?;
+                assert_eq!(chunks.concat(), body);
+            }
+            assert_eq!(server.accepted(), connections, "nodelay {nodelay}");
+        }
+        Ok(())
     }
 
     #[test]

@@ -994,6 +994,12 @@ impl Matrix {
             env.get("profile")
         );
         let outcomes = matrix::run(rt, &mut self.entries, plan, "compare");
+        eprintln!(
+            "compare: the HTTP servers accepted {} connections with TCP_NODELAY (one per \
+             request) and {} without",
+            server.accepted(),
+            nagle.accepted()
+        );
         Ok((self.table(&outcomes), matrix::noise(&outcomes)))
     }
 
