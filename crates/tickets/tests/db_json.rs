@@ -136,25 +136,8 @@ fn prepare(url: &str) {
 
 macro_rules! backends {
     ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    super::$name(super::Db::sqlite()).await
-                }
-            )*
-        }
-        mod postgres {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    match super::Db::postgres() {
-                        Some(db) => super::$name(db).await,
-                        None => super::support::skip(stringify!($name)),
-                    }
-                }
-            )*
-        }
+        support::backend_tests!(sqlite, Some(super::Db::sqlite()), $($name),*);
+        support::backend_tests!(postgres, super::Db::postgres(), $($name),*);
     };
 }
 

@@ -133,33 +133,9 @@ fn seed_once(url: &str) {
 
 macro_rules! backends {
     ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    super::$name(super::Db::sqlite()).await
-                }
-            )*
-        }
-        mod sqlite_sqlx {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    super::$name(super::Db::sqlite_sqlx()).await
-                }
-            )*
-        }
-        mod postgres {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    match super::Db::postgres() {
-                        Some(db) => super::$name(db).await,
-                        None => super::support::skip(stringify!($name)),
-                    }
-                }
-            )*
-        }
+        support::backend_tests!(sqlite, Some(super::Db::sqlite()), $($name),*);
+        support::backend_tests!(sqlite_sqlx, Some(super::Db::sqlite_sqlx()), $($name),*);
+        support::backend_tests!(postgres, super::Db::postgres(), $($name),*);
     };
 }
 
@@ -198,6 +174,11 @@ fn client() -> reqwest::Client {
         .pool_max_idle_per_host(0)
         .build()
         .unwrap()
+}
+
+/// `GET url` on a fresh client; the response, whatever its status.
+async fn fetch(url: impl reqwest::IntoUrl) -> reqwest::Response {
+    client().get(url).send().await.unwrap()
 }
 
 fn expected_tickets(range: impl Iterator<Item = i64>) -> Vec<Value> {
@@ -298,11 +279,7 @@ async fn hundred_thousand_tickets_both_formats(db: Db) {
     let addr = serve(app.router()).await;
     let expected = expected_tickets(1..=TICKETS as i64);
 
-    let response = client()
-        .get(format!("http://{addr}/tickets"))
-        .send()
-        .await
-        .unwrap();
+    let response = fetch(format!("http://{addr}/tickets")).await;
     assert_eq!(response.status(), 200);
     assert_eq!(header(&response, "content-type"), "application/json");
     assert_eq!(header(&response, "x-total-count"), TICKETS.to_string());
@@ -314,11 +291,7 @@ async fn hundred_thousand_tickets_both_formats(db: Db) {
         "the JSON array differs from the seeded rows"
     );
 
-    let response = client()
-        .get(format!("http://{addr}/tickets.ndjson"))
-        .send()
-        .await
-        .unwrap();
+    let response = fetch(format!("http://{addr}/tickets.ndjson")).await;
     assert_eq!(response.status(), 200);
     assert_eq!(header(&response, "content-type"), "application/x-ndjson");
     assert_eq!(header(&response, "x-total-count"), TICKETS.to_string());
@@ -349,13 +322,10 @@ async fn summary_is_the_batch_path_with_formulas(db: Db) {
     let addr = serve(app.router()).await;
     let limit = 5_000;
     let now = SEED_EPOCH + 86_400;
-    let response = client()
-        .get(format!(
-            "http://{addr}/tickets/summary?limit={limit}&as_of={now}"
-        ))
-        .send()
-        .await
-        .unwrap();
+    let response = fetch(format!(
+        "http://{addr}/tickets/summary?limit={limit}&as_of={now}"
+    ))
+    .await;
     assert_eq!(response.status(), 200);
     assert_eq!(header(&response, "x-total-count"), limit.to_string());
     let got: Vec<Summary> = serde_json::from_slice(&response.bytes().await.unwrap()).unwrap();
@@ -371,20 +341,12 @@ async fn summary_is_the_batch_path_with_formulas(db: Db) {
 async fn query_parameters_filter_and_limit(db: Db) {
     let app = db.app(ChunkConfig::default()).await;
     let addr = serve(app.router()).await;
-    let response = client()
-        .get(format!("http://{addr}/tickets?limit=5"))
-        .send()
-        .await
-        .unwrap();
+    let response = fetch(format!("http://{addr}/tickets?limit=5")).await;
     assert_eq!(header(&response, "x-total-count"), "5");
     let got: Vec<Value> = json(response).await;
     assert_eq!(got, expected_tickets(1..=5));
 
-    let response = client()
-        .get(format!("http://{addr}/tickets?status=blocked&limit=50"))
-        .send()
-        .await
-        .unwrap();
+    let response = fetch(format!("http://{addr}/tickets?status=blocked&limit=50")).await;
     let got: Vec<Value> = json(response).await;
     let expected: Vec<Value> = (1..)
         .map(seed::ticket)
@@ -394,19 +356,11 @@ async fn query_parameters_filter_and_limit(db: Db) {
         .collect();
     assert_eq!(got, expected);
 
-    let response = client()
-        .get(format!("http://{addr}/tickets?status=nonesuch"))
-        .send()
-        .await
-        .unwrap();
+    let response = fetch(format!("http://{addr}/tickets?status=nonesuch")).await;
     assert_eq!(header(&response, "x-total-count"), "0");
     assert_eq!(response.text().await.unwrap(), "[]");
 
-    let response = client()
-        .get(format!("http://{addr}/tickets?limit=many"))
-        .send()
-        .await
-        .unwrap();
+    let response = fetch(format!("http://{addr}/tickets?limit=many")).await;
     assert_eq!(response.status(), 400);
     let problem = problem(response).await;
     assert_eq!(problem["error"], "invalid_query");
@@ -443,11 +397,7 @@ async fn disconnect_after_first_chunk_stops_the_query(db: Db) {
     for (path, rows_read) in [("/tickets", None), ("/spawned", Some(&spawned_rows))] {
         let read = || rows_read.map_or_else(|| app.rows_read(), ItemCounter::get);
         let before = read();
-        let response = client()
-            .get(format!("http://{addr}{path}"))
-            .send()
-            .await
-            .unwrap();
+        let response = fetch(format!("http://{addr}{path}")).await;
         assert_eq!(response.status(), 200);
         let mut body = response.bytes_stream();
         let first = body.next().await.unwrap().unwrap();
@@ -515,11 +465,7 @@ async fn failure_mid_stream_is_an_incomplete_transfer(db: Db) {
     let addr = serve(router).await;
 
     for path in ["/decode", "/transform"] {
-        let response = client()
-            .get(format!("http://{addr}{path}"))
-            .send()
-            .await
-            .unwrap();
+        let response = fetch(format!("http://{addr}{path}")).await;
         assert_eq!(response.status(), 200, "{path}: the body had started");
         let mut received = Vec::new();
         let mut body = response.bytes_stream();
@@ -581,11 +527,7 @@ async fn internal_errors_are_generic_with_a_request_id(db: Db) {
         ("DROP TABLE tickets", "tickets"),
     ] {
         app.db().execute(breakage).await.unwrap();
-        let response = client()
-            .get(format!("http://{addr}/tickets"))
-            .send()
-            .await
-            .unwrap();
+        let response = fetch(format!("http://{addr}/tickets")).await;
         assert_eq!(response.status(), 500, "{breakage}");
         let id = header(&response, "x-request-id").to_owned();
         let generic = problem(response).await;
@@ -600,11 +542,7 @@ async fn internal_errors_are_generic_with_a_request_id(db: Db) {
             );
         }
 
-        let response = client()
-            .get(format!("http://{exposed_addr}/tickets"))
-            .send()
-            .await
-            .unwrap();
+        let response = fetch(format!("http://{exposed_addr}/tickets")).await;
         assert_eq!(response.status(), 500);
         let exposed = problem(response).await;
         let detail = exposed["detail"].as_str().unwrap_or_default();
@@ -722,11 +660,7 @@ async fn slow_reader_keeps_server_buffers_bounded(db: Db) {
             }
         })
     };
-    let response = client()
-        .get(format!("http://{addr}/spawned"))
-        .send()
-        .await
-        .unwrap();
+    let response = fetch(format!("http://{addr}/spawned")).await;
     let mut body = response.bytes_stream();
     let mut read = 0_u64;
     // Read about 4 MiB (of ~48 MB) slowly: a few KiB at a time with pauses.
@@ -1001,11 +935,7 @@ async fn stalled_client_is_cut_after_the_stall_limit(db: Db) {
         app.streams().0,
         db_in_use(&app)
     );
-    let response = client()
-        .get(format!("http://{addr}/tickets?limit=5"))
-        .send()
-        .await
-        .unwrap();
+    let response = fetch(format!("http://{addr}/tickets?limit=5")).await;
     assert_eq!(response.status(), 200);
     let got: Vec<Value> = json(response).await;
     assert_eq!(got, expected_tickets(1..=5));
@@ -1025,13 +955,10 @@ async fn summary_as_of_out_of_range_is_a_400(db: Db) {
         "99999999999999999999",
         "1e9",
     ] {
-        let response = client()
-            .get(format!(
-                "http://{addr}/tickets/summary?limit=3&as_of={as_of}"
-            ))
-            .send()
-            .await
-            .unwrap();
+        let response = fetch(format!(
+            "http://{addr}/tickets/summary?limit=3&as_of={as_of}"
+        ))
+        .await;
         assert_eq!(response.status(), 400, "as_of={as_of}");
         let problem = problem(response).await;
         let message = problem["message"].as_str().unwrap();
@@ -1041,13 +968,10 @@ async fn summary_as_of_out_of_range_is_a_400(db: Db) {
         chunkstream_tickets::params::MIN_AS_OF,
         chunkstream_tickets::params::MAX_AS_OF,
     ] {
-        let response = client()
-            .get(format!(
-                "http://{addr}/tickets/summary?limit=3&as_of={as_of}"
-            ))
-            .send()
-            .await
-            .unwrap();
+        let response = fetch(format!(
+            "http://{addr}/tickets/summary?limit=3&as_of={as_of}"
+        ))
+        .await;
         assert_eq!(response.status(), 200, "as_of={as_of}");
         let got: Vec<Summary> = json(response).await;
         let expected: Vec<Summary> = (1..=3)
@@ -1132,14 +1056,7 @@ async fn strategies_are_named_not_feature_selected(db: Db) {
     use chunkstream_tickets::strategy::{EncoderKind, PoolKind};
     let app = db.app(ChunkConfig::default()).await;
     let addr = serve(app.router()).await;
-    let health: Value = json(
-        client()
-            .get(format!("http://{addr}/healthz"))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let health: Value = json(fetch(format!("http://{addr}/healthz")).await).await;
     assert_eq!(health["strategy"]["pool"], "freelist", "{health}");
     assert_eq!(health["strategy"]["encoder"], "sonic-rs", "{health}");
 
@@ -1168,22 +1085,11 @@ async fn strategies_are_named_not_feature_selected(db: Db) {
         };
         let app = App::with_pool(app.db().clone(), settings).unwrap();
         let addr = serve(app.router()).await;
-        let health: Value = json(
-            client()
-                .get(format!("http://{addr}/healthz"))
-                .send()
-                .await
-                .unwrap(),
-        )
-        .await;
+        let health: Value = json(fetch(format!("http://{addr}/healthz")).await).await;
         // The names `--pool` and `--encoder` take.
         assert_eq!(health["strategy"]["pool"], names[0], "{health}");
         assert_eq!(health["strategy"]["encoder"], names[1], "{health}");
-        let response = client()
-            .get(format!("http://{addr}/tickets?limit=200"))
-            .send()
-            .await
-            .unwrap();
+        let response = fetch(format!("http://{addr}/tickets?limit=200")).await;
         assert_eq!(response.status(), 200);
         let got: Vec<Value> = json(response).await;
         assert_eq!(got, expected, "{pool:?} {encoder:?}");

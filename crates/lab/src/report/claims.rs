@@ -994,6 +994,17 @@ mod tests {
         assert!(text.contains(part), "{text:?} does not hold {part:?}");
     }
 
+    /// A compare row with the ratio `r` (median, low, high) over 21 pairs.
+    fn paired(r: [f64; 3]) -> record::Compare {
+        record::Compare {
+            ratio: Num(r[0]),
+            ratio_lo: Num(r[1]),
+            ratio_hi: Num(r[2]),
+            pairs: Num(21.0),
+            ..record::Compare::default()
+        }
+    }
+
     fn tuning_row(w: &str, (b, th, batch): (usize, usize, usize), r: [f64; 3]) -> record::Tuning {
         record::Tuning {
             workload: w.into(),
@@ -1208,11 +1219,7 @@ mod tests {
                     contestant: contestant.into(),
                     pool: pool.into(),
                     encoder: encoder.into(),
-                    ratio: Num(r[0]),
-                    ratio_lo: Num(r[1]),
-                    ratio_hi: Num(r[2]),
-                    pairs: Num(21.0),
-                    ..record::Compare::default()
+                    ..paired(r)
                 },
             )
             .collect();
@@ -1258,11 +1265,7 @@ mod tests {
             contestant: "chunkstream".into(),
             pool: "freelist".into(),
             encoder: "serde_json".into(),
-            ratio: Num(r[0]),
-            ratio_lo: Num(r[1]),
-            ratio_hi: Num(r[2]),
-            pairs: Num(21.0),
-            ..record::Compare::default()
+            ..paired(r)
         };
         let (peer, nagle) = (record::HTTP_PEER_LIMIT, record::HTTP_PEER_NAGLE_LIMIT);
         let t = [
@@ -1316,11 +1319,7 @@ mod tests {
                 contestant: contestant.into(),
                 pool: pool.into(),
                 encoder: if pool == "-" { "-" } else { "serde_json" }.into(),
-                ratio: Num(r[0]),
-                ratio_lo: Num(r[1]),
-                ratio_hi: Num(r[2]),
-                pairs: Num(21.0),
-                ..record::Compare::default()
+                ..paired(r)
             })
             .collect();
         let v = format_targets(Some(&t));

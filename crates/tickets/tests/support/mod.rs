@@ -125,3 +125,25 @@ pub(crate) async fn eventually(mut check: impl FnMut() -> bool) -> bool {
     }
     check()
 }
+
+/// One test module per backend: `backend_tests!(module, db, name, ...)` makes a test
+/// `module::name` for each `name`, which runs `super::name(db)` when `db` (an `Option`
+/// of the test file's database) is `Some`, and says it skipped when it is `None`.
+#[allow(unused_macros)]
+macro_rules! backend_tests {
+    ($module:ident, $db:expr, $($name:ident),* $(,)?) => {
+        mod $module {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    match $db {
+                        Some(db) => super::$name(db).await,
+                        None => super::support::skip(stringify!($name)),
+                    }
+                }
+            )*
+        }
+    };
+}
+#[allow(unused_imports)]
+pub(crate) use backend_tests;
