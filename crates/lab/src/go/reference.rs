@@ -85,10 +85,22 @@ fn go_command(go: &OsStr) -> Command {
 
 /// The error for a `go` (or Go binary) that could not be started.
 fn spawn_error(what: &str, err: std::io::Error) -> GoUnavailable {
-    if err.kind() == std::io::ErrorKind::NotFound {
-        GoUnavailable::new("go not installed")
-    } else {
+    spawn_error_in(&reference_dir(), what, err)
+}
+
+/// [`spawn_error`] for a command run in `dir`: a missing `dir` fails the spawn with
+/// the same `NotFound` as a missing `go`, and is named instead.
+fn spawn_error_in(dir: &Path, what: &str, err: std::io::Error) -> GoUnavailable {
+    if err.kind() != std::io::ErrorKind::NotFound {
         GoUnavailable::new(format_args!("{what} could not start: {err}"))
+    } else if !dir.is_dir() {
+        GoUnavailable::new(format_args!(
+            "the Go module is not at {}: this lab binary was built from a checkout \
+             that has moved",
+            dir.display()
+        ))
+    } else {
+        GoUnavailable::new("go not installed")
     }
 }
 
@@ -500,6 +512,24 @@ mod tests {
         assert_eq!(err.to_string(), "not run (go not installed)");
         let err = request_figures_with(missing).unwrap_err();
         assert_eq!(err.to_string(), "not run (go not installed)");
+    }
+
+    #[test]
+    fn a_missing_module_directory_is_named_not_taken_for_a_missing_go() {
+        let gone = tempfile::tempdir().unwrap().path().join("reference/go");
+        let not_found = || std::io::Error::from(std::io::ErrorKind::NotFound);
+        let err = spawn_error_in(&gone, "go", not_found());
+        assert!(err.reason.contains("the Go module is not at"), "{err}");
+        assert!(err.reason.contains(&gone.display().to_string()), "{err}");
+        let here = tempfile::tempdir().unwrap();
+        let err = spawn_error_in(here.path(), "go", not_found());
+        assert_eq!(err.reason, "not run (go not installed)");
+        let denied = std::io::Error::from(std::io::ErrorKind::PermissionDenied);
+        let err = spawn_error_in(here.path(), "go", denied);
+        assert!(
+            err.reason.starts_with("not run (go could not start: "),
+            "{err}"
+        );
     }
 
     #[test]
