@@ -4,8 +4,12 @@
 //! on 127.0.0.1 read by reqwest.
 
 use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::task::{Context, Poll};
+use std::time::Duration;
 
 use axum::Router;
 use axum::body::Body;
@@ -20,6 +24,8 @@ use chunkstream_benches::workload::Ticket;
 use chunkstream_fixtures::bind_fields;
 use chunkstream_fixtures::sql::{self, WORKLOAD_TICKETS};
 use futures_util::{Stream, StreamExt, TryStreamExt};
+use http_body_util::{BodyExt, Empty};
+use hyper_util::rt::TokioIo;
 use sqlx::postgres::{PgPool, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqlitePool, SqlitePoolOptions};
 use tokio::sync::mpsc;
@@ -347,7 +353,8 @@ where
 /// contestant; dropping it stops the server.
 #[derive(Debug)]
 pub(crate) struct Server {
-    base: String,
+    addr: SocketAddr,
+    nodelay: bool,
     client: reqwest::Client,
     /// Connections accepted so far.
     accepted: Arc<AtomicUsize>,
@@ -359,12 +366,12 @@ impl Server {
     /// every accepted connection when `nodelay` (as a production server sets it), or
     /// with Nagle's algorithm left on (as `axum::serve` leaves it).
     ///
-    /// With `TCP_NODELAY`, the client opens a fresh connection for every request: a
-    /// kept-alive connection on loopback settles in one of two states that last as long
-    /// as it does (the HTTP limit of large items ran at about 4 or 8 GB/s from one row
-    /// to the next), so a row's speed was a draw per connection (`reports/README.md`).
-    /// The server without it keeps its connections, as the clients whose stall its
-    /// rows show do.
+    /// With `TCP_NODELAY`, the client opens a fresh connection for every request
+    /// ([`reset_connection_body`]): a kept-alive connection on loopback settles in one of
+    /// two states that last as long as it does (the HTTP limit of large items ran at
+    /// about 4 or 8 GB/s from one row to the next), so a row's speed was a draw per
+    /// connection (`reports/README.md`). The server without it keeps its connections
+    /// (reqwest's pool), as the clients whose stall its rows show do.
     pub(crate) fn start(
         routes: HashMap<String, BodyFactory>,
         nodelay: bool,
@@ -396,11 +403,9 @@ impl Server {
         });
         runtime.spawn(async move { axum::serve(listener, router).await });
         Ok(Server {
-            base: format!("http://{addr}"),
-            client: reqwest::Client::builder()
-                .no_gzip()
-                .pool_max_idle_per_host(if nodelay { 0 } else { usize::MAX })
-                .build()?,
+            addr,
+            nodelay,
+            client: reqwest::Client::builder().no_gzip().build()?,
             accepted,
             _runtime: runtime,
         })
@@ -409,12 +414,84 @@ impl Server {
     /// A factory of client-side bodies: each call sends `GET /name` and streams the
     /// response body as it arrives.
     pub(crate) fn client(&self, name: &str) -> ChunksFactory {
-        http_body(self.client.clone(), format!("{}/{name}", self.base))
+        if self.nodelay {
+            reset_connection_body(self.addr, format!("/{name}"))
+        } else {
+            http_body(self.client.clone(), format!("http://{}/{name}", self.addr))
+        }
     }
 
     /// Connections the server has accepted so far.
     pub(crate) fn accepted(&self) -> usize {
         self.accepted.load(Ordering::Relaxed)
+    }
+}
+
+/// A factory of client-side bodies, each read on a connection of its own: `GET path`
+/// from `addr`, the body streamed as it arrives (an error status is an error), then the
+/// connection closed with a reset (`SO_LINGER` 0) rather than a FIN, which would leave
+/// the socket in TIME_WAIT for a minute. A default run opens some 60,000 connections:
+/// closed the usual way, up to 19,000 of them waited at once, expiring during the rows
+/// that follow (on a faster machine they would near the 28,000 ephemeral ports).
+pub(crate) fn reset_connection_body(addr: SocketAddr, path: String) -> ChunksFactory {
+    Arc::new(move || -> Chunks {
+        let path = path.clone();
+        futures_util::stream::once(async move {
+            let tcp = tokio::net::TcpStream::connect(addr).await?;
+            tcp.set_nodelay(true)?;
+            socket2::SockRef::from(&tcp).set_linger(Some(Duration::ZERO))?;
+            let (mut sender, connection) =
+                hyper::client::conn::http1::handshake(ResetOnClose(TokioIo::new(tcp))).await?;
+            // Ends once the body is read and `sender` is gone, closing the socket.
+            tokio::spawn(connection);
+            let request = http::Request::get(path)
+                .header(http::header::HOST, addr.to_string())
+                .body(Empty::<bytes::Bytes>::new())?;
+            let response = sender.send_request(request).await?;
+            let status = response.status();
+            if !status.is_success() {
+                return Err(BoxError::from(format!("HTTP status {status}")));
+            }
+            Ok(response
+                .into_body()
+                .into_data_stream()
+                .map_err(BoxError::from))
+        })
+        .try_flatten()
+        .boxed()
+    })
+}
+
+/// A socket whose end is left to its close, a reset (`SO_LINGER` 0): hyper shuts a
+/// finished connection down first, and after that FIN the socket would wait out
+/// TIME_WAIT all the same.
+struct ResetOnClose(TokioIo<tokio::net::TcpStream>);
+
+impl hyper::rt::Read for ResetOnClose {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: hyper::rt::ReadBufCursor<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.0).poll_read(cx, buf)
+    }
+}
+
+impl hyper::rt::Write for ResetOnClose {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.0).poll_write(cx, buf)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.0).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Poll::Ready(Ok(()))
     }
 }
 
@@ -447,7 +524,7 @@ mod tests {
     }
 
     #[test]
-    fn with_tcp_nodelay_every_request_opens_a_connection_and_without_one_is_kept()
+    fn with_tcp_nodelay_every_request_opens_and_resets_a_connection_and_without_one_is_kept()
     -> Result<(), BoxError> {
         let rt = runtime();
         for (nodelay, connections) in [(true, 3), (false, 1)] {
@@ -455,13 +532,35 @@ mod tests {
             let routes = HashMap::from([("fixed".to_owned(), fixed_body(body.clone()))]);
             let server = Server::start(routes, nodelay)?;
             let get = server.client("fixed");
+            // Sockets of earlier connections may wait on this port already (a listener
+            // may take a port in TIME_WAIT).
+            let waiting = time_wait(server.addr.port())?;
             for _ in 0..3 {
                 let chunks: Vec<bytes::Bytes> = rt.block_on(get().try_collect())?;
                 assert_eq!(chunks.concat(), body);
             }
             assert_eq!(server.accepted(), connections, "nodelay {nodelay}");
+            if nodelay {
+                // Lets the client's connection tasks end (they close the sockets).
+                rt.block_on(async { tokio::time::sleep(Duration::from_millis(100)).await });
+                // Each connection was reset, not closed: none waits out TIME_WAIT.
+                assert!(time_wait(server.addr.port())? <= waiting);
+            }
         }
         Ok(())
+    }
+
+    /// Sockets in TIME_WAIT with `port` at either end (Linux's `/proc/net/tcp`).
+    fn time_wait(port: u16) -> Result<usize, BoxError> {
+        let table = std::fs::read_to_string("/proc/net/tcp")?;
+        let port = format!(":{port:04X}");
+        Ok(table
+            .lines()
+            .skip(1)
+            .map(|line| line.split_whitespace().collect::<Vec<_>>())
+            .filter(|f| f.len() > 3 && f[3] == "06")
+            .filter(|f| f[1].ends_with(&port) || f[2].ends_with(&port))
+            .count())
     }
 
     #[test]
