@@ -534,31 +534,44 @@ mod tests {
             let get = server.client("fixed");
             // Sockets of earlier connections may wait on this port already (a listener
             // may take a port in TIME_WAIT).
-            let waiting = time_wait(server.addr.port())?;
+            let port = server.addr.port();
+            let waiting = sockets(port, TIME_WAIT)?;
             for _ in 0..3 {
                 let chunks: Vec<bytes::Bytes> = rt.block_on(get().try_collect())?;
                 assert_eq!(chunks.concat(), body);
             }
             assert_eq!(server.accepted(), connections, "nodelay {nodelay}");
             if nodelay {
-                // Lets the client's connection tasks end (they close the sockets).
-                rt.block_on(async { tokio::time::sleep(Duration::from_millis(100)).await });
+                // Runs the client's connection tasks until they end: until every socket
+                // of the port is gone or waiting out TIME_WAIT (bar the listener).
+                let deadline = std::time::Instant::now() + Duration::from_secs(10);
+                while sockets(port, TIME_WAIT)? + 1 < sockets(port, "")? {
+                    assert!(
+                        std::time::Instant::now() < deadline,
+                        "connections stay open"
+                    );
+                    rt.block_on(async { tokio::time::sleep(Duration::from_millis(5)).await });
+                }
                 // Each connection was reset, not closed: none waits out TIME_WAIT.
-                assert!(time_wait(server.addr.port())? <= waiting);
+                assert!(sockets(port, TIME_WAIT)? <= waiting);
             }
         }
         Ok(())
     }
 
-    /// Sockets in TIME_WAIT with `port` at either end (Linux's `/proc/net/tcp`).
-    fn time_wait(port: u16) -> Result<usize, BoxError> {
+    /// The TCP state TIME_WAIT in `/proc/net/tcp`.
+    const TIME_WAIT: &str = "06";
+
+    /// Sockets with `port` at either end in `state` (any state for ""), from Linux's
+    /// `/proc/net/tcp`.
+    fn sockets(port: u16, state: &str) -> Result<usize, BoxError> {
         let table = std::fs::read_to_string("/proc/net/tcp")?;
         let port = format!(":{port:04X}");
         Ok(table
             .lines()
             .skip(1)
             .map(|line| line.split_whitespace().collect::<Vec<_>>())
-            .filter(|f| f.len() > 3 && f[3] == "06")
+            .filter(|f| f.len() > 3 && (state.is_empty() || f[3] == state))
             .filter(|f| f[1].ends_with(&port) || f[2].ends_with(&port))
             .count())
     }
