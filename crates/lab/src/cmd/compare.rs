@@ -721,7 +721,7 @@ impl Matrix {
         self.source(&rows, MEMORY, memory);
         // A tokio channel fed by a producer task.
         self.source(&rows, "channel", move || sources::channel(items));
-        // Over HTTP: served from memory by axum, read by reqwest, against the HTTP
+        // Over HTTP: served from memory by axum, read by the lab's client, against the HTTP
         // limit (the whole body encoded up front, served as one `Bytes`), which is
         // itself measured against the serde_json limit.
         let body = bytes::Bytes::from(serde_json::to_vec(items)?);
