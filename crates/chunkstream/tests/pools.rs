@@ -68,6 +68,7 @@ fn object_pool_keeps_the_contract() {
 mod thread_local {
     use chunkstream::BufferPool;
     use chunkstream::pool::{MAX_LOCAL_BUFFERS, ThreadLocalPool};
+    use std::sync::Arc;
 
     fn pool(max_pooled: usize) -> ThreadLocalPool {
         ThreadLocalPool::new(super::small(max_pooled))
@@ -171,6 +172,42 @@ mod thread_local {
             drop(pool.get());
         }
         assert_eq!(pool.stats().hits, 3);
+    }
+
+    /// Puts its buffer into its pool when the thread's thread-locals are destroyed.
+    struct PutAtExit(std::cell::RefCell<Option<(Arc<ThreadLocalPool>, Vec<u8>)>>);
+
+    impl Drop for PutAtExit {
+        fn drop(&mut self) {
+            if let Some((pool, buf)) = self.0.borrow_mut().take() {
+                pool.put(buf);
+            }
+        }
+    }
+
+    thread_local! {
+        static PUT_AT_EXIT: PutAtExit = const { PutAtExit(std::cell::RefCell::new(None)) };
+    }
+
+    #[test]
+    fn a_put_during_the_threads_teardown_goes_to_the_shared_queue() {
+        let pool = Arc::new(pool(32));
+        let (early, late) = (pool.get(), pool.get());
+        let thread_pool = Arc::clone(&pool);
+        std::thread::spawn(move || {
+            // Registered first, destroyed last: after the pool's own teardown of the
+            // thread's stack, when the thread can no longer keep a buffer.
+            PUT_AT_EXIT.with(|slot| *slot.0.borrow_mut() = Some((Arc::clone(&thread_pool), late)));
+            thread_pool.put(early);
+        })
+        .join()
+        .unwrap();
+        let stats = pool.stats();
+        assert_eq!((stats.pooled, stats.returned, stats.outstanding), (2, 2, 0));
+        for _ in 0..2 {
+            drop(pool.get());
+        }
+        assert_eq!(pool.stats().hits, 2);
     }
 
     #[test]

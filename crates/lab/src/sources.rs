@@ -355,8 +355,9 @@ where
 #[derive(Debug)]
 pub(crate) struct Server {
     addr: SocketAddr,
-    nodelay: bool,
-    client: reqwest::Client,
+    /// The kept-alive client, for the server with Nagle's algorithm on; `None` with
+    /// `TCP_NODELAY`, whose requests each open a connection of their own.
+    kept_alive: Option<reqwest::Client>,
     /// Connections accepted so far.
     accepted: Arc<AtomicUsize>,
     _runtime: tokio::runtime::Runtime,
@@ -403,10 +404,13 @@ impl Server {
             let _ = tcp.set_nodelay(nodelay);
         });
         runtime.spawn(async move { axum::serve(listener, router).await });
+        let kept_alive = match nodelay {
+            true => None,
+            false => Some(reqwest::Client::builder().no_gzip().build()?),
+        };
         Ok(Server {
             addr,
-            nodelay,
-            client: reqwest::Client::builder().no_gzip().build()?,
+            kept_alive,
             accepted,
             _runtime: runtime,
         })
@@ -415,10 +419,9 @@ impl Server {
     /// A factory of client-side bodies: each call sends `GET /name` and streams the
     /// response body as it arrives.
     pub(crate) fn client(&self, name: &str) -> ChunksFactory {
-        if self.nodelay {
-            reset_connection_body(self.addr, format!("/{name}"))
-        } else {
-            http_body(self.client.clone(), format!("http://{}/{name}", self.addr))
+        match &self.kept_alive {
+            None => reset_connection_body(self.addr, format!("/{name}")),
+            Some(client) => http_body(client.clone(), format!("http://{}/{name}", self.addr)),
         }
     }
 
@@ -536,7 +539,7 @@ mod tests {
             // Sockets of earlier connections may wait on this port already (a listener
             // may take a port in TIME_WAIT).
             let port = server.addr.port();
-            let waiting = sockets(port, TIME_WAIT)?;
+            let waiting = sockets(port, Some(TIME_WAIT))?;
             for _ in 0..3 {
                 let chunks: Vec<bytes::Bytes> = rt.block_on(get().try_collect())?;
                 assert_eq!(chunks.concat(), body);
@@ -546,7 +549,7 @@ mod tests {
                 // Runs the client's connection tasks until they end: until every socket
                 // of the port is gone or waiting out TIME_WAIT (bar the listener).
                 let deadline = std::time::Instant::now() + Duration::from_secs(10);
-                while sockets(port, TIME_WAIT)? + 1 < sockets(port, "")? {
+                while sockets(port, Some(TIME_WAIT))? + 1 < sockets(port, None)? {
                     assert!(
                         std::time::Instant::now() < deadline,
                         "connections stay open"
@@ -554,7 +557,7 @@ mod tests {
                     rt.block_on(async { tokio::time::sleep(Duration::from_millis(5)).await });
                 }
                 // Each connection was reset, not closed: none waits out TIME_WAIT.
-                assert!(sockets(port, TIME_WAIT)? <= waiting);
+                assert!(sockets(port, Some(TIME_WAIT))? <= waiting);
             }
         }
         Ok(())
@@ -563,16 +566,16 @@ mod tests {
     /// The TCP state TIME_WAIT in `/proc/net/tcp`.
     const TIME_WAIT: &str = "06";
 
-    /// Sockets with `port` at either end in `state` (any state for ""), from Linux's
-    /// `/proc/net/tcp`.
-    fn sockets(port: u16, state: &str) -> Result<usize, BoxError> {
+    /// Sockets with `port` at either end in `state` (any state for `None`), from
+    /// Linux's `/proc/net/tcp`.
+    fn sockets(port: u16, state: Option<&str>) -> Result<usize, BoxError> {
         let table = std::fs::read_to_string("/proc/net/tcp")?;
         let port = format!(":{port:04X}");
         Ok(table
             .lines()
             .skip(1)
             .map(|line| line.split_whitespace().collect::<Vec<_>>())
-            .filter(|f| f.len() > 3 && (state.is_empty() || f[3] == state))
+            .filter(|f| f.len() > 3 && state.is_none_or(|state| f[3] == state))
             .filter(|f| f[1].ends_with(&port) || f[2].ends_with(&port))
             .count())
     }
