@@ -270,9 +270,12 @@ fn run_items(
 /// in-memory limit it is paired with moves on its own: measured in one process, the
 /// row's interval was narrow and its verdict differed between two runs of the same
 /// binary in each of three pairs (0.86-1.13x on the direct path over the six runs).
-const ONE_DOWNLOAD_PROCESSES: usize = 6;
+/// Six processes of 1.6 s each still left the direct path's interval at 0.74-1.42x in
+/// one run (an Intel Xeon): the spread between processes is what sets the interval, so
+/// twelve shorter ones (about the same time) sample it better than six long ones.
+const ONE_DOWNLOAD_PROCESSES: usize = 12;
 /// Seconds of paired blocks in each of those processes, over its four rows.
-const ONE_DOWNLOAD_SECONDS: f64 = 1.6;
+const ONE_DOWNLOAD_SECONDS: f64 = 0.8;
 /// The rows a one-download process writes into its `--out`.
 const ONE_DOWNLOAD_CSV: &str = "one_download.csv";
 
