@@ -17,7 +17,7 @@ pub(crate) struct Options {
     #[arg(long)]
     pub(crate) quick: bool,
     /// Seconds of paired blocks for the whole run, split over the contestants (default:
-    /// compare 140, tune 150; with --quick 3 and 2).
+    /// compare 125, tune 150; with --quick 3 and 2).
     #[arg(long)]
     pub(crate) budget: Option<f64>,
     /// Milliseconds per timed block (default 3, quick 1).
