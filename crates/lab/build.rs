@@ -10,9 +10,15 @@ use std::fs;
 const KEYS: [&str; 2] = ["lto", "codegen-units"];
 
 fn main() {
-    let manifest = concat!(env!("CARGO_MANIFEST_DIR"), "/../../Cargo.toml");
+    // Read where the package is now: a path fixed when this script was compiled
+    // (`env!`) outlived a move of the checkout, and the reports then said `default` for
+    // a build with fat LTO.
+    let manifest = format!(
+        "{}/../../Cargo.toml",
+        env::var("CARGO_MANIFEST_DIR").unwrap_or_default()
+    );
     println!("cargo::rerun-if-changed={manifest}");
-    let text = fs::read_to_string(manifest).unwrap_or_default();
+    let text = fs::read_to_string(&manifest);
     let settings: Vec<String> = KEYS
         .iter()
         .map(|key| {
@@ -21,10 +27,13 @@ fn main() {
                 key.to_uppercase().replace('-', "_")
             );
             println!("cargo::rerun-if-env-changed={var}");
-            let value = env::var(&var)
-                .ok()
-                .or_else(|| release_setting(&text, key))
-                .unwrap_or_else(|| "default".to_owned());
+            let value = match (env::var(&var), &text) {
+                (Ok(value), _) => value,
+                (Err(_), Ok(text)) => {
+                    release_setting(text, key).unwrap_or_else(|| "default".to_owned())
+                }
+                (Err(_), Err(_)) => "unknown".to_owned(),
+            };
             format!("{key}={value}")
         })
         .collect();

@@ -157,6 +157,14 @@ mod tests {
     fn release_settings_name_the_rustflags() {
         let settings = env!("LAB_RELEASE_SETTINGS");
         assert!(settings.starts_with("lto="), "{settings}");
+        // The workspace's own settings, read where the checkout is now.
+        let manifest = concat!(env!("CARGO_MANIFEST_DIR"), "/../../Cargo.toml");
+        let text = std::fs::read_to_string(manifest).expect("the workspace manifest");
+        let release = text.split("[profile.release]").nth(1).unwrap_or_default();
+        let release = release.split("\n[").next().unwrap_or_default();
+        if release.contains("lto = \"fat\"") {
+            assert!(settings.starts_with("lto=fat "), "{settings}");
+        }
         let flags = settings.split_once(" rustflags=").map(|(_, f)| f);
         assert!(flags.is_some_and(|f| !f.is_empty()), "{settings}");
     }
