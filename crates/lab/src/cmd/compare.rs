@@ -266,8 +266,9 @@ fn run_items(
 }
 
 /// Seconds of paired blocks for the whole matrix of a default run, split over its
-/// contestants. 140 took the run to 307-314 s on an Intel Xeon of the CI's kind, over
-/// the 5 minutes the run is promised in; 125 leaves it about 15 s less.
+/// contestants. 140 took quiet runs to 307-314 s on an Intel Xeon of the CI's kind,
+/// over 5 minutes; 125 takes 15 s of blocks off (three runs at 125 came in a noisy
+/// period and took 329-355 s, so the quiet figure is still to be measured).
 const MATRIX_SECONDS: f64 = 125.0;
 
 /// Fresh processes the one-download rows are measured in. The same binary's download
