@@ -153,6 +153,15 @@ mod thread_local {
         a.put(again);
     }
 
+    /// The smallest bound: a stack of no buffers (a quarter of one), so every put and
+    /// every get go through the shared queue, and the contract is the other pools'.
+    #[test]
+    fn keeps_the_contract_at_the_smallest_bound() {
+        assert_eq!(pool(1).local_capacity(), 0);
+        super::reuses_and_clears(pool(1));
+        super::drops_when_full_or_oversize(pool(1));
+    }
+
     #[test]
     fn a_dying_thread_gives_its_stack_back() {
         let pool = pool(32);
