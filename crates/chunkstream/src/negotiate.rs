@@ -217,13 +217,7 @@ impl NotAcceptable {
 
     /// The whole answer: the status, `Content-Type: application/json` and the body.
     pub fn to_response(&self) -> http::Response<String> {
-        let mut response = http::Response::new(self.body());
-        *response.status_mut() = self.status();
-        response.headers_mut().insert(
-            http::header::CONTENT_TYPE,
-            http::HeaderValue::from_static("application/json"),
-        );
-        response
+        crate::response::json_response(self.status(), self.body())
     }
 }
 

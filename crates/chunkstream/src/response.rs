@@ -440,15 +440,19 @@ impl ErrorPolicy {
             return mapper(err, &id);
         }
         let detail = self.detail.then(|| chain(err));
-        let body = Problem::new(err, &id, detail).to_json();
-        let mut response = http::Response::new(body);
-        *response.status_mut() = error_status(err);
-        response.headers_mut().insert(
-            http::header::CONTENT_TYPE,
-            http::HeaderValue::from_static("application/json"),
-        );
-        response
+        json_response(error_status(err), Problem::new(err, &id, detail).to_json())
     }
+}
+
+/// A response of `status` with a JSON `body` and `Content-Type: application/json`.
+pub(crate) fn json_response(status: StatusCode, body: String) -> http::Response<String> {
+    let mut response = http::Response::new(body);
+    *response.status_mut() = status;
+    response.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static("application/json"),
+    );
+    response
 }
 
 impl fmt::Debug for ErrorPolicy {

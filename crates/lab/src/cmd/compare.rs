@@ -25,7 +25,7 @@ use std::collections::HashMap;
 use std::ffi::OsStr;
 use std::path::Path as FsPath;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::harness::noise::Noise;
 use crate::harness::paired::Schedule;
@@ -86,13 +86,17 @@ pub(crate) fn run(options: &Options, env: &Environment, out: &FsPath) -> Result<
     let rt = runtime()?;
     let quick = options.quick;
     let bytes = request_bytes(quick);
+    // Each phase's start, so a run shows where its minutes go.
+    let started = Instant::now();
+    let phase =
+        |what: &str| eprintln!("compare ({:.0} s): {what}", started.elapsed().as_secs_f64());
     let block = options.block();
 
     let tickets = workload::leak(workload::tickets(Workload::Tickets.items_for_bytes(bytes)));
     // The Go package, when `go` is there: its bulk stream alternates with chunkstream's
     // in slices, half before the matrix and half after, so a change of load during the
     // run weighs on both; each slice runs a fresh Go process.
-    eprintln!("compare: the Go package (building it if needed)");
+    phase("the Go package (building it if needed)");
     let mut go = GoSide::start(tickets, block, quick);
     if let Some(reason) = go.run.missing() {
         eprintln!("compare: Go {reason}");
@@ -123,9 +127,10 @@ pub(crate) fn run(options: &Options, env: &Environment, out: &FsPath) -> Result<
             matrix.not_run("postgres", tickets, why);
         }
     }
+    phase("the matrix");
     let (mut table, matrix_noise) = matrix.measure(&rt, options, env)?;
     let processes = if quick { 1 } else { ONE_DOWNLOAD_PROCESSES };
-    eprintln!("compare: one download, in fresh processes ({processes})");
+    phase(&format!("one download, in fresh processes ({processes})"));
     let downloads = one_download(processes, quick)?;
     // Where the matrix used to put them: after the tickets' other HTTP rows.
     let at = table
@@ -135,7 +140,7 @@ pub(crate) fn run(options: &Options, env: &Environment, out: &FsPath) -> Result<
     table.splice(at..at, downloads);
 
     // The tickets service as one client sees it: long requests, so a plan of its own.
-    eprintln!("compare: the tickets service");
+    phase("the tickets service");
     let service = Service::start(if quick { 3_000 } else { SERVICE_TICKETS })?;
     let mut service_entries = service_entries(&service)?;
     let service_plan = Plan {
@@ -164,7 +169,7 @@ pub(crate) fn run(options: &Options, env: &Environment, out: &FsPath) -> Result<
 
     // The Go package, when `go` is there: the rest of its bulk comparison, then its
     // pool beside ours.
-    eprintln!("compare: the Go package");
+    phase("the Go package");
     go.slices(&rt);
     let go_table = go.run.finish(rust_bytes, &go.side);
     let pool_schedule = Schedule {
@@ -192,7 +197,7 @@ pub(crate) fn run(options: &Options, env: &Environment, out: &FsPath) -> Result<
             },
         }
     });
-    eprintln!("compare: pool get + put");
+    phase("pool get + put");
     let pools = pool_ops::measure(&pool_schedule, go_pool)?;
     noise.add(
         "pool_ops",
@@ -205,6 +210,7 @@ pub(crate) fn run(options: &Options, env: &Environment, out: &FsPath) -> Result<
     );
     drop(go);
 
+    phase("steady allocations, first byte, pools on a mixed workload");
     let steady = if quick {
         steady_alloc::measure(&rt, 5, 20)
     } else {
