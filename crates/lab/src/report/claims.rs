@@ -260,19 +260,15 @@ fn setting(tuning: Option<&[record::Tuning]>, knob: &Knob) -> Verdict {
     let mut measured = Vec::new();
     let mut sides = Vec::new();
     for w in workloads(tuning) {
-        let Some(opt) = optimum(tuning, w) else {
-            continue;
-        };
-        let Some(with_claim) = best_with(tuning, w, knob, knob.go) else {
-            continue;
-        };
-        let g = gap(with_claim, opt);
+        let found = optimum(tuning, w).zip(best_with(tuning, w, knob, knob.go));
+        let Some((opt, with)) = found else { continue };
+        let g = gap(with, opt);
         sides.push(side(&g, TOLERANCE, false));
         measured.push(format!(
             "{w}: optimum {} ({}x), with {claim} {}x, gap {}%",
             (knob.value)(opt),
             opt.ratio().show(3),
-            with_claim.ratio().show(3),
+            with.ratio().show(3),
             g.scale(100.0).show(1),
         ));
     }
@@ -292,17 +288,18 @@ fn best_pool<'a>(
         .min_by(|a, b| a.ratio.0.total_cmp(&b.ratio.0))
 }
 
+/// chunkstream's rows of the steady-state table.
+fn steady_rows(steady: Option<&[record::Steady]>) -> impl Iterator<Item = &record::Steady> {
+    steady
+        .into_iter()
+        .flatten()
+        .filter(|r| r.contestant == "chunkstream")
+}
+
 /// Bytes per request with no pool, and the best pooling strategy's (name, estimate).
 fn steady_bytes(steady: Option<&[record::Steady]>) -> Option<(Estimate, String, Estimate)> {
-    let chunkstream = || {
-        steady
-            .into_iter()
-            .flatten()
-            .filter(|r| r.contestant == "chunkstream")
-    };
-    let none = chunkstream().find(|r| r.pool == "none")?;
-    let best = chunkstream()
-        .filter(|r| r.pool != "none")
+    let none = steady_rows(steady).find(|r| r.pool == "none")?;
+    let best = (steady_rows(steady).filter(|r| r.pool != "none"))
         .min_by(|a, b| a.bytes_per_request.0.total_cmp(&b.bytes_per_request.0))?;
     Some((none.bytes(), best.pool.clone(), best.bytes()))
 }
@@ -380,6 +377,11 @@ fn request_bytes(inputs: &Inputs<'_>) -> [Verdict; 2] {
             verdict(saving_what, "51%", go_here, RUN_COMPARE, NOT_MEASURED),
         ];
     };
+    // holds or refuted, against what.
+    let judged = |e, threshold, higher, against| {
+        let v = decide(e, threshold, higher, ("holds", "refuted"));
+        format!("{v} (against {against})")
+    };
     let (threshold, against) = match go_bytes.1 {
         Some(go) => (go.median, "Go's pooled figure measured here"),
         None => (GO_BYTES_AFTER_KB * 1000.0, "Go's published 54 KB"),
@@ -393,10 +395,7 @@ fn request_bytes(inputs: &Inputs<'_>) -> [Verdict; 2] {
             none.scale(1e-3).show(1),
             pooled.scale(1e-3).show(2)
         ),
-        format!(
-            "{} (against {against})",
-            decide(&pooled, threshold, false, ("holds", "refuted"))
-        ),
+        judged(&pooled, threshold, false, against),
     );
     let saving = Estimate {
         median: 1.0 - pooled.median / none.median,
@@ -417,10 +416,7 @@ fn request_bytes(inputs: &Inputs<'_>) -> [Verdict; 2] {
         "51%",
         go_saving,
         format!("{}%", saving.scale(100.0).show(1)),
-        format!(
-            "{} (against {against})",
-            decide(&saving, threshold, true, ("holds", "refuted"))
-        ),
+        judged(&saving, threshold, true, against),
     );
     [bytes, saving]
 }
@@ -730,11 +726,8 @@ pub(crate) fn targets(inputs: &Inputs<'_>) -> Vec<Verdict> {
         RUN_COMPARE,
     ));
 
-    let worst = inputs.steady.and_then(|t| {
-        t.iter()
-            .filter(|r| r.contestant == "chunkstream" && r.pool != "none")
-            .max_by(|a, b| a.bytes_per_request.0.total_cmp(&b.bytes_per_request.0))
-    });
+    let worst = (steady_rows(inputs.steady).filter(|r| r.pool != "none"))
+        .max_by(|a, b| a.bytes_per_request.0.total_cmp(&b.bytes_per_request.0));
     out.push(target(
         "bytes allocated per 100-item request, any pooling strategy",
         "<= 1 KiB",
