@@ -21,12 +21,6 @@ impl<const D: usize> Default for Num<D> {
     }
 }
 
-impl<const D: usize> From<f64> for Num<D> {
-    fn from(v: f64) -> Self {
-        Num(v)
-    }
-}
-
 impl<const D: usize> fmt::Display for Num<D> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&fmt_num(self.0, D))

@@ -150,28 +150,13 @@ fn verdict(
     }
 }
 
-/// The verdict word for `e` against `threshold`: `words.0` when the whole interval is on
-/// the right side, `words.1` when it is wholly on the wrong side, else inconclusive.
-pub(crate) fn decide(
-    e: &Estimate,
-    threshold: f64,
-    higher_is_right: bool,
-    words: (&str, &str),
-) -> String {
-    if e.is_missing() {
-        return NOT_MEASURED.to_owned();
-    }
-    match side(e, threshold, higher_is_right) {
-        Side::Right => words.0.to_owned(),
-        Side::Wrong => words.1.to_owned(),
-        Side::Inconclusive => INCONCLUSIVE.to_owned(),
-    }
-}
+/// The words of a verdict on the right side and wholly on the wrong side.
+type Words = (&'static str, &'static str);
 
 /// The verdict word over several figures judged apart (their sides of a threshold):
 /// `words.0` when every one is on the right side, `words.1` when one is wholly on the
 /// wrong side, else inconclusive; not measured without any.
-fn decide_every(sides: &[Side], words: (&'static str, &'static str)) -> &'static str {
+fn decide_every(sides: &[Side], words: Words) -> &'static str {
     if sides.is_empty() {
         NOT_MEASURED
     } else if sides.iter().all(|s| *s == Side::Right) {
@@ -181,6 +166,14 @@ fn decide_every(sides: &[Side], words: (&'static str, &'static str)) -> &'static
     } else {
         INCONCLUSIVE
     }
+}
+
+/// The verdict word for `e` against `threshold`, as [`decide_every`] for one figure.
+fn decide(e: &Estimate, threshold: f64, higher_is_right: bool, words: Words) -> &'static str {
+    if e.is_missing() {
+        return NOT_MEASURED;
+    }
+    decide_every(&[side(e, threshold, higher_is_right)], words)
 }
 
 /// A product of powers of independent estimates (`(estimate, exponent)`), with an
@@ -267,19 +260,15 @@ fn setting(tuning: Option<&[record::Tuning]>, knob: &Knob) -> Verdict {
     let mut measured = Vec::new();
     let mut sides = Vec::new();
     for w in workloads(tuning) {
-        let Some(opt) = optimum(tuning, w) else {
-            continue;
-        };
-        let Some(with_claim) = best_with(tuning, w, knob, knob.go) else {
-            continue;
-        };
-        let g = gap(with_claim, opt);
+        let found = optimum(tuning, w).zip(best_with(tuning, w, knob, knob.go));
+        let Some((opt, with)) = found else { continue };
+        let g = gap(with, opt);
         sides.push(side(&g, TOLERANCE, false));
         measured.push(format!(
             "{w}: optimum {} ({}x), with {claim} {}x, gap {}%",
             (knob.value)(opt),
             opt.ratio().show(3),
-            with_claim.ratio().show(3),
+            with.ratio().show(3),
             g.scale(100.0).show(1),
         ));
     }
@@ -299,17 +288,18 @@ fn best_pool<'a>(
         .min_by(|a, b| a.ratio.0.total_cmp(&b.ratio.0))
 }
 
+/// chunkstream's rows of the steady-state table.
+fn steady_rows(steady: Option<&[record::Steady]>) -> impl Iterator<Item = &record::Steady> {
+    steady
+        .into_iter()
+        .flatten()
+        .filter(|r| r.contestant == "chunkstream")
+}
+
 /// Bytes per request with no pool, and the best pooling strategy's (name, estimate).
 fn steady_bytes(steady: Option<&[record::Steady]>) -> Option<(Estimate, String, Estimate)> {
-    let chunkstream = || {
-        steady
-            .into_iter()
-            .flatten()
-            .filter(|r| r.contestant == "chunkstream")
-    };
-    let none = chunkstream().find(|r| r.pool == "none")?;
-    let best = chunkstream()
-        .filter(|r| r.pool != "none")
+    let none = steady_rows(steady).find(|r| r.pool == "none")?;
+    let best = (steady_rows(steady).filter(|r| r.pool != "none"))
         .min_by(|a, b| a.bytes_per_request.0.total_cmp(&b.bytes_per_request.0))?;
     Some((none.bytes(), best.pool.clone(), best.bytes()))
 }
@@ -387,6 +377,11 @@ fn request_bytes(inputs: &Inputs<'_>) -> [Verdict; 2] {
             verdict(saving_what, "51%", go_here, RUN_COMPARE, NOT_MEASURED),
         ];
     };
+    // holds or refuted, against what.
+    let judged = |e, threshold, higher, against| {
+        let v = decide(e, threshold, higher, ("holds", "refuted"));
+        format!("{v} (against {against})")
+    };
     let (threshold, against) = match go_bytes.1 {
         Some(go) => (go.median, "Go's pooled figure measured here"),
         None => (GO_BYTES_AFTER_KB * 1000.0, "Go's published 54 KB"),
@@ -400,10 +395,7 @@ fn request_bytes(inputs: &Inputs<'_>) -> [Verdict; 2] {
             none.scale(1e-3).show(1),
             pooled.scale(1e-3).show(2)
         ),
-        format!(
-            "{} (against {against})",
-            decide(&pooled, threshold, false, ("holds", "refuted"))
-        ),
+        judged(&pooled, threshold, false, against),
     );
     let saving = Estimate {
         median: 1.0 - pooled.median / none.median,
@@ -424,14 +416,12 @@ fn request_bytes(inputs: &Inputs<'_>) -> [Verdict; 2] {
         "51%",
         go_saving,
         format!("{}%", saving.scale(100.0).show(1)),
-        format!(
-            "{} (against {against})",
-            decide(&saving, threshold, true, ("holds", "refuted"))
-        ),
+        judged(&saving, threshold, true, against),
     );
     [bytes, saving]
 }
 
+/// The first row of `compare` that `pred` picks.
 fn compare_row(
     compare: Option<&[record::Compare]>,
     pred: impl Fn(&record::Compare) -> bool,
@@ -439,26 +429,20 @@ fn compare_row(
     compare?.iter().find(|r| pred(r))
 }
 
-/// The tickets row of a limit (`http limit`, or `{encoder} limit` against serde_json's).
-fn limit_row<'a>(
-    compare: Option<&'a [record::Compare]>,
-    name: &str,
-) -> Option<&'a record::Compare> {
-    compare_row(compare, |r| r.workload == "tickets" && r.contestant == name)
-}
+/// The direct path over tickets in memory.
+const TICKETS_IN_MEMORY: (&str, &str, &str) = ("tickets", "memory", "stream");
 
-/// The chunkstream row of a workload and source on `path` (`stream`: the direct one),
-/// with a pool and an encoder.
-fn chunkstream_row<'a>(
+/// The chunkstream row (freelist pool, JSON array) of a workload and source on `path`
+/// (`stream`: the direct one) with `encoder`, against `limit` when one is given.
+fn ours<'a>(
     compare: Option<&'a [record::Compare]>,
-    workload: &str,
-    source: &str,
-    path: &str,
-    pool: &str,
+    limit: Option<&str>,
+    (workload, source, path): (&str, &str, &str),
     encoder: &str,
 ) -> Option<&'a record::Compare> {
     compare_row(compare, |r| {
-        r.is_chunkstream(workload, source, path, pool, encoder)
+        limit.is_none_or(|l| r.limit == l)
+            && r.is_chunkstream(workload, source, path, "freelist", encoder)
     })
 }
 
@@ -469,34 +453,13 @@ fn chunkstream_row<'a>(
 /// interval above 1). Each for chunkstream with its default features' encoder, with the
 /// serde_json row's figure beside it.
 fn http_targets(compare: Option<&[record::Compare]>) -> Vec<Verdict> {
-    // The HTTP rows against one limit (each is measured against several).
-    let against = |limit: &str| {
-        compare.map(|c| {
-            c.iter()
-                .filter(|r| r.source == "http" && r.limit == limit)
-                .cloned()
-                .collect::<Vec<_>>()
-        })
+    // The ratio of a chunkstream HTTP row against one limit (each is measured against
+    // several): `http`, or the serde_json limit itself in the run.
+    let ratio = |limit, workload, path, encoder| {
+        ours(compare, Some(limit), (workload, "http", path), encoder).map(record::Compare::ratio)
     };
-    let (against_http, against_serde) = (against("http"), against("serde_json"));
-    let http_rows = against_http.as_deref();
-    let http_row = |workload: &str, encoder: &str| {
-        chunkstream_row(http_rows, workload, "http", "stream", "freelist", encoder)
-            .map(record::Compare::ratio)
-    };
+    let over_serde = |path, encoder| ratio("serde_json", "tickets", path, encoder);
     let shown = |e: Option<Estimate>| e.map_or("-".to_owned(), |e| e.show(3));
-    // Paired with the serde_json limit itself in the run.
-    let over_serde = |path, encoder| {
-        chunkstream_row(
-            against_serde.as_deref(),
-            "tickets",
-            "http",
-            path,
-            "freelist",
-            encoder,
-        )
-        .map(record::Compare::ratio)
-    };
     let one_download = |path, how| {
         target(
             &format!(
@@ -517,21 +480,13 @@ fn http_targets(compare: Option<&[record::Compare]>) -> Vec<Verdict> {
         one_download("parallel", "two encoding workers (parallel path)"),
     ];
     for workload in ["tickets", "small", "large"] {
-        let peer = http_rows
-            .into_iter()
-            .flatten()
-            .filter(|r| {
-                r.workload == workload
-                    && r.source == "http"
-                    && r.contestant.starts_with("axum-streams")
-            })
+        let peer = (compare.into_iter().flatten())
+            .filter(|r| r.workload == workload && r.source == "http" && r.limit == "http")
+            .filter(|r| r.contestant.starts_with("axum-streams"))
             .max_by(|a, b| a.ratio.0.total_cmp(&b.ratio.0));
         let over_peer = |encoder| {
-            let peer = peer?.ratio();
-            Some(combine(&[
-                (http_row(workload, encoder)?, 1.0),
-                (peer, -1.0),
-            ]))
+            let ours = ratio("http", workload, "stream", encoder)?;
+            Some(combine(&[(ours, 1.0), (peer?.ratio(), -1.0)]))
         };
         let measured = over_peer("sonic-rs").zip(peer).map(|(ratio, peer)| {
             let words = format!(
@@ -695,15 +650,8 @@ pub(crate) fn headlines(inputs: &Inputs<'_>) -> Vec<Headline> {
         Headline {
             what: "chunkstream over the serde_json limit (memory, tickets, freelist, serde_json)"
                 .into(),
-            ratio: chunkstream_row(
-                inputs.compare,
-                "tickets",
-                "memory",
-                "stream",
-                "freelist",
-                "serde_json",
-            )
-            .map_or(Estimate::MISSING, record::Compare::ratio),
+            ratio: ours(inputs.compare, None, TICKETS_IN_MEMORY, "serde_json")
+                .map_or(Estimate::MISSING, record::Compare::ratio),
         },
     ]
 }
@@ -750,13 +698,11 @@ pub(crate) fn targets(inputs: &Inputs<'_>) -> Vec<Verdict> {
         &go_bench::status(inputs.go),
     ));
 
-    let tickets = |pool, encoder| {
-        chunkstream_row(inputs.compare, "tickets", "memory", "stream", pool, encoder)
-    };
+    let tickets = |encoder| ours(inputs.compare, None, TICKETS_IN_MEMORY, encoder);
     out.push(target(
         "end-to-end throughput, memory, tickets, serde_json, freelist",
         ">= 0.95x the limit",
-        tickets("freelist", "serde_json").map(|row| {
+        tickets("serde_json").map(|row| {
             let peers: Vec<String> = inputs
                 .compare
                 .into_iter()
@@ -780,11 +726,8 @@ pub(crate) fn targets(inputs: &Inputs<'_>) -> Vec<Verdict> {
         RUN_COMPARE,
     ));
 
-    let worst = inputs.steady.and_then(|t| {
-        t.iter()
-            .filter(|r| r.contestant == "chunkstream" && r.pool != "none")
-            .max_by(|a, b| a.bytes_per_request.0.total_cmp(&b.bytes_per_request.0))
-    });
+    let worst = (steady_rows(inputs.steady).filter(|r| r.pool != "none"))
+        .max_by(|a, b| a.bytes_per_request.0.total_cmp(&b.bytes_per_request.0));
     out.push(target(
         "bytes allocated per 100-item request, any pooling strategy",
         "<= 1 KiB",
@@ -839,8 +782,10 @@ pub(crate) fn targets(inputs: &Inputs<'_>) -> Vec<Verdict> {
         out.push(target(what, words, measured, absent.unwrap_or(RUN_COMPARE)));
     }
 
-    let sonic_limit = limit_row(inputs.compare, "sonic-rs limit");
-    let sonic_paths = tickets("freelist", "sonic-rs").zip(tickets("freelist", "serde_json"));
+    let sonic_limit = compare_row(inputs.compare, |r| {
+        r.workload == "tickets" && r.contestant == "sonic-rs limit"
+    });
+    let sonic_paths = tickets("sonic-rs").zip(tickets("serde_json"));
     let sonic = sonic_paths.zip(sonic_limit).map(|((sonic, serde), limit)| {
         let ratio = combine(&[
             (sonic.ratio(), 1.0),
@@ -1083,7 +1028,16 @@ mod tests {
 
     #[test]
     fn pool_and_allocation_verdicts() {
-        let row = |case: &str, pool: &str, reference: &str, ns: f64, r: [f64; 3]| record::PoolOps {
+        use pool_ops::{FRESH, GO_FRESH, GO_POOL, ONE_THREAD, VS_GO};
+        // (case, pool, reference, ns per op, ratio [median, lo, hi]); the reference
+        // takes 20 ns.
+        let ops: Vec<record::PoolOps> = [
+            (ONE_THREAD, "freelist", FRESH, 12.0, [0.6, 0.55, 0.65]),
+            (VS_GO, "freelist", GO_POOL, 12.0, [1.2, 1.1, 1.3]),
+            (VS_GO, "thread-local", GO_POOL, 4.5, [0.48, 0.47, 0.51]),
+            (ONE_THREAD, GO_POOL, GO_FRESH, 10.0, [0.5, 0.4, 0.6]),
+        ]
+        .map(|(case, pool, reference, ns, r)| record::PoolOps {
             case: case.into(),
             pool: pool.into(),
             reference: reference.into(),
@@ -1098,37 +1052,8 @@ mod tests {
             ratio_hi: Num(r[2]),
             pairs: 31,
             ..record::PoolOps::default()
-        };
-        let ops = vec![
-            row(
-                pool_ops::ONE_THREAD,
-                "freelist",
-                pool_ops::FRESH,
-                12.0,
-                [0.6, 0.55, 0.65],
-            ),
-            row(
-                pool_ops::VS_GO,
-                "freelist",
-                pool_ops::GO_POOL,
-                12.0,
-                [1.2, 1.1, 1.3],
-            ),
-            row(
-                pool_ops::VS_GO,
-                "thread-local",
-                pool_ops::GO_POOL,
-                4.5,
-                [0.48, 0.47, 0.51],
-            ),
-            row(
-                pool_ops::ONE_THREAD,
-                pool_ops::GO_POOL,
-                pool_ops::GO_FRESH,
-                10.0,
-                [0.5, 0.4, 0.6],
-            ),
-        ];
+        })
+        .to_vec();
         let steady_row = |pool: &str, b: [f64; 3]| record::Steady {
             contestant: "chunkstream".into(),
             pool: pool.into(),

@@ -156,6 +156,13 @@ fn http_ceilings(rows: &[&record::Compare]) -> String {
     )
 }
 
+/// The noise summary of each of `tables`, each after a blank line.
+fn noise_summaries<'a>(tables: impl IntoIterator<Item = &'a [record::Noise]>) -> String {
+    (tables.into_iter())
+        .map(|t| format!("{}\n\n", noise::summary(t)))
+        .collect()
+}
+
 fn kib(bytes: f64) -> String {
     fmt_num(bytes / 1024.0, 1)
 }
@@ -168,10 +175,7 @@ pub(crate) fn render_compare(
     noise: Option<&[record::Noise]>,
     env: &Environment,
 ) -> String {
-    let mut body = String::new();
-    if let Some(noise) = noise {
-        let _ = writeln!(body, "{}\n", noise::summary(noise));
-    }
+    let mut body = noise_summaries(noise);
     body.push_str(
         "Throughput as a ratio to the limit of the contestant's group, paired: each \
          contestant is timed in short blocks alternating with blocks of its limit (limit, \
@@ -347,10 +351,7 @@ pub(crate) fn render_tuning(
     plots: &[String],
     env: &Environment,
 ) -> String {
-    let mut body = String::new();
-    if let Some(noise) = noise_table {
-        let _ = writeln!(body, "{}\n", noise::summary(noise));
-    }
+    let mut body = noise_summaries(noise_table);
     body.push_str(
         "The sweep: buffer size x chunk threshold (not above the buffer) x batch size, \
          on the batch path (`stream_batch`), freelist pool, serde_json, in memory. Each \
@@ -428,10 +429,7 @@ pub(crate) fn render_claims(
     noise_tables: &[&[record::Noise]],
     sources: &[(String, Environment)],
 ) -> String {
-    let mut body = String::new();
-    for t in noise_tables {
-        let _ = writeln!(body, "{}\n", noise::summary(t));
-    }
+    let mut body = noise_summaries(noise_tables.iter().copied());
     let _ = writeln!(
         body,
         "Every figure carries its 95% interval (`median [lo, hi]`). The verdict rule: a \
@@ -495,14 +493,12 @@ pub(crate) fn render_claims(
     format!("# Claims\n\n{}", generated(command, &body))
 }
 
-/// A report of every column of one CSV (`soak`, `concurrency`, `alloc`): the CSV's
-/// name, the report's file name, title and intro.
-type Simple = (&'static str, &'static str, &'static str, &'static str);
-
-/// Writes `<file>.md` of the simple report read from `<name>.csv`, when there is one.
+/// Writes `<file>.md`, a report of every column of `<name>.csv` (`soak`, `concurrency`,
+/// `alloc`) with its title and intro, when there is that CSV.
 fn simple<T: serde::de::DeserializeOwned + serde::Serialize + Default>(
     dir: &Path,
-    (name, file, title, intro): Simple,
+    [name, file, title]: [&str; 3],
+    intro: &str,
 ) -> Result<(), BoxError> {
     if let Some(rows) = record::read::<T>(&dir.join(format!("{name}.csv")))? {
         let env = Environment::read(&dir.join(format!("{name}.env")));
@@ -583,30 +579,18 @@ pub(crate) fn regenerate(dir: &Path) -> Result<String, BoxError> {
     }
     simple::<record::Soak>(
         dir,
-        (
-            "soak_summary",
-            "soak",
-            "Soak",
-            "Ten million tickets (or `--items`) through the streamer, resident memory sampled from /proc/self/status; `soak.csv` holds the samples.",
-        ),
+        ["soak_summary", "soak", "Soak"],
+        "Ten million tickets (or `--items`) through the streamer, resident memory sampled from /proc/self/status; `soak.csv` holds the samples.",
     )?;
     simple::<record::Concurrency>(
         dir,
-        (
-            "concurrency",
-            "concurrency",
-            "Concurrency",
-            "Concurrent requests on a two-worker runtime (`ChunkStream::spawn`: encoding on its own task, chunks dropped by the reader's task), one shared pool per strategy, median over rounds.",
-        ),
+        ["concurrency", "concurrency", "Concurrency"],
+        "Concurrent requests on a two-worker runtime (`ChunkStream::spawn`: encoding on its own task, chunks dropped by the reader's task), one shared pool per strategy, median over rounds.",
     )?;
     simple::<record::Alloc>(
         dir,
-        (
-            "alloc",
-            "alloc",
-            "Allocations (dhat)",
-            "Bytes and blocks allocated per request, each strategy in its own child process (`--features dhat-heap` uses dhat's allocator; otherwise the lab's counting allocator).",
-        ),
+        ["alloc", "alloc", "Allocations (dhat)"],
+        "Bytes and blocks allocated per request, each strategy in its own child process (`--features dhat-heap` uses dhat's allocator; otherwise the lab's counting allocator).",
     )?;
     // The runs the claims come from: (name, its .env file, whether it ran).
     let sources: Vec<(String, Environment)> = [

@@ -94,9 +94,18 @@ pub(crate) fn lines(
     Ok(())
 }
 
-fn sorted(mut points: Vec<(f64, f64, f64, f64)>) -> Vec<(f64, f64, f64, f64)> {
+/// The line `name` through the rows `keep` picks, at x = `x` of each, x ascending.
+fn series(
+    name: String,
+    rows: &[&record::Tuning],
+    keep: impl Fn(&record::Tuning) -> bool,
+    x: fn(&record::Tuning) -> usize,
+) -> Series {
+    let mut points: Vec<_> = (rows.iter().filter(|r| keep(r)))
+        .map(|r| (x(r) as f64, r.ratio.0, r.ratio_lo.0, r.ratio_hi.0))
+        .collect();
     points.sort_by(|a, b| a.0.total_cmp(&b.0));
-    points
+    Series { name, points }
 }
 
 /// Per workload: ratio by buffer size (one line per threshold, at the claimed batch
@@ -104,70 +113,59 @@ fn sorted(mut points: Vec<(f64, f64, f64, f64)>) -> Vec<(f64, f64, f64, f64)> {
 /// threshold). Returns the file names written in `dir`.
 pub(crate) fn tuning(tuning: &[record::Tuning], dir: &Path) -> Result<Vec<String>, BoxError> {
     let mut written = Vec::new();
-    // x (a knob's value), the ratio and its interval.
-    let point = |x: usize, r: &record::Tuning| (x as f64, r.ratio.0, r.ratio_lo.0, r.ratio_hi.0);
     for w in claims::workloads(tuning) {
         let rows: Vec<_> = tuning.iter().filter(|r| r.workload == w).collect();
         let mut thresholds: Vec<usize> = rows.iter().map(|r| r.threshold_kib).collect();
         thresholds.sort_unstable();
         thresholds.dedup();
-        let by_buffer: Vec<Series> = thresholds
-            .iter()
-            .map(|&t| Series {
-                name: format!("threshold {t} KiB"),
-                points: sorted(
-                    rows.iter()
-                        .filter(|r| r.threshold_kib == t && r.batch as f64 == claims::GO_BATCH)
-                        .map(|r| point(r.buffer_kib, r))
-                        .collect(),
-                ),
+        let by_buffer: Vec<Series> = (thresholds.iter())
+            .map(|&t| {
+                let keep =
+                    |r: &record::Tuning| r.threshold_kib == t && r.batch as f64 == claims::GO_BATCH;
+                series(format!("threshold {t} KiB"), &rows, keep, |r| r.buffer_kib)
             })
             .filter(|s| !s.points.is_empty())
             .collect();
-        let name = format!("tuning-{w}-buffer.svg");
-        lines(
-            &dir.join(&name),
-            &format!("{w}: ratio to the limit by buffer size (batch 1000)"),
-            "buffer size (KiB)",
-            "ratio to limit (95% interval)",
-            &by_buffer,
-            (claims::GO_BUFFER_KIB, "Go: 50 KB"),
-        )?;
-        written.push(name);
-
-        let Some(opt) = claims::optimum(tuning, w) else {
-            continue;
-        };
-        let at = |buffer: f64, threshold: f64, label: String| Series {
-            name: label,
-            points: sorted(
-                rows.iter()
-                    .filter(|r| {
-                        r.buffer_kib as f64 == buffer && r.threshold_kib as f64 == threshold
-                    })
-                    .map(|r| point(r.batch, r))
-                    .collect(),
+        // By batch size at a buffer and threshold (KiB): the optimum's and Go's.
+        let by_batch = claims::optimum(tuning, w).map(|opt| {
+            let (ob, ot) = (opt.buffer_kib as f64, opt.threshold_kib as f64);
+            let go = (claims::GO_BUFFER_KIB, claims::GO_THRESHOLD_KIB);
+            [
+                (ob, ot, format!("optimum {ob} / {ot} KiB")),
+                (go.0, go.1, "Go's 50 / 32 KiB".into()),
+            ]
+            .map(|(buffer, threshold, name)| {
+                let keep = |r: &record::Tuning| {
+                    r.buffer_kib as f64 == buffer && r.threshold_kib as f64 == threshold
+                };
+                series(name, &rows, keep, |r| r.batch)
+            })
+            .to_vec()
+        });
+        let plots = [
+            (
+                "buffer",
+                "by buffer size (batch 1000)",
+                "buffer size (KiB)",
+                Some(by_buffer),
+                (claims::GO_BUFFER_KIB, "Go: 50 KB"),
             ),
-        };
-        let (ob, ot) = (opt.buffer_kib as f64, opt.threshold_kib as f64);
-        let by_batch = vec![
-            at(ob, ot, format!("optimum {ob} / {ot} KiB")),
-            at(
-                claims::GO_BUFFER_KIB,
-                claims::GO_THRESHOLD_KIB,
-                "Go's 50 / 32 KiB".to_owned(),
+            (
+                "batch",
+                "by batch size",
+                "batch size (items)",
+                by_batch,
+                (claims::GO_BATCH, "Go: 1000"),
             ),
         ];
-        let name = format!("tuning-{w}-batch.svg");
-        lines(
-            &dir.join(&name),
-            &format!("{w}: ratio to the limit by batch size"),
-            "batch size (items)",
-            "ratio to limit (95% interval)",
-            &by_batch,
-            (claims::GO_BATCH, "Go: 1000"),
-        )?;
-        written.push(name);
+        for (knob, by, x_label, series, mark) in plots {
+            let Some(series) = series else { continue };
+            let name = format!("tuning-{w}-{knob}.svg");
+            let title = format!("{w}: ratio to the limit {by}");
+            let y_label = "ratio to limit (95% interval)";
+            lines(&dir.join(&name), &title, x_label, y_label, &series, mark)?;
+            written.push(name);
+        }
     }
     Ok(written)
 }

@@ -51,11 +51,8 @@ pub(crate) fn smallest(sweep: &[record::Tuning]) -> Vec<Smallest> {
         };
         let floor = (1.0 - TOLERANCE) * opt.ratio.0;
         for knob in &KNOBS {
-            let mut values: Vec<usize> = sweep
-                .iter()
-                .filter(|r| r.workload == w)
-                .map(knob.value)
-                .collect();
+            let rows = sweep.iter().filter(|r| r.workload == w);
+            let mut values: Vec<usize> = rows.map(knob.value).collect();
             values.sort_unstable();
             values.dedup();
             let best_with = |v: f64| claims::best_with(sweep, w, knob, v);
@@ -104,11 +101,7 @@ pub(crate) fn recommendations(smallest: &[Smallest]) -> Vec<(String, String)> {
         let trade = match knob.column {
             "buffer_kib" => {
                 let diff = BUFFERS_IN_FLIGHT * (go - value);
-                let (amount, word) = if diff >= 0.0 {
-                    (diff, "less")
-                } else {
-                    (-diff, "more")
-                };
+                let (amount, word) = (diff.abs(), if diff >= 0.0 { "less" } else { "more" });
                 let saving = if diff == 0.0 {
                     "the same as Go's".to_owned()
                 } else {
