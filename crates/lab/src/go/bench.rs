@@ -48,6 +48,7 @@ fn bulk(go: &mut GoBlocks, bytes: u64) -> impl FnMut(u64) -> Result<f64, BoxErro
 
 /// The Go package in one run of the lab: its block server (or why it is missing) and
 /// the bulk alternations measured so far.
+#[derive(Debug)]
 pub(crate) struct GoRun {
     go: Result<GoBlocks, String>,
     /// The tickets file Go loads.
@@ -59,14 +60,6 @@ pub(crate) struct GoRun {
     /// Go's own streaming time, unmeasured, on each fresh process before it is timed.
     warm_up: Duration,
     notes: Vec<String>,
-}
-
-impl std::fmt::Debug for GoRun {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("GoRun")
-            .field("slices", &self.bulk.len())
-            .finish_non_exhaustive()
-    }
 }
 
 impl GoRun {

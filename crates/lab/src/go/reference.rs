@@ -262,28 +262,24 @@ impl GoBlocks {
     /// When the server fails or answers an error (`repeats` must be positive); so do
     /// `warm_up` and the other blocks.
     pub(crate) fn bulk_block(&mut self, repeats: usize) -> Result<(u64, f64), GoUnavailable> {
-        let answer = self.request(&format!("bulk {repeats}"))?;
-        bytes_and_seconds(&answer)
+        bytes_and_seconds(&self.request(&format!("bulk {repeats}"))?)
     }
 
     /// Go's limit: `json.Marshal` of the whole slice, `repeats` times: bytes and
     /// seconds, timed inside Go.
     pub(crate) fn limit_block(&mut self, repeats: usize) -> Result<(u64, f64), GoUnavailable> {
-        let answer = self.request(&format!("limit {repeats}"))?;
-        bytes_and_seconds(&answer)
+        bytes_and_seconds(&self.request(&format!("limit {repeats}"))?)
     }
 
     /// Get + Put on the Go package's `sync.Pool` of 50 KB buffers, ns per pair.
     pub(crate) fn pool_block(&mut self, iterations: u64) -> Result<f64, GoUnavailable> {
-        let answer = self.request(&format!("pool {iterations}"))?;
-        one_number(&answer)
+        one_number(&self.request(&format!("pool {iterations}"))?)
     }
 
     /// A fresh 50 KB buffer in Go (`make([]byte, 0, 50*1024)`, escaping to the heap),
     /// what the pool replaces: ns per buffer.
     pub(crate) fn alloc_block(&mut self, iterations: u64) -> Result<f64, GoUnavailable> {
-        let answer = self.request(&format!("alloc {iterations}"))?;
-        one_number(&answer)
+        one_number(&self.request(&format!("alloc {iterations}"))?)
     }
 
     /// Sends one command and returns the fields of its `ok` answer.
@@ -502,7 +498,7 @@ mod tests {
     }
 
     #[test]
-    fn a_missing_go_says_not_installed() {
+    fn a_missing_go_says_not_installed_and_a_missing_module_is_named() {
         let missing = OsStr::new("go-that-is-not-installed-anywhere");
         let file = write_tickets(&workload::tickets(3)).unwrap();
         let err = GoBlocks::start_with(missing, file.path()).unwrap_err();
@@ -510,10 +506,7 @@ mod tests {
         assert_eq!(err.to_string(), "not run (go not installed)");
         let err = request_figures_with(missing).unwrap_err();
         assert_eq!(err.to_string(), "not run (go not installed)");
-    }
-
-    #[test]
-    fn a_missing_module_directory_is_named_not_taken_for_a_missing_go() {
+        // A missing module directory is named, not taken for a missing go.
         let gone = tempfile::tempdir().unwrap().path().join("reference/go");
         let not_found = || std::io::Error::from(std::io::ErrorKind::NotFound);
         let err = spawn_error(&gone, "go", not_found());
