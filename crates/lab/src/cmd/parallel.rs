@@ -96,6 +96,11 @@ where
     row.measure(&mut reference, &mut cont, schedule)
 }
 
+/// Tickets of about `bytes` of JSON, leaked (`parallel --profile` takes the same).
+pub(crate) fn tickets(bytes: usize) -> &'static [Ticket] {
+    workload::leak(workload::tickets(Workload::Tickets.items_for_bytes(bytes)))
+}
+
 /// The documented bound on the buffers of one stream (see `with_encode_workers`).
 fn bound(workers: usize, items: &[Ticket]) -> usize {
     if workers <= 1 {
@@ -113,9 +118,7 @@ pub(crate) fn run(quick: bool, env: &Environment, out: &Path) -> Result<(), BoxE
         .enable_all()
         .build()?;
     let bulk_bytes = if quick { 1 << 20 } else { 8 << 20 };
-    let items = workload::leak(workload::tickets(
-        Workload::Tickets.items_for_bytes(bulk_bytes),
-    ));
+    let items = tickets(bulk_bytes);
     let schedule = Schedule {
         block: Duration::from_millis(if quick { 5 } else { 40 }),
         budget: Duration::from_secs_f64(if quick { 0.6 } else { 10.0 }),
@@ -179,9 +182,7 @@ pub(crate) fn run(quick: bool, env: &Environment, out: &Path) -> Result<(), BoxE
     }
 
     // Run-ahead on the channel and SQLite sources.
-    let db_items = workload::leak(workload::tickets(
-        Workload::Tickets.items_for_bytes(if quick { 128 << 10 } else { 2 << 20 }),
-    ));
+    let db_items = tickets(if quick { 128 << 10 } else { 2 << 20 });
     let sqlite = rt.block_on(Sqlite::seed(db_items))?;
     let db_pool = sqlite.pool;
     let channel_bytes = serde_json::to_vec(items)?.len() as u64;
@@ -214,9 +215,7 @@ pub(crate) fn run(quick: bool, env: &Environment, out: &Path) -> Result<(), BoxE
 
     // Under load: 64 concurrent requests, parallel encoding on (2 workers, the
     // process-wide permits) and off.
-    let load_items = workload::leak(workload::tickets(
-        Workload::Tickets.items_for_bytes(if quick { 128 << 10 } else { 1 << 20 }),
-    ));
+    let load_items = tickets(if quick { 128 << 10 } else { 1 << 20 });
     let load_bytes = serde_json::to_vec(load_items)?.len() as u64 * CONCURRENT as u64;
     let (off, _) = streamer(SerdeJson, 1)?;
     let (on, _) = streamer(SerdeJson, 2)?;

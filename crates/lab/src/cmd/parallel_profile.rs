@@ -20,7 +20,7 @@ use chunkstream::{
     BoxError, ChunkConfig, ChunkStream, EncodePermits, Encoder, Streamer, source, transform,
 };
 use chunkstream_benches::peers;
-use chunkstream_benches::workload::{self, Workload};
+use chunkstream_benches::workload;
 use tokio::runtime::Runtime;
 
 use super::parallel::{self, RUN_AHEAD};
@@ -160,21 +160,15 @@ pub(crate) fn run(seconds: f64, env: &Environment, out: &Path) -> Result<(), Box
         .build()?;
     let dir = out.join("flamegraphs");
     std::fs::create_dir_all(&dir)?;
-    let items = workload::leak(workload::tickets(
-        Workload::Tickets.items_for_bytes(8 << 20),
-    ));
-    let db_items = workload::leak(workload::tickets(
-        Workload::Tickets.items_for_bytes(2 << 20),
-    ));
+    let items = parallel::tickets(8 << 20);
+    let db_items = parallel::tickets(2 << 20);
     let sqlite = rt.block_on(Sqlite::seed(db_items))?;
     let db = sqlite.pool;
 
     let serde2 = streamer(SerdeJson, 2)?;
     let sonic2 = streamer(SonicRs, 2)?;
     let single = streamer(SerdeJson, 1)?;
-    let load_items = workload::leak(workload::tickets(
-        Workload::Tickets.items_for_bytes(1 << 20),
-    ));
+    let load_items = parallel::tickets(1 << 20);
     let pass = || transform::batch_passthrough::<&'static workload::Ticket>();
     let scenarios: Vec<(&str, &str, Request<'_>)> = vec![
         (

@@ -579,11 +579,14 @@ mod tests {
         );
     }
 
+    /// A failed build, tickets that do not load and a server that died are errors in
+    /// words, not hangs.
     #[test]
-    fn a_build_failure_gives_the_compilers_first_lines() {
-        if !go_installed("a_build_failure_gives_the_compilers_first_lines") {
+    fn go_failures_are_clear_errors() {
+        if !go_installed("go_failures_are_clear_errors") {
             return;
         }
+        // A build failure gives the compiler's first lines.
         let dir = tempfile::tempdir().unwrap();
         let source = dir.path().join("broken.go");
         std::fs::write(&source, "package main\n\nfunc main() { notDefined() }\n").unwrap();
@@ -601,13 +604,7 @@ mod tests {
         );
         assert!(err.reason.contains("undefined: notDefined"), "{err}");
         assert!(!err.reason.contains('\n'), "{err:?}");
-    }
-
-    #[test]
-    fn unloadable_tickets_and_a_dead_server_are_clear_errors() {
-        if !go_installed("unloadable_tickets_and_a_dead_server_are_clear_errors") {
-            return;
-        }
+        // Tickets that do not load are named.
         let err = GoBlocks::start(Path::new("/nonexistent/tickets.json")).unwrap_err();
         assert!(err.reason.starts_with("not run (tickets file"), "{err}");
         let mut bad = tempfile::NamedTempFile::new().unwrap();
