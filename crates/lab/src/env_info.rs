@@ -16,19 +16,17 @@ impl Environment {
     /// arguments after the binary name).
     pub(crate) fn capture(args: &[String]) -> Self {
         let release = !cfg!(debug_assertions);
-        let mut command = String::from("cargo run");
-        if release {
-            command.push_str(" --release");
-        }
-        command.push_str(" -p chunkstream-lab");
         let dhat = cfg!(feature = "dhat-heap");
-        if dhat {
-            command.push_str(" --features dhat-heap");
-        }
-        if !args.is_empty() {
-            command.push_str(" -- ");
-            command.push_str(&args.join(" "));
-        }
+        let command = format!(
+            "cargo run{} -p chunkstream-lab{}{}",
+            if release { " --release" } else { "" },
+            if dhat { " --features dhat-heap" } else { "" },
+            if args.is_empty() {
+                String::new()
+            } else {
+                format!(" -- {}", args.join(" "))
+            }
+        );
         // Uncommitted changes to anything but the reports themselves.
         let status = [
             "status",

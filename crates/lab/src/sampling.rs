@@ -1,29 +1,16 @@
 //! Sampling the lab's scenarios with pprof for the flamegraphs in `flamegraphs/`
 //! (`profile`, `database`, `parallel --profile`), and the shares of the samples in words.
 
+use std::collections::HashMap;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
 use chunkstream::BoxError;
 
+use crate::frames::{self, FrameTest};
+
 /// Samples per second.
 pub(crate) const HZ: i32 = 999;
-
-/// A profiler sampling every thread of the process at [`HZ`], outside the C library and
-/// the kernel's vDSO (their frames do not unwind reliably).
-pub(crate) fn profiler() -> Result<pprof::ProfilerGuard<'static>, BoxError> {
-    Ok(pprof::ProfilerGuardBuilder::default()
-        .frequency(HZ)
-        .blocklist(&["libc", "libgcc", "pthread", "vdso"])
-        .build()?)
-}
-
-/// Writes `report`'s flamegraph to `path`, creating its folder.
-pub(crate) fn write_flamegraph(report: &pprof::Report, path: &Path) -> Result<(), BoxError> {
-    std::fs::create_dir_all(path.parent().unwrap_or(Path::new(".")))?;
-    report.flamegraph(std::fs::File::create(path)?)?;
-    Ok(())
-}
 
 /// Back-to-back requests under the profiler.
 pub(crate) struct Sampled {
@@ -37,14 +24,18 @@ pub(crate) struct Sampled {
     pub(crate) cpu: Option<f64>,
 }
 
-/// Repeats `request` (which returns its bytes) for `seconds` under the profiler, and
-/// writes the flamegraph to `path`.
+/// Repeats `request` (which returns its bytes) for `seconds` under a profiler sampling
+/// every thread of the process at [`HZ`], and writes the flamegraph to `path`.
 pub(crate) fn sample(
     seconds: f64,
     path: &Path,
     mut request: impl FnMut() -> Result<u64, BoxError>,
 ) -> Result<Sampled, BoxError> {
-    let guard = profiler()?;
+    // Not in the C library or the kernel's vDSO: their frames do not unwind reliably.
+    let guard = pprof::ProfilerGuardBuilder::default()
+        .frequency(HZ)
+        .blocklist(&["libc", "libgcc", "pthread", "vdso"])
+        .build()?;
     let cpu_start = process_cpu();
     let start = Instant::now();
     let until = start + Duration::from_secs_f64(seconds);
@@ -56,7 +47,8 @@ pub(crate) fn sample(
     let wall = start.elapsed().as_secs_f64();
     let cpu = process_cpu().zip(cpu_start).map(|(end, start)| end - start);
     let report = guard.report().build()?;
-    write_flamegraph(&report, path)?;
+    std::fs::create_dir_all(path.parent().unwrap_or(Path::new(".")))?;
+    report.flamegraph(std::fs::File::create(path)?)?;
     Ok(Sampled {
         report,
         requests,
@@ -76,6 +68,64 @@ fn process_cpu() -> Option<f64> {
     let utime: f64 = fields.get(11)?.parse().ok()?;
     let stime: f64 = fields.get(12)?.parse().ok()?;
     Some((utime + stime) / 100.0)
+}
+
+/// A profile's samples, counted three ways.
+pub(crate) struct Tally {
+    /// Samples in all.
+    pub(crate) total: isize,
+    /// Per thread, as the caller names it.
+    pub(crate) threads: Vec<(String, isize)>,
+    /// Per kind of innermost recognised frame ([`frames::named`]).
+    pub(crate) kinds: Vec<(String, isize)>,
+    /// Per innermost frame, by its [`short`] name (its "self" time).
+    pub(crate) tops: Vec<(String, isize)>,
+}
+
+/// Counts `report`'s samples per thread (`thread` names it from the thread's name and
+/// the sample's frames, innermost first), per kind in `kinds` and per innermost frame.
+pub(crate) fn tally(
+    report: &pprof::Report,
+    kinds: &[(&str, FrameTest)],
+    thread: impl Fn(&str, &[String]) -> String,
+) -> Tally {
+    let mut total = 0;
+    let mut threads: HashMap<String, isize> = HashMap::new();
+    let mut tops: HashMap<String, isize> = HashMap::new();
+    let mut by_kind = vec![0isize; kinds.len() + 1];
+    for (sample, &count) in &report.data {
+        total += count;
+        let names: Vec<String> = sample.frames.iter().flatten().map(|s| s.name()).collect();
+        *threads
+            .entry(thread(&sample.thread_name, &names))
+            .or_default() += count;
+        by_kind[frames::kind_of(kinds, &names)] += count;
+        if let Some(top) = names.first() {
+            *tops.entry(short(top)).or_default() += count;
+        }
+    }
+    Tally {
+        total,
+        threads: threads.into_iter().collect(),
+        kinds: frames::named(kinds, by_kind),
+        tops: tops.into_iter().collect(),
+    }
+}
+
+/// A frame's name without its hash and generic arguments, short enough for a summary.
+fn short(name: &str) -> String {
+    let name = name.split("::h").next().unwrap_or(name);
+    let mut out = String::new();
+    let mut depth = 0usize;
+    for c in name.chars() {
+        match c {
+            '<' => depth += 1,
+            '>' => depth = depth.saturating_sub(1),
+            _ if depth == 0 => out.push(c),
+            _ => {}
+        }
+    }
+    format!("`{out}`")
 }
 
 /// `name 55%, other 12%`: the `take` largest non-zero counts, largest first, each as a

@@ -195,15 +195,15 @@ impl Sqlite {
     /// Creates `tickets.db` in a temporary folder with `tickets` as rows.
     pub(crate) async fn seed(tickets: &[Ticket]) -> Result<Self, BoxError> {
         let dir = tempfile::tempdir()?;
+        let path = dir.path().join("tickets.db");
         let options = SqliteConnectOptions::new()
-            .filename(dir.path().join("tickets.db"))
+            .filename(&path)
             .create_if_missing(true);
         let pool = SqlitePoolOptions::new()
             .max_connections(1)
             .connect_with(options)
             .await?;
         seed_table(&pool, "tickets", tickets).await?;
-        let path = dir.path().join("tickets.db");
         let rusqlite = sqlite::Pool::read_only(path, 4, std::time::Duration::from_secs(10))?;
         Ok(Sqlite {
             pool: Box::leak(Box::new(pool)),

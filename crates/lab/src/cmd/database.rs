@@ -16,7 +16,6 @@
 //! per SQLite source) into `flamegraphs/`, with the share of samples per thread and per
 //! kind of frame.
 
-use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
@@ -35,7 +34,7 @@ use crate::frames::{self, FrameTest};
 use crate::harness::paired::Schedule;
 use crate::harness::rows::{self as paired_rows, Row, timed};
 use crate::report;
-use crate::sampling::{self, Sampled, shares};
+use crate::sampling::{self, Sampled, Tally, shares};
 use crate::sources::{self, Postgres, Sqlite};
 
 const SQLITE_JSON: &str = "SELECT json_object('id', id, 'project_id', project_id, \
@@ -135,63 +134,58 @@ fn rusqlite_rows(
     body_bytes: u64,
     schedule: &Schedule,
 ) -> Vec<Row> {
-    type Pair<'a> = (
-        &'a str,
-        &'a ChunksFactory,
-        &'a str,
-        Option<&'a ChunksFactory>,
-    );
+    let ours_typed = (RUSQLITE_TYPED, &ours.typed);
+    let ours_encoded = (RUSQLITE_ENCODED, &ours.encoded);
+    let sqlx_typed = (SQLX_TYPED, Some(&sqlx.typed));
     // The targets are the source at its best (encoding on the statement's thread);
     // `sqlite::rows` is shown beside it, against sqlx and against `encoded_rows`.
-    let pairs: [(Pair<'_>, Option<f64>); 5] = [
+    let pairs = [
+        (ours_encoded, sqlx_typed, Some(3.0)),
+        (ours_encoded, (LIMIT, None), Some(0.25)),
+        (ours_typed, sqlx_typed, None),
+        (ours_encoded, (RUSQLITE_TYPED, Some(&ours.typed)), None),
         (
-            (
-                RUSQLITE_ENCODED,
-                &ours.encoded,
-                SQLX_TYPED,
-                Some(&sqlx.typed),
-            ),
-            Some(3.0),
-        ),
-        ((RUSQLITE_ENCODED, &ours.encoded, LIMIT, None), Some(0.25)),
-        (
-            (RUSQLITE_TYPED, &ours.typed, SQLX_TYPED, Some(&sqlx.typed)),
-            None,
-        ),
-        (
-            (
-                RUSQLITE_ENCODED,
-                &ours.encoded,
-                RUSQLITE_TYPED,
-                Some(&ours.typed),
-            ),
-            None,
-        ),
-        (
-            (RUSQLITE_RAW, &ours.raw, SQLX_RAW, Some(&sqlx.raw)),
+            (RUSQLITE_RAW, &ours.raw),
+            (SQLX_RAW, Some(&sqlx.raw)),
             Some(2.0),
         ),
     ];
     pairs
         .into_iter()
-        .map(|((name, make, reference_name, reference), target)| {
+        .map(|((name, make), (reference_name, reference), target)| {
             let row = Row {
                 section: "SQLite, DB to body, rusqlite source".into(),
                 contestant: name.into(),
                 reference: reference_name.into(),
                 bytes: body_bytes,
                 target,
-                note: check(rt, make, tickets),
                 ..Row::default()
             };
-            let mut reference = match reference {
-                Some(reference) => timed(rt, || unit(reference)),
-                None => paired_rows::limit_block(tickets),
-            };
-            let mut cont = timed(rt, || unit(make));
-            row.measure(&mut reference, &mut cont, schedule)
+            measured(rt, row, make, reference, tickets, schedule)
         })
         .collect()
+}
+
+/// `row` with the check of `make`'s body as its note, `make` paired with `reference`
+/// (the serde_json limit for `None`).
+fn measured(
+    rt: &Runtime,
+    row: Row,
+    make: &ChunksFactory,
+    reference: Option<&ChunksFactory>,
+    tickets: &'static [Ticket],
+    schedule: &Schedule,
+) -> Row {
+    let row = Row {
+        note: check(rt, make, tickets),
+        ..row
+    };
+    let mut reference = match reference {
+        Some(reference) => timed(rt, || unit(reference)),
+        None => paired_rows::limit_block(tickets),
+    };
+    let mut cont = timed(rt, || unit(make));
+    row.measure(&mut reference, &mut cont, schedule)
 }
 
 fn postgres_db(pg: Postgres) -> Result<Db, BoxError> {
@@ -306,12 +300,9 @@ pub(crate) fn run(quick: bool, env: &Environment, out: &Path) -> Result<(), BoxE
                 reference: AXUM.into(),
                 bytes: body_bytes,
                 target,
-                note: check(&rt, make, tickets),
                 ..Row::default()
             };
-            let mut reference = timed(&rt, || unit(&db.axum));
-            let mut cont = timed(&rt, || unit(make));
-            rows.push(row.measure(&mut reference, &mut cont, &schedule));
+            rows.push(measured(&rt, row, make, Some(&db.axum), tickets, &schedule));
         }
     }
     if let Some(why) = &missing {
@@ -444,28 +435,17 @@ fn profile(
         cpu,
         ..
     } = sampling::sample(seconds, path, || rt.block_on(unit(make)))?;
-    let mut total = 0isize;
-    let mut threads: HashMap<String, isize> = HashMap::new();
-    let mut kinds = vec![0isize; KINDS.len() + 1];
-    for (frames, &count) in &report.data {
-        total += count;
-        let thread = frames
-            .thread_name
-            .trim_end_matches(|c: char| c.is_ascii_digit() || c == '-')
-            .to_owned();
-        *threads.entry(thread).or_default() += count;
-        let names = frames.frames.iter().flatten().map(|symbol| symbol.name());
-        kinds[frames::kind_of(KINDS, names)] += count;
-    }
-    let threads = shares(
-        threads
-            .into_iter()
-            .map(|(t, n)| (format!("`{t}`"), n))
-            .collect(),
+    let Tally {
         total,
-        4,
-    );
-    let kinds = shares(frames::named(KINDS, kinds), total, usize::MAX);
+        threads,
+        kinds,
+        ..
+    } = sampling::tally(&report, KINDS, |thread, _| {
+        let thread = thread.trim_end_matches(|c: char| c.is_ascii_digit() || c == '-');
+        format!("`{thread}`")
+    });
+    let threads = shares(threads, total, 4);
+    let kinds = shares(kinds, total, usize::MAX);
     let per_request_ms = 1e3 * wall / requests.max(1) as f64;
     // The process's CPU time from the kernel: the samples undercount it (the profiling
     // timer ticks at the kernel's clock rate, below 999 Hz on this machine's kernel).

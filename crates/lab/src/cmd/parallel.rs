@@ -17,7 +17,9 @@ use std::time::Duration;
 
 use chunkstream::encode::{SerdeJson, SonicRs};
 use chunkstream::pool::FreelistPool;
-use chunkstream::{BoxError, ChunkConfig, EncodePermits, Encoder, Streamer, source, transform};
+use chunkstream::{
+    BoxError, BufferPool, ChunkConfig, EncodePermits, Encoder, Streamer, source, transform,
+};
 use chunkstream_benches::peers;
 use chunkstream_benches::workload::{self, Ticket, Workload};
 use chunkstream_fixtures::CountingPool;
@@ -32,11 +34,36 @@ use crate::sources::{self, Sqlite};
 
 type Pool = CountingPool<FreelistPool>;
 
-/// Capacity of the run-ahead queue, in items.
-const RUN_AHEAD: usize = 2000;
+/// Capacity of the run-ahead queue, in items (`parallel --profile` uses it too).
+pub(crate) const RUN_AHEAD: usize = 2000;
 
-/// Concurrent requests in the load comparison.
-const CONCURRENT: usize = 64;
+/// Concurrent requests in the load comparison (and its profile).
+pub(crate) const CONCURRENT: usize = 64;
+
+/// One round of the load comparison: [`CONCURRENT`] requests of `items` at once, each a
+/// task on the current runtime; their bytes together.
+pub(crate) async fn concurrent<P, E>(
+    streamer: &Arc<Streamer<P, E>>,
+    items: &'static [Ticket],
+) -> Result<u64, BoxError>
+where
+    P: BufferPool + 'static,
+    E: Encoder + 'static,
+{
+    let tasks: Vec<_> = (0..CONCURRENT)
+        .map(|_| {
+            let s = Arc::clone(streamer);
+            tokio::spawn(async move {
+                drain(s.stream_batch(peers::memory(items), transform::batch_passthrough())).await
+            })
+        })
+        .collect();
+    let mut bytes = 0;
+    for task in tasks {
+        bytes += task.await??;
+    }
+    Ok(bytes)
+}
 
 fn streamer<E: Encoder>(
     encoder: E,
@@ -69,6 +96,11 @@ where
     row.measure(&mut reference, &mut cont, schedule)
 }
 
+/// Tickets of about `bytes` of JSON, leaked (`parallel --profile` takes the same).
+pub(crate) fn tickets(bytes: usize) -> &'static [Ticket] {
+    workload::leak(workload::tickets(Workload::Tickets.items_for_bytes(bytes)))
+}
+
 /// The documented bound on the buffers of one stream (see `with_encode_workers`).
 fn bound(workers: usize, items: &[Ticket]) -> usize {
     if workers <= 1 {
@@ -86,9 +118,7 @@ pub(crate) fn run(quick: bool, env: &Environment, out: &Path) -> Result<(), BoxE
         .enable_all()
         .build()?;
     let bulk_bytes = if quick { 1 << 20 } else { 8 << 20 };
-    let items = workload::leak(workload::tickets(
-        Workload::Tickets.items_for_bytes(bulk_bytes),
-    ));
+    let items = tickets(bulk_bytes);
     let schedule = Schedule {
         block: Duration::from_millis(if quick { 5 } else { 40 }),
         budget: Duration::from_secs_f64(if quick { 0.6 } else { 10.0 }),
@@ -152,9 +182,7 @@ pub(crate) fn run(quick: bool, env: &Environment, out: &Path) -> Result<(), BoxE
     }
 
     // Run-ahead on the channel and SQLite sources.
-    let db_items = workload::leak(workload::tickets(
-        Workload::Tickets.items_for_bytes(if quick { 128 << 10 } else { 2 << 20 }),
-    ));
+    let db_items = tickets(if quick { 128 << 10 } else { 2 << 20 });
     let sqlite = rt.block_on(Sqlite::seed(db_items))?;
     let db_pool = sqlite.pool;
     let channel_bytes = serde_json::to_vec(items)?.len() as u64;
@@ -187,29 +215,11 @@ pub(crate) fn run(quick: bool, env: &Environment, out: &Path) -> Result<(), BoxE
 
     // Under load: 64 concurrent requests, parallel encoding on (2 workers, the
     // process-wide permits) and off.
-    let load_items = workload::leak(workload::tickets(
-        Workload::Tickets.items_for_bytes(if quick { 128 << 10 } else { 1 << 20 }),
-    ));
+    let load_items = tickets(if quick { 128 << 10 } else { 1 << 20 });
     let load_bytes = serde_json::to_vec(load_items)?.len() as u64 * CONCURRENT as u64;
     let (off, _) = streamer(SerdeJson, 1)?;
     let (on, _) = streamer(SerdeJson, 2)?;
     let (off, on) = (Arc::new(off), Arc::new(on));
-    let round = |s: Arc<Streamer<Pool, SerdeJson>>| async move {
-        let tasks: Vec<_> = (0..CONCURRENT)
-            .map(|_| {
-                let s = Arc::clone(&s);
-                tokio::spawn(async move {
-                    drain(s.stream_batch(peers::memory(load_items), transform::batch_passthrough()))
-                        .await
-                })
-            })
-            .collect();
-        let mut bytes = 0;
-        for t in tasks {
-            bytes += t.await??;
-        }
-        Ok::<_, BoxError>(bytes)
-    };
     let row = Row {
         section: format!("{CONCURRENT} concurrent requests, stream_batch"),
         contestant: "parallel encoding on (2 workers, global permits)".into(),
@@ -223,8 +233,8 @@ pub(crate) fn run(quick: bool, env: &Environment, out: &Path) -> Result<(), BoxE
         block: Duration::ZERO,
         ..schedule
     };
-    let mut reference = timed(&rt, || round(Arc::clone(&off)));
-    let mut cont = timed(&rt, || round(Arc::clone(&on)));
+    let mut reference = timed(&rt, || concurrent(&off, load_items));
+    let mut cont = timed(&rt, || concurrent(&on, load_items));
     rows.push(row.measure(&mut reference, &mut cont, &load_schedule));
 
     let plot = out.join("parallel.svg");

@@ -10,7 +10,6 @@
 //! busy on average), which threads took it, and which kind of frame: a flamegraph shows
 //! proportions of CPU, so idle cores only show in the busy figure.
 
-use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::path::Path;
 use std::sync::Arc;
@@ -21,54 +20,33 @@ use chunkstream::{
     BoxError, ChunkConfig, ChunkStream, EncodePermits, Encoder, Streamer, source, transform,
 };
 use chunkstream_benches::peers;
-use chunkstream_benches::workload::{self, Workload};
+use chunkstream_benches::workload;
 use tokio::runtime::Runtime;
 
+use super::parallel::{self, RUN_AHEAD};
 use crate::env_info::Environment;
 use crate::frames::{self, FrameTest};
 use crate::harness::rows::drain;
 use crate::report;
-use crate::sampling::{self, Sampled, shares};
+use crate::sampling::{self, Sampled, Tally, shares};
 use crate::sources::{self, Sqlite};
-
-/// Capacity of the run-ahead queue, as in the `parallel` report.
-const RUN_AHEAD: usize = 2000;
 
 /// One request: drives its streams to the end on the runtime, and returns the bytes.
 type Request<'a> = Box<dyn Fn(&Runtime) -> Result<u64, BoxError> + 'a>;
-
-/// Concurrent requests in the load scenarios, as in the `parallel` report.
-const CONCURRENT: usize = 64;
 
 /// A request of one stream, made fresh by `make` and polled by `block_on`.
 fn one<'a>(make: impl Fn() -> ChunkStream + 'a) -> Request<'a> {
     Box::new(move |rt: &Runtime| rt.block_on(drain(make())))
 }
 
-/// A request of [`CONCURRENT`] streams of `items` at once, each a task on the runtime,
+/// A request of [`parallel::CONCURRENT`] streams of `items` at once, each a task on the runtime,
 /// as the `parallel` report's load row runs them.
 fn concurrent<E: Encoder>(
-    streamer: Arc<Streamer<FreelistPool, E>>,
+    streamer: Streamer<FreelistPool, E>,
     items: &'static [workload::Ticket],
 ) -> Request<'static> {
-    Box::new(move |rt: &Runtime| {
-        let tasks: Vec<_> = (0..CONCURRENT)
-            .map(|_| {
-                let s = Arc::clone(&streamer);
-                rt.spawn(async move {
-                    drain(s.stream_batch(peers::memory(items), transform::batch_passthrough()))
-                        .await
-                })
-            })
-            .collect();
-        rt.block_on(async {
-            let mut bytes = 0;
-            for task in tasks {
-                bytes += task.await??;
-            }
-            Ok(bytes)
-        })
-    })
+    let streamer = Arc::new(streamer);
+    Box::new(move |rt: &Runtime| rt.block_on(parallel::concurrent(&streamer, items)))
 }
 
 /// Kinds of frame, most specific first: a sample counts for the kind of its innermost
@@ -140,31 +118,15 @@ fn profile(
         cpu,
     } = sampling::sample(seconds, path, || request(rt))?;
 
-    let mut total = 0isize;
-    let mut threads: HashMap<&str, isize> = HashMap::new();
-    let mut kinds = vec![0isize; KINDS.len() + 1];
-    let mut frames_self: HashMap<String, isize> = HashMap::new();
-    for (frames, &count) in &report.data {
-        total += count;
-        let names: Vec<String> = frames.frames.iter().flatten().map(|s| s.name()).collect();
-        *threads
-            .entry(thread_of(&frames.thread_name, &names))
-            .or_default() += count;
-        kinds[frames::kind_of(KINDS, &names)] += count;
-        if let Some(top) = names.first() {
-            *frames_self.entry(short(top)).or_default() += count;
-        }
-    }
-    let threads = shares(
-        threads
-            .into_iter()
-            .map(|(k, n)| (k.to_owned(), n))
-            .collect(),
+    let Tally {
         total,
-        5,
-    );
-    let kinds = shares(frames::named(KINDS, kinds), total, 8);
-    let tops = shares(frames_self.into_iter().collect(), total, 6);
+        threads,
+        kinds,
+        tops,
+    } = sampling::tally(&report, KINDS, |name, names| thread_of(name, names).into());
+    let threads = shares(threads, total, 5);
+    let kinds = shares(kinds, total, 8);
+    let tops = shares(tops, total, 6);
     let per_request_ms = 1e3 * wall / requests.max(1) as f64;
     let busy = match cpu {
         Some(cpu) => format!(
@@ -180,22 +142,6 @@ fn profile(
          frame: {kinds}. Top frames (self): {tops}.",
         bytes as f64 / wall / 1e6,
     ))
-}
-
-/// A frame's name without its hash and generic arguments, short enough for a summary.
-fn short(name: &str) -> String {
-    let name = name.split("::h").next().unwrap_or(name);
-    let mut out = String::new();
-    let mut depth = 0usize;
-    for c in name.chars() {
-        match c {
-            '<' => depth += 1,
-            '>' => depth = depth.saturating_sub(1),
-            _ if depth == 0 => out.push(c),
-            _ => {}
-        }
-    }
-    format!("`{out}`")
 }
 
 fn streamer<E: Encoder>(encoder: E, workers: usize) -> Result<Streamer<FreelistPool, E>, BoxError> {
@@ -214,21 +160,15 @@ pub(crate) fn run(seconds: f64, env: &Environment, out: &Path) -> Result<(), Box
         .build()?;
     let dir = out.join("flamegraphs");
     std::fs::create_dir_all(&dir)?;
-    let items = workload::leak(workload::tickets(
-        Workload::Tickets.items_for_bytes(8 << 20),
-    ));
-    let db_items = workload::leak(workload::tickets(
-        Workload::Tickets.items_for_bytes(2 << 20),
-    ));
+    let items = parallel::tickets(8 << 20);
+    let db_items = parallel::tickets(2 << 20);
     let sqlite = rt.block_on(Sqlite::seed(db_items))?;
     let db = sqlite.pool;
 
     let serde2 = streamer(SerdeJson, 2)?;
     let sonic2 = streamer(SonicRs, 2)?;
     let single = streamer(SerdeJson, 1)?;
-    let load_items = workload::leak(workload::tickets(
-        Workload::Tickets.items_for_bytes(1 << 20),
-    ));
+    let load_items = parallel::tickets(1 << 20);
     let pass = || transform::batch_passthrough::<&'static workload::Ticket>();
     let scenarios: Vec<(&str, &str, Request<'_>)> = vec![
         (
@@ -274,12 +214,12 @@ pub(crate) fn run(seconds: f64, env: &Environment, out: &Path) -> Result<(), Box
         (
             "parallel-load-off",
             "64 concurrent requests, parallel encoding off (the reference)",
-            concurrent(Arc::new(streamer(SerdeJson, 1)?), load_items),
+            concurrent(streamer(SerdeJson, 1)?, load_items),
         ),
         (
             "parallel-load-on",
             "64 concurrent requests, parallel encoding on (2 workers, 2 permits)",
-            concurrent(Arc::new(streamer(SerdeJson, 2)?), load_items),
+            concurrent(streamer(SerdeJson, 2)?, load_items),
         ),
     ];
     let mut summary = String::from(

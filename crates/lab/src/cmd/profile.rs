@@ -1,7 +1,6 @@
 //! `profile`: a pprof flamegraph (SVG) of one scenario, into `reports/flamegraphs/`.
 
 use std::path::Path as FsPath;
-use std::time::{Duration, Instant};
 
 use chunkstream::BoxError;
 use chunkstream_benches::contestants::{EncoderKind, PoolKind};
@@ -59,27 +58,18 @@ fn scenario_for(options: &Options) -> Box<dyn Scenario> {
 pub(crate) fn run(options: &Options, out: &FsPath) -> Result<(), BoxError> {
     let rt = tokio::runtime::Builder::new_current_thread().build()?;
     let mut scenario = scenario_for(options);
-    let guard = sampling::profiler()?;
-    let until = Instant::now() + Duration::from_secs_f64(options.seconds);
-    let mut requests = 0u64;
-    rt.block_on(async {
-        while Instant::now() < until {
-            scenario.run().await?;
-            requests += 1;
-        }
-        Ok::<_, BoxError>(())
-    })?;
-    let report = guard.report().build()?;
     let file = out.join("flamegraphs").join(format!(
         "{}-{}-{}.svg",
         options.workload.name(),
         options.pool.name(),
         options.encoder.name()
     ));
-    sampling::write_flamegraph(&report, &file)?;
+    let sampled = sampling::sample(options.seconds, &file, || {
+        Ok(rt.block_on(scenario.run())?.bytes)
+    })?;
     println!(
         "{} requests profiled; flamegraph: {}",
-        requests,
+        sampled.requests,
         file.display()
     );
     Ok(())

@@ -69,6 +69,19 @@ fn add<T: Serialize + Send + Sync + 'static>(
     points: &[(usize, usize, usize)],
 ) -> Result<(), BoxError> {
     let expected = Arc::new(scenario::reference(items)?);
+    // The configurations, then the limit, all in the workload's group.
+    let mut push = |meta, scenario, stats| {
+        entries.push(Entry {
+            meta,
+            group: workload.to_owned(),
+            is_limit: meta.is_none(),
+            items: items.len() as u64,
+            format: Framing::Array,
+            expected: Arc::clone(&expected),
+            scenario,
+            stats,
+        });
+    };
     for &(buffer_kib, threshold_kib, batch) in points {
         let config = ChunkConfig::with_sizes(buffer_kib * 1024, threshold_kib * 1024)
             .with_batch_size(batch)
@@ -81,32 +94,19 @@ fn add<T: Serialize + Send + Sync + 'static>(
             Path::Batch,
             move || peers::memory(items),
         );
-        entries.push(Entry {
-            meta: Some(Point {
-                workload,
-                buffer_kib,
-                threshold_kib,
-                batch,
-            }),
-            group: workload.to_owned(),
-            is_limit: false,
-            items: items.len() as u64,
-            format: Framing::Array,
-            expected: Arc::clone(&expected),
-            scenario: Box::new(Streaming(built.chunks)),
-            stats: Some(built.stats),
-        });
+        let point = Point {
+            workload,
+            buffer_kib,
+            threshold_kib,
+            batch,
+        };
+        push(
+            Some(point),
+            Box::new(Streaming(built.chunks)),
+            Some(built.stats),
+        );
     }
-    entries.push(Entry {
-        meta: None,
-        group: workload.to_owned(),
-        is_limit: true,
-        items: items.len() as u64,
-        format: Framing::Array,
-        expected,
-        scenario: Box::new(Limit::new(items)),
-        stats: None,
-    });
+    push(None, Box::new(Limit::new(items)), None);
     Ok(())
 }
 

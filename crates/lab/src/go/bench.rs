@@ -5,7 +5,6 @@
 //!
 //! [`go_ref`]: crate::go::reference
 
-use std::path::PathBuf;
 use std::time::Duration;
 
 use chunkstream::BoxError;
@@ -16,15 +15,11 @@ use crate::harness::paired::{self, Block, Schedule, Series};
 use crate::harness::stats::{Estimate, ratio};
 use crate::record::{self, Go, GoFigure};
 
-/// Starts the Go block server on `tickets`, written as a JSON array to a file in the
-/// returned folder (kept while Go runs: a restarted process loads it again).
-fn start(tickets: &[Ticket]) -> Result<(GoBlocks, tempfile::TempDir), String> {
-    let dir = tempfile::tempdir().map_err(|e| format!("not run (temporary folder: {e})"))?;
-    let path: PathBuf = dir.path().join("tickets.json");
-    let json = serde_json::to_vec(tickets).map_err(|e| format!("not run ({e})"))?;
-    std::fs::write(&path, json).map_err(|e| format!("not run ({e})"))?;
-    let go = GoBlocks::start(&path).map_err(|e| e.to_string())?;
-    Ok((go, dir))
+/// Starts the Go block server on `tickets`, written as a JSON array to the returned
+/// file (kept while Go runs: a restarted process loads it again).
+fn start(tickets: &[Ticket]) -> Result<(GoBlocks, tempfile::NamedTempFile), GoUnavailable> {
+    let file = go_ref::write_tickets(tickets)?;
+    Ok((GoBlocks::start(file.path())?, file))
 }
 
 /// A timed block of the Go server: `repeats` passes, its bytes and seconds.
@@ -53,10 +48,11 @@ fn bulk(go: &mut GoBlocks, bytes: u64) -> impl FnMut(u64) -> Result<f64, BoxErro
 
 /// The Go package in one run of the lab: its block server (or why it is missing) and
 /// the bulk alternations measured so far.
+#[derive(Debug)]
 pub(crate) struct GoRun {
     go: Result<GoBlocks, String>,
-    /// The folder of the tickets file Go loads.
-    _tickets: Option<tempfile::TempDir>,
+    /// The tickets file Go loads.
+    _tickets: Option<tempfile::NamedTempFile>,
     /// Slices with Go on one core (`GOMAXPROCS=1`).
     bulk: Vec<Series>,
     /// Slices with Go at its default `GOMAXPROCS`.
@@ -66,25 +62,17 @@ pub(crate) struct GoRun {
     notes: Vec<String>,
 }
 
-impl std::fmt::Debug for GoRun {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("GoRun")
-            .field("slices", &self.bulk.len())
-            .finish_non_exhaustive()
-    }
-}
-
 impl GoRun {
     /// Starts Go on `tickets` (or records why it cannot run); each fresh Go process
     /// streams them for `warm_up` before it is timed.
     pub(crate) fn start(tickets: &[Ticket], warm_up: Duration) -> GoRun {
-        let (go, dir) = match start(tickets) {
-            Ok((go, dir)) => (Ok(go), Some(dir)),
-            Err(reason) => (Err(reason), None),
+        let (go, file) = match start(tickets) {
+            Ok((go, file)) => (Ok(go), Some(file)),
+            Err(e) => (Err(e.to_string()), None),
         };
         GoRun {
             go,
-            _tickets: dir,
+            _tickets: file,
             bulk: Vec::new(),
             bulk_all_cores: Vec::new(),
             warm_up,

@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 use std::time::Duration;
 
-use chunkstream_benches::workload;
+use chunkstream_benches::workload::{self, Ticket};
 
 /// The environment variable the Go benchmarks read the tickets file from.
 const ENV_TICKETS: &str = "CHUNKSTREAM_GO_TICKETS";
@@ -83,14 +83,10 @@ fn go_command(go: &OsStr) -> Command {
     command
 }
 
-/// The error for a `go` (or Go binary) that could not be started.
-fn spawn_error(what: &str, err: std::io::Error) -> GoUnavailable {
-    spawn_error_in(&reference_dir(), what, err)
-}
-
-/// [`spawn_error`] for a command run in `dir`: a missing `dir` fails the spawn with
-/// the same `NotFound` as a missing `go`, and is named instead.
-fn spawn_error_in(dir: &Path, what: &str, err: std::io::Error) -> GoUnavailable {
+/// The error for a `go` (or Go binary) run in `dir` that could not be started: a
+/// missing `dir` fails the spawn with the same `NotFound` as a missing `go`, and is
+/// named instead.
+fn spawn_error(dir: &Path, what: &str, err: std::io::Error) -> GoUnavailable {
     if err.kind() != std::io::ErrorKind::NotFound {
         GoUnavailable::new(format_args!("{what} could not start: {err}"))
     } else if !dir.is_dir() {
@@ -127,7 +123,9 @@ fn run_go(go: &OsStr, args: &[&OsStr], env: &[(&str, &Path)]) -> Result<String, 
     for (key, value) in env {
         command.env(key, value);
     }
-    let output = command.output().map_err(|e| spawn_error("go", e))?;
+    let output = command
+        .output()
+        .map_err(|e| spawn_error(&reference_dir(), "go", e))?;
     let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
     if output.status.success() {
         return Ok(stdout);
@@ -202,7 +200,7 @@ impl GoBlocks {
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
-            .map_err(|e| spawn_error("the go block server", e))?;
+            .map_err(|e| spawn_error(&reference_dir(), "the go block server", e))?;
         let (Some(stdin), Some(stdout)) = (child.stdin.take(), child.stdout.take()) else {
             let _ = child.kill();
             let _ = child.wait();
@@ -264,28 +262,24 @@ impl GoBlocks {
     /// When the server fails or answers an error (`repeats` must be positive); so do
     /// `warm_up` and the other blocks.
     pub(crate) fn bulk_block(&mut self, repeats: usize) -> Result<(u64, f64), GoUnavailable> {
-        let answer = self.request(&format!("bulk {repeats}"))?;
-        bytes_and_seconds(&answer)
+        bytes_and_seconds(&self.request(&format!("bulk {repeats}"))?)
     }
 
     /// Go's limit: `json.Marshal` of the whole slice, `repeats` times: bytes and
     /// seconds, timed inside Go.
     pub(crate) fn limit_block(&mut self, repeats: usize) -> Result<(u64, f64), GoUnavailable> {
-        let answer = self.request(&format!("limit {repeats}"))?;
-        bytes_and_seconds(&answer)
+        bytes_and_seconds(&self.request(&format!("limit {repeats}"))?)
     }
 
     /// Get + Put on the Go package's `sync.Pool` of 50 KB buffers, ns per pair.
     pub(crate) fn pool_block(&mut self, iterations: u64) -> Result<f64, GoUnavailable> {
-        let answer = self.request(&format!("pool {iterations}"))?;
-        one_number(&answer)
+        one_number(&self.request(&format!("pool {iterations}"))?)
     }
 
     /// A fresh 50 KB buffer in Go (`make([]byte, 0, 50*1024)`, escaping to the heap),
     /// what the pool replaces: ns per buffer.
     pub(crate) fn alloc_block(&mut self, iterations: u64) -> Result<f64, GoUnavailable> {
-        let answer = self.request(&format!("alloc {iterations}"))?;
-        one_number(&answer)
+        one_number(&self.request(&format!("alloc {iterations}"))?)
     }
 
     /// Sends one command and returns the fields of its `ok` answer.
@@ -389,7 +383,7 @@ pub(crate) fn request_figures() -> Result<GoRequestFigures, GoUnavailable> {
 }
 
 fn request_figures_with(go: &OsStr) -> Result<GoRequestFigures, GoUnavailable> {
-    let file = write_tickets(REQUEST_TICKETS)?;
+    let file = write_tickets(&workload::tickets(REQUEST_TICKETS))?;
     let output = run_go(
         go,
         &[
@@ -414,15 +408,15 @@ fn request_figures_with(go: &OsStr) -> Result<GoRequestFigures, GoUnavailable> {
     })
 }
 
-/// The lab's first `n` tickets as a JSON array in a temporary file.
-fn write_tickets(n: usize) -> Result<tempfile::NamedTempFile, GoUnavailable> {
+/// `tickets` as a JSON array in a temporary file.
+pub(crate) fn write_tickets(tickets: &[Ticket]) -> Result<tempfile::NamedTempFile, GoUnavailable> {
     let fail = |e: &dyn fmt::Display| GoUnavailable::new(format_args!("tickets file: {e}"));
     let mut file = tempfile::Builder::new()
         .prefix("go-tickets-")
         .suffix(".json")
         .tempfile()
         .map_err(|e| fail(&e))?;
-    serde_json::to_writer(&mut file, &workload::tickets(n)).map_err(|e| fail(&e))?;
+    serde_json::to_writer(&mut file, tickets).map_err(|e| fail(&e))?;
     file.flush().map_err(|e| fail(&e))?;
     Ok(file)
 }
@@ -504,28 +498,25 @@ mod tests {
     }
 
     #[test]
-    fn a_missing_go_says_not_installed() {
+    fn a_missing_go_says_not_installed_and_a_missing_module_is_named() {
         let missing = OsStr::new("go-that-is-not-installed-anywhere");
-        let file = write_tickets(3).unwrap();
+        let file = write_tickets(&workload::tickets(3)).unwrap();
         let err = GoBlocks::start_with(missing, file.path()).unwrap_err();
         assert_eq!(err.reason, "not run (go not installed)");
         assert_eq!(err.to_string(), "not run (go not installed)");
         let err = request_figures_with(missing).unwrap_err();
         assert_eq!(err.to_string(), "not run (go not installed)");
-    }
-
-    #[test]
-    fn a_missing_module_directory_is_named_not_taken_for_a_missing_go() {
+        // A missing module directory is named, not taken for a missing go.
         let gone = tempfile::tempdir().unwrap().path().join("reference/go");
         let not_found = || std::io::Error::from(std::io::ErrorKind::NotFound);
-        let err = spawn_error_in(&gone, "go", not_found());
+        let err = spawn_error(&gone, "go", not_found());
         assert!(err.reason.contains("the Go module is not at"), "{err}");
         assert!(err.reason.contains(&gone.display().to_string()), "{err}");
         let here = tempfile::tempdir().unwrap();
-        let err = spawn_error_in(here.path(), "go", not_found());
+        let err = spawn_error(here.path(), "go", not_found());
         assert_eq!(err.reason, "not run (go not installed)");
         let denied = std::io::Error::from(std::io::ErrorKind::PermissionDenied);
-        let err = spawn_error_in(here.path(), "go", denied);
+        let err = spawn_error(here.path(), "go", denied);
         assert!(
             err.reason.starts_with("not run (go could not start: "),
             "{err}"
@@ -538,7 +529,7 @@ mod tests {
             return;
         }
         let tickets = workload::tickets(300);
-        let file = write_tickets(tickets.len()).unwrap();
+        let file = write_tickets(&tickets).unwrap();
         let mut go = GoBlocks::start(file.path()).unwrap();
         assert!(go.go_version().starts_with("go"), "{}", go.go_version());
 
@@ -588,11 +579,14 @@ mod tests {
         );
     }
 
+    /// A failed build, tickets that do not load and a server that died are errors in
+    /// words, not hangs.
     #[test]
-    fn a_build_failure_gives_the_compilers_first_lines() {
-        if !go_installed("a_build_failure_gives_the_compilers_first_lines") {
+    fn go_failures_are_clear_errors() {
+        if !go_installed("go_failures_are_clear_errors") {
             return;
         }
+        // A build failure gives the compiler's first lines.
         let dir = tempfile::tempdir().unwrap();
         let source = dir.path().join("broken.go");
         std::fs::write(&source, "package main\n\nfunc main() { notDefined() }\n").unwrap();
@@ -610,14 +604,17 @@ mod tests {
         );
         assert!(err.reason.contains("undefined: notDefined"), "{err}");
         assert!(!err.reason.contains('\n'), "{err:?}");
-    }
-
-    #[test]
-    fn a_dead_server_is_an_error_not_a_hang() {
-        if !go_installed("a_dead_server_is_an_error_not_a_hang") {
-            return;
-        }
-        let file = write_tickets(10).unwrap();
+        // Tickets that do not load are named.
+        let err = GoBlocks::start(Path::new("/nonexistent/tickets.json")).unwrap_err();
+        assert!(err.reason.starts_with("not run (tickets file"), "{err}");
+        let mut bad = tempfile::NamedTempFile::new().unwrap();
+        bad.write_all(br#"[{"id": 1, "severity": "high"}]"#)
+            .unwrap();
+        let err = GoBlocks::start(bad.path()).unwrap_err();
+        assert!(err.reason.contains("`load` failed"), "{err}");
+        assert!(err.reason.contains("severity"), "{err}");
+        // A server that died is an error, not a hang.
+        let file = write_tickets(&workload::tickets(10)).unwrap();
         let mut go = GoBlocks::start(file.path()).unwrap();
         go.child.kill().unwrap();
         go.child.wait().unwrap();
@@ -629,26 +626,11 @@ mod tests {
     }
 
     #[test]
-    fn unloadable_tickets_are_a_clear_error() {
-        if !go_installed("unloadable_tickets_are_a_clear_error") {
-            return;
-        }
-        let err = GoBlocks::start(Path::new("/nonexistent/tickets.json")).unwrap_err();
-        assert!(err.reason.starts_with("not run (tickets file"), "{err}");
-        let mut bad = tempfile::NamedTempFile::new().unwrap();
-        bad.write_all(br#"[{"id": 1, "severity": "high"}]"#)
-            .unwrap();
-        let err = GoBlocks::start(bad.path()).unwrap_err();
-        assert!(err.reason.contains("`load` failed"), "{err}");
-        assert!(err.reason.contains("severity"), "{err}");
-    }
-
-    #[test]
     fn go_generator_and_ticket_mirror_the_labs() {
         if !go_installed("go_generator_and_ticket_mirror_the_labs") {
             return;
         }
-        let file = write_tickets(500).unwrap();
+        let file = write_tickets(&workload::tickets(500)).unwrap();
         let args = [
             "test",
             "-count=1",

@@ -99,6 +99,18 @@ impl Default for Outcome {
     }
 }
 
+impl Outcome {
+    /// Pairs, requests per block and speeds from `blocks` (seconds per request) of
+    /// `reps` requests of `items` items each.
+    fn timed(&mut self, blocks: &[f64], reps: Option<u64>, items: u64) {
+        let per_sec = ratio(1.0, median(blocks));
+        self.pairs = blocks.len();
+        self.reps = reps.unwrap_or(0);
+        self.bytes_per_sec = per_sec * self.body_bytes as f64;
+        self.items_per_sec = per_sec * items as f64;
+    }
+}
+
 /// How long to measure.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Plan {
@@ -254,11 +266,7 @@ pub(crate) fn run<M>(
         let entry = &entries[i];
         let outcome = &mut outcomes[i];
         let contestant: Vec<f64> = passes.iter().flat_map(|s| s.contestant.clone()).collect();
-        let per_sec = ratio(1.0, median(&contestant));
-        outcome.pairs = contestant.len();
-        outcome.reps = own_reps[i].unwrap_or(0);
-        outcome.bytes_per_sec = per_sec * outcome.body_bytes as f64;
-        outcome.items_per_sec = per_sec * entry.items as f64;
+        outcome.timed(&contestant, own_reps[i], entry.items);
         outcome.first_chunk = Duration::from_secs_f64(median(&firsts[i]).max(0.0));
         let ratios: Vec<Vec<f64>> = passes.iter().map(Series::speed_ratios).collect();
         outcome.ratio = Estimate::of_groups(&ratios);
@@ -275,11 +283,7 @@ pub(crate) fn run<M>(
             continue;
         }
         let outcome = &mut outcomes[l];
-        let per_sec = ratio(1.0, median(blocks));
-        outcome.pairs = blocks.len();
-        outcome.reps = limit_reps[l].unwrap_or(0);
-        outcome.bytes_per_sec = per_sec * outcome.body_bytes as f64;
-        outcome.items_per_sec = per_sec * entries[l].items as f64;
+        outcome.timed(blocks, limit_reps[l], entries[l].items);
         outcome.ratio = Estimate::exact(1.0);
         outcome.limit_variation = block_variation(blocks);
     }

@@ -211,15 +211,11 @@ mod tests {
     use super::*;
 
     #[test]
-    fn medians() {
+    fn medians_and_ratios() {
         assert!(median(&[]).is_nan());
         assert_eq!(median(&[3.0]), 3.0);
         assert_eq!(median(&[3.0, 1.0, 2.0]), 2.0);
         assert_eq!(median(&[4.0, 1.0, 3.0, 2.0]), 2.5);
-    }
-
-    #[test]
-    fn ratios() {
         assert_eq!(ratio(1.0, 4.0), 0.25);
         assert!(ratio(1.0, 0.0).is_nan());
         assert!(ratio(f64::NAN, 2.0).is_nan());
