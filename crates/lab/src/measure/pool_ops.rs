@@ -178,19 +178,37 @@ impl<T: Fn() -> Vec<u8> + Sync> Get for T {}
 trait Put: Fn(Vec<u8>) + Sync {}
 impl<T: Fn(Vec<u8>) + Sync> Put for T {}
 
-/// The cases timed against a fresh buffer, in the table's order.
-const CASES: [&str; 3] = [ONE_THREAD, CROSS_THREAD, TWO_THREADS];
+/// The cases timed against a fresh buffer.
+#[derive(Clone, Copy, Debug)]
+enum Shape {
+    OneThread,
+    CrossThread,
+    TwoThreads,
+}
 
-/// Times `reps` of `case` with these calls: seconds per op.
-///
-/// Generic, so each contestant's calls are compiled in as chunkstream compiles its
-/// pool's (a type parameter, no dynamic call per get or put); the Go side calls its
-/// pool through the Go package's `BufferPool` interface, as that package does.
-fn time<G: Get, P: Put>(case: &str, get: &G, put: &P, reps: u64) -> f64 {
-    match case {
-        ONE_THREAD => one_thread(get, put, reps),
-        CROSS_THREAD => cross_thread(get, put, reps),
-        _ => two_threads(get, put, reps),
+impl Shape {
+    /// In the table's order.
+    const ALL: [Shape; 3] = [Shape::OneThread, Shape::CrossThread, Shape::TwoThreads];
+
+    fn name(self) -> &'static str {
+        match self {
+            Shape::OneThread => ONE_THREAD,
+            Shape::CrossThread => CROSS_THREAD,
+            Shape::TwoThreads => TWO_THREADS,
+        }
+    }
+
+    /// Times `reps` of this case with these calls: seconds per op.
+    ///
+    /// Generic, so each contestant's calls are compiled in as chunkstream compiles its
+    /// pool's (a type parameter, no dynamic call per get or put); the Go side calls its
+    /// pool through the Go package's `BufferPool` interface, as that package does.
+    fn time<G: Get, P: Put>(self, get: &G, put: &P, reps: u64) -> f64 {
+        match self {
+            Shape::OneThread => one_thread(get, put, reps),
+            Shape::CrossThread => cross_thread(get, put, reps),
+            Shape::TwoThreads => two_threads(get, put, reps),
+        }
     }
 }
 
@@ -260,10 +278,10 @@ pub(crate) fn measure(
             let fresh = move || Vec::with_capacity(size);
             let free = |buf: Vec<u8>| drop(buf);
             let mut rows = Vec::new();
-            for case in CASES {
+            for shape in Shape::ALL {
                 let before = pool.stats();
-                let mut theirs = |reps: u64| Ok(time(case, &fresh, &free, reps));
-                let mut mine = |reps: u64| Ok(time(case, &get, &put, reps));
+                let mut theirs = |reps: u64| Ok(shape.time(&fresh, &free, reps));
+                let mut mine = |reps: u64| Ok(shape.time(&get, &put, reps));
                 mine(1000)?; // warm-up: fills the pool
                 let series = paired::alternate(&mut theirs, &mut mine, self.schedule)?;
                 let after = pool.stats();
@@ -271,7 +289,7 @@ pub(crate) fn measure(
                     (after.hits - before.hits) as f64,
                     (after.taken() - before.taken()) as f64,
                 );
-                rows.push((case, FRESH, vec![series], hit_rate, String::new()));
+                rows.push((shape.name(), FRESH, vec![series], hit_rate, String::new()));
             }
             if let Some(go) = self.go {
                 let mut mine = |reps: u64| Ok(one_thread(&get, &put, reps));
