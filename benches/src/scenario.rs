@@ -172,9 +172,10 @@ impl Scenario for Limit {
 }
 
 /// Which streamer method a chunkstream scenario calls.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Path {
     /// `Streamer::stream` with `transform::passthrough`.
+    #[default]
     Item,
     /// `Streamer::stream_batch` with `transform::batch_passthrough` (`batch_size` items).
     Batch,
@@ -288,9 +289,10 @@ pub fn reference<T: Serialize>(items: &[T]) -> Result<serde_json::Value, BoxErro
 
 /// A body's framing: the report's `format` column, and how a body is read back for its
 /// check.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub enum Framing {
     /// A JSON array.
+    #[default]
     Array,
     /// One JSON value per line.
     Ndjson,

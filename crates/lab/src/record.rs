@@ -1,15 +1,20 @@
 //! The CSV files the lab writes, one serde struct per file, written and read back with
 //! the `csv` crate. Reports and claims are computed from these typed rows: nothing is
-//! found by column position or by comparing a cell's text with a column's name.
+//! found by column position or by comparing a cell's text (categorical columns are
+//! enums, see [`Category`]).
 
 use std::fmt;
-use std::path::Path;
+use std::path::Path as FsPath;
 
 use chunkstream::BoxError;
+use chunkstream_benches::contestants::{DEFAULT_ENCODER, ENCODERS, EncoderKind, POOLS, PoolKind};
+use chunkstream_benches::peers::{self, PEERS, PeerKind};
+use chunkstream_benches::scenario::{Framing, Path};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::harness::stats::Estimate;
+use crate::measure::pool_ops::{Buffers, Shape};
 
 /// A number written with `D` decimals, `-` when missing (NaN).
 #[derive(Clone, Copy, Debug, PartialEq, PartialOrd)]
@@ -46,6 +51,104 @@ pub(crate) fn fmt_num(value: f64, decimals: usize) -> String {
         "-".to_owned()
     } else {
         format!("{value:.decimals$}")
+    }
+}
+
+/// A closed set of values a column holds, each written as its name. Rows are matched by
+/// value, so a renamed category is a compile error rather than a row silently missed,
+/// and a name no value has is an error where the file is read.
+pub(crate) trait Category: Copy + PartialEq + 'static {
+    /// Every value (to read a name back).
+    fn values() -> impl Iterator<Item = Self>;
+    /// Its text in the CSVs and the reports.
+    fn name(self) -> &'static str;
+}
+
+/// The text of a categorical cell: a [`Category`]'s name, or `-` for `None` (the column
+/// does not apply to the row: a peer's pool).
+pub(crate) trait Cell: Sized {
+    fn text(&self) -> &'static str;
+    fn parse(text: &str) -> Option<Self>;
+}
+
+impl<T: Category> Cell for T {
+    fn text(&self) -> &'static str {
+        self.name()
+    }
+    fn parse(text: &str) -> Option<Self> {
+        T::values().find(|v| v.name() == text)
+    }
+}
+
+impl<T: Category> Cell for Option<T> {
+    fn text(&self) -> &'static str {
+        self.map_or("-", T::name)
+    }
+    fn parse(text: &str) -> Option<Self> {
+        match text {
+            "-" => Some(None),
+            _ => T::parse(text).map(Some),
+        }
+    }
+}
+
+/// Serde of a [`Cell`] as its text: `#[serde(with = "cell")]` on a categorical column.
+pub(crate) mod cell {
+    use serde::de::Error as _;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    use super::Cell;
+
+    pub(crate) fn serialize<T: Cell, S: Serializer>(value: &T, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(value.text())
+    }
+
+    pub(crate) fn deserialize<'de, T: Cell, D: Deserializer<'de>>(d: D) -> Result<T, D::Error> {
+        let text = String::deserialize(d)?;
+        T::parse(&text).ok_or_else(|| D::Error::custom(format!("no category is named {text:?}")))
+    }
+}
+
+impl Category for PoolKind {
+    fn values() -> impl Iterator<Item = Self> {
+        POOLS.iter().copied()
+    }
+    fn name(self) -> &'static str {
+        PoolKind::name(self)
+    }
+}
+
+impl Category for EncoderKind {
+    fn values() -> impl Iterator<Item = Self> {
+        ENCODERS.iter().copied()
+    }
+    fn name(self) -> &'static str {
+        EncoderKind::name(self)
+    }
+}
+
+impl Category for Framing {
+    fn values() -> impl Iterator<Item = Self> {
+        use Framing::*;
+        [Array, Ndjson, Csv, Envelope, Sse].into_iter()
+    }
+    fn name(self) -> &'static str {
+        Framing::name(self)
+    }
+}
+
+impl Category for Path {
+    fn values() -> impl Iterator<Item = Self> {
+        [Path::Item, Path::Batch, Path::Spawn, Path::Parallel].into_iter()
+    }
+    /// The name of the streamer method.
+    fn name(self) -> &'static str {
+        match self {
+            Path::Item => "stream",
+            Path::Batch => "stream_batch",
+            Path::Spawn => "spawn",
+            Path::Parallel => "parallel",
+        }
     }
 }
 
@@ -89,13 +192,13 @@ pub(crate) fn to_csv<T: Serialize + Default>(rows: &[T]) -> Result<String, BoxEr
 }
 
 /// Writes `rows` to the CSV file `path`.
-pub(crate) fn write<T: Serialize + Default>(path: &Path, rows: &[T]) -> Result<(), BoxError> {
+pub(crate) fn write<T: Serialize + Default>(path: &FsPath, rows: &[T]) -> Result<(), BoxError> {
     std::fs::write(path, to_csv(rows)?)?;
     Ok(())
 }
 
 /// Reads the CSV file `path`: `None` when it does not exist.
-pub(crate) fn read<T: DeserializeOwned>(path: &Path) -> Result<Option<Vec<T>>, BoxError> {
+pub(crate) fn read<T: DeserializeOwned>(path: &FsPath) -> Result<Option<Vec<T>>, BoxError> {
     if !path.exists() {
         return Ok(None);
     }
@@ -104,31 +207,198 @@ pub(crate) fn read<T: DeserializeOwned>(path: &Path) -> Result<Option<Vec<T>>, B
     Ok(Some(rows.map_err(|e| format!("{}: {e}", path.display()))?))
 }
 
+/// `check` of a row whose body matched the reference.
+const CHECK_OK: &str = "ok";
+
 /// `check` of a measured row: `ok`, or why it failed.
 pub(crate) fn check(result: &Result<(), String>) -> String {
     match result {
-        Ok(()) => "ok".to_owned(),
+        Ok(()) => CHECK_OK.to_owned(),
         Err(e) => format!("FAILED: {e}"),
     }
 }
 
-/// The `limit` of the HTTP rows paired with axum-streams on the server with
-/// `TCP_NODELAY` (each chunkstream HTTP row is measured there a second time).
-pub(crate) const HTTP_PEER_LIMIT: &str = "axum-streams";
-/// ... and on the server that leaves Nagle's algorithm on.
-pub(crate) const HTTP_PEER_NAGLE_LIMIT: &str = "axum-streams, Nagle on";
+/// Where a compare row's items come from, and how they reach the reader.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) enum Source {
+    /// A slice in memory.
+    #[default]
+    Memory,
+    /// A tokio channel fed by a producer task.
+    Channel,
+    /// Over HTTP, from a server with `TCP_NODELAY`.
+    Http,
+    /// Over HTTP, from a server that leaves Nagle's algorithm on.
+    HttpNagle,
+    /// SQLite through sqlx.
+    Sqlite,
+    /// SQLite through rusqlite (`chunkstream::sqlite`).
+    SqliteRusqlite,
+    /// PostgreSQL through sqlx.
+    Postgres,
+    /// The tickets service, as one client sees it.
+    Service,
+}
+
+impl Source {
+    /// Whether its rows are read over HTTP (against the HTTP limit).
+    pub(crate) fn is_http(self) -> bool {
+        matches!(self, Source::Http | Source::HttpNagle)
+    }
+}
+
+impl Category for Source {
+    fn values() -> impl Iterator<Item = Self> {
+        use Source::*;
+        [
+            Memory,
+            Channel,
+            Http,
+            HttpNagle,
+            Sqlite,
+            SqliteRusqlite,
+            Postgres,
+            Service,
+        ]
+        .into_iter()
+    }
+    fn name(self) -> &'static str {
+        match self {
+            Source::Memory => "memory",
+            Source::Channel => "channel",
+            Source::Http => "http",
+            Source::HttpNagle => "http (Nagle on)",
+            Source::Sqlite => "sqlite",
+            Source::SqliteRusqlite => "sqlite-rusqlite",
+            Source::Postgres => "postgres",
+            Source::Service => "tickets service",
+        }
+    }
+}
+
+/// The tickets service as it was (serde_json, SQLite read through sqlx, served by plain
+/// `axum::serve`, without `TCP_NODELAY`): the reference of the service's rows.
+const SERVICE_BEFORE: &str = "before: serde_json + sqlx + Nagle on";
+
+/// Who a row measures.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) enum Contestant {
+    /// chunkstream (its pool, encoder and path in their columns).
+    #[default]
+    Chunkstream,
+    /// A peer of chunkstream.
+    Peer(PeerKind),
+    /// The limit of the row's group.
+    Limit,
+    /// An encoder's limit, measured against serde_json's.
+    EncoderLimit(EncoderKind),
+    /// The HTTP limit, measured against serde_json's.
+    HttpLimit,
+    /// The tickets service.
+    Service,
+    /// The tickets service as it was.
+    ServiceBefore,
+}
+
+impl Category for Contestant {
+    fn values() -> impl Iterator<Item = Self> {
+        use PeerKind::{AxumStreamsCsv, AxumStreamsEnvelope, CsvCrate};
+        let peers = PEERS
+            .into_iter()
+            .chain([AxumStreamsCsv, AxumStreamsEnvelope, CsvCrate]);
+        [
+            Contestant::Chunkstream,
+            Contestant::Limit,
+            Contestant::HttpLimit,
+            Contestant::Service,
+            Contestant::ServiceBefore,
+        ]
+        .into_iter()
+        .chain(peers.map(Contestant::Peer))
+        .chain(ENCODERS.iter().copied().map(Contestant::EncoderLimit))
+    }
+    fn name(self) -> &'static str {
+        match self {
+            Contestant::Chunkstream => "chunkstream",
+            Contestant::Peer(peer) => peer.name(),
+            Contestant::Limit => peers::LIMIT,
+            Contestant::EncoderLimit(EncoderKind::SerdeJson) => "serde_json limit",
+            Contestant::EncoderLimit(EncoderKind::SimdJson) => "simd-json limit",
+            Contestant::EncoderLimit(EncoderKind::SonicRs) => "sonic-rs limit",
+            Contestant::HttpLimit => "http limit",
+            Contestant::Service => "the service",
+            Contestant::ServiceBefore => SERVICE_BEFORE,
+        }
+    }
+}
+
+/// What a compare row is paired with (its ratio group's limit).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Limit {
+    /// An encoder's `to_writer` of the whole slice into one buffer.
+    Encoder(EncoderKind),
+    /// A format's own limit (`chunkstream_benches::formats`).
+    Format(Framing),
+    /// The whole body encoded up front and served as one `Bytes`.
+    Http,
+    /// axum-streams served by the same server with `TCP_NODELAY` (each chunkstream HTTP
+    /// row is measured there a second time).
+    HttpPeer,
+    /// ... and by the server that leaves Nagle's algorithm on.
+    HttpPeerNagle,
+    /// The tickets service as it was.
+    ServiceBefore,
+}
+
+/// A default row's: serde_json's limit.
+impl Default for Limit {
+    fn default() -> Self {
+        Limit::Encoder(DEFAULT_ENCODER)
+    }
+}
+
+impl Category for Limit {
+    fn values() -> impl Iterator<Item = Self> {
+        [
+            Limit::Http,
+            Limit::HttpPeer,
+            Limit::HttpPeerNagle,
+            Limit::ServiceBefore,
+        ]
+        .into_iter()
+        .chain(ENCODERS.iter().copied().map(Limit::Encoder))
+        .chain(Framing::values().map(Limit::Format))
+    }
+    fn name(self) -> &'static str {
+        match self {
+            Limit::Encoder(encoder) => encoder.name(),
+            Limit::Format(framing) => framing.name(),
+            Limit::Http => "http",
+            Limit::HttpPeer => "axum-streams",
+            Limit::HttpPeerNagle => "axum-streams, Nagle on",
+            Limit::ServiceBefore => SERVICE_BEFORE,
+        }
+    }
+}
 
 /// A row of `compare.csv`: one contestant against its group's limit.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub(crate) struct Compare {
     pub(crate) workload: String,
-    pub(crate) source: String,
-    pub(crate) format: String,
-    pub(crate) path: String,
-    pub(crate) contestant: String,
-    pub(crate) pool: String,
-    pub(crate) encoder: String,
-    pub(crate) limit: String,
+    #[serde(with = "cell")]
+    pub(crate) source: Source,
+    #[serde(with = "cell")]
+    pub(crate) format: Framing,
+    #[serde(with = "cell")]
+    pub(crate) path: Option<Path>,
+    #[serde(with = "cell")]
+    pub(crate) contestant: Contestant,
+    #[serde(with = "cell")]
+    pub(crate) pool: Option<PoolKind>,
+    #[serde(with = "cell")]
+    pub(crate) encoder: Option<EncoderKind>,
+    #[serde(with = "cell")]
+    pub(crate) limit: Limit,
     pub(crate) items: u64,
     pub(crate) body_bytes: Num<0>,
     pub(crate) pairs: Num<0>,
@@ -153,22 +423,27 @@ impl Compare {
         interval(self.ratio, self.ratio_lo, self.ratio_hi, pairs)
     }
 
-    /// A chunkstream row on `path` (`stream`: the direct one), JSON array.
+    /// Whether its body matched the reference (and it was timed).
+    pub(crate) fn is_ok(&self) -> bool {
+        self.check == CHECK_OK
+    }
+
+    /// A chunkstream row on `path` (`Item`: the direct one), JSON array.
     pub(crate) fn is_chunkstream(
         &self,
         workload: &str,
-        source: &str,
-        path: &str,
-        pool: &str,
-        encoder: &str,
+        source: Source,
+        path: Path,
+        pool: PoolKind,
+        encoder: EncoderKind,
     ) -> bool {
         self.workload == workload
             && self.source == source
-            && self.format == "json_array"
-            && self.path == path
-            && self.contestant == "chunkstream"
-            && self.pool == pool
-            && self.encoder == encoder
+            && self.format == Framing::Array
+            && self.path == Some(path)
+            && self.contestant == Contestant::Chunkstream
+            && self.pool == Some(pool)
+            && self.encoder == Some(encoder)
     }
 }
 
@@ -218,9 +493,12 @@ pub(crate) struct Noise {
 /// A row of `pool_ops.csv`: a pool's get + put against a reference, in ns per op.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub(crate) struct PoolOps {
-    pub(crate) case: String,
-    pub(crate) pool: String,
-    pub(crate) reference: String,
+    #[serde(with = "cell")]
+    pub(crate) case: Shape,
+    #[serde(with = "cell")]
+    pub(crate) pool: Buffers,
+    #[serde(with = "cell")]
+    pub(crate) reference: Buffers,
     pub(crate) ns_per_op: Num<2>,
     pub(crate) ns_lo: Num<2>,
     pub(crate) ns_hi: Num<2>,
@@ -261,9 +539,12 @@ impl PoolOps {
 /// A row of `alloc_steady.csv`: bytes and allocations per 100-ticket request.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub(crate) struct Steady {
-    pub(crate) contestant: String,
-    pub(crate) pool: String,
-    pub(crate) encoder: String,
+    #[serde(with = "cell")]
+    pub(crate) contestant: Contestant,
+    #[serde(with = "cell")]
+    pub(crate) pool: Option<PoolKind>,
+    #[serde(with = "cell")]
+    pub(crate) encoder: Option<EncoderKind>,
     pub(crate) items: usize,
     pub(crate) json_bytes: usize,
     pub(crate) allocs_per_request: Num<2>,
@@ -283,7 +564,8 @@ impl Steady {
 /// A row of `first_byte.csv`: the delay to the first byte from a slow source.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub(crate) struct FirstByte {
-    pub(crate) path: String,
+    #[serde(with = "cell")]
+    pub(crate) path: Path,
     pub(crate) flush_interval_ms: Num<1>,
     pub(crate) item_period_ms: Num<1>,
     pub(crate) delay_ms_median: Num<2>,
@@ -296,7 +578,8 @@ pub(crate) struct FirstByte {
 /// A row of `pool_mixed.csv`: a pool on large responses after tiny ones.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub(crate) struct Mixed {
-    pub(crate) pool: String,
+    #[serde(with = "cell")]
+    pub(crate) pool: PoolKind,
     pub(crate) tiny_requests: u64,
     pub(crate) large_requests: u64,
     pub(crate) large_chunks: u64,
@@ -427,7 +710,8 @@ pub(crate) struct Soak {
 /// A row of `concurrency.csv`.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub(crate) struct Concurrency {
-    pub(crate) pool: String,
+    #[serde(with = "cell")]
+    pub(crate) pool: PoolKind,
     pub(crate) concurrent: usize,
     pub(crate) requests: u64,
     pub(crate) mb_per_s: Num<1>,
@@ -438,7 +722,8 @@ pub(crate) struct Concurrency {
 /// A row of `alloc.csv`: one strategy's allocations, counted in a child process.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub(crate) struct Alloc {
-    pub(crate) pool: String,
+    #[serde(with = "cell")]
+    pub(crate) pool: PoolKind,
     pub(crate) tool: String,
     pub(crate) items: usize,
     pub(crate) requests: u64,
@@ -477,6 +762,52 @@ mod tests {
             to_csv::<Noise>(&[]).unwrap(),
             "measurement,variation,threshold,noisy\n"
         );
+    }
+
+    /// Each category's names read back as the values written (no two share a name), an
+    /// absent one as `-`; a row's categories are written as their names.
+    #[test]
+    fn categories_read_back_as_written() {
+        fn round_trip<T: Category + fmt::Debug>() {
+            for v in T::values() {
+                assert_eq!(T::parse(v.name()), Some(v), "{}", v.name());
+                assert_eq!(Option::<T>::parse(v.name()), Some(Some(v)));
+            }
+            assert_eq!(Option::<T>::parse("-"), Some(None));
+            assert_eq!(T::parse("-"), None);
+        }
+        round_trip::<Source>();
+        round_trip::<Contestant>();
+        round_trip::<Limit>();
+        round_trip::<PoolKind>();
+        round_trip::<EncoderKind>();
+        round_trip::<Framing>();
+        round_trip::<Path>();
+        round_trip::<Shape>();
+        round_trip::<Buffers>();
+        let row = Compare {
+            source: Source::HttpNagle,
+            contestant: Contestant::Peer(PeerKind::AxumStreams),
+            limit: Limit::HttpPeerNagle,
+            ..Compare::default()
+        };
+        let text = to_csv(&[row]).unwrap();
+        let line = text.lines().nth(1).unwrap();
+        assert!(
+            line.starts_with(
+                ",http (Nagle on),json_array,-,axum-streams,-,-,\"axum-streams, Nagle on\","
+            ),
+            "{line}"
+        );
+        let back: Vec<Compare> = csv::Reader::from_reader(text.as_bytes())
+            .deserialize()
+            .map(Result::unwrap)
+            .collect();
+        assert_eq!(back[0].limit, Limit::HttpPeerNagle);
+        assert_eq!(back[0].path, None);
+        let unknown = text.replace("http (Nagle on)", "http (Nagle off)");
+        let mut r = csv::Reader::from_reader(unknown.as_bytes());
+        assert!(r.deserialize::<Compare>().next().unwrap().is_err());
     }
 
     #[test]

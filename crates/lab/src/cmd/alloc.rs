@@ -45,7 +45,7 @@ pub(crate) fn run(requests: u64, env: &Environment, out: &FsPath) -> Result<(), 
         };
         let num = |k: &str| field(k).parse().unwrap_or(f64::NAN);
         table.push(record::Alloc {
-            pool: pool.name().to_owned(),
+            pool: *pool,
             tool: field("tool"),
             items: ITEMS,
             requests,

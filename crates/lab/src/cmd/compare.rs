@@ -35,8 +35,8 @@ use chunkstream_benches::contestants::{
     DEFAULT_ENCODER, DEFAULT_FEATURES_ENCODER, DEFAULT_POOL, ENCODERS, EncoderKind, POOLS, PoolKind,
 };
 use chunkstream_benches::formats;
-use chunkstream_benches::peers::{self, LIMIT, PEERS, PeerKind};
-use chunkstream_benches::scenario::{self, Framing, Limit, Path, Scenario, Streaming};
+use chunkstream_benches::peers::{self, PEERS, PeerKind};
+use chunkstream_benches::scenario::{self, Framing, Path, Scenario, Streaming};
 use chunkstream_benches::workload::{self, Workload};
 use futures_util::Stream;
 use serde::Serialize;
@@ -46,7 +46,7 @@ use crate::env_info::Environment;
 use crate::go::bench as go_bench;
 use crate::harness::matrix::{self, Entry, Outcome, Plan};
 use crate::measure::{first_byte, mixed, pool_ops, steady_alloc};
-use crate::record::{self, Num};
+use crate::record::{self, Category, Contestant, Limit, Num, Source};
 use crate::service::Service;
 use crate::sources::{self, BodyFactory, Postgres, Server, Sqlite};
 use crate::{items, report};
@@ -55,12 +55,21 @@ use crate::{items, report};
 #[derive(Clone, Debug)]
 pub(crate) struct Meta {
     workload: &'static str,
-    source: &'static str,
+    source: Source,
     format: Framing,
-    path: &'static str,
-    contestant: String,
-    pool: String,
-    encoder: String,
+    path: Option<Path>,
+    contestant: Contestant,
+    pool: Option<PoolKind>,
+    encoder: Option<EncoderKind>,
+    /// The limit of its group.
+    limit: Limit,
+}
+
+impl Meta {
+    /// The same contestant, paired with `limit`.
+    fn against(self, limit: Limit) -> Meta {
+        Meta { limit, ..self }
+    }
 }
 
 /// The runtime `compare` measures on: the measuring thread's own (HTTP servers run on
@@ -113,18 +122,18 @@ pub(crate) fn run(options: &Options, env: &Environment, out: &FsPath) -> Result<
     matrix.add_formats(tickets)?;
     let sqlite = rt.block_on(Sqlite::seed(tickets))?;
     let pool = sqlite.pool;
-    matrix.add_database("sqlite", tickets, move || Sqlite::rows(pool))?;
+    matrix.add_database(Source::Sqlite, tickets, move || Sqlite::rows(pool))?;
     // Leaked like the sqlx pool, so the factory stays `Copy`.
     let rusqlite: &'static _ = Box::leak(Box::new(sqlite.rusqlite.clone()));
-    matrix.add_database("sqlite-rusqlite", tickets, move || {
+    matrix.add_database(Source::SqliteRusqlite, tickets, move || {
         Sqlite::rusqlite_rows(rusqlite)
     })?;
     let postgres = rt.block_on(Postgres::from_env(tickets, "compare"));
     match postgres {
-        Ok(pg) => matrix.add_database("postgres", tickets, move || pg.rows())?,
+        Ok(pg) => matrix.add_database(Source::Postgres, tickets, move || pg.rows())?,
         Err(ref why) => {
             eprintln!("compare: PostgreSQL rows not run ({why})");
-            matrix.not_run("postgres", tickets, why);
+            matrix.not_run(Source::Postgres, tickets, why);
         }
     }
     phase("the matrix");
@@ -135,7 +144,7 @@ pub(crate) fn run(options: &Options, env: &Environment, out: &FsPath) -> Result<
     // Where the matrix used to put them: after the tickets' other HTTP rows.
     let at = table
         .iter()
-        .rposition(|r| r.workload == Workload::Tickets.name() && r.source.starts_with(HTTP))
+        .rposition(|r| r.workload == Workload::Tickets.name() && r.source.is_http())
         .map_or(table.len(), |i| i + 1);
     table.splice(at..at, downloads);
 
@@ -155,7 +164,7 @@ pub(crate) fn run(options: &Options, env: &Environment, out: &FsPath) -> Result<
     };
     let service_outcomes = matrix::run(&rt, &mut service_entries, service_plan, "service");
     for (entry, outcome) in service_entries.iter().zip(&service_outcomes) {
-        table.push(row(&entry.meta, SERVICE_BEFORE, entry.items, outcome));
+        table.push(row(&entry.meta, entry.items, outcome));
     }
     drop(service_entries);
     drop(service);
@@ -303,9 +312,10 @@ fn one_download(processes: usize, quick: bool) -> Result<Vec<record::Compare>, B
     let mut runs = Vec::new();
     for _ in 0..processes {
         super::run_child("a one-download process", &args)?;
-        let rows: Vec<record::Compare> = record::read(&dir.path().join(ONE_DOWNLOAD_CSV))?
+        let mut rows: Vec<record::Compare> = record::read(&dir.path().join(ONE_DOWNLOAD_CSV))?
             .ok_or("a one-download process wrote no rows")?;
-        runs.push(rows.into_iter().filter(|r| r.contestant != LIMIT).collect());
+        rows.retain(|r| r.contestant != Contestant::Limit);
+        runs.push(rows);
     }
     Ok(over_processes(&runs))
 }
@@ -357,8 +367,7 @@ fn over_processes(runs: &[Vec<record::Compare>]) -> Vec<record::Compare> {
             let each =
                 |f: fn(&record::Compare) -> f64| rows.iter().map(|r| f(r)).collect::<Vec<_>>();
             let (ratio, ratio_lo, ratio_hi) = record::columns(&Estimate::of(&each(|r| r.ratio.0)));
-            let ok = record::check(&Ok(()));
-            let check = rows.iter().map(|r| &r.check).find(|c| **c != ok);
+            let failed = rows.iter().find(|r| !r.is_ok());
             record::Compare {
                 pairs: Num(each(|r| r.pairs.0).iter().sum()),
                 mb_per_s: Num(median(&each(|r| r.mb_per_s.0))),
@@ -367,7 +376,7 @@ fn over_processes(runs: &[Vec<record::Compare>]) -> Vec<record::Compare> {
                 ratio_lo,
                 ratio_hi,
                 limit_variation: Num(median(&each(|r| r.limit_variation.0))),
-                check: check.unwrap_or(&row.check).clone(),
+                check: failed.map_or(&row.check, |r| &r.check).clone(),
                 ..row.clone()
             }
         })
@@ -379,14 +388,9 @@ fn over_processes(runs: &[Vec<record::Compare>]) -> Vec<record::Compare> {
 const SERVICE_TICKETS: u64 = 100_000;
 /// The rows of a service response of about 1 MB.
 const SERVICE_MB_ROWS: u64 = 2_330;
-/// The source of the service's rows.
-const SERVICE: &str = "tickets service";
-/// The reference of the service's rows: the service as it was (serde_json, SQLite read
-/// through sqlx, served by plain `axum::serve`, without `TCP_NODELAY`).
-const SERVICE_BEFORE: &str = "before: serde_json + sqlx + Nagle on";
 
 /// The service's rows: about 1 MB and the whole table, each the service against its
-/// reference.
+/// reference, the service as it was (`Contestant::ServiceBefore`).
 fn service_entries(service: &Service) -> Result<Vec<Entry<Meta>>, BoxError> {
     let mut entries = Vec::new();
     for limit in [SERVICE_MB_ROWS.min(service.tickets), service.tickets] {
@@ -401,12 +405,17 @@ fn service_entries(service: &Service) -> Result<Vec<Entry<Meta>>, BoxError> {
             entries.push(Entry {
                 meta: Meta {
                     workload: Workload::Tickets.name(),
-                    source: SERVICE,
+                    source: Source::Service,
                     format: Framing::Array,
-                    path: "spawn",
-                    contestant: if now { "the service" } else { SERVICE_BEFORE }.to_owned(),
-                    pool: settings.pool.name().to_owned(),
-                    encoder: settings.encoder.name().to_owned(),
+                    path: Some(Path::Spawn),
+                    contestant: if now {
+                        Contestant::Service
+                    } else {
+                        Contestant::ServiceBefore
+                    },
+                    pool: Some(settings.pool),
+                    encoder: Some(settings.encoder),
+                    limit: Limit::ServiceBefore,
                 },
                 group: format!("service/{path}"),
                 is_limit: !now,
@@ -504,17 +513,17 @@ impl GoSide {
     }
 }
 
-fn row(meta: &Meta, limit: &str, items: u64, o: &Outcome) -> record::Compare {
+fn row(meta: &Meta, items: u64, o: &Outcome) -> record::Compare {
     let (ratio, ratio_lo, ratio_hi) = record::columns(&o.ratio);
     record::Compare {
         workload: meta.workload.to_owned(),
-        source: meta.source.to_owned(),
-        format: meta.format.name().to_owned(),
-        path: meta.path.to_owned(),
-        contestant: meta.contestant.clone(),
-        pool: meta.pool.clone(),
-        encoder: meta.encoder.clone(),
-        limit: limit.to_owned(),
+        source: meta.source,
+        format: meta.format,
+        path: meta.path,
+        contestant: meta.contestant,
+        pool: meta.pool,
+        encoder: meta.encoder,
+        limit: meta.limit,
         items,
         body_bytes: Num(o.body_bytes as f64),
         pairs: Num(o.pairs as f64),
@@ -534,14 +543,14 @@ fn row(meta: &Meta, limit: &str, items: u64, o: &Outcome) -> record::Compare {
 }
 
 /// The row of a contestant that was not run, saying why in its `check` column.
-fn not_run_row(meta: &Meta, limit: &str, items: u64, why: &str) -> record::Compare {
+fn not_run_row(meta: &Meta, items: u64, why: &str) -> record::Compare {
     record::Compare {
         body_bytes: Num::default(),
         pairs: Num::default(),
         chunks_per_request: Num::default(),
         first_chunk_us: Num::default(),
         check: format!("not run ({why})"),
-        ..row(meta, limit, items, &Outcome::default())
+        ..row(meta, items, &Outcome::default())
     }
 }
 
@@ -567,7 +576,7 @@ const FORMATS: [(Framing, &[PeerKind]); 3] = [
 
 /// The contestants of a source, each with the source its row names, in the report's
 /// order. Adding a contestant to `compare` is one entry here.
-fn contestants(source: &'static str) -> Vec<(&'static str, Who)> {
+fn contestants(source: Source) -> Vec<(Source, Who)> {
     use Who::{Chunkstream, Peer};
     let item = |pool, encoder| Chunkstream(pool, encoder, Json::Array, Path::Item);
     let on = |path| Chunkstream(DEFAULT_POOL, DEFAULT_ENCODER, Json::Array, path);
@@ -576,7 +585,7 @@ fn contestants(source: &'static str) -> Vec<(&'static str, Who)> {
     let from = |who: Who| (source, who);
     match source {
         // Every pool x encoder, the peers, NDJSON with every encoder, the other paths.
-        MEMORY => POOLS
+        Source::Memory => POOLS
             .iter()
             .flat_map(|&p| ENCODERS.iter().map(move |&e| item(p, e)))
             .chain(PEERS.map(Peer))
@@ -591,10 +600,10 @@ fn contestants(source: &'static str) -> Vec<(&'static str, Who)> {
         // Every pool on the direct path; the other paths with the default pool; each
         // path from a server that leaves Nagle's algorithm on (as `axum::serve` does
         // unless told otherwise); the default features' encoder on each path; the peers.
-        HTTP => every_pool
+        Source::Http => every_pool
             .chain([on(Path::Spawn), on(Path::Parallel)])
             .map(from)
-            .chain([Path::Item, Path::Spawn, Path::Parallel].map(|p| (HTTP_NAGLE, on(p))))
+            .chain([Path::Item, Path::Spawn, Path::Parallel].map(|p| (Source::HttpNagle, on(p))))
             .chain([Path::Item, Path::Spawn, Path::Parallel].map(|p| from(sonic(p))))
             .chain(PEERS.map(|p| from(Peer(p))))
             .collect(),
@@ -603,12 +612,6 @@ fn contestants(source: &'static str) -> Vec<(&'static str, Who)> {
     }
 }
 
-/// The in-memory source.
-const MEMORY: &str = "memory";
-/// The source and limit group of the HTTP rows.
-const HTTP: &str = "http";
-/// The source of the HTTP rows served without `TCP_NODELAY`.
-const HTTP_NAGLE: &str = "http (Nagle on)";
 /// The peer every chunkstream HTTP row is also paired with (its default
 /// configuration, one frame per item), served by the same server.
 const HTTP_PEER: PeerKind = PeerKind::AxumStreams;
@@ -622,17 +625,17 @@ const ONE_DOWNLOAD: [(Path, EncoderKind); 4] = [
     (Path::Parallel, DEFAULT_ENCODER),
 ];
 
-/// The limit group of the HTTP rows of `source` paired with [`HTTP_PEER`].
-fn peer_limit(source: &str) -> &'static str {
+/// The limit of the HTTP rows of `source` paired with [`HTTP_PEER`].
+fn peer_limit(source: Source) -> Limit {
     match source {
-        HTTP => record::HTTP_PEER_LIMIT,
-        _ => record::HTTP_PEER_NAGLE_LIMIT,
+        Source::Http => Limit::HttpPeer,
+        _ => Limit::HttpPeerNagle,
     }
 }
 
-/// The ratio group of a workload and a limit (an encoder's name, or `http`).
-fn group(workload: &str, limit: &str) -> String {
-    format!("{workload}/{limit}")
+/// The ratio group of a workload and a limit.
+fn group(workload: &str, limit: Limit) -> String {
+    format!("{workload}/{}", limit.name())
 }
 
 /// What the rows of one workload share.
@@ -651,12 +654,12 @@ impl Rows {
         })
     }
 
-    /// An entry of these rows.
-    fn entry(&self, meta: Meta, group: String, scenario: Box<dyn Scenario>) -> Entry<Meta> {
+    /// An entry of these rows, in the group of its limit.
+    fn entry(&self, meta: Meta, scenario: Box<dyn Scenario>) -> Entry<Meta> {
         Entry {
             format: meta.format,
+            group: group(self.workload, meta.limit),
             meta,
-            group,
             is_limit: false,
             items: self.items,
             expected: Arc::clone(&self.expected),
@@ -665,35 +668,34 @@ impl Rows {
         }
     }
 
-    /// The report's description of `who` from `source`, and its limit group.
-    fn meta(&self, source: &'static str, who: Who) -> (Meta, String) {
+    /// The report's description of `who` from `source`, with its limit: the HTTP
+    /// limit over HTTP, else its encoder's (a peer's: serde_json's).
+    fn meta(&self, source: Source, who: Who) -> Meta {
         let (format, path, contestant, pool, encoder) = match who {
             Who::Chunkstream(pool, encoder, format, path) => (
                 format.into(),
-                first_byte::path_name(path),
-                "chunkstream",
-                pool.name(),
-                encoder.name(),
+                Some(path),
+                Contestant::Chunkstream,
+                Some(pool),
+                Some(encoder),
             ),
-            Who::Peer(peer) => (peer.framing(), "-", peer.name(), "-", "-"),
+            Who::Peer(peer) => (peer.framing(), None, Contestant::Peer(peer), None, None),
         };
-        let limit = if source.starts_with(HTTP) {
-            HTTP
-        } else if encoder == "-" {
-            DEFAULT_ENCODER.name()
+        let limit = if source.is_http() {
+            Limit::Http
         } else {
-            encoder
+            Limit::Encoder(encoder.unwrap_or(DEFAULT_ENCODER))
         };
-        let meta = Meta {
+        Meta {
             workload: self.workload,
             source,
             format,
             path,
-            contestant: contestant.to_owned(),
-            pool: pool.to_owned(),
-            encoder: encoder.to_owned(),
-        };
-        (meta, group(self.workload, limit))
+            contestant,
+            pool,
+            encoder,
+            limit,
+        }
     }
 }
 
@@ -733,51 +735,47 @@ impl Matrix {
                 self.limit(&rows, items, encoder, false);
             }
         }
-        self.source(&rows, MEMORY, memory);
+        self.source(&rows, Source::Memory, memory);
         // A tokio channel fed by a producer task.
-        self.source(&rows, "channel", move || sources::channel(items));
+        self.source(&rows, Source::Channel, move || sources::channel(items));
         // Over HTTP: served from memory by axum, read by the lab's client, against the HTTP
         // limit (the whole body encoded up front, served as one `Bytes`), which is
         // itself measured against the serde_json limit.
         let body = bytes::Bytes::from(serde_json::to_vec(items)?);
         for is_limit in [true, false] {
-            let (mut meta, _) = rows.meta(HTTP, Who::Peer(PeerKind::Naive));
-            meta.contestant = if is_limit { LIMIT } else { "http limit" }.to_owned();
-            meta.encoder = DEFAULT_ENCODER.name().to_owned();
-            let limit = if is_limit {
-                HTTP
+            let mut meta = rows.meta(Source::Http, Who::Peer(PeerKind::Naive));
+            (meta.contestant, meta.limit) = if is_limit {
+                (Contestant::Limit, Limit::Http)
             } else {
-                DEFAULT_ENCODER.name()
+                (Contestant::HttpLimit, Limit::Encoder(DEFAULT_ENCODER))
             };
-            let mut entry = rows.entry(meta, group(workload, limit), Box::new(Limit::new(items)));
+            meta.encoder = Some(DEFAULT_ENCODER);
+            let mut entry = rows.entry(meta, Box::new(scenario::Limit::new(items)));
             entry.is_limit = is_limit;
             self.serve(entry, sources::fixed_body(body.clone()), true);
         }
-        for (source, who) in contestants(HTTP) {
-            let (meta, group) = rows.meta(source, who);
-            self.serve_http(
-                rows.entry(meta, group, Box::new(Limit::new(items))),
-                who,
-                memory,
-            );
+        for (source, who) in contestants(Source::Http) {
+            let meta = rows.meta(source, who);
+            let entry = rows.entry(meta, Box::new(scenario::Limit::new(items)));
+            self.serve_http(entry, who, memory);
         }
         // Every chunkstream HTTP row again, paired with axum-streams served by the same
         // server. The HTTP limit runs in one of two modes (about 4 or 8 GB/s for large
         // items here) from one row to the next, and a row's ratio to it moves with the
         // mode, so a chunkstream row and a peer row compared through their ratios to it
         // may not be like for like; paired block by block, both sides see one mode.
-        for source in [HTTP, HTTP_NAGLE] {
-            let paired = group(workload, peer_limit(source));
-            let (meta, _) = rows.meta(source, Who::Peer(HTTP_PEER));
-            let mut reference = rows.entry(meta, paired.clone(), Box::new(Limit::new(items)));
+        for source in [Source::Http, Source::HttpNagle] {
+            let limit = peer_limit(source);
+            let meta = rows.meta(source, Who::Peer(HTTP_PEER)).against(limit);
+            let mut reference = rows.entry(meta, Box::new(scenario::Limit::new(items)));
             reference.is_limit = true;
             self.serve_http(reference, Who::Peer(HTTP_PEER), memory);
-            let ours = contestants(HTTP)
+            let ours = contestants(Source::Http)
                 .into_iter()
                 .filter(|&(s, who)| s == source && matches!(who, Who::Chunkstream(..)));
             for (source, who) in ours {
-                let meta = rows.meta(source, who).0;
-                let entry = rows.entry(meta, paired.clone(), Box::new(Limit::new(items)));
+                let meta = rows.meta(source, who).against(limit);
+                let entry = rows.entry(meta, Box::new(scenario::Limit::new(items)));
                 self.serve_http(entry, who, memory);
             }
         }
@@ -802,7 +800,7 @@ impl Matrix {
             }
             Who::Peer(peer) => sources::peer_body(peer, make),
         };
-        let nodelay = entry.meta.source == HTTP;
+        let nodelay = entry.meta.source == Source::Http;
         self.serve(entry, body, nodelay);
     }
 
@@ -816,9 +814,10 @@ impl Matrix {
         let memory = move || peers::memory(tickets);
         for (path, encoder) in ONE_DOWNLOAD {
             let who = Who::Chunkstream(DEFAULT_POOL, encoder, Json::Array, path);
-            let meta = rows.meta(HTTP, who).0;
-            let limit = group(rows.workload, DEFAULT_ENCODER.name());
-            let entry = rows.entry(meta, limit, Box::new(Limit::new(tickets)));
+            let meta = rows
+                .meta(Source::Http, who)
+                .against(Limit::Encoder(DEFAULT_ENCODER));
+            let entry = rows.entry(meta, Box::new(scenario::Limit::new(tickets)));
             self.serve_http(entry, who, memory);
         }
         Ok(())
@@ -833,33 +832,30 @@ impl Matrix {
         let encoder = DEFAULT_FEATURES_ENCODER;
         let ours = Who::Chunkstream(DEFAULT_POOL, encoder, Json::Array, Path::Item);
         for (framing, others) in FORMATS {
-            let group = group(rows.workload, framing.name());
-            let mut meta = rows.meta(MEMORY, ours).0;
-            meta.format = framing;
+            let limit = Limit::Format(framing);
+            let meta = Meta {
+                format: framing,
+                limit,
+                ..rows.meta(Source::Memory, ours)
+            };
             let expected = Arc::new(formats::reference(framing, tickets, true)?);
             let limit_meta = Meta {
-                contestant: LIMIT.to_owned(),
-                path: "-",
-                pool: "-".to_owned(),
+                contestant: Contestant::Limit,
+                path: None,
+                pool: None,
                 ..meta.clone()
             };
-            let mut limit = rows.entry(
-                limit_meta,
-                group.clone(),
-                Box::new(formats::limit(framing, encoder, tickets)),
-            );
+            let scenario = Box::new(formats::limit(framing, encoder, tickets));
+            let mut reference = rows.entry(limit_meta, scenario);
             let built = formats::chunkstream(framing, DEFAULT_POOL, encoder, tickets)?;
-            let mut entry = rows.entry(meta, group.clone(), Box::new(Streaming(built.chunks)));
-            (limit.is_limit, entry.stats) = (true, Some(built.stats));
-            (limit.expected, entry.expected) = (Arc::clone(&expected), expected);
-            self.entries.extend([limit, entry]);
+            let mut entry = rows.entry(meta, Box::new(Streaming(built.chunks)));
+            (reference.is_limit, entry.stats) = (true, Some(built.stats));
+            (reference.expected, entry.expected) = (Arc::clone(&expected), expected);
+            self.entries.extend([reference, entry]);
             for &peer in others {
                 let factory = peer.factory(move || peers::memory(tickets));
-                let mut entry = rows.entry(
-                    rows.meta(MEMORY, Who::Peer(peer)).0,
-                    group.clone(),
-                    Box::new(Streaming(factory)),
-                );
+                let meta = rows.meta(Source::Memory, Who::Peer(peer)).against(limit);
+                let mut entry = rows.entry(meta, Box::new(Streaming(factory)));
                 // axum-streams' envelope has no fields after the array.
                 entry.expected = Arc::new(formats::reference(framing, tickets, false)?);
                 self.entries.push(entry);
@@ -876,7 +872,7 @@ impl Matrix {
     }
 
     /// The contestants of `source` (`make` makes one request's items).
-    fn source<F, S, U, E>(&mut self, rows: &Rows, source: &'static str, make: F)
+    fn source<F, S, U, E>(&mut self, rows: &Rows, source: Source, make: F)
     where
         F: Fn() -> S + Copy + Send + Sync + 'static,
         S: Stream<Item = Result<U, E>> + Send + 'static,
@@ -884,16 +880,16 @@ impl Matrix {
         E: Into<BoxError> + Send + 'static,
     {
         for (source, who) in contestants(source) {
-            let (meta, group) = rows.meta(source, who);
+            let meta = rows.meta(source, who);
             let entry = match who {
                 Who::Chunkstream(pool, encoder, format, path) => {
                     let config = ChunkConfig::default();
                     let built = scenario::chunkstream(pool, encoder, &config, format, path, make);
-                    let mut entry = rows.entry(meta, group, Box::new(Streaming(built.chunks)));
+                    let mut entry = rows.entry(meta, Box::new(Streaming(built.chunks)));
                     entry.stats = Some(built.stats);
                     entry
                 }
-                Who::Peer(peer) => rows.entry(meta, group, Box::new(Streaming(peer.factory(make)))),
+                Who::Peer(peer) => rows.entry(meta, Box::new(Streaming(peer.factory(make)))),
             };
             self.entries.push(entry);
         }
@@ -908,16 +904,18 @@ impl Matrix {
         encoder: EncoderKind,
         is_limit: bool,
     ) {
-        let (mut meta, _) = rows.meta(MEMORY, Who::Peer(PeerKind::Naive));
-        meta.contestant = if is_limit {
-            LIMIT.to_owned()
+        let mut meta = rows.meta(Source::Memory, Who::Peer(PeerKind::Naive));
+        (meta.contestant, meta.limit) = if is_limit {
+            (Contestant::Limit, Limit::Encoder(encoder))
         } else {
-            format!("{} limit", encoder.name())
+            (
+                Contestant::EncoderLimit(encoder),
+                Limit::Encoder(DEFAULT_ENCODER),
+            )
         };
-        meta.encoder = encoder.name().to_owned();
-        let limit = if is_limit { encoder } else { DEFAULT_ENCODER };
-        let scenario = Box::new(Limit::with_encoder(items, encoder));
-        let mut entry = rows.entry(meta, group(rows.workload, limit.name()), scenario);
+        meta.encoder = Some(encoder);
+        let scenario = Box::new(scenario::Limit::with_encoder(items, encoder));
+        let mut entry = rows.entry(meta, scenario);
         entry.is_limit = is_limit;
         self.entries.push(entry);
     }
@@ -926,7 +924,7 @@ impl Matrix {
     /// serde_json limit.
     fn add_database<F, S>(
         &mut self,
-        source: &'static str,
+        source: Source,
         tickets: &'static [workload::Ticket],
         rows: F,
     ) -> Result<(), BoxError>
@@ -940,7 +938,7 @@ impl Matrix {
 
     /// The rows [`add_database`](Matrix::add_database) would add for `source`, not run
     /// because of `why`.
-    fn not_run(&mut self, source: &'static str, tickets: &[workload::Ticket], why: &str) {
+    fn not_run(&mut self, source: Source, tickets: &[workload::Ticket], why: &str) {
         let rows = Rows {
             workload: Workload::Tickets.name(),
             items: tickets.len() as u64,
@@ -949,7 +947,7 @@ impl Matrix {
         for (source, who) in contestants(source) {
             self.not_run.push(NotRun {
                 at: self.entries.len(),
-                meta: rows.meta(source, who).0,
+                meta: rows.meta(source, who),
                 why: why.to_owned(),
                 items: rows.items,
             });
@@ -960,17 +958,15 @@ impl Matrix {
     /// they would have been.
     fn table(&self, outcomes: &[Outcome]) -> Vec<record::Compare> {
         let mut table = Vec::new();
-        let limit = DEFAULT_ENCODER.name();
         let mut not_run = self.not_run.iter().peekable();
         for (i, (entry, outcome)) in self.entries.iter().zip(outcomes).enumerate() {
             while let Some(n) = not_run.next_if(|n| n.at <= i) {
-                table.push(not_run_row(&n.meta, limit, n.items, &n.why));
+                table.push(not_run_row(&n.meta, n.items, &n.why));
             }
-            let limit = entry.group.split('/').nth(1).unwrap_or("-");
-            table.push(row(&entry.meta, limit, entry.items, outcome));
+            table.push(row(&entry.meta, entry.items, outcome));
         }
         for n in not_run {
-            table.push(not_run_row(&n.meta, limit, n.items, &n.why));
+            table.push(not_run_row(&n.meta, n.items, &n.why));
         }
         table
     }
@@ -1042,11 +1038,14 @@ mod tests {
         let out = crate::cmd::run_on_mixed(400, run)?;
         let rows: Vec<record::Compare> =
             record::read(&out.path().join("compare.csv"))?.ok_or("no compare.csv")?;
-        let memory = rows.iter().filter(|r| r.source == MEMORY).count();
-        assert_eq!(memory, 2 * ENCODERS.len() - 1 + contestants(MEMORY).len());
+        let memory = rows.iter().filter(|r| r.source == Source::Memory).count();
+        assert_eq!(
+            memory,
+            2 * ENCODERS.len() - 1 + contestants(Source::Memory).len()
+        );
         assert!(rows.iter().all(|r| r.workload == items::WORKLOAD));
         for r in &rows {
-            assert_eq!(r.check, "ok", "{} {} {}", r.source, r.contestant, r.pool);
+            assert!(r.is_ok(), "{r:?}");
             assert!(r.pairs.0 >= 1.0 && r.ratio.0 > 0.0, "{r:?}");
         }
         let md = std::fs::read_to_string(out.path().join("compare.md"))?;
@@ -1070,7 +1069,7 @@ mod tests {
     fn postgres_rows_say_why_they_were_not_run() -> Result<(), BoxError> {
         let tickets = workload::leak(workload::tickets(10));
         let mut matrix = with_limit(tickets)?;
-        matrix.not_run("postgres", tickets, "DATABASE_URL is not set");
+        matrix.not_run(Source::Postgres, tickets, "DATABASE_URL is not set");
         matrix.limit(
             &Rows::new(Workload::Tickets.name(), tickets)?,
             tickets,
@@ -1078,13 +1077,16 @@ mod tests {
             true,
         );
         let table = matrix.table(&[Outcome::default(), Outcome::default()]);
-        let sources: Vec<&str> = table.iter().map(|r| r.source.as_str()).collect();
+        let sources: Vec<Source> = table.iter().map(|r| r.source).collect();
         let n = POOLS.len() + PEERS.len();
-        let mut order = vec!["memory"];
-        order.extend(std::iter::repeat_n("postgres", n));
-        order.push("memory");
+        let mut order = vec![Source::Memory];
+        order.extend(std::iter::repeat_n(Source::Postgres, n));
+        order.push(Source::Memory);
         assert_eq!(sources, order, "the rows sit where they would have run");
-        let rows: Vec<_> = table.iter().filter(|r| r.source == "postgres").collect();
+        let rows: Vec<_> = table
+            .iter()
+            .filter(|r| r.source == Source::Postgres)
+            .collect();
         assert_eq!(rows.len(), n);
         for r in &rows {
             assert_eq!(r.check, "not run (DATABASE_URL is not set)");
@@ -1116,7 +1118,7 @@ mod tests {
         let tickets = workload::leak(workload::tickets(200));
         let pg = rt.block_on(Postgres::from_env(tickets, "test_compare"))?;
         let mut matrix = with_limit(tickets)?;
-        matrix.add_database("postgres", tickets, move || pg.rows())?;
+        matrix.add_database(Source::Postgres, tickets, move || pg.rows())?;
         let plan = Plan {
             schedule: Schedule {
                 block: Duration::from_millis(1),
@@ -1130,11 +1132,14 @@ mod tests {
         let outcomes = matrix::run(&rt, &mut matrix.entries, plan, "test");
         rt.block_on(pg.drop_table())?;
         let table = matrix.table(&outcomes);
-        let rows: Vec<_> = table.iter().filter(|r| r.source == "postgres").collect();
+        let rows: Vec<_> = table
+            .iter()
+            .filter(|r| r.source == Source::Postgres)
+            .collect();
         assert_eq!(rows.len(), POOLS.len() + PEERS.len());
         for r in &rows {
-            assert_eq!(r.check, "ok", "{:?}", r.contestant);
-            assert_eq!(r.limit, "serde_json");
+            assert!(r.is_ok(), "{:?}: {}", r.contestant, r.check);
+            assert_eq!(r.limit, Limit::Encoder(EncoderKind::SerdeJson));
             assert!(r.pairs.0 >= 3.0, "{:?}", r.pairs);
             assert!(r.ratio.0 > 0.0, "{:?}", r.ratio);
         }
@@ -1142,19 +1147,19 @@ mod tests {
     }
 
     /// A one-download row of one process: `path`, its ratio and its MB/s.
-    fn download(path: &str, ratio: f64, mb_per_s: f64) -> record::Compare {
+    fn download(path: Path, ratio: f64, mb_per_s: f64) -> record::Compare {
         record::Compare {
             workload: Workload::Tickets.name().to_owned(),
-            source: HTTP.to_owned(),
-            path: path.to_owned(),
-            encoder: DEFAULT_FEATURES_ENCODER.name().to_owned(),
-            limit: DEFAULT_ENCODER.name().to_owned(),
+            source: Source::Http,
+            path: Some(path),
+            encoder: Some(DEFAULT_FEATURES_ENCODER),
+            limit: Limit::Encoder(DEFAULT_ENCODER),
             pairs: Num(40.0),
             ratio: Num(ratio),
             ratio_lo: Num(ratio - 0.01),
             ratio_hi: Num(ratio + 0.01),
             mb_per_s: Num(mb_per_s),
-            check: "ok".to_owned(),
+            check: record::check(&Ok(())),
             ..record::Compare::default()
         }
     }
@@ -1166,15 +1171,15 @@ mod tests {
     fn one_download_rows_combine_over_processes() {
         let runs = vec![
             vec![
-                download("stream", 0.86, 1300.0),
-                download("parallel", 1.1, 1800.0),
+                download(Path::Item, 0.86, 1300.0),
+                download(Path::Parallel, 1.1, 1800.0),
             ],
             vec![
-                download("parallel", 0.99, 1600.0),
-                download("stream", 1.0, 1500.0),
+                download(Path::Parallel, 0.99, 1600.0),
+                download(Path::Item, 1.0, 1500.0),
             ],
-            vec![download("stream", 0.92, 1400.0), {
-                let mut failed = download("parallel", 0.84, 1200.0);
+            vec![download(Path::Item, 0.92, 1400.0), {
+                let mut failed = download(Path::Parallel, 0.84, 1200.0);
                 failed.check = "FAILED: timed out".to_owned();
                 failed
             }],
@@ -1182,14 +1187,14 @@ mod tests {
         let rows = over_processes(&runs);
         assert_eq!(rows.len(), 2);
         let stream = &rows[0];
-        assert_eq!(stream.path, "stream");
+        assert_eq!(stream.path, Some(Path::Item));
         assert_eq!(stream.ratio, Num(0.92));
         assert!(
             stream.ratio_lo.0 <= 0.86 + 1e-9 && stream.ratio_hi.0 >= 1.0 - 1e-9,
             "{stream:?}"
         );
         assert_eq!((stream.mb_per_s, stream.pairs), (Num(1400.0), Num(120.0)));
-        assert_eq!(stream.check, "ok");
+        assert!(stream.is_ok());
         assert_eq!(rows[1].check, "FAILED: timed out");
         assert!(over_processes(&[]).is_empty());
         let one = over_processes(&runs[..1]);

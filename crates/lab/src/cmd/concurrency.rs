@@ -89,7 +89,7 @@ pub(crate) fn run(quick: bool, env: &Environment, out: &FsPath) -> Result<(), Bo
         }
         for (i, pool) in POOLS.iter().enumerate() {
             table.push(record::Concurrency {
-                pool: pool.name().to_owned(),
+                pool: *pool,
                 concurrent: level,
                 requests,
                 mb_per_s: Num(body * requests as f64 / median(&seconds[i]) / 1e6),

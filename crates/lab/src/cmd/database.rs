@@ -43,9 +43,26 @@ const SQLITE_JSON: &str = "SELECT json_object('id', id, 'project_id', project_id
      'updated_at', updated_at, 'estimate_hours', estimate_hours, 'labels', labels) \
      FROM tickets ORDER BY id";
 
+/// The databases measured.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Database {
+    Sqlite,
+    Postgres,
+}
+
+impl Database {
+    /// Its name in the sections.
+    fn name(self) -> &'static str {
+        match self {
+            Database::Sqlite => "SQLite",
+            Database::Postgres => "PostgreSQL",
+        }
+    }
+}
+
 /// One database's four ways to answer.
 struct Db {
-    name: &'static str,
+    database: Database,
     typed: ChunksFactory,
     naive: ChunksFactory,
     axum: ChunksFactory,
@@ -93,7 +110,7 @@ fn sqlite_db(pool: &'static sqlx::SqlitePool) -> Result<Db, BoxError> {
     let s = streamer()?;
     let s2 = Arc::clone(&s);
     Ok(Db {
-        name: "SQLite",
+        database: Database::Sqlite,
         typed: Arc::new(move || chunks(s.stream(Sqlite::rows(pool), transform::passthrough()))),
         naive: Arc::new(move || peers::naive(Sqlite::rows(pool))),
         axum: Arc::new(move || PeerKind::AxumStreams.body(Sqlite::rows(pool))),
@@ -201,7 +218,7 @@ fn postgres_db(pg: Postgres) -> Result<Db, BoxError> {
     let s = streamer()?;
     let s2 = Arc::clone(&s);
     Ok(Db {
-        name: "PostgreSQL",
+        database: Database::Postgres,
         typed: Arc::new(move || chunks(s.stream(pg.rows(), transform::passthrough()))),
         naive: Arc::new(move || peers::naive(pg.rows())),
         axum: Arc::new(move || PeerKind::AxumStreams.body(pg.rows())),
@@ -283,19 +300,20 @@ pub(crate) fn run(quick: bool, env: &Environment, out: &Path) -> Result<(), BoxE
 
     let mut rows = Vec::new();
     for db in &dbs {
+        let db_json_target = (db.database == Database::Postgres).then_some(2.0);
         let contestants = [
             (TYPED, &db.typed, None),
             (NAIVE, &db.naive, None),
-            (DB_JSON, &db.raw, (db.name == "PostgreSQL").then_some(2.0)),
+            (DB_JSON, &db.raw, db_json_target),
         ];
-        if db.name == "SQLite" {
+        if db.database == Database::Sqlite {
             rows.extend(rusqlite_rows(
                 &rt, db, &rusqlite, tickets, body_bytes, &schedule,
             ));
         }
         for (name, make, target) in contestants {
             let row = Row {
-                section: format!("{}, DB to body", db.name),
+                section: format!("{}, DB to body", db.database.name()),
                 contestant: name.into(),
                 reference: AXUM.into(),
                 bytes: body_bytes,
@@ -308,7 +326,7 @@ pub(crate) fn run(quick: bool, env: &Environment, out: &Path) -> Result<(), BoxE
     if let Some(why) = &missing {
         for name in [TYPED, NAIVE, DB_JSON] {
             rows.push(Row {
-                section: "PostgreSQL, DB to body".into(),
+                section: format!("{}, DB to body", Database::Postgres.name()),
                 contestant: name.into(),
                 reference: AXUM.into(),
                 target: (name == DB_JSON).then_some(2.0),
@@ -323,12 +341,13 @@ pub(crate) fn run(quick: bool, env: &Environment, out: &Path) -> Result<(), BoxE
         eprintln!("database: profiles");
         let mut profiled: Vec<(&str, &str, &ChunksFactory)> = Vec::new();
         for db in &dbs {
-            profiled.push((db.name, "typed", &db.typed));
-            profiled.push((db.name, "dbjson", &db.raw));
-            if db.name == "SQLite" {
-                profiled.push((db.name, "rusqlite-typed", &rusqlite.typed));
-                profiled.push((db.name, "rusqlite-encoded", &rusqlite.encoded));
-                profiled.push((db.name, "rusqlite-dbjson", &rusqlite.raw));
+            let name = db.database.name();
+            profiled.push((name, "typed", &db.typed));
+            profiled.push((name, "dbjson", &db.raw));
+            if db.database == Database::Sqlite {
+                profiled.push((name, "rusqlite-typed", &rusqlite.typed));
+                profiled.push((name, "rusqlite-encoded", &rusqlite.encoded));
+                profiled.push((name, "rusqlite-dbjson", &rusqlite.raw));
             }
         }
         for (name, kind, make) in profiled {

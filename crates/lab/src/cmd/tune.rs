@@ -288,7 +288,7 @@ mod tests {
         assert!(
             sweep
                 .iter()
-                .all(|r| r.workload == items::WORKLOAD && r.check == "ok")
+                .all(|r| r.workload == items::WORKLOAD && r.check == record::check(&Ok(())))
         );
         let md = std::fs::read_to_string(out.path().join("tuning.md"))?;
         assert!(md.contains("**Items**: 300 items from"), "{md}");

@@ -73,7 +73,7 @@ pub(crate) fn measure(
         let delay = Estimate::of(&delays);
         let (delay_ms_median, delay_ms_lo, delay_ms_hi) = record::columns(&delay);
         table.push(record::FirstByte {
-            path: path_name(path).to_owned(),
+            path,
             flush_interval_ms: Num(interval.as_secs_f64() * 1e3),
             item_period_ms: Num(period.as_secs_f64() * 1e3),
             delay_ms_median,
@@ -84,14 +84,4 @@ pub(crate) fn measure(
         });
     }
     table
-}
-
-/// The name of a streamer path in reports.
-pub(crate) fn path_name(path: Path) -> &'static str {
-    match path {
-        Path::Item => "stream",
-        Path::Batch => "stream_batch",
-        Path::Spawn => "spawn",
-        Path::Parallel => "parallel",
-    }
 }

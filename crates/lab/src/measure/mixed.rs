@@ -65,7 +65,7 @@ pub(crate) fn measure(
         let hits = after.hits - before.hits;
         let misses = after.misses - before.misses;
         table.push(record::Mixed {
-            pool: pool.name().to_owned(),
+            pool,
             tiny_requests: tiny,
             large_requests: large,
             large_chunks: chunks,

@@ -23,26 +23,40 @@ use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
 use chunkstream::{BoxError, BufferPool, PoolConfig};
-use chunkstream_benches::contestants::{POOLS, WithPool};
+use chunkstream_benches::contestants::{POOLS, PoolKind, WithPool};
 
 use crate::harness::paired::{self, Block, Schedule, Series};
 use crate::harness::stats::{median, ratio};
-use crate::record::{self, Num};
+use crate::record::{self, Category, Num};
 
-/// One thread, get + put.
-pub(crate) const ONE_THREAD: &str = "one thread";
-/// Get on one thread, put on another.
-pub(crate) const CROSS_THREAD: &str = "get on one thread and put on another";
-/// Two threads at once on one pool.
-pub(crate) const TWO_THREADS: &str = "two threads at once";
-/// One thread, against Go's `sync.Pool`.
-pub(crate) const VS_GO: &str = "one thread against Go";
-/// The reference: a fresh buffer and its drop.
-pub(crate) const FRESH: &str = "fresh Vec";
-/// Go's own pool and allocation (rows measured in Go).
-pub(crate) const GO_POOL: &str = "Go sync.Pool";
-/// Go's fresh allocation.
-pub(crate) const GO_FRESH: &str = "Go make([]byte)";
+/// What hands out the buffers of a row's `pool` or `reference`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) enum Buffers {
+    /// A chunkstream pool strategy.
+    Pool(PoolKind),
+    /// A fresh `Vec::with_capacity(buffer_size)` and its drop (what a pool replaces).
+    #[default]
+    Fresh,
+    /// Go's `sync.Pool` (measured in Go).
+    GoPool,
+    /// Go's fresh allocation.
+    GoFresh,
+}
+
+impl Category for Buffers {
+    fn values() -> impl Iterator<Item = Self> {
+        let others = [Buffers::Fresh, Buffers::GoPool, Buffers::GoFresh];
+        PoolKind::values().map(Buffers::Pool).chain(others)
+    }
+    fn name(self) -> &'static str {
+        match self {
+            Buffers::Pool(kind) => kind.name(),
+            Buffers::Fresh => "fresh Vec",
+            Buffers::GoPool => "Go sync.Pool",
+            Buffers::GoFresh => "Go make([]byte)",
+        }
+    }
+}
 
 /// Buffers handed over at once in the cross-thread case (below every pool's bound).
 const HANDOFF: usize = 16;
@@ -178,25 +192,23 @@ impl<T: Fn() -> Vec<u8> + Sync> Get for T {}
 trait Put: Fn(Vec<u8>) + Sync {}
 impl<T: Fn(Vec<u8>) + Sync> Put for T {}
 
-/// The cases timed against a fresh buffer.
-#[derive(Clone, Copy, Debug)]
-enum Shape {
+/// The cases: a row's `case`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) enum Shape {
+    /// One thread, get + put.
+    #[default]
     OneThread,
+    /// Get on one thread, put on another.
     CrossThread,
+    /// Two threads at once on one pool.
     TwoThreads,
+    /// One thread, against Go's `sync.Pool`.
+    AgainstGo,
 }
 
 impl Shape {
-    /// In the table's order.
-    const ALL: [Shape; 3] = [Shape::OneThread, Shape::CrossThread, Shape::TwoThreads];
-
-    fn name(self) -> &'static str {
-        match self {
-            Shape::OneThread => ONE_THREAD,
-            Shape::CrossThread => CROSS_THREAD,
-            Shape::TwoThreads => TWO_THREADS,
-        }
-    }
+    /// The cases timed against a fresh buffer, in the table's order.
+    const AGAINST_FRESH: [Shape; 3] = [Shape::OneThread, Shape::CrossThread, Shape::TwoThreads];
 
     /// Times `reps` of this case with these calls: seconds per op.
     ///
@@ -205,9 +217,23 @@ impl Shape {
     /// pool through the Go package's `BufferPool` interface, as that package does.
     fn time<G: Get, P: Put>(self, get: &G, put: &P, reps: u64) -> f64 {
         match self {
-            Shape::OneThread => one_thread(get, put, reps),
+            Shape::OneThread | Shape::AgainstGo => one_thread(get, put, reps),
             Shape::CrossThread => cross_thread(get, put, reps),
             Shape::TwoThreads => two_threads(get, put, reps),
+        }
+    }
+}
+
+impl Category for Shape {
+    fn values() -> impl Iterator<Item = Self> {
+        Shape::AGAINST_FRESH.into_iter().chain([Shape::AgainstGo])
+    }
+    fn name(self) -> &'static str {
+        match self {
+            Shape::OneThread => "one thread",
+            Shape::CrossThread => "get on one thread and put on another",
+            Shape::TwoThreads => "two threads at once",
+            Shape::AgainstGo => "one thread against Go",
         }
     }
 }
@@ -216,7 +242,7 @@ impl Shape {
 /// slices, then the pairs); `go_slices` says which slices of Go were kept.
 fn push(
     table: &mut Vec<record::PoolOps>,
-    (case, pool, reference): (&str, &str, &str),
+    (case, pool, reference): (Shape, Buffers, Buffers),
     slices: &[Series],
     hit_rate: f64,
     go_slices: String,
@@ -235,9 +261,9 @@ fn push(
     let (reference_ns, reference_ns_lo, reference_ns_hi) = record::columns(&reference_ns);
     let (ratio, ratio_lo, ratio_hi) = record::columns(&cost);
     table.push(record::PoolOps {
-        case: case.to_owned(),
-        pool: pool.to_owned(),
-        reference: reference.to_owned(),
+        case,
+        pool,
+        reference,
         ns_per_op,
         ns_lo,
         ns_hi,
@@ -268,7 +294,7 @@ pub(crate) fn measure(
         go: Option<&'a mut GoPool<'g>>,
     }
     /// A row: case, reference, slices, hit rate, Go's slices kept.
-    type Measured = (&'static str, &'static str, Vec<Series>, f64, String);
+    type Measured = (Shape, Buffers, Vec<Series>, f64, String);
     impl WithPool for Cases<'_, '_> {
         type Output = Result<Vec<Measured>, BoxError>;
         fn run<P: BufferPool>(self, pool: Arc<P>) -> Self::Output {
@@ -278,7 +304,7 @@ pub(crate) fn measure(
             let fresh = move || Vec::with_capacity(size);
             let free = |buf: Vec<u8>| drop(buf);
             let mut rows = Vec::new();
-            for shape in Shape::ALL {
+            for shape in Shape::AGAINST_FRESH {
                 let before = pool.stats();
                 let mut theirs = |reps: u64| Ok(shape.time(&fresh, &free, reps));
                 let mut mine = |reps: u64| Ok(shape.time(&get, &put, reps));
@@ -289,10 +315,10 @@ pub(crate) fn measure(
                     (after.hits - before.hits) as f64,
                     (after.taken() - before.taken()) as f64,
                 );
-                rows.push((shape.name(), FRESH, vec![series], hit_rate, String::new()));
+                rows.push((shape, Buffers::Fresh, vec![series], hit_rate, String::new()));
             }
             if let Some(go) = self.go {
-                let mut mine = |reps: u64| Ok(one_thread(&get, &put, reps));
+                let mut mine = |reps: u64| Ok(Shape::AgainstGo.time(&get, &put, reps));
                 let pair = |go: &mut GoPool<'_>| {
                     let schedule = go.schedule;
                     let mut theirs: Box<Block<'_>> =
@@ -301,7 +327,7 @@ pub(crate) fn measure(
                 };
                 let (kept, ran) = go.fast_slices(pair, |s| median(&s.reference))?;
                 let note = kept_note(kept.len(), ran);
-                rows.push((VS_GO, GO_POOL, kept, f64::NAN, note));
+                rows.push((Shape::AgainstGo, Buffers::GoPool, kept, f64::NAN, note));
             }
             Ok(rows)
         }
@@ -317,7 +343,7 @@ pub(crate) fn measure(
             },
         )?;
         for (case, reference, slices, hit_rate, note) in rows {
-            let names = (case, kind.name(), reference);
+            let names = (case, Buffers::Pool(kind), reference);
             push(&mut table, names, &slices, hit_rate, note);
         }
     }
@@ -331,7 +357,7 @@ pub(crate) fn measure(
             paired::alternate(&mut alloc, &mut pool, &schedule)
         };
         let (kept, ran) = go.fast_slices(pair, |s| median(&s.contestant))?;
-        let names = (ONE_THREAD, GO_POOL, GO_FRESH);
+        let names = (Shape::OneThread, Buffers::GoPool, Buffers::GoFresh);
         let note = kept_note(kept.len(), ran);
         push(&mut table, names, &kept, f64::NAN, note);
     }

@@ -2,15 +2,15 @@
 //! strategy and peer, with the counting allocator: the design's "at most 1 KiB per
 //! 100-item request" target and the Go claim of 111 KB -> 54 KB.
 
-use chunkstream_benches::contestants::{DEFAULT_ENCODER, POOLS};
-use chunkstream_benches::peers;
-use chunkstream_benches::scenario::{Path, Scenario, Streaming};
+use chunkstream_benches::contestants::{DEFAULT_ENCODER, POOLS, PoolKind};
+use chunkstream_benches::peers::{self, PEERS};
+use chunkstream_benches::scenario::{Limit, Path, Scenario, Streaming};
 use chunkstream_benches::workload;
 use tokio::runtime::Runtime;
 
 use crate::harness::stats::{Estimate, median};
 use crate::harness::{self, alloc_count};
-use crate::record::{self, Num};
+use crate::record::{self, Contestant, Num};
 
 /// Items per request, as in the design's target.
 pub(crate) const ITEMS: usize = 100;
@@ -23,21 +23,24 @@ const PASSES: u64 = 10;
 pub(crate) fn measure(rt: &Runtime, warmup: u64, requests: u64) -> Vec<record::Steady> {
     let items = workload::leak(workload::tickets(ITEMS));
     let json = serde_json::to_vec(items).map_or(0, |v| v.len());
-    let mut contestants: Vec<(String, String, String, Box<dyn Scenario>)> = Vec::new();
+    let mut contestants: Vec<(Contestant, Option<PoolKind>, _, Box<dyn Scenario>)> = Vec::new();
     for &pool in POOLS {
         let built = harness::in_memory(pool, DEFAULT_ENCODER, Path::Item, items);
         contestants.push((
-            "chunkstream".into(),
-            pool.name().into(),
-            DEFAULT_ENCODER.name().into(),
+            Contestant::Chunkstream,
+            Some(pool),
+            Some(DEFAULT_ENCODER),
             Box::new(Streaming(built.chunks)),
         ));
     }
-    for peer in peers::all(items) {
-        contestants.push((peer.name.into(), "-".into(), "-".into(), peer.scenario));
+    // The peers, then the limit (as `peers::all`, by kind).
+    for peer in PEERS {
+        let scenario = Box::new(Streaming(peer.factory(move || peers::memory(items))));
+        contestants.push((Contestant::Peer(peer), None, None, scenario));
     }
+    contestants.push((Contestant::Limit, None, None, Box::new(Limit::new(items))));
     let mut table = Vec::new();
-    for (name, pool, encoder, mut scenario) in contestants {
+    for (contestant, pool, encoder, mut scenario) in contestants {
         rt.block_on(async {
             for _ in 0..warmup {
                 scenario.run().await.ok();
@@ -59,7 +62,7 @@ pub(crate) fn measure(rt: &Runtime, warmup: u64, requests: u64) -> Vec<record::S
         let bytes = Estimate::of(&bytes);
         let (bytes_per_request, bytes_lo, bytes_hi) = record::columns(&bytes);
         table.push(record::Steady {
-            contestant: name,
+            contestant,
             pool,
             encoder,
             items: ITEMS,

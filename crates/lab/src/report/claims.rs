@@ -6,10 +6,15 @@
 //! interval is on the right side of the threshold; missed or refuted only when the
 //! whole interval is on the wrong side; otherwise `inconclusive`, with the interval.
 
+use chunkstream_benches::contestants::{EncoderKind, PoolKind};
+use chunkstream_benches::peers::PeerKind;
+use chunkstream_benches::scenario::{Framing, Path};
+use chunkstream_benches::workload::Workload;
+
 use crate::go::bench as go_bench;
 use crate::harness::stats::{Estimate, Side, side};
-use crate::measure::pool_ops;
-use crate::record::{self, GoFigure, fmt_num};
+use crate::measure::pool_ops::{Buffers, Shape};
+use crate::record::{self, Category, Cell, Contestant, GoFigure, Limit, Source, fmt_num};
 
 /// The Go package's buffer size, KiB ("50 KB").
 pub(crate) const GO_BUFFER_KIB: f64 = 50.0;
@@ -276,15 +281,13 @@ fn setting(tuning: Option<&[record::Tuning]>, knob: &Knob) -> Verdict {
     verdict(what, claim, go_here, measured.join("; "), v)
 }
 
-/// Among the pooling strategies in `case`, the one with the lowest median cost ratio.
-fn best_pool<'a>(
-    pool_ops: Option<&'a [record::PoolOps]>,
-    case: &str,
-) -> Option<&'a record::PoolOps> {
+/// Among chunkstream's pooling strategies in `case` (not `none`, not Go's), the one with
+/// the lowest median cost ratio.
+fn best_pool(pool_ops: Option<&[record::PoolOps]>, case: Shape) -> Option<&record::PoolOps> {
     pool_ops?
         .iter()
-        .filter(|r| r.case == case && r.pool != "none")
-        .filter(|r| r.pool != pool_ops::GO_POOL && !r.ratio.0.is_nan())
+        .filter(|r| r.case == case && matches!(r.pool, Buffers::Pool(kind) if kind.pools()))
+        .filter(|r| !r.ratio.0.is_nan())
         .min_by(|a, b| a.ratio.0.total_cmp(&b.ratio.0))
 }
 
@@ -293,15 +296,15 @@ fn steady_rows(steady: Option<&[record::Steady]>) -> impl Iterator<Item = &recor
     steady
         .into_iter()
         .flatten()
-        .filter(|r| r.contestant == "chunkstream")
+        .filter(|r| r.contestant == Contestant::Chunkstream)
 }
 
 /// Bytes per request with no pool, and the best pooling strategy's (name, estimate).
-fn steady_bytes(steady: Option<&[record::Steady]>) -> Option<(Estimate, String, Estimate)> {
-    let none = steady_rows(steady).find(|r| r.pool == "none")?;
-    let best = (steady_rows(steady).filter(|r| r.pool != "none"))
+fn steady_bytes(steady: Option<&[record::Steady]>) -> Option<(Estimate, &'static str, Estimate)> {
+    let none = steady_rows(steady).find(|r| r.pool == Some(PoolKind::None))?;
+    let best = (steady_rows(steady).filter(|r| r.pool != Some(PoolKind::None)))
         .min_by(|a, b| a.bytes_per_request.0.total_cmp(&b.bytes_per_request.0))?;
-    Some((none.bytes(), best.pool.clone(), best.bytes()))
+    Some((none.bytes(), best.pool.text(), best.bytes()))
 }
 
 /// The Go status for a column: `not run (...)` when Go did not run.
@@ -322,8 +325,8 @@ fn pool_overhead(inputs: &Inputs<'_>) -> Verdict {
     let what = "pool overhead (get + put, one thread)";
     let claim = format!("{GO_POOL_NS} ns/op");
     let go_pool = (inputs.pool_ops.into_iter().flatten())
-        .find(|r| r.case == pool_ops::ONE_THREAD && r.pool == pool_ops::GO_POOL);
-    let vs_go = best_pool(inputs.pool_ops, pool_ops::VS_GO);
+        .find(|r| r.case == Shape::OneThread && r.pool == Buffers::GoPool);
+    let vs_go = best_pool(inputs.pool_ops, Shape::AgainstGo);
     let missing = go_missing(inputs);
     if let (Some(go), Some(mine), None) = (go_pool, vs_go, &missing) {
         let (go_ns, fresh_ns) = (go.ns().show(2), go.reference_ns().show(2));
@@ -336,17 +339,17 @@ fn pool_overhead(inputs: &Inputs<'_>) -> Verdict {
             what,
             claim,
             format!("{go_ns} ns (Go's fresh 50 KB slice: {fresh_ns} ns)"),
-            format!("{ns} ns ({}), {ratio}x Go's sync.Pool", mine.pool),
+            format!("{ns} ns ({}), {ratio}x Go's sync.Pool", mine.pool.name()),
             decide(&mine.ratio(), 1.0 + TOLERANCE, false, words),
         );
     }
-    let mine = best_pool(inputs.pool_ops, pool_ops::ONE_THREAD);
+    let mine = best_pool(inputs.pool_ops, Shape::OneThread);
     verdict(
         what,
         claim,
         missing.unwrap_or_else(|| NOT_MEASURED.into()),
         mine.map_or(RUN_COMPARE.into(), |r| {
-            format!("{} ns ({})", r.ns().show(2), r.pool)
+            format!("{} ns ({})", r.ns().show(2), r.pool.name())
         }),
         "not measured (needs Go on this machine: an absolute time from another \
          machine is not comparable)",
@@ -430,19 +433,19 @@ fn compare_row(
 }
 
 /// The direct path over tickets in memory.
-const TICKETS_IN_MEMORY: (&str, &str, &str) = ("tickets", "memory", "stream");
+const TICKETS_IN_MEMORY: (Workload, Source, Path) = (Workload::Tickets, Source::Memory, Path::Item);
 
 /// The chunkstream row (freelist pool, JSON array) of a workload and source on `path`
-/// (`stream`: the direct one) with `encoder`, against `limit` when one is given.
-fn ours<'a>(
-    compare: Option<&'a [record::Compare]>,
-    limit: Option<&str>,
-    (workload, source, path): (&str, &str, &str),
-    encoder: &str,
-) -> Option<&'a record::Compare> {
+/// (`Item`: the direct one) with `encoder`, against `limit` when one is given.
+fn ours(
+    compare: Option<&[record::Compare]>,
+    limit: Option<Limit>,
+    (workload, source, path): (Workload, Source, Path),
+    encoder: EncoderKind,
+) -> Option<&record::Compare> {
     compare_row(compare, |r| {
         limit.is_none_or(|l| r.limit == l)
-            && r.is_chunkstream(workload, source, path, "freelist", encoder)
+            && r.is_chunkstream(workload.name(), source, path, PoolKind::Freelist, encoder)
     })
 }
 
@@ -456,9 +459,11 @@ fn http_targets(compare: Option<&[record::Compare]>) -> Vec<Verdict> {
     // The ratio of a chunkstream HTTP row against one limit (each is measured against
     // several): `http`, or the serde_json limit itself in the run.
     let ratio = |limit, workload, path, encoder| {
-        ours(compare, Some(limit), (workload, "http", path), encoder).map(record::Compare::ratio)
+        let over_http = (workload, Source::Http, path);
+        ours(compare, Some(limit), over_http, encoder).map(record::Compare::ratio)
     };
-    let over_serde = |path, encoder| ratio("serde_json", "tickets", path, encoder);
+    let serde_json = Limit::Encoder(EncoderKind::SerdeJson);
+    let over_serde = |path, encoder| ratio(serde_json, Workload::Tickets, path, encoder);
     let shown = |e: Option<Estimate>| e.map_or("-".to_owned(), |e| e.show(3));
     let one_download = |path, how| {
         target(
@@ -467,8 +472,8 @@ fn http_targets(compare: Option<&[record::Compare]>) -> Vec<Verdict> {
                  {how}, over the serde_json limit"
             ),
             &format!(">= {HTTP_TARGET}x"),
-            over_serde(path, "sonic-rs").map(|ratio| {
-                let serde = shown(over_serde(path, "serde_json"));
+            over_serde(path, EncoderKind::SonicRs).map(|ratio| {
+                let serde = shown(over_serde(path, EncoderKind::SerdeJson));
                 let words = format!("{}x (serde_json on the same path: {serde}x)", ratio.show(3));
                 (words, ratio, HTTP_TARGET, true)
             }),
@@ -476,31 +481,33 @@ fn http_targets(compare: Option<&[record::Compare]>) -> Vec<Verdict> {
         )
     };
     let mut out = vec![
-        one_download("stream", "direct path"),
-        one_download("parallel", "two encoding workers (parallel path)"),
+        one_download(Path::Item, "direct path"),
+        one_download(Path::Parallel, "two encoding workers (parallel path)"),
     ];
-    for workload in ["tickets", "small", "large"] {
+    for workload in Workload::ALL {
         let peer = (compare.into_iter().flatten())
-            .filter(|r| r.workload == workload && r.source == "http" && r.limit == "http")
-            .filter(|r| r.contestant.starts_with("axum-streams"))
+            .filter(|r| r.workload == workload.name() && r.source == Source::Http)
+            .filter(|r| r.limit == Limit::Http && is_axum_streams(r.contestant))
             .max_by(|a, b| a.ratio.0.total_cmp(&b.ratio.0));
         let over_peer = |encoder| {
-            let ours = ratio("http", workload, "stream", encoder)?;
+            let ours = ratio(Limit::Http, workload, Path::Item, encoder)?;
             Some(combine(&[(ours, 1.0), (peer?.ratio(), -1.0)]))
         };
-        let measured = over_peer("sonic-rs").zip(peer).map(|(ratio, peer)| {
+        let sonic = over_peer(EncoderKind::SonicRs);
+        let measured = sonic.zip(peer).map(|(ratio, peer)| {
             let words = format!(
                 "{}x ({}; serde_json on the same path: {}x)",
                 ratio.show(3),
-                peer.contestant,
-                shown(over_peer("serde_json"))
+                peer.contestant.name(),
+                shown(over_peer(EncoderKind::SerdeJson))
             );
             (words, ratio, 1.0, true)
         });
         out.push(target(
             &format!(
-                "{workload} over loopback HTTP, default features (sonic-rs), over the best \
-                 axum-streams row"
+                "{} over loopback HTTP, default features (sonic-rs), over the best \
+                 axum-streams row",
+                workload.name()
             ),
             "> 1x",
             measured,
@@ -510,23 +517,29 @@ fn http_targets(compare: Option<&[record::Compare]>) -> Vec<Verdict> {
     out
 }
 
+/// Whether `contestant` is axum-streams (in any of its JSON array configurations).
+fn is_axum_streams(contestant: Contestant) -> bool {
+    use PeerKind::{AxumStreams, AxumStreamsBytes, AxumStreamsItems};
+    matches!(
+        contestant,
+        Contestant::Peer(AxumStreams | AxumStreamsItems | AxumStreamsBytes)
+    )
+}
+
 /// Per workload: every chunkstream HTTP row paired with axum-streams on the server
 /// with `TCP_NODELAY` above it, each whole interval above 1; the rows not above it are
 /// named. The rows of the server without it are shown beside, not judged: they show
 /// what a server that leaves Nagle's algorithm on costs (README, "Serving over HTTP").
 fn http_peer_targets(compare: Option<&[record::Compare]>) -> Vec<Verdict> {
     let mut out = Vec::new();
-    for workload in ["tickets", "small", "large"] {
-        let paired = |limit: &str| -> Vec<&record::Compare> {
+    for workload in Workload::ALL.map(Workload::name) {
+        let paired = |limit: Limit| -> Vec<&record::Compare> {
             (compare.into_iter().flatten())
                 .filter(|r| r.workload == workload && r.limit == limit)
-                .filter(|r| r.contestant == "chunkstream")
+                .filter(|r| r.contestant == Contestant::Chunkstream)
                 .collect()
         };
-        let (judged, nagle) = (
-            paired(record::HTTP_PEER_LIMIT),
-            paired(record::HTTP_PEER_NAGLE_LIMIT),
-        );
+        let (judged, nagle) = (paired(Limit::HttpPeer), paired(Limit::HttpPeerNagle));
         let (v, mut measured) = above_peer(&judged);
         if !nagle.is_empty() {
             let shown = above_peer(&nagle).1;
@@ -560,7 +573,7 @@ fn above_peer(rows: &[&record::Compare]) -> (&'static str, String) {
         let named: Vec<String> = (rows.iter().zip(&sides))
             .filter(|(_, s)| **s == wanted)
             .map(|(r, _)| {
-                let (path, pool, encoder) = (&r.path, &r.pool, &r.encoder);
+                let (path, pool, encoder) = (r.path.text(), r.pool.text(), r.encoder.text());
                 format!("{path} {pool} {encoder} {}x", r.ratio().show(3))
             })
             .collect();
@@ -576,21 +589,26 @@ fn above_peer(rows: &[&record::Compare]) -> (&'static str, String) {
 /// [`FORMAT_PEER_TARGET`] times axum-streams' (the ratio of the two rows' ratios to the
 /// same limit, measured in the same run).
 fn format_targets(compare: Option<&[record::Compare]>) -> Vec<Verdict> {
-    let row = |format: &str, contestant: &str| {
+    let row = |format: Framing, contestant: Contestant| {
         compare_row(compare, |r| {
-            r.workload == "tickets"
-                && r.source == "memory"
+            r.workload == Workload::Tickets.name()
+                && r.source == Source::Memory
                 && r.format == format
                 && r.contestant == contestant
         })
     };
     let mut out = Vec::new();
-    for (format, name) in [
-        ("csv", "CSV"),
-        ("envelope", "JSON envelope"),
-        ("sse", "SSE"),
+    // Each format with axum-streams' (it has no SSE).
+    for (format, name, axum_streams) in [
+        (Framing::Csv, "CSV", Some(PeerKind::AxumStreamsCsv)),
+        (
+            Framing::Envelope,
+            "JSON envelope",
+            Some(PeerKind::AxumStreamsEnvelope),
+        ),
+        (Framing::Sse, "SSE", None),
     ] {
-        let ours = row(format, "chunkstream");
+        let ours = row(format, Contestant::Chunkstream);
         let what = format!("{name}, memory, tickets, freelist, default features (sonic-rs), over");
         out.push(target(
             &format!("{what} its own limit"),
@@ -601,11 +619,10 @@ fn format_targets(compare: Option<&[record::Compare]>) -> Vec<Verdict> {
             }),
             RUN_COMPARE,
         ));
-        // axum-streams has no SSE.
-        if format == "sse" {
+        let Some(axum_streams) = axum_streams else {
             continue;
-        }
-        let peer = row(format, &format!("axum-streams {format}"));
+        };
+        let peer = row(format, Contestant::Peer(axum_streams));
         let measured = ours.zip(peer).map(|(ours, peer)| {
             let ratio = combine(&[(ours.ratio(), 1.0), (peer.ratio(), -1.0)]);
             let words = format!(
@@ -617,7 +634,7 @@ fn format_targets(compare: Option<&[record::Compare]>) -> Vec<Verdict> {
             (words, ratio, FORMAT_PEER_TARGET, true)
         });
         out.push(target(
-            &format!("{what} axum-streams' {format}"),
+            &format!("{what} axum-streams' {}", format.name()),
             &format!(">= {FORMAT_PEER_TARGET}x"),
             measured,
             RUN_COMPARE,
@@ -640,6 +657,12 @@ pub(crate) struct Headline {
 /// server need both cores, so their ratios move with the machine's load far more than
 /// the single-threaded ones (see `compare.md`).
 pub(crate) fn headlines(inputs: &Inputs<'_>) -> Vec<Headline> {
+    let in_memory = ours(
+        inputs.compare,
+        None,
+        TICKETS_IN_MEMORY,
+        EncoderKind::SerdeJson,
+    );
     vec![
         Headline {
             what: "chunkstream MB/s over the Go package's (bulk stream of tickets, one core \
@@ -650,8 +673,7 @@ pub(crate) fn headlines(inputs: &Inputs<'_>) -> Vec<Headline> {
         Headline {
             what: "chunkstream over the serde_json limit (memory, tickets, freelist, serde_json)"
                 .into(),
-            ratio: ours(inputs.compare, None, TICKETS_IN_MEMORY, "serde_json")
-                .map_or(Estimate::MISSING, record::Compare::ratio),
+            ratio: in_memory.map_or(Estimate::MISSING, record::Compare::ratio),
         },
     ]
 }
@@ -702,19 +724,19 @@ pub(crate) fn targets(inputs: &Inputs<'_>) -> Vec<Verdict> {
     out.push(target(
         "end-to-end throughput, memory, tickets, serde_json, freelist",
         ">= 0.95x the limit",
-        tickets("serde_json").map(|row| {
+        tickets(EncoderKind::SerdeJson).map(|row| {
             let peers: Vec<String> = inputs
                 .compare
                 .into_iter()
                 .flatten()
                 .filter(|r| {
-                    r.workload == "tickets"
-                        && r.source == "memory"
-                        && r.format == "json_array"
-                        && r.pool == "-"
-                        && r.encoder == "-"
+                    r.workload == Workload::Tickets.name()
+                        && r.source == Source::Memory
+                        && r.format == Framing::Array
+                        && r.pool.is_none()
+                        && r.encoder.is_none()
                 })
-                .map(|r| format!("{} {}x", r.contestant, r.ratio().show(2)))
+                .map(|r| format!("{} {}x", r.contestant.name(), r.ratio().show(2)))
                 .collect();
             let words = format!(
                 "{}x the limit (peers: {})",
@@ -726,14 +748,14 @@ pub(crate) fn targets(inputs: &Inputs<'_>) -> Vec<Verdict> {
         RUN_COMPARE,
     ));
 
-    let worst = (steady_rows(inputs.steady).filter(|r| r.pool != "none"))
+    let worst = (steady_rows(inputs.steady).filter(|r| r.pool != Some(PoolKind::None)))
         .max_by(|a, b| a.bytes_per_request.0.total_cmp(&b.bytes_per_request.0));
     out.push(target(
         "bytes allocated per 100-item request, any pooling strategy",
         "<= 1 KiB",
         worst.map(|r| {
             (
-                format!("{} B (worst: {})", r.bytes().show(0), r.pool),
+                format!("{} B (worst: {})", r.bytes().show(0), r.pool.text()),
                 r.bytes(),
                 1024.0,
                 false,
@@ -747,21 +769,21 @@ pub(crate) fn targets(inputs: &Inputs<'_>) -> Vec<Verdict> {
     let go_absent = go_missing(inputs);
     for (case, what, (line, words), reference, absent) in [
         (
-            pool_ops::ONE_THREAD,
+            Shape::OneThread,
             "pool get + put, best strategy, one thread",
             (1.0, "cheaper than a fresh Vec + drop (< 1x)"),
             "a fresh Vec",
             None,
         ),
         (
-            pool_ops::CROSS_THREAD,
+            Shape::CrossThread,
             "pool get + put, best strategy, get on one thread and put on another",
             (POOL_TARGET, "at most half a fresh Vec + drop (<= 0.5x)"),
             "a fresh Vec",
             None,
         ),
         (
-            pool_ops::VS_GO,
+            Shape::AgainstGo,
             "pool get + put, best strategy, one thread, against Go's sync.Pool",
             (POOL_TARGET, "at most half of Go's (<= 0.5x, same run)"),
             "Go's sync.Pool",
@@ -773,7 +795,7 @@ pub(crate) fn targets(inputs: &Inputs<'_>) -> Vec<Verdict> {
             let words = format!(
                 "{}x {reference} ({}: {} ns vs {} ns)",
                 r.ratio().show(2),
-                r.pool,
+                r.pool.name(),
                 r.ns().show(1),
                 r.reference_ns().show(1)
             );
@@ -783,9 +805,10 @@ pub(crate) fn targets(inputs: &Inputs<'_>) -> Vec<Verdict> {
     }
 
     let sonic_limit = compare_row(inputs.compare, |r| {
-        r.workload == "tickets" && r.contestant == "sonic-rs limit"
+        r.workload == Workload::Tickets.name()
+            && r.contestant == Contestant::EncoderLimit(EncoderKind::SonicRs)
     });
-    let sonic_paths = tickets("sonic-rs").zip(tickets("serde_json"));
+    let sonic_paths = tickets(EncoderKind::SonicRs).zip(tickets(EncoderKind::SerdeJson));
     let sonic = sonic_paths.zip(sonic_limit).map(|((sonic, serde), limit)| {
         let ratio = combine(&[
             (sonic.ratio(), 1.0),
@@ -825,7 +848,7 @@ pub(crate) fn targets(inputs: &Inputs<'_>) -> Vec<Verdict> {
     ));
 
     for r in inputs.first_byte.into_iter().flatten() {
-        let path = if r.path.is_empty() { "stream" } else { &r.path };
+        let path = r.path.name();
         let interval = r.flush_interval_ms.0;
         let delays = record::interval(r.delay_ms_median, r.delay_ms_lo, r.delay_ms_hi, r.requests);
         let words = format!(
@@ -843,13 +866,13 @@ pub(crate) fn targets(inputs: &Inputs<'_>) -> Vec<Verdict> {
         ));
     }
 
-    let pool = |name: &str| inputs.mixed.and_then(|t| t.iter().find(|r| r.pool == name));
+    let pool = |kind| inputs.mixed.and_then(|t| t.iter().find(|r| r.pool == kind));
     out.push(target(
         "Calibrated pool hit rate, large responses after tiny ones",
         ">= 0.9",
-        pool("calibrated").map(|r| {
-            let freelist_allocs =
-                pool("freelist").map_or("-".into(), |r| r.allocs_per_large_response.to_string());
+        pool(PoolKind::Calibrated).map(|r| {
+            let freelist_allocs = pool(PoolKind::Freelist)
+                .map_or("-".into(), |r| r.allocs_per_large_response.to_string());
             let words = format!(
                 "{} ({} hits, {} misses over {} chunks after {} tiny responses, {} \
                  buffers dropped as oversize, {} allocations per large response \
@@ -869,7 +892,7 @@ pub(crate) fn targets(inputs: &Inputs<'_>) -> Vec<Verdict> {
     ));
 
     let service = compare_row(inputs.compare, |r| {
-        r.source == "tickets service" && r.contestant == "the service" && r.items == 2330
+        r.source == Source::Service && r.contestant == Contestant::Service && r.items == 2330
     });
     out.push(target(
         "tickets service, one client, ~1 MB response (limit=2330), over the service \
@@ -1028,19 +1051,22 @@ mod tests {
 
     #[test]
     fn pool_and_allocation_verdicts() {
-        use pool_ops::{FRESH, GO_FRESH, GO_POOL, ONE_THREAD, VS_GO};
+        use Buffers::{Fresh, GoFresh, GoPool};
+        use Shape::{AgainstGo, OneThread};
+        let [freelist, thread_local] =
+            [PoolKind::Freelist, PoolKind::ThreadLocal].map(Buffers::Pool);
         // (case, pool, reference, ns per op, ratio [median, lo, hi]); the reference
         // takes 20 ns.
         let ops: Vec<record::PoolOps> = [
-            (ONE_THREAD, "freelist", FRESH, 12.0, [0.6, 0.55, 0.65]),
-            (VS_GO, "freelist", GO_POOL, 12.0, [1.2, 1.1, 1.3]),
-            (VS_GO, "thread-local", GO_POOL, 4.5, [0.48, 0.47, 0.51]),
-            (ONE_THREAD, GO_POOL, GO_FRESH, 10.0, [0.5, 0.4, 0.6]),
+            (OneThread, freelist, Fresh, 12.0, [0.6, 0.55, 0.65]),
+            (AgainstGo, freelist, GoPool, 12.0, [1.2, 1.1, 1.3]),
+            (AgainstGo, thread_local, GoPool, 4.5, [0.48, 0.47, 0.51]),
+            (OneThread, GoPool, GoFresh, 10.0, [0.5, 0.4, 0.6]),
         ]
         .map(|(case, pool, reference, ns, r)| record::PoolOps {
-            case: case.into(),
-            pool: pool.into(),
-            reference: reference.into(),
+            case,
+            pool,
+            reference,
             ns_per_op: Num(ns),
             ns_lo: Num(ns),
             ns_hi: Num(ns),
@@ -1054,17 +1080,17 @@ mod tests {
             ..record::PoolOps::default()
         })
         .to_vec();
-        let steady_row = |pool: &str, b: [f64; 3]| record::Steady {
-            contestant: "chunkstream".into(),
-            pool: pool.into(),
+        let steady_row = |pool, b: [f64; 3]| record::Steady {
+            contestant: Contestant::Chunkstream,
+            pool: Some(pool),
             bytes_per_request: Num(b[0]),
             bytes_lo: Num(b[1]),
             bytes_hi: Num(b[2]),
             ..record::Steady::default()
         };
         let steady = vec![
-            steady_row("none", [60000.0; 3]),
-            steady_row("freelist", [600.0, 590.0, 610.0]),
+            steady_row(PoolKind::None, [60000.0; 3]),
+            steady_row(PoolKind::Freelist, [600.0, 590.0, 610.0]),
         ];
         let go = vec![record::Go {
             note: "ok (go1.19)".into(),
@@ -1108,50 +1134,49 @@ mod tests {
     /// HTTP limit by the best axum-streams row's.
     #[test]
     fn http_targets_pair_one_download_with_serde_json_and_pick_the_best_peer() {
+        use EncoderKind::{SerdeJson, SonicRs};
+        let http = |r| record::Compare {
+            workload: Workload::Tickets.name().into(),
+            source: Source::Http,
+            ..paired(r)
+        };
         // chunkstream with the freelist pool on a path with an encoder, against a limit.
-        let ours = |limit, path, encoder, r| (limit, path, "chunkstream", "freelist", encoder, r);
-        let peer = |name, r| ("http", "-", name, "-", "-", r);
-        let rows = [
-            (
-                "serde_json",
-                "-",
-                "http limit",
-                "-",
-                "serde_json",
-                [2.5, 2.45, 2.55],
-            ),
-            ours("http", "parallel", "sonic-rs", [0.30, 0.295, 0.305]),
-            ours("http", "parallel", "serde_json", [0.26, 0.25, 0.27]),
-            ours("http", "stream", "sonic-rs", [0.40, 0.39, 0.41]),
-            ours("http", "stream", "serde_json", [0.30, 0.29, 0.31]),
-            peer("axum-streams", [0.20, 0.19, 0.21]),
-            peer("axum-streams bytes=32KiB", [0.41, 0.40, 0.42]),
+        let ours = |limit, path, encoder, r| record::Compare {
+            limit,
+            path: Some(path),
+            pool: Some(PoolKind::Freelist),
+            encoder: Some(encoder),
+            ..http(r)
+        };
+        let peer = |peer, r| record::Compare {
+            contestant: Contestant::Peer(peer),
+            limit: Limit::Http,
+            ..http(r)
+        };
+        let serde_json = Limit::Encoder(SerdeJson);
+        let mut t = vec![
+            record::Compare {
+                contestant: Contestant::HttpLimit,
+                encoder: Some(SerdeJson),
+                limit: serde_json,
+                ..http([2.5, 2.45, 2.55])
+            },
+            ours(Limit::Http, Path::Parallel, SonicRs, [0.30, 0.295, 0.305]),
+            ours(Limit::Http, Path::Parallel, SerdeJson, [0.26, 0.25, 0.27]),
+            ours(Limit::Http, Path::Item, SonicRs, [0.40, 0.39, 0.41]),
+            ours(Limit::Http, Path::Item, SerdeJson, [0.30, 0.29, 0.31]),
+            peer(PeerKind::AxumStreams, [0.20, 0.19, 0.21]),
+            peer(PeerKind::AxumStreamsBytes, [0.41, 0.40, 0.42]),
             // Paired with the serde_json limit: what the one-download target reads.
-            ours("serde_json", "stream", "sonic-rs", [0.95, 0.93, 0.97]),
-            ours("serde_json", "stream", "serde_json", [0.70, 0.69, 0.71]),
-            ours("serde_json", "parallel", "sonic-rs", [0.85, 0.84, 0.86]),
-            ours("serde_json", "parallel", "serde_json", [0.60, 0.59, 0.61]),
+            ours(serde_json, Path::Item, SonicRs, [0.95, 0.93, 0.97]),
+            ours(serde_json, Path::Item, SerdeJson, [0.70, 0.69, 0.71]),
+            ours(serde_json, Path::Parallel, SonicRs, [0.85, 0.84, 0.86]),
+            ours(serde_json, Path::Parallel, SerdeJson, [0.60, 0.59, 0.61]),
         ];
-        let mut t: Vec<record::Compare> = rows
-            .iter()
-            .map(
-                |&(limit, path, contestant, pool, encoder, r)| record::Compare {
-                    workload: "tickets".into(),
-                    source: "http".into(),
-                    limit: limit.into(),
-                    format: "json_array".into(),
-                    path: path.into(),
-                    contestant: contestant.into(),
-                    pool: pool.into(),
-                    encoder: encoder.into(),
-                    ..paired(r)
-                },
-            )
-            .collect();
         // The reference of the rows paired with axum-streams: not a row against the
         // HTTP limit, so never the best peer.
         t.push(record::Compare {
-            limit: "axum-streams".into(),
+            limit: Limit::HttpPeer,
             ratio: Num(1.0),
             ratio_lo: Num(1.0),
             ratio_hi: Num(1.0),
@@ -1181,29 +1206,29 @@ mod tests {
     /// against the HTTP limit do not count.
     #[test]
     fn http_peer_targets_judge_every_paired_row() {
-        let row = |workload: &str, limit: &str, path: &str, r: [f64; 3]| record::Compare {
-            workload: workload.into(),
-            source: "http".into(),
-            limit: limit.into(),
-            format: "json_array".into(),
-            path: path.into(),
-            contestant: "chunkstream".into(),
-            pool: "freelist".into(),
-            encoder: "serde_json".into(),
+        let row = |workload: Workload, limit, path, r: [f64; 3]| record::Compare {
+            workload: workload.name().into(),
+            source: Source::Http,
+            limit,
+            path: Some(path),
+            pool: Some(PoolKind::Freelist),
+            encoder: Some(EncoderKind::SerdeJson),
             ..paired(r)
         };
-        let (peer, nagle) = (record::HTTP_PEER_LIMIT, record::HTTP_PEER_NAGLE_LIMIT);
+        use Path::{Item, Parallel, Spawn};
+        use Workload::{Large, Small, Tickets};
+        let (peer, nagle) = (Limit::HttpPeer, Limit::HttpPeerNagle);
         let t = [
-            row("tickets", peer, "stream", [2.0, 1.9, 2.1]),
+            row(Tickets, peer, Item, [2.0, 1.9, 2.1]),
             // Without TCP_NODELAY: shown, not judged.
-            row("tickets", nagle, "spawn", [0.1, 0.05, 0.2]),
+            row(Tickets, nagle, Spawn, [0.1, 0.05, 0.2]),
             // Against the HTTP limit: not a paired row.
-            row("tickets", "http", "stream", [0.2, 0.1, 0.3]),
-            row("small", peer, "stream", [2.0, 1.9, 2.1]),
-            row("small", peer, "spawn", [1.01, 0.98, 1.04]),
-            row("large", peer, "stream", [1.2, 1.1, 1.3]),
-            row("large", peer, "spawn", [0.9, 0.85, 0.95]),
-            row("large", peer, "parallel", [1.0, 0.9, 1.1]),
+            row(Tickets, Limit::Http, Item, [0.2, 0.1, 0.3]),
+            row(Small, peer, Item, [2.0, 1.9, 2.1]),
+            row(Small, peer, Spawn, [1.01, 0.98, 1.04]),
+            row(Large, peer, Item, [1.2, 1.1, 1.3]),
+            row(Large, peer, Spawn, [0.9, 0.85, 0.95]),
+            row(Large, peer, Parallel, [1.0, 0.9, 1.1]),
         ];
         let v = http_peer_targets(Some(&t));
         assert_eq!(v[0].verdict, "met", "{:?}", v[0]);
@@ -1226,27 +1251,30 @@ mod tests {
     /// of the JSON array's target.
     #[test]
     fn format_targets_judge_each_format_against_its_limit_and_axum_streams() {
-        let rows = [
-            ("json_array", "chunkstream", "freelist", [0.97, 0.96, 0.98]),
-            ("csv", "chunkstream", "freelist", [0.97, 0.96, 0.98]),
-            ("csv", "axum-streams csv", "-", [0.30, 0.29, 0.31]),
-            ("envelope", "chunkstream", "freelist", [0.95, 0.93, 0.97]),
-            ("envelope", "axum-streams envelope", "-", [0.50, 0.49, 0.51]),
-            ("sse", "chunkstream", "freelist", [0.90, 0.88, 0.92]),
-        ];
-        let t: Vec<record::Compare> = rows
-            .iter()
-            .map(|&(format, contestant, pool, r)| record::Compare {
-                workload: "tickets".into(),
-                source: "memory".into(),
-                format: format.into(),
-                path: if pool == "-" { "-" } else { "stream" }.into(),
-                contestant: contestant.into(),
-                pool: pool.into(),
-                encoder: if pool == "-" { "-" } else { "serde_json" }.into(),
+        use Framing::{Array, Csv, Envelope, Sse};
+        use PeerKind::{AxumStreamsCsv, AxumStreamsEnvelope};
+        // chunkstream (freelist, serde_json, direct path) or a peer in a format.
+        let row = |format, peer: Option<PeerKind>, r| {
+            let ours = peer.is_none();
+            record::Compare {
+                workload: Workload::Tickets.name().into(),
+                source: Source::Memory,
+                format,
+                path: ours.then_some(Path::Item),
+                contestant: peer.map_or(Contestant::Chunkstream, Contestant::Peer),
+                pool: ours.then_some(PoolKind::Freelist),
+                encoder: ours.then_some(EncoderKind::SerdeJson),
                 ..paired(r)
-            })
-            .collect();
+            }
+        };
+        let t = [
+            row(Array, None, [0.97, 0.96, 0.98]),
+            row(Csv, None, [0.97, 0.96, 0.98]),
+            row(Csv, Some(AxumStreamsCsv), [0.30, 0.29, 0.31]),
+            row(Envelope, None, [0.95, 0.93, 0.97]),
+            row(Envelope, Some(AxumStreamsEnvelope), [0.50, 0.49, 0.51]),
+            row(Sse, None, [0.90, 0.88, 0.92]),
+        ];
         let v = format_targets(Some(&t));
         let verdicts: Vec<&str> = v.iter().map(|v| v.verdict.as_str()).collect();
         // CSV: 0.97 met, 3.2x axum-streams met; the envelope: 0.95 [0.93, 0.97]

@@ -12,11 +12,12 @@ use std::fmt::Write as _;
 use std::path::Path;
 
 use chunkstream::BoxError;
+use chunkstream_benches::contestants::EncoderKind;
 
 use crate::env_info::Environment;
 use crate::go::bench as go_bench;
 use crate::harness::noise;
-use crate::record::{self, fmt_num};
+use crate::record::{self, Category, Cell, Contestant, Limit, Source, fmt_num};
 use claims::Inputs;
 
 /// The closing marker of a generated section.
@@ -112,25 +113,23 @@ pub(crate) fn environment(env: &Environment) -> String {
 /// once (overlap: `min(1, E/H)`), from the encoder's limit `E` and the HTTP limit `H`,
 /// both measured against serde_json's limit in the same run. Empty without HTTP rows.
 fn http_ceilings(rows: &[&record::Compare]) -> String {
-    let find = |contestant: &str| {
+    let find = |contestant: Contestant| {
         rows.iter()
-            .find(|r| r.source == "memory" && r.contestant == contestant)
+            .find(|r| r.source == Source::Memory && r.contestant == contestant)
             .or_else(|| rows.iter().find(|r| r.contestant == contestant))
             .map(|r| r.ratio.0)
     };
-    let Some(http) = find("http limit") else {
+    let Some(http) = find(Contestant::HttpLimit) else {
         return String::new();
     };
     // Each chunkstream HTTP row with its serial and overlap ceilings.
     let ceilings: Vec<(&record::Compare, f64, f64)> = rows
         .iter()
-        .filter(|r| r.limit == "http" && r.contestant == "chunkstream")
+        .filter(|r| r.limit == Limit::Http && r.contestant == Contestant::Chunkstream)
         .filter_map(|r| {
-            let encoder = &r.encoder;
-            let limit = if encoder == "serde_json" {
-                Some(1.0)
-            } else {
-                find(&format!("{encoder} limit"))
+            let limit = match r.encoder? {
+                EncoderKind::SerdeJson => Some(1.0),
+                encoder => find(Contestant::EncoderLimit(encoder)),
             }?;
             Some((*r, 1.0 / (1.0 + http / limit), (limit / http).min(1.0)))
         })
@@ -139,10 +138,10 @@ fn http_ceilings(rows: &[&record::Compare]) -> String {
         return String::new();
     }
     let columns: &[Column<(&record::Compare, f64, f64)>] = &[
-        ("source", |c| c.0.source.clone()),
-        ("path", |c| c.0.path.clone()),
-        ("pool", |c| c.0.pool.clone()),
-        ("encoder", |c| c.0.encoder.clone()),
+        ("source", |c| c.0.source.name().into()),
+        ("path", |c| c.0.path.text().into()),
+        ("pool", |c| c.0.pool.text().into()),
+        ("encoder", |c| c.0.encoder.text().into()),
         ("ratio to HTTP limit [95%]", |c| c.0.ratio().show(3)),
         ("serial ceiling", |c| fmt_num(c.1, 3)),
         ("overlap ceiling", |c| fmt_num(c.2, 3)),
@@ -290,13 +289,13 @@ pub(crate) fn render_compare(
 
 /// The columns of `compare.md`'s per-workload tables.
 const COMPARE_COLUMNS: &[Column<record::Compare>] = &[
-    ("source", |r| r.source.clone()),
-    ("format", |r| r.format.clone()),
-    ("path", |r| r.path.clone()),
-    ("contestant", |r| r.contestant.clone()),
-    ("pool", |r| r.pool.clone()),
-    ("encoder", |r| r.encoder.clone()),
-    ("limit", |r| r.limit.clone()),
+    ("source", |r| r.source.name().into()),
+    ("format", |r| r.format.name().into()),
+    ("path", |r| r.path.text().into()),
+    ("contestant", |r| r.contestant.name().into()),
+    ("pool", |r| r.pool.text().into()),
+    ("encoder", |r| r.encoder.text().into()),
+    ("limit", |r| r.limit.name().into()),
     ("ratio to limit [95%]", |r| r.ratio().show(3)),
     ("pairs", |r| r.pairs.to_string()),
     ("limit noise %", |r| fmt_num(r.limit_variation.0 * 100.0, 1)),
@@ -323,9 +322,9 @@ const GO_COLUMNS: &[Column<record::Go>] = &[
 ];
 
 const POOL_OPS_COLUMNS: &[Column<record::PoolOps>] = &[
-    ("case", |r| r.case.clone()),
-    ("pool", |r| r.pool.clone()),
-    ("reference", |r| r.reference.clone()),
+    ("case", |r| r.case.name().into()),
+    ("pool", |r| r.pool.name().into()),
+    ("reference", |r| r.reference.name().into()),
     ("ns/op [95%]", |r| r.ns().show(2)),
     ("reference ns/op [95%]", |r| r.reference_ns().show(2)),
     ("ratio [95%]", |r| r.ratio().show(3)),
@@ -334,8 +333,8 @@ const POOL_OPS_COLUMNS: &[Column<record::PoolOps>] = &[
 ];
 
 const STEADY_COLUMNS: &[Column<record::Steady>] = &[
-    ("contestant", |r| r.contestant.clone()),
-    ("pool", |r| r.pool.clone()),
+    ("contestant", |r| r.contestant.name().into()),
+    ("pool", |r| r.pool.text().into()),
     ("JSON bytes", |r| r.json_bytes.to_string()),
     ("allocs/req", |r| r.allocs_per_request.to_string()),
     ("bytes/req [95%]", |r| r.bytes().show(1)),
@@ -638,13 +637,13 @@ mod tests {
     #[test]
     fn compare_report_has_a_section_per_workload_and_the_limit() {
         let t: Vec<record::Compare> = [
-            ("tickets", "chunkstream"),
-            ("tickets", "limit"),
-            ("small", "limit"),
+            ("tickets", Contestant::Chunkstream),
+            ("tickets", Contestant::Limit),
+            ("small", Contestant::Limit),
         ]
         .map(|(w, c)| record::Compare {
             workload: w.into(),
-            contestant: c.into(),
+            contestant: c,
             items_per_s: record::Num(0.95),
             ..record::Compare::default()
         })
