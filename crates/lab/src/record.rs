@@ -218,61 +218,61 @@ pub(crate) fn check(result: &Result<(), String>) -> String {
     }
 }
 
-/// Where a compare row's items come from, and how they reach the reader.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub(crate) enum Source {
-    /// A slice in memory.
-    #[default]
-    Memory,
-    /// A tokio channel fed by a producer task.
-    Channel,
-    /// Over HTTP, from a server with `TCP_NODELAY`.
-    Http,
-    /// Over HTTP, from a server that leaves Nagle's algorithm on.
-    HttpNagle,
-    /// SQLite through sqlx.
-    Sqlite,
-    /// SQLite through rusqlite (`chunkstream::sqlite`).
-    SqliteRusqlite,
-    /// PostgreSQL through sqlx.
-    Postgres,
-    /// The tickets service, as one client sees it.
-    Service,
+/// An enum of unit variants and its [`Category`] impl, each variant's name given once
+/// beside it (a second list of the variants for `values` could fall out of step).
+macro_rules! category {
+    (
+        $(#[$meta:meta])*
+        $vis:vis enum $name:ident {
+            $($(#[$vmeta:meta])* $variant:ident => $text:literal,)*
+        }
+    ) => {
+        $(#[$meta])*
+        $vis enum $name {
+            $($(#[$vmeta])* $variant,)*
+        }
+
+        impl Category for $name {
+            fn values() -> impl Iterator<Item = Self> {
+                [$($name::$variant),*].into_iter()
+            }
+            fn name(self) -> &'static str {
+                match self {
+                    $($name::$variant => $text,)*
+                }
+            }
+        }
+    };
+}
+
+category! {
+    /// Where a compare row's items come from, and how they reach the reader.
+    #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+    pub(crate) enum Source {
+        /// A slice in memory.
+        #[default]
+        Memory => "memory",
+        /// A tokio channel fed by a producer task.
+        Channel => "channel",
+        /// Over HTTP, from a server with `TCP_NODELAY`.
+        Http => "http",
+        /// Over HTTP, from a server that leaves Nagle's algorithm on.
+        HttpNagle => "http (Nagle on)",
+        /// SQLite through sqlx.
+        Sqlite => "sqlite",
+        /// SQLite through rusqlite (`chunkstream::sqlite`).
+        SqliteRusqlite => "sqlite-rusqlite",
+        /// PostgreSQL through sqlx.
+        Postgres => "postgres",
+        /// The tickets service, as one client sees it.
+        Service => "tickets service",
+    }
 }
 
 impl Source {
     /// Whether its rows are read over HTTP (against the HTTP limit).
     pub(crate) fn is_http(self) -> bool {
         matches!(self, Source::Http | Source::HttpNagle)
-    }
-}
-
-impl Category for Source {
-    fn values() -> impl Iterator<Item = Self> {
-        use Source::*;
-        [
-            Memory,
-            Channel,
-            Http,
-            HttpNagle,
-            Sqlite,
-            SqliteRusqlite,
-            Postgres,
-            Service,
-        ]
-        .into_iter()
-    }
-    fn name(self) -> &'static str {
-        match self {
-            Source::Memory => "memory",
-            Source::Channel => "channel",
-            Source::Http => "http",
-            Source::HttpNagle => "http (Nagle on)",
-            Source::Sqlite => "sqlite",
-            Source::SqliteRusqlite => "sqlite-rusqlite",
-            Source::Postgres => "postgres",
-            Source::Service => "tickets service",
-        }
     }
 }
 
