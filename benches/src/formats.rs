@@ -178,11 +178,7 @@ mod tests {
                     assert!(check(&mut wrong, framing, &other).await.is_err());
                 }
             }
-            for peer in [
-                peers::PeerKind::AxumStreamsCsv,
-                peers::PeerKind::AxumStreamsEnvelope,
-                peers::PeerKind::CsvCrate,
-            ] {
+            for peer in peers::FORMAT_PEERS {
                 let expected = reference(peer.framing(), items, false)?;
                 let mut scenario = Streaming(peer.factory(move || peers::memory(items)));
                 check(&mut scenario, peer.framing(), &expected).await?;

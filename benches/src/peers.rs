@@ -54,6 +54,14 @@ pub const PEERS: [PeerKind; 4] = [
     PeerKind::AxumStreamsBytes,
 ];
 
+/// The other formats' peers, in report order (each measured in its
+/// [`framing`](PeerKind::framing), against that format's own limit).
+pub const FORMAT_PEERS: [PeerKind; 3] = [
+    PeerKind::AxumStreamsCsv,
+    PeerKind::CsvCrate,
+    PeerKind::AxumStreamsEnvelope,
+];
+
 /// Items `axum-streams` buffers in the `AxumStreamsItems` variant.
 pub const AXUM_STREAMS_ITEMS: usize = 1000;
 /// Bytes `axum-streams` buffers in the `AxumStreamsBytes` variant.

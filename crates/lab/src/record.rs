@@ -8,7 +8,7 @@ use std::path::Path as FsPath;
 
 use chunkstream::BoxError;
 use chunkstream_benches::contestants::{DEFAULT_ENCODER, ENCODERS, EncoderKind, POOLS, PoolKind};
-use chunkstream_benches::peers::{self, PEERS, PeerKind};
+use chunkstream_benches::peers::{self, FORMAT_PEERS, PEERS, PeerKind};
 use chunkstream_benches::scenario::{Framing, Path};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
@@ -302,10 +302,7 @@ pub(crate) enum Contestant {
 
 impl Category for Contestant {
     fn values() -> impl Iterator<Item = Self> {
-        use PeerKind::{AxumStreamsCsv, AxumStreamsEnvelope, CsvCrate};
-        let peers = PEERS
-            .into_iter()
-            .chain([AxumStreamsCsv, AxumStreamsEnvelope, CsvCrate]);
+        let peers = PEERS.into_iter().chain(FORMAT_PEERS);
         [
             Contestant::Chunkstream,
             Contestant::Limit,

@@ -563,17 +563,6 @@ enum Who {
     Peer(PeerKind),
 }
 
-/// The formats' rows (memory, tickets), in the report's order: each format's limit,
-/// chunkstream in it (default pool and encoder, direct path), and its peers.
-const FORMATS: [(Framing, &[PeerKind]); 3] = [
-    (
-        Framing::Csv,
-        &[PeerKind::AxumStreamsCsv, PeerKind::CsvCrate],
-    ),
-    (Framing::Envelope, &[PeerKind::AxumStreamsEnvelope]),
-    (Framing::Sse, &[]),
-];
-
 /// The contestants of a source, each with the source its row names, in the report's
 /// order. Adding a contestant to `compare` is one entry here.
 fn contestants(source: Source) -> Vec<(Source, Who)> {
@@ -823,7 +812,9 @@ impl Matrix {
         Ok(())
     }
 
-    /// The formats' rows ([`FORMATS`]) on `tickets` from memory, each against its
+    /// The formats' rows on `tickets` from memory, in the report's order
+    /// ([`formats::FORMATS`]): each format's limit, chunkstream in it (default pool and
+    /// encoder, direct path), and its peers ([`peers::FORMAT_PEERS`]), each against the
     /// format's limit.
     fn add_formats(&mut self, tickets: &'static [workload::Ticket]) -> Result<(), BoxError> {
         let rows = Rows::new(Workload::Tickets.name(), tickets)?;
@@ -831,7 +822,7 @@ impl Matrix {
         // library in the limits of the JSON-carrying formats).
         let encoder = DEFAULT_FEATURES_ENCODER;
         let ours = Who::Chunkstream(DEFAULT_POOL, encoder, Json::Array, Path::Item);
-        for (framing, others) in FORMATS {
+        for framing in formats::FORMATS {
             let limit = Limit::Format(framing);
             let meta = Meta {
                 format: framing,
@@ -852,7 +843,10 @@ impl Matrix {
             (reference.is_limit, entry.stats) = (true, Some(built.stats));
             (reference.expected, entry.expected) = (Arc::clone(&expected), expected);
             self.entries.extend([reference, entry]);
-            for &peer in others {
+            for peer in peers::FORMAT_PEERS
+                .into_iter()
+                .filter(|p| p.framing() == framing)
+            {
                 let factory = peer.factory(move || peers::memory(tickets));
                 let meta = rows.meta(Source::Memory, Who::Peer(peer)).against(limit);
                 let mut entry = rows.entry(meta, Box::new(Streaming(factory)));
