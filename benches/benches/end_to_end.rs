@@ -38,7 +38,7 @@ fn end_to_end(c: &mut Criterion) {
         }
     }
     for peer in peers::all(items) {
-        contestants.push((peer.name.to_owned(), peer.scenario));
+        contestants.push((peer.name().to_owned(), peer.scenario));
     }
 
     let mut group = c.benchmark_group("end_to_end/tickets");

@@ -217,18 +217,25 @@ where
     source.map_err(|e| axum::Error::new(e.into()))
 }
 
-/// A named scenario.
+/// A peer's scenario, or the limit's.
 pub struct Named {
-    /// Name in reports.
-    pub name: &'static str,
+    /// The peer; `None` for the limit.
+    pub peer: Option<PeerKind>,
     /// The scenario.
     pub scenario: Box<dyn Scenario>,
+}
+
+impl Named {
+    /// Name in reports.
+    pub fn name(&self) -> &'static str {
+        self.peer.map_or(LIMIT, PeerKind::name)
+    }
 }
 
 impl std::fmt::Debug for Named {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Named")
-            .field("name", &self.name)
+            .field("name", &self.name())
             .finish_non_exhaustive()
     }
 }
@@ -238,12 +245,12 @@ pub fn all<T: Serialize + Send + Sync + 'static>(items: &'static [T]) -> Vec<Nam
     let mut out: Vec<Named> = PEERS
         .iter()
         .map(|&peer| Named {
-            name: peer.name(),
+            peer: Some(peer),
             scenario: Box::new(Streaming(peer.factory(move || memory(items)))),
         })
         .collect();
     out.push(Named {
-        name: LIMIT,
+        peer: None,
         scenario: Box::new(Limit::new(items)),
     });
     out

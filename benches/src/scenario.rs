@@ -454,7 +454,7 @@ mod tests {
                     &expected,
                 )
                 .await
-                .unwrap_or_else(|e| panic!("{}: {e}", peer.name));
+                .unwrap_or_else(|e| panic!("{}: {e}", peer.name()));
             }
         });
     }

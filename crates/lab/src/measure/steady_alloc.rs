@@ -3,8 +3,8 @@
 //! 100-item request" target and the Go claim of 111 KB -> 54 KB.
 
 use chunkstream_benches::contestants::{DEFAULT_ENCODER, POOLS, PoolKind};
-use chunkstream_benches::peers::{self, PEERS};
-use chunkstream_benches::scenario::{Limit, Path, Scenario, Streaming};
+use chunkstream_benches::peers;
+use chunkstream_benches::scenario::{Path, Scenario, Streaming};
 use chunkstream_benches::workload;
 use tokio::runtime::Runtime;
 
@@ -33,12 +33,10 @@ pub(crate) fn measure(rt: &Runtime, warmup: u64, requests: u64) -> Vec<record::S
             Box::new(Streaming(built.chunks)),
         ));
     }
-    // The peers, then the limit (as `peers::all`, by kind).
-    for peer in PEERS {
-        let scenario = Box::new(Streaming(peer.factory(move || peers::memory(items))));
-        contestants.push((Contestant::Peer(peer), None, None, scenario));
+    for peer in peers::all(items) {
+        let contestant = peer.peer.map_or(Contestant::Limit, Contestant::Peer);
+        contestants.push((contestant, None, None, peer.scenario));
     }
-    contestants.push((Contestant::Limit, None, None, Box::new(Limit::new(items))));
     let mut table = Vec::new();
     for (contestant, pool, encoder, mut scenario) in contestants {
         rt.block_on(async {
