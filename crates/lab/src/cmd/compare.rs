@@ -1,22 +1,13 @@
-//! `compare`: every pool x encoder, both formats, the streamer's three paths, and four
-//! sources (memory, tokio channel, SQLite, axum over HTTP) on the three workloads, with
-//! the peers and the limit in the same interleaved rounds.
-//!
-//! The matrix, per workload (tickets, small, large):
+//! `compare`: every pool x encoder, both formats, the streamer's three paths, and the
+//! sources (memory, tokio channel, SQLite, PostgreSQL, axum over HTTP) on the three
+//! workloads, with the peers and the limit in the same interleaved rounds. Per workload:
 //! - memory, JSON array, `stream`: every pool x every encoder, every peer, the limit;
-//! - memory, NDJSON, `stream`: the default pool x every encoder;
-//! - memory, JSON array, `stream_batch` and `spawn`: the default pool and encoder;
-//! - channel and HTTP, JSON array: every pool (serde_json) and the peers;
-//! - SQLite (tickets only: the rows of the original service), as the channel, once
-//!   through sqlx (`sqlite`) and once through rusqlite (`sqlite-rusqlite`,
-//!   `chunkstream::sqlite::rows`) on the same file;
-//! - PostgreSQL (the same table and rows) when `DATABASE_URL` points to it, as SQLite;
-//!   otherwise its rows say why they were not run;
-//! - HTTP, tickets only: the one-download target's rows (direct and parallel path, each
-//!   encoder) paired with the serde_json limit, each in several fresh processes;
-//! - memory, tickets only: CSV, the JSON envelope and SSE (default pool and encoder),
-//!   axum-streams' CSV and envelope, and the `csv` crate's writer, each against its
-//!   format's own limit (`chunkstream_benches::formats`).
+//!   NDJSON with every encoder; `stream_batch` and `spawn` with the defaults;
+//! - channel and HTTP: every pool (serde_json) and the peers;
+//! - SQLite through sqlx and through rusqlite, and PostgreSQL when `DATABASE_URL` points
+//!   to it (else its rows say why not), tickets only, as the channel;
+//! - tickets only: the one-download target's HTTP rows (each in fresh processes), and
+//!   CSV, the JSON envelope and SSE beside their peers, against each format's limit.
 //!
 //! Ratios are to the limit of the same workload: one `serde_json::to_writer` of the
 //! in-memory items (or a format's own limit), measured in the same rounds.
@@ -27,9 +18,6 @@ use std::path::Path as FsPath;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::harness::noise::Noise;
-use crate::harness::paired::Schedule;
-use crate::harness::stats::{Estimate, median};
 use chunkstream::{BoxError, ChunkConfig, format::Json};
 use chunkstream_benches::contestants::{
     DEFAULT_ENCODER, DEFAULT_FEATURES_ENCODER, DEFAULT_POOL, ENCODERS, EncoderKind, POOLS, PoolKind,
@@ -45,45 +33,18 @@ use super::Options;
 use crate::env_info::Environment;
 use crate::go::bench as go_bench;
 use crate::harness::matrix::{self, Entry, Outcome, Plan};
+use crate::harness::noise::Noise;
+use crate::harness::paired::Schedule;
+use crate::harness::stats::{Estimate, median};
 use crate::measure::{first_byte, mixed, pool_ops, steady_alloc};
 use crate::record::{self, Category, Contestant, Limit, Num, Source};
 use crate::service::Service;
 use crate::sources::{self, BodyFactory, Postgres, Server, Sqlite};
 use crate::{items, report};
 
-/// What the report says about one contestant.
-#[derive(Clone, Debug)]
-pub(crate) struct Meta {
-    workload: &'static str,
-    source: Source,
-    format: Framing,
-    path: Option<Path>,
-    contestant: Contestant,
-    pool: Option<PoolKind>,
-    encoder: Option<EncoderKind>,
-    /// The limit of its group.
-    limit: Limit,
-}
-
-impl Meta {
-    /// The same contestant, paired with `limit`.
-    fn against(self, limit: Limit) -> Meta {
-        Meta { limit, ..self }
-    }
-}
-
-/// The runtime `compare` measures on: the measuring thread's own (HTTP servers run on
-/// runtimes of their own).
-fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-}
-
-/// Bytes of JSON per request.
-fn request_bytes(quick: bool) -> usize {
-    if quick { 64 * 1024 } else { 1 << 20 }
-}
+/// What the report says about one contestant: its row of `compare.csv`, measured
+/// columns missing ([`row`] fills them in).
+type Meta = record::Compare;
 
 /// Runs the comparison and writes `compare.csv`, `pool_ops.csv`, `alloc_steady.csv`,
 /// `first_byte.csv`, `pool_mixed.csv`, `go.csv`, `noise.csv`, their environment and
@@ -92,32 +53,30 @@ pub(crate) fn run(options: &Options, env: &Environment, out: &FsPath) -> Result<
     if let Some(path) = &options.items {
         return run_items(path, options, env, out);
     }
-    let rt = runtime()?;
+    let rt = matrix::runtime()?;
     let quick = options.quick;
-    let bytes = request_bytes(quick);
+    let n = |w: Workload| w.items_for_bytes(matrix::request_bytes(quick));
     // Each phase's start, so a run shows where its minutes go.
     let started = Instant::now();
     let phase =
         |what: &str| eprintln!("compare ({:.0} s): {what}", started.elapsed().as_secs_f64());
     let block = options.block();
 
-    let tickets = workload::leak(workload::tickets(Workload::Tickets.items_for_bytes(bytes)));
-    // The Go package, when `go` is there: its bulk stream alternates with chunkstream's
-    // in slices, half before the matrix and half after, so a change of load during the
-    // run weighs on both; each slice runs a fresh Go process.
+    let tickets = workload::leak(workload::tickets(n(Workload::Tickets)));
+    // The Go package's bulk stream alternates with chunkstream's in slices, half before
+    // the matrix and half after, so a change of load during the run weighs on both.
     phase("the Go package (building it if needed)");
     let mut go = GoSide::start(tickets, block, quick);
     if let Some(reason) = go.run.missing() {
         eprintln!("compare: Go {reason}");
     }
     go.slices(&rt);
-    let rust_bytes = go.bytes;
 
     let mut matrix = Matrix::default();
-    let small = workload::leak(workload::small(Workload::Small.items_for_bytes(bytes)));
-    let large = workload::leak(workload::large(Workload::Large.items_for_bytes(bytes)));
     matrix.add(Workload::Tickets.name(), tickets)?;
+    let small = workload::leak(workload::small(n(Workload::Small)));
     matrix.add(Workload::Small.name(), small)?;
+    let large = workload::leak(workload::large(n(Workload::Large)));
     matrix.add(Workload::Large.name(), large)?;
     matrix.add_formats(tickets)?;
     let sqlite = rt.block_on(Sqlite::seed(tickets))?;
@@ -125,9 +84,8 @@ pub(crate) fn run(options: &Options, env: &Environment, out: &FsPath) -> Result<
     matrix.add_database(Source::Sqlite, tickets, move || Sqlite::rows(pool))?;
     // Leaked like the sqlx pool, so the factory stays `Copy`.
     let rusqlite: &'static _ = Box::leak(Box::new(sqlite.rusqlite.clone()));
-    matrix.add_database(Source::SqliteRusqlite, tickets, move || {
-        Sqlite::rusqlite_rows(rusqlite)
-    })?;
+    let rows = move || Sqlite::rusqlite_rows(rusqlite);
+    matrix.add_database(Source::SqliteRusqlite, tickets, rows)?;
     let postgres = rt.block_on(Postgres::from_env(tickets, "compare"));
     match postgres {
         Ok(pg) => matrix.add_database(Source::Postgres, tickets, move || pg.rows())?,
@@ -151,91 +109,60 @@ pub(crate) fn run(options: &Options, env: &Environment, out: &FsPath) -> Result<
     // The tickets service as one client sees it: long requests, so a plan of its own.
     phase("the tickets service");
     let service = Service::start(if quick { 3_000 } else { SERVICE_TICKETS })?;
-    let mut service_entries = service_entries(&service)?;
-    let service_plan = Plan {
-        schedule: Schedule {
-            block,
-            budget: Duration::from_secs_f64(if quick { 0.5 } else { 12.0 }),
-            min_pairs: if quick { 3 } else { 9 },
-            max_pairs: 5000,
-        },
+    let mut entries = service_entries(&service)?;
+    let (seconds, min_pairs) = if quick { (0.5, 3) } else { (12.0, 9) };
+    let schedule = matrix::schedule(block, seconds, min_pairs);
+    let plan = Plan {
+        schedule,
         alloc_requests: 1,
         passes: 1,
     };
-    let service_outcomes = matrix::run(&rt, &mut service_entries, service_plan, "service");
-    for (entry, outcome) in service_entries.iter().zip(&service_outcomes) {
-        table.push(row(&entry.meta, entry.items, outcome));
-    }
-    drop(service_entries);
-    drop(service);
+    let outcomes = matrix::run(&rt, &mut entries, plan, "service");
+    table.extend(entries.iter().zip(&outcomes).map(|(e, o)| row(&e.meta, o)));
+    drop((entries, service));
     let mut noise = Noise::default();
     noise.add("compare", matrix_noise);
-    drop(matrix);
-    drop(sqlite);
+    drop((matrix, sqlite));
     if let Ok(pg) = postgres {
         rt.block_on(pg.drop_table())?;
     }
 
-    // The Go package, when `go` is there: the rest of its bulk comparison, then its
-    // pool beside ours.
+    // The rest of the Go package's bulk comparison, then its pool beside ours.
     phase("the Go package");
     go.slices(&rt);
-    let go_table = go.run.finish(rust_bytes, &go.side);
-    let pool_schedule = Schedule {
-        block: Duration::from_secs_f64(if quick { 0.5e-3 } else { 2e-3 }),
-        budget: Duration::from_secs_f64(if quick { 0.02 } else { 0.4 }),
-        min_pairs: if quick { 5 } else { 31 },
-        max_pairs: 5000,
+    let go_table = go.run.finish(go.bytes, &go.side);
+    let (pool_block, seconds, min_pairs) = if quick {
+        (0.5e-3, 0.02, 5)
+    } else {
+        (2e-3, 0.4, 31)
     };
-    let go_pool = go.run.blocks().map(|go| {
-        let go = std::rc::Rc::new(std::cell::RefCell::new(go));
-        let (a, b, c) = (std::rc::Rc::clone(&go), std::rc::Rc::clone(&go), go);
-        pool_ops::GoPool {
-            pool: Box::new(move |n| Ok(a.borrow_mut().pool_block(n).map_err(|e| e.to_string())?)),
-            alloc: Box::new(move |n| {
-                Ok(b.borrow_mut().alloc_block(n).map_err(|e| e.to_string())?)
-            }),
-            restart: Box::new(move || {
-                Ok(c.borrow_mut().restart(None).map_err(|e| e.to_string())?)
-            }),
-            slices: if quick { 2 } else { GO_POOL_SLICES },
-            schedule: Schedule {
-                budget: Duration::from_secs_f64(if quick { 0.01 } else { 0.1 }),
-                min_pairs: if quick { 5 } else { 15 },
-                ..pool_schedule
-            },
-        }
+    let pool_schedule = matrix::schedule(Duration::from_secs_f64(pool_block), seconds, min_pairs);
+    let go_pool = go.run.blocks().map(|go| pool_ops::GoPool {
+        go,
+        slices: if quick { 2 } else { GO_POOL_SLICES },
+        schedule: Schedule {
+            budget: Duration::from_secs_f64(if quick { 0.01 } else { 0.1 }),
+            min_pairs: if quick { 5 } else { 15 },
+            ..pool_schedule
+        },
     });
     phase("pool get + put");
     let pools = pool_ops::measure(&pool_schedule, go_pool)?;
-    noise.add(
-        "pool_ops",
-        median(
-            &pools
-                .iter()
-                .map(|r| r.reference_variation.0)
-                .collect::<Vec<_>>(),
-        ),
-    );
+    let variations: Vec<f64> = pools.iter().map(|r| r.reference_variation.0).collect();
+    noise.add("pool_ops", median(&variations));
     drop(go);
 
     phase("steady allocations, first byte, pools on a mixed workload");
-    let steady = if quick {
-        steady_alloc::measure(&rt, 5, 20)
+    let (warmup, requests) = if quick { (5, 20) } else { (100, 1000) };
+    let steady = steady_alloc::measure(&rt, warmup, requests);
+    let (interval, period) = (Duration::from_millis(10), Duration::from_millis(25));
+    let first = first_byte::measure(&rt, interval, period, if quick { 3 } else { 20 });
+    let (tiny, large, bytes) = if quick {
+        (20, 2, 256 * 1024)
     } else {
-        steady_alloc::measure(&rt, 100, 1000)
+        (200, 10, 1 << 20)
     };
-    let first = first_byte::measure(
-        &rt,
-        Duration::from_millis(10),
-        Duration::from_millis(25),
-        if quick { 3 } else { 20 },
-    );
-    let mixed = if quick {
-        mixed::measure(&rt, 20, 2, Workload::Tickets.items_for_bytes(256 * 1024))?
-    } else {
-        mixed::measure(&rt, 200, 10, Workload::Tickets.items_for_bytes(1 << 20))?
-    };
+    let mixed = mixed::measure(&rt, tiny, large, Workload::Tickets.items_for_bytes(bytes))?;
 
     std::fs::create_dir_all(out)?;
     record::write(&out.join("compare.csv"), &table)?;
@@ -244,10 +171,15 @@ pub(crate) fn run(options: &Options, env: &Environment, out: &FsPath) -> Result<
     record::write(&out.join("first_byte.csv"), &first)?;
     record::write(&out.join("pool_mixed.csv"), &mixed)?;
     record::write(&out.join("go.csv"), &go_table)?;
+    finish(out, env, &noise)
+}
+
+/// Writes `noise.csv` and `compare.env` into `out`, and prints the regenerated markdown
+/// and any warning about the noise.
+fn finish(out: &FsPath, env: &Environment, noise: &Noise) -> Result<(), BoxError> {
     record::write(&out.join("noise.csv"), &noise.table())?;
     env.write(&out.join("compare.env"))?;
-    let markdown = report::regenerate(out)?;
-    println!("{markdown}");
+    println!("{}", report::regenerate(out)?);
     if let Some(warning) = noise.warning() {
         eprintln!("\nWARNING: {warning}\n");
     }
@@ -263,37 +195,28 @@ fn run_items(
     env: &Environment,
     out: &FsPath,
 ) -> Result<(), BoxError> {
-    let rt = runtime()?;
     let (items, represented) = items::load(path)?;
     let mut env = env.clone();
     env.0.insert("items".into(), represented);
     let mut matrix = Matrix::default();
     matrix.add(items::WORKLOAD, items)?;
-    let (table, matrix_noise) = matrix.measure(&rt, options, &env)?;
+    let (table, matrix_noise) = matrix.measure(&matrix::runtime()?, options, &env)?;
     let mut noise = Noise::default();
     noise.add("compare", matrix_noise);
     std::fs::create_dir_all(out)?;
     record::write(&out.join("compare.csv"), &table)?;
-    record::write(&out.join("noise.csv"), &noise.table())?;
-    env.write(&out.join("compare.env"))?;
-    println!("{}", report::regenerate(out)?);
-    Ok(())
+    finish(out, &env, &noise)
 }
 
 /// Seconds of paired blocks for the whole matrix of a default run, split over its
-/// contestants. On an Intel Xeon of the CI's kind, 140 took runs to 307-314 s and 125
-/// to 307.5 and 308.1 s (the matrix phase 147-150 s of it, calibration and checks on
-/// top of the blocks); 105 takes 20 s more off, to keep the run within 5 minutes.
+/// contestants: 105 keeps the default run within 5 minutes on the CI's Intel Xeon
+/// (125 took it to 308 s, the matrix phase about half of it).
 const MATRIX_SECONDS: f64 = 105.0;
 
 /// Fresh processes the one-download rows are measured in. The same binary's download
-/// speed moves by 10-20% from one process to the next on these machines, and the
-/// in-memory limit it is paired with moves on its own: measured in one process, the
-/// row's interval was narrow and its verdict differed between two runs of the same
-/// binary in each of three pairs (0.86-1.13x on the direct path over the six runs).
-/// Six processes of 1.6 s each still left the direct path's interval at 0.74-1.42x in
-/// one run (an Intel Xeon): the spread between processes is what sets the interval, so
-/// twelve shorter ones (about the same time) sample it better than six long ones.
+/// speed moves by 10-20% from one process to the next, so the spread between processes
+/// sets the interval: measured in one process a row's verdict differed between two runs
+/// of one binary, and twelve short processes sample it better than six long ones.
 const ONE_DOWNLOAD_PROCESSES: usize = 12;
 /// Seconds of paired blocks in each of those processes, over its four rows.
 const ONE_DOWNLOAD_SECONDS: f64 = 0.8;
@@ -327,8 +250,7 @@ pub(crate) fn one_download_child(
     env: &Environment,
     out: &FsPath,
 ) -> Result<(), BoxError> {
-    let rt = runtime()?;
-    let n = Workload::Tickets.items_for_bytes(request_bytes(quick));
+    let n = Workload::Tickets.items_for_bytes(matrix::request_bytes(quick));
     let mut matrix = Matrix::default();
     matrix.add_one_download(workload::leak(workload::tickets(n)))?;
     let options = Options {
@@ -336,51 +258,44 @@ pub(crate) fn one_download_child(
         budget: Some(if quick { 0.2 } else { ONE_DOWNLOAD_SECONDS }),
         ..Options::default()
     };
-    let (table, _) = matrix.measure(&rt, &options, env)?;
+    let (table, _) = matrix.measure(&matrix::runtime()?, &options, env)?;
     std::fs::create_dir_all(out)?;
     record::write(&out.join(ONE_DOWNLOAD_CSV), &table)
 }
 
 /// One row per contestant from the rows several processes measured (matched by source,
 /// path, encoder and limit): the median of their ratios with a bootstrap interval over
-/// the processes, so the spread between processes is in it; the median MB/s and limit
-/// noise; the pairs summed; a failed check if any process failed it; the rest as the
-/// first process measured it. One process's rows are returned as they are.
+/// the processes; the median MB/s and limit noise; the pairs summed; a failed check if
+/// any process failed it; the rest as the first process measured it. One process's rows
+/// (`--quick`) are returned as they are, with their own intervals.
 fn over_processes(runs: &[Vec<record::Compare>]) -> Vec<record::Compare> {
     let first = match runs {
         [] => return Vec::new(),
-        // One process (`--quick`): its own rows, with their own intervals.
         [only] => return only.clone(),
         [first, ..] => first,
     };
-    first
-        .iter()
-        .map(|row| {
-            let same = |r: &&record::Compare| {
-                (&r.source, &r.path, &r.encoder, &r.limit)
-                    == (&row.source, &row.path, &row.encoder, &row.limit)
-            };
-            let rows: Vec<&record::Compare> = runs
-                .iter()
-                .filter_map(|run| run.iter().find(same))
-                .collect();
-            let each =
-                |f: fn(&record::Compare) -> f64| rows.iter().map(|r| f(r)).collect::<Vec<_>>();
-            let (ratio, ratio_lo, ratio_hi) = record::columns(&Estimate::of(&each(|r| r.ratio.0)));
-            let failed = rows.iter().find(|r| !r.is_ok());
-            record::Compare {
-                pairs: Num(each(|r| r.pairs.0).iter().sum()),
-                mb_per_s: Num(median(&each(|r| r.mb_per_s.0))),
-                items_per_s: Num(median(&each(|r| r.items_per_s.0))),
-                ratio,
-                ratio_lo,
-                ratio_hi,
-                limit_variation: Num(median(&each(|r| r.limit_variation.0))),
-                check: failed.map_or(&row.check, |r| &r.check).clone(),
-                ..row.clone()
-            }
-        })
-        .collect()
+    let combined = |row: &record::Compare| {
+        let key = |r: &record::Compare| (r.source, r.path, r.encoder, r.limit);
+        let rows: Vec<&record::Compare> = runs
+            .iter()
+            .filter_map(|run| run.iter().find(|r| key(r) == key(row)))
+            .collect();
+        let each = |f: fn(&record::Compare) -> f64| rows.iter().map(|r| f(r)).collect::<Vec<_>>();
+        let (ratio, ratio_lo, ratio_hi) = record::columns(&Estimate::of(&each(|r| r.ratio.0)));
+        let failed = rows.iter().find(|r| !r.is_ok());
+        record::Compare {
+            pairs: Num(each(|r| r.pairs.0).iter().sum()),
+            mb_per_s: Num(median(&each(|r| r.mb_per_s.0))),
+            items_per_s: Num(median(&each(|r| r.items_per_s.0))),
+            ratio,
+            ratio_lo,
+            ratio_hi,
+            limit_variation: Num(median(&each(|r| r.limit_variation.0))),
+            check: failed.map_or(&row.check, |r| &r.check).clone(),
+            ..row.clone()
+        }
+    };
+    first.iter().map(combined).collect()
 }
 
 /// Tickets in the service's table: the 100,000 the `tickets` binary seeds by default
@@ -396,68 +311,55 @@ fn service_entries(service: &Service) -> Result<Vec<Entry<Meta>>, BoxError> {
     for limit in [SERVICE_MB_ROWS.min(service.tickets), service.tickets] {
         let expected = Arc::new(Service::expected(limit)?);
         let path = format!("/tickets?limit={limit}");
-        for now in [false, true] {
+        for (now, contestant) in [
+            (false, Contestant::ServiceBefore),
+            (true, Contestant::Service),
+        ] {
             let settings = if now {
                 chunkstream_tickets::Settings::default()
             } else {
                 Service::before()
             };
-            entries.push(Entry {
-                meta: Meta {
-                    workload: Workload::Tickets.name(),
-                    source: Source::Service,
-                    format: Framing::Array,
-                    path: Some(Path::Spawn),
-                    contestant: if now {
-                        Contestant::Service
-                    } else {
-                        Contestant::ServiceBefore
-                    },
-                    pool: Some(settings.pool),
-                    encoder: Some(settings.encoder),
-                    limit: Limit::ServiceBefore,
-                },
-                group: format!("service/{path}"),
-                is_limit: !now,
-                items: limit,
+            let meta = Meta {
+                workload: Workload::Tickets.name().to_owned(),
+                source: Source::Service,
                 format: Framing::Array,
-                expected: Arc::clone(&expected),
-                scenario: Box::new(Streaming(service.client(now, &path))),
-                stats: None,
-            });
+                path: Some(Path::Spawn),
+                contestant,
+                pool: Some(settings.pool),
+                encoder: Some(settings.encoder),
+                limit: Limit::ServiceBefore,
+                items: limit,
+                ..Meta::default()
+            };
+            let (group, expected) = (format!("service/{path}"), Arc::clone(&expected));
+            let scenario = Box::new(Streaming(service.client(now, &path)));
+            let mut entry = Entry::new(meta, group, limit, Framing::Array, expected, scenario);
+            entry.is_limit = !now;
+            entries.push(entry);
         }
     }
     Ok(entries)
 }
 
 /// Passes over the matrix's contestants (see [`Plan::passes`]). One: on this 2-core
-/// machine three passes made the headline ratio vary more from run to run (0.94 to
-/// 1.01 over three runs, against 0.991 to 0.996 over four single-pass runs), as each
-/// pass starts its contestant cold again with a third of the pairs.
+/// machine three passes made the headline ratio vary more from run to run, as each pass
+/// starts its contestant cold again with a third of the pairs.
 const COMPARE_PASSES: usize = 1;
 
-/// Slices of the Go bulk comparison before the matrix, and again after it.
-/// Many short slices rather than a few long ones: each is a fresh Go process, and Go's
-/// speed differs between processes more than within one, so the median settles with
-/// the number of processes sampled: with 30 on each side (and the warm-up) two runs
-/// agreed to 2% on an Intel machine of this kind.
+/// Slices of the Go bulk comparison before the matrix, and again after it (`--quick`:
+/// 2). Many short slices rather than a few long ones: each is a fresh Go process, and
+/// Go's speed differs between processes more than within one; with 30 on each side two
+/// runs agreed to 2%.
 const GO_SLICES_EACH_SIDE: usize = 30;
-/// The same with `--quick`.
-const GO_SLICES_EACH_SIDE_QUICK: usize = 2;
 
 /// Seconds of paired blocks in all the slices of one Go setting (one core, or every
-/// core). 3 s (0.1 s a slice) left the headline moving 3.6% between two runs on an AMD
-/// machine of this kind, whose speed varies within a process from one second to the
-/// next; the slices' warm-ups (400 ms each) cost more than the doubling.
+/// core): with 3 the headline moved 3.6% between two runs on an AMD machine.
 const GO_BULK_SECONDS: f64 = 6.0;
 
-/// Go's own streaming time on each fresh process before its slice is timed (see
-/// `GoBlocks::warm_up`): 100-300 ms of start-up here, so 400 ms. Slices of a few dozen
-/// milliseconds timed cold measured mostly that start-up, and its spread was most of
-/// the headline's run-to-run variation.
+/// Go's own streaming time on each fresh process before its slice is timed (`--quick`:
+/// 10 ms): its start-up takes 100-300 ms here, and slices timed cold measured mostly that.
 const GO_WARM_UP: Duration = Duration::from_millis(400);
-/// The same with `--quick`.
-const GO_WARM_UP_QUICK: Duration = Duration::from_millis(10);
 
 /// Slices (each on a fresh Go process) of every pool comparison with Go: enough that Go
 /// at its best (see `pool_ops`) is among them whatever share of the time it runs so.
@@ -473,7 +375,6 @@ struct GoSide {
     bulk: Schedule,
     /// Go against its own limit.
     side: Schedule,
-    /// A smoke run: two slices each side.
     quick: bool,
 }
 
@@ -481,17 +382,23 @@ impl GoSide {
     fn start(tickets: &'static [workload::Ticket], block: Duration, quick: bool) -> Self {
         let built =
             crate::harness::in_memory(DEFAULT_POOL, DEFAULT_FEATURES_ENCODER, Path::Item, tickets);
-        let bytes = serde_json::to_vec(tickets).map_or(0, |v| v.len() as u64);
-        let schedule = |seconds, min_pairs| Schedule {
-            block,
-            budget: Duration::from_secs_f64(if quick { 0.05 } else { seconds }),
-            min_pairs: if quick { 5 } else { min_pairs },
-            max_pairs: 5000,
+        let schedule = |seconds, min_pairs| {
+            let (seconds, min_pairs) = if quick {
+                (0.05, 5)
+            } else {
+                (seconds, min_pairs)
+            };
+            matrix::schedule(block, seconds, min_pairs)
+        };
+        let warm_up = if quick {
+            Duration::from_millis(10)
+        } else {
+            GO_WARM_UP
         };
         GoSide {
-            run: go_bench::GoRun::start(tickets, if quick { GO_WARM_UP_QUICK } else { GO_WARM_UP }),
+            run: go_bench::GoRun::start(tickets, warm_up),
             rust: Streaming(built.chunks),
-            bytes,
+            bytes: serde_json::to_vec(tickets).map_or(0, |v| v.len() as u64),
             bulk: schedule(GO_BULK_SECONDS / GO_SLICES_EACH_SIDE as f64, 9),
             side: schedule(2.0, 31),
             quick,
@@ -500,12 +407,7 @@ impl GoSide {
 
     /// Slices of the bulk alternation, each on a fresh Go process.
     fn slices(&mut self, rt: &tokio::runtime::Runtime) {
-        let slices = if self.quick {
-            GO_SLICES_EACH_SIDE_QUICK
-        } else {
-            GO_SLICES_EACH_SIDE
-        };
-        for _ in 0..slices {
+        for _ in 0..if self.quick { 2 } else { GO_SLICES_EACH_SIDE } {
             let mut first = Vec::new();
             let mut rust = matrix::block(rt, &mut self.rust, &mut first);
             self.run.bulk_slice(&mut rust, self.bytes, &self.bulk);
@@ -513,18 +415,9 @@ impl GoSide {
     }
 }
 
-fn row(meta: &Meta, items: u64, o: &Outcome) -> record::Compare {
+fn row(meta: &Meta, o: &Outcome) -> record::Compare {
     let (ratio, ratio_lo, ratio_hi) = record::columns(&o.ratio);
     record::Compare {
-        workload: meta.workload.to_owned(),
-        source: meta.source,
-        format: meta.format,
-        path: meta.path,
-        contestant: meta.contestant,
-        pool: meta.pool,
-        encoder: meta.encoder,
-        limit: meta.limit,
-        items,
         body_bytes: Num(o.body_bytes as f64),
         pairs: Num(o.pairs as f64),
         mb_per_s: Num(o.bytes_per_sec / 1e6),
@@ -539,18 +432,7 @@ fn row(meta: &Meta, items: u64, o: &Outcome) -> record::Compare {
         first_chunk_us: Num(o.first_chunk.as_secs_f64() * 1e6),
         hit_rate: Num(o.hit_rate),
         check: record::check(&o.check),
-    }
-}
-
-/// The row of a contestant that was not run, saying why in its `check` column.
-fn not_run_row(meta: &Meta, items: u64, why: &str) -> record::Compare {
-    record::Compare {
-        body_bytes: Num::default(),
-        pairs: Num::default(),
-        chunks_per_request: Num::default(),
-        first_chunk_us: Num::default(),
-        check: format!("not run ({why})"),
-        ..row(meta, items, &Outcome::default())
+        ..meta.clone()
     }
 }
 
@@ -622,11 +504,6 @@ fn peer_limit(source: Source) -> Limit {
     }
 }
 
-/// The ratio group of a workload and a limit.
-fn group(workload: &str, limit: Limit) -> String {
-    format!("{workload}/{}", limit.name())
-}
-
 /// What the rows of one workload share.
 struct Rows {
     workload: &'static str,
@@ -645,16 +522,12 @@ impl Rows {
 
     /// An entry of these rows, in the group of its limit.
     fn entry(&self, meta: Meta, scenario: Box<dyn Scenario>) -> Entry<Meta> {
-        Entry {
-            format: meta.format,
-            group: group(self.workload, meta.limit),
-            meta,
-            is_limit: false,
-            items: self.items,
-            expected: Arc::clone(&self.expected),
-            scenario,
-            stats: None,
-        }
+        let (group, format) = (
+            format!("{}/{}", self.workload, meta.limit.name()),
+            meta.format,
+        );
+        let expected = Arc::clone(&self.expected);
+        Entry::new(meta, group, self.items, format, expected, scenario)
     }
 
     /// The report's description of `who` from `source`, with its limit: the HTTP
@@ -676,7 +549,7 @@ impl Rows {
             Limit::Encoder(encoder.unwrap_or(DEFAULT_ENCODER))
         };
         Meta {
-            workload: self.workload,
+            workload: self.workload.to_owned(),
             source,
             format,
             path,
@@ -684,17 +557,39 @@ impl Rows {
             pool,
             encoder,
             limit,
+            items: self.items,
+            ..Meta::default()
         }
+    }
+
+    /// A limit from `source` with `encoder`: the reference of `limit`'s group
+    /// (`is_limit`), or `contestant` measured against the serde_json limit.
+    fn limit(
+        &self,
+        source: Source,
+        encoder: EncoderKind,
+        (limit, contestant): (Limit, Contestant),
+        is_limit: bool,
+        scenario: Box<dyn Scenario>,
+    ) -> Entry<Meta> {
+        let mut meta = self.meta(source, Who::Peer(PeerKind::Naive));
+        (meta.contestant, meta.limit) = if is_limit {
+            (Contestant::Limit, limit)
+        } else {
+            (contestant, Limit::Encoder(DEFAULT_ENCODER))
+        };
+        meta.encoder = Some(encoder);
+        let mut entry = self.entry(meta, scenario);
+        entry.is_limit = is_limit;
+        entry
     }
 }
 
-/// A contestant that could not run (its source is missing), and why.
+/// A contestant that could not run (its source is missing): its row, saying why, goes
+/// before the entry with index `at`.
 struct NotRun {
-    /// Its row goes before the entry with this index.
     at: usize,
-    meta: Meta,
-    why: String,
-    items: u64,
+    row: record::Compare,
 }
 
 #[derive(Default)]
@@ -727,45 +622,43 @@ impl Matrix {
         self.source(&rows, Source::Memory, memory);
         // A tokio channel fed by a producer task.
         self.source(&rows, Source::Channel, move || sources::channel(items));
-        // Over HTTP: served from memory by axum, read by the lab's client, against the HTTP
-        // limit (the whole body encoded up front, served as one `Bytes`), which is
-        // itself measured against the serde_json limit.
+        // Over HTTP (served from memory by axum, read by the lab's client), against the
+        // HTTP limit: the whole body encoded up front, served as one `Bytes`, itself
+        // measured against the serde_json limit. An HTTP entry's scenario is a
+        // placeholder until its server runs.
+        let unserved = || Box::new(scenario::Limit::new(items));
         let body = bytes::Bytes::from(serde_json::to_vec(items)?);
         for is_limit in [true, false] {
-            let mut meta = rows.meta(Source::Http, Who::Peer(PeerKind::Naive));
-            (meta.contestant, meta.limit) = if is_limit {
-                (Contestant::Limit, Limit::Http)
-            } else {
-                (Contestant::HttpLimit, Limit::Encoder(DEFAULT_ENCODER))
-            };
-            meta.encoder = Some(DEFAULT_ENCODER);
-            let mut entry = rows.entry(meta, Box::new(scenario::Limit::new(items)));
-            entry.is_limit = is_limit;
+            let kind = (Limit::Http, Contestant::HttpLimit);
+            let entry = rows.limit(Source::Http, DEFAULT_ENCODER, kind, is_limit, unserved());
             self.serve(entry, sources::fixed_body(body.clone()), true);
         }
         for (source, who) in contestants(Source::Http) {
-            let meta = rows.meta(source, who);
-            let entry = rows.entry(meta, Box::new(scenario::Limit::new(items)));
+            let entry = rows.entry(rows.meta(source, who), unserved());
             self.serve_http(entry, who, memory);
         }
         // Every chunkstream HTTP row again, paired with axum-streams served by the same
         // server. The HTTP limit runs in one of two modes (about 4 or 8 GB/s for large
         // items here) from one row to the next, and a row's ratio to it moves with the
-        // mode, so a chunkstream row and a peer row compared through their ratios to it
-        // may not be like for like; paired block by block, both sides see one mode.
+        // mode; paired block by block, both sides see one mode.
         for source in [Source::Http, Source::HttpNagle] {
             let limit = peer_limit(source);
-            let meta = rows.meta(source, Who::Peer(HTTP_PEER)).against(limit);
-            let mut reference = rows.entry(meta, Box::new(scenario::Limit::new(items)));
+            let meta = Meta {
+                limit,
+                ..rows.meta(source, Who::Peer(HTTP_PEER))
+            };
+            let mut reference = rows.entry(meta, unserved());
             reference.is_limit = true;
             self.serve_http(reference, Who::Peer(HTTP_PEER), memory);
             let ours = contestants(Source::Http)
                 .into_iter()
                 .filter(|&(s, who)| s == source && matches!(who, Who::Chunkstream(..)));
             for (source, who) in ours {
-                let meta = rows.meta(source, who).against(limit);
-                let entry = rows.entry(meta, Box::new(scenario::Limit::new(items)));
-                self.serve_http(entry, who, memory);
+                let meta = Meta {
+                    limit,
+                    ..rows.meta(source, who)
+                };
+                self.serve_http(rows.entry(meta, unserved()), who, memory);
             }
         }
         Ok(())
@@ -793,6 +686,13 @@ impl Matrix {
         self.serve(entry, body, nodelay);
     }
 
+    /// An HTTP contestant, served by the server with `TCP_NODELAY` or the one without.
+    fn serve(&mut self, entry: Entry<Meta>, body: BodyFactory, nodelay: bool) {
+        let route = format!("{}/{}", entry.meta.workload, self.http.len());
+        self.routes[usize::from(!nodelay)].insert(route.clone(), body);
+        self.http.push((entry, route, nodelay));
+    }
+
     /// The one-download target's rows: the tickets over HTTP on its paths, each paired
     /// block by block with the serde_json limit itself (added here too) rather than read
     /// through the HTTP limit, whose mode moved that product by up to 19% from one run to
@@ -800,26 +700,24 @@ impl Matrix {
     fn add_one_download(&mut self, tickets: &'static [workload::Ticket]) -> Result<(), BoxError> {
         let rows = Rows::new(Workload::Tickets.name(), tickets)?;
         self.limit(&rows, tickets, DEFAULT_ENCODER, true);
-        let memory = move || peers::memory(tickets);
         for (path, encoder) in ONE_DOWNLOAD {
             let who = Who::Chunkstream(DEFAULT_POOL, encoder, Json::Array, path);
-            let meta = rows
-                .meta(Source::Http, who)
-                .against(Limit::Encoder(DEFAULT_ENCODER));
+            let meta = Meta {
+                limit: Limit::Encoder(DEFAULT_ENCODER),
+                ..rows.meta(Source::Http, who)
+            };
             let entry = rows.entry(meta, Box::new(scenario::Limit::new(tickets)));
-            self.serve_http(entry, who, memory);
+            self.serve_http(entry, who, move || peers::memory(tickets));
         }
         Ok(())
     }
 
     /// The formats' rows on `tickets` from memory, in the report's order
-    /// ([`formats::FORMATS`]): each format's limit, chunkstream in it (default pool and
-    /// encoder, direct path), and its peers ([`peers::FORMAT_PEERS`]), each against the
-    /// format's limit.
+    /// ([`formats::FORMATS`]): each format's limit, chunkstream in it (default pool, the
+    /// default features' encoder, direct path), and its peers ([`peers::FORMAT_PEERS`]),
+    /// each against the format's limit.
     fn add_formats(&mut self, tickets: &'static [workload::Ticket]) -> Result<(), BoxError> {
         let rows = Rows::new(Workload::Tickets.name(), tickets)?;
-        // The encoder of the default features: the one a service streams with (and its
-        // library in the limits of the JSON-carrying formats).
         let encoder = DEFAULT_FEATURES_ENCODER;
         let ours = Who::Chunkstream(DEFAULT_POOL, encoder, Json::Array, Path::Item);
         for framing in formats::FORMATS {
@@ -848,7 +746,10 @@ impl Matrix {
                 .filter(|p| p.framing() == framing)
             {
                 let factory = peer.factory(move || peers::memory(tickets));
-                let meta = rows.meta(Source::Memory, Who::Peer(peer)).against(limit);
+                let meta = Meta {
+                    limit,
+                    ..rows.meta(Source::Memory, Who::Peer(peer))
+                };
                 let mut entry = rows.entry(meta, Box::new(Streaming(factory)));
                 // axum-streams' envelope has no fields after the array.
                 entry.expected = Arc::new(formats::reference(framing, tickets, false)?);
@@ -856,13 +757,6 @@ impl Matrix {
             }
         }
         Ok(())
-    }
-
-    /// An HTTP contestant, served by the server with `TCP_NODELAY` or the one without.
-    fn serve(&mut self, entry: Entry<Meta>, body: BodyFactory, nodelay: bool) {
-        let route = format!("{}/{}", entry.meta.workload, self.http.len());
-        self.routes[usize::from(!nodelay)].insert(route.clone(), body);
-        self.http.push((entry, route, nodelay));
     }
 
     /// The contestants of `source` (`make` makes one request's items).
@@ -889,28 +783,15 @@ impl Matrix {
         }
     }
 
-    /// `encoder`'s limit on `items`: the reference of its group, or (not `is_limit`) a
-    /// contestant measured against serde_json's limit.
-    fn limit<T: Serialize + Send + Sync + 'static>(
-        &mut self,
-        rows: &Rows,
-        items: &'static [T],
-        encoder: EncoderKind,
-        is_limit: bool,
-    ) {
-        let mut meta = rows.meta(Source::Memory, Who::Peer(PeerKind::Naive));
-        (meta.contestant, meta.limit) = if is_limit {
-            (Contestant::Limit, Limit::Encoder(encoder))
-        } else {
-            (
-                Contestant::EncoderLimit(encoder),
-                Limit::Encoder(DEFAULT_ENCODER),
-            )
-        };
-        meta.encoder = Some(encoder);
+    /// `encoder`'s limit on `items` from memory: the reference of its group, or (not
+    /// `is_limit`) a contestant measured against serde_json's limit.
+    fn limit<T>(&mut self, rows: &Rows, items: &'static [T], encoder: EncoderKind, is_limit: bool)
+    where
+        T: Serialize + Send + Sync + 'static,
+    {
+        let kind = (Limit::Encoder(encoder), Contestant::EncoderLimit(encoder));
         let scenario = Box::new(scenario::Limit::with_encoder(items, encoder));
-        let mut entry = rows.entry(meta, scenario);
-        entry.is_limit = is_limit;
+        let entry = rows.limit(Source::Memory, encoder, kind, is_limit, scenario);
         self.entries.push(entry);
     }
 
@@ -939,12 +820,12 @@ impl Matrix {
             expected: Arc::default(),
         };
         for (source, who) in contestants(source) {
-            self.not_run.push(NotRun {
-                at: self.entries.len(),
-                meta: rows.meta(source, who),
-                why: why.to_owned(),
-                items: rows.items,
-            });
+            let row = Meta {
+                check: format!("not run ({why})"),
+                ..rows.meta(source, who)
+            };
+            let at = self.entries.len();
+            self.not_run.push(NotRun { at, row });
         }
     }
 
@@ -955,18 +836,16 @@ impl Matrix {
         let mut not_run = self.not_run.iter().peekable();
         for (i, (entry, outcome)) in self.entries.iter().zip(outcomes).enumerate() {
             while let Some(n) = not_run.next_if(|n| n.at <= i) {
-                table.push(not_run_row(&n.meta, n.items, &n.why));
+                table.push(n.row.clone());
             }
-            table.push(row(&entry.meta, entry.items, outcome));
+            table.push(row(&entry.meta, outcome));
         }
-        for n in not_run {
-            table.push(not_run_row(&n.meta, n.items, &n.why));
-        }
+        table.extend(not_run.map(|n| n.row.clone()));
         table
     }
 
-    /// Starts the HTTP servers and measures every entry as `options` say: the rows of
-    /// `compare.csv` and the noise of the run.
+    /// Starts the HTTP servers, adds the HTTP contestants, and measures every entry as
+    /// `options` say: the rows of `compare.csv` and the noise of the run.
     fn measure(
         &mut self,
         rt: &tokio::runtime::Runtime,
@@ -977,27 +856,26 @@ impl Matrix {
         let [routes, nagle_routes] = std::mem::take(&mut self.routes);
         let server = Server::start(routes, true)?;
         let nagle = Server::start(nagle_routes, false)?;
-        self.connect(&server, &nagle);
+        for (mut entry, route, nodelay) in self.http.drain(..) {
+            let server = if nodelay { &server } else { &nagle };
+            entry.scenario = Box::new(Streaming(server.client(&route)));
+            self.entries.push(entry);
+        }
         let block = options.block();
         let budget = options
             .budget
             .unwrap_or(if quick { 3.0 } else { MATRIX_SECONDS });
         let contestants = self.entries.iter().filter(|e| !e.is_limit).count();
+        let seconds = budget / contestants.max(1) as f64;
         let plan = Plan {
-            schedule: Schedule {
-                block,
-                budget: Duration::from_secs_f64(budget / contestants.max(1) as f64),
-                min_pairs: if quick { 5 } else { 21 },
-                max_pairs: 5000,
-            },
+            schedule: matrix::schedule(block, seconds, if quick { 5 } else { 21 }),
             alloc_requests: if quick { 2 } else { 5 },
             passes: if quick { 1 } else { COMPARE_PASSES },
         };
         eprintln!(
             "compare: {contestants} contestants, each alternating with its limit in {:.1} ms \
-             blocks for {:.2} s ({} build)",
+             blocks for {seconds:.2} s ({} build)",
             block.as_secs_f64() * 1e3,
-            plan.schedule.budget.as_secs_f64(),
             env.get("profile")
         );
         let outcomes = matrix::run(rt, &mut self.entries, plan, "compare");
@@ -1009,16 +887,21 @@ impl Matrix {
         );
         Ok((self.table(&outcomes), matrix::noise(&outcomes)))
     }
+}
 
-    /// Adds the HTTP contestants, reading from `server` (or `nagle`, the server without
-    /// `TCP_NODELAY`).
-    fn connect(&mut self, server: &Server, nagle: &Server) {
-        for (mut entry, route, nodelay) in self.http.drain(..) {
-            let server = if nodelay { server } else { nagle };
-            entry.scenario = Box::new(Streaming(server.client(&route)));
-            self.entries.push(entry);
-        }
-    }
+/// Runs `command` (`compare::run` or `tune::run`) quickly on 300 mixed items, for the
+/// tests of `--items`: the rows of its `{stem}.csv` and its `{stem}.md`.
+#[cfg(test)]
+pub(crate) fn on_mixed_items<T: serde::de::DeserializeOwned>(
+    command: fn(&Options, &Environment, &FsPath) -> Result<(), BoxError>,
+    stem: &str,
+) -> Result<(Vec<T>, String), BoxError> {
+    let out = super::run_on_mixed(300, command)?;
+    let rows = record::read(&out.path().join(format!("{stem}.csv")))?.ok_or("no rows")?;
+    Ok((
+        rows,
+        std::fs::read_to_string(out.path().join(format!("{stem}.md")))?,
+    ))
 }
 
 #[cfg(test)]
@@ -1029,21 +912,15 @@ mod tests {
     /// those items, checked against them, and the report saying how they were held.
     #[test]
     fn compare_items_runs_the_matrix_on_the_users_items() -> Result<(), BoxError> {
-        let out = crate::cmd::run_on_mixed(400, run)?;
-        let rows: Vec<record::Compare> =
-            record::read(&out.path().join("compare.csv"))?.ok_or("no compare.csv")?;
+        let (rows, md) = on_mixed_items::<record::Compare>(run, "compare")?;
         let memory = rows.iter().filter(|r| r.source == Source::Memory).count();
-        assert_eq!(
-            memory,
-            2 * ENCODERS.len() - 1 + contestants(Source::Memory).len()
-        );
-        assert!(rows.iter().all(|r| r.workload == items::WORKLOAD));
+        let limits = 2 * ENCODERS.len() - 1;
+        assert_eq!(memory, limits + contestants(Source::Memory).len());
         for r in &rows {
-            assert!(r.is_ok(), "{r:?}");
-            assert!(r.pairs.0 >= 1.0 && r.ratio.0 > 0.0, "{r:?}");
+            assert_eq!(r.workload, items::WORKLOAD);
+            assert!(r.is_ok() && r.pairs.0 >= 1.0 && r.ratio.0 > 0.0, "{r:?}");
         }
-        let md = std::fs::read_to_string(out.path().join("compare.md"))?;
-        assert!(md.contains("**Items**: 400 items from"), "{md}");
+        assert!(md.contains("**Items**: 300 items from"), "{md}");
         assert!(
             md.contains("`serde_json::Value`") && md.contains("## items"),
             "{md}"
@@ -1064,12 +941,8 @@ mod tests {
         let tickets = workload::leak(workload::tickets(10));
         let mut matrix = with_limit(tickets)?;
         matrix.not_run(Source::Postgres, tickets, "DATABASE_URL is not set");
-        matrix.limit(
-            &Rows::new(Workload::Tickets.name(), tickets)?,
-            tickets,
-            EncoderKind::SonicRs,
-            true,
-        );
+        let rows = Rows::new(Workload::Tickets.name(), tickets)?;
+        matrix.limit(&rows, tickets, EncoderKind::SonicRs, true);
         let table = matrix.table(&[Outcome::default(), Outcome::default()]);
         let sources: Vec<Source> = table.iter().map(|r| r.source).collect();
         let n = POOLS.len() + PEERS.len();
@@ -1106,20 +979,17 @@ mod tests {
             eprintln!("skipped: {why} (the compare rows of PostgreSQL not measured)");
             return Ok(());
         }
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()?;
+        let rt = matrix::runtime()?;
         let tickets = workload::leak(workload::tickets(200));
         let pg = rt.block_on(Postgres::from_env(tickets, "test_compare"))?;
         let mut matrix = with_limit(tickets)?;
         matrix.add_database(Source::Postgres, tickets, move || pg.rows())?;
+        let schedule = Schedule {
+            max_pairs: 50,
+            ..matrix::schedule(Duration::from_millis(1), 0.02, 3)
+        };
         let plan = Plan {
-            schedule: Schedule {
-                block: Duration::from_millis(1),
-                budget: Duration::from_millis(20),
-                min_pairs: 3,
-                max_pairs: 50,
-            },
+            schedule,
             alloc_requests: 1,
             passes: 2,
         };

@@ -1,8 +1,6 @@
 //! Paired measurement of contestants against their group's limit: every contestant is
-//! checked against the reference, warmed up and its allocations counted (untimed), then
-//! contestants are timed one after another, each in its own tight alternation with its
-//! limit ([`paired`]): one ratio per pair, the median with a bootstrap
-//! 95% interval.
+//! checked, warmed up and its allocations counted (untimed), then timed in its own
+//! alternation with its limit ([`paired`]): the median ratio with a bootstrap interval.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -39,12 +37,26 @@ pub(crate) struct Entry<M> {
     pub(crate) stats: Option<StatsFn>,
 }
 
-impl<M: std::fmt::Debug> std::fmt::Debug for Entry<M> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Entry")
-            .field("meta", &self.meta)
-            .field("group", &self.group)
-            .finish_non_exhaustive()
+impl<M> Entry<M> {
+    /// A contestant (not a limit) without pool counters.
+    pub(crate) fn new(
+        meta: M,
+        group: String,
+        items: u64,
+        format: Framing,
+        expected: Arc<serde_json::Value>,
+        scenario: Box<dyn Scenario>,
+    ) -> Self {
+        Entry {
+            meta,
+            group,
+            is_limit: false,
+            items,
+            format,
+            expected,
+            scenario,
+            stats: None,
+        }
     }
 }
 
@@ -53,30 +65,39 @@ impl<M: std::fmt::Debug> std::fmt::Debug for Entry<M> {
 pub(crate) struct Outcome {
     /// `Ok` when the body matched the reference; else why not (then nothing was timed).
     pub(crate) check: Result<(), String>,
-    /// Pairs of blocks timed (contestant blocks; for a limit, all its blocks).
+    /// Pairs of blocks timed (contestant blocks; for a limit, all its blocks) and
+    /// requests per block.
     pub(crate) pairs: usize,
-    /// Requests per contestant block.
     pub(crate) reps: u64,
-    /// Median body bytes per second over blocks.
+    /// Median body bytes and items per second over blocks.
     pub(crate) bytes_per_sec: f64,
-    /// Median items per second.
     pub(crate) items_per_sec: f64,
     /// This entry's throughput over its group limit's, per pair: median and 95% interval.
     pub(crate) ratio: Estimate,
     /// The limit's block-to-block variation during this entry's alternation.
     pub(crate) limit_variation: f64,
-    /// Bytes of one body.
+    /// Bytes of one body and chunks per request.
     pub(crate) body_bytes: u64,
-    /// Chunks per request.
     pub(crate) chunks: u64,
     /// Median time to the first chunk.
     pub(crate) first_chunk: Duration,
-    /// Allocations per request (counting allocator, untimed pass).
+    /// Allocations and bytes allocated per request (counting allocator, untimed pass),
+    /// and the pool's hit rate over the timed requests (NaN without a pool).
     pub(crate) allocs: f64,
-    /// Bytes allocated per request.
     pub(crate) alloc_bytes: f64,
-    /// Pool hit rate over the timed requests (NaN without a pool).
     pub(crate) hit_rate: f64,
+}
+
+impl Outcome {
+    /// Pairs, requests per block and speeds from `blocks` (seconds per request) of
+    /// `reps` requests of `items` items each.
+    fn timed(&mut self, blocks: &[f64], reps: Option<u64>, items: u64) {
+        let per_sec = ratio(1.0, median(blocks));
+        self.pairs = blocks.len();
+        self.reps = reps.unwrap_or(0);
+        self.bytes_per_sec = per_sec * self.body_bytes as f64;
+        self.items_per_sec = per_sec * items as f64;
+    }
 }
 
 impl Default for Outcome {
@@ -99,18 +120,6 @@ impl Default for Outcome {
     }
 }
 
-impl Outcome {
-    /// Pairs, requests per block and speeds from `blocks` (seconds per request) of
-    /// `reps` requests of `items` items each.
-    fn timed(&mut self, blocks: &[f64], reps: Option<u64>, items: u64) {
-        let per_sec = ratio(1.0, median(blocks));
-        self.pairs = blocks.len();
-        self.reps = reps.unwrap_or(0);
-        self.bytes_per_sec = per_sec * self.body_bytes as f64;
-        self.items_per_sec = per_sec * items as f64;
-    }
-}
-
 /// How long to measure.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Plan {
@@ -123,6 +132,29 @@ pub(crate) struct Plan {
     /// contestant's turn weighs on a part of its pairs, not all of them, and the
     /// interval (which resamples passes, then pairs) shows the spread between passes.
     pub(crate) passes: usize,
+}
+
+/// A schedule of `block`s for `seconds`, `min_pairs` at least and 5000 at most.
+pub(crate) fn schedule(block: Duration, seconds: f64, min_pairs: usize) -> Schedule {
+    Schedule {
+        block,
+        budget: Duration::from_secs_f64(seconds),
+        min_pairs,
+        max_pairs: 5000,
+    }
+}
+
+/// Bytes of JSON per request of a workload.
+pub(crate) fn request_bytes(quick: bool) -> usize {
+    if quick { 64 * 1024 } else { 1 << 20 }
+}
+
+/// The runtime contestants are measured on: the measuring thread's own (HTTP servers
+/// run on runtimes of their own).
+pub(crate) fn runtime() -> std::io::Result<Runtime> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
 }
 
 /// The median of the limits' block-to-block variations over `outcomes`: the noise
@@ -170,6 +202,21 @@ fn pair_mut<T>(items: &mut [T], a: usize, b: usize) -> (&mut T, &mut T) {
     }
 }
 
+/// What an entry's passes gathered.
+#[derive(Clone, Default)]
+struct Tally {
+    /// Requests per block, once calibrated.
+    reps: Option<u64>,
+    /// A contestant's alternations, one per pass.
+    runs: Vec<Series>,
+    /// A limit's blocks, over every contestant of its group.
+    blocks: Vec<f64>,
+    /// Time to the first chunk per block.
+    firsts: Vec<f64>,
+    /// Pool hits and takes over a contestant's own blocks.
+    pooled: Option<(u64, u64)>,
+}
+
 /// Measures `entries` on `rt` following `plan`, showing progress as `label`: every
 /// entry is checked and its allocations counted (untimed), then each contestant in
 /// turn alternates with its group's limit.
@@ -197,13 +244,7 @@ pub(crate) fn run<M>(
         min_pairs: plan.schedule.min_pairs.div_ceil(passes),
         ..plan.schedule
     };
-    let mut limit_blocks: Vec<Vec<f64>> = vec![Vec::new(); n];
-    let mut limit_reps: Vec<Option<u64>> = vec![None; n];
-    let mut own_reps: Vec<Option<u64>> = vec![None; n];
-    let mut runs: Vec<Vec<Series>> = vec![Vec::new(); n];
-    let mut firsts: Vec<Vec<f64>> = vec![Vec::new(); n];
-    // Pool hits and takes over each contestant's own passes.
-    let mut pooled: Vec<Option<(u64, u64)>> = vec![None; n];
+    let mut tallies = vec![Tally::default(); n];
     bar.set_length((n + passes * n) as u64);
     for pass in 0..passes {
         for i in 0..n {
@@ -218,74 +259,63 @@ pub(crate) fn run<M>(
                 outcomes[i].check = Err(format!("its limit failed: {:?}", outcomes[l].check));
                 continue;
             }
-            bar.set_message(format!(
-                "{} ({}, pass {})",
-                entries[i].group,
-                i + 1,
-                pass + 1
-            ));
+            let group = &entries[i].group;
+            bar.set_message(format!("{group} ({}, pass {})", i + 1, pass + 1));
             let (entry, limit) = pair_mut(entries, i, l);
+            let (mine, theirs) = pair_mut(&mut tallies, i, l);
             let before = entry.stats.as_ref().map(|s| s());
             let mut limit_first = Vec::new();
             let result = {
-                let mut mine = block(rt, &mut *entry.scenario, &mut firsts[i]);
-                let mut theirs = block(rt, &mut *limit.scenario, &mut limit_first);
+                let mut me = block(rt, &mut *entry.scenario, &mut mine.firsts);
+                let mut it = block(rt, &mut *limit.scenario, &mut limit_first);
                 (|| {
-                    let reps = match limit_reps[l] {
+                    let reps = match theirs.reps {
                         Some(reps) => reps,
-                        None => paired::calibrate(&mut theirs, schedule.block)?,
+                        None => paired::calibrate(&mut it, schedule.block)?,
                     };
-                    let own = match own_reps[i] {
+                    let own = match mine.reps {
                         Some(own) => own,
-                        None => paired::calibrate(&mut mine, schedule.block)?,
+                        None => paired::calibrate(&mut me, schedule.block)?,
                     };
-                    paired::alternate_with(&mut theirs, reps, &mut mine, own, &schedule)
+                    paired::alternate_with(&mut it, reps, &mut me, own, &schedule)
                 })()
             };
             if let (Some(stats), Some(before)) = (&entry.stats, before) {
                 let after = stats();
-                let (hits, taken) = pooled[i].get_or_insert((0, 0));
+                let (hits, taken) = mine.pooled.get_or_insert((0, 0));
                 *hits += after.hits - before.hits;
                 *taken += after.taken() - before.taken();
             }
             match result {
                 Ok(series) => {
-                    limit_reps[l] = Some(series.reference_reps);
-                    own_reps[i] = Some(series.contestant_reps);
-                    limit_blocks[l].extend_from_slice(&series.reference);
-                    runs[i].push(series);
+                    theirs.reps = Some(series.reference_reps);
+                    mine.reps = Some(series.contestant_reps);
+                    theirs.blocks.extend_from_slice(&series.reference);
+                    mine.runs.push(series);
                 }
                 Err(e) => outcomes[i].check = Err(format!("failed while timed: {e}")),
             }
         }
     }
-    for (i, passes) in runs.iter().enumerate() {
-        if passes.is_empty() || outcomes[i].check.is_err() {
-            continue;
-        }
-        let entry = &entries[i];
-        let outcome = &mut outcomes[i];
-        let contestant: Vec<f64> = passes.iter().flat_map(|s| s.contestant.clone()).collect();
-        outcome.timed(&contestant, own_reps[i], entry.items);
-        outcome.first_chunk = Duration::from_secs_f64(median(&firsts[i]).max(0.0));
-        let ratios: Vec<Vec<f64>> = passes.iter().map(Series::speed_ratios).collect();
-        outcome.ratio = Estimate::of_groups(&ratios);
-        let variations: Vec<f64> = passes.iter().map(Series::reference_variation).collect();
-        outcome.limit_variation = median(&variations);
-        outcome.hit_rate =
-            pooled[i].map_or(f64::NAN, |(hits, taken)| ratio(hits as f64, taken as f64));
-    }
     bar.finish_and_clear();
-
-    // The limits: their speed over every block they ran; ratio 1 by definition.
-    for (l, blocks) in limit_blocks.iter().enumerate() {
-        if !entries[l].is_limit || blocks.is_empty() {
-            continue;
+    for ((entry, outcome), t) in entries.iter().zip(&mut outcomes).zip(&tallies) {
+        if entry.is_limit && !t.blocks.is_empty() {
+            // A limit: its speed over every block it ran; ratio 1 by definition.
+            outcome.timed(&t.blocks, t.reps, entry.items);
+            outcome.ratio = Estimate::exact(1.0);
+            outcome.limit_variation = block_variation(&t.blocks);
+        } else if !t.runs.is_empty() && outcome.check.is_ok() {
+            let contestant: Vec<f64> = t.runs.iter().flat_map(|s| s.contestant.clone()).collect();
+            outcome.timed(&contestant, t.reps, entry.items);
+            outcome.first_chunk = Duration::from_secs_f64(median(&t.firsts).max(0.0));
+            let ratios: Vec<Vec<f64>> = t.runs.iter().map(Series::speed_ratios).collect();
+            outcome.ratio = Estimate::of_groups(&ratios);
+            let variations: Vec<f64> = t.runs.iter().map(Series::reference_variation).collect();
+            outcome.limit_variation = median(&variations);
+            outcome.hit_rate = t
+                .pooled
+                .map_or(f64::NAN, |(hits, taken)| ratio(hits as f64, taken as f64));
         }
-        let outcome = &mut outcomes[l];
-        outcome.timed(blocks, limit_reps[l], entries[l].items);
-        outcome.ratio = Estimate::exact(1.0);
-        outcome.limit_variation = block_variation(blocks);
     }
     outcomes
 }

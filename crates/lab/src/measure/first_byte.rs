@@ -15,11 +15,10 @@ use crate::harness::stats::Estimate;
 use crate::record::{self, Num};
 
 /// Streams 3 items, one per `period`, with `interval` as the flush interval, `requests`
-/// times, on the per-item path (`stream`) and the batch path (`stream_batch`, batches
-/// of the default 1000 items, so only the deadline can send the first item early); the
-/// delay is from the first item's production to the first chunk; the report gives its
-/// median with a bootstrap 95% interval. The pool (freelist)
-/// and encoder (serde_json) are named, not the feature-selected defaults.
+/// times, on the per-item path and the batch path (batches of the default 1000 items,
+/// so only the deadline can send the first item early), with the freelist pool and
+/// serde_json named (not the features' defaults): the delays from the first item's
+/// production to the first chunk.
 pub(crate) fn measure(
     rt: &Runtime,
     interval: Duration,

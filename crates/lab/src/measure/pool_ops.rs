@@ -1,20 +1,14 @@
 //! Pool get + put per strategy as a ratio to a same-run reference, in paired blocks:
-//! - one thread: get + put beside a fresh `Vec::with_capacity(buffer_size)` + drop (what
-//!   a pool replaces);
-//! - get here, put there: buffers taken on one thread and given back on another (what a
-//!   multi-thread runtime does), beside allocating here and freeing there;
-//! - two threads at once: both threads get + put on one shared pool, beside both
-//!   allocating at once;
-//! - and, when Go is there, the Go package's `sync.Pool` beside Go's own allocation,
-//!   and each strategy beside Go's `sync.Pool` (the figure for the Go claim of 8.37 ns).
-//!   Go's `sync.Pool` ran in two states on the Intel machines of earlier runs: about 13
-//!   ns per get + put, or about 18 for stretches of a second or more, changing between
-//!   processes and within one (chunkstream's side, timed in the same pairs, does not slow
-//!   down with it). So the
-//!   Go rows are measured in slices, each on a fresh Go process, and keep the slices
-//!   where Go ran within [`FAST_BAND`] of its fastest: the comparison is with Go at its
-//!   best, whichever share of slices that was, and says how many slices it kept.
+//! on one thread beside a fresh `Vec::with_capacity(buffer_size)` + drop (what a pool
+//! replaces); taken on one thread and given back on another (what a multi-thread runtime
+//! does) beside allocating here and freeing there; two threads at once on one shared
+//! pool beside both allocating; and, when Go is there, Go's `sync.Pool` beside Go's own
+//! allocation and each strategy beside Go's `sync.Pool` (the Go claim of 8.37 ns).
 //!
+//! Go's `sync.Pool` runs in two states on these machines (about 13 or 18 ns per get +
+//! put, changing between processes and within one), so the Go rows are measured in
+//! slices, each on a fresh Go process, and keep those within [`FAST_BAND`] of Go's
+//! fastest: the comparison is with Go at its best, and says how many slices it kept.
 //! Nothing here runs under the counting allocator (it is off while timing).
 
 use std::hint::black_box;
@@ -25,7 +19,8 @@ use std::time::{Duration, Instant};
 use chunkstream::{BoxError, BufferPool, PoolConfig};
 use chunkstream_benches::contestants::{POOLS, PoolKind, WithPool};
 
-use crate::harness::paired::{self, Block, Schedule, Series};
+use crate::go::reference::{GoBlocks, GoUnavailable};
+use crate::harness::paired::{self, Schedule, Series};
 use crate::harness::stats::{median, ratio};
 use crate::record::{self, Category, Num};
 
@@ -65,36 +60,33 @@ const HANDOFF: usize = 16;
 /// best. Go's two states differ by about 40%, the noise within one by a few per cent.
 pub(crate) const FAST_BAND: f64 = 0.10;
 
-/// The Go package's pool, as timed blocks (ns per op measured in Go).
+/// The Go package's pool: its block server, in slices of `schedule` (ns per op
+/// measured in Go), each on a fresh process.
+#[derive(Debug)]
 pub(crate) struct GoPool<'a> {
-    /// `iterations` sync.Pool Get + Put: ns per op.
-    pub(crate) pool: Box<dyn FnMut(u64) -> Result<f64, BoxError> + 'a>,
-    /// `iterations` fresh 50 KB slices: ns per op.
-    pub(crate) alloc: Box<dyn FnMut(u64) -> Result<f64, BoxError> + 'a>,
-    /// Replaces the Go process with a fresh one.
-    pub(crate) restart: Box<dyn FnMut() -> Result<(), BoxError> + 'a>,
-    /// Slices of each comparison with Go, each on a fresh process.
+    pub(crate) go: &'a mut GoBlocks,
     pub(crate) slices: usize,
-    /// The alternation of one slice.
     pub(crate) schedule: Schedule,
 }
 
 impl GoPool<'_> {
     /// `self.slices` alternations made by `pair`, each on a fresh Go process; keeps those
-    /// where Go (`go_time` of a slice: its median seconds per op) ran within
-    /// [`FAST_BAND`] of its fastest slice. Returns the kept slices and how many ran.
+    /// where Go (`go_time` of a slice) ran within [`FAST_BAND`] of its fastest slice.
+    /// Returns the kept slices and the `go_slices` cell saying how many were kept.
     fn fast_slices(
         &mut self,
-        mut pair: impl FnMut(&mut Self) -> Result<Series, BoxError>,
+        mut pair: impl FnMut(&mut GoBlocks, &Schedule) -> Result<Series, BoxError>,
         go_time: fn(&Series) -> f64,
-    ) -> Result<(Vec<Series>, usize), BoxError> {
+    ) -> Result<(Vec<Series>, String), BoxError> {
         let mut all = Vec::with_capacity(self.slices);
         for _ in 0..self.slices.max(1) {
-            (self.restart)()?;
-            all.push(pair(self)?);
+            self.go.restart(None)?;
+            all.push(pair(&mut *self.go, &self.schedule)?);
         }
         let ran = all.len();
-        Ok((fast_band(all, go_time), ran))
+        let kept = fast_band(all, go_time);
+        let note = format!("{} of {ran} at Go's best", kept.len());
+        Ok((kept, note))
     }
 }
 
@@ -109,12 +101,6 @@ fn fast_band(slices: Vec<Series>, go_time: fn(&Series) -> f64) -> Vec<Series> {
         .into_iter()
         .filter(|s| go_time(s) <= fastest * (1.0 + FAST_BAND))
         .collect()
-}
-
-impl std::fmt::Debug for GoPool<'_> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("GoPool")
-    }
 }
 
 /// `reps` get + put on this thread: seconds per op.
@@ -192,17 +178,13 @@ impl<T: Fn() -> Vec<u8> + Sync> Get for T {}
 trait Put: Fn(Vec<u8>) + Sync {}
 impl<T: Fn(Vec<u8>) + Sync> Put for T {}
 
-/// The cases: a row's `case`.
+/// The cases: a row's `case` (named in its [`Category`] impl).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub(crate) enum Shape {
-    /// One thread, get + put.
     #[default]
     OneThread,
-    /// Get on one thread, put on another.
     CrossThread,
-    /// Two threads at once on one pool.
     TwoThreads,
-    /// One thread, against Go's `sync.Pool`.
     AgainstGo,
 }
 
@@ -240,27 +222,19 @@ impl Category for Shape {
 
 /// One row of the table, from slices of alternations (each interval resamples the
 /// slices, then the pairs); `go_slices` says which slices of Go were kept.
-fn push(
-    table: &mut Vec<record::PoolOps>,
+fn row(
     (case, pool, reference): (Shape, Buffers, Buffers),
     slices: &[Series],
     hit_rate: f64,
     go_slices: String,
-) {
-    let ns = paired::over_slices(slices, |s| s.contestant.clone()).scale(1e9);
-    let reference_ns = paired::over_slices(slices, |s| s.reference.clone()).scale(1e9);
-    let cost = paired::over_slices(slices, Series::cost_ratios);
-    let pairs: usize = slices.iter().map(Series::pairs).sum();
-    let variation = median(
-        &slices
-            .iter()
-            .map(Series::reference_variation)
-            .collect::<Vec<_>>(),
-    );
-    let (ns_per_op, ns_lo, ns_hi) = record::columns(&ns);
-    let (reference_ns, reference_ns_lo, reference_ns_hi) = record::columns(&reference_ns);
-    let (ratio, ratio_lo, ratio_hi) = record::columns(&cost);
-    table.push(record::PoolOps {
+) -> record::PoolOps {
+    let over = |f: fn(&Series) -> Vec<f64>| paired::over_slices(slices, f);
+    let (ns_per_op, ns_lo, ns_hi) = record::columns(&over(|s| s.contestant.clone()).scale(1e9));
+    let (reference_ns, reference_ns_lo, reference_ns_hi) =
+        record::columns(&over(|s| s.reference.clone()).scale(1e9));
+    let (ratio, ratio_lo, ratio_hi) = record::columns(&over(Series::cost_ratios));
+    let variations: Vec<f64> = slices.iter().map(Series::reference_variation).collect();
+    record::PoolOps {
         case,
         pool,
         reference,
@@ -273,11 +247,11 @@ fn push(
         ratio,
         ratio_lo,
         ratio_hi,
-        pairs,
+        pairs: slices.iter().map(Series::pairs).sum(),
         hit_rate: Num(hit_rate),
-        reference_variation: Num(variation),
+        reference_variation: Num(median(&variations)),
         go_slices,
-    });
+    }
 }
 
 /// Measures every strategy in every case (and against Go when `go` is given).
@@ -319,14 +293,11 @@ pub(crate) fn measure(
             }
             if let Some(go) = self.go {
                 let mut mine = |reps: u64| Ok(Shape::AgainstGo.time(&get, &put, reps));
-                let pair = |go: &mut GoPool<'_>| {
-                    let schedule = go.schedule;
-                    let mut theirs: Box<Block<'_>> =
-                        Box::new(|reps: u64| Ok((go.pool)(reps)? * 1e-9));
-                    paired::alternate(&mut *theirs, &mut mine, &schedule)
+                let pair = |go: &mut GoBlocks, schedule: &Schedule| {
+                    let mut theirs = |reps| seconds(go.pool_block(reps));
+                    paired::alternate(&mut theirs, &mut mine, schedule)
                 };
-                let (kept, ran) = go.fast_slices(pair, |s| median(&s.reference))?;
-                let note = kept_note(kept.len(), ran);
+                let (kept, note) = go.fast_slices(pair, |s| median(&s.reference))?;
                 rows.push((Shape::AgainstGo, Buffers::GoPool, kept, f64::NAN, note));
             }
             Ok(rows)
@@ -344,29 +315,27 @@ pub(crate) fn measure(
         )?;
         for (case, reference, slices, hit_rate, note) in rows {
             let names = (case, Buffers::Pool(kind), reference);
-            push(&mut table, names, &slices, hit_rate, note);
+            table.push(row(names, &slices, hit_rate, note));
         }
     }
     if let Some(go) = go.as_mut() {
-        let pair = |go: &mut GoPool<'_>| {
-            let schedule = go.schedule;
+        let pair = |go: &mut GoBlocks, schedule: &Schedule| {
             // Both closures call into the one Go process, in turn.
             let go = std::cell::RefCell::new(go);
-            let mut alloc = |reps: u64| Ok((go.borrow_mut().alloc)(reps)? * 1e-9);
-            let mut pool = |reps: u64| Ok((go.borrow_mut().pool)(reps)? * 1e-9);
-            paired::alternate(&mut alloc, &mut pool, &schedule)
+            let mut alloc = |reps| seconds(go.borrow_mut().alloc_block(reps));
+            let mut pool = |reps| seconds(go.borrow_mut().pool_block(reps));
+            paired::alternate(&mut alloc, &mut pool, schedule)
         };
-        let (kept, ran) = go.fast_slices(pair, |s| median(&s.contestant))?;
+        let (kept, note) = go.fast_slices(pair, |s| median(&s.contestant))?;
         let names = (Shape::OneThread, Buffers::GoPool, Buffers::GoFresh);
-        let note = kept_note(kept.len(), ran);
-        push(&mut table, names, &kept, f64::NAN, note);
+        table.push(row(names, &kept, f64::NAN, note));
     }
     Ok(table)
 }
 
-/// The `go_slices` cell: how many slices of Go ran at its best.
-fn kept_note(kept: usize, ran: usize) -> String {
-    format!("{kept} of {ran} at Go's best")
+/// Go's nanoseconds per op, in seconds.
+fn seconds(ns: Result<f64, GoUnavailable>) -> Result<f64, BoxError> {
+    Ok(ns? * 1e-9)
 }
 
 #[cfg(test)]
