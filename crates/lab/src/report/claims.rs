@@ -1,10 +1,10 @@
 //! The Go package's claims and the design's targets, each beside what the lab measured
-//! (read from the CSVs), with its interval and a verdict. Pure functions of the tables:
-//! the Go package's published figures are the only numbers written here.
+//! (read from the CSVs) with its 95% interval and a verdict. Go's published figures are
+//! the only numbers written here.
 //!
-//! The verdict rule: a target is met, or a claim holds, only when the whole 95%
-//! interval is on the right side of the threshold; missed or refuted only when the
-//! whole interval is on the wrong side; otherwise `inconclusive`, with the interval.
+//! The verdict rule: a target is met, or a claim holds, only when the whole interval is
+//! on the right side of the threshold; missed or refuted only when the whole interval is
+//! on the wrong side; otherwise `inconclusive`, with the interval.
 
 use chunkstream_benches::contestants::{EncoderKind, PoolKind};
 use chunkstream_benches::peers::PeerKind;
@@ -16,39 +16,43 @@ use crate::harness::stats::{Estimate, Side, side};
 use crate::measure::pool_ops::{Buffers, Shape};
 use crate::record::{self, Category, Cell, Contestant, GoFigure, Limit, Source, fmt_num};
 
-/// The Go package's buffer size, KiB ("50 KB").
+// The Go package's settings ("50 KB" buffers, 32 KB chunks, batches of 1000) and its
+// published figures: pool ns per get + put, KB allocated per request without and with
+// its pool, and the saving.
 pub(crate) const GO_BUFFER_KIB: f64 = 50.0;
-/// The Go package's chunk threshold, KiB.
 pub(crate) const GO_THRESHOLD_KIB: f64 = 32.0;
-/// The Go package's batch size.
 pub(crate) const GO_BATCH: f64 = 1000.0;
-/// Pool get + put at most this share of the reference's (Go's `sync.Pool` on one
-/// thread; a fresh `Vec` across threads).
-const POOL_TARGET: f64 = 0.5;
+const GO_POOL_NS: f64 = 8.37;
+const GO_BYTES_BEFORE_KB: f64 = 111.0;
+const GO_BYTES_AFTER_KB: f64 = 54.0;
+const GO_SAVING: f64 = 0.51;
 
-/// The Go package's published pool overhead, ns per get + put.
-pub(crate) const GO_POOL_NS: f64 = 8.37;
-/// The Go package's published bytes allocated per request without its pool, KB.
-pub(crate) const GO_BYTES_BEFORE_KB: f64 = 111.0;
-/// ... and with it.
-pub(crate) const GO_BYTES_AFTER_KB: f64 = 54.0;
-/// The Go package's published saving.
-pub(crate) const GO_SAVING: f64 = 0.51;
+/// A setting is "within tolerance" of the optimum when the best throughput reachable
+/// with it is at most this fraction below the optimum's.
+pub(crate) const TOLERANCE: f64 = 0.03;
+
+// The design's targets: chunkstream's bulk throughput over the Go package's; the
+// tickets service's ~1 MB response over the service before it set `TCP_NODELAY`; one
+// HTTP download over the serde_json limit; the end-to-end path over the limit; CSV and
+// the envelope over axum-streams' (the ratio of their ratios to the format's limit);
+// pool get + put over the reference's (Go's `sync.Pool`, or a fresh `Vec`).
+const GO_SPEEDUP_TARGET: f64 = 5.0;
+const SERVICE_TARGET: f64 = 10.0;
+const HTTP_TARGET: f64 = 0.9;
+const LIMIT_TARGET: f64 = 0.95;
+const FORMAT_PEER_TARGET: f64 = 2.0;
+const POOL_TARGET: f64 = 0.5;
 
 /// A setting of the Go package's that the sweep varies.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Knob {
     /// Its column in `tuning.csv`.
     pub(crate) column: &'static str,
-    /// Its name in words.
     pub(crate) name: &'static str,
-    /// Its unit.
     pub(crate) unit: &'static str,
-    /// The Go package's setting as it publishes it.
+    /// The Go package's setting as it publishes it, and in `unit`.
     pub(crate) published: &'static str,
-    /// The Go package's setting, in `unit`.
     pub(crate) go: f64,
-    /// Its value in a row.
     pub(crate) value: fn(&record::Tuning) -> usize,
 }
 
@@ -80,87 +84,74 @@ pub(crate) const KNOBS: [Knob; 3] = [
     },
 ];
 
-/// A setting is "within tolerance" of the optimum when the best throughput reachable
-/// with it is at most this fraction below the optimum's.
-pub(crate) const TOLERANCE: f64 = 0.03;
-
-/// The design's target for chunkstream's bulk throughput over the Go package's.
-pub(crate) const GO_SPEEDUP_TARGET: f64 = 5.0;
-/// The target for the tickets service's ~1 MB response over the service before it set
-/// `TCP_NODELAY`, as one client sees it.
-pub(crate) const SERVICE_TARGET: f64 = 10.0;
-/// The target for one download of tickets over loopback HTTP, over the serde_json limit.
-pub(crate) const HTTP_TARGET: f64 = 0.9;
-/// The design's target for the end-to-end path over the limit.
-pub(crate) const LIMIT_TARGET: f64 = 0.95;
-/// The target for CSV and the envelope over axum-streams' (ratio of the two ratios to
-/// the format's limit).
-pub(crate) const FORMAT_PEER_TARGET: f64 = 2.0;
-
-/// The tables the verdicts are computed from (each may be missing: not measured);
-/// `compare.md` shows those measured beside `compare.csv`.
+/// The tables the verdicts are computed from (`None`: not measured); `tuning` is
+/// `tuning_confirm.csv` (or `tuning.csv`), `parallel` and `database` the paired rows.
 #[derive(Clone, Copy, Debug, Default)]
 pub(crate) struct Inputs<'a> {
     pub(crate) compare: Option<&'a [record::Compare]>,
     pub(crate) pool_ops: Option<&'a [record::PoolOps]>,
     pub(crate) steady: Option<&'a [record::Steady]>,
-    /// `tuning_confirm.csv` (or `tuning.csv`).
     pub(crate) tuning: Option<&'a [record::Tuning]>,
     pub(crate) soak: Option<&'a [record::Soak]>,
     pub(crate) first_byte: Option<&'a [record::FirstByte]>,
     pub(crate) go: Option<&'a [record::Go]>,
     pub(crate) mixed: Option<&'a [record::Mixed]>,
-    /// `parallel.csv` (paired rows, some with a target).
     pub(crate) parallel: Option<&'a [record::Paired]>,
-    /// `database.csv` (paired rows, some with a target).
     pub(crate) database: Option<&'a [record::Paired]>,
 }
 
-/// One line of a claims or targets table.
+/// One line of a claims or targets table: what is claimed, the claim (Go's published
+/// figure) or target, the Go package measured here (claims only), chunkstream measured
+/// here with its interval, and the verdict.
 #[derive(Clone, Debug, PartialEq)]
 pub(crate) struct Verdict {
-    /// What is claimed or targeted.
-    pub(crate) what: String,
-    /// The claim (Go's published figure) or the target.
-    pub(crate) claim: String,
-    /// The Go package measured here (claims only).
-    pub(crate) go_here: String,
-    /// chunkstream measured here, with its interval.
-    pub(crate) measured: String,
-    /// holds / refuted / met / missed / inconclusive / not measured.
-    pub(crate) verdict: String,
+    what: String,
+    claim: String,
+    go_here: String,
+    measured: String,
+    verdict: String,
 }
 
-/// A figure that was not measured.
-pub(crate) const NOT_MEASURED: &str = "not measured";
-/// The verdict when the interval straddles the threshold.
-pub(crate) const INCONCLUSIVE: &str = "inconclusive";
+/// `verdicts` as a markdown table under `header`; the Go column only when `header` has
+/// one for it (five columns: the claims).
+pub(crate) fn markdown(header: &[&str], verdicts: Vec<Verdict>) -> String {
+    let go = header.len() == 5;
+    let cells: Vec<Vec<String>> = (verdicts.into_iter())
+        .map(|v| {
+            let verdict = format!("**{}**", v.verdict);
+            let cells = [Some(v.what), Some(v.claim), go.then_some(v.go_here)];
+            cells
+                .into_iter()
+                .flatten()
+                .chain([v.measured, verdict])
+                .collect()
+        })
+        .collect();
+    super::markdown_table(header, &cells)
+}
 
-/// What a target row says when its figure is missing from the compare table.
+pub(crate) const NOT_MEASURED: &str = "not measured";
+pub(crate) const INCONCLUSIVE: &str = "inconclusive";
 const RUN_COMPARE: &str = "run `compare`";
 
-fn verdict(
-    what: impl Into<String>,
-    claim: impl Into<String>,
-    go_here: impl Into<String>,
-    measured: impl Into<String>,
-    v: impl Into<String>,
-) -> Verdict {
+fn verdict(what: &str, claim: &str, go_here: &str, measured: &str, v: &str) -> Verdict {
+    let [what, claim, go_here, measured, verdict] =
+        [what, claim, go_here, measured, v].map(str::to_owned);
     Verdict {
-        what: what.into(),
-        claim: claim.into(),
-        go_here: go_here.into(),
-        measured: measured.into(),
-        verdict: v.into(),
+        what,
+        claim,
+        go_here,
+        measured,
+        verdict,
     }
 }
 
 /// The words of a verdict on the right side and wholly on the wrong side.
 type Words = (&'static str, &'static str);
 
-/// The verdict word over several figures judged apart (their sides of a threshold):
-/// `words.0` when every one is on the right side, `words.1` when one is wholly on the
-/// wrong side, else inconclusive; not measured without any.
+/// The verdict over figures judged apart (their sides of a threshold): `words.0` when
+/// every one is on the right side, `words.1` when one is wholly on the wrong side, else
+/// inconclusive; not measured without any.
 fn decide_every(sides: &[Side], words: Words) -> &'static str {
     if sides.is_empty() {
         NOT_MEASURED
@@ -173,7 +164,7 @@ fn decide_every(sides: &[Side], words: Words) -> &'static str {
     }
 }
 
-/// The verdict word for `e` against `threshold`, as [`decide_every`] for one figure.
+/// The verdict for `e` against `threshold`, as [`decide_every`] for one figure.
 fn decide(e: &Estimate, threshold: f64, higher_is_right: bool, words: Words) -> &'static str {
     if e.is_missing() {
         return NOT_MEASURED;
@@ -203,6 +194,11 @@ pub(crate) fn combine(parts: &[(Estimate, f64)]) -> Estimate {
     }
 }
 
+/// `ours` over `theirs`, each a ratio to the same limit.
+fn over(ours: Estimate, theirs: Estimate) -> Estimate {
+    combine(&[(ours, 1.0), (theirs, -1.0)])
+}
+
 /// The row with the highest median ratio among `rows`.
 pub(crate) fn best<'a>(
     rows: impl Iterator<Item = &'a record::Tuning>,
@@ -211,12 +207,12 @@ pub(crate) fn best<'a>(
         .max_by(|a, b| a.ratio.0.total_cmp(&b.ratio.0))
 }
 
-/// The workloads present in a tuning table, in order of appearance.
+/// The workloads of a tuning table, in order of appearance.
 pub(crate) fn workloads(tuning: &[record::Tuning]) -> Vec<&str> {
     super::in_order(tuning.iter().map(|r| r.workload.as_str()))
 }
 
-/// The optimum configuration of `workload` in a tuning table.
+/// The optimum configuration of `workload`.
 pub(crate) fn optimum<'a>(
     tuning: &'a [record::Tuning],
     workload: &str,
@@ -231,20 +227,16 @@ pub(crate) fn best_with<'a>(
     knob: &Knob,
     value: f64,
 ) -> Option<&'a record::Tuning> {
-    best(
-        tuning
-            .iter()
-            .filter(|r| r.workload == workload && (knob.value)(r) as f64 == value),
-    )
+    let with = |r: &&record::Tuning| r.workload == workload && (knob.value)(r) as f64 == value;
+    best(tuning.iter().filter(with))
 }
 
-/// The gap `1 - with / optimum` between two tuning rows, with its interval (zero when
-/// they are the same configuration).
+/// The gap `1 - with / optimum` with its interval (zero for the same configuration).
 pub(crate) fn gap(with: &record::Tuning, optimum: &record::Tuning) -> Estimate {
     if with.point() == optimum.point() {
         return Estimate::exact(0.0);
     }
-    let q = combine(&[(with.ratio(), 1.0), (optimum.ratio(), -1.0)]);
+    let q = over(with.ratio(), optimum.ratio());
     Estimate {
         median: 1.0 - q.median,
         lo: 1.0 - q.hi,
@@ -254,16 +246,15 @@ pub(crate) fn gap(with: &record::Tuning, optimum: &record::Tuning) -> Estimate {
 }
 
 /// For one knob, claimed at Go's setting, per workload: the optimum, the best
-/// configuration with the claimed value, the gap with its interval; the setting holds
-/// when every gap's interval is within the tolerance.
+/// configuration with the claimed value and the gap; the setting holds when every gap's
+/// interval is within the tolerance.
 fn setting(tuning: Option<&[record::Tuning]>, knob: &Knob) -> Verdict {
     let (what, claim) = (knob.name, knob.published);
     let go_here = "the Go module runs at its own settings (not swept)";
     let Some(tuning) = tuning else {
         return verdict(what, claim, go_here, "run `tune`", NOT_MEASURED);
     };
-    let mut measured = Vec::new();
-    let mut sides = Vec::new();
+    let (mut measured, mut sides) = (Vec::new(), Vec::new());
     for w in workloads(tuning) {
         let found = optimum(tuning, w).zip(best_with(tuning, w, knob, knob.go));
         let Some((opt, with)) = found else { continue };
@@ -278,11 +269,11 @@ fn setting(tuning: Option<&[record::Tuning]>, knob: &Knob) -> Verdict {
         ));
     }
     let v = decide_every(&sides, ("holds", "refuted (different optimum)"));
-    verdict(what, claim, go_here, measured.join("; "), v)
+    verdict(what, claim, go_here, &measured.join("; "), v)
 }
 
-/// Among chunkstream's pooling strategies in `case` (not `none`, not Go's), the one with
-/// the lowest median cost ratio.
+/// chunkstream's pooling strategy (not `none`, not Go's) with the lowest median cost
+/// ratio in `case`.
 fn best_pool(pool_ops: Option<&[record::PoolOps]>, case: Shape) -> Option<&record::PoolOps> {
     pool_ops?
         .iter()
@@ -291,20 +282,15 @@ fn best_pool(pool_ops: Option<&[record::PoolOps]>, case: Shape) -> Option<&recor
         .min_by(|a, b| a.ratio.0.total_cmp(&b.ratio.0))
 }
 
-/// chunkstream's rows of the steady-state table.
-fn steady_rows(steady: Option<&[record::Steady]>) -> impl Iterator<Item = &record::Steady> {
-    steady
-        .into_iter()
-        .flatten()
-        .filter(|r| r.contestant == Contestant::Chunkstream)
-}
-
-/// Bytes per request with no pool, and the best pooling strategy's (name, estimate).
-fn steady_bytes(steady: Option<&[record::Steady]>) -> Option<(Estimate, &'static str, Estimate)> {
-    let none = steady_rows(steady).find(|r| r.pool == Some(PoolKind::None))?;
-    let best = (steady_rows(steady).filter(|r| r.pool != Some(PoolKind::None)))
-        .min_by(|a, b| a.bytes_per_request.0.total_cmp(&b.bytes_per_request.0))?;
-    Some((none.bytes(), best.pool.text(), best.bytes()))
+/// chunkstream's rows of the steady-state table: the one without a pool, and the pooled
+/// ones by bytes per request, fewest first.
+fn steady_rows(
+    steady: Option<&[record::Steady]>,
+) -> (Option<&record::Steady>, Vec<&record::Steady>) {
+    let ours = (steady.into_iter().flatten()).filter(|r| r.contestant == Contestant::Chunkstream);
+    let (none, mut pooled): (Vec<_>, Vec<_>) = ours.partition(|r| r.pool == Some(PoolKind::None));
+    pooled.sort_by(|a, b| a.bytes_per_request.0.total_cmp(&b.bytes_per_request.0));
+    (none.first().copied(), pooled)
 }
 
 /// The Go status for a column: `not run (...)` when Go did not run.
@@ -323,7 +309,7 @@ pub(crate) fn claims(inputs: &Inputs<'_>) -> Vec<Verdict> {
 /// Pool overhead: chunkstream's best strategy against Go's sync.Pool, same machine.
 fn pool_overhead(inputs: &Inputs<'_>) -> Verdict {
     let what = "pool overhead (get + put, one thread)";
-    let claim = format!("{GO_POOL_NS} ns/op");
+    let claim = &format!("{GO_POOL_NS} ns/op");
     let go_pool = (inputs.pool_ops.into_iter().flatten())
         .find(|r| r.case == Shape::OneThread && r.pool == Buffers::GoPool);
     let vs_go = best_pool(inputs.pool_ops, Shape::AgainstGo);
@@ -338,8 +324,8 @@ fn pool_overhead(inputs: &Inputs<'_>) -> Verdict {
         return verdict(
             what,
             claim,
-            format!("{go_ns} ns (Go's fresh 50 KB slice: {fresh_ns} ns)"),
-            format!("{ns} ns ({}), {ratio}x Go's sync.Pool", mine.pool.name()),
+            &format!("{go_ns} ns (Go's fresh 50 KB slice: {fresh_ns} ns)"),
+            &format!("{ns} ns ({}), {ratio}x Go's sync.Pool", mine.pool.name()),
             decide(&mine.ratio(), 1.0 + TOLERANCE, false, words),
         );
     }
@@ -347,8 +333,8 @@ fn pool_overhead(inputs: &Inputs<'_>) -> Verdict {
     verdict(
         what,
         claim,
-        missing.unwrap_or_else(|| NOT_MEASURED.into()),
-        mine.map_or(RUN_COMPARE.into(), |r| {
+        &missing.unwrap_or_else(|| NOT_MEASURED.into()),
+        &mine.map_or(RUN_COMPARE.into(), |r| {
             format!("{} ns ({})", r.ns().show(2), r.pool.name())
         }),
         "not measured (needs Go on this machine: an absolute time from another \
@@ -360,13 +346,13 @@ fn pool_overhead(inputs: &Inputs<'_>) -> Verdict {
 /// measured here (else its published ones).
 fn request_bytes(inputs: &Inputs<'_>) -> [Verdict; 2] {
     let bytes_what = "bytes allocated per request (without -> with the pool)";
-    let bytes_claim = format!("{GO_BYTES_BEFORE_KB} KB -> {GO_BYTES_AFTER_KB} KB");
+    let bytes_claim = &format!("{GO_BYTES_BEFORE_KB} KB -> {GO_BYTES_AFTER_KB} KB");
     let saving_what = "allocation saving from pooling";
     let go_bytes = (
         go_bench::figure(inputs.go, GoFigure::RequestUnpooledBytes),
         go_bench::figure(inputs.go, GoFigure::RequestPooledBytes),
     );
-    let go_here = match go_bytes {
+    let go_here = &match go_bytes {
         (Some(before), Some(after)) => format!(
             "{} KB -> {} KB (go test -benchmem, 100 tickets; averages over 2000 requests)",
             fmt_num(before.median / 1000.0, 1),
@@ -374,12 +360,14 @@ fn request_bytes(inputs: &Inputs<'_>) -> [Verdict; 2] {
         ),
         _ => go_missing(inputs).unwrap_or_else(|| NOT_MEASURED.into()),
     };
-    let Some((none, pool, pooled)) = steady_bytes(inputs.steady) else {
+    let (none, pooled) = steady_rows(inputs.steady);
+    let Some((none, best)) = none.zip(pooled.first()) else {
         return [
-            verdict(bytes_what, bytes_claim, &go_here, RUN_COMPARE, NOT_MEASURED),
+            verdict(bytes_what, bytes_claim, go_here, RUN_COMPARE, NOT_MEASURED),
             verdict(saving_what, "51%", go_here, RUN_COMPARE, NOT_MEASURED),
         ];
     };
+    let (none, pooled) = (none.bytes(), best.bytes());
     // holds or refuted, against what.
     let judged = |e, threshold, higher, against| {
         let v = decide(e, threshold, higher, ("holds", "refuted"));
@@ -392,13 +380,14 @@ fn request_bytes(inputs: &Inputs<'_>) -> [Verdict; 2] {
     let bytes = verdict(
         bytes_what,
         bytes_claim,
-        &go_here,
-        format!(
-            "{} KB -> {} KB (100 tickets; none -> {pool})",
+        go_here,
+        &format!(
+            "{} KB -> {} KB (100 tickets; none -> {})",
             none.scale(1e-3).show(1),
-            pooled.scale(1e-3).show(2)
+            pooled.scale(1e-3).show(2),
+            best.pool.text()
         ),
-        judged(&pooled, threshold, false, against),
+        &judged(&pooled, threshold, false, against),
     );
     let saving = Estimate {
         median: 1.0 - pooled.median / none.median,
@@ -412,52 +401,42 @@ fn request_bytes(inputs: &Inputs<'_>) -> [Verdict; 2] {
             let shown = format!("{}%", fmt_num(s * 100.0, 1));
             (s, "Go's saving measured here", shown)
         }
-        _ => (GO_SAVING, "Go's published 51%", go_here),
+        _ => (GO_SAVING, "Go's published 51%", go_here.clone()),
     };
     let saving = verdict(
         saving_what,
         "51%",
-        go_saving,
-        format!("{}%", saving.scale(100.0).show(1)),
-        judged(&saving, threshold, true, against),
+        &go_saving,
+        &format!("{}%", saving.scale(100.0).show(1)),
+        &judged(&saving, threshold, true, against),
     );
     [bytes, saving]
-}
-
-/// The first row of `compare` that `pred` picks.
-fn compare_row(
-    compare: Option<&[record::Compare]>,
-    pred: impl Fn(&record::Compare) -> bool,
-) -> Option<&record::Compare> {
-    compare?.iter().find(|r| pred(r))
 }
 
 /// The direct path over tickets in memory.
 const TICKETS_IN_MEMORY: (Workload, Source, Path) = (Workload::Tickets, Source::Memory, Path::Item);
 
 /// The chunkstream row (freelist pool, JSON array) of a workload and source on `path`
-/// (`Item`: the direct one) with `encoder`, against `limit` when one is given.
+/// with `encoder`, against `limit` when one is given.
 fn ours(
     compare: Option<&[record::Compare]>,
     limit: Option<Limit>,
     (workload, source, path): (Workload, Source, Path),
     encoder: EncoderKind,
 ) -> Option<&record::Compare> {
-    compare_row(compare, |r| {
+    compare?.iter().find(|r| {
         limit.is_none_or(|l| r.limit == l)
             && r.is_chunkstream(workload.name(), source, path, PoolKind::Freelist, encoder)
     })
 }
 
-/// The HTTP targets: one download of tickets over loopback at least
-/// [`HTTP_TARGET`] of the serde_json limit (rows paired with that limit in the run), on
-/// the direct path and with two encoding workers; and on every workload the direct
-/// path's HTTP row above the best axum-streams row (the ratio of the two ratios, whole
-/// interval above 1). Each for chunkstream with its default features' encoder, with the
-/// serde_json row's figure beside it.
+/// The HTTP targets: one download of tickets over loopback at least [`HTTP_TARGET`] of
+/// the serde_json limit (rows paired with that limit in the run), on the direct path and
+/// with two encoding workers; and on every workload the direct path's HTTP row above
+/// the best axum-streams row (the ratio of the two ratios, whole interval above 1). Each
+/// for chunkstream with its default features' encoder, the serde_json row beside it.
 fn http_targets(compare: Option<&[record::Compare]>) -> Vec<Verdict> {
-    // The ratio of a chunkstream HTTP row against one limit (each is measured against
-    // several): `http`, or the serde_json limit itself in the run.
+    // A chunkstream HTTP row's ratio to one limit (each is measured against several).
     let ratio = |limit, workload, path, encoder| {
         let over_http = (workload, Source::Http, path);
         ours(compare, Some(limit), over_http, encoder).map(record::Compare::ratio)
@@ -485,24 +464,31 @@ fn http_targets(compare: Option<&[record::Compare]>) -> Vec<Verdict> {
         one_download(Path::Parallel, "two encoding workers (parallel path)"),
     ];
     for workload in Workload::ALL {
+        use PeerKind::{AxumStreams, AxumStreamsBytes, AxumStreamsItems};
         let peer = (compare.into_iter().flatten())
             .filter(|r| r.workload == workload.name() && r.source == Source::Http)
-            .filter(|r| r.limit == Limit::Http && is_axum_streams(r.contestant))
+            .filter(|r| {
+                let axum_streams = [AxumStreams, AxumStreamsItems, AxumStreamsBytes];
+                r.limit == Limit::Http && axum_streams.map(Contestant::Peer).contains(&r.contestant)
+            })
             .max_by(|a, b| a.ratio.0.total_cmp(&b.ratio.0));
         let over_peer = |encoder| {
-            let ours = ratio(Limit::Http, workload, Path::Item, encoder)?;
-            Some(combine(&[(ours, 1.0), (peer?.ratio(), -1.0)]))
+            Some(over(
+                ratio(Limit::Http, workload, Path::Item, encoder)?,
+                peer?.ratio(),
+            ))
         };
-        let sonic = over_peer(EncoderKind::SonicRs);
-        let measured = sonic.zip(peer).map(|(ratio, peer)| {
-            let words = format!(
-                "{}x ({}; serde_json on the same path: {}x)",
-                ratio.show(3),
-                peer.contestant.name(),
-                shown(over_peer(EncoderKind::SerdeJson))
-            );
-            (words, ratio, 1.0, true)
-        });
+        let measured = over_peer(EncoderKind::SonicRs)
+            .zip(peer)
+            .map(|(ratio, peer)| {
+                let words = format!(
+                    "{}x ({}; serde_json on the same path: {}x)",
+                    ratio.show(3),
+                    peer.contestant.name(),
+                    shown(over_peer(EncoderKind::SerdeJson))
+                );
+                (words, ratio, 1.0, true)
+            });
         out.push(target(
             &format!(
                 "{} over loopback HTTP, default features (sonic-rs), over the best \
@@ -517,19 +503,10 @@ fn http_targets(compare: Option<&[record::Compare]>) -> Vec<Verdict> {
     out
 }
 
-/// Whether `contestant` is axum-streams (in any of its JSON array configurations).
-fn is_axum_streams(contestant: Contestant) -> bool {
-    use PeerKind::{AxumStreams, AxumStreamsBytes, AxumStreamsItems};
-    matches!(
-        contestant,
-        Contestant::Peer(AxumStreams | AxumStreamsItems | AxumStreamsBytes)
-    )
-}
-
-/// Per workload: every chunkstream HTTP row paired with axum-streams on the server
-/// with `TCP_NODELAY` above it, each whole interval above 1; the rows not above it are
-/// named. The rows of the server without it are shown beside, not judged: they show
-/// what a server that leaves Nagle's algorithm on costs (README, "Serving over HTTP").
+/// Per workload: every chunkstream HTTP row paired with axum-streams on the server with
+/// `TCP_NODELAY` above it, each whole interval above 1; the rows not above it are named.
+/// The rows of the server without it are shown, not judged: they show what leaving
+/// Nagle's algorithm on costs (README, "Serving over HTTP").
 fn http_peer_targets(compare: Option<&[record::Compare]>) -> Vec<Verdict> {
     let mut out = Vec::new();
     for workload in Workload::ALL.map(Workload::name) {
@@ -545,20 +522,14 @@ fn http_peer_targets(compare: Option<&[record::Compare]>) -> Vec<Verdict> {
             let shown = above_peer(&nagle).1;
             measured.push_str(&format!(" (Nagle on, not judged: {shown})"));
         }
-        out.push(verdict(
-            format!(
-                "{workload} over loopback HTTP (TCP_NODELAY), every chunkstream row paired \
-                 with axum-streams on the same server"
-            ),
-            "> 1x, every row",
-            "",
-            if judged.is_empty() {
-                RUN_COMPARE.to_owned()
-            } else {
-                measured
-            },
-            v,
-        ));
+        if judged.is_empty() {
+            measured = RUN_COMPARE.to_owned();
+        }
+        let what = format!(
+            "{workload} over loopback HTTP (TCP_NODELAY), every chunkstream row paired with \
+             axum-streams on the same server"
+        );
+        out.push(verdict(&what, "> 1x, every row", "", &measured, v));
     }
     out
 }
@@ -590,11 +561,9 @@ fn above_peer(rows: &[&record::Compare]) -> (&'static str, String) {
 /// same limit, measured in the same run).
 fn format_targets(compare: Option<&[record::Compare]>) -> Vec<Verdict> {
     let row = |format: Framing, contestant: Contestant| {
-        compare_row(compare, |r| {
+        compare?.iter().find(|r| {
             r.workload == Workload::Tickets.name()
-                && r.source == Source::Memory
-                && r.format == format
-                && r.contestant == contestant
+                && (r.source, r.format, r.contestant) == (Source::Memory, format, contestant)
         })
     };
     let mut out = Vec::new();
@@ -614,8 +583,12 @@ fn format_targets(compare: Option<&[record::Compare]>) -> Vec<Verdict> {
             &format!("{what} its own limit"),
             &format!(">= {LIMIT_TARGET}x its limit"),
             ours.map(|r| {
-                let words = format!("{}x", r.ratio().show(3));
-                (words, r.ratio(), LIMIT_TARGET, true)
+                (
+                    format!("{}x", r.ratio().show(3)),
+                    r.ratio(),
+                    LIMIT_TARGET,
+                    true,
+                )
             }),
             RUN_COMPARE,
         ));
@@ -624,7 +597,7 @@ fn format_targets(compare: Option<&[record::Compare]>) -> Vec<Verdict> {
         };
         let peer = row(format, Contestant::Peer(axum_streams));
         let measured = ours.zip(peer).map(|(ours, peer)| {
-            let ratio = combine(&[(ours.ratio(), 1.0), (peer.ratio(), -1.0)]);
+            let ratio = over(ours.ratio(), peer.ratio());
             let words = format!(
                 "{}x (chunkstream {}x the limit, axum-streams {}x)",
                 ratio.show(2),
@@ -643,12 +616,10 @@ fn format_targets(compare: Option<&[record::Compare]>) -> Vec<Verdict> {
     out
 }
 
-/// One headline ratio.
+/// One headline ratio: what it compares, with its interval.
 #[derive(Clone, Debug, PartialEq)]
 pub(crate) struct Headline {
-    /// What the ratio compares.
     pub(crate) what: String,
-    /// The ratio with its interval.
     pub(crate) ratio: Estimate,
 }
 
@@ -688,7 +659,7 @@ fn target(what: &str, target: &str, measured: Option<Measured>, missing: &str) -
     match measured {
         Some((words, e, threshold, higher)) => {
             let v = decide(&e, threshold, higher, ("met", "missed"));
-            verdict(what, target, "", words, v)
+            verdict(what, target, "", &words, v)
         }
         None => verdict(what, target, "", missing, NOT_MEASURED),
     }
@@ -696,11 +667,9 @@ fn target(what: &str, target: &str, measured: Option<Measured>, missing: &str) -
 
 /// Verdicts on the design's targets.
 pub(crate) fn targets(inputs: &Inputs<'_>) -> Vec<Verdict> {
-    let mut out = Vec::new();
     let go = |figure| go_bench::figure(inputs.go, figure);
-
-    let mb = |figure| go(figure).map_or("-".into(), |e: Estimate| e.show(0));
-    out.push(target(
+    let shown = |figure, decimals| go(figure).map_or("-".into(), |e: Estimate| e.show(decimals));
+    let mut out = vec![target(
         "bulk throughput over the Go package (tickets, same machine, one core each, \
          chunkstream's default features)",
         &format!(">= {GO_SPEEDUP_TARGET}x"),
@@ -710,34 +679,26 @@ pub(crate) fn targets(inputs: &Inputs<'_>) -> Vec<Verdict> {
                  default GOMAXPROCS (both cores, slower and unsteady from run to run \
                  here): {}x, Go {} MB/s",
                 ratio.show(2),
-                mb(GoFigure::BulkChunkstream),
-                mb(GoFigure::BulkGo),
-                go(GoFigure::BulkRatioAllCores).map_or("-".into(), |e| e.show(2)),
-                mb(GoFigure::BulkGoAllCores)
+                shown(GoFigure::BulkChunkstream, 0),
+                shown(GoFigure::BulkGo, 0),
+                shown(GoFigure::BulkRatioAllCores, 2),
+                shown(GoFigure::BulkGoAllCores, 0)
             );
             (words, ratio, GO_SPEEDUP_TARGET, true)
         }),
         &go_bench::status(inputs.go),
-    ));
+    )];
 
     let tickets = |encoder| ours(inputs.compare, None, TICKETS_IN_MEMORY, encoder);
+    let peers: Vec<String> = (inputs.compare.into_iter().flatten())
+        .filter(|r| r.workload == Workload::Tickets.name() && r.source == Source::Memory)
+        .filter(|r| r.format == Framing::Array && r.pool.is_none() && r.encoder.is_none())
+        .map(|r| format!("{} {}x", r.contestant.name(), r.ratio().show(2)))
+        .collect();
     out.push(target(
         "end-to-end throughput, memory, tickets, serde_json, freelist",
         ">= 0.95x the limit",
         tickets(EncoderKind::SerdeJson).map(|row| {
-            let peers: Vec<String> = inputs
-                .compare
-                .into_iter()
-                .flatten()
-                .filter(|r| {
-                    r.workload == Workload::Tickets.name()
-                        && r.source == Source::Memory
-                        && r.format == Framing::Array
-                        && r.pool.is_none()
-                        && r.encoder.is_none()
-                })
-                .map(|r| format!("{} {}x", r.contestant.name(), r.ratio().show(2)))
-                .collect();
             let words = format!(
                 "{}x the limit (peers: {})",
                 row.ratio().show(3),
@@ -748,18 +709,13 @@ pub(crate) fn targets(inputs: &Inputs<'_>) -> Vec<Verdict> {
         RUN_COMPARE,
     ));
 
-    let worst = (steady_rows(inputs.steady).filter(|r| r.pool != Some(PoolKind::None)))
-        .max_by(|a, b| a.bytes_per_request.0.total_cmp(&b.bytes_per_request.0));
+    let worst = steady_rows(inputs.steady).1.last().copied();
     out.push(target(
         "bytes allocated per 100-item request, any pooling strategy",
         "<= 1 KiB",
         worst.map(|r| {
-            (
-                format!("{} B (worst: {})", r.bytes().show(0), r.pool.text()),
-                r.bytes(),
-                1024.0,
-                false,
-            )
+            let words = format!("{} B (worst: {})", r.bytes().show(0), r.pool.text());
+            (words, r.bytes(), 1024.0, false)
         }),
         RUN_COMPARE,
     ));
@@ -804,7 +760,7 @@ pub(crate) fn targets(inputs: &Inputs<'_>) -> Vec<Verdict> {
         out.push(target(what, words, measured, absent.unwrap_or(RUN_COMPARE)));
     }
 
-    let sonic_limit = compare_row(inputs.compare, |r| {
+    let sonic_limit = (inputs.compare.into_iter().flatten()).find(|r| {
         r.workload == Workload::Tickets.name()
             && r.contestant == Contestant::EncoderLimit(EncoderKind::SonicRs)
     });
@@ -848,7 +804,6 @@ pub(crate) fn targets(inputs: &Inputs<'_>) -> Vec<Verdict> {
     ));
 
     for r in inputs.first_byte.into_iter().flatten() {
-        let path = r.path.name();
         let interval = r.flush_interval_ms.0;
         let delays = record::interval(r.delay_ms_median, r.delay_ms_lo, r.delay_ms_hi, r.requests);
         let words = format!(
@@ -859,7 +814,10 @@ pub(crate) fn targets(inputs: &Inputs<'_>) -> Vec<Verdict> {
             fmt_num(interval, 0)
         );
         out.push(target(
-            &format!("first byte from a slow source with flush_interval ({path})"),
+            &format!(
+                "first byte from a slow source with flush_interval ({})",
+                r.path.name()
+            ),
             "within the interval + 5 ms",
             Some((words, delays, interval + 5.0, false)),
             "",
@@ -876,7 +834,7 @@ pub(crate) fn targets(inputs: &Inputs<'_>) -> Vec<Verdict> {
             let words = format!(
                 "{} ({} hits, {} misses over {} chunks after {} tiny responses, {} \
                  buffers dropped as oversize, {} allocations per large response \
-                 (freelist: {}); counted: exact)",
+                 (freelist: {freelist_allocs}); counted: exact)",
                 fmt_num(r.hit_rate.0, 3),
                 r.hits,
                 r.misses,
@@ -884,14 +842,13 @@ pub(crate) fn targets(inputs: &Inputs<'_>) -> Vec<Verdict> {
                 r.tiny_requests,
                 r.dropped_oversize,
                 r.allocs_per_large_response,
-                freelist_allocs
             );
             (words, Estimate::exact(r.hit_rate.0), 0.9, true)
         }),
         RUN_COMPARE,
     ));
 
-    let service = compare_row(inputs.compare, |r| {
+    let service = (inputs.compare.into_iter().flatten()).find(|r| {
         r.source == Source::Service && r.contestant == Contestant::Service && r.items == 2330
     });
     out.push(target(
@@ -918,13 +875,13 @@ pub(crate) fn targets(inputs: &Inputs<'_>) -> Vec<Verdict> {
 /// the table, one line says which command to run.
 fn paired_targets(table: Option<&[record::Paired]>, command: &str) -> Vec<Verdict> {
     let Some(table) = table else {
-        let what = format!("the `{command}` targets");
-        let run = format!("run `{command}`");
-        return vec![verdict(what, "see DESIGN.md", "", run, NOT_MEASURED)];
+        let (what, run) = (
+            format!("the `{command}` targets"),
+            format!("run `{command}`"),
+        );
+        return vec![verdict(&what, "see DESIGN.md", "", &run, NOT_MEASURED)];
     };
-    table
-        .iter()
-        .filter(|r| r.target.0.is_finite())
+    (table.iter().filter(|r| r.target.0.is_finite()))
         .map(|r| {
             let ratio = r.ratio();
             let measured = (!ratio.is_missing()).then(|| {

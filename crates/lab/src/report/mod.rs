@@ -71,41 +71,25 @@ pub(crate) fn table<'a, T: 'a>(
 /// Every column of `rows` as a markdown table, headed by the CSV's column names.
 pub(crate) fn every_column<T: serde::Serialize + Default>(rows: &[T]) -> String {
     let text = record::to_csv(rows).unwrap_or_default();
-    let mut r = csv::Reader::from_reader(text.as_bytes());
-    let header: Vec<String> = r
-        .headers()
-        .map(|h| h.iter().map(str::to_owned).collect())
-        .unwrap_or_default();
-    let cells: Vec<Vec<String>> = r
-        .records()
-        .filter_map(Result::ok)
-        .map(|rec| rec.iter().map(str::to_owned).collect())
-        .collect();
+    let mut r = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .from_reader(text.as_bytes());
+    let mut cells = (r.records().filter_map(Result::ok))
+        .map(|rec| rec.iter().map(str::to_owned).collect::<Vec<_>>());
+    let header = cells.next().unwrap_or_default();
     let header: Vec<&str> = header.iter().map(String::as_str).collect();
-    markdown_table(&header, &cells)
+    markdown_table(&header, &cells.collect::<Vec<_>>())
 }
 
 /// The environment as a markdown list.
 pub(crate) fn environment(env: &Environment) -> String {
+    let keys =
+        "command command_line commit dirty rustc cpu cores profile pools encoders features date";
     let mut out = String::from("Environment:\n\n");
-    for key in [
-        "command",
-        "command_line",
-        "commit",
-        "dirty",
-        "rustc",
-        "cpu",
-        "cores",
-        "profile",
-        "pools",
-        "encoders",
-        "features",
-        "date",
-    ] {
+    for key in keys.split(' ') {
         let _ = writeln!(out, "- {key}: `{}`", env.get(key));
     }
-    out.push('\n');
-    out
+    out + "\n"
 }
 
 /// The HTTP rows of one workload beside their ceilings, as ratios to the HTTP limit:
@@ -452,23 +436,19 @@ pub(crate) fn render_claims(
          package measured on this machine in the same run, chunkstream measured here, and \
          the verdict for chunkstream (against the same-machine Go figure when there is one).\n\n",
     );
-    let verdict = |v: &claims::Verdict| format!("**{}**", v.verdict);
-    let claims_columns: &[Column<claims::Verdict>] = &[
-        ("claim", |v| v.what.clone()),
-        ("Go's published figure", |v| v.claim.clone()),
-        ("Go measured here", |v| v.go_here.clone()),
-        ("chunkstream measured here", |v| v.measured.clone()),
-        ("verdict", verdict),
-    ];
-    body.push_str(&table(claims_columns, &claims::claims(inputs)));
+    body.push_str(&claims::markdown(
+        &[
+            "claim",
+            "Go's published figure",
+            "Go measured here",
+            "chunkstream measured here",
+            "verdict",
+        ],
+        claims::claims(inputs),
+    ));
     body.push_str("\n## Design targets\n\n");
-    let targets_columns: &[Column<claims::Verdict>] = &[
-        ("what", |v| v.what.clone()),
-        ("target", |v| v.claim.clone()),
-        ("measured here", |v| v.measured.clone()),
-        ("verdict", verdict),
-    ];
-    body.push_str(&table(targets_columns, &claims::targets(inputs)));
+    let header = ["what", "target", "measured here", "verdict"];
+    body.push_str(&claims::markdown(&header, claims::targets(inputs)));
     body.push_str("\n## Measured by\n\n");
     for (name, env) in sources {
         let _ = writeln!(

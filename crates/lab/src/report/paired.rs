@@ -8,7 +8,7 @@ use chunkstream::BoxError;
 use crate::env_info::Environment;
 use crate::harness::noise;
 use crate::harness::rows::{self, Row};
-use crate::record;
+use crate::record::{self, fmt_num};
 
 /// The rows as a markdown table (ratio with its interval, MB/s, verdict, memory).
 pub(crate) fn markdown(rows: &[Row]) -> String {
@@ -20,8 +20,8 @@ const COLUMNS: &[super::Column<record::Paired>] = &[
     ("section", |r| r.section.clone()),
     ("contestant", |r| r.contestant.clone()),
     ("reference", |r| r.reference.clone()),
-    ("MB/s", |r| r.mb_per_s.to_string()),
-    ("ref MB/s", |r| r.reference_mb_per_s.to_string()),
+    ("MB/s", |r| fmt_num(r.mb_per_s.0, 1)),
+    ("ref MB/s", |r| fmt_num(r.reference_mb_per_s.0, 1)),
     ("ratio [95% interval]", |r| r.ratio().show(3)),
     ("target", |r| r.target.to_string()),
     ("verdict", |r| r.verdict.clone()),

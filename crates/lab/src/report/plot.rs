@@ -9,22 +9,19 @@ use plotters::prelude::*;
 use crate::record;
 use crate::report::claims;
 
-/// One line of a plot.
+/// One line of a plot: its legend and its points `(x, y, y_lo, y_hi)`, x ascending.
 #[derive(Clone, Debug)]
 pub(crate) struct Series {
-    /// Legend.
     pub(crate) name: String,
-    /// Points `(x, y, y_lo, y_hi)`, x ascending.
     pub(crate) points: Vec<(f64, f64, f64, f64)>,
 }
 
-/// A line plot with logarithmic x into `path`, error bars on every point, and a
-/// vertical line at `mark` (x, label).
-pub(crate) fn lines(
+/// A line plot of the ratio to the limit with logarithmic x into `path`, error bars on
+/// every point, and a vertical line at `mark` (x, label).
+fn lines(
     path: &Path,
     title: &str,
     x_label: &str,
-    y_label: &str,
     series: &[Series],
     (mark, label): (f64, &str),
 ) -> Result<(), BoxError> {
@@ -38,6 +35,7 @@ pub(crate) fn lines(
     if x0 > x1 {
         return Ok(());
     }
+    let top = (y1 * 1.1).max(0.1);
     let root = SVGBackend::new(path, (900, 540)).into_drawing_area();
     root.fill(&WHITE)?;
     let mut chart = ChartBuilder::on(&root)
@@ -45,13 +43,11 @@ pub(crate) fn lines(
         .margin(12)
         .x_label_area_size(40)
         .y_label_area_size(56)
-        .build_cartesian_2d((x0 * 0.8..x1 * 1.25).log_scale(), 0.0..(y1 * 1.1).max(0.1))?;
-    chart
-        .configure_mesh()
-        .x_desc(x_label)
-        .y_desc(y_label)
+        .build_cartesian_2d((x0 * 0.8..x1 * 1.25).log_scale(), 0.0..top)?;
+    let mesh = &mut chart.configure_mesh();
+    mesh.x_desc(x_label)
+        .y_desc("ratio to limit (95% interval)")
         .draw()?;
-    let top = (y1 * 1.1).max(0.1);
     chart
         .draw_series(std::iter::once(PathElement::new(
             vec![(mark, 0.0), (mark, top)],
@@ -162,8 +158,7 @@ pub(crate) fn tuning(tuning: &[record::Tuning], dir: &Path) -> Result<Vec<String
             let Some(series) = series else { continue };
             let name = format!("tuning-{w}-{knob}.svg");
             let title = format!("{w}: ratio to the limit {by}");
-            let y_label = "ratio to limit (95% interval)";
-            lines(&dir.join(&name), &title, x_label, y_label, &series, mark)?;
+            lines(&dir.join(&name), &title, x_label, &series, mark)?;
             written.push(name);
         }
     }

@@ -1,10 +1,7 @@
 //! What the tuning sweep says a setting costs: per knob and workload, the smallest
 //! setting whose best throughput is within the tolerance of the optimum, and the memory
-//! it holds per concurrent stream; the recommended defaults follow from those.
-//!
-//! Memory per stream is counted as the buffers in flight times their size (two: the one
-//! being filled and the chunk being written) plus, on the batch path, one batch of items
-//! (approximated by the items' JSON size).
+//! it holds per concurrent stream (the buffers in flight times their size, plus one
+//! batch of items at their JSON size); the recommended defaults follow from those.
 
 use crate::record::{self, fmt_num};
 use crate::report::claims::{self, KNOBS, Knob, TOLERANCE};
@@ -13,7 +10,7 @@ use crate::report::claims::{self, KNOBS, Knob, TOLERANCE};
 pub(crate) const BUFFERS_IN_FLIGHT: f64 = 2.0;
 
 /// Memory held per concurrent stream by the configuration of `row`, KiB.
-pub(crate) fn memory_kib(row: &record::Tuning) -> f64 {
+fn memory_kib(row: &record::Tuning) -> f64 {
     let item_bytes = row.body_bytes as f64 / row.items as f64;
     let batch = if item_bytes.is_finite() {
         row.batch as f64 * item_bytes / 1024.0
@@ -23,22 +20,17 @@ pub(crate) fn memory_kib(row: &record::Tuning) -> f64 {
     BUFFERS_IN_FLIGHT * row.buffer_kib as f64 + batch
 }
 
-/// The smallest setting of one knob on one workload.
+/// The smallest value of one knob on one workload within the tolerance, as shown: the
+/// best ratio with it, the optimum's value and ratio, and the memory per stream (KiB)
+/// of the best configuration with it and with Go's value.
 #[derive(Clone, Debug)]
 pub(crate) struct Smallest {
-    /// The workload.
     pub(crate) workload: String,
-    /// The knob.
     pub(crate) knob: &'static Knob,
-    /// The smallest value within the tolerance.
     pub(crate) value: f64,
-    /// The best ratio with that value, with its interval (as shown).
     pub(crate) ratio: String,
-    /// The optimum's value of the knob and its ratio.
     pub(crate) optimum: String,
-    /// Memory per stream of the best configuration with that value, KiB.
     pub(crate) memory_kib: f64,
-    /// Memory per stream of the best configuration with Go's value, KiB.
     pub(crate) go_memory_kib: f64,
 }
 
@@ -85,8 +77,7 @@ pub(crate) fn recommendations(smallest: &[Smallest]) -> Vec<(String, String)> {
     let mut out = Vec::new();
     for knob in &KNOBS {
         let (name, unit, go) = (knob.name, knob.unit, knob.go);
-        let rows: Vec<&Smallest> = smallest
-            .iter()
+        let rows: Vec<&Smallest> = (smallest.iter())
             .filter(|s| s.knob.column == knob.column)
             .collect();
         let Some(pick) = rows.iter().max_by(|a, b| a.value.total_cmp(&b.value)) else {
