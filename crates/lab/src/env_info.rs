@@ -5,62 +5,45 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::Command;
 
-use chunkstream_benches::contestants::{ENCODERS, FEATURES, POOLS};
+use chunkstream_benches::contestants::{ENCODERS, EncoderKind, FEATURES, POOLS, PoolKind};
 
 /// Key-value description of a run.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub(crate) struct Environment(pub BTreeMap<String, String>);
 
 impl Environment {
-    /// Describes this process: `subcommand` is what the lab was asked to do (its
-    /// arguments after the binary name).
+    /// Describes this process: `args` are what the lab was asked to do (its arguments
+    /// after the binary name).
     pub(crate) fn capture(args: &[String]) -> Self {
         let release = !cfg!(debug_assertions);
         let dhat = cfg!(feature = "dhat-heap");
-        let command = format!(
-            "cargo run{} -p chunkstream-lab{}{}",
-            if release { " --release" } else { "" },
-            if dhat { " --features dhat-heap" } else { "" },
-            if args.is_empty() {
-                String::new()
-            } else {
-                format!(" -- {}", args.join(" "))
-            }
-        );
+        let mut command = "cargo run".to_owned();
+        command += if release { " --release" } else { "" };
+        command += " -p chunkstream-lab";
+        command += if dhat { " --features dhat-heap" } else { "" };
+        if !args.is_empty() {
+            command += &format!(" -- {}", args.join(" "));
+        }
         // Uncommitted changes to anything but the reports themselves.
-        let status = [
-            "status",
-            "--porcelain",
-            "--untracked-files=no",
-            "--",
-            ".",
-            ":!reports",
-        ];
+        let status = "status --porcelain --untracked-files=no -- . :!reports";
+        let status: Vec<&str> = status.split(' ').collect();
         let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
-        let names = |names: Vec<&str>| names.join(" ");
+        let profile = match release {
+            true => format!("release ({})", env!("LAB_RELEASE_SETTINGS")),
+            false => "debug".to_owned(),
+        };
+        let command_line = std::env::args().collect::<Vec<_>>().join(" ");
         let entries = [
             ("command", command),
-            (
-                "command_line",
-                std::env::args().collect::<Vec<_>>().join(" "),
-            ),
+            ("command_line", command_line),
             ("commit", run("git", &["-C", ROOT, "rev-parse", "HEAD"])),
             ("dirty", (!run("git", &status).is_empty()).to_string()),
             ("rustc", run("rustc", &["--version"])),
-            ("cpu", cpu_model()),
+            ("cpu", cpu_model().unwrap_or_else(|| "?".to_owned())),
             ("cores", cores.to_string()),
-            (
-                "profile",
-                match release {
-                    true => format!("release ({})", env!("LAB_RELEASE_SETTINGS")),
-                    false => "debug".to_owned(),
-                },
-            ),
-            ("pools", names(POOLS.iter().map(|p| p.name()).collect())),
-            (
-                "encoders",
-                names(ENCODERS.iter().map(|e| e.name()).collect()),
-            ),
+            ("profile", profile),
+            ("pools", names(POOLS, PoolKind::name)),
+            ("encoders", names(ENCODERS, EncoderKind::name)),
             (
                 "features",
                 format!("chunkstream {FEATURES}; lab dhat-heap={dhat}"),
@@ -81,21 +64,15 @@ impl Environment {
     }
 
     /// `key=value` lines.
-    pub(crate) fn to_text(&self) -> String {
-        self.0
-            .iter()
-            .map(|(k, v)| format!("{k}={}\n", v.replace('\n', " ")))
-            .collect()
+    fn to_text(&self) -> String {
+        let line = |(k, v): (&String, &String)| format!("{k}={}\n", v.replace('\n', " "));
+        self.0.iter().map(line).collect()
     }
 
     /// Parses [`to_text`](Environment::to_text).
     pub(crate) fn from_text(text: &str) -> Self {
-        Environment(
-            text.lines()
-                .filter_map(|line| line.split_once('='))
-                .map(|(k, v)| (k.to_owned(), v.to_owned()))
-                .collect(),
-        )
+        let pairs = text.lines().filter_map(|line| line.split_once('='));
+        Environment(pairs.map(|(k, v)| (k.to_owned(), v.to_owned())).collect())
     }
 
     /// Writes `path`.
@@ -105,8 +82,7 @@ impl Environment {
 
     /// Reads `path`, or an empty environment.
     pub(crate) fn read(path: &Path) -> Self {
-        std::fs::read_to_string(path)
-            .map_or_else(|_| Environment::default(), |t| Self::from_text(&t))
+        std::fs::read_to_string(path).map_or_else(|_| Self::default(), |t| Self::from_text(&t))
     }
 }
 
@@ -114,28 +90,23 @@ impl Environment {
 /// the lab runs from).
 const ROOT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
 
+/// What `program` printed, or `?` when it could not run or failed.
 fn run(program: &str, args: &[&str]) -> String {
-    Command::new(program)
-        .args(args)
-        .output()
-        .ok()
-        .filter(|out| out.status.success())
-        .map_or_else(
-            || "?".to_owned(),
-            |out| String::from_utf8_lossy(&out.stdout).trim().to_owned(),
-        )
+    let out = Command::new(program).args(args).output().ok();
+    match out.filter(|out| out.status.success()) {
+        Some(out) => String::from_utf8_lossy(&out.stdout).trim().to_owned(),
+        None => "?".to_owned(),
+    }
 }
 
-fn cpu_model() -> String {
-    std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|info| {
-            info.lines()
-                .find(|l| l.starts_with("model name"))
-                .and_then(|l| l.split_once(':'))
-                .map(|(_, v)| v.trim().to_owned())
-        })
-        .unwrap_or_else(|| "?".to_owned())
+fn names<T: Copy>(all: &[T], name: fn(T) -> &'static str) -> String {
+    all.iter().map(|&v| name(v)).collect::<Vec<_>>().join(" ")
+}
+
+fn cpu_model() -> Option<String> {
+    let info = std::fs::read_to_string("/proc/cpuinfo").ok()?;
+    let line = info.lines().find(|l| l.starts_with("model name"))?;
+    Some(line.split_once(':')?.1.trim().to_owned())
 }
 
 #[cfg(test)]

@@ -109,45 +109,33 @@ enum Command {
     },
 }
 
-fn reports_dir() -> PathBuf {
-    let dir = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../reports"));
-    dir.canonicalize().unwrap_or(dir)
+impl Command {
+    /// Where it writes by default, below the workspace's reports/: the user's items in
+    /// items/, a smoke run in quick/ (so that it never overwrites a real one).
+    fn default_out(&self) -> PathBuf {
+        let dir = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../reports"));
+        let dir = dir.canonicalize().unwrap_or(dir);
+        match self {
+            Command::Compare(o) | Command::Tune(o) if o.items.is_some() => dir.join("items"),
+            Command::Compare(cmd::Options { quick: true, .. })
+            | Command::Tune(cmd::Options { quick: true, .. })
+            | Command::Concurrency { quick: true }
+            | Command::Parallel { quick: true, .. }
+            | Command::Database { quick: true } => dir.join("quick"),
+            _ => dir,
+        }
+    }
 }
 
 fn main() -> Result<(), BoxError> {
     let cli = Cli::parse();
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let command = cli
-        .command
-        .unwrap_or(Command::Compare(cmd::Options::default()));
-    let args = if args.is_empty() {
-        vec!["compare".to_owned()]
-    } else {
-        args
-    };
+    let mut args: Vec<String> = std::env::args().skip(1).collect();
+    if args.is_empty() {
+        args.push("compare".to_owned());
+    }
     let env = Environment::capture(&args);
-    let quick = matches!(
-        command,
-        Command::Compare(cmd::Options { quick: true, .. })
-            | Command::Tune(cmd::Options { quick: true, .. })
-            | Command::Concurrency { quick: true }
-            | Command::Parallel { quick: true, .. }
-            | Command::Database { quick: true }
-    );
-    let items = matches!(
-        command,
-        Command::Compare(cmd::Options { items: Some(_), .. })
-            | Command::Tune(cmd::Options { items: Some(_), .. })
-    );
-    let out = cli.out.unwrap_or_else(|| {
-        if items {
-            reports_dir().join("items")
-        } else if quick {
-            reports_dir().join("quick")
-        } else {
-            reports_dir()
-        }
-    });
+    let command = cli.command.unwrap_or(Command::Compare(Default::default()));
+    let out = cli.out.unwrap_or_else(|| command.default_out());
     let started = std::time::Instant::now();
     match command {
         Command::Compare(options) => cmd::compare::run(&options, &env, &out)?,
@@ -155,13 +143,13 @@ fn main() -> Result<(), BoxError> {
         Command::Alloc { requests } => cmd::alloc::run(requests, &env, &out)?,
         Command::Profile(options) => cmd::profile::run(&options, &out)?,
         Command::Concurrency { quick } => cmd::concurrency::run(quick, &env, &out)?,
-        Command::Parallel { quick, profile } => {
-            if profile {
-                cmd::parallel_profile::run(if quick { 1.0 } else { 4.0 }, &env, &out)?;
-            } else {
-                cmd::parallel::run(quick, &env, &out)?;
-            }
+        Command::Parallel {
+            quick,
+            profile: true,
+        } => {
+            cmd::parallel_profile::run(if quick { 1.0 } else { 4.0 }, &env, &out)?;
         }
+        Command::Parallel { quick, .. } => cmd::parallel::run(quick, &env, &out)?,
         Command::Database { quick } => cmd::database::run(quick, &env, &out)?,
         Command::Soak { items } => cmd::soak::run(items, &env, &out)?,
         Command::Report => {
@@ -173,10 +161,7 @@ fn main() -> Result<(), BoxError> {
             return cmd::compare::one_download_child(quick, &env, &out);
         }
     }
-    eprintln!(
-        "done in {:.1} s; reports in {}",
-        started.elapsed().as_secs_f64(),
-        out.display()
-    );
+    let seconds = started.elapsed().as_secs_f64();
+    eprintln!("done in {seconds:.1} s; reports in {}", out.display());
     Ok(())
 }

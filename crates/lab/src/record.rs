@@ -1,7 +1,7 @@
 //! The CSV files the lab writes, one serde struct per file, written and read back with
 //! the `csv` crate. Reports and claims are computed from these typed rows: nothing is
-//! found by column position or by comparing a cell's text (categorical columns are
-//! enums, see [`Category`]).
+//! found by column position or by a cell's text (categorical columns are [`Category`]
+//! values).
 
 use std::fmt;
 use std::path::Path as FsPath;
@@ -54,13 +54,11 @@ pub(crate) fn fmt_num(value: f64, decimals: usize) -> String {
     }
 }
 
-/// A closed set of values a column holds, each written as its name. Rows are matched by
-/// value, so a renamed category is a compile error rather than a row silently missed,
-/// and a name no value has is an error where the file is read.
+/// A closed set of values a column holds, each written as its name: a renamed category
+/// is a compile error rather than a row silently missed, and an unknown name is an
+/// error where the file is read.
 pub(crate) trait Category: Copy + PartialEq + 'static {
-    /// Every value (to read a name back).
     fn values() -> impl Iterator<Item = Self>;
-    /// Its text in the CSVs and the reports.
     fn name(self) -> &'static str;
 }
 
@@ -109,62 +107,74 @@ pub(crate) mod cell {
     }
 }
 
-impl Category for PoolKind {
-    fn values() -> impl Iterator<Item = Self> {
-        POOLS.iter().copied()
-    }
-    fn name(self) -> &'static str {
-        PoolKind::name(self)
-    }
-}
-
-impl Category for EncoderKind {
-    fn values() -> impl Iterator<Item = Self> {
-        ENCODERS.iter().copied()
-    }
-    fn name(self) -> &'static str {
-        EncoderKind::name(self)
-    }
-}
-
-impl Category for Framing {
-    fn values() -> impl Iterator<Item = Self> {
-        use Framing::*;
-        [Array, Ndjson, Csv, Envelope, Sse].into_iter()
-    }
-    fn name(self) -> &'static str {
-        Framing::name(self)
-    }
-}
-
-impl Category for Path {
-    fn values() -> impl Iterator<Item = Self> {
-        [Path::Item, Path::Batch, Path::Spawn, Path::Parallel].into_iter()
-    }
-    /// The name of the streamer method.
-    fn name(self) -> &'static str {
-        match self {
-            Path::Item => "stream",
-            Path::Batch => "stream_batch",
-            Path::Spawn => "spawn",
-            Path::Parallel => "parallel",
+/// [`Category`] of an enum of unit variants, each variant's name given once beside it:
+/// declaring the enum, or (`impl`) for an enum declared elsewhere.
+macro_rules! category {
+    (
+        $(#[$meta:meta])*
+        $vis:vis enum $name:ident {
+            $($(#[$vmeta:meta])* $variant:ident => $text:literal,)*
         }
+    ) => {
+        $(#[$meta])*
+        $vis enum $name {
+            $($(#[$vmeta])* $variant,)*
+        }
+        category! { impl $name { $($variant => $text,)* } }
+    };
+    (impl $name:ident { $($variant:ident => $text:literal,)* }) => {
+        impl Category for $name {
+            fn values() -> impl Iterator<Item = Self> {
+                [$($name::$variant),*].into_iter()
+            }
+            fn name(self) -> &'static str {
+                match self {
+                    $($name::$variant => $text,)*
+                }
+            }
+        }
+    };
+}
+
+/// [`Category`] of the benches' enums that name themselves.
+macro_rules! named_category {
+    ($($name:ident: $values:expr,)*) => {$(
+        impl Category for $name {
+            fn values() -> impl Iterator<Item = Self> {
+                $values.into_iter()
+            }
+            fn name(self) -> &'static str {
+                $name::name(self)
+            }
+        }
+    )*};
+}
+
+named_category! {
+    PoolKind: POOLS.iter().copied(),
+    EncoderKind: ENCODERS.iter().copied(),
+    Framing: [Framing::Array, Framing::Ndjson, Framing::Csv, Framing::Envelope, Framing::Sse],
+}
+
+// A path is named for its streamer method.
+category! {
+    impl Path {
+        Item => "stream",
+        Batch => "stream_batch",
+        Spawn => "spawn",
+        Parallel => "parallel",
     }
 }
 
-/// A median with its 95% interval, as three columns of a row.
+/// A median with its 95% interval, from three columns of a row.
 pub(crate) fn interval<const D: usize>(
     median: Num<D>,
     lo: Num<D>,
     hi: Num<D>,
     n: usize,
 ) -> Estimate {
-    Estimate {
-        median: median.0,
-        lo: lo.0,
-        hi: hi.0,
-        n,
-    }
+    let (median, lo, hi) = (median.0, lo.0, hi.0);
+    Estimate { median, lo, hi, n }
 }
 
 /// The three columns of an estimate.
@@ -174,20 +184,21 @@ pub(crate) fn columns<const D: usize>(e: &Estimate) -> (Num<D>, Num<D>, Num<D>) 
 
 /// CSV text of `rows` (the header alone when there are none).
 pub(crate) fn to_csv<T: Serialize + Default>(rows: &[T]) -> Result<String, BoxError> {
-    let mut w = csv::Writer::from_writer(Vec::new());
     // The header is written with the first row: without rows, a default row's, cut off.
-    let header_only = rows.is_empty().then(T::default);
-    for row in rows.iter().chain(&header_only) {
+    let default = [T::default()];
+    let written = if rows.is_empty() { &default[..] } else { rows };
+    let mut w = csv::Writer::from_writer(Vec::new());
+    for row in written {
         w.serialize(row)?;
     }
     let text = String::from_utf8(w.into_inner().map_err(|e| e.to_string())?)?;
-    Ok(match header_only {
-        Some(_) => text
-            .lines()
+    Ok(match rows.is_empty() {
+        true => text
+            .split_inclusive('\n')
             .next()
-            .map(|h| format!("{h}\n"))
-            .unwrap_or_default(),
-        None => text,
+            .unwrap_or_default()
+            .to_owned(),
+        false => text,
     })
 }
 
@@ -202,8 +213,7 @@ pub(crate) fn read<T: DeserializeOwned>(path: &FsPath) -> Result<Option<Vec<T>>,
     if !path.exists() {
         return Ok(None);
     }
-    let mut r = csv::Reader::from_path(path)?;
-    let rows: Result<Vec<T>, _> = r.deserialize().collect();
+    let rows: Result<Vec<T>, _> = csv::Reader::from_path(path)?.deserialize().collect();
     Ok(Some(rows.map_err(|e| format!("{}: {e}", path.display()))?))
 }
 
@@ -218,51 +228,21 @@ pub(crate) fn check(result: &Result<(), String>) -> String {
     }
 }
 
-/// An enum of unit variants and its [`Category`] impl, each variant's name given once
-/// beside it (a second list of the variants for `values` could fall out of step).
-macro_rules! category {
-    (
-        $(#[$meta:meta])*
-        $vis:vis enum $name:ident {
-            $($(#[$vmeta:meta])* $variant:ident => $text:literal,)*
-        }
-    ) => {
-        $(#[$meta])*
-        $vis enum $name {
-            $($(#[$vmeta])* $variant,)*
-        }
-
-        impl Category for $name {
-            fn values() -> impl Iterator<Item = Self> {
-                [$($name::$variant),*].into_iter()
-            }
-            fn name(self) -> &'static str {
-                match self {
-                    $($name::$variant => $text,)*
-                }
-            }
-        }
-    };
-}
-
 category! {
     /// Where a compare row's items come from, and how they reach the reader.
     #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
     pub(crate) enum Source {
-        /// A slice in memory.
         #[default]
         Memory => "memory",
         /// A tokio channel fed by a producer task.
         Channel => "channel",
         /// Over HTTP, from a server with `TCP_NODELAY`.
         Http => "http",
-        /// Over HTTP, from a server that leaves Nagle's algorithm on.
         HttpNagle => "http (Nagle on)",
         /// SQLite through sqlx.
         Sqlite => "sqlite",
         /// SQLite through rusqlite (`chunkstream::sqlite`).
         SqliteRusqlite => "sqlite-rusqlite",
-        /// PostgreSQL through sqlx.
         Postgres => "postgres",
         /// The tickets service, as one client sees it.
         Service => "tickets service",
@@ -286,7 +266,6 @@ pub(crate) enum Contestant {
     /// chunkstream (its pool, encoder and path in their columns).
     #[default]
     Chunkstream,
-    /// A peer of chunkstream.
     Peer(PeerKind),
     /// The limit of the row's group.
     Limit,
@@ -294,25 +273,20 @@ pub(crate) enum Contestant {
     EncoderLimit(EncoderKind),
     /// The HTTP limit, measured against serde_json's.
     HttpLimit,
-    /// The tickets service.
+    /// The tickets service, as it is and as it was.
     Service,
-    /// The tickets service as it was.
     ServiceBefore,
 }
 
 impl Category for Contestant {
     fn values() -> impl Iterator<Item = Self> {
-        let peers = PEERS.into_iter().chain(FORMAT_PEERS);
-        [
-            Contestant::Chunkstream,
-            Contestant::Limit,
-            Contestant::HttpLimit,
-            Contestant::Service,
-            Contestant::ServiceBefore,
-        ]
-        .into_iter()
-        .chain(peers.map(Contestant::Peer))
-        .chain(ENCODERS.iter().copied().map(Contestant::EncoderLimit))
+        use Contestant::*;
+        let peers = PEERS.into_iter().chain(FORMAT_PEERS).map(Peer);
+        let encoders = ENCODERS.iter().copied().map(EncoderLimit);
+        [Chunkstream, Limit, HttpLimit, Service, ServiceBefore]
+            .into_iter()
+            .chain(peers)
+            .chain(encoders)
     }
     fn name(self) -> &'static str {
         match self {
@@ -339,9 +313,8 @@ pub(crate) enum Limit {
     /// The whole body encoded up front and served as one `Bytes`.
     Http,
     /// axum-streams served by the same server with `TCP_NODELAY` (each chunkstream HTTP
-    /// row is measured there a second time).
+    /// row is measured there a second time), and by the one that leaves Nagle on.
     HttpPeer,
-    /// ... and by the server that leaves Nagle's algorithm on.
     HttpPeerNagle,
     /// The tickets service as it was.
     ServiceBefore,
@@ -356,15 +329,11 @@ impl Default for Limit {
 
 impl Category for Limit {
     fn values() -> impl Iterator<Item = Self> {
-        [
-            Limit::Http,
-            Limit::HttpPeer,
-            Limit::HttpPeerNagle,
-            Limit::ServiceBefore,
-        ]
-        .into_iter()
-        .chain(ENCODERS.iter().copied().map(Limit::Encoder))
-        .chain(Framing::values().map(Limit::Format))
+        use Limit::*;
+        [Http, HttpPeer, HttpPeerNagle, ServiceBefore]
+            .into_iter()
+            .chain(ENCODERS.iter().copied().map(Encoder))
+            .chain(Framing::values().map(Format))
     }
     fn name(self) -> &'static str {
         match self {
@@ -378,46 +347,181 @@ impl Category for Limit {
     }
 }
 
-/// A row of `compare.csv`: one contestant against its group's limit.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-pub(crate) struct Compare {
-    pub(crate) workload: String,
-    #[serde(with = "cell")]
-    pub(crate) source: Source,
-    #[serde(with = "cell")]
-    pub(crate) format: Framing,
-    #[serde(with = "cell")]
-    pub(crate) path: Option<Path>,
-    #[serde(with = "cell")]
-    pub(crate) contestant: Contestant,
-    #[serde(with = "cell")]
-    pub(crate) pool: Option<PoolKind>,
-    #[serde(with = "cell")]
-    pub(crate) encoder: Option<EncoderKind>,
-    #[serde(with = "cell")]
-    pub(crate) limit: Limit,
-    pub(crate) items: u64,
-    pub(crate) body_bytes: Num<0>,
-    pub(crate) pairs: Num<0>,
-    pub(crate) mb_per_s: Num<1>,
-    pub(crate) items_per_s: Num<0>,
-    pub(crate) ratio: Num<3>,
-    pub(crate) ratio_lo: Num<3>,
-    pub(crate) ratio_hi: Num<3>,
-    pub(crate) limit_variation: Num<4>,
-    pub(crate) allocs_per_request: Num<1>,
-    pub(crate) alloc_bytes_per_request: Num<0>,
-    pub(crate) chunks_per_request: Num<0>,
-    pub(crate) first_chunk_us: Num<0>,
-    pub(crate) hit_rate: Num<3>,
-    pub(crate) check: String,
+/// Declares row structs: every field `pub(crate)`; `a, a_lo, a_hi: T` declares a group
+/// of columns of one type (a figure and its interval).
+macro_rules! rows {
+    ($(
+        $(#[$meta:meta])*
+        $name:ident {
+            $($(#[$fmeta:meta])* $field:ident $(, $more:ident)*: $ty:ty,)*
+        }
+    )*) => {$(
+        $(#[$meta])*
+        #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+        pub(crate) struct $name {
+            $($(#[$fmeta])* pub(crate) $field: $ty, $(pub(crate) $more: $ty,)*)*
+        }
+    )*};
+}
+
+rows! {
+    /// A row of `compare.csv`: one contestant against its group's limit.
+    Compare {
+        workload: String,
+        #[serde(with = "cell")] source: Source,
+        #[serde(with = "cell")] format: Framing,
+        #[serde(with = "cell")] path: Option<Path>,
+        #[serde(with = "cell")] contestant: Contestant,
+        #[serde(with = "cell")] pool: Option<PoolKind>,
+        #[serde(with = "cell")] encoder: Option<EncoderKind>,
+        #[serde(with = "cell")] limit: Limit,
+        items: u64,
+        body_bytes, pairs: Num<0>,
+        mb_per_s: Num<1>,
+        items_per_s: Num<0>,
+        ratio, ratio_lo, ratio_hi: Num<3>,
+        limit_variation: Num<4>,
+        allocs_per_request: Num<1>,
+        alloc_bytes_per_request, chunks_per_request, first_chunk_us: Num<0>,
+        hit_rate: Num<3>,
+        check: String,
+    }
+
+    /// A row of `tuning.csv` and `tuning_confirm.csv`: one configuration against the
+    /// limit.
+    Tuning {
+        workload: String,
+        buffer_kib, threshold_kib, batch: usize,
+        items, body_bytes: u64,
+        pairs: usize,
+        ratio, ratio_lo, ratio_hi: Num<3>,
+        limit_variation: Num<4>,
+        mb_per_s, allocs_per_request: Num<1>,
+        alloc_bytes_per_request: Num<0>,
+        chunks_per_request: u64,
+        first_chunk_us: Num<0>,
+        check: String,
+    }
+
+    /// A row of `noise.csv` and `tuning_noise.csv`.
+    Noise {
+        measurement: String,
+        variation: Num<4>,
+        threshold: Num<2>,
+        noisy: bool,
+    }
+
+    /// A row of `pool_ops.csv`: a pool's get + put against a reference, in ns per op.
+    PoolOps {
+        #[serde(with = "cell")] case: Shape,
+        #[serde(with = "cell")] pool: Buffers,
+        #[serde(with = "cell")] reference: Buffers,
+        ns_per_op, ns_lo, ns_hi: Num<2>,
+        reference_ns, reference_ns_lo, reference_ns_hi: Num<2>,
+        ratio, ratio_lo, ratio_hi: Num<3>,
+        pairs: usize,
+        hit_rate: Num<3>,
+        reference_variation: Num<4>,
+        go_slices: String,
+    }
+
+    /// A row of `alloc_steady.csv`: bytes and allocations per 100-ticket request.
+    Steady {
+        #[serde(with = "cell")] contestant: Contestant,
+        #[serde(with = "cell")] pool: Option<PoolKind>,
+        #[serde(with = "cell")] encoder: Option<EncoderKind>,
+        items, json_bytes: usize,
+        allocs_per_request: Num<2>,
+        bytes_per_request, bytes_lo, bytes_hi: Num<1>,
+        requests: u64,
+    }
+
+    /// A row of `first_byte.csv`: the delay to the first byte from a slow source.
+    FirstByte {
+        #[serde(with = "cell")] path: Path,
+        flush_interval_ms, item_period_ms: Num<1>,
+        delay_ms_median, delay_ms_lo, delay_ms_hi: Num<2>,
+        delay_ms_max: Num<2>,
+        requests: usize,
+    }
+
+    /// A row of `pool_mixed.csv`: a pool on large responses after tiny ones.
+    Mixed {
+        #[serde(with = "cell")] pool: PoolKind,
+        tiny_requests, large_requests, large_chunks, hits, misses: u64,
+        hit_rate: Num<3>,
+        dropped_oversize: u64,
+        allocs_per_large_response: Num<1>,
+    }
+
+    /// A row of `go.csv`: one figure of the Go package measured here.
+    Go {
+        figure: GoFigure,
+        value, lo, hi: Num<3>,
+        pairs: usize,
+        note: String,
+    }
+
+    /// A row of `parallel.csv` and `database.csv`: a contestant paired with its
+    /// reference.
+    Paired {
+        section, contestant, reference: String,
+        body_bytes: u64,
+        pairs: usize,
+        mb_per_s, reference_mb_per_s: Num<1>,
+        ratio, ratio_lo, ratio_hi: Num<3>,
+        target: Num<2>,
+        verdict: String,
+        reference_variation: Num<4>,
+        peak_buffers, peak_buffer_bytes, buffer_bound: Num<0>,
+        note: String,
+    }
+
+    /// A row of `soak.csv`: one sample of resident memory.
+    SoakSample {
+        seconds: Num<2>,
+        bytes_streamed, chunks, rss_kib: u64,
+    }
+
+    /// The row of `soak_summary.csv`.
+    Soak {
+        items, bytes, chunks: u64,
+        seconds, mb_per_s: Num<1>,
+        baseline_mib, peak_sampled_mib, vm_hwm_mib, peak_above_baseline_mib: Num<1>,
+        pool_hits, pool_misses, pooled_buffers: u64,
+    }
+
+    /// A row of `concurrency.csv`.
+    Concurrency {
+        #[serde(with = "cell")] pool: PoolKind,
+        concurrent: usize,
+        requests: u64,
+        mb_per_s: Num<1>,
+        hit_rate: Num<3>,
+        rounds: usize,
+    }
+
+    /// A row of `alloc.csv`: one strategy's allocations, counted in a child process.
+    Alloc {
+        #[serde(with = "cell")] pool: PoolKind,
+        tool: String,
+        items: usize,
+        requests: u64,
+        blocks_per_request: Num<2>,
+        bytes_per_request: Num<1>,
+        max_live_bytes: Num<0>,
+    }
 }
 
 impl Compare {
     /// The ratio to the limit with its interval.
     pub(crate) fn ratio(&self) -> Estimate {
-        let pairs = self.pairs.0 as usize;
-        interval(self.ratio, self.ratio_lo, self.ratio_hi, pairs)
+        interval(
+            self.ratio,
+            self.ratio_lo,
+            self.ratio_hi,
+            self.pairs.0 as usize,
+        )
     }
 
     /// Whether its body matched the reference (and it was timed).
@@ -444,28 +548,6 @@ impl Compare {
     }
 }
 
-/// A row of `tuning.csv` and `tuning_confirm.csv`: one configuration against the limit.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-pub(crate) struct Tuning {
-    pub(crate) workload: String,
-    pub(crate) buffer_kib: usize,
-    pub(crate) threshold_kib: usize,
-    pub(crate) batch: usize,
-    pub(crate) items: u64,
-    pub(crate) body_bytes: u64,
-    pub(crate) pairs: usize,
-    pub(crate) ratio: Num<3>,
-    pub(crate) ratio_lo: Num<3>,
-    pub(crate) ratio_hi: Num<3>,
-    pub(crate) limit_variation: Num<4>,
-    pub(crate) mb_per_s: Num<1>,
-    pub(crate) allocs_per_request: Num<1>,
-    pub(crate) alloc_bytes_per_request: Num<0>,
-    pub(crate) chunks_per_request: u64,
-    pub(crate) first_chunk_us: Num<0>,
-    pub(crate) check: String,
-}
-
 impl Tuning {
     /// The ratio to the limit with its interval.
     pub(crate) fn ratio(&self) -> Estimate {
@@ -478,39 +560,6 @@ impl Tuning {
     }
 }
 
-/// A row of `noise.csv` and `tuning_noise.csv`.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-pub(crate) struct Noise {
-    pub(crate) measurement: String,
-    pub(crate) variation: Num<4>,
-    pub(crate) threshold: Num<2>,
-    pub(crate) noisy: bool,
-}
-
-/// A row of `pool_ops.csv`: a pool's get + put against a reference, in ns per op.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-pub(crate) struct PoolOps {
-    #[serde(with = "cell")]
-    pub(crate) case: Shape,
-    #[serde(with = "cell")]
-    pub(crate) pool: Buffers,
-    #[serde(with = "cell")]
-    pub(crate) reference: Buffers,
-    pub(crate) ns_per_op: Num<2>,
-    pub(crate) ns_lo: Num<2>,
-    pub(crate) ns_hi: Num<2>,
-    pub(crate) reference_ns: Num<2>,
-    pub(crate) reference_ns_lo: Num<2>,
-    pub(crate) reference_ns_hi: Num<2>,
-    pub(crate) ratio: Num<3>,
-    pub(crate) ratio_lo: Num<3>,
-    pub(crate) ratio_hi: Num<3>,
-    pub(crate) pairs: usize,
-    pub(crate) hit_rate: Num<3>,
-    pub(crate) reference_variation: Num<4>,
-    pub(crate) go_slices: String,
-}
-
 impl PoolOps {
     /// The pool's ns per op.
     pub(crate) fn ns(&self) -> Estimate {
@@ -519,36 +568,18 @@ impl PoolOps {
 
     /// The reference's ns per op.
     pub(crate) fn reference_ns(&self) -> Estimate {
-        interval(
+        let (median, lo, hi) = (
             self.reference_ns,
             self.reference_ns_lo,
             self.reference_ns_hi,
-            self.pairs,
-        )
+        );
+        interval(median, lo, hi, self.pairs)
     }
 
     /// The pool's time over the reference's.
     pub(crate) fn ratio(&self) -> Estimate {
         interval(self.ratio, self.ratio_lo, self.ratio_hi, self.pairs)
     }
-}
-
-/// A row of `alloc_steady.csv`: bytes and allocations per 100-ticket request.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-pub(crate) struct Steady {
-    #[serde(with = "cell")]
-    pub(crate) contestant: Contestant,
-    #[serde(with = "cell")]
-    pub(crate) pool: Option<PoolKind>,
-    #[serde(with = "cell")]
-    pub(crate) encoder: Option<EncoderKind>,
-    pub(crate) items: usize,
-    pub(crate) json_bytes: usize,
-    pub(crate) allocs_per_request: Num<2>,
-    pub(crate) bytes_per_request: Num<1>,
-    pub(crate) bytes_lo: Num<1>,
-    pub(crate) bytes_hi: Num<1>,
-    pub(crate) requests: u64,
 }
 
 impl Steady {
@@ -558,33 +589,11 @@ impl Steady {
     }
 }
 
-/// A row of `first_byte.csv`: the delay to the first byte from a slow source.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-pub(crate) struct FirstByte {
-    #[serde(with = "cell")]
-    pub(crate) path: Path,
-    pub(crate) flush_interval_ms: Num<1>,
-    pub(crate) item_period_ms: Num<1>,
-    pub(crate) delay_ms_median: Num<2>,
-    pub(crate) delay_ms_lo: Num<2>,
-    pub(crate) delay_ms_hi: Num<2>,
-    pub(crate) delay_ms_max: Num<2>,
-    pub(crate) requests: usize,
-}
-
-/// A row of `pool_mixed.csv`: a pool on large responses after tiny ones.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-pub(crate) struct Mixed {
-    #[serde(with = "cell")]
-    pub(crate) pool: PoolKind,
-    pub(crate) tiny_requests: u64,
-    pub(crate) large_requests: u64,
-    pub(crate) large_chunks: u64,
-    pub(crate) hits: u64,
-    pub(crate) misses: u64,
-    pub(crate) hit_rate: Num<3>,
-    pub(crate) dropped_oversize: u64,
-    pub(crate) allocs_per_large_response: Num<1>,
+impl Paired {
+    /// The speed ratio with its interval.
+    pub(crate) fn ratio(&self) -> Estimate {
+        interval(self.ratio, self.ratio_lo, self.ratio_hi, self.pairs)
+    }
 }
 
 /// The figures of `go.csv`.
@@ -597,28 +606,23 @@ pub(crate) enum GoFigure {
     /// chunkstream's bulk MB/s over the Go streamer's on one core (`GOMAXPROCS=1`),
     /// paired: the headline, one core each.
     BulkRatio,
-    /// chunkstream's bulk MB/s in the pairs.
+    /// chunkstream's and the Go streamer's bulk MB/s in the pairs.
     #[serde(rename = "bulk_chunkstream_mb_s")]
     BulkChunkstream,
-    /// The Go streamer's bulk MB/s on one core in the pairs.
     #[serde(rename = "bulk_go_mb_s")]
     BulkGo,
-    /// As `BulkRatio` against Go at its default `GOMAXPROCS` (every core).
+    /// As `BulkRatio` and `BulkGo` against Go at its default `GOMAXPROCS` (every core).
     #[serde(rename = "bulk_ratio_go_all_cores")]
     BulkRatioAllCores,
-    /// The Go streamer's bulk MB/s at its default `GOMAXPROCS`.
     #[serde(rename = "bulk_go_all_cores_mb_s")]
     BulkGoAllCores,
     /// The Go streamer's MB/s over Go's own limit (`json.Marshal` of the slice), paired.
     #[serde(rename = "go_vs_go_limit")]
     GoVsLimit,
-    /// Go: bytes per 100-ticket request with its pool.
+    /// Go: bytes and allocations per 100-ticket request, with its pool and without.
     RequestPooledBytes,
-    /// Go: allocations per 100-ticket request with its pool.
     RequestPooledAllocs,
-    /// Go: bytes per 100-ticket request without its pool.
     RequestUnpooledBytes,
-    /// Go: allocations per 100-ticket request without its pool.
     RequestUnpooledAllocs,
 }
 
@@ -629,104 +633,9 @@ impl GoFigure {
         match self {
             BulkRatio | BulkRatioAllCores | GoVsLimit => 3,
             BulkChunkstream | BulkGo | BulkGoAllCores => 1,
-            Status
-            | RequestPooledBytes
-            | RequestPooledAllocs
-            | RequestUnpooledBytes
-            | RequestUnpooledAllocs => 0,
+            _ => 0, // counts, and the status
         }
     }
-}
-
-/// A row of `go.csv`: one figure of the Go package measured here.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-pub(crate) struct Go {
-    pub(crate) figure: GoFigure,
-    pub(crate) value: Num<3>,
-    pub(crate) lo: Num<3>,
-    pub(crate) hi: Num<3>,
-    pub(crate) pairs: usize,
-    pub(crate) note: String,
-}
-
-/// A row of `parallel.csv` and `database.csv`: a contestant paired with its reference.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-pub(crate) struct Paired {
-    pub(crate) section: String,
-    pub(crate) contestant: String,
-    pub(crate) reference: String,
-    pub(crate) body_bytes: u64,
-    pub(crate) pairs: usize,
-    pub(crate) mb_per_s: Num<1>,
-    pub(crate) reference_mb_per_s: Num<1>,
-    pub(crate) ratio: Num<3>,
-    pub(crate) ratio_lo: Num<3>,
-    pub(crate) ratio_hi: Num<3>,
-    pub(crate) target: Num<2>,
-    pub(crate) verdict: String,
-    pub(crate) reference_variation: Num<4>,
-    pub(crate) peak_buffers: Num<0>,
-    pub(crate) peak_buffer_bytes: Num<0>,
-    pub(crate) buffer_bound: Num<0>,
-    pub(crate) note: String,
-}
-
-impl Paired {
-    /// The speed ratio with its interval.
-    pub(crate) fn ratio(&self) -> Estimate {
-        interval(self.ratio, self.ratio_lo, self.ratio_hi, self.pairs)
-    }
-}
-
-/// A row of `soak.csv`: one sample of resident memory.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-pub(crate) struct SoakSample {
-    pub(crate) seconds: Num<2>,
-    pub(crate) bytes_streamed: u64,
-    pub(crate) chunks: u64,
-    pub(crate) rss_kib: u64,
-}
-
-/// The row of `soak_summary.csv`.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-pub(crate) struct Soak {
-    pub(crate) items: u64,
-    pub(crate) bytes: u64,
-    pub(crate) chunks: u64,
-    pub(crate) seconds: Num<1>,
-    pub(crate) mb_per_s: Num<1>,
-    pub(crate) baseline_mib: Num<1>,
-    pub(crate) peak_sampled_mib: Num<1>,
-    pub(crate) vm_hwm_mib: Num<1>,
-    pub(crate) peak_above_baseline_mib: Num<1>,
-    pub(crate) pool_hits: u64,
-    pub(crate) pool_misses: u64,
-    pub(crate) pooled_buffers: u64,
-}
-
-/// A row of `concurrency.csv`.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-pub(crate) struct Concurrency {
-    #[serde(with = "cell")]
-    pub(crate) pool: PoolKind,
-    pub(crate) concurrent: usize,
-    pub(crate) requests: u64,
-    pub(crate) mb_per_s: Num<1>,
-    pub(crate) hit_rate: Num<3>,
-    pub(crate) rounds: usize,
-}
-
-/// A row of `alloc.csv`: one strategy's allocations, counted in a child process.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-pub(crate) struct Alloc {
-    #[serde(with = "cell")]
-    pub(crate) pool: PoolKind,
-    pub(crate) tool: String,
-    pub(crate) items: usize,
-    pub(crate) requests: u64,
-    pub(crate) blocks_per_request: Num<2>,
-    pub(crate) bytes_per_request: Num<1>,
-    pub(crate) max_live_bytes: Num<0>,
 }
 
 #[cfg(test)]
@@ -735,29 +644,31 @@ mod tests {
 
     #[test]
     fn rows_round_trip_with_missing_numbers_as_dashes() {
-        let rows = vec![
-            Noise {
-                measurement: "a, b".into(),
-                variation: Num(0.01234),
-                threshold: Num(0.05),
-                noisy: false,
-            },
-            Noise::default(),
-        ];
-        let text = to_csv(&rows).unwrap();
-        assert!(
-            text.starts_with("measurement,variation,threshold,noisy\n\"a, b\",0.0123,0.05,false\n"),
-            "{text}"
-        );
-        assert!(text.contains(",-,-,false"), "{text}");
-        let mut r = csv::Reader::from_reader(text.as_bytes());
-        let back: Vec<Noise> = r.deserialize().map(Result::unwrap).collect();
-        assert_eq!(back[0].measurement, "a, b");
-        assert_eq!(back[0].variation, Num(0.0123));
-        assert!(back[1].variation.0.is_nan());
+        let row = |name: &str, v| Noise {
+            measurement: name.into(),
+            variation: Num(v),
+            threshold: Num(0.05),
+            noisy: false,
+        };
+        let text = to_csv(&[row("a, b", 0.01234), row("", f64::NAN)]).unwrap();
+        let header = "measurement,variation,threshold,noisy\n";
         assert_eq!(
-            to_csv::<Noise>(&[]).unwrap(),
-            "measurement,variation,threshold,noisy\n"
+            text,
+            format!("{header}\"a, b\",0.0123,0.05,false\n,-,0.05,false\n")
+        );
+        let back: Vec<Noise> = csv::Reader::from_reader(text.as_bytes())
+            .deserialize()
+            .map(Result::unwrap)
+            .collect();
+        assert_eq!(
+            (back[0].measurement.as_str(), back[0].variation),
+            ("a, b", Num(0.0123))
+        );
+        assert!(back[1].variation.0.is_nan());
+        assert_eq!(to_csv::<Noise>(&[]).unwrap(), header);
+        assert_eq!(
+            (fmt_num(f64::NAN, 2), fmt_num(0.95123, 2)),
+            ("-".into(), "0.95".into())
         );
     }
 
@@ -770,8 +681,7 @@ mod tests {
                 assert_eq!(T::parse(v.name()), Some(v), "{}", v.name());
                 assert_eq!(Option::<T>::parse(v.name()), Some(Some(v)));
             }
-            assert_eq!(Option::<T>::parse("-"), Some(None));
-            assert_eq!(T::parse("-"), None);
+            assert_eq!((Option::<T>::parse("-"), T::parse("-")), (Some(None), None));
         }
         round_trip::<Source>();
         round_trip::<Contestant>();
@@ -789,27 +699,15 @@ mod tests {
             ..Compare::default()
         };
         let text = to_csv(&[row]).unwrap();
-        let line = text.lines().nth(1).unwrap();
-        assert!(
-            line.starts_with(
-                ",http (Nagle on),json_array,-,axum-streams,-,-,\"axum-streams, Nagle on\","
-            ),
-            "{line}"
-        );
-        let back: Vec<Compare> = csv::Reader::from_reader(text.as_bytes())
-            .deserialize()
-            .map(Result::unwrap)
-            .collect();
-        assert_eq!(back[0].limit, Limit::HttpPeerNagle);
-        assert_eq!(back[0].path, None);
-        let unknown = text.replace("http (Nagle on)", "http (Nagle off)");
-        let mut r = csv::Reader::from_reader(unknown.as_bytes());
-        assert!(r.deserialize::<Compare>().next().unwrap().is_err());
-    }
-
-    #[test]
-    fn formats_missing_numbers() {
-        assert_eq!(fmt_num(f64::NAN, 2), "-");
-        assert_eq!(fmt_num(0.95123, 2), "0.95");
+        let cells = ",http (Nagle on),json_array,-,axum-streams,-,-,\"axum-streams, Nagle on\",";
+        assert!(text.lines().nth(1).unwrap().starts_with(cells), "{text}");
+        let read = |text: &str| -> Result<Vec<Compare>, csv::Error> {
+            csv::Reader::from_reader(text.as_bytes())
+                .deserialize()
+                .collect()
+        };
+        let back = read(&text).unwrap();
+        assert_eq!((back[0].limit, back[0].path), (Limit::HttpPeerNagle, None));
+        assert!(read(&text.replace("http (Nagle on)", "http (Nagle off)")).is_err());
     }
 }

@@ -10,17 +10,15 @@ use chunkstream::BoxError;
 use crate::frames::{self, FrameTest};
 
 /// Samples per second.
-pub(crate) const HZ: i32 = 999;
+const HZ: i32 = 999;
 
-/// Back-to-back requests under the profiler.
+/// Back-to-back requests under the profiler: the bytes they returned together, the
+/// seconds of wall time, and of CPU time of the whole process when the platform tells.
 pub(crate) struct Sampled {
     pub(crate) report: pprof::Report,
     pub(crate) requests: u64,
-    /// Bytes the requests returned, together.
     pub(crate) bytes: u64,
-    /// Seconds of wall time.
     pub(crate) wall: f64,
-    /// Seconds of CPU time of the whole process, when the platform tells.
     pub(crate) cpu: Option<f64>,
 }
 
@@ -36,11 +34,9 @@ pub(crate) fn sample(
         .frequency(HZ)
         .blocklist(&["libc", "libgcc", "pthread", "vdso"])
         .build()?;
-    let cpu_start = process_cpu();
-    let start = Instant::now();
-    let until = start + Duration::from_secs_f64(seconds);
+    let (cpu_start, start) = (process_cpu(), Instant::now());
     let (mut requests, mut bytes) = (0u64, 0u64);
-    while Instant::now() < until {
+    while start.elapsed() < Duration::from_secs_f64(seconds) {
         bytes += request()?;
         requests += 1;
     }
@@ -65,20 +61,17 @@ fn process_cpu() -> Option<f64> {
     // Fields after the command name (which may hold spaces) start with the state (3rd).
     let rest = stat.rsplit_once(')')?.1;
     let fields: Vec<&str> = rest.split_whitespace().collect();
-    let utime: f64 = fields.get(11)?.parse().ok()?;
-    let stime: f64 = fields.get(12)?.parse().ok()?;
-    Some((utime + stime) / 100.0)
+    let ticks = |i: usize| fields.get(i)?.parse::<f64>().ok();
+    Some((ticks(11)? + ticks(12)?) / 100.0)
 }
 
-/// A profile's samples, counted three ways.
+/// A profile's samples in all, and counted three ways: per thread as the caller names
+/// it, per kind of innermost recognised frame ([`frames::named`]), and per innermost
+/// frame by its [`short`] name (its "self" time).
 pub(crate) struct Tally {
-    /// Samples in all.
     pub(crate) total: isize,
-    /// Per thread, as the caller names it.
     pub(crate) threads: Vec<(String, isize)>,
-    /// Per kind of innermost recognised frame ([`frames::named`]).
     pub(crate) kinds: Vec<(String, isize)>,
-    /// Per innermost frame, by its [`short`] name (its "self" time).
     pub(crate) tops: Vec<(String, isize)>,
 }
 
@@ -96,9 +89,8 @@ pub(crate) fn tally(
     for (sample, &count) in &report.data {
         total += count;
         let names: Vec<String> = sample.frames.iter().flatten().map(|s| s.name()).collect();
-        *threads
-            .entry(thread(&sample.thread_name, &names))
-            .or_default() += count;
+        let name = thread(&sample.thread_name, &names);
+        *threads.entry(name).or_default() += count;
         by_kind[frames::kind_of(kinds, &names)] += count;
         if let Some(top) = names.first() {
             *tops.entry(short(top)).or_default() += count;

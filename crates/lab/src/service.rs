@@ -15,16 +15,13 @@ use chunkstream_tickets::{App, Settings, seed, shutdown};
 
 use crate::sources;
 
-/// The service and its reference, each on a port of its own, on a runtime shaped like
-/// the binary's (multi-threaded, a worker per core); dropping it stops both.
+/// The service (as the `tickets` binary serves it) and the service as it was, each on a
+/// port of its own, on a runtime shaped like the binary's (multi-threaded, a worker per
+/// core), reading `tickets` tickets; dropping it stops both.
 #[derive(Debug)]
 pub(crate) struct Service {
-    /// The service as the `tickets` binary serves it.
     now: SocketAddr,
-    /// The service as it was: serde_json, SQLite read through sqlx, behind plain
-    /// `axum::serve` (Nagle's algorithm on).
     before: SocketAddr,
-    /// Tickets in its table.
     pub(crate) tickets: u64,
     client: reqwest::Client,
     _db: tempfile::TempDir,
@@ -39,25 +36,22 @@ impl Service {
             .enable_all()
             .build()?;
         let db = tempfile::tempdir()?;
-        let url = format!(
-            "sqlite://{}?mode=rwc",
-            db.path().join("tickets.db").display()
-        );
+        let file = db.path().join("tickets.db");
+        let url = format!("sqlite://{}?mode=rwc", file.display());
+        let bind = || tokio::net::TcpListener::bind("127.0.0.1:0");
         let (now, before) = runtime.block_on(async {
             let app = App::open(&url, tickets, Settings::default()).await?;
             let was = App::open(&url, tickets, Self::before()).await?;
-            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-            let now = listener.local_addr()?;
-            let router = app.router();
+            let (listener, was_listener) = (bind().await?, bind().await?);
+            let (now, before) = (listener.local_addr()?, was_listener.local_addr()?);
+            let forever = std::future::pending::<&'static str>();
             tokio::spawn(shutdown::serve(
                 listener,
-                router,
-                std::future::pending::<&'static str>(),
+                app.router(),
+                forever,
                 Duration::ZERO,
             ));
-            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-            let before = listener.local_addr()?;
-            tokio::spawn(async move { axum::serve(listener, was.router()).await });
+            tokio::spawn(async move { axum::serve(was_listener, was.router()).await });
             Ok::<_, BoxError>((now, before))
         })?;
         Ok(Service {

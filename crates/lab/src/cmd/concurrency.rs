@@ -20,7 +20,7 @@ use crate::record::{self, Num};
 use crate::report;
 
 /// Concurrent requests measured.
-pub(crate) const LEVELS: &[usize] = &[1, 2, 8, 64];
+const LEVELS: &[usize] = &[1, 2, 8, 64];
 
 /// Runs `requests` requests with `level` in flight; returns (seconds, hits, taken).
 fn measure(
@@ -49,13 +49,9 @@ fn measure(
         }
         Ok::<_, BoxError>(())
     })?;
-    let seconds = start.elapsed().as_secs_f64();
-    let after = (built.stats)();
-    Ok((
-        seconds,
-        after.hits - before.hits,
-        after.taken() - before.taken(),
-    ))
+    let (seconds, after) = (start.elapsed().as_secs_f64(), (built.stats)());
+    let taken = after.taken() - before.taken();
+    Ok((seconds, after.hits - before.hits, taken))
 }
 
 /// Measures every pool at every level, `rounds` interleaved rounds; writes
@@ -75,25 +71,24 @@ pub(crate) fn run(quick: bool, env: &Environment, out: &FsPath) -> Result<(), Bo
         .collect();
     let mut table = Vec::new();
     for &level in LEVELS {
-        let mut seconds = vec![Vec::new(); POOLS.len()];
-        let mut hits = vec![(0, 0); POOLS.len()];
+        // Per pool: the seconds of each round, hits and buffers taken in all.
+        let mut runs = vec![(Vec::new(), 0, 0); POOLS.len()];
         measure(&rt, &built[0], level, level as u64)?; // warm-up
         for round in 0..rounds {
             for k in 0..POOLS.len() {
                 let i = (k + round) % POOLS.len();
                 let (s, h, t) = measure(&rt, &built[i], level, requests)?;
-                seconds[i].push(s);
-                hits[i].0 += h;
-                hits[i].1 += t;
+                runs[i].0.push(s);
+                (runs[i].1, runs[i].2) = (runs[i].1 + h, runs[i].2 + t);
             }
         }
-        for (i, pool) in POOLS.iter().enumerate() {
+        for (&pool, (seconds, hits, taken)) in POOLS.iter().zip(runs) {
             table.push(record::Concurrency {
-                pool: *pool,
+                pool,
                 concurrent: level,
                 requests,
-                mb_per_s: Num(body * requests as f64 / median(&seconds[i]) / 1e6),
-                hit_rate: Num(ratio(hits[i].0 as f64, hits[i].1 as f64)),
+                mb_per_s: Num(body * requests as f64 / median(&seconds) / 1e6),
+                hit_rate: Num(ratio(hits as f64, taken as f64)),
                 rounds,
             });
         }

@@ -31,7 +31,7 @@ pub(crate) struct Options {
 }
 
 impl Options {
-    /// The length of a timed block (default 3 ms, quick 1).
+    /// The length of a timed block.
     pub(crate) fn block(&self) -> std::time::Duration {
         let ms = self.block_ms.unwrap_or(if self.quick { 1.0 } else { 3.0 });
         std::time::Duration::from_secs_f64(ms / 1e3)

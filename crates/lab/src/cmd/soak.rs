@@ -18,7 +18,7 @@ use crate::report;
 const SAMPLE_EVERY: u64 = 512;
 
 /// A field of `/proc/self/status` in KiB (`VmRSS`, `VmHWM`), or 0 where there is none.
-pub(crate) fn status_kib(field: &str) -> u64 {
+fn status_kib(field: &str) -> u64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
         .and_then(|s| {

@@ -1,8 +1,7 @@
 //! A counting global allocator: allocations and bytes, with relaxed atomics. Counting
 //! is off unless a pass asks for it ([`counting`]): timed loops never run while it
-//! counts, they only pay one relaxed load of the switch per allocation.
-//!
-//! A `realloc` counts as one allocation of the new size, as dhat counts it.
+//! counts, they only pay one relaxed load of the switch per allocation. A `realloc`
+//! counts as one allocation of the new size, as dhat counts it.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
@@ -67,12 +66,10 @@ unsafe impl GlobalAlloc for Counting {
     }
 }
 
-/// Allocations and bytes allocated so far (by every thread).
+/// Allocations (reallocations included) and bytes requested so far, by every thread.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub(crate) struct Counts {
-    /// Allocations (including reallocations).
     pub(crate) allocs: u64,
-    /// Bytes requested.
     pub(crate) bytes: u64,
 }
 

@@ -22,52 +22,45 @@ use crate::harness::stats::{Estimate, block_variation};
 /// A timed block: runs `reps` units and returns the seconds per unit.
 pub(crate) type Block<'a> = dyn FnMut(u64) -> Result<f64, BoxError> + 'a;
 
-/// How long to alternate.
+/// How long to alternate: blocks of about `block` each, pairs for about `budget`, but
+/// at least `min_pairs` and at most `max_pairs`.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Schedule {
-    /// Target length of one block (both sides).
     pub(crate) block: Duration,
-    /// Time for the alternation of one contestant with its reference.
     pub(crate) budget: Duration,
-    /// Pairs at least (even when that exceeds the budget).
     pub(crate) min_pairs: usize,
-    /// Pairs at most.
     pub(crate) max_pairs: usize,
 }
 
-/// The block times of one alternation, seconds per unit.
+/// The block times of one alternation, seconds per unit: one more reference block than
+/// contestant blocks (first and last), with the units per block of each side.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub(crate) struct Series {
-    /// Reference blocks: one more than the contestant's (first and last).
     pub(crate) reference: Vec<f64>,
-    /// Contestant blocks.
     pub(crate) contestant: Vec<f64>,
-    /// Units per reference block.
     pub(crate) reference_reps: u64,
-    /// Units per contestant block.
     pub(crate) contestant_reps: u64,
 }
 
 impl Series {
-    /// The reference's time around each contestant block (the mean of its neighbours).
-    fn around(&self) -> impl Iterator<Item = f64> + '_ {
-        self.reference.windows(2).map(|w| (w[0] + w[1]) / 2.0)
+    /// Per pair, `f` of the reference's time around the contestant block (the mean of
+    /// its neighbours) and the contestant's.
+    fn per_pair(&self, f: fn(f64, f64) -> f64) -> Vec<f64> {
+        let around = self.reference.windows(2).map(|w| (w[0] + w[1]) / 2.0);
+        around
+            .zip(&self.contestant)
+            .map(|(r, &c)| f(r, c))
+            .collect()
     }
 
     /// Per pair: the contestant's speed over the reference's (> 1: faster).
     pub(crate) fn speed_ratios(&self) -> Vec<f64> {
-        self.around()
-            .zip(&self.contestant)
-            .map(|(r, &c)| r / c)
-            .collect()
+        self.per_pair(|r, c| r / c)
     }
 
     /// Per pair: the contestant's time per unit over the reference's (> 1: costlier).
     pub(crate) fn cost_ratios(&self) -> Vec<f64> {
-        self.around()
-            .zip(&self.contestant)
-            .map(|(r, &c)| c / r)
-            .collect()
+        self.per_pair(|r, c| c / r)
     }
 
     /// The contestant's speed relative to the reference, with its interval.
@@ -90,7 +83,6 @@ impl Series {
         block_variation(&self.reference)
     }
 
-    /// Pairs measured.
     pub(crate) fn pairs(&self) -> usize {
         self.contestant.len()
     }
@@ -103,8 +95,8 @@ pub(crate) fn over_slices(slices: &[Series], f: impl Fn(&Series) -> Vec<f64>) ->
     Estimate::of_groups(&slices.iter().map(f).collect::<Vec<_>>())
 }
 
-/// Units per block so that one block lasts about `target`: doubles from one unit
-/// until a block is long enough (one unit when a single one is already longer).
+/// Units per block so that one block lasts about `target`: grows from one unit until a
+/// block is long enough (one unit when a single one is already longer).
 pub(crate) fn calibrate(block: &mut Block<'_>, target: Duration) -> Result<u64, BoxError> {
     let target = target.as_secs_f64();
     let mut reps = 1u64;
@@ -128,24 +120,13 @@ pub(crate) fn alternate(
 ) -> Result<Series, BoxError> {
     let reference_reps = calibrate(reference, schedule.block)?;
     let contestant_reps = calibrate(contestant, schedule.block)?;
-    alternate_with(
-        reference,
-        reference_reps,
-        contestant,
-        contestant_reps,
-        schedule,
-    )
+    let reps = (reference_reps, contestant_reps);
+    alternate_with(reference, reps.0, contestant, reps.1, schedule)
 }
 
 /// Stack depths a run's pairs rotate through: about 80 bytes each (the frame of
 /// [`at_depth`]), so together they span a 4 KiB page in steps of one or two cache lines.
-pub(crate) const STACK_STEPS: usize = 64;
-
-/// The stack depth of pair `pair`: every one of the [`STACK_STEPS`] in turn, in an
-/// order that does not climb steadily (37 is prime to 64).
-fn depth_of(pair: usize) -> usize {
-    pair * 37 % STACK_STEPS
-}
+const STACK_STEPS: usize = 64;
 
 /// Runs `block(reps)` with the stack `steps` frames deeper than here.
 #[inline(never)]
@@ -163,8 +144,9 @@ fn at_depth(steps: usize, block: &mut Block<'_>, reps: u64) -> Result<f64, BoxEr
 }
 
 /// Alternates with given block sizes: R C R C ... C R, as many pairs as fit the budget
-/// (measured from the first pairs), within the schedule's bounds; each pair (C R) at
-/// its own stack depth ([`depth_of`]).
+/// within the schedule's bounds; each pair (C R) at its own stack depth, every one of
+/// the [`STACK_STEPS`] in turn in an order that does not climb steadily (37 is prime to
+/// 64).
 pub(crate) fn alternate_with(
     reference: &mut Block<'_>,
     reference_reps: u64,
@@ -179,65 +161,61 @@ pub(crate) fn alternate_with(
         contestant_reps,
     };
     let start = Instant::now();
-    let budget = schedule.budget.as_secs_f64();
     let min = schedule.min_pairs.max(1);
     loop {
-        let depth = depth_of(series.contestant.len());
-        series
-            .contestant
-            .push(at_depth(depth, contestant, contestant_reps)?);
-        series
-            .reference
-            .push(at_depth(depth, reference, reference_reps)?);
-        let done = series.contestant.len();
-        if done >= schedule.max_pairs.max(min) {
-            break;
-        }
-        if done >= min && start.elapsed().as_secs_f64() >= budget {
-            break;
+        let depth = series.pairs() * 37 % STACK_STEPS;
+        let c = at_depth(depth, contestant, contestant_reps)?;
+        series.contestant.push(c);
+        let r = at_depth(depth, reference, reference_reps)?;
+        series.reference.push(r);
+        let done = series.pairs();
+        if done >= schedule.max_pairs.max(min) || done >= min && start.elapsed() >= schedule.budget
+        {
+            return Ok(series);
         }
     }
-    Ok(series)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn schedule(pairs: usize) -> Schedule {
+        let (block, budget) = (Duration::ZERO, Duration::ZERO);
+        let (min_pairs, max_pairs) = (pairs, pairs);
+        Schedule {
+            block,
+            budget,
+            min_pairs,
+            max_pairs,
+        }
+    }
+
     #[test]
     fn ratios_use_the_reference_blocks_around_each_contestant_block() {
         let s = Series {
             reference: vec![1.0, 3.0, 1.0],
             contestant: vec![4.0, 1.0],
-            reference_reps: 1,
-            contestant_reps: 1,
+            ..Series::default()
         };
-        assert_eq!(s.speed_ratios(), vec![0.5, 2.0]);
-        assert_eq!(s.cost_ratios(), vec![2.0, 0.5]);
+        assert_eq!(
+            (s.speed_ratios(), s.cost_ratios()),
+            (vec![0.5, 2.0], vec![2.0, 0.5])
+        );
         assert_eq!(s.pairs(), 2);
     }
 
     #[test]
     fn alternation_starts_and_ends_with_the_reference() {
         let order = std::cell::RefCell::new(String::new());
-        let mut r = |_reps: u64| {
-            order.borrow_mut().push('R');
-            Ok(1.0)
+        let step = |side, secs| {
+            order.borrow_mut().push(side);
+            Ok(secs)
         };
-        let mut c = |_reps: u64| {
-            order.borrow_mut().push('C');
-            Ok(2.0)
-        };
-        let schedule = Schedule {
-            block: Duration::ZERO,
-            budget: Duration::ZERO,
-            min_pairs: 3,
-            max_pairs: 3,
-        };
-        let s = alternate_with(&mut r, 1, &mut c, 1, &schedule).unwrap();
+        let (mut r, mut c) = (|_| step('R', 1.0), |_| step('C', 2.0));
+        let s = alternate_with(&mut r, 1, &mut c, 1, &schedule(3)).unwrap();
         assert_eq!(*order.borrow(), "RCRCRCR");
-        assert_eq!(s.speed().median, 0.5);
-        assert_eq!(s.reference_variation(), 0.0);
+        assert_eq!((s.speed().median, s.reference_variation()), (0.5, 0.0));
     }
 
     #[test]
@@ -248,13 +226,7 @@ mod tests {
             Ok(std::ptr::from_ref(std::hint::black_box(&local)).addr() as f64)
         };
         let (mut r, mut c) = (spot, spot);
-        let schedule = Schedule {
-            block: Duration::ZERO,
-            budget: Duration::ZERO,
-            min_pairs: STACK_STEPS,
-            max_pairs: STACK_STEPS,
-        };
-        let s = alternate_with(&mut r, 1, &mut c, 1, &schedule).unwrap();
+        let s = alternate_with(&mut r, 1, &mut c, 1, &schedule(STACK_STEPS)).unwrap();
         // A contestant block and the reference block after it share their depth.
         assert_eq!(s.contestant, s.reference[1..]);
         // Every pair is at another depth, and they spread over a page.
@@ -268,12 +240,10 @@ mod tests {
 
     #[test]
     fn calibration_reaches_the_target() {
-        // A unit of 1 µs: a 1 ms block needs about 1000 units.
-        let mut block = |_reps: u64| Ok(1e-6);
-        let reps = calibrate(&mut block, Duration::from_millis(1)).unwrap();
-        assert_eq!(reps, 1000);
-        // A unit longer than the target: one unit per block.
-        let mut slow = |_reps: u64| Ok(0.01);
-        assert_eq!(calibrate(&mut slow, Duration::from_millis(1)).unwrap(), 1);
+        // A unit of 1 µs: a 1 ms block needs about 1000 units; a unit longer than the
+        // target: one unit per block.
+        let ms = Duration::from_millis(1);
+        assert_eq!(calibrate(&mut |_| Ok(1e-6), ms).unwrap(), 1000);
+        assert_eq!(calibrate(&mut |_| Ok(0.01), ms).unwrap(), 1);
     }
 }

@@ -17,6 +17,15 @@ use crate::harness::paired::{self, Block, Schedule, Series};
 use crate::harness::stats::{Side, side};
 use crate::record::{self, Num};
 
+/// Seconds per run of `reps` runs of `unit`.
+fn per_unit(reps: u64, mut unit: impl FnMut() -> Result<(), BoxError>) -> Result<f64, BoxError> {
+    let start = Instant::now();
+    for _ in 0..reps {
+        unit()?;
+    }
+    Ok(start.elapsed().as_secs_f64() / reps.max(1) as f64)
+}
+
 /// A block of `reps` requests, each made and awaited by `unit` on `rt` (which returns
 /// the body bytes): seconds per request.
 pub(crate) fn timed<'a, F, Fut>(rt: &'a Runtime, mut unit: F) -> Box<Block<'a>>
@@ -27,11 +36,7 @@ where
     Box::new(move |reps| {
         // Inside the runtime's context: a source may spawn its producer when made.
         let _context = rt.enter();
-        let start = Instant::now();
-        for _ in 0..reps {
-            rt.block_on(unit())?;
-        }
-        Ok(start.elapsed().as_secs_f64() / reps.max(1) as f64)
+        per_unit(reps, || rt.block_on(unit()).map(drop))
     })
 }
 
@@ -40,12 +45,10 @@ where
 pub(crate) fn limit_block<T: serde::Serialize>(items: &'static [T]) -> Box<Block<'static>> {
     let mut buf = Vec::new();
     Box::new(move |reps| {
-        let start = Instant::now();
-        for _ in 0..reps {
+        per_unit(reps, || {
             buf.clear();
-            serde_json::to_writer(&mut buf, items)?;
-        }
-        Ok(start.elapsed().as_secs_f64() / reps.max(1) as f64)
+            Ok(serde_json::to_writer(&mut buf, items)?)
+        })
     })
 }
 
@@ -74,28 +77,23 @@ where
     Ok(pool.peak().saturating_sub(base))
 }
 
-/// One measured row: a contestant alternated with its reference.
+/// One measured row: a contestant (in `section` of the report) alternated with its
+/// `reference`, `bytes` of body per unit (a request, or a round of concurrent
+/// requests), its speed ratio's "at least" `target` if any; the peak buffers per
+/// stream, the bytes of one, and the documented bound, where measured; `note`: why it
+/// was not run, or a check's outcome.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Row {
-    /// Section of the report.
     pub(crate) section: String,
-    /// What was measured.
     pub(crate) contestant: String,
-    /// What it was paired with.
     pub(crate) reference: String,
-    /// Body bytes per unit (a request, or a round of concurrent requests).
     pub(crate) bytes: u64,
     /// The alternation (empty when not run).
     pub(crate) series: Series,
-    /// "at least x" target on the speed ratio, if any.
     pub(crate) target: Option<f64>,
-    /// Peak buffers per stream, if measured.
     pub(crate) peak_buffers: Option<usize>,
-    /// Bytes of one pooled buffer.
     pub(crate) buffer_bytes: usize,
-    /// The documented bound on the buffers, if any.
     pub(crate) bound: Option<usize>,
-    /// Why it was not run, or a check's outcome.
     pub(crate) note: String,
 }
 
@@ -140,6 +138,7 @@ impl Row {
     /// As a row of the CSV.
     pub(crate) fn record(&self) -> record::Paired {
         let (ratio, ratio_lo, ratio_hi) = record::columns(&self.series.speed());
+        let count = |n: Option<usize>| Num(n.map_or(f64::NAN, |n| n as f64));
         record::Paired {
             section: self.section.clone(),
             contestant: self.contestant.clone(),
@@ -154,11 +153,9 @@ impl Row {
             target: Num(self.target.unwrap_or(f64::NAN)),
             verdict: self.verdict().to_owned(),
             reference_variation: Num(self.series.reference_variation()),
-            peak_buffers: Num(self.peak_buffers.map_or(f64::NAN, |p| p as f64)),
-            peak_buffer_bytes: Num(self
-                .peak_buffers
-                .map_or(f64::NAN, |p| (p * self.buffer_bytes) as f64)),
-            buffer_bound: Num(self.bound.map_or(f64::NAN, |b| b as f64)),
+            peak_buffers: count(self.peak_buffers),
+            peak_buffer_bytes: count(self.peak_buffers.map(|p| p * self.buffer_bytes)),
+            buffer_bound: count(self.bound),
             note: self.note.clone(),
         }
     }
@@ -166,12 +163,10 @@ impl Row {
 
 /// The noise of the rows' references.
 pub(crate) fn noise(name: &str, rows: &[Row]) -> Noise {
-    let mut n = Noise::default();
+    let mut noise = Noise::default();
     for row in rows.iter().filter(|r| r.series.pairs() > 0) {
-        n.add(
-            &format!("{name}: {}", row.contestant),
-            row.series.reference_variation(),
-        );
+        let measurement = format!("{name}: {}", row.contestant);
+        noise.add(&measurement, row.series.reference_variation());
     }
-    n
+    noise
 }

@@ -4,10 +4,10 @@
 use chunkstream_benches::workload::Rng;
 
 /// Bootstrap resamples per interval.
-pub(crate) const RESAMPLES: usize = 1000;
+const RESAMPLES: usize = 1000;
 
 /// The seed of every bootstrap (intervals are deterministic functions of the samples).
-pub(crate) const BOOTSTRAP_SEED: u64 = 0x5eed_b007;
+const BOOTSTRAP_SEED: u64 = 0x5eed_b007;
 
 /// The median of `values` (the mean of the middle two for an even count); NaN when
 /// there are none. NaNs sort last and count like values.
@@ -18,14 +18,11 @@ pub(crate) fn median(values: &[f64]) -> f64 {
 }
 
 fn median_sorted(sorted: &[f64]) -> f64 {
-    if sorted.is_empty() {
-        return f64::NAN;
-    }
     let mid = sorted.len() / 2;
-    if sorted.len() % 2 == 1 {
-        sorted[mid]
-    } else {
-        (sorted[mid - 1] + sorted[mid]) / 2.0
+    match sorted.len() {
+        0 => f64::NAN,
+        n if n % 2 == 1 => sorted[mid],
+        _ => (sorted[mid - 1] + sorted[mid]) / 2.0,
     }
 }
 
@@ -40,23 +37,16 @@ pub(crate) fn ratio(part: f64, whole: f64) -> f64 {
 
 /// The `q` quantile (0..=1) of sorted values, nearest rank.
 fn quantile_sorted(sorted: &[f64], q: f64) -> f64 {
-    if sorted.is_empty() {
-        return f64::NAN;
-    }
-    let i = ((sorted.len() - 1) as f64 * q).round() as usize;
-    sorted[i.min(sorted.len() - 1)]
+    let i = ((sorted.len().max(1) - 1) as f64 * q).round() as usize;
+    sorted.get(i).copied().unwrap_or(f64::NAN)
 }
 
-/// A median with its bootstrap 95% confidence interval.
+/// A median with its bootstrap 95% confidence interval, from `n` samples.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub(crate) struct Estimate {
-    /// The median of the samples.
     pub(crate) median: f64,
-    /// Lower end of the 95% interval.
     pub(crate) lo: f64,
-    /// Upper end of the 95% interval.
     pub(crate) hi: f64,
-    /// Samples it came from.
     pub(crate) n: usize,
 }
 
@@ -77,10 +67,11 @@ impl Estimate {
 
     /// An exact figure (a count, not a sample): its interval is itself.
     pub(crate) fn exact(value: f64) -> Estimate {
+        let (median, lo, hi) = (value, value, value);
         Estimate {
-            median: value,
-            lo: value,
-            hi: value,
+            median,
+            lo,
+            hi,
             n: 1,
         }
     }
@@ -93,35 +84,31 @@ impl Estimate {
 
     /// The median of the pooled `groups` with a two-level percentile bootstrap 95%
     /// interval (seeded): each resample draws groups with replacement, then samples
-    /// within each drawn group; one group is the plain bootstrap of [`of`](Estimate::of). Use
-    /// it when the groups may differ from each other (each slice of the Go comparison
-    /// runs a fresh Go process): the interval then covers the spread between groups,
-    /// which a bootstrap of the pooled samples would hide.
+    /// within each drawn group; one group is the plain bootstrap of [`of`](Estimate::of).
+    /// Use it when the groups may differ from each other (each slice of the Go
+    /// comparison runs a fresh Go process): the interval then covers the spread between
+    /// groups, which a bootstrap of the pooled samples would hide.
     pub(crate) fn of_groups(groups: &[Vec<f64>]) -> Estimate {
         let groups: Vec<Vec<f64>> = groups
             .iter()
-            .map(|g| {
-                g.iter()
-                    .copied()
-                    .filter(|v| v.is_finite())
-                    .collect::<Vec<_>>()
-            })
-            .filter(|g| !g.is_empty())
+            .map(|g| g.iter().copied().filter(|v| v.is_finite()).collect())
+            .filter(|g: &Vec<f64>| !g.is_empty())
             .collect();
-        let pooled: Vec<f64> = groups.iter().flatten().copied().collect();
+        let pooled: Vec<f64> = groups.concat();
         if pooled.is_empty() {
             return Estimate::MISSING;
         }
         let mut rng =
             Rng::new(BOOTSTRAP_SEED ^ pooled.len() as u64 ^ (groups.len() as u64 - 1) << 32);
+        let mut pick = |n: usize| rng.below(n as u64) as usize;
         let mut medians = Vec::with_capacity(RESAMPLES);
         let mut resample = Vec::with_capacity(pooled.len() * 2);
         for _ in 0..RESAMPLES {
             resample.clear();
             for _ in 0..groups.len() {
-                let group = &groups[rng.below(groups.len() as u64) as usize];
+                let group = &groups[pick(groups.len())];
                 for _ in 0..group.len() {
-                    resample.push(group[rng.below(group.len() as u64) as usize]);
+                    resample.push(group[pick(group.len())]);
                 }
             }
             resample.sort_by(f64::total_cmp);
@@ -138,11 +125,12 @@ impl Estimate {
 
     /// Every figure scaled by `k` (for units).
     pub(crate) fn scale(self, k: f64) -> Estimate {
+        let (median, lo, hi) = (self.median * k, self.lo * k, self.hi * k);
         Estimate {
-            median: self.median * k,
-            lo: self.lo * k,
-            hi: self.hi * k,
-            n: self.n,
+            median,
+            lo,
+            hi,
+            ..self
         }
     }
 
@@ -151,44 +139,34 @@ impl Estimate {
         self.median.is_nan()
     }
 
-    /// `median [lo, hi]` with `decimals` places, `-` when missing.
-    pub(crate) fn show(&self, decimals: usize) -> String {
-        if self.is_missing() {
-            return "-".to_owned();
+    /// `median [lo, hi]` with `d` decimals, `-` when missing.
+    pub(crate) fn show(&self, d: usize) -> String {
+        match self.is_missing() {
+            true => "-".to_owned(),
+            false => format!("{:.d$} [{:.d$}, {:.d$}]", self.median, self.lo, self.hi),
         }
-        format!(
-            "{:.d$} [{:.d$}, {:.d$}]",
-            self.median,
-            self.lo,
-            self.hi,
-            d = decimals
-        )
     }
 }
 
-/// A verdict read from an interval against a threshold.
+/// A verdict read from an interval against a threshold: the whole interval on the
+/// right side, the whole on the wrong side, or straddling it (or nothing measured).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Side {
-    /// The whole interval is on the right side.
     Right,
-    /// The whole interval is on the wrong side.
     Wrong,
-    /// The interval straddles the threshold (or nothing was measured).
     Inconclusive,
 }
 
 /// Where `estimate` lies against "at least `threshold`" (`higher_is_right`) or "at
 /// most `threshold`": only a whole interval on one side decides.
 pub(crate) fn side(estimate: &Estimate, threshold: f64, higher_is_right: bool) -> Side {
-    if estimate.is_missing() || estimate.lo.is_nan() || estimate.hi.is_nan() {
-        return Side::Inconclusive;
-    }
-    let (right, wrong) = if higher_is_right {
-        (estimate.lo >= threshold, estimate.hi < threshold)
-    } else {
-        (estimate.hi <= threshold, estimate.lo > threshold)
+    let (lo, hi) = (estimate.lo, estimate.hi);
+    let (right, wrong) = match higher_is_right {
+        true => (lo >= threshold, hi < threshold),
+        false => (hi <= threshold, lo > threshold),
     };
     match (right, wrong) {
+        _ if estimate.is_missing() || lo.is_nan() || hi.is_nan() => Side::Inconclusive,
         (true, _) => Side::Right,
         (_, true) => Side::Wrong,
         _ => Side::Inconclusive,
