@@ -1,8 +1,6 @@
 //! The sources beyond memory: a tokio channel fed by a producer task, SQLite through
-//! sqlx and through rusqlite (one seeded file in a temporary folder), PostgreSQL through sqlx (a seeded table
-//! on the server `DATABASE_URL` names; the same columns and rows), and an axum server
-//! on 127.0.0.1 read by hyper on a connection per request (reset once read) when the
-//! server sets `TCP_NODELAY`, else by reqwest on a kept connection.
+//! sqlx and rusqlite (one seeded file), PostgreSQL through sqlx (a seeded table on the
+//! server `DATABASE_URL` names, the same rows), and an axum server on 127.0.0.1.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -31,15 +29,12 @@ use sqlx::postgres::{PgPool, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqlitePool, SqlitePoolOptions};
 use tokio::sync::mpsc;
 
-/// Capacity of the channel between the producer task and the streamer.
-pub(crate) const CHANNEL_CAPACITY: usize = 256;
-
 /// A channel source: a task on the current runtime sends the items one by one into a
-/// bounded tokio channel; the streamer reads it through `source::from_channels`.
+/// tokio channel of 256, read through `source::from_channels`.
 pub(crate) fn channel<T: Sync>(
     items: &'static [T],
 ) -> impl Stream<Item = Result<&'static T, BoxError>> + Send + 'static {
-    let (tx, rx) = mpsc::channel(CHANNEL_CAPACITY);
+    let (tx, rx) = mpsc::channel(256);
     let (_errors_tx, errors) = mpsc::channel::<BoxError>(1);
     tokio::spawn(async move {
         for item in items {
@@ -51,14 +46,13 @@ pub(crate) fn channel<T: Sync>(
     chunkstream::source::from_channels(rx, errors)
 }
 
-/// The tickets table's columns, in the order of [`Ticket`]'s fields, comma separated.
+/// The tickets table's columns, in the order of [`Ticket`]'s fields.
 pub(crate) fn columns() -> &'static str {
     static COLUMNS: std::sync::OnceLock<String> = std::sync::OnceLock::new();
     COLUMNS.get_or_init(|| sql::column_list(WORKLOAD_TICKETS))
 }
 
-/// Creates `table` and inserts `tickets` into it in one transaction (the same rows in
-/// SQLite and PostgreSQL).
+/// Creates `table` with `tickets` as rows, in SQLite or PostgreSQL.
 async fn seed_table<DB>(
     pool: &sqlx::Pool<DB>,
     table: &str,
@@ -94,8 +88,7 @@ where
     Ok(())
 }
 
-/// Rows per `INSERT` while seeding (12 parameters each, well under either database's
-/// limit).
+/// Rows per `INSERT` while seeding (12 parameters each, under either database's limit).
 const ROWS_PER_INSERT: usize = 500;
 
 /// `$ty` (a ticket) from a row of `SELECT {columns}`, each number read by
@@ -227,13 +220,7 @@ impl Sqlite {
     }
 }
 
-/// The PostgreSQL server from a `DATABASE_URL` value, or why there is none (in words,
-/// for the rows that could not run).
-///
-/// # Errors
-///
-/// `DATABASE_URL is not set` without a value, `DATABASE_URL does not point to
-/// PostgreSQL` for any other scheme.
+/// The PostgreSQL server from a `DATABASE_URL` value, or why there is none in words.
 pub(crate) fn postgres_url(database_url: Option<String>) -> Result<String, String> {
     match database_url {
         Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => Ok(url),
@@ -256,8 +243,7 @@ pub(crate) struct Postgres {
 }
 
 impl Postgres {
-    /// Seeds the table on the server `DATABASE_URL` names; why not, in words, when it
-    /// is not set, not PostgreSQL, or not reachable.
+    /// Seeds the table on the server `DATABASE_URL` names, or says why not.
     pub(crate) async fn from_env(tickets: &[Ticket], label: &str) -> Result<Self, String> {
         Postgres::from_url(std::env::var("DATABASE_URL").ok(), tickets, label).await
     }
@@ -498,7 +484,6 @@ pub(crate) fn http_body(client: reqwest::Client, url: String) -> ChunksFactory {
 #[cfg(test)]
 mod tests {
     use chunkstream_benches::workload;
-    use futures_util::TryStreamExt;
 
     use super::*;
 

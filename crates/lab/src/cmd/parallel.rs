@@ -151,27 +151,20 @@ pub(crate) fn run(quick: bool, env: &Environment, out: &Path) -> Result<(), BoxE
         items.len()
     );
     for workers in [1, 2, 4] {
-        for encoder in ["serde_json", "sonic-rs"] {
-            let target = match (workers, encoder) {
-                (2, "serde_json") => Some(1.6),
-                (2, "sonic-rs") => Some(2.5),
-                _ => None,
-            };
-            let base = Row {
-                section: "bulk, memory, stream_batch".into(),
-                contestant: format!("{encoder}, {workers} worker(s)"),
-                target,
-                bound: Some(bound(workers, items)),
-                ..against_limit.clone()
-            };
-            let row = match encoder {
-                "serde_json" => {
-                    bulk_row(&rt, base, SerdeJson, workers, items, &mut limit, &schedule)?
-                }
-                _ => bulk_row(&rt, base, SonicRs, workers, items, &mut limit, &schedule)?,
-            };
-            rows.push(row);
-        }
+        let bulk = |encoder: &str, target| Row {
+            section: "bulk, memory, stream_batch".into(),
+            contestant: format!("{encoder}, {workers} worker(s)"),
+            target: (workers == 2).then_some(target),
+            bound: Some(bound(workers, items)),
+            ..against_limit.clone()
+        };
+        let (serde, sonic) = (bulk("serde_json", 1.6), bulk("sonic-rs", 2.5));
+        rows.push(bulk_row(
+            &rt, serde, SerdeJson, workers, items, &mut limit, &schedule,
+        )?);
+        rows.push(bulk_row(
+            &rt, sonic, SonicRs, workers, items, &mut limit, &schedule,
+        )?);
     }
 
     // What two cores give this machine for the serializer alone: each thread encodes
@@ -337,14 +330,9 @@ fn plot_workers(path: &Path, rows: &[Row]) -> Result<(), BoxError> {
     let mut series = Vec::new();
     for encoder in ["serde_json", "sonic-rs"] {
         let mut points = Vec::new();
-        for r in bulk.iter().filter(|r| r.contestant.starts_with(encoder)) {
-            let workers: f64 = r
-                .contestant
-                .split(", ")
-                .nth(1)
-                .and_then(|w| w.split(' ').next())
-                .and_then(|w| w.parse().ok())
-                .unwrap_or(f64::NAN);
+        let rows = bulk.iter().filter(|r| r.contestant.starts_with(encoder));
+        // The bulk rows run 1, 2 and 4 workers in turn.
+        for (workers, r) in [1.0, 2.0, 4.0].into_iter().zip(rows) {
             let t = r.series.contestant_time();
             if t.is_missing() {
                 continue;
