@@ -1,8 +1,6 @@
 //! The sources beyond memory: a tokio channel fed by a producer task, SQLite through
-//! sqlx and through rusqlite (one seeded file in a temporary folder), PostgreSQL through sqlx (a seeded table
-//! on the server `DATABASE_URL` names; the same columns and rows), and an axum server
-//! on 127.0.0.1 read by hyper on a connection per request (reset once read) when the
-//! server sets `TCP_NODELAY`, else by reqwest on a kept connection.
+//! sqlx and rusqlite (one seeded file), PostgreSQL through sqlx (a seeded table on the
+//! server `DATABASE_URL` names, the same rows), and an axum server on 127.0.0.1.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -31,15 +29,12 @@ use sqlx::postgres::{PgPool, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqlitePool, SqlitePoolOptions};
 use tokio::sync::mpsc;
 
-/// Capacity of the channel between the producer task and the streamer.
-pub(crate) const CHANNEL_CAPACITY: usize = 256;
-
 /// A channel source: a task on the current runtime sends the items one by one into a
-/// bounded tokio channel; the streamer reads it through `source::from_channels`.
+/// tokio channel of 256, read through `source::from_channels`.
 pub(crate) fn channel<T: Sync>(
     items: &'static [T],
 ) -> impl Stream<Item = Result<&'static T, BoxError>> + Send + 'static {
-    let (tx, rx) = mpsc::channel(CHANNEL_CAPACITY);
+    let (tx, rx) = mpsc::channel(256);
     let (_errors_tx, errors) = mpsc::channel::<BoxError>(1);
     tokio::spawn(async move {
         for item in items {
@@ -51,14 +46,13 @@ pub(crate) fn channel<T: Sync>(
     chunkstream::source::from_channels(rx, errors)
 }
 
-/// The tickets table's columns, in the order of [`Ticket`]'s fields, comma separated.
+/// The tickets table's columns, in the order of [`Ticket`]'s fields.
 pub(crate) fn columns() -> &'static str {
     static COLUMNS: std::sync::OnceLock<String> = std::sync::OnceLock::new();
     COLUMNS.get_or_init(|| sql::column_list(WORKLOAD_TICKETS))
 }
 
-/// Creates `table` and inserts `tickets` into it in one transaction (the same rows in
-/// SQLite and PostgreSQL).
+/// Creates `table` with `tickets` as rows, in SQLite or PostgreSQL.
 async fn seed_table<DB>(
     pool: &sqlx::Pool<DB>,
     table: &str,
@@ -94,29 +88,29 @@ where
     Ok(())
 }
 
-/// Rows per `INSERT` while seeding (12 parameters each, well under either database's
-/// limit).
+/// Rows per `INSERT` while seeding (12 parameters each, under either database's limit).
 const ROWS_PER_INSERT: usize = 500;
 
-/// A [`Ticket`] from a row of `SELECT {columns}`, each column read by `$row.$get(i)`
-/// (sqlx's `try_get`, rusqlite's `get`).
+/// `$ty` (a ticket) from a row of `SELECT {columns}`, each number read by
+/// `$row.$get(i)` (sqlx's `try_get`, rusqlite's `get`) and each text by `$text(i)`.
 macro_rules! ticket_from {
-    ($row:ident.$get:ident) => {
-        Ticket {
+    ($ty:ident, $row:ident.$get:ident, $text:expr) => {{
+        let text = $text;
+        $ty {
             id: $row.$get(0)?,
             project_id: $row.$get(1)?,
-            title: $row.$get(2)?,
-            description: $row.$get(3)?,
-            status: $row.$get(4)?,
-            priority: $row.$get(5)?,
-            assignee: $row.$get(6)?,
-            reporter: $row.$get(7)?,
-            created_at: $row.$get(8)?,
-            updated_at: $row.$get(9)?,
+            title: text(2)?,
+            description: text(3)?,
+            status: text(4)?,
+            priority: text(5)?,
+            assignee: text(6)?,
+            reporter: text(7)?,
+            created_at: text(8)?,
+            updated_at: text(9)?,
             estimate_hours: $row.$get(10)?,
-            labels: $row.$get(11)?,
+            labels: text(11)?,
         }
-    };
+    }};
 }
 
 /// A ticket decoded from a row of `SELECT {columns}`, in either database.
@@ -128,12 +122,12 @@ where
     for<'r> f64: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
     for<'r> String: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
 {
-    Ok(ticket_from!(row.try_get))
+    Ok(ticket_from!(Ticket, row.try_get, |i| row.try_get(i)))
 }
 
 /// A ticket decoded by rusqlite from a row of `SELECT {columns}`.
 fn decode_rusqlite(row: &rusqlite::Row<'_>) -> rusqlite::Result<Ticket> {
-    Ok(ticket_from!(row.get))
+    Ok(ticket_from!(Ticket, row.get, |i| row.get(i)))
 }
 
 /// A ticket read from a row of `SELECT {columns}` and encoded by `json` on the
@@ -159,20 +153,7 @@ fn encode_rusqlite<E: chunkstream::Encoder>(
         labels: &'r str,
     }
     let text = |i: usize| -> rusqlite::Result<&str> { Ok(row.get_ref(i)?.as_str()?) };
-    json.encode(&TicketRef {
-        id: row.get(0)?,
-        project_id: row.get(1)?,
-        title: text(2)?,
-        description: text(3)?,
-        status: text(4)?,
-        priority: text(5)?,
-        assignee: text(6)?,
-        reporter: text(7)?,
-        created_at: text(8)?,
-        updated_at: text(9)?,
-        estimate_hours: row.get(10)?,
-        labels: text(11)?,
-    })
+    json.encode(&ticket_from!(TicketRef, row.get, text))
 }
 
 /// `SELECT {columns} FROM tickets ORDER BY id`.
@@ -239,13 +220,7 @@ impl Sqlite {
     }
 }
 
-/// The PostgreSQL server from a `DATABASE_URL` value, or why there is none (in words,
-/// for the rows that could not run).
-///
-/// # Errors
-///
-/// `DATABASE_URL is not set` without a value, `DATABASE_URL does not point to
-/// PostgreSQL` for any other scheme.
+/// The PostgreSQL server from a `DATABASE_URL` value, or why there is none in words.
 pub(crate) fn postgres_url(database_url: Option<String>) -> Result<String, String> {
     match database_url {
         Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => Ok(url),
@@ -268,8 +243,7 @@ pub(crate) struct Postgres {
 }
 
 impl Postgres {
-    /// Seeds the table on the server `DATABASE_URL` names; why not, in words, when it
-    /// is not set, not PostgreSQL, or not reachable.
+    /// Seeds the table on the server `DATABASE_URL` names, or says why not.
     pub(crate) async fn from_env(tickets: &[Ticket], label: &str) -> Result<Self, String> {
         Postgres::from_url(std::env::var("DATABASE_URL").ok(), tickets, label).await
     }
@@ -355,8 +329,7 @@ where
 #[derive(Debug)]
 pub(crate) struct Server {
     addr: SocketAddr,
-    /// The kept-alive client, for the server with Nagle's algorithm on; `None` with
-    /// `TCP_NODELAY`, whose requests each open a connection of their own.
+    /// The kept-alive client with Nagle's algorithm on; `None` with `TCP_NODELAY`.
     kept_alive: Option<reqwest::Client>,
     /// Connections accepted so far.
     accepted: Arc<AtomicUsize>,
@@ -368,12 +341,12 @@ impl Server {
     /// every accepted connection when `nodelay` (as a production server sets it), or
     /// with Nagle's algorithm left on (as `axum::serve` leaves it).
     ///
-    /// With `TCP_NODELAY`, the client opens a fresh connection for every request
+    /// With `TCP_NODELAY`, every request opens a fresh connection
     /// ([`reset_connection_body`]): a kept-alive connection on loopback settles in one of
     /// two states that last as long as it does (the HTTP limit of large items ran at
     /// about 4 or 8 GB/s from one row to the next), so a row's speed was a draw per
-    /// connection (`reports/README.md`). The server without it keeps its connections
-    /// (reqwest's pool), as the clients whose stall its rows show do.
+    /// connection (`reports/README.md`). Without it, connections are kept (reqwest's
+    /// pool), as by the clients whose stall its rows show.
     pub(crate) fn start(
         routes: HashMap<String, BodyFactory>,
         nodelay: bool,
@@ -385,13 +358,8 @@ impl Server {
             .build()?;
         let mut router = Router::new();
         for (name, make) in routes {
-            router = router.route(
-                &format!("/{name}"),
-                get(move || {
-                    let make = Arc::clone(&make);
-                    async move { Response::new(make()).into_response() }
-                }),
-            );
+            let get = get(move || std::future::ready(Response::new(make()).into_response()));
+            router = router.route(&format!("/{name}"), get);
         }
         let listener = runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))?;
         let addr = listener.local_addr()?;
@@ -516,7 +484,6 @@ pub(crate) fn http_body(client: reqwest::Client, url: String) -> ChunksFactory {
 #[cfg(test)]
 mod tests {
     use chunkstream_benches::workload;
-    use futures_util::TryStreamExt;
 
     use super::*;
 

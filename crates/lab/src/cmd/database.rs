@@ -1,40 +1,28 @@
 //! `database`: from the database to the body, SQLite always and PostgreSQL when
-//! `DATABASE_URL` points to one: the same tickets table and rows in both, four ways of
-//! answering, paired with "sqlx decode + axum-streams":
-//!
-//! - chunkstream, typed decode + encode (freelist pool, serde_json);
-//! - naive: one `serde_json::to_vec` and one `Bytes` per decoded row;
-//! - chunkstream with the database making the JSON (`Streamer::json` over `sql::json_rows`, trusted `RawJson` items:
-//!   SQLite `json_object(...)`, PostgreSQL `row_to_json(t)::text`).
-//!
-//! On SQLite, the rusqlite source (`chunkstream::sqlite`, the same file) against the
-//! sqlx source: typed decode + encode paired with sqlx's (target 3x) and with the
-//! serde_json limit of the same tickets in memory (target 0.25x); database-made JSON
-//! paired with sqlx's `sql::json_rows` path (target 2x).
-//!
-//! Then pprof flamegraphs of the typed and database-JSON scenarios per database (and
-//! per SQLite source) into `flamegraphs/`, with the share of samples per thread and per
-//! kind of frame.
+//! `DATABASE_URL` points to one (the same tickets table and rows): typed decode +
+//! encode, naive per-item `Bytes` and database-made JSON (`Streamer::json` over
+//! `sql::json_rows`) paired with "sqlx decode + axum-streams". On SQLite, the rusqlite
+//! source (`chunkstream::sqlite`, the same file) paired with the sqlx source and with
+//! the serde_json limit. Then flamegraphs of each database's typed and JSON scenarios.
 
 use std::path::Path;
 use std::sync::Arc;
-use std::time::Duration;
 
 use chunkstream::encode::SerdeJson;
 use chunkstream::pool::FreelistPool;
-use chunkstream::{BoxError, ChunkConfig, ChunkStream, Streamer, sql, sqlite, transform};
+use chunkstream::{BoxError, ChunkConfig, ChunkStream, RawJson, Streamer, sql, sqlite, transform};
 use chunkstream_benches::peers::{self, PeerKind};
 use chunkstream_benches::scenario::{self, Chunks, ChunksFactory};
-use chunkstream_benches::workload::{self, Ticket, Workload};
-use futures_util::{StreamExt, TryStreamExt};
+use chunkstream_benches::workload::Ticket;
+use futures_util::{Stream, StreamExt, TryStreamExt};
 use tokio::runtime::Runtime;
 
+use super::parallel;
 use crate::env_info::Environment;
 use crate::frames::{self, FrameTest};
-use crate::harness::paired::Schedule;
 use crate::harness::rows::{self as paired_rows, Row, timed};
 use crate::report;
-use crate::sampling::{self, Sampled, Tally, shares};
+use crate::sampling::{self, Sampled, shares};
 use crate::sources::{self, Postgres, Sqlite};
 
 const SQLITE_JSON: &str = "SELECT json_object('id', id, 'project_id', project_id, \
@@ -43,38 +31,15 @@ const SQLITE_JSON: &str = "SELECT json_object('id', id, 'project_id', project_id
      'updated_at', updated_at, 'estimate_hours', estimate_hours, 'labels', labels) \
      FROM tickets ORDER BY id";
 
-/// The databases measured.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Database {
-    Sqlite,
-    Postgres,
-}
-
-impl Database {
-    /// Its name in the sections.
-    fn name(self) -> &'static str {
-        match self {
-            Database::Sqlite => "SQLite",
-            Database::Postgres => "PostgreSQL",
-        }
-    }
-}
-
-/// One database's four ways to answer.
+/// One database's ways to answer.
 struct Db {
-    database: Database,
+    name: &'static str,
     typed: ChunksFactory,
     naive: ChunksFactory,
     axum: ChunksFactory,
     raw: ChunksFactory,
-}
-
-/// The rusqlite source's two ways to answer (SQLite only).
-struct Rusqlite {
-    typed: ChunksFactory,
-    /// Typed, encoded on the statement's thread (`sqlite::encoded_rows`).
-    encoded: ChunksFactory,
-    raw: ChunksFactory,
+    /// The target of database-made JSON against axum-streams.
+    raw_target: Option<f64>,
 }
 
 /// The contestants of each database and their reference.
@@ -95,140 +60,57 @@ const SQLX_TYPED: &str = "chunkstream typed decode + encode over the sqlx source
 const SQLX_RAW: &str = "chunkstream database-made JSON over the sqlx source (sql::json_rows)";
 const LIMIT: &str = "serde_json limit (one to_writer of the tickets in memory)";
 
+type Json = Arc<Streamer<FreelistPool, SerdeJson>>;
+
 /// A chunkstream body as a scenario's chunks.
 fn chunks(stream: ChunkStream) -> Chunks {
     stream.map_err(BoxError::from).boxed()
 }
 
-fn streamer() -> Result<Arc<Streamer<FreelistPool, SerdeJson>>, BoxError> {
+fn streamer() -> Result<Json, BoxError> {
     let config = ChunkConfig::default();
     let pool = Arc::new(FreelistPool::new(config.pool));
     Ok(Arc::new(Streamer::with_parts(config, pool, SerdeJson)?))
 }
 
-fn sqlite_db(pool: &'static sqlx::SqlitePool) -> Result<Db, BoxError> {
-    let s = streamer()?;
-    let s2 = Arc::clone(&s);
-    Ok(Db {
-        database: Database::Sqlite,
-        typed: Arc::new(move || chunks(s.stream(Sqlite::rows(pool), transform::passthrough()))),
-        naive: Arc::new(move || peers::naive(Sqlite::rows(pool))),
-        axum: Arc::new(move || PeerKind::AxumStreams.body(Sqlite::rows(pool))),
-        raw: Arc::new(move || {
-            let rows = sql::json_rows(pool.clone(), |db| {
-                sqlx::query_scalar::<_, String>(SQLITE_JSON).fetch(db)
-            });
-            chunks(s2.json(chunkstream::raw::trusted(rows)))
-        }),
-    })
+/// `s` encoding the tickets of `rows`.
+fn typed<S>(s: &Json, rows: impl Fn() -> S + Send + Sync + 'static) -> ChunksFactory
+where
+    S: Stream<Item = Result<Ticket, BoxError>> + Send + 'static,
+{
+    let s = Arc::clone(s);
+    Arc::new(move || chunks(s.stream(rows(), transform::passthrough())))
 }
 
-fn rusqlite_db(pool: &'static sqlite::Pool) -> Result<Rusqlite, BoxError> {
-    let s = streamer()?;
-    let s2 = Arc::clone(&s);
-    let s3 = Arc::clone(&s);
-    Ok(Rusqlite {
-        typed: Arc::new(move || {
-            chunks(s.stream(Sqlite::rusqlite_rows(pool), transform::passthrough()))
-        }),
-        encoded: Arc::new(move || {
-            let rows = Sqlite::rusqlite_encoded(pool, *s3.encoder());
-            chunks(s3.json(chunkstream::raw::trusted(rows)))
-        }),
-        raw: Arc::new(move || {
-            let rows = sqlite::json_rows(pool.clone(), SQLITE_JSON, []);
-            chunks(s2.json(chunkstream::raw::trusted(rows)))
-        }),
-    })
+/// `s` framing the JSON text of `rows` as trusted items.
+fn raw<S, E>(s: &Json, rows: impl Fn() -> S + Send + Sync + 'static) -> ChunksFactory
+where
+    S: Stream<Item = Result<RawJson, E>> + Send + 'static,
+    E: Into<BoxError> + 'static,
+{
+    let s = Arc::clone(s);
+    Arc::new(move || chunks(s.json(chunkstream::raw::trusted(rows()))))
 }
 
-/// The rusqlite rows: each paired with the sqlx path it replaces, or with the limit.
-fn rusqlite_rows(
-    rt: &Runtime,
-    sqlx: &Db,
-    ours: &Rusqlite,
-    tickets: &'static [Ticket],
-    body_bytes: u64,
-    schedule: &Schedule,
-) -> Vec<Row> {
-    let ours_typed = (RUSQLITE_TYPED, &ours.typed);
-    let ours_encoded = (RUSQLITE_ENCODED, &ours.encoded);
-    let sqlx_typed = (SQLX_TYPED, Some(&sqlx.typed));
-    // The targets are the source at its best (encoding on the statement's thread);
-    // `sqlite::rows` is shown beside it, against sqlx and against `encoded_rows`.
-    let pairs = [
-        (ours_encoded, sqlx_typed, Some(3.0)),
-        (ours_encoded, (LIMIT, None), Some(0.25)),
-        (ours_typed, sqlx_typed, None),
-        (ours_encoded, (RUSQLITE_TYPED, Some(&ours.typed)), None),
-        (
-            (RUSQLITE_RAW, &ours.raw),
-            (SQLX_RAW, Some(&sqlx.raw)),
-            Some(2.0),
-        ),
-    ];
-    pairs
-        .into_iter()
-        .map(|((name, make), (reference_name, reference), target)| {
-            let row = Row {
-                section: "SQLite, DB to body, rusqlite source".into(),
-                contestant: name.into(),
-                reference: reference_name.into(),
-                bytes: body_bytes,
-                target,
-                ..Row::default()
-            };
-            measured(rt, row, make, reference, tickets, schedule)
-        })
-        .collect()
-}
-
-/// `row` with the check of `make`'s body as its note, `make` paired with `reference`
-/// (the serde_json limit for `None`).
-fn measured(
-    rt: &Runtime,
-    row: Row,
-    make: &ChunksFactory,
-    reference: Option<&ChunksFactory>,
-    tickets: &'static [Ticket],
-    schedule: &Schedule,
-) -> Row {
-    let row = Row {
-        note: check(rt, make, tickets),
-        ..row
-    };
-    let mut reference = match reference {
-        Some(reference) => timed(rt, || unit(reference)),
-        None => paired_rows::limit_block(tickets),
-    };
-    let mut cont = timed(rt, || unit(make));
-    row.measure(&mut reference, &mut cont, schedule)
-}
-
-fn postgres_db(pg: Postgres) -> Result<Db, BoxError> {
-    let pool = pg.pool;
-    let json_sql: &'static str = Box::leak(
-        format!(
-            "SELECT row_to_json(t)::text FROM (SELECT {} FROM {} ORDER BY id) t",
-            sources::columns(),
-            pg.table
-        )
-        .into_boxed_str(),
-    );
-    let s = streamer()?;
-    let s2 = Arc::clone(&s);
-    Ok(Db {
-        database: Database::Postgres,
-        typed: Arc::new(move || chunks(s.stream(pg.rows(), transform::passthrough()))),
-        naive: Arc::new(move || peers::naive(pg.rows())),
-        axum: Arc::new(move || PeerKind::AxumStreams.body(pg.rows())),
-        raw: Arc::new(move || {
-            let rows = sql::json_rows(pool.clone(), move |db| {
-                sqlx::query_scalar::<_, String>(json_sql).fetch(db)
-            });
-            chunks(s2.json(chunkstream::raw::trusted(rows)))
-        }),
-    })
+/// The ways to answer from the tickets of `rows` and the database's JSON in `raw`.
+fn db<S>(
+    name: &'static str,
+    s: &Json,
+    rows: impl Fn() -> S + Copy + Send + Sync + 'static,
+    raw: ChunksFactory,
+    raw_target: Option<f64>,
+) -> Db
+where
+    S: Stream<Item = Result<Ticket, BoxError>> + Send + 'static,
+{
+    Db {
+        name,
+        typed: typed(s, rows),
+        naive: Arc::new(move || peers::naive(rows())),
+        axum: Arc::new(move || PeerKind::AxumStreams.body(rows())),
+        raw,
+        raw_target,
+    }
 }
 
 /// Numbers as f64 (an encoder may print `2.0` where the database prints `2`).
@@ -270,63 +152,106 @@ fn unit(make: &ChunksFactory) -> impl std::future::Future<Output = Result<u64, B
 /// Runs the comparison (and, unless `quick`, the profiles) and writes `database.md`,
 /// `.csv`, `.env` and `flamegraphs/database-*.svg`.
 pub(crate) fn run(quick: bool, env: &Environment, out: &Path) -> Result<(), BoxError> {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()?;
-    let bytes = if quick { 128 << 10 } else { 2 << 20 };
-    let tickets = workload::leak(workload::tickets(Workload::Tickets.items_for_bytes(bytes)));
+    let rt = parallel::runtime()?;
+    let tickets = parallel::tickets(if quick { 128 << 10 } else { 2 << 20 });
     let body_bytes = serde_json::to_vec(tickets)?.len() as u64;
-    let schedule = Schedule {
-        block: Duration::from_millis(if quick { 5 } else { 60 }),
-        budget: Duration::from_secs_f64(if quick { 0.6 } else { 11.0 }),
-        min_pairs: if quick { 3 } else { 15 },
-        max_pairs: 2000,
-    };
+    let schedule = parallel::schedule(quick, 60, 11.0);
     eprintln!(
         "database: {} tickets ({body_bytes} bytes of JSON)",
         tickets.len()
     );
     let sqlite = rt.block_on(Sqlite::seed(tickets))?;
-    let mut dbs = vec![sqlite_db(sqlite.pool)?];
-    let rusqlite = rusqlite_db(Box::leak(Box::new(sqlite.rusqlite.clone())))?;
-    let (postgres, missing) = match rt.block_on(Postgres::from_env(tickets, "database")) {
-        Ok(pg) => (Some(pg), None),
-        Err(why) => (None, Some(why)),
-    };
-    if let Some(pg) = postgres {
-        dbs.push(postgres_db(pg)?);
+    let pool = sqlite.pool;
+    let s = streamer()?;
+    let json = raw(&s, move || {
+        sql::json_rows(pool.clone(), |db| {
+            sqlx::query_scalar::<_, String>(SQLITE_JSON).fetch(db)
+        })
+    });
+    let mut dbs = vec![db("SQLite", &s, move || Sqlite::rows(pool), json, None)];
+    // The rusqlite source on the same file.
+    let rusqlite: &'static sqlite::Pool = Box::leak(Box::new(sqlite.rusqlite.clone()));
+    let s = streamer()?;
+    let ours_typed = typed(&s, move || Sqlite::rusqlite_rows(rusqlite));
+    let ours_encoded = raw(&s, move || Sqlite::rusqlite_encoded(rusqlite, SerdeJson));
+    let ours_raw = raw(&s, move || {
+        sqlite::json_rows(rusqlite.clone(), SQLITE_JSON, [])
+    });
+    let postgres = rt.block_on(Postgres::from_env(tickets, "database"));
+    if let Ok(pg) = postgres {
+        let json_sql: &'static str = Box::leak(
+            format!(
+                "SELECT row_to_json(t)::text FROM (SELECT {} FROM {} ORDER BY id) t",
+                sources::columns(),
+                pg.table
+            )
+            .into_boxed_str(),
+        );
+        let s = streamer()?;
+        let json = raw(&s, move || {
+            sql::json_rows(pg.pool.clone(), move |db| {
+                sqlx::query_scalar::<_, String>(json_sql).fetch(db)
+            })
+        });
+        dbs.push(db("PostgreSQL", &s, move || pg.rows(), json, Some(2.0)));
     }
 
     let mut rows = Vec::new();
-    for db in &dbs {
-        let db_json_target = (db.database == Database::Postgres).then_some(2.0);
-        let contestants = [
-            (TYPED, &db.typed, None),
-            (NAIVE, &db.naive, None),
-            (DB_JSON, &db.raw, db_json_target),
-        ];
-        if db.database == Database::Sqlite {
-            rows.extend(rusqlite_rows(
-                &rt, db, &rusqlite, tickets, body_bytes, &schedule,
-            ));
-        }
-        for (name, make, target) in contestants {
-            let row = Row {
-                section: format!("{}, DB to body", db.database.name()),
-                contestant: name.into(),
-                reference: AXUM.into(),
-                bytes: body_bytes,
-                target,
-                ..Row::default()
-            };
-            rows.push(measured(&rt, row, make, Some(&db.axum), tickets, &schedule));
-        }
+    // Each contestant paired with its reference (the serde_json limit for `None`), the
+    // check of its body as its note.
+    let mut pair = |section: &str,
+                    (name, make): (&str, &ChunksFactory),
+                    (reference_name, reference): (&str, Option<&ChunksFactory>),
+                    target| {
+        let row = Row {
+            section: section.into(),
+            contestant: name.into(),
+            reference: reference_name.into(),
+            bytes: body_bytes,
+            target,
+            note: check(&rt, make, tickets),
+            ..Row::default()
+        };
+        let mut reference = match reference {
+            Some(reference) => timed(&rt, || unit(reference)),
+            None => paired_rows::limit_block(tickets),
+        };
+        let mut cont = timed(&rt, || unit(make));
+        rows.push(row.measure(&mut reference, &mut cont, &schedule));
+    };
+    // The targets are the rusqlite source at its best (encoding on the statement's
+    // thread); `sqlite::rows` is shown beside it, against sqlx and against `encoded_rows`.
+    let sqlx_typed = (SQLX_TYPED, Some(&dbs[0].typed));
+    let encoded = (RUSQLITE_ENCODED, &ours_encoded);
+    for (contestant, reference, target) in [
+        (encoded, sqlx_typed, Some(3.0)),
+        (encoded, (LIMIT, None), Some(0.25)),
+        ((RUSQLITE_TYPED, &ours_typed), sqlx_typed, None),
+        (encoded, (RUSQLITE_TYPED, Some(&ours_typed)), None),
+        (
+            (RUSQLITE_RAW, &ours_raw),
+            (SQLX_RAW, Some(&dbs[0].raw)),
+            Some(2.0),
+        ),
+    ] {
+        pair(
+            "SQLite, DB to body, rusqlite source",
+            contestant,
+            reference,
+            target,
+        );
     }
-    if let Some(why) = &missing {
+    for db in &dbs {
+        let section = format!("{}, DB to body", db.name);
+        let axum = (AXUM, Some(&db.axum));
+        pair(&section, (TYPED, &db.typed), axum, None);
+        pair(&section, (NAIVE, &db.naive), axum, None);
+        pair(&section, (DB_JSON, &db.raw), axum, db.raw_target);
+    }
+    if let Err(why) = &postgres {
         for name in [TYPED, NAIVE, DB_JSON] {
             rows.push(Row {
-                section: format!("{}, DB to body", Database::Postgres.name()),
+                section: "PostgreSQL, DB to body".into(),
                 contestant: name.into(),
                 reference: AXUM.into(),
                 target: (name == DB_JSON).then_some(2.0),
@@ -339,17 +264,16 @@ pub(crate) fn run(quick: bool, env: &Environment, out: &Path) -> Result<(), BoxE
     let mut profiles = String::new();
     if !quick {
         eprintln!("database: profiles");
-        let mut profiled: Vec<(&str, &str, &ChunksFactory)> = Vec::new();
-        for db in &dbs {
-            let name = db.database.name();
-            profiled.push((name, "typed", &db.typed));
-            profiled.push((name, "dbjson", &db.raw));
-            if db.database == Database::Sqlite {
-                profiled.push((name, "rusqlite-typed", &rusqlite.typed));
-                profiled.push((name, "rusqlite-encoded", &rusqlite.encoded));
-                profiled.push((name, "rusqlite-dbjson", &rusqlite.raw));
-            }
-        }
+        let mut profiled: Vec<(&str, &str, &ChunksFactory)> = (dbs.iter())
+            .flat_map(|db| [(db.name, "typed", &db.typed), (db.name, "dbjson", &db.raw)])
+            .collect();
+        // The rusqlite source's after SQLite's own.
+        let rusqlite = [
+            ("rusqlite-typed", &ours_typed),
+            ("rusqlite-encoded", &ours_encoded),
+            ("rusqlite-dbjson", &ours_raw),
+        ];
+        profiled.splice(2..2, rusqlite.map(|(kind, make)| ("SQLite", kind, make)));
         for (name, kind, make) in profiled {
             let file = format!("database-{}-{kind}.svg", name.to_lowercase());
             let summary = profile(&rt, make, &out.join("flamegraphs").join(&file), 4.0)?;
@@ -358,7 +282,7 @@ pub(crate) fn run(quick: bool, env: &Environment, out: &Path) -> Result<(), BoxE
             ));
         }
     }
-    if let Some(pg) = postgres {
+    if let Ok(pg) = postgres {
         rt.block_on(pg.drop_table())?;
     }
     drop(sqlite);
@@ -400,15 +324,8 @@ pub(crate) fn run(quick: bool, env: &Environment, out: &Path) -> Result<(), BoxE
         body_bytes as f64 / 1e6,
         report::paired::markdown(&rows),
     );
-    report::paired::write(
-        out,
-        "database",
-        "From the database to the body",
-        env,
-        &rows,
-        &body,
-    )?;
-    Ok(())
+    let title = "From the database to the body";
+    report::paired::write(out, "database", title, env, &rows, &body)
 }
 
 /// Kinds of frame, most specific first: each sample counts for the kind of its innermost
@@ -454,37 +371,30 @@ fn profile(
         cpu,
         ..
     } = sampling::sample(seconds, path, || rt.block_on(unit(make)))?;
-    let Tally {
-        total,
-        threads,
-        kinds,
-        ..
-    } = sampling::tally(&report, KINDS, |thread, _| {
+    let tally = sampling::tally(&report, KINDS, |thread, _| {
         let thread = thread.trim_end_matches(|c: char| c.is_ascii_digit() || c == '-');
         format!("`{thread}`")
     });
-    let threads = shares(threads, total, 4);
-    let kinds = shares(kinds, total, usize::MAX);
+    let total = tally.total;
+    let threads = shares(tally.threads, total, 4);
+    let kinds = shares(tally.kinds, total, usize::MAX);
     let per_request_ms = 1e3 * wall / requests.max(1) as f64;
     // The process's CPU time from the kernel: the samples undercount it (the profiling
     // timer ticks at the kernel's clock rate, below 999 Hz on this machine's kernel).
     let busy = match cpu {
-        Some(cpu) => {
-            let cpu_ms = 1e3 * cpu / requests.max(1) as f64;
-            format!(
-                "{cpu_ms:.1} ms of this process's CPU per request, {:.2} cores busy on \
-                 average (one request at a time, whose statement and stream may each keep \
-                 a core busy; less, and they waited on each other, on the database server \
-                 or for a core of this shared machine)",
-                cpu / wall.max(1e-9)
-            )
-        }
+        Some(cpu) => format!(
+            "{:.1} ms of this process's CPU per request, {:.2} cores busy on \
+             average (one request at a time, whose statement and stream may each keep \
+             a core busy; less, and they waited on each other, on the database server \
+             or for a core of this shared machine)",
+            1e3 * cpu / requests.max(1) as f64,
+            cpu / wall.max(1e-9)
+        ),
         None => "CPU time unknown".to_owned(),
     };
     Ok(format!(
         "{requests} requests in {wall:.1} s: {per_request_ms:.1} ms of wall time per \
-         request, {busy} ({total} samples). Threads: {}. Samples by innermost recognised \
-         frame: {}.",
-        threads, kinds
+         request, {busy} ({total} samples). Threads: {threads}. Samples by innermost \
+         recognised frame: {kinds}."
     ))
 }

@@ -96,9 +96,26 @@ where
     row.measure(&mut reference, &mut cont, schedule)
 }
 
-/// Tickets of about `bytes` of JSON, leaked (`parallel --profile` takes the same).
+/// Tickets of about `bytes` of JSON, leaked (`parallel --profile` and `database` take
+/// the same).
 pub(crate) fn tickets(bytes: usize) -> &'static [Ticket] {
     workload::leak(workload::tickets(Workload::Tickets.items_for_bytes(bytes)))
+}
+
+/// The two-worker tokio runtime `parallel`, its profile and `database` run on.
+pub(crate) fn runtime() -> std::io::Result<Runtime> {
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    builder.worker_threads(2).enable_all().build()
+}
+
+/// Blocks of `block_ms` and a budget of `budget_s` per row (5 ms and 0.6 s if `quick`).
+pub(crate) fn schedule(quick: bool, block_ms: u64, budget_s: f64) -> Schedule {
+    Schedule {
+        block: Duration::from_millis(if quick { 5 } else { block_ms }),
+        budget: Duration::from_secs_f64(if quick { 0.6 } else { budget_s }),
+        min_pairs: if quick { 3 } else { 15 },
+        max_pairs: 2000,
+    }
 }
 
 /// The documented bound on the buffers of one stream (see `with_encode_workers`).
@@ -113,18 +130,9 @@ fn bound(workers: usize, items: &[Ticket]) -> usize {
 
 /// Runs the measurements and writes `parallel.md`, `.csv`, `.env` and `parallel.svg`.
 pub(crate) fn run(quick: bool, env: &Environment, out: &Path) -> Result<(), BoxError> {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()?;
-    let bulk_bytes = if quick { 1 << 20 } else { 8 << 20 };
-    let items = tickets(bulk_bytes);
-    let schedule = Schedule {
-        block: Duration::from_millis(if quick { 5 } else { 40 }),
-        budget: Duration::from_secs_f64(if quick { 0.6 } else { 10.0 }),
-        min_pairs: if quick { 3 } else { 15 },
-        max_pairs: 2000,
-    };
+    let rt = runtime()?;
+    let items = tickets(if quick { 1 << 20 } else { 8 << 20 });
+    let schedule = schedule(quick, 40, 10.0);
     let buffer_bytes = ChunkConfig::default().pool.buffer_size;
     let mut rows = Vec::new();
 
@@ -143,27 +151,20 @@ pub(crate) fn run(quick: bool, env: &Environment, out: &Path) -> Result<(), BoxE
         items.len()
     );
     for workers in [1, 2, 4] {
-        for encoder in ["serde_json", "sonic-rs"] {
-            let target = match (workers, encoder) {
-                (2, "serde_json") => Some(1.6),
-                (2, "sonic-rs") => Some(2.5),
-                _ => None,
-            };
-            let base = Row {
-                section: "bulk, memory, stream_batch".into(),
-                contestant: format!("{encoder}, {workers} worker(s)"),
-                target,
-                bound: Some(bound(workers, items)),
-                ..against_limit.clone()
-            };
-            let row = match encoder {
-                "serde_json" => {
-                    bulk_row(&rt, base, SerdeJson, workers, items, &mut limit, &schedule)?
-                }
-                _ => bulk_row(&rt, base, SonicRs, workers, items, &mut limit, &schedule)?,
-            };
-            rows.push(row);
-        }
+        let bulk = |encoder: &str, target| Row {
+            section: "bulk, memory, stream_batch".into(),
+            contestant: format!("{encoder}, {workers} worker(s)"),
+            target: (workers == 2).then_some(target),
+            bound: Some(bound(workers, items)),
+            ..against_limit.clone()
+        };
+        let (serde, sonic) = (bulk("serde_json", 1.6), bulk("sonic-rs", 2.5));
+        rows.push(bulk_row(
+            &rt, serde, SerdeJson, workers, items, &mut limit, &schedule,
+        )?);
+        rows.push(bulk_row(
+            &rt, sonic, SonicRs, workers, items, &mut limit, &schedule,
+        )?);
     }
 
     // What two cores give this machine for the serializer alone: each thread encodes
@@ -267,15 +268,8 @@ pub(crate) fn run(quick: bool, env: &Environment, out: &Path) -> Result<(), BoxE
         load_items.len(),
         report::paired::markdown(&rows),
     );
-    report::paired::write(
-        out,
-        "parallel",
-        "Parallel encoding and run-ahead sources",
-        env,
-        &rows,
-        &body,
-    )?;
-    Ok(())
+    let title = "Parallel encoding and run-ahead sources";
+    report::paired::write(out, "parallel", title, env, &rows, &body)
 }
 
 fn bulk_row<E: Encoder>(
@@ -336,14 +330,9 @@ fn plot_workers(path: &Path, rows: &[Row]) -> Result<(), BoxError> {
     let mut series = Vec::new();
     for encoder in ["serde_json", "sonic-rs"] {
         let mut points = Vec::new();
-        for r in bulk.iter().filter(|r| r.contestant.starts_with(encoder)) {
-            let workers: f64 = r
-                .contestant
-                .split(", ")
-                .nth(1)
-                .and_then(|w| w.split(' ').next())
-                .and_then(|w| w.parse().ok())
-                .unwrap_or(f64::NAN);
+        let rows = bulk.iter().filter(|r| r.contestant.starts_with(encoder));
+        // The bulk rows run 1, 2 and 4 workers in turn.
+        for (workers, r) in [1.0, 2.0, 4.0].into_iter().zip(rows) {
             let t = r.series.contestant_time();
             if t.is_missing() {
                 continue;

@@ -28,7 +28,7 @@ use crate::env_info::Environment;
 use crate::frames::{self, FrameTest};
 use crate::harness::rows::drain;
 use crate::report;
-use crate::sampling::{self, Sampled, Tally, shares};
+use crate::sampling::{self, shares};
 use crate::sources::{self, Sqlite};
 
 /// One request: drives its streams to the end on the runtime, and returns the bytes.
@@ -110,37 +110,30 @@ fn profile(
     let _context = rt.enter();
     // One request outside the profile: threads and pools warm.
     request(rt)?;
-    let Sampled {
-        report,
-        requests,
-        bytes,
-        wall,
-        cpu,
-    } = sampling::sample(seconds, path, || request(rt))?;
-
-    let Tally {
-        total,
-        threads,
-        kinds,
-        tops,
-    } = sampling::tally(&report, KINDS, |name, names| thread_of(name, names).into());
-    let threads = shares(threads, total, 5);
-    let kinds = shares(kinds, total, 8);
-    let tops = shares(tops, total, 6);
-    let per_request_ms = 1e3 * wall / requests.max(1) as f64;
-    let busy = match cpu {
+    let sampled = sampling::sample(seconds, path, || request(rt))?;
+    let (requests, wall) = (sampled.requests.max(1) as f64, sampled.wall);
+    let tally = sampling::tally(&sampled.report, KINDS, |name, names| {
+        thread_of(name, names).into()
+    });
+    let total = tally.total;
+    let threads = shares(tally.threads, total, 5);
+    let kinds = shares(tally.kinds, total, 8);
+    let tops = shares(tally.tops, total, 6);
+    let busy = match sampled.cpu {
         Some(cpu) => format!(
             "{:.2} ms of CPU per request, so **{:.2} cores busy** on average",
-            1e3 * cpu / requests.max(1) as f64,
+            1e3 * cpu / requests,
             cpu / wall
         ),
         None => "CPU time unknown".to_owned(),
     };
     Ok(format!(
-        "{requests} requests in {wall:.1} s ({:.0} MB/s): {per_request_ms:.2} ms of wall \
-         time and {busy} ({total} samples). Threads: {threads}. By innermost recognised \
-         frame: {kinds}. Top frames (self): {tops}.",
-        bytes as f64 / wall / 1e6,
+        "{} requests in {wall:.1} s ({:.0} MB/s): {:.2} ms of wall time and {busy} ({total} \
+         samples). Threads: {threads}. By innermost recognised frame: {kinds}. Top frames \
+         (self): {tops}.",
+        sampled.requests,
+        sampled.bytes as f64 / wall / 1e6,
+        1e3 * wall / requests,
     ))
 }
 
@@ -154,10 +147,7 @@ fn streamer<E: Encoder>(encoder: E, workers: usize) -> Result<Streamer<FreelistP
 
 /// Writes the flamegraphs and their summary into `out/flamegraphs/`.
 pub(crate) fn run(seconds: f64, env: &Environment, out: &Path) -> Result<(), BoxError> {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()?;
+    let rt = parallel::runtime()?;
     let dir = out.join("flamegraphs");
     std::fs::create_dir_all(&dir)?;
     let items = parallel::tickets(8 << 20);

@@ -1,10 +1,11 @@
-//! The Go package chunkstream succeeds, measured in the same run ([`go_ref`] runs it):
-//! chunkstream's bulk stream paired with the Go streamer's (the headline ratio), the Go
-//! streamer against Go's own limit (`json.Marshal` of the slice), and Go's bytes and
-//! allocations per 100-ticket request. Without `go` every figure says why it is missing.
+//! The Go package measured in the same run ([`go_ref`] drives it): chunkstream's bulk
+//! stream paired with the Go streamer's (the headline ratio), the Go streamer against
+//! Go's own limit (`json.Marshal` of the slice), and Go's bytes and allocations per
+//! 100-ticket request. Without `go` every figure says why it is missing.
 //!
 //! [`go_ref`]: crate::go::reference
 
+use std::cell::RefCell;
 use std::time::Duration;
 
 use chunkstream::BoxError;
@@ -15,34 +16,27 @@ use crate::harness::paired::{self, Block, Schedule, Series};
 use crate::harness::stats::{Estimate, ratio};
 use crate::record::{self, Go, GoFigure};
 
-/// Starts the Go block server on `tickets`, written as a JSON array to the returned
-/// file (kept while Go runs: a restarted process loads it again).
-fn start(tickets: &[Ticket]) -> Result<(GoBlocks, tempfile::NamedTempFile), GoUnavailable> {
-    let file = go_ref::write_tickets(tickets)?;
-    Ok((GoBlocks::start(file.path())?, file))
-}
-
 /// A timed block of the Go server: `repeats` passes, its bytes and seconds.
 type GoBlock = fn(&mut GoBlocks, usize) -> Result<(u64, f64), GoUnavailable>;
 
 fn push(table: &mut Vec<Go>, figure: GoFigure, e: &Estimate, note: &str) {
     let (value, lo, hi) = record::columns(e);
+    let (pairs, note) = (e.n, note.to_owned());
     table.push(Go {
         figure,
         value,
         lo,
         hi,
-        pairs: e.n,
-        note: note.to_owned(),
+        pairs,
+        note,
     });
 }
 
-/// Go's bulk stream as a block: seconds to produce `bytes` at Go's rate (Go's bytes per
-/// pass may differ slightly: `encoding/json` escapes `<`, `>` and `&`).
-fn bulk(go: &mut GoBlocks, bytes: u64) -> impl FnMut(u64) -> Result<f64, BoxError> + '_ {
-    move |reps| {
-        let (produced, seconds) = go.bulk_block(reps as usize).map_err(|e| e.to_string())?;
-        Ok(seconds * bytes as f64 / produced.max(1) as f64)
+/// A status row: only its note.
+fn status_row(note: String) -> Go {
+    Go {
+        note,
+        ..Go::default()
     }
 }
 
@@ -50,33 +44,32 @@ fn bulk(go: &mut GoBlocks, bytes: u64) -> impl FnMut(u64) -> Result<f64, BoxErro
 /// the bulk alternations measured so far.
 #[derive(Debug)]
 pub(crate) struct GoRun {
-    go: Result<GoBlocks, String>,
-    /// The tickets file Go loads.
+    go: Result<GoBlocks, GoUnavailable>,
+    /// The tickets file Go loads (again on each restart).
     _tickets: Option<tempfile::NamedTempFile>,
-    /// Slices with Go on one core (`GOMAXPROCS=1`).
-    bulk: Vec<Series>,
-    /// Slices with Go at its default `GOMAXPROCS`.
-    bulk_all_cores: Vec<Series>,
+    /// Slices with Go on one core (`GOMAXPROCS=1`), then at its default `GOMAXPROCS`.
+    slices: [Vec<Series>; 2],
     /// Go's own streaming time, unmeasured, on each fresh process before it is timed.
     warm_up: Duration,
     notes: Vec<String>,
 }
 
 impl GoRun {
-    /// Starts Go on `tickets` (or records why it cannot run); each fresh Go process
-    /// streams them for `warm_up` before it is timed.
+    /// Starts Go on `tickets` (or records why it cannot run).
     pub(crate) fn start(tickets: &[Ticket], warm_up: Duration) -> GoRun {
-        let (go, file) = match start(tickets) {
+        let started = go_ref::write_tickets(tickets)
+            .and_then(|file| Ok((GoBlocks::start(file.path())?, file)));
+        let (go, _tickets) = match started {
             Ok((go, file)) => (Ok(go), Some(file)),
-            Err(e) => (Err(e.to_string()), None),
+            Err(e) => (Err(e), None),
         };
+        let (slices, notes) = Default::default();
         GoRun {
             go,
-            _tickets: file,
-            bulk: Vec::new(),
-            bulk_all_cores: Vec::new(),
+            _tickets,
+            slices,
             warm_up,
-            notes: Vec::new(),
+            notes,
         }
     }
 
@@ -91,11 +84,10 @@ impl GoRun {
     }
 
     /// One slice of the bulk comparison: chunkstream's bulk stream (`rust`: seconds per
-    /// request of `bytes` bytes) alternating with Go's, on a fresh Go process (warmed up
-    /// first), on one core and at Go's default `GOMAXPROCS` in turn. The lab measures
-    /// many slices spread over its run, and each ratio's interval resamples the slices:
-    /// it covers a change of load during the run and the spread between Go processes,
-    /// not only the noise within one slice.
+    /// request of `bytes` bytes) alternating with Go's on a fresh, warmed-up Go process,
+    /// on one core and at Go's default `GOMAXPROCS` in turn. Each ratio's interval
+    /// resamples the slices spread over the run: it covers a change of load and the
+    /// spread between Go processes, not only the noise within one slice.
     ///
     /// One core each is the headline: chunkstream's bulk stream runs on one thread, and
     /// the Go streamer on one core is both faster (its goroutines hand batches and
@@ -105,7 +97,7 @@ impl GoRun {
         let Ok(go) = self.go.as_mut() else {
             return;
         };
-        let one_core = self.bulk.len() <= self.bulk_all_cores.len();
+        let one_core = self.slices[0].len() <= self.slices[1].len();
         let fresh = go
             .restart(one_core.then_some(1))
             .and_then(|()| go.warm_up(self.warm_up));
@@ -113,10 +105,14 @@ impl GoRun {
             self.notes.push(format!("bulk: restarting Go failed: {e}"));
             return;
         }
-        let mut theirs = bulk(go, bytes);
+        // Seconds to produce `bytes` at Go's rate (Go's bytes per pass may differ
+        // slightly: `encoding/json` escapes `<`, `>` and `&`).
+        let mut theirs = |reps: u64| -> Result<f64, BoxError> {
+            let (produced, seconds) = go.bulk_block(reps as usize)?;
+            Ok(seconds * bytes as f64 / produced.max(1) as f64)
+        };
         match paired::alternate(&mut theirs, rust, schedule) {
-            Ok(series) if one_core => self.bulk.push(series),
-            Ok(series) => self.bulk_all_cores.push(series),
+            Ok(series) => self.slices[usize::from(!one_core)].push(series),
             Err(e) => self.notes.push(format!("bulk failed: {e}")),
         }
     }
@@ -125,16 +121,9 @@ impl GoRun {
     /// figure (`bytes`: chunkstream's bytes per request, for MB/s). The block server
     /// stays up (for the pool figures).
     pub(crate) fn finish(&mut self, bytes: u64, schedule: &Schedule) -> Vec<Go> {
-        let mut table = Vec::new();
         let go = match self.go.as_mut() {
             Ok(go) => go,
-            Err(reason) => {
-                table.push(Go {
-                    note: reason.clone(),
-                    ..Go::default()
-                });
-                return table;
-            }
+            Err(reason) => return vec![status_row(reason.clone())],
         };
         let mut notes = vec![format!("ok ({})", go.go_version())];
         notes.extend(self.notes.iter().cloned());
@@ -157,49 +146,27 @@ impl GoRun {
                 slices.len()
             )
         };
-        let mut figures = Vec::new();
-        if !self.bulk.is_empty() {
-            let rust: Vec<Series> = self
-                .bulk
-                .iter()
-                .chain(&self.bulk_all_cores)
-                .cloned()
-                .collect();
-            figures.extend([
-                (
-                    GoFigure::BulkRatio,
-                    ratios(&self.bulk),
-                    note(&self.bulk, "GOMAXPROCS=1: one core each"),
-                ),
-                (
-                    GoFigure::BulkChunkstream,
-                    mb_s(&rust, |s| &s.contestant),
-                    String::new(),
-                ),
-                (
-                    GoFigure::BulkGo,
-                    mb_s(&self.bulk, |s| &s.reference),
-                    "GOMAXPROCS=1".into(),
-                ),
-            ]);
+        let [one, all] = &self.slices;
+        let mut table = vec![status_row(String::new())];
+        if !one.is_empty() {
+            let rust: Vec<Series> = one.iter().chain(all).cloned().collect();
+            let note = note(one, "GOMAXPROCS=1: one core each");
+            push(&mut table, GoFigure::BulkRatio, &ratios(one), &note);
+            let rust = mb_s(&rust, |s| &s.contestant);
+            push(&mut table, GoFigure::BulkChunkstream, &rust, "");
+            let go = mb_s(one, |s| &s.reference);
+            push(&mut table, GoFigure::BulkGo, &go, "GOMAXPROCS=1");
         }
-        if !self.bulk_all_cores.is_empty() {
-            let all = &self.bulk_all_cores;
-            figures.extend([
-                (
-                    GoFigure::BulkRatioAllCores,
-                    ratios(all),
-                    note(all, "Go's default GOMAXPROCS: every core"),
-                ),
-                (
-                    GoFigure::BulkGoAllCores,
-                    mb_s(all, |s| &s.reference),
-                    "default GOMAXPROCS".into(),
-                ),
-            ]);
-        }
-        for (figure, e, note) in figures {
-            push(&mut table, figure, &e, &note);
+        if !all.is_empty() {
+            let note = note(all, "Go's default GOMAXPROCS: every core");
+            push(&mut table, GoFigure::BulkRatioAllCores, &ratios(all), &note);
+            let go = mb_s(all, |s| &s.reference);
+            push(
+                &mut table,
+                GoFigure::BulkGoAllCores,
+                &go,
+                "default GOMAXPROCS",
+            );
         }
         // Go against its own limit, the pool and the request figures at Go's default.
         if let Err(e) = go.restart(None).and_then(|()| go.warm_up(self.warm_up)) {
@@ -207,23 +174,19 @@ impl GoRun {
                 "restarting Go at its default GOMAXPROCS failed: {e}"
             ));
         }
-        let own: Result<Series, BoxError> = {
-            // Go's limit and Go's stream, both in Go's own seconds per pass; the two
-            // closures share the one Go process.
-            let go = std::cell::RefCell::new(&mut *go);
-            let per_pass = |block: GoBlock| {
-                let go = &go;
-                move |reps: u64| {
-                    let (_, s) =
-                        block(&mut go.borrow_mut(), reps as usize).map_err(|e| e.to_string())?;
-                    Ok::<_, BoxError>(s / reps.max(1) as f64)
-                }
-            };
-            let mut limit = per_pass(GoBlocks::limit_block);
-            let mut stream = per_pass(GoBlocks::bulk_block);
-            paired::alternate(&mut limit, &mut stream, schedule)
+        // Go's limit and Go's stream, both in Go's own seconds per pass, sharing one
+        // process.
+        let go = RefCell::new(go);
+        let per_pass = |block: GoBlock| {
+            let go = &go;
+            move |reps: u64| -> Result<f64, BoxError> {
+                let (_, s) = block(&mut go.borrow_mut(), reps as usize)?;
+                Ok(s / reps.max(1) as f64)
+            }
         };
-        match own {
+        let mut limit = per_pass(GoBlocks::limit_block);
+        let mut stream = per_pass(GoBlocks::bulk_block);
+        match paired::alternate(&mut limit, &mut stream, schedule) {
             Ok(series) => push(
                 &mut table,
                 GoFigure::GoVsLimit,
@@ -232,27 +195,22 @@ impl GoRun {
             ),
             Err(e) => notes.push(format!("Go vs its limit failed: {e}")),
         }
+        let request = [
+            GoFigure::RequestPooledBytes,
+            GoFigure::RequestPooledAllocs,
+            GoFigure::RequestUnpooledBytes,
+            GoFigure::RequestUnpooledAllocs,
+        ];
         match go_ref::request_figures() {
-            Ok(f) => {
-                for (figure, value) in [
-                    (GoFigure::RequestPooledBytes, f.pooled_bytes),
-                    (GoFigure::RequestPooledAllocs, f.pooled_allocs),
-                    (GoFigure::RequestUnpooledBytes, f.unpooled_bytes),
-                    (GoFigure::RequestUnpooledAllocs, f.unpooled_allocs),
-                ] {
+            Ok(values) => {
+                for (figure, value) in request.into_iter().zip(values) {
                     let note = "go test -bench Request -benchmem";
                     push(&mut table, figure, &Estimate::exact(value), note);
                 }
             }
             Err(e) => notes.push(format!("request figures: {e}")),
         }
-        table.insert(
-            0,
-            Go {
-                note: notes.join("; "),
-                ..Go::default()
-            },
-        );
+        table[0].note = notes.join("; ");
         table
     }
 }

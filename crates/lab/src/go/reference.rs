@@ -1,12 +1,9 @@
-//! The Go package chunkstream succeeds, measured on this machine: the reconstruction in
-//! `reference/go` (built and run with the `go` on `PATH`).
-//!
-//! [`GoBlocks`] keeps the Go block server (`reference/go/cmd/blocks`) running so the
-//! lab can alternate its own blocks with Go's under the same noise; the Go side times
-//! each block itself, so the pipe is not counted. [`request_figures`] runs the Go
-//! benchmarks of one 100-ticket request for bytes and allocations per request.
-//! Without `go` every entry point returns [`GoUnavailable`], whose text goes in the
-//! report's Go column.
+//! The Go package chunkstream succeeds, reconstructed in `reference/go` and run with the
+//! `go` on `PATH`. [`GoBlocks`] keeps its block server (`reference/go/cmd/blocks`, whose
+//! protocol its `main.go` documents) running so the lab alternates its blocks with Go's
+//! under the same noise; Go times each block itself, so the pipe is not counted.
+//! [`request_figures`] runs Go's benchmarks of one 100-ticket request. Every error is the
+//! text of the report's Go column, `not run (...)`.
 
 use std::ffi::OsStr;
 use std::fmt;
@@ -17,45 +14,21 @@ use std::time::Duration;
 
 use chunkstream_benches::workload::{self, Ticket};
 
+/// Why the Go reference was not measured, as the report shows it: `not run (...)`.
+pub(crate) type GoUnavailable = String;
+
+fn unavailable(what: impl fmt::Display) -> GoUnavailable {
+    format!("not run ({what})")
+}
+
 /// The environment variable the Go benchmarks read the tickets file from.
 const ENV_TICKETS: &str = "CHUNKSTREAM_GO_TICKETS";
 
-/// Tickets in one request, as the lab's 100-ticket request.
-const REQUEST_TICKETS: usize = 100;
-
-/// Iterations of each request benchmark: enough for stable bytes and allocations per
-/// request (both are averages over the iterations), short enough for a default run.
-const REQUEST_BENCHTIME: &str = "-benchtime=2000x";
-
-/// Why the Go reference was not measured; its text is what the report shows.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) struct GoUnavailable {
-    /// One line, e.g. `not run (go not installed)`.
-    pub(crate) reason: String,
-}
-
-impl GoUnavailable {
-    fn new(what: impl fmt::Display) -> Self {
-        GoUnavailable {
-            reason: format!("not run ({what})"),
-        }
-    }
-}
-
-impl fmt::Display for GoUnavailable {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.reason)
-    }
-}
-
-impl std::error::Error for GoUnavailable {}
-
-/// The Go module, located from this crate's manifest.
 fn reference_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../reference/go")
 }
 
-/// Where the block server binary is built: the workspace's `target/go-ref/`.
+/// The workspace's `target/go-ref/`, where the block server is built.
 fn build_dir() -> PathBuf {
     let target = std::env::var_os("CARGO_TARGET_DIR").map_or_else(
         || Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target"),
@@ -64,9 +37,8 @@ fn build_dir() -> PathBuf {
     target.join("go-ref")
 }
 
-/// A `go` command in the Go module: the local toolchain only, no module downloads
-/// (the module has no dependencies), and a build cache under `target/` when the
-/// environment gives `go` none.
+/// `go` in the module: the local toolchain, no module downloads (the module has no
+/// dependencies), and a build cache under `target/` when the environment gives none.
 fn go_command(go: &OsStr) -> Command {
     let mut command = Command::new(go);
     command
@@ -83,46 +55,38 @@ fn go_command(go: &OsStr) -> Command {
     command
 }
 
-/// The error for a `go` (or Go binary) run in `dir` that could not be started: a
-/// missing `dir` fails the spawn with the same `NotFound` as a missing `go`, and is
-/// named instead.
+/// A run in `dir` that could not start: a missing `dir` fails with the same `NotFound`
+/// as a missing `go`, and is named instead.
 fn spawn_error(dir: &Path, what: &str, err: std::io::Error) -> GoUnavailable {
     if err.kind() != std::io::ErrorKind::NotFound {
-        GoUnavailable::new(format_args!("{what} could not start: {err}"))
+        unavailable(format_args!("{what} could not start: {err}"))
     } else if !dir.is_dir() {
-        GoUnavailable::new(format_args!(
+        unavailable(format_args!(
             "the Go module is not at {}: this lab binary was built from a checkout \
              that has moved",
             dir.display()
         ))
     } else {
-        GoUnavailable::new("go not installed")
+        unavailable("go not installed")
     }
 }
 
-/// The first few non-empty lines of `text`, on one line.
+/// The first three non-empty lines of `text`, on one line.
 fn first_lines(text: &str) -> String {
-    let lines: Vec<&str> = text
-        .lines()
-        .map(str::trim)
+    let lines: Vec<&str> = (text.lines().map(str::trim))
         .filter(|l| !l.is_empty())
         .take(3)
         .collect();
-    if lines.is_empty() {
-        "no output".to_owned()
-    } else {
-        lines.join("; ")
+    match lines.is_empty() {
+        true => "no output".to_owned(),
+        false => lines.join("; "),
     }
 }
 
-/// Runs `go <args>` in the module; its stdout on success, the first lines of its
-/// output as the reason otherwise.
+/// `go <args>` in the module: its stdout, or the first lines of its output.
 fn run_go(go: &OsStr, args: &[&OsStr], env: &[(&str, &Path)]) -> Result<String, GoUnavailable> {
     let mut command = go_command(go);
-    command.args(args);
-    for (key, value) in env {
-        command.env(key, value);
-    }
+    command.args(args).envs(env.iter().copied());
     let output = command
         .output()
         .map_err(|e| spawn_error(&reference_dir(), "go", e))?;
@@ -132,59 +96,46 @@ fn run_go(go: &OsStr, args: &[&OsStr], env: &[(&str, &Path)]) -> Result<String, 
     }
     let stderr = String::from_utf8_lossy(&output.stderr);
     let sub = args.first().map_or("".into(), |a| a.to_string_lossy());
-    Err(GoUnavailable::new(format_args!(
-        "go {sub} failed: {}",
-        first_lines(&format!("{stderr}\n{stdout}"))
-    )))
+    let lines = first_lines(&format!("{stderr}\n{stdout}"));
+    Err(unavailable(format_args!("go {sub} failed: {lines}")))
 }
 
-/// A long-running Go process serving timed blocks over stdin/stdout (the protocol is
-/// documented in `reference/go/cmd/blocks/main.go`). The process is killed on drop.
+/// A running Go block server, killed on drop.
 #[derive(Debug)]
 pub(crate) struct GoBlocks {
     child: Child,
     stdin: ChildStdin,
     stdout: BufReader<ChildStdout>,
     version: String,
-    /// The built server, to start a fresh process.
+    /// The built server and the tickets file it loads, for a fresh process.
     binary: PathBuf,
-    /// The tickets file it loads.
     tickets: PathBuf,
 }
 
 impl GoBlocks {
-    /// Builds (`go build` into `target/go-ref/`; Go's build cache makes a rebuild of
-    /// unchanged sources quick) and starts the Go block server, loading `tickets_json`
-    /// (the lab's exact tickets, written as a JSON array file by the caller).
-    ///
-    /// # Errors
-    ///
-    /// `not run (go not installed)` without `go` on `PATH`; the compiler's first lines
-    /// when the build fails; the server's answer when the tickets do not load.
+    /// Builds the block server into `target/go-ref/` (Go's build cache makes an unchanged
+    /// rebuild quick) and starts it on `tickets_json`, the lab's tickets as a JSON array.
     pub(crate) fn start(tickets_json: &Path) -> Result<GoBlocks, GoUnavailable> {
         Self::start_with(OsStr::new("go"), tickets_json)
     }
 
     fn start_with(go: &OsStr, tickets_json: &Path) -> Result<GoBlocks, GoUnavailable> {
         let tickets = std::fs::canonicalize(tickets_json).map_err(|e| {
-            GoUnavailable::new(format_args!("tickets file {}: {e}", tickets_json.display()))
+            unavailable(format_args!("tickets file {}: {e}", tickets_json.display()))
         })?;
         let binary = build_dir().join("chunkstream-go-blocks");
-        run_go(
-            go,
-            &[
-                OsStr::new("build"),
-                OsStr::new("-o"),
-                binary.as_os_str(),
-                OsStr::new("./cmd/blocks"),
-            ],
-            &[],
-        )?;
+        let args: [&OsStr; 4] = [
+            "build".as_ref(),
+            "-o".as_ref(),
+            binary.as_ref(),
+            "./cmd/blocks".as_ref(),
+        ];
+        run_go(go, &args, &[])?;
         GoBlocks::spawn(binary, tickets, None)
     }
 
-    /// Starts the built server and loads the tickets; `procs` sets `GOMAXPROCS` (None:
-    /// Go's default, every core).
+    /// Starts the built server on `procs` cores (`GOMAXPROCS`; None: Go's default, every
+    /// core) and loads the tickets.
     fn spawn(
         binary: PathBuf,
         tickets: PathBuf,
@@ -195,56 +146,48 @@ impl GoBlocks {
             Some(n) => command.env("GOMAXPROCS", n.to_string()),
             None => command.env_remove("GOMAXPROCS"),
         };
-        let mut child = command
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
+        let mut child = (command.stdin(Stdio::piped()).stdout(Stdio::piped()))
             .stderr(Stdio::piped())
             .spawn()
             .map_err(|e| spawn_error(&reference_dir(), "the go block server", e))?;
         let (Some(stdin), Some(stdout)) = (child.stdin.take(), child.stdout.take()) else {
             let _ = child.kill();
             let _ = child.wait();
-            return Err(GoUnavailable::new("the go block server has no pipes"));
+            return Err(unavailable("the go block server has no pipes"));
         };
+        let stdout = BufReader::new(stdout);
+        let version = String::new();
         let mut blocks = GoBlocks {
             child,
             stdin,
-            stdout: BufReader::new(stdout),
-            version: String::new(),
+            stdout,
+            version,
             binary,
             tickets,
         };
         blocks.version = blocks.request("version")?.join(" ");
-        let mut load = String::from("load ");
-        load.push_str(&blocks.tickets.to_string_lossy());
-        blocks.request(&load)?;
+        blocks.request(&format!("load {}", blocks.tickets.to_string_lossy()))?;
         Ok(blocks)
     }
 
-    /// Replaces the process with a fresh one (same binary, same tickets) running on
-    /// `procs` cores (`GOMAXPROCS`; None: Go's default, every core), so a series of
-    /// slices samples the state of several Go processes (heap layout, GC pacing,
-    /// goroutine placement), not only the noise within one.
+    /// Replaces the process with a fresh one on `procs` cores (as [`spawn`]), so a series
+    /// of slices samples several Go processes (heap layout, GC pacing, goroutine
+    /// placement), not only the noise within one.
     ///
-    /// # Errors
-    ///
-    /// When the new process does not start or does not load the tickets.
+    /// [`spawn`]: GoBlocks::spawn
     pub(crate) fn restart(&mut self, procs: Option<usize>) -> Result<(), GoUnavailable> {
         *self = GoBlocks::spawn(self.binary.clone(), self.tickets.clone(), procs)?;
         Ok(())
     }
 
-    /// Streams the loaded tickets, unmeasured, until `at_least` of Go's own time has
-    /// passed. A fresh Go process streams 10-40% slower for its first few hundred
-    /// milliseconds (its heap and GC pacing grow to the workload), by an amount that
-    /// differs from process to process: timing it cold measures the start-up, not the
-    /// streamer.
+    /// Streams the tickets, unmeasured, for `at_least` of Go's own time: a fresh Go
+    /// process streams 10-40% slower for its first few hundred milliseconds (its heap
+    /// and GC pacing grow to the workload), by an amount that differs between processes.
     pub(crate) fn warm_up(&mut self, at_least: Duration) -> Result<(), GoUnavailable> {
         let mut spent = 0.0;
         while spent < at_least.as_secs_f64() {
-            let (_, seconds) = self.bulk_block(1)?;
             // A block that takes no time would never end the loop.
-            spent += seconds.max(1e-4);
+            spent += self.bulk_block(1)?.1.max(1e-4);
         }
         Ok(())
     }
@@ -254,59 +197,62 @@ impl GoBlocks {
         &self.version
     }
 
-    /// Streams the loaded tickets `repeats` times through the Go streamer (chunks
-    /// drained and discarded): bytes streamed and seconds, timed inside Go.
-    ///
-    /// # Errors
-    ///
-    /// When the server fails or answers an error (`repeats` must be positive); so do
-    /// `warm_up` and the other blocks.
+    /// The Go streamer over the tickets `repeats` times (chunks drained): bytes and
+    /// seconds, timed inside Go.
     pub(crate) fn bulk_block(&mut self, repeats: usize) -> Result<(u64, f64), GoUnavailable> {
-        bytes_and_seconds(&self.request(&format!("bulk {repeats}"))?)
+        let [bytes, seconds] = self.numbers(&format!("bulk {repeats}"))?;
+        Ok((bytes as u64, seconds))
     }
 
-    /// Go's limit: `json.Marshal` of the whole slice, `repeats` times: bytes and
-    /// seconds, timed inside Go.
+    /// Go's limit, `json.Marshal` of the whole slice `repeats` times: bytes and seconds.
     pub(crate) fn limit_block(&mut self, repeats: usize) -> Result<(u64, f64), GoUnavailable> {
-        bytes_and_seconds(&self.request(&format!("limit {repeats}"))?)
+        let [bytes, seconds] = self.numbers(&format!("limit {repeats}"))?;
+        Ok((bytes as u64, seconds))
     }
 
     /// Get + Put on the Go package's `sync.Pool` of 50 KB buffers, ns per pair.
     pub(crate) fn pool_block(&mut self, iterations: u64) -> Result<f64, GoUnavailable> {
-        one_number(&self.request(&format!("pool {iterations}"))?)
+        Ok(self.numbers::<1>(&format!("pool {iterations}"))?[0])
     }
 
-    /// A fresh 50 KB buffer in Go (`make([]byte, 0, 50*1024)`, escaping to the heap),
-    /// what the pool replaces: ns per buffer.
+    /// A fresh 50 KB buffer escaping to Go's heap, what the pool replaces: ns each.
     pub(crate) fn alloc_block(&mut self, iterations: u64) -> Result<f64, GoUnavailable> {
-        one_number(&self.request(&format!("alloc {iterations}"))?)
+        Ok(self.numbers::<1>(&format!("alloc {iterations}"))?[0])
     }
 
-    /// Sends one command and returns the fields of its `ok` answer.
+    /// The `N` numbers of the answer to `line`.
+    fn numbers<const N: usize>(&mut self, line: &str) -> Result<[f64; N], GoUnavailable> {
+        let answer = self.request(line)?;
+        let numbers: Option<Vec<f64>> = answer.iter().map(|n| n.parse().ok()).collect();
+        numbers.and_then(|n| n.try_into().ok()).ok_or_else(|| {
+            let answer = answer.join(" ");
+            unavailable(format_args!("unexpected go block answer `ok {answer}`"))
+        })
+    }
+
+    /// Sends one command; the fields of its `ok` answer.
     fn request(&mut self, line: &str) -> Result<Vec<String>, GoUnavailable> {
-        let sent = writeln!(self.stdin, "{line}").and_then(|()| self.stdin.flush());
         let mut answer = String::new();
-        let read = match sent {
-            Ok(()) => self.stdout.read_line(&mut answer),
-            Err(e) => Err(e),
-        };
-        match read {
-            Ok(n) if n > 0 => {}
-            Ok(_) | Err(_) => return Err(self.exited()),
+        let read = writeln!(self.stdin, "{line}")
+            .and_then(|()| self.stdin.flush())
+            .and_then(|()| self.stdout.read_line(&mut answer));
+        if !matches!(read, Ok(n) if n > 0) {
+            return Err(self.exited());
         }
         let answer = answer.trim_end();
-        if let Some(rest) = answer.strip_prefix("ok ") {
-            Ok(rest.split_whitespace().map(str::to_owned).collect())
-        } else {
-            let command = line.split_whitespace().next().unwrap_or(line);
-            let message = answer.strip_prefix("err ").unwrap_or(answer);
-            Err(GoUnavailable::new(format_args!(
-                "go block `{command}` failed: {message}"
-            )))
+        match answer.strip_prefix("ok ") {
+            Some(rest) => Ok(rest.split_whitespace().map(str::to_owned).collect()),
+            None => {
+                let command = line.split_whitespace().next().unwrap_or(line);
+                let message = answer.strip_prefix("err ").unwrap_or(answer);
+                Err(unavailable(format_args!(
+                    "go block `{command}` failed: {message}"
+                )))
+            }
         }
     }
 
-    /// The error for a server that stopped answering, with the first lines it wrote.
+    /// A server that stopped answering, with the first lines it wrote.
     fn exited(&mut self) -> GoUnavailable {
         let _ = self.child.kill();
         let status = self.child.wait();
@@ -315,10 +261,8 @@ impl GoBlocks {
             let _ = pipe.read_to_string(&mut stderr);
         }
         let status = status.map_or_else(|e| e.to_string(), |s| s.to_string());
-        GoUnavailable::new(format_args!(
-            "go block server exited ({status}): {}",
-            first_lines(&stderr)
-        ))
+        let lines = first_lines(&stderr);
+        unavailable(format_args!("go block server exited ({status}): {lines}"))
     }
 }
 
@@ -329,79 +273,21 @@ impl Drop for GoBlocks {
     }
 }
 
-/// Parses `<bytes> <seconds>`.
-fn bytes_and_seconds(answer: &[String]) -> Result<(u64, f64), GoUnavailable> {
-    match answer {
-        [bytes, seconds] => match (bytes.parse(), seconds.parse()) {
-            (Ok(b), Ok(s)) => Ok((b, s)),
-            _ => Err(bad_answer(answer)),
-        },
-        _ => Err(bad_answer(answer)),
-    }
-}
-
-/// Parses `<number>`.
-fn one_number(answer: &[String]) -> Result<f64, GoUnavailable> {
-    match answer {
-        [n] => n.parse().map_err(|_| bad_answer(answer)),
-        _ => Err(bad_answer(answer)),
-    }
-}
-
-fn bad_answer(answer: &[String]) -> GoUnavailable {
-    GoUnavailable::new(format_args!(
-        "unexpected go block answer `ok {}`",
-        answer.join(" ")
-    ))
-}
-
-/// Bytes and allocations per 100-ticket request in the Go package, with its pool and
-/// with a fresh buffer each time (Go's `-benchmem`).
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub(crate) struct GoRequestFigures {
-    /// Bytes allocated per request with the pool.
-    pub(crate) pooled_bytes: f64,
-    /// Allocations per request with the pool.
-    pub(crate) pooled_allocs: f64,
-    /// Bytes allocated per request without it.
-    pub(crate) unpooled_bytes: f64,
-    /// Allocations per request without it.
-    pub(crate) unpooled_allocs: f64,
-}
-
-/// Runs `go test -bench Request -benchmem` (short benchtime) and parses it.
-///
-/// The request is the lab's first 100 tickets, written to a temporary file the Go
-/// benchmark loads.
-///
-/// # Errors
-///
-/// `not run (go not installed)` without `go`; the first lines of `go test`'s output
-/// when it fails or prints no figures.
-pub(crate) fn request_figures() -> Result<GoRequestFigures, GoUnavailable> {
+/// Go's `-benchmem` figures per 100-ticket request (the lab's first 100 tickets): bytes
+/// and allocations with the pool, then bytes and allocations with a fresh buffer.
+pub(crate) fn request_figures() -> Result<[f64; 4], GoUnavailable> {
     request_figures_with(OsStr::new("go"))
 }
 
-fn request_figures_with(go: &OsStr) -> Result<GoRequestFigures, GoUnavailable> {
-    let file = write_tickets(&workload::tickets(REQUEST_TICKETS))?;
-    let output = run_go(
-        go,
-        &[
-            "test",
-            "-run",
-            "^$",
-            "-bench",
-            "^BenchmarkRequest$",
-            "-benchmem",
-            REQUEST_BENCHTIME,
-            "-count=1",
-            "./internal/stream",
-        ]
-        .map(OsStr::new),
-        &[(ENV_TICKETS, file.path())],
-    )?;
+fn request_figures_with(go: &OsStr) -> Result<[f64; 4], GoUnavailable> {
+    let file = write_tickets(&workload::tickets(100))?;
+    // 2000 iterations: steady averages, short enough for a default run.
+    let args = "test -run ^$ -bench ^BenchmarkRequest$ -benchmem -benchtime=2000x -count=1 \
+                ./internal/stream";
+    let args: Vec<&OsStr> = args.split_whitespace().map(OsStr::new).collect();
+    let output = run_go(go, &args, &[(ENV_TICKETS, file.path())])?;
     parse_request_figures(&output).ok_or_else(|| {
-        GoUnavailable::new(format_args!(
+        unavailable(format_args!(
             "no request figures in: {}",
             first_lines(&output)
         ))
@@ -410,43 +296,32 @@ fn request_figures_with(go: &OsStr) -> Result<GoRequestFigures, GoUnavailable> {
 
 /// `tickets` as a JSON array in a temporary file.
 pub(crate) fn write_tickets(tickets: &[Ticket]) -> Result<tempfile::NamedTempFile, GoUnavailable> {
-    let fail = |e: &dyn fmt::Display| GoUnavailable::new(format_args!("tickets file: {e}"));
-    let mut file = tempfile::Builder::new()
+    let fail = |e: &dyn fmt::Display| unavailable(format_args!("tickets file: {e}"));
+    let mut file = (tempfile::Builder::new()
         .prefix("go-tickets-")
-        .suffix(".json")
-        .tempfile()
-        .map_err(|e| fail(&e))?;
+        .suffix(".json"))
+    .tempfile()
+    .map_err(|e| fail(&e))?;
     serde_json::to_writer(&mut file, tickets).map_err(|e| fail(&e))?;
     file.flush().map_err(|e| fail(&e))?;
     Ok(file)
 }
 
 /// The figures of `BenchmarkRequest/pooled` and `/unpooled` in `go test -benchmem`
-/// output (lines of `name iterations value unit value unit ...`).
-fn parse_request_figures(output: &str) -> Option<GoRequestFigures> {
-    let figures = |case: &str| -> Option<(f64, f64)> {
-        let line = output.lines().find(|line| {
-            line.split_whitespace()
-                .next()
-                .is_some_and(|name| strip_procs(name) == format!("BenchmarkRequest/{case}"))
-        })?;
+/// output (lines of `name[-procs] iterations value unit value unit ...`).
+fn parse_request_figures(output: &str) -> Option<[f64; 4]> {
+    let mut figures = [0.0; 4];
+    let wanted = ["pooled", "unpooled"].map(|case| ["B/op", "allocs/op"].map(|u| (case, u)));
+    for (figure, (case, unit)) in figures.iter_mut().zip(wanted.into_iter().flatten()) {
+        let name = format!("BenchmarkRequest/{case}");
+        let line = (output.lines())
+            .find(|line| line.split_whitespace().next().map(strip_procs) == Some(name.as_str()))?;
         let fields: Vec<&str> = line.split_whitespace().skip(2).collect();
-        let unit = |unit: &str| -> Option<f64> {
-            fields
-                .chunks_exact(2)
-                .find(|pair| pair[1] == unit)
-                .and_then(|pair| pair[0].parse().ok())
-        };
-        Some((unit("B/op")?, unit("allocs/op")?))
-    };
-    let (pooled_bytes, pooled_allocs) = figures("pooled")?;
-    let (unpooled_bytes, unpooled_allocs) = figures("unpooled")?;
-    Some(GoRequestFigures {
-        pooled_bytes,
-        pooled_allocs,
-        unpooled_bytes,
-        unpooled_allocs,
-    })
+        *figure = fields.chunks_exact(2).find(|p| p[1] == unit)?[0]
+            .parse()
+            .ok()?;
+    }
+    Some(figures)
 }
 
 /// A benchmark name without its `-GOMAXPROCS` suffix.
@@ -463,8 +338,7 @@ fn strip_procs(name: &str) -> &str {
 mod tests {
     use super::*;
 
-    /// Whether `go` runs; otherwise says so on stderr, so a test that did nothing is
-    /// visible as such.
+    /// Whether `go` runs; otherwise says so, so a test that did nothing shows as such.
     fn go_installed(test: &str) -> bool {
         let found = Command::new("go").arg("version").output().is_ok();
         if !found {
@@ -480,16 +354,8 @@ mod tests {
 
     #[test]
     fn parses_benchmem_output() {
-        let figures = parse_request_figures(SAMPLE).expect("figures");
-        assert_eq!(
-            figures,
-            GoRequestFigures {
-                pooled_bytes: 68612.0,
-                pooled_allocs: 213.0,
-                unpooled_bytes: 182812.0,
-                unpooled_allocs: 217.0,
-            }
-        );
+        let figures = [68612.0, 213.0, 182812.0, 217.0];
+        assert_eq!(parse_request_figures(SAMPLE), Some(figures));
         let single_proc = SAMPLE.replace("pooled-2 ", "pooled ");
         assert_eq!(parse_request_figures(&single_proc), Some(figures));
         assert_eq!(parse_request_figures("PASS\n"), None);
@@ -502,25 +368,21 @@ mod tests {
         let missing = OsStr::new("go-that-is-not-installed-anywhere");
         let file = write_tickets(&workload::tickets(3)).unwrap();
         let err = GoBlocks::start_with(missing, file.path()).unwrap_err();
-        assert_eq!(err.reason, "not run (go not installed)");
-        assert_eq!(err.to_string(), "not run (go not installed)");
+        assert_eq!(err, "not run (go not installed)");
         let err = request_figures_with(missing).unwrap_err();
-        assert_eq!(err.to_string(), "not run (go not installed)");
+        assert_eq!(err, "not run (go not installed)");
         // A missing module directory is named, not taken for a missing go.
         let gone = tempfile::tempdir().unwrap().path().join("reference/go");
         let not_found = || std::io::Error::from(std::io::ErrorKind::NotFound);
         let err = spawn_error(&gone, "go", not_found());
-        assert!(err.reason.contains("the Go module is not at"), "{err}");
-        assert!(err.reason.contains(&gone.display().to_string()), "{err}");
+        assert!(err.contains("the Go module is not at"), "{err}");
+        assert!(err.contains(&gone.display().to_string()), "{err}");
         let here = tempfile::tempdir().unwrap();
         let err = spawn_error(here.path(), "go", not_found());
-        assert_eq!(err.reason, "not run (go not installed)");
+        assert_eq!(err, "not run (go not installed)");
         let denied = std::io::Error::from(std::io::ErrorKind::PermissionDenied);
         let err = spawn_error(here.path(), "go", denied);
-        assert!(
-            err.reason.starts_with("not run (go could not start: "),
-            "{err}"
-        );
+        assert!(err.starts_with("not run (go could not start: "), "{err}");
     }
 
     #[test]
@@ -543,29 +405,22 @@ mod tests {
         let per_repeat = (serde_bytes - 2 * integral) as u64;
 
         let (bytes, seconds) = go.bulk_block(3).unwrap();
-        assert_eq!(bytes, 3 * per_repeat);
-        assert!(seconds > 0.0);
+        assert!(bytes == 3 * per_repeat && seconds > 0.0);
         let (bytes, seconds) = go.limit_block(2).unwrap();
-        assert_eq!(bytes, 2 * per_repeat);
-        assert!(seconds > 0.0);
+        assert!(bytes == 2 * per_repeat && seconds > 0.0);
         assert!(go.pool_block(10_000).unwrap() > 0.0);
         assert!(go.alloc_block(100).unwrap() > 0.0);
 
         let err = go.bulk_block(0).unwrap_err();
-        assert!(err.reason.contains("`bulk` failed"), "{err}");
-        assert!(
-            go.bulk_block(1).is_ok(),
-            "the server serves on after an error"
-        );
+        assert!(err.contains("`bulk` failed"), "{err}");
+        assert!(go.bulk_block(1).is_ok(), "serves on after an error");
 
         // A restart replaces the process: the old one is gone, the new one serves.
         let old = go.child.id();
         go.restart(Some(1)).unwrap();
         assert_ne!(go.child.id(), old);
-        assert!(
-            !Path::new(&format!("/proc/{old}")).exists(),
-            "the old go process lives on"
-        );
+        let gone = |pid: u32| !Path::new(&format!("/proc/{pid}")).exists();
+        assert!(gone(old), "the old go process lives on");
         assert_eq!(go.bulk_block(1).unwrap().0, per_repeat);
         // A warm-up streams until its time is spent, then the process serves on.
         go.warm_up(Duration::from_millis(20)).unwrap();
@@ -573,10 +428,7 @@ mod tests {
 
         let pid = go.child.id();
         drop(go);
-        assert!(
-            !Path::new(&format!("/proc/{pid}")).exists(),
-            "the go process outlived its GoBlocks"
-        );
+        assert!(gone(pid), "the go process outlived its GoBlocks");
     }
 
     /// A failed build, tickets that do not load and a server that died are errors in
@@ -591,38 +443,34 @@ mod tests {
         let source = dir.path().join("broken.go");
         std::fs::write(&source, "package main\n\nfunc main() { notDefined() }\n").unwrap();
         let out = dir.path().join("broken");
-        let args = [
-            OsStr::new("build"),
-            OsStr::new("-o"),
-            out.as_os_str(),
-            source.as_os_str(),
+        let args: [&OsStr; 4] = [
+            "build".as_ref(),
+            "-o".as_ref(),
+            out.as_ref(),
+            source.as_ref(),
         ];
         let err = run_go(OsStr::new("go"), &args, &[]).unwrap_err();
-        assert!(
-            err.reason.starts_with("not run (go build failed: "),
-            "{err}"
-        );
-        assert!(err.reason.contains("undefined: notDefined"), "{err}");
-        assert!(!err.reason.contains('\n'), "{err:?}");
+        assert!(err.starts_with("not run (go build failed: "), "{err}");
+        assert!(err.contains("undefined: notDefined"), "{err}");
+        assert!(!err.contains('\n'), "{err:?}");
         // Tickets that do not load are named.
         let err = GoBlocks::start(Path::new("/nonexistent/tickets.json")).unwrap_err();
-        assert!(err.reason.starts_with("not run (tickets file"), "{err}");
+        assert!(err.starts_with("not run (tickets file"), "{err}");
         let mut bad = tempfile::NamedTempFile::new().unwrap();
         bad.write_all(br#"[{"id": 1, "severity": "high"}]"#)
             .unwrap();
         let err = GoBlocks::start(bad.path()).unwrap_err();
-        assert!(err.reason.contains("`load` failed"), "{err}");
-        assert!(err.reason.contains("severity"), "{err}");
+        assert!(
+            err.contains("`load` failed") && err.contains("severity"),
+            "{err}"
+        );
         // A server that died is an error, not a hang.
         let file = write_tickets(&workload::tickets(10)).unwrap();
         let mut go = GoBlocks::start(file.path()).unwrap();
         go.child.kill().unwrap();
         go.child.wait().unwrap();
         let err = go.bulk_block(1).unwrap_err();
-        assert!(
-            err.reason.starts_with("not run (go block server exited"),
-            "{err}"
-        );
+        assert!(err.starts_with("not run (go block server exited"), "{err}");
     }
 
     #[test]
@@ -631,24 +479,12 @@ mod tests {
             return;
         }
         let file = write_tickets(&workload::tickets(500)).unwrap();
-        let args = [
-            "test",
-            "-count=1",
-            "-run",
-            "^TestGenerateMatchesLabFile$",
-            "-v",
-            "./internal/workload",
-        ];
-        let output = run_go(
-            OsStr::new("go"),
-            &args.map(OsStr::new),
-            &[(ENV_TICKETS, file.path())],
-        )
-        .unwrap_or_else(|e| panic!("{e}"));
-        assert!(
-            output.contains("--- PASS: TestGenerateMatchesLabFile"),
-            "{output}"
-        );
+        let args = "test -count=1 -run ^TestGenerateMatchesLabFile$ -v ./internal/workload";
+        let args: Vec<&OsStr> = args.split(' ').map(OsStr::new).collect();
+        let env = [(ENV_TICKETS, file.path())];
+        let output = run_go(OsStr::new("go"), &args, &env).unwrap();
+        let passed = output.contains("--- PASS: TestGenerateMatchesLabFile");
+        assert!(passed, "{output}");
     }
 
     #[test]
@@ -656,12 +492,10 @@ mod tests {
         if !go_installed("request_figures_show_what_the_pool_saves") {
             return;
         }
-        let figures = request_figures().unwrap_or_else(|e| panic!("{e}"));
-        assert!(figures.pooled_allocs > 0.0 && figures.unpooled_allocs > 0.0);
+        let [pooled_bytes, pooled_allocs, unpooled_bytes, unpooled_allocs] =
+            request_figures().unwrap();
+        assert!(pooled_allocs > 0.0 && unpooled_allocs > 0.0);
         // Without the pool every request allocates at least one more 50 KB buffer.
-        assert!(
-            figures.unpooled_bytes >= figures.pooled_bytes + 50.0 * 1024.0,
-            "{figures:?}"
-        );
+        assert!(unpooled_bytes >= pooled_bytes + 50.0 * 1024.0);
     }
 }
