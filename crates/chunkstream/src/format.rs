@@ -1,6 +1,5 @@
-//! [`Format`]: how items are written in the body. Open: a service implements it for a
-//! framing of its own, and every path (per item, batch, spawned, parallel) writes that
-//! framing through the same chunk writer.
+//! [`Format`]: how items are written in the body; open, so a service can implement a
+//! framing of its own.
 //!
 //! | format | content type | an item is |
 //! | --- | --- | --- |
@@ -12,23 +11,35 @@
 //! | [`Envelope`] | `application/json` | its JSON, in an array inside an object with fields before and after |
 //! | [`TextLines`] | `text/plain; charset=utf-8` | its text and `\n` |
 //!
-//! A failure before the first chunk is the stream's first item whatever the format. After
-//! it, every format aborts the transfer by default (the body never looks complete);
-//! [`Streamer::with_error_markers`](crate::Streamer::with_error_markers) opts in to a last event, line or
-//! field naming the kind of failure.
+//! A failure before the first chunk is the stream's first item whatever the format; after
+//! it, every format aborts the transfer, and
+//! [`Streamer::with_error_markers`](crate::Streamer::with_error_markers) opts in to a last
+//! event, line or field naming the kind of failure.
 
 use std::time::Duration;
 
 use serde::Serialize;
 
 use crate::encode::{EncodeError, Encoder, InvalidJson};
-use crate::error::StreamError;
+use crate::error::{StreamError, new_error_id};
+use crate::trace;
+
+/// [`Format::write_value`] with `$body`, for the crate's formats that write items
+/// themselves: `write_value!(|self, value, encoder, out| { ... })`.
+macro_rules! write_value {
+    (|$self:ident, $value:ident, $encoder:ident, $out:ident| $body:block) => {
+        #[inline]
+        fn write_value<T: ::serde::Serialize + 'static, E: $crate::encode::Encoder>(
+            &mut $self,
+            $value: &T,
+            $encoder: &E,
+            $out: &mut Vec<u8>,
+        ) -> Result<(), $crate::encode::EncodeError> $body
+    };
+}
 
 mod csv;
 mod envelope;
-// The error marker's JSON object, which every format that ends a failed body with an
-// in-band error writes through.
-pub(crate) mod marker;
 mod sse;
 mod text;
 
@@ -39,35 +50,31 @@ pub use self::text::{Line, TextError, TextLines};
 
 /// A body framing: what comes before the first item, around and between items, after the
 /// last, what an empty body is, and what a failed body may still write; and, if it
-/// wants, how an item itself is written.
-///
-/// Every hook runs monomorphized in the one chunk writer of every path. Each stream works
-/// on its own clone of the format, so a format may keep per-stream state in its fields.
+/// wants, how an item itself is written. Every hook runs monomorphized in the one chunk
+/// writer of every path, on the stream's own clone of the format (so a format may keep
+/// per-stream state in its fields).
 ///
 /// # Writing items
 ///
-/// The chunk writer writes the opening or the separator, then hands the item to
+/// After the opening or the separator, the chunk writer hands the item to
 /// [`write_value`](Format::write_value) (a `Serialize` item) or
-/// [`write_raw`](Format::write_raw) (pre-encoded JSON). By default these write
-/// [`item_prefix`](Format::item_prefix), the item's JSON (from the encoder, or the raw
-/// bytes), then [`item_suffix`](Format::item_suffix): a format that only frames JSON
-/// implements those two and never sees the items. A format that writes items its own way
-/// (CSV records, SSE events with an id taken from the item) overrides `write_value`, and
-/// may observe the items as they pass (`&mut self`). `write_value` gets the item's own
-/// type, which is `'static` (as every streamed item is), so a format can hand it to a
-/// closure the user wrote for that type through [`Any`](std::any::Any) (how
-/// [`Sse::with_id`] and [`Envelope::with_cursor`] take an id or a cursor from an item).
+/// [`write_raw`](Format::write_raw) (pre-encoded JSON), which by default write
+/// [`item_prefix`](Format::item_prefix), the item's JSON, then
+/// [`item_suffix`](Format::item_suffix). A format that writes items its own way (CSV
+/// records, SSE events with an id taken from the item) overrides `write_value`, which
+/// gets the item's own `'static` type: it can hand it, through [`Any`](std::any::Any), to a
+/// closure the user wrote for that type (as [`Sse::with_id`] and
+/// [`Envelope::with_cursor`] do).
 ///
 /// # State on the parallel path
 ///
 /// With encoding workers, each batch is written by its own clone of the format (made
-/// before the body opens, never opened itself), and the stream's format then
+/// before the body opens, never opened itself), and the stream's format
 /// [`join`](Format::join)s each batch's clone, in body order, before it writes the
 /// opening or the separator in front of that batch. What a format learns from its items
-/// (the last item's cursor, the header of the first) must therefore be carried over in
-/// `join`, so that every path writes the same bytes. `join` gets the very clone that
-/// wrote the batch, so a format's `Clone` need not copy what it learned (the envelope's
-/// does not: a clone starts without a cursor).
+/// (the last item's cursor, the header of the first) must be carried over in `join` for
+/// every path to write the same bytes. `join` gets the very clone that wrote the batch,
+/// so `Clone` need not copy what was learned (the envelope's does not).
 ///
 /// # Examples
 ///
@@ -116,10 +123,8 @@ pub trait Format: Clone + Send + Sync + 'static {
         let _ = out;
     }
 
-    /// Writes one `Serialize` item, after the opening or the separator. By default the
-    /// [`item_prefix`](Format::item_prefix), the item's JSON from `encoder`, and the
-    /// [`item_suffix`](Format::item_suffix). On error `out` may hold part of the item;
-    /// the writer truncates it back.
+    /// Writes one `Serialize` item: by default the prefix, the item's JSON from `encoder`,
+    /// and the suffix. On error `out` may hold part of the item; the writer truncates it.
     ///
     /// # Errors
     ///
@@ -137,9 +142,8 @@ pub trait Format: Clone + Send + Sync + 'static {
         Ok(())
     }
 
-    /// Writes one pre-encoded JSON item ([`RawJson`](crate::RawJson), or a
-    /// [`Validated`](crate::Validated) one once checked), after the opening or the
-    /// separator. By default the prefix, the bytes as they are, and the suffix.
+    /// Writes one pre-encoded JSON item ([`RawJson`](crate::RawJson), or a checked
+    /// [`Validated`](crate::Validated)): by default the prefix, the bytes, and the suffix.
     ///
     /// # Errors
     ///
@@ -154,19 +158,15 @@ pub trait Format: Clone + Send + Sync + 'static {
 
     /// Takes over what the clone that wrote one batch learned from its items (parallel
     /// path only; see [State on the parallel path](Format#state-on-the-parallel-path)).
-    /// Called in body order, before the opening or separator of that batch is written.
-    /// By default nothing: a format without per-item state has nothing to carry.
+    /// By default nothing.
     fn join(&mut self, batch: Self) {
         let _ = batch;
     }
 
     /// Prepares what [`close`](Format::close) writes, and may still refuse the body:
     /// called once, after the last item of a successful body of `count` (at least one)
-    /// items, before `close`. The place to turn what was learned from the items into
-    /// bytes when that can fail (the envelope's cursor). By default nothing.
-    ///
-    /// A format that wraps another forwards it, as it forwards
-    /// [`join`](Format::join).
+    /// items. The place to turn what was learned from the items into bytes when that can
+    /// fail (the envelope's cursor). By default nothing.
     ///
     /// # Errors
     ///
@@ -196,21 +196,16 @@ pub trait Format: Clone + Send + Sync + 'static {
     ///
     /// Called only when the stream opted in
     /// ([`Streamer::with_error_markers`](crate::Streamer::with_error_markers)) and a
-    /// chunk has already gone out (before that, the error comes first and alone, and a
-    /// server answers it with an error status). Either way the stream still ends with the
-    /// error, and over HTTP the transfer is still aborted after the marker.
-    ///
-    /// A marker should carry no more than the error's kind, its generic message and an id
-    /// that the log repeats with the detail: write it with the same JSON object the
-    /// crate's formats write (see [`Ndjson`]).
+    /// chunk has already gone out; the stream still ends with the error, and over HTTP
+    /// the transfer is still aborted. A marker should carry no more than the error's kind,
+    /// its generic message and an id the log repeats with the detail (see [`Ndjson`]).
     fn fail(&mut self, count: u64, err: &StreamError, out: &mut Vec<u8>) {
         let _ = (count, err, out);
     }
 
     /// How long the body may stay silent while the source is idle before
-    /// [`write_keep_alive`](Format::write_keep_alive) is sent (on the sequential paths:
-    /// a format that asks for it keeps the batch path off the encoding workers, as a
-    /// flush interval does). By default `None`: never.
+    /// [`write_keep_alive`](Format::write_keep_alive) is sent (a format that asks for it
+    /// keeps the batch path off the encoding workers). By default `None`: never.
     fn keep_alive(&self) -> Option<Duration> {
         None
     }
@@ -291,7 +286,7 @@ impl Format for Ndjson {
     fn fail(&mut self, _count: u64, err: &StreamError, out: &mut Vec<u8>) {
         // Every item ends with its `\n`, so the marker starts a line of its own.
         out.extend_from_slice(b"{\"error\":");
-        marker::write_error_marker(err, out);
+        write_error_marker(err, out);
         out.extend_from_slice(b"}\n");
     }
 
@@ -301,6 +296,29 @@ impl Format for Ndjson {
             None => Ok(()),
         }
     }
+}
+
+/// Writes the error marker every format that has one writes:
+/// `{"kind":"source","message":"the source of the stream failed","id":"9f2c…"}`: the
+/// kind, its generic message and a new id, never the source's own text; the detail goes
+/// to the log (`WARN`, with the `tracing` feature) under the same id.
+fn write_error_marker(err: &StreamError, out: &mut Vec<u8>) {
+    let id = new_error_id();
+    trace::reported(
+        &id,
+        err,
+        "stream failed after its first chunk; the body ends with an error marker",
+    );
+    let kind = err.kind();
+    // Kind, message and id are fixed ASCII text without quotes or backslashes (a test
+    // parses every kind's marker back), so they need no escaping.
+    out.extend_from_slice(b"{\"kind\":\"");
+    out.extend_from_slice(kind.as_str().as_bytes());
+    out.extend_from_slice(b"\",\"message\":\"");
+    out.extend_from_slice(kind.message().as_bytes());
+    out.extend_from_slice(b"\",\"id\":\"");
+    out.extend_from_slice(id.as_bytes());
+    out.extend_from_slice(b"\"}");
 }
 
 /// The JSON array or NDJSON, chosen at run time (from a query parameter, say): one
@@ -323,55 +341,40 @@ pub enum Json {
 
 /// Calls `$method` on the format `$json` stands for.
 macro_rules! either {
-    ($json:expr, $format:ident => $call:expr) => {
+    ($json:expr, $method:ident($($arg:expr),*)) => {
         match $json {
-            Json::Array => {
-                #[allow(unused_mut)]
-                let mut $format = JsonArray;
-                $call
-            }
-            Json::Ndjson => {
-                #[allow(unused_mut)]
-                let mut $format = Ndjson;
-                $call
-            }
+            Json::Array => JsonArray.$method($($arg),*),
+            Json::Ndjson => Ndjson.$method($($arg),*),
         }
     };
 }
 
 impl Format for Json {
     fn content_type(&self) -> &'static str {
-        either!(self, f => f.content_type())
+        either!(self, content_type())
     }
-
     #[inline]
     fn open(&mut self, out: &mut Vec<u8>) {
-        either!(self, f => f.open(out))
+        either!(self, open(out))
     }
-
     #[inline]
     fn separator(&self, out: &mut Vec<u8>) {
-        either!(self, f => f.separator(out))
+        either!(self, separator(out))
     }
-
     #[inline]
     fn item_suffix(&self, out: &mut Vec<u8>) {
-        either!(self, f => f.item_suffix(out))
+        either!(self, item_suffix(out))
     }
-
     fn before_close(&mut self, count: u64) -> Result<(), EncodeError> {
-        either!(self, f => f.before_close(count))
+        either!(self, before_close(count))
     }
-
     fn close(&mut self, count: u64, out: &mut Vec<u8>) {
-        either!(self, f => f.close(count, out))
+        either!(self, close(count, out))
     }
-
     fn fail(&mut self, count: u64, err: &StreamError, out: &mut Vec<u8>) {
-        either!(self, f => f.fail(count, err, out))
+        either!(self, fail(count, err, out))
     }
-
     fn check_raw(&self, json: &[u8]) -> Result<(), InvalidJson> {
-        either!(self, f => f.check_raw(json))
+        either!(self, check_raw(json))
     }
 }

@@ -1,7 +1,4 @@
-//! [`Item`]: what an item is, chosen by its type: a `Serialize` value goes to the
-//! format's [`write_value`](Format::write_value) (the encoder, for the JSON formats), a
-//! trusted [`RawJson`] to its [`write_raw`](Format::write_raw), a [`Validated`] one
-//! there too once checked. Every method and path takes any of them.
+//! [`Item`]: what an item is, chosen by its type.
 
 use serde::Serialize;
 
@@ -9,8 +6,10 @@ use crate::encode::{EncodeError, Encoder};
 use crate::format::Format;
 use crate::raw::{RawJson, Validated};
 
-/// A value the chunk writer can write between the framing. Implemented for every
-/// `Serialize` type, for [`RawJson`] and for [`Validated`].
+/// A value the chunk writer can write between the framing: a `Serialize` value goes to
+/// the format's [`write_value`](Format::write_value) (the encoder, for the JSON formats),
+/// a trusted [`RawJson`] to its [`write_raw`](Format::write_raw), a [`Validated`] one
+/// there too once checked. Every method and path takes any of them.
 pub trait Item {
     /// Writes the item through `format` (which writes its own framing around it, and
     /// calls `encoder` for JSON). On error `out` may hold part of it; the writer
@@ -27,42 +26,28 @@ pub trait Item {
     ) -> Result<(), EncodeError>;
 }
 
-impl<T: Serialize + 'static> Item for T {
-    #[inline]
-    fn write<E: Encoder, F: Format>(
-        &self,
-        encoder: &E,
-        format: &mut F,
-        out: &mut Vec<u8>,
-    ) -> Result<(), EncodeError> {
-        format.write_value(self, encoder, out)
-    }
+/// Implements [`Item`] for each type, `$write` taking the item, the encoder, the format
+/// and the buffer.
+macro_rules! items {
+    ($([$($generics:tt)*] $ty:ty => |$item:ident, $encoder:ident, $format:ident, $out:ident| $write:expr;)*) => {$(
+        impl<$($generics)*> Item for $ty {
+            #[inline]
+            fn write<E: Encoder, F: Format>(&self, $encoder: &E, $format: &mut F, $out: &mut Vec<u8>) -> Result<(), EncodeError> {
+                let $item = self;
+                $write
+            }
+        }
+    )*};
 }
 
-impl Item for RawJson {
-    #[inline]
-    fn write<E: Encoder, F: Format>(
-        &self,
-        _encoder: &E,
-        format: &mut F,
-        out: &mut Vec<u8>,
-    ) -> Result<(), EncodeError> {
-        format.write_raw(self.as_bytes(), out)
-    }
-}
-
-impl Item for Validated {
-    #[inline]
-    fn write<E: Encoder, F: Format>(
-        &self,
-        encoder: &E,
-        format: &mut F,
-        out: &mut Vec<u8>,
-    ) -> Result<(), EncodeError> {
-        let json = &self.0;
+items! {
+    [T: Serialize + 'static] T => |value, encoder, format, out| format.write_value(value, encoder, out);
+    [] RawJson => |json, _encoder, format, out| format.write_raw(json.as_bytes(), out);
+    [] Validated => |validated, encoder, format, out| {
+        let json = &validated.0;
         json.validate()
             .and_then(|()| format.check_raw(json.as_bytes()))
             .map_err(EncodeError::InvalidJson)?;
         json.write(encoder, format, out)
-    }
+    };
 }

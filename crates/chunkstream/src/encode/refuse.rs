@@ -1,8 +1,8 @@
 //! `Serializer` methods that refuse what they are given, for the serializers that take
-//! only some shapes of value (map keys, CSV fields, text lines).
+//! only some shapes of value (map keys, CSV fields, text lines): each answers
+//! `Err(self.$refusal("what it was"))`.
 
-/// Writes `Serializer` methods that each answer `Err(self.$refusal("what it was"))`,
-/// naming the value's shape in the words of [`refuse_compound!`]'s list.
+/// Writes `Serializer` methods that each refuse their value, named by `$found`.
 macro_rules! refuse {
     ($refusal:ident: $($method:ident($($arg:ty),*) -> $ret:ty: $found:expr;)*) => {$(
         fn $method(self, $(_: $arg),*) -> Result<$ret, Self::Error> {
@@ -11,8 +11,7 @@ macro_rules! refuse {
     )*};
 }
 
-/// Writes the `Serializer` methods of every compound value (sequences, tuples, maps,
-/// structs, enum variants with data), each refused with `self.$refusal("what it was")`.
+/// Writes the `Serializer` methods of every compound value, each refused.
 macro_rules! refuse_compound {
     ($refusal:ident) => {
         $crate::encode::refuse::refuse! { $refusal:
@@ -26,9 +25,7 @@ macro_rules! refuse_compound {
     };
 }
 
-/// Writes the `Serializer` methods of the enum variants that carry data (newtype,
-/// tuple and struct variants), each refused with `self.$refusal("an enum variant with
-/// data")`.
+/// Writes the `Serializer` methods of the enum variants that carry data, each refused.
 macro_rules! refuse_variants {
     ($refusal:ident) => {
         fn serialize_newtype_variant<T: ::serde::Serialize + ?Sized>(
@@ -47,8 +44,7 @@ macro_rules! refuse_variants {
     };
 }
 
-/// The compound types of a `Serializer` that takes no compound value: `Ok` and `Error`
-/// are `$ok` and `$error`, and every compound is `Impossible`.
+/// The types of a `Serializer` that takes no compound value (all `Impossible`).
 macro_rules! no_compounds {
     ($ok:ty, $error:ty) => {
         type Ok = $ok;
@@ -63,4 +59,32 @@ macro_rules! no_compounds {
     };
 }
 
-pub(crate) use {no_compounds, refuse, refuse_compound, refuse_variants};
+/// Writes `serialize_some` and `serialize_newtype_struct` as the value they wrap, and
+/// `serialize_unit_variant` as the variant's name.
+macro_rules! transparent {
+    () => {
+        fn serialize_some<T: ::serde::Serialize + ?Sized>(
+            self,
+            value: &T,
+        ) -> Result<Self::Ok, Self::Error> {
+            value.serialize(self)
+        }
+        fn serialize_newtype_struct<T: ::serde::Serialize + ?Sized>(
+            self,
+            _: &'static str,
+            value: &T,
+        ) -> Result<Self::Ok, Self::Error> {
+            value.serialize(self)
+        }
+        fn serialize_unit_variant(
+            self,
+            _: &'static str,
+            _: u32,
+            variant: &'static str,
+        ) -> Result<Self::Ok, Self::Error> {
+            self.serialize_str(variant)
+        }
+    };
+}
+
+pub(crate) use {no_compounds, refuse, refuse_compound, refuse_variants, transparent};

@@ -1,14 +1,4 @@
-//! [`Csv`]: RFC 4180 records, one per item, written by a small serde serializer of this
-//! crate straight into the pooled buffer (no allocation per record).
-//!
-//! An item is one record when it has a fixed, flat set of columns: a struct (its fields,
-//! in declaration order; a field skipped by `skip_serializing_if` is an empty column, so
-//! the columns never shift), a tuple or tuple struct, or a single scalar (one column).
-//! Each column holds a scalar: a string, a number, a bool, a char, a unit enum variant
-//! (its name), or nothing (`None`, `()`: an empty field). Anything else (a nested struct,
-//! a map, a sequence, bytes, an enum variant with data) is refused with an error naming
-//! the item's field, never written as a wrong column; so are a top-level map or
-//! sequence, whose columns could differ from item to item.
+//! [`Csv`]: RFC 4180 records, one per item.
 
 use std::error::Error;
 use std::fmt;
@@ -18,8 +8,8 @@ use serde::Serialize;
 use serde::ser::{self, Impossible};
 
 use super::Format;
-use crate::encode::refuse::{no_compounds, refuse, refuse_compound, refuse_variants};
-use crate::encode::{EncodeError, Encoder};
+use crate::encode::EncodeError;
+use crate::encode::refuse::{refuse, refuse_variants, transparent};
 
 /// When a field is quoted. Quotes inside a quoted field are doubled, as RFC 4180 says.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
@@ -57,24 +47,20 @@ impl Terminator {
 }
 
 /// CSV (`text/csv; charset=utf-8`, RFC 4180): an optional header row with the first
-/// item's field names, then one record per item, written by a serde serializer of this
-/// crate straight into the pooled buffer (no allocation per record).
+/// item's field names, then one record per item, serialized straight into the pooled
+/// buffer (no allocation per record).
 ///
-/// An item is one record when it has a fixed, flat set of columns: a struct (its fields,
-/// in declaration order; a field skipped by `skip_serializing_if` is an empty column, so
-/// the columns never shift), a tuple or tuple struct, or a single scalar (one column).
-/// Each column holds a scalar: a string, a number (the digits JSON would have), a bool, a
-/// char, a unit enum variant (its name), or nothing (`None`, `()`: an empty field).
-/// Anything else (a nested struct, a map, a sequence, bytes, an enum variant with data)
-/// is refused, never written as a wrong column; so are a top-level map or sequence, whose
-/// columns could differ from item to item. The stream then ends with
-/// [`StreamError::Encode`](crate::StreamError::Encode): its index is the item's, and its
-/// source (a [`CsvError`]) names the field.
+/// An item is one record: a struct (its fields in order; one skipped by
+/// `skip_serializing_if` is an empty column, so the columns never shift), a tuple or
+/// tuple struct, or a single scalar. A column holds a string, a number (JSON's digits), a
+/// bool, a char, a unit variant (its name) or nothing (`None`, `()`). Anything else (a
+/// nested struct, a map, a sequence, bytes, a variant with data), and a top-level map or
+/// sequence, is refused, never written as a wrong column: the stream ends with
+/// [`StreamError::Encode`](crate::StreamError::Encode), whose source (a [`CsvError`])
+/// names the field.
 ///
-/// An empty body is empty (no item, so no field names for a header). Pre-encoded JSON
-/// items ([`RawJson`](crate::RawJson), [`Validated`](crate::Validated)) cannot be CSV: the
-/// first one is refused. A failure after the first chunk aborts the transfer, as for the
-/// JSON array: the body never looks complete (an HTTP client sees the body fail).
+/// An empty body is empty; pre-encoded JSON items are refused; a failure after the first
+/// chunk aborts the transfer.
 ///
 /// # Examples
 ///
@@ -185,13 +171,7 @@ impl Format for Csv {
         }
     }
 
-    #[inline]
-    fn write_value<T: Serialize + 'static, E: Encoder>(
-        &mut self,
-        value: &T,
-        _encoder: &E,
-        out: &mut Vec<u8>,
-    ) -> Result<(), EncodeError> {
+    write_value!(|self, value, _encoder, out| {
         let start = out.len();
         let learn = self.header && self.names.is_none();
         // Room for most header rows at once: learning it costs one block per stream
@@ -208,9 +188,11 @@ impl Format for Csv {
             fields: 0,
             names: learn.then_some(&mut names),
         };
-        value
-            .serialize(&mut record)
-            .map_err(CsvError::into_encode)?;
+        let item = FieldSer {
+            record: &mut record,
+            place: Place::Item,
+        };
+        value.serialize(item).map_err(CsvError::into_encode)?;
         record.end();
         if learn {
             if names.is_empty() {
@@ -225,7 +207,7 @@ impl Format for Csv {
         }
         out.extend_from_slice(self.terminator.bytes());
         Ok(())
-    }
+    });
 
     fn write_raw(&mut self, _json: &[u8], _out: &mut Vec<u8>) -> Result<(), EncodeError> {
         Err(CsvError::RawJson.into_encode())
@@ -495,17 +477,25 @@ fn quoted(text: &[u8], out: &mut Vec<u8>) {
     out.push(b'"');
 }
 
-/// Writes one field of the record.
+/// Writes the item (a struct or tuple, or a scalar: one column) or one of its fields.
 struct FieldSer<'r, 'a> {
     record: &'r mut Record<'a>,
     place: Place,
 }
 
-impl FieldSer<'_, '_> {
+impl<'r, 'a> FieldSer<'r, 'a> {
     fn not_flat(&self, found: &'static str) -> CsvError {
         CsvError::NotFlat {
             field: self.place.name(),
             found,
+        }
+    }
+
+    /// The columns of a struct or tuple: the item's own, never a field's.
+    fn columns(self, found: &'static str) -> Result<&'r mut Record<'a>, CsvError> {
+        match self.place {
+            Place::Item => Ok(self.record),
+            _ => Err(self.not_flat(found)),
         }
     }
 
@@ -535,79 +525,73 @@ macro_rules! numbers {
     };
 }
 
-impl ser::Serializer for FieldSer<'_, '_> {
-    no_compounds!((), CsvError);
+impl<'r, 'a> ser::Serializer for FieldSer<'r, 'a> {
+    type Ok = ();
+    type Error = CsvError;
+    type SerializeSeq = Impossible<(), CsvError>;
+    type SerializeTuple = &'r mut Record<'a>;
+    type SerializeTupleStruct = &'r mut Record<'a>;
+    type SerializeTupleVariant = Impossible<(), CsvError>;
+    type SerializeMap = Impossible<(), CsvError>;
+    type SerializeStruct = &'r mut Record<'a>;
+    type SerializeStructVariant = Impossible<(), CsvError>;
 
     numbers!(
         serialize_i8: i8, serialize_i16: i16, serialize_i32: i32, serialize_i64: i64,
         serialize_i128: i128, serialize_u8: u8, serialize_u16: u16, serialize_u32: u32,
         serialize_u64: u64, serialize_u128: u128
     );
-
     fn serialize_bool(self, v: bool) -> Result<(), CsvError> {
-        self.record.text(if v { b"true" } else { b"false" });
-        Ok(())
+        self.serialize_str(if v { "true" } else { "false" })
     }
-
     fn serialize_f32(self, v: f32) -> Result<(), CsvError> {
         self.float(f64::from(v), Some(v))
     }
-
     fn serialize_f64(self, v: f64) -> Result<(), CsvError> {
         self.float(v, None)
     }
-
     fn serialize_char(self, v: char) -> Result<(), CsvError> {
-        self.record.text(v.encode_utf8(&mut [0; 4]).as_bytes());
-        Ok(())
+        self.serialize_str(v.encode_utf8(&mut [0; 4]))
     }
-
     #[inline]
     fn serialize_str(self, v: &str) -> Result<(), CsvError> {
         self.record.text(v.as_bytes());
         Ok(())
     }
-
-    refuse! { not_flat: serialize_bytes(&[u8]) -> (): "bytes"; }
-
     fn serialize_none(self) -> Result<(), CsvError> {
-        self.record.empty();
-        Ok(())
+        self.serialize_unit()
     }
-
-    fn serialize_some<T: Serialize + ?Sized>(self, value: &T) -> Result<(), CsvError> {
-        value.serialize(self)
-    }
-
     fn serialize_unit(self) -> Result<(), CsvError> {
         self.record.empty();
         Ok(())
     }
-
     fn serialize_unit_struct(self, _name: &'static str) -> Result<(), CsvError> {
-        self.record.empty();
-        Ok(())
+        self.serialize_unit()
     }
-
-    fn serialize_unit_variant(
+    fn serialize_tuple(self, _len: usize) -> Result<Self::SerializeTuple, CsvError> {
+        self.columns("a tuple")
+    }
+    fn serialize_tuple_struct(
         self,
         _name: &'static str,
-        _index: u32,
-        variant: &'static str,
-    ) -> Result<(), CsvError> {
-        self.record.text(variant.as_bytes());
-        Ok(())
+        _len: usize,
+    ) -> Result<Self::SerializeTupleStruct, CsvError> {
+        self.columns("a tuple struct")
     }
-
-    fn serialize_newtype_struct<T: Serialize + ?Sized>(
+    fn serialize_struct(
         self,
         _name: &'static str,
-        value: &T,
-    ) -> Result<(), CsvError> {
-        value.serialize(self)
+        _len: usize,
+    ) -> Result<Self::SerializeStruct, CsvError> {
+        self.columns("a struct")
     }
-
-    refuse_compound!(not_flat);
+    refuse! { not_flat:
+        serialize_bytes(&[u8]) -> (): "bytes";
+        serialize_seq(Option<usize>) -> Self::SerializeSeq: "a sequence";
+        serialize_map(Option<usize>) -> Self::SerializeMap: "a map";
+    }
+    refuse_variants!(not_flat);
+    transparent!();
 
     fn collect_str<T: fmt::Display + ?Sized>(self, value: &T) -> Result<(), CsvError> {
         // Quoting depends on the text: write it, then quote it in place if needed.
@@ -620,125 +604,6 @@ impl ser::Serializer for FieldSer<'_, '_> {
             quoted(&text, out);
         }
         Ok(())
-    }
-}
-
-/// The item: a struct, a tuple, or a single scalar.
-impl<'a> ser::Serializer for &mut Record<'a> {
-    type Ok = ();
-    type Error = CsvError;
-    type SerializeSeq = Impossible<(), CsvError>;
-    type SerializeTuple = Self;
-    type SerializeTupleStruct = Self;
-    type SerializeTupleVariant = Impossible<(), CsvError>;
-    type SerializeMap = Impossible<(), CsvError>;
-    type SerializeStruct = Self;
-    type SerializeStructVariant = Impossible<(), CsvError>;
-
-    fn serialize_bool(self, v: bool) -> Result<(), CsvError> {
-        self.scalar().serialize_bool(v)
-    }
-    fn serialize_i8(self, v: i8) -> Result<(), CsvError> {
-        self.scalar().serialize_i8(v)
-    }
-    fn serialize_i16(self, v: i16) -> Result<(), CsvError> {
-        self.scalar().serialize_i16(v)
-    }
-    fn serialize_i32(self, v: i32) -> Result<(), CsvError> {
-        self.scalar().serialize_i32(v)
-    }
-    fn serialize_i64(self, v: i64) -> Result<(), CsvError> {
-        self.scalar().serialize_i64(v)
-    }
-    fn serialize_i128(self, v: i128) -> Result<(), CsvError> {
-        self.scalar().serialize_i128(v)
-    }
-    fn serialize_u8(self, v: u8) -> Result<(), CsvError> {
-        self.scalar().serialize_u8(v)
-    }
-    fn serialize_u16(self, v: u16) -> Result<(), CsvError> {
-        self.scalar().serialize_u16(v)
-    }
-    fn serialize_u32(self, v: u32) -> Result<(), CsvError> {
-        self.scalar().serialize_u32(v)
-    }
-    fn serialize_u64(self, v: u64) -> Result<(), CsvError> {
-        self.scalar().serialize_u64(v)
-    }
-    fn serialize_u128(self, v: u128) -> Result<(), CsvError> {
-        self.scalar().serialize_u128(v)
-    }
-    fn serialize_f32(self, v: f32) -> Result<(), CsvError> {
-        self.scalar().serialize_f32(v)
-    }
-    fn serialize_f64(self, v: f64) -> Result<(), CsvError> {
-        self.scalar().serialize_f64(v)
-    }
-    fn serialize_char(self, v: char) -> Result<(), CsvError> {
-        self.scalar().serialize_char(v)
-    }
-    fn serialize_str(self, v: &str) -> Result<(), CsvError> {
-        self.scalar().serialize_str(v)
-    }
-    fn serialize_bytes(self, v: &[u8]) -> Result<(), CsvError> {
-        self.scalar().serialize_bytes(v)
-    }
-    fn serialize_none(self) -> Result<(), CsvError> {
-        self.scalar().serialize_none()
-    }
-    fn serialize_some<T: Serialize + ?Sized>(self, value: &T) -> Result<(), CsvError> {
-        value.serialize(self)
-    }
-    fn serialize_unit(self) -> Result<(), CsvError> {
-        self.scalar().serialize_unit()
-    }
-    fn serialize_unit_struct(self, name: &'static str) -> Result<(), CsvError> {
-        self.scalar().serialize_unit_struct(name)
-    }
-    fn serialize_unit_variant(
-        self,
-        name: &'static str,
-        index: u32,
-        variant: &'static str,
-    ) -> Result<(), CsvError> {
-        self.scalar().serialize_unit_variant(name, index, variant)
-    }
-    fn serialize_newtype_struct<T: Serialize + ?Sized>(
-        self,
-        _name: &'static str,
-        value: &T,
-    ) -> Result<(), CsvError> {
-        value.serialize(self)
-    }
-    fn serialize_tuple(self, _len: usize) -> Result<Self, CsvError> {
-        Ok(self)
-    }
-    fn serialize_tuple_struct(self, _name: &'static str, _len: usize) -> Result<Self, CsvError> {
-        Ok(self)
-    }
-    fn serialize_struct(self, _name: &'static str, _len: usize) -> Result<Self, CsvError> {
-        Ok(self)
-    }
-    refuse! { not_flat:
-        serialize_seq(Option<usize>) -> Self::SerializeSeq: "a sequence";
-        serialize_map(Option<usize>) -> Self::SerializeMap: "a map";
-    }
-    refuse_variants!(not_flat);
-}
-
-impl<'a> Record<'a> {
-    /// The item itself has no flat form.
-    fn not_flat(&self, found: &'static str) -> CsvError {
-        CsvError::NotFlat { field: None, found }
-    }
-
-    /// The item is a single scalar: one column, without a name.
-    fn scalar(&mut self) -> FieldSer<'_, 'a> {
-        self.names = None; // no names: the header check fails
-        FieldSer {
-            record: self,
-            place: Place::Item,
-        }
     }
 }
 
@@ -772,33 +637,26 @@ impl ser::SerializeStruct for &mut Record<'_> {
     }
 }
 
-impl ser::SerializeTuple for &mut Record<'_> {
-    type Ok = ();
-    type Error = CsvError;
+/// A tuple's or tuple struct's fields: one column each, named by position in errors.
+macro_rules! positional {
+    ($($trait:ident::$method:ident),*) => {$(
+        impl ser::$trait for &mut Record<'_> {
+            type Ok = ();
+            type Error = CsvError;
 
-    fn serialize_element<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), CsvError> {
-        self.names = None;
-        let place = Place::Index(self.fields);
-        value.serialize(FieldSer {
-            record: self,
-            place,
-        })
-    }
+            fn $method<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), CsvError> {
+                let place = Place::Index(self.fields);
+                value.serialize(FieldSer { record: self, place })
+            }
 
-    fn end(self) -> Result<(), CsvError> {
-        Ok(())
-    }
+            fn end(self) -> Result<(), CsvError> {
+                Ok(())
+            }
+        }
+    )*};
 }
 
-impl ser::SerializeTupleStruct for &mut Record<'_> {
-    type Ok = ();
-    type Error = CsvError;
-
-    fn serialize_field<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), CsvError> {
-        ser::SerializeTuple::serialize_element(self, value)
-    }
-
-    fn end(self) -> Result<(), CsvError> {
-        Ok(())
-    }
-}
+positional!(
+    SerializeTuple::serialize_element,
+    SerializeTupleStruct::serialize_field
+);

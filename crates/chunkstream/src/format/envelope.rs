@@ -9,33 +9,39 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
-use super::Format;
-use super::marker::write_error_marker;
-use crate::encode::{EncodeError, Encoder};
+use super::{Format, write_error_marker};
+use crate::encode::EncodeError;
 use crate::error::StreamError;
 use crate::source::Cut;
 
 /// What an [`Envelope`] keeps of its items for the cursor after the array: nothing
-/// ([`NoCursor`]), or the last item's cursor ([`LastCursor`], made by
-/// [`Envelope::with_cursor`]). Implemented by those two only.
+/// ([`NoCursor`], the provided methods), or the last item's cursor ([`LastCursor`], made
+/// by [`Envelope::with_cursor`]). Implemented by those two only.
 ///
-/// The cursor is kept as the closure returned it and serialized once, when the body
-/// closes: serializing it for every item cost about 3% of writing the envelope. The
-/// closure is held by type, not boxed, and the item's type is compared with the one the
-/// closure takes where both are known at compile time.
+/// The closure is held by type, not boxed, and its cursor kept as returned and
+/// serialized once, when the body closes (serializing it per item cost about 3%).
 pub trait EnvelopeCursor: Send + Sync + 'static + sealed::Sealed {
     /// `,"name":` of the cursor field, if there is one.
     #[doc(hidden)]
-    fn field(&self) -> Option<&[u8]>;
+    fn field(&self) -> Option<&[u8]> {
+        None
+    }
     /// Keeps the cursor of `item` (refused if it is not of the closure's item type).
     #[doc(hidden)]
-    fn keep<T: 'static>(&mut self, item: &T) -> Result<(), EnvelopeError>;
+    #[inline]
+    fn keep<T: 'static>(&mut self, _item: &T) -> Result<(), EnvelopeError> {
+        Ok(())
+    }
     /// The kept cursor as JSON, into `out` (nothing when no item was kept).
     #[doc(hidden)]
-    fn write(&self, out: &mut Vec<u8>) -> Result<(), EnvelopeError>;
+    fn write(&self, _out: &mut Vec<u8>) -> Result<(), EnvelopeError> {
+        Ok(())
+    }
     /// Whether an item's cursor is kept.
     #[doc(hidden)]
-    fn is_kept(&self) -> bool;
+    fn is_kept(&self) -> bool {
+        false
+    }
     /// The same settings with no cursor kept.
     #[doc(hidden)]
     fn fresh(&self) -> Self;
@@ -52,19 +58,6 @@ mod sealed {
 pub struct NoCursor;
 
 impl EnvelopeCursor for NoCursor {
-    fn field(&self) -> Option<&[u8]> {
-        None
-    }
-    #[inline]
-    fn keep<T: 'static>(&mut self, _item: &T) -> Result<(), EnvelopeError> {
-        Ok(())
-    }
-    fn write(&self, _out: &mut Vec<u8>) -> Result<(), EnvelopeError> {
-        Ok(())
-    }
-    fn is_kept(&self) -> bool {
-        false
-    }
     fn fresh(&self) -> Self {
         NoCursor
     }
@@ -152,12 +145,9 @@ where
 ///   kind of failure (never its details), then the transfer is aborted: a client that
 ///   reads the body to its end sees the abort, one that parses as it reads finds `error`.
 ///
-/// Every path writes the same bytes: on the parallel path the last item's cursor is
-/// carried from the batch that wrote it ([`Format::join`]). The cursor is kept as the
-/// closure returns it and serialized once, when the body closes: a cursor that cannot be
-/// serialized (a map with non-string keys, a failing `Serialize`) fails the stream then,
-/// with [`StreamError::Encode`] and the last item's index
-/// ([`Format::before_close`]), before the object closes.
+/// The cursor is serialized when the body closes: one that cannot be (a map with
+/// non-string keys, a failing `Serialize`) fails the stream then, with
+/// [`StreamError::Encode`] and the last item's index, before the object closes.
 ///
 /// # Examples
 ///
@@ -198,8 +188,7 @@ pub struct Envelope<K = NoCursor> {
     next: Vec<u8>,
 }
 
-/// A clone keeps the settings, not the cursor of what the original streamed: each body
-/// (each batch, on the parallel path) learns its own.
+/// A clone keeps the settings, not the cursor: each body (or batch) learns its own.
 impl<K: EnvelopeCursor> Clone for Envelope<K> {
     fn clone(&self) -> Self {
         Envelope {
@@ -333,16 +322,10 @@ impl<K: EnvelopeCursor> Format for Envelope<K> {
         out.push(b',');
     }
 
-    #[inline]
-    fn write_value<T: Serialize + 'static, E: Encoder>(
-        &mut self,
-        value: &T,
-        encoder: &E,
-        out: &mut Vec<u8>,
-    ) -> Result<(), EncodeError> {
+    write_value!(|self, value, encoder, out| {
         self.cursor.keep(value).map_err(EncodeError::serialize)?;
         encoder.encode(value, out)
-    }
+    });
 
     fn write_raw(&mut self, json: &[u8], out: &mut Vec<u8>) -> Result<(), EncodeError> {
         if self.cursor.field().is_some() {

@@ -7,19 +7,16 @@ use std::io::Write as _;
 use std::sync::Arc;
 use std::time::Duration;
 
-use serde::Serialize;
-
-use super::Format;
-use super::marker::write_error_marker;
-use crate::encode::{EncodeError, Encoder};
+use super::{Format, write_error_marker};
+use crate::encode::EncodeError;
 use crate::error::StreamError;
 
 /// Writes the id of one item (given as `&dyn Any`) into `out`.
 type IdFn = dyn Fn(&dyn Any, &mut Vec<u8>) -> Result<(), SseError> + Send + Sync;
 
 /// Server-Sent Events (`text/event-stream`): each item is an event whose `data` is the
-/// item's JSON, with an optional event name and an optional id taken from the item, so a
-/// client that reconnects sends the last id it saw as `Last-Event-ID`:
+/// item's JSON, with an optional event name and an optional id taken from the item, which
+/// a client that reconnects sends back as `Last-Event-ID`:
 ///
 /// ```text
 /// event: ticket
@@ -29,22 +26,18 @@ type IdFn = dyn Fn(&dyn Any, &mut Vec<u8>) -> Result<(), SseError> + Send + Sync
 /// ```
 ///
 /// - **Keep-alive**: with [`with_keep_alive`](Sse::with_keep_alive), a comment line
-///   (`: keep-alive`) goes out whenever nothing has been sent for that long while the
-///   source is idle, so proxies keep the connection open (clients ignore comments). It
-///   needs a tokio runtime with timers; the batch path then stays sequential (no
-///   encoding workers), as with a flush interval.
-/// - **Errors**: with [error markers](crate::Streamer::with_error_markers) on, a stream that fails
-///   after its first chunk ends with `event: error` whose data is a JSON object naming
-///   the kind of failure (never its details) and an id the log repeats; the transfer is
-///   then aborted, so an `EventSource` reconnects with `Last-Event-ID`. Off by default:
-///   the transfer is only aborted. A failure before the first chunk is the stream's first item either way
-///   (an error status).
+///   (`: keep-alive`) goes out whenever the source has been idle that long, so proxies
+///   keep the connection open. It needs a tokio runtime with timers, and keeps the batch
+///   path off the encoding workers, as a flush interval does.
+/// - **Errors**: with [error markers](crate::Streamer::with_error_markers) on, a stream
+///   that fails after its first chunk ends with `event: error` whose data names the kind
+///   of failure (never its details) and an id the log repeats. Either way the transfer is
+///   then aborted, so an `EventSource` reconnects with `Last-Event-ID`.
 /// - Pre-encoded JSON items ([`RawJson`](crate::RawJson)) are events too: a line break
 ///   in their text starts another `data:` line, which a client joins back with `\n`.
 /// - **Compression**: tower-http's `CompressionLayer` does not compress
-///   `text/event-stream` with its default predicate (`DefaultPredicate` includes
-///   `NotForContentType::SSE`, checked in tower-http 0.6), so events are not held back
-///   in a compressor.
+///   `text/event-stream` with its default predicate (`NotForContentType::SSE`, checked in
+///   tower-http 0.6), so events are not held back in a compressor.
 ///
 /// # Examples
 ///
@@ -164,37 +157,27 @@ impl Format for Sse {
         "text/event-stream"
     }
 
-    #[inline]
-    fn write_value<T: Serialize + 'static, E: Encoder>(
-        &mut self,
-        value: &T,
-        encoder: &E,
-        out: &mut Vec<u8>,
-    ) -> Result<(), EncodeError> {
+    write_value!(|self, value, encoder, out| {
         self.head(Some(value), out)?;
         // Compact JSON holds no raw line break (they are escaped inside strings), so
         // the item is one `data:` line.
         encoder.encode(value, out)?;
         out.extend_from_slice(b"\n\n");
         Ok(())
-    }
+    });
 
     fn write_raw(&mut self, json: &[u8], out: &mut Vec<u8>) -> Result<(), EncodeError> {
         self.head(None, out)?;
-        // Each line of the text is a `data:` line (`\r\n`, `\r` and `\n` all end one).
-        let mut lines = json.split(|&b| b == b'\n').peekable();
-        while let Some(line) = lines.next() {
-            let line = line.strip_suffix(b"\r").unwrap_or(line);
-            for (i, part) in line.split(|&b| b == b'\r').enumerate() {
-                if i > 0 {
-                    out.extend_from_slice(b"\ndata: ");
-                }
-                out.extend_from_slice(part);
-            }
-            if lines.peek().is_some() {
-                out.extend_from_slice(b"\ndata: ");
-            }
+        // Each line of the text is a `data:` line (`\r\n`, `\r` and `\n` all end one; a
+        // `\r` at the very end ends none).
+        let mut rest = json.strip_suffix(b"\r").unwrap_or(json);
+        while let Some(at) = rest.iter().position(|&b| b == b'\n' || b == b'\r') {
+            out.extend_from_slice(&rest[..at]);
+            out.extend_from_slice(b"\ndata: ");
+            let crlf = rest[at] == b'\r' && rest.get(at + 1) == Some(&b'\n');
+            rest = &rest[at + 1 + usize::from(crlf)..];
         }
+        out.extend_from_slice(rest);
         out.extend_from_slice(b"\n\n");
         Ok(())
     }

@@ -1,5 +1,4 @@
-//! [`TextLines`]: one line of plain text per item; [`Line`] makes any `Display` value an
-//! item.
+//! [`TextLines`]: one line of plain text per item.
 
 use std::error::Error;
 use std::fmt;
@@ -9,19 +8,16 @@ use serde::ser;
 use serde::{Serialize, Serializer};
 
 use super::Format;
-use crate::encode::refuse::{no_compounds, refuse, refuse_compound};
-use crate::encode::{EncodeError, Encoder};
+use crate::encode::EncodeError;
+use crate::encode::refuse::{no_compounds, refuse, refuse_compound, transparent};
 
-/// Plain text (`text/plain; charset=utf-8`), each item a line ended by `\n`: the simplest
-/// format written on the open [`Format`] trait, and an example of one that writes items
-/// itself.
+/// Plain text (`text/plain; charset=utf-8`), each item a line ended by `\n`.
 ///
-/// An item is its text: a [`Line`] (any `Display` value, written through `Display`
-/// straight into the buffer), a string, a char, a number or a bool (a newtype or
-/// `Some` around one of them too). Anything else, and an item whose text holds a line
-/// break (`\n` or `\r`, which would make it two lines), is refused with
-/// [`TextError`]; so are pre-encoded JSON items. An empty body is empty; a failure after
-/// the first chunk aborts the transfer.
+/// An item is its text: a [`Line`] (any `Display` value, written straight into the
+/// buffer), a string, a char, a number or a bool (or a newtype or `Some` around one).
+/// Anything else, an item whose text holds a line break (`\n` or `\r`), and pre-encoded
+/// JSON are refused with [`TextError`]. An empty body is empty; a failure after the first
+/// chunk aborts the transfer.
 ///
 /// # Examples
 ///
@@ -58,13 +54,7 @@ impl Format for TextLines {
         "text/plain; charset=utf-8"
     }
 
-    #[inline]
-    fn write_value<T: Serialize + 'static, E: Encoder>(
-        &mut self,
-        value: &T,
-        _encoder: &E,
-        out: &mut Vec<u8>,
-    ) -> Result<(), EncodeError> {
+    write_value!(|self, value, _encoder, out| {
         let start = out.len();
         value
             .serialize(Text(&mut *out))
@@ -74,7 +64,7 @@ impl Format for TextLines {
         }
         out.push(b'\n');
         Ok(())
-    }
+    });
 
     fn write_raw(&mut self, _json: &[u8], _out: &mut Vec<u8>) -> Result<(), EncodeError> {
         Err(EncodeError::serialize(TextError::RawJson))
@@ -151,43 +141,20 @@ impl Serializer for Text<'_> {
         serialize_u32: u32, serialize_u64: u64, serialize_u128: u128, serialize_f32: f32,
         serialize_f64: f64, serialize_char: char
     );
-
     fn serialize_str(self, v: &str) -> Result<(), TextError> {
         self.0.extend_from_slice(v.as_bytes());
         Ok(())
     }
-
     fn collect_str<T: fmt::Display + ?Sized>(self, value: &T) -> Result<(), TextError> {
         let _ = write!(self.0, "{value}");
         Ok(())
     }
-
-    fn serialize_some<T: Serialize + ?Sized>(self, value: &T) -> Result<(), TextError> {
-        value.serialize(self)
-    }
-
-    fn serialize_newtype_struct<T: Serialize + ?Sized>(
-        self,
-        _name: &'static str,
-        value: &T,
-    ) -> Result<(), TextError> {
-        value.serialize(self)
-    }
-
-    fn serialize_unit_variant(
-        self,
-        _name: &'static str,
-        _index: u32,
-        variant: &'static str,
-    ) -> Result<(), TextError> {
-        self.serialize_str(variant)
-    }
-
     refuse! { refuse:
         serialize_bytes(&[u8]) -> (): "bytes";
         serialize_none() -> (): "nothing (None)";
         serialize_unit() -> (): "nothing (unit)";
         serialize_unit_struct(&'static str) -> (): "a unit struct";
     }
+    transparent!();
     refuse_compound!(refuse);
 }
