@@ -240,7 +240,7 @@ mod tests {
     /// `tune --items` sweeps the user's items and confirms its finalists.
     #[test]
     fn tune_items_sweeps_the_users_items() -> Result<(), BoxError> {
-        let (sweep, md) = crate::cmd::compare::on_mixed_items::<record::Tuning>(run, "tuning")?;
+        let (sweep, md) = crate::cmd::on_mixed_items::<record::Tuning>(run, "tuning")?;
         assert_eq!(sweep.len(), grid(true).len());
         let ok = record::check(&Ok(()));
         assert!(
