@@ -19,7 +19,6 @@ pub(crate) fn is_allocation(name: &str) -> bool {
     .any(|frame| name.contains(frame))
 }
 
-/// Copying memory.
 pub(crate) fn is_copy(name: &str) -> bool {
     name.contains("memcpy") || name.contains("memmove")
 }

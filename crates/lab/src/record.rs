@@ -177,7 +177,6 @@ pub(crate) fn interval<const D: usize>(
     Estimate { median, lo, hi, n }
 }
 
-/// The three columns of an estimate.
 pub(crate) fn columns<const D: usize>(e: &Estimate) -> (Num<D>, Num<D>, Num<D>) {
     (Num(e.median), Num(e.lo), Num(e.hi))
 }
@@ -202,7 +201,6 @@ pub(crate) fn to_csv<T: Serialize + Default>(rows: &[T]) -> Result<String, BoxEr
     })
 }
 
-/// Writes `rows` to the CSV file `path`.
 pub(crate) fn write<T: Serialize + Default>(path: &FsPath, rows: &[T]) -> Result<(), BoxError> {
     std::fs::write(path, to_csv(rows)?)?;
     Ok(())
@@ -514,7 +512,6 @@ rows! {
 }
 
 impl Compare {
-    /// The ratio to the limit with its interval.
     pub(crate) fn ratio(&self) -> Estimate {
         interval(
             self.ratio,
@@ -549,24 +546,25 @@ impl Compare {
 }
 
 impl Tuning {
-    /// The ratio to the limit with its interval.
     pub(crate) fn ratio(&self) -> Estimate {
         interval(self.ratio, self.ratio_lo, self.ratio_hi, self.pairs)
     }
 
-    /// Buffer KiB, threshold KiB, batch.
-    pub(crate) fn point(&self) -> (usize, usize, usize) {
-        (self.buffer_kib, self.threshold_kib, self.batch)
+    pub(crate) fn point(&self) -> crate::cmd::tune::Point {
+        let (buffer_kib, threshold_kib, batch) = (self.buffer_kib, self.threshold_kib, self.batch);
+        crate::cmd::tune::Point {
+            buffer_kib,
+            threshold_kib,
+            batch,
+        }
     }
 }
 
 impl PoolOps {
-    /// The pool's ns per op.
     pub(crate) fn ns(&self) -> Estimate {
         interval(self.ns_per_op, self.ns_lo, self.ns_hi, self.pairs)
     }
 
-    /// The reference's ns per op.
     pub(crate) fn reference_ns(&self) -> Estimate {
         let (median, lo, hi) = (
             self.reference_ns,
@@ -590,7 +588,6 @@ impl Steady {
 }
 
 impl Paired {
-    /// The speed ratio with its interval.
     pub(crate) fn ratio(&self) -> Estimate {
         interval(self.ratio, self.ratio_lo, self.ratio_hi, self.pairs)
     }

@@ -236,7 +236,6 @@ pub(crate) fn postgres_url(database_url: Option<String>) -> Result<String, Strin
 pub(crate) struct Postgres {
     /// The pool, leaked so row streams can be `'static`.
     pub(crate) pool: &'static PgPool,
-    /// The table's name.
     pub(crate) table: &'static str,
     /// `SELECT {columns} FROM table ORDER BY id`.
     select: &'static str,
@@ -291,7 +290,6 @@ impl Postgres {
             .map(|row| Ok(decode(&row?)?))
     }
 
-    /// Drops the table.
     pub(crate) async fn drop_table(self) -> Result<(), BoxError> {
         sqlx::query(&format!("DROP TABLE IF EXISTS {}", self.table))
             .execute(self.pool)
@@ -313,7 +311,6 @@ pub(crate) fn fixed_body(body: bytes::Bytes) -> BodyFactory {
     Arc::new(move || Body::from(body.clone()))
 }
 
-/// A server body serving a peer's body.
 pub(crate) fn peer_body<F, S, U, E>(peer: PeerKind, source: F) -> BodyFactory
 where
     F: Fn() -> S + Send + Sync + 'static,
@@ -393,7 +390,6 @@ impl Server {
         }
     }
 
-    /// Connections the server has accepted so far.
     pub(crate) fn accepted(&self) -> usize {
         self.accepted.load(Ordering::Relaxed)
     }
@@ -488,10 +484,7 @@ mod tests {
     use super::*;
 
     fn runtime() -> tokio::runtime::Runtime {
-        tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .expect("a tokio runtime")
+        crate::harness::matrix::runtime().expect("a tokio runtime")
     }
 
     #[test]

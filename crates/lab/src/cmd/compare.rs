@@ -79,19 +79,21 @@ pub(crate) fn run(options: &Options, env: &Environment, out: &FsPath) -> Result<
     let large = workload::leak(workload::large(n(Workload::Large)));
     matrix.add(Workload::Large.name(), large)?;
     matrix.add_formats(tickets)?;
+    // The databases' sources of the tickets, against the serde_json limit.
+    let db_rows = Rows::new(Workload::Tickets.name(), tickets)?;
     let sqlite = rt.block_on(Sqlite::seed(tickets))?;
     let pool = sqlite.pool;
-    matrix.add_database(Source::Sqlite, tickets, move || Sqlite::rows(pool))?;
+    matrix.source(&db_rows, Source::Sqlite, move || Sqlite::rows(pool));
     // Leaked like the sqlx pool, so the factory stays `Copy`.
     let rusqlite: &'static _ = Box::leak(Box::new(sqlite.rusqlite.clone()));
     let rows = move || Sqlite::rusqlite_rows(rusqlite);
-    matrix.add_database(Source::SqliteRusqlite, tickets, rows)?;
+    matrix.source(&db_rows, Source::SqliteRusqlite, rows);
     let postgres = rt.block_on(Postgres::from_env(tickets, "compare"));
     match postgres {
-        Ok(pg) => matrix.add_database(Source::Postgres, tickets, move || pg.rows())?,
+        Ok(pg) => matrix.source(&db_rows, Source::Postgres, move || pg.rows()),
         Err(ref why) => {
             eprintln!("compare: PostgreSQL rows not run ({why})");
-            matrix.not_run(Source::Postgres, tickets, why);
+            matrix.not_run(&db_rows, Source::Postgres, why);
         }
     }
     phase("the matrix");
@@ -229,9 +231,7 @@ fn one_download(processes: usize, quick: bool) -> Result<Vec<record::Compare>, B
     let dir = tempfile::tempdir()?;
     let mut args = vec![OsStr::new("--out"), dir.path().as_os_str()];
     args.push(OsStr::new("one-download-child"));
-    if quick {
-        args.push(OsStr::new("--quick"));
-    }
+    args.extend(quick.then_some(OsStr::new("--quick")));
     let mut runs = Vec::new();
     for _ in 0..processes {
         super::run_child("a one-download process", &args)?;
@@ -359,7 +359,7 @@ const GO_BULK_SECONDS: f64 = 6.0;
 
 /// Go's own streaming time on each fresh process before its slice is timed (`--quick`:
 /// 10 ms): its start-up takes 100-300 ms here, and slices timed cold measured mostly that.
-const GO_WARM_UP: Duration = Duration::from_millis(400);
+const GO_WARM_UP_MS: u64 = 400;
 
 /// Slices (each on a fresh Go process) of every pool comparison with Go: enough that Go
 /// at its best (see `pool_ops`) is among them whatever share of the time it runs so.
@@ -382,19 +382,11 @@ impl GoSide {
     fn start(tickets: &'static [workload::Ticket], block: Duration, quick: bool) -> Self {
         let built =
             crate::harness::in_memory(DEFAULT_POOL, DEFAULT_FEATURES_ENCODER, Path::Item, tickets);
-        let schedule = |seconds, min_pairs| {
-            let (seconds, min_pairs) = if quick {
-                (0.05, 5)
-            } else {
-                (seconds, min_pairs)
-            };
-            matrix::schedule(block, seconds, min_pairs)
+        let schedule = |seconds, min_pairs| match quick {
+            true => matrix::schedule(block, 0.05, 5),
+            false => matrix::schedule(block, seconds, min_pairs),
         };
-        let warm_up = if quick {
-            Duration::from_millis(10)
-        } else {
-            GO_WARM_UP
-        };
+        let warm_up = Duration::from_millis(if quick { 10 } else { GO_WARM_UP_MS });
         GoSide {
             run: go_bench::GoRun::start(tickets, warm_up),
             rust: Streaming(built.chunks),
@@ -496,14 +488,6 @@ const ONE_DOWNLOAD: [(Path, EncoderKind); 4] = [
     (Path::Parallel, DEFAULT_ENCODER),
 ];
 
-/// The limit of the HTTP rows of `source` paired with [`HTTP_PEER`].
-fn peer_limit(source: Source) -> Limit {
-    match source {
-        Source::Http => Limit::HttpPeer,
-        _ => Limit::HttpPeerNagle,
-    }
-}
-
 /// What the rows of one workload share.
 struct Rows {
     workload: &'static str,
@@ -522,11 +506,8 @@ impl Rows {
 
     /// An entry of these rows, in the group of its limit.
     fn entry(&self, meta: Meta, scenario: Box<dyn Scenario>) -> Entry<Meta> {
-        let (group, format) = (
-            format!("{}/{}", self.workload, meta.limit.name()),
-            meta.format,
-        );
-        let expected = Arc::clone(&self.expected);
+        let group = format!("{}/{}", self.workload, meta.limit.name());
+        let (format, expected) = (meta.format, Arc::clone(&self.expected));
         Entry::new(meta, group, self.items, format, expected, scenario)
     }
 
@@ -641,8 +622,11 @@ impl Matrix {
         // server. The HTTP limit runs in one of two modes (about 4 or 8 GB/s for large
         // items here) from one row to the next, and a row's ratio to it moves with the
         // mode; paired block by block, both sides see one mode.
-        for source in [Source::Http, Source::HttpNagle] {
-            let limit = peer_limit(source);
+        let peer_limits = [
+            (Source::Http, Limit::HttpPeer),
+            (Source::HttpNagle, Limit::HttpPeerNagle),
+        ];
+        for (source, limit) in peer_limits {
             let meta = Meta {
                 limit,
                 ..rows.meta(source, Who::Peer(HTTP_PEER))
@@ -795,30 +779,9 @@ impl Matrix {
         self.entries.push(entry);
     }
 
-    /// A database source of the tickets (`rows` makes one request's rows), against the
-    /// serde_json limit.
-    fn add_database<F, S>(
-        &mut self,
-        source: Source,
-        tickets: &'static [workload::Ticket],
-        rows: F,
-    ) -> Result<(), BoxError>
-    where
-        F: Fn() -> S + Copy + Send + Sync + 'static,
-        S: Stream<Item = Result<workload::Ticket, BoxError>> + Send + 'static,
-    {
-        self.source(&Rows::new(Workload::Tickets.name(), tickets)?, source, rows);
-        Ok(())
-    }
-
-    /// The rows [`add_database`](Matrix::add_database) would add for `source`, not run
-    /// because of `why`.
-    fn not_run(&mut self, source: Source, tickets: &[workload::Ticket], why: &str) {
-        let rows = Rows {
-            workload: Workload::Tickets.name(),
-            items: tickets.len() as u64,
-            expected: Arc::default(),
-        };
+    /// The rows [`source`](Matrix::source) would add for `source`, not run because of
+    /// `why`.
+    fn not_run(&mut self, rows: &Rows, source: Source, why: &str) {
         for (source, who) in contestants(source) {
             let row = Meta {
                 check: format!("not run ({why})"),
@@ -889,21 +852,6 @@ impl Matrix {
     }
 }
 
-/// Runs `command` (`compare::run` or `tune::run`) quickly on 300 mixed items, for the
-/// tests of `--items`: the rows of its `{stem}.csv` and its `{stem}.md`.
-#[cfg(test)]
-pub(crate) fn on_mixed_items<T: serde::de::DeserializeOwned>(
-    command: fn(&Options, &Environment, &FsPath) -> Result<(), BoxError>,
-    stem: &str,
-) -> Result<(Vec<T>, String), BoxError> {
-    let out = super::run_on_mixed(300, command)?;
-    let rows = record::read(&out.path().join(format!("{stem}.csv")))?.ok_or("no rows")?;
-    Ok((
-        rows,
-        std::fs::read_to_string(out.path().join(format!("{stem}.md")))?,
-    ))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -912,7 +860,7 @@ mod tests {
     /// those items, checked against them, and the report saying how they were held.
     #[test]
     fn compare_items_runs_the_matrix_on_the_users_items() -> Result<(), BoxError> {
-        let (rows, md) = on_mixed_items::<record::Compare>(run, "compare")?;
+        let (rows, md) = crate::cmd::on_mixed_items::<record::Compare>(run, "compare")?;
         let memory = rows.iter().filter(|r| r.source == Source::Memory).count();
         let limits = 2 * ENCODERS.len() - 1;
         assert_eq!(memory, limits + contestants(Source::Memory).len());
@@ -940,8 +888,8 @@ mod tests {
     fn postgres_rows_say_why_they_were_not_run() -> Result<(), BoxError> {
         let tickets = workload::leak(workload::tickets(10));
         let mut matrix = with_limit(tickets)?;
-        matrix.not_run(Source::Postgres, tickets, "DATABASE_URL is not set");
         let rows = Rows::new(Workload::Tickets.name(), tickets)?;
+        matrix.not_run(&rows, Source::Postgres, "DATABASE_URL is not set");
         matrix.limit(&rows, tickets, EncoderKind::SonicRs, true);
         let table = matrix.table(&[Outcome::default(), Outcome::default()]);
         let sources: Vec<Source> = table.iter().map(|r| r.source).collect();
@@ -983,7 +931,8 @@ mod tests {
         let tickets = workload::leak(workload::tickets(200));
         let pg = rt.block_on(Postgres::from_env(tickets, "test_compare"))?;
         let mut matrix = with_limit(tickets)?;
-        matrix.add_database(Source::Postgres, tickets, move || pg.rows())?;
+        let rows = Rows::new(Workload::Tickets.name(), tickets)?;
+        matrix.source(&rows, Source::Postgres, move || pg.rows());
         let schedule = Schedule {
             max_pairs: 50,
             ..matrix::schedule(Duration::from_millis(1), 0.02, 3)

@@ -57,10 +57,7 @@ fn measure(
 /// Measures every pool at every level, `rounds` interleaved rounds; writes
 /// `concurrency.csv` and the markdown.
 pub(crate) fn run(quick: bool, env: &Environment, out: &FsPath) -> Result<(), BoxError> {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()?;
+    let rt = super::parallel::runtime()?;
     let bytes = if quick { 64 * 1024 } else { 1 << 20 };
     let items = workload::leak(workload::tickets(Workload::Tickets.items_for_bytes(bytes)));
     let body = serde_json::to_vec(items)?.len() as f64;

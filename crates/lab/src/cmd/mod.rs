@@ -31,7 +31,6 @@ pub(crate) struct Options {
 }
 
 impl Options {
-    /// The length of a timed block.
     pub(crate) fn block(&self) -> std::time::Duration {
         let ms = self.block_ms.unwrap_or(if self.quick { 1.0 } else { 3.0 });
         std::time::Duration::from_secs_f64(ms / 1e3)
@@ -55,21 +54,21 @@ where
     Ok(String::from_utf8_lossy(&output.stdout).into_owned())
 }
 
-/// Runs `command` (`compare::run` or `tune::run`) quickly on a file of `n` mixed items
+/// Runs `command` (`compare::run` or `tune::run`) quickly on a file of 300 mixed items
 /// (objects, arrays, strings, numbers, nested values), for the tests of `--items`: the
-/// folder it wrote its reports into.
+/// rows of its `{stem}.csv` and its `{stem}.md`.
 #[cfg(test)]
-pub(crate) fn run_on_mixed(
-    n: usize,
+pub(crate) fn on_mixed_items<T: serde::de::DeserializeOwned>(
     command: fn(
         &Options,
         &crate::env_info::Environment,
         &std::path::Path,
     ) -> Result<(), chunkstream::BoxError>,
-) -> Result<tempfile::TempDir, chunkstream::BoxError> {
+    stem: &str,
+) -> Result<(Vec<T>, String), chunkstream::BoxError> {
     let dir = tempfile::tempdir()?;
     let path = dir.path().join("items.ndjson");
-    let lines: Vec<String> = (0..n)
+    let lines: Vec<String> = (0..300)
         .map(|i| match i % 4 {
             0 => serde_json::json!({"id": i, "name": format!("item {i}"), "tags": ["a", "b"]}),
             1 => serde_json::json!([i, i as f64 / 3.0, null, true]),
@@ -87,5 +86,7 @@ pub(crate) fn run_on_mixed(
     };
     let env = crate::env_info::Environment::from_text("command=chunkstream-lab --items\n");
     command(&options, &env, dir.path())?;
-    Ok(dir)
+    let file = |ext: &str| dir.path().join(format!("{stem}.{ext}"));
+    let rows = crate::record::read(&file("csv"))?.ok_or("no rows")?;
+    Ok((rows, std::fs::read_to_string(file("md"))?))
 }

@@ -29,6 +29,7 @@ use tokio::runtime::Runtime;
 use crate::env_info::Environment;
 use crate::harness::paired::{self, Schedule};
 use crate::harness::rows::{self as paired_rows, Row, drain, peak_buffers, timed};
+use crate::harness::stats::median;
 use crate::report;
 use crate::sources::{self, Sqlite};
 
@@ -186,7 +187,6 @@ pub(crate) fn run(quick: bool, env: &Environment, out: &Path) -> Result<(), BoxE
     let db_items = tickets(if quick { 128 << 10 } else { 2 << 20 });
     let sqlite = rt.block_on(Sqlite::seed(db_items))?;
     let db_pool = sqlite.pool;
-    let channel_bytes = serde_json::to_vec(items)?.len() as u64;
     let db_bytes = serde_json::to_vec(db_items)?.len() as u64;
     for (contestant, workers) in [("run_ahead", 1), ("run_ahead + 2 workers", 2)] {
         let target = (workers == 1).then_some(1.3);
@@ -194,7 +194,7 @@ pub(crate) fn run(quick: bool, env: &Environment, out: &Path) -> Result<(), BoxE
         let (ahead, _) = streamer(SerdeJson, workers)?;
         let ahead = ahead.with_encode_permits(Arc::new(EncodePermits::new(workers)));
         let streamers = (&plain, &ahead);
-        for (section, bytes) in [("channel", channel_bytes), ("SQLite", db_bytes)] {
+        for (section, bytes) in [("channel", limit_bytes as u64), ("SQLite", db_bytes)] {
             let row = Row {
                 section: format!("{section} source, stream_batch"),
                 contestant: contestant.into(),
@@ -343,13 +343,8 @@ fn plot_workers(path: &Path, rows: &[Row]) -> Result<(), BoxError> {
         }
         series.push((encoder, points));
     }
-    let limit = crate::harness::stats::median(
-        &bulk
-            .iter()
-            .map(|r| mb(r, r.series.reference_time().median))
-            .filter(|v| v.is_finite())
-            .collect::<Vec<_>>(),
-    );
+    let limits = bulk.iter().map(|r| mb(r, r.series.reference_time().median));
+    let limit = median(&limits.filter(|v| v.is_finite()).collect::<Vec<_>>());
     if limit.is_finite() {
         y_max = y_max.max(limit);
     }

@@ -36,9 +36,7 @@ fn mib(kib: u64) -> f64 {
 /// Streams `items` tickets and writes `soak.csv` (samples), `soak_summary.csv` and the
 /// markdown.
 pub(crate) fn run(items: u64, env: &Environment, out: &FsPath) -> Result<(), BoxError> {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
+    let rt = crate::harness::matrix::runtime()?;
     let built = scenario::chunkstream(
         DEFAULT_POOL,
         DEFAULT_ENCODER,

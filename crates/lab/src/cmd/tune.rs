@@ -26,8 +26,13 @@ pub(crate) const THRESHOLDS_KIB: &[usize] = &[4, 8, 16, 32, 64, 128];
 /// Batch sizes swept.
 pub(crate) const BATCHES: &[usize] = &[1, 10, 100, 1000, 10_000];
 
-/// A configuration: buffer KiB, threshold KiB, batch.
-type Point = (usize, usize, usize);
+/// A configuration of the sweep.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) struct Point {
+    pub(crate) buffer_kib: usize,
+    pub(crate) threshold_kib: usize,
+    pub(crate) batch: usize,
+}
 
 /// A configuration on a workload; `None` for the workload's limit.
 type Meta = Option<(&'static str, Point)>;
@@ -40,10 +45,14 @@ pub(crate) fn grid(quick: bool) -> Vec<Point> {
         (BUFFERS_KIB, THRESHOLDS_KIB, BATCHES)
     };
     let mut out = Vec::new();
-    for &b in buffers {
-        for &t in thresholds.iter().filter(|&&t| t <= b) {
-            for &n in batches {
-                out.push((b, t, n));
+    for &buffer_kib in buffers {
+        for &threshold_kib in thresholds.iter().filter(|&&t| t <= buffer_kib) {
+            for &batch in batches {
+                out.push(Point {
+                    buffer_kib,
+                    threshold_kib,
+                    batch,
+                });
             }
         }
     }
@@ -54,8 +63,11 @@ pub(crate) fn grid(quick: bool) -> Vec<Point> {
 /// package's): the best of the sweep.
 const CONFIRM_TOP: usize = 5;
 
-/// The Go package's configuration.
-const GO_POINT: Point = (50, 32, 1000);
+const GO_POINT: Point = Point {
+    buffer_kib: 50,
+    threshold_kib: 32,
+    batch: 1000,
+};
 
 /// A workload swept: its name, and what adds its entries at some points.
 type Swept = (
@@ -76,10 +88,10 @@ fn swept<T: Serialize + Send + Sync + 'static>(
             Entry::new(meta, group, n, Framing::Array, expected, scenario)
         };
         for &point in points {
-            let (buffer_kib, threshold_kib, batch) = point;
-            let config = ChunkConfig::with_sizes(buffer_kib * 1024, threshold_kib * 1024)
-                .with_batch_size(batch)
-                .validate()?;
+            let config =
+                ChunkConfig::with_sizes(point.buffer_kib * 1024, point.threshold_kib * 1024)
+                    .with_batch_size(point.batch)
+                    .validate()?;
             let make = move || peers::memory(items);
             let (pool, encoder) = (DEFAULT_POOL, DEFAULT_ENCODER);
             let built =
@@ -124,15 +136,15 @@ fn measure(
     let outcomes = matrix::run(rt, &mut entries, plan, label);
     let mut table = Vec::new();
     for (entry, o) in entries.iter().zip(&outcomes) {
-        let Some((workload, (buffer_kib, threshold_kib, batch))) = entry.meta else {
+        let Some((workload, point)) = entry.meta else {
             continue;
         };
         let (ratio, ratio_lo, ratio_hi) = record::columns(&o.ratio);
         table.push(record::Tuning {
             workload: workload.to_owned(),
-            buffer_kib,
-            threshold_kib,
-            batch,
+            buffer_kib: point.buffer_kib,
+            threshold_kib: point.threshold_kib,
+            batch: point.batch,
             items: entry.items,
             body_bytes: o.body_bytes,
             pairs: o.pairs,
@@ -228,7 +240,7 @@ mod tests {
     /// `tune --items` sweeps the user's items and confirms its finalists.
     #[test]
     fn tune_items_sweeps_the_users_items() -> Result<(), BoxError> {
-        let (sweep, md) = crate::cmd::compare::on_mixed_items::<record::Tuning>(run, "tuning")?;
+        let (sweep, md) = crate::cmd::on_mixed_items::<record::Tuning>(run, "tuning")?;
         assert_eq!(sweep.len(), grid(true).len());
         let ok = record::check(&Ok(()));
         assert!(
@@ -243,9 +255,9 @@ mod tests {
     #[test]
     fn grid_never_puts_the_threshold_above_the_buffer() {
         let grid = grid(false);
-        assert!(grid.iter().all(|&(b, t, _)| t <= b));
+        assert!(grid.iter().all(|p| p.threshold_kib <= p.buffer_kib));
         assert!(grid.contains(&GO_POINT), "the Go settings are in the sweep");
-        let smallest = grid.iter().filter(|&&(b, _, n)| b == 4 && n == 1);
+        let smallest = grid.iter().filter(|p| p.buffer_kib == 4 && p.batch == 1);
         assert_eq!(smallest.count(), 1);
     }
 }

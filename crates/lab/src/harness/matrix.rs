@@ -23,7 +23,6 @@ pub(crate) struct Entry<M> {
     pub(crate) meta: M,
     /// Entries with the same group share a limit (the entry with `is_limit`).
     pub(crate) group: String,
-    /// Whether this entry is its group's limit.
     pub(crate) is_limit: bool,
     /// Items per request.
     pub(crate) items: u64,

@@ -181,13 +181,9 @@ mod tests {
     use super::*;
 
     fn schedule(pairs: usize) -> Schedule {
-        let (block, budget) = (Duration::ZERO, Duration::ZERO);
-        let (min_pairs, max_pairs) = (pairs, pairs);
         Schedule {
-            block,
-            budget,
-            min_pairs,
-            max_pairs,
+            max_pairs: pairs,
+            ..crate::harness::matrix::schedule(Duration::ZERO, 0.0, pairs)
         }
     }
 

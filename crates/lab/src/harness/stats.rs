@@ -57,7 +57,6 @@ impl Default for Estimate {
 }
 
 impl Estimate {
-    /// Nothing measured.
     pub(crate) const MISSING: Estimate = Estimate {
         median: f64::NAN,
         lo: f64::NAN,
@@ -134,7 +133,6 @@ impl Estimate {
         }
     }
 
-    /// Whether nothing was measured.
     pub(crate) fn is_missing(&self) -> bool {
         self.median.is_nan()
     }

@@ -56,7 +56,6 @@ pub(crate) struct Knob {
     pub(crate) value: fn(&record::Tuning) -> usize,
 }
 
-/// The knobs of the sweep.
 pub(crate) const KNOBS: [Knob; 3] = [
     Knob {
         column: "buffer_kib",
@@ -112,10 +111,9 @@ pub(crate) struct Verdict {
     verdict: String,
 }
 
-/// `verdicts` as a markdown table under `header`; the Go column only when `header` has
-/// one for it (five columns: the claims).
-pub(crate) fn markdown(header: &[&str], verdicts: Vec<Verdict>) -> String {
-    let go = header.len() == 5;
+/// `verdicts` as a markdown table under `header`, with the Go column when `go` (the
+/// claims; `header` names it).
+pub(crate) fn markdown(header: &[&str], go: bool, verdicts: Vec<Verdict>) -> String {
     let cells: Vec<Vec<String>> = (verdicts.into_iter())
         .map(|v| {
             let verdict = format!("**{}**", v.verdict);
@@ -875,10 +873,8 @@ pub(crate) fn targets(inputs: &Inputs<'_>) -> Vec<Verdict> {
 /// the table, one line says which command to run.
 fn paired_targets(table: Option<&[record::Paired]>, command: &str) -> Vec<Verdict> {
     let Some(table) = table else {
-        let (what, run) = (
-            format!("the `{command}` targets"),
-            format!("run `{command}`"),
-        );
+        let what = format!("the `{command}` targets");
+        let run = format!("run `{command}`");
         return vec![verdict(&what, "see DESIGN.md", "", &run, NOT_MEASURED)];
     };
     (table.iter().filter(|r| r.target.0.is_finite()))

@@ -444,11 +444,12 @@ pub(crate) fn render_claims(
             "chunkstream measured here",
             "verdict",
         ],
+        true,
         claims::claims(inputs),
     ));
     body.push_str("\n## Design targets\n\n");
     let header = ["what", "target", "measured here", "verdict"];
-    body.push_str(&claims::markdown(&header, claims::targets(inputs)));
+    body.push_str(&claims::markdown(&header, false, claims::targets(inputs)));
     body.push_str("\n## Measured by\n\n");
     for (name, env) in sources {
         let _ = writeln!(
