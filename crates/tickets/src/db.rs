@@ -94,17 +94,13 @@ impl Db {
         match Dialect::of_url(url)? {
             Dialect::Sqlite => {
                 let connect = logged(SqliteConnectOptions::from_str(url)?);
-                let pool = options(connections, acquire_timeout)
-                    .connect_with(connect)
-                    .await?;
-                Ok(Db::Sqlite(pool))
+                let pool = options(connections, acquire_timeout).connect_with(connect);
+                Ok(Db::Sqlite(pool.await?))
             }
             Dialect::Postgres => {
                 let connect = logged(PgConnectOptions::from_str(url)?);
-                let pool = options(connections, acquire_timeout)
-                    .connect_with(connect)
-                    .await?;
-                Ok(Db::Postgres(pool))
+                let pool = options(connections, acquire_timeout).connect_with(connect);
+                Ok(Db::Postgres(pool.await?))
             }
         }
     }
@@ -170,6 +166,25 @@ pub enum Conn {
     /// SQLite through rusqlite (see [`reader`](crate::reader)); `None` only if a count
     /// on it failed to give it back.
     Rusqlite(Option<sqlite::Connection>),
+}
+
+/// `$query` with a selection's parameters bound in the order its SQL numbers them (as
+/// `reader::params` does for rusqlite): the status if any, the cursor (`after`) if any,
+/// then the limit if any.
+macro_rules! bind_selection {
+    ($query:expr, $status:expr, $after:expr, $limit:expr) => {{
+        let mut query = $query;
+        if let Some(status) = $status {
+            query = query.bind(status.clone());
+        }
+        if let Some(after) = $after {
+            query = query.bind(after);
+        }
+        if let Some(limit) = $limit {
+            query = query.bind(limit);
+        }
+        query
+    }};
 }
 
 /// Runs `$body` with `$c` bound to the typed sqlx connection inside a [`Conn`], or
@@ -387,17 +402,11 @@ impl Selection {
     pub async fn count(&self, conn: &mut Conn) -> Result<u64, BoxError> {
         let sql = self.count_sql();
         let n: i64 = on_conn!(conn, conn => {
-            let mut query = sqlx::query_scalar::<_, i64>(&sql);
-            if let Some(status) = &self.status {
-                query = query.bind(status.clone());
-            }
-            if let Some(after) = self.after {
-                query = query.bind(after);
-            }
-            if self.limit.is_some() {
-                query = query.bind(self.limit_value());
-            }
-            query.fetch_one(&mut **conn).await?
+            let limit = self.limit.is_some().then(|| self.limit_value());
+            let query = sqlx::query_scalar::<_, i64>(&sql);
+            bind_selection!(query, &self.status, self.after, limit)
+                .fetch_one(&mut **conn)
+                .await?
         }, slot => {
             let (back, n) = crate::reader::count(self, slot.take().ok_or_else(lost)?).await;
             *slot = back;
@@ -417,14 +426,7 @@ impl Selection {
             let (after, limit) = (self.after, self.limit_value());
             let owned = (self.rows_sql(), self.status, guard);
             OwnedRows::new(conn, owned, move |conn, (sql, status, _guard)| {
-                let mut query = sqlx::query_as::<_, T>(sql);
-                if let Some(status) = status {
-                    query = query.bind(status.clone());
-                }
-                if let Some(after) = after {
-                    query = query.bind(after);
-                }
-                query.bind(limit).fetch(conn)
+                bind_selection!(sqlx::query_as::<_, T>(sql), status, after, Some(limit)).fetch(conn)
             })
             .map_err(BoxError::from)
             .boxed()
@@ -445,14 +447,7 @@ impl Selection {
             let (after, limit) = (self.after, self.limit_value());
             let owned = (self.json_rows_sql(dialect), self.status, guard);
             OwnedRows::new(conn, owned, move |conn, (sql, status, _guard)| {
-                let mut query = sqlx::query_scalar::<_, String>(sql);
-                if let Some(status) = status {
-                    query = query.bind(status.clone());
-                }
-                if let Some(after) = after {
-                    query = query.bind(after);
-                }
-                query.bind(limit).fetch(conn)
+                bind_selection!(sqlx::query_scalar::<_, String>(sql), status, after, Some(limit)).fetch(conn)
             })
             .map_ok(RawJson::from)
             .map_err(BoxError::from)

@@ -31,7 +31,9 @@ use std::convert::Infallible;
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::Response;
-use chunkstream::format::{Csv, Envelope};
+use chunkstream::BoxError;
+use chunkstream::format::{Csv, Envelope, Format};
+use chunkstream::metrics::Probe;
 use chunkstream::negotiate::{NotAcceptable, Offer, negotiate_headers};
 use chunkstream::source;
 
@@ -269,16 +271,8 @@ impl App {
         let (rows, probe) = self.counted(selection.rows::<TicketRow, _>(conn, slot));
         let (rows, cut) = source::limit(rows, per_connection);
         let format = TicketEvents::new(cut).map_err(ApiError::internal)?;
-        let streamer = self
-            .json
-            .clone()
-            .with_format(format)
-            .with_error_markers(true);
-        let chunks = streamer
-            .stream(rows, chunkstream::transform::passthrough())
-            .spawn()
-            .observe_with(probe, log_metrics("ticket_events"));
-        respond(chunks, total).await
+        self.marked(format, rows, probe, "ticket_events", total)
+            .await
     }
 
     /// One page of the selection in the JSON envelope: `limit` tickets (all without a
@@ -296,15 +290,34 @@ impl App {
             .with_count("count")
             .with_cursor("next", |row: &TicketRow| row.id().to_string())
             .with_truncated("truncated", cut);
+        self.marked(envelope, rows, probe, "tickets_page", total)
+            .await
+    }
+
+    /// `rows` in `format`, a failure marked in the body, on a spawned task whose
+    /// metrics are logged as `name`; `total` is the selection's count.
+    async fn marked<F, S, E>(
+        &self,
+        format: F,
+        rows: S,
+        probe: Probe,
+        name: &'static str,
+        total: u64,
+    ) -> Result<Response, ApiError>
+    where
+        F: Format,
+        S: futures_util::Stream<Item = Result<TicketRow, E>> + Send + 'static,
+        E: Into<BoxError>,
+    {
         let streamer = self
             .json
             .clone()
-            .with_format(envelope)
+            .with_format(format)
             .with_error_markers(true);
         let chunks = streamer
             .stream(rows, chunkstream::transform::passthrough())
             .spawn()
-            .observe_with(probe, log_metrics("tickets_page"));
+            .observe_with(probe, log_metrics(name));
         respond(chunks, total).await
     }
 }

@@ -182,9 +182,14 @@ impl Serialize for Tags<'_> {
     }
 }
 
-impl Serialize for TicketRow {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        // In `Ticket`'s field order; a NOT NULL column is never NULL here (`read`).
+impl TicketRow {
+    /// The ticket's fields in [`Ticket`]'s order, with `tags` serialized as given; a NOT
+    /// NULL column is never NULL here (`read`).
+    fn serialize_with<S: Serializer>(
+        &self,
+        serializer: S,
+        tags: &impl Serialize,
+    ) -> Result<S::Ok, S::Error> {
         let t = |i: usize| self.text(i).unwrap_or_default();
         let mut s = serializer.serialize_struct("Ticket", 16)?;
         s.serialize_field("id", &self.id)?;
@@ -194,7 +199,7 @@ impl Serialize for TicketRow {
         s.serialize_field("priority", t(3))?;
         s.serialize_field("assignee", &self.text(4))?;
         s.serialize_field("reporter", t(5))?;
-        s.serialize_field("tags", &Tags(t(6)))?;
+        s.serialize_field("tags", tags)?;
         s.serialize_field("project", t(7))?;
         s.serialize_field("component", t(8))?;
         s.serialize_field("sla_hours", &self.sla_hours)?;
@@ -207,6 +212,12 @@ impl Serialize for TicketRow {
     }
 }
 
+impl Serialize for TicketRow {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.serialize_with(serializer, &Tags(self.text(6).unwrap_or_default()))
+    }
+}
+
 /// A [`TicketRow`] as one CSV record: the same fields in the same order, with `tags` as
 /// stored (one comma-separated text field) rather than the JSON array, which CSV cannot
 /// hold in one column; absent `assignee` and `resolved_at` are empty fields.
@@ -215,26 +226,8 @@ pub struct CsvTicket(pub TicketRow);
 
 impl Serialize for CsvTicket {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let row = &self.0;
-        let t = |i: usize| row.text(i).unwrap_or_default();
-        let mut s = serializer.serialize_struct("Ticket", 16)?;
-        s.serialize_field("id", &row.id)?;
-        s.serialize_field("title", t(0))?;
-        s.serialize_field("description", t(1))?;
-        s.serialize_field("status", t(2))?;
-        s.serialize_field("priority", t(3))?;
-        s.serialize_field("assignee", &row.text(4))?;
-        s.serialize_field("reporter", t(5))?;
-        s.serialize_field("tags", t(6))?;
-        s.serialize_field("project", t(7))?;
-        s.serialize_field("component", t(8))?;
-        s.serialize_field("sla_hours", &row.sla_hours)?;
-        s.serialize_field("estimate_hours", &row.estimate_hours)?;
-        s.serialize_field("comments", &row.comments)?;
-        s.serialize_field("created_at", t(9))?;
-        s.serialize_field("updated_at", t(10))?;
-        s.serialize_field("resolved_at", &row.text(11))?;
-        s.end()
+        self.0
+            .serialize_with(serializer, &self.0.text(6).unwrap_or_default())
     }
 }
 

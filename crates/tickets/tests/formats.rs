@@ -48,13 +48,7 @@ fn shared_url() -> String {
     static URL: OnceLock<String> = OnceLock::new();
     URL.get_or_init(|| {
         let url = scratch_url("tickets");
-        let seeding = url.clone();
-        support::run_blocking(async move {
-            let app = App::open(&seeding, TICKETS, Settings::default())
-                .await
-                .expect("seed");
-            app.db().close().await;
-        });
+        support::seed(&url, TICKETS);
         url
     })
     .clone()

@@ -53,7 +53,7 @@ impl Db {
         static URL: OnceLock<String> = OnceLock::new();
         let url = URL.get_or_init(|| {
             let url = support::sqlite_url(SCRATCH, "tickets");
-            seed_once(&url);
+            support::seed(&url, TICKETS);
             url
         });
         Db {
@@ -74,7 +74,7 @@ impl Db {
         static URL: OnceLock<Option<String>> = OnceLock::new();
         URL.get_or_init(|| {
             let url = support::postgres_url("chunkstream_http_tests")?;
-            seed_once(&url);
+            support::seed(&url, TICKETS);
             Some(url)
         })
         .clone()
@@ -117,18 +117,6 @@ impl Db {
             driver: self.driver,
         }
     }
-}
-
-/// Seeds on a runtime of its own (each test has its own runtime; a pool must not outlive
-/// the runtime that made it).
-fn seed_once(url: &str) {
-    let url = url.to_owned();
-    support::run_blocking(async move {
-        let app = App::open(&url, TICKETS, Settings::default())
-            .await
-            .expect("seed");
-        app.db().close().await;
-    });
 }
 
 macro_rules! backends {

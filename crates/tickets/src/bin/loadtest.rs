@@ -434,6 +434,44 @@ async fn fetch(client: &reqwest::Client, url: &str, reference: &Bytes) -> Outcom
     Outcome::Complete
 }
 
+/// GETs `url` with `client` and returns its body, which must be a `200`.
+async fn reference(client: &reqwest::Client, url: &str) -> Result<Bytes, Error> {
+    Ok(client
+        .get(url)
+        .send()
+        .await?
+        .error_for_status()?
+        .bytes()
+        .await?)
+}
+
+/// `clients` clients (at least one) GETting `url` back to back until `until`, each
+/// response compared with `reference`: their tally.
+async fn small_requests(
+    client: &reqwest::Client,
+    url: &str,
+    reference: &Bytes,
+    clients: usize,
+    until: Instant,
+) -> Result<Arc<Tally>, Error> {
+    let tally = Arc::new(Tally::default());
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..clients.max(1) {
+        let (client, url, reference) = (client.clone(), url.to_owned(), reference.clone());
+        let tally = tally.clone();
+        tasks.spawn(async move {
+            while Instant::now() < until {
+                let outcome = fetch(&client, &url, &reference).await;
+                tally.record(&outcome, "small request");
+            }
+        });
+    }
+    while let Some(joined) = tasks.join_next().await {
+        joined?;
+    }
+    Ok(tally)
+}
+
 /// Counts of outcomes, shared by the clients.
 #[derive(Debug, Default)]
 struct Tally {
@@ -495,11 +533,17 @@ async fn fetch_retrying(
     None
 }
 
+/// A client that opens a connection per request.
 fn client() -> Result<reqwest::Client, Error> {
+    client_keeping(0)
+}
+
+/// A client that keeps at most `idle` connections open between requests.
+fn client_keeping(idle: usize) -> Result<reqwest::Client, Error> {
     Ok(reqwest::Client::builder()
         .no_gzip()
         .no_proxy()
-        .pool_max_idle_per_host(0)
+        .pool_max_idle_per_host(idle)
         .build()?)
 }
 
@@ -533,20 +577,8 @@ async fn load(args: &Args, server: &Server) -> Result<(), Error> {
     // The references, taken while the server is idle.
     let full_url = server.url("/tickets");
     let small_url = server.url("/tickets?limit=10");
-    let reference = client
-        .get(&full_url)
-        .send()
-        .await?
-        .error_for_status()?
-        .bytes()
-        .await?;
-    let small_reference = client
-        .get(&small_url)
-        .send()
-        .await?
-        .error_for_status()?
-        .bytes()
-        .await?;
+    let small_reference = reference(&client, &small_url).await?;
+    let reference = reference(&client, &full_url).await?;
     serde_json::from_slice::<serde_json::Value>(&reference)
         .map_err(|err| format!("the reference download is not JSON: {err}"))?;
     eprintln!(
@@ -648,34 +680,10 @@ async fn load(args: &Args, server: &Server) -> Result<(), Error> {
 async fn small(args: &Args, server: &Server) -> Result<(), Error> {
     let client = client()?;
     let url = server.url("/tickets?limit=10");
-    let reference = client
-        .get(&url)
-        .send()
-        .await?
-        .error_for_status()?
-        .bytes()
-        .await?;
+    let expected = reference(&client, &url).await?;
     let until = Instant::now() + Duration::from_secs_f64(args.seconds);
-    let tally = Arc::new(Tally::default());
     let started = Instant::now();
-    let mut tasks = tokio::task::JoinSet::new();
-    for _ in 0..args.concurrency.max(1) {
-        let (client, url, reference, tally) = (
-            client.clone(),
-            url.clone(),
-            reference.clone(),
-            tally.clone(),
-        );
-        tasks.spawn(async move {
-            while Instant::now() < until {
-                let outcome = fetch(&client, &url, &reference).await;
-                tally.record(&outcome, "small request");
-            }
-        });
-    }
-    while let Some(joined) = tasks.join_next().await {
-        joined?;
-    }
+    let tally = small_requests(&client, &url, &expected, args.concurrency, until).await?;
     let elapsed = started.elapsed().as_secs_f64();
     let done = tally.complete.load(Relaxed);
     println!("{}", tally.line("small"));

@@ -25,6 +25,18 @@ pub(crate) fn run_blocking<F: std::future::Future<Output = ()> + Send + 'static>
     .expect("setup thread");
 }
 
+/// Opens (seeding it with `tickets` tickets if empty) the database at `url` and closes
+/// it, on a runtime of its own.
+pub(crate) fn seed(url: &str, tickets: u64) {
+    let url = url.to_owned();
+    run_blocking(async move {
+        let app = chunkstream_tickets::App::open(&url, tickets, Default::default())
+            .await
+            .expect("seed");
+        app.db().close().await;
+    });
+}
+
 /// A directory of its own under the target directory's scratch space (named
 /// `prefix`...), kept for the process's life (the processes using it may outlive a test's
 /// panic); earlier runs' directories (older than an hour) are removed first.

@@ -10,18 +10,9 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
-use super::{Args, Error, Outcome, Server, Tally, client, fetch};
-
-/// GETs `url` with `client` and returns its body, which must be a `200`.
-async fn reference(client: &reqwest::Client, url: &str) -> Result<Bytes, Error> {
-    Ok(client
-        .get(url)
-        .send()
-        .await?
-        .error_for_status()?
-        .bytes()
-        .await?)
-}
+use super::{
+    Args, Error, Outcome, Server, client, client_keeping, fetch, reference, small_requests,
+};
 
 /// The server's `/healthz` body.
 async fn health(server: &Server) -> Result<serde_json::Value, Error> {
@@ -93,25 +84,7 @@ pub(super) async fn slow(args: &Args, server: &Server) -> Result<(), Error> {
     }
     let active = health(server).await?["streams"]["active"].clone();
     let until = Instant::now() + Duration::from_secs_f64(args.seconds);
-    let tally = Arc::new(Tally::default());
-    let mut small = tokio::task::JoinSet::new();
-    for _ in 0..args.clients.max(1) {
-        let (client, url, reference, tally) = (
-            client.clone(),
-            small_url.clone(),
-            small_reference.clone(),
-            tally.clone(),
-        );
-        small.spawn(async move {
-            while Instant::now() < until {
-                let outcome = fetch(&client, &url, &reference).await;
-                tally.record(&outcome, "small request");
-            }
-        });
-    }
-    while let Some(joined) = small.join_next().await {
-        joined?;
-    }
+    let tally = small_requests(&client, &small_url, &small_reference, args.clients, until).await?;
     println!("{}", tally.line("small"));
     println!(
         "slow_readers={} slots_active_while_small={active}",
@@ -343,15 +316,6 @@ async fn requests(
     done
 }
 
-/// A client with its own keep-alive connection.
-fn keep_alive_client() -> Result<reqwest::Client, Error> {
-    Ok(reqwest::Client::builder()
-        .no_gzip()
-        .no_proxy()
-        .pool_max_idle_per_host(1)
-        .build()?)
-}
-
 /// `clients` keep-alive connections, each asking `path` `times` times or until
 /// `until`, all at once.
 async fn many(
@@ -366,7 +330,7 @@ async fn many(
     let began = Instant::now();
     let mut tasks = tokio::task::JoinSet::new();
     for _ in 0..clients {
-        let (client, url, reference) = (keep_alive_client()?, url.clone(), reference.clone());
+        let (client, url, reference) = (client_keeping(1)?, url.clone(), reference.clone());
         tasks.spawn(requests(client, url, reference, times, until));
     }
     let mut all = Requests::default();
