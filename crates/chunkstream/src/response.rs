@@ -251,24 +251,18 @@ impl StreamResponseBuilder {
     /// assert_eq!(response.status(), http::StatusCode::INTERNAL_SERVER_ERROR);
     /// # });
     /// ```
-    pub async fn start(self) -> StreamResponse {
-        let StreamResponseBuilder {
-            status,
-            total_count,
-            mut chunks,
-            errors,
-        } = self;
-        let start = match chunks.next().await {
+    pub async fn start(mut self) -> StreamResponse {
+        let start = match self.chunks.next().await {
             Some(Ok(chunk)) => Start::Started(Some(chunk)),
             Some(Err(err)) => Start::Failed(err),
             None => Start::Started(None),
         };
         StreamResponse {
-            status,
-            total_count,
-            chunks,
+            status: self.status,
+            total_count: self.total_count,
+            chunks: self.chunks,
             start,
-            errors,
+            errors: self.errors,
         }
     }
 }

@@ -115,10 +115,8 @@ impl ChunkStream {
 
     /// A stream whose only item is `err`.
     pub fn from_error(content_type: &'static str, err: StreamError) -> Self {
-        ChunkStream::from_fused(
-            content_type,
-            futures_util::stream::once(std::future::ready(Err(err))),
-        )
+        let once = futures_util::stream::once(std::future::ready(Err(err)));
+        ChunkStream::from_fused(content_type, once)
     }
 
     /// The `Content-Type` of the body.
