@@ -84,7 +84,6 @@ impl<F> Counted<F> {
         first
     }
 
-    /// Transforms one item.
     pub(crate) fn item<T, U, TE>(&mut self, item: T) -> Result<U, StreamError>
     where
         F: FnMut(T) -> Result<U, TE>,
