@@ -405,24 +405,23 @@ impl<T> Stream for Rows<T> {
                 this.done = true;
                 return Poll::Ready(Some(Err(Error::Thread(err))));
             }
-            let end = match ready!(this.rx.poll_recv(cx)) {
-                Some(Message::Rows(rows)) => {
-                    this.batch = rows.into_iter();
-                    continue;
+            match ready!(this.rx.poll_recv(cx)) {
+                Some(Message::Rows(rows)) => this.batch = rows.into_iter(),
+                Some(Message::Failed(err)) => {
+                    this.done = true;
+                    return Poll::Ready(Some(Err(err)));
                 }
-                Some(Message::End) => None,
-                Some(Message::Failed(err)) => Some(err),
                 Some(Message::Panicked(panic)) => {
                     this.done = true;
                     resume_unwind(panic);
                 }
+                Some(Message::End) => this.done = true,
                 None => {
+                    this.done = true;
                     let stopped = std::io::Error::other("the statement's thread stopped early");
-                    Some(Error::Thread(stopped))
+                    return Poll::Ready(Some(Err(Error::Thread(stopped))));
                 }
-            };
-            this.done = true;
-            return Poll::Ready(end.map(Err));
+            }
         }
     }
 }
