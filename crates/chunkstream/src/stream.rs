@@ -220,6 +220,14 @@ impl ChunkStream {
         }));
         self
     }
+
+    /// Drops what is left of the work (a panic in a `Drop` is contained), once done.
+    fn end(&mut self) {
+        self.stops = None;
+        if let Some(inner) = self.inner.take() {
+            let _ = catch_unwind(AssertUnwindSafe(move || drop(inner)));
+        }
+    }
 }
 
 impl fmt::Debug for ChunkStream {
@@ -262,16 +270,6 @@ impl Stream for ChunkStream {
         match &self.inner {
             Some(inner) => inner.size_hint(),
             None => (0, Some(0)),
-        }
-    }
-}
-
-impl ChunkStream {
-    /// Drops what is left of the work (a panic in a `Drop` is contained), once done.
-    fn end(&mut self) {
-        self.stops = None;
-        if let Some(inner) = self.inner.take() {
-            let _ = catch_unwind(AssertUnwindSafe(move || drop(inner)));
         }
     }
 }

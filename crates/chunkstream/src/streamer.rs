@@ -121,13 +121,10 @@ impl<P: BufferPool, E: Encoder, F: Format> Streamer<P, E, F> {
     /// `]`.
     ///
     /// The marker carries the error's kind, a generic message per kind
-    /// ([`ErrorKind::message`](crate::ErrorKind::message)) and an id; the detail goes to
-    /// the log (with the `tracing` feature) under the same id. Over HTTP the transfer is
-    /// still aborted after the marker: a client reading line by line reads the marker,
-    /// then the connection ends without the last chunk, so no cache, proxy or client that
-    /// ignores markers takes the body for a complete one. A failure before the first
-    /// chunk writes no marker: it is the stream's first item, answered with an error
-    /// status (see [`StreamResponse`](crate::StreamResponse)).
+    /// ([`ErrorKind::message`](crate::ErrorKind::message)) and an id the log repeats with
+    /// the detail. Over HTTP the transfer is still aborted after it, so no cache, proxy
+    /// or client that ignores markers takes the body for a complete one. A failure before
+    /// the first chunk writes no marker (see [`StreamResponse`](crate::StreamResponse)).
     ///
     /// # Examples
     ///

@@ -39,6 +39,7 @@
 //! concurrent streams, all of it in the encoder running slower, none in the bookkeeping).
 
 use std::sync::Arc;
+use std::time::Duration;
 
 mod ordering;
 mod permits;
@@ -73,12 +74,8 @@ impl Parallel {
     /// one worker, and no flush interval nor format keep-alive (a slow source gains
     /// nothing from parallel encoding, and the sequential path knows how to flush its
     /// partial buffers and keep an idle body alive).
-    pub(crate) fn applies(
-        &self,
-        flush_interval: Option<std::time::Duration>,
-        keep_alive: Option<std::time::Duration>,
-    ) -> bool {
-        self.workers > 1 && flush_interval.is_none() && keep_alive.is_none()
+    pub(crate) fn applies(&self, flush: Option<Duration>, keep_alive: Option<Duration>) -> bool {
+        self.workers > 1 && flush.is_none() && keep_alive.is_none()
     }
 
     /// The parallel stream of `source`'s batches through `transform`, written by
