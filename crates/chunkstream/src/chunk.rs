@@ -100,7 +100,6 @@ impl<P: BufferPool, E: Encoder, F: Format> ChunkWriter<P, E, F> {
         writer
     }
 
-    /// The pool buffers come from.
     pub(crate) fn pool(&self) -> &Arc<P> {
         &self.pool
     }
@@ -198,7 +197,6 @@ impl<P: BufferPool, E: Encoder, F: Format> ChunkWriter<P, E, F> {
         }))
     }
 
-    /// The format it writes.
     pub(crate) fn format(&self) -> &F {
         &self.format
     }

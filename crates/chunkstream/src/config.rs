@@ -178,9 +178,8 @@ impl ChunkConfig {
         }
     }
 
-    /// The same configuration with another `pool.buffer_size`
-    /// ([`PoolConfig::with_buffer_size`]: `max_retained` follows when it would fall below
-    /// the new size, so asking for a valid size never leaves the configuration invalid).
+    /// The same configuration with another `pool.buffer_size`, which `max_retained`
+    /// follows as [`PoolConfig::with_buffer_size`] says.
     ///
     /// # Examples
     ///

@@ -16,6 +16,7 @@
 //! [`Streamer::with_error_markers`](crate::Streamer::with_error_markers) opts in to a last
 //! event, line or field naming the kind of failure.
 
+use std::io::Write as _;
 use std::time::Duration;
 
 use serde::Serialize;
@@ -312,13 +313,11 @@ fn write_error_marker(err: &StreamError, out: &mut Vec<u8>) {
     let kind = err.kind();
     // Kind, message and id are fixed ASCII text without quotes or backslashes (a test
     // parses every kind's marker back), so they need no escaping.
-    out.extend_from_slice(b"{\"kind\":\"");
-    out.extend_from_slice(kind.as_str().as_bytes());
-    out.extend_from_slice(b"\",\"message\":\"");
-    out.extend_from_slice(kind.message().as_bytes());
-    out.extend_from_slice(b"\",\"id\":\"");
-    out.extend_from_slice(id.as_bytes());
-    out.extend_from_slice(b"\"}");
+    let (name, message) = (kind.as_str(), kind.message());
+    let _ = write!(
+        out,
+        r#"{{"kind":"{name}","message":"{message}","id":"{id}"}}"#
+    );
 }
 
 /// The JSON array or NDJSON, chosen at run time (from a query parameter, say): one

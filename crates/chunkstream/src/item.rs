@@ -26,28 +26,33 @@ pub trait Item {
     ) -> Result<(), EncodeError>;
 }
 
-/// Implements [`Item`] for each type, `$write` taking the item, the encoder, the format
-/// and the buffer.
-macro_rules! items {
-    ($([$($generics:tt)*] $ty:ty => |$item:ident, $encoder:ident, $format:ident, $out:ident| $write:expr;)*) => {$(
-        impl<$($generics)*> Item for $ty {
-            #[inline]
-            fn write<E: Encoder, F: Format>(&self, $encoder: &E, $format: &mut F, $out: &mut Vec<u8>) -> Result<(), EncodeError> {
-                let $item = self;
-                $write
-            }
-        }
-    )*};
+/// [`Item::write`] with `$body`, the signature written once for the three impls.
+macro_rules! write_item {
+    (|$self:ident, $encoder:ident, $format:ident, $out:ident| $body:block) => {
+        #[inline]
+        fn write<E: Encoder, F: Format>(
+            &$self,
+            $encoder: &E,
+            $format: &mut F,
+            $out: &mut Vec<u8>,
+        ) -> Result<(), EncodeError> $body
+    };
 }
 
-items! {
-    [T: Serialize + 'static] T => |value, encoder, format, out| format.write_value(value, encoder, out);
-    [] RawJson => |json, _encoder, format, out| format.write_raw(json.as_bytes(), out);
-    [] Validated => |validated, encoder, format, out| {
-        let json = &validated.0;
+impl<T: Serialize + 'static> Item for T {
+    write_item!(|self, encoder, format, out| { format.write_value(self, encoder, out) });
+}
+
+impl Item for RawJson {
+    write_item!(|self, _encoder, format, out| { format.write_raw(self.as_bytes(), out) });
+}
+
+impl Item for Validated {
+    write_item!(|self, encoder, format, out| {
+        let json = &self.0;
         json.validate()
             .and_then(|()| format.check_raw(json.as_bytes()))
             .map_err(EncodeError::InvalidJson)?;
         json.write(encoder, format, out)
-    };
+    });
 }

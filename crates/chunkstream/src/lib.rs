@@ -36,15 +36,10 @@
 //!
 //! [`Streamer::stream`] (per item), [`Streamer::stream_batch`] (per batch),
 //! [`Streamer::stream_batch_concurrent`] (the batch transform on the encoding workers)
-//! and [`Streamer::json`] (no transform) make a stream. What an item is (a `Serialize`
-//! value, a trusted [`RawJson`], a [`Validated`] one) is the type the transform returns;
-//! spawning is [`ChunkStream::spawn`] on the result; the encoding workers
-//! ([`Streamer::with_encode_workers`]) and the format ([`Streamer::with_format`]) are the
-//! streamer's. Every combination works. [`Format`] is open: [`format::JsonArray`],
-//! [`format::Ndjson`], [`format::Csv`], [`format::Sse`] (Server-Sent Events),
-//! [`format::Envelope`] (a JSON object around the array, with fields after it computed
-//! from what was streamed) and [`format::TextLines`] are built on it, and a service can
-//! define its own.
+//! and [`Streamer::json`] (no transform) make a stream. The item kind, spawning, the
+//! encoding workers and the [`Format`] are each chosen on their own (the table at
+//! [`Streamer`]), and every combination works. [`Format`] is open: the built-in
+//! formats of [`format`](mod@format) are built on it, and a service can define its own.
 //!
 //! # Semantics
 //!
@@ -64,14 +59,12 @@
 //! # What a client sees on failure
 //!
 //! Before the first chunk, a failed stream is answered with an error status and a JSON
-//! body carrying the error's kind, a generic message ([`ErrorKind::message`]) and an id,
-//! never the source's own message; the detail is logged (feature `tracing`) under the
-//! same id. An [`ErrorPolicy`] opts in to the detail or maps the error to a status and
-//! body of one's own. After the first chunk the transfer is aborted; with
-//! [`Streamer::with_error_markers`], an NDJSON body first ends with a line
-//! `{"error":{"kind":...,"message":...,"id":...}}`. [`negotiate`] picks a format from
-//! `Accept` and an explicit override, or answers `406`. The README's "When a stream
-//! fails" has the table per format.
+//! body carrying the error's kind, a generic message and an id, never the source's own
+//! message; the detail is logged under the same id ([`StreamResponse`], [`ErrorPolicy`]).
+//! After the first chunk the transfer is aborted; [`Streamer::with_error_markers`] opts
+//! in to a last error marker. [`negotiate`] picks a format from `Accept` and an explicit
+//! override, or answers `406`. The README's "When a stream fails" has the table per
+//! format.
 //!
 //! # From the database, and in parallel
 //!

@@ -15,7 +15,7 @@ use crate::error::{BoxError, StreamError};
 use crate::format::Format;
 use crate::item::Item;
 use crate::pool::BufferPool;
-use crate::source::{Items, Units};
+use crate::source::Units;
 use crate::sync::FAR_FUTURE;
 
 pin_project_lite::pin_project! {
@@ -46,21 +46,10 @@ pin_project_lite::pin_project! {
     }
 }
 
-impl<S, F, It, P: BufferPool, E: Encoder, Fm: Format> Pipeline<Items<S>, F, It, P, E, Fm> {
-    /// A pipeline over a source of single items.
-    pub(crate) fn new(
-        source: S,
-        step: F,
-        writer: ChunkWriter<P, E, Fm>,
-        flush_interval: Option<Duration>,
-    ) -> Self {
-        Pipeline::over_units(Items::new(source), step, writer, flush_interval)
-    }
-}
-
 impl<S, F, It, P: BufferPool, E: Encoder, Fm: Format> Pipeline<S, F, It, P, E, Fm> {
-    /// A pipeline over any [`Units`] source, a batching one included.
-    pub(crate) fn over_units(
+    /// A pipeline over a [`Units`] source: single [`Items`](crate::source::Items), or a
+    /// batching one.
+    pub(crate) fn new(
         source: S,
         step: F,
         writer: ChunkWriter<P, E, Fm>,
@@ -163,17 +152,10 @@ where
         loop {
             // Values already transformed but not yet written (the rest of a batch).
             if let Some(values) = pending {
-                let more = match catch_unwind(AssertUnwindSafe(|| writer.write_until_full(values)))
-                {
-                    Ok(Ok(more)) => more,
-                    Ok(Err(err)) => return Poll::Ready(Err(err)),
-                    Err(payload) => {
-                        return Poll::Ready(Err(StreamError::panicked(
-                            Some(writer.written()),
-                            payload,
-                        )));
-                    }
-                };
+                // A panic is at the item that was being written.
+                let written = catch_unwind(AssertUnwindSafe(|| writer.write_until_full(values)));
+                let more = written
+                    .map_err(|payload| StreamError::panicked(Some(writer.written()), payload))??;
                 if !more {
                     *pending = None;
                 }
@@ -181,10 +163,8 @@ where
                     disarm(flush);
                     return Poll::Ready(Ok(writer.take_chunk()));
                 }
-                if let Some(flush) = flush.as_mut().filter(|f| !f.armed && writer.pending() > 0)
-                    && let Err(err) = flush.arm()
-                {
-                    return Poll::Ready(Err(err));
+                if let Some(flush) = flush.as_mut().filter(|f| !f.armed && writer.pending() > 0) {
+                    flush.arm()?;
                 }
             }
             // The deadline passed and every value waiting has been written: send them.
@@ -203,11 +183,8 @@ where
             if polled.is_pending()
                 && let Some(timer) = flush.as_mut()
             {
-                if !timer.armed
-                    && source.gathering()
-                    && let Err(err) = timer.arm()
-                {
-                    return Poll::Ready(Err(err));
+                if !timer.armed && source.gathering() {
+                    timer.arm()?;
                 }
                 if timer.expired(cx) {
                     // Send what waits: a partial batch goes through the transform first.
@@ -221,13 +198,9 @@ where
             match polled {
                 Poll::Ready(Some(Ok(unit))) => {
                     let index = writer.written();
-                    match catch_unwind(AssertUnwindSafe(|| step(unit))) {
-                        Ok(Ok(values)) => *pending = Some(values),
-                        Ok(Err(err)) => return Poll::Ready(Err(err)),
-                        Err(payload) => {
-                            return Poll::Ready(Err(StreamError::panicked(Some(index), payload)));
-                        }
-                    }
+                    let values = catch_unwind(AssertUnwindSafe(|| step(unit)))
+                        .map_err(|payload| StreamError::panicked(Some(index), payload))??;
+                    *pending = Some(values);
                 }
                 Poll::Ready(Some(Err(err))) => {
                     return Poll::Ready(Err(StreamError::Source(err.into())));
@@ -240,10 +213,8 @@ where
                     // Idle: once the format's keep-alive interval has passed since the
                     // source went idle, send its keep-alive bytes (with what waits).
                     if let Some(timer) = keep_alive.as_mut() {
-                        if !timer.armed
-                            && let Err(err) = timer.arm()
-                        {
-                            return Poll::Ready(Err(err));
+                        if !timer.armed {
+                            timer.arm()?;
                         }
                         if timer.expired(cx) {
                             // The flush deadline stays as it is: a partial batch still

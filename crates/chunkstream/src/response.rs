@@ -23,18 +23,12 @@ cfg_feature! { "axum",
 /// `StreamResponse` ([`ChunkStream::respond`], or [`StreamResponse::new`] and then
 /// [`start`](StreamResponseBuilder::start)) do that.
 ///
-/// With the `axum` feature it implements axum's `IntoResponse`:
-///
-/// - `Content-Type` from the [`Format`](crate::Format), `X-Total-Count` when known, a
-///   chunked body;
-/// - a stream that failed before its first chunk answers as its [`ErrorPolicy`] says: by
-///   default the status of [`error_status`] and a small JSON problem body with the
-///   error's kind, a generic message and an id, `{"error": kind, "message": ..., "id":
-///   ...}` (never the source's own message), the detail logged at `WARN` with the same id;
-/// - a failure after the first chunk aborts the transfer (hyper leaves out the
-///   terminating chunk, so the client sees an incomplete body) and is logged with
-///   `tracing` at `WARN`; with [error markers](crate::Streamer::with_error_markers), an
-///   NDJSON body first ends with a line `{"error":{...}}`.
+/// With the `axum` feature it implements axum's `IntoResponse`: `Content-Type` from the
+/// [`Format`](crate::Format), `X-Total-Count` when known, a chunked body; a stream that
+/// failed before its first chunk answers as its [`ErrorPolicy`] says; a failure after it
+/// aborts the transfer (hyper leaves out the terminating chunk, so the client sees an
+/// incomplete body) and is logged at `WARN`, after the format's
+/// [error marker](crate::Streamer::with_error_markers) if markers are on.
 ///
 /// Behind tower-http's `CompressionLayer` (gzip) the chunks still reach the client as
 /// they are made: the encoder (async-compression 0.4) flushes whenever the body is not
@@ -251,24 +245,18 @@ impl StreamResponseBuilder {
     /// assert_eq!(response.status(), http::StatusCode::INTERNAL_SERVER_ERROR);
     /// # });
     /// ```
-    pub async fn start(self) -> StreamResponse {
-        let StreamResponseBuilder {
-            status,
-            total_count,
-            mut chunks,
-            errors,
-        } = self;
-        let start = match chunks.next().await {
+    pub async fn start(mut self) -> StreamResponse {
+        let start = match self.chunks.next().await {
             Some(Ok(chunk)) => Start::Started(Some(chunk)),
             Some(Err(err)) => Start::Failed(err),
             None => Start::Started(None),
         };
         StreamResponse {
-            status,
-            total_count,
-            chunks,
+            status: self.status,
+            total_count: self.total_count,
+            chunks: self.chunks,
             start,
-            errors,
+            errors: self.errors,
         }
     }
 }

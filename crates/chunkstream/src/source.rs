@@ -75,27 +75,20 @@ impl<S: Stream<Item = Result<T, E>>, T, E> Stream for Limit<S> {
         if *this.done {
             return Poll::Ready(None);
         }
-        let polled = ready!(this.source.poll_next(cx));
-        match polled {
+        let end = match ready!(this.source.poll_next(cx)) {
             Some(Ok(item)) if *this.left > 0 => {
                 *this.left -= 1;
-                Poll::Ready(Some(Ok(item)))
+                return Poll::Ready(Some(Ok(item)));
             }
             // One past the limit: there was more.
             Some(Ok(_)) => {
-                *this.done = true;
                 this.cut.0.store(true, Ordering::Release);
-                Poll::Ready(None)
+                None
             }
-            Some(Err(err)) => {
-                *this.done = true;
-                Poll::Ready(Some(Err(err)))
-            }
-            None => {
-                *this.done = true;
-                Poll::Ready(None)
-            }
-        }
+            err_or_none => err_or_none,
+        };
+        *this.done = true;
+        Poll::Ready(end)
     }
 }
 
@@ -370,7 +363,7 @@ where
 /// # Ok::<_, Box<dyn std::error::Error>>(())
 /// # }).unwrap();
 /// ```
-pub fn from_arc<C: SharedSlice + ?Sized>(items: std::sync::Arc<C>) -> ArcSource<C> {
+pub fn from_arc<C: SharedSlice + ?Sized>(items: Arc<C>) -> ArcSource<C> {
     ArcSource { items, next: 0 }
 }
 
@@ -411,7 +404,7 @@ mod private {
 /// The source made by [`from_arc`].
 #[must_use = "streams do nothing unless polled"]
 pub struct ArcSource<C: ?Sized> {
-    items: std::sync::Arc<C>,
+    items: Arc<C>,
     next: usize,
 }
 
@@ -425,7 +418,7 @@ impl<C: SharedSlice + ?Sized> Stream for ArcSource<C> {
         }
         self.next += 1;
         Poll::Ready(Some(Ok(Shared {
-            items: std::sync::Arc::clone(&self.items),
+            items: Arc::clone(&self.items),
             index,
         })))
     }
@@ -459,13 +452,13 @@ impl<C: SharedSlice + ?Sized> std::fmt::Debug for ArcSource<C> {
 /// assert_eq!(serde_json::to_string(&first).unwrap(), "7");
 /// ```
 pub struct Shared<C: ?Sized> {
-    items: std::sync::Arc<C>,
+    items: Arc<C>,
     index: usize,
 }
 
 impl<C: SharedSlice + ?Sized> Shared<C> {
     /// The element of `items` at `index`, or `None` when `index` is out of bounds.
-    pub fn new(items: std::sync::Arc<C>, index: usize) -> Option<Self> {
+    pub fn new(items: Arc<C>, index: usize) -> Option<Self> {
         (index < items.as_items().len()).then_some(Shared { items, index })
     }
 
@@ -508,7 +501,7 @@ where
 impl<C: ?Sized> Clone for Shared<C> {
     fn clone(&self) -> Self {
         Shared {
-            items: std::sync::Arc::clone(&self.items),
+            items: Arc::clone(&self.items),
             index: self.index,
         }
     }

@@ -28,7 +28,6 @@ use tokio::sync::{Semaphore, mpsc};
 use tokio::task::{JoinError, JoinHandle};
 use tokio::time::{Instant, Sleep};
 
-use crate::config::ChunkConfig;
 use crate::error::StreamError;
 use crate::pace::Pace;
 use crate::stream::{ChunkStream, StopFuture};
@@ -77,45 +76,37 @@ impl ChunkStream {
     /// ```
     pub fn spawn(self) -> ChunkStream {
         let config = self.spawn_with.clone();
-        spawn_chunks(self, &config)
+        let (capacity, stall) = (config.channel_capacity, config.stall_timeout);
+        let content_type = self.content_type();
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return ChunkStream::from_error(content_type, StreamError::NoRuntime);
+        };
+        // Both limits need timers; without them `sleep` panics: report it instead.
+        let timed = stall.is_some() || config.min_data_rate.is_some();
+        if timed && catch_unwind(|| tokio::time::sleep(Duration::ZERO)).is_err() {
+            return ChunkStream::from_error(content_type, StreamError::NoRuntime);
+        }
+        // tokio's bounded channel takes at most `Semaphore::MAX_PERMITS`; more is unbounded
+        // in practice anyway.
+        let (tx, rx) = mpsc::channel(capacity.clamp(1, Semaphore::MAX_PERMITS));
+        let rx: SharedReceiver = Arc::new(Mutex::new(rx));
+        let (stops_tx, stops) = mpsc::unbounded_channel();
+        let watch = Watch {
+            stops,
+            armed: FuturesUnordered::new(),
+            stall: stall.map(|limit| (limit, None)),
+            pace: config
+                .min_data_rate
+                .map(|min| (Pace::new(min, capacity), None)),
+        };
+        let task = runtime.spawn(run(self, tx, watch, Arc::clone(&rx)));
+        let reader = Spawned {
+            rx,
+            task: Some(task),
+            done: false,
+        };
+        ChunkStream::spawned(content_type, config, reader, stops_tx)
     }
-}
-
-/// Runs `chunks` on a tokio task feeding a channel of `config.channel_capacity` chunks,
-/// stopping when a chunk waits longer than `config.stall_timeout` for room, or the reader
-/// falls below `config.min_data_rate`.
-fn spawn_chunks(chunks: ChunkStream, config: &ChunkConfig) -> ChunkStream {
-    let (capacity, stall) = (config.channel_capacity, config.stall_timeout);
-    let content_type = chunks.content_type();
-    let Ok(runtime) = tokio::runtime::Handle::try_current() else {
-        return ChunkStream::from_error(content_type, StreamError::NoRuntime);
-    };
-    // Both limits need timers; without them `sleep` panics: report it instead.
-    let timed = stall.is_some() || config.min_data_rate.is_some();
-    if timed && catch_unwind(|| tokio::time::sleep(Duration::ZERO)).is_err() {
-        return ChunkStream::from_error(content_type, StreamError::NoRuntime);
-    }
-    // tokio's bounded channel takes at most `Semaphore::MAX_PERMITS`; more is unbounded
-    // in practice anyway.
-    let (tx, rx) = mpsc::channel(capacity.clamp(1, Semaphore::MAX_PERMITS));
-    let rx: SharedReceiver = Arc::new(Mutex::new(rx));
-    let (stops_tx, stops) = mpsc::unbounded_channel();
-    let watch = Watch {
-        stops,
-        armed: FuturesUnordered::new(),
-        stall: stall.map(|limit| (limit, None)),
-        pace: config
-            .min_data_rate
-            .map(|min| (Pace::new(min, capacity), None)),
-    };
-    let spawn_with = chunks.spawn_with.clone();
-    let task = runtime.spawn(run(chunks, tx, watch, Arc::clone(&rx)));
-    let reader = Spawned {
-        rx,
-        task: Some(task),
-        done: false,
-    };
-    ChunkStream::spawned(content_type, spawn_with, reader, stops_tx)
 }
 
 /// The task: feeds the channel, and on a stop releases everything before reporting it.

@@ -271,7 +271,7 @@ impl<T> Stream for Rows<T> {
             return Poll::Ready(None);
         };
         let finished = driver.as_mut().poll(cx).is_ready();
-        let row = take(&this.slot);
+        let row = lock(&this.slot).take();
         if finished {
             this.driver = None; // drops the query and the pool handle now
         }
@@ -282,10 +282,6 @@ impl<T> Stream for Rows<T> {
             None => Poll::Pending,
         }
     }
-}
-
-fn take<T>(slot: &Mutex<Option<T>>) -> Option<T> {
-    lock(slot).take()
 }
 
 /// The driver's end of the slot.

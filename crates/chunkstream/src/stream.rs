@@ -115,10 +115,8 @@ impl ChunkStream {
 
     /// A stream whose only item is `err`.
     pub fn from_error(content_type: &'static str, err: StreamError) -> Self {
-        ChunkStream::from_fused(
-            content_type,
-            futures_util::stream::once(std::future::ready(Err(err))),
-        )
+        let once = futures_util::stream::once(std::future::ready(Err(err)));
+        ChunkStream::from_fused(content_type, once)
     }
 
     /// The `Content-Type` of the body.
@@ -222,6 +220,14 @@ impl ChunkStream {
         }));
         self
     }
+
+    /// Drops what is left of the work (a panic in a `Drop` is contained), once done.
+    fn end(&mut self) {
+        self.stops = None;
+        if let Some(inner) = self.inner.take() {
+            let _ = catch_unwind(AssertUnwindSafe(move || drop(inner)));
+        }
+    }
 }
 
 impl fmt::Debug for ChunkStream {
@@ -264,16 +270,6 @@ impl Stream for ChunkStream {
         match &self.inner {
             Some(inner) => inner.size_hint(),
             None => (0, Some(0)),
-        }
-    }
-}
-
-impl ChunkStream {
-    /// Drops what is left of the work (a panic in a `Drop` is contained), once done.
-    fn end(&mut self) {
-        self.stops = None;
-        if let Some(inner) = self.inner.take() {
-            let _ = catch_unwind(AssertUnwindSafe(move || drop(inner)));
         }
     }
 }

@@ -1,8 +1,4 @@
-//! [`Streamer`]: turns a source and a transform into a [`ChunkStream`]. Three methods
-//! make a stream (per item, per batch, per batch with the transform on the workers) and
-//! [`json`](Streamer::json) is the per-item one without a transform; the item kind is
-//! the transform's output type ([`Item`]), the format and the encoding workers are the
-//! streamer's, and spawning is [`ChunkStream::spawn`].
+//! [`Streamer`]: turns a source and a transform into a [`ChunkStream`].
 
 use std::fmt;
 use std::sync::Arc;
@@ -19,7 +15,7 @@ use crate::item::Item;
 use crate::parallel::{EncodePermits, InOrder, OnWorkers, Parallel};
 use crate::pipeline::Pipeline;
 use crate::pool::{BufferPool, DefaultPool, FromPoolConfig};
-use crate::source::batched;
+use crate::source::{Items, batched};
 use crate::stream::ChunkStream;
 use crate::transform::Counted;
 
@@ -74,11 +70,8 @@ impl Streamer<DefaultPool, DefaultEncoder, JsonArray> {
     pub fn new(config: ChunkConfig) -> Result<Self, ConfigError> {
         let config = config.validate()?;
         let pool = Arc::new(DefaultPool::try_from_pool_config(config.pool)?);
-        Ok(Streamer::from_valid(
-            config,
-            pool,
-            DefaultEncoder::default(),
-        ))
+        let encoder = DefaultEncoder::default();
+        Ok(Streamer::from_valid(config, pool, encoder))
     }
 }
 
@@ -128,13 +121,10 @@ impl<P: BufferPool, E: Encoder, F: Format> Streamer<P, E, F> {
     /// `]`.
     ///
     /// The marker carries the error's kind, a generic message per kind
-    /// ([`ErrorKind::message`](crate::ErrorKind::message)) and an id; the detail goes to
-    /// the log (with the `tracing` feature) under the same id. Over HTTP the transfer is
-    /// still aborted after the marker: a client reading line by line reads the marker,
-    /// then the connection ends without the last chunk, so no cache, proxy or client that
-    /// ignores markers takes the body for a complete one. A failure before the first
-    /// chunk writes no marker: it is the stream's first item, answered with an error
-    /// status (see [`StreamResponse`](crate::StreamResponse)).
+    /// ([`ErrorKind::message`](crate::ErrorKind::message)) and an id the log repeats with
+    /// the detail. Over HTTP the transfer is still aborted after it, so no cache, proxy
+    /// or client that ignores markers takes the body for a complete one. A failure before
+    /// the first chunk writes no marker (see [`StreamResponse`](crate::StreamResponse)).
     ///
     /// # Examples
     ///
@@ -199,6 +189,13 @@ impl<P: BufferPool, E: Encoder, F: Format> Streamer<P, E, F> {
         .with_markers(self.error_markers)
     }
 
+    /// Whether the batch path runs on the encoding workers.
+    fn on_workers(&self) -> bool {
+        let keep_alive = self.format.keep_alive();
+        self.parallel
+            .applies(self.config.flush_interval, keep_alive)
+    }
+
     /// The stream of `chunks`, which knows when it is done (after its last chunk, not
     /// only after its `None`), with what [`ChunkStream::spawn`] needs.
     fn chunks<S>(&self, stream: S) -> ChunkStream
@@ -228,6 +225,7 @@ impl<P: BufferPool, E: Encoder, F: Format> Streamer<P, E, F> {
     {
         let mut counted = Counted::new(transform);
         let step = move |item: T| counted.item(item).map(std::iter::once);
+        let source = Items::new(source);
         let pipeline = Pipeline::new(source, step, self.writer(), self.config.flush_interval);
         self.chunks(pipeline)
     }
@@ -292,18 +290,14 @@ impl<P: BufferPool, E: Encoder, F: Format> Streamer<P, E, F> {
     {
         let source = batched(source, self.config.batch_size);
         let mut counted = Counted::new(transform);
-        if self
-            .parallel
-            .applies(self.config.flush_interval, self.format.keep_alive())
-        {
+        if self.on_workers() {
             let ordered = self
                 .parallel
                 .stream(source, InOrder(counted), self.writer());
             return self.chunks(ordered.fuse());
         }
         let step = move |batch: Vec<T>| counted.batch(batch).map(Vec::into_iter);
-        let pipeline =
-            Pipeline::over_units(source, step, self.writer(), self.config.flush_interval);
+        let pipeline = Pipeline::new(source, step, self.writer(), self.config.flush_interval);
         self.chunks(pipeline)
     }
 
@@ -347,10 +341,7 @@ impl<P: BufferPool, E: Encoder, F: Format> Streamer<P, E, F> {
         U: Item + Send + 'static,
         TE: Into<BoxError> + 'static,
     {
-        if !self
-            .parallel
-            .applies(self.config.flush_interval, self.format.keep_alive())
-        {
+        if !self.on_workers() {
             return self.stream_batch(source, transform);
         }
         let on_workers = OnWorkers {

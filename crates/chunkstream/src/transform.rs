@@ -2,8 +2,7 @@
 //! `FnMut(Vec<T>) -> Result<Vec<U>, E>`, with pass-through helpers.
 //!
 //! Any closure of those shapes is a transform; a transform that panics ends the stream
-//! with [`StreamError::Panicked`] instead of unwinding into
-//! the runtime.
+//! with [`StreamError::Panicked`] instead of unwinding into the runtime.
 
 use std::convert::Infallible;
 
@@ -84,7 +83,6 @@ impl<F> Counted<F> {
         first
     }
 
-    /// Transforms one item.
     pub(crate) fn item<T, U, TE>(&mut self, item: T) -> Result<U, StreamError>
     where
         F: FnMut(T) -> Result<U, TE>,

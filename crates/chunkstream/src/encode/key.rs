@@ -1,24 +1,8 @@
-//! The one map-key policy every encoder follows: serde_json's.
-//!
-//! JSON object keys are strings. serde_json, the reference, turns some other keys into
-//! strings and refuses the rest; simd-json and sonic-rs each have rules of their own
-//! (simd-json refuses `bool` keys, for one). So that every encoder accepts and refuses
-//! exactly the same items, a key never reaches an encoder's own key serializer as
-//! anything but a string: [`Key`] writes the key's text here, with serde_json's rules,
-//! and hands the encoder a `&str`.
-//!
-//! | key | written as |
-//! | --- | --- |
-//! | string, `char` | itself |
-//! | `bool` | `"true"`, `"false"` |
-//! | integer, `i8` to `i128`, `u8` to `u128` | its decimal digits, `"-7"` |
-//! | finite `f32`, `f64` | serde_json's digits for it, `"1.5"`, `"1e21"` |
-//! | unit variant of an enum | the variant's name |
-//! | newtype struct, `Some` | the key inside |
-//!
-//! Anything else (a unit, `None`, a unit struct, bytes, a sequence, a tuple, a map, a
-//! struct, a newtype, tuple or struct variant) is refused, as serde_json refuses it; a
-//! non-finite float key is refused as a non-finite float.
+//! The one map-key policy every encoder follows: serde_json's, as the [`encode`](super)
+//! module docs list it. simd-json and sonic-rs each have rules of their own (simd-json
+//! refuses `bool` keys, for one), so a key never reaches an encoder's own key serializer
+//! as anything but a string: [`KeyText`] writes the key's text here, with serde_json's
+//! rules, and hands the encoder a `&str`.
 
 use std::cell::Cell;
 use std::fmt::Display;
@@ -26,7 +10,7 @@ use std::fmt::Display;
 use serde::ser::{self, Serialize, Serializer};
 
 use super::EncodeError;
-use super::refuse::{no_compounds, refuse, refuse_compound};
+use super::refuse::{no_compounds, refuse, refuse_compound, transparent};
 
 /// What the checks refused during one `encode`: the typed marker an [`EncodeError`] is
 /// built from.
@@ -126,6 +110,7 @@ impl<S: Serializer> Serializer for KeyText<'_, S> {
     fn serialize_bool(self, v: bool) -> Result<S::Ok, S::Error> {
         self.inner.serialize_str(if v { "true" } else { "false" })
     }
+    transparent!();
     number! {
         serialize_i8(i8);
         serialize_i16(i16);
@@ -139,24 +124,6 @@ impl<S: Serializer> Serializer for KeyText<'_, S> {
         serialize_u128(u128);
         serialize_f32(f32) finite;
         serialize_f64(f64) finite;
-    }
-    fn serialize_unit_variant(
-        self,
-        _name: &'static str,
-        _index: u32,
-        variant: &'static str,
-    ) -> Result<S::Ok, S::Error> {
-        self.inner.serialize_str(variant)
-    }
-    fn serialize_newtype_struct<T: Serialize + ?Sized>(
-        self,
-        _name: &'static str,
-        value: &T,
-    ) -> Result<S::Ok, S::Error> {
-        value.serialize(self)
-    }
-    fn serialize_some<T: Serialize + ?Sized>(self, value: &T) -> Result<S::Ok, S::Error> {
-        value.serialize(self)
     }
     fn collect_str<T: Display + ?Sized>(self, value: &T) -> Result<S::Ok, S::Error> {
         let mut text = String::new();

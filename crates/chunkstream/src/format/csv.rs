@@ -176,11 +176,7 @@ impl Format for Csv {
         let learn = self.header && self.names.is_none();
         // Room for most header rows at once: learning it costs one block per stream
         // (per batch on the parallel path). No block at all once it is known.
-        let mut names = if learn {
-            Vec::with_capacity(256)
-        } else {
-            Vec::new()
-        };
+        let mut names = Vec::with_capacity(if learn { 256 } else { 0 });
         let mut record = Record {
             out: &mut *out,
             start,

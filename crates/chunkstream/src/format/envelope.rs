@@ -15,7 +15,7 @@ use crate::error::StreamError;
 use crate::source::Cut;
 
 /// What an [`Envelope`] keeps of its items for the cursor after the array: nothing
-/// ([`NoCursor`], the provided methods), or the last item's cursor ([`LastCursor`], made
+/// ([`NoCursor`]), or the last item's cursor ([`LastCursor`], made
 /// by [`Envelope::with_cursor`]). Implemented by those two only.
 ///
 /// The closure is held by type, not boxed, and its cursor kept as returned and
@@ -23,25 +23,16 @@ use crate::source::Cut;
 pub trait EnvelopeCursor: Send + Sync + 'static + sealed::Sealed {
     /// `,"name":` of the cursor field, if there is one.
     #[doc(hidden)]
-    fn field(&self) -> Option<&[u8]> {
-        None
-    }
+    fn field(&self) -> Option<&[u8]>;
     /// Keeps the cursor of `item` (refused if it is not of the closure's item type).
     #[doc(hidden)]
-    #[inline]
-    fn keep<T: 'static>(&mut self, _item: &T) -> Result<(), EnvelopeError> {
-        Ok(())
-    }
+    fn keep<T: 'static>(&mut self, item: &T) -> Result<(), EnvelopeError>;
     /// The kept cursor as JSON, into `out` (nothing when no item was kept).
     #[doc(hidden)]
-    fn write(&self, _out: &mut Vec<u8>) -> Result<(), EnvelopeError> {
-        Ok(())
-    }
+    fn write(&self, out: &mut Vec<u8>) -> Result<(), EnvelopeError>;
     /// Whether an item's cursor is kept.
     #[doc(hidden)]
-    fn is_kept(&self) -> bool {
-        false
-    }
+    fn is_kept(&self) -> bool;
     /// The same settings with no cursor kept.
     #[doc(hidden)]
     fn fresh(&self) -> Self;
@@ -58,6 +49,19 @@ mod sealed {
 pub struct NoCursor;
 
 impl EnvelopeCursor for NoCursor {
+    fn field(&self) -> Option<&[u8]> {
+        None
+    }
+    #[inline]
+    fn keep<T: 'static>(&mut self, _item: &T) -> Result<(), EnvelopeError> {
+        Ok(())
+    }
+    fn write(&self, _out: &mut Vec<u8>) -> Result<(), EnvelopeError> {
+        Ok(())
+    }
+    fn is_kept(&self) -> bool {
+        false
+    }
     fn fresh(&self) -> Self {
         NoCursor
     }

@@ -1,18 +1,10 @@
-//! Parallel, order-preserving encoding on the batch path.
-//!
-//! With [`Streamer::with_encode_workers`](crate::Streamer::with_encode_workers) above 1, [`Streamer::stream_batch`](crate::Streamer::stream_batch) (and
-//! [`ChunkStream::spawn`](crate::ChunkStream::spawn)) encode up to that many batches at once and keep twice as
-//! many in flight: the stream's own task pulls a batch, runs the transform on it (in
-//! source order, so an `FnMut` transform keeps working), and queues the values for the
-//! stream's workers on tokio's blocking pool, which frame and encode them into pooled
-//! buffers of their own. A worker that ends a batch takes the next one queued at once, so
-//! the cores do not wait for the stream's task between batches. The stream writes the
-//! first batch itself, item by item through the body's writer, while the workers take the
-//! batches after it, so the first chunk goes out as soon as it is cut; with
-//! [`Streamer::stream_batch_concurrent`](crate::Streamer::stream_batch_concurrent) the (`Fn + Sync`) transform runs on the worker
-//! too (the first batch's on the stream's task). The stream emits the batches' buffers
-//! strictly in source order, so the body is byte for byte the one the sequential path
-//! writes, for every encoder and format.
+//! Parallel, order-preserving encoding on the batch path (what a user sees is at
+//! [`Streamer::with_encode_workers`](crate::Streamer::with_encode_workers)): the stream's
+//! own task pulls and transforms batches in source order (so an `FnMut` transform keeps
+//! working), queues the values for its workers on tokio's blocking pool, which frame and
+//! encode them into pooled buffers of their own, and emits the buffers strictly in source
+//! order. A worker that ends a batch takes the next one queued at once, so the cores do
+//! not wait for the stream's task between batches.
 //!
 //! # How the pieces fit
 //!
@@ -41,18 +33,13 @@
 //!
 //! # Under load
 //!
-//! A batch goes to a worker only while fewer parallel streams run than the streamer's
-//! [`EncodePermits`] has permits (by default one process-wide set, as many permits as the
-//! machine has cores), and a permit is free. Otherwise the stream encodes the batch
-//! itself, on its own task and item by item, as the sequential path does, and keeps no
-//! other batch in flight meanwhile. With as many streams as cores, each stream's own task
-//! already keeps a core busy: workers on top of them would only time-share the same cores
-//! (the lab measured 6% more CPU per request for 64 concurrent streams, all of it in the
-//! encoder running slower, none in the bookkeeping). A busy service therefore degrades to
-//! the sequential path instead of piling blocking threads on top of its runtime: parallel
-//! encoding only uses cores that are otherwise idle.
+//! [`EncodePermits`] keeps a busy service on the sequential path. With as many streams
+//! as cores, each stream's own task already keeps a core busy: workers on top of them
+//! would only time-share the same cores (the lab measured 6% more CPU per request for 64
+//! concurrent streams, all of it in the encoder running slower, none in the bookkeeping).
 
 use std::sync::Arc;
+use std::time::Duration;
 
 mod ordering;
 mod permits;
@@ -87,12 +74,8 @@ impl Parallel {
     /// one worker, and no flush interval nor format keep-alive (a slow source gains
     /// nothing from parallel encoding, and the sequential path knows how to flush its
     /// partial buffers and keep an idle body alive).
-    pub(crate) fn applies(
-        &self,
-        flush_interval: Option<std::time::Duration>,
-        keep_alive: Option<std::time::Duration>,
-    ) -> bool {
-        self.workers > 1 && flush_interval.is_none() && keep_alive.is_none()
+    pub(crate) fn applies(&self, flush: Option<Duration>, keep_alive: Option<Duration>) -> bool {
+        self.workers > 1 && flush.is_none() && keep_alive.is_none()
     }
 
     /// The parallel stream of `source`'s batches through `transform`, written by

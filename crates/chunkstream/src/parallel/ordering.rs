@@ -134,6 +134,38 @@ where
 }
 
 impl<S, Tr, P: BufferPool, E: Encoder, F: Format> Ordered<S, Tr, P, E, F> {
+    /// The parallel stream over batches from `source`, with up to `workers` encoding.
+    pub(crate) fn new(
+        source: S,
+        transform: Tr,
+        writer: ChunkWriter<P, E, F>,
+        workers: usize,
+        permits: &Arc<EncodePermits>,
+    ) -> Self {
+        Ordered {
+            source: Some(Box::pin(source)),
+            transform,
+            window: VecDeque::new(),
+            workers,
+            queue: Arc::new(Mutex::new(Queue {
+                jobs: VecDeque::new(),
+                runners: 0,
+                permits: Vec::new(),
+            })),
+            permits: Arc::clone(permits),
+            running: Some(permits.enter()),
+            runtime: None,
+            dispatched: false,
+            job: Job {
+                proto: writer.blank(),
+                stop: Arc::new(AtomicBool::new(false)),
+            },
+            writer,
+            out: VecDeque::new(),
+            phase: Phase::Running,
+        }
+    }
+
     /// Whether a batch pulled now could go to a worker: cores are left over by the
     /// running streams, and a worker of this stream is running or a permit is free to
     /// start one.
@@ -381,39 +413,5 @@ impl<S, Tr, P: BufferPool, E: Encoder, F: Format> fmt::Debug for Ordered<S, Tr, 
             .field("workers", &self.workers)
             .field("written", &self.writer.written())
             .finish_non_exhaustive()
-    }
-}
-
-impl<S, Tr, P: BufferPool, E: Encoder, F: Format> Ordered<S, Tr, P, E, F> {
-    /// The parallel stream over batches from `source`, with up to `workers` encoding.
-    pub(crate) fn new(
-        source: S,
-        transform: Tr,
-        writer: ChunkWriter<P, E, F>,
-        workers: usize,
-        permits: &Arc<EncodePermits>,
-    ) -> Self {
-        Ordered {
-            source: Some(Box::pin(source)),
-            transform,
-            window: VecDeque::new(),
-            workers,
-            queue: Arc::new(Mutex::new(Queue {
-                jobs: VecDeque::new(),
-                runners: 0,
-                permits: Vec::new(),
-            })),
-            permits: Arc::clone(permits),
-            running: Some(permits.enter()),
-            runtime: None,
-            dispatched: false,
-            job: Job {
-                proto: writer.blank(),
-                stop: Arc::new(AtomicBool::new(false)),
-            },
-            writer,
-            out: VecDeque::new(),
-            phase: Phase::Running,
-        }
     }
 }

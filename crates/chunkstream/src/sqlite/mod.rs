@@ -3,11 +3,8 @@
 //! [`json_rows`]), a small pool of read-only connections ([`Pool`]), and a count for
 //! `X-Total-Count` ([`count`]).
 //!
-//! The statement runs on a thread of tokio's blocking pool that reads the rows with
-//! rusqlite and sends them in batches: decoded values for the stream's task to encode
-//! ([`rows`]), or JSON already encoded there from values that borrow the row's text
-//! ([`encoded_rows`], the faster: a row is encoded while it is in that thread's cache,
-//! and no column needs a `String`), or SQLite's own JSON text ([`json_rows`]). The
+//! [`encoded_rows`] is the faster of the first two (a row is encoded on the statement's
+//! thread while it is in that thread's cache, and no column needs a `String`). The
 //! README's "Which SQLite source" compares them with sqlx's driver;
 //! `reports/database.md` measures them.
 //!

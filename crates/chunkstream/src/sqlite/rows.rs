@@ -19,9 +19,8 @@ use crate::encode::Encoder;
 use crate::raw::RawJson;
 use crate::sync::lock;
 
-/// Batches decoded and not yet taken by the stream, at most. With the batch being filled
-/// and the one being read, a stream holds at most `(BATCHES_AHEAD + 2) * BATCH_ROWS`
-/// rows: that bounds memory, and a stream that is not read stops its statement there.
+/// Batches decoded and not yet taken by the stream, at most (the bound [`Rows`] states:
+/// with the batch being filled and the one being read, `(BATCHES_AHEAD + 2) * BATCH_ROWS`).
 const BATCHES_AHEAD: usize = 2;
 /// How long a partial batch may wait for more rows once the stream has nothing left to
 /// encode (the first row goes at once, for an early first byte and early errors, and so
