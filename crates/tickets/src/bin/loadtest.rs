@@ -553,6 +553,17 @@ async fn stalled_reader(
     addr: SocketAddr,
     path: &str,
 ) -> Result<(tokio::net::TcpStream, u16), Error> {
+    let (stream, status, _) = get_with_small_window(addr, path, &mut [0_u8; 1024]).await?;
+    Ok((stream, status))
+}
+
+/// Sends `GET path` on a connection with a 4 KiB receive buffer and reads once into
+/// `first`: the connection, the response's status and the bytes read.
+async fn get_with_small_window(
+    addr: SocketAddr,
+    path: &str,
+    first: &mut [u8],
+) -> Result<(tokio::net::TcpStream, u16, usize), Error> {
     let socket = match addr.ip() {
         IpAddr::V4(_) => tokio::net::TcpSocket::new_v4()?,
         IpAddr::V6(_) => tokio::net::TcpSocket::new_v6()?,
@@ -562,14 +573,13 @@ async fn stalled_reader(
     stream
         .write_all(format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\n\r\n").as_bytes())
         .await?;
-    let mut head = [0_u8; 1024];
-    let n = stream.read(&mut head).await?;
-    let status = head[..n]
+    let n = stream.read(first).await?;
+    let status = first[..n]
         .strip_prefix(b"HTTP/1.1 ")
         .and_then(|rest| std::str::from_utf8(rest.get(..3)?).ok())
         .and_then(|code| code.parse().ok())
         .ok_or("no HTTP response")?;
-    Ok((stream, status))
+    Ok((stream, status, n))
 }
 
 async fn load(args: &Args, server: &Server) -> Result<(), Error> {

@@ -8,10 +8,11 @@ use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+use tokio::io::AsyncReadExt as _;
 
 use super::{
-    Args, Error, Outcome, Server, client, client_keeping, fetch, reference, small_requests,
+    Args, Error, Outcome, Server, client, client_keeping, fetch, get_with_small_window, reference,
+    small_requests,
 };
 
 /// The server's `/healthz` body.
@@ -34,19 +35,8 @@ async fn slow_reader(
     rate: usize,
     until: Instant,
 ) -> Result<(u16, u64, bool), Error> {
-    let socket = tokio::net::TcpSocket::new_v4()?;
-    socket.set_recv_buffer_size(4096)?;
-    let mut stream = socket.connect(addr).await?;
-    stream
-        .write_all(format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\n\r\n").as_bytes())
-        .await?;
     let mut buf = vec![0_u8; (rate / 4).max(1)];
-    let n = stream.read(&mut buf).await?;
-    let status = buf[..n]
-        .strip_prefix(b"HTTP/1.1 ")
-        .and_then(|rest| std::str::from_utf8(rest.get(..3)?).ok())
-        .and_then(|code| code.parse().ok())
-        .ok_or("no HTTP response")?;
+    let (mut stream, status, n) = get_with_small_window(addr, path, &mut buf).await?;
     let mut read = n as u64;
     while Instant::now() < until {
         tokio::time::sleep(Duration::from_millis(250)).await;
