@@ -359,7 +359,7 @@ const GO_BULK_SECONDS: f64 = 6.0;
 
 /// Go's own streaming time on each fresh process before its slice is timed (`--quick`:
 /// 10 ms): its start-up takes 100-300 ms here, and slices timed cold measured mostly that.
-const GO_WARM_UP_MS: u64 = 400;
+const GO_WARM_UP: Duration = Duration::from_millis(400);
 
 /// Slices (each on a fresh Go process) of every pool comparison with Go: enough that Go
 /// at its best (see `pool_ops`) is among them whatever share of the time it runs so.
@@ -386,7 +386,10 @@ impl GoSide {
             true => matrix::schedule(block, 0.05, 5),
             false => matrix::schedule(block, seconds, min_pairs),
         };
-        let warm_up = Duration::from_millis(if quick { 10 } else { GO_WARM_UP_MS });
+        let warm_up = match quick {
+            true => Duration::from_millis(10),
+            false => GO_WARM_UP,
+        };
         GoSide {
             run: go_bench::GoRun::start(tickets, warm_up),
             rust: Streaming(built.chunks),

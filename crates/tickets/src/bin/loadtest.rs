@@ -587,13 +587,13 @@ async fn load(args: &Args, server: &Server) -> Result<(), Error> {
     // The references, taken while the server is idle.
     let full_url = server.url("/tickets");
     let small_url = server.url("/tickets?limit=10");
-    let small_reference = reference(&client, &small_url).await?;
-    let reference = reference(&client, &full_url).await?;
-    serde_json::from_slice::<serde_json::Value>(&reference)
+    let expected = reference(&client, &full_url).await?;
+    let small_expected = reference(&client, &small_url).await?;
+    serde_json::from_slice::<serde_json::Value>(&expected)
         .map_err(|err| format!("the reference download is not JSON: {err}"))?;
     eprintln!(
         "loadtest: reference: {} bytes; {} stalled readers, {} downloads, {} small requests",
-        reference.len(),
+        expected.len(),
         args.stalled,
         args.downloads,
         args.small
@@ -613,12 +613,12 @@ async fn load(args: &Args, server: &Server) -> Result<(), Error> {
     let download_times = Arc::new(std::sync::Mutex::new(Vec::new()));
     let mut tasks = tokio::task::JoinSet::new();
     for i in 0..args.downloads {
-        let (client, url, reference) = (client.clone(), full_url.clone(), reference.clone());
+        let (client, url, expected) = (client.clone(), full_url.clone(), expected.clone());
         let (tally, times, retries) = (downloads.clone(), download_times.clone(), args.retries);
         tasks.spawn(async move {
             let what = format!("download {i}");
             if let Some(took) =
-                fetch_retrying(&client, &url, &reference, &tally, retries, &what).await
+                fetch_retrying(&client, &url, &expected, &tally, retries, &what).await
             {
                 times.lock().unwrap().push(took);
             }
@@ -626,12 +626,12 @@ async fn load(args: &Args, server: &Server) -> Result<(), Error> {
     }
     let next = Arc::new(AtomicU64::new(0));
     for _ in 0..args.concurrency.max(1) {
-        let (client, url, reference) = (client.clone(), small_url.clone(), small_reference.clone());
+        let (client, url, expected) = (client.clone(), small_url.clone(), small_expected.clone());
         let (tally, next, total, retries) =
             (small.clone(), next.clone(), args.small as u64, args.retries);
         tasks.spawn(async move {
             while next.fetch_add(1, Relaxed) < total {
-                fetch_retrying(&client, &url, &reference, &tally, retries, "small request").await;
+                fetch_retrying(&client, &url, &expected, &tally, retries, "small request").await;
             }
         });
     }
@@ -659,7 +659,7 @@ async fn load(args: &Args, server: &Server) -> Result<(), Error> {
         pct(0.5),
         pct(1.0),
         elapsed.as_secs_f64(),
-        reference.len()
+        expected.len()
     );
 
     // After the load, the service is normal again.
@@ -672,7 +672,7 @@ async fn load(args: &Args, server: &Server) -> Result<(), Error> {
             .await?,
     )?;
     println!("healthz_after={health}");
-    let after = fetch(&client, &full_url, &reference).await;
+    let after = fetch(&client, &full_url, &expected).await;
     let wrong = downloads.wrong.load(Relaxed) + small.wrong.load(Relaxed);
     if wrong > 0 {
         return Err(format!("{wrong} responses were neither complete nor a clean 503").into());
