@@ -195,10 +195,13 @@ pub(crate) fn render_compare(
          same reason the tickets rows of the one-download target (freelist, direct and \
          parallel path, each encoder) are also paired with the serde_json limit itself \
          (limit `serde_json`, source `http`) rather than read through the HTTP limit; each \
-         of those four is measured in fresh processes of the lab (six in the default run, \
-         one with `--quick`), as a download's speed moves from one process to the next \
-         more than within one: its ratio is the median over the processes, its interval \
-         the bootstrap over them, its `pairs` their sum. The \
+         of those four is measured in fresh processes of the lab (twelve in the default \
+         run, one with `--quick`), as a download's speed moves from one process to the \
+         next more than within one: its ratio is the median over the processes, its \
+         interval the bootstrap over them, its `pairs` their sum. A process's row whose \
+         serde_json limit ran more than 10% below the limit's own row in that process is \
+         left out (the limit at times slows among the downloads, which inflates the \
+         ratio; the run's log says how many). The \
          `tickets service` rows are the tickets service \
          itself (its `App` on SQLite, seeded as the binary seeds it, served by its own \
          `shutdown::serve` on a runtime with a worker per core, default settings) read by \
