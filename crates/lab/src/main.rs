@@ -98,6 +98,8 @@ enum Command {
     OneDownloadChild {
         #[arg(long)]
         quick: bool,
+        #[arg(long)]
+        block_ms: Option<f64>,
     },
     /// One strategy's allocations, run by `alloc` in a child process.
     #[command(hide = true)]
@@ -157,8 +159,8 @@ fn main() -> Result<(), BoxError> {
             println!("regenerated the reports in {}", out.display());
         }
         Command::AllocChild { pool, requests } => return cmd::alloc::child(&pool, requests),
-        Command::OneDownloadChild { quick } => {
-            return cmd::compare::one_download_child(quick, &env, &out);
+        Command::OneDownloadChild { quick, block_ms } => {
+            return cmd::compare::one_download_child(quick, block_ms, &env, &out);
         }
     }
     let seconds = started.elapsed().as_secs_f64();

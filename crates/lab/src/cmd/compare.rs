@@ -100,7 +100,7 @@ pub(crate) fn run(options: &Options, env: &Environment, out: &FsPath) -> Result<
     let (mut table, matrix_noise) = matrix.measure(&rt, options, env)?;
     let processes = if quick { 1 } else { ONE_DOWNLOAD_PROCESSES };
     phase(&format!("one download, in fresh processes ({processes})"));
-    let downloads = one_download(processes, quick)?;
+    let downloads = one_download(processes, options)?;
     // Where the matrix used to put them: after the tickets' other HTTP rows.
     let at = table
         .iter()
@@ -227,11 +227,16 @@ const ONE_DOWNLOAD_CSV: &str = "one_download.csv";
 
 /// The one-download rows, each measured in `processes` fresh processes of this binary
 /// (`one-download-child`) and combined over them ([`over_processes`]).
-fn one_download(processes: usize, quick: bool) -> Result<Vec<record::Compare>, BoxError> {
+fn one_download(processes: usize, options: &Options) -> Result<Vec<record::Compare>, BoxError> {
     let dir = tempfile::tempdir()?;
     let mut args = vec![OsStr::new("--out"), dir.path().as_os_str()];
     args.push(OsStr::new("one-download-child"));
-    args.extend(quick.then_some(OsStr::new("--quick")));
+    args.extend(options.quick.then_some(OsStr::new("--quick")));
+    // The blocks the parent was told to time, in the children too.
+    let block_ms = options.block_ms.map(|ms| ms.to_string());
+    if let Some(ms) = &block_ms {
+        args.extend([OsStr::new("--block-ms"), OsStr::new(ms)]);
+    }
     let mut runs = Vec::new();
     for _ in 0..processes {
         super::run_child("a one-download process", &args)?;
@@ -309,6 +314,7 @@ fn at_reference_speed(rows: &[record::Compare], filter: bool) -> Vec<record::Com
 /// limit, into `out/one_download.csv` (run by `compare`, see [`one_download`]).
 pub(crate) fn one_download_child(
     quick: bool,
+    block_ms: Option<f64>,
     env: &Environment,
     out: &FsPath,
 ) -> Result<(), BoxError> {
@@ -318,6 +324,7 @@ pub(crate) fn one_download_child(
     let options = Options {
         quick,
         budget: Some(if quick { 0.2 } else { ONE_DOWNLOAD_SECONDS }),
+        block_ms,
         ..Options::default()
     };
     let (table, _) = matrix.measure(&matrix::runtime()?, &options, env)?;
