@@ -35,8 +35,8 @@ use crate::go::bench as go_bench;
 use crate::harness::matrix::{self, Entry, Outcome, Plan};
 use crate::harness::noise::Noise;
 use crate::harness::paired::Schedule;
-use crate::harness::stats::{Estimate, median};
-use crate::measure::{first_byte, mixed, pool_ops, steady_alloc};
+use crate::harness::stats::median;
+use crate::measure::{first_byte, mixed, one_download, pool_ops, steady_alloc};
 use crate::record::{self, Category, Contestant, Limit, Num, Source};
 use crate::service::Service;
 use crate::sources::{self, BodyFactory, Postgres, Server, Sqlite};
@@ -98,7 +98,7 @@ pub(crate) fn run(options: &Options, env: &Environment, out: &FsPath) -> Result<
     }
     phase("the matrix");
     let (mut table, matrix_noise) = matrix.measure(&rt, options, env)?;
-    let processes = if quick { 1 } else { ONE_DOWNLOAD_PROCESSES };
+    let processes = if quick { 1 } else { one_download::PROCESSES };
     phase(&format!("one download, in fresh processes ({processes})"));
     let downloads = one_download(processes, options)?;
     // Where the matrix used to put them: after the tickets' other HTTP rows.
@@ -215,18 +215,13 @@ fn run_items(
 /// (125 took it to 308 s, the matrix phase about half of it).
 const MATRIX_SECONDS: f64 = 105.0;
 
-/// Fresh processes the one-download rows are measured in. The same binary's download
-/// speed moves by 10-20% from one process to the next, so the spread between processes
-/// sets the interval: measured in one process a row's verdict differed between two runs
-/// of one binary, and twelve short processes sample it better than six long ones.
-const ONE_DOWNLOAD_PROCESSES: usize = 12;
 /// Seconds of paired blocks in each of those processes, over its four rows.
 const ONE_DOWNLOAD_SECONDS: f64 = 0.8;
 /// The rows a one-download process writes into its `--out`.
 const ONE_DOWNLOAD_CSV: &str = "one_download.csv";
 
 /// The one-download rows, each measured in `processes` fresh processes of this binary
-/// (`one-download-child`) and combined over them ([`over_processes`]).
+/// (`one-download-child`) and combined over them ([`one_download::combine`]).
 fn one_download(processes: usize, options: &Options) -> Result<Vec<record::Compare>, BoxError> {
     let dir = tempfile::tempdir()?;
     let mut args = vec![OsStr::new("--out"), dir.path().as_os_str()];
@@ -244,74 +239,20 @@ fn one_download(processes: usize, options: &Options) -> Result<Vec<record::Compa
             .ok_or("a one-download process wrote no rows")?;
         runs.push(rows);
     }
-    let (rows, left_out) = over_processes_at_reference_speed(&runs);
+    let (rows, left_out) = one_download::combine(&runs);
     if left_out > 0 {
         eprintln!(
             "compare: one download: {left_out} of {} rows left out, their limit slowed \
              by more than {:.0}%",
             processes * ONE_DOWNLOAD.len(),
-            REFERENCE_BAND * 100.0
+            one_download::REFERENCE_BAND * 100.0
         );
     }
     Ok(rows)
 }
 
-/// [`over_processes`] of the rows each process ran at its limit's speed
-/// ([`at_reference_speed`]), and how many rows were left out; a row that no process
-/// kept is combined from all of them, so that no row of the report goes missing.
-fn over_processes_at_reference_speed(
-    runs: &[Vec<record::Compare>],
-) -> (Vec<record::Compare>, usize) {
-    let all: Vec<_> = runs
-        .iter()
-        .map(|run| at_reference_speed(run, false))
-        .collect();
-    let kept: Vec<_> = runs
-        .iter()
-        .map(|run| at_reference_speed(run, true))
-        .collect();
-    let count = |runs: &[Vec<record::Compare>]| runs.iter().map(Vec::len).sum::<usize>();
-    let left_out = count(&all) - count(&kept);
-    let kept = over_processes(&kept);
-    let rows = over_processes(&all)
-        .into_iter()
-        .map(|row| {
-            let key = |r: &record::Compare| (r.source, r.path, r.encoder, r.limit);
-            kept.iter()
-                .find(|r| key(r) == key(&row))
-                .cloned()
-                .unwrap_or(row)
-        })
-        .collect();
-    (rows, left_out)
-}
-
-/// How far below its own row's speed the serde_json limit may run in a one-download
-/// row's blocks for the row to count. The limit alternates with the downloads and at
-/// times ran about 30% slower among them (2 rows of 16 in one test on an AMD EPYC),
-/// which inflates that row's ratio as much; like Go's slow slices (`pool_ops`), such a
-/// row is left out.
-const REFERENCE_BAND: f64 = 0.10;
-
-/// A process's one-download rows without its limit row and, when `filter`, without a row
-/// whose limit (its MB/s over its ratio) ran more than [`REFERENCE_BAND`] below the limit
-/// row's MB/s. A failed row is kept, so that its check is seen.
-fn at_reference_speed(rows: &[record::Compare], filter: bool) -> Vec<record::Compare> {
-    let own = rows
-        .iter()
-        .find(|r| r.contestant == Contestant::Limit)
-        .map(|r| r.mb_per_s.0);
-    let at_speed = |r: &record::Compare| {
-        own.is_none_or(|own| r.mb_per_s.0 / r.ratio.0 >= own * (1.0 - REFERENCE_BAND))
-    };
-    rows.iter()
-        .filter(|r| r.contestant != Contestant::Limit && (!filter || !r.is_ok() || at_speed(r)))
-        .cloned()
-        .collect()
-}
-
 /// `one-download-child`: the one-download rows alone, each against the serde_json
-/// limit, into `out/one_download.csv` (run by `compare`, see [`one_download`]).
+/// limit, into `out/one_download.csv` (run by `compare`, see [`one_download()`]).
 pub(crate) fn one_download_child(
     quick: bool,
     block_ms: Option<f64>,
@@ -330,47 +271,6 @@ pub(crate) fn one_download_child(
     let (table, _) = matrix.measure(&matrix::runtime()?, &options, env)?;
     std::fs::create_dir_all(out)?;
     record::write(&out.join(ONE_DOWNLOAD_CSV), &table)
-}
-
-/// One row per contestant from the rows several processes measured (matched by source,
-/// path, encoder and limit): the median of their ratios with a bootstrap interval over
-/// the processes; the median MB/s and limit noise; the pairs summed; a failed check if
-/// any process failed it; the rest as the first process that kept it measured it (a
-/// process may have left a row out, [`at_reference_speed`]). One process's rows
-/// (`--quick`) are returned as they are, with their own intervals.
-fn over_processes(runs: &[Vec<record::Compare>]) -> Vec<record::Compare> {
-    if let [only] = runs {
-        return only.clone();
-    }
-    let key = |r: &record::Compare| (r.source, r.path, r.encoder, r.limit);
-    // Every row some process kept, in the order the processes first have it.
-    let mut first: Vec<&record::Compare> = Vec::new();
-    for row in runs.iter().flatten() {
-        if !first.iter().any(|r| key(r) == key(row)) {
-            first.push(row);
-        }
-    }
-    let combined = |row: &&record::Compare| {
-        let rows: Vec<&record::Compare> = runs
-            .iter()
-            .filter_map(|run| run.iter().find(|r| key(r) == key(row)))
-            .collect();
-        let each = |f: fn(&record::Compare) -> f64| rows.iter().map(|r| f(r)).collect::<Vec<_>>();
-        let (ratio, ratio_lo, ratio_hi) = record::columns(&Estimate::of(&each(|r| r.ratio.0)));
-        let failed = rows.iter().find(|r| !r.is_ok());
-        record::Compare {
-            pairs: Num(each(|r| r.pairs.0).iter().sum()),
-            mb_per_s: Num(median(&each(|r| r.mb_per_s.0))),
-            items_per_s: Num(median(&each(|r| r.items_per_s.0))),
-            ratio,
-            ratio_lo,
-            ratio_hi,
-            limit_variation: Num(median(&each(|r| r.limit_variation.0))),
-            check: failed.map_or(&row.check, |r| &r.check).clone(),
-            ..(*row).clone()
-        }
-    };
-    first.iter().map(combined).collect()
 }
 
 /// Tickets in the service's table: the 100,000 the `tickets` binary seeds by default
@@ -758,7 +658,7 @@ impl Matrix {
     /// The one-download target's rows: the tickets over HTTP on its paths, each paired
     /// block by block with the serde_json limit itself (added here too) rather than read
     /// through the HTTP limit, whose mode moved that product by up to 19% from one run to
-    /// the next. `compare` measures them in fresh processes ([`one_download`]).
+    /// the next. `compare` measures them in fresh processes ([`one_download()`]).
     fn add_one_download(&mut self, tickets: &'static [workload::Ticket]) -> Result<(), BoxError> {
         let rows = Rows::new(Workload::Tickets.name(), tickets)?;
         self.limit(&rows, tickets, DEFAULT_ENCODER, true);
@@ -1035,105 +935,5 @@ mod tests {
             assert!(r.ratio.0 > 0.0, "{:?}", r.ratio);
         }
         Ok(())
-    }
-
-    /// A one-download row of one process: `path`, its ratio and its MB/s.
-    fn download(path: Path, ratio: f64, mb_per_s: f64) -> record::Compare {
-        record::Compare {
-            workload: Workload::Tickets.name().to_owned(),
-            source: Source::Http,
-            path: Some(path),
-            encoder: Some(DEFAULT_FEATURES_ENCODER),
-            limit: Limit::Encoder(DEFAULT_ENCODER),
-            pairs: Num(40.0),
-            ratio: Num(ratio),
-            ratio_lo: Num(ratio - 0.01),
-            ratio_hi: Num(ratio + 0.01),
-            mb_per_s: Num(mb_per_s),
-            check: record::check(&Ok(())),
-            ..record::Compare::default()
-        }
-    }
-
-    /// Over processes, a row's interval spans the processes' spread (each process's own
-    /// interval is narrow), its MB/s is their median, its pairs their sum, and a check
-    /// one process failed is the row's; rows are matched by what they are, not place.
-    #[test]
-    fn one_download_rows_combine_over_processes() {
-        let runs = vec![
-            vec![
-                download(Path::Item, 0.86, 1300.0),
-                download(Path::Parallel, 1.1, 1800.0),
-            ],
-            vec![
-                download(Path::Parallel, 0.99, 1600.0),
-                download(Path::Item, 1.0, 1500.0),
-            ],
-            vec![download(Path::Item, 0.92, 1400.0), {
-                let mut failed = download(Path::Parallel, 0.84, 1200.0);
-                failed.check = "FAILED: timed out".to_owned();
-                failed
-            }],
-        ];
-        let rows = over_processes(&runs);
-        assert_eq!(rows.len(), 2);
-        let stream = &rows[0];
-        assert_eq!(stream.path, Some(Path::Item));
-        assert_eq!(stream.ratio, Num(0.92));
-        assert!(
-            stream.ratio_lo.0 <= 0.86 + 1e-9 && stream.ratio_hi.0 >= 1.0 - 1e-9,
-            "{stream:?}"
-        );
-        assert_eq!((stream.mb_per_s, stream.pairs), (Num(1400.0), Num(120.0)));
-        assert!(stream.is_ok());
-        assert_eq!(rows[1].check, "FAILED: timed out");
-        assert!(over_processes(&[]).is_empty());
-        let one = over_processes(&runs[..1]);
-        assert_eq!(one.len(), 2);
-        assert_eq!((one[0].ratio_lo, one[0].ratio_hi), (Num(0.85), Num(0.87)));
-    }
-
-    /// A row whose limit ran more than 10% below the limit's own row leaves its process
-    /// (its ratio was inflated), as does the limit row; a failed row stays. A row that
-    /// the first process left out is still combined from the others.
-    #[test]
-    fn a_row_whose_limit_slowed_is_left_out() {
-        let process = |item_ratio: f64| {
-            let limit = record::Compare {
-                contestant: Contestant::Limit,
-                ..download(Path::Item, 1.0, 1000.0)
-            };
-            let mut failed = download(Path::Parallel, f64::NAN, 0.0);
-            failed.check = "FAILED: reset".to_owned();
-            // 850 MB/s: the limit ran at 850 / ratio MB/s during this row.
-            vec![limit, download(Path::Item, item_ratio, 850.0), failed]
-        };
-        // 850 / 0.85 = 1000 MB/s: kept; 850 / 0.9 = 944: kept (within 10%);
-        // 850 / 1.2 = 708: left out.
-        for (ratio, kept) in [(0.85, true), (0.9, true), (1.2, false)] {
-            let rows = at_reference_speed(&process(ratio), true);
-            let paths: Vec<_> = rows.iter().map(|r| r.path).collect();
-            let expected = match kept {
-                true => vec![Some(Path::Item), Some(Path::Parallel)],
-                false => vec![Some(Path::Parallel)],
-            };
-            assert_eq!(paths, expected, "ratio {ratio}");
-        }
-        let runs: Vec<_> = [1.2, 0.85, 0.9].map(process).into();
-        let (rows, left_out) = over_processes_at_reference_speed(&runs);
-        assert_eq!((rows.len(), left_out), (2, 1));
-        let item = rows.iter().find(|r| r.path == Some(Path::Item));
-        assert_eq!(
-            item.map(|r| (r.pairs, r.ratio)),
-            Some((Num(80.0), Num(0.875)))
-        );
-        assert!(rows.iter().any(|r| r.check == "FAILED: reset"));
-        // No process kept the row (and --quick's one process): all of them count.
-        for runs in [vec![process(1.2), process(1.3)], vec![process(1.2)]] {
-            let (rows, left_out) = over_processes_at_reference_speed(&runs);
-            assert_eq!((rows.len(), left_out), (2, runs.len()));
-            let item = rows.iter().find(|r| r.path == Some(Path::Item));
-            assert!(item.is_some_and(|r| r.ratio.0 >= 1.2), "{item:?}");
-        }
     }
 }

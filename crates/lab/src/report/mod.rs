@@ -17,6 +17,7 @@ use chunkstream_benches::contestants::EncoderKind;
 use crate::env_info::Environment;
 use crate::go::bench as go_bench;
 use crate::harness::noise;
+use crate::measure::one_download;
 use crate::record::{self, Category, Cell, Contestant, Limit, Source, fmt_num};
 use claims::Inputs;
 
@@ -182,7 +183,7 @@ pub(crate) fn render_compare(
          was busy, and its ratio is less trustworthy than its interval suggests. MB/s is \
          absolute and depends on the machine's load; read the ratios.\n\n",
     );
-    body.push_str(
+    body.push_str(&format!(
         "The `http` rows are served with `TCP_NODELAY` on every connection, as a production \
          server should set it; the `http (Nagle on)` rows serve the same paths from a server \
          that leaves Nagle's algorithm on, as `axum::serve` does unless told otherwise, \
@@ -195,11 +196,11 @@ pub(crate) fn render_compare(
          same reason the tickets rows of the one-download target (freelist, direct and \
          parallel path, each encoder) are also paired with the serde_json limit itself \
          (limit `serde_json`, source `http`) rather than read through the HTTP limit; each \
-         of those four is measured in fresh processes of the lab (twelve in the default \
+         of those four is measured in fresh processes of the lab ({} in the default \
          run, one with `--quick`), as a download's speed moves from one process to the \
          next more than within one: its ratio is the median over the processes, its \
          interval the bootstrap over them, its `pairs` their sum. A process's row whose \
-         serde_json limit ran more than 10% below the limit's own row in that process is \
+         serde_json limit ran more than {}% below the limit's own row in that process is \
          left out (the limit at times slows among the downloads, which inflates the \
          ratio; the run's log says how many). The \
          `tickets service` rows are the tickets service \
@@ -207,7 +208,9 @@ pub(crate) fn render_compare(
          `shutdown::serve` on a runtime with a worker per core, default settings) read by \
          one client, against the service as it was (`before`: serde_json, SQLite read through \
          sqlx, served by plain `axum::serve`), paired; `items` is the response's `limit`.\n\n",
-    );
+        one_download::PROCESSES,
+        fmt_num(one_download::REFERENCE_BAND * 100.0, 0),
+    ));
     for w in in_order(compare.iter().map(|r| r.workload.as_str())) {
         let rows: Vec<_> = compare.iter().filter(|r| r.workload == w).collect();
         let first = rows.first();
