@@ -100,6 +100,10 @@ enum Command {
         quick: bool,
         #[arg(long)]
         block_ms: Option<f64>,
+        /// The client and the server's thread where the scheduler puts them, rather
+        /// than on a CPU each (to measure what that placement changes).
+        #[arg(long)]
+        free_threads: bool,
     },
     /// One strategy's allocations, run by `alloc` in a child process.
     #[command(hide = true)]
@@ -159,8 +163,12 @@ fn main() -> Result<(), BoxError> {
             println!("regenerated the reports in {}", out.display());
         }
         Command::AllocChild { pool, requests } => return cmd::alloc::child(&pool, requests),
-        Command::OneDownloadChild { quick, block_ms } => {
-            return cmd::compare::one_download_child(quick, block_ms, &env, &out);
+        Command::OneDownloadChild {
+            quick,
+            block_ms,
+            free_threads,
+        } => {
+            return cmd::compare::one_download_child(quick, block_ms, free_threads, &env, &out);
         }
     }
     let seconds = started.elapsed().as_secs_f64();

@@ -29,6 +29,8 @@ use sqlx::postgres::{PgPool, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqlitePool, SqlitePoolOptions};
 use tokio::sync::mpsc;
 
+use crate::harness::placement::Cpus;
+
 /// A channel source: a task on the current runtime sends the items one by one into a
 /// tokio channel of 256, read through `source::from_channels`.
 pub(crate) fn channel<T: Sync>(
@@ -330,7 +332,7 @@ pub(crate) struct Server {
     kept_alive: Option<reqwest::Client>,
     /// Connections accepted so far.
     accepted: Arc<AtomicUsize>,
-    _runtime: tokio::runtime::Runtime,
+    runtime: tokio::runtime::Runtime,
 }
 
 impl Server {
@@ -348,9 +350,18 @@ impl Server {
         routes: HashMap<String, BodyFactory>,
         nodelay: bool,
     ) -> Result<Self, BoxError> {
+        // Every thread of the server may run where this one may, even once this one or
+        // the server's worker is bound to a CPU (`pin_worker`): a thread starts with
+        // the set of the thread that made it.
+        let cpus = Cpus::of_this_thread().ok();
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
             .thread_name("lab-server")
+            .on_thread_start(move || {
+                if let Some(cpus) = cpus {
+                    let _ = cpus.bind_this_thread();
+                }
+            })
             .enable_all()
             .build()?;
         let mut router = Router::new();
@@ -377,7 +388,7 @@ impl Server {
             addr,
             kept_alive,
             accepted,
-            _runtime: runtime,
+            runtime,
         })
     }
 
@@ -388,6 +399,16 @@ impl Server {
             None => reset_connection_body(self.addr, format!("/{name}")),
             Some(client) => http_body(client.clone(), format!("http://{}/{name}", self.addr)),
         }
+    }
+
+    /// Binds the server's worker thread, which accepts, serves and sends every
+    /// response, to `cpu`; the threads it starts later (the parallel path's encoding
+    /// workers) stay free.
+    pub(crate) fn pin_worker(&self, cpu: usize) -> std::io::Result<()> {
+        let bind = self
+            .runtime
+            .spawn(async move { Cpus::only(cpu).bind_this_thread() });
+        self.runtime.block_on(bind)?
     }
 
     pub(crate) fn accepted(&self) -> usize {
@@ -485,6 +506,24 @@ mod tests {
 
     fn runtime() -> tokio::runtime::Runtime {
         crate::harness::matrix::runtime().expect("a tokio runtime")
+    }
+
+    #[test]
+    fn a_pinned_server_worker_runs_on_its_cpu_and_the_threads_it_starts_stay_free()
+    -> Result<(), BoxError> {
+        let all = Cpus::of_this_thread()?.list();
+        let cpu = *all.last().ok_or("this thread may run on no CPU")?;
+        let server = Server::start(HashMap::new(), true)?;
+        server.pin_worker(cpu)?;
+        let on_server = server.runtime.spawn(async {
+            let worker = Cpus::of_this_thread().map(|c| c.list());
+            let started = tokio::task::spawn_blocking(|| Cpus::of_this_thread().map(|c| c.list()));
+            (worker, started.await)
+        });
+        let (worker, started) = server.runtime.block_on(on_server)?;
+        assert_eq!(worker?, [cpu]);
+        assert_eq!(started??, all);
+        Ok(())
     }
 
     #[test]

@@ -35,6 +35,7 @@ use crate::go::bench as go_bench;
 use crate::harness::matrix::{self, Entry, Outcome, Plan};
 use crate::harness::noise::Noise;
 use crate::harness::paired::Schedule;
+use crate::harness::placement::{self, Cpus};
 use crate::harness::stats::median;
 use crate::measure::{first_byte, mixed, one_download, pool_ops, steady_alloc};
 use crate::record::{self, Category, Contestant, Limit, Num, Source};
@@ -256,11 +257,15 @@ fn one_download(processes: usize, options: &Options) -> Result<Vec<record::Compa
 pub(crate) fn one_download_child(
     quick: bool,
     block_ms: Option<f64>,
+    free_threads: bool,
     env: &Environment,
     out: &FsPath,
 ) -> Result<(), BoxError> {
     let n = Workload::Tickets.items_for_bytes(matrix::request_bytes(quick));
-    let mut matrix = Matrix::default();
+    let mut matrix = Matrix {
+        threads_apart: !free_threads,
+        ..Matrix::default()
+    };
     matrix.add_one_download(workload::leak(workload::tickets(n)))?;
     let options = Options {
         quick,
@@ -560,6 +565,9 @@ struct Matrix {
     /// The routes of the server with `TCP_NODELAY`, and of the one without.
     routes: [HashMap<String, BodyFactory>; 2],
     not_run: Vec<NotRun>,
+    /// The measuring thread (the HTTP client) and the server's worker thread each bound
+    /// to a CPU of their own ([`placement`]), as for a client across the network.
+    threads_apart: bool,
 }
 
 impl Matrix {
@@ -797,6 +805,18 @@ impl Matrix {
         let [routes, nagle_routes] = std::mem::take(&mut self.routes);
         let server = Server::start(routes, true)?;
         let nagle = Server::start(nagle_routes, false)?;
+        if self.threads_apart {
+            match placement::apart() {
+                Some((client, server_cpu)) => {
+                    server.pin_worker(server_cpu)?;
+                    Cpus::only(client).bind_this_thread()?;
+                }
+                None => eprintln!(
+                    "compare: fewer than two CPUs to bind threads to here: the client and \
+                     the server run where the scheduler puts them"
+                ),
+            }
+        }
         for (mut entry, route, nodelay) in self.http.drain(..) {
             let server = if nodelay { &server } else { &nagle };
             entry.scenario = Box::new(Streaming(server.client(&route)));

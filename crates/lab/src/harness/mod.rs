@@ -1,12 +1,13 @@
 //! The measuring machinery every command shares: paired blocks and their alternation
 //! ([`paired`]), the matrix of contestants against their limits ([`matrix`]), paired
-//! rows with targets ([`rows`]), the statistics ([`stats`]), the noise gate ([`noise`])
-//! and the counting allocator ([`alloc_count`]).
+//! rows with targets ([`rows`]), the statistics ([`stats`]), the noise gate ([`noise`]),
+//! the counting allocator ([`alloc_count`]) and where threads run ([`placement`]).
 
 pub(crate) mod alloc_count;
 pub(crate) mod matrix;
 pub(crate) mod noise;
 pub(crate) mod paired;
+pub(crate) mod placement;
 pub(crate) mod rows;
 pub(crate) mod stats;
 

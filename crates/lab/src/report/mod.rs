@@ -199,7 +199,11 @@ pub(crate) fn render_compare(
          of those four is measured in fresh processes of the lab ({} in the default \
          run, one with `--quick`), as a download's speed moves from one process to the \
          next more than within one: its ratio is the median over the processes, its \
-         interval the bootstrap over them, its `pairs` their sum. A process's row whose \
+         interval the bootstrap over them, its `pairs` their sum. In each process the \
+         client and the server's thread run on a CPU each, as for a client across the \
+         network (left to the scheduler, they shared a core in some processes and not in \
+         others, and the download's speed followed); the parallel path's encoding workers \
+         run where the scheduler puts them. A process's row whose \
          serde_json limit ran more than {}% below the limit's own row in that process is \
          left out (the limit at times slows among the downloads, which inflates the \
          ratio; the run's log says how many). The \

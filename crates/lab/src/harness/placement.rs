@@ -1,0 +1,137 @@
+//! Which CPUs a measurement's threads run on.
+//!
+//! Left to the scheduler, the one-download rows' client (the measuring thread) and the
+//! server's runtime thread may share a core, which a client across the network never
+//! does, and a download measured so is slower (`reports/README.md`, "A CPU each for the
+//! one-download client and server"). So those rows bind the two apart; the server's
+//! other threads (the parallel path's encoding workers) stay free.
+
+use std::io;
+
+/// A set of CPUs a thread may run on.
+#[derive(Clone, Copy)]
+pub(crate) struct Cpus(imp::Set);
+
+impl Cpus {
+    /// The CPUs the calling thread may run on.
+    pub(crate) fn of_this_thread() -> io::Result<Cpus> {
+        imp::get().map(Cpus)
+    }
+
+    /// The set of `cpu` alone.
+    pub(crate) fn only(cpu: usize) -> Cpus {
+        Cpus(imp::single(cpu))
+    }
+
+    /// The CPUs in the set, lowest first.
+    pub(crate) fn list(&self) -> Vec<usize> {
+        imp::list(&self.0)
+    }
+
+    /// Restricts the calling thread to the set.
+    pub(crate) fn bind_this_thread(&self) -> io::Result<()> {
+        imp::set(&self.0)
+    }
+}
+
+impl std::fmt::Debug for Cpus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_set().entries(self.list()).finish()
+    }
+}
+
+/// Two CPUs the calling thread may run on, one for a client and one for its server;
+/// `None` when it may run on fewer (or the platform cannot pin threads).
+pub(crate) fn apart() -> Option<(usize, usize)> {
+    let cpus = Cpus::of_this_thread().ok()?.list();
+    Some((*cpus.first()?, *cpus.get(1)?))
+}
+
+#[cfg(target_os = "linux")]
+mod imp {
+    use std::io;
+
+    pub(super) type Set = libc::cpu_set_t;
+
+    pub(super) fn get() -> io::Result<Set> {
+        // SAFETY: `cpu_set_t` is plain data; the kernel writes at most its size.
+        unsafe {
+            let mut set: Set = std::mem::zeroed();
+            match libc::sched_getaffinity(0, std::mem::size_of::<Set>(), &mut set) {
+                0 => Ok(set),
+                _ => Err(io::Error::last_os_error()),
+            }
+        }
+    }
+
+    pub(super) fn set(set: &Set) -> io::Result<()> {
+        // SAFETY: `set` is a valid `cpu_set_t` of the size given.
+        match unsafe { libc::sched_setaffinity(0, std::mem::size_of::<Set>(), set) } {
+            0 => Ok(()),
+            _ => Err(io::Error::last_os_error()),
+        }
+    }
+
+    pub(super) fn single(cpu: usize) -> Set {
+        // SAFETY: a zeroed `cpu_set_t` is the empty set; CPU_SET ignores a CPU past it.
+        unsafe {
+            let mut set: Set = std::mem::zeroed();
+            libc::CPU_SET(cpu, &mut set);
+            set
+        }
+    }
+
+    pub(super) fn list(set: &Set) -> Vec<usize> {
+        let size = 8 * std::mem::size_of::<Set>();
+        // SAFETY: CPU_ISSET reads within the set for every CPU below its size.
+        (0..size)
+            .filter(|&cpu| unsafe { libc::CPU_ISSET(cpu, set) })
+            .collect()
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+mod imp {
+    use std::io;
+
+    #[derive(Clone, Copy)]
+    pub(super) struct Set;
+
+    pub(super) fn get() -> io::Result<Set> {
+        Err(io::ErrorKind::Unsupported.into())
+    }
+
+    pub(super) fn set(_: &Set) -> io::Result<()> {
+        Err(io::ErrorKind::Unsupported.into())
+    }
+
+    pub(super) fn single(_: usize) -> Set {
+        Set
+    }
+
+    pub(super) fn list(_: &Set) -> Vec<usize> {
+        Vec::new()
+    }
+}
+
+#[cfg(all(test, target_os = "linux"))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_thread_bound_to_one_cpu_runs_there_and_its_old_set_restores_it() -> io::Result<()> {
+        std::thread::spawn(|| {
+            let all = Cpus::of_this_thread()?;
+            let last = *all.list().last().expect("a thread may run somewhere");
+            Cpus::only(last).bind_this_thread()?;
+            assert_eq!(Cpus::of_this_thread()?.list(), [last]);
+            // SAFETY: sched_getcpu has no preconditions.
+            assert_eq!(unsafe { libc::sched_getcpu() }, last as i32);
+            all.bind_this_thread()?;
+            assert_eq!(Cpus::of_this_thread()?.list(), all.list());
+            Ok(())
+        })
+        .join()
+        .expect("the thread does not panic")
+    }
+}
