@@ -39,6 +39,13 @@ pub trait Scenario: Send {
     fn run(&mut self) -> BoxFuture<'static, Result<Sample, BoxError>>;
     /// Answers one request and returns the whole body, for checking.
     fn body(&mut self) -> BoxFuture<'static, Result<Vec<u8>, BoxError>>;
+    /// Readies the next `requests` requests before they are timed (an HTTP client opens
+    /// their connections), so that the timing holds the requests alone; by default
+    /// there is nothing to ready.
+    fn ready(&mut self, requests: u64) -> BoxFuture<'static, Result<(), BoxError>> {
+        let _ = requests;
+        futures_util::future::ok(()).boxed()
+    }
 }
 
 /// Drains `chunks`, counting bytes, chunks and the time to the first chunk.

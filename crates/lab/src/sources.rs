@@ -2,13 +2,13 @@
 //! sqlx and rusqlite (one seeded file), PostgreSQL through sqlx (a seeded table on the
 //! server `DATABASE_URL` names, the same rows), and an axum server on 127.0.0.1.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::pin::Pin;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::body::Body;
@@ -18,11 +18,12 @@ use axum::serve::ListenerExt;
 use chunkstream::sqlite::{self, rusqlite};
 use chunkstream::{BoxError, ChunkStream};
 use chunkstream_benches::peers::PeerKind;
-use chunkstream_benches::scenario::{Chunks, ChunksFactory};
+use chunkstream_benches::scenario::{self, Chunks, ChunksFactory, Sample, Scenario, Streaming};
 use chunkstream_benches::workload::Ticket;
 use chunkstream_fixtures::bind_fields;
 use chunkstream_fixtures::sql::{self, WORKLOAD_TICKETS};
-use futures_util::{Stream, StreamExt, TryStreamExt};
+use futures_util::future::BoxFuture;
+use futures_util::{FutureExt, Stream, StreamExt, TryStreamExt};
 use http_body_util::{BodyExt, Empty};
 use hyper_util::rt::TokioIo;
 use sqlx::postgres::{PgPool, PgPoolOptions};
@@ -341,7 +342,7 @@ impl Server {
     /// with Nagle's algorithm left on (as `axum::serve` leaves it).
     ///
     /// With `TCP_NODELAY`, every request opens a fresh connection
-    /// ([`reset_connection_body`]): a kept-alive connection on loopback settles in one of
+    /// ([`FreshConnections`]): a kept-alive connection on loopback settles in one of
     /// two states that last as long as it does (the HTTP limit of large items ran at
     /// about 4 or 8 GB/s from one row to the next), so a row's speed was a draw per
     /// connection (`reports/README.md`). Without it, connections are kept (reqwest's
@@ -392,12 +393,21 @@ impl Server {
         })
     }
 
-    /// A factory of client-side bodies: each call sends `GET /name` and streams the
+    /// A client of route `name`: each request sends `GET /name` and streams the
     /// response body as it arrives.
-    pub(crate) fn client(&self, name: &str) -> ChunksFactory {
+    pub(crate) fn client(&self, name: &str) -> Box<dyn Scenario> {
+        let path = format!("/{name}");
         match &self.kept_alive {
-            None => reset_connection_body(self.addr, format!("/{name}")),
-            Some(client) => http_body(client.clone(), format!("http://{}/{name}", self.addr)),
+            None => Box::new(FreshConnections {
+                addr: self.addr,
+                path,
+                accepted: Arc::clone(&self.accepted),
+                ready: Arc::default(),
+            }),
+            Some(client) => {
+                let url = format!("http://{}{path}", self.addr);
+                Box::new(Streaming(http_body(client.clone(), url)))
+            }
         }
     }
 
@@ -416,23 +426,39 @@ impl Server {
     }
 }
 
-/// A factory of client-side bodies, each read on a connection of its own: `GET path`
-/// from `addr`, the body streamed as it arrives (an error status is an error), then the
-/// connection closed with a reset (`SO_LINGER` 0) rather than a FIN, which would leave
-/// the socket in TIME_WAIT for a minute. A default run opens some 60,000 connections:
-/// closed the usual way, up to 19,000 of them waited at once, expiring during the rows
-/// that follow (on a faster machine they would near the 28,000 ephemeral ports).
-pub(crate) fn reset_connection_body(addr: SocketAddr, path: String) -> ChunksFactory {
-    Arc::new(move || -> Chunks {
-        let path = path.clone();
+/// The client of the server with `TCP_NODELAY`: each request on a connection of its
+/// own, opened and accepted by the server before the request is timed
+/// ([`Scenario::ready`]; a request nobody readied connects first), the body streamed as
+/// it arrives (an error status is an error), then the connection closed with a reset
+/// (`SO_LINGER` 0) rather than a FIN, which would leave the socket in TIME_WAIT for a
+/// minute. A default run opens some 60,000 connections: closed the usual way, up to
+/// 19,000 of them waited at once, expiring during the rows that follow (on a faster
+/// machine they would near the 28,000 ephemeral ports).
+///
+/// Readied ahead, a connection's setup (the handshake, the server's accept) is not
+/// timed with the download, as it was not when the lab kept one connection for a
+/// whole run; a fresh connection's TCP start still is.
+pub(crate) struct FreshConnections {
+    addr: SocketAddr,
+    path: String,
+    /// The server's count of accepted connections.
+    accepted: Arc<AtomicUsize>,
+    ready: Arc<Mutex<VecDeque<Sender>>>,
+}
+
+/// A client connection's request half.
+type Sender = hyper::client::conn::http1::SendRequest<Empty<bytes::Bytes>>;
+
+impl FreshConnections {
+    /// `GET path` on a readied connection, or on a new one.
+    fn get(&self) -> Chunks {
+        let (addr, path) = (self.addr, self.path.clone());
+        let readied = self.ready.lock().ok().and_then(|mut r| r.pop_front());
         futures_util::stream::once(async move {
-            let tcp = tokio::net::TcpStream::connect(addr).await?;
-            tcp.set_nodelay(true)?;
-            socket2::SockRef::from(&tcp).set_linger(Some(Duration::ZERO))?;
-            let (mut sender, connection) =
-                hyper::client::conn::http1::handshake(ResetOnClose(TokioIo::new(tcp))).await?;
-            // Ends once the body is read and `sender` is gone, closing the socket.
-            tokio::spawn(connection);
+            let mut sender = match readied {
+                Some(sender) => sender,
+                None => connect(addr).await?,
+            };
             let request = http::Request::get(path)
                 .header(http::header::HOST, addr.to_string())
                 .body(Empty::<bytes::Bytes>::new())?;
@@ -448,7 +474,57 @@ pub(crate) fn reset_connection_body(addr: SocketAddr, path: String) -> ChunksFac
         })
         .try_flatten()
         .boxed()
-    })
+    }
+}
+
+impl Scenario for FreshConnections {
+    fn run(&mut self) -> BoxFuture<'static, Result<Sample, BoxError>> {
+        scenario::drain(self.get()).boxed()
+    }
+
+    fn body(&mut self) -> BoxFuture<'static, Result<Vec<u8>, BoxError>> {
+        scenario::collect(self.get()).boxed()
+    }
+
+    fn ready(&mut self, requests: u64) -> BoxFuture<'static, Result<(), BoxError>> {
+        let (addr, ready) = (self.addr, Arc::clone(&self.ready));
+        let accepted = Arc::clone(&self.accepted);
+        async move {
+            let opened = usize::try_from(requests)?;
+            let target = accepted.load(Ordering::Relaxed) + opened;
+            for _ in 0..opened {
+                let sender = connect(addr).await?;
+                ready
+                    .lock()
+                    .map_err(|_| "readied connections poisoned")?
+                    .push_back(sender);
+            }
+            // The server accepts on its own thread: until it has, its accept would be
+            // timed with the first request.
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while accepted.load(Ordering::Relaxed) < target {
+                if Instant::now() > deadline {
+                    return Err("the server did not accept the readied connections".into());
+                }
+                tokio::task::yield_now().await;
+            }
+            Ok(())
+        }
+        .boxed()
+    }
+}
+
+/// A connection to `addr` with `TCP_NODELAY`, to be closed with a reset, its hyper
+/// client handshake done.
+async fn connect(addr: SocketAddr) -> Result<Sender, BoxError> {
+    let tcp = tokio::net::TcpStream::connect(addr).await?;
+    tcp.set_nodelay(true)?;
+    socket2::SockRef::from(&tcp).set_linger(Some(Duration::ZERO))?;
+    let (sender, connection) =
+        hyper::client::conn::http1::handshake(ResetOnClose(TokioIo::new(tcp))).await?;
+    // Ends once the body is read and `sender` is gone, closing the socket.
+    tokio::spawn(connection);
+    Ok(sender)
 }
 
 /// A socket whose end is left to its close, a reset (`SO_LINGER` 0): hyper shuts a
@@ -527,21 +603,25 @@ mod tests {
     }
 
     #[test]
-    fn with_tcp_nodelay_every_request_opens_and_resets_a_connection_and_without_one_is_kept()
+    fn with_tcp_nodelay_every_request_opens_readies_and_resets_a_connection_and_without_one_is_kept()
     -> Result<(), BoxError> {
         let rt = runtime();
         for (nodelay, connections) in [(true, 3), (false, 1)] {
             let body = bytes::Bytes::from_static(b"[1,2,3]");
             let routes = HashMap::from([("fixed".to_owned(), fixed_body(body.clone()))]);
             let server = Server::start(routes, nodelay)?;
-            let get = server.client("fixed");
+            let mut get = server.client("fixed");
             // Sockets of earlier connections may wait on this port already (a listener
             // may take a port in TIME_WAIT).
             let port = server.addr.port();
             let waiting = sockets(port, Some(TIME_WAIT))?;
-            for _ in 0..3 {
-                let chunks: Vec<bytes::Bytes> = rt.block_on(get().try_collect())?;
-                assert_eq!(chunks.concat(), body);
+            // One request unreadied, then two readied: with TCP_NODELAY the server has
+            // accepted their connections before they are sent, and they are used.
+            assert_eq!(rt.block_on(get.body())?, body);
+            rt.block_on(get.ready(2))?;
+            assert_eq!(server.accepted(), connections, "nodelay {nodelay}");
+            for _ in 0..2 {
+                assert_eq!(rt.block_on(get.body())?, body);
             }
             assert_eq!(server.accepted(), connections, "nodelay {nodelay}");
             if nodelay {

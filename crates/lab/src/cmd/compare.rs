@@ -819,7 +819,7 @@ impl Matrix {
         }
         for (mut entry, route, nodelay) in self.http.drain(..) {
             let server = if nodelay { &server } else { &nagle };
-            entry.scenario = Box::new(Streaming(server.client(&route)));
+            entry.scenario = server.client(&route);
             self.entries.push(entry);
         }
         let block = options.block();

@@ -167,8 +167,9 @@ pub(crate) fn noise(outcomes: &[Outcome]) -> f64 {
     median(&v)
 }
 
-/// A timed block of `scenario`: `reps` requests, seconds per request; the mean time to
-/// the first chunk of the block is pushed to `first`.
+/// A timed block of `scenario`: `reps` requests, readied untimed first
+/// ([`Scenario::ready`]), seconds per request; the mean time to the first chunk of the
+/// block is pushed to `first`.
 pub(crate) fn block<'a>(
     rt: &'a Runtime,
     scenario: &'a mut dyn Scenario,
@@ -176,6 +177,7 @@ pub(crate) fn block<'a>(
 ) -> impl FnMut(u64) -> Result<f64, BoxError> + 'a {
     move |reps| {
         let (elapsed, first_chunk) = rt.block_on(async {
+            scenario.ready(reps).await?;
             let start = Instant::now();
             let mut first_chunk = Duration::ZERO;
             for _ in 0..reps {

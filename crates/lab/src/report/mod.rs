@@ -168,7 +168,10 @@ pub(crate) fn render_compare(
          The limit of an encoder is its library's `to_writer` of the whole slice into one \
          buffer (`serde_json` for the peers, the channel, SQLite and PostgreSQL sources); the HTTP limit \
          is the whole body encoded up front and served as one `Bytes` by the same server to \
-         the same client. The other encoders' limits and the HTTP limit are also measured \
+         the same client. Each request to the server with `TCP_NODELAY` goes on a \
+         connection of its own, opened and accepted by the server before its block is \
+         timed (the download and TCP's start are timed, not the connection's setup). \
+         The other encoders' limits and the HTTP limit are also measured \
          against the serde_json limit. The formats beyond JSON (tickets only) have limits \
          of their own, and chunkstream streams them with its default features' encoder \
          (sonic-rs), as a service does: for `csv`, the same CSV writer as chunkstream's `Csv` \
