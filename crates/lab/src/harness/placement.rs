@@ -18,7 +18,8 @@ impl Cpus {
         imp::get().map(Cpus)
     }
 
-    /// The set of `cpu` alone.
+    /// The set of `cpu` alone (empty, so that binding to it fails, for a CPU past what
+    /// a set holds).
     pub(crate) fn only(cpu: usize) -> Cpus {
         Cpus(imp::single(cpu))
     }
@@ -31,12 +32,6 @@ impl Cpus {
     /// Restricts the calling thread to the set.
     pub(crate) fn bind_this_thread(&self) -> io::Result<()> {
         imp::set(&self.0)
-    }
-}
-
-impl std::fmt::Debug for Cpus {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_set().entries(self.list()).finish()
     }
 }
 
@@ -72,11 +67,17 @@ mod imp {
         }
     }
 
+    /// The set of `cpu` alone (empty, so that binding to it fails, for a CPU past what
+    /// a set holds). the empty set (which no thread can be bound to) for a
+    /// CPU past what a set holds.
     pub(super) fn single(cpu: usize) -> Set {
-        // SAFETY: a zeroed `cpu_set_t` is the empty set; CPU_SET ignores a CPU past it.
+        // SAFETY: a zeroed `cpu_set_t` is the empty set, and CPU_SET writes within it
+        // for a CPU below its size (past it, libc's CPU_SET indexes out of bounds).
         unsafe {
             let mut set: Set = std::mem::zeroed();
-            libc::CPU_SET(cpu, &mut set);
+            if cpu < 8 * std::mem::size_of::<Set>() {
+                libc::CPU_SET(cpu, &mut set);
+            }
             set
         }
     }
@@ -133,5 +134,12 @@ mod tests {
         })
         .join()
         .expect("the thread does not panic")
+    }
+
+    #[test]
+    fn binding_to_a_cpu_past_any_set_is_an_error_not_a_panic() {
+        assert!(Cpus::only(1 << 20).list().is_empty());
+        let bound = std::thread::spawn(|| Cpus::only(1 << 20).bind_this_thread()).join();
+        assert!(bound.expect("the thread does not panic").is_err());
     }
 }
