@@ -1,5 +1,6 @@
-//! The environment a report was measured in: command, commit, rustc, CPU, features,
-//! build profile, date. Stored as `key=value` lines beside each CSV.
+//! The environment a report was measured in: command, commit, rustc, CPU, kernel and
+//! its CPU mitigations, features, build profile, date. Stored as `key=value` lines
+//! beside each CSV.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -41,6 +42,11 @@ impl Environment {
             ("rustc", run("rustc", &["--version"])),
             ("cpu", cpu_model().unwrap_or_else(|| "?".to_owned())),
             ("cores", cores.to_string()),
+            ("kernel", run("uname", &["-r"])),
+            (
+                "cpu_mitigations",
+                cpu_mitigations().unwrap_or_else(|| "?".to_owned()),
+            ),
             ("profile", profile),
             ("pools", names(POOLS, PoolKind::name)),
             ("encoders", names(ENCODERS, EncoderKind::name)),
@@ -109,6 +115,27 @@ fn cpu_model() -> Option<String> {
     Some(line.split_once(':')?.1.trim().to_owned())
 }
 
+/// The kernel's mitigations of the CPU's speculative-execution flaws that are on or
+/// left open here (`name: state | ...`, those the CPU is not affected by left out). They
+/// set what a system call costs, so the HTTP rows (the server's sends, the client's reads)
+/// move with them from one host to another (with AMD's return-stack mitigation,
+/// "Safe RET", every return in the kernel goes through a thunk).
+fn cpu_mitigations() -> Option<String> {
+    let dir = std::fs::read_dir("/sys/devices/system/cpu/vulnerabilities").ok()?;
+    let mut states: Vec<String> = dir
+        .filter_map(|entry| {
+            let entry = entry.ok()?;
+            let state = std::fs::read_to_string(entry.path()).ok()?;
+            let state = state.trim();
+            (state != "Not affected")
+                .then(|| format!("{}: {state}", entry.file_name().to_string_lossy()))
+        })
+        .collect();
+    states.sort();
+    // A state may itself hold "; " (spectre_v2's lists its parts so).
+    Some(states.join(" | "))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -118,6 +145,33 @@ mod tests {
         let env = Environment::capture(&["compare".to_owned(), "--quick".to_owned()]);
         assert!(env.get("command").ends_with("-- compare --quick"));
         assert_eq!(Environment::from_text(&env.to_text()), env);
+    }
+
+    /// The kernel and its CPU mitigations are recorded and listed; a run recorded
+    /// before the lab took them lists neither.
+    #[test]
+    fn records_the_kernel_and_its_cpu_mitigations() {
+        let env = Environment::capture(&[]);
+        assert_ne!(env.get("kernel"), "?");
+        if Path::new("/sys/devices/system/cpu/vulnerabilities").is_dir() {
+            let states = env.get("cpu_mitigations");
+            let mut states = states.split(" | ").filter(|s| !s.is_empty());
+            assert!(
+                states.all(|s| s
+                    .split_once(": ")
+                    .is_some_and(|(_, state)| state != "Not affected")),
+                "{}",
+                env.get("cpu_mitigations")
+            );
+        }
+        let listed = crate::report::environment(&env);
+        assert!(listed.contains("- kernel: `") && listed.contains("- cpu_mitigations: `"));
+        let mut before = env.clone();
+        before
+            .0
+            .retain(|key, _| key != "kernel" && key != "cpu_mitigations");
+        let listed = crate::report::environment(&before);
+        assert!(!listed.contains("- kernel:") && !listed.contains("- cpu_mitigations:"));
     }
 
     /// A release report's `profile` line names the flags rustc ran with (the workspace
