@@ -1,6 +1,6 @@
-//! The environment a report was measured in: command, commit, rustc, CPU, kernel and
-//! its CPU mitigations, features, build profile, date. Stored as `key=value` lines
-//! beside each CSV.
+//! The environment a report was measured in: command, commit, rustc, CPU, kernel, its
+//! CPU mitigations and idle driver, features, build profile, date. Stored as
+//! `key=value` lines beside each CSV.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -47,6 +47,7 @@ impl Environment {
                 "cpu_mitigations",
                 cpu_mitigations().unwrap_or_else(|| "?".to_owned()),
             ),
+            ("cpuidle", cpuidle().unwrap_or_else(|| "?".to_owned())),
             ("profile", profile),
             ("pools", names(POOLS, PoolKind::name)),
             ("encoders", names(ENCODERS, EncoderKind::name)),
@@ -136,6 +137,20 @@ fn cpu_mitigations() -> Option<String> {
     Some(states.join(" | "))
 }
 
+/// The CPU idle driver and governor, and with a virtual machine's `haltpoll` driver how
+/// long an idle virtual CPU polls before it halts (`guest_halt_poll_ns`): a halted one
+/// takes tens of microseconds to wake, which every cross-thread hand-off of an HTTP row
+/// (client to server and back, stream to worker) can meet.
+fn cpuidle() -> Option<String> {
+    let read = |path: &str| Some(std::fs::read_to_string(path).ok()?.trim().to_owned());
+    let dir = "/sys/devices/system/cpu/cpuidle";
+    let driver = read(&format!("{dir}/current_driver"))?;
+    let governor = read(&format!("{dir}/current_governor_ro")).unwrap_or_else(|| "?".into());
+    let poll = read("/sys/module/haltpoll/parameters/guest_halt_poll_ns");
+    let poll = poll.map_or(String::new(), |ns| format!("; guest_halt_poll_ns={ns}"));
+    Some(format!("{driver} ({governor}){poll}"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -147,10 +162,10 @@ mod tests {
         assert_eq!(Environment::from_text(&env.to_text()), env);
     }
 
-    /// The kernel and its CPU mitigations are recorded and listed; a run recorded
-    /// before the lab took them lists neither.
+    /// The kernel, its CPU mitigations and its idle driver are recorded and listed; a
+    /// run recorded before the lab took them lists none of them.
     #[test]
-    fn records_the_kernel_and_its_cpu_mitigations() {
+    fn records_the_kernel_its_cpu_mitigations_and_idle_driver() {
         let env = Environment::capture(&[]);
         assert_ne!(env.get("kernel"), "?");
         if Path::new("/sys/devices/system/cpu/vulnerabilities").is_dir() {
@@ -164,14 +179,21 @@ mod tests {
                 env.get("cpu_mitigations")
             );
         }
+        if Path::new("/sys/devices/system/cpu/cpuidle/current_driver").exists() {
+            let idle = env.get("cpuidle");
+            assert!(!idle.starts_with('?') && idle.contains(" ("), "{idle}");
+        }
+        let later = ["kernel", "cpu_mitigations", "cpuidle"];
         let listed = crate::report::environment(&env);
-        assert!(listed.contains("- kernel: `") && listed.contains("- cpu_mitigations: `"));
+        for key in later {
+            assert!(listed.contains(&format!("- {key}: `")), "{key}: {listed}");
+        }
         let mut before = env.clone();
-        before
-            .0
-            .retain(|key, _| key != "kernel" && key != "cpu_mitigations");
+        before.0.retain(|key, _| !later.contains(&key.as_str()));
         let listed = crate::report::environment(&before);
-        assert!(!listed.contains("- kernel:") && !listed.contains("- cpu_mitigations:"));
+        for key in later {
+            assert!(!listed.contains(&format!("- {key}:")), "{key}: {listed}");
+        }
     }
 
     /// A release report's `profile` line names the flags rustc ran with (the workspace

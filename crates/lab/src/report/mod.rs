@@ -87,7 +87,7 @@ pub(crate) fn environment(env: &Environment) -> String {
     let keys =
         "command command_line commit dirty rustc cpu cores profile pools encoders features date";
     // Recorded since a later version of the lab: shown when the run recorded them.
-    let later = ["kernel", "cpu_mitigations"].into_iter();
+    let later = ["kernel", "cpu_mitigations", "cpuidle"].into_iter();
     let later = later.filter(|key| env.0.contains_key(*key));
     let mut out = String::from("Environment:\n\n");
     for key in keys.split(' ').chain(later) {
