@@ -72,6 +72,17 @@ pub(crate) fn run(options: &Options, env: &Environment, out: &FsPath) -> Result<
         eprintln!("compare: Go {reason}");
     }
     go.slices(&rt);
+    // The one-download processes too, half before the matrix and half after: the host
+    // moves between a faster and a slower state every few minutes, and processes run
+    // one after another fell in one of them.
+    let processes = if quick { 1 } else { one_download::PROCESSES };
+    let halves = [processes / 2, processes - processes / 2];
+    let in_processes = |n| format!("one download, in fresh processes ({n} of {processes})");
+    let mut downloads = Vec::new();
+    if halves[0] > 0 {
+        phase(&in_processes(halves[0]));
+        downloads = one_download(halves[0], options)?;
+    }
 
     let mut matrix = Matrix::default();
     matrix.add(Workload::Tickets.name(), tickets)?;
@@ -99,9 +110,9 @@ pub(crate) fn run(options: &Options, env: &Environment, out: &FsPath) -> Result<
     }
     phase("the matrix");
     let (mut table, matrix_noise) = matrix.measure(&rt, options, env)?;
-    let processes = if quick { 1 } else { one_download::PROCESSES };
-    phase(&format!("one download, in fresh processes ({processes})"));
-    let downloads = one_download(processes, options)?;
+    phase(&in_processes(halves[1]));
+    downloads.extend(one_download(halves[1], options)?);
+    let downloads = combine_downloads(&downloads);
     // Where the matrix used to put them: after the tickets' other HTTP rows.
     let at = table
         .iter()
@@ -221,9 +232,12 @@ const ONE_DOWNLOAD_SECONDS: f64 = 0.8;
 /// The rows a one-download process writes into its `--out`.
 const ONE_DOWNLOAD_CSV: &str = "one_download.csv";
 
-/// The one-download rows, each measured in `processes` fresh processes of this binary
-/// (`one-download-child`) and combined over them ([`one_download::combine`]).
-fn one_download(processes: usize, options: &Options) -> Result<Vec<record::Compare>, BoxError> {
+/// The one-download rows of `processes` fresh processes of this binary
+/// (`one-download-child`), one table per process.
+fn one_download(
+    processes: usize,
+    options: &Options,
+) -> Result<Vec<Vec<record::Compare>>, BoxError> {
     let dir = tempfile::tempdir()?;
     let mut args = vec![OsStr::new("--out"), dir.path().as_os_str()];
     args.push(OsStr::new("one-download-child"));
@@ -240,16 +254,21 @@ fn one_download(processes: usize, options: &Options) -> Result<Vec<record::Compa
             .ok_or("a one-download process wrote no rows")?;
         runs.push(rows);
     }
-    let (rows, left_out) = one_download::combine(&runs);
+    Ok(runs)
+}
+
+/// The one-download rows combined over the processes' tables ([`one_download::combine`]).
+fn combine_downloads(runs: &[Vec<record::Compare>]) -> Vec<record::Compare> {
+    let (rows, left_out) = one_download::combine(runs);
     if left_out > 0 {
         eprintln!(
             "compare: one download: {left_out} of {} rows left out, their limit slowed \
              by more than {:.0}%",
-            processes * ONE_DOWNLOAD.len(),
+            runs.len() * ONE_DOWNLOAD.len(),
             one_download::REFERENCE_BAND * 100.0
         );
     }
-    Ok(rows)
+    rows
 }
 
 /// `one-download-child`: the one-download rows alone, each against the serde_json

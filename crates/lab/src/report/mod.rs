@@ -203,7 +203,8 @@ pub(crate) fn render_compare(
          parallel path, each encoder) are also paired with the serde_json limit itself \
          (limit `serde_json`, source `http`) rather than read through the HTTP limit; each \
          of those four is measured in fresh processes of the lab ({} in the default \
-         run, one with `--quick`), as a download's speed moves from one process to the \
+         run, half before the matrix and half after, as the host's speed moves over \
+         minutes; one with `--quick`), as a download's speed moves from one process to the \
          next more than within one: its ratio is the median over the processes, its \
          interval the bootstrap over them, its `pairs` their sum. In each process the \
          client and the server's thread run on a CPU each, as for a client across the \
