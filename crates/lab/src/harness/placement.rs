@@ -68,8 +68,7 @@ mod imp {
     }
 
     /// The set of `cpu` alone (empty, so that binding to it fails, for a CPU past what
-    /// a set holds). the empty set (which no thread can be bound to) for a
-    /// CPU past what a set holds.
+    /// a set holds).
     pub(super) fn single(cpu: usize) -> Set {
         // SAFETY: a zeroed `cpu_set_t` is the empty set, and CPU_SET writes within it
         // for a CPU below its size (past it, libc's CPU_SET indexes out of bounds).
