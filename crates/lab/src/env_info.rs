@@ -8,6 +8,26 @@ use std::process::Command;
 
 use chunkstream_benches::contestants::{ENCODERS, EncoderKind, FEATURES, POOLS, PoolKind};
 
+/// The keys a report lists, in order: those every run recorded, each shown (`?` when
+/// missing)...
+pub(crate) const LISTED: [&str; 12] = [
+    "command",
+    "command_line",
+    "commit",
+    "dirty",
+    "rustc",
+    "cpu",
+    "cores",
+    "profile",
+    "pools",
+    "encoders",
+    "features",
+    "date",
+];
+/// ...then those recorded since a later version of the lab, shown when the run
+/// recorded them.
+pub(crate) const LISTED_WHEN_RECORDED: [&str; 3] = ["kernel", "cpu_mitigations", "cpuidle"];
+
 /// Key-value description of a run.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub(crate) struct Environment(pub BTreeMap<String, String>);
@@ -183,7 +203,7 @@ mod tests {
             let idle = env.get("cpuidle");
             assert!(!idle.starts_with('?') && idle.contains(" ("), "{idle}");
         }
-        let later = ["kernel", "cpu_mitigations", "cpuidle"];
+        let later = LISTED_WHEN_RECORDED;
         let listed = crate::report::environment(&env);
         for key in later {
             assert!(listed.contains(&format!("- {key}: `")), "{key}: {listed}");

@@ -14,7 +14,7 @@ use std::path::Path;
 use chunkstream::BoxError;
 use chunkstream_benches::contestants::EncoderKind;
 
-use crate::env_info::Environment;
+use crate::env_info::{Environment, LISTED, LISTED_WHEN_RECORDED};
 use crate::go::bench as go_bench;
 use crate::harness::noise;
 use crate::measure::one_download;
@@ -84,13 +84,10 @@ pub(crate) fn every_column<T: serde::Serialize + Default>(rows: &[T]) -> String 
 
 /// The environment as a markdown list.
 pub(crate) fn environment(env: &Environment) -> String {
-    let keys =
-        "command command_line commit dirty rustc cpu cores profile pools encoders features date";
-    // Recorded since a later version of the lab: shown when the run recorded them.
-    let later = ["kernel", "cpu_mitigations", "cpuidle"].into_iter();
+    let later = LISTED_WHEN_RECORDED.into_iter();
     let later = later.filter(|key| env.0.contains_key(*key));
     let mut out = String::from("Environment:\n\n");
-    for key in keys.split(' ').chain(later) {
+    for key in LISTED.into_iter().chain(later) {
         let _ = writeln!(out, "- {key}: `{}`", env.get(key));
     }
     out + "\n"
