@@ -77,8 +77,8 @@ type Selected = self::SimdJson;
 #[cfg(not(any(feature = "encoder-simd-json", feature = "encoder-sonic-rs")))]
 type Selected = self::SerdeJson;
 
-/// The encoder selected by the enabled features: `SonicRs` with `encoder-sonic-rs`, else
-/// `SimdJson` with `encoder-simd-json`, else `SerdeJson` (the default).
+/// The encoder selected by the enabled features: `SonicRs` with `encoder-sonic-rs` (the
+/// default), else `SimdJson` with `encoder-simd-json`, else `SerdeJson`.
 pub type DefaultEncoder = Selected;
 
 use serde::Serialize;

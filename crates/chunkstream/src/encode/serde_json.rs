@@ -3,7 +3,8 @@
 use serde::Serialize;
 
 /// serde_json's compact serializer. The reference every other encoder is checked against.
-/// This is the default encoder.
+/// The [`DefaultEncoder`](super::DefaultEncoder) when neither `encoder-sonic-rs` (a
+/// default feature) nor `encoder-simd-json` is enabled.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct SerdeJson;
 
