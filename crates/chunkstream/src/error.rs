@@ -77,88 +77,70 @@ impl StreamError {
         };
         StreamError::Panicked { index, message }
     }
-
-    /// The kind of failure, without its details.
-    pub fn kind(&self) -> ErrorKind {
-        match self {
-            StreamError::Source(_) => ErrorKind::Source,
-            StreamError::Transform { .. } => ErrorKind::Transform,
-            StreamError::Encode { .. } => ErrorKind::Encode,
-            StreamError::Panicked { .. } => ErrorKind::Panicked,
-            StreamError::Cancelled => ErrorKind::Cancelled,
-            StreamError::TimedOut(_) => ErrorKind::TimedOut,
-            StreamError::Stalled(_) => ErrorKind::Stalled,
-            StreamError::TooSlow { .. } => ErrorKind::TooSlow,
-            StreamError::NoRuntime => ErrorKind::NoRuntime,
-        }
-    }
 }
 
-/// The kind of a [`StreamError`], one per variant; [`as_str`](ErrorKind::as_str) (and
-/// `Display`) gives its machine-readable name.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum ErrorKind {
-    /// [`StreamError::Source`]: "source".
-    Source,
-    /// [`StreamError::Transform`]: "transform".
-    Transform,
-    /// [`StreamError::Encode`]: "encode".
-    Encode,
-    /// [`StreamError::Panicked`]: "panicked".
-    Panicked,
-    /// [`StreamError::Cancelled`]: "cancelled".
-    Cancelled,
-    /// [`StreamError::TimedOut`]: "timed_out".
-    TimedOut,
-    /// [`StreamError::Stalled`]: "stalled".
-    Stalled,
-    /// [`StreamError::TooSlow`]: "too_slow".
-    TooSlow,
-    /// [`StreamError::NoRuntime`]: "no_runtime".
-    NoRuntime,
+/// [`ErrorKind`], [`StreamError::kind`], `as_str` and `message` from one row per kind:
+/// `Variant => "name", "message";`, the variant named as in [`StreamError`].
+macro_rules! error_kinds {
+    ($($kind:ident => $name:literal, $message:literal;)*) => {
+        /// The kind of a [`StreamError`], one per variant; [`as_str`](ErrorKind::as_str) (and
+        /// `Display`) gives its machine-readable name.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+        #[non_exhaustive]
+        pub enum ErrorKind {
+            $(
+                #[doc = concat!("[`StreamError::", stringify!($kind), "`]: \"", $name, "\".")]
+                $kind,
+            )*
+        }
+
+        impl StreamError {
+            /// The kind of failure, without its details.
+            pub fn kind(&self) -> ErrorKind {
+                match self {
+                    $(StreamError::$kind { .. } => ErrorKind::$kind,)*
+                }
+            }
+        }
+
+        impl ErrorKind {
+            /// A generic message for this kind, safe to show any client: it says what kind of
+            /// thing went wrong and nothing of the source's detail (no table names, no SQL
+            /// errors). Error bodies and error markers carry it; the detail goes to the log.
+            ///
+            /// # Examples
+            ///
+            /// ```
+            /// use chunkstream::ErrorKind;
+            ///
+            /// assert_eq!(ErrorKind::Source.message(), "the source of the stream failed");
+            /// ```
+            pub fn message(self) -> &'static str {
+                match self {
+                    $(ErrorKind::$kind => $message,)*
+                }
+            }
+
+            /// The kind's name, as logs and error bodies carry it.
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $(ErrorKind::$kind => $name,)*
+                }
+            }
+        }
+    };
 }
 
-impl ErrorKind {
-    /// A generic message for this kind, safe to show any client: it says what kind of
-    /// thing went wrong and nothing of the source's detail (no table names, no SQL
-    /// errors). Error bodies and error markers carry it; the detail goes to the log.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use chunkstream::ErrorKind;
-    ///
-    /// assert_eq!(ErrorKind::Source.message(), "the source of the stream failed");
-    /// ```
-    pub fn message(self) -> &'static str {
-        match self {
-            ErrorKind::Source => "the source of the stream failed",
-            ErrorKind::Transform => "an item could not be transformed",
-            ErrorKind::Encode => "an item could not be encoded",
-            ErrorKind::Panicked => "the server failed while streaming",
-            ErrorKind::Cancelled => "the stream was cancelled",
-            ErrorKind::TimedOut => "the stream timed out",
-            ErrorKind::Stalled => "the stream was stopped: the client took no data for too long",
-            ErrorKind::TooSlow => "the stream was stopped: the client read too slowly",
-            ErrorKind::NoRuntime => "the server could not run the stream",
-        }
-    }
-
-    /// The kind's name, as logs and error bodies carry it.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ErrorKind::Source => "source",
-            ErrorKind::Transform => "transform",
-            ErrorKind::Encode => "encode",
-            ErrorKind::Panicked => "panicked",
-            ErrorKind::Cancelled => "cancelled",
-            ErrorKind::TimedOut => "timed_out",
-            ErrorKind::Stalled => "stalled",
-            ErrorKind::TooSlow => "too_slow",
-            ErrorKind::NoRuntime => "no_runtime",
-        }
-    }
+error_kinds! {
+    Source => "source", "the source of the stream failed";
+    Transform => "transform", "an item could not be transformed";
+    Encode => "encode", "an item could not be encoded";
+    Panicked => "panicked", "the server failed while streaming";
+    Cancelled => "cancelled", "the stream was cancelled";
+    TimedOut => "timed_out", "the stream timed out";
+    Stalled => "stalled", "the stream was stopped: the client took no data for too long";
+    TooSlow => "too_slow", "the stream was stopped: the client read too slowly";
+    NoRuntime => "no_runtime", "the server could not run the stream";
 }
 
 impl fmt::Display for ErrorKind {
