@@ -53,21 +53,67 @@ mod error;
 mod finite;
 mod key;
 pub(crate) mod refuse;
-mod serde_json;
 
 pub use self::error::EncodeError;
-pub use self::serde_json::SerdeJson;
 pub use crate::raw::InvalidJson;
 
+/// serde_json's compact serializer. The reference every other encoder is checked against.
+/// The [`DefaultEncoder`] when neither `encoder-sonic-rs` (a default feature) nor
+/// `encoder-simd-json` is enabled.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct SerdeJson;
+
+encoder!(SerdeJson, |value, out| value
+    .serialize(&mut serde_json::Serializer::new(out)));
+
 cfg_feature! { "encoder-simd-json",
-    mod simd_json;
-    pub use self::simd_json::SimdJson;
+    /// simd-json's compact serializer (`simd_json::serde::to_writer`).
+    ///
+    /// Its output is valid JSON equal in value to serde_json's, but not byte for byte: it
+    /// prints `1e21` where serde_json prints `1e+21`, and an `f32` with the digits of its
+    /// `f64` widening. Compare its output with the reference by parsing it back.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use chunkstream::{Encoder, encode::SimdJson};
+    ///
+    /// let mut out = Vec::new();
+    /// SimdJson.encode(&("a", 1), &mut out).unwrap();
+    /// assert_eq!(out, br#"["a",1]"#);
+    /// assert!(SimdJson.encode(&f64::NAN, &mut out).is_err());
+    /// ```
+    #[derive(Clone, Copy, Debug, Default)]
+    pub struct SimdJson;
 }
 
+#[cfg(feature = "encoder-simd-json")]
+encoder!(SimdJson, |value, out| ::simd_json::serde::to_writer(
+    out, value
+));
+
 cfg_feature! { "encoder-sonic-rs",
-    mod sonic_rs;
-    pub use self::sonic_rs::SonicRs;
+    /// sonic-rs's compact serializer (`sonic_rs::Serializer`, writing through its own
+    /// `WriteExt` straight into the pooled `Vec<u8>`). Its output is byte-identical to
+    /// serde_json's for the values this crate accepts.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use chunkstream::{Encoder, encode::SonicRs};
+    ///
+    /// let mut out = Vec::new();
+    /// SonicRs.encode(&("a", 1), &mut out).unwrap();
+    /// assert_eq!(out, br#"["a",1]"#);
+    /// assert!(SonicRs.encode(&f64::INFINITY, &mut out).is_err());
+    /// ```
+    #[derive(Clone, Copy, Debug, Default)]
+    pub struct SonicRs;
 }
+
+#[cfg(feature = "encoder-sonic-rs")]
+encoder!(SonicRs, |value, out| value
+    .serialize(&mut ::sonic_rs::Serializer::new(out)));
 
 // Precedence, first enabled wins.
 #[cfg(feature = "encoder-sonic-rs")]
