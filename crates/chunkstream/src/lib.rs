@@ -201,7 +201,6 @@ cfg_feature! { "rusqlite",
     pub mod sqlite;
 }
 mod chunk;
-mod collect;
 pub mod format;
 mod item;
 pub mod metrics;

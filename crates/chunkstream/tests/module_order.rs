@@ -28,7 +28,6 @@ const ORDER: &[&str] = &[
     "pipeline",
     "parallel",
     "stream",
-    "collect",
     "pace",
     "spawned",
     "metrics",
