@@ -1,7 +1,6 @@
 //! [`EncodePermits`]: the shared budget of encoding threads, and the guards that hold a
 //! permit or a running stream's place.
 
-use std::fmt;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 
@@ -30,6 +29,7 @@ use std::sync::{Arc, OnceLock};
 /// assert_eq!(permits.streams(), 0);
 /// # Ok::<_, chunkstream::ConfigError>(())
 /// ```
+#[derive(Debug)]
 pub struct EncodePermits {
     available: AtomicUsize,
     total: usize,
@@ -95,16 +95,6 @@ impl EncodePermits {
             .fetch_update(Ordering::Acquire, Ordering::Relaxed, |n| n.checked_sub(1))
             .ok()
             .map(|_| Permit(Arc::clone(self)))
-    }
-}
-
-impl fmt::Debug for EncodePermits {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("EncodePermits")
-            .field("available", &self.available())
-            .field("total", &self.total)
-            .field("streams", &self.streams())
-            .finish()
     }
 }
 
