@@ -58,11 +58,9 @@ cfg_feature! { "axum",
 /// With a status or a total count, through [`StreamResponseBuilder`].
 #[derive(Debug)]
 pub struct StreamResponse {
-    status: StatusCode,
-    total_count: Option<u64>,
-    chunks: ChunkStream,
+    /// What was set before the start; its `chunks` lack the first, which `start` holds.
+    built: StreamResponseBuilder,
     start: Start,
-    errors: ErrorPolicy,
 }
 
 /// What [`StreamResponseBuilder::start`] saw first.
@@ -75,9 +73,8 @@ enum Start {
 }
 
 /// A [`StreamResponse`] that is not started yet: set its status and total count, then
-/// [`start`](StreamResponseBuilder::start) it. It is deliberately not a response
-/// (no `IntoResponse`): a response sent before its first chunk is awaited would answer
-/// `200` even when the stream fails at once.
+/// [`start`](StreamResponseBuilder::start) it. It is deliberately not a response (no
+/// `IntoResponse`), for the reason told at [`StreamResponse`].
 ///
 /// # Examples
 ///
@@ -149,7 +146,7 @@ impl StreamResponse {
     pub fn status(&self) -> StatusCode {
         match &self.start {
             Start::Failed(err) => error_status(err),
-            Start::Started(_) => self.status,
+            Start::Started(_) => self.built.status,
         }
     }
 
@@ -158,22 +155,22 @@ impl StreamResponse {
     /// the stream started. The `axum` feature's `IntoResponse` sends it; a server on
     /// another framework sends it itself.
     pub fn error_response(&self) -> Option<http::Response<String>> {
-        self.error().map(|err| self.errors.respond(err))
+        self.error().map(|err| self.built.errors.respond(err))
     }
 
     /// The announced item count, if known.
     pub fn total_count(&self) -> Option<u64> {
-        self.total_count
+        self.built.total_count
     }
 
     /// The `Content-Type` of the body.
     pub fn content_type(&self) -> &'static str {
-        self.chunks.content_type()
+        self.built.chunks.content_type()
     }
 
     /// The rest of the body, without the first chunk that starting the response took.
     pub fn chunks(&self) -> &ChunkStream {
-        &self.chunks
+        &self.built.chunks
     }
 
     /// Takes the whole body out, with the first chunk (or the error) that starting the
@@ -192,12 +189,12 @@ impl StreamResponse {
     /// # });
     /// ```
     pub fn into_chunks(self) -> ChunkStream {
-        let content_type = self.chunks.content_type();
+        let content_type = self.content_type();
         match self.start {
-            Start::Started(None) => self.chunks,
+            Start::Started(None) => self.built.chunks,
             Start::Started(Some(first)) => ChunkStream::from_stream(
                 content_type,
-                futures_util::stream::once(std::future::ready(Ok(first))).chain(self.chunks),
+                futures_util::stream::once(std::future::ready(Ok(first))).chain(self.built.chunks),
             ),
             Start::Failed(err) => ChunkStream::from_error(content_type, err),
         }
@@ -226,10 +223,8 @@ impl StreamResponseBuilder {
         self
     }
 
-    /// Awaits the first chunk, so that a stream failing before it can still be answered
-    /// with an error status, and gives the response to send.
-    ///
-    /// [`StreamResponse::error`] then tells whether the stream failed before its first
+    /// Awaits the first chunk (see [`StreamResponse`] for why) and gives the response to
+    /// send: [`StreamResponse::error`] tells whether the stream failed before its first
     /// chunk, and [`StreamResponse::status`] is then the error status.
     ///
     /// # Examples
@@ -251,20 +246,13 @@ impl StreamResponseBuilder {
             Some(Err(err)) => Start::Failed(err),
             None => Start::Started(None),
         };
-        StreamResponse {
-            status: self.status,
-            total_count: self.total_count,
-            chunks: self.chunks,
-            start,
-            errors: self.errors,
-        }
+        StreamResponse { built: self, start }
     }
 }
 
 impl ChunkStream {
-    /// The response for these chunks, started: awaits the first chunk so that a stream
-    /// failing before it is answered with an error status (see [`StreamResponse`]).
-    /// Short for `StreamResponse::new(self).start().await`.
+    /// The response for these chunks, started, its first chunk awaited (see
+    /// [`StreamResponse`]): short for `StreamResponse::new(self).start().await`.
     pub async fn respond(self) -> StreamResponse {
         StreamResponse::new(self).start().await
     }

@@ -21,8 +21,7 @@ impl IntoResponse for StreamResponse {
             // Logged by the policy, with the id the body carries.
             return answer.map(Body::from);
         }
-        let status = self.status;
-        let total_count = self.total_count;
+        let (status, total_count) = (self.status(), self.total_count());
         let chunks = self.into_chunks();
         // A format of the user's own may name a content type that is no header value.
         let content_type = HeaderValue::from_str(chunks.content_type())
