@@ -180,14 +180,6 @@ impl ChunkConfig {
 
     /// The same configuration with another `pool.buffer_size`, which `max_retained`
     /// follows as [`PoolConfig::with_buffer_size`] says.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// let config = chunkstream::ChunkConfig::default().with_buffer_size(128 * 1024);
-    /// assert_eq!(config.pool.buffer_size, 128 * 1024);
-    /// assert!(config.validate().is_ok());
-    /// ```
     #[must_use]
     pub fn with_buffer_size(mut self, buffer_size: usize) -> Self {
         self.pool = self.pool.with_buffer_size(buffer_size);
@@ -375,15 +367,6 @@ impl PoolConfig {
 
     /// The same bounds with zeros replaced by the defaults, unchecked (the first half of
     /// [`validate`](PoolConfig::validate)).
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use chunkstream::PoolConfig;
-    ///
-    /// let filled = PoolConfig::default().with_max_pooled(0).fill_defaults();
-    /// assert_eq!(filled.max_pooled, PoolConfig::default().max_pooled);
-    /// ```
     #[must_use]
     pub fn fill_defaults(mut self) -> Self {
         fill(&mut self.buffer_size, DEFAULT_BUFFER_SIZE);

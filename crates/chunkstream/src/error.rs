@@ -10,11 +10,8 @@ use crate::encode::EncodeError;
 /// A boxed error from user code (a source or a transform).
 pub type BoxError = Box<dyn Error + Send + Sync + 'static>;
 
-/// Why a [`ChunkStream`](crate::ChunkStream) ended before its source did.
-///
-/// An error before the first chunk is the stream's first item (a server can still answer
-/// with an error status); an error after it is the last item, and a `JsonArray` body then
-/// lacks its closing `]`, so a truncated array never looks complete.
+/// Why a [`ChunkStream`](crate::ChunkStream) ended before its source did: always its last
+/// item (see [`ChunkStream`](crate::ChunkStream) for what the body holds then).
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum StreamError {

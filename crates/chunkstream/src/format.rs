@@ -11,10 +11,8 @@
 //! | [`Envelope`] | `application/json` | its JSON, in an array inside an object with fields before and after |
 //! | [`TextLines`] | `text/plain; charset=utf-8` | its text and `\n` |
 //!
-//! A failure before the first chunk is the stream's first item whatever the format; after
-//! it, every format aborts the transfer, and
-//! [`Streamer::with_error_markers`](crate::Streamer::with_error_markers) opts in to a last
-//! event, line or field naming the kind of failure.
+//! A failure after the first chunk aborts the transfer whatever the format;
+//! [error markers](crate::Streamer::with_error_markers) add a last event, line or field.
 
 use std::io::Write as _;
 use std::time::Duration;
@@ -192,14 +190,10 @@ pub trait Format: Clone + Send + Sync + 'static {
     }
 
     /// Writes the error marker a body that failed with `err` after `count` items ends
-    /// with: NDJSON's last line `{"error":{...}}`. By default nothing: a JSON array without
-    /// its `]` never looks complete.
-    ///
-    /// Called only when the stream opted in
-    /// ([`Streamer::with_error_markers`](crate::Streamer::with_error_markers)) and a
-    /// chunk has already gone out; the stream still ends with the error, and over HTTP
-    /// the transfer is still aborted. A marker should carry no more than the error's kind,
-    /// its generic message and an id the log repeats with the detail (see [`Ndjson`]).
+    /// with (NDJSON's last line `{"error":{...}}`), called only when
+    /// [error markers](crate::Streamer::with_error_markers) are on (which says what a
+    /// marker carries) and a chunk has already gone out. By default nothing: a JSON array
+    /// without its `]` never looks complete.
     fn fail(&mut self, count: u64, err: &StreamError, out: &mut Vec<u8>) {
         let _ = (count, err, out);
     }
@@ -262,9 +256,8 @@ impl Format for JsonArray {
 
 /// One value per line, each followed by `\n`; an empty body is empty.
 ///
-/// With [error markers](crate::Streamer::with_error_markers), a body that fails after its
-/// first chunk ends with one more line, `{"error":{"kind":...,"message":...,"id":...}}`,
-/// after every complete item already encoded (then the transfer is aborted).
+/// Its [error marker](crate::Streamer::with_error_markers) is one last line,
+/// `{"error":{"kind":...,"message":...,"id":...}}`.
 ///
 /// ```
 /// use chunkstream::{Format, format::Ndjson};

@@ -46,10 +46,9 @@
 //! - The concatenated chunks of a successful stream are exactly the transformed items, in
 //!   order, framed by the format; an empty source gives `[]` (JSON array) or an empty body
 //!   (NDJSON).
-//! - An error before the first chunk is the stream's first item, so a server can still
-//!   answer with an error status. An error after it is the last item and a JSON array
-//!   never gets its closing `]` (a format writes only what its [`Format::fail`] allows):
-//!   a truncated array never looks complete.
+//! - An error is the stream's last item: first and alone before the first chunk (a server
+//!   can still answer with an error status); after it, a JSON array never gets its `]`,
+//!   so a truncated array never looks complete (see [`ChunkStream`]).
 //! - A panic in a transform, a source or a `Serialize` impl becomes a
 //!   [`StreamError::Panicked`], not a crashed task or a hung response.
 //! - Dropping the [`ChunkStream`] stops the source at once; so do
@@ -79,10 +78,8 @@
 //!
 //! The shortest correct axum handler (features `axum` and `sqlx`): a source of
 //! `Serialize` items in, a started [`StreamResponse`] out. [`Streamer::json`] needs no
-//! transform, and [`ChunkStream::respond`] awaits the first chunk, so a query that fails
-//! before its first row is answered `500` with a JSON body, never `200` and a broken
-//! stream ([`StreamResponse::new`] gives a builder that is not a response until
-//! [`start`](StreamResponseBuilder::start)ed).
+//! transform, and [`ChunkStream::respond`] awaits the first chunk: a query failing before
+//! its first row is answered `500` with a JSON body, never `200` and a broken stream.
 //!
 //! ```
 //! # #[cfg(all(feature = "axum", feature = "sqlx"))] {
@@ -146,11 +143,7 @@
 //!
 //! Features are additive: a service picks its strategies in its own `Cargo.toml`, and
 //! [`pool::DefaultPool`] and [`encode::DefaultEncoder`] (what [`Streamer::new`] uses)
-//! name the ones the enabled features select, in this order of precedence:
-//!
-//! - pool: `pool-thread-local`, then `pool-object-pool`, then `pool-freelist`, else
-//!   [`pool::NoPool`];
-//! - encoder: `encoder-sonic-rs`, then `encoder-simd-json`, else [`encode::SerdeJson`].
+//! name the ones the enabled features select (their docs give the order of precedence).
 //!
 //! - `pool-freelist` (default): `pool::FreelistPool`, a bounded lock-free queue.
 //! - `pool-object-pool`: `pool::ObjectPool`, on the `object-pool` crate, with the bounds

@@ -1,17 +1,8 @@
-//! The spawned path: a [`ChunkStream`] run on a tokio task that feeds a bounded channel,
-//! and the reading end of that channel.
-//!
-//! The task ends in one of three ways, and the reader always learns which:
-//!
-//! - normally: the last item it sends is marked as such (or the source ended without
-//!   any), and the reader's stream ends after it;
-//! - stopped (a stalled or too slow reader, or a stop from `ChunkStream::cancel_on`, `timeout` or
-//!   `stop_on`, which the task watches itself, even while nobody polls the reader): the
-//!   task drops the source, empties the channel (so every queued buffer goes back to its
-//!   pool) and returns the error, which the reader gets from the task's `JoinHandle` once
-//!   the channel is empty and closed;
-//! - abnormally (a panic outside the caught sections): the `JoinHandle` reports it and
-//!   the reader gets [`StreamError::Panicked`], never a normal end.
+//! The spawned path ([`ChunkStream::spawn`], whose doc tells how it ends): a tokio task
+//! that feeds a bounded channel, and the reading end of that channel. The reader learns
+//! how the task ended: the last item sent is marked as such; a stopped task empties the
+//! channel and returns the error, and a panic escaping it is reported, both through the
+//! task's `JoinHandle`, which the reader reads once the channel is empty and closed.
 
 use std::future::Future;
 use std::panic::catch_unwind;

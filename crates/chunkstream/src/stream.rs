@@ -30,9 +30,11 @@ pub(crate) type StopSender = mpsc::UnboundedSender<StopFuture>;
 /// [`http_body::Body`] with the same chunks as data frames.
 ///
 /// Concatenated, the chunks of a successful stream are the whole body. An error is always
-/// the last item: first and alone if nothing was sent yet, else after the chunks (and
-/// what the format writes on failure: nothing for the JSON array, which never gets its
-/// closing `]`).
+/// the last item: first and alone if nothing was sent yet (so a server can still answer
+/// with an error status: [`StreamResponse`](crate::StreamResponse)), else after the chunks
+/// and what the format writes on failure ([`Format::fail`](crate::Format::fail): nothing
+/// for the JSON array, which never gets its closing `]`, so a truncated array never looks
+/// complete).
 ///
 /// Dropping a `ChunkStream` stops its source at once: nothing more is pulled, and every
 /// buffer goes back to its pool once the chunks already handed out are dropped.
@@ -176,13 +178,8 @@ impl ChunkStream {
         Ok(body.freeze())
     }
 
-    /// Stops the stream when `token` is cancelled: the source is dropped at once and
-    /// [`StreamError::Cancelled`] is the last item. See [`stop_on`](ChunkStream::stop_on)
-    /// for when the stop can act.
-    ///
-    /// On a spawned stream both the task and the reader watch the token: the task stops
-    /// even while nobody reads, and the reader's next item is the error, not the chunks
-    /// already queued.
+    /// Stops the stream when `token` is cancelled, with [`StreamError::Cancelled`] as the
+    /// last item; [`stop_on`](ChunkStream::stop_on) tells when and where a stop acts.
     pub fn cancel_on(self, token: CancellationToken) -> Self {
         self.stop_with(move || {
             let token = token.clone();
@@ -193,14 +190,11 @@ impl ChunkStream {
         })
     }
 
-    /// Stops the stream `after` this long: the source is dropped at once and
-    /// [`StreamError::TimedOut`] is the last item. The time counts from the first poll of
-    /// a direct stream, from this call for a spawned one (its task starts at once). See
-    /// [`stop_on`](ChunkStream::stop_on) for when the stop can act. Needs a tokio runtime
-    /// with timers; without one the stream fails with [`StreamError::NoRuntime`].
-    ///
-    /// As with [`cancel_on`](ChunkStream::cancel_on), a spawned stream's reader gets the
-    /// error next once the time is up.
+    /// Stops the stream `after` this long, with [`StreamError::TimedOut`] as the last
+    /// item; [`stop_on`](ChunkStream::stop_on) tells when and where a stop acts. The time
+    /// counts from the first poll of a direct stream, from this call for a spawned one (its
+    /// task starts at once). Needs a tokio runtime with timers; without one the stream
+    /// fails with [`StreamError::NoRuntime`].
     pub fn timeout(self, after: Duration) -> Self {
         let deadline = self
             .stops

@@ -145,9 +145,9 @@ where
 ///   a client pages until `next` is `null`).
 /// - **Failure**: after the first chunk the transfer is aborted and the object never
 ///   closes; or, with [error markers](crate::Streamer::with_error_markers) on, the array is
-///   closed and the object ends with the count so far and an `"error"` field naming the
-///   kind of failure (never its details), then the transfer is aborted: a client that
-///   reads the body to its end sees the abort, one that parses as it reads finds `error`.
+///   closed and the object ends with the count so far and the marker as an `"error"`
+///   field, then the transfer is aborted: a client that reads the body to its end sees
+///   the abort, one that parses as it reads finds `error`.
 ///
 /// The cursor is serialized when the body closes: one that cannot be (a map with
 /// non-string keys, a failing `Serialize`) fails the stream then, with

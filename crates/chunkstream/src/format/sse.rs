@@ -29,10 +29,9 @@ type IdFn = dyn Fn(&dyn Any, &mut Vec<u8>) -> Result<(), SseError> + Send + Sync
 ///   (`: keep-alive`) goes out whenever the source has been idle that long, so proxies
 ///   keep the connection open. It needs a tokio runtime with timers, and keeps the batch
 ///   path off the encoding workers, as a flush interval does.
-/// - **Errors**: with [error markers](crate::Streamer::with_error_markers) on, a stream
-///   that fails after its first chunk ends with `event: error` whose data names the kind
-///   of failure (never its details) and an id the log repeats. Either way the transfer is
-///   then aborted, so an `EventSource` reconnects with `Last-Event-ID`.
+/// - **Errors**: the [error marker](crate::Streamer::with_error_markers) is an
+///   `event: error` with the marker as its data. Either way the transfer is then aborted,
+///   so an `EventSource` reconnects with `Last-Event-ID`.
 /// - Pre-encoded JSON items ([`RawJson`](crate::RawJson)) are events too: a line break
 ///   in their text starts another `data:` line, which a client joins back with `\n`.
 /// - **Compression**: tower-http's `CompressionLayer` does not compress

@@ -30,7 +30,6 @@ impl ExtraBytes {
         }
     }
 
-    /// `pooled_bytes` for `count` pooled buffers.
     /// A `get`'s buffer: the one `popped` from the pool (a hit, its capacity taken off
     /// the total), or a new one (a miss).
     #[inline]
@@ -53,6 +52,7 @@ impl ExtraBytes {
         }
     }
 
+    /// `pooled_bytes` for `count` pooled buffers.
     pub(crate) fn total(&self, count: u64, buffer_size: usize) -> u64 {
         (count as i64)
             .saturating_mul(buffer_size as i64)

@@ -114,21 +114,8 @@ pub type DefaultPool = Selected;
 ///
 /// `get` hands out an empty buffer with at least [`initial_size`](BufferPool::initial_size)
 /// capacity; `put` takes one back (the pool clears it, and may drop it). Implementations
-/// are shared between tasks and threads, so every method takes `&self`.
-///
-/// # Examples
-///
-/// ```
-/// use chunkstream::{BufferPool, pool::NoPool, PoolConfig};
-///
-/// let pool = NoPool::new(PoolConfig::default());
-/// let mut buf = pool.get();
-/// buf.extend_from_slice(b"[1,2,3]");
-/// pool.put(buf);
-/// // `NoPool` keeps nothing: the buffer was given back, and dropped.
-/// let stats = pool.stats();
-/// assert_eq!((stats.given_back(), stats.returned, stats.outstanding), (1, 0, 0));
-/// ```
+/// are shared between tasks and threads, so every method takes `&self`. [`NoPool`]'s
+/// example shows one in use.
 pub trait BufferPool: Send + Sync + 'static {
     /// Takes an empty buffer from the pool, or allocates one.
     fn get(&self) -> Vec<u8>;
