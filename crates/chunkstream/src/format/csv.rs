@@ -84,8 +84,7 @@ impl Terminator {
 /// ```
 #[derive(Clone, Debug)]
 pub struct Csv {
-    delimiter: u8,
-    quote: QuoteStyle,
+    settings: Settings,
     terminator: Terminator,
     header: bool,
     /// The header row (with its terminator), learned from the first item written.
@@ -105,8 +104,10 @@ impl Csv {
     /// row.
     pub fn new() -> Self {
         Csv {
-            delimiter: b',',
-            quote: QuoteStyle::Necessary,
+            settings: Settings {
+                delimiter: b',',
+                quote: QuoteStyle::Necessary,
+            },
             terminator: Terminator::CrLf,
             header: true,
             names: None,
@@ -124,13 +125,13 @@ impl Csv {
         if !delimiter.is_ascii() || matches!(delimiter, b'"' | b'\r' | b'\n') {
             return Err(CsvError::Delimiter(delimiter));
         }
-        self.delimiter = delimiter;
+        self.settings.delimiter = delimiter;
         Ok(self)
     }
 
     /// When fields are quoted. The default is [`QuoteStyle::Necessary`].
     pub fn with_quote_style(mut self, quote: QuoteStyle) -> Self {
-        self.quote = quote;
+        self.settings.quote = quote;
         self
     }
 
@@ -145,13 +146,6 @@ impl Csv {
     pub fn with_header(mut self, header: bool) -> Self {
         self.header = header;
         self
-    }
-
-    fn settings(&self) -> Settings {
-        Settings {
-            delimiter: self.delimiter,
-            quote: self.quote,
-        }
     }
 }
 
@@ -180,7 +174,7 @@ impl Format for Csv {
         let mut record = Record {
             out: &mut *out,
             start,
-            settings: self.settings(),
+            settings: self.settings,
             fields: 0,
             names: learn.then_some(&mut names),
         };
@@ -297,7 +291,8 @@ impl ser::Error for CsvError {
     }
 }
 
-#[derive(Clone, Copy)]
+/// How fields are delimited and quoted.
+#[derive(Clone, Copy, Debug)]
 struct Settings {
     delimiter: u8,
     quote: QuoteStyle,
