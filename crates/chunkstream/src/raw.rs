@@ -94,40 +94,24 @@ impl fmt::Debug for RawJson {
     }
 }
 
-impl From<Bytes> for RawJson {
-    fn from(bytes: Bytes) -> Self {
-        RawJson(Repr::Shared(bytes))
-    }
+/// `From<$from> for RawJson`, each row `$from => |$value| $make;`.
+macro_rules! from_impls {
+    ($($from:ty => |$value:ident| $make:expr;)*) => {$(
+        impl From<$from> for RawJson {
+            fn from($value: $from) -> Self {
+                $make
+            }
+        }
+    )*};
 }
 
-impl From<Vec<u8>> for RawJson {
-    fn from(vec: Vec<u8>) -> Self {
-        RawJson(Repr::Owned(vec))
-    }
-}
-
-impl From<String> for RawJson {
-    fn from(text: String) -> Self {
-        RawJson(Repr::Owned(text.into_bytes()))
-    }
-}
-
-impl From<Box<str>> for RawJson {
-    fn from(text: Box<str>) -> Self {
-        RawJson::from(text.into_string())
-    }
-}
-
-impl From<&'static str> for RawJson {
-    fn from(text: &'static str) -> Self {
-        RawJson(Repr::Shared(Bytes::from_static(text.as_bytes())))
-    }
-}
-
-impl From<Box<RawValue>> for RawJson {
-    fn from(value: Box<RawValue>) -> Self {
-        RawJson::from(Box::<str>::from(value))
-    }
+from_impls! {
+    Bytes => |bytes| RawJson(Repr::Shared(bytes));
+    Vec<u8> => |vec| RawJson(Repr::Owned(vec));
+    String => |text| RawJson(Repr::Owned(text.into_bytes()));
+    Box<str> => |text| RawJson::from(text.into_string());
+    &'static str => |text| RawJson(Repr::Shared(Bytes::from_static(text.as_bytes())));
+    Box<RawValue> => |value| RawJson::from(Box::<str>::from(value));
 }
 
 /// Why [`RawJson::validate`] refused an item.
