@@ -86,7 +86,7 @@ macro_rules! error_kinds {
         #[non_exhaustive]
         pub enum ErrorKind {
             $(
-                #[doc = concat!("[`StreamError::", stringify!($kind), "`]: \"", $name, "\".")]
+                #[doc = concat!("[`StreamError::", stringify!($kind), "`], named `", $name, "`.")]
                 $kind,
             )*
         }
