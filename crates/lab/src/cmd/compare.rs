@@ -222,10 +222,10 @@ fn run_items(
     finish(out, &env, &noise)
 }
 
-/// Seconds of paired blocks for the whole matrix of a default run, split over its
-/// contestants: 105 keeps the default run within 5 minutes on the CI's Intel Xeon
-/// (125 took it to 308 s, the matrix phase about half of it).
-const MATRIX_SECONDS: f64 = 105.0;
+/// Seconds of paired blocks for the whole matrix of a default run and of a quick one,
+/// split over its contestants: 105 keeps the default run within 5 minutes on the CI's
+/// Intel Xeon (125 took it to 308 s, the matrix phase about half of it).
+pub(crate) const BUDGET: [f64; 2] = [105.0, 3.0];
 
 /// Seconds of paired blocks in each of those processes, over its four rows.
 const ONE_DOWNLOAD_SECONDS: f64 = 0.8;
@@ -842,9 +842,7 @@ impl Matrix {
             self.entries.push(entry);
         }
         let block = options.block();
-        let budget = options
-            .budget
-            .unwrap_or(if quick { 3.0 } else { MATRIX_SECONDS });
+        let budget = options.budget(BUDGET);
         let contestants = self.entries.iter().filter(|e| !e.is_limit).count();
         let seconds = budget / contestants.max(1) as f64;
         let plan = Plan {
