@@ -188,10 +188,13 @@ pub(crate) fn run(options: &Options, env: &Environment, out: &FsPath) -> Result<
     finish(out, env, &noise)
 }
 
-/// Writes `noise.csv` and `compare.env` into `out`, and prints the regenerated markdown
-/// and any warning about the noise.
+/// Writes `noise.csv` and `compare.env` (with the method its report describes) into
+/// `out`, and prints the regenerated markdown and any warning about the noise.
 fn finish(out: &FsPath, env: &Environment, noise: &Noise) -> Result<(), BoxError> {
     record::write(&out.join("noise.csv"), &noise.table())?;
+    let mut env = env.clone();
+    let (key, method) = report::COMPARE_METHOD;
+    env.0.insert(key.into(), method.into());
     env.write(&out.join("compare.env"))?;
     println!("{}", report::regenerate(out)?);
     if let Some(warning) = noise.warning() {

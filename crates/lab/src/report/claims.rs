@@ -950,15 +950,6 @@ mod tests {
     }
 
     #[test]
-    fn optimum_is_the_highest_ratio_per_workload() {
-        let t = tuning();
-        assert_eq!(workloads(&t), ["tickets", "small"]);
-        assert_eq!(optimum(&t, "tickets").unwrap().buffer_kib, 128);
-        assert_eq!(optimum(&t, "small").unwrap().buffer_kib, 16);
-        assert!(optimum(&t, "large").is_none());
-    }
-
-    #[test]
     fn a_setting_is_refuted_only_when_a_whole_gap_interval_exceeds_the_tolerance() {
         let t = tuning();
         let inputs = Inputs {
