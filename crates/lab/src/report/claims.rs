@@ -183,13 +183,13 @@ pub(crate) fn combine(parts: &[(Estimate, f64)]) -> Estimate {
         let h = (e.hi.ln() - e.lo.ln()) / 2.0 * k;
         var += h * h;
     }
-    let h = var.sqrt();
-    Estimate {
+    let (h, n) = (var.sqrt(), parts.iter().map(|(e, _)| e.n).min());
+    Estimate::new(
         median,
-        lo: median * (-h).exp(),
-        hi: median * h.exp(),
-        n: parts.iter().map(|(e, _)| e.n).min().unwrap_or(0),
-    }
+        median * (-h).exp(),
+        median * h.exp(),
+        n.unwrap_or(0),
+    )
 }
 
 /// `ours` over `theirs`, each a ratio to the same limit.
@@ -235,12 +235,7 @@ pub(crate) fn gap(with: &record::Tuning, optimum: &record::Tuning) -> Estimate {
         return Estimate::exact(0.0);
     }
     let q = over(with.ratio(), optimum.ratio());
-    Estimate {
-        median: 1.0 - q.median,
-        lo: 1.0 - q.hi,
-        hi: 1.0 - q.lo,
-        n: q.n,
-    }
+    Estimate::new(1.0 - q.median, 1.0 - q.hi, 1.0 - q.lo, q.n)
 }
 
 /// For one knob, claimed at Go's setting, per workload: the optimum, the best
@@ -387,12 +382,12 @@ fn request_bytes(inputs: &Inputs<'_>) -> [Verdict; 2] {
         ),
         &judged(&pooled, threshold, false, against),
     );
-    let saving = Estimate {
-        median: 1.0 - pooled.median / none.median,
-        lo: 1.0 - pooled.hi / none.lo,
-        hi: 1.0 - pooled.lo / none.hi,
-        n: none.n.min(pooled.n),
-    };
+    let saving = Estimate::new(
+        1.0 - pooled.median / none.median,
+        1.0 - pooled.hi / none.lo,
+        1.0 - pooled.lo / none.hi,
+        none.n.min(pooled.n),
+    );
     let (threshold, against, go_saving) = match go_bytes {
         (Some(before), Some(after)) => {
             let s = 1.0 - after.median / before.median;
@@ -803,7 +798,7 @@ pub(crate) fn targets(inputs: &Inputs<'_>) -> Vec<Verdict> {
 
     for r in inputs.first_byte.into_iter().flatten() {
         let interval = r.flush_interval_ms.0;
-        let delays = record::interval(r.delay_ms_median, r.delay_ms_lo, r.delay_ms_hi, r.requests);
+        let delays = r.delay();
         let words = format!(
             "{} ms after the first item (median of {} requests; max {} ms); interval {} ms",
             delays.show(1),
@@ -982,12 +977,7 @@ mod tests {
 
     #[test]
     fn combined_intervals_widen() {
-        let a = Estimate {
-            median: 2.0,
-            lo: 1.9,
-            hi: 2.1,
-            n: 10,
-        };
+        let a = Estimate::new(2.0, 1.9, 2.1, 10);
         let q = combine(&[(a, 1.0), (a, -1.0)]);
         assert!((q.median - 1.0).abs() < 1e-12);
         assert!(q.lo < 0.95 && q.hi > 1.05, "{q:?}");

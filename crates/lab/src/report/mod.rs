@@ -341,9 +341,7 @@ const GO_COLUMNS: &[Column<record::Go>] = &[
         let figure = serde_json::to_value(r.figure).unwrap_or_default();
         figure.as_str().unwrap_or_default().to_owned()
     }),
-    ("value [95%]", |r| {
-        record::interval(r.value, r.lo, r.hi, r.pairs).show(r.figure.decimals())
-    }),
+    ("value [95%]", |r| r.value().show(r.figure.decimals())),
     ("pairs", |r| r.pairs.to_string()),
     ("note", |r| r.note.clone()),
 ];
