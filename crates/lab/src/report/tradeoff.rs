@@ -78,7 +78,7 @@ pub(crate) fn recommendations(smallest: &[Smallest]) -> Vec<(String, String)> {
     for knob in &KNOBS {
         let (name, unit, go) = (knob.name, knob.unit, knob.go);
         let rows: Vec<&Smallest> = (smallest.iter())
-            .filter(|s| s.knob.column == knob.column)
+            .filter(|s| s.knob.name == knob.name)
             .collect();
         let Some(pick) = rows.iter().max_by(|a, b| a.value.total_cmp(&b.value)) else {
             continue;
@@ -89,8 +89,8 @@ pub(crate) fn recommendations(smallest: &[Smallest]) -> Vec<(String, String)> {
             .iter()
             .map(|s| format!("{} {}", s.workload, fmt_num(s.value, 0)))
             .collect();
-        let trade = match knob.column {
-            "buffer_kib" => {
+        let trade = match knob.name {
+            "buffer size" => {
                 let diff = BUFFERS_IN_FLIGHT * (go - value);
                 let (amount, word) = (diff.abs(), if diff >= 0.0 { "less" } else { "more" });
                 let saving = if diff == 0.0 {
@@ -110,7 +110,7 @@ pub(crate) fn recommendations(smallest: &[Smallest]) -> Vec<(String, String)> {
                     fmt_num(BUFFERS_IN_FLIGHT * go, 0),
                 )
             }
-            "threshold_kib" => format!(
+            "chunk threshold" => format!(
                 "the threshold sets the chunk size, not the memory (the buffer does): a \
                  smaller one sends the first chunk sooner and writes more, smaller frames; \
                  {shown} KiB is the smallest within {tolerance}% of the optimum on every \
