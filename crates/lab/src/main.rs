@@ -175,3 +175,26 @@ fn main() -> Result<(), BoxError> {
     eprintln!("done in {seconds:.1} s; reports in {}", out.display());
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::*;
+
+    /// `--budget`'s help names the defaults compare and tune use.
+    #[test]
+    fn budget_help_names_the_defaults_used() {
+        let [compare, tune] = [cmd::compare::BUDGET, cmd::tune::BUDGET];
+        let defaults = format!(
+            "compare {}, tune {}; with --quick {} and {}",
+            compare[0], tune[0], compare[1], tune[1]
+        );
+        let cli = Cli::command();
+        let budget = (cli.find_subcommand("compare").into_iter())
+            .flat_map(|c| c.get_arguments())
+            .find(|a| a.get_id() == "budget");
+        let help = budget.and_then(|a| a.get_help()).map(ToString::to_string);
+        assert!(help.unwrap_or_default().contains(&defaults), "{defaults}");
+    }
+}

@@ -166,17 +166,6 @@ category! {
     }
 }
 
-/// A median with its 95% interval, from three columns of a row.
-pub(crate) fn interval<const D: usize>(
-    median: Num<D>,
-    lo: Num<D>,
-    hi: Num<D>,
-    n: usize,
-) -> Estimate {
-    let (median, lo, hi) = (median.0, lo.0, hi.0);
-    Estimate { median, lo, hi, n }
-}
-
 pub(crate) fn columns<const D: usize>(e: &Estimate) -> (Num<D>, Num<D>, Num<D>) {
     (Num(e.median), Num(e.lo), Num(e.hi))
 }
@@ -512,15 +501,6 @@ rows! {
 }
 
 impl Compare {
-    pub(crate) fn ratio(&self) -> Estimate {
-        interval(
-            self.ratio,
-            self.ratio_lo,
-            self.ratio_hi,
-            self.pairs.0 as usize,
-        )
-    }
-
     /// Whether its body matched the reference (and it was timed).
     pub(crate) fn is_ok(&self) -> bool {
         self.check == CHECK_OK
@@ -546,10 +526,6 @@ impl Compare {
 }
 
 impl Tuning {
-    pub(crate) fn ratio(&self) -> Estimate {
-        interval(self.ratio, self.ratio_lo, self.ratio_hi, self.pairs)
-    }
-
     pub(crate) fn point(&self) -> crate::cmd::tune::Point {
         let (buffer_kib, threshold_kib, batch) = (self.buffer_kib, self.threshold_kib, self.batch);
         crate::cmd::tune::Point {
@@ -560,37 +536,38 @@ impl Tuning {
     }
 }
 
-impl PoolOps {
-    pub(crate) fn ns(&self) -> Estimate {
-        interval(self.ns_per_op, self.ns_lo, self.ns_hi, self.pairs)
-    }
-
-    pub(crate) fn reference_ns(&self) -> Estimate {
-        let (median, lo, hi) = (
-            self.reference_ns,
-            self.reference_ns_lo,
-            self.reference_ns_hi,
-        );
-        interval(median, lo, hi, self.pairs)
-    }
-
-    /// The pool's time over the reference's.
-    pub(crate) fn ratio(&self) -> Estimate {
-        interval(self.ratio, self.ratio_lo, self.ratio_hi, self.pairs)
-    }
+/// Accessors of rows' figures with their 95% intervals: `name: median, lo, hi / n`,
+/// the columns and the samples' count (from the row `r`).
+macro_rules! intervals {
+    ($($row:ident {
+        $($(#[$doc:meta])* $name:ident: $m:ident, $lo:ident, $hi:ident / |$r:ident| $n:expr;)*
+    })*) => {$(
+        impl $row {$(
+            $(#[$doc])*
+            pub(crate) fn $name(&self) -> Estimate {
+                let $r = self;
+                Estimate::new($r.$m.0, $r.$lo.0, $r.$hi.0, $n)
+            }
+        )*}
+    )*};
 }
 
-impl Steady {
-    /// Bytes per request with the interval over the passes.
-    pub(crate) fn bytes(&self) -> Estimate {
-        interval(self.bytes_per_request, self.bytes_lo, self.bytes_hi, 10)
+intervals! {
+    Compare { ratio: ratio, ratio_lo, ratio_hi / |r| r.pairs.0 as usize; }
+    Tuning { ratio: ratio, ratio_lo, ratio_hi / |r| r.pairs; }
+    PoolOps {
+        ns: ns_per_op, ns_lo, ns_hi / |r| r.pairs;
+        reference_ns: reference_ns, reference_ns_lo, reference_ns_hi / |r| r.pairs;
+        /// The pool's time over the reference's.
+        ratio: ratio, ratio_lo, ratio_hi / |r| r.pairs;
     }
-}
-
-impl Paired {
-    pub(crate) fn ratio(&self) -> Estimate {
-        interval(self.ratio, self.ratio_lo, self.ratio_hi, self.pairs)
+    Steady {
+        /// Bytes per request with the interval over the passes.
+        bytes: bytes_per_request, bytes_lo, bytes_hi / |_r| 10;
     }
+    Paired { ratio: ratio, ratio_lo, ratio_hi / |r| r.pairs; }
+    Go { value: value, lo, hi / |r| r.pairs; }
+    FirstByte { delay: delay_ms_median, delay_ms_lo, delay_ms_hi / |r| r.requests; }
 }
 
 /// The figures of `go.csv`.

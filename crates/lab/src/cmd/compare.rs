@@ -188,10 +188,13 @@ pub(crate) fn run(options: &Options, env: &Environment, out: &FsPath) -> Result<
     finish(out, env, &noise)
 }
 
-/// Writes `noise.csv` and `compare.env` into `out`, and prints the regenerated markdown
-/// and any warning about the noise.
+/// Writes `noise.csv` and `compare.env` (with the method its report describes) into
+/// `out`, and prints the regenerated markdown and any warning about the noise.
 fn finish(out: &FsPath, env: &Environment, noise: &Noise) -> Result<(), BoxError> {
     record::write(&out.join("noise.csv"), &noise.table())?;
+    let mut env = env.clone();
+    let (key, method) = report::COMPARE_METHOD;
+    env.0.insert(key.into(), method.into());
     env.write(&out.join("compare.env"))?;
     println!("{}", report::regenerate(out)?);
     if let Some(warning) = noise.warning() {
@@ -222,10 +225,10 @@ fn run_items(
     finish(out, &env, &noise)
 }
 
-/// Seconds of paired blocks for the whole matrix of a default run, split over its
-/// contestants: 105 keeps the default run within 5 minutes on the CI's Intel Xeon
-/// (125 took it to 308 s, the matrix phase about half of it).
-const MATRIX_SECONDS: f64 = 105.0;
+/// Seconds of paired blocks for the whole matrix of a default run and of a quick one,
+/// split over its contestants: 105 keeps the default run within 5 minutes on the CI's
+/// Intel Xeon (125 took it to 308 s, the matrix phase about half of it).
+pub(crate) const BUDGET: [f64; 2] = [105.0, 3.0];
 
 /// Seconds of paired blocks in each of those processes, over its four rows.
 const ONE_DOWNLOAD_SECONDS: f64 = 0.8;
@@ -612,17 +615,14 @@ impl Matrix {
         // HTTP limit: the whole body encoded up front, served as one `Bytes`, itself
         // measured against the serde_json limit. An HTTP entry's scenario is a
         // placeholder until its server runs.
-        let unserved = || Box::new(scenario::Limit::new(items));
         let body = bytes::Bytes::from(serde_json::to_vec(items)?);
         for is_limit in [true, false] {
             let kind = (Limit::Http, Contestant::HttpLimit);
-            let entry = rows.limit(Source::Http, DEFAULT_ENCODER, kind, is_limit, unserved());
+            let unserved = Box::new(scenario::Limit::new(items));
+            let entry = rows.limit(Source::Http, DEFAULT_ENCODER, kind, is_limit, unserved);
             self.serve(entry, sources::fixed_body(body.clone()), true);
         }
-        for (source, who) in contestants(Source::Http) {
-            let entry = rows.entry(rows.meta(source, who), unserved());
-            self.serve_http(entry, who, memory);
-        }
+        self.source(&rows, Source::Http, memory);
         // Every chunkstream HTTP row again, paired with axum-streams served by the same
         // server. The HTTP limit runs in one of two modes (about 4 or 8 GB/s for large
         // items here) from one row to the next, and a row's ratio to it moves with the
@@ -636,9 +636,7 @@ impl Matrix {
                 limit,
                 ..rows.meta(source, Who::Peer(HTTP_PEER))
             };
-            let mut reference = rows.entry(meta, unserved());
-            reference.is_limit = true;
-            self.serve_http(reference, Who::Peer(HTTP_PEER), memory);
+            self.contestant(&rows, meta, Who::Peer(HTTP_PEER), memory, true);
             let ours = contestants(Source::Http)
                 .into_iter()
                 .filter(|&(s, who)| s == source && matches!(who, Who::Chunkstream(..)));
@@ -647,32 +645,38 @@ impl Matrix {
                     limit,
                     ..rows.meta(source, who)
                 };
-                self.serve_http(rows.entry(meta, unserved()), who, memory);
+                self.contestant(&rows, meta, who, memory, false);
             }
         }
         Ok(())
     }
 
-    /// `who` serving `make`'s items over HTTP as `entry` (from the server its source
-    /// names).
-    fn serve_http<F, S, U, E>(&mut self, mut entry: Entry<Meta>, who: Who, make: F)
+    /// `who` as the contestant `meta` describes (its group's limit when `is_limit`),
+    /// its bodies made from `make`'s items: timed in memory, or served over HTTP by the
+    /// server its source names (then its scenario is a placeholder until that runs).
+    fn contestant<F, S, U, E>(&mut self, rows: &Rows, meta: Meta, who: Who, make: F, is_limit: bool)
     where
         F: Fn() -> S + Copy + Send + Sync + 'static,
         S: Stream<Item = Result<U, E>> + Send + 'static,
         U: Serialize + Send + Sync + 'static,
         E: Into<BoxError> + Send + 'static,
     {
-        let body = match who {
+        let (chunks, body, stats) = match who {
             Who::Chunkstream(pool, encoder, format, path) => {
                 let config = ChunkConfig::default();
                 let built = scenario::chunkstream(pool, encoder, &config, format, path, make);
-                entry.stats = Some(built.stats);
-                sources::chunkstream_body(built.streams)
+                let body = sources::chunkstream_body(built.streams);
+                (built.chunks, body, Some(built.stats))
             }
-            Who::Peer(peer) => sources::peer_body(peer, make),
+            Who::Peer(peer) => (peer.factory(make), sources::peer_body(peer, make), None),
         };
-        let nodelay = entry.meta.source == Source::Http;
-        self.serve(entry, body, nodelay);
+        let source = meta.source;
+        let mut entry = rows.entry(meta, Box::new(Streaming(chunks)));
+        (entry.stats, entry.is_limit) = (stats, is_limit);
+        match source.is_http() {
+            true => self.serve(entry, body, source == Source::Http),
+            false => self.entries.push(entry),
+        }
     }
 
     /// An HTTP contestant, served by the server with `TCP_NODELAY` or the one without.
@@ -695,8 +699,7 @@ impl Matrix {
                 limit: Limit::Encoder(DEFAULT_ENCODER),
                 ..rows.meta(Source::Http, who)
             };
-            let entry = rows.entry(meta, Box::new(scenario::Limit::new(tickets)));
-            self.serve_http(entry, who, move || peers::memory(tickets));
+            self.contestant(&rows, meta, who, move || peers::memory(tickets), false);
         }
         Ok(())
     }
@@ -757,18 +760,7 @@ impl Matrix {
         E: Into<BoxError> + Send + 'static,
     {
         for (source, who) in contestants(source) {
-            let meta = rows.meta(source, who);
-            let entry = match who {
-                Who::Chunkstream(pool, encoder, format, path) => {
-                    let config = ChunkConfig::default();
-                    let built = scenario::chunkstream(pool, encoder, &config, format, path, make);
-                    let mut entry = rows.entry(meta, Box::new(Streaming(built.chunks)));
-                    entry.stats = Some(built.stats);
-                    entry
-                }
-                Who::Peer(peer) => rows.entry(meta, Box::new(Streaming(peer.factory(make)))),
-            };
-            self.entries.push(entry);
+            self.contestant(rows, rows.meta(source, who), who, make, false);
         }
     }
 
@@ -842,9 +834,7 @@ impl Matrix {
             self.entries.push(entry);
         }
         let block = options.block();
-        let budget = options
-            .budget
-            .unwrap_or(if quick { 3.0 } else { MATRIX_SECONDS });
+        let budget = options.budget(BUDGET);
         let contestants = self.entries.iter().filter(|e| !e.is_limit).count();
         let seconds = budget / contestants.max(1) as f64;
         let plan = Plan {

@@ -17,7 +17,7 @@ pub(crate) struct Options {
     #[arg(long)]
     pub(crate) quick: bool,
     /// Seconds of paired blocks for the whole run, split over the contestants (default:
-    /// compare 125, tune 150; with --quick 3 and 2).
+    /// compare 105, tune 150; with --quick 3 and 2).
     #[arg(long)]
     pub(crate) budget: Option<f64>,
     /// Milliseconds per timed block (default 3, quick 1).
@@ -31,6 +31,11 @@ pub(crate) struct Options {
 }
 
 impl Options {
+    /// Seconds of paired blocks: `--budget`, else `defaults[0]` (`[1]` with `--quick`).
+    pub(crate) fn budget(&self, defaults: [f64; 2]) -> f64 {
+        self.budget.unwrap_or(defaults[usize::from(self.quick)])
+    }
+
     pub(crate) fn block(&self) -> std::time::Duration {
         let ms = self.block_ms.unwrap_or(if self.quick { 1.0 } else { 3.0 });
         std::time::Duration::from_secs_f64(ms / 1e3)

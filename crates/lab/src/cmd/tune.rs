@@ -25,6 +25,8 @@ pub(crate) const BUFFERS_KIB: &[usize] = &[4, 8, 16, 32, 50, 64, 128, 256];
 pub(crate) const THRESHOLDS_KIB: &[usize] = &[4, 8, 16, 32, 64, 128];
 /// Batch sizes swept.
 pub(crate) const BATCHES: &[usize] = &[1, 10, 100, 1000, 10_000];
+/// Seconds of paired blocks for the whole sweep of a default run and of a quick one.
+pub(crate) const BUDGET: [f64; 2] = [150.0, 2.0];
 
 /// A configuration of the sweep.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -202,7 +204,7 @@ pub(crate) fn run(options: &Options, env: &Environment, out: &FsPath) -> Result<
             swept("large", workload::leak(workload::large(n(Workload::Large)))),
         ],
     };
-    let budget = options.budget.unwrap_or(if quick { 2.0 } else { 150.0 });
+    let budget = options.budget(BUDGET);
     let grid = |_: &str| grid(quick);
     let (sweep, sweep_noise) = measure(&rt, &workloads, grid, options, (budget, 11), "tune")?;
     let finals = |w: &str| finalists(&sweep, w);

@@ -218,8 +218,7 @@ impl GoRun {
 /// A figure of `go.csv`, when measured.
 pub(crate) fn figure(table: Option<&[Go]>, figure: GoFigure) -> Option<Estimate> {
     let row = table?.iter().find(|r| r.figure == figure)?;
-    let e = record::interval(row.value, row.lo, row.hi, row.pairs);
-    (!e.is_missing()).then_some(e)
+    Some(row.value()).filter(|e| !e.is_missing())
 }
 
 /// Go's status line: `ok (go version)` or why it did not run.

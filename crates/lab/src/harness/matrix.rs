@@ -64,10 +64,8 @@ impl<M> Entry<M> {
 pub(crate) struct Outcome {
     /// `Ok` when the body matched the reference; else why not (then nothing was timed).
     pub(crate) check: Result<(), String>,
-    /// Pairs of blocks timed (contestant blocks; for a limit, all its blocks) and
-    /// requests per block.
+    /// Pairs of blocks timed (contestant blocks; for a limit, all its blocks).
     pub(crate) pairs: usize,
-    pub(crate) reps: u64,
     /// Median body bytes and items per second over blocks.
     pub(crate) bytes_per_sec: f64,
     pub(crate) items_per_sec: f64,
@@ -88,12 +86,11 @@ pub(crate) struct Outcome {
 }
 
 impl Outcome {
-    /// Pairs, requests per block and speeds from `blocks` (seconds per request) of
-    /// `reps` requests of `items` items each.
-    fn timed(&mut self, blocks: &[f64], reps: Option<u64>, items: u64) {
+    /// Pairs and speeds from `blocks` (seconds per request) of requests of `items`
+    /// items each.
+    fn timed(&mut self, blocks: &[f64], items: u64) {
         let per_sec = ratio(1.0, median(blocks));
         self.pairs = blocks.len();
-        self.reps = reps.unwrap_or(0);
         self.bytes_per_sec = per_sec * self.body_bytes as f64;
         self.items_per_sec = per_sec * items as f64;
     }
@@ -104,7 +101,6 @@ impl Default for Outcome {
         Outcome {
             check: Err("not run".to_owned()),
             pairs: 0,
-            reps: 0,
             bytes_per_sec: f64::NAN,
             items_per_sec: f64::NAN,
             ratio: Estimate::MISSING,
@@ -302,12 +298,12 @@ pub(crate) fn run<M>(
     for ((entry, outcome), t) in entries.iter().zip(&mut outcomes).zip(&tallies) {
         if entry.is_limit && !t.blocks.is_empty() {
             // A limit: its speed over every block it ran; ratio 1 by definition.
-            outcome.timed(&t.blocks, t.reps, entry.items);
+            outcome.timed(&t.blocks, entry.items);
             outcome.ratio = Estimate::exact(1.0);
             outcome.limit_variation = block_variation(&t.blocks);
         } else if !t.runs.is_empty() && outcome.check.is_ok() {
             let contestant: Vec<f64> = t.runs.iter().flat_map(|s| s.contestant.clone()).collect();
-            outcome.timed(&contestant, t.reps, entry.items);
+            outcome.timed(&contestant, entry.items);
             outcome.first_chunk = Duration::from_secs_f64(median(&t.firsts).max(0.0));
             let ratios: Vec<Vec<f64>> = t.runs.iter().map(Series::speed_ratios).collect();
             outcome.ratio = Estimate::of_groups(&ratios);

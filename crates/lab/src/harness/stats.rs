@@ -57,22 +57,15 @@ impl Default for Estimate {
 }
 
 impl Estimate {
-    pub(crate) const MISSING: Estimate = Estimate {
-        median: f64::NAN,
-        lo: f64::NAN,
-        hi: f64::NAN,
-        n: 0,
-    };
+    pub(crate) const MISSING: Estimate = Estimate::new(f64::NAN, f64::NAN, f64::NAN, 0);
+
+    pub(crate) const fn new(median: f64, lo: f64, hi: f64, n: usize) -> Estimate {
+        Estimate { median, lo, hi, n }
+    }
 
     /// An exact figure (a count, not a sample): its interval is itself.
     pub(crate) fn exact(value: f64) -> Estimate {
-        let (median, lo, hi) = (value, value, value);
-        Estimate {
-            median,
-            lo,
-            hi,
-            n: 1,
-        }
+        Estimate::new(value, value, value, 1)
     }
 
     /// The median of `samples` with a percentile bootstrap 95% interval of the median
@@ -114,23 +107,13 @@ impl Estimate {
             medians.push(median_sorted(&resample));
         }
         medians.sort_by(f64::total_cmp);
-        Estimate {
-            median: median(&pooled),
-            lo: quantile_sorted(&medians, 0.025),
-            hi: quantile_sorted(&medians, 0.975),
-            n: pooled.len(),
-        }
+        let [lo, hi] = [0.025, 0.975].map(|q| quantile_sorted(&medians, q));
+        Estimate::new(median(&pooled), lo, hi, pooled.len())
     }
 
     /// Every figure scaled by `k` (for units).
     pub(crate) fn scale(self, k: f64) -> Estimate {
-        let (median, lo, hi) = (self.median * k, self.lo * k, self.hi * k);
-        Estimate {
-            median,
-            lo,
-            hi,
-            ..self
-        }
+        Estimate::new(self.median * k, self.lo * k, self.hi * k, self.n)
     }
 
     pub(crate) fn is_missing(&self) -> bool {
@@ -242,12 +225,7 @@ mod tests {
 
     #[test]
     fn verdicts_need_the_whole_interval() {
-        let e = |lo, median, hi| Estimate {
-            median,
-            lo,
-            hi,
-            n: 10,
-        };
+        let e = |lo, median, hi| Estimate::new(median, lo, hi, 10);
         assert_eq!(side(&e(0.96, 0.97, 0.98), 0.95, true), Side::Right);
         assert_eq!(side(&e(0.90, 0.96, 0.99), 0.95, true), Side::Inconclusive);
         assert_eq!(side(&e(0.90, 0.92, 0.94), 0.95, true), Side::Wrong);

@@ -46,8 +46,6 @@ const POOL_TARGET: f64 = 0.5;
 /// A setting of the Go package's that the sweep varies.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Knob {
-    /// Its column in `tuning.csv`.
-    pub(crate) column: &'static str,
     pub(crate) name: &'static str,
     pub(crate) unit: &'static str,
     /// The Go package's setting as it publishes it, and in `unit`.
@@ -58,7 +56,6 @@ pub(crate) struct Knob {
 
 pub(crate) const KNOBS: [Knob; 3] = [
     Knob {
-        column: "buffer_kib",
         name: "buffer size",
         unit: "KiB",
         published: "50 KB",
@@ -66,7 +63,6 @@ pub(crate) const KNOBS: [Knob; 3] = [
         value: |r| r.buffer_kib,
     },
     Knob {
-        column: "threshold_kib",
         name: "chunk threshold",
         unit: "KiB",
         published: "32 KB",
@@ -74,7 +70,6 @@ pub(crate) const KNOBS: [Knob; 3] = [
         value: |r| r.threshold_kib,
     },
     Knob {
-        column: "batch",
         name: "batch size",
         unit: "items",
         published: "1000",
@@ -111,6 +106,20 @@ pub(crate) struct Verdict {
     verdict: String,
 }
 
+impl Verdict {
+    fn new(what: &str, claim: &str, go_here: &str, measured: &str, v: &str) -> Self {
+        let [what, claim, go_here, measured, verdict] =
+            [what, claim, go_here, measured, v].map(str::to_owned);
+        Verdict {
+            what,
+            claim,
+            go_here,
+            measured,
+            verdict,
+        }
+    }
+}
+
 /// `verdicts` as a markdown table under `header`, with the Go column when `go` (the
 /// claims; `header` names it).
 pub(crate) fn markdown(header: &[&str], go: bool, verdicts: Vec<Verdict>) -> String {
@@ -131,18 +140,6 @@ pub(crate) fn markdown(header: &[&str], go: bool, verdicts: Vec<Verdict>) -> Str
 pub(crate) const NOT_MEASURED: &str = "not measured";
 pub(crate) const INCONCLUSIVE: &str = "inconclusive";
 const RUN_COMPARE: &str = "run `compare`";
-
-fn verdict(what: &str, claim: &str, go_here: &str, measured: &str, v: &str) -> Verdict {
-    let [what, claim, go_here, measured, verdict] =
-        [what, claim, go_here, measured, v].map(str::to_owned);
-    Verdict {
-        what,
-        claim,
-        go_here,
-        measured,
-        verdict,
-    }
-}
 
 /// The words of a verdict on the right side and wholly on the wrong side.
 type Words = (&'static str, &'static str);
@@ -183,13 +180,13 @@ pub(crate) fn combine(parts: &[(Estimate, f64)]) -> Estimate {
         let h = (e.hi.ln() - e.lo.ln()) / 2.0 * k;
         var += h * h;
     }
-    let h = var.sqrt();
-    Estimate {
+    let (h, n) = (var.sqrt(), parts.iter().map(|(e, _)| e.n).min());
+    Estimate::new(
         median,
-        lo: median * (-h).exp(),
-        hi: median * h.exp(),
-        n: parts.iter().map(|(e, _)| e.n).min().unwrap_or(0),
-    }
+        median * (-h).exp(),
+        median * h.exp(),
+        n.unwrap_or(0),
+    )
 }
 
 /// `ours` over `theirs`, each a ratio to the same limit.
@@ -235,12 +232,7 @@ pub(crate) fn gap(with: &record::Tuning, optimum: &record::Tuning) -> Estimate {
         return Estimate::exact(0.0);
     }
     let q = over(with.ratio(), optimum.ratio());
-    Estimate {
-        median: 1.0 - q.median,
-        lo: 1.0 - q.hi,
-        hi: 1.0 - q.lo,
-        n: q.n,
-    }
+    Estimate::new(1.0 - q.median, 1.0 - q.hi, 1.0 - q.lo, q.n)
 }
 
 /// For one knob, claimed at Go's setting, per workload: the optimum, the best
@@ -250,7 +242,7 @@ fn setting(tuning: Option<&[record::Tuning]>, knob: &Knob) -> Verdict {
     let (what, claim) = (knob.name, knob.published);
     let go_here = "the Go module runs at its own settings (not swept)";
     let Some(tuning) = tuning else {
-        return verdict(what, claim, go_here, "run `tune`", NOT_MEASURED);
+        return Verdict::new(what, claim, go_here, "run `tune`", NOT_MEASURED);
     };
     let (mut measured, mut sides) = (Vec::new(), Vec::new());
     for w in workloads(tuning) {
@@ -267,7 +259,7 @@ fn setting(tuning: Option<&[record::Tuning]>, knob: &Knob) -> Verdict {
         ));
     }
     let v = decide_every(&sides, ("holds", "refuted (different optimum)"));
-    verdict(what, claim, go_here, &measured.join("; "), v)
+    Verdict::new(what, claim, go_here, &measured.join("; "), v)
 }
 
 /// chunkstream's pooling strategy (not `none`, not Go's) with the lowest median cost
@@ -319,7 +311,7 @@ fn pool_overhead(inputs: &Inputs<'_>) -> Verdict {
             "holds (at most 3% above Go's, or cheaper)",
             "refuted (more than 3% above Go's)",
         );
-        return verdict(
+        return Verdict::new(
             what,
             claim,
             &format!("{go_ns} ns (Go's fresh 50 KB slice: {fresh_ns} ns)"),
@@ -328,7 +320,7 @@ fn pool_overhead(inputs: &Inputs<'_>) -> Verdict {
         );
     }
     let mine = best_pool(inputs.pool_ops, Shape::OneThread);
-    verdict(
+    Verdict::new(
         what,
         claim,
         &missing.unwrap_or_else(|| NOT_MEASURED.into()),
@@ -361,8 +353,8 @@ fn request_bytes(inputs: &Inputs<'_>) -> [Verdict; 2] {
     let (none, pooled) = steady_rows(inputs.steady);
     let Some((none, best)) = none.zip(pooled.first()) else {
         return [
-            verdict(bytes_what, bytes_claim, go_here, RUN_COMPARE, NOT_MEASURED),
-            verdict(saving_what, "51%", go_here, RUN_COMPARE, NOT_MEASURED),
+            Verdict::new(bytes_what, bytes_claim, go_here, RUN_COMPARE, NOT_MEASURED),
+            Verdict::new(saving_what, "51%", go_here, RUN_COMPARE, NOT_MEASURED),
         ];
     };
     let (none, pooled) = (none.bytes(), best.bytes());
@@ -375,7 +367,7 @@ fn request_bytes(inputs: &Inputs<'_>) -> [Verdict; 2] {
         Some(go) => (go.median, "Go's pooled figure measured here"),
         None => (GO_BYTES_AFTER_KB * 1000.0, "Go's published 54 KB"),
     };
-    let bytes = verdict(
+    let bytes = Verdict::new(
         bytes_what,
         bytes_claim,
         go_here,
@@ -387,12 +379,12 @@ fn request_bytes(inputs: &Inputs<'_>) -> [Verdict; 2] {
         ),
         &judged(&pooled, threshold, false, against),
     );
-    let saving = Estimate {
-        median: 1.0 - pooled.median / none.median,
-        lo: 1.0 - pooled.hi / none.lo,
-        hi: 1.0 - pooled.lo / none.hi,
-        n: none.n.min(pooled.n),
-    };
+    let saving = Estimate::new(
+        1.0 - pooled.median / none.median,
+        1.0 - pooled.hi / none.lo,
+        1.0 - pooled.lo / none.hi,
+        none.n.min(pooled.n),
+    );
     let (threshold, against, go_saving) = match go_bytes {
         (Some(before), Some(after)) => {
             let s = 1.0 - after.median / before.median;
@@ -401,7 +393,7 @@ fn request_bytes(inputs: &Inputs<'_>) -> [Verdict; 2] {
         }
         _ => (GO_SAVING, "Go's published 51%", go_here.clone()),
     };
-    let saving = verdict(
+    let saving = Verdict::new(
         saving_what,
         "51%",
         &go_saving,
@@ -527,7 +519,7 @@ fn http_peer_targets(compare: Option<&[record::Compare]>) -> Vec<Verdict> {
             "{workload} over loopback HTTP (TCP_NODELAY), every chunkstream row paired with \
              axum-streams on the same server"
         );
-        out.push(verdict(&what, "> 1x, every row", "", &measured, v));
+        out.push(Verdict::new(&what, "> 1x, every row", "", &measured, v));
     }
     out
 }
@@ -657,9 +649,9 @@ fn target(what: &str, target: &str, measured: Option<Measured>, missing: &str) -
     match measured {
         Some((words, e, threshold, higher)) => {
             let v = decide(&e, threshold, higher, ("met", "missed"));
-            verdict(what, target, "", &words, v)
+            Verdict::new(what, target, "", &words, v)
         }
-        None => verdict(what, target, "", missing, NOT_MEASURED),
+        None => Verdict::new(what, target, "", missing, NOT_MEASURED),
     }
 }
 
@@ -803,7 +795,7 @@ pub(crate) fn targets(inputs: &Inputs<'_>) -> Vec<Verdict> {
 
     for r in inputs.first_byte.into_iter().flatten() {
         let interval = r.flush_interval_ms.0;
-        let delays = record::interval(r.delay_ms_median, r.delay_ms_lo, r.delay_ms_hi, r.requests);
+        let delays = r.delay();
         let words = format!(
             "{} ms after the first item (median of {} requests; max {} ms); interval {} ms",
             delays.show(1),
@@ -875,7 +867,7 @@ fn paired_targets(table: Option<&[record::Paired]>, command: &str) -> Vec<Verdic
     let Some(table) = table else {
         let what = format!("the `{command}` targets");
         let run = format!("run `{command}`");
-        return vec![verdict(&what, "see DESIGN.md", "", &run, NOT_MEASURED)];
+        return vec![Verdict::new(&what, "see DESIGN.md", "", &run, NOT_MEASURED)];
     };
     (table.iter().filter(|r| r.target.0.is_finite()))
         .map(|r| {
@@ -950,15 +942,6 @@ mod tests {
     }
 
     #[test]
-    fn optimum_is_the_highest_ratio_per_workload() {
-        let t = tuning();
-        assert_eq!(workloads(&t), ["tickets", "small"]);
-        assert_eq!(optimum(&t, "tickets").unwrap().buffer_kib, 128);
-        assert_eq!(optimum(&t, "small").unwrap().buffer_kib, 16);
-        assert!(optimum(&t, "large").is_none());
-    }
-
-    #[test]
     fn a_setting_is_refuted_only_when_a_whole_gap_interval_exceeds_the_tolerance() {
         let t = tuning();
         let inputs = Inputs {
@@ -991,12 +974,7 @@ mod tests {
 
     #[test]
     fn combined_intervals_widen() {
-        let a = Estimate {
-            median: 2.0,
-            lo: 1.9,
-            hi: 2.1,
-            n: 10,
-        };
+        let a = Estimate::new(2.0, 1.9, 2.1, 10);
         let q = combine(&[(a, 1.0), (a, -1.0)]);
         assert!((q.median - 1.0).abs() < 1e-12);
         assert!(q.lo < 0.95 && q.hi > 1.05, "{q:?}");
