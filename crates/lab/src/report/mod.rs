@@ -641,19 +641,9 @@ pub(crate) fn regenerate(dir: &Path) -> Result<String, BoxError> {
 mod tests {
     use super::*;
 
-    /// Misstatements of a committed report that its run's data corrects: (file, its
-    /// text, the text regenerated). The run at 5429499 ran twelve one-download
-    /// processes, as its code did, while its text said six (fixed in 1ae411f). Each must
-    /// still be found: once the report is measured again, its entry goes.
-    const ERRATA: [(&str, &str, &str); 1] = [(
-        "compare.md",
-        "(six in the default run,",
-        "(12 in the default run,",
-    )];
-
     /// The committed reports regenerate byte for byte from the committed CSVs and
     /// environments: every file `report` writes (the markdown and the tuning plots)
-    /// equals the committed one, but for the [`ERRATA`].
+    /// equals the committed one.
     #[test]
     fn committed_reports_regenerate_byte_for_byte() -> Result<(), BoxError> {
         let reports = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../../reports"));
@@ -672,14 +662,7 @@ mod tests {
             if is_data(&name) {
                 continue;
             }
-            let mut committed = std::fs::read_to_string(reports.join(&name))?;
-            for (_, was, now) in ERRATA.iter().filter(|e| e.0 == name) {
-                assert!(
-                    committed.contains(was),
-                    "{name}: {was:?} is gone: drop its erratum"
-                );
-                committed = committed.replacen(was, now, 1);
-            }
+            let committed = std::fs::read_to_string(reports.join(&name))?;
             let regenerated = std::fs::read_to_string(dir.path().join(&name))?;
             let mut lines = regenerated.lines().zip(committed.lines()).enumerate();
             if let Some((i, (new, old))) = lines.find(|(_, (new, old))| new != old) {
