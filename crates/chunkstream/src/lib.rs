@@ -187,12 +187,8 @@ mod run_ahead;
 pub mod source;
 mod sync;
 mod trace;
-cfg_feature! { "sqlx",
-    pub mod sql;
-}
-cfg_feature! { "rusqlite",
-    pub mod sqlite;
-}
+// Modules are gated by attributes rather than `cfg_feature!`: rustfmt does not format
+// a module declared inside a macro.
 mod chunk;
 pub mod format;
 mod item;
@@ -202,6 +198,12 @@ mod parallel;
 mod pipeline;
 pub mod response;
 mod spawned;
+#[cfg(feature = "sqlx")]
+#[cfg_attr(docsrs, doc(cfg(feature = "sqlx")))]
+pub mod sql;
+#[cfg(feature = "rusqlite")]
+#[cfg_attr(docsrs, doc(cfg(feature = "rusqlite")))]
+pub mod sqlite;
 mod stream;
 mod streamer;
 pub mod transform;

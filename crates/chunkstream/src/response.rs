@@ -11,9 +11,8 @@ use crate::error::{StreamError, chain, new_error_id};
 use crate::stream::ChunkStream;
 use crate::trace;
 
-cfg_feature! { "axum",
-    mod axum;
-}
+#[cfg(feature = "axum")]
+mod axum;
 
 /// A started response whose body is a [`ChunkStream`]: status, optional total count (sent
 /// as `X-Total-Count`), content type (from the stream's format), and the chunks.

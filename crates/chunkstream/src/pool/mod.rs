@@ -68,18 +68,21 @@ pub use calibrated::{Calibrated, DEFAULT_CALIBRATION_PERIOD};
 pub use global::{get_buffer, global, put_buffer};
 pub use none::NoPool;
 
+#[cfg(feature = "pool-freelist")]
+mod freelist;
 cfg_feature! { "pool-freelist",
-    mod freelist;
     pub use freelist::FreelistPool;
 }
 
+#[cfg(feature = "pool-object-pool")]
+mod object;
 cfg_feature! { "pool-object-pool",
-    mod object;
     pub use object::ObjectPool;
 }
 
+#[cfg(feature = "pool-thread-local")]
+mod thread_local;
 cfg_feature! { "pool-thread-local",
-    mod thread_local;
     pub use thread_local::{MAX_LOCAL_BUFFERS, ThreadLocalPool};
 }
 

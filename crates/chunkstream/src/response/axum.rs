@@ -32,7 +32,10 @@ impl IntoResponse for StreamResponse {
         let logged = chunks.inspect_err(|err| {
             tracing::warn!(error = %err, kind = err.kind().as_str(), "stream failed mid-body; aborting the transfer");
         });
-        let mut response = Response::new(Body::new(ChunkStream::from_stream(content_type_name, logged)));
+        let mut response = Response::new(Body::new(ChunkStream::from_stream(
+            content_type_name,
+            logged,
+        )));
         *response.status_mut() = status;
         let headers = response.headers_mut();
         headers.insert(CONTENT_TYPE, content_type);

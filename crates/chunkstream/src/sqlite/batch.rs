@@ -112,7 +112,10 @@ where
 
     fn take(&mut self) -> Vec<RawJson> {
         let capacity = self.json.len();
-        let json = Bytes::from(std::mem::replace(&mut self.json, Vec::with_capacity(capacity)));
+        let json = Bytes::from(std::mem::replace(
+            &mut self.json,
+            Vec::with_capacity(capacity),
+        ));
         let mut start = 0;
         self.ends
             .drain(..)
@@ -178,6 +181,8 @@ impl<E: Encoder> RowJson<'_, E> {
 
 impl<E> std::fmt::Debug for RowJson<'_, E> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RowJson").field("row", &self.row).finish_non_exhaustive()
+        f.debug_struct("RowJson")
+            .field("row", &self.row)
+            .finish_non_exhaustive()
     }
 }

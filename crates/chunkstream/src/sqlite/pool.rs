@@ -49,10 +49,8 @@ impl Pool {
     ) -> Result<Pool, Error> {
         let path = path.as_ref();
         let flags = OpenFlags::SQLITE_OPEN_NO_MUTEX | OpenFlags::SQLITE_OPEN_URI;
-        let writer = rusqlite::Connection::open_with_flags(
-            path,
-            flags | OpenFlags::SQLITE_OPEN_READ_WRITE,
-        )?;
+        let writer =
+            rusqlite::Connection::open_with_flags(path, flags | OpenFlags::SQLITE_OPEN_READ_WRITE)?;
         let mode: String = writer.pragma_query_value(None, "journal_mode", |row| row.get(0))?;
         if !mode.eq_ignore_ascii_case("wal") {
             writer.pragma_update(None, "journal_mode", "WAL")?;

@@ -146,7 +146,13 @@ where
 /// # Ok::<_, Box<dyn std::error::Error>>(())
 /// # }).unwrap();
 /// ```
-pub fn encoded_rows<C, S, P, E, F>(conn: C, sql: S, params: P, encoder: E, write: F) -> Rows<RawJson>
+pub fn encoded_rows<C, S, P, E, F>(
+    conn: C,
+    sql: S,
+    params: P,
+    encoder: E,
+    write: F,
+) -> Rows<RawJson>
 where
     C: Connect,
     S: AsRef<str> + Send + 'static,
