@@ -673,9 +673,10 @@ impl Matrix {
         let source = meta.source;
         let mut entry = rows.entry(meta, Box::new(Streaming(chunks)));
         (entry.stats, entry.is_limit) = (stats, is_limit);
-        match source.is_http() {
-            true => self.serve(entry, body, source == Source::Http),
-            false => self.entries.push(entry),
+        if source.is_http() {
+            self.serve(entry, body, source == Source::Http);
+        } else {
+            self.entries.push(entry);
         }
     }
 

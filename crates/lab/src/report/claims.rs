@@ -43,9 +43,18 @@ const LIMIT_TARGET: f64 = 0.95;
 const FORMAT_PEER_TARGET: f64 = 2.0;
 const POOL_TARGET: f64 = 0.5;
 
+/// Which of the Go package's settings a [`Knob`] is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Setting {
+    Buffer,
+    Threshold,
+    Batch,
+}
+
 /// A setting of the Go package's that the sweep varies.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Knob {
+    pub(crate) setting: Setting,
     pub(crate) name: &'static str,
     pub(crate) unit: &'static str,
     /// The Go package's setting as it publishes it, and in `unit`.
@@ -56,6 +65,7 @@ pub(crate) struct Knob {
 
 pub(crate) const KNOBS: [Knob; 3] = [
     Knob {
+        setting: Setting::Buffer,
         name: "buffer size",
         unit: "KiB",
         published: "50 KB",
@@ -63,6 +73,7 @@ pub(crate) const KNOBS: [Knob; 3] = [
         value: |r| r.buffer_kib,
     },
     Knob {
+        setting: Setting::Threshold,
         name: "chunk threshold",
         unit: "KiB",
         published: "32 KB",
@@ -70,6 +81,7 @@ pub(crate) const KNOBS: [Knob; 3] = [
         value: |r| r.threshold_kib,
     },
     Knob {
+        setting: Setting::Batch,
         name: "batch size",
         unit: "items",
         published: "1000",
@@ -939,6 +951,15 @@ mod tests {
             tuning_row("small", (50, 32, 1000), [0.80, 0.79, 0.81]),
             tuning_row("small", (16, 8, 1000), [0.805, 0.80, 0.81]),
         ]
+    }
+
+    #[test]
+    fn optimum_is_the_highest_ratio_per_workload() {
+        let t = tuning();
+        assert_eq!(workloads(&t), ["tickets", "small"]);
+        assert_eq!(optimum(&t, "tickets").unwrap().buffer_kib, 128);
+        assert_eq!(optimum(&t, "small").unwrap().buffer_kib, 16);
+        assert!(optimum(&t, "large").is_none());
     }
 
     #[test]

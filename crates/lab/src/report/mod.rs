@@ -177,8 +177,8 @@ pub(crate) fn render_compare(
     // runs that do not record their method: those reports describe them without.
     let recorded = env.0.contains_key(COMPARE_METHOD.0);
     let since = |text: &'static str| if recorded { text } else { "" };
-    let (processes, in_each) = match recorded {
-        true => (
+    let (processes, in_each) = if recorded {
+        (
             one_download::PROCESSES,
             format!(
                 "In each process the client and the server's thread run on a CPU each, as for \
@@ -190,8 +190,9 @@ pub(crate) fn render_compare(
              inflates the ratio; the run's log says how many). ",
                 fmt_num(one_download::REFERENCE_BAND * 100.0, 0)
             ),
-        ),
-        false => (OLD_PROCESSES, String::new()),
+        )
+    } else {
+        (OLD_PROCESSES, String::new())
     };
     let _ = write!(
         body,

@@ -4,7 +4,7 @@
 //! batch of items at their JSON size); the recommended defaults follow from those.
 
 use crate::record::{self, fmt_num};
-use crate::report::claims::{self, KNOBS, Knob, TOLERANCE};
+use crate::report::claims::{self, KNOBS, Knob, Setting, TOLERANCE};
 
 /// Buffers in flight per stream: the one being filled and the chunk being written.
 pub(crate) const BUFFERS_IN_FLIGHT: f64 = 2.0;
@@ -78,7 +78,7 @@ pub(crate) fn recommendations(smallest: &[Smallest]) -> Vec<(String, String)> {
     for knob in &KNOBS {
         let (name, unit, go) = (knob.name, knob.unit, knob.go);
         let rows: Vec<&Smallest> = (smallest.iter())
-            .filter(|s| s.knob.name == knob.name)
+            .filter(|s| s.knob.setting == knob.setting)
             .collect();
         let Some(pick) = rows.iter().max_by(|a, b| a.value.total_cmp(&b.value)) else {
             continue;
@@ -89,8 +89,8 @@ pub(crate) fn recommendations(smallest: &[Smallest]) -> Vec<(String, String)> {
             .iter()
             .map(|s| format!("{} {}", s.workload, fmt_num(s.value, 0)))
             .collect();
-        let trade = match knob.name {
-            "buffer size" => {
+        let trade = match knob.setting {
+            Setting::Buffer => {
                 let diff = BUFFERS_IN_FLIGHT * (go - value);
                 let (amount, word) = (diff.abs(), if diff >= 0.0 { "less" } else { "more" });
                 let saving = if diff == 0.0 {
@@ -110,13 +110,13 @@ pub(crate) fn recommendations(smallest: &[Smallest]) -> Vec<(String, String)> {
                     fmt_num(BUFFERS_IN_FLIGHT * go, 0),
                 )
             }
-            "chunk threshold" => format!(
+            Setting::Threshold => format!(
                 "the threshold sets the chunk size, not the memory (the buffer does): a \
                  smaller one sends the first chunk sooner and writes more, smaller frames; \
                  {shown} KiB is the smallest within {tolerance}% of the optimum on every \
                  workload (Go: {go_shown} KiB)"
             ),
-            _ => {
+            Setting::Batch => {
                 let mem: Vec<String> = rows
                     .iter()
                     .map(|s| {
@@ -144,4 +144,51 @@ pub(crate) fn recommendations(smallest: &[Smallest]) -> Vec<(String, String)> {
         ));
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::record::Num;
+
+    fn sweep() -> Vec<record::Tuning> {
+        [
+            (4, 4, 1000, 0.90),
+            (16, 8, 1000, 0.975),
+            (50, 32, 1000, 0.99),
+            (64, 32, 100, 1.00),
+        ]
+        .map(|(b, th, n, r)| record::Tuning {
+            workload: "tickets".into(),
+            buffer_kib: b,
+            threshold_kib: th,
+            batch: n,
+            items: 2000,
+            body_bytes: 1_024_000,
+            ratio: Num(r),
+            ratio_lo: Num(r),
+            ratio_hi: Num(r),
+            ..record::Tuning::default()
+        })
+        .to_vec()
+    }
+
+    #[test]
+    fn the_smallest_setting_within_tolerance_and_its_memory() {
+        let s = smallest(&sweep());
+        let of = |setting| s.iter().find(|s| s.knob.setting == setting).unwrap();
+        // 0.975 >= 0.97 x 1.00: 16 KiB is within 3%; 4 KiB (0.90) is not.
+        let buffer = of(Setting::Buffer);
+        assert_eq!(buffer.value, 16.0);
+        // 2 x 16 KiB + 1000 items x 512 B.
+        assert_eq!(buffer.memory_kib, 32.0 + 500.0);
+        assert_eq!(of(Setting::Batch).value, 100.0);
+        let recs = recommendations(&s);
+        assert_eq!(recs[0].0, "buffer size: 16 KiB");
+        assert!(
+            recs[0].1.contains("68 KiB less per stream"),
+            "{}",
+            recs[0].1
+        );
+    }
 }
