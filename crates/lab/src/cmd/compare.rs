@@ -195,6 +195,8 @@ fn finish(out: &FsPath, env: &Environment, noise: &Noise) -> Result<(), BoxError
     let mut env = env.clone();
     let (key, method) = report::COMPARE_METHOD;
     env.0.insert(key.into(), method.into());
+    let processes = one_download::PROCESSES.to_string();
+    env.0.insert(report::PROCESSES_KEY.into(), processes);
     env.write(&out.join("compare.env"))?;
     println!("{}", report::regenerate(out)?);
     if let Some(warning) = noise.warning() {
@@ -365,13 +367,13 @@ const GO_WARM_UP: Duration = Duration::from_millis(400);
 
 /// Slices (each on a fresh Go process) of every pool comparison with Go: enough that Go
 /// at its best (see `pool_ops`) is among them whatever share of the time it runs so.
-const GO_POOL_SLICES: usize = 8;
+const GO_POOL_SLICES: usize = 16;
 
 /// The Go package and chunkstream's side of the bulk comparison: the tickets in memory,
 /// `stream`, with the library's default features (freelist, sonic-rs).
 struct GoSide {
     run: go_bench::GoRun,
-    rust: Streaming,
+    tickets: &'static [workload::Ticket],
     bytes: u64,
     /// One slice of the bulk alternation.
     bulk: Schedule,
@@ -382,8 +384,6 @@ struct GoSide {
 
 impl GoSide {
     fn start(tickets: &'static [workload::Ticket], block: Duration, quick: bool) -> Self {
-        let built =
-            crate::harness::in_memory(DEFAULT_POOL, DEFAULT_FEATURES_ENCODER, Path::Item, tickets);
         let schedule = |seconds, min_pairs| match quick {
             true => matrix::schedule(block, 0.05, 5),
             false => matrix::schedule(block, seconds, min_pairs),
@@ -394,7 +394,7 @@ impl GoSide {
         };
         GoSide {
             run: go_bench::GoRun::start(tickets, warm_up),
-            rust: Streaming(built.chunks),
+            tickets,
             bytes: serde_json::to_vec(tickets).map_or(0, |v| v.len() as u64),
             bulk: schedule(GO_BULK_SECONDS / GO_SLICES_EACH_SIDE as f64, 9),
             side: schedule(2.0, 31),
@@ -402,11 +402,20 @@ impl GoSide {
         }
     }
 
-    /// Slices of the bulk alternation, each on a fresh Go process.
+    /// Slices of the bulk alternation, each on a fresh Go process and a fresh streamer.
+    ///
+    /// chunkstream's speed, too, is set in part when its streamer is built (where its
+    /// buffers land): on the AMD EPYC, consecutive seconds of one streamer agreed within
+    /// about 0.5%, and streamers built one after another in one process differed by up
+    /// to 5%. A streamer built once per run made that draw the whole run's, and the
+    /// headline moved with it from run to run; built per slice, the run samples it.
     fn slices(&mut self, rt: &tokio::runtime::Runtime) {
         for _ in 0..if self.quick { 2 } else { GO_SLICES_EACH_SIDE } {
+            let (pool, encoder) = (DEFAULT_POOL, DEFAULT_FEATURES_ENCODER);
+            let built = crate::harness::in_memory(pool, encoder, Path::Item, self.tickets);
+            let mut streaming = Streaming(built.chunks);
             let mut first = Vec::new();
-            let mut rust = matrix::block(rt, &mut self.rust, &mut first);
+            let mut rust = matrix::block(rt, &mut streaming, &mut first);
             self.run.bulk_slice(&mut rust, self.bytes, &self.bulk);
         }
     }

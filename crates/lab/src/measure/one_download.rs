@@ -8,8 +8,12 @@ use crate::record::{self, Contestant, Num};
 /// Fresh processes the one-download rows are measured in. The same binary's download
 /// speed moves by 10-20% from one process to the next, so the spread between processes
 /// sets the interval: measured in one process a row's verdict differed between two runs
-/// of one binary, and twelve short processes sample it better than six long ones.
-pub(crate) const PROCESSES: usize = 12;
+/// of one binary, and twelve short processes sampled it better than six long ones.
+/// Twenty-four since twelve left the direct path's interval reaching below 0.9x in one
+/// of two consecutive runs on the AMD EPYC (1.046 [0.999, 1.058]x, then 1.031 [0.895,
+/// 1.049]x); with twenty-four the next two read 1.044 [0.941, 1.056]x and 1.056 [1.042,
+/// 1.065]x. A process costs about 1 s of a default run.
+pub(crate) const PROCESSES: usize = 24;
 
 /// How far below its own row's speed the serde_json limit may run in a one-download
 /// row's blocks for the row to count. The limit alternates with the downloads and at

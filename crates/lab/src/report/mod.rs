@@ -160,7 +160,11 @@ pub(crate) const COMPARE_METHOD: (&str, &str) = (
      limit slowed left out; a fresh connection per HTTP request",
 );
 
-/// The one-download processes of a default run that did not record its method.
+/// The key of `compare.env` saying how many one-download processes a default run has
+/// (the number its report gives); a run without it had twelve.
+pub(crate) const PROCESSES_KEY: &str = "one_download_processes";
+
+/// The one-download processes of a default run that did not record their number.
 const OLD_PROCESSES: usize = 12;
 
 /// `compare.md` from `compare.csv`, the tables measured beside it (`beside`: those of
@@ -177,22 +181,21 @@ pub(crate) fn render_compare(
     // runs that do not record their method: those reports describe them without.
     let recorded = env.0.contains_key(COMPARE_METHOD.0);
     let since = |text: &'static str| if recorded { text } else { "" };
-    let (processes, in_each) = if recorded {
-        (
-            one_download::PROCESSES,
-            format!(
-                "In each process the client and the server's thread run on a CPU each, as for \
+    let processes = env.0.get(PROCESSES_KEY).and_then(|n| n.parse().ok());
+    let processes = processes.unwrap_or(OLD_PROCESSES);
+    let in_each = if recorded {
+        format!(
+            "In each process the client and the server's thread run on a CPU each, as for \
              a client across the network (left to the scheduler, they shared a core in some \
              processes and not in others, and the download's speed followed); the parallel \
              path's encoding workers run where the scheduler puts them. A process's row \
              whose serde_json limit ran more than {}% below the limit's own row in that \
              process is left out (the limit at times slows among the downloads, which \
              inflates the ratio; the run's log says how many). ",
-                fmt_num(one_download::REFERENCE_BAND * 100.0, 0)
-            ),
+            fmt_num(one_download::REFERENCE_BAND * 100.0, 0)
         )
     } else {
-        (OLD_PROCESSES, String::new())
+        String::new()
     };
     let _ = write!(
         body,
