@@ -609,6 +609,39 @@ async fn encoded_rows_leave_rows_out_stop_on_a_refused_value_and_on_a_drop() {
     connection_comes_back(&pool).await;
 }
 
+/// A free connection is had at once, even on a runtime whose one thread is the caller's;
+/// with none free, `get` waits for one to come back, and gives up after the acquire
+/// timeout with a pool error.
+#[tokio::test(flavor = "current_thread")]
+async fn get_takes_a_free_connection_or_waits_for_one_until_the_timeout() {
+    let (_dir, path) = database();
+    let pool = Pool::read_only(&path, 1, Duration::from_millis(300)).unwrap();
+    let held = pool.get().await.expect("the free connection");
+    let released = {
+        let pool = pool.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            drop(held);
+            pool
+        })
+    };
+    let waited = pool
+        .get()
+        .await
+        .expect("the connection given back while waiting");
+    let pool = released.await.unwrap();
+    let started = std::time::Instant::now();
+    let err = pool.get().await.expect_err("no connection comes back");
+    assert!(matches!(err, sqlite::Error::Pool(_)), "{err:?}");
+    assert!(
+        started.elapsed() >= Duration::from_millis(250),
+        "{:?}",
+        started.elapsed()
+    );
+    drop(waited);
+    connection_comes_back(&pool).await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn several_streams_share_a_small_pool() {
     let (_dir, path) = database();

@@ -13,6 +13,7 @@ use chunkstream_benches::workload::Ticket;
 
 use crate::go::reference::{self as go_ref, GoBlocks, GoUnavailable};
 use crate::harness::paired::{self, Block, Schedule, Series};
+use crate::harness::placement;
 use crate::harness::stats::{Estimate, ratio};
 use crate::record::{self, Go, GoFigure};
 
@@ -98,22 +99,27 @@ impl GoRun {
             return;
         };
         let one_core = self.slices[0].len() <= self.slices[1].len();
-        let fresh = go
-            .restart(one_core.then_some(1))
-            .and_then(|()| go.warm_up(self.warm_up));
-        if let Err(e) = fresh {
-            self.notes.push(format!("bulk: restarting Go failed: {e}"));
-            return;
-        }
-        // Seconds to produce `bytes` at Go's rate (Go's bytes per pass may differ
-        // slightly: `encoding/json` escapes `<`, `>` and `&`).
-        let mut theirs = |reps: u64| -> Result<f64, BoxError> {
-            let (produced, seconds) = go.bulk_block(reps as usize)?;
-            Ok(seconds * bytes as f64 / produced.max(1) as f64)
+        let warm_up = self.warm_up;
+        let mut slice = || -> Result<Series, String> {
+            let fresh = (go.restart(one_core.then_some(1))).and_then(|()| go.warm_up(warm_up));
+            fresh.map_err(|e| format!("bulk: restarting Go failed: {e}"))?;
+            // Seconds to produce `bytes` at Go's rate (Go's bytes per pass may differ
+            // slightly: `encoding/json` escapes `<`, `>` and `&`).
+            let mut theirs = |reps: u64| -> Result<f64, BoxError> {
+                let (produced, seconds) = go.bulk_block(reps as usize)?;
+                Ok(seconds * bytes as f64 / produced.max(1) as f64)
+            };
+            paired::alternate(&mut theirs, rust, schedule).map_err(|e| format!("bulk failed: {e}"))
         };
-        match paired::alternate(&mut theirs, rust, schedule) {
+        // One core each: chunkstream's thread and the Go process share one CPU.
+        let measured = if one_core {
+            placement::on_one_cpu(slice)
+        } else {
+            slice()
+        };
+        match measured {
             Ok(series) => self.slices[usize::from(!one_core)].push(series),
-            Err(e) => self.notes.push(format!("bulk failed: {e}")),
+            Err(note) => self.notes.push(note),
         }
     }
 

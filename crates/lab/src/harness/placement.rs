@@ -35,6 +35,25 @@ impl Cpus {
     }
 }
 
+/// Runs `f` with the calling thread bound to one CPU (the first it may run on), then
+/// gives the thread its CPUs back. A process started meanwhile inherits the binding, so
+/// a paired alternation with another process (Go's) runs both sides on one CPU, and
+/// each pair sees what the host does to that CPU: apart, one side's virtual CPU could
+/// run slow for a stretch (a busy neighbour on the host) while the other's did not, and
+/// pairing did not cancel it. Where no CPU can be bound, `f` runs as it is.
+pub(crate) fn on_one_cpu<T>(f: impl FnOnce() -> T) -> T {
+    let saved = Cpus::of_this_thread().ok();
+    if let Some(cpu) = saved.as_ref().and_then(|cpus| cpus.list().first().copied()) {
+        // Unbound if it fails: the alternation still runs, as before.
+        let _ = Cpus::only(cpu).bind_this_thread();
+    }
+    let out = f();
+    if let Some(saved) = saved {
+        let _ = saved.bind_this_thread();
+    }
+    out
+}
+
 /// Two CPUs the calling thread may run on, one for a client and one for its server;
 /// `None` when it may run on fewer (or the platform cannot pin threads).
 pub(crate) fn apart() -> Option<(usize, usize)> {
@@ -129,6 +148,30 @@ mod tests {
             assert_eq!(unsafe { libc::sched_getcpu() }, last as i32);
             all.bind_this_thread()?;
             assert_eq!(Cpus::of_this_thread()?.list(), all.list());
+            Ok(())
+        })
+        .join()
+        .expect("the thread does not panic")
+    }
+
+    #[test]
+    fn on_one_cpu_binds_the_thread_and_its_children_then_restores_it() -> io::Result<()> {
+        std::thread::spawn(|| {
+            let all = Cpus::of_this_thread()?.list();
+            let child = on_one_cpu(|| {
+                assert_eq!(Cpus::of_this_thread().map(|c| c.list())?, all[..1]);
+                // A process started inside inherits the one CPU.
+                std::process::Command::new("sh")
+                    .args(["-c", "grep Cpus_allowed_list /proc/self/status"])
+                    .output()
+            })?;
+            let text = String::from_utf8_lossy(&child.stdout);
+            assert_eq!(
+                text.split_whitespace().last(),
+                Some(&*all[0].to_string()),
+                "{text}"
+            );
+            assert_eq!(Cpus::of_this_thread()?.list(), all);
             Ok(())
         })
         .join()

@@ -21,6 +21,7 @@ use chunkstream_benches::contestants::{POOLS, PoolKind, WithPool};
 
 use crate::go::reference::{GoBlocks, GoUnavailable};
 use crate::harness::paired::{self, Schedule, Series};
+use crate::harness::placement;
 use crate::harness::stats::{median, ratio};
 use crate::record::{self, Category, Num};
 
@@ -80,8 +81,11 @@ impl GoPool<'_> {
     ) -> Result<(Vec<Series>, String), BoxError> {
         let mut all = Vec::with_capacity(self.slices);
         for _ in 0..self.slices.max(1) {
-            self.go.restart(None)?;
-            all.push(pair(&mut *self.go, &self.schedule)?);
+            // chunkstream's thread and the Go process on one CPU (see `on_one_cpu`).
+            all.push(placement::on_one_cpu(|| {
+                self.go.restart(None)?;
+                pair(&mut *self.go, &self.schedule)
+            })?);
         }
         let ran = all.len();
         let kept = fast_band(all, go_time);
