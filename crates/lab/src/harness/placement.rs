@@ -39,8 +39,8 @@ impl Cpus {
 /// gives the thread its CPUs back. A process started meanwhile inherits the binding, so
 /// a paired alternation with another process (Go's) runs both sides on one CPU, and
 /// each pair sees what the host does to that CPU: apart, one side's virtual CPU could
-/// run slow for a stretch (a busy neighbour on the host) while the other's did not, and
-/// pairing did not cancel it. Where no CPU can be bound, `f` runs as it is.
+/// run slow for a stretch (a busy neighbour on the host, presumably) while the other's
+/// did not, and pairing did not cancel it. Where no CPU can be bound, `f` runs as it is.
 pub(crate) fn on_one_cpu<T>(f: impl FnOnce() -> T) -> T {
     let saved = Cpus::of_this_thread().ok();
     if let Some(cpu) = saved.as_ref().and_then(|cpus| cpus.list().first().copied()) {
