@@ -149,7 +149,7 @@
 //! - `pool-object-pool`: `pool::ObjectPool`, on the `object-pool` crate, with the bounds
 //!   that crate lacks.
 //! - `pool-thread-local`: `pool::ThreadLocalPool`, small per-thread stacks spilling to and
-//!   refilling from a shared bounded queue.
+//!   refilling from a shared depot, several buffers at a time.
 //! - `encoder-simd-json`: `encode::SimdJson`, the simd-json serializer.
 //! - `encoder-sonic-rs` (default): `encode::SonicRs`, byte for byte serde_json's output
 //!   (a property test checks) and faster on every workload the lab measures

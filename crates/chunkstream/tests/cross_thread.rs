@@ -2,7 +2,8 @@
 //! when a task moves between workers or a chunk is dropped by another task.
 //!
 //! A purely thread-local pool misses on every get here; `ThreadLocalPool` spills the
-//! giving thread's stack to its shared queue, so the taking thread finds buffers there.
+//! giving thread's stack to its shared depot in batches, and the taking thread refills
+//! its stack from there.
 #![cfg(feature = "pool-thread-local")]
 
 use std::sync::Arc;
@@ -205,7 +206,7 @@ fn many_idle_threads_keep_the_pool_bounded_and_pooling() {
     );
     drop(stop);
     idle.into_iter().for_each(|t| t.join().unwrap());
-    // Their stacks went back to the shared queue as they exited; still within the bound.
+    // Their stacks went back to the depot as they exited; still within the bound.
     let stats = pool.stats();
     assert!(stats.pooled <= MAX_POOLED as u64, "{stats:?}");
     assert_eq!(stats.outstanding, 0, "{stats:?}");

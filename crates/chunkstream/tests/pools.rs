@@ -104,16 +104,106 @@ mod thread_local {
     }
 
     #[test]
-    fn spills_to_the_shared_queue_when_the_stack_is_full() {
+    fn spills_half_the_stack_to_the_depot_when_the_stack_is_full() {
         let pool = pool(32);
+        assert_eq!(pool.local_capacity(), 8, "a quarter of max_pooled");
         let bufs: Vec<_> = (0..10).map(|_| pool.get()).collect();
         for buf in bufs {
             pool.put(buf);
         }
         assert_eq!(pool.stats().pooled, 10);
-        // What did not fit the stack is in the shared queue, for any thread.
-        let spilled = 10 - MAX_LOCAL_BUFFERS;
+        // The ninth put found the stack full: its oldest half went to the depot, for any
+        // thread; the ninth and tenth buffers joined the rest on the stack.
+        let spilled = pool.local_capacity() / 2;
         assert_eq!(hits_elsewhere(&pool, spilled + 1), spilled as u64);
+        let stats = pool.stats();
+        assert_eq!((stats.pooled, stats.returned), (10 - spilled as u64, 10));
+    }
+
+    /// Fills the depot with `n` buffers: put on a thread that then exits.
+    fn fill_depot(pool: &ThreadLocalPool, n: usize) {
+        let bufs: Vec<_> = (0..n).map(|_| pool.get()).collect();
+        std::thread::scope(|s| {
+            s.spawn(|| bufs.into_iter().for_each(|buf| pool.put(buf)))
+                .join()
+                .unwrap();
+        });
+        assert_eq!(pool.stats().pooled, n as u64);
+    }
+
+    #[test]
+    fn a_thread_that_only_takes_refills_its_stack_from_the_depot_in_batches() {
+        let pool = pool(32);
+        fill_depot(&pool, 16);
+        let half = pool.local_capacity() / 2;
+        let (taken, others) = std::thread::scope(|s| {
+            let (ready, wait) = std::sync::mpsc::sync_channel(0);
+            let (stop, idle) = std::sync::mpsc::sync_channel::<()>(0);
+            let pool = &pool;
+            let taker = s.spawn(move || {
+                // One get: one buffer handed out and half a stack's worth onto the stack.
+                let buf = pool.get();
+                ready.send(()).unwrap();
+                idle.recv().unwrap();
+                // The next gets are served by the stack.
+                let before = pool.stats();
+                let more: Vec<_> = (0..half).map(|_| pool.get()).collect();
+                let after = pool.stats();
+                assert_eq!(after.hits - before.hits, more.len() as u64);
+                (buf, more)
+            });
+            wait.recv().unwrap();
+            // Meanwhile, what is left in the depot: all but the five.
+            let others = hits_elsewhere(pool, 16);
+            stop.send(()).unwrap();
+            (taker.join().unwrap(), others)
+        });
+        assert_eq!(others, (16 - 1 - half) as u64);
+        let stats = pool.stats();
+        assert_eq!((stats.hits, stats.pooled), (16, 0), "{stats:?}");
+        pool.put(taken.0);
+        taken.1.into_iter().for_each(|buf| pool.put(buf));
+    }
+
+    /// Threads that only take buffers, refill their stacks and go idle: together their
+    /// stacks hold at most half of `max_pooled`, the rest stays in the depot for others.
+    #[test]
+    fn idle_takers_strand_at_most_half_the_pool() {
+        let max_pooled = 64;
+        let pool = pool(max_pooled);
+        fill_depot(&pool, max_pooled);
+        let (stop, idle) = std::sync::mpsc::sync_channel::<()>(0);
+        let idle = std::sync::Mutex::new(idle);
+        let taken = std::thread::scope(|s| {
+            let takers: Vec<_> = (0..16)
+                .map(|_| {
+                    let (ready, wait) = std::sync::mpsc::sync_channel(0);
+                    let (pool, idle) = (&pool, &idle);
+                    let taker = s.spawn(move || {
+                        let buf = pool.get();
+                        ready.send(()).unwrap();
+                        let _ = idle.lock().unwrap().recv();
+                        buf
+                    });
+                    // One after another, so the state below does not depend on scheduling.
+                    wait.recv().unwrap();
+                    taker
+                })
+                .collect();
+            // 16 handed out, stacks at most 32: at least 16 left for anyone.
+            let left = hits_elsewhere(&pool, max_pooled);
+            assert_eq!(left, (max_pooled - 16 - max_pooled / 2) as u64);
+            drop(stop);
+            takers
+                .into_iter()
+                .map(|t| t.join().unwrap())
+                .collect::<Vec<_>>()
+        });
+        // The idle threads exited: their stacks went back to the depot.
+        let stats = pool.stats();
+        assert_eq!(stats.pooled, (max_pooled / 2) as u64, "{stats:?}");
+        taken.into_iter().for_each(|buf| pool.put(buf));
+        assert!(pool.stats().pooled <= max_pooled as u64);
     }
 
     #[test]
@@ -140,7 +230,7 @@ mod thread_local {
         let buf_a = a.get();
         let ptr_a = buf_a.as_ptr();
         a.put(buf_a);
-        // `b` takes over the thread's stack; `a`'s buffer goes to `a`'s shared queue.
+        // `b` takes over the thread's stack; `a`'s buffer goes to `a`'s depot.
         let buf_b = b.get();
         b.put(buf_b);
         let again = a.get();
@@ -154,7 +244,7 @@ mod thread_local {
     }
 
     /// The smallest bound: a stack of no buffers (a quarter of one), so every put and
-    /// every get go through the shared queue, and the contract is the other pools'.
+    /// every get go through the depot, and the contract is the other pools'.
     #[test]
     fn keeps_the_contract_at_the_smallest_bound() {
         assert_eq!(pool(1).local_capacity(), 0);
@@ -199,7 +289,7 @@ mod thread_local {
     }
 
     #[test]
-    fn a_put_during_the_threads_teardown_goes_to_the_shared_queue() {
+    fn a_put_during_the_threads_teardown_goes_to_the_depot() {
         let pool = Arc::new(pool(32));
         let (early, late) = (pool.get(), pool.get());
         let thread_pool = Arc::clone(&pool);

@@ -86,7 +86,7 @@ impl Counts for PoolCounters {
 }
 
 /// Takes one of the `limit` slots counted in `kept`; `false` when all are taken.
-#[cfg(any(feature = "pool-object-pool", feature = "pool-thread-local"))]
+#[cfg(feature = "pool-object-pool")]
 #[inline]
 pub(crate) fn reserve(kept: &std::sync::atomic::AtomicUsize, limit: usize) -> bool {
     use std::sync::atomic::Ordering::{AcqRel, Acquire};

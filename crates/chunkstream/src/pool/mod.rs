@@ -18,7 +18,7 @@
 )]
 #![cfg_attr(
     feature = "pool-thread-local",
-    doc = "| [`ThreadLocalPool`] | `pool-thread-local` | per-thread stacks spilling to a shared queue |"
+    doc = "| [`ThreadLocalPool`] | `pool-thread-local` | per-thread stacks moving buffers to and from a shared depot in batches |"
 )]
 //!
 //! [`DefaultPool`] names the strategy chosen by the enabled features (see the crate docs);
