@@ -153,7 +153,8 @@ mod thread_local {
                 (buf, more)
             });
             wait.recv().unwrap();
-            // Meanwhile, what is left in the depot: all but the five.
+            // Meanwhile, what is left in the depot: all but the one taken and the half
+            // stack behind it.
             let others = hits_elsewhere(pool, 16);
             stop.send(()).unwrap();
             (taker.join().unwrap(), others)
@@ -190,7 +191,8 @@ mod thread_local {
                     taker
                 })
                 .collect();
-            // 16 handed out, stacks at most 32: at least 16 left for anyone.
+            // 16 handed out and 32 (half the pool) on the stacks: the other 16 are left
+            // for anyone.
             let left = hits_elsewhere(&pool, max_pooled);
             assert_eq!(left, (max_pooled - 16 - max_pooled / 2) as u64);
             drop(stop);
