@@ -106,7 +106,7 @@ impl Local {
         self.owner_id = 0;
         if let Some(owner) = std::mem::take(&mut self.owner).upgrade() {
             let mut depot = owner.depot();
-            depot.kept = depot.kept.saturating_sub(lease - bufs.len());
+            depot.release(lease - bufs.len());
             depot.bufs.append(&mut bufs);
         }
         if let Some(shard) = shard {
@@ -190,9 +190,9 @@ impl Local {
     /// to another pool (or none), or the stack is at its lease: the depot if the slot is
     /// borrowed; else the slot is claimed for `shared` if need be, then the stack, if
     /// the lease can grow by one (the stack is below its capacity and the stacks below
-    /// their share of the bound); else the oldest of the stack's buffers, up to
-    /// [`batch`](Shared::batch), go to the depot under one lock if the bound allows,
-    /// making room for this one; else it is dropped.
+    /// their share of the bound); else the stack, once it has spilled its oldest
+    /// buffers to the depot to make room ([`Shared::spill`]); else, the bound leaving no
+    /// slot, it is dropped.
     #[cold]
     #[inline(never)]
     fn put_slow(slot: &Slot, shared: &Arc<Shared>, buf: Vec<u8>) {
@@ -208,26 +208,13 @@ impl Local {
         };
         if local.lease < shared.local_capacity && shared.grow_lease() {
             local.lease += 1;
-            shared.extra.add(buf.capacity(), shared.buffer_size);
-            local.bufs.push(buf);
-            bump(&shard.returned);
-            return;
-        }
-        if local.bufs.is_empty() {
+        } else if local.bufs.is_empty() {
             // No lease (a stack of no capacity, or the stacks' share taken): one at a
             // time.
             return shared.put_counted(buf, &**shard);
-        }
-        let mut depot = shared.depot();
-        let spill = (shared.batch.min(local.bufs.len())).min(shared.max_pooled - depot.kept);
-        if spill == 0 {
-            drop(depot);
+        } else if !shared.spill(&mut local.bufs) {
             return shared.counters.dropped_full();
         }
-        depot.kept += spill;
-        // The oldest go, so the stack keeps the buffers most recently touched.
-        depot.bufs.extend(local.bufs.drain(..spill));
-        drop(depot);
         shared.extra.add(buf.capacity(), shared.buffer_size);
         local.bufs.push(buf);
         bump(&shard.returned);
@@ -287,6 +274,18 @@ impl Depot {
     fn leased(&self) -> usize {
         self.kept.saturating_sub(self.bufs.len())
     }
+
+    /// Takes up to `n` of the `max_pooled` slots: how many it took.
+    fn reserve(&mut self, n: usize, max_pooled: usize) -> usize {
+        let taken = n.min(max_pooled.saturating_sub(self.kept));
+        self.kept += taken;
+        taken
+    }
+
+    /// Gives `n` slots back.
+    fn release(&mut self, n: usize) {
+        self.kept = self.kept.saturating_sub(n);
+    }
 }
 
 /// The depot in cache lines of its own: on a line with the settings that every get and
@@ -343,9 +342,18 @@ impl Shared {
     /// Grows a stack's lease by one slot, if the bound and the stacks' share allow.
     fn grow_lease(&self) -> bool {
         let mut depot = self.depot();
-        let room = depot.kept < self.max_pooled && depot.leased() < self.local_limit;
-        depot.kept += usize::from(room);
-        room
+        depot.leased() < self.local_limit && depot.reserve(1, self.max_pooled) == 1
+    }
+
+    /// A `put` by a stack's owner whose stack (`bufs`) is at its lease, which cannot
+    /// grow: the oldest of its buffers, up to `batch`, go to the depot under one lock
+    /// with slots of their own, so the stack keeps the buffers most recently touched and
+    /// has room for the one being put. `false` when the bound leaves no slot.
+    fn spill(&self, bufs: &mut Vec<Vec<u8>>) -> bool {
+        let mut depot = self.depot();
+        let spilled = depot.reserve(self.batch.min(bufs.len()), self.max_pooled);
+        depot.bufs.extend(bufs.drain(..spilled));
+        spilled > 0
     }
 
     /// A `get` by a stack's owner whose stack (`bufs`) is empty: one buffer from the
@@ -366,7 +374,7 @@ impl Shared {
         let within = wanted.min(*lease);
         let beyond = (wanted - within).min(self.local_capacity - *lease);
         let grown = beyond.min(self.local_limit.saturating_sub(leased));
-        depot.kept = depot.kept.saturating_sub(1 + within);
+        depot.release(1 + within);
         bufs.extend(depot.bufs.drain(queued - within - grown..));
         *lease += grown;
         Some(buf)
@@ -378,7 +386,7 @@ impl Shared {
     fn get(&self) -> Vec<u8> {
         let mut depot = self.depot();
         let popped = depot.bufs.pop();
-        depot.kept -= usize::from(popped.is_some());
+        depot.release(usize::from(popped.is_some()));
         drop(depot);
         self.extra.take(popped, self.buffer_size, &self.counters)
     }
@@ -394,11 +402,10 @@ impl Shared {
     fn put_counted(&self, buf: Vec<u8>, counts: &impl Counts) {
         let capacity = buf.capacity();
         let mut depot = self.depot();
-        if depot.kept >= self.max_pooled {
+        if depot.reserve(1, self.max_pooled) == 0 {
             drop(depot);
             return self.counters.dropped_full();
         }
-        depot.kept += 1;
         depot.bufs.push(buf);
         drop(depot);
         self.extra.add(capacity, self.buffer_size);

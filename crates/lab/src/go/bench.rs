@@ -101,7 +101,9 @@ impl GoRun {
         let one_core = self.slices[0].len() <= self.slices[1].len();
         let warm_up = self.warm_up;
         let mut slice = || -> Result<Series, String> {
-            let fresh = (go.restart(one_core.then_some(1))).and_then(|()| go.warm_up(warm_up));
+            let fresh = go
+                .restart(one_core.then_some(1))
+                .and_then(|()| go.warm_up(warm_up));
             fresh.map_err(|e| format!("bulk: restarting Go failed: {e}"))?;
             // Seconds to produce `bytes` at Go's rate (Go's bytes per pass may differ
             // slightly: `encoding/json` escapes `<`, `>` and `&`).
