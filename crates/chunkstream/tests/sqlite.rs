@@ -1,8 +1,8 @@
 //! The rusqlite source (`chunkstream::sqlite`) through the public API and over real HTTP
 //! (axum on 127.0.0.1, reqwest), on real SQLite files: the same body as the sqlx source
 //! for the same query, backpressure and interruption (the statement stops: the rows it
-//! reads stay bounded and its connection comes back), and errors before and after the
-//! first row.
+//! reads stay bounded and its connection comes back), errors before and after the first
+//! row, and the count read before the rows on the statement's thread (`Rows::counted`).
 //!
 //! Needs the `rusqlite`, `sqlx` and `axum` features.
 #![cfg(all(feature = "rusqlite", feature = "sqlx", feature = "axum"))]
@@ -539,6 +539,155 @@ async fn errors_end_the_stream_after_the_rows_before_them() {
         .await;
     assert!(matches!(err, Err(StreamError::Panicked { .. })), "{err:?}");
     connection_comes_back(&pool).await;
+}
+
+/// `SELECT id FROM t ORDER BY id` on a fresh WAL file holding ids 1 to 3, and the file.
+fn three_rows() -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("t.db");
+    let db = sqlite::rusqlite::Connection::open(&path).unwrap();
+    db.pragma_update(None, "journal_mode", "WAL").unwrap();
+    db.execute_batch(
+        "CREATE TABLE t (id INTEGER PRIMARY KEY); INSERT INTO t VALUES (1), (2), (3);",
+    )
+    .unwrap();
+    (dir, path)
+}
+
+const IDS: &str = "SELECT id FROM t ORDER BY id";
+
+fn ids<C: sqlite::Connect>(conn: C) -> sqlite::Rows<i64> {
+    sqlite::rows(conn, IDS, [], |row| row.get(0))
+}
+
+/// The count and the rows come from one snapshot: rows another connection commits
+/// between them (here from inside the count, through an SQL function) are in neither.
+/// Read one after the other (the count on its own, then the stream), they would be in
+/// the rows and not in the count.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_counted_stream_reads_the_rows_it_counted_while_another_connection_writes() {
+    use sqlite::rusqlite::functions::FunctionFlags;
+    let (_dir, path) = three_rows();
+    let conn = sqlite::rusqlite::Connection::open(&path).unwrap();
+    let writes_to = path.clone();
+    conn.create_scalar_function("write_more", 0, FunctionFlags::SQLITE_UTF8, move |_| {
+        let writer = sqlite::rusqlite::Connection::open(&writes_to)?;
+        writer.execute("INSERT INTO t VALUES (4), (5)", [])?;
+        Ok(0)
+    })
+    .unwrap();
+    let (count, rows) = ids(conn).counted("SELECT COUNT(*) + write_more() FROM t", []);
+    assert_eq!(count.await.unwrap(), 3);
+    let body = streamer(Default::default())
+        .json(rows)
+        .collect_bytes()
+        .await;
+    assert_eq!(body.unwrap(), b"[1,2,3]"[..]);
+    // The write went through: a read after sees it.
+    let reader = sqlite::rusqlite::Connection::open(&path).unwrap();
+    assert_eq!(
+        sqlite::count(&reader, "SELECT COUNT(*) FROM t", []).unwrap(),
+        5
+    );
+}
+
+/// A count that fails is the `Count`'s error, and the stream's only item is
+/// `CountFailed` (no row read): a server answers with an error status, never with a body
+/// that looks complete. The same when no connection comes from the pool; the
+/// connection, when there was one, goes back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_count_is_the_count_s_error_and_the_stream_s_only_item() {
+    let (_dir, path) = three_rows();
+    let pool = Pool::read_only(&path, 1, Duration::from_millis(100)).unwrap();
+    let (count, rows) = ids(pool.clone()).counted("SELECT COUNT(*) FROM no_such_table", []);
+    let err = count.await.unwrap_err();
+    assert!(matches!(err, sqlite::Error::Sqlite(_)), "{err}");
+    assert!(err.to_string().contains("no_such_table"), "{err}");
+    let items: Vec<_> = rows.collect().await;
+    assert!(
+        matches!(items[..], [Err(sqlite::Error::CountFailed)]),
+        "{items:?}"
+    );
+    // Through a streamer: a source error, whether or not the count was awaited.
+    let (_count, rows) = ids(pool.clone()).counted("SELECT COUNT(*) FROM no_such_table", []);
+    let err = streamer(Default::default())
+        .json(rows)
+        .collect_bytes()
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StreamError::Source(_)), "{err}");
+    // No connection in time: the pool's error, for the count.
+    let held = pool.get().await.unwrap();
+    let (count, rows) = ids(pool.clone()).counted("SELECT COUNT(*) FROM t", []);
+    assert!(matches!(count.await, Err(sqlite::Error::Pool(_))));
+    let items: Vec<_> = rows.collect().await;
+    assert!(matches!(items[..], [Err(sqlite::Error::CountFailed)]));
+    drop(held);
+    connection_comes_back(&pool).await;
+}
+
+/// A counted stream starts at once (its count is awaited before its body), and stops
+/// when dropped as any other: the count resolves (counted, or the thread's error), the
+/// statement stops reading and the connection goes back. A stream already polled cannot
+/// count first: its count is an error and its rows go on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_counted_stream_starts_at_once_and_stops_when_dropped() {
+    let (_dir, path) = database();
+    let pool = one_connection(&path);
+    let read = Arc::new(AtomicUsize::new(0));
+    let (count, rows) = counted(&pool, ENDLESS, &read).counted("SELECT 42", []);
+    assert_eq!(count.await.unwrap(), 42);
+    // Read ahead without a poll: bounded, as for a stream that is not read.
+    tokio::time::timeout(Duration::from_secs(10), async {
+        while read.load(SeqCst) == 0 {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+    })
+    .await
+    .expect("the rows are read before the first poll");
+    drop(rows);
+    connection_comes_back(&pool).await;
+    let after = read.load(SeqCst);
+    assert!(
+        after < 20_000,
+        "{after} rows read for a stream never polled"
+    );
+    // Dropped at once: the count resolves all the same.
+    let (count, rows) = ids(pool.clone()).counted("SELECT COUNT(*) FROM tickets", []);
+    drop(rows);
+    let counted = tokio::time::timeout(Duration::from_secs(10), count).await;
+    match counted.expect("the count resolves") {
+        Ok(n) => assert_eq!(n, ROWS as u64),
+        Err(err) => assert!(matches!(err, sqlite::Error::Thread(_)), "{err}"),
+    }
+    connection_comes_back(&pool).await;
+    // Polled first: too late to count; the rows go on.
+    let mut rows = sqlite::rows(
+        pool.clone(),
+        "SELECT id FROM tickets ORDER BY id LIMIT 3",
+        [],
+        |row| row.get::<_, i64>(0),
+    );
+    assert_eq!(rows.next().await.unwrap().unwrap(), 1);
+    let (count, rows) = rows.counted("SELECT 3", []);
+    assert!(matches!(count.await, Err(sqlite::Error::Thread(_))));
+    let rest: Vec<i64> = rows.map(Result::unwrap).collect().await;
+    assert_eq!(rest, [2, 3]);
+}
+
+/// Any source of the module counts: rows the database made into JSON too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn json_rows_count_first_too() {
+    let (_dir, path) = three_rows();
+    let pool = one_connection(&path);
+    let rows = sqlite::json_rows(pool, "SELECT json_object('id', id) FROM t ORDER BY id", []);
+    let (count, rows) = rows.counted("SELECT COUNT(*) FROM t", []);
+    assert_eq!(count.await.unwrap(), 3);
+    let body = streamer(Default::default())
+        .json(rows)
+        .collect_bytes()
+        .await;
+    assert_eq!(body.unwrap(), br#"[{"id":1},{"id":2},{"id":3}]"#[..]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -14,6 +14,9 @@ pub enum Error {
     /// The thread that runs the statement could not be started, or it stopped before the
     /// statement ended (its runtime shutting down).
     Thread(std::io::Error),
+    /// The count of a [`Rows::counted`](crate::sqlite::Rows::counted) stream failed: its
+    /// error went to the [`Count`](crate::sqlite::Count), and no row was read.
+    CountFailed,
     /// The encoder refused a row's value in [`encoded_rows`](crate::sqlite::encoded_rows)
     /// (a non-finite float, a map key that cannot be a string).
     Encode {
@@ -30,6 +33,7 @@ impl fmt::Display for Error {
             Error::Sqlite(err) => write!(f, "SQLite: {err}"),
             Error::Pool(err) => write!(f, "SQLite connection pool: {err}"),
             Error::Thread(err) => write!(f, "the SQLite statement's thread: {err}"),
+            Error::CountFailed => f.write_str("the count before the rows failed; no row was read"),
             Error::Encode { row, source } => write!(f, "row {row} cannot be encoded: {source}"),
         }
     }
@@ -41,6 +45,7 @@ impl std::error::Error for Error {
             Error::Sqlite(err) => Some(err),
             Error::Pool(err) => Some(err),
             Error::Thread(err) => Some(err),
+            Error::CountFailed => None,
             Error::Encode { source, .. } => Some(source),
         }
     }

@@ -1,7 +1,8 @@
 //! SQLite through rusqlite: a query whose statement runs on a blocking thread and hands
 //! its rows to the stream in bounded batches ([`rows`], [`encoded_rows`],
 //! [`json_rows`]), a small pool of read-only connections ([`Pool`]), and a count for
-//! `X-Total-Count` ([`count`]).
+//! `X-Total-Count`: on its own ([`count`]), or on the statement's thread just before the
+//! rows, in one read transaction with them ([`Rows::counted`]).
 //!
 //! [`encoded_rows`] is the faster of the first two (a row is encoded on the statement's
 //! thread while it is in that thread's cache, and no column needs a `String`). The
@@ -61,7 +62,7 @@ mod rows;
 pub use batch::RowJson;
 pub use error::Error;
 pub use pool::{Connection, Pool};
-pub use rows::{Connect, Rows, count, encoded_rows, json_rows, rows};
+pub use rows::{Connect, Count, Rows, count, encoded_rows, json_rows, rows};
 
 /// The rusqlite this module is built on, so that rows are mapped and parameters bound
 /// with the same version.

@@ -3,6 +3,7 @@
 
 use std::any::Any;
 use std::fmt;
+use std::future::Future;
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
@@ -11,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use futures_core::Stream;
 use rusqlite::{InterruptHandle, Params, Row};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 
 use super::batch::{BATCH_ROWS, Batch, Json, Mapped, RowJson, encoding};
 use super::{Connection, Error, Pool};
@@ -174,9 +175,17 @@ where
     let (tx, rx) = mpsc::channel(BATCHES_AHEAD);
     let running = Arc::new(Mutex::new(Running::default()));
     let shared = Arc::clone(&running);
-    let statement = move || {
+    let statement = move |counting: Option<Counting>| {
         let result = catch_unwind(AssertUnwindSafe(|| {
-            run(conn, sql.as_ref(), params, &mut batch, &tx, &shared)
+            run(
+                conn,
+                sql.as_ref(),
+                params,
+                counting,
+                &mut batch,
+                &tx,
+                &shared,
+            )
         }));
         let last = match result {
             Ok(Ok(())) => Message::End,
@@ -257,6 +266,42 @@ pub fn count(conn: &rusqlite::Connection, sql: &str, params: impl Params) -> Res
     u64::try_from(n).map_err(|_| Error::Sqlite(rusqlite::Error::IntegralValueOutOfRange(0, n)))
 }
 
+/// A count query with its parameters bound, run on the statement's connection.
+type CountQuery = Box<dyn FnOnce(&rusqlite::Connection) -> Result<u64, Error> + Send>;
+
+/// The count a [`Rows::counted`] statement runs first, and where its result goes.
+struct Counting {
+    count: CountQuery,
+    to: oneshot::Sender<Result<u64, Error>>,
+}
+
+/// Sends `err` to the count (`to`); returns what the stream reports instead.
+fn count_failed(to: oneshot::Sender<Result<u64, Error>>, err: Error) -> Error {
+    // Nobody to tell if the count is no longer awaited.
+    let _ = to.send(Err(err));
+    Error::CountFailed
+}
+
+/// The count of a [`Rows::counted`] stream, from the statement's thread: a future of
+/// the number [`count`] would give, or of the error that stopped it (the connection, the
+/// count's SQL; [`Error::Thread`] if the thread stopped before it counted).
+#[must_use = "futures do nothing unless awaited"]
+#[derive(Debug)]
+pub struct Count(oneshot::Receiver<Result<u64, Error>>);
+
+impl Future for Count {
+    type Output = Result<u64, Error>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        Pin::new(&mut self.0).poll(cx).map(|counted| {
+            counted.unwrap_or_else(|_| {
+                let stopped = "the statement's thread stopped before it counted";
+                Err(Error::Thread(std::io::Error::other(stopped)))
+            })
+        })
+    }
+}
+
 /// What the statement's thread sends: rows, then exactly one of the others. A channel
 /// that closes without one (the thread never ran: its runtime was shutting down) is an
 /// error, never a complete result.
@@ -298,11 +343,13 @@ impl Drop for Registered<'_> {
     }
 }
 
-/// The statement's thread: connects, runs the statement, sends the rows in batches.
+/// The statement's thread: connects, counts first if `counting` (in one read transaction
+/// with the statement), runs the statement, sends the rows in batches.
 fn run<C, P, B>(
     conn: C,
     sql: &str,
     params: P,
+    counting: Option<Counting>,
     batch: &mut B,
     tx: &mpsc::Sender<Message<B::Item>>,
     running: &Mutex<Running>,
@@ -312,10 +359,37 @@ where
     P: Params,
     B: Batch,
 {
-    let conn = conn.connect()?;
+    let conn = match conn.connect() {
+        Ok(conn) => conn,
+        Err(err) => {
+            return Err(match counting {
+                Some(counting) => count_failed(counting.to, err),
+                None => err,
+            });
+        }
+    };
     // Declared after `conn`, dropped before it (with the statement, dropped first).
     let Some(_registered) = Registered::new(running, conn.get_interrupt_handle()) else {
         return Ok(());
+    };
+    // The count and the rows read one snapshot: the transaction ends (rolled back:
+    // nothing was written) after the statement, before the connection goes back.
+    let _snapshot = match counting {
+        Some(Counting { count, to }) => {
+            let counted = conn
+                .unchecked_transaction()
+                .map_err(Error::from)
+                .and_then(|snapshot| Ok((count(&snapshot)?, snapshot)));
+            match counted {
+                Ok((n, snapshot)) => {
+                    // Not awaited: the rows may still be.
+                    let _ = to.send(Ok(n));
+                    Some(snapshot)
+                }
+                Err(err) => return Err(count_failed(to, err)),
+            }
+        }
+        None => None,
     };
     // Cached on the connection: a pooled connection prepares a service's query once.
     let mut statement = conn.prepare_cached(sql)?;
@@ -371,8 +445,8 @@ where
 /// its connection, until the stream is read or dropped).
 #[must_use = "streams do nothing unless polled"]
 pub struct Rows<T> {
-    /// Starts the statement's thread on the first poll.
-    start: Option<Box<dyn FnOnce() + Send>>,
+    /// Starts the statement's thread on the first poll (or at once: [`Rows::counted`]).
+    start: Option<Box<dyn FnOnce(Option<Counting>) + Send>>,
     rx: mpsc::Receiver<Message<T>>,
     /// The rows of the batch being read.
     batch: std::vec::IntoIter<T>,
@@ -386,6 +460,63 @@ impl<T> fmt::Debug for Rows<T> {
             .field("started", &self.start.is_none())
             .field("done", &self.done)
             .finish_non_exhaustive()
+    }
+}
+
+impl<T> Rows<T> {
+    /// Counts with `sql` (a query returning one integer, as [`count`] takes) before the
+    /// first row, on the statement's connection and thread, in one read transaction with
+    /// the statement: the count is of the rows the stream then reads, even while others
+    /// write. For `X-Total-Count`, which goes out before the body.
+    ///
+    /// The statement's thread starts now rather than on the first poll: while the
+    /// response is made around the count, the first batches are read. Against [`count`]
+    /// on a thread of its own and then the stream, one thread is woken rather than two,
+    /// and the rows are read while the response is made.
+    ///
+    /// When the count fails, [`Count`] is its error, and the stream's only item is
+    /// [`Error::CountFailed`] (no row is read). Dropping the stream stops the statement
+    /// as usual, the count included; dropping the [`Count`] does not stop the rows. A
+    /// stream polled before it is counted cannot count first: its `Count` is an
+    /// [`Error::Thread`] and the stream goes on.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap().block_on(async {
+    /// use chunkstream::{ChunkConfig, Streamer, sqlite};
+    ///
+    /// let db = sqlite::rusqlite::Connection::open_in_memory()?;
+    /// db.execute_batch("CREATE TABLE t (id INTEGER); INSERT INTO t VALUES (1), (2), (3);")?;
+    /// let rows = sqlite::rows(db, "SELECT id FROM t WHERE id <= ?1", (2,), |row| {
+    ///     row.get::<_, i64>(0)
+    /// });
+    /// let (count, rows) = rows.counted("SELECT COUNT(*) FROM t WHERE id <= ?1", (2,));
+    /// assert_eq!(count.await?, 2); // before the body: a header
+    /// let body = Streamer::new(ChunkConfig::default())?.json(rows).collect_bytes().await?;
+    /// assert_eq!(body, b"[1,2]"[..]);
+    /// # Ok::<_, Box<dyn std::error::Error>>(())
+    /// # }).unwrap();
+    /// ```
+    pub fn counted<S, P>(mut self, sql: S, params: P) -> (Count, Rows<T>)
+    where
+        S: AsRef<str> + Send + 'static,
+        P: Params + Send + 'static,
+    {
+        let (to, counted) = oneshot::channel();
+        let Some(start) = self.start.take() else {
+            let started = "the stream was polled before it was counted";
+            let _ = to.send(Err(Error::Thread(std::io::Error::other(started))));
+            return (Count(counted), self);
+        };
+        let counting = Counting {
+            count: Box::new(move |conn| count(conn, sql.as_ref(), params)),
+            to,
+        };
+        // On failure the count learns it from its dropped sender, the stream from its
+        // closed channel: both report the thread.
+        let _ = spawn(start, Some(counting));
+        (Count(counted), self)
     }
 }
 
@@ -405,7 +536,7 @@ impl<T> Stream for Rows<T> {
                 return Poll::Ready(None);
             }
             if let Some(start) = this.start.take()
-                && let Err(err) = spawn(start)
+                && let Err(err) = spawn(start, None)
             {
                 this.done = true;
                 return Poll::Ready(Some(Err(Error::Thread(err))));
@@ -433,7 +564,11 @@ impl<T> Stream for Rows<T> {
 
 /// Runs the statement on tokio's blocking pool (its threads are reused, so a small
 /// query pays no thread start), or on a thread of its own outside a runtime.
-fn spawn(statement: Box<dyn FnOnce() + Send>) -> std::io::Result<()> {
+fn spawn(
+    statement: Box<dyn FnOnce(Option<Counting>) + Send>,
+    counting: Option<Counting>,
+) -> std::io::Result<()> {
+    let statement = move || statement(counting);
     match tokio::runtime::Handle::try_current() {
         Ok(runtime) => {
             drop(runtime.spawn_blocking(statement));
