@@ -436,14 +436,59 @@ impl Selection {
         })
     }
 
-    /// Streams the selected rows as the JSON text the database makes of each (see
-    /// [`Dialect::ticket_json`]) over `conn`, owned as in [`rows`](Selection::rows).
-    pub fn json_rows<G>(self, conn: Conn, guard: G) -> BoxStream<'static, Result<RawJson, BoxError>>
+    /// The count of the selected rows and the stream of them over `conn`, owned as in
+    /// [`rows`](Selection::rows). Through rusqlite both are read on the statement's
+    /// thread in one read transaction: the count is of the rows that follow, whatever is
+    /// written meanwhile, and the first rows are read while the response is made. Through
+    /// sqlx, [`count`](Selection::count) and then the rows.
+    ///
+    /// # Errors
+    ///
+    /// The count's error.
+    pub async fn counted_rows<T, G>(
+        self,
+        conn: Conn,
+        guard: G,
+    ) -> Result<(u64, BoxStream<'static, Result<T, BoxError>>), BoxError>
+    where
+        T: TicketRows,
+        G: Send + Sync + 'static,
+    {
+        match conn {
+            Conn::Rusqlite(conn) => {
+                crate::reader::counted_rows(&self, conn.ok_or_else(lost)?, guard).await
+            }
+            mut conn => {
+                let total = self.count(&mut conn).await?;
+                Ok((total, self.rows(conn, guard)))
+            }
+        }
+    }
+
+    /// The count of the selected rows and the stream of them as the JSON text the
+    /// database makes of each (see [`Dialect::ticket_json`]) over `conn`; otherwise as
+    /// [`counted_rows`](Selection::counted_rows).
+    ///
+    /// # Errors
+    ///
+    /// The count's error.
+    pub async fn counted_json_rows<G>(
+        self,
+        conn: Conn,
+        guard: G,
+    ) -> Result<(u64, BoxStream<'static, Result<RawJson, BoxError>>), BoxError>
     where
         G: Send + Sync + 'static,
     {
         let dialect = conn.dialect();
-        on_conn!(conn, conn => {
+        let (total, conn) = match conn {
+            Conn::Rusqlite(conn) => {
+                let conn = conn.ok_or_else(lost)?;
+                return crate::reader::counted_json_rows(&self, conn, guard).await;
+            }
+            mut conn => (self.count(&mut conn).await?, conn),
+        };
+        let rows = on_conn!(conn, conn => {
             let (after, limit) = (self.after, self.limit_value());
             let owned = (self.json_rows_sql(dialect), self.status, guard);
             OwnedRows::new(conn, owned, move |conn, (sql, status, _guard)| {
@@ -452,10 +497,8 @@ impl Selection {
             .map_ok(RawJson::from)
             .map_err(BoxError::from)
             .boxed()
-        }, conn => match conn {
-            Some(conn) => crate::reader::json_rows(&self, conn, guard),
-            None => futures_util::stream::once(async { Err(lost()) }).boxed(),
-        })
+        }, _conn => futures_util::stream::once(async { Err(lost()) }).boxed());
+        Ok((total, rows))
     }
 }
 

@@ -408,11 +408,11 @@ impl App {
     }
 
     /// A stream slot (none for a small request) and a database connection for one
-    /// download, and the selection's row count read on that connection.
-    async fn open_stream(
+    /// download.
+    async fn slot_and_conn(
         &self,
         selection: &Selection,
-    ) -> Result<(Option<OwnedSemaphorePermit>, Conn, u64), ApiError> {
+    ) -> Result<(Option<OwnedSemaphorePermit>, Conn), ApiError> {
         let overloaded = || ApiError::overloaded(self.settings.retry_after_secs);
         let small = selection
             .limit
@@ -427,13 +427,22 @@ impl App {
                     .map_err(|refused| refuse(self, refused))?,
             )
         };
-        let mut conn =
-            db::acquire(&self.db, self.reader.as_ref())
-                .await
-                .map_err(|err| match err {
-                    sqlx::Error::PoolTimedOut => overloaded().with_detail(err),
-                    err => ApiError::internal(err),
-                })?;
+        let conn = db::acquire(&self.db, self.reader.as_ref())
+            .await
+            .map_err(|err| match err {
+                sqlx::Error::PoolTimedOut => overloaded().with_detail(err),
+                err => ApiError::internal(err),
+            })?;
+        Ok((slot, conn))
+    }
+
+    /// A stream slot and a database connection for one download, and the selection's
+    /// row count read on that connection.
+    async fn open_stream(
+        &self,
+        selection: &Selection,
+    ) -> Result<(Option<OwnedSemaphorePermit>, Conn, u64), ApiError> {
+        let (slot, mut conn) = self.slot_and_conn(selection).await?;
         let total = selection
             .count(&mut conn)
             .await
@@ -443,7 +452,7 @@ impl App {
 
     /// The rows of `selection` on their own connection and slot, counted, as `T`s (a
     /// [`Ticket`], or a [`TicketRow`](row::TicketRow) where the rows are only encoded);
-    /// and the row count.
+    /// and the row count (of the same rows: see [`Selection::counted_rows`]).
     async fn ticket_rows<T: db::TicketRows>(
         &self,
         selection: Selection,
@@ -455,8 +464,12 @@ impl App {
         ),
         ApiError,
     > {
-        let (slot, conn, total) = self.open_stream(&selection).await?;
-        let (rows, probe) = self.counted(selection.rows::<T, _>(conn, slot));
+        let (slot, conn) = self.slot_and_conn(&selection).await?;
+        let (total, rows) = selection
+            .counted_rows::<T, _>(conn, slot)
+            .await
+            .map_err(ApiError::internal)?;
+        let (rows, probe) = self.counted(rows);
         Ok((rows, probe, total))
     }
 
@@ -496,8 +509,12 @@ impl App {
                 (chunks, total)
             }
             JsonBy::Db => {
-                let (slot, conn, total) = self.open_stream(&selection).await?;
-                let (rows, probe) = self.counted(selection.json_rows(conn, slot));
+                let (slot, conn) = self.slot_and_conn(&selection).await?;
+                let (total, rows) = selection
+                    .counted_json_rows(conn, slot)
+                    .await
+                    .map_err(ApiError::internal)?;
+                let (rows, probe) = self.counted(rows);
                 let chunks = streamer
                     .json(chunkstream::raw::trusted(rows))
                     .spawn()

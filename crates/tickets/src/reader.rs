@@ -63,16 +63,22 @@ pub fn open(db: &Db, driver: SqliteDriver) -> Result<Option<Pool>, BoxError> {
 
 /// A row decoded by rusqlite, in the column order of the selection's queries.
 pub trait FromSqliteRow: Sized {
-    /// The value of `row`.
+    /// What the rows of one statement share while they are read, on its thread (for
+    /// instance the buffer their text is copied into); `()` for nothing.
+    type Reader: Default + Send + 'static;
+
+    /// The value of `row`, read with the statement's `reader`.
     ///
     /// # Errors
     ///
     /// A column missing or of another type.
-    fn from_sqlite_row(row: &Row<'_>) -> rusqlite::Result<Self>;
+    fn from_sqlite_row(row: &Row<'_>, reader: &mut Self::Reader) -> rusqlite::Result<Self>;
 }
 
 impl FromSqliteRow for Ticket {
-    fn from_sqlite_row(row: &Row<'_>) -> rusqlite::Result<Ticket> {
+    type Reader = ();
+
+    fn from_sqlite_row(row: &Row<'_>, (): &mut ()) -> rusqlite::Result<Ticket> {
         Ok(Ticket {
             id: row.get(0)?,
             title: row.get(1)?,
@@ -142,30 +148,73 @@ where
     T: FromSqliteRow + Send + 'static,
     G: Send + 'static,
 {
-    let params = params(selection, true);
-    sqlite::rows(conn, selection.rows_sql(), params, move |row| {
-        let _held = &guard;
-        T::from_sqlite_row(row)
-    })
-    .map_err(BoxError::from)
-    .boxed()
+    decoded(selection, conn, guard)
+        .map_err(BoxError::from)
+        .boxed()
 }
 
-/// The selected rows as SQLite's JSON text, on `conn`; `guard` as in [`rows`].
-pub(crate) fn json_rows<G>(
+/// The selected rows on `conn` as `T`s, with the statement's reader.
+fn decoded<T, G>(selection: &Selection, conn: Connection, guard: G) -> sqlite::Rows<T>
+where
+    T: FromSqliteRow + Send + 'static,
+    G: Send + 'static,
+{
+    let params = params(selection, true);
+    let mut reader = T::Reader::default();
+    sqlite::rows(conn, selection.rows_sql(), params, move |row| {
+        let _held = &guard;
+        T::from_sqlite_row(row, &mut reader)
+    })
+}
+
+/// The count of `selection` and its rows on `conn`, decoded on the statement's thread:
+/// both read on that thread in one read transaction (the count is of the rows that
+/// follow), the rows read ahead while the response is made; `guard` is held until the
+/// statement has let go of the connection.
+pub(crate) async fn counted_rows<T, G>(
     selection: &Selection,
     conn: Connection,
     guard: G,
-) -> BoxStream<'static, Result<chunkstream::RawJson, BoxError>>
+) -> Result<(u64, BoxStream<'static, Result<T, BoxError>>), BoxError>
+where
+    T: FromSqliteRow + Send + 'static,
+    G: Send + 'static,
+{
+    counted(selection, decoded(selection, conn, guard)).await
+}
+
+/// The count of `selection` and its rows as SQLite's JSON text, on `conn`; as
+/// [`counted_rows`].
+pub(crate) async fn counted_json_rows<G>(
+    selection: &Selection,
+    conn: Connection,
+    guard: G,
+) -> Result<
+    (
+        u64,
+        BoxStream<'static, Result<chunkstream::RawJson, BoxError>>,
+    ),
+    BoxError,
+>
 where
     G: Send + 'static,
 {
     let params = params(selection, true);
     let sql = selection.json_rows_sql(crate::db::Dialect::Sqlite);
-    sqlite::rows(conn, sql, params, move |row| {
+    let rows = sqlite::rows(conn, sql, params, move |row| {
         let _held = &guard;
         row.get::<_, String>(0).map(chunkstream::RawJson::from)
-    })
-    .map_err(BoxError::from)
-    .boxed()
+    });
+    counted(selection, rows).await
+}
+
+/// `rows` counted first with `selection`'s count, on the statement's thread.
+async fn counted<T: Send + 'static>(
+    selection: &Selection,
+    rows: sqlite::Rows<T>,
+) -> Result<(u64, BoxStream<'static, Result<T, BoxError>>), BoxError> {
+    let count_params = params(selection, selection.limit.is_some());
+    let (count, rows) = rows.counted(selection.count_sql(), count_params);
+    let total = count.await?;
+    Ok((total, rows.map_err(BoxError::from).boxed()))
 }
