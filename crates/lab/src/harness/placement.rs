@@ -42,9 +42,18 @@ impl Cpus {
 /// run slow for a stretch (a busy neighbour on the host, presumably) while the other's
 /// did not, and pairing did not cancel it. Where no CPU can be bound, `f` runs as it is.
 pub(crate) fn on_one_cpu<T>(f: impl FnOnce() -> T) -> T {
+    let first = Cpus::of_this_thread()
+        .ok()
+        .and_then(|cpus| cpus.list().first().copied());
+    on_cpu(first, f)
+}
+
+/// Runs `f` with the calling thread bound to `cpu` (when given and possible), then gives
+/// the thread its CPUs back.
+pub(crate) fn on_cpu<T>(cpu: Option<usize>, f: impl FnOnce() -> T) -> T {
     let saved = Cpus::of_this_thread().ok();
-    if let Some(cpu) = saved.as_ref().and_then(|cpus| cpus.list().first().copied()) {
-        // Unbound if it fails: the alternation still runs, as before.
+    if let (Some(cpu), Some(_)) = (cpu, &saved) {
+        // Unbound if it fails: the measurement still runs, as before.
         let _ = Cpus::only(cpu).bind_this_thread();
     }
     let out = f();

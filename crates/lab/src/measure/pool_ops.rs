@@ -117,45 +117,58 @@ fn one_thread<G: Get, P: Put>(get: &G, put: &P, reps: u64) -> f64 {
     start.elapsed().as_secs_f64() / reps.max(1) as f64
 }
 
+/// The two threads of a two-thread case: on a CPU each where two can be bound, as a
+/// runtime's two busy workers are. Left to the scheduler, the threads shared a CPU in
+/// some blocks and not in others, and a reference that frees on the other thread ran at
+/// 47 ns in one run and 85-114 ns in the others.
+fn two_cpus() -> (Option<usize>, Option<usize>) {
+    placement::apart().map_or((None, None), |(mine, other)| (Some(mine), Some(other)))
+}
+
 /// `reps` gets on this thread and puts on another, [`HANDOFF`] at a time: seconds per
 /// op, counting only the get and put calls (the hand-over is not timed).
 fn cross_thread<G: Get, P: Put>(get: &G, put: &P, reps: u64) -> f64 {
     let (to_worker, work) = sync_channel::<Vec<Vec<u8>>>(1);
     let (to_main, back) = sync_channel::<(Vec<Vec<u8>>, Duration)>(1);
+    let (mine, other) = two_cpus();
     std::thread::scope(|s| {
         s.spawn(move || {
-            for mut batch in work {
-                let start = Instant::now();
-                for buf in batch.drain(..) {
-                    put(black_box(buf));
+            placement::on_cpu(other, || {
+                for mut batch in work {
+                    let start = Instant::now();
+                    for buf in batch.drain(..) {
+                        put(black_box(buf));
+                    }
+                    if to_main.send((batch, start.elapsed())).is_err() {
+                        break;
+                    }
                 }
-                if to_main.send((batch, start.elapsed())).is_err() {
+            })
+        });
+        placement::on_cpu(mine, || {
+            let mut batch = Vec::with_capacity(HANDOFF);
+            let mut total = Duration::ZERO;
+            let mut done = 0;
+            while done < reps {
+                let k = (reps - done).min(HANDOFF as u64);
+                let start = Instant::now();
+                for _ in 0..k {
+                    batch.push(get());
+                }
+                total += start.elapsed();
+                if to_worker.send(batch).is_err() {
                     break;
                 }
+                let Ok((returned, put_time)) = back.recv() else {
+                    break;
+                };
+                batch = returned;
+                total += put_time;
+                done += k;
             }
-        });
-        let mut batch = Vec::with_capacity(HANDOFF);
-        let mut total = Duration::ZERO;
-        let mut done = 0;
-        while done < reps {
-            let k = (reps - done).min(HANDOFF as u64);
-            let start = Instant::now();
-            for _ in 0..k {
-                batch.push(get());
-            }
-            total += start.elapsed();
-            if to_worker.send(batch).is_err() {
-                break;
-            }
-            let Ok((returned, put_time)) = back.recv() else {
-                break;
-            };
-            batch = returned;
-            total += put_time;
-            done += k;
-        }
-        drop(to_worker);
-        total.as_secs_f64() / reps.max(1) as f64
+            drop(to_worker);
+            total.as_secs_f64() / reps.max(1) as f64
+        })
     })
 }
 
@@ -163,14 +176,17 @@ fn cross_thread<G: Get, P: Put>(get: &G, put: &P, reps: u64) -> f64 {
 /// (the slower thread's time over `reps`).
 fn two_threads<G: Get, P: Put>(get: &G, put: &P, reps: u64) -> f64 {
     let barrier = Barrier::new(2);
+    let (mine, other) = two_cpus();
     std::thread::scope(|s| {
-        let run = || {
-            barrier.wait();
-            one_thread(get, put, reps)
+        let run = |cpu| {
+            placement::on_cpu(cpu, || {
+                barrier.wait();
+                one_thread(get, put, reps)
+            })
         };
-        let other = s.spawn(run);
-        let mine = run();
-        mine.max(other.join().unwrap_or(f64::NAN))
+        let theirs = s.spawn(move || run(other));
+        let ours = run(mine);
+        ours.max(theirs.join().unwrap_or(f64::NAN))
     })
 }
 
