@@ -159,8 +159,8 @@ const ENDLESS: &str = "WITH RECURSIVE c(n) AS (SELECT 1 UNION ALL SELECT n + 1 F
 const ONE_THEN_SCAN: &str = "WITH RECURSIVE c(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM c \
                              WHERE n < 1000000000000) SELECT n FROM c WHERE n = 1 OR n < 0";
 
-/// The rows of `sql`, counting each row the statement reads into `read`.
-fn counted(pool: &Pool, sql: &'static str, read: &Arc<AtomicUsize>) -> sqlite::Rows<i64> {
+/// The rows of `sql`, tallying each row the statement reads in `read`.
+fn tallied(pool: &Pool, sql: &'static str, read: &Arc<AtomicUsize>) -> sqlite::Rows<i64> {
     let read = Arc::clone(read);
     sqlite::rows(pool.clone(), sql, [], move |row| {
         read.fetch_add(1, SeqCst);
@@ -342,7 +342,7 @@ async fn nothing_runs_until_the_stream_is_polled() {
     let (_dir, path) = database();
     let pool = one_connection(&path);
     let read = Arc::new(AtomicUsize::new(0));
-    let rows = counted(&pool, ENDLESS, &read);
+    let rows = tallied(&pool, ENDLESS, &read);
     tokio::time::sleep(Duration::from_millis(50)).await;
     assert_eq!(read.load(SeqCst), 0);
     drop(rows);
@@ -357,7 +357,7 @@ async fn a_stalled_reader_holds_the_statement_and_the_stall_limit_stops_it() {
     let config = ChunkConfig::with_sizes(4096, 2048).with_stall_timeout(Duration::from_millis(300));
     let streamer = Streamer::new(config).unwrap();
     let mut chunks = streamer
-        .stream(counted(&pool, ENDLESS, &read), transform::passthrough())
+        .stream(tallied(&pool, ENDLESS, &read), transform::passthrough())
         .spawn();
     assert!(chunks.next().await.unwrap().is_ok());
     // The reader stops. The statement reads until the queues are full, then waits: in
@@ -389,7 +389,7 @@ async fn dropping_the_stream_stops_the_statement() {
     // Waiting on the stream (backpressure), on the direct and the spawned path.
     for spawned in [false, true] {
         let read = Arc::new(AtomicUsize::new(0));
-        let rows = counted(&pool, ENDLESS, &read);
+        let rows = tallied(&pool, ENDLESS, &read);
         let streamer = Streamer::new(ChunkConfig::with_sizes(4096, 2048)).unwrap();
         let mut chunks = if spawned {
             streamer.stream(rows, transform::passthrough()).spawn()
@@ -410,7 +410,7 @@ async fn dropping_the_stream_stops_the_statement() {
     }
     // Inside SQLite, scanning for its next row: only an interrupt stops it.
     let read = Arc::new(AtomicUsize::new(0));
-    let mut rows = counted(&pool, ONE_THEN_SCAN, &read);
+    let mut rows = tallied(&pool, ONE_THEN_SCAN, &read);
     assert_eq!(rows.next().await.unwrap().unwrap(), 1);
     drop(rows);
     connection_comes_back(&pool).await;
@@ -425,7 +425,7 @@ async fn cancel_on_and_timeout_interrupt_the_statement() {
     let read = Arc::new(AtomicUsize::new(0));
     // The statement is scanning (one row, less than a chunk: nothing sent yet).
     let chunks = streamer
-        .json(counted(&pool, ONE_THEN_SCAN, &read))
+        .json(tallied(&pool, ONE_THEN_SCAN, &read))
         .timeout(Duration::from_millis(100));
     let err = chunks.collect_bytes().await.unwrap_err();
     assert!(matches!(err, StreamError::TimedOut(_)), "{err}");
@@ -434,7 +434,7 @@ async fn cancel_on_and_timeout_interrupt_the_statement() {
     let token = CancellationToken::new();
     let chunks: ChunkStream = streamer
         .stream(
-            counted(&pool, ONE_THEN_SCAN, &read),
+            tallied(&pool, ONE_THEN_SCAN, &read),
             transform::passthrough(),
         )
         .spawn()
@@ -462,7 +462,7 @@ async fn a_slow_statement_s_rows_are_flushed_one_by_one() {
     let read = Arc::new(AtomicUsize::new(0));
     let config = ChunkConfig::default().with_flush_interval(Duration::from_millis(5));
     let streamer = Streamer::new(config).unwrap();
-    let mut chunks = streamer.stream(counted(&pool, SLOW, &read), transform::passthrough());
+    let mut chunks = streamer.stream(tallied(&pool, SLOW, &read), transform::passthrough());
     let mut body = Vec::new();
     for row in 1..=3 {
         body.extend_from_slice(&chunks.next().await.unwrap().unwrap());
@@ -635,7 +635,7 @@ async fn a_counted_stream_starts_at_once_and_stops_when_dropped() {
     let (_dir, path) = database();
     let pool = one_connection(&path);
     let read = Arc::new(AtomicUsize::new(0));
-    let (count, rows) = counted(&pool, ENDLESS, &read).counted("SELECT 42", []);
+    let (count, rows) = tallied(&pool, ENDLESS, &read).counted("SELECT 42", []);
     assert_eq!(count.await.unwrap(), 42);
     // Read ahead without a poll: bounded, as for a stream that is not read.
     tokio::time::timeout(Duration::from_secs(10), async {
