@@ -106,20 +106,25 @@ impl TicketRow {
         for (i, text) in columns.iter_mut().enumerate() {
             *text = column(i)?;
         }
-        let (mut ends, mut nulls) = ([0; TEXT.len()], 0);
-        buffer.reserve(columns.iter().flatten().map(|text| text.len()).sum());
+        // Where each column ends, checked before the buffer is written to.
+        let (mut ends, mut nulls, mut len) = ([0; TEXT.len()], 0, 0);
         for (i, (text, end)) in columns.iter().zip(&mut ends).enumerate() {
             match text {
-                Some(text) => buffer.extend_from_slice(text),
+                Some(text) => len += text.len(),
                 None => nulls |= 1 << i,
             }
-            *end = u32::try_from(buffer.len()).map_err(|_| InvalidText::TooLong(i))?;
+            *end = u32::try_from(len).map_err(|_| InvalidText::TooLong(i))?;
+        }
+        buffer.reserve(len);
+        for text in columns.iter().flatten() {
+            buffer.extend_from_slice(text);
         }
         // The whole row is UTF-8 and each column ends on a character: each column is.
         let text = ByteString::try_from(buffer.split().freeze())
             .ok()
             .filter(|text| ends.iter().all(|&end| text.is_char_boundary(end as usize)));
         let Some(text) = text else {
+            // A column that is not UTF-8 on its own, as there must be one.
             let invalid = columns.iter().enumerate().find_map(|(i, text)| {
                 let err = std::str::from_utf8(text.unwrap_or_default()).err()?;
                 Some(InvalidText::Utf8(i, err))
