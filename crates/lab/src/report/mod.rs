@@ -288,8 +288,7 @@ pub(crate) fn render_compare(
             "## Pool get + put\n\nEach strategy paired with a same-run reference: a fresh \
              `Vec::with_capacity(buffer_size)` and its drop (what a pool replaces), in the same \
              shape (one thread; get on one thread and put on another, the hand-over untimed; \
-             two threads at once on one pool; the two threads on a CPU each where two can be \
-             bound), and with Go's `sync.Pool` measured in Go. \
+             two threads at once on one pool), and with Go's `sync.Pool` measured in Go. \
              Ratio = the pool's time over the reference's, per pair (below 1: cheaper). No \
              timed loop runs while allocations are counted.",
             beside.pool_ops.map(|t| table(POOL_OPS_COLUMNS, t)),
