@@ -64,25 +64,35 @@ pub(crate) fn run(options: &Options, env: &Environment, out: &FsPath) -> Result<
     let block = options.block();
 
     let tickets = workload::leak(workload::tickets(n(Workload::Tickets)));
-    // The Go package's bulk stream alternates with chunkstream's in slices, half before
-    // the matrix and half after, so a change of load during the run weighs on both.
+    // The Go package's bulk stream alternates with chunkstream's in slices, in bursts
+    // spread over the run (before and after the matrix, after the tickets service, at
+    // the end), so a change of load during the run weighs on both, and the host's
+    // slower and faster stretches of a few minutes weigh on every run alike.
     phase("the Go package (building it if needed)");
     let mut go = GoSide::start(tickets, block, quick);
     if let Some(reason) = go.run.missing() {
         eprintln!("compare: Go {reason}");
     }
     go.slices(&rt);
-    // The one-download processes too, half before the matrix and half after: the host
+    // The one-download processes too, in bursts between the other phases: the host
     // moves between a faster and a slower state every few minutes, and processes run
     // one after another fell in one of them.
     let processes = if quick { 1 } else { one_download::PROCESSES };
-    let halves = [processes / 2, processes - processes / 2];
+    let mut bursts = one_download::bursts(processes).into_iter();
     let in_processes = |n| format!("one download, in fresh processes ({n} of {processes})");
     let mut downloads = Vec::new();
-    if halves[0] > 0 {
-        phase(&in_processes(halves[0]));
-        downloads = one_download(halves[0], options)?;
-    }
+    let mut download_burst = |downloads: &mut Vec<_>| -> Result<(), BoxError> {
+        match bursts.next() {
+            Some(n) if n > 0 => {
+                phase(&in_processes(n));
+                downloads.extend(one_download(n, options)?);
+                Ok(())
+            }
+            _ => Ok(()),
+        }
+    };
+    download_burst(&mut downloads)?;
+    go.slices(&rt);
 
     let mut matrix = Matrix::default();
     matrix.add(Workload::Tickets.name(), tickets)?;
@@ -110,8 +120,20 @@ pub(crate) fn run(options: &Options, env: &Environment, out: &FsPath) -> Result<
     }
     phase("the matrix");
     let (mut table, matrix_noise) = matrix.measure(&rt, options, env)?;
-    phase(&in_processes(halves[1]));
-    downloads.extend(one_download(halves[1], options)?);
+    download_burst(&mut downloads)?;
+    go.slices(&rt);
+
+    // The tickets service as one client sees it: long requests, so plans of its own.
+    phase("the tickets service");
+    let service = Service::start(if quick { 3_000 } else { SERVICE_TICKETS })?;
+    let mut entries = service_entries(&service)?;
+    let mut service_rows = Vec::new();
+    for (entries, plan) in entries.chunks_mut(2).zip(service_plans(block, quick)) {
+        let outcomes = matrix::run(&rt, entries, plan, "service");
+        service_rows.extend(entries.iter().zip(&outcomes).map(|(e, o)| row(&e.meta, o)));
+    }
+    drop((entries, service));
+    download_burst(&mut downloads)?;
     let downloads = combine_downloads(&downloads);
     // Where the matrix used to put them: after the tickets' other HTTP rows.
     let at = table
@@ -119,21 +141,7 @@ pub(crate) fn run(options: &Options, env: &Environment, out: &FsPath) -> Result<
         .rposition(|r| r.workload == Workload::Tickets.name() && r.source.is_http())
         .map_or(table.len(), |i| i + 1);
     table.splice(at..at, downloads);
-
-    // The tickets service as one client sees it: long requests, so a plan of its own.
-    phase("the tickets service");
-    let service = Service::start(if quick { 3_000 } else { SERVICE_TICKETS })?;
-    let mut entries = service_entries(&service)?;
-    let (seconds, min_pairs) = if quick { (0.5, 3) } else { (12.0, 9) };
-    let schedule = matrix::schedule(block, seconds, min_pairs);
-    let plan = Plan {
-        schedule,
-        alloc_requests: 1,
-        passes: 1,
-    };
-    let outcomes = matrix::run(&rt, &mut entries, plan, "service");
-    table.extend(entries.iter().zip(&outcomes).map(|(e, o)| row(&e.meta, o)));
-    drop((entries, service));
+    table.extend(service_rows);
     let mut noise = Noise::default();
     noise.add("compare", matrix_noise);
     drop((matrix, sqlite));
@@ -141,7 +149,7 @@ pub(crate) fn run(options: &Options, env: &Environment, out: &FsPath) -> Result<
         rt.block_on(pg.drop_table())?;
     }
 
-    // The rest of the Go package's bulk comparison, then its pool beside ours.
+    // The last of the Go package's bulk comparison, then its pool beside ours.
     phase("the Go package");
     go.slices(&rt);
     let go_table = go.run.finish(go.bytes, &go.side);
@@ -197,6 +205,8 @@ fn finish(out: &FsPath, env: &Environment, noise: &Noise) -> Result<(), BoxError
     env.0.insert(key.into(), method.into());
     let processes = one_download::PROCESSES.to_string();
     env.0.insert(report::PROCESSES_KEY.into(), processes);
+    let bursts = one_download::BURSTS.to_string();
+    env.0.insert(report::BURSTS_KEY.into(), bursts);
     env.write(&out.join("compare.env"))?;
     println!("{}", report::regenerate(out)?);
     if let Some(warning) = noise.warning() {
@@ -308,6 +318,30 @@ const SERVICE_TICKETS: u64 = 100_000;
 /// The rows of a service response of about 1 MB.
 const SERVICE_MB_ROWS: u64 = 2_330;
 
+/// The plans of the service's two pairs of rows ([`service_entries`]): about 1 MB,
+/// the target's row, then the whole table.
+///
+/// The 1 MB row's blocks are 100 ms or more: the service as it was takes about 48 ms a
+/// request (most of it Nagle's stall on a delayed ACK, whose timer varies), today's
+/// about 4 ms, so with the matrix's 3 ms blocks each pair was one request against one
+/// and its ratio drew both sides' spread; one run's interval read 10.88 [9.85, 12.64]x.
+/// With two old requests against some twenty-five new ones, a pair averages them.
+/// The whole table's pairs take about a second each, so it has fewer seconds.
+fn service_plans(block: Duration, quick: bool) -> [Plan; 2] {
+    let plan = |block, seconds, min_pairs| Plan {
+        schedule: matrix::schedule(block, seconds, min_pairs),
+        alloc_requests: 1,
+        passes: 1,
+    };
+    match quick {
+        true => [plan(block, 0.5, 3), plan(block, 0.5, 3)],
+        false => [
+            plan(block.max(Duration::from_millis(100)), 18.0, 9),
+            plan(block, 8.0, 9),
+        ],
+    }
+}
+
 /// The service's rows: about 1 MB and the whole table, each the service against its
 /// reference, the service as it was (`Contestant::ServiceBefore`).
 fn service_entries(service: &Service) -> Result<Vec<Entry<Meta>>, BoxError> {
@@ -351,11 +385,17 @@ fn service_entries(service: &Service) -> Result<Vec<Entry<Meta>>, BoxError> {
 /// starts its contestant cold again with a third of the pairs.
 const COMPARE_PASSES: usize = 1;
 
-/// Slices of the Go bulk comparison before the matrix, and again after it (`--quick`:
-/// 2). Many short slices rather than a few long ones: each is a fresh Go process, and
-/// Go's speed differs between processes more than within one; with 30 on each side two
-/// runs agreed to 2%.
-const GO_SLICES_EACH_SIDE: usize = 30;
+/// Slices of the Go bulk comparison in a default run (`--quick`: one a burst), in
+/// [`GO_BURSTS`] bursts. Many short slices rather than a few long ones: each is a fresh
+/// Go process, and Go's speed differs between processes more than within one; with
+/// thirty before the matrix and thirty after, two runs agreed to 2%.
+const GO_SLICES: usize = 60;
+
+/// Bursts the Go bulk slices come in, spread over the run. With two (before the matrix
+/// and after the tickets service, some 200 s apart) the two bursts' medians differed by
+/// 2% in one run on the AMD EPYC (6.70x and 6.84x), and the headline moved by up to 4.8%
+/// between consecutive runs: each run drew two of the host's states.
+const GO_BURSTS: usize = 4;
 
 /// Seconds of paired blocks in all the slices of one Go setting (one core, or every
 /// core): with 3 the headline moved 3.6% between two runs on an AMD machine.
@@ -396,13 +436,14 @@ impl GoSide {
             run: go_bench::GoRun::start(tickets, warm_up),
             tickets,
             bytes: serde_json::to_vec(tickets).map_or(0, |v| v.len() as u64),
-            bulk: schedule(GO_BULK_SECONDS / GO_SLICES_EACH_SIDE as f64, 9),
+            bulk: schedule(GO_BULK_SECONDS * 2.0 / GO_SLICES as f64, 9),
             side: schedule(2.0, 31),
             quick,
         }
     }
 
-    /// Slices of the bulk alternation, each on a fresh Go process and a fresh streamer.
+    /// One burst of slices of the bulk alternation ([`GO_BURSTS`] a run), each on a
+    /// fresh Go process and a fresh streamer.
     ///
     /// chunkstream's speed, too, is set in part when its streamer is built (where its
     /// buffers land): on the AMD EPYC, consecutive seconds of one streamer agreed within
@@ -410,7 +451,7 @@ impl GoSide {
     /// to 5%. A streamer built once per run made that draw the whole run's, and the
     /// headline moved with it from run to run; built per slice, the run samples it.
     fn slices(&mut self, rt: &tokio::runtime::Runtime) {
-        for _ in 0..if self.quick { 2 } else { GO_SLICES_EACH_SIDE } {
+        for _ in 0..if self.quick { 1 } else { GO_SLICES / GO_BURSTS } {
             let (pool, encoder) = (DEFAULT_POOL, DEFAULT_FEATURES_ENCODER);
             let built = crate::harness::in_memory(pool, encoder, Path::Item, self.tickets);
             let mut streaming = Streaming(built.chunks);

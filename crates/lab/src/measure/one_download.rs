@@ -12,8 +12,23 @@ use crate::record::{self, Contestant, Num};
 /// Twenty-four since twelve left the direct path's interval reaching below 0.9x in one
 /// of two consecutive runs on the AMD EPYC (1.046 [0.999, 1.058]x, then 1.031 [0.895,
 /// 1.049]x); with twenty-four the next two read 1.044 [0.941, 1.056]x and 1.056 [1.042,
-/// 1.065]x. A process costs about 1 s of a default run.
-pub(crate) const PROCESSES: usize = 24;
+/// 1.065]x. Thirty since, in three bursts ([`bursts`]). A process costs about 1 s of a
+/// default run.
+pub(crate) const PROCESSES: usize = 30;
+
+/// Bursts the processes run in, spread over the run (before the matrix, after it, after
+/// the tickets service): the host moves between faster and slower states over minutes,
+/// and in two halves (before and after the matrix) the direct and parallel rows of one
+/// run on the AMD EPYC read 0.92x, lower ends 0.86-0.87x, where the six runs before read
+/// 0.97-1.06x; a third burst samples one more of those states.
+pub(crate) const BURSTS: usize = 3;
+
+/// `processes` split into [`BURSTS`] bursts as evenly as they go, the larger first.
+pub(crate) fn bursts(processes: usize) -> Vec<usize> {
+    (0..BURSTS)
+        .map(|i| processes / BURSTS + usize::from(i < processes % BURSTS))
+        .collect()
+}
 
 /// How far below its own row's speed the serde_json limit may run in a one-download
 /// row's blocks for the row to count. The limit alternates with the downloads and at
@@ -175,6 +190,14 @@ mod tests {
         let one = over_processes(&runs[..1]);
         assert_eq!(one.len(), 2);
         assert_eq!((one[0].ratio_lo, one[0].ratio_hi), (Num(0.85), Num(0.87)));
+    }
+
+    #[test]
+    fn processes_split_into_bursts_as_evenly_as_they_go() {
+        assert_eq!(bursts(PROCESSES), [10, 10, 10]);
+        assert_eq!(bursts(1), [1, 0, 0]);
+        assert_eq!(bursts(8), [3, 3, 2]);
+        assert_eq!(bursts(0), [0, 0, 0]);
     }
 
     /// A row whose limit ran more than 10% below the limit's own row leaves its process

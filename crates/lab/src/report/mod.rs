@@ -164,6 +164,11 @@ pub(crate) const COMPARE_METHOD: (&str, &str) = (
 /// (the number its report gives); a run without it had twelve.
 pub(crate) const PROCESSES_KEY: &str = "one_download_processes";
 
+/// The key of `compare.env` saying how many bursts a default run's one-download
+/// processes come in (spread over the run); a run without it ran them in two halves,
+/// around the matrix.
+pub(crate) const BURSTS_KEY: &str = "one_download_bursts";
+
 /// The one-download processes of a default run that did not record their number.
 const OLD_PROCESSES: usize = 12;
 
@@ -249,7 +254,16 @@ pub(crate) fn render_compare(
          one client, against the service as it was (`before`: serde_json, SQLite read through \
          sqlx, served by plain `axum::serve`), paired; `items` is the response's `limit`.\n\n",
         processes,
-        since("half before the matrix and half after, as the host's speed moves over minutes; "),
+        match env.0.get(BURSTS_KEY) {
+            Some(bursts) => format!(
+                "in {bursts} bursts spread over the run (before the matrix, after it, after \
+                 the tickets service), as the host's speed moves over minutes; "
+            ),
+            None => since(
+                "half before the matrix and half after, as the host's speed moves over minutes; "
+            )
+            .to_owned(),
+        },
         in_each,
     ));
     for w in in_order(compare.iter().map(|r| r.workload.as_str())) {
