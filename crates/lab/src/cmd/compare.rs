@@ -638,7 +638,16 @@ struct Matrix {
     routes: [HashMap<String, BodyFactory>; 2],
     not_run: Vec<NotRun>,
     /// The measuring thread (the HTTP client) and the server's worker thread each bound
-    /// to a CPU of their own ([`placement`]), as for a client across the network.
+    /// to a CPU of their own ([`placement`]), as for a client across the network, and
+    /// the limits' blocks run on the server's CPU, where a download is encoded.
+    ///
+    /// A virtual CPU here runs slow for a stretch while the other does not (a busy
+    /// neighbour on the host, presumably), and a one-download process's rows are timed
+    /// in under a second: with the limit on the client's CPU, a process whose client
+    /// CPU ran slow had its limit slow and its downloads hardly (in one noisy stretch on
+    /// the AMD EPYC, five processes with the serde_json limit at 790-860 MB/s read the
+    /// direct path at 0.91-1.13x, seven with it at 1090-1190 MB/s at 0.66-1.03x), and
+    /// the pair cancelled neither CPU's state. See reports/README.md.
     threads_apart: bool,
 }
 
@@ -872,6 +881,9 @@ impl Matrix {
                 Some((client, server_cpu)) => {
                     server.pin_worker(server_cpu)?;
                     Cpus::only(client).bind_this_thread()?;
+                    for limit in self.entries.iter_mut().filter(|e| e.is_limit) {
+                        limit.cpu = Some(server_cpu);
+                    }
                 }
                 None => eprintln!(
                     "compare: fewer than two CPUs to bind threads to here: the client and \

@@ -10,9 +10,9 @@ use chunkstream_benches::scenario::{self, Framing, Scenario};
 use indicatif::{ProgressBar, ProgressStyle};
 use tokio::runtime::Runtime;
 
-use crate::harness::alloc_count;
 use crate::harness::paired::{self, Schedule, Series};
 use crate::harness::stats::{Estimate, block_variation, median, ratio};
+use crate::harness::{alloc_count, placement};
 
 /// Counters of a contestant's pool.
 pub(crate) type StatsFn = Arc<dyn Fn() -> PoolStats + Send + Sync>;
@@ -34,6 +34,9 @@ pub(crate) struct Entry<M> {
     pub(crate) scenario: Box<dyn Scenario>,
     /// Its pool's counters, for chunkstream contestants.
     pub(crate) stats: Option<StatsFn>,
+    /// The CPU its blocks run on, the measuring thread bound to it for each block (the
+    /// binding outside the timing); `None`: wherever the measuring thread runs.
+    pub(crate) cpu: Option<usize>,
 }
 
 impl<M> Entry<M> {
@@ -55,6 +58,7 @@ impl<M> Entry<M> {
             expected,
             scenario,
             stats: None,
+            cpu: None,
         }
     }
 }
@@ -187,6 +191,18 @@ pub(crate) fn block<'a>(
     }
 }
 
+/// `block`, each call with the measuring thread bound to `cpu` when given (see
+/// [`Entry::cpu`]).
+fn on_cpu<'a>(
+    cpu: Option<usize>,
+    mut block: impl FnMut(u64) -> Result<f64, BoxError> + 'a,
+) -> impl FnMut(u64) -> Result<f64, BoxError> + 'a {
+    move |reps| match cpu {
+        Some(_) => placement::on_cpu(cpu, || block(reps)),
+        None => block(reps),
+    }
+}
+
 /// Two distinct elements of a slice, mutably.
 fn pair_mut<T>(items: &mut [T], a: usize, b: usize) -> (&mut T, &mut T) {
     assert_ne!(a, b, "a contestant is not its own limit");
@@ -262,9 +278,10 @@ pub(crate) fn run<M>(
             let (mine, theirs) = pair_mut(&mut tallies, i, l);
             let before = entry.stats.as_ref().map(|s| s());
             let mut limit_first = Vec::new();
+            let (my_cpu, its_cpu) = (entry.cpu, limit.cpu);
             let result = {
-                let mut me = block(rt, &mut *entry.scenario, &mut mine.firsts);
-                let mut it = block(rt, &mut *limit.scenario, &mut limit_first);
+                let mut me = on_cpu(my_cpu, block(rt, &mut *entry.scenario, &mut mine.firsts));
+                let mut it = on_cpu(its_cpu, block(rt, &mut *limit.scenario, &mut limit_first));
                 (|| {
                     let reps = match theirs.reps {
                         Some(reps) => reps,
