@@ -84,6 +84,9 @@ impl GoPool<'_> {
     }
 }
 
+/// Go's time in a slice: its median there.
+type GoTime = fn(&Series) -> f64;
+
 /// Slices of the comparisons with Go (`go_time`: Go's median in a slice), kept where Go
 /// ran within [`FAST_BAND`] of its fastest slice of any comparison: Go's `sync.Pool` is
 /// timed in every one of them, so its best is one figure for the run, and a comparison
@@ -91,7 +94,7 @@ impl GoPool<'_> {
 /// all. A comparison left with no slice keeps those within the band of its own fastest,
 /// so that no row goes missing. Returns each comparison's kept slices and its
 /// `go_slices` cell.
-fn at_go_best(comparisons: Vec<(Vec<Series>, fn(&Series) -> f64)>) -> Vec<(Vec<Series>, String)> {
+fn at_go_best(comparisons: Vec<(Vec<Series>, GoTime)>) -> Vec<(Vec<Series>, String)> {
     let fastest = comparisons
         .iter()
         .flat_map(|(slices, go_time)| slices.iter().map(go_time))
@@ -116,7 +119,7 @@ fn at_go_best(comparisons: Vec<(Vec<Series>, fn(&Series) -> f64)>) -> Vec<(Vec<S
 }
 
 /// The slices whose Go time is within [`FAST_BAND`] of the fastest.
-fn fast_band(slices: Vec<Series>, go_time: fn(&Series) -> f64) -> Vec<Series> {
+fn fast_band(slices: Vec<Series>, go_time: GoTime) -> Vec<Series> {
     let fastest = slices
         .iter()
         .map(go_time)
@@ -329,8 +332,8 @@ pub(crate) fn measure(
         slices[pooled.len()].push(go.slice(go_pool_against_alloc)?);
     }
     // Go's time in a slice: the reference of a strategy's, the contestant of its own.
-    let go_reference: fn(&Series) -> f64 = |s| median(&s.reference);
-    let go_contestant: fn(&Series) -> f64 = |s| median(&s.contestant);
+    let go_reference: GoTime = |s| median(&s.reference);
+    let go_contestant: GoTime = |s| median(&s.contestant);
     let go_times = (0..slices.len()).map(|i| match i < pooled.len() {
         true => go_reference,
         false => go_contestant,
@@ -444,7 +447,7 @@ mod tests {
     /// even where all of its own are slow, unless none of them is left.
     #[test]
     fn go_at_its_best_is_the_fastest_of_every_comparison() {
-        let go: fn(&Series) -> f64 = |s| median(&s.reference);
+        let go: GoTime = |s| median(&s.reference);
         let comparisons = [
             vec![13.0, 18.6, 13.4],
             vec![18.0, 14.0, 19.0],
