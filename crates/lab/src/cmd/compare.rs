@@ -66,8 +66,8 @@ pub(crate) fn run(options: &Options, env: &Environment, out: &FsPath) -> Result<
     let tickets = workload::leak(workload::tickets(n(Workload::Tickets)));
     // The Go package's bulk stream alternates with chunkstream's in slices, in bursts
     // spread over the run (before and after the matrix, after the tickets service, at
-    // the end), so a change of load during the run weighs on both, and the host's
-    // slower and faster stretches of a few minutes weigh on every run alike.
+    // the end), so a change of load during the run weighs on both, and a run samples
+    // more than one of the host's slower and faster stretches of a few minutes.
     phase("the Go package (building it if needed)");
     let mut go = GoSide::start(tickets, block, quick);
     if let Some(reason) = go.run.missing() {
@@ -81,7 +81,7 @@ pub(crate) fn run(options: &Options, env: &Environment, out: &FsPath) -> Result<
     let mut bursts = one_download::bursts(processes).into_iter();
     let in_processes = |n| format!("one download, in fresh processes ({n} of {processes})");
     let mut downloads = Vec::new();
-    let mut download_burst = |downloads: &mut Vec<_>| -> Result<(), BoxError> {
+    let mut download_burst = || -> Result<(), BoxError> {
         match bursts.next() {
             Some(n) if n > 0 => {
                 phase(&in_processes(n));
@@ -91,7 +91,7 @@ pub(crate) fn run(options: &Options, env: &Environment, out: &FsPath) -> Result<
             _ => Ok(()),
         }
     };
-    download_burst(&mut downloads)?;
+    download_burst()?;
     go.slices(&rt);
 
     let mut matrix = Matrix::default();
@@ -120,7 +120,7 @@ pub(crate) fn run(options: &Options, env: &Environment, out: &FsPath) -> Result<
     }
     phase("the matrix");
     let (mut table, matrix_noise) = matrix.measure(&rt, options, env)?;
-    download_burst(&mut downloads)?;
+    download_burst()?;
     go.slices(&rt);
 
     // The tickets service as one client sees it: long requests, so plans of its own.
@@ -133,7 +133,7 @@ pub(crate) fn run(options: &Options, env: &Environment, out: &FsPath) -> Result<
         service_rows.extend(entries.iter().zip(&outcomes).map(|(e, o)| row(&e.meta, o)));
     }
     drop((entries, service));
-    download_burst(&mut downloads)?;
+    download_burst()?;
     let downloads = combine_downloads(&downloads);
     // Where the matrix used to put them: after the tickets' other HTTP rows.
     let at = table
@@ -394,7 +394,10 @@ const GO_SLICES: usize = 60;
 /// Bursts the Go bulk slices come in, spread over the run. With two (before the matrix
 /// and after the tickets service, some 200 s apart) the two bursts' medians differed by
 /// 2% in one run on the AMD EPYC (6.70x and 6.84x), and the headline moved by up to 4.8%
-/// between consecutive runs: each run drew two of the host's states.
+/// between consecutive runs: each run drew two of the host's states. With four, seven
+/// consecutive runs there still moved by 0.4-3.4%: the headline follows Go's speed from
+/// run to run (266-286 MB/s, chunkstream's 1811-1840), which no sampling within a run
+/// evens out.
 const GO_BURSTS: usize = 4;
 
 /// Seconds of paired blocks in all the slices of one Go setting (one core, or every

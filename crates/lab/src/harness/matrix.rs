@@ -197,10 +197,7 @@ fn on_cpu<'a>(
     cpu: Option<usize>,
     mut block: impl FnMut(u64) -> Result<f64, BoxError> + 'a,
 ) -> impl FnMut(u64) -> Result<f64, BoxError> + 'a {
-    move |reps| match cpu {
-        Some(_) => placement::on_cpu(cpu, || block(reps)),
-        None => block(reps),
-    }
+    move |reps| placement::on_cpu(cpu, || block(reps))
 }
 
 /// Two distinct elements of a slice, mutably.

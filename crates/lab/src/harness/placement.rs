@@ -49,10 +49,13 @@ pub(crate) fn on_one_cpu<T>(f: impl FnOnce() -> T) -> T {
 }
 
 /// Runs `f` with the calling thread bound to `cpu` (when given and possible), then gives
-/// the thread its CPUs back.
+/// the thread its CPUs back. Without a CPU, `f` runs as it is, with no call to the OS.
 pub(crate) fn on_cpu<T>(cpu: Option<usize>, f: impl FnOnce() -> T) -> T {
+    let Some(cpu) = cpu else {
+        return f();
+    };
     let saved = Cpus::of_this_thread().ok();
-    if let (Some(cpu), Some(_)) = (cpu, &saved) {
+    if saved.is_some() {
         // Unbound if it fails: the measurement still runs, as before.
         let _ = Cpus::only(cpu).bind_this_thread();
     }

@@ -104,13 +104,9 @@ fn at_go_best(comparisons: Vec<(Vec<Series>, GoTime)>) -> Vec<(Vec<Series>, Stri
         .into_iter()
         .map(|(slices, go_time)| {
             let ran = slices.len();
-            let within = |fastest: f64| {
-                let fast = move |s: &&Series| go_time(s) <= fastest * (1.0 + FAST_BAND);
-                slices.iter().filter(fast).cloned().collect::<Vec<_>>()
-            };
-            let mut kept = within(fastest);
+            let mut kept = within_band(&slices, go_time, fastest);
             if kept.is_empty() {
-                kept = fast_band(slices.clone(), go_time);
+                kept = fast_band(slices, go_time);
             }
             let note = format!("{} of {ran} at Go's best", kept.len());
             (kept, note)
@@ -125,10 +121,13 @@ fn fast_band(slices: Vec<Series>, go_time: GoTime) -> Vec<Series> {
         .map(go_time)
         .filter(|t| t.is_finite())
         .fold(f64::INFINITY, f64::min);
-    slices
-        .into_iter()
-        .filter(|s| go_time(s) <= fastest * (1.0 + FAST_BAND))
-        .collect()
+    within_band(&slices, go_time, fastest)
+}
+
+/// The slices whose Go time is within [`FAST_BAND`] of `fastest`.
+fn within_band(slices: &[Series], go_time: GoTime, fastest: f64) -> Vec<Series> {
+    let fast = |s: &&Series| go_time(s) <= fastest * (1.0 + FAST_BAND);
+    slices.iter().filter(fast).cloned().collect()
 }
 
 /// `reps` get + put on this thread: seconds per op.
@@ -324,31 +323,29 @@ pub(crate) fn measure(
     // in one (Go at 19.1 ns against 13.5-13.9 in the others, chunkstream at 9.7 ns
     // against 5.9), and its ratio read 0.49x instead of 0.43x.
     let pooled: Vec<PoolKind> = POOLS.iter().copied().filter(|k| k.pools()).collect();
-    let mut slices = vec![Vec::new(); pooled.len() + 1];
+    let (mut ours, mut own) = (vec![Vec::new(); pooled.len()], Vec::new());
     for _ in 0..go.slices.max(1) {
-        for (&kind, slices) in pooled.iter().zip(&mut slices) {
+        for (&kind, slices) in pooled.iter().zip(&mut ours) {
             slices.push(go.slice(|go, schedule| kind.with(config, AgainstGo { go, schedule }))?);
         }
-        slices[pooled.len()].push(go.slice(go_pool_against_alloc)?);
+        own.push(go.slice(go_pool_against_alloc)?);
     }
     // Go's time in a slice: the reference of a strategy's, the contestant of its own.
     let go_reference: GoTime = |s| median(&s.reference);
     let go_contestant: GoTime = |s| median(&s.contestant);
-    let go_times = (0..slices.len()).map(|i| match i < pooled.len() {
-        true => go_reference,
-        false => go_contestant,
-    });
-    let kept = at_go_best(slices.into_iter().zip(go_times).collect());
+    let comparisons = ours.into_iter().map(|slices| (slices, go_reference));
+    let mut kept = at_go_best(comparisons.chain([(own, go_contestant)]).collect());
+    let own = kept.pop();
     // Each strategy's row after its rows against a fresh buffer; Go's own last.
-    for (&kind, (slices, note)) in pooled.iter().zip(&kept) {
+    for (kind, (slices, note)) in pooled.into_iter().zip(kept) {
         let names = (Shape::AgainstGo, Buffers::Pool(kind), Buffers::GoPool);
         let at = table.iter().rposition(|r| r.pool == Buffers::Pool(kind));
         let at = at.map_or(table.len(), |i| i + 1);
-        table.insert(at, row(names, slices, f64::NAN, note.clone()));
+        table.insert(at, row(names, &slices, f64::NAN, note));
     }
-    if let Some((slices, note)) = kept.get(pooled.len()) {
+    if let Some((slices, note)) = own {
         let names = (Shape::OneThread, Buffers::GoPool, Buffers::GoFresh);
-        table.push(row(names, slices, f64::NAN, note.clone()));
+        table.push(row(names, &slices, f64::NAN, note));
     }
     Ok(table)
 }
