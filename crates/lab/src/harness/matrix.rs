@@ -375,3 +375,37 @@ pub(crate) fn progress(label: &str, len: u64) -> ProgressBar {
     bar.set_prefix(label.to_owned());
     bar
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::harness::placement::Cpus;
+
+    /// An entry with a CPU has each of its blocks run with the measuring thread bound to
+    /// that CPU, and the thread's own CPUs back between blocks; without one, a block runs
+    /// wherever the thread may.
+    #[test]
+    fn an_entry_s_blocks_run_on_its_cpu() -> Result<(), BoxError> {
+        let test = || -> Result<(), BoxError> {
+            let all = Cpus::of_this_thread()?.list();
+            let cpu = *all.last().ok_or("this thread may run on no CPU")?;
+            let mut seen = Vec::new();
+            let mut bound = on_cpu(Some(cpu), |_| {
+                seen.push(Cpus::of_this_thread()?.list());
+                Ok(1.0)
+            });
+            bound(1)?;
+            bound(1)?;
+            drop(bound);
+            assert_eq!(seen, [vec![cpu], vec![cpu]]);
+            assert_eq!(Cpus::of_this_thread()?.list(), all);
+            let mut free = on_cpu(None, |_| Ok(Cpus::of_this_thread()?.list().len() as f64));
+            assert_eq!(free(1)?, all.len() as f64);
+            Ok(())
+        };
+        // A thread of its own, so no other test's thread is bound.
+        std::thread::spawn(test)
+            .join()
+            .map_err(|_| "the test's thread panicked")?
+    }
+}
