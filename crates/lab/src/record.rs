@@ -578,8 +578,12 @@ pub(crate) enum GoFigure {
     #[default]
     Status,
     /// chunkstream's bulk MB/s over the Go streamer's on one core (`GOMAXPROCS=1`),
-    /// paired: the headline, one core each.
+    /// paired, over every slice: one core each.
     BulkRatio,
+    /// As `BulkRatio`, over the slices where Go ran at its best (`go::best`): the
+    /// headline when measured (reports before it have only `BulkRatio`).
+    #[serde(rename = "bulk_ratio_at_go_best")]
+    BulkRatioAtGoBest,
     /// chunkstream's and the Go streamer's bulk MB/s in the pairs.
     #[serde(rename = "bulk_chunkstream_mb_s")]
     BulkChunkstream,
@@ -605,7 +609,7 @@ impl GoFigure {
     pub(crate) fn decimals(self) -> usize {
         use GoFigure::*;
         match self {
-            BulkRatio | BulkRatioAllCores | GoVsLimit => 3,
+            BulkRatio | BulkRatioAtGoBest | BulkRatioAllCores | GoVsLimit => 3,
             BulkChunkstream | BulkGo | BulkGoAllCores => 1,
             _ => 0, // counts, and the status
         }

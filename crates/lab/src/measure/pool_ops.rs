@@ -10,6 +10,8 @@
 //! slices, each on a fresh Go process, and keep those within [`FAST_BAND`] of Go's
 //! fastest: the comparison is with Go at its best, and says how many slices it kept.
 //! Nothing here runs under the counting allocator (it is off while timing).
+//!
+//! [`FAST_BAND`]: crate::go::best::FAST_BAND
 
 use std::hint::black_box;
 use std::sync::mpsc::sync_channel;
@@ -19,6 +21,7 @@ use std::time::{Duration, Instant};
 use chunkstream::{BoxError, BufferPool, PoolConfig};
 use chunkstream_benches::contestants::{POOLS, PoolKind, WithPool};
 
+use crate::go::best::{GoTime, fast_band, within_band};
 use crate::go::reference::{GoBlocks, GoUnavailable};
 use crate::harness::paired::{self, Schedule, Series};
 use crate::harness::placement;
@@ -57,10 +60,6 @@ impl Category for Buffers {
 /// Buffers handed over at once in the cross-thread case (below every pool's bound).
 const HANDOFF: usize = 16;
 
-/// How far above its fastest slice a slice of Go may be and still count as Go at its
-/// best. Go's two states differ by about 40%, the noise within one by a few per cent.
-pub(crate) const FAST_BAND: f64 = 0.10;
-
 /// The Go package's pool: its block server, in slices of `schedule` (ns per op
 /// measured in Go), each on a fresh process.
 #[derive(Debug)]
@@ -84,9 +83,6 @@ impl GoPool<'_> {
     }
 }
 
-/// Go's time in a slice: its median there.
-type GoTime = fn(&Series) -> f64;
-
 /// Slices of the comparisons with Go (`go_time`: Go's median in a slice), kept where Go
 /// ran within [`FAST_BAND`] of its fastest slice of any comparison: Go's `sync.Pool` is
 /// timed in every one of them, so its best is one figure for the run, and a comparison
@@ -94,6 +90,8 @@ type GoTime = fn(&Series) -> f64;
 /// all. A comparison left with no slice keeps those within the band of its own fastest,
 /// so that no row goes missing. Returns each comparison's kept slices and its
 /// `go_slices` cell.
+///
+/// [`FAST_BAND`]: crate::go::best::FAST_BAND
 fn at_go_best(comparisons: Vec<(Vec<Series>, GoTime)>) -> Vec<(Vec<Series>, String)> {
     let fastest = comparisons
         .iter()
@@ -112,22 +110,6 @@ fn at_go_best(comparisons: Vec<(Vec<Series>, GoTime)>) -> Vec<(Vec<Series>, Stri
             (kept, note)
         })
         .collect()
-}
-
-/// The slices whose Go time is within [`FAST_BAND`] of the fastest.
-fn fast_band(slices: Vec<Series>, go_time: GoTime) -> Vec<Series> {
-    let fastest = slices
-        .iter()
-        .map(go_time)
-        .filter(|t| t.is_finite())
-        .fold(f64::INFINITY, f64::min);
-    within_band(&slices, go_time, fastest)
-}
-
-/// The slices whose Go time is within [`FAST_BAND`] of `fastest`.
-fn within_band(slices: &[Series], go_time: GoTime, fastest: f64) -> Vec<Series> {
-    let fast = |s: &&Series| go_time(s) <= fastest * (1.0 + FAST_BAND);
-    slices.iter().filter(fast).cloned().collect()
 }
 
 /// `reps` get + put on this thread: seconds per op.
@@ -429,17 +411,6 @@ mod tests {
         }
     }
 
-    #[test]
-    fn go_at_its_best_keeps_the_slices_near_the_fastest() {
-        let slices = [13.0, 18.6, 13.4, 18.1, 14.2, 14.4].map(slice).to_vec();
-        let kept: Vec<f64> = fast_band(slices, |s| median(&s.reference))
-            .iter()
-            .map(|s| s.reference[0])
-            .collect();
-        // 13.0 * 1.1 = 14.3: the 18 ns state and the slice just above the band go.
-        assert_eq!(kept, vec![13.0, 13.4, 14.2]);
-    }
-
     /// Go's best is one figure over every comparison: a comparison's slow slices go
     /// even where all of its own are slow, unless none of them is left.
     #[test]
@@ -465,11 +436,5 @@ mod tests {
                 (vec![19.0, 18.5], "2 of 2 at Go's best"),
             ]
         );
-    }
-
-    #[test]
-    fn slices_of_go_in_one_state_are_all_kept() {
-        let slices = [13.2, 13.3, 13.1].map(slice).to_vec();
-        assert_eq!(fast_band(slices, |s| median(&s.reference)).len(), 3);
     }
 }

@@ -1,0 +1,65 @@
+//! Go at its best: the slices of a comparison with Go where Go ran within [`FAST_BAND`]
+//! of its fastest slice.
+//!
+//! Go's speed on these machines moves with the host's slow stretches far more than
+//! chunkstream's (its `sync.Pool` between about 13 and 18 ns per get + put, its bulk
+//! stream between about 290 and 150-190 MB/s, in and out of ASLR alike), so a run's ratio
+//! over every slice follows how much of it fell in those stretches. Kept at its best, Go
+//! is the stricter reference and the same one from run to run.
+
+use crate::harness::paired::Series;
+
+/// How far above its fastest slice a slice of Go may be and still count as Go at its
+/// best. Go's two states differ by about 40%, the noise within one by a few per cent.
+pub(crate) const FAST_BAND: f64 = 0.10;
+
+/// Go's time in a slice: its median there.
+pub(crate) type GoTime = fn(&Series) -> f64;
+
+/// The slices whose Go time is within [`FAST_BAND`] of the fastest.
+pub(crate) fn fast_band(slices: Vec<Series>, go_time: GoTime) -> Vec<Series> {
+    let fastest = slices
+        .iter()
+        .map(go_time)
+        .filter(|t| t.is_finite())
+        .fold(f64::INFINITY, f64::min);
+    within_band(&slices, go_time, fastest)
+}
+
+/// The slices whose Go time is within [`FAST_BAND`] of `fastest`.
+pub(crate) fn within_band(slices: &[Series], go_time: GoTime, fastest: f64) -> Vec<Series> {
+    let fast = |s: &&Series| go_time(s) <= fastest * (1.0 + FAST_BAND);
+    slices.iter().filter(fast).cloned().collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::harness::stats::median;
+
+    fn slice(go_ns: f64) -> Series {
+        Series {
+            reference: vec![go_ns; 3],
+            contestant: vec![15.0; 2],
+            reference_reps: 1,
+            contestant_reps: 1,
+        }
+    }
+
+    #[test]
+    fn go_at_its_best_keeps_the_slices_near_the_fastest() {
+        let slices = [13.0, 18.6, 13.4, 18.1, 14.2, 14.4].map(slice).to_vec();
+        let kept: Vec<f64> = fast_band(slices, |s| median(&s.reference))
+            .iter()
+            .map(|s| s.reference[0])
+            .collect();
+        // 13.0 * 1.1 = 14.3: the 18 ns state and the slice just above the band go.
+        assert_eq!(kept, vec![13.0, 13.4, 14.2]);
+    }
+
+    #[test]
+    fn slices_of_go_in_one_state_are_all_kept() {
+        let slices = [13.2, 13.3, 13.1].map(slice).to_vec();
+        assert_eq!(fast_band(slices, |s| median(&s.reference)).len(), 3);
+    }
+}
