@@ -162,13 +162,13 @@ impl GoRun {
             let note = note(one, "GOMAXPROCS=1: one core each");
             push(&mut table, GoFigure::BulkRatio, &ratios(one), &note);
             let go_time: GoTime = |s| median(&s.reference);
-            let best = best::fast_band(one.clone(), go_time);
+            let best = best::fast_band(one.clone(), go_time, best::BULK_FAST_BAND);
             let note = format!(
                 "as bulk_ratio, over the {} of {} slices where Go ran within {:.0}% of its \
                  fastest slice (Go there {} MB/s)",
                 best.len(),
                 one.len(),
-                best::FAST_BAND * 100.0,
+                best::BULK_FAST_BAND * 100.0,
                 mb_s(&best, |s| &s.reference).show(1)
             );
             push(

@@ -10,8 +10,6 @@
 //! slices, each on a fresh Go process, and keep those within [`FAST_BAND`] of Go's
 //! fastest: the comparison is with Go at its best, and says how many slices it kept.
 //! Nothing here runs under the counting allocator (it is off while timing).
-//!
-//! [`FAST_BAND`]: crate::go::best::FAST_BAND
 
 use std::hint::black_box;
 use std::sync::mpsc::sync_channel;
@@ -21,7 +19,7 @@ use std::time::{Duration, Instant};
 use chunkstream::{BoxError, BufferPool, PoolConfig};
 use chunkstream_benches::contestants::{POOLS, PoolKind, WithPool};
 
-use crate::go::best::{GoTime, fast_band, within_band};
+use crate::go::best::{FAST_BAND, GoTime, fast_band, within_band};
 use crate::go::reference::{GoBlocks, GoUnavailable};
 use crate::harness::paired::{self, Schedule, Series};
 use crate::harness::placement;
@@ -90,8 +88,6 @@ impl GoPool<'_> {
 /// all. A comparison left with no slice keeps those within the band of its own fastest,
 /// so that no row goes missing. Returns each comparison's kept slices and its
 /// `go_slices` cell.
-///
-/// [`FAST_BAND`]: crate::go::best::FAST_BAND
 fn at_go_best(comparisons: Vec<(Vec<Series>, GoTime)>) -> Vec<(Vec<Series>, String)> {
     let fastest = comparisons
         .iter()
@@ -102,9 +98,9 @@ fn at_go_best(comparisons: Vec<(Vec<Series>, GoTime)>) -> Vec<(Vec<Series>, Stri
         .into_iter()
         .map(|(slices, go_time)| {
             let ran = slices.len();
-            let mut kept = within_band(&slices, go_time, fastest);
+            let mut kept = within_band(&slices, go_time, fastest, FAST_BAND);
             if kept.is_empty() {
-                kept = fast_band(slices, go_time);
+                kept = fast_band(slices, go_time, FAST_BAND);
             }
             let note = format!("{} of {ran} at Go's best", kept.len());
             (kept, note)
