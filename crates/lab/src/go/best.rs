@@ -44,11 +44,12 @@ pub(crate) fn within_band(
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::harness::stats::median;
 
-    fn slice(go_ns: f64) -> Series {
+    /// A slice with Go at `go_ns` in every block (chunkstream at 15).
+    pub(crate) fn slice(go_ns: f64) -> Series {
         Series {
             reference: vec![go_ns; 3],
             contestant: vec![15.0; 2],

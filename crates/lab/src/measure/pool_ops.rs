@@ -397,15 +397,7 @@ fn seconds(ns: Result<f64, GoUnavailable>) -> Result<f64, BoxError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn slice(go_ns: f64) -> Series {
-        Series {
-            reference: vec![go_ns; 3],
-            contestant: vec![15.0; 2],
-            reference_reps: 1,
-            contestant_reps: 1,
-        }
-    }
+    use crate::go::best::tests::slice;
 
     /// Go's best is one figure over every comparison: a comparison's slow slices go
     /// even where all of its own are slow, unless none of them is left.
