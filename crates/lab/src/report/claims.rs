@@ -636,10 +636,7 @@ pub(crate) fn headlines(inputs: &Inputs<'_>) -> Vec<Headline> {
         TICKETS_IN_MEMORY,
         EncoderKind::SerdeJson,
     );
-    let (bulk, at_best) = match bulk_ratio(inputs) {
-        Some((ratio, at_best)) => (ratio, at_best),
-        None => (Estimate::default(), false),
-    };
+    let (bulk, at_best) = bulk_ratio(inputs).unwrap_or_default();
     let over = if at_best {
         ", over the slices of Go at its best"
     } else {
