@@ -11,11 +11,11 @@ use std::time::Duration;
 use chunkstream::BoxError;
 use chunkstream_benches::workload::Ticket;
 
-use crate::go::best::{self, GoTime};
+use crate::go::best;
 use crate::go::reference::{self as go_ref, GoBlocks, GoUnavailable};
 use crate::harness::paired::{self, Block, Schedule, Series};
 use crate::harness::placement;
-use crate::harness::stats::{Estimate, median, ratio};
+use crate::harness::stats::{Estimate, ratio};
 use crate::record::{self, Go, GoFigure};
 
 /// A timed block of the Go server: `repeats` passes, its bytes and seconds.
@@ -161,8 +161,7 @@ impl GoRun {
             let rust: Vec<Series> = one.iter().chain(all).cloned().collect();
             let note = note(one, "GOMAXPROCS=1: one core each");
             push(&mut table, GoFigure::BulkRatio, &ratios(one), &note);
-            let go_time: GoTime = |s| median(&s.reference);
-            let best = best::fast_band(one.clone(), go_time, best::BULK_FAST_BAND);
+            let best = best::fast_band(one, best::go_as_reference, best::BULK_FAST_BAND);
             let note = format!(
                 "as bulk_ratio, over the {} of {} slices where Go ran within {:.0}% of its \
                  fastest slice (Go there {} MB/s)",

@@ -8,6 +8,7 @@
 //! is the stricter reference and the same one from run to run.
 
 use crate::harness::paired::Series;
+use crate::harness::stats::median;
 
 /// How far above its fastest slice a slice of Go's pool may be and still count as Go at
 /// its best. Go's two states differ by about 40%, the noise within one by a few per cent.
@@ -22,14 +23,19 @@ pub(crate) const BULK_FAST_BAND: f64 = 0.15;
 /// Go's time in a slice: its median there.
 pub(crate) type GoTime = fn(&Series) -> f64;
 
+/// Go's time in a slice where Go is the reference side.
+pub(crate) fn go_as_reference(slice: &Series) -> f64 {
+    median(&slice.reference)
+}
+
 /// The slices whose Go time is within `band` (a fraction) of the fastest.
-pub(crate) fn fast_band(slices: Vec<Series>, go_time: GoTime, band: f64) -> Vec<Series> {
+pub(crate) fn fast_band(slices: &[Series], go_time: GoTime, band: f64) -> Vec<Series> {
     let fastest = slices
         .iter()
         .map(go_time)
         .filter(|t| t.is_finite())
         .fold(f64::INFINITY, f64::min);
-    within_band(&slices, go_time, fastest, band)
+    within_band(slices, go_time, fastest, band)
 }
 
 /// The slices whose Go time is within `band` (a fraction) of `fastest`.
@@ -46,7 +52,6 @@ pub(crate) fn within_band(
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use crate::harness::stats::median;
 
     /// A slice with Go at `go_ns` in every block (chunkstream at 15).
     pub(crate) fn slice(go_ns: f64) -> Series {
@@ -61,7 +66,7 @@ pub(crate) mod tests {
     #[test]
     fn go_at_its_best_keeps_the_slices_near_the_fastest() {
         let slices = [13.0, 18.6, 13.4, 18.1, 14.2, 14.4].map(slice).to_vec();
-        let kept: Vec<f64> = fast_band(slices, |s| median(&s.reference), FAST_BAND)
+        let kept: Vec<f64> = fast_band(&slices, go_as_reference, FAST_BAND)
             .iter()
             .map(|s| s.reference[0])
             .collect();
@@ -72,9 +77,6 @@ pub(crate) mod tests {
     #[test]
     fn slices_of_go_in_one_state_are_all_kept() {
         let slices = [13.2, 13.3, 13.1].map(slice).to_vec();
-        assert_eq!(
-            fast_band(slices, |s| median(&s.reference), FAST_BAND).len(),
-            3
-        );
+        assert_eq!(fast_band(&slices, go_as_reference, FAST_BAND).len(), 3);
     }
 }

@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 use chunkstream::{BoxError, BufferPool, PoolConfig};
 use chunkstream_benches::contestants::{POOLS, PoolKind, WithPool};
 
-use crate::go::best::{FAST_BAND, GoTime, fast_band, within_band};
+use crate::go::best::{FAST_BAND, GoTime, fast_band, go_as_reference, within_band};
 use crate::go::reference::{GoBlocks, GoUnavailable};
 use crate::harness::paired::{self, Schedule, Series};
 use crate::harness::placement;
@@ -100,7 +100,7 @@ fn at_go_best(comparisons: Vec<(Vec<Series>, GoTime)>) -> Vec<(Vec<Series>, Stri
             let ran = slices.len();
             let mut kept = within_band(&slices, go_time, fastest, FAST_BAND);
             if kept.is_empty() {
-                kept = fast_band(slices, go_time, FAST_BAND);
+                kept = fast_band(&slices, go_time, FAST_BAND);
             }
             let note = format!("{} of {ran} at Go's best", kept.len());
             (kept, note)
@@ -309,8 +309,8 @@ pub(crate) fn measure(
         own.push(go.slice(go_pool_against_alloc)?);
     }
     // Go's time in a slice: the reference of a strategy's, the contestant of its own.
-    let go_reference: GoTime = |s| median(&s.reference);
-    let go_contestant: GoTime = |s| median(&s.contestant);
+    let (go_reference, go_contestant): (GoTime, GoTime) =
+        (go_as_reference, |s| median(&s.contestant));
     let comparisons = ours.into_iter().map(|slices| (slices, go_reference));
     let mut kept = at_go_best(comparisons.chain([(own, go_contestant)]).collect());
     let own = kept.pop();
@@ -403,7 +403,7 @@ mod tests {
     /// even where all of its own are slow, unless none of them is left.
     #[test]
     fn go_at_its_best_is_the_fastest_of_every_comparison() {
-        let go: GoTime = |s| median(&s.reference);
+        let go: GoTime = go_as_reference;
         let comparisons = [
             vec![13.0, 18.6, 13.4],
             vec![18.0, 14.0, 19.0],
