@@ -207,6 +207,8 @@ fn finish(out: &FsPath, env: &Environment, noise: &Noise) -> Result<(), BoxError
     env.0.insert(report::PROCESSES_KEY.into(), processes);
     let bursts = one_download::BURSTS.to_string();
     env.0.insert(report::BURSTS_KEY.into(), bursts);
+    let spare = placement::spare_cpus().to_string();
+    env.0.insert(report::SPARE_CPUS_KEY.into(), spare);
     env.write(&out.join("compare.env"))?;
     println!("{}", report::regenerate(out)?);
     if let Some(warning) = noise.warning() {
@@ -641,8 +643,9 @@ struct Matrix {
     routes: [HashMap<String, BodyFactory>; 2],
     not_run: Vec<NotRun>,
     /// The measuring thread (the HTTP client) and the server's worker thread each bound
-    /// to a CPU of their own ([`placement`]), as for a client across the network, and
-    /// the limits' blocks run on the server's CPU, where a download is encoded.
+    /// to a CPU of their own ([`placement`]), as for a client across the network, the
+    /// server's other threads kept off the client's CPU ([`Server::place`]), and the
+    /// limits' blocks run on the server's CPU, where a download is encoded.
     ///
     /// A virtual CPU here runs slow for a stretch while the other does not (a busy
     /// neighbour on the host, presumably), and a one-download process's rows are timed
@@ -882,7 +885,7 @@ impl Matrix {
         if self.threads_apart {
             match placement::apart() {
                 Some((client, server_cpu)) => {
-                    server.pin_worker(server_cpu)?;
+                    server.place(server_cpu, client)?;
                     Cpus::only(client).bind_this_thread()?;
                     for limit in self.entries.iter_mut().filter(|e| e.is_limit) {
                         limit.cpu = Some(server_cpu);

@@ -3,8 +3,8 @@
 //! Left to the scheduler, the one-download rows' client (the measuring thread) and the
 //! server's runtime thread may share a core, which a client across the network never
 //! does, and a download measured so is slower (`reports/README.md`, "A CPU each for the
-//! one-download client and server"). So those rows bind the two apart; the server's
-//! other threads (the parallel path's encoding workers) stay free.
+//! one-download client and server"). So those rows bind the two apart, and keep the
+//! server's other threads (the parallel path's encoding workers) off the client's CPU.
 
 use std::io;
 
@@ -24,6 +24,11 @@ impl Cpus {
         Cpus(imp::single(cpu))
     }
 
+    /// The set without `cpu`.
+    pub(crate) fn without(&self, cpu: usize) -> Cpus {
+        Cpus(imp::without(self.0, cpu))
+    }
+
     /// The CPUs in the set, lowest first.
     pub(crate) fn list(&self) -> Vec<usize> {
         imp::list(&self.0)
@@ -32,6 +37,12 @@ impl Cpus {
     /// Restricts the calling thread to the set.
     pub(crate) fn bind_this_thread(&self) -> io::Result<()> {
         imp::set(&self.0)
+    }
+}
+
+impl std::fmt::Debug for Cpus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_set().entries(self.list()).finish()
     }
 }
 
@@ -73,6 +84,14 @@ pub(crate) fn apart() -> Option<(usize, usize)> {
     Some((*cpus.first()?, *cpus.get(1)?))
 }
 
+/// The CPUs the calling thread may run on beyond the two [`apart`] gives a client and
+/// its server: those a one-download server's encoding workers have to themselves (0
+/// where the platform cannot pin threads).
+pub(crate) fn spare_cpus() -> usize {
+    let cpus = Cpus::of_this_thread().map_or(0, |cpus| cpus.list().len());
+    cpus.saturating_sub(2)
+}
+
 #[cfg(target_os = "linux")]
 mod imp {
     use std::io;
@@ -112,6 +131,14 @@ mod imp {
         }
     }
 
+    pub(super) fn without(mut set: Set, cpu: usize) -> Set {
+        // SAFETY: CPU_CLR writes within the set for a CPU below its size.
+        if cpu < 8 * std::mem::size_of::<Set>() {
+            unsafe { libc::CPU_CLR(cpu, &mut set) };
+        }
+        set
+    }
+
     pub(super) fn list(set: &Set) -> Vec<usize> {
         let size = 8 * std::mem::size_of::<Set>();
         // SAFETY: CPU_ISSET reads within the set for every CPU below its size.
@@ -138,6 +165,10 @@ mod imp {
 
     pub(super) fn single(_: usize) -> Set {
         Set
+    }
+
+    pub(super) fn without(set: Set, _: usize) -> Set {
+        set
     }
 
     pub(super) fn list(_: &Set) -> Vec<usize> {
@@ -191,8 +222,16 @@ mod tests {
     }
 
     #[test]
+    fn a_set_without_a_cpu_lists_the_others() {
+        let two = Cpus(imp::without(imp::single(2), 5));
+        assert_eq!(two.list(), [2]);
+        assert!(two.without(2).list().is_empty());
+    }
+
+    #[test]
     fn binding_to_a_cpu_past_any_set_is_an_error_not_a_panic() {
         assert!(Cpus::only(1 << 20).list().is_empty());
+        assert_eq!(Cpus::only(3).without(1 << 20).list(), [3]);
         let bound = std::thread::spawn(|| Cpus::only(1 << 20).bind_this_thread()).join();
         assert!(bound.expect("the thread does not panic").is_err());
     }

@@ -104,6 +104,9 @@ pub(crate) struct Inputs<'a> {
     pub(crate) mixed: Option<&'a [record::Mixed]>,
     pub(crate) parallel: Option<&'a [record::Paired]>,
     pub(crate) database: Option<&'a [record::Paired]>,
+    /// The CPUs the one-download rows' encoding workers had to themselves, when the
+    /// run says (`report::SPARE_CPUS_KEY`).
+    pub(crate) spare_cpus: Option<usize>,
 }
 
 /// One line of a claims or targets table: what is claimed, the claim (Go's published
@@ -151,6 +154,9 @@ pub(crate) fn markdown(header: &[&str], go: bool, verdicts: Vec<Verdict>) -> Str
 
 pub(crate) const NOT_MEASURED: &str = "not measured";
 pub(crate) const INCONCLUSIVE: &str = "inconclusive";
+/// The verdict of a row measured where its target cannot be judged, shown for what
+/// it says.
+pub(crate) const NOT_JUDGED: &str = "not judged";
 const RUN_COMPARE: &str = "run `compare`";
 
 /// The words of a verdict on the right side and wholly on the wrong side.
@@ -434,10 +440,11 @@ fn ours(
 
 /// The HTTP targets: one download of tickets over loopback at least [`HTTP_TARGET`] of
 /// the serde_json limit (rows paired with that limit in the run), on the direct path and
-/// with two encoding workers; and on every workload the direct path's HTTP row above
+/// with two encoding workers (not judged where the run gave them no CPU of their own,
+/// `spare_cpus` 0); and on every workload the direct path's HTTP row above
 /// the best axum-streams row (the ratio of the two ratios, whole interval above 1). Each
 /// for chunkstream with its default features' encoder, the serde_json row beside it.
-fn http_targets(compare: Option<&[record::Compare]>) -> Vec<Verdict> {
+fn http_targets(compare: Option<&[record::Compare]>, spare_cpus: Option<usize>) -> Vec<Verdict> {
     // A chunkstream HTTP row's ratio to one limit (each is measured against several).
     let ratio = |limit, workload, path, encoder| {
         let over_http = (workload, Source::Http, path);
@@ -461,10 +468,17 @@ fn http_targets(compare: Option<&[record::Compare]>) -> Vec<Verdict> {
             RUN_COMPARE,
         )
     };
-    let mut out = vec![
-        one_download(Path::Item, "direct path"),
-        one_download(Path::Parallel, "two encoding workers (parallel path)"),
-    ];
+    let mut parallel = one_download(Path::Parallel, "two encoding workers (parallel path)");
+    if spare_cpus == Some(0) && parallel.verdict != NOT_MEASURED {
+        // The workers share the server's one CPU: the row says what the parallel path
+        // costs where no core is free, not what it gives where one is.
+        parallel.measured.push_str(
+            "; not judged: the encoding workers had no CPU of their own here (one CPU for \
+             the client, one for the server, which they shared)",
+        );
+        parallel.verdict = NOT_JUDGED.to_owned();
+    }
+    let mut out = vec![one_download(Path::Item, "direct path"), parallel];
     for workload in Workload::ALL {
         use PeerKind::{AxumStreams, AxumStreamsBytes, AxumStreamsItems};
         let peer = (compare.into_iter().flatten())
@@ -886,7 +900,7 @@ pub(crate) fn targets(inputs: &Inputs<'_>) -> Vec<Verdict> {
         RUN_COMPARE,
     ));
 
-    out.extend(http_targets(inputs.compare));
+    out.extend(http_targets(inputs.compare, inputs.spare_cpus));
     out.extend(http_peer_targets(inputs.compare));
     out.extend(format_targets(inputs.compare));
     out.extend(paired_targets(inputs.parallel, "parallel"));
@@ -1193,7 +1207,7 @@ mod tests {
             ratio_hi: Num(1.0),
             ..t[5].clone()
         });
-        let v = http_targets(Some(&t));
+        let v = http_targets(Some(&t), None);
         assert_eq!(v[0].verdict, "met", "{:?}", v[0]);
         assert!(v[0].measured.starts_with("0.950 ["), "{:?}", v[0]);
         assert_has(&v[0].measured, "serde_json on the same path: 0.700");
@@ -1209,6 +1223,19 @@ mod tests {
         // No rows for the other workloads.
         assert_eq!(v[3].verdict, NOT_MEASURED);
         assert_eq!(v[4].verdict, NOT_MEASURED);
+        // Where the run had more CPUs than the client's and the server's, the workers
+        // had some of their own: judged as before.
+        assert_eq!(http_targets(Some(&t), Some(1))[1], v[1]);
+        // Where it had none, the parallel row is shown, not judged, and says why; the
+        // direct path is judged as before.
+        let none_spare = http_targets(Some(&t), Some(0));
+        assert_eq!(none_spare[0], v[0]);
+        assert_eq!(none_spare[1].verdict, NOT_JUDGED, "{:?}", none_spare[1]);
+        assert!(none_spare[1].measured.starts_with("0.850 ["), "{:?}", none_spare[1]);
+        assert_has(&none_spare[1].measured, "no CPU of their own");
+        // Unmeasured stays unmeasured.
+        let unmeasured = http_targets(Some(&t[..1]), Some(0));
+        assert_eq!(unmeasured[1].verdict, NOT_MEASURED);
     }
 
     /// Every paired row of a workload (server with `TCP_NODELAY`) must be above

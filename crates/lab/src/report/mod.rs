@@ -169,8 +169,36 @@ pub(crate) const PROCESSES_KEY: &str = "one_download_processes";
 /// around the matrix.
 pub(crate) const BURSTS_KEY: &str = "one_download_bursts";
 
+/// The key of `compare.env` saying how many CPUs the one-download server's encoding
+/// workers had to themselves, beyond the client's and the server's worker's
+/// (`placement::spare_cpus`); a run without it left the workers where the scheduler put
+/// them, and its parallel row is judged as it was.
+pub(crate) const SPARE_CPUS_KEY: &str = "one_download_spare_cpus";
+
 /// The one-download processes of a default run that did not record their number.
 const OLD_PROCESSES: usize = 12;
+
+/// Where a one-download process's encoding workers (the parallel path's) ran, as its
+/// run's `compare.env` says ([`SPARE_CPUS_KEY`]).
+fn workers_placed(env: &Environment) -> String {
+    match spare_cpus(env) {
+        None => "the parallel path's encoding workers run where the scheduler puts them.".into(),
+        Some(0) => "the parallel path's encoding workers are kept off the client's CPU, \
+             which leaves them the server's alone here, as on a server of one core: the \
+             parallel row is shown, not judged."
+            .into(),
+        Some(n) => format!(
+            "the parallel path's encoding workers are kept off the client's CPU, with \
+             the server's and {n} more to run on."
+        ),
+    }
+}
+
+/// The CPUs a run's one-download encoding workers had to themselves
+/// ([`SPARE_CPUS_KEY`]), when it says.
+pub(crate) fn spare_cpus(env: &Environment) -> Option<usize> {
+    env.0.get(SPARE_CPUS_KEY).and_then(|n| n.parse().ok())
+}
 
 /// `compare.md` from `compare.csv`, the tables measured beside it (`beside`: those of
 /// the claims' inputs that were measured) and the noise of its run.
@@ -192,11 +220,11 @@ pub(crate) fn render_compare(
         format!(
             "In each process the client and the server's thread run on a CPU each, as for \
              a client across the network (left to the scheduler, they shared a core in some \
-             processes and not in others, and the download's speed followed); the parallel \
-             path's encoding workers run where the scheduler puts them. A process's row \
+             processes and not in others, and the download's speed followed); {} A process's row \
              whose serde_json limit ran more than {}% below the limit's own row in that \
              process is left out (the limit at times slows among the downloads, which \
              inflates the ratio; the run's log says how many). ",
+            workers_placed(env),
             fmt_num(one_download::REFERENCE_BAND * 100.0, 0)
         )
     } else {
@@ -603,6 +631,7 @@ pub(crate) fn regenerate(dir: &Path) -> Result<String, BoxError> {
         mixed: mixed.as_deref(),
         parallel: parallel.as_deref(),
         database: database.as_deref(),
+        spare_cpus: spare_cpus(&env("compare")),
     };
     let mut compare_md = String::new();
     if let Some(compare) = &compare {
