@@ -207,8 +207,10 @@ fn finish(out: &FsPath, env: &Environment, noise: &Noise) -> Result<(), BoxError
     env.0.insert(report::PROCESSES_KEY.into(), processes);
     let bursts = one_download::BURSTS.to_string();
     env.0.insert(report::BURSTS_KEY.into(), bursts);
-    let spare = placement::spare_cpus().to_string();
-    env.0.insert(report::SPARE_CPUS_KEY.into(), spare);
+    if let Some(spare) = placement::spare_cpus() {
+        env.0
+            .insert(report::SPARE_CPUS_KEY.into(), spare.to_string());
+    }
     env.write(&out.join("compare.env"))?;
     println!("{}", report::regenerate(out)?);
     if let Some(warning) = noise.warning() {

@@ -85,11 +85,11 @@ pub(crate) fn apart() -> Option<(usize, usize)> {
 }
 
 /// The CPUs the calling thread may run on beyond the two [`apart`] gives a client and
-/// its server: those a one-download server's encoding workers have to themselves (0
-/// where the platform cannot pin threads).
-pub(crate) fn spare_cpus() -> usize {
-    let cpus = Cpus::of_this_thread().map_or(0, |cpus| cpus.list().len());
-    cpus.saturating_sub(2)
+/// its server: those a one-download server's encoding workers have to themselves.
+/// `None` where the platform cannot pin threads (the workers then run anywhere).
+pub(crate) fn spare_cpus() -> Option<usize> {
+    let cpus = Cpus::of_this_thread().ok()?.list().len();
+    Some(cpus.saturating_sub(2))
 }
 
 #[cfg(target_os = "linux")]
@@ -132,8 +132,8 @@ mod imp {
     }
 
     pub(super) fn without(mut set: Set, cpu: usize) -> Set {
-        // SAFETY: CPU_CLR writes within the set for a CPU below its size.
         if cpu < 8 * std::mem::size_of::<Set>() {
+            // SAFETY: CPU_CLR writes within the set for a CPU below its size.
             unsafe { libc::CPU_CLR(cpu, &mut set) };
         }
         set
@@ -219,6 +219,22 @@ mod tests {
         })
         .join()
         .expect("the thread does not panic")
+    }
+
+    #[test]
+    fn the_spare_cpus_are_those_beyond_a_client_and_its_server() -> io::Result<()> {
+        let cpus = Cpus::of_this_thread()?.list().len();
+        assert_eq!(spare_cpus(), Some(cpus.saturating_sub(2)));
+        // On one CPU there is none to spare (and no two to bind apart).
+        let one = std::thread::spawn(|| {
+            Cpus::only(Cpus::of_this_thread()?.list()[0]).bind_this_thread()?;
+            Ok::<_, io::Error>((spare_cpus(), apart()))
+        });
+        assert_eq!(
+            one.join().expect("the thread does not panic")?,
+            (Some(0), None)
+        );
+        Ok(())
     }
 
     #[test]

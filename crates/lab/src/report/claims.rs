@@ -1231,7 +1231,11 @@ mod tests {
         let none_spare = http_targets(Some(&t), Some(0));
         assert_eq!(none_spare[0], v[0]);
         assert_eq!(none_spare[1].verdict, NOT_JUDGED, "{:?}", none_spare[1]);
-        assert!(none_spare[1].measured.starts_with("0.850 ["), "{:?}", none_spare[1]);
+        assert!(
+            none_spare[1].measured.starts_with("0.850 ["),
+            "{:?}",
+            none_spare[1]
+        );
         assert_has(&none_spare[1].measured, "no CPU of their own");
         // Unmeasured stays unmeasured.
         let unmeasured = http_targets(Some(&t[..1]), Some(0));
