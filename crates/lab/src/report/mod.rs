@@ -620,6 +620,7 @@ pub(crate) fn regenerate(dir: &Path) -> Result<String, BoxError> {
     let database = record::read(&path("database"))?;
     let noise_compare = record::read::<record::Noise>(&path("noise"))?;
     let noise_tuning = record::read::<record::Noise>(&path("tuning_noise"))?;
+    let compare_env = env("compare");
     let inputs = Inputs {
         compare: compare.as_deref(),
         pool_ops: pool_ops.as_deref(),
@@ -631,12 +632,12 @@ pub(crate) fn regenerate(dir: &Path) -> Result<String, BoxError> {
         mixed: mixed.as_deref(),
         parallel: parallel.as_deref(),
         database: database.as_deref(),
-        spare_cpus: spare_cpus(&env("compare")),
+        spare_cpus: spare_cpus(&compare_env),
     };
     let mut compare_md = String::new();
     if let Some(compare) = &compare {
         let noise = noise_compare.as_deref();
-        compare_md = render_compare(compare, &inputs, noise, &env("compare"));
+        compare_md = render_compare(compare, &inputs, noise, &compare_env);
         std::fs::write(dir.join("compare.md"), &compare_md)?;
     }
     if let Some(tuning) = &tuning {
